@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `dise ring stat|dump|reset`: what an SRE uses to see that capture works
+ * before any collector exists. dump only peeks (read-only mapping, nothing
+ * released or marked) unless --consume is given, in which case it takes the
+ * consumer lock like the collector would and frees what it printed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "decode.h"
+#include "dise/ring.h"
+#include "record-json.h"
+
+static int has_flag(int argc, char **argv, const char *flag)
+{
+	int i;
+
+	for (i = 2; i < argc; i++)
+		if (!strcmp(argv[i], flag))
+			return 1;
+	return 0;
+}
+
+static const char *open_hint(int r)
+{
+	switch (r) {
+	case -ENOENT: return "no ring yet (it is created by the first program run under the shim)";
+	case -EPROTO: return "not a dise ring of this layout version (run 'dise ring reset')";
+	case -EBADMSG: return "corrupt ring header (run 'dise ring reset')";
+	case -EPERM: return "not owned by you or accessible to others: refusing it";
+	case -EBUSY: return "another consumer (the collector?) holds the ring";
+	default: return NULL;
+	}
+}
+
+static int open_reader(const char *path, int flags, dise_ring_reader **rd)
+{
+	int r = dise_ring_reader_new(path, flags, 0, rd);
+	const char *hint = open_hint(r);
+
+	if (r == 0)
+		return 0;
+	if (hint)
+		fprintf(stderr, "dise: ring '%s': %s\n", path, hint);
+	else
+		dise_cli_error(r, "cannot open ring '%s'", path);
+	return -1;
+}
+
+static int ring_stat(const char *path, int json)
+{
+	dise_ring_reader *rd;
+	struct dise_ring_stats s;
+
+	if (open_reader(path, DISE_READER_PEEK, &rd) < 0)
+		return 1;
+	dise_ring_reader_stats(rd, &s);
+	rd = dise_ring_reader_free(rd);
+	if (json) {
+		char eb[24];
+		json_t *o;
+
+		snprintf(eb, sizeof(eb), "%016" PRIx64, s.epoch);
+		o = json_pack("{s:s,s:i,s:s,s:I,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i}", "path", path,
+			      "layout_version", (int)s.layout_version, "epoch", eb, "slots", (json_int_t)s.nslots,
+			      "slot_size", DISE_SLOT_SIZE, "bytes", (json_int_t)dise_ring_file_size(s.nslots), "head",
+			      (json_int_t)s.head, "tail", (json_int_t)s.tail, "pending_slots",
+			      (json_int_t)(s.head - s.tail), "written", (json_int_t)s.written, "dropped",
+			      (json_int_t)s.dropped, "torn", (json_int_t)s.torn, "corrupt", (json_int_t)s.corrupt,
+			      "consumer_pid", (int)s.consumer_pid);
+		json_dumpf(o, stdout, JSON_COMPACT);
+		putchar('\n');
+		json_decref(o);
+		return 0;
+	}
+	printf("ring        %s\n", path);
+	printf("layout      v%u, %" PRIu64 " slots of %u bytes (%zu bytes), epoch %016" PRIx64 "\n",
+	       s.layout_version, s.nslots, DISE_SLOT_SIZE, dise_ring_file_size(s.nslots), s.epoch);
+	printf("cursor      head %" PRIu64 ", tail %" PRIu64 " (%" PRIu64 " slots pending)\n", s.head, s.tail,
+	       s.head - s.tail);
+	printf("written     %" PRIu64 "\n", s.written);
+	printf("dropped     %" PRIu64 "\n", s.dropped);
+	printf("torn        %" PRIu64 "\n", s.torn);
+	printf("corrupt     %" PRIu64 "\n", s.corrupt);
+	if (s.consumer_pid)
+		printf("consumer    pid %u (last)\n", s.consumer_pid);
+	return 0;
+}
+
+static int ring_dump(const char *path, int json, int consume)
+{
+	dise_ring_reader *rd;
+	void *buf = malloc(DISE_RECORD_MAX);
+	uint64_t n = 0, bad = 0;
+	int r;
+
+	if (!buf)
+		return dise_cli_error(-ENOMEM, "dump");
+	if (open_reader(path, consume ? 0 : DISE_READER_PEEK, &rd) < 0) {
+		free(buf);
+		return 1;
+	}
+	for (;;) {
+		struct dise_record rec;
+		const char *why = NULL;
+		size_t len;
+		uint64_t id;
+
+		r = dise_ring_read(rd, buf, DISE_RECORD_MAX, &len, &id);
+		if (r == -EBADMSG) {
+			bad++;
+			continue;
+		}
+		if (r < 0) {
+			dise_cli_error(r, "reading ring '%s'", path);
+			break;
+		}
+		if (r == 0)
+			break;
+		if (dise_record_decode(buf, len, &rec, &why) < 0) {
+			bad++;
+			dise_ring_count_corrupt(rd);
+			if (!json)
+				fprintf(stderr, "dise: record %" PRIu64 " rejected: %s\n", id, why);
+			continue;
+		}
+		n++;
+		if (json) {
+			json_t *o = dise_record_to_json(&rec, id, dise_ring_reader_epoch(rd));
+
+			if (o) {
+				json_dumpf(o, stdout, JSON_COMPACT);
+				putchar('\n');
+				json_decref(o);
+			}
+		} else {
+			dise_record_print(stdout, &rec, id);
+		}
+	}
+	fflush(stdout);
+	if (consume)
+		dise_ring_release(rd);
+	dise_ring_reader_free(rd);
+	free(buf);
+	if (!json)
+		fprintf(stderr, "%" PRIu64 " records, %" PRIu64 " rejected\n", n, bad);
+	return r < 0 ? 1 : 0;
+}
+
+int dise_cli_ring(int argc, char **argv)
+{
+	char path[DISE_PATH_MAX];
+	int r;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: dise ring stat|dump|reset [--json] [--consume]\n");
+		return 2;
+	}
+	r = dise_ring_path(path, sizeof(path));
+	if (r < 0)
+		return dise_cli_error(r, "ring path");
+	if (!strcmp(argv[1], "stat"))
+		return ring_stat(path, has_flag(argc, argv, "--json"));
+	if (!strcmp(argv[1], "dump"))
+		return ring_dump(path, has_flag(argc, argv, "--json"), has_flag(argc, argv, "--consume"));
+	if (!strcmp(argv[1], "reset")) {
+		if (unlink(path) < 0 && errno != ENOENT)
+			return dise_cli_error(-errno, "cannot remove ring '%s'", path);
+		return 0;
+	}
+	fprintf(stderr, "dise: unknown ring command '%s' (stat, dump, reset)\n", argv[1]);
+	return 2;
+}

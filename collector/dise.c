@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* `dise`: the command line. Text for people, --json for machines. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+int dise_cli_error(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("dise: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (err)
+		fprintf(stderr, ": %s", strerror(err < 0 ? -err : err));
+	fputc('\n', stderr);
+	return 1;
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: dise COMMAND [ARGS]\n"
+	      "\n"
+	      "  ring stat [--json]                 the ring's header and counters\n"
+	      "  ring dump [--json] [--consume]     every record in the ring, one per line\n"
+	      "  ring reset                         remove the ring file (a new one is made on next use)\n"
+	      "\n"
+	      "Not built yet: run, attach, collector, runs, crashes, health, lineage, pruned, rules,\n"
+	      "heal, tool (see the project's open issues).\n"
+	      "\n"
+	      "Environment: DISE_RING (ring file, default /dev/shm/dise-<uid>), DISE_HOME.\n",
+	      f);
+}
+
+int main(int argc, char **argv)
+{
+	static const char *planned[] = { "run",     "attach",  "collector", "runs",  "crashes", "health",
+					 "lineage", "pruned",  "rules",     "heal",  "tool",    "reset" };
+	size_t i;
+
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (!strcmp(argv[1], "ring"))
+		return dise_cli_ring(argc - 1, argv + 1);
+	for (i = 0; i < sizeof(planned) / sizeof(planned[0]); i++)
+		if (!strcmp(argv[1], planned[i])) {
+			fprintf(stderr, "dise: '%s' is not implemented yet; only 'dise ring' exists so far\n", argv[1]);
+			return 2;
+		}
+	fprintf(stderr, "dise: unknown command '%s' (try 'dise --help')\n", argv[1]);
+	return 2;
+}

@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Consumer half of the ring (protocol in include/dise/ring.h).
+ *
+ * The reader keeps a private read position `rpos` that runs ahead of the
+ * shared, durable `tail`: records between tail and rpos have been handed to
+ * the caller but are not yet durable, and their slots stay owned by the ring
+ * until dise_ring_release(). A reader that dies re-reads them.
+ *
+ * Everything read from the mapping is copied out first and then judged; a
+ * hostile writer can make us skip records or count corruption, never index
+ * out of bounds or loop forever. A truncated file (SIGBUS on access) turns
+ * into -EIO through a per-thread guard instead of killing the consumer.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dise/ring.h"
+
+struct dise_ring_reader {
+	dise_ring ring;
+	int fd;
+	int flags;
+	uint64_t torn_ns;
+	uint64_t rpos;
+	uint64_t stall_pos;   /* position we are waiting on, UINT64_MAX for none */
+	uint64_t stall_since; /* monotonic ns when the wait began */
+	uint64_t stall_head;  /* head when the wait began: slots below it had their chance */
+	uint64_t tear_until;  /* after a tear, uncommitted slots below this are torn too */
+	uint8_t *scratch;     /* DISE_RECORD_MAX_SLOTS * DISE_SLOT_DATA */
+};
+
+static __thread sigjmp_buf *bus_guard;
+static struct sigaction old_bus;
+static int bus_installed;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	if (bus_guard)
+		siglongjmp(*bus_guard, 1);
+	/* Not ours: behave as if we had never been there. */
+	sigaction(sig, &old_bus, NULL);
+	(void)si;
+	(void)uc;
+	raise(sig);
+}
+
+static void install_bus_guard(void)
+{
+	struct sigaction sa;
+
+	if (bus_installed)
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_sigbus;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGBUS, &sa, &old_bus) == 0)
+		bus_installed = 1;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t free_seq(const dise_ring *r, uint64_t pos)
+{
+	return pos < r->nslots ? 0 : pos;
+}
+
+int dise_ring_reader_new(const char *path, int flags, unsigned torn_timeout_ms, dise_ring_reader **ret)
+{
+	dise_ring_reader *rd;
+	int r;
+
+	rd = calloc(1, sizeof(*rd));
+	if (!rd)
+		return -ENOMEM;
+	rd->fd = -1;
+	rd->flags = flags;
+	rd->torn_ns = (uint64_t)(torn_timeout_ms ? torn_timeout_ms : 1000) * 1000000u;
+	rd->stall_pos = UINT64_MAX;
+	rd->scratch = malloc((size_t)DISE_RECORD_MAX_SLOTS * DISE_SLOT_DATA);
+	if (!rd->scratch) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = dise_ring_map(path, (flags & DISE_READER_PEEK) ? 0 : DISE_RING_WRITE, 0, &rd->ring);
+	if (r < 0)
+		goto fail;
+	if (!(flags & DISE_READER_PEEK)) {
+		rd->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (rd->fd < 0) {
+			r = -errno;
+			goto fail;
+		}
+		if (flock(rd->fd, LOCK_EX | LOCK_NB) < 0) {
+			r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+			goto fail;
+		}
+	}
+	install_bus_guard();
+	{
+		sigjmp_buf jb;
+
+		if (sigsetjmp(jb, 1)) {
+			bus_guard = NULL;
+			r = -EIO;
+			goto fail;
+		}
+		bus_guard = &jb;
+		rd->rpos = atomic_load_explicit(&rd->ring.hdr->tail, memory_order_acquire);
+		if (!(flags & DISE_READER_PEEK))
+			atomic_store_explicit(&rd->ring.hdr->consumer_pid, (uint32_t)getpid(), memory_order_relaxed);
+		bus_guard = NULL;
+	}
+	*ret = rd;
+	return 0;
+fail:
+	dise_ring_reader_free(rd);
+	return r;
+}
+
+dise_ring_reader *dise_ring_reader_free(dise_ring_reader *rd)
+{
+	if (!rd)
+		return NULL;
+	dise_ring_unmap(&rd->ring);
+	if (rd->fd >= 0)
+		close(rd->fd);
+	free(rd->scratch);
+	free(rd);
+	return NULL;
+}
+
+uint64_t dise_ring_reader_epoch(const dise_ring_reader *rd)
+{
+	return rd->ring.epoch;
+}
+
+static void count(_Atomic uint64_t *c, const dise_ring_reader *rd)
+{
+	if (!(rd->flags & DISE_READER_PEEK))
+		atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+void dise_ring_count_corrupt(dise_ring_reader *rd)
+{
+	count(&rd->ring.hdr->corrupt, rd);
+}
+
+/*
+ * One step at rpos. Returns 1 with a record, 0 when nothing is ready,
+ * 2 when it skipped something and the caller should look again,
+ * -EBADMSG for a malformed slot sequence (counted, skipped).
+ */
+static int step(dise_ring_reader *rd, void *buf, size_t size, size_t *ret_len, uint64_t *ret_id)
+{
+	dise_ring *r = &rd->ring;
+	struct dise_ring_header *h = r->hdr;
+	uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
+	uint64_t pos = rd->rpos, seq, i, nf;
+	struct dise_slot *s;
+	struct dise_rec_hdr rh;
+	int peek = rd->flags & DISE_READER_PEEK;
+
+	if (head <= pos)
+		return 0;
+	s = dise_ring_slot(r, pos);
+	seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+
+	if (seq == free_seq(r, pos)) {
+		/* Reserved, not committed: in flight, or its producer died. */
+		uint64_t t = now_ns();
+
+		if (peek) {
+			rd->rpos++;
+			return 2;
+		}
+		if (pos < rd->tear_until)
+			goto tear;
+		if (rd->stall_pos != pos) {
+			rd->stall_pos = pos;
+			rd->stall_since = t;
+			rd->stall_head = head;
+			return 0;
+		}
+		if (t - rd->stall_since < rd->torn_ns)
+			return 0;
+		atomic_fetch_add_explicit(&h->torn, 1, memory_order_relaxed);
+		rd->tear_until = rd->stall_head;
+	tear:
+		if (!atomic_compare_exchange_strong_explicit(&s->seq, &seq, pos | DISE_SEQ_TORN,
+							     memory_order_acq_rel, memory_order_acquire))
+			return 2; /* committed at the last moment: read it next time */
+		rd->stall_pos = UINT64_MAX;
+		rd->rpos++;
+		return 2;
+	}
+	if (seq == (pos | DISE_SEQ_TORN)) {
+		rd->rpos++;
+		return 2;
+	}
+	if (seq != pos + 1) {
+		/* Neither free, committed nor torn for this lap: not our protocol. */
+		count(&h->corrupt, rd);
+		rd->rpos++;
+		return -EBADMSG;
+	}
+
+	rd->stall_pos = UINT64_MAX;
+	nf = s->nfrag;
+	if (s->frag != 0) {
+		/* The tail of a record whose head was torn or skipped. */
+		rd->rpos++;
+		return 2;
+	}
+	if (nf == 0 || nf > DISE_RECORD_MAX_SLOTS || nf > r->nslots / 2 || pos + nf > head) {
+		count(&h->corrupt, rd);
+		rd->rpos++;
+		return -EBADMSG;
+	}
+	for (i = 1; i < nf; i++) {
+		struct dise_slot *t = dise_ring_slot(r, pos + i);
+
+		if (atomic_load_explicit(&t->seq, memory_order_acquire) != pos + i + 1 || t->frag != i ||
+		    t->nfrag != nf) {
+			count(&h->corrupt, rd);
+			rd->rpos++;
+			return -EBADMSG;
+		}
+	}
+	for (i = 0; i < nf; i++)
+		memcpy(rd->scratch + i * DISE_SLOT_DATA, dise_ring_slot(r, pos + i)->data, DISE_SLOT_DATA);
+	memcpy(&rh, rd->scratch, sizeof(rh));
+	if (rh.size < sizeof(struct dise_rec_hdr) || rh.size > nf * DISE_SLOT_DATA ||
+	    rh.size <= (nf - 1) * DISE_SLOT_DATA || rh.size > size) {
+		count(&h->corrupt, rd);
+		rd->rpos += nf;
+		return -EBADMSG;
+	}
+	rd->rpos += nf;
+	if (rh.type == DISE_REC_PAD)
+		return 2;
+	memcpy(buf, rd->scratch, rh.size);
+	*ret_len = rh.size;
+	*ret_id = pos;
+	return 1;
+}
+
+int dise_ring_read(dise_ring_reader *rd, void *buf, size_t size, size_t *ret_len, uint64_t *ret_id)
+{
+	sigjmp_buf jb;
+	int r;
+	volatile int budget = (int)(rd->ring.nslots + 1);
+
+	if (sigsetjmp(jb, 1)) {
+		bus_guard = NULL;
+		return -EIO;
+	}
+	bus_guard = &jb;
+	do
+		r = step(rd, buf, size, ret_len, ret_id);
+	while (r == 2 && --budget > 0);
+	bus_guard = NULL;
+	return r == 2 ? 0 : r;
+}
+
+int dise_ring_release(dise_ring_reader *rd)
+{
+	dise_ring *r = &rd->ring;
+	sigjmp_buf jb;
+	uint64_t tail, p;
+
+	if (rd->flags & DISE_READER_PEEK)
+		return 0;
+	if (sigsetjmp(jb, 1)) {
+		bus_guard = NULL;
+		return -EIO;
+	}
+	bus_guard = &jb;
+	tail = atomic_load_explicit(&r->hdr->tail, memory_order_relaxed);
+	if (rd->rpos - tail > r->nslots) /* someone moved tail under us: free only our lap */
+		tail = rd->rpos - r->nslots;
+	for (p = tail; p < rd->rpos; p++)
+		atomic_store_explicit(&dise_ring_slot(r, p)->seq, p + r->nslots, memory_order_release);
+	atomic_store_explicit(&r->hdr->tail, rd->rpos, memory_order_release);
+	bus_guard = NULL;
+	return 0;
+}
+
+void dise_ring_reader_stats(const dise_ring_reader *rd, struct dise_ring_stats *ret)
+{
+	const struct dise_ring_header *h = rd->ring.hdr;
+	sigjmp_buf jb;
+
+	memset(ret, 0, sizeof(*ret));
+	if (sigsetjmp(jb, 1)) {
+		bus_guard = NULL;
+		return;
+	}
+	bus_guard = &jb;
+	ret->head = atomic_load(&((struct dise_ring_header *)h)->head);
+	ret->tail = atomic_load(&((struct dise_ring_header *)h)->tail);
+	ret->written = atomic_load(&((struct dise_ring_header *)h)->written);
+	ret->dropped = atomic_load(&((struct dise_ring_header *)h)->dropped);
+	ret->torn = atomic_load(&((struct dise_ring_header *)h)->torn);
+	ret->corrupt = atomic_load(&((struct dise_ring_header *)h)->corrupt);
+	ret->consumer_pid = atomic_load(&((struct dise_ring_header *)h)->consumer_pid);
+	ret->layout_version = h->layout_version;
+	bus_guard = NULL;
+	ret->nslots = rd->ring.nslots;
+	ret->epoch = rd->ring.epoch;
+}

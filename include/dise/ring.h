@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shared-memory ring: one file per user (/dev/shm/dise-<uid>, or
+ * $DISE_RING), written by any number of producer processes and threads,
+ * read by one consumer.
+ *
+ * Layout: a 4096-byte header, then nslots slots of DISE_SLOT_SIZE bytes.
+ * A record of n bytes occupies ceil(n / DISE_SLOT_DATA) consecutive slots.
+ *
+ * Protocol (a bounded MPSC queue in the manner of D. Vyukov's, with
+ * multi-slot reservations and a durable consumer cursor):
+ *  - slot i's `seq` is `pos` when the slot is free for the producer that
+ *    reserves position `pos` (initially seq == i), `pos + 1` once that
+ *    producer committed it, and `pos | DISE_SEQ_TORN` when the consumer gave
+ *    up waiting for the commit.
+ *  - reserve: load head; the reservation [head, head + n) is free when the
+ *    seq of its last slot equals head + n - 1 (slots are freed in order);
+ *    CAS head to head + n. A full ring is a counted drop, never a wait.
+ *  - commit: fill the data, then CAS each slot's seq from pos to pos + 1,
+ *    last slot first, so that the first slot's commit publishes the record.
+ *    The CAS (not a store) makes a producer that resumes after the consumer
+ *    declared its slot torn lose cleanly instead of corrupting the next lap.
+ *  - read: the consumer copies a committed record out, then validates it;
+ *    the slots stay owned by the ring until release.
+ *  - release: after the records read so far are durable, the consumer sets
+ *    each released slot's seq to pos + nslots (free for the next lap) and
+ *    stores tail. A consumer that dies before release re-reads those
+ *    records after restart; each carries a unique id (epoch, position), so
+ *    a store that keys on it inserts nothing twice (at-least-once).
+ *  - torn: a slot reserved (pos < head) but not committed for longer than
+ *    the consumer's torn timeout belongs to a producer that died between
+ *    reserve and commit (SIGKILL): the consumer CASes it to TORN, counts it
+ *    once per record, skips it and the orphaned rest of that record.
+ *
+ * Trust: any process of the user can write the file. Producers keep private
+ * copies of the geometry (nslots, mask) so that no value read from shared
+ * memory is ever used as an index without masking; the consumer copies data
+ * out before it looks at it and bounds every length.
+ */
+#ifndef DISE_RING_H
+#define DISE_RING_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event.h"
+
+#define DISE_RING_MAGIC UINT64_C(0x474e495245534944) /* "DISERING" */
+#define DISE_RING_LAYOUT_VERSION 1u
+#define DISE_RING_HEADER_SIZE 4096u
+#define DISE_SLOT_SIZE 128u
+#define DISE_SLOT_HDR 16u
+#define DISE_SLOT_DATA (DISE_SLOT_SIZE - DISE_SLOT_HDR)
+#define DISE_RING_MIN_SLOTS 64u
+#define DISE_RING_MAX_SLOTS (1u << 24)
+#define DISE_RING_DEFAULT_SLOTS 65536u /* 8 MiB + 4 KiB; tmpfs pages are allocated as touched */
+#define DISE_RECORD_MAX_SLOTS ((DISE_RECORD_MAX + DISE_SLOT_DATA - 1) / DISE_SLOT_DATA)
+#define DISE_SEQ_TORN (UINT64_C(1) << 63)
+
+struct dise_ring_header {
+	/* Immutable after creation; published by linking the file into place. */
+	uint64_t magic;
+	uint32_t layout_version;
+	uint32_t header_size;
+	uint32_t slot_size;
+	uint32_t owner_uid;
+	uint64_t nslots;
+	uint64_t epoch; /* random: tells apart two incarnations of the same path */
+	uint64_t created_wall_ns;
+	uint8_t pad0[64 - 48];
+
+	/* Producers' line: head and the counters producers bump. */
+	_Atomic uint64_t head;    /* next free position */
+	_Atomic uint64_t written; /* records reserved */
+	_Atomic uint64_t dropped; /* records dropped because the ring was full */
+	uint8_t pad1[64 - 24];
+
+	/* Consumer's line. */
+	_Atomic uint64_t tail;    /* durable cursor: positions below it are free */
+	_Atomic uint64_t torn;    /* records abandoned by a producer that died */
+	_Atomic uint64_t corrupt; /* records the consumer rejected as malformed */
+	_Atomic uint32_t consumer_pid;
+	_Atomic uint32_t wake; /* futex word a consumer may sleep on */
+	uint8_t pad2[64 - 32];
+};
+
+struct dise_slot {
+	_Atomic uint64_t seq;
+	uint16_t frag;  /* index of this slot in its record */
+	uint16_t nfrag; /* slots the record spans */
+	uint32_t reserved;
+	uint8_t data[DISE_SLOT_DATA];
+};
+
+_Static_assert(sizeof(struct dise_ring_header) == 192, "ring header layout");
+_Static_assert(sizeof(struct dise_slot) == DISE_SLOT_SIZE, "slot layout");
+
+/* A mapping of the ring. Geometry fields are private copies, never re-read. */
+typedef struct dise_ring {
+	struct dise_ring_header *hdr;
+	struct dise_slot *slots;
+	uint64_t nslots;
+	uint64_t mask;
+	uint64_t epoch;
+	size_t map_len;
+	int writable;
+} dise_ring;
+
+typedef struct dise_ring_resv {
+	uint64_t pos;    /* first position */
+	uint32_t nslots; /* slots reserved */
+	uint32_t len;    /* record bytes */
+} dise_ring_resv;
+
+static inline size_t dise_ring_file_size(uint64_t nslots)
+{
+	return DISE_RING_HEADER_SIZE + (size_t)nslots * DISE_SLOT_SIZE;
+}
+
+static inline struct dise_slot *dise_ring_slot(const dise_ring *r, uint64_t pos)
+{
+	return &r->slots[pos & r->mask];
+}
+
+/* ---- mapping (shim/ring-map.c) ---- */
+
+enum {
+	DISE_RING_WRITE = 1 << 0,  /* map read-write (producers, consumer); else read-only */
+	DISE_RING_CREATE = 1 << 1, /* create the file when it does not exist */
+};
+
+/*
+ * Writes the ring path ($DISE_RING, else /dev/shm/dise-<uid>) into buf.
+ * Returns 0 or -ENAMETOOLONG. Async-signal-safe, no allocation.
+ */
+int dise_ring_path(char *buf, size_t size);
+
+/*
+ * Maps the ring at path. With DISE_RING_CREATE a missing file is created with
+ * `nslots` slots (0: DISE_RING_DEFAULT_SLOTS, else rounded into range) and
+ * published atomically, so no reader ever sees a half-initialised header.
+ * Rejects a file that is not a regular file owned by the caller's uid with no
+ * group/other access (-EPERM), whose magic or layout version differ
+ * (-EPROTO), or whose geometry does not match its size (-EBADMSG).
+ * Returns 0 or -errno; *ret is untouched on failure. Not async-signal-safe.
+ */
+int dise_ring_map(const char *path, int flags, uint32_t nslots, dise_ring *ret);
+
+/* Unmaps; accepts a ring that was never mapped. */
+void dise_ring_unmap(dise_ring *r);
+
+/* ---- producer (shim/ring-producer.c): all async-signal-safe, lock-free,
+ *      no allocation and no system call ---- */
+
+/*
+ * Reserves room for a record of len bytes. Returns 0, -ENOSPC when the ring
+ * is full (the record is counted as dropped), -EMSGSIZE when len exceeds
+ * DISE_RECORD_MAX or is 0.
+ */
+int dise_ring_reserve(dise_ring *r, uint32_t len, dise_ring_resv *ret);
+
+/* Copies n bytes of the record at offset off. Bounded by the reservation. */
+void dise_ring_write(dise_ring *r, const dise_ring_resv *v, uint32_t off, const void *src, uint32_t n);
+
+/* Publishes the record. */
+void dise_ring_commit(dise_ring *r, const dise_ring_resv *v);
+
+/* Gives the reservation back as a PAD record the consumer skips. */
+void dise_ring_discard(dise_ring *r, const dise_ring_resv *v);
+
+/* reserve + write + commit of a contiguous record. Returns 0 or -errno. */
+int dise_ring_put(dise_ring *r, const void *rec, uint32_t len);
+
+/* ---- consumer (collector/ring-consumer.c): one consumer per ring, not
+ *      thread-safe, not async-signal-safe ---- */
+
+typedef struct dise_ring_reader dise_ring_reader;
+
+enum {
+	DISE_READER_PEEK = 1 << 0, /* read-only: never release, never mark torn */
+};
+
+struct dise_ring_stats {
+	uint64_t head, tail, written, dropped, torn, corrupt;
+	uint64_t nslots, epoch;
+	uint32_t layout_version, consumer_pid;
+};
+
+/*
+ * Opens a reader on a mapped ring. A consuming reader (flags 0) takes an
+ * exclusive lock on the ring file so that a second consumer fails with
+ * -EBUSY. torn_timeout_ms: how long a reserved slot may stay uncommitted
+ * before it is declared torn (0: 1000 ms). Returns 0 or -errno.
+ */
+int dise_ring_reader_new(const char *path, int flags, unsigned torn_timeout_ms, dise_ring_reader **ret);
+dise_ring_reader *dise_ring_reader_free(dise_ring_reader *rd);
+
+/*
+ * Copies the next complete record into buf (at least DISE_RECORD_MAX bytes).
+ * Returns 1 with *ret_len and *ret_id set (id = position of its first slot),
+ * 0 when nothing is ready, or -errno: -EBADMSG for a malformed slot sequence
+ * (already counted and skipped: call again). Never blocks.
+ */
+int dise_ring_read(dise_ring_reader *rd, void *buf, size_t size, size_t *ret_len, uint64_t *ret_id);
+
+/* Frees every slot read so far: call once those records are durable. */
+int dise_ring_release(dise_ring_reader *rd);
+
+/* Counts a record the caller found malformed after reading it. */
+void dise_ring_count_corrupt(dise_ring_reader *rd);
+
+void dise_ring_reader_stats(const dise_ring_reader *rd, struct dise_ring_stats *ret);
+uint64_t dise_ring_reader_epoch(const dise_ring_reader *rd);
+
+#endif

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pthread_create: give every thread its own alternate signal stack, so that
+ * a stack overflow on any thread still reaches the crash handler. The
+ * sigaltstack setting is per thread and the main thread's comes from
+ * shim.c; a new thread starts with none.
+ *
+ * The stack is mmap'ed with a guard page below it and unmapped by a
+ * thread-specific-data destructor, which runs on pthread_exit, on return
+ * from the start routine, and on cancellation alike. If anything fails the
+ * thread simply runs without one, as it would without dise.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
+#define THREAD_ALTSTACK (64 * 1024)
+#define GUARD 4096
+
+struct tramp {
+	void *(*fn)(void *);
+	void *arg;
+};
+
+static pthread_key_t altstack_key;
+static int key_ok;
+
+static void altstack_free(void *p)
+{
+	stack_t ss;
+
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_flags = SS_DISABLE;
+	sigaltstack(&ss, NULL);
+	munmap(p, THREAD_ALTSTACK + GUARD);
+}
+
+static void *thread_start(void *p)
+{
+	struct tramp t = *(struct tramp *)p;
+	void *mem;
+
+	free(p);
+	mem = mmap(NULL, THREAD_ALTSTACK + GUARD, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1,
+		   0);
+	if (mem != MAP_FAILED) {
+		stack_t ss;
+
+		mprotect(mem, GUARD, PROT_NONE);
+		memset(&ss, 0, sizeof(ss));
+		ss.ss_sp = (char *)mem + GUARD;
+		ss.ss_size = THREAD_ALTSTACK;
+		if (sigaltstack(&ss, NULL) != 0 || pthread_setspecific(altstack_key, mem) != 0)
+			altstack_free(mem);
+	}
+	return t.fn(t.arg);
+}
+
+void dise__threads_init(void)
+{
+	key_ok = pthread_key_create(&altstack_key, altstack_free) == 0;
+}
+
+DISE_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+	struct tramp *t;
+	int r;
+
+	if (!dise__real.pthread_create)
+		dise__resolve();
+	if (!dise__shim.signals_on || !key_ok || !(t = malloc(sizeof(*t))))
+		return dise__real.pthread_create(th, attr, fn, arg);
+	t->fn = fn;
+	t->arg = arg;
+	r = dise__real.pthread_create(th, attr, thread_start, t);
+	if (r != 0)
+		free(t);
+	return r;
+}

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * State shared between the shim's files. Nothing here is exported: the
+ * shim is built with hidden visibility and a version script that lists only
+ * the interposed libc symbols (shim/shim.map).
+ */
+#ifndef DISE_SHIM_INTERNAL_H
+#define DISE_SHIM_INTERNAL_H
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <ucontext.h>
+
+#include "dise/event.h"
+#include "dise/ring.h"
+
+#define DISE_EXPORT __attribute__((visibility("default")))
+
+struct dise_shim {
+	dise_ring ring;       /* hdr == NULL: no ring, record nothing */
+	int secure;           /* AT_SECURE: stay out of the way entirely */
+	int disabled;         /* DISE_DISABLE set */
+	int signals_on;       /* crash handlers installed */
+	int debug;            /* DISE_DEBUG set: say why we are silent */
+	uint32_t pid;         /* pid this state belongs to (a vfork child differs) */
+	uint64_t run_start_ns;
+	uint64_t start_wall_ns;
+	int argc;
+	char **argv;
+	atomic_int exited; /* an EXIT (or EXEC) was written for this run */
+	struct dise_file_id exe_id, script_id;
+	uint32_t start_flags;
+	char exe[DISE_PATH_MAX];
+	const char *execfn;
+	char preload[DISE_PATH_MAX + 16]; /* "LD_PRELOAD=<absolute shim path>" */
+	char ring_env[DISE_PATH_MAX + 16]; /* "DISE_RING=<path>" when it was set */
+};
+
+extern struct dise_shim dise__shim;
+
+/* The real functions, resolved once with dlsym(RTLD_NEXT). */
+struct dise_real {
+	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
+	__sighandler_t (*signal)(int, __sighandler_t);
+	int (*execve)(const char *, char *const[], char *const[]);
+	int (*execvpe)(const char *, char *const[], char *const[]);
+	int (*fexecve)(int, char *const[], char *const[]);
+	int (*posix_spawn)(pid_t *, const char *, const void *, const void *, char *const[], char *const[]);
+	int (*posix_spawnp)(pid_t *, const char *, const void *, const void *, char *const[], char *const[]);
+	int (*pthread_create)(void *, const void *, void *(*)(void *), void *);
+	void (*exit)(int) __attribute__((noreturn));
+	void (*_exit)(int) __attribute__((noreturn));
+};
+extern struct dise_real dise__real;
+void dise__resolve(void);
+
+uint64_t dise__now_ns(void);
+void dise__debug(const char *msg, int err);
+int dise__active(void); /* ring mapped, and this is the process the state belongs to */
+void dise__fill_hdr(struct dise_rec_hdr *h, uint16_t type, uint32_t size);
+
+/* Packs argv for a record: how many args and bytes fit in DISE_ARGV_MAX. */
+struct dise_argv_plan {
+	uint32_t argc, count, bytes;
+	int truncated;
+};
+void dise__argv_plan(char *const argv[], struct dise_argv_plan *ret);
+void dise__argv_write(dise_ring_resv *v, uint32_t off, char *const argv[], const struct dise_argv_plan *plan);
+
+void dise__record_start(uint32_t extra_flags);
+void dise__record_exit(int status, unsigned how);
+
+/* intercept-signal.c */
+void dise__signals_init(void);
+void dise__signals_after_fork(void);
+void dise__altstack_main(void);
+
+/* crash.c: async-signal-safe */
+void dise__capture_crash(int sig, const siginfo_t *si, const ucontext_t *uc);
+
+/* intercept-fork.c, intercept-thread.c */
+void dise__fork_init(void);
+void dise__threads_init(void);
+
+#endif

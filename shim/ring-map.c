@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Finding, creating and mapping the ring file (both halves use this).
+ *
+ * Creation is atomic: the file is built under a private temporary name,
+ * its header written, and only then linked to the ring path. Whoever loses
+ * the race for the name maps the winner's file. So a mapped ring always has
+ * a complete header, and a header that does not validate is garbage or
+ * hostile, never a ring being born.
+ *
+ * Slots are never initialised: a zero seq means "free for lap 0"
+ * (see ring-producer.c), so a new ring costs one page, not eight megabytes.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dise/ring.h"
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+
+/* Formats an unsigned decimal without stdio (async-signal-safe). */
+static size_t fmt_u64(char *buf, uint64_t v)
+{
+	char tmp[24];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	return n;
+}
+
+int dise_ring_path(char *buf, size_t size)
+{
+	static const char prefix[] = "/dev/shm/dise-";
+	const char *env = getenv("DISE_RING");
+	size_t n;
+
+	if (env && env[0]) {
+		n = strlen(env);
+		if (n + 1 > size)
+			return -ENAMETOOLONG;
+		memcpy(buf, env, n + 1);
+		return 0;
+	}
+	if (size < sizeof(prefix) + 24)
+		return -ENAMETOOLONG;
+	memcpy(buf, prefix, sizeof(prefix) - 1);
+	n = sizeof(prefix) - 1;
+	n += fmt_u64(buf + n, (uint64_t)geteuid());
+	buf[n] = '\0';
+	return 0;
+}
+
+static uint32_t round_slots(uint32_t want)
+{
+	uint32_t n = DISE_RING_MIN_SLOTS;
+
+	if (want == 0)
+		return DISE_RING_DEFAULT_SLOTS;
+	while (n < want && n < DISE_RING_MAX_SLOTS)
+		n <<= 1;
+	return n;
+}
+
+static int validate(int fd, dise_ring *out, int flags)
+{
+	struct dise_ring_header h;
+	struct stat st;
+	void *map;
+	int prot = PROT_READ | ((flags & DISE_RING_WRITE) ? PROT_WRITE : 0);
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EPERM;
+	if (st.st_uid != geteuid() || (st.st_mode & 077))
+		return -EPERM;
+	if ((uint64_t)st.st_size < DISE_RING_HEADER_SIZE)
+		return -EBADMSG;
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		return -EBADMSG;
+	if (h.magic != DISE_RING_MAGIC || h.layout_version != DISE_RING_LAYOUT_VERSION)
+		return -EPROTO;
+	if (h.header_size != DISE_RING_HEADER_SIZE || h.slot_size != DISE_SLOT_SIZE)
+		return -EPROTO;
+	if (h.nslots < DISE_RING_MIN_SLOTS || h.nslots > DISE_RING_MAX_SLOTS || (h.nslots & (h.nslots - 1)))
+		return -EBADMSG;
+	if ((uint64_t)st.st_size != dise_ring_file_size(h.nslots))
+		return -EBADMSG;
+
+	map = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+	out->hdr = map;
+	out->slots = (struct dise_slot *)((char *)map + DISE_RING_HEADER_SIZE);
+	out->nslots = h.nslots;
+	out->mask = h.nslots - 1;
+	out->epoch = h.epoch;
+	out->map_len = (size_t)st.st_size;
+	out->writable = !!(flags & DISE_RING_WRITE);
+	return 0;
+}
+
+static uint64_t make_epoch(void)
+{
+	uint64_t e = 0;
+	struct timespec ts;
+
+	if (getrandom(&e, sizeof(e), GRND_NONBLOCK) == (ssize_t)sizeof(e) && e)
+		return e;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	e = ((uint64_t)ts.tv_sec * 1000000007u) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 40);
+	return e ? e : 1;
+}
+
+static int create(const char *path, uint32_t nslots)
+{
+	char tmp[DISE_PATH_MAX + 64];
+	struct dise_ring_header h;
+	struct timespec ts;
+	size_t n = strlen(path);
+	int fd, r = 0;
+
+	if (n + 40 > sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(tmp, path, n);
+	memcpy(tmp + n, ".new.", 5);
+	n += 5;
+	n += fmt_u64(tmp + n, (uint64_t)getpid());
+	tmp[n] = '\0';
+
+	nslots = round_slots(nslots);
+	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)dise_ring_file_size(nslots)) < 0) {
+		r = -errno;
+		goto out;
+	}
+	memset(&h, 0, sizeof(h));
+	h.magic = DISE_RING_MAGIC;
+	h.layout_version = DISE_RING_LAYOUT_VERSION;
+	h.header_size = DISE_RING_HEADER_SIZE;
+	h.slot_size = DISE_SLOT_SIZE;
+	h.owner_uid = (uint32_t)geteuid();
+	h.nslots = nslots;
+	h.epoch = make_epoch();
+	clock_gettime(CLOCK_REALTIME, &ts);
+	h.created_wall_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
+		r = errno ? -errno : -EIO;
+		goto out;
+	}
+	/* Publish: link fails with EEXIST when someone else won the race. */
+	if (link(tmp, path) < 0) {
+		r = -errno;
+		if (r == -EPERM || r == -EOPNOTSUPP || r == -ENOSYS) {
+			if (syscall(SYS_renameat2, AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+				r = 0;
+			else
+				r = -errno;
+		}
+	}
+out:
+	unlink(tmp);
+	close(fd);
+	return r == -EEXIST ? 0 : r;
+}
+
+int dise_ring_map(const char *path, int flags, uint32_t nslots, dise_ring *ret)
+{
+	dise_ring ring = { 0 };
+	int fd, r, tries;
+
+	for (tries = 0; tries < 2; tries++) {
+		fd = open(path, ((flags & DISE_RING_WRITE) ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0)
+			break;
+		if (errno != ENOENT || !(flags & DISE_RING_CREATE) || tries)
+			return -errno;
+		r = create(path, nslots);
+		if (r < 0)
+			return r;
+	}
+	r = validate(fd, &ring, flags);
+	close(fd);
+	if (r < 0)
+		return r;
+	*ret = ring;
+	return 0;
+}
+
+void dise_ring_unmap(dise_ring *r)
+{
+	if (r && r->hdr)
+		munmap(r->hdr, r->map_len);
+	if (r)
+		memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Producer half of the ring (protocol in include/dise/ring.h).
+ *
+ * Everything here runs inside other people's processes, in signal handlers
+ * too: no locks, no allocation, no system calls, no errno. A producer that
+ * finds the ring full counts a drop and returns; a producer that loses too
+ * many CAS races in a row (only possible under a hostile writer, since
+ * every failed CAS means another producer made progress) drops as well, so
+ * the loop is bounded.
+ *
+ * Lap 0 is special: a slot of a fresh ring holds seq 0, not its position,
+ * so that creating a ring does not have to touch every slot.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "dise/ring.h"
+
+#define RESERVE_TRIES 1024
+
+static inline uint64_t free_seq(const dise_ring *r, uint64_t pos)
+{
+	return pos < r->nslots ? 0 : pos;
+}
+
+int dise_ring_reserve(dise_ring *r, uint32_t len, dise_ring_resv *ret)
+{
+	struct dise_ring_header *h = r->hdr;
+	uint64_t pos, last, seq, n;
+	int tries;
+
+	if (!h || !r->writable)
+		return -ENODEV;
+	if (len == 0 || len > DISE_RECORD_MAX)
+		return -EMSGSIZE;
+	n = (len + DISE_SLOT_DATA - 1) / DISE_SLOT_DATA;
+	if (n > r->nslots / 2)
+		return -EMSGSIZE;
+
+	pos = atomic_load_explicit(&h->head, memory_order_relaxed);
+	for (tries = 0; tries < RESERVE_TRIES; tries++) {
+		last = pos + n - 1;
+		seq = atomic_load_explicit(&dise_ring_slot(r, last)->seq, memory_order_acquire);
+		if (seq != free_seq(r, last)) {
+			uint64_t now = atomic_load_explicit(&h->head, memory_order_relaxed);
+
+			if (now != pos) { /* someone reserved meanwhile: look again */
+				pos = now;
+				continue;
+			}
+			break; /* the slot is still in use a lap behind: full */
+		}
+		if (atomic_compare_exchange_weak_explicit(&h->head, &pos, pos + n, memory_order_relaxed,
+							  memory_order_relaxed)) {
+			atomic_fetch_add_explicit(&h->written, 1, memory_order_relaxed);
+			ret->pos = pos;
+			ret->nslots = (uint32_t)n;
+			ret->len = len;
+			return 0;
+		}
+	}
+	atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
+	return -ENOSPC;
+}
+
+void dise_ring_write(dise_ring *r, const dise_ring_resv *v, uint32_t off, const void *src, uint32_t n)
+{
+	const uint8_t *p = src;
+
+	if (off >= v->len)
+		return;
+	if (n > v->len - off)
+		n = v->len - off;
+	while (n) {
+		uint32_t k = off / DISE_SLOT_DATA, o = off % DISE_SLOT_DATA;
+		uint32_t c = DISE_SLOT_DATA - o;
+
+		if (c > n)
+			c = n;
+		__builtin_memcpy(dise_ring_slot(r, v->pos + k)->data + o, p, c);
+		p += c;
+		off += c;
+		n -= c;
+	}
+}
+
+void dise_ring_commit(dise_ring *r, const dise_ring_resv *v)
+{
+	uint32_t i = v->nslots;
+
+	/* Last slot first: the first slot's commit publishes a complete record. */
+	while (i-- > 0) {
+		uint64_t pos = v->pos + i;
+		struct dise_slot *s = dise_ring_slot(r, pos);
+		uint64_t expect = free_seq(r, pos);
+
+		s->frag = (uint16_t)i;
+		s->nfrag = (uint16_t)v->nslots;
+		/* Fails only if the consumer declared the slot torn: then it is no longer ours. */
+		atomic_compare_exchange_strong_explicit(&s->seq, &expect, pos + 1, memory_order_release,
+							memory_order_relaxed);
+	}
+}
+
+void dise_ring_discard(dise_ring *r, const dise_ring_resv *v)
+{
+	struct dise_rec_hdr h;
+
+	__builtin_memset(&h, 0, sizeof(h));
+	h.size = v->len;
+	h.type = DISE_REC_PAD;
+	h.hdr_size = sizeof(h);
+	dise_ring_write(r, v, 0, &h, v->len < sizeof(h) ? v->len : (uint32_t)sizeof(h));
+	dise_ring_commit(r, v);
+}
+
+int dise_ring_put(dise_ring *r, const void *rec, uint32_t len)
+{
+	dise_ring_resv v;
+	int ret = dise_ring_reserve(r, len, &v);
+
+	if (ret < 0)
+		return ret;
+	dise_ring_write(r, &v, 0, rec, len);
+	dise_ring_commit(r, &v);
+	return 0;
+}

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Crashes in the way argv[1] names, from a function whose name the tests
+ * look for in the unwound frames (dise_test_crash_*), a few calls deep.
+ * Prints a line first so that output bytes can be compared.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NOINLINE __attribute__((noinline))
+
+volatile int zero = 0;
+volatile int sink;
+
+NOINLINE void dise_test_crash_segv(void)
+{
+	volatile int *p = (volatile int *)(uintptr_t)zero;
+
+	*p = 42;
+}
+
+NOINLINE void dise_test_crash_abort(void)
+{
+	abort();
+}
+
+NOINLINE void dise_test_crash_fpe(void)
+{
+	sink = 1000 / zero;
+}
+
+NOINLINE void dise_test_crash_ill(void)
+{
+	__builtin_trap();
+}
+
+NOINLINE void dise_test_crash_trap(void)
+{
+	__asm__ volatile("int3");
+}
+
+NOINLINE int dise_test_crash_recurse(int n)
+{
+	volatile char pad[256];
+
+	pad[0] = (char)n;
+	return dise_test_crash_recurse(n + 1) + pad[0];
+}
+
+static void *thread_main(void *arg)
+{
+	(void)arg;
+	dise_test_crash_segv();
+	return NULL;
+}
+
+static void on_segv(int sig)
+{
+	static const char msg[] = "own handler ran\n";
+
+	(void)sig;
+	(void)!write(1, msg, sizeof(msg) - 1);
+	_exit(42);
+}
+
+static void on_segv_reraise(int sig)
+{
+	static const char msg[] = "own handler, re-raising\n";
+
+	(void)!write(2, msg, sizeof(msg) - 1);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+NOINLINE void dispatch(const char *mode)
+{
+	if (!strcmp(mode, "segv"))
+		dise_test_crash_segv();
+	else if (!strcmp(mode, "abort"))
+		dise_test_crash_abort();
+	else if (!strcmp(mode, "fpe"))
+		dise_test_crash_fpe();
+	else if (!strcmp(mode, "ill"))
+		dise_test_crash_ill();
+	else if (!strcmp(mode, "trap"))
+		dise_test_crash_trap();
+	else if (!strcmp(mode, "overflow"))
+		sink = dise_test_crash_recurse(0);
+	else if (!strcmp(mode, "thread")) {
+		pthread_t t;
+
+		pthread_create(&t, NULL, thread_main, NULL);
+		pthread_join(t, NULL);
+	} else if (!strcmp(mode, "own-handler")) {
+		signal(SIGSEGV, on_segv);
+		dise_test_crash_segv();
+	} else if (!strcmp(mode, "own-handler-reraise")) {
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_segv_reraise;
+		sigaction(SIGSEGV, &sa, NULL);
+		dise_test_crash_segv();
+	} else if (!strcmp(mode, "kill")) {
+		raise(SIGKILL);
+	} else {
+		fprintf(stderr, "crasher: unknown mode %s\n", mode);
+		exit(2);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: crasher MODE\n");
+		return 2;
+	}
+	printf("crasher %s\n", argv[1]);
+	fflush(stdout);
+	dispatch(argv[1]);
+	return 0;
+}
