@@ -187,7 +187,7 @@ int dise_record_decode(const void *buf, size_t len, struct dise_record *rec, con
 		break;
 	}
 	case DISE_REC_EXIT:
-		if (len < sizeof(struct dise_rec_exit) - 8)
+		if (len < sizeof(struct dise_rec_exit))
 			BAD("exit record truncated");
 		copy_fixed(&rec->u.exit, sizeof(rec->u.exit), b, len);
 		break;

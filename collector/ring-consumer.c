@@ -40,7 +40,6 @@ struct dise_ring_reader {
 
 static __thread sigjmp_buf *bus_guard;
 static struct sigaction old_bus;
-static int bus_installed;
 
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
@@ -53,18 +52,18 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 	raise(sig);
 }
 
+/* (Re)installs the guard unless it is in place: a host (a test framework) may have replaced it. */
 static void install_bus_guard(void)
 {
-	struct sigaction sa;
+	struct sigaction sa, cur;
 
-	if (bus_installed)
+	if (sigaction(SIGBUS, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_sigbus)
 		return;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_sigbus;
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGBUS, &sa, &old_bus) == 0)
-		bus_installed = 1;
+	sigaction(SIGBUS, &sa, &old_bus);
 }
 
 static uint64_t now_ns(void)

@@ -44,6 +44,25 @@ static atomic_int crash_done;
 
 static char main_altstack[ALTSTACK_SIZE] __attribute__((aligned(64)));
 
+/* The alternate stack the shim gave this thread, hidden from sigaltstack(). */
+static __thread void *our_altstack;
+
+void dise__altstack_set(void *sp, size_t size)
+{
+	stack_t ss;
+
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_sp = sp;
+	ss.ss_size = size;
+	if (dise__real.sigaltstack(&ss, NULL) == 0)
+		our_altstack = sp;
+}
+
+int dise__altstack_is_ours(void *sp)
+{
+	return sp && our_altstack == sp;
+}
+
 static int is_crash_sig(int sig)
 {
 	size_t i;
@@ -113,13 +132,34 @@ static int is_default(const struct sigaction *sa)
 
 void dise__altstack_main(void)
 {
-	stack_t ss, old;
+	stack_t old;
 
-	memset(&ss, 0, sizeof(ss));
-	ss.ss_sp = main_altstack;
-	ss.ss_size = sizeof(main_altstack);
-	if (sigaltstack(NULL, &old) == 0 && (old.ss_flags & SS_DISABLE))
-		sigaltstack(&ss, NULL);
+	if (dise__real.sigaltstack(NULL, &old) == 0 && (old.ss_flags & SS_DISABLE))
+		dise__altstack_set(main_altstack, sizeof(main_altstack));
+}
+
+/* The program sees no alternate stack where only ours is, and replaces ours freely. */
+DISE_EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
+{
+	stack_t cur;
+	int r;
+
+	if (!dise__real.sigaltstack)
+		dise__resolve();
+	r = dise__real.sigaltstack(ss, &cur);
+	if (r != 0)
+		return r;
+	if (old) {
+		*old = cur;
+		if (dise__altstack_is_ours(cur.ss_sp) && !(cur.ss_flags & SS_ONSTACK)) {
+			old->ss_sp = NULL;
+			old->ss_size = 0;
+			old->ss_flags = SS_DISABLE;
+		}
+	}
+	if (ss)
+		our_altstack = NULL;
+	return 0;
 }
 
 void dise__signals_init(void)

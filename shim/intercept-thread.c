@@ -32,11 +32,13 @@ static int key_ok;
 
 static void altstack_free(void *p)
 {
-	stack_t ss;
+	if (dise__altstack_is_ours((char *)p + GUARD)) {
+		stack_t ss;
 
-	memset(&ss, 0, sizeof(ss));
-	ss.ss_flags = SS_DISABLE;
-	sigaltstack(&ss, NULL);
+		memset(&ss, 0, sizeof(ss));
+		ss.ss_flags = SS_DISABLE;
+		dise__real.sigaltstack(&ss, NULL);
+	}
 	munmap(p, THREAD_ALTSTACK + GUARD);
 }
 
@@ -49,13 +51,9 @@ static void *thread_start(void *p)
 	mem = mmap(NULL, THREAD_ALTSTACK + GUARD, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1,
 		   0);
 	if (mem != MAP_FAILED) {
-		stack_t ss;
-
 		mprotect(mem, GUARD, PROT_NONE);
-		memset(&ss, 0, sizeof(ss));
-		ss.ss_sp = (char *)mem + GUARD;
-		ss.ss_size = THREAD_ALTSTACK;
-		if (sigaltstack(&ss, NULL) != 0 || pthread_setspecific(altstack_key, mem) != 0)
+		dise__altstack_set((char *)mem + GUARD, THREAD_ALTSTACK);
+		if (pthread_setspecific(altstack_key, mem) != 0)
 			altstack_free(mem);
 	}
 	return t.fn(t.arg);

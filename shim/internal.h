@@ -50,6 +50,7 @@ struct dise_real {
 	int (*posix_spawn)(pid_t *, const char *, const void *, const void *, char *const[], char *const[]);
 	int (*posix_spawnp)(pid_t *, const char *, const void *, const void *, char *const[], char *const[]);
 	int (*pthread_create)(void *, const void *, void *(*)(void *), void *);
+	int (*sigaltstack)(const stack_t *, stack_t *);
 	void (*exit)(int) __attribute__((noreturn));
 	void (*_exit)(int) __attribute__((noreturn));
 };
@@ -76,6 +77,8 @@ void dise__record_exit(int status, unsigned how);
 void dise__signals_init(void);
 void dise__signals_after_fork(void);
 void dise__altstack_main(void);
+void dise__altstack_set(void *sp, size_t size); /* installs and remembers it as ours */
+int dise__altstack_is_ours(void *sp);
 
 /* crash.c: async-signal-safe */
 void dise__capture_crash(int sig, const siginfo_t *si, const ucontext_t *uc);

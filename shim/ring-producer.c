@@ -32,11 +32,12 @@ int dise_ring_reserve(dise_ring *r, uint32_t len, dise_ring_resv *ret)
 
 	if (!h || !r->writable)
 		return -ENODEV;
-	if (len == 0 || len > DISE_RECORD_MAX)
-		return -EMSGSIZE;
 	n = (len + DISE_SLOT_DATA - 1) / DISE_SLOT_DATA;
-	if (n > r->nslots / 2)
+	if (len == 0 || len > DISE_RECORD_MAX || n > r->nslots / 2) {
+		/* Cannot ever fit (a ring made tiny on purpose): a drop like any other. */
+		atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
 		return -EMSGSIZE;
+	}
 
 	pos = atomic_load_explicit(&h->head, memory_order_relaxed);
 	for (tries = 0; tries < RESERVE_TRIES; tries++) {

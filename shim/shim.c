@@ -84,6 +84,7 @@ void dise__resolve(void)
 	RESOLVE(posix_spawn);
 	RESOLVE(posix_spawnp);
 	RESOLVE(pthread_create);
+	RESOLVE(sigaltstack);
 	RESOLVE(exit);
 	RESOLVE(_exit);
 }

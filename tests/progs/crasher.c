@@ -45,6 +45,7 @@ NOINLINE void dise_test_crash_trap(void)
 	__asm__ volatile("int3");
 }
 
+#pragma GCC diagnostic ignored "-Winfinite-recursion"
 NOINLINE int dise_test_crash_recurse(int n)
 {
 	volatile char pad[256];

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dise/ring.h"
+#include "harness.h"
+
+extern char **environ;
+
+#ifndef DISE_BUILD_DIR
+#error "DISE_BUILD_DIR must be defined"
+#endif
+
+const char *shim_path(void)
+{
+	return DISE_BUILD_DIR "/lib/libdise_shim.so";
+}
+
+const char *prog_path(const char *name)
+{
+	static char buf[8][PATH_MAX];
+	static int k;
+	char *b = buf[k++ % 8];
+
+	snprintf(b, PATH_MAX, "%s/tests/progs/%s", DISE_BUILD_DIR, name);
+	return b;
+}
+
+const char *bin_path(const char *name)
+{
+	static char buf[4][PATH_MAX];
+	static int k;
+	char *b = buf[k++ % 4];
+
+	snprintf(b, PATH_MAX, "%s/bin/%s", DISE_BUILD_DIR, name);
+	return b;
+}
+
+char *test_dir(void)
+{
+	char tmpl[] = "/tmp/dise-test-XXXXXX";
+	char *d = mkdtemp(tmpl);
+
+	assert_non_null(d);
+	return strdup(d);
+}
+
+char *test_ring(const char *dir)
+{
+	char *p;
+
+	assert_true(asprintf(&p, "%s/ring", dir) > 0);
+	return p;
+}
+
+static void drain(int out, int err, struct run_result *r)
+{
+	struct pollfd pf[2] = { { out, POLLIN, 0 }, { err, POLLIN, 0 } };
+	size_t cap[2] = { 0, 0 };
+	char **buf[2] = { &r->out, &r->err };
+	size_t *len[2] = { &r->out_len, &r->err_len };
+	int open = 2, i;
+
+	while (open > 0) {
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (i = 0; i < 2; i++) {
+			char tmp[65536];
+			ssize_t n;
+
+			if (pf[i].fd < 0 || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			n = read(pf[i].fd, tmp, sizeof(tmp));
+			if (n <= 0) {
+				close(pf[i].fd);
+				pf[i].fd = -1;
+				open--;
+				continue;
+			}
+			if (*len[i] + (size_t)n + 1 > cap[i]) {
+				cap[i] = (*len[i] + (size_t)n + 1) * 2;
+				*buf[i] = realloc(*buf[i], cap[i]);
+			}
+			memcpy(*buf[i] + *len[i], tmp, (size_t)n);
+			*len[i] += (size_t)n;
+			(*buf[i])[*len[i]] = '\0';
+		}
+	}
+}
+
+int run_cmd(char *const argv[], const char *const env[], const char *cwd, struct run_result *r)
+{
+	int po[2], pe[2];
+	size_t n = 0, i;
+	char **envp;
+	pid_t pid;
+
+	memset(r, 0, sizeof(*r));
+	r->out = calloc(1, 1);
+	r->err = calloc(1, 1);
+	for (i = 0; environ[i]; i++)
+		n++;
+	for (i = 0; env && env[i]; i++)
+		n++;
+	envp = calloc(n + 1, sizeof(char *));
+	n = 0;
+	for (i = 0; environ[i]; i++)
+		if (strncmp(environ[i], "LD_PRELOAD=", 11) && strncmp(environ[i], "DISE_", 5))
+			envp[n++] = environ[i];
+	for (i = 0; env && env[i]; i++)
+		envp[n++] = (char *)env[i];
+	envp[n] = NULL;
+
+	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		struct rlimit rl = { 0, 0 };
+
+		setrlimit(RLIMIT_CORE, &rl);
+		dup2(po[1], 1);
+		dup2(pe[1], 2);
+		if (cwd && chdir(cwd) < 0)
+			_exit(126);
+		execve(argv[0], argv, envp);
+		_exit(127);
+	}
+	free(envp);
+	close(po[1]);
+	close(pe[1]);
+	drain(po[0], pe[0], r);
+	r->pid = pid;
+	while (waitpid(pid, &r->status, 0) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
+void run_result_free(struct run_result *r)
+{
+	free(r->out);
+	free(r->err);
+	memset(r, 0, sizeof(*r));
+}
+
+static char *describe(const struct run_result *r)
+{
+	char *s;
+
+	if (asprintf(&s, "status %#x, %zu bytes out, %zu bytes err", r->status, r->out_len, r->err_len) < 0)
+		return NULL;
+	return s;
+}
+
+void assert_transparent(char *const argv[], const char *ring, const char *cwd, struct run_result *ret_with)
+{
+	struct run_result a, b;
+	char *pre, *rv;
+	const char *env[3];
+
+	assert_true(asprintf(&pre, "LD_PRELOAD=%s", shim_path()) > 0);
+	assert_true(asprintf(&rv, "DISE_RING=%s", ring) > 0);
+	env[0] = pre;
+	env[1] = rv;
+	env[2] = NULL;
+	assert_int_equal(run_cmd(argv, NULL, cwd, &a), 0);
+	assert_int_equal(run_cmd(argv, env, cwd, &b), 0);
+	if (a.status != b.status || a.out_len != b.out_len || a.err_len != b.err_len ||
+	    memcmp(a.out, b.out, a.out_len) || memcmp(a.err, b.err, a.err_len)) {
+		char *da = describe(&a), *db = describe(&b);
+
+		print_error("%s: differs with the shim\n  without: %s\n  with:    %s\n--- without stdout\n%s--- with "
+			    "stdout\n%s--- without stderr\n%s--- with stderr\n%s",
+			    argv[0], da, db, a.out, b.out, a.err, b.err);
+		free(da);
+		free(db);
+		fail();
+	}
+	run_result_free(&a);
+	free(pre);
+	free(rv);
+	if (ret_with)
+		*ret_with = b;
+	else
+		run_result_free(&b);
+}
+
+void read_ring(const char *path, struct rec_list *l)
+{
+	dise_ring_reader *rd;
+	size_t cap = 0;
+	int r;
+
+	memset(l, 0, sizeof(*l));
+	r = dise_ring_reader_new(path, 0, 50, &rd);
+	if (r == -ENOENT)
+		return;
+	assert_int_equal(r, 0);
+	for (;;) {
+		void *buf = malloc(DISE_RECORD_MAX);
+		size_t len;
+		uint64_t id;
+		const char *why = NULL;
+
+		r = dise_ring_read(rd, buf, DISE_RECORD_MAX, &len, &id);
+		if (r <= 0) {
+			free(buf);
+			assert_int_equal(r, 0);
+			break;
+		}
+		if (l->n == cap) {
+			cap = cap ? cap * 2 : 64;
+			l->recs = realloc(l->recs, cap * sizeof(*l->recs));
+			l->bufs = realloc(l->bufs, cap * sizeof(*l->bufs));
+			l->ids = realloc(l->ids, cap * sizeof(*l->ids));
+		}
+		if (dise_record_decode(buf, len, &l->recs[l->n], &why) != 0) {
+			print_error("record %llu malformed: %s\n", (unsigned long long)id, why);
+			fail();
+		}
+		l->bufs[l->n] = buf;
+		l->ids[l->n] = id;
+		l->n++;
+	}
+	assert_int_equal(dise_ring_release(rd), 0);
+	dise_ring_reader_free(rd);
+}
+
+void rec_list_free(struct rec_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->bufs[i]);
+	free(l->recs);
+	free(l->bufs);
+	free(l->ids);
+	memset(l, 0, sizeof(*l));
+}
+
+size_t count_recs(const struct rec_list *l, pid_t pid, unsigned type)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < l->n; i++)
+		if ((pid <= 0 || l->recs[i].hdr.pid == (uint32_t)pid) && (!type || l->recs[i].type == type))
+			n++;
+	return n;
+}
+
+const struct dise_record *find_rec(const struct rec_list *l, pid_t pid, unsigned type)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if ((pid <= 0 || l->recs[i].hdr.pid == (uint32_t)pid) && (!type || l->recs[i].type == type))
+			return &l->recs[i];
+	return NULL;
+}
+
+int func_range(const char *file, const char *func, unsigned long *lo, unsigned long *hi)
+{
+	char cmd[PATH_MAX + 64], line[512];
+	FILE *f;
+	int found = -1;
+
+	snprintf(cmd, sizeof(cmd), "nm -S --defined-only '%s'", file);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long a, s;
+		char t, name[256];
+
+		if (sscanf(line, "%lx %lx %c %255s", &a, &s, &t, name) == 4 && !strcmp(name, func)) {
+			*lo = a;
+			*hi = a + s;
+			found = 0;
+		}
+	}
+	pclose(f);
+	return found;
+}

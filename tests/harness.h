@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers for end-to-end tests: run a program, capture everything, read the ring. */
+#ifndef DISE_TEST_HARNESS_H
+#define DISE_TEST_HARNESS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "decode.h"
+
+struct run_result {
+	int status; /* as from waitpid */
+	pid_t pid;
+	char *out, *err;
+	size_t out_len, err_len;
+};
+
+/*
+ * Runs argv[0] (a path) with the test's environment minus LD_PRELOAD and
+ * DISE_*, plus the "K=V" entries of env (NULL-terminated, may be NULL), in
+ * cwd (NULL: ours), with core dumps off. Returns 0 or -errno.
+ */
+int run_cmd(char *const argv[], const char *const env[], const char *cwd, struct run_result *ret);
+void run_result_free(struct run_result *r);
+
+/* Runs argv without and with the shim (writing to ring) and asserts identical status and bytes. */
+void assert_transparent(char *const argv[], const char *ring, const char *cwd, struct run_result *ret_with);
+
+struct rec_list {
+	struct dise_record *recs;
+	void **bufs;
+	uint64_t *ids;
+	size_t n;
+};
+/* Reads and decodes every record of the ring at path (consuming), asserting none is malformed. */
+void read_ring(const char *path, struct rec_list *ret);
+void rec_list_free(struct rec_list *l);
+/* Records of one pid, of one type (0: any type). */
+size_t count_recs(const struct rec_list *l, pid_t pid, unsigned type);
+const struct dise_record *find_rec(const struct rec_list *l, pid_t pid, unsigned type);
+
+/* Absolute paths of the build. */
+const char *shim_path(void);
+const char *prog_path(const char *name); /* a test program built into build/tests/progs */
+const char *bin_path(const char *name);  /* build/bin/<name> */
+
+/* A fresh private directory for this test, and a ring path inside it. */
+char *test_dir(void);
+char *test_ring(const char *dir);
+
+/* [lo, hi) of a function in an ELF file, from nm. Returns 0 or -1. */
+int func_range(const char *file, const char *func, unsigned long *lo, unsigned long *hi);
+
+#endif

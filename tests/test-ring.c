@@ -1,0 +1,592 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ring on a real shared-memory file: wrap-around, full-ring drops, a
+ * producer SIGKILLed between reserve and commit, many producer processes
+ * and threads racing while the consumer drains, at-least-once re-reading,
+ * and headers and slots that are garbage.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dise/ring.h"
+
+static char ring_path[256];
+
+static int setup(void **state)
+{
+	static int k;
+
+	(void)state;
+	snprintf(ring_path, sizeof(ring_path), "/dev/shm/dise-test-ring-%d-%d", (int)getpid(), k++);
+	unlink(ring_path);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unlink(ring_path);
+	return 0;
+}
+
+/* A test record: header + producer id + sequence + filler that encodes both. */
+struct trec {
+	struct dise_rec_hdr h;
+	uint32_t producer;
+	uint32_t pad;
+	uint64_t seq;
+	uint8_t fill[];
+};
+
+static uint32_t put_test(dise_ring *r, uint32_t producer, uint64_t seq, uint32_t len)
+{
+	uint8_t buf[DISE_RECORD_MAX];
+	struct trec *t = (struct trec *)buf;
+	uint32_t i;
+
+	assert_true(len >= sizeof(*t));
+	memset(t, 0, sizeof(*t));
+	t->h.size = len;
+	t->h.type = DISE_REC_TEST;
+	t->h.hdr_size = sizeof(t->h);
+	t->producer = producer;
+	t->seq = seq;
+	for (i = sizeof(*t); i < len; i++)
+		buf[i] = (uint8_t)(producer * 31 + seq + i);
+	return (uint32_t)dise_ring_put(r, buf, len);
+}
+
+static void check_test(const void *buf, size_t len, uint32_t *producer, uint64_t *seq)
+{
+	const struct trec *t = buf;
+	const uint8_t *b = buf;
+	size_t i;
+
+	assert_true(len >= sizeof(*t));
+	assert_int_equal(t->h.type, DISE_REC_TEST);
+	assert_int_equal(t->h.size, len);
+	for (i = sizeof(*t); i < len; i++)
+		assert_int_equal(b[i], (uint8_t)(t->producer * 31 + t->seq + i));
+	*producer = t->producer;
+	*seq = t->seq;
+}
+
+static void test_create_and_header(void **state)
+{
+	dise_ring r;
+	struct stat st;
+
+	(void)state;
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE, 0, &r), -ENOENT);
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 100, &r), 0);
+	assert_int_equal(r.nslots, 128); /* rounded up to a power of two */
+	assert_int_equal(r.hdr->magic, DISE_RING_MAGIC);
+	assert_int_equal(r.hdr->layout_version, DISE_RING_LAYOUT_VERSION);
+	assert_int_equal(stat(ring_path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal((size_t)st.st_size, dise_ring_file_size(128));
+	dise_ring_unmap(&r);
+}
+
+/* Many laps of a 64-slot ring with records of 1..5 slots, read back intact and in order. */
+static void test_wrap_around(void **state)
+{
+	dise_ring r;
+	dise_ring_reader *rd;
+	static uint8_t buf[DISE_RECORD_MAX];
+	uint64_t seq, id, last_id = 0;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 64, &r), 0);
+	assert_int_equal(dise_ring_reader_new(ring_path, 0, 50, &rd), 0);
+	for (seq = 0; seq < 5000; seq++) {
+		uint32_t len_w = 48 + (uint32_t)(seq % 5) * DISE_SLOT_DATA + (uint32_t)(seq % 7);
+		uint32_t p;
+		uint64_t s;
+
+		assert_int_equal(put_test(&r, 1, seq, len_w), 0);
+		assert_int_equal(dise_ring_read(rd, buf, sizeof(buf), &len, &id), 1);
+		check_test(buf, len, &p, &s);
+		assert_int_equal(s, seq);
+		assert_int_equal(len, len_w);
+		assert_true(seq == 0 || id > last_id);
+		last_id = id;
+		if (seq % 3 == 0)
+			assert_int_equal(dise_ring_release(rd), 0);
+	}
+	assert_true(atomic_load(&r.hdr->head) > 20 * 64); /* many laps */
+	assert_int_equal(atomic_load(&r.hdr->dropped), 0);
+	dise_ring_reader_free(rd);
+	dise_ring_unmap(&r);
+}
+
+static void test_full_drops(void **state)
+{
+	dise_ring r;
+	dise_ring_reader *rd;
+	static uint8_t buf[DISE_RECORD_MAX];
+	uint64_t id, ok = 0, fail = 0, i, got = 0;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 64, &r), 0);
+	for (i = 0; i < 100; i++) {
+		if (put_test(&r, 1, i, 48) == 0)
+			ok++;
+		else
+			fail++;
+	}
+	assert_int_equal(ok, 64);
+	assert_int_equal(fail, 36);
+	assert_int_equal(atomic_load(&r.hdr->dropped), 36);
+	assert_int_equal(atomic_load(&r.hdr->written), 64);
+	/* a record that can never fit is a drop too */
+	assert_int_equal(put_test(&r, 1, 0, 40 * DISE_SLOT_DATA), (uint32_t)-EMSGSIZE);
+	assert_int_equal(atomic_load(&r.hdr->dropped), 37);
+
+	/* read without release: still full */
+	assert_int_equal(dise_ring_reader_new(ring_path, 0, 50, &rd), 0);
+	while (dise_ring_read(rd, buf, sizeof(buf), &len, &id) == 1)
+		got++;
+	assert_int_equal(got, 64);
+	assert_int_not_equal(put_test(&r, 1, 999, 48), 0);
+	/* release: room again */
+	assert_int_equal(dise_ring_release(rd), 0);
+	assert_int_equal(put_test(&r, 1, 1000, 48), 0);
+	assert_int_equal(dise_ring_read(rd, buf, sizeof(buf), &len, &id), 1);
+	dise_ring_reader_free(rd);
+	dise_ring_unmap(&r);
+}
+
+/* A producer process is SIGKILLed after reserve, mid-write: the consumer counts a torn record and goes on. */
+static void test_torn_slot(void **state)
+{
+	dise_ring r;
+	dise_ring_reader *rd;
+	static uint8_t buf[DISE_RECORD_MAX];
+	int pfd[2], st;
+	pid_t pid;
+	uint64_t id, seq_seen[2];
+	size_t len, n = 0;
+	struct timespec t0, t1;
+	char c;
+
+	(void)state;
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 256, &r), 0);
+	assert_int_equal(put_test(&r, 1, 1, 64), 0);
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dise_ring_resv v;
+		uint8_t junk[300];
+
+		memset(junk, 0x5a, sizeof(junk));
+		if (dise_ring_reserve(&r, sizeof(junk), &v) != 0)
+			_exit(1);
+		dise_ring_write(&r, &v, 0, junk, 150); /* half written, never committed */
+		(void)!write(pfd[1], "r", 1);
+		pause();
+		_exit(0);
+	}
+	assert_int_equal(read(pfd[0], &c, 1), 1);
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	assert_int_equal(put_test(&r, 1, 2, 64), 0); /* behind the torn one */
+
+	assert_int_equal(dise_ring_reader_new(ring_path, 0, 100, &rd), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		int k = dise_ring_read(rd, buf, sizeof(buf), &len, &id);
+		uint32_t p;
+
+		assert_true(k >= 0);
+		if (k == 1) {
+			check_test(buf, len, &p, &seq_seen[n]);
+			n++;
+			if (n == 2)
+				break;
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		assert_true(t1.tv_sec - t0.tv_sec < 10); /* never stalls for good */
+		usleep(10000);
+	}
+	assert_int_equal(seq_seen[0], 1);
+	assert_int_equal(seq_seen[1], 2);
+	assert_int_equal(atomic_load(&r.hdr->torn), 1);
+	/* the torn slots are reusable after release */
+	assert_int_equal(dise_ring_release(rd), 0);
+	for (n = 0; n < 200; n++) {
+		assert_int_equal(put_test(&r, 2, n, 100), 0);
+		assert_int_equal(dise_ring_read(rd, buf, sizeof(buf), &len, &id), 1);
+		assert_int_equal(dise_ring_release(rd), 0);
+	}
+	dise_ring_reader_free(rd);
+	dise_ring_unmap(&r);
+}
+
+/* A producer that resumes after its slot was declared torn loses cleanly: no stall, no corruption. */
+static void test_late_producer(void **state)
+{
+	dise_ring r;
+	dise_ring_reader *rd;
+	static uint8_t buf[DISE_RECORD_MAX];
+	dise_ring_resv v;
+	uint64_t id, seq;
+	size_t len;
+	uint32_t p;
+	int k, i;
+
+	(void)state;
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 64, &r), 0);
+	assert_int_equal(dise_ring_reader_new(ring_path, 0, 20, &rd), 0);
+	assert_int_equal(dise_ring_reserve(&r, 48, &v), 0);
+	assert_int_equal(put_test(&r, 1, 7, 48), 0);
+	for (i = 0; i < 100 && (k = dise_ring_read(rd, buf, sizeof(buf), &len, &id)) == 0; i++)
+		usleep(5000);
+	assert_int_equal(k, 1);
+	check_test(buf, len, &p, &seq);
+	assert_int_equal(seq, 7);
+	/* now the stopped producer wakes up and commits: its CAS must fail */
+	dise_ring_discard(&r, &v);
+	assert_int_equal(dise_ring_release(rd), 0);
+	for (i = 0; i < 300; i++) {
+		assert_int_equal(put_test(&r, 1, 100 + (uint64_t)i, 48), 0);
+		assert_int_equal(dise_ring_read(rd, buf, sizeof(buf), &len, &id), 1);
+		check_test(buf, len, &p, &seq);
+		assert_int_equal(seq, 100 + (uint64_t)i);
+		assert_int_equal(dise_ring_release(rd), 0);
+	}
+	dise_ring_reader_free(rd);
+	dise_ring_unmap(&r);
+}
+
+#define PROCS 4
+#define THREADS 4
+
+struct prod_arg {
+	dise_ring *r;
+	uint32_t producer;
+	uint64_t count;
+	int retry; /* retry on full instead of dropping */
+};
+
+static void *producer_main(void *p)
+{
+	struct prod_arg *a = p;
+	uint64_t i;
+
+	for (i = 0; i < a->count; i++) {
+		uint32_t len = 48 + (uint32_t)((a->producer + i) % 3) * 60;
+
+		while (put_test(a->r, a->producer, i, len) != 0 && a->retry)
+			sched_yield();
+	}
+	return NULL;
+}
+
+static void race(uint32_t slots, uint64_t per_thread, int retry)
+{
+	dise_ring r;
+	dise_ring_reader *rd;
+	static uint8_t buf[DISE_RECORD_MAX];
+	pid_t pids[PROCS];
+	uint64_t *next, got = 0, total = (uint64_t)PROCS * THREADS * per_thread, dropped;
+	int i, st, live = PROCS;
+
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, slots, &r), 0);
+	assert_int_equal(dise_ring_reader_new(ring_path, 0, 2000, &rd), 0);
+	next = calloc(PROCS * THREADS, sizeof(*next));
+	for (i = 0; i < PROCS; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			pthread_t t[THREADS];
+			struct prod_arg a[THREADS];
+			int j;
+
+			for (j = 0; j < THREADS; j++) {
+				a[j] = (struct prod_arg){ &r, (uint32_t)(i * THREADS + j), per_thread, retry };
+				pthread_create(&t[j], NULL, producer_main, &a[j]);
+			}
+			for (j = 0; j < THREADS; j++)
+				pthread_join(t[j], NULL);
+			_exit(0);
+		}
+	}
+	for (;;) {
+		uint64_t id, seq;
+		size_t len;
+		uint32_t p;
+		int k = dise_ring_read(rd, buf, sizeof(buf), &len, &id);
+
+		assert_true(k >= 0);
+		if (k == 1) {
+			check_test(buf, len, &p, &seq);
+			assert_true(p < PROCS * THREADS);
+			/* per producer: in order, never twice (gaps only where drops were counted) */
+			assert_true(seq >= next[p]);
+			next[p] = seq + 1;
+			got++;
+			if (got % 64 == 0)
+				dise_ring_release(rd);
+			continue;
+		}
+		dise_ring_release(rd);
+		if (live == 0)
+			break;
+		for (i = 0; i < PROCS; i++)
+			if (pids[i] > 0 && waitpid(pids[i], &st, WNOHANG) == pids[i]) {
+				assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+				pids[i] = 0;
+				live--;
+			}
+		if (live)
+			sched_yield();
+	}
+	/* drain what was committed after the last producer exited */
+	{
+		uint64_t id, seq;
+		size_t len;
+		uint32_t p;
+
+		while (dise_ring_read(rd, buf, sizeof(buf), &len, &id) == 1) {
+			check_test(buf, len, &p, &seq);
+			assert_true(seq >= next[p]);
+			next[p] = seq + 1;
+			got++;
+		}
+	}
+	dropped = atomic_load(&r.hdr->dropped);
+	print_message("      %u slots, %d procs x %d threads x %llu: received %llu, dropped %llu\n", slots, PROCS,
+		      THREADS, (unsigned long long)per_thread, (unsigned long long)got, (unsigned long long)dropped);
+	if (retry)
+		assert_int_equal(got, total); /* every failed attempt was retried (and counted as a drop) */
+	else
+		assert_int_equal(got + dropped, total);
+	assert_int_equal(atomic_load(&r.hdr->torn), 0);
+	assert_int_equal(atomic_load(&r.hdr->corrupt), 0);
+	free(next);
+	dise_ring_reader_free(rd);
+	dise_ring_unmap(&r);
+}
+
+/* Every record arrives exactly once: producers retry when the small ring is full. */
+static void test_many_producers_no_loss(void **state)
+{
+	(void)state;
+	race(1024, 20000, 1);
+}
+
+/* Producers never wait: what the consumer does not get was counted as dropped, nothing else. */
+static void test_many_producers_drop_accounting(void **state)
+{
+	(void)state;
+	race(256, 20000, 0);
+}
+
+/* A consumer that dies before release re-reads the same records (same ids) after restart. */
+static void test_at_least_once(void **state)
+{
+	dise_ring r;
+	dise_ring_reader *rd;
+	static uint8_t buf[DISE_RECORD_MAX];
+	uint64_t ids[10], id;
+	size_t len;
+	int i;
+
+	(void)state;
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 64, &r), 0);
+	for (i = 0; i < 10; i++)
+		assert_int_equal(put_test(&r, 1, (uint64_t)i, 200), 0);
+	assert_int_equal(dise_ring_reader_new(ring_path, 0, 50, &rd), 0);
+	for (i = 0; i < 10; i++)
+		assert_int_equal(dise_ring_read(rd, buf, sizeof(buf), &len, &ids[i]), 1);
+	assert_int_equal(dise_ring_reader_new(ring_path, 0, 50, &(dise_ring_reader *){ NULL }), -EBUSY);
+	dise_ring_reader_free(rd); /* "crash": no release */
+	assert_int_equal(dise_ring_reader_new(ring_path, 0, 50, &rd), 0);
+	for (i = 0; i < 5; i++) {
+		assert_int_equal(dise_ring_read(rd, buf, sizeof(buf), &len, &id), 1);
+		assert_int_equal(id, ids[i]);
+	}
+	assert_int_equal(dise_ring_release(rd), 0);
+	dise_ring_reader_free(rd);
+	assert_int_equal(dise_ring_reader_new(ring_path, 0, 50, &rd), 0);
+	assert_int_equal(dise_ring_read(rd, buf, sizeof(buf), &len, &id), 1);
+	assert_int_equal(id, ids[5]);
+	dise_ring_reader_free(rd);
+	dise_ring_unmap(&r);
+}
+
+static void write_header(const struct dise_ring_header *h, size_t size, mode_t mode)
+{
+	int fd;
+
+	unlink(ring_path);
+	fd = open(ring_path, O_CREAT | O_RDWR | O_EXCL, mode);
+	assert_true(fd >= 0);
+	fchmod(fd, mode);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	assert_int_equal(pwrite(fd, h, sizeof(*h), 0), (ssize_t)sizeof(*h));
+	close(fd);
+}
+
+static void test_corrupt_header(void **state)
+{
+	struct dise_ring_header h, good;
+	dise_ring r;
+	size_t size = dise_ring_file_size(64);
+
+	(void)state;
+	memset(&good, 0, sizeof(good));
+	good.magic = DISE_RING_MAGIC;
+	good.layout_version = DISE_RING_LAYOUT_VERSION;
+	good.header_size = DISE_RING_HEADER_SIZE;
+	good.slot_size = DISE_SLOT_SIZE;
+	good.nslots = 64;
+
+	write_header(&good, size, 0600);
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE, 0, &r), 0);
+	dise_ring_unmap(&r);
+
+	h = good;
+	h.magic ^= 1;
+	write_header(&h, size, 0600);
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 0, &r), -EPROTO);
+
+	h = good;
+	h.layout_version = 2;
+	write_header(&h, size, 0600);
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE, 0, &r), -EPROTO);
+
+	h = good;
+	h.slot_size = 64;
+	write_header(&h, size, 0600);
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE, 0, &r), -EPROTO);
+
+	h = good;
+	h.nslots = 96;
+	write_header(&h, dise_ring_file_size(96), 0600);
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE, 0, &r), -EBADMSG);
+
+	h = good;
+	h.nslots = 1u << 30;
+	write_header(&h, size, 0600);
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE, 0, &r), -EBADMSG);
+
+	write_header(&good, size - 128, 0600); /* truncated */
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE, 0, &r), -EBADMSG);
+
+	write_header(&good, 100, 0600); /* shorter than a header */
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE, 0, &r), -EBADMSG);
+
+	write_header(&good, size, 0644); /* others may read it */
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE, 0, &r), -EPERM);
+
+	unlink(ring_path);
+	assert_int_equal(symlink("/dev/null", ring_path), 0);
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE, 0, &r), -ELOOP);
+	unlink(ring_path);
+}
+
+/* Garbage in every slot: the reader neither crashes nor loops, and counts what it rejected. */
+static void test_hostile_slots(void **state)
+{
+	dise_ring r;
+	dise_ring_reader *rd;
+	static uint8_t buf[DISE_RECORD_MAX];
+	uint64_t id, i, round;
+	size_t len;
+	unsigned seed = 12345;
+
+	(void)state;
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 256, &r), 0);
+	for (round = 0; round < 50; round++) {
+		int k, steps = 0;
+
+		for (i = 0; i < r.nslots; i++) {
+			struct dise_slot *s = &r.slots[i];
+			uint8_t *raw = (uint8_t *)s;
+			size_t b;
+
+			for (b = 0; b < sizeof(*s); b++)
+				raw[b] = (uint8_t)rand_r(&seed);
+			/* make many slots look committed for the lap the reader expects */
+			if (rand_r(&seed) % 2)
+				atomic_store(&s->seq, atomic_load(&r.hdr->tail) + i + 1);
+			if (rand_r(&seed) % 3 == 0) {
+				s->frag = 0;
+				s->nfrag = (uint16_t)(rand_r(&seed) % 6);
+			}
+		}
+		atomic_store(&r.hdr->head, atomic_load(&r.hdr->tail) + (rand_r(&seed) % (2 * r.nslots)));
+		assert_int_equal(dise_ring_reader_new(ring_path, 0, 1, &rd), 0);
+		while ((k = dise_ring_read(rd, buf, sizeof(buf), &len, &id)) != 0) {
+			assert_true(k == 1 || k == -EBADMSG);
+			if (k == 1)
+				assert_true(len >= sizeof(struct dise_rec_hdr) && len <= DISE_RECORD_MAX);
+			assert_true(++steps < 100000);
+		}
+		dise_ring_reader_free(rd);
+	}
+	assert_true(atomic_load(&r.hdr->corrupt) > 0);
+	dise_ring_unmap(&r);
+}
+
+/* The file is truncated under the reader: -EIO, not SIGBUS. */
+static void test_truncated_under_reader(void **state)
+{
+	dise_ring r;
+	dise_ring_reader *rd;
+	static uint8_t buf[DISE_RECORD_MAX];
+	uint64_t id;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 64, &r), 0);
+	assert_int_equal(put_test(&r, 1, 1, 48), 0);
+	assert_int_equal(dise_ring_reader_new(ring_path, 0, 50, &rd), 0);
+	assert_int_equal(truncate(ring_path, 0), 0);
+	assert_int_equal(dise_ring_read(rd, buf, sizeof(buf), &len, &id), -EIO);
+	dise_ring_reader_free(rd);
+	munmap(r.hdr, r.map_len);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_create_and_header, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wrap_around, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_drops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_slot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_late_producer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_producers_no_loss, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_producers_drop_accounting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_at_least_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_header, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_slots, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncated_under_reader, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,634 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shim on real programs: every run is made twice, without and with the
+ * shim, and must give the same exit status or signal, the same stdout and
+ * the same stderr, byte for byte. Then the records in the ring are checked.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dise/ring.h"
+#include "harness.h"
+#include "unwind.h"
+
+struct fixture {
+	char *dir, *ring;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	f->dir = test_dir();
+	f->ring = test_ring(f->dir);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char *cmd;
+
+	if (asprintf(&cmd, "rm -rf '%s'", f->dir) > 0) {
+		(void)!system(cmd);
+		free(cmd);
+	}
+	free(f->dir);
+	free(f->ring);
+	free(f);
+	return 0;
+}
+
+/* A run of argv: transparent, and recorded with a START and an EXIT (or CRASH) for its pid. */
+static void check_run(struct fixture *f, char *const argv[], const char *cwd)
+{
+	struct run_result r;
+	struct rec_list l;
+
+	assert_transparent(argv, f->ring, cwd, &r);
+	read_ring(f->ring, &l);
+	/* one START per image the process ran: the first, and one after each EXEC */
+	if (count_recs(&l, r.pid, DISE_REC_START) != 1 + count_recs(&l, r.pid, DISE_REC_EXEC)) {
+		print_error("%s: %zu START records for pid %d\n", argv[0], count_recs(&l, r.pid, DISE_REC_START),
+			    r.pid);
+		fail();
+	}
+	if (WIFEXITED(r.status)) {
+		const struct dise_record *e = find_rec(&l, r.pid, DISE_REC_EXIT);
+
+		/* a program that execs ends its run with EXEC, and its next image records the EXIT */
+		assert_non_null(e);
+		assert_int_equal(e->u.exit.status & 0xff, WEXITSTATUS(r.status));
+	} else {
+		assert_non_null(find_rec(&l, r.pid, DISE_REC_CRASH));
+	}
+	rec_list_free(&l);
+	run_result_free(&r);
+}
+
+static void test_coreutils(void **state)
+{
+	struct fixture *f = *state;
+	char *cmds[][6] = {
+		{ "/bin/true", NULL },
+		{ "/bin/false", NULL },
+		{ "/bin/echo", "hello", "world", NULL },
+		{ "/bin/ls", "-la", "/usr/share/doc/coreutils", NULL },
+		{ "/bin/ls", "/nonexistent", NULL },
+		{ "/bin/cat", "/etc/os-release", NULL },
+		{ "/usr/bin/sort", "-r", "/etc/os-release", NULL },
+		{ "/usr/bin/wc", "-c", "/bin/ls", NULL },
+		{ "/usr/bin/sha256sum", "/bin/true", NULL },
+		{ "/usr/bin/env", "-i", "/bin/echo", "scrubbed", NULL },
+		{ "/usr/bin/head", "-n", "3", "/etc/os-release", NULL },
+		{ "/usr/bin/stat", "-c", "%s %F", "/bin/ls", NULL },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		check_run(f, cmds[i], NULL);
+}
+
+static void test_sh(void **state)
+{
+	struct fixture *f = *state;
+	char *argv[] = { "/bin/sh", "-c", "echo a | tr a b; ls /nonexistent; (exit 3); echo $?; exit 7", NULL };
+	struct run_result r;
+	struct rec_list l;
+	size_t i, children = 0;
+
+	assert_transparent(argv, f->ring, NULL, &r);
+	assert_int_equal(WEXITSTATUS(r.status), 7);
+	read_ring(f->ring, &l);
+	assert_int_equal(count_recs(&l, r.pid, DISE_REC_START), 1);
+	assert_int_equal(find_rec(&l, r.pid, DISE_REC_EXIT)->u.exit.status, 7);
+	/* tr and ls are children of sh: forked (a START with the fork flag) then exec'ed (EXEC, then a START) */
+	for (i = 0; i < l.n; i++)
+		if (l.recs[i].type == DISE_REC_START && l.recs[i].u.start.ppid == (uint32_t)r.pid &&
+		    !(l.recs[i].u.start.flags & DISE_START_FORK) &&
+		    (strstr(l.recs[i].exe, "/tr") || strstr(l.recs[i].exe, "/ls")))
+			children++;
+	assert_int_equal(children, 2);
+	rec_list_free(&l);
+	run_result_free(&r);
+}
+
+static void test_python(void **state)
+{
+	struct fixture *f = *state;
+	char *ok[] = { "/usr/bin/python3", "-c", "import sys; print(sum(range(100))); sys.exit(5)", NULL };
+	char *segv[] = { "/usr/bin/python3", "-c", "import ctypes; ctypes.string_at(0)", NULL };
+	char *abrt[] = { "/usr/bin/python3", "-c", "import os; print('x', flush=True); os.abort()", NULL };
+	char *thr[] = { "/usr/bin/python3", "-c",
+			"import threading\nt=[threading.Thread(target=sum,args=(range(10**5),)) for _ in range(4)]\n"
+			"[x.start() for x in t]; [x.join() for x in t]; print('done')",
+			NULL };
+	struct run_result r;
+	struct rec_list l;
+	const struct dise_record *c;
+
+	if (access(ok[0], X_OK) != 0)
+		skip();
+	check_run(f, ok, NULL);
+	check_run(f, thr, NULL);
+	check_run(f, abrt, NULL);
+
+	assert_transparent(segv, f->ring, NULL, &r);
+	assert_true(WIFSIGNALED(r.status));
+	assert_int_equal(WTERMSIG(r.status), SIGSEGV);
+	read_ring(f->ring, &l);
+	c = find_rec(&l, r.pid, DISE_REC_CRASH);
+	assert_non_null(c);
+	assert_int_equal(c->u.crash.signo, SIGSEGV);
+	assert_true(c->nmodules > 3);
+	rec_list_free(&l);
+	run_result_free(&r);
+}
+
+static void test_git(void **state)
+{
+	struct fixture *f = *state;
+	char *repo;
+	char *ver[] = { "/usr/bin/git", "--version", NULL };
+	char *bad[] = { "/usr/bin/git", "-C", "/nonexistent", "status", NULL };
+	char *init[] = { "/usr/bin/git", "-c", "init.defaultBranch=main", "init", "-q", NULL, NULL };
+	char *status[] = { "/usr/bin/git", "status", NULL };
+	char *log[] = { "/usr/bin/git", "log", NULL };
+	struct run_result r;
+
+	if (access(ver[0], X_OK) != 0)
+		skip();
+	check_run(f, ver, NULL);
+	check_run(f, bad, NULL);
+	assert_true(asprintf(&repo, "%s/repo", f->dir) > 0);
+	init[5] = repo;
+	assert_int_equal(run_cmd(init, NULL, NULL, &r), 0);
+	assert_int_equal(r.status, 0);
+	run_result_free(&r);
+	check_run(f, status, repo);
+	check_run(f, log, repo);
+	free(repo);
+}
+
+static void check_crash_frames(const struct dise_record *c, const char *exe, const char *func)
+{
+	struct dise_frame *fr = calloc(DISE_MAX_FRAMES, sizeof(*fr));
+	unsigned long lo, hi;
+	int n, i, hit = 0;
+
+	assert_int_equal(func_range(exe, func, &lo, &hi), 0);
+	n = dise_unwind_crash(c, fr, DISE_MAX_FRAMES);
+	assert_true(n >= 1);
+	for (i = 0; i < n; i++) {
+		/* above frame 0 the ip is a return address: the call is the byte before it */
+		uint64_t at = fr[i].module_off - (i > 0);
+
+		if (fr[i].module && !strcmp(fr[i].module, exe) && at >= lo && at < hi)
+			hit = 1;
+	}
+	if (!hit) {
+		print_error("no frame in %s [%#lx, %#lx) among %d frames\n", func, lo, hi, n);
+		for (i = 0; i < n; i++)
+			print_error("  #%d %#llx %s+%#llx %s\n", i, (unsigned long long)fr[i].ip,
+				    fr[i].module ? fr[i].module : "?", (unsigned long long)fr[i].module_off,
+				    fr[i].symbol);
+		fail();
+	}
+	free(fr);
+}
+
+static void test_crashes(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *mode;
+		int sig;         /* 0: exits */
+		const char *func; /* a frame must fall inside it */
+	} cases[] = {
+		{ "segv", SIGSEGV, "dise_test_crash_segv" },
+		{ "abort", SIGABRT, "dise_test_crash_abort" },
+		{ "fpe", SIGFPE, "dise_test_crash_fpe" },
+		{ "ill", SIGILL, "dise_test_crash_ill" },
+		{ "trap", SIGTRAP, "dise_test_crash_trap" },
+		{ "overflow", SIGSEGV, "dise_test_crash_recurse" },
+		{ "thread", SIGSEGV, "dise_test_crash_segv" },
+		{ "own-handler-reraise", SIGSEGV, "dise_test_crash_segv" },
+		{ "own-handler", 0, NULL },
+		{ "kill", SIGKILL, NULL },
+	};
+	const char *exe = prog_path("crasher");
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[] = { (char *)exe, (char *)cases[i].mode, NULL };
+		struct run_result r;
+		struct rec_list l;
+		const struct dise_record *c;
+
+		assert_transparent(argv, f->ring, NULL, &r);
+		read_ring(f->ring, &l);
+		assert_int_equal(count_recs(&l, r.pid, DISE_REC_START), 1);
+		c = find_rec(&l, r.pid, DISE_REC_CRASH);
+		if (cases[i].sig && cases[i].sig != SIGKILL) {
+			assert_true(WIFSIGNALED(r.status));
+			assert_int_equal(WTERMSIG(r.status), cases[i].sig);
+			if (!c) {
+				print_error("mode %s: no CRASH record\n", cases[i].mode);
+				fail();
+			}
+			assert_int_equal(c->u.crash.signo, cases[i].sig);
+			assert_true(c->stack_len > 0);
+			assert_int_equal(!!(c->u.crash.flags & DISE_CRASH_OTHER_THREAD),
+					 !strcmp(cases[i].mode, "thread"));
+			check_crash_frames(c, exe, cases[i].func);
+		} else {
+			/* a handled SIGSEGV, or SIGKILL: no CRASH (SIGKILL leaves no record at all: "vanished") */
+			assert_null(c);
+			if (!cases[i].sig)
+				assert_int_equal(find_rec(&l, r.pid, DISE_REC_EXIT)->u.exit.status, 42);
+			else
+				assert_null(find_rec(&l, r.pid, DISE_REC_EXIT));
+		}
+		rec_list_free(&l);
+		run_result_free(&r);
+	}
+}
+
+static void test_exit_codes(void **state)
+{
+	struct fixture *f = *state;
+	static const char *hows[] = { "main", "exit", "_exit" };
+	static const unsigned how_rec[] = { DISE_EXIT_MAIN, DISE_EXIT_EXIT, DISE_EXIT__EXIT };
+	struct rec_list l;
+	pid_t pids[256];
+	int code;
+
+	for (code = 0; code < 256; code++) {
+		char num[8];
+		char *argv[] = { (char *)prog_path("exitcode"), num, (char *)hows[code % 3], NULL };
+		struct run_result r;
+
+		snprintf(num, sizeof(num), "%d", code);
+		assert_transparent(argv, f->ring, NULL, &r);
+		assert_int_equal(WEXITSTATUS(r.status), code);
+		pids[code] = r.pid;
+		run_result_free(&r);
+	}
+	read_ring(f->ring, &l);
+	for (code = 0; code < 256; code++) {
+		const struct dise_record *e = find_rec(&l, pids[code], DISE_REC_EXIT);
+
+		assert_non_null(e);
+		assert_int_equal(e->u.exit.status, code);
+		assert_int_equal(e->u.exit.how, how_rec[code % 3]);
+		assert_true(e->u.exit.elapsed_ns > 0);
+		assert_int_equal(count_recs(&l, pids[code], DISE_REC_START), 1);
+	}
+	rec_list_free(&l);
+}
+
+static void test_exec_chain(void **state)
+{
+	struct fixture *f = *state;
+	int scrub;
+
+	for (scrub = 0; scrub < 2; scrub++) {
+		char *argv[] = { (char *)prog_path("execchain"), "3", scrub ? "scrub" : NULL, NULL };
+		struct run_result r;
+		struct rec_list l;
+		const struct dise_record *e;
+		size_t i;
+
+		assert_transparent(argv, f->ring, NULL, &r);
+		assert_string_equal(r.out, "chain 3\nchain 2\nchain 1\nchain 0\nend of chain\n");
+		read_ring(f->ring, &l);
+		/* four images of execchain and one of echo, all in one process: 5 STARTs, 4 EXECs, 1 EXIT */
+		assert_int_equal(count_recs(&l, r.pid, DISE_REC_START), 5);
+		assert_int_equal(count_recs(&l, r.pid, DISE_REC_EXEC), 4);
+		assert_int_equal(count_recs(&l, r.pid, DISE_REC_EXIT), 1);
+		for (i = 0, e = NULL; i < l.n; i++)
+			if (l.recs[i].type == DISE_REC_START && l.recs[i].hdr.pid == (uint32_t)r.pid)
+				e = &l.recs[i];
+		assert_non_null(e);
+		assert_non_null(strstr(e->exe, "echo"));
+		rec_list_free(&l);
+		run_result_free(&r);
+	}
+}
+
+static void test_fork(void **state)
+{
+	struct fixture *f = *state;
+	char *argv[] = { (char *)prog_path("forker"), NULL };
+	struct run_result r;
+	struct rec_list l;
+	size_t i, kids = 0;
+
+	assert_transparent(argv, f->ring, NULL, &r);
+	read_ring(f->ring, &l);
+	for (i = 0; i < l.n; i++) {
+		const struct dise_record *s = &l.recs[i], *e;
+
+		if (s->type != DISE_REC_START || !(s->u.start.flags & DISE_START_FORK))
+			continue;
+		assert_int_equal(s->u.start.ppid, r.pid);
+		e = find_rec(&l, (pid_t)s->hdr.pid, DISE_REC_EXIT);
+		assert_non_null(e);
+		assert_int_equal(e->u.exit.status, 10 + (int)kids);
+		assert_int_equal(e->hdr.run_start_ns, s->hdr.run_start_ns);
+		kids++;
+	}
+	assert_int_equal(kids, 3);
+	rec_list_free(&l);
+	run_result_free(&r);
+}
+
+static void test_spawn(void **state)
+{
+	struct fixture *f = *state;
+	char *argv[] = { (char *)prog_path("spawner"), NULL };
+	struct run_result r;
+	struct rec_list l;
+	size_t i, echo = 0, sh = 0;
+
+	assert_transparent(argv, f->ring, NULL, &r);
+	read_ring(f->ring, &l);
+	for (i = 0; i < l.n; i++) {
+		const struct dise_record *s = &l.recs[i];
+
+		if (s->type != DISE_REC_START || s->u.start.ppid != (uint32_t)r.pid)
+			continue;
+		if (strstr(s->exe, "echo")) /* spawned with an empty environment: still watched */
+			echo++;
+		if (strstr(s->exe, "sh"))
+			sh++;
+	}
+	assert_int_equal(echo, 1);
+	assert_int_equal(sh, 1);
+	/* the vfork child that _exit()s shares our memory: it must not end the parent's run */
+	assert_int_equal(count_recs(&l, r.pid, DISE_REC_EXIT), 1);
+	assert_int_equal(find_rec(&l, r.pid, DISE_REC_EXIT)->u.exit.status, 0);
+	rec_list_free(&l);
+	run_result_free(&r);
+}
+
+static void test_closefds_threads(void **state)
+{
+	struct fixture *f = *state;
+	char *c1[] = { (char *)prog_path("closefds"), NULL };
+	char *c2[] = { (char *)prog_path("closefds"), "segv", NULL };
+	char *t[] = { (char *)prog_path("threads"), NULL };
+
+	check_run(f, c1, NULL);
+	check_run(f, c2, NULL);
+	check_run(f, t, NULL);
+}
+
+/* The programs every bad-ring case runs: each must behave exactly as without dise. */
+static void run_suite_transparent(const char *ring)
+{
+	char *a[] = { (char *)prog_path("crasher"), "segv", NULL };
+	char *b[] = { (char *)prog_path("exitcode"), "7", "exit", NULL };
+	char *c[] = { "/bin/sh", "-c", "echo x; ls /nonexistent", NULL };
+	char *d[] = { (char *)prog_path("threads"), NULL };
+
+	assert_transparent(a, ring, NULL, NULL);
+	assert_transparent(b, ring, NULL, NULL);
+	assert_transparent(c, ring, NULL, NULL);
+	assert_transparent(d, ring, NULL, NULL);
+}
+
+static void file_bytes(const char *path, char **buf, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+
+	assert_non_null(fp);
+	fseek(fp, 0, SEEK_END);
+	*len = (size_t)ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	*buf = malloc(*len + 1);
+	assert_int_equal(fread(*buf, 1, *len, fp), *len);
+	fclose(fp);
+}
+
+static void test_bad_rings(void **state)
+{
+	struct fixture *f = *state;
+	char *path, *before, *after;
+	size_t lb, la;
+	struct dise_ring_header h;
+	int fd;
+
+	/* no ring can be made: the directory does not exist */
+	assert_true(asprintf(&path, "%s/missing/ring", f->dir) > 0);
+	run_suite_transparent(path);
+	assert_int_equal(access(path, F_OK), -1);
+	free(path);
+
+	/* not writable: a path under /proc */
+	run_suite_transparent("/proc/self/dise-ring");
+
+	/* garbage of the right size */
+	assert_true(asprintf(&path, "%s/garbage", f->dir) > 0);
+	fd = open(path, O_CREAT | O_RDWR, 0600);
+	assert_true(fd >= 0);
+	{
+		char junk[4096];
+		size_t i;
+
+		for (i = 0; i < sizeof(junk); i++)
+			junk[i] = (char)(i * 131 + 7);
+		for (i = 0; i < dise_ring_file_size(64) / sizeof(junk) + 1; i++)
+			assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	}
+	close(fd);
+	file_bytes(path, &before, &lb);
+	run_suite_transparent(path);
+	file_bytes(path, &after, &la);
+	assert_true(la == lb && !memcmp(before, after, lb)); /* nobody wrote into it */
+	free(before);
+	free(after);
+	free(path);
+
+	/* a valid ring of another layout version */
+	assert_true(asprintf(&path, "%s/v99", f->dir) > 0);
+	memset(&h, 0, sizeof(h));
+	h.magic = DISE_RING_MAGIC;
+	h.layout_version = 99;
+	h.header_size = DISE_RING_HEADER_SIZE;
+	h.slot_size = DISE_SLOT_SIZE;
+	h.nslots = 64;
+	fd = open(path, O_CREAT | O_RDWR, 0600);
+	assert_int_equal(ftruncate(fd, (off_t)dise_ring_file_size(64)), 0);
+	assert_int_equal(pwrite(fd, &h, sizeof(h), 0), (ssize_t)sizeof(h));
+	close(fd);
+	file_bytes(path, &before, &lb);
+	run_suite_transparent(path);
+	file_bytes(path, &after, &la);
+	assert_true(la == lb && !memcmp(before, after, lb));
+	free(before);
+	free(after);
+	free(path);
+
+	/* readable by others: refused */
+	assert_true(asprintf(&path, "%s/open", f->dir) > 0);
+	{
+		dise_ring r;
+
+		assert_int_equal(dise_ring_map(path, DISE_RING_WRITE | DISE_RING_CREATE, 64, &r), 0);
+		dise_ring_unmap(&r);
+		chmod(path, 0644);
+		file_bytes(path, &before, &lb);
+		run_suite_transparent(path);
+		file_bytes(path, &after, &la);
+		assert_true(la == lb && !memcmp(before, after, lb));
+		free(before);
+		free(after);
+	}
+	free(path);
+
+	/* full: a tiny ring nobody drains; runs go on, drops are counted */
+	assert_true(asprintf(&path, "%s/tiny", f->dir) > 0);
+	{
+		dise_ring r;
+		int i;
+
+		assert_int_equal(dise_ring_map(path, DISE_RING_WRITE | DISE_RING_CREATE, 64, &r), 0);
+		for (i = 0; i < 200; i++) {
+			struct dise_rec_hdr hh = { .size = sizeof(hh), .type = DISE_REC_TEST, .hdr_size = sizeof(hh) };
+
+			dise_ring_put(&r, &hh, sizeof(hh));
+		}
+		assert_true(atomic_load(&r.hdr->dropped) > 0);
+		run_suite_transparent(path);
+		assert_true(atomic_load(&r.hdr->dropped) > 136);
+		dise_ring_unmap(&r);
+	}
+	free(path);
+}
+
+static void test_ring_dump_json(void **state)
+{
+	struct fixture *f = *state;
+	char *crash[] = { (char *)prog_path("crasher"), "thread", NULL };
+	char *dump[] = { (char *)bin_path("dise"), "ring", "dump", "--json", NULL };
+	char *stat[] = { (char *)bin_path("dise"), "ring", "stat", "--json", NULL };
+	char *rv;
+	const char *env[2];
+	struct run_result r, d;
+	char *line, *save = NULL;
+	int starts = 0, crashes = 0, found = 0;
+
+	assert_transparent(crash, f->ring, NULL, &r);
+	assert_true(asprintf(&rv, "DISE_RING=%s", f->ring) > 0);
+	env[0] = rv;
+	env[1] = NULL;
+	assert_int_equal(run_cmd(dump, env, NULL, &d), 0);
+	assert_int_equal(d.status, 0);
+	for (line = strtok_r(d.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_error_t err;
+		json_t *o = json_loads(line, 0, &err), *fr;
+		size_t i;
+
+		assert_non_null(o);
+		if (!strcmp(json_string_value(json_object_get(o, "type")), "start"))
+			starts++;
+		if (!strcmp(json_string_value(json_object_get(o, "type")), "crash")) {
+			crashes++;
+			assert_string_equal(json_string_value(json_object_get(o, "signal_name")), "SIGSEGV");
+			assert_false(json_is_true(json_object_get(o, "main_thread")));
+			fr = json_object_get(o, "frames");
+			for (i = 0; i < json_array_size(fr); i++) {
+				const char *fn = json_string_value(json_object_get(json_array_get(fr, i), "function"));
+
+				if (fn && !strcmp(fn, "dise_test_crash_segv"))
+					found = 1;
+			}
+		}
+		json_decref(o);
+	}
+	assert_int_equal(starts, 1);
+	assert_int_equal(crashes, 1);
+	assert_true(found);
+	run_result_free(&d);
+
+	assert_int_equal(run_cmd(stat, env, NULL, &d), 0);
+	assert_int_equal(d.status, 0);
+	assert_non_null(strstr(d.out, "\"written\":2"));
+	assert_non_null(strstr(d.out, "\"dropped\":0"));
+	run_result_free(&d);
+	run_result_free(&r);
+	free(rv);
+}
+
+static void test_setuid(void **state)
+{
+	struct fixture *f = *state;
+	char *copy, *cmd;
+	struct stat st;
+
+	/* Root running a setuid-nobody copy of id: AT_SECURE, the loader drops LD_PRELOAD. */
+	if (geteuid() != 0)
+		skip();
+	assert_true(asprintf(&copy, "%s/id-suid", f->dir) > 0);
+	assert_true(asprintf(&cmd, "cp /usr/bin/id '%s' && chown nobody '%s' && chmod 4755 '%s'", copy, copy, copy) > 0);
+	if (system(cmd) != 0 || stat(copy, &st) != 0 || !(st.st_mode & S_ISUID))
+		skip();
+	chmod(f->dir, 0755);
+	{
+		char *argv[] = { copy, "-u", NULL };
+		struct run_result r;
+		struct rec_list l;
+
+		assert_transparent(argv, f->ring, NULL, &r);
+		if (!strcmp(r.out, "0\n")) { /* nosuid mount: the bit did nothing */
+			run_result_free(&r);
+			free(copy);
+			free(cmd);
+			skip();
+		}
+		read_ring(f->ring, &l);
+		assert_int_equal(count_recs(&l, r.pid, 0), 0);
+		rec_list_free(&l);
+		run_result_free(&r);
+	}
+	free(copy);
+	free(cmd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_coreutils, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sh, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_python, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_git, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crashes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exit_codes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exec_chain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fork, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spawn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_closefds_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_rings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ring_dump_json, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_setuid, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
