@@ -180,7 +180,8 @@ json_t *dise_record_to_json(const struct dise_record *rec, uint64_t id, uint64_t
 		json_object_set_new(o, "uid", json_integer(s->uid));
 		json_object_set_new(o, "fork", json_boolean(s->flags & DISE_START_FORK));
 		json_object_set_new(o, "attached", json_boolean(s->flags & DISE_START_ATTACHED));
-		json_object_set_new(o, "exe", str(rec->exe));
+		if (rec->exe[0]) /* the shim leaves it out when execfn names the executable */
+			json_object_set_new(o, "exe", str(rec->exe));
 		json_object_set_new(o, "execfn", str(rec->execfn));
 		json_object_set_new(o, "cwd", str(rec->cwd));
 		json_object_set_new(o, "argc", json_integer(s->argc));
@@ -229,7 +230,8 @@ void dise_record_print(FILE *f, const struct dise_record *rec, uint64_t id)
 	fprintf(f, "%-8" PRIu64 " %-5s pid %-7u", id, dise_rec_type_name(rec->type), h->pid);
 	switch (rec->type) {
 	case DISE_REC_START:
-		fprintf(f, " %s%s", rec->u.start.flags & DISE_START_FORK ? "fork " : "", rec->exe);
+		fprintf(f, " %s%s", rec->u.start.flags & DISE_START_FORK ? "fork " : "",
+			rec->exe[0] ? rec->exe : rec->execfn);
 		for (i = 0; p && i < rec->argv_count; i++, p += strlen(p) + 1)
 			fprintf(f, " %s%s", i ? "" : "[", p);
 		fprintf(f, "%s cwd %s\n", rec->argv_count ? "]" : "", rec->cwd);

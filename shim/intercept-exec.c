@@ -72,9 +72,10 @@ static int has_prefix(const char *s, const char *p)
  */
 static long env_plan(char *const envp[], long *ret_preload, int *ret_ring)
 {
-	const char *self = dise__shim.preload[0] ? dise__shim.preload + sizeof("LD_PRELOAD=") - 1 : NULL;
+	const char *pre = dise__preload_env();
+	const char *self = pre ? pre + sizeof("LD_PRELOAD=") - 1 : NULL;
 	long n, preload = -1;
-	int ring = dise__shim.ring_env[0] != 0;
+	int ring = dise__shim.ring_env != NULL;
 
 	if (!self || !envp)
 		return -1;
@@ -108,7 +109,7 @@ static long env_plan(char *const envp[], long *ret_preload, int *ret_ring)
 		if (!dise__shim.secure)                                                            \
 			n_ = env_plan((envp), &pre_, &ring_);                                      \
 		if (n_ >= 0 && pre_ >= 0)                                                          \
-			vlen_ = strlen((envp)[pre_]) + strlen(dise__shim.preload) + 2;             \
+			vlen_ = strlen((envp)[pre_]) + strlen(dise__preload_env()) + 2;          \
 		if (n_ < 0 || vlen_ > ENV_VALUE_MAX) {                                             \
 			char *const *newenv = (envp);                                              \
 			call;                                                                      \
@@ -123,12 +124,12 @@ static long env_plan(char *const envp[], long *ret_preload, int *ret_ring)
 				size_t a_ = strlen((envp)[pre_]);                                  \
 				memcpy(val_, (envp)[pre_], a_);                                    \
 				val_[a_] = ':';                                                    \
-				strcpy(val_ + a_ + 1, dise__shim.preload + sizeof("LD_PRELOAD=") - 1); \
+				strcpy(val_ + a_ + 1, dise__preload_env() + sizeof("LD_PRELOAD=") - 1); \
 				copy_[pre_] = val_;                                                \
 			} else if (pre_ == -1)                                                     \
-				copy_[k_++] = dise__shim.preload;                                  \
+				copy_[k_++] = (char *)dise__preload_env();                         \
 			if (ring_)                                                                 \
-				copy_[k_++] = dise__shim.ring_env;                                 \
+				copy_[k_++] = (char *)dise__shim.ring_env;                         \
 			copy_[k_] = NULL;                                                          \
 			{                                                                          \
 				char *const *newenv = copy_;                                       \
@@ -141,11 +142,9 @@ static int do_execve(unsigned call, const char *path, char *const argv[], char *
 {
 	int saved = errno, r;
 
-	if (!dise__real.execve)
-		dise__resolve();
 	record_exec(call, path, argv);
 	errno = saved;
-	WITH_ENV(envp, env, r = dise__real.execve(path, argv, env));
+	WITH_ENV(envp, env, r = DISE_REAL(execve)(path, argv, env));
 	return r;
 }
 
@@ -153,11 +152,9 @@ static int do_execvpe(unsigned call, const char *file, char *const argv[], char 
 {
 	int saved = errno, r;
 
-	if (!dise__real.execvpe)
-		dise__resolve();
 	record_exec(call, file, argv);
 	errno = saved;
-	WITH_ENV(envp, env, r = dise__real.execvpe(file, argv, env));
+	WITH_ENV(envp, env, r = DISE_REAL(execvpe)(file, argv, env));
 	return r;
 }
 
@@ -186,12 +183,10 @@ DISE_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 	int saved = errno, r;
 	char path[32];
 
-	if (!dise__real.fexecve)
-		dise__resolve();
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	record_exec(DISE_EXEC_FEXECVE, path, argv);
 	errno = saved;
-	WITH_ENV(envp, env, r = dise__real.fexecve(fd, argv, env));
+	WITH_ENV(envp, env, r = DISE_REAL(fexecve)(fd, argv, env));
 	return r;
 }
 
@@ -240,9 +235,7 @@ DISE_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file
 {
 	int r;
 
-	if (!dise__real.posix_spawn)
-		dise__resolve();
-	WITH_ENV(envp, env, r = dise__real.posix_spawn(pid, path, fa, attr, argv, env));
+	WITH_ENV(envp, env, r = DISE_REAL(posix_spawn)(pid, path, fa, attr, argv, env));
 	return r;
 }
 
@@ -251,8 +244,6 @@ DISE_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_fil
 {
 	int r;
 
-	if (!dise__real.posix_spawnp)
-		dise__resolve();
-	WITH_ENV(envp, env, r = dise__real.posix_spawnp(pid, file, fa, attr, argv, env));
+	WITH_ENV(envp, env, r = DISE_REAL(posix_spawnp)(pid, file, fa, attr, argv, env));
 	return r;
 }

@@ -14,20 +14,20 @@
 
 #include "internal.h"
 
+static char exe_buf[DISE_PATH_MAX], cwd_buf[DISE_PATH_MAX]; /* the child has one thread */
+
 static void child(void)
 {
 	struct dise_shim *S = &dise__shim;
-	struct timespec ts;
-
 	if (!S->ring.hdr || S->disabled)
 		return;
 	S->pid = (uint32_t)getpid();
 	S->run_start_ns = dise__now_ns();
-	clock_gettime(CLOCK_REALTIME, &ts);
-	S->start_wall_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	S->start_wall_ns = dise__clock_ns(CLOCK_REALTIME);
 	atomic_store(&S->exited, 0);
+	atomic_store(&S->threaded, 0); /* a fork child has one thread */
 	dise__signals_after_fork();
-	dise__record_start(DISE_START_FORK);
+	dise__record_start(DISE_START_FORK, exe_buf, cwd_buf);
 }
 
 void dise__fork_init(void)

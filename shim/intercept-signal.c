@@ -37,7 +37,19 @@ struct sigslot {
 	atomic_int ours;       /* our handler is the kernel's disposition */
 	struct sigaction prog; /* the program's view while ours */
 };
-static struct sigslot slots[NSIG];
+#define NCRASH (sizeof(crash_sigs) / sizeof(crash_sigs[0]))
+static struct sigslot slots_by_index[NCRASH];
+
+/* The slot of a crash signal (callers check is_crash_sig first). */
+static struct sigslot *slot(int sig)
+{
+	size_t i;
+
+	for (i = 0; i < NCRASH; i++)
+		if (crash_sigs[i] == sig)
+			return &slots_by_index[i];
+	return &slots_by_index[0];
+}
 
 static atomic_int crash_owner; /* tid of the thread recording a crash */
 static atomic_int crash_done;
@@ -54,7 +66,7 @@ void dise__altstack_set(void *sp, size_t size)
 	memset(&ss, 0, sizeof(ss));
 	ss.ss_sp = sp;
 	ss.ss_size = size;
-	if (dise__real.sigaltstack(&ss, NULL) == 0)
+	if (DISE_REAL(sigaltstack)(&ss, NULL) == 0)
 		our_altstack = sp;
 }
 
@@ -104,8 +116,8 @@ static void crash_handler(int sig, siginfo_t *si, void *ucv)
 	memset(&dfl, 0, sizeof(dfl));
 	dfl.sa_handler = SIG_DFL;
 	sigemptyset(&dfl.sa_mask);
-	dise__real.sigaction(sig, &dfl, NULL);
-	atomic_store(&slots[sig].ours, 0);
+	DISE_REAL(sigaction)(sig, &dfl, NULL);
+	atomic_store(&slot(sig)->ours, 0);
 	if (!refaults(sig, si)) {
 		/* Pending until we return (sig is blocked in here), then fatal. */
 		if (syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, si) != 0)
@@ -122,7 +134,7 @@ static int install_ours(int sig, struct sigaction *ret_old)
 	sa.sa_sigaction = crash_handler;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
-	return dise__real.sigaction(sig, &sa, ret_old);
+	return DISE_REAL(sigaction)(sig, &sa, ret_old);
 }
 
 static int is_default(const struct sigaction *sa)
@@ -132,10 +144,8 @@ static int is_default(const struct sigaction *sa)
 
 void dise__altstack_main(void)
 {
-	stack_t old;
-
-	if (dise__real.sigaltstack(NULL, &old) == 0 && (old.ss_flags & SS_DISABLE))
-		dise__altstack_set(main_altstack, sizeof(main_altstack));
+	/* At init nothing ran yet that could have set one: no need to ask first. */
+	dise__altstack_set(main_altstack, sizeof(main_altstack));
 }
 
 /* The program sees no alternate stack where only ours is, and replaces ours freely. */
@@ -144,9 +154,7 @@ DISE_EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
 	stack_t cur;
 	int r;
 
-	if (!dise__real.sigaltstack)
-		dise__resolve();
-	r = dise__real.sigaltstack(ss, &cur);
+	r = DISE_REAL(sigaltstack)(ss, &cur);
 	if (r != 0)
 		return r;
 	if (old) {
@@ -166,7 +174,7 @@ void dise__signals_init(void)
 {
 	size_t i;
 
-	if (!dise__real.sigaction)
+	if (!DISE_REAL(sigaction) || !DISE_REAL(sigaltstack))
 		return;
 	dise__altstack_main();
 	for (i = 0; i < sizeof(crash_sigs) / sizeof(crash_sigs[0]); i++) {
@@ -177,11 +185,11 @@ void dise__signals_init(void)
 			continue;
 		if (!is_default(&old)) {
 			/* Someone (a preloaded library's constructor) got there first: theirs stays. */
-			dise__real.sigaction(sig, &old, NULL);
+			DISE_REAL(sigaction)(sig, &old, NULL);
 			continue;
 		}
-		slots[sig].prog = old;
-		atomic_store(&slots[sig].ours, 1);
+		slot(sig)->prog = old;
+		atomic_store(&slot(sig)->ours, 1);
 	}
 	dise__shim.signals_on = 1;
 }
@@ -195,28 +203,28 @@ void dise__signals_after_fork(void)
 static int dise_sigaction(int sig, const struct sigaction *act, struct sigaction *oldact)
 {
 	struct sigaction view, newact;
-	int ours = atomic_load(&slots[sig].ours);
+	int ours = atomic_load(&slot(sig)->ours);
 	int r;
 
 	if (act)
 		newact = *act; /* act and oldact may be the same object */
 	if (ours)
-		view = slots[sig].prog;
-	else if (dise__real.sigaction(sig, NULL, &view) != 0)
+		view = slot(sig)->prog;
+	else if (DISE_REAL(sigaction)(sig, NULL, &view) != 0)
 		return -1;
 	if (act) {
 		if (is_default(&newact)) {
-			slots[sig].prog = newact;
+			slot(sig)->prog = newact;
 			if (!ours) {
 				if (install_ours(sig, NULL) != 0)
 					return -1;
-				atomic_store(&slots[sig].ours, 1);
+				atomic_store(&slot(sig)->ours, 1);
 			}
 		} else {
-			r = dise__real.sigaction(sig, &newact, NULL);
+			r = DISE_REAL(sigaction)(sig, &newact, NULL);
 			if (r != 0)
 				return r;
-			atomic_store(&slots[sig].ours, 0);
+			atomic_store(&slot(sig)->ours, 0);
 		}
 	}
 	if (oldact)
@@ -226,10 +234,8 @@ static int dise_sigaction(int sig, const struct sigaction *act, struct sigaction
 
 DISE_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oldact)
 {
-	if (!dise__real.sigaction)
-		dise__resolve();
 	if (!dise__shim.signals_on || sig <= 0 || sig >= NSIG || !is_crash_sig(sig))
-		return dise__real.sigaction(sig, act, oldact);
+		return DISE_REAL(sigaction)(sig, act, oldact);
 	return dise_sigaction(sig, act, oldact);
 }
 
@@ -237,10 +243,8 @@ static __sighandler_t bsd_signal_impl(int sig, __sighandler_t handler)
 {
 	struct sigaction sa, old;
 
-	if (!dise__real.signal)
-		dise__resolve();
 	if (!dise__shim.signals_on || sig <= 0 || sig >= NSIG || !is_crash_sig(sig))
-		return dise__real.signal(sig, handler);
+		return DISE_REAL(signal)(sig, handler);
 	/* glibc's signal(): BSD semantics. */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = handler;

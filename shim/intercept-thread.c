@@ -37,7 +37,7 @@ static void altstack_free(void *p)
 
 		memset(&ss, 0, sizeof(ss));
 		ss.ss_flags = SS_DISABLE;
-		dise__real.sigaltstack(&ss, NULL);
+		DISE_REAL(sigaltstack)(&ss, NULL);
 	}
 	munmap(p, THREAD_ALTSTACK + GUARD);
 }
@@ -59,9 +59,13 @@ static void *thread_start(void *p)
 	return t.fn(t.arg);
 }
 
-void dise__threads_init(void)
+static void key_init(void)
 {
 	key_ok = pthread_key_create(&altstack_key, altstack_free) == 0;
+}
+
+void dise__threads_init(void)
+{
 }
 
 DISE_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
@@ -69,13 +73,18 @@ DISE_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *
 	struct tramp *t;
 	int r;
 
-	if (!dise__real.pthread_create)
-		dise__resolve();
-	if (!dise__shim.signals_on || !key_ok || !(t = malloc(sizeof(*t))))
-		return dise__real.pthread_create(th, attr, fn, arg);
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	if (dise__shim.signals_on)
+		pthread_once(&once, key_init); /* most processes never make a thread: not at init */
+	if (!dise__shim.signals_on || !key_ok || !(t = malloc(sizeof(*t)))) {
+		atomic_store(&dise__shim.threaded, 1);
+		return DISE_REAL(pthread_create)(th, attr, fn, arg);
+	}
+	atomic_store(&dise__shim.threaded, 1);
 	t->fn = fn;
 	t->arg = arg;
-	r = dise__real.pthread_create(th, attr, thread_start, t);
+	r = DISE_REAL(pthread_create)(th, attr, thread_start, t);
 	if (r != 0)
 		free(t);
 	return r;

@@ -29,14 +29,19 @@ struct dise_shim {
 	uint64_t start_wall_ns;
 	int argc;
 	char **argv;
-	atomic_int exited; /* an EXIT (or EXEC) was written for this run */
+	atomic_int exited;   /* an EXIT (or EXEC) was written for this run */
+	atomic_int threaded; /* a second thread was ever created in this process */
 	struct dise_file_id exe_id, script_id;
 	uint32_t start_flags;
-	char exe[DISE_PATH_MAX];
 	const char *execfn;
-	char preload[DISE_PATH_MAX + 16]; /* "LD_PRELOAD=<absolute shim path>" */
-	char ring_env[DISE_PATH_MAX + 16]; /* "DISE_RING=<path>" when it was set */
+	const char *ring_env; /* the "DISE_RING=..." entry of the initial environment, if any */
 };
+/*
+ * Everything the shim touches in every process lives in this one small
+ * struct: each page a process touches is a page fault, and page faults are
+ * most of what a preloaded library costs a short process. Large buffers
+ * are on the stack at init, or static and touched only on rare paths.
+ */
 
 extern struct dise_shim dise__shim;
 
@@ -55,9 +60,15 @@ struct dise_real {
 	void (*_exit)(int) __attribute__((noreturn));
 };
 extern struct dise_real dise__real;
-void dise__resolve(void);
+/* Resolves one real function on first use (dlsym(RTLD_NEXT)): most processes need few of them. */
+void *dise__resolve(void **slot, const char *name);
+#define DISE_REAL(name) \
+	((__typeof__(dise__real.name))dise__resolve((void **)&dise__real.name, #name))
+/* "LD_PRELOAD=<absolute path of the shim>", found on first use; NULL if unknown. */
+const char *dise__preload_env(void);
 
 uint64_t dise__now_ns(void);
+uint64_t dise__clock_ns(int clock);
 void dise__debug(const char *msg, int err);
 int dise__active(void); /* ring mapped, and this is the process the state belongs to */
 void dise__fill_hdr(struct dise_rec_hdr *h, uint16_t type, uint32_t size);
@@ -70,7 +81,8 @@ struct dise_argv_plan {
 void dise__argv_plan(char *const argv[], struct dise_argv_plan *ret);
 void dise__argv_write(dise_ring_resv *v, uint32_t off, char *const argv[], const struct dise_argv_plan *plan);
 
-void dise__record_start(uint32_t extra_flags);
+/* exe_buf and cwd_buf: DISE_PATH_MAX bytes each, scratch. */
+void dise__record_start(uint32_t extra_flags, char *exe_buf, char *cwd_buf);
 void dise__record_exit(int status, unsigned how);
 
 /* intercept-signal.c */

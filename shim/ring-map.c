@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/auxv.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -45,6 +46,14 @@ static size_t fmt_u64(char *buf, uint64_t v)
 	return n;
 }
 
+/* The effective uid from the auxiliary vector: no system call (this runs in every process). */
+static uid_t euid(void)
+{
+	unsigned long v = getauxval(AT_EUID);
+
+	return v || getauxval(AT_UID) == 0 ? (uid_t)v : geteuid();
+}
+
 int dise_ring_path(char *buf, size_t size)
 {
 	static const char prefix[] = "/dev/shm/dise-";
@@ -62,7 +71,7 @@ int dise_ring_path(char *buf, size_t size)
 		return -ENAMETOOLONG;
 	memcpy(buf, prefix, sizeof(prefix) - 1);
 	n = sizeof(prefix) - 1;
-	n += fmt_u64(buf + n, (uint64_t)geteuid());
+	n += fmt_u64(buf + n, (uint64_t)euid());
 	buf[n] = '\0';
 	return 0;
 }
@@ -80,38 +89,46 @@ static uint32_t round_slots(uint32_t want)
 
 static int validate(int fd, dise_ring *out, int flags)
 {
-	struct dise_ring_header h;
+	const struct dise_ring_header *h;
 	struct stat st;
 	void *map;
 	int prot = PROT_READ | ((flags & DISE_RING_WRITE) ? PROT_WRITE : 0);
+	uint64_t nslots;
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -EPERM;
-	if (st.st_uid != geteuid() || (st.st_mode & 077))
+	if (st.st_uid != euid() || (st.st_mode & 077))
 		return -EPERM;
 	if ((uint64_t)st.st_size < DISE_RING_HEADER_SIZE)
 		return -EBADMSG;
-	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
-		return -EBADMSG;
-	if (h.magic != DISE_RING_MAGIC || h.layout_version != DISE_RING_LAYOUT_VERSION)
-		return -EPROTO;
-	if (h.header_size != DISE_RING_HEADER_SIZE || h.slot_size != DISE_SLOT_SIZE)
-		return -EPROTO;
-	if (h.nslots < DISE_RING_MIN_SLOTS || h.nslots > DISE_RING_MAX_SLOTS || (h.nslots & (h.nslots - 1)))
-		return -EBADMSG;
-	if ((uint64_t)st.st_size != dise_ring_file_size(h.nslots))
-		return -EBADMSG;
-
+	/*
+	 * Map first, then judge the header in place: one system call less than
+	 * reading it (this runs at the start of every process). The size was
+	 * checked a moment ago; the file may still shrink under us, which is
+	 * the same exposure every later write to the ring has.
+	 */
 	map = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED)
 		return -errno;
+	h = map;
+	nslots = h->nslots;
+	if (h->magic != DISE_RING_MAGIC || h->layout_version != DISE_RING_LAYOUT_VERSION ||
+	    h->header_size != DISE_RING_HEADER_SIZE || h->slot_size != DISE_SLOT_SIZE) {
+		munmap(map, (size_t)st.st_size);
+		return -EPROTO;
+	}
+	if (nslots < DISE_RING_MIN_SLOTS || nslots > DISE_RING_MAX_SLOTS || (nslots & (nslots - 1)) ||
+	    (uint64_t)st.st_size != dise_ring_file_size(nslots)) {
+		munmap(map, (size_t)st.st_size);
+		return -EBADMSG;
+	}
 	out->hdr = map;
 	out->slots = (struct dise_slot *)((char *)map + DISE_RING_HEADER_SIZE);
-	out->nslots = h.nslots;
-	out->mask = h.nslots - 1;
-	out->epoch = h.epoch;
+	out->nslots = nslots;
+	out->mask = nslots - 1;
+	out->epoch = h->epoch;
 	out->map_len = (size_t)st.st_size;
 	out->writable = !!(flags & DISE_RING_WRITE);
 	return 0;
@@ -158,7 +175,7 @@ static int create(const char *path, uint32_t nslots)
 	h.layout_version = DISE_RING_LAYOUT_VERSION;
 	h.header_size = DISE_RING_HEADER_SIZE;
 	h.slot_size = DISE_SLOT_SIZE;
-	h.owner_uid = (uint32_t)geteuid();
+	h.owner_uid = (uint32_t)euid();
 	h.nslots = nslots;
 	h.epoch = make_epoch();
 	clock_gettime(CLOCK_REALTIME, &ts);

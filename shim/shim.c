@@ -28,14 +28,26 @@
 struct dise_shim dise__shim;
 struct dise_real dise__real;
 
-static char cwd_buf[DISE_PATH_MAX]; /* START only: at init, or in a fork child (one thread) */
+static char preload_buf[DISE_PATH_MAX + 16]; /* "LD_PRELOAD=<absolute shim path>", built on first exec */
 
-uint64_t dise__now_ns(void)
+/*
+ * Time by system call, not through the vDSO: the shim reads the clock a
+ * handful of times per process, and the first vDSO read of a process faults
+ * in the vvar page, which costs more than those few system calls together
+ * (measured in bench-spawn). Async-signal-safe.
+ */
+uint64_t dise__clock_ns(int clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (syscall(SYS_clock_gettime, clock, &ts) != 0)
+		return 0;
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t dise__now_ns(void)
+{
+	return dise__clock_ns(CLOCK_MONOTONIC);
 }
 
 void dise__debug(const char *msg, int err)
@@ -70,23 +82,15 @@ void dise__debug(const char *msg, int err)
 	(void)!write(STDERR_FILENO, buf, n);
 }
 
-#define RESOLVE(name) \
-	if (!dise__real.name) \
-		*(void **)&dise__real.name = dlsym(RTLD_NEXT, #name)
-
-void dise__resolve(void)
+void *dise__resolve(void **slot, const char *name)
 {
-	RESOLVE(sigaction);
-	RESOLVE(signal);
-	RESOLVE(execve);
-	RESOLVE(execvpe);
-	RESOLVE(fexecve);
-	RESOLVE(posix_spawn);
-	RESOLVE(posix_spawnp);
-	RESOLVE(pthread_create);
-	RESOLVE(sigaltstack);
-	RESOLVE(exit);
-	RESOLVE(_exit);
+	void *p = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+
+	if (!p) {
+		p = dlsym(RTLD_NEXT, name);
+		__atomic_store_n(slot, p, __ATOMIC_RELEASE);
+	}
+	return p;
 }
 
 int dise__active(void)
@@ -103,6 +107,18 @@ void dise__fill_hdr(struct dise_rec_hdr *h, uint16_t type, uint32_t size)
 	h->run_start_ns = dise__shim.run_start_ns;
 	h->pid = dise__shim.pid;
 	h->tid = (uint32_t)syscall(SYS_gettid);
+}
+
+/* START is written by the only thread there is (init, or a fork child): tid == pid. */
+static void fill_hdr_main(struct dise_rec_hdr *h, uint16_t type, uint32_t size)
+{
+	h->size = size;
+	h->type = type;
+	h->hdr_size = sizeof(*h);
+	h->mono_ns = dise__now_ns();
+	h->run_start_ns = dise__shim.run_start_ns;
+	h->pid = dise__shim.pid;
+	h->tid = dise__shim.pid;
 }
 
 void dise__argv_plan(char *const argv[], struct dise_argv_plan *ret)
@@ -153,49 +169,67 @@ static uint16_t str_len(const char *s)
 	return s && s[0] ? (uint16_t)(strnlen(s, DISE_PATH_MAX - 1) + 1) : 0;
 }
 
-void dise__record_start(uint32_t extra_flags)
+/* Writes a string of len bytes (str_len) with an explicit NUL, so a cut string still ends in one. */
+static uint32_t write_str(dise_ring_resv *v, uint32_t off, const char *s, uint16_t len)
+{
+	if (!len)
+		return off;
+	dise_ring_write(&dise__shim.ring, v, off, s, len - 1u);
+	dise_ring_write(&dise__shim.ring, v, off + len - 1u, "", 1);
+	return off + len;
+}
+
+/*
+ * The path of the executable for START. AT_EXECFN names what was executed
+ * (for a #! script, the script: that is what a version is), so the costly
+ * first readlink of /proc/self/exe (10-25 us: it instantiates /proc/<pid>)
+ * is only paid when AT_EXECFN is no usable path (fexecve, execveat).
+ */
+static const char *exe_path(char *buf)
+{
+	const char *fn = dise__shim.execfn;
+	ssize_t n;
+
+	if (fn && fn[0] && strncmp(fn, "/dev/fd/", 8) && strncmp(fn, "/proc/", 6))
+		return NULL;
+	n = readlink("/proc/self/exe", buf, DISE_PATH_MAX - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+void dise__record_start(uint32_t extra_flags, char *exe_buf, char *cwd_buf)
 {
 	struct dise_shim *S = &dise__shim;
 	struct dise_rec_start s;
 	struct dise_argv_plan plan;
 	dise_ring_resv v;
 	uint32_t off, len;
-	const char *cwd;
+	const char *cwd, *exe = exe_path(exe_buf);
 
 	memset(&s, 0, sizeof(s));
-	cwd = getcwd(cwd_buf, sizeof(cwd_buf)) ? cwd_buf : "";
+	cwd = getcwd(cwd_buf, DISE_PATH_MAX) ? cwd_buf : "";
 	dise__argv_plan(S->argv, &plan);
 	s.wall_ns = S->start_wall_ns;
 	s.ppid = (uint32_t)getppid();
-	s.uid = (uint32_t)getuid();
+	s.uid = (uint32_t)getauxval(AT_UID);
 	s.flags = S->start_flags | extra_flags | (plan.truncated ? DISE_START_ARGV_TRUNC : 0);
 	s.argc = plan.argc;
 	s.exe = S->exe_id;
 	s.script = S->script_id;
-	s.exe_len = str_len(S->exe);
+	s.exe_len = str_len(exe);
 	s.execfn_len = str_len(S->execfn);
 	s.cwd_len = str_len(cwd);
 	s.argv_len = (uint16_t)plan.bytes;
 	s.argv_count = plan.count;
 	len = (uint32_t)sizeof(s) + s.exe_len + s.execfn_len + s.cwd_len + s.argv_len;
-	dise__fill_hdr(&s.h, DISE_REC_START, len);
+	fill_hdr_main(&s.h, DISE_REC_START, len);
 	if (dise_ring_reserve(&S->ring, len, &v) < 0)
 		return;
 	dise_ring_write(&S->ring, &v, 0, &s, sizeof(s));
 	off = sizeof(s);
-	/* Strings are written with an explicit NUL: a cut string still ends in one. */
-	dise_ring_write(&S->ring, &v, off, S->exe, s.exe_len ? s.exe_len - 1u : 0);
-	off += s.exe_len;
-	if (s.exe_len)
-		dise_ring_write(&S->ring, &v, off - 1, "", 1);
-	dise_ring_write(&S->ring, &v, off, S->execfn, s.execfn_len ? s.execfn_len - 1u : 0);
-	off += s.execfn_len;
-	if (s.execfn_len)
-		dise_ring_write(&S->ring, &v, off - 1, "", 1);
-	dise_ring_write(&S->ring, &v, off, cwd, s.cwd_len ? s.cwd_len - 1u : 0);
-	off += s.cwd_len;
-	if (s.cwd_len)
-		dise_ring_write(&S->ring, &v, off - 1, "", 1);
+	off = write_str(&v, off, exe, s.exe_len);
+	off = write_str(&v, off, S->execfn, s.execfn_len);
+	off = write_str(&v, off, cwd, s.cwd_len);
 	dise__argv_write(&v, off, S->argv, &plan);
 	dise_ring_commit(&S->ring, &v);
 }
@@ -214,7 +248,13 @@ void dise__record_exit(int status, unsigned how)
 	e.status = status;
 	e.how = how;
 	e.elapsed_ns = e.h.mono_ns - dise__shim.run_start_ns;
-	if (getrusage(RUSAGE_SELF, &ru) == 0) {
+	/*
+	 * The first process-wide CPU time read of a fresh process costs ~40 us
+	 * on some kernels (measured: RUSAGE_SELF, times() and
+	 * CLOCK_PROCESS_CPUTIME_ID alike) against ~0.5 us for RUSAGE_THREAD.
+	 * While the process never had a second thread the two are the same.
+	 */
+	if (getrusage(atomic_load(&dise__shim.threaded) ? RUSAGE_SELF : RUSAGE_THREAD, &ru) == 0) {
 		e.user_ns = (uint64_t)ru.ru_utime.tv_sec * 1000000000u + (uint64_t)ru.ru_utime.tv_usec * 1000u;
 		e.sys_ns = (uint64_t)ru.ru_stime.tv_sec * 1000000000u + (uint64_t)ru.ru_stime.tv_usec * 1000u;
 		e.maxrss_kb = (uint64_t)ru.ru_maxrss;
@@ -239,33 +279,39 @@ static void find_self(void)
 	if (!p || p[0] != '/')
 		return;
 	n = strlen(p);
-	if (n + sizeof(key) > sizeof(dise__shim.preload))
+	if (n + sizeof(key) > sizeof(preload_buf))
 		return;
-	memcpy(dise__shim.preload, key, sizeof(key) - 1);
-	memcpy(dise__shim.preload + sizeof(key) - 1, p, n + 1);
+	memcpy(preload_buf, key, sizeof(key) - 1);
+	memcpy(preload_buf + sizeof(key) - 1, p, n + 1);
+}
+
+const char *dise__preload_env(void)
+{
+	static atomic_int done;
+
+	/* dladdr takes the loader lock: only on the first exec or spawn, never in init */
+	if (!atomic_load(&done)) {
+		find_self();
+		atomic_store(&done, 1);
+	}
+	return preload_buf[0] ? preload_buf : NULL;
 }
 
 static void init(int argc, char **argv)
 {
 	struct dise_shim *S = &dise__shim;
-	char path[DISE_PATH_MAX];
-	struct timespec ts;
+	char path[DISE_PATH_MAX], exe[DISE_PATH_MAX];
 	struct stat st;
 	const char *env;
-	ssize_t n;
 	int r;
 
 	S->debug = getenv("DISE_DEBUG") != NULL;
 	S->secure = getauxval(AT_SECURE) != 0;
 	if (S->secure)
 		return; /* setuid/setgid: the loader should not even have loaded us */
-	dise__resolve();
-	find_self();
 	env = getenv("DISE_RING");
-	if (env && env[0] && strlen(env) < DISE_PATH_MAX) {
-		memcpy(S->ring_env, "DISE_RING=", 10);
-		memcpy(S->ring_env + 10, env, strlen(env) + 1);
-	}
+	if (env && env[0] && strlen(env) < DISE_PATH_MAX)
+		S->ring_env = env - sizeof("DISE_RING=") + 1; /* the environ entry itself */
 	env = getenv("DISE_DISABLE");
 	if (env && env[0] && strcmp(env, "0") != 0) {
 		S->disabled = 1;
@@ -276,8 +322,7 @@ static void init(int argc, char **argv)
 	S->argc = argc;
 	S->argv = argv;
 	S->run_start_ns = dise__now_ns();
-	clock_gettime(CLOCK_REALTIME, &ts);
-	S->start_wall_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	S->start_wall_ns = dise__clock_ns(CLOCK_REALTIME);
 
 	r = dise_ring_path(path, sizeof(path));
 	if (r == 0) {
@@ -290,22 +335,20 @@ static void init(int argc, char **argv)
 		return;
 	}
 
-	n = readlink("/proc/self/exe", S->exe, sizeof(S->exe) - 1);
-	if (n > 0)
-		S->exe[n] = '\0';
-	else
-		S->exe[0] = '\0';
-	if (stat("/proc/self/exe", &st) == 0)
-		file_id(&st, &S->exe_id);
-	else
-		S->start_flags |= DISE_START_NO_EXE;
+	/*
+	 * One stat: of what was executed. For an ELF that is the executable
+	 * (exe_id == script_id); for a #! script it is the script, and the
+	 * interpreter is named by its first line.
+	 */
 	S->execfn = (const char *)getauxval(AT_EXECFN);
-	if (S->execfn && stat(S->execfn, &st) == 0)
+	if (S->execfn && stat(S->execfn, &st) == 0) {
 		file_id(&st, &S->script_id);
-	else
-		S->start_flags |= DISE_START_NO_SCRIPT;
+		S->exe_id = S->script_id;
+	} else {
+		S->start_flags |= DISE_START_NO_SCRIPT | DISE_START_NO_EXE;
+	}
 
-	dise__record_start(0);
+	dise__record_start(0, exe, path);
 	dise__signals_init();
 	dise__fork_init();
 	dise__threads_init();
@@ -342,24 +385,18 @@ DISE_EXPORT void exit(int status)
 	int saved = errno;
 
 	dise__record_exit(status, DISE_EXIT_EXIT);
-	if (!dise__real.exit)
-		dise__resolve();
 	errno = saved;
-	dise__real.exit(status);
+	DISE_REAL(exit)(status);
 }
 
 DISE_EXPORT void _exit(int status)
 {
 	dise__record_exit(status, DISE_EXIT__EXIT);
-	if (!dise__real._exit)
-		dise__resolve();
-	dise__real._exit(status);
+	DISE_REAL(_exit)(status);
 }
 
 DISE_EXPORT void _Exit(int status)
 {
 	dise__record_exit(status, DISE_EXIT__EXIT2);
-	if (!dise__real._exit)
-		dise__resolve();
-	dise__real._exit(status);
+	DISE_REAL(_exit)(status);
 }

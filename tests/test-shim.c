@@ -122,11 +122,47 @@ static void test_sh(void **state)
 	for (i = 0; i < l.n; i++)
 		if (l.recs[i].type == DISE_REC_START && l.recs[i].u.start.ppid == (uint32_t)r.pid &&
 		    !(l.recs[i].u.start.flags & DISE_START_FORK) &&
-		    (strstr(l.recs[i].exe, "/tr") || strstr(l.recs[i].exe, "/ls")))
+		    (strstr(l.recs[i].execfn, "/tr") || strstr(l.recs[i].execfn, "/ls")))
 			children++;
 	assert_int_equal(children, 2);
 	rec_list_free(&l);
 	run_result_free(&r);
+}
+
+/* A #! script: what was executed (and so the version) is the script, not the interpreter. */
+static void test_script(void **state)
+{
+	struct fixture *f = *state;
+	char *script;
+	struct run_result r;
+	struct rec_list l;
+	const struct dise_record *s;
+	struct stat st;
+	FILE *fp;
+
+	assert_true(asprintf(&script, "%s/tool.sh", f->dir) > 0);
+	fp = fopen(script, "w");
+	assert_non_null(fp);
+	fputs("#!/bin/sh\necho from the script \"$@\"\nexit 4\n", fp);
+	fclose(fp);
+	assert_int_equal(chmod(script, 0755), 0);
+	assert_int_equal(stat(script, &st), 0);
+	{
+		char *argv[] = { script, "a b", NULL };
+
+		assert_transparent(argv, f->ring, NULL, &r);
+	}
+	assert_int_equal(WEXITSTATUS(r.status), 4);
+	read_ring(f->ring, &l);
+	s = find_rec(&l, r.pid, DISE_REC_START);
+	assert_non_null(s);
+	assert_string_equal(s->execfn, script);
+	assert_int_equal(s->u.start.script.ino, st.st_ino);
+	assert_int_equal(s->u.start.script.size, (uint64_t)st.st_size);
+	assert_int_equal(find_rec(&l, r.pid, DISE_REC_EXIT)->u.exit.status, 4);
+	rec_list_free(&l);
+	run_result_free(&r);
+	free(script);
 }
 
 static void test_python(void **state)
@@ -326,7 +362,7 @@ static void test_exec_chain(void **state)
 			if (l.recs[i].type == DISE_REC_START && l.recs[i].hdr.pid == (uint32_t)r.pid)
 				e = &l.recs[i];
 		assert_non_null(e);
-		assert_non_null(strstr(e->exe, "echo"));
+		assert_non_null(strstr(e->execfn, "echo"));
 		rec_list_free(&l);
 		run_result_free(&r);
 	}
@@ -374,9 +410,9 @@ static void test_spawn(void **state)
 
 		if (s->type != DISE_REC_START || s->u.start.ppid != (uint32_t)r.pid)
 			continue;
-		if (strstr(s->exe, "echo")) /* spawned with an empty environment: still watched */
+		if (strstr(s->execfn, "echo")) /* spawned with an empty environment: still watched */
 			echo++;
-		if (strstr(s->exe, "sh"))
+		if (strstr(s->execfn, "sh"))
 			sh++;
 	}
 	assert_int_equal(echo, 1);
@@ -617,6 +653,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_coreutils, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sh, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_script, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_python, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_git, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crashes, setup, teardown),

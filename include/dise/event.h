@@ -59,9 +59,13 @@ enum {
 #define DISE_PATH_MAX 4096u
 
 /*
- * START. Followed by: exe path (readlink /proc/self/exe), execfn
- * (getauxval(AT_EXECFN): for a #! script the script), cwd, then argv as
+ * START. Followed by: exe path, execfn (getauxval(AT_EXECFN): the path
+ * that was executed; for a #! script the script), cwd, then argv as
  * argv_count NUL-terminated strings packed in argv_len bytes.
+ * The shim leaves exe empty (exe_len 0) when execfn names the file: reading
+ * /proc/self/exe costs more than the rest of START. exe and script then
+ * both hold the identity of execfn; a reader that needs the interpreter of
+ * a script reads the script's #! line.
  */
 struct dise_rec_start {
 	struct dise_rec_hdr h;
