@@ -12,8 +12,8 @@
  *   - the registers of the faulting context,
  *   - the stack from the stack pointer upwards (bounded), taken only from a
  *     mapping /proc/self/maps says is readable,
- *   - the module map: every file-backed mapping grouped by file (load
- *     address, extent, inode, build-id read from the mapped ELF notes).
+ *   - the module map: every file with code mapped, its mappings grouped
+ *     (load address, extent, inode, build-id read from the mapped ELF notes).
  *
  * Only raw system calls (syscall(2)), stack buffers and the ring are used:
  * no malloc, no stdio, no locks, no lazy binding of anything new.
@@ -40,7 +40,7 @@ struct maps_reader {
 
 struct mapping {
 	uint64_t start, end, offset, ino;
-	int readable;
+	int readable, executable;
 	const char *path; /* inside the reader's line buffer */
 };
 
@@ -49,6 +49,7 @@ struct module_acc {
 	uint64_t base, end, ino;
 	uint64_t first_start, first_end; /* the mapping at file offset 0, if seen */
 	int first_readable;
+	int executable; /* only files with code can hold frames: not data files, not the ring */
 	char path[DISE_PATH_MAX];
 	uint32_t path_len;
 };
@@ -136,6 +137,7 @@ static int parse_mapping(char *line, struct mapping *ret)
 	if (*p++ != ' ')
 		return -1;
 	ret->readable = p[0] == 'r';
+	ret->executable = p[0] && p[1] && p[2] == 'x';
 	while (*p && *p != ' ')
 		p++;
 	while (*p == ' ')
@@ -234,6 +236,8 @@ static void flush_module(struct crash_ctx *c, struct module_acc *acc)
 	if (!acc->open)
 		return;
 	acc->open = 0;
+	if (!acc->executable)
+		return;
 	size = module_entry_size(acc->path_len);
 	if (c->modules_len + size > c->limit) {
 		c->truncated = 1;
@@ -288,6 +292,7 @@ static void walk_maps(struct crash_ctx *c, struct maps_reader *mr, struct module
 			acc->ino = mp.ino;
 			acc->first_start = acc->first_end = 0;
 			acc->first_readable = 0;
+			acc->executable = 0;
 			memcpy(acc->path, mp.path, plen);
 			acc->path[plen] = '\0';
 			acc->path_len = (uint32_t)plen + 1;
@@ -300,6 +305,7 @@ static void walk_maps(struct crash_ctx *c, struct maps_reader *mr, struct module
 		}
 		if (mp.end > acc->end)
 			acc->end = mp.end;
+		acc->executable |= mp.executable;
 	}
 	flush_module(c, acc);
 	maps_close(mr);

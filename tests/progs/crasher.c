@@ -61,6 +61,23 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
+static void *thread_overflow(void *arg)
+{
+	(void)arg;
+	sink = dise_test_crash_recurse(0);
+	return NULL;
+}
+
+static pthread_barrier_t barrier;
+
+static void *thread_race(void *arg)
+{
+	(void)arg;
+	pthread_barrier_wait(&barrier);
+	dise_test_crash_segv();
+	return NULL;
+}
+
 static void on_segv(int sig)
 {
 	static const char msg[] = "own handler ran\n";
@@ -98,6 +115,20 @@ NOINLINE void dispatch(const char *mode)
 
 		pthread_create(&t, NULL, thread_main, NULL);
 		pthread_join(t, NULL);
+	} else if (!strcmp(mode, "thread-overflow")) {
+		pthread_t t;
+
+		pthread_create(&t, NULL, thread_overflow, NULL);
+		pthread_join(t, NULL);
+	} else if (!strcmp(mode, "race")) {
+		pthread_t t[4];
+		int i;
+
+		pthread_barrier_init(&barrier, NULL, 4);
+		for (i = 0; i < 4; i++)
+			pthread_create(&t[i], NULL, thread_race, NULL);
+		for (i = 0; i < 4; i++)
+			pthread_join(t[i], NULL);
 	} else if (!strcmp(mode, "own-handler")) {
 		signal(SIGSEGV, on_segv);
 		dise_test_crash_segv();

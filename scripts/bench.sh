@@ -1,0 +1,9 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Installs what is missing, builds, and prints the benchmark figures.
+set -eu
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+scripts/build.sh build
+./build/bin/bench-ring
+./build/bin/bench-spawn build "${SPAWN_RUNS:-3000}"

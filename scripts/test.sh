@@ -1,0 +1,14 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Installs what is missing, builds, and runs every test: once on the normal
+# build and once on the AddressSanitizer + UndefinedBehaviorSanitizer build.
+set -eu
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+scripts/build.sh build
+scripts/build.sh build-asan -DDISE_SANITIZE=ON -DDISE_BUILD_BENCH=OFF
+ulimit -c 0 2>/dev/null || true
+echo "== tests (RelWithDebInfo)"
+(cd build && ctest --output-on-failure)
+echo "== tests (ASan + UBSan)"
+(cd build-asan && ctest --output-on-failure)
