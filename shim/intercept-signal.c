@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,9 +92,34 @@ static int refaults(int sig, const siginfo_t *si)
 	return (sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL) && si->si_code > 0;
 }
 
+/*
+ * A SIGBUS inside the ring's mapping is not the program's: another process
+ * of the user truncated the ring file under us. Put anonymous memory where
+ * the ring was, stop recording, and let the faulting write retry there.
+ */
+static int ring_fault(int sig, const siginfo_t *si)
+{
+	dise_ring *r = &dise__shim.ring;
+	uintptr_t a = (uintptr_t)si->si_addr, base = (uintptr_t)r->hdr;
+
+	if (sig != SIGBUS || !base || a < base || a - base >= r->map_len)
+		return 0;
+	if (mmap(r->hdr, r->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
+	    MAP_FAILED)
+		return 0;
+	r->writable = 0;
+	dise__shim.disabled = 1;
+	return 1;
+}
+
 static void crash_handler(int sig, siginfo_t *si, void *ucv)
 {
 	int saved = errno;
+
+	if (ring_fault(sig, si)) {
+		errno = saved;
+		return;
+	}
 	int tid = (int)syscall(SYS_gettid);
 	int pid = (int)syscall(SYS_getpid);
 	int expect = 0;

@@ -563,6 +563,61 @@ static void test_bad_rings(void **state)
 	free(path);
 }
 
+/*
+ * Another process truncates the ring while a watched program runs: the
+ * program's next write into the ring must not kill it with SIGBUS.
+ */
+static void test_ring_truncated_under_producer(void **state)
+{
+	struct fixture *f = *state;
+	char *pre, *rv;
+	int in[2], st;
+	pid_t pid;
+	dise_ring r;
+
+	assert_int_equal(dise_ring_map(f->ring, DISE_RING_WRITE | DISE_RING_CREATE, 0, &r), 0);
+	dise_ring_unmap(&r);
+	assert_true(asprintf(&pre, "LD_PRELOAD=%s", shim_path()) > 0);
+	assert_true(asprintf(&rv, "DISE_RING=%s", f->ring) > 0);
+	assert_int_equal(pipe(in), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *argv[] = { "/bin/sh", "-c", "read x; exit 5", NULL };
+		char *envp[] = { pre, rv, "PATH=/usr/bin:/bin", NULL };
+
+		dup2(in[0], 0);
+		close(in[1]);
+		execve(argv[0], argv, envp);
+		_exit(127);
+	}
+	close(in[0]);
+	/* wait for its START, so the ring is mapped in it, then cut the file */
+	for (int i = 0; i < 500; i++) {
+		struct stat sb;
+
+		if (stat(f->ring, &sb) == 0 && dise_ring_map(f->ring, 0, 0, &r) == 0) {
+			uint64_t head = atomic_load(&r.hdr->head);
+
+			dise_ring_unmap(&r);
+			if (head > 0)
+				break;
+		}
+		usleep(2000);
+	}
+	assert_int_equal(truncate(f->ring, 0), 0);
+	assert_int_equal(write(in[1], "go\n", 3), 3);
+	close(in[1]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	if (!WIFEXITED(st)) {
+		print_error("the watched program died of signal %d\n", WTERMSIG(st));
+		fail();
+	}
+	assert_int_equal(WEXITSTATUS(st), 5);
+	free(pre);
+	free(rv);
+}
+
 static void test_ring_dump_json(void **state)
 {
 	struct fixture *f = *state;
@@ -667,6 +722,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_spawn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_closefds_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_rings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ring_truncated_under_producer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ring_dump_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_setuid, setup, teardown),
 	};
