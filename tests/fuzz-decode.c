@@ -129,6 +129,23 @@ int main(int argc, char **argv)
 			iterations = strtoul(argv[++a], NULL, 0);
 			continue;
 		}
+		if (!strcmp(argv[a], "--write-seeds") && a + 1 < argc) {
+			/* a starting corpus for libFuzzer: one file per record type */
+			for (unsigned k = 0; k < 4; k++) {
+				char path[4096];
+				size_t n = seed_record(k, b);
+				FILE *f;
+
+				snprintf(path, sizeof(path), "%s/seed-%u", argv[a + 1], k);
+				f = fopen(path, "wb");
+				if (!f || fwrite(b, 1, n, f) != n) {
+					perror(path);
+					return 1;
+				}
+				fclose(f);
+			}
+			return 0;
+		}
 		FILE *f = fopen(argv[a], "rb");
 		size_t n;
 
