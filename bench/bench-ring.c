@@ -27,6 +27,16 @@
 
 #include "dise/ring.h"
 
+/* Counters summed over shards. */
+static inline struct dise_ring_stats ring_stats(const dise_ring *r)
+{
+	struct dise_ring_stats s;
+
+	dise_ring_stats(r, &s);
+	return s;
+}
+
+
 static double ns_per_tick;
 
 static uint64_t now_ns(void)
@@ -169,7 +179,7 @@ static int map_ring(const char *path, uint32_t slots, dise_ring *r)
 	int e;
 
 	unlink(path);
-	e = dise_ring_map(path, DISE_RING_WRITE | DISE_RING_CREATE, slots, r);
+	e = dise_ring_map(path, DISE_RING_WRITE | DISE_RING_CREATE, slots, 0, r);
 	if (e < 0) {
 		fprintf(stderr, "bench-ring: cannot create ring %s: %s\n", path, strerror(-e));
 		exit(1);
@@ -205,8 +215,8 @@ static void latency(const char *path, int threads, size_t per_thread)
 		snprintf(what, sizeof(what), "%s, %d producer%s:", pass ? "bare slot ring" : "dise ring", threads,
 			 threads > 1 ? "s" : "");
 		report(what, all, per_thread * (size_t)threads, overhead);
-		if (!pass && atomic_load(&r.hdr->dropped))
-			printf("  (dropped %llu)\n", (unsigned long long)atomic_load(&r.hdr->dropped));
+		if (!pass && ring_stats(&r).dropped)
+			printf("  (dropped %llu)\n", (unsigned long long)ring_stats(&r).dropped);
 		dise_ring_unmap(&r);
 	}
 	munmap(bare.slots, sizeof(struct bare_slot) << 22);
@@ -288,15 +298,16 @@ static void throughput(const char *path, size_t per_producer, int with_consumer)
 	for (i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
 	t1 = now_ns();
-	written = atomic_load(&r.hdr->written);
-	dropped = atomic_load(&r.hdr->dropped);
+	written = ring_stats(&r).written;
+	dropped = ring_stats(&r).dropped;
 	if (with_consumer) {
 		usleep(200000);
 		atomic_store(&stop, 1);
 		pthread_join(t[2], NULL);
-		printf("  2 producers + consumer on 2 cores, %u slots: %6.2f M writes/s attempted, %6.2f M records/s "
-		       "committed (%llu dropped, %zu consumed)\n",
-		       (unsigned)r.nslots, (written + dropped) / ((t1 - t0) / 1e3), written / ((t1 - t0) / 1e3),
+		printf("  2 producers + consumer on 2 cores, %u slots in %u shards: %6.2f M writes/s attempted, %6.2f M "
+		       "records/s committed (%llu dropped, %zu consumed)\n",
+		       (unsigned)(r.nslots * r.nshards), r.nshards, (written + dropped) / ((t1 - t0) / 1e3),
+		       written / ((t1 - t0) / 1e3),
 		       (unsigned long long)dropped, a[2].n);
 	} else {
 		printf("  2 producers on 2 cores, no consumer:           %6.2f M records/s together (%llu dropped)\n",

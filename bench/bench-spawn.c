@@ -21,6 +21,16 @@
 
 #include "dise/ring.h"
 
+/* Counters summed over shards. */
+static inline struct dise_ring_stats ring_stats(const dise_ring *r)
+{
+	struct dise_ring_stats s;
+
+	dise_ring_stats(r, &s);
+	return s;
+}
+
+
 extern char **environ;
 
 static uint64_t now_ns(void)
@@ -133,8 +143,8 @@ int main(int argc, char **argv)
 	{
 		dise_ring r;
 
-		if (dise_ring_map(ring, 0, 0, &r) == 0) {
-			dropped = atomic_load(&r.hdr->dropped);
+		if (dise_ring_map(ring, 0, 0, 0, &r) == 0) {
+			dropped = ring_stats(&r).dropped;
 			dise_ring_unmap(&r);
 		}
 	}

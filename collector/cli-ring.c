@@ -69,9 +69,10 @@ static int ring_stat(const char *path, int json)
 		json_t *o;
 
 		snprintf(eb, sizeof(eb), "%016" PRIx64, s.epoch);
-		o = json_pack("{s:s,s:i,s:s,s:I,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i}", "path", path,
+		o = json_pack("{s:s,s:i,s:s,s:I,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i}", "path", path,
 			      "layout_version", (int)s.layout_version, "epoch", eb, "slots", (json_int_t)s.nslots,
-			      "slot_size", DISE_SLOT_SIZE, "bytes", (json_int_t)dise_ring_file_size(s.nslots), "head",
+			      "shards", (int)s.nshards, "slot_size", DISE_SLOT_SIZE, "bytes",
+			      (json_int_t)dise_ring_file_size(s.nshards, s.nslots / s.nshards), "head",
 			      (json_int_t)s.head, "tail", (json_int_t)s.tail, "pending_slots",
 			      (json_int_t)(s.head - s.tail), "written", (json_int_t)s.written, "dropped",
 			      (json_int_t)s.dropped, "torn", (json_int_t)s.torn, "corrupt", (json_int_t)s.corrupt,
@@ -82,8 +83,9 @@ static int ring_stat(const char *path, int json)
 		return 0;
 	}
 	printf("ring        %s\n", path);
-	printf("layout      v%u, %" PRIu64 " slots of %u bytes (%zu bytes), epoch %016" PRIx64 "\n",
-	       s.layout_version, s.nslots, DISE_SLOT_SIZE, dise_ring_file_size(s.nslots), s.epoch);
+	printf("layout      v%u, %u shard%s of %" PRIu64 " slots of %u bytes (%zu bytes), epoch %016" PRIx64 "\n",
+	       s.layout_version, s.nshards, s.nshards == 1 ? "" : "s", s.nslots / s.nshards, DISE_SLOT_SIZE,
+	       dise_ring_file_size(s.nshards, s.nslots / s.nshards), s.epoch);
 	printf("cursor      head %" PRIu64 ", tail %" PRIu64 " (%" PRIu64 " slots pending)\n", s.head, s.tail,
 	       s.head - s.tail);
 	printf("written     %" PRIu64 "\n", s.written);

@@ -25,17 +25,31 @@
 
 #include "dise/ring.h"
 
+/*
+ * Per shard: `rpos` runs ahead over what was looked at; a record copied out
+ * but not yet handed to the caller is "staged" (one per shard, so that the
+ * oldest across shards can go first); `done` is where release may free up
+ * to: everything before it was handed out or skipped.
+ */
+struct shard_state {
+	uint64_t rpos;
+	uint64_t done;
+	uint64_t stall_pos;   /* position we are waiting on, UINT64_MAX for none */
+	uint64_t stall_since; /* monotonic ns when the wait began */
+	uint64_t stall_head;  /* head when the wait began: slots below it had their chance */
+	uint64_t tear_until;  /* after a tear, uncommitted slots below this are torn too */
+	int staged;
+	uint64_t staged_pos, staged_mono;
+	size_t staged_len;
+	uint8_t *buf; /* DISE_RECORD_MAX_SLOTS * DISE_SLOT_DATA */
+};
+
 struct dise_ring_reader {
 	dise_ring ring;
 	int fd;
 	int flags;
 	uint64_t torn_ns;
-	uint64_t rpos;
-	uint64_t stall_pos;   /* position we are waiting on, UINT64_MAX for none */
-	uint64_t stall_since; /* monotonic ns when the wait began */
-	uint64_t stall_head;  /* head when the wait began: slots below it had their chance */
-	uint64_t tear_until;  /* after a tear, uncommitted slots below this are torn too */
-	uint8_t *scratch;     /* DISE_RECORD_MAX_SLOTS * DISE_SLOT_DATA */
+	struct shard_state sh[DISE_RING_MAX_SHARDS];
 };
 
 static __thread sigjmp_buf *bus_guard;
@@ -82,6 +96,7 @@ static inline uint64_t free_seq(const dise_ring *r, uint64_t pos)
 int dise_ring_reader_new(const char *path, int flags, unsigned torn_timeout_ms, dise_ring_reader **ret)
 {
 	dise_ring_reader *rd;
+	uint32_t i;
 	int r;
 
 	rd = calloc(1, sizeof(*rd));
@@ -90,15 +105,17 @@ int dise_ring_reader_new(const char *path, int flags, unsigned torn_timeout_ms, 
 	rd->fd = -1;
 	rd->flags = flags;
 	rd->torn_ns = (uint64_t)(torn_timeout_ms ? torn_timeout_ms : 1000) * 1000000u;
-	rd->stall_pos = UINT64_MAX;
-	rd->scratch = malloc((size_t)DISE_RECORD_MAX_SLOTS * DISE_SLOT_DATA);
-	if (!rd->scratch) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	r = dise_ring_map(path, (flags & DISE_READER_PEEK) ? 0 : DISE_RING_WRITE, 0, &rd->ring);
+	r = dise_ring_map(path, (flags & DISE_READER_PEEK) ? 0 : DISE_RING_WRITE, 0, 0, &rd->ring);
 	if (r < 0)
 		goto fail;
+	for (i = 0; i < rd->ring.nshards; i++) {
+		rd->sh[i].stall_pos = UINT64_MAX;
+		rd->sh[i].buf = malloc((size_t)DISE_RECORD_MAX_SLOTS * DISE_SLOT_DATA);
+		if (!rd->sh[i].buf) {
+			r = -ENOMEM;
+			goto fail;
+		}
+	}
 	if (!(flags & DISE_READER_PEEK)) {
 		rd->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (rd->fd < 0) {
@@ -120,7 +137,9 @@ int dise_ring_reader_new(const char *path, int flags, unsigned torn_timeout_ms, 
 			goto fail;
 		}
 		bus_guard = &jb;
-		rd->rpos = atomic_load_explicit(&rd->ring.hdr->tail, memory_order_acquire);
+		for (i = 0; i < rd->ring.nshards; i++)
+			rd->sh[i].rpos = rd->sh[i].done =
+				atomic_load_explicit(&rd->ring.hdr->shards[i].tail, memory_order_acquire);
 		if (!(flags & DISE_READER_PEEK))
 			atomic_store_explicit(&rd->ring.hdr->consumer_pid, (uint32_t)getpid(), memory_order_relaxed);
 		bus_guard = NULL;
@@ -136,10 +155,11 @@ dise_ring_reader *dise_ring_reader_free(dise_ring_reader *rd)
 {
 	if (!rd)
 		return NULL;
+	for (uint32_t i = 0; i < DISE_RING_MAX_SHARDS; i++)
+		free(rd->sh[i].buf);
 	dise_ring_unmap(&rd->ring);
 	if (rd->fd >= 0)
 		close(rd->fd);
-	free(rd->scratch);
 	free(rd);
 	return NULL;
 }
@@ -161,23 +181,26 @@ void dise_ring_count_corrupt(dise_ring_reader *rd)
 }
 
 /*
- * One step at rpos. Returns 1 with a record, 0 when nothing is ready,
- * 2 when it skipped something and the caller should look again,
- * -EBADMSG for a malformed slot sequence (counted, skipped).
+ * One step in shard k at its rpos. Returns 1 when a record was staged, 0
+ * when nothing is ready, 2 when it skipped something and the caller should
+ * look again, -EBADMSG for a malformed slot sequence (counted, skipped).
  */
-static int step(dise_ring_reader *rd, void *buf, size_t size, size_t *ret_len, uint64_t *ret_id)
+static int step(dise_ring_reader *rd, uint32_t k)
 {
 	dise_ring *r = &rd->ring;
-	struct dise_ring_header *h = r->hdr;
+	struct dise_ring_shard *h = &r->hdr->shards[k];
+	struct shard_state *st = &rd->sh[k];
 	uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
-	uint64_t pos = rd->rpos, seq, i, nf;
+	uint64_t pos = st->rpos, seq, i, nf;
 	struct dise_slot *s;
 	struct dise_rec_hdr rh;
 	int peek = rd->flags & DISE_READER_PEEK;
 
 	if (head <= pos)
 		return 0;
-	s = dise_ring_slot(r, pos);
+	if (head - pos > r->nslots) /* a head no producer could have set: look at one lap only */
+		head = pos + r->nslots;
+	s = dise_ring_slot(r, k, pos);
 	seq = atomic_load_explicit(&s->seq, memory_order_acquire);
 
 	if (seq == free_seq(r, pos)) {
@@ -185,96 +208,130 @@ static int step(dise_ring_reader *rd, void *buf, size_t size, size_t *ret_len, u
 		uint64_t t = now_ns();
 
 		if (peek) {
-			rd->rpos++;
+			st->rpos++;
 			return 2;
 		}
-		if (pos < rd->tear_until)
+		if (pos < st->tear_until)
 			goto tear;
-		if (rd->stall_pos != pos) {
-			rd->stall_pos = pos;
-			rd->stall_since = t;
-			rd->stall_head = head;
+		if (st->stall_pos != pos) {
+			st->stall_pos = pos;
+			st->stall_since = t;
+			st->stall_head = head;
 			return 0;
 		}
-		if (t - rd->stall_since < rd->torn_ns)
+		if (t - st->stall_since < rd->torn_ns)
 			return 0;
 		atomic_fetch_add_explicit(&h->torn, 1, memory_order_relaxed);
-		rd->tear_until = rd->stall_head;
+		st->tear_until = st->stall_head;
 	tear:
 		if (!atomic_compare_exchange_strong_explicit(&s->seq, &seq, pos | DISE_SEQ_TORN,
 							     memory_order_acq_rel, memory_order_acquire))
 			return 2; /* committed at the last moment: read it next time */
-		rd->stall_pos = UINT64_MAX;
-		rd->rpos++;
+		st->stall_pos = UINT64_MAX;
+		st->rpos++;
 		return 2;
 	}
 	if (seq == (pos | DISE_SEQ_TORN)) {
-		rd->rpos++;
+		st->rpos++;
 		return 2;
 	}
 	if (seq != pos + 1) {
 		/* Neither free, committed nor torn for this lap: not our protocol. */
-		count(&h->corrupt, rd);
-		rd->rpos++;
+		count(&r->hdr->corrupt, rd);
+		st->rpos++;
 		return -EBADMSG;
 	}
 
-	rd->stall_pos = UINT64_MAX;
+	st->stall_pos = UINT64_MAX;
 	nf = s->nfrag;
 	if (s->frag != 0) {
 		/* The tail of a record whose head was torn or skipped. */
-		rd->rpos++;
+		st->rpos++;
 		return 2;
 	}
 	if (nf == 0 || nf > DISE_RECORD_MAX_SLOTS || nf > r->nslots / 2 || pos + nf > head) {
-		count(&h->corrupt, rd);
-		rd->rpos++;
+		count(&r->hdr->corrupt, rd);
+		st->rpos++;
 		return -EBADMSG;
 	}
 	for (i = 1; i < nf; i++) {
-		struct dise_slot *t = dise_ring_slot(r, pos + i);
+		struct dise_slot *t = dise_ring_slot(r, k, pos + i);
 
 		if (atomic_load_explicit(&t->seq, memory_order_acquire) != pos + i + 1 || t->frag != i ||
 		    t->nfrag != nf) {
-			count(&h->corrupt, rd);
-			rd->rpos++;
+			count(&r->hdr->corrupt, rd);
+			st->rpos++;
 			return -EBADMSG;
 		}
 	}
 	for (i = 0; i < nf; i++)
-		memcpy(rd->scratch + i * DISE_SLOT_DATA, dise_ring_slot(r, pos + i)->data, DISE_SLOT_DATA);
-	memcpy(&rh, rd->scratch, sizeof(rh));
+		memcpy(st->buf + i * DISE_SLOT_DATA, dise_ring_slot(r, k, pos + i)->data, DISE_SLOT_DATA);
+	memcpy(&rh, st->buf, sizeof(rh));
 	if (rh.size < sizeof(struct dise_rec_hdr) || rh.size > nf * DISE_SLOT_DATA ||
-	    rh.size <= (nf - 1) * DISE_SLOT_DATA || rh.size > size) {
-		count(&h->corrupt, rd);
-		rd->rpos += nf;
+	    rh.size <= (nf - 1) * DISE_SLOT_DATA) {
+		count(&r->hdr->corrupt, rd);
+		st->rpos += nf;
 		return -EBADMSG;
 	}
-	rd->rpos += nf;
+	st->rpos += nf;
 	if (rh.type == DISE_REC_PAD)
 		return 2;
-	memcpy(buf, rd->scratch, rh.size);
-	*ret_len = rh.size;
-	*ret_id = pos;
+	st->staged = 1;
+	st->staged_pos = pos;
+	st->staged_mono = rh.mono_ns;
+	st->staged_len = rh.size;
 	return 1;
+}
+
+/* Fills shard k's stage if it can. Returns as step(), never 2. */
+static int fill(dise_ring_reader *rd, uint32_t k)
+{
+	struct shard_state *st = &rd->sh[k];
+	int r, budget = (int)rd->ring.nslots + 1;
+
+	if (st->staged)
+		return 1;
+	do {
+		r = step(rd, k);
+		if (!st->staged)
+			st->done = st->rpos; /* what was skipped needs no hand-out */
+	} while (r == 2 && --budget > 0);
+	return r == 2 ? 0 : r;
 }
 
 int dise_ring_read(dise_ring_reader *rd, void *buf, size_t size, size_t *ret_len, uint64_t *ret_id)
 {
 	sigjmp_buf jb;
-	int r;
-	volatile int budget = (int)(rd->ring.nslots + 1);
+	struct shard_state *st;
+	int best = -1, r;
+	uint32_t k;
 
 	if (sigsetjmp(jb, 1)) {
 		bus_guard = NULL;
 		return -EIO;
 	}
 	bus_guard = &jb;
-	do
-		r = step(rd, buf, size, ret_len, ret_id);
-	while (r == 2 && --budget > 0);
+	for (k = 0; k < rd->ring.nshards; k++) {
+		r = fill(rd, k);
+		if (r < 0) {
+			bus_guard = NULL;
+			return r;
+		}
+		if (r == 1 && (best < 0 || rd->sh[k].staged_mono < rd->sh[best].staged_mono))
+			best = (int)k;
+	}
 	bus_guard = NULL;
-	return r == 2 ? 0 : r;
+	if (best < 0)
+		return 0;
+	st = &rd->sh[best];
+	if (st->staged_len > size)
+		return -ENOBUFS;
+	memcpy(buf, st->buf, st->staged_len);
+	*ret_len = st->staged_len;
+	*ret_id = dise_ring_id((uint32_t)best, st->staged_pos);
+	st->staged = 0;
+	st->done = st->rpos;
+	return 1;
 }
 
 int dise_ring_release(dise_ring_reader *rd)
@@ -282,6 +339,7 @@ int dise_ring_release(dise_ring_reader *rd)
 	dise_ring *r = &rd->ring;
 	sigjmp_buf jb;
 	uint64_t tail, p;
+	uint32_t k;
 
 	if (rd->flags & DISE_READER_PEEK)
 		return 0;
@@ -290,19 +348,22 @@ int dise_ring_release(dise_ring_reader *rd)
 		return -EIO;
 	}
 	bus_guard = &jb;
-	tail = atomic_load_explicit(&r->hdr->tail, memory_order_relaxed);
-	if (rd->rpos - tail > r->nslots) /* someone moved tail under us: free only our lap */
-		tail = rd->rpos - r->nslots;
-	for (p = tail; p < rd->rpos; p++)
-		atomic_store_explicit(&dise_ring_slot(r, p)->seq, p + r->nslots, memory_order_release);
-	atomic_store_explicit(&r->hdr->tail, rd->rpos, memory_order_release);
+	for (k = 0; k < r->nshards; k++) {
+		struct shard_state *st = &rd->sh[k];
+
+		tail = atomic_load_explicit(&r->hdr->shards[k].tail, memory_order_relaxed);
+		if (st->done - tail > r->nslots) /* someone moved tail under us: free only our lap */
+			tail = st->done - r->nslots;
+		for (p = tail; p < st->done; p++)
+			atomic_store_explicit(&dise_ring_slot(r, k, p)->seq, p + r->nslots, memory_order_release);
+		atomic_store_explicit(&r->hdr->shards[k].tail, st->done, memory_order_release);
+	}
 	bus_guard = NULL;
 	return 0;
 }
 
 void dise_ring_reader_stats(const dise_ring_reader *rd, struct dise_ring_stats *ret)
 {
-	const struct dise_ring_header *h = rd->ring.hdr;
 	sigjmp_buf jb;
 
 	memset(ret, 0, sizeof(*ret));
@@ -311,15 +372,6 @@ void dise_ring_reader_stats(const dise_ring_reader *rd, struct dise_ring_stats *
 		return;
 	}
 	bus_guard = &jb;
-	ret->head = atomic_load(&((struct dise_ring_header *)h)->head);
-	ret->tail = atomic_load(&((struct dise_ring_header *)h)->tail);
-	ret->written = atomic_load(&((struct dise_ring_header *)h)->written);
-	ret->dropped = atomic_load(&((struct dise_ring_header *)h)->dropped);
-	ret->torn = atomic_load(&((struct dise_ring_header *)h)->torn);
-	ret->corrupt = atomic_load(&((struct dise_ring_header *)h)->corrupt);
-	ret->consumer_pid = atomic_load(&((struct dise_ring_header *)h)->consumer_pid);
-	ret->layout_version = h->layout_version;
+	dise_ring_stats(&rd->ring, ret);
 	bus_guard = NULL;
-	ret->nslots = rd->ring.nslots;
-	ret->epoch = rd->ring.epoch;
 }

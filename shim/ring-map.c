@@ -87,6 +87,26 @@ static uint32_t round_slots(uint32_t want)
 	return n;
 }
 
+/* Shards: as asked (a power of two), or one per CPU while shards stay big enough. */
+static uint32_t pick_shards(uint32_t want, uint32_t slots)
+{
+	uint32_t n = 1, cpus;
+
+	if (want) {
+		while (n < want && n < DISE_RING_MAX_SHARDS)
+			n <<= 1;
+	} else {
+		long c = sysconf(_SC_NPROCESSORS_CONF);
+
+		cpus = c > 0 ? (uint32_t)c : 1;
+		while (n < cpus && n < DISE_RING_MAX_SHARDS && slots / (n * 2) >= DISE_RING_SHARD_MIN_SLOTS)
+			n <<= 1;
+	}
+	while (n > 1 && slots / n < DISE_RING_MIN_SLOTS)
+		n >>= 1;
+	return n;
+}
+
 static int validate(int fd, dise_ring *out, int flags)
 {
 	const struct dise_ring_header *h;
@@ -94,6 +114,7 @@ static int validate(int fd, dise_ring *out, int flags)
 	void *map;
 	int prot = PROT_READ | ((flags & DISE_RING_WRITE) ? PROT_WRITE : 0);
 	uint64_t nslots;
+	uint32_t nshards;
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
@@ -113,19 +134,22 @@ static int validate(int fd, dise_ring *out, int flags)
 	if (map == MAP_FAILED)
 		return -errno;
 	h = map;
-	nslots = h->nslots;
+	nslots = h->shard_slots;
+	nshards = h->nshards;
 	if (h->magic != DISE_RING_MAGIC || h->layout_version != DISE_RING_LAYOUT_VERSION ||
 	    h->header_size != DISE_RING_HEADER_SIZE || h->slot_size != DISE_SLOT_SIZE) {
 		munmap(map, (size_t)st.st_size);
 		return -EPROTO;
 	}
 	if (nslots < DISE_RING_MIN_SLOTS || nslots > DISE_RING_MAX_SLOTS || (nslots & (nslots - 1)) ||
-	    (uint64_t)st.st_size != dise_ring_file_size(nslots)) {
+	    nshards < 1 || nshards > DISE_RING_MAX_SHARDS || nslots * nshards > DISE_RING_MAX_SLOTS ||
+	    (uint64_t)st.st_size != dise_ring_file_size(nshards, nslots)) {
 		munmap(map, (size_t)st.st_size);
 		return -EBADMSG;
 	}
 	out->hdr = map;
 	out->slots = (struct dise_slot *)((char *)map + DISE_RING_HEADER_SIZE);
+	out->nshards = nshards;
 	out->nslots = nslots;
 	out->mask = nslots - 1;
 	out->epoch = h->epoch;
@@ -146,7 +170,7 @@ static uint64_t make_epoch(void)
 	return e ? e : 1;
 }
 
-static int create(const char *path, uint32_t nslots)
+static int create(const char *path, uint32_t nslots, uint32_t nshards)
 {
 	char tmp[DISE_PATH_MAX + 64];
 	struct dise_ring_header h;
@@ -163,10 +187,11 @@ static int create(const char *path, uint32_t nslots)
 	tmp[n] = '\0';
 
 	nslots = round_slots(nslots);
+	nshards = pick_shards(nshards, nslots);
 	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
-	if (ftruncate(fd, (off_t)dise_ring_file_size(nslots)) < 0) {
+	if (ftruncate(fd, (off_t)dise_ring_file_size(nshards, nslots / nshards)) < 0) {
 		r = -errno;
 		goto out;
 	}
@@ -176,7 +201,8 @@ static int create(const char *path, uint32_t nslots)
 	h.header_size = DISE_RING_HEADER_SIZE;
 	h.slot_size = DISE_SLOT_SIZE;
 	h.owner_uid = (uint32_t)euid();
-	h.nslots = nslots;
+	h.nshards = nshards;
+	h.shard_slots = nslots / nshards;
 	h.epoch = make_epoch();
 	clock_gettime(CLOCK_REALTIME, &ts);
 	h.created_wall_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -200,7 +226,7 @@ out:
 	return r == -EEXIST ? 0 : r;
 }
 
-int dise_ring_map(const char *path, int flags, uint32_t nslots, dise_ring *ret)
+int dise_ring_map(const char *path, int flags, uint32_t nslots, uint32_t nshards, dise_ring *ret)
 {
 	dise_ring ring = { 0 };
 	int fd, r, tries;
@@ -211,7 +237,7 @@ int dise_ring_map(const char *path, int flags, uint32_t nslots, dise_ring *ret)
 			break;
 		if (errno != ENOENT || !(flags & DISE_RING_CREATE) || tries)
 			return -errno;
-		r = create(path, nslots);
+		r = create(path, nslots, nshards);
 		if (r < 0)
 			return r;
 	}
@@ -221,6 +247,31 @@ int dise_ring_map(const char *path, int flags, uint32_t nslots, dise_ring *ret)
 		return r;
 	*ret = ring;
 	return 0;
+}
+
+void dise_ring_stats(const dise_ring *r, struct dise_ring_stats *ret)
+{
+	const struct dise_ring_header *h = r->hdr;
+	uint32_t i;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!h)
+		return;
+	for (i = 0; i < r->nshards; i++) {
+		struct dise_ring_shard *s = (struct dise_ring_shard *)&h->shards[i];
+
+		ret->head += atomic_load_explicit(&s->head, memory_order_relaxed);
+		ret->tail += atomic_load_explicit(&s->tail, memory_order_relaxed);
+		ret->written += atomic_load_explicit(&s->written, memory_order_relaxed);
+		ret->dropped += atomic_load_explicit(&s->dropped, memory_order_relaxed);
+		ret->torn += atomic_load_explicit(&s->torn, memory_order_relaxed);
+	}
+	ret->corrupt = atomic_load_explicit(&((struct dise_ring_header *)h)->corrupt, memory_order_relaxed);
+	ret->consumer_pid = atomic_load_explicit(&((struct dise_ring_header *)h)->consumer_pid, memory_order_relaxed);
+	ret->layout_version = h->layout_version;
+	ret->nshards = r->nshards;
+	ret->nslots = r->nslots * r->nshards;
+	ret->epoch = r->epoch;
 }
 
 void dise_ring_unmap(dise_ring *r)

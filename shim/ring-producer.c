@@ -11,8 +11,15 @@
  *
  * Lap 0 is special: a slot of a fresh ring holds seq 0, not its position,
  * so that creating a ring does not have to touch every slot.
+ *
+ * The shard is the current CPU's: glibc answers sched_getcpu() from the
+ * rseq area the kernel keeps up to date, with no system call (when rseq is
+ * off it falls back to the vDSO). A thread that migrates between choosing
+ * and reserving only costs some cache-line sharing, never correctness.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 
 #include "dise/ring.h"
@@ -26,12 +33,19 @@ static inline uint64_t free_seq(const dise_ring *r, uint64_t pos)
 
 int dise_ring_reserve(dise_ring *r, uint32_t len, dise_ring_resv *ret)
 {
-	struct dise_ring_header *h = r->hdr;
+	struct dise_ring_shard *h;
 	uint64_t pos, last, seq, n;
+	uint32_t shard = 0;
 	int tries;
 
-	if (!h || !r->writable)
+	if (!r->hdr || !r->writable)
 		return -ENODEV;
+	if (r->nshards > 1) {
+		int cpu = sched_getcpu();
+
+		shard = cpu > 0 ? (uint32_t)cpu % r->nshards : 0;
+	}
+	h = &r->hdr->shards[shard];
 	n = (len + DISE_SLOT_DATA - 1) / DISE_SLOT_DATA;
 	if (len == 0 || len > DISE_RECORD_MAX || n > r->nslots / 2) {
 		/* Cannot ever fit (a ring made tiny on purpose): a drop like any other. */
@@ -42,7 +56,7 @@ int dise_ring_reserve(dise_ring *r, uint32_t len, dise_ring_resv *ret)
 	pos = atomic_load_explicit(&h->head, memory_order_relaxed);
 	for (tries = 0; tries < RESERVE_TRIES; tries++) {
 		last = pos + n - 1;
-		seq = atomic_load_explicit(&dise_ring_slot(r, last)->seq, memory_order_acquire);
+		seq = atomic_load_explicit(&dise_ring_slot(r, shard, last)->seq, memory_order_acquire);
 		if (seq != free_seq(r, last)) {
 			uint64_t now = atomic_load_explicit(&h->head, memory_order_relaxed);
 
@@ -58,6 +72,7 @@ int dise_ring_reserve(dise_ring *r, uint32_t len, dise_ring_resv *ret)
 			ret->pos = pos;
 			ret->nslots = (uint32_t)n;
 			ret->len = len;
+			ret->shard = shard;
 			return 0;
 		}
 	}
@@ -79,7 +94,7 @@ void dise_ring_write(dise_ring *r, const dise_ring_resv *v, uint32_t off, const 
 
 		if (c > n)
 			c = n;
-		__builtin_memcpy(dise_ring_slot(r, v->pos + k)->data + o, p, c);
+		__builtin_memcpy(dise_ring_slot(r, v->shard, v->pos + k)->data + o, p, c);
 		p += c;
 		off += c;
 		n -= c;
@@ -93,7 +108,7 @@ void dise_ring_commit(dise_ring *r, const dise_ring_resv *v)
 	/* Last slot first: the first slot's commit publishes a complete record. */
 	while (i-- > 0) {
 		uint64_t pos = v->pos + i;
-		struct dise_slot *s = dise_ring_slot(r, pos);
+		struct dise_slot *s = dise_ring_slot(r, v->shard, pos);
 		uint64_t expect = free_seq(r, pos);
 
 		s->frag = (uint16_t)i;

@@ -327,7 +327,7 @@ static void init(int argc, char **argv)
 	r = dise_ring_path(path, sizeof(path));
 	if (r == 0) {
 		env = getenv("DISE_RING_SLOTS");
-		r = dise_ring_map(path, DISE_RING_WRITE | DISE_RING_CREATE, env ? (uint32_t)strtoul(env, NULL, 0) : 0,
+		r = dise_ring_map(path, DISE_RING_WRITE | DISE_RING_CREATE, env ? (uint32_t)strtoul(env, NULL, 0) : 0, 0,
 				  &S->ring);
 	}
 	if (r < 0) {

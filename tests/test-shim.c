@@ -23,6 +23,16 @@
 #include <cmocka.h>
 
 #include "dise/ring.h"
+
+/* Counters summed over shards. */
+static inline struct dise_ring_stats ring_stats(const dise_ring *r)
+{
+	struct dise_ring_stats s;
+
+	dise_ring_stats(r, &s);
+	return s;
+}
+
 #include "harness.h"
 #include "unwind.h"
 
@@ -494,7 +504,7 @@ static void test_bad_rings(void **state)
 
 		for (i = 0; i < sizeof(junk); i++)
 			junk[i] = (char)(i * 131 + 7);
-		for (i = 0; i < dise_ring_file_size(64) / sizeof(junk) + 1; i++)
+		for (i = 0; i < dise_ring_file_size(1, 64) / sizeof(junk) + 1; i++)
 			assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
 	}
 	close(fd);
@@ -513,9 +523,10 @@ static void test_bad_rings(void **state)
 	h.layout_version = 99;
 	h.header_size = DISE_RING_HEADER_SIZE;
 	h.slot_size = DISE_SLOT_SIZE;
-	h.nslots = 64;
+	h.nshards = 1;
+	h.shard_slots = 64;
 	fd = open(path, O_CREAT | O_RDWR, 0600);
-	assert_int_equal(ftruncate(fd, (off_t)dise_ring_file_size(64)), 0);
+	assert_int_equal(ftruncate(fd, (off_t)dise_ring_file_size(1, 64)), 0);
 	assert_int_equal(pwrite(fd, &h, sizeof(h), 0), (ssize_t)sizeof(h));
 	close(fd);
 	file_bytes(path, &before, &lb);
@@ -531,7 +542,7 @@ static void test_bad_rings(void **state)
 	{
 		dise_ring r;
 
-		assert_int_equal(dise_ring_map(path, DISE_RING_WRITE | DISE_RING_CREATE, 64, &r), 0);
+		assert_int_equal(dise_ring_map(path, DISE_RING_WRITE | DISE_RING_CREATE, 64, 0, &r), 0);
 		dise_ring_unmap(&r);
 		chmod(path, 0644);
 		file_bytes(path, &before, &lb);
@@ -549,15 +560,15 @@ static void test_bad_rings(void **state)
 		dise_ring r;
 		int i;
 
-		assert_int_equal(dise_ring_map(path, DISE_RING_WRITE | DISE_RING_CREATE, 64, &r), 0);
+		assert_int_equal(dise_ring_map(path, DISE_RING_WRITE | DISE_RING_CREATE, 64, 0, &r), 0);
 		for (i = 0; i < 200; i++) {
 			struct dise_rec_hdr hh = { .size = sizeof(hh), .type = DISE_REC_TEST, .hdr_size = sizeof(hh) };
 
 			dise_ring_put(&r, &hh, sizeof(hh));
 		}
-		assert_true(atomic_load(&r.hdr->dropped) > 0);
+		assert_true(ring_stats(&r).dropped > 0);
 		run_suite_transparent(path);
-		assert_true(atomic_load(&r.hdr->dropped) > 136);
+		assert_true(ring_stats(&r).dropped > 136);
 		dise_ring_unmap(&r);
 	}
 	free(path);
@@ -575,7 +586,7 @@ static void test_ring_truncated_under_producer(void **state)
 	pid_t pid;
 	dise_ring r;
 
-	assert_int_equal(dise_ring_map(f->ring, DISE_RING_WRITE | DISE_RING_CREATE, 0, &r), 0);
+	assert_int_equal(dise_ring_map(f->ring, DISE_RING_WRITE | DISE_RING_CREATE, 0, 0, &r), 0);
 	dise_ring_unmap(&r);
 	assert_true(asprintf(&pre, "LD_PRELOAD=%s", shim_path()) > 0);
 	assert_true(asprintf(&rv, "DISE_RING=%s", f->ring) > 0);
@@ -596,8 +607,8 @@ static void test_ring_truncated_under_producer(void **state)
 	for (int i = 0; i < 500; i++) {
 		struct stat sb;
 
-		if (stat(f->ring, &sb) == 0 && dise_ring_map(f->ring, 0, 0, &r) == 0) {
-			uint64_t head = atomic_load(&r.hdr->head);
+		if (stat(f->ring, &sb) == 0 && dise_ring_map(f->ring, 0, 0, 0, &r) == 0) {
+			uint64_t head = ring_stats(&r).head;
 
 			dise_ring_unmap(&r);
 			if (head > 0)

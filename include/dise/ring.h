@@ -4,38 +4,43 @@
  * $DISE_RING), written by any number of producer processes and threads,
  * read by one consumer.
  *
- * Layout: a 4096-byte header, then nslots slots of DISE_SLOT_SIZE bytes.
- * A record of n bytes occupies ceil(n / DISE_SLOT_DATA) consecutive slots.
+ * Layout: a 4096-byte header, then nshards shards of nslots slots of
+ * DISE_SLOT_SIZE bytes each. A producer writes to the shard of the CPU it
+ * runs on (sched_getcpu(), which glibc answers from rseq without a system
+ * call), so producers on different CPUs never touch the same cache line;
+ * each shard is its own ring, described below. A record of n bytes occupies
+ * ceil(n / DISE_SLOT_DATA) consecutive slots of one shard.
  *
- * Protocol (a bounded MPSC queue in the manner of D. Vyukov's, with
- * multi-slot reservations and a durable consumer cursor):
+ * Protocol of a shard (a bounded MPSC queue in the manner of D. Vyukov's,
+ * with multi-slot reservations and a durable consumer cursor):
  *  - slot i's `seq` is `pos` when the slot is free for the producer that
- *    reserves position `pos` (initially seq == i), `pos + 1` once that
- *    producer committed it, and `pos | DISE_SEQ_TORN` when the consumer gave
- *    up waiting for the commit.
+ *    reserves position `pos` (0 for every slot of lap 0, so that a new ring
+ *    need not touch its slots), `pos + 1` once that producer committed it,
+ *    and `pos | DISE_SEQ_TORN` when the consumer gave up waiting for it.
  *  - reserve: load head; the reservation [head, head + n) is free when the
- *    seq of its last slot equals head + n - 1 (slots are freed in order);
- *    CAS head to head + n. A full ring is a counted drop, never a wait.
- *  - commit: fill the data, then CAS each slot's seq from pos to pos + 1,
+ *    seq of its last slot says free (slots are freed in order); CAS head to
+ *    head + n. A full shard is a counted drop, never a wait.
+ *  - commit: fill the data, then CAS each slot's seq from free to pos + 1,
  *    last slot first, so that the first slot's commit publishes the record.
  *    The CAS (not a store) makes a producer that resumes after the consumer
  *    declared its slot torn lose cleanly instead of corrupting the next lap.
  *  - read: the consumer copies a committed record out, then validates it;
- *    the slots stay owned by the ring until release.
- *  - release: after the records read so far are durable, the consumer sets
+ *    the slots stay owned by the ring until release. Across shards it hands
+ *    records out oldest first (by their CLOCK_MONOTONIC stamp).
+ *  - release: after the records handed out are durable, the consumer sets
  *    each released slot's seq to pos + nslots (free for the next lap) and
- *    stores tail. A consumer that dies before release re-reads those
- *    records after restart; each carries a unique id (epoch, position), so
- *    a store that keys on it inserts nothing twice (at-least-once).
+ *    stores the shard's tail. A consumer that dies before release re-reads
+ *    those records after restart; each carries a unique id (epoch, shard,
+ *    position), so a store that keys on it inserts nothing twice.
  *  - torn: a slot reserved (pos < head) but not committed for longer than
  *    the consumer's torn timeout belongs to a producer that died between
  *    reserve and commit (SIGKILL): the consumer CASes it to TORN, counts it
  *    once per record, skips it and the orphaned rest of that record.
  *
  * Trust: any process of the user can write the file. Producers keep private
- * copies of the geometry (nslots, mask) so that no value read from shared
- * memory is ever used as an index without masking; the consumer copies data
- * out before it looks at it and bounds every length.
+ * copies of the geometry so that no value read from shared memory is ever
+ * used as an index without masking; the consumer copies data out before it
+ * looks at it and bounds every length.
  */
 #ifndef DISE_RING_H
 #define DISE_RING_H
@@ -47,16 +52,29 @@
 #include "event.h"
 
 #define DISE_RING_MAGIC UINT64_C(0x474e495245534944) /* "DISERING" */
-#define DISE_RING_LAYOUT_VERSION 1u
+#define DISE_RING_LAYOUT_VERSION 2u
 #define DISE_RING_HEADER_SIZE 4096u
 #define DISE_SLOT_SIZE 128u
 #define DISE_SLOT_HDR 16u
 #define DISE_SLOT_DATA (DISE_SLOT_SIZE - DISE_SLOT_HDR)
-#define DISE_RING_MIN_SLOTS 64u
-#define DISE_RING_MAX_SLOTS (1u << 24)
-#define DISE_RING_DEFAULT_SLOTS 65536u /* 8 MiB + 4 KiB; tmpfs pages are allocated as touched */
+#define DISE_RING_MIN_SLOTS 64u          /* per shard */
+#define DISE_RING_MAX_SLOTS (1u << 24)   /* in all */
+#define DISE_RING_DEFAULT_SLOTS 65536u   /* in all: 8 MiB + 4 KiB; tmpfs pages are allocated as touched */
+#define DISE_RING_MAX_SHARDS 16u
+#define DISE_RING_SHARD_MIN_SLOTS 4096u  /* automatic sharding keeps shards at least this big */
 #define DISE_RECORD_MAX_SLOTS ((DISE_RECORD_MAX + DISE_SLOT_DATA - 1) / DISE_SLOT_DATA)
 #define DISE_SEQ_TORN (UINT64_C(1) << 63)
+
+/* Per-shard control block: one line the producers share, one the consumer owns. */
+struct dise_ring_shard {
+	_Atomic uint64_t head;    /* next free position */
+	_Atomic uint64_t written; /* records reserved */
+	_Atomic uint64_t dropped; /* records dropped because the shard was full */
+	uint8_t pad0[64 - 24];
+	_Atomic uint64_t tail; /* durable cursor: positions below it are free */
+	_Atomic uint64_t torn; /* records abandoned by a producer that died */
+	uint8_t pad1[64 - 16];
+};
 
 struct dise_ring_header {
 	/* Immutable after creation; published by linking the file into place. */
@@ -65,24 +83,19 @@ struct dise_ring_header {
 	uint32_t header_size;
 	uint32_t slot_size;
 	uint32_t owner_uid;
-	uint64_t nslots;
-	uint64_t epoch; /* random: tells apart two incarnations of the same path */
+	uint32_t nshards;
+	uint32_t shard_slots; /* slots per shard, a power of two */
+	uint64_t epoch;       /* random: tells apart two incarnations of the same path */
 	uint64_t created_wall_ns;
 	uint8_t pad0[64 - 48];
 
-	/* Producers' line: head and the counters producers bump. */
-	_Atomic uint64_t head;    /* next free position */
-	_Atomic uint64_t written; /* records reserved */
-	_Atomic uint64_t dropped; /* records dropped because the ring was full */
-	uint8_t pad1[64 - 24];
-
-	/* Consumer's line. */
-	_Atomic uint64_t tail;    /* durable cursor: positions below it are free */
-	_Atomic uint64_t torn;    /* records abandoned by a producer that died */
+	/* The consumer's line. */
 	_Atomic uint64_t corrupt; /* records the consumer rejected as malformed */
 	_Atomic uint32_t consumer_pid;
 	_Atomic uint32_t wake; /* futex word a consumer may sleep on */
-	uint8_t pad2[64 - 32];
+	uint8_t pad1[64 - 16];
+
+	struct dise_ring_shard shards[DISE_RING_MAX_SHARDS];
 };
 
 struct dise_slot {
@@ -93,14 +106,17 @@ struct dise_slot {
 	uint8_t data[DISE_SLOT_DATA];
 };
 
-_Static_assert(sizeof(struct dise_ring_header) == 192, "ring header layout");
+_Static_assert(sizeof(struct dise_ring_shard) == 128, "ring shard layout");
+_Static_assert(sizeof(struct dise_ring_header) == 128 + 128 * DISE_RING_MAX_SHARDS, "ring header layout");
+_Static_assert(sizeof(struct dise_ring_header) <= DISE_RING_HEADER_SIZE, "ring header fits its page");
 _Static_assert(sizeof(struct dise_slot) == DISE_SLOT_SIZE, "slot layout");
 
 /* A mapping of the ring. Geometry fields are private copies, never re-read. */
 typedef struct dise_ring {
 	struct dise_ring_header *hdr;
-	struct dise_slot *slots;
-	uint64_t nslots;
+	struct dise_slot *slots; /* shard s, slot i: slots[s * nslots + i] */
+	uint32_t nshards;
+	uint64_t nslots; /* per shard */
 	uint64_t mask;
 	uint64_t epoch;
 	size_t map_len;
@@ -108,20 +124,34 @@ typedef struct dise_ring {
 } dise_ring;
 
 typedef struct dise_ring_resv {
-	uint64_t pos;    /* first position */
+	uint64_t pos;    /* first position, in the shard */
 	uint32_t nslots; /* slots reserved */
 	uint32_t len;    /* record bytes */
+	uint32_t shard;
 } dise_ring_resv;
 
-static inline size_t dise_ring_file_size(uint64_t nslots)
+static inline size_t dise_ring_file_size(uint32_t nshards, uint64_t nslots)
 {
-	return DISE_RING_HEADER_SIZE + (size_t)nslots * DISE_SLOT_SIZE;
+	return DISE_RING_HEADER_SIZE + (size_t)nshards * (size_t)nslots * DISE_SLOT_SIZE;
 }
 
-static inline struct dise_slot *dise_ring_slot(const dise_ring *r, uint64_t pos)
+static inline struct dise_slot *dise_ring_slot(const dise_ring *r, uint32_t shard, uint64_t pos)
 {
-	return &r->slots[pos & r->mask];
+	return &r->slots[(uint64_t)shard * r->nslots + (pos & r->mask)];
 }
+
+/* A record's id: unique for the life of the ring file (with its epoch). */
+static inline uint64_t dise_ring_id(uint32_t shard, uint64_t pos)
+{
+	return ((uint64_t)shard << 56) | (pos & ((UINT64_C(1) << 56) - 1));
+}
+
+struct dise_ring_stats {
+	uint64_t head, tail, written, dropped, torn, corrupt; /* summed over shards */
+	uint64_t nslots;                                      /* in all */
+	uint64_t epoch;
+	uint32_t nshards, layout_version, consumer_pid;
+};
 
 /* ---- mapping (shim/ring-map.c) ---- */
 
@@ -138,25 +168,31 @@ int dise_ring_path(char *buf, size_t size);
 
 /*
  * Maps the ring at path. With DISE_RING_CREATE a missing file is created with
- * `nslots` slots (0: DISE_RING_DEFAULT_SLOTS, else rounded into range) and
- * published atomically, so no reader ever sees a half-initialised header.
+ * `nslots` slots in all (0: DISE_RING_DEFAULT_SLOTS, else rounded to a power
+ * of two in range) in `nshards` shards (0: one per CPU, up to
+ * DISE_RING_MAX_SHARDS, keeping shards at least DISE_RING_SHARD_MIN_SLOTS
+ * big), and published atomically, so no reader ever sees a half-initialised
+ * header.
  * Rejects a file that is not a regular file owned by the caller's uid with no
  * group/other access (-EPERM), whose magic or layout version differ
  * (-EPROTO), or whose geometry does not match its size (-EBADMSG).
  * Returns 0 or -errno; *ret is untouched on failure. Not async-signal-safe.
  */
-int dise_ring_map(const char *path, int flags, uint32_t nslots, dise_ring *ret);
+int dise_ring_map(const char *path, int flags, uint32_t nslots, uint32_t nshards, dise_ring *ret);
 
 /* Unmaps; accepts a ring that was never mapped. */
 void dise_ring_unmap(dise_ring *r);
+
+/* Counters summed over the shards. Reads shared memory: a consumer uses dise_ring_reader_stats. */
+void dise_ring_stats(const dise_ring *r, struct dise_ring_stats *ret);
 
 /* ---- producer (shim/ring-producer.c): all async-signal-safe, lock-free,
  *      no allocation and no system call ---- */
 
 /*
- * Reserves room for a record of len bytes. Returns 0, -ENOSPC when the ring
- * is full (the record is counted as dropped), -EMSGSIZE when len exceeds
- * DISE_RECORD_MAX or is 0.
+ * Reserves room for a record of len bytes in the shard of the current CPU.
+ * Returns 0, -ENOSPC when the shard is full, -EMSGSIZE when the record can
+ * never fit (both counted as dropped).
  */
 int dise_ring_reserve(dise_ring *r, uint32_t len, dise_ring_resv *ret);
 
@@ -181,12 +217,6 @@ enum {
 	DISE_READER_PEEK = 1 << 0, /* read-only: never release, never mark torn */
 };
 
-struct dise_ring_stats {
-	uint64_t head, tail, written, dropped, torn, corrupt;
-	uint64_t nslots, epoch;
-	uint32_t layout_version, consumer_pid;
-};
-
 /*
  * Opens a reader on a mapped ring. A consuming reader (flags 0) takes an
  * exclusive lock on the ring file so that a second consumer fails with
@@ -197,14 +227,15 @@ int dise_ring_reader_new(const char *path, int flags, unsigned torn_timeout_ms, 
 dise_ring_reader *dise_ring_reader_free(dise_ring_reader *rd);
 
 /*
- * Copies the next complete record into buf (at least DISE_RECORD_MAX bytes).
- * Returns 1 with *ret_len and *ret_id set (id = position of its first slot),
- * 0 when nothing is ready, or -errno: -EBADMSG for a malformed slot sequence
- * (already counted and skipped: call again). Never blocks.
+ * Copies the next complete record into buf (at least DISE_RECORD_MAX bytes):
+ * of the records ready in all shards, the one stamped earliest. Returns 1
+ * with *ret_len and *ret_id (dise_ring_id()) set, 0 when nothing is ready,
+ * or -errno: -EBADMSG for a malformed slot sequence (already counted and
+ * skipped: call again). Never blocks.
  */
 int dise_ring_read(dise_ring_reader *rd, void *buf, size_t size, size_t *ret_len, uint64_t *ret_id);
 
-/* Frees every slot read so far: call once those records are durable. */
+/* Frees the slots of every record handed out so far: call once those records are durable. */
 int dise_ring_release(dise_ring_reader *rd);
 
 /* Counts a record the caller found malformed after reading it. */
