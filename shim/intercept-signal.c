@@ -57,6 +57,11 @@ static atomic_int crash_done;
 
 static char main_altstack[ALTSTACK_SIZE] __attribute__((aligned(64)));
 
+int dise__sigaltstack(const stack_t *ss, stack_t *old)
+{
+	return (int)syscall(SYS_sigaltstack, ss, old);
+}
+
 /* The alternate stack the shim gave this thread, hidden from sigaltstack(). */
 static __thread void *our_altstack;
 
@@ -67,7 +72,7 @@ void dise__altstack_set(void *sp, size_t size)
 	memset(&ss, 0, sizeof(ss));
 	ss.ss_sp = sp;
 	ss.ss_size = size;
-	if (DISE_REAL(sigaltstack)(&ss, NULL) == 0)
+	if (dise__sigaltstack(&ss, NULL) == 0)
 		our_altstack = sp;
 }
 
@@ -142,7 +147,7 @@ static void crash_handler(int sig, siginfo_t *si, void *ucv)
 	memset(&dfl, 0, sizeof(dfl));
 	dfl.sa_handler = SIG_DFL;
 	sigemptyset(&dfl.sa_mask);
-	DISE_REAL(sigaction)(sig, &dfl, NULL);
+	__sigaction(sig, &dfl, NULL);
 	atomic_store(&slot(sig)->ours, 0);
 	if (!refaults(sig, si)) {
 		/* Pending until we return (sig is blocked in here), then fatal. */
@@ -160,7 +165,7 @@ static int install_ours(int sig, struct sigaction *ret_old)
 	sa.sa_sigaction = crash_handler;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
-	return DISE_REAL(sigaction)(sig, &sa, ret_old);
+	return __sigaction(sig, &sa, ret_old);
 }
 
 static int is_default(const struct sigaction *sa)
@@ -180,7 +185,7 @@ DISE_EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
 	stack_t cur;
 	int r;
 
-	r = DISE_REAL(sigaltstack)(ss, &cur);
+	r = dise__sigaltstack(ss, &cur);
 	if (r != 0)
 		return r;
 	if (old) {
@@ -200,8 +205,6 @@ void dise__signals_init(void)
 {
 	size_t i;
 
-	if (!DISE_REAL(sigaction) || !DISE_REAL(sigaltstack))
-		return;
 	dise__altstack_main();
 	for (i = 0; i < sizeof(crash_sigs) / sizeof(crash_sigs[0]); i++) {
 		int sig = crash_sigs[i];
@@ -211,7 +214,7 @@ void dise__signals_init(void)
 			continue;
 		if (!is_default(&old)) {
 			/* Someone (a preloaded library's constructor) got there first: theirs stays. */
-			DISE_REAL(sigaction)(sig, &old, NULL);
+			__sigaction(sig, &old, NULL);
 			continue;
 		}
 		slot(sig)->prog = old;
@@ -236,7 +239,7 @@ static int dise_sigaction(int sig, const struct sigaction *act, struct sigaction
 		newact = *act; /* act and oldact may be the same object */
 	if (ours)
 		view = slot(sig)->prog;
-	else if (DISE_REAL(sigaction)(sig, NULL, &view) != 0)
+	else if (__sigaction(sig, NULL, &view) != 0)
 		return -1;
 	if (act) {
 		if (is_default(&newact)) {
@@ -247,7 +250,7 @@ static int dise_sigaction(int sig, const struct sigaction *act, struct sigaction
 				atomic_store(&slot(sig)->ours, 1);
 			}
 		} else {
-			r = DISE_REAL(sigaction)(sig, &newact, NULL);
+			r = __sigaction(sig, &newact, NULL);
 			if (r != 0)
 				return r;
 			atomic_store(&slot(sig)->ours, 0);
@@ -261,7 +264,7 @@ static int dise_sigaction(int sig, const struct sigaction *act, struct sigaction
 DISE_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oldact)
 {
 	if (!dise__shim.signals_on || sig <= 0 || sig >= NSIG || !is_crash_sig(sig))
-		return DISE_REAL(sigaction)(sig, act, oldact);
+		return __sigaction(sig, act, oldact);
 	return dise_sigaction(sig, act, oldact);
 }
 

@@ -37,7 +37,7 @@ static void altstack_free(void *p)
 
 		memset(&ss, 0, sizeof(ss));
 		ss.ss_flags = SS_DISABLE;
-		DISE_REAL(sigaltstack)(&ss, NULL);
+		dise__sigaltstack(&ss, NULL);
 	}
 	munmap(p, THREAD_ALTSTACK + GUARD);
 }

@@ -45,9 +45,11 @@ struct dise_shim {
 
 extern struct dise_shim dise__shim;
 
-/* The real functions, resolved once with dlsym(RTLD_NEXT). */
+/* glibc's own sigaction under its exported internal name: no dlsym needed. */
+extern int __sigaction(int, const struct sigaction *, struct sigaction *);
+
+/* The real functions the shim cannot reach otherwise, resolved on first use with dlsym(RTLD_NEXT). */
 struct dise_real {
-	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
 	__sighandler_t (*signal)(int, __sighandler_t);
 	int (*execve)(const char *, char *const[], char *const[]);
 	int (*execvpe)(const char *, char *const[], char *const[]);
@@ -55,10 +57,8 @@ struct dise_real {
 	int (*posix_spawn)(pid_t *, const char *, const void *, const void *, char *const[], char *const[]);
 	int (*posix_spawnp)(pid_t *, const char *, const void *, const void *, char *const[], char *const[]);
 	int (*pthread_create)(void *, const void *, void *(*)(void *), void *);
-	int (*sigaltstack)(const stack_t *, stack_t *);
-	void (*exit)(int) __attribute__((noreturn));
-	void (*_exit)(int) __attribute__((noreturn));
 };
+int dise__sigaltstack(const stack_t *ss, stack_t *old); /* the system call, not our interposer */
 extern struct dise_real dise__real;
 /* Resolves one real function on first use (dlsym(RTLD_NEXT)): most processes need few of them. */
 void *dise__resolve(void **slot, const char *name);

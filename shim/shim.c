@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The shim's entry: wraps __libc_start_main to record START before the
- * program's own constructors and main run, and records EXIT on the way out
- * (return from main, exit, _exit, _Exit).
+ * The shim's entry: a constructor records START before the program's own
+ * constructors and main run, and EXIT is recorded on the way out (return
+ * from main and exit through on_exit; _exit and _Exit interposed).
  *
  * Invariant: the shim is a guest. Every path saves and restores errno, never
  * prints (unless DISE_DEBUG is set), never exits, and when anything it needs
@@ -354,49 +354,55 @@ static void init(int argc, char **argv)
 	dise__threads_init();
 }
 
-typedef int (*main_fn)(int, char **, char **);
-typedef int (*start_main_fn)(main_fn, int, char **, void (*)(void), void (*)(void), void (*)(void), void *);
-static main_fn real_main;
-
-static int dise_main(int argc, char **argv, char **envp)
-{
-	int ret = real_main(argc, argv, envp);
-	int saved = errno;
-
-	dise__record_exit(ret, DISE_EXIT_MAIN);
-	errno = saved;
-	return ret;
-}
-
-DISE_EXPORT int __libc_start_main(main_fn main, int argc, char **argv, void (*init_fn)(void), void (*fini)(void),
-				  void (*rtld_fini)(void), void *stack_end)
-{
-	start_main_fn real = (start_main_fn)dlsym(RTLD_NEXT, "__libc_start_main");
-	int saved = errno;
-
-	real_main = main;
-	init(argc, argv);
-	errno = saved;
-	return real(dise__shim.ring.hdr ? dise_main : main, argc, argv, init_fn, fini, rtld_fini, stack_end);
-}
-
-DISE_EXPORT void exit(int status)
+/*
+ * EXIT for exit() and return from main: on_exit handlers get the status,
+ * and ours, registered before the program could register any, runs last.
+ * (It cannot tell the two apart: both are recorded as DISE_EXIT_EXIT.)
+ */
+static void on_exit_handler(int status, void *arg)
 {
 	int saved = errno;
 
+	(void)arg;
 	dise__record_exit(status, DISE_EXIT_EXIT);
 	errno = saved;
-	DISE_REAL(exit)(status);
+}
+
+/*
+ * The shim starts as an ELF constructor: the loader runs a preloaded
+ * library's constructors after libc's and before the program's own, and
+ * glibc hands them argc and argv. (Wrapping __libc_start_main would need a
+ * dlsym, the first of which costs a process 3-5 us, and would put a shim
+ * frame under main in every stack.)
+ */
+__attribute__((constructor)) static void dise_shim_init(int argc, char **argv, char **envp)
+{
+	int saved = errno;
+
+	(void)envp;
+	init(argc, argv);
+	if (dise__shim.ring.hdr)
+		on_exit(on_exit_handler, NULL);
+	errno = saved;
+}
+
+/* _exit and _Exit run no handlers: record here, then do what glibc's _exit does. */
+static _Noreturn void exit_now(int status)
+{
+	for (;;) {
+		syscall(SYS_exit_group, status);
+		syscall(SYS_exit, status);
+	}
 }
 
 DISE_EXPORT void _exit(int status)
 {
 	dise__record_exit(status, DISE_EXIT__EXIT);
-	DISE_REAL(_exit)(status);
+	exit_now(status);
 }
 
 DISE_EXPORT void _Exit(int status)
 {
 	dise__record_exit(status, DISE_EXIT__EXIT2);
-	DISE_REAL(_exit)(status);
+	exit_now(status);
 }

@@ -109,8 +109,8 @@ struct dise_rec_exec {
 };
 
 enum dise_exit_how {
-	DISE_EXIT_MAIN = 1, /* returned from main */
-	DISE_EXIT_EXIT,     /* exit() */
+	DISE_EXIT_MAIN = 1, /* returned from main (not told apart from exit() by the shim) */
+	DISE_EXIT_EXIT,     /* exit(), or return from main */
 	DISE_EXIT__EXIT,    /* _exit() */
 	DISE_EXIT__EXIT2,   /* _Exit() */
 	DISE_EXIT_TRACED,   /* seen by ptrace or by `dise run`'s wait4 */
