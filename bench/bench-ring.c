@@ -27,15 +27,6 @@
 
 #include "dise/ring.h"
 
-/* Counters summed over shards. */
-static inline struct dise_ring_stats ring_stats(const dise_ring *r)
-{
-	struct dise_ring_stats s;
-
-	dise_ring_stats(r, &s);
-	return s;
-}
-
 
 static double ns_per_tick;
 
@@ -215,8 +206,8 @@ static void latency(const char *path, int threads, size_t per_thread)
 		snprintf(what, sizeof(what), "%s, %d producer%s:", pass ? "bare slot ring" : "dise ring", threads,
 			 threads > 1 ? "s" : "");
 		report(what, all, per_thread * (size_t)threads, overhead);
-		if (!pass && ring_stats(&r).dropped)
-			printf("  (dropped %llu)\n", (unsigned long long)ring_stats(&r).dropped);
+		if (!pass && dise_ring_stats_of(&r).dropped)
+			printf("  (dropped %llu)\n", (unsigned long long)dise_ring_stats_of(&r).dropped);
 		dise_ring_unmap(&r);
 	}
 	munmap(bare.slots, sizeof(struct bare_slot) << 22);
@@ -298,8 +289,8 @@ static void throughput(const char *path, size_t per_producer, int with_consumer)
 	for (i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
 	t1 = now_ns();
-	written = ring_stats(&r).written;
-	dropped = ring_stats(&r).dropped;
+	written = dise_ring_stats_of(&r).written;
+	dropped = dise_ring_stats_of(&r).dropped;
 	if (with_consumer) {
 		usleep(200000);
 		atomic_store(&stop, 1);

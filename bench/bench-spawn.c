@@ -21,15 +21,6 @@
 
 #include "dise/ring.h"
 
-/* Counters summed over shards. */
-static inline struct dise_ring_stats ring_stats(const dise_ring *r)
-{
-	struct dise_ring_stats s;
-
-	dise_ring_stats(r, &s);
-	return s;
-}
-
 
 extern char **environ;
 
@@ -144,7 +135,7 @@ int main(int argc, char **argv)
 		dise_ring r;
 
 		if (dise_ring_map(ring, 0, 0, 0, &r) == 0) {
-			dropped = ring_stats(&r).dropped;
+			dropped = dise_ring_stats_of(&r).dropped;
 			dise_ring_unmap(&r);
 		}
 	}

@@ -98,7 +98,7 @@ int dise__active(void)
 	return dise__shim.ring.hdr && !dise__shim.disabled && (uint32_t)getpid() == dise__shim.pid;
 }
 
-void dise__fill_hdr(struct dise_rec_hdr *h, uint16_t type, uint32_t size)
+static void fill_hdr(struct dise_rec_hdr *h, uint16_t type, uint32_t size, uint32_t tid)
 {
 	h->size = size;
 	h->type = type;
@@ -106,19 +106,12 @@ void dise__fill_hdr(struct dise_rec_hdr *h, uint16_t type, uint32_t size)
 	h->mono_ns = dise__now_ns();
 	h->run_start_ns = dise__shim.run_start_ns;
 	h->pid = dise__shim.pid;
-	h->tid = (uint32_t)syscall(SYS_gettid);
+	h->tid = tid;
 }
 
-/* START is written by the only thread there is (init, or a fork child): tid == pid. */
-static void fill_hdr_main(struct dise_rec_hdr *h, uint16_t type, uint32_t size)
+void dise__fill_hdr(struct dise_rec_hdr *h, uint16_t type, uint32_t size)
 {
-	h->size = size;
-	h->type = type;
-	h->hdr_size = sizeof(*h);
-	h->mono_ns = dise__now_ns();
-	h->run_start_ns = dise__shim.run_start_ns;
-	h->pid = dise__shim.pid;
-	h->tid = dise__shim.pid;
+	fill_hdr(h, type, size, (uint32_t)syscall(SYS_gettid));
 }
 
 void dise__argv_plan(char *const argv[], struct dise_argv_plan *ret)
@@ -222,7 +215,8 @@ void dise__record_start(uint32_t extra_flags, char *exe_buf, char *cwd_buf)
 	s.argv_len = (uint16_t)plan.bytes;
 	s.argv_count = plan.count;
 	len = (uint32_t)sizeof(s) + s.exe_len + s.execfn_len + s.cwd_len + s.argv_len;
-	fill_hdr_main(&s.h, DISE_REC_START, len);
+	/* START is written by the only thread there is (init, or a fork child): tid == pid */
+	fill_hdr(&s.h, DISE_REC_START, len, S->pid);
 	if (dise_ring_reserve(&S->ring, len, &v) < 0)
 		return;
 	dise_ring_write(&S->ring, &v, 0, &s, sizeof(s));

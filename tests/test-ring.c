@@ -28,15 +28,6 @@
 
 #include "dise/ring.h"
 
-/* Counters summed over shards. */
-static inline struct dise_ring_stats ring_stats(const dise_ring *r)
-{
-	struct dise_ring_stats s;
-
-	dise_ring_stats(r, &s);
-	return s;
-}
-
 
 static char ring_path[256];
 
@@ -143,8 +134,8 @@ static void wrap_around(uint32_t shards)
 		if (seq % 3 == 0)
 			assert_int_equal(dise_ring_release(rd), 0);
 	}
-	assert_true(ring_stats(&r).head > 20 * 64); /* many laps */
-	assert_int_equal(ring_stats(&r).dropped, 0);
+	assert_true(dise_ring_stats_of(&r).head > 20 * 64); /* many laps */
+	assert_int_equal(dise_ring_stats_of(&r).dropped, 0);
 	dise_ring_reader_free(rd);
 	dise_ring_unmap(&r);
 }
@@ -175,11 +166,11 @@ static void test_full_drops(void **state)
 	}
 	assert_int_equal(ok, 64);
 	assert_int_equal(fail, 36);
-	assert_int_equal(ring_stats(&r).dropped, 36);
-	assert_int_equal(ring_stats(&r).written, 64);
+	assert_int_equal(dise_ring_stats_of(&r).dropped, 36);
+	assert_int_equal(dise_ring_stats_of(&r).written, 64);
 	/* a record that can never fit is a drop too */
 	assert_int_equal(put_test(&r, 1, 0, 40 * DISE_SLOT_DATA), (uint32_t)-EMSGSIZE);
-	assert_int_equal(ring_stats(&r).dropped, 37);
+	assert_int_equal(dise_ring_stats_of(&r).dropped, 37);
 
 	/* read without release: still full */
 	assert_int_equal(dise_ring_reader_new(ring_path, 0, 50, &rd), 0);
@@ -253,7 +244,7 @@ static void test_torn_slot(void **state)
 	}
 	assert_int_equal(seq_seen[0], 1);
 	assert_int_equal(seq_seen[1], 2);
-	assert_int_equal(ring_stats(&r).torn, 1);
+	assert_int_equal(dise_ring_stats_of(&r).torn, 1);
 	/* the torn slots are reusable after release */
 	assert_int_equal(dise_ring_release(rd), 0);
 	for (n = 0; n < 200; n++) {
@@ -399,7 +390,7 @@ static void race(uint32_t slots, uint32_t shards, uint64_t per_thread, int retry
 		dise_ring_release(rd);
 		if (live == 0)
 			break;
-		if (in_process && got + ring_stats(&r).dropped * !retry >= total) {
+		if (in_process && got + dise_ring_stats_of(&r).dropped * !retry >= total) {
 			for (i = 0; i < THREADS; i++)
 				pthread_join(local[i], NULL);
 			live = 0;
@@ -430,7 +421,7 @@ static void race(uint32_t slots, uint32_t shards, uint64_t per_thread, int retry
 			got++;
 		}
 	}
-	dropped = ring_stats(&r).dropped;
+	dropped = dise_ring_stats_of(&r).dropped;
 	print_message("      %u slots in %u shard(s), %d procs x %d threads x %llu: received %llu, dropped %llu\n", slots,
 		      shards, procs,
 		      THREADS, (unsigned long long)per_thread, (unsigned long long)got, (unsigned long long)dropped);
@@ -438,8 +429,8 @@ static void race(uint32_t slots, uint32_t shards, uint64_t per_thread, int retry
 		assert_int_equal(got, total); /* every failed attempt was retried (and counted as a drop) */
 	else
 		assert_int_equal(got + dropped, total);
-	assert_int_equal(ring_stats(&r).torn, 0);
-	assert_int_equal(ring_stats(&r).corrupt, 0);
+	assert_int_equal(dise_ring_stats_of(&r).torn, 0);
+	assert_int_equal(dise_ring_stats_of(&r).corrupt, 0);
 	free(next);
 	free(seen);
 	dise_ring_reader_free(rd);
@@ -636,13 +627,13 @@ static void test_hostile_slots(void **state)
 				raw[b] = (uint8_t)rand_r(&seed);
 			/* make many slots look committed for the lap the reader expects */
 			if (rand_r(&seed) % 2)
-				atomic_store(&s->seq, ring_stats(&r).tail + i + 1);
+				atomic_store(&s->seq, dise_ring_stats_of(&r).tail + i + 1);
 			if (rand_r(&seed) % 3 == 0) {
 				s->frag = 0;
 				s->nfrag = (uint16_t)(rand_r(&seed) % 6);
 			}
 		}
-		atomic_store(&r.hdr->shards[0].head, ring_stats(&r).tail + (rand_r(&seed) % (2 * r.nslots)));
+		atomic_store(&r.hdr->shards[0].head, dise_ring_stats_of(&r).tail + (rand_r(&seed) % (2 * r.nslots)));
 		assert_int_equal(dise_ring_reader_new(ring_path, 0, 1, &rd), 0);
 		while ((k = dise_ring_read(rd, buf, sizeof(buf), &len, &id)) != 0) {
 			assert_true(k == 1 || k == -EBADMSG);
@@ -652,7 +643,7 @@ static void test_hostile_slots(void **state)
 		}
 		dise_ring_reader_free(rd);
 	}
-	assert_true(ring_stats(&r).corrupt > 0);
+	assert_true(dise_ring_stats_of(&r).corrupt > 0);
 	dise_ring_unmap(&r);
 }
 

@@ -186,6 +186,15 @@ void dise_ring_unmap(dise_ring *r);
 /* Counters summed over the shards. Reads shared memory: a consumer uses dise_ring_reader_stats. */
 void dise_ring_stats(const dise_ring *r, struct dise_ring_stats *ret);
 
+/* The same, by value, for tests, tools and benchmarks. */
+static inline struct dise_ring_stats dise_ring_stats_of(const dise_ring *r)
+{
+	struct dise_ring_stats s;
+
+	dise_ring_stats(r, &s);
+	return s;
+}
+
 /* ---- producer (shim/ring-producer.c): all async-signal-safe, lock-free,
  *      no allocation and no system call ---- */
 
