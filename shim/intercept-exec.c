@@ -42,7 +42,7 @@ static void record_exec(unsigned call, const char *path, char *const argv[])
 	e.call = call;
 	e.flags = plan.truncated ? DISE_START_ARGV_TRUNC : 0;
 	e.argc = plan.argc;
-	e.path_len = path ? (uint16_t)(strnlen(path, DISE_PATH_MAX - 1) + 1) : 0;
+	e.path_len = dise__str_len(path);
 	e.argv_len = (uint16_t)plan.bytes;
 	e.argv_count = plan.count;
 	len = (uint32_t)sizeof(e) + e.path_len + e.argv_len;
@@ -51,11 +51,7 @@ static void record_exec(unsigned call, const char *path, char *const argv[])
 	if (dise_ring_reserve(&dise__shim.ring, len, &v) < 0)
 		return;
 	dise_ring_write(&dise__shim.ring, &v, 0, &e, sizeof(e));
-	if (e.path_len) {
-		dise_ring_write(&dise__shim.ring, &v, sizeof(e), path, e.path_len - 1u);
-		dise_ring_write(&dise__shim.ring, &v, sizeof(e) + e.path_len - 1u, "", 1);
-	}
-	dise__argv_write(&v, sizeof(e) + e.path_len, argv, &plan);
+	dise__argv_write(&v, dise__write_str(&v, sizeof(e), path, e.path_len), argv, &plan);
 	dise_ring_commit(&dise__shim.ring, &v);
 }
 

@@ -175,8 +175,11 @@ static int is_default(const struct sigaction *sa)
 
 void dise__altstack_main(void)
 {
-	/* At init nothing ran yet that could have set one: no need to ask first. */
-	dise__altstack_set(main_altstack, sizeof(main_altstack));
+	stack_t old;
+
+	/* Another preloaded library's constructor may have set one already: keep it. */
+	if (dise__sigaltstack(NULL, &old) == 0 && (old.ss_flags & SS_DISABLE))
+		dise__altstack_set(main_altstack, sizeof(main_altstack));
 }
 
 /* The program sees no alternate stack where only ours is, and replaces ours freely. */

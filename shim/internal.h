@@ -82,6 +82,11 @@ void dise__argv_plan(char *const argv[], struct dise_argv_plan *ret);
 void dise__argv_write(dise_ring_resv *v, uint32_t off, char *const argv[], const struct dise_argv_plan *plan);
 
 /* exe_buf and cwd_buf: DISE_PATH_MAX bytes each, scratch. */
+/* Bytes a string takes in a record (with its NUL, cut at DISE_PATH_MAX), 0 for NULL or "". */
+uint16_t dise__str_len(const char *s);
+/* Writes a string of len bytes (dise__str_len) with an explicit NUL, so a cut string still ends in one. */
+uint32_t dise__write_str(dise_ring_resv *v, uint32_t off, const char *s, uint16_t len);
+
 void dise__record_start(uint32_t extra_flags, char *exe_buf, char *cwd_buf);
 void dise__record_exit(int status, unsigned how);
 

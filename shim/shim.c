@@ -157,13 +157,12 @@ static void file_id(const struct stat *st, struct dise_file_id *id)
 	id->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 }
 
-static uint16_t str_len(const char *s)
+uint16_t dise__str_len(const char *s)
 {
 	return s && s[0] ? (uint16_t)(strnlen(s, DISE_PATH_MAX - 1) + 1) : 0;
 }
 
-/* Writes a string of len bytes (str_len) with an explicit NUL, so a cut string still ends in one. */
-static uint32_t write_str(dise_ring_resv *v, uint32_t off, const char *s, uint16_t len)
+uint32_t dise__write_str(dise_ring_resv *v, uint32_t off, const char *s, uint16_t len)
 {
 	if (!len)
 		return off;
@@ -209,9 +208,9 @@ void dise__record_start(uint32_t extra_flags, char *exe_buf, char *cwd_buf)
 	s.argc = plan.argc;
 	s.exe = S->exe_id;
 	s.script = S->script_id;
-	s.exe_len = str_len(exe);
-	s.execfn_len = str_len(S->execfn);
-	s.cwd_len = str_len(cwd);
+	s.exe_len = dise__str_len(exe);
+	s.execfn_len = dise__str_len(S->execfn);
+	s.cwd_len = dise__str_len(cwd);
 	s.argv_len = (uint16_t)plan.bytes;
 	s.argv_count = plan.count;
 	len = (uint32_t)sizeof(s) + s.exe_len + s.execfn_len + s.cwd_len + s.argv_len;
@@ -221,9 +220,9 @@ void dise__record_start(uint32_t extra_flags, char *exe_buf, char *cwd_buf)
 		return;
 	dise_ring_write(&S->ring, &v, 0, &s, sizeof(s));
 	off = sizeof(s);
-	off = write_str(&v, off, exe, s.exe_len);
-	off = write_str(&v, off, S->execfn, s.execfn_len);
-	off = write_str(&v, off, cwd, s.cwd_len);
+	off = dise__write_str(&v, off, exe, s.exe_len);
+	off = dise__write_str(&v, off, S->execfn, s.execfn_len);
+	off = dise__write_str(&v, off, cwd, s.cwd_len);
 	dise__argv_write(&v, off, S->argv, &plan);
 	dise_ring_commit(&S->ring, &v);
 }
