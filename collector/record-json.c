@@ -166,7 +166,8 @@ json_t *dise_record_to_json(const struct dise_record *rec, uint64_t id, uint64_t
 	json_t *o;
 
 	snprintf(eb, sizeof(eb), "%016" PRIx64, epoch);
-	o = json_pack("{s:I,s:s,s:s,s:I,s:I,s:I,s:I}", "id", (json_int_t)id, "epoch", eb, "type",
+	o = json_pack("{s:I,s:i,s:I,s:s,s:s,s:I,s:I,s:I,s:I}", "id", (json_int_t)id, "shard", (int)(id >> 56),
+		      "pos", (json_int_t)(id & ((UINT64_C(1) << 56) - 1)), "epoch", eb, "type",
 		      dise_rec_type_name(rec->type), "pid", (json_int_t)h->pid, "tid", (json_int_t)h->tid, "mono_ns",
 		      (json_int_t)h->mono_ns, "run_start_ns", (json_int_t)h->run_start_ns);
 	if (!o)
@@ -227,7 +228,10 @@ void dise_record_print(FILE *f, const struct dise_record *rec, uint64_t id)
 	const char *p = rec->argv;
 	uint32_t i;
 
-	fprintf(f, "%-8" PRIu64 " %-5s pid %-7u", id, dise_rec_type_name(rec->type), h->pid);
+	char ids[32];
+
+	snprintf(ids, sizeof(ids), "%u:%" PRIu64, (unsigned)(id >> 56), id & ((UINT64_C(1) << 56) - 1));
+	fprintf(f, "%-8s %-5s pid %-7u", ids, dise_rec_type_name(rec->type), h->pid);
 	switch (rec->type) {
 	case DISE_REC_START:
 		fprintf(f, " %s%s", rec->u.start.flags & DISE_START_FORK ? "fork " : "",
