@@ -604,47 +604,61 @@ static void test_corrupt_header(void **state)
 }
 
 /* Garbage in every slot: the reader neither crashes nor loops, and counts what it rejected. */
-static void test_hostile_slots(void **state)
+static void hostile_slots(uint32_t shards)
 {
 	dise_ring r;
 	dise_ring_reader *rd;
 	static uint8_t buf[DISE_RECORD_MAX];
 	uint64_t id, i, round;
 	size_t len;
-	unsigned seed = 12345;
+	unsigned seed = 12345 + shards;
+	uint32_t k;
 
-	(void)state;
-	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 256, 0, &r), 0);
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 256 * shards, shards, &r), 0);
+	assert_int_equal(r.nshards, shards);
 	for (round = 0; round < 50; round++) {
-		int k, steps = 0;
+		int got, steps = 0;
 
-		for (i = 0; i < r.nslots; i++) {
-			struct dise_slot *s = &r.slots[i];
-			uint8_t *raw = (uint8_t *)s;
-			size_t b;
+		for (k = 0; k < shards; k++) {
+			uint64_t tail = atomic_load(&r.hdr->shards[k].tail);
 
-			for (b = 0; b < sizeof(*s); b++)
-				raw[b] = (uint8_t)rand_r(&seed);
-			/* make many slots look committed for the lap the reader expects */
-			if (rand_r(&seed) % 2)
-				atomic_store(&s->seq, dise_ring_stats_of(&r).tail + i + 1);
-			if (rand_r(&seed) % 3 == 0) {
-				s->frag = 0;
-				s->nfrag = (uint16_t)(rand_r(&seed) % 6);
+			for (i = 0; i < r.nslots; i++) {
+				struct dise_slot *s = dise_ring_slot(&r, k, i);
+				uint8_t *raw = (uint8_t *)s;
+				size_t b;
+
+				for (b = 0; b < sizeof(*s); b++)
+					raw[b] = (uint8_t)rand_r(&seed);
+				/* make many slots look committed for the lap the reader expects */
+				if (rand_r(&seed) % 2)
+					atomic_store(&s->seq, tail + ((i - tail) & r.mask) + 1);
+				if (rand_r(&seed) % 3 == 0) {
+					s->frag = 0;
+					s->nfrag = (uint16_t)(rand_r(&seed) % 6);
+				}
 			}
+			atomic_store(&r.hdr->shards[k].head, tail + (rand_r(&seed) % (2 * r.nslots)));
 		}
-		atomic_store(&r.hdr->shards[0].head, dise_ring_stats_of(&r).tail + (rand_r(&seed) % (2 * r.nslots)));
 		assert_int_equal(dise_ring_reader_new(ring_path, 0, 1, &rd), 0);
-		while ((k = dise_ring_read(rd, buf, sizeof(buf), &len, &id)) != 0) {
-			assert_true(k == 1 || k == -EBADMSG);
-			if (k == 1)
+		while ((got = dise_ring_read(rd, buf, sizeof(buf), &len, &id)) != 0) {
+			assert_true(got == 1 || got == -EBADMSG);
+			if (got == 1)
 				assert_true(len >= sizeof(struct dise_rec_hdr) && len <= DISE_RECORD_MAX);
 			assert_true(++steps < 100000);
 		}
+		assert_int_equal(dise_ring_release(rd), 0);
 		dise_ring_reader_free(rd);
 	}
 	assert_true(dise_ring_stats_of(&r).corrupt > 0);
 	dise_ring_unmap(&r);
+}
+
+static void test_hostile_slots(void **state)
+{
+	(void)state;
+	hostile_slots(1);
+	unlink(ring_path);
+	hostile_slots(2);
 }
 
 /* The file is truncated under the reader: -EIO, not SIGBUS. */
