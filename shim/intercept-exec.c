@@ -23,8 +23,13 @@
 
 #include "internal.h"
 
-#define ENV_MAX_ENTRIES 8192
-#define ENV_VALUE_MAX (2 * DISE_PATH_MAX)
+/*
+ * The copy lives on the caller's stack, which may be a small thread stack
+ * or a vfork child's borrowed one: at most 512 pointers and a 2 KiB value
+ * (~6 KiB). A larger environment is passed on untouched.
+ */
+#define ENV_MAX_ENTRIES 512
+#define ENV_VALUE_MAX 2048
 
 extern char **environ;
 

@@ -374,6 +374,45 @@ static void test_exec_chain(void **state)
 	}
 }
 
+/* A huge environment: exec still works, untouched, and the child is still watched (it kept LD_PRELOAD). */
+static void test_big_environment(void **state)
+{
+	struct fixture *f = *state;
+	char *argv[] = { (char *)prog_path("execchain"), "2", NULL };
+	const char *env[2003];
+	char *pre, *rv;
+	struct run_result a, b;
+	struct rec_list l;
+	int i;
+
+	assert_true(asprintf(&pre, "LD_PRELOAD=%s", shim_path()) > 0);
+	assert_true(asprintf(&rv, "DISE_RING=%s", f->ring) > 0);
+	for (i = 0; i < 2000; i++) {
+		char *e;
+
+		assert_true(asprintf(&e, "DISE_TEST_FILLER_%d=%0200d", i, i) > 0);
+		env[i] = e;
+	}
+	env[2000] = NULL;
+	assert_int_equal(run_cmd(argv, env, NULL, &a), 0);
+	env[2000] = pre;
+	env[2001] = rv;
+	env[2002] = NULL;
+	assert_int_equal(run_cmd(argv, env, NULL, &b), 0);
+	assert_int_equal(a.status, b.status);
+	assert_string_equal(a.out, b.out);
+	assert_string_equal(a.err, b.err);
+	read_ring(f->ring, &l);
+	assert_int_equal(count_recs(&l, b.pid, DISE_REC_START), 4); /* execchain x3, then echo */
+	rec_list_free(&l);
+	for (i = 0; i < 2000; i++)
+		free((char *)env[i]);
+	free(pre);
+	free(rv);
+	run_result_free(&a);
+	run_result_free(&b);
+}
+
 static void test_fork(void **state)
 {
 	struct fixture *f = *state;
@@ -719,6 +758,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_crashes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exit_codes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_chain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_big_environment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fork, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spawn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_closefds_threads, setup, teardown),
