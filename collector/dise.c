@@ -29,17 +29,19 @@ static void usage(FILE *f)
 	      "  ring stat [--json]                 the ring's header and counters\n"
 	      "  ring dump [--json] [--consume]     every record in the ring, one per line\n"
 	      "  ring reset                         remove the ring file (a new one is made on next use)\n"
+	      "  runs [--tool T] [--limit N] [--json]  runs stored by dise-collectord, newest first\n"
 	      "\n"
-	      "Not built yet: run, attach, collector, runs, crashes, health, lineage, pruned, rules,\n"
+	      "Not built yet: run, attach, collector, crashes, health, lineage, pruned, rules,\n"
 	      "heal, tool (see the project's open issues).\n"
 	      "\n"
-	      "Environment: DISE_RING (ring file, default /dev/shm/dise-<uid>), DISE_HOME.\n",
+	      "Environment: DISE_RING (ring file, default /dev/shm/dise-<uid>), DISE_HOME (state,\n"
+	      "default $XDG_STATE_HOME/dise or ~/.local/state/dise).\n",
 	      f);
 }
 
 int main(int argc, char **argv)
 {
-	static const char *planned[] = { "run",     "attach",  "collector", "runs",  "crashes", "health",
+	static const char *planned[] = { "run",     "attach",  "collector", "crashes", "health",
 					 "lineage", "pruned",  "rules",     "heal",  "tool",    "reset" };
 	size_t i;
 
@@ -49,9 +51,12 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "ring"))
 		return dise_cli_ring(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "runs"))
+		return dise_cli_runs(argc, argv);
 	for (i = 0; i < sizeof(planned) / sizeof(planned[0]); i++)
 		if (!strcmp(argv[1], planned[i])) {
-			fprintf(stderr, "dise: '%s' is not implemented yet; only 'dise ring' exists so far\n", argv[1]);
+			fprintf(stderr, "dise: '%s' is not implemented yet; 'dise ring' and 'dise runs' exist so far\n",
+				argv[1]);
 			return 2;
 		}
 	fprintf(stderr, "dise: unknown command '%s' (try 'dise --help')\n", argv[1]);

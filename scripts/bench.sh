@@ -7,3 +7,4 @@ scripts/deps.sh
 scripts/build.sh build
 ./build/bin/bench-ring
 ./build/bin/bench-spawn build "${SPAWN_RUNS:-3000}"
+./build/bin/bench-ingest "${INGEST_RUNS:-300000}"

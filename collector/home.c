@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* Where dise keeps its state: everything derives from $DISE_HOME (and $DISE_RING for the ring). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "home.h"
+
+int dise_path_join(char *buf, size_t size, const char *dir, const char *name)
+{
+	int n = snprintf(buf, size, "%s/%s", dir, name);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static int mkdir_p(char *path)
+{
+	char *p;
+
+	for (p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+			*p = '/';
+			return -errno;
+		}
+		*p = '/';
+	}
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int dise_home(char *buf, size_t size)
+{
+	const char *e = getenv("DISE_HOME");
+	int n;
+
+	if (e && e[0])
+		n = snprintf(buf, size, "%s", e);
+	else if ((e = getenv("XDG_STATE_HOME")) && e[0])
+		n = snprintf(buf, size, "%s/dise", e);
+	else if ((e = getenv("HOME")) && e[0])
+		n = snprintf(buf, size, "%s/.local/state/dise", e);
+	else
+		return -ENOENT;
+	if (n < 0 || (size_t)n >= size)
+		return -ENAMETOOLONG;
+	return mkdir_p(buf);
+}

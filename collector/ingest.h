@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/* Draining the ring into the store, exactly once in effect. */
+#ifndef DISE_INGEST_H
+#define DISE_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dise/ring.h"
+#include "store.h"
+
+struct dise_ingest_stats {
+	uint64_t stored;  /* records applied to the store */
+	uint64_t skipped; /* records read again after a restart, already stored */
+	uint64_t bad;     /* records that failed to decode (counted in the ring too) */
+};
+
+typedef struct dise_ingest dise_ingest;
+
+/* Opens the ring (creating it if there is none yet) as its consumer, and loads the store's cursor. */
+int dise_ingest_new(const char *ring_path, dise_store *st, dise_ingest **ret);
+dise_ingest *dise_ingest_free(dise_ingest *in);
+
+/*
+ * One batch: reads up to max records, applies them and the new cursor in one
+ * transaction, commits, and only then frees their slots in the ring.
+ * Returns the number of records read (0: the ring was empty), or -errno;
+ * after an error nothing of the batch is stored or released, and the next
+ * call reads the same records again.
+ */
+int dise_ingest_batch(dise_ingest *in, size_t max, struct dise_ingest_stats *stats);
+
+#endif

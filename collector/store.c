@@ -1,0 +1,473 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * SQLite store. WAL mode, prepared statements only, schema created and
+ * migrated here (schema_version).
+ *
+ * Designed for ingest: runs get one row each, keyed by (epoch, pid,
+ * start_ns) whose values arrive in nearly ascending order (so the unique
+ * index grows at its right edge); START and EXIT/CRASH/EXEC are upserts on
+ * that key, so their order does not matter. No per-record dedupe index:
+ * instead the ingest cursor (per ring epoch and shard, the position after
+ * the last stored record) is written in the same transaction as the
+ * records, and a record below it is known to be stored already.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+#include "unwind.h"
+
+enum {
+	Q_CURSOR_GET,
+	Q_CURSOR_SET,
+	Q_START,
+	Q_EXIT,
+	Q_EXEC,
+	Q_CRASH_RUN,
+	Q_CRASH_ADD,
+	Q_EXEC_PARENT,
+	Q_BEGIN,
+	Q_COMMIT,
+	Q_ROLLBACK,
+	Q_MAX,
+};
+
+static const char *const queries[Q_MAX] = {
+	[Q_CURSOR_GET] = "SELECT next_pos FROM ingest_cursor WHERE epoch = ?1 AND shard = ?2",
+	[Q_CURSOR_SET] = "INSERT INTO ingest_cursor(epoch, shard, next_pos) VALUES (?1, ?2, ?3) "
+			 "ON CONFLICT(epoch, shard) DO UPDATE SET next_pos = excluded.next_pos",
+	[Q_START] = "INSERT INTO runs(epoch, pid, start_ns, ppid, uid, start_wall_ns, execfn, exe, cwd, argv, argc, "
+		    "exe_dev, exe_ino, exe_size, exe_mtime_ns, forked, exec_parent) "
+		    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) "
+		    "ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET ppid = excluded.ppid, uid = excluded.uid, "
+		    "start_wall_ns = excluded.start_wall_ns, execfn = excluded.execfn, exe = excluded.exe, "
+		    "cwd = excluded.cwd, argv = excluded.argv, argc = excluded.argc, exe_dev = excluded.exe_dev, "
+		    "exe_ino = excluded.exe_ino, exe_size = excluded.exe_size, exe_mtime_ns = excluded.exe_mtime_ns, "
+		    "forked = excluded.forked, exec_parent = excluded.exec_parent",
+	/* an EXIT never overrides a CRASH of the same run (a crash in an atexit handler) */
+	[Q_EXIT] = "INSERT INTO runs(epoch, pid, start_ns, end_ns, outcome, exit_status, user_ns, sys_ns, maxrss_kb) "
+		   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+		   "ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET "
+		   "end_ns = excluded.end_ns, outcome = excluded.outcome, exit_status = excluded.exit_status, "
+		   "user_ns = excluded.user_ns, sys_ns = excluded.sys_ns, maxrss_kb = excluded.maxrss_kb "
+		   "WHERE runs.outcome IS NULL OR runs.outcome NOT IN ('crash')",
+	[Q_EXEC] = "INSERT INTO runs(epoch, pid, start_ns, end_ns, outcome, exec_path) VALUES (?1, ?2, ?3, ?4, 'exec', ?5) "
+		   "ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET end_ns = excluded.end_ns, outcome = 'exec', "
+		   "exec_path = excluded.exec_path WHERE runs.outcome IS NULL",
+	[Q_CRASH_RUN] = "INSERT INTO runs(epoch, pid, start_ns, end_ns, outcome, signal) VALUES (?1, ?2, ?3, ?4, 'crash', ?5) "
+			"ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET end_ns = excluded.end_ns, outcome = 'crash', "
+			"signal = excluded.signal RETURNING id",
+	[Q_CRASH_ADD] = "INSERT INTO crashes(run_id, tid, signal, si_code, fault_addr, main_thread, signature, frames) "
+			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	/* the image this one replaced: the latest run of the same pid that ended by exec */
+	[Q_EXEC_PARENT] = "SELECT id FROM runs WHERE epoch = ?1 AND pid = ?2 AND start_ns < ?3 AND outcome = 'exec' "
+			  "ORDER BY start_ns DESC LIMIT 1",
+	[Q_BEGIN] = "BEGIN IMMEDIATE",
+	[Q_COMMIT] = "COMMIT",
+	[Q_ROLLBACK] = "ROLLBACK",
+};
+
+static const char schema_v1[] =
+	"CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS ingest_cursor("
+	"  epoch INTEGER NOT NULL, shard INTEGER NOT NULL, next_pos INTEGER NOT NULL,"
+	"  PRIMARY KEY(epoch, shard)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS runs("
+	"  id INTEGER PRIMARY KEY,"
+	"  epoch INTEGER NOT NULL,"    /* ring incarnation: pids and monotonic times are unique within it */
+	"  pid INTEGER NOT NULL,"
+	"  start_ns INTEGER NOT NULL," /* CLOCK_MONOTONIC at START */
+	"  ppid INTEGER, uid INTEGER, start_wall_ns INTEGER,"
+	"  execfn TEXT, exe TEXT, cwd TEXT, argv TEXT, argc INTEGER,"
+	"  exe_dev INTEGER, exe_ino INTEGER, exe_size INTEGER, exe_mtime_ns INTEGER,"
+	"  forked INTEGER, exec_parent INTEGER,"
+	"  end_ns INTEGER,"
+	"  outcome TEXT," /* NULL while running; ok, fail, crash, exec */
+	"  exit_status INTEGER, signal INTEGER, exec_path TEXT,"
+	"  user_ns INTEGER, sys_ns INTEGER, maxrss_kb INTEGER,"
+	"  UNIQUE(epoch, pid, start_ns));"
+	"CREATE TABLE IF NOT EXISTS crashes("
+	"  id INTEGER PRIMARY KEY,"
+	"  run_id INTEGER NOT NULL REFERENCES runs(id),"
+	"  tid INTEGER, signal INTEGER, si_code INTEGER, fault_addr INTEGER, main_thread INTEGER,"
+	"  signature TEXT," /* hash of the top frames as (module, offset): stable across ASLR and hosts */
+	"  frames TEXT);"   /* JSON array */
+	"CREATE INDEX IF NOT EXISTS crashes_signature ON crashes(signature);";
+
+struct dise_store {
+	sqlite3 *db;
+	sqlite3_stmt *q[Q_MAX];
+	int in_tx;
+};
+
+static int map_rc(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW: return 0;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED: return -EBUSY;
+	case SQLITE_FULL: return -ENOSPC;
+	case SQLITE_NOMEM: return -ENOMEM;
+	case SQLITE_READONLY:
+	case SQLITE_PERM: return -EACCES;
+	case SQLITE_CANTOPEN: return -ENOENT;
+	default: return -EIO;
+	}
+}
+
+const char *dise_store_errmsg(dise_store *st)
+{
+	return st && st->db ? sqlite3_errmsg(st->db) : "no database";
+}
+
+struct sqlite3 *dise_store_db(dise_store *st)
+{
+	return st->db;
+}
+
+static int exec_sql(dise_store *st, const char *sql)
+{
+	return map_rc(sqlite3_exec(st->db, sql, NULL, NULL, NULL));
+}
+
+static int migrate(dise_store *st)
+{
+	sqlite3_stmt *q;
+	int r, version = 0;
+
+	r = exec_sql(st, "BEGIN IMMEDIATE");
+	if (r < 0)
+		return r;
+	r = exec_sql(st, schema_v1);
+	if (r < 0)
+		goto fail;
+	if (sqlite3_prepare_v2(st->db, "SELECT version FROM schema_version", -1, &q, NULL) != SQLITE_OK) {
+		r = -EIO;
+		goto fail;
+	}
+	if (sqlite3_step(q) == SQLITE_ROW)
+		version = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	if (version > DISE_SCHEMA_VERSION) {
+		r = -EPROTO; /* made by a newer dise */
+		goto fail;
+	}
+	if (version == 0)
+		r = exec_sql(st, "INSERT INTO schema_version(version) VALUES (1)");
+	if (r < 0)
+		goto fail;
+	return exec_sql(st, "COMMIT");
+fail:
+	exec_sql(st, "ROLLBACK");
+	return r;
+}
+
+int dise_store_open(const char *path, int readonly, dise_store **ret)
+{
+	dise_store *st = calloc(1, sizeof(*st));
+	int r, i, flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+
+	if (!st)
+		return -ENOMEM;
+	r = map_rc(sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL));
+	if (r < 0)
+		goto fail;
+	sqlite3_busy_timeout(st->db, 2000);
+	if (!readonly) {
+		/* WAL: readers never block the collector; NORMAL: durable at checkpoints, atomic always */
+		r = exec_sql(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+		if (r < 0)
+			goto fail;
+		r = migrate(st);
+		if (r < 0)
+			goto fail;
+		for (i = 0; i < Q_MAX; i++)
+			if (sqlite3_prepare_v3(st->db, queries[i], -1, SQLITE_PREPARE_PERSISTENT, &st->q[i], NULL) !=
+			    SQLITE_OK) {
+				r = -EIO;
+				goto fail;
+			}
+	}
+	*ret = st;
+	return 0;
+fail:
+	if (st->db && r == -EIO)
+		fprintf(stderr, "dise: store '%s': %s\n", path, sqlite3_errmsg(st->db));
+	dise_store_free(st);
+	return r;
+}
+
+dise_store *dise_store_free(dise_store *st)
+{
+	int i;
+
+	if (!st)
+		return NULL;
+	for (i = 0; i < Q_MAX; i++)
+		sqlite3_finalize(st->q[i]);
+	sqlite3_close(st->db);
+	free(st);
+	return NULL;
+}
+
+/* Runs a prepared statement to completion (or first row); resets it. */
+static int run(sqlite3_stmt *q, int64_t *ret_first)
+{
+	int rc = sqlite3_step(q);
+
+	if (rc == SQLITE_ROW && ret_first)
+		*ret_first = sqlite3_column_int64(q, 0);
+	while (rc == SQLITE_ROW)
+		rc = sqlite3_step(q);
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return map_rc(rc);
+}
+
+int dise_store_begin(dise_store *st)
+{
+	int r = run(st->q[Q_BEGIN], NULL);
+
+	st->in_tx = r == 0;
+	return r;
+}
+
+int dise_store_commit(dise_store *st)
+{
+	int r = run(st->q[Q_COMMIT], NULL);
+
+	if (r == 0)
+		st->in_tx = 0;
+	return r;
+}
+
+void dise_store_rollback(dise_store *st)
+{
+	if (st->in_tx)
+		run(st->q[Q_ROLLBACK], NULL);
+	st->in_tx = 0;
+}
+
+int dise_store_cursor_get(dise_store *st, uint64_t epoch, uint32_t shard, uint64_t *ret_next)
+{
+	sqlite3_stmt *q = st->q[Q_CURSOR_GET];
+	int64_t v = 0;
+	int r;
+
+	sqlite3_bind_int64(q, 1, (int64_t)epoch);
+	sqlite3_bind_int(q, 2, (int)shard);
+	r = run(q, &v);
+	if (r == 0)
+		*ret_next = (uint64_t)v;
+	return r;
+}
+
+int dise_store_cursor_set(dise_store *st, uint64_t epoch, uint32_t shard, uint64_t next)
+{
+	sqlite3_stmt *q = st->q[Q_CURSOR_SET];
+
+	sqlite3_bind_int64(q, 1, (int64_t)epoch);
+	sqlite3_bind_int(q, 2, (int)shard);
+	sqlite3_bind_int64(q, 3, (int64_t)next);
+	return run(q, NULL);
+}
+
+static void bind_key(sqlite3_stmt *q, uint64_t epoch, const struct dise_rec_hdr *h)
+{
+	sqlite3_bind_int64(q, 1, (int64_t)epoch);
+	sqlite3_bind_int64(q, 2, h->pid);
+	sqlite3_bind_int64(q, 3, (int64_t)h->run_start_ns);
+}
+
+/* argv as a JSON array of strings (invalid UTF-8 bytes become '?'). */
+static char *argv_json(const char *p, uint32_t count)
+{
+	json_t *a = json_array();
+	char *s;
+	uint32_t i;
+
+	for (i = 0; p && i < count; i++, p += strlen(p) + 1) {
+		json_t *v = json_string(p);
+
+		if (!v) {
+			char *c = strdup(p);
+
+			for (char *x = c; x && *x; x++)
+				if ((unsigned char)*x >= 0x80)
+					*x = '?';
+			v = json_string(c ? c : "");
+			free(c);
+		}
+		json_array_append_new(a, v);
+	}
+	s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return s;
+}
+
+static int add_start(dise_store *st, uint64_t epoch, const struct dise_record *rec)
+{
+	const struct dise_rec_start *s = &rec->u.start;
+	sqlite3_stmt *q = st->q[Q_START];
+	int64_t parent = 0;
+	char *argv = argv_json(rec->argv, rec->argv_count);
+	int r;
+
+	if (!(s->flags & DISE_START_FORK) && !(s->flags & DISE_START_ATTACHED)) {
+		sqlite3_stmt *p = st->q[Q_EXEC_PARENT];
+
+		bind_key(p, epoch, &rec->hdr);
+		r = run(p, &parent);
+		if (r < 0)
+			goto out;
+	}
+	bind_key(q, epoch, &rec->hdr);
+	sqlite3_bind_int64(q, 4, s->ppid);
+	sqlite3_bind_int64(q, 5, s->uid);
+	sqlite3_bind_int64(q, 6, (int64_t)s->wall_ns);
+	sqlite3_bind_text(q, 7, rec->execfn, -1, SQLITE_STATIC);
+	if (rec->exe[0])
+		sqlite3_bind_text(q, 8, rec->exe, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 9, rec->cwd, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 10, argv ? argv : "[]", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 11, s->argc);
+	if (!(s->flags & DISE_START_NO_EXE)) {
+		sqlite3_bind_int64(q, 12, (int64_t)s->exe.dev);
+		sqlite3_bind_int64(q, 13, (int64_t)s->exe.ino);
+		sqlite3_bind_int64(q, 14, (int64_t)s->exe.size);
+		sqlite3_bind_int64(q, 15, s->exe.mtime_ns);
+	}
+	sqlite3_bind_int(q, 16, !!(s->flags & DISE_START_FORK));
+	if (parent)
+		sqlite3_bind_int64(q, 17, parent);
+	r = run(q, NULL);
+out:
+	free(argv);
+	return r;
+}
+
+static int add_exit(dise_store *st, uint64_t epoch, const struct dise_record *rec)
+{
+	const struct dise_rec_exit *e = &rec->u.exit;
+	sqlite3_stmt *q = st->q[Q_EXIT];
+
+	bind_key(q, epoch, &rec->hdr);
+	sqlite3_bind_int64(q, 4, (int64_t)rec->hdr.mono_ns);
+	sqlite3_bind_text(q, 5, (e->status & 0xff) == 0 ? "ok" : "fail", -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 6, e->status & 0xff);
+	sqlite3_bind_int64(q, 7, (int64_t)e->user_ns);
+	sqlite3_bind_int64(q, 8, (int64_t)e->sys_ns);
+	sqlite3_bind_int64(q, 9, (int64_t)e->maxrss_kb);
+	return run(q, NULL);
+}
+
+static int add_exec(dise_store *st, uint64_t epoch, const struct dise_record *rec)
+{
+	sqlite3_stmt *q = st->q[Q_EXEC];
+
+	bind_key(q, epoch, &rec->hdr);
+	sqlite3_bind_int64(q, 4, (int64_t)rec->hdr.mono_ns);
+	sqlite3_bind_text(q, 5, rec->path, -1, SQLITE_STATIC);
+	return run(q, NULL);
+}
+
+static const char *base_name(const char *p)
+{
+	const char *s = strrchr(p, '/');
+
+	return s ? s + 1 : p;
+}
+
+/*
+ * Crash signature: FNV-1a over the top frames that lie in a module, each as
+ * (build-id, or the module's file name, and the offset in the module).
+ * Stable across ASLR and across hosts that run the same binaries.
+ */
+#define SIGNATURE_FRAMES 5
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	while (n--) {
+		h ^= *b++;
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static int add_crash(dise_store *st, uint64_t epoch, const struct dise_record *rec)
+{
+	const struct dise_rec_crash *c = &rec->u.crash;
+	struct dise_frame *fr = calloc(DISE_MAX_FRAMES, sizeof(*fr));
+	sqlite3_stmt *q = st->q[Q_CRASH_RUN];
+	json_t *arr = json_array();
+	uint64_t h = 14695981039346656037ull;
+	int64_t run_id = 0;
+	char sig[24], *frames = NULL;
+	int n, i, used = 0, r;
+
+	n = fr ? dise_unwind_crash(rec, fr, DISE_MAX_FRAMES) : -ENOMEM;
+	for (i = 0; i < n; i++) {
+		json_t *f = json_pack("{s:I}", "ip", (json_int_t)fr[i].ip);
+
+		if (fr[i].module) {
+			json_object_set_new(f, "module", json_string(fr[i].module));
+			json_object_set_new(f, "offset", json_integer((json_int_t)fr[i].module_off));
+			if (used < SIGNATURE_FRAMES) {
+				if (fr[i].build_id_len)
+					h = fnv(h, fr[i].build_id, fr[i].build_id_len);
+				else
+					h = fnv(h, base_name(fr[i].module), strlen(base_name(fr[i].module)));
+				h = fnv(h, &fr[i].module_off, sizeof(fr[i].module_off));
+				used++;
+			}
+		}
+		if (fr[i].symbol[0]) {
+			json_object_set_new(f, "function", json_string(fr[i].symbol));
+			json_object_set_new(f, "function_offset", json_integer((json_int_t)fr[i].symbol_off));
+		}
+		json_array_append_new(arr, f);
+	}
+	snprintf(sig, sizeof(sig), "%016llx", (unsigned long long)h);
+	frames = json_dumps(arr, JSON_COMPACT);
+	json_decref(arr);
+	free(fr);
+
+	bind_key(q, epoch, &rec->hdr);
+	sqlite3_bind_int64(q, 4, (int64_t)rec->hdr.mono_ns);
+	sqlite3_bind_int(q, 5, c->signo);
+	r = run(q, &run_id);
+	if (r == 0) {
+		q = st->q[Q_CRASH_ADD];
+		sqlite3_bind_int64(q, 1, run_id);
+		sqlite3_bind_int64(q, 2, rec->hdr.tid);
+		sqlite3_bind_int(q, 3, c->signo);
+		sqlite3_bind_int(q, 4, c->si_code);
+		sqlite3_bind_int64(q, 5, (int64_t)c->fault_addr);
+		sqlite3_bind_int(q, 6, !(c->flags & DISE_CRASH_OTHER_THREAD));
+		sqlite3_bind_text(q, 7, sig, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 8, frames ? frames : "[]", -1, SQLITE_STATIC);
+		r = run(q, NULL);
+	}
+	free(frames);
+	return r;
+}
+
+int dise_store_add_record(dise_store *st, uint64_t epoch, const struct dise_record *rec)
+{
+	switch (rec->type) {
+	case DISE_REC_START: return add_start(st, epoch, rec);
+	case DISE_REC_EXIT: return add_exit(st, epoch, rec);
+	case DISE_REC_EXEC: return add_exec(st, epoch, rec);
+	case DISE_REC_CRASH: return add_crash(st, epoch, rec);
+	default: return 0; /* test records and the like: nothing to keep */
+	}
+}

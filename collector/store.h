@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The SQLite store: runs and crashes, and the ingest cursor that makes
+ * reading the ring exactly-once in effect.
+ *
+ * Errors: 0 or -errno; SQLITE_BUSY/LOCKED map to -EBUSY, SQLITE_FULL to
+ * -ENOSPC, anything else to -EIO (dise_store_errmsg() says what SQLite said).
+ * Not thread-safe: one store per thread.
+ */
+#ifndef DISE_STORE_H
+#define DISE_STORE_H
+
+#include <stdint.h>
+
+#include "decode.h"
+
+typedef struct dise_store dise_store;
+
+#define DISE_SCHEMA_VERSION 1
+
+/* Opens (creating and migrating) the database; readonly opens an existing one as is. */
+int dise_store_open(const char *path, int readonly, dise_store **ret);
+dise_store *dise_store_free(dise_store *st);
+const char *dise_store_errmsg(dise_store *st);
+
+int dise_store_begin(dise_store *st);
+int dise_store_commit(dise_store *st);
+void dise_store_rollback(dise_store *st);
+
+/* Where ingest of shard `shard` of ring incarnation `epoch` stands (0 when never). */
+int dise_store_cursor_get(dise_store *st, uint64_t epoch, uint32_t shard, uint64_t *ret_next);
+int dise_store_cursor_set(dise_store *st, uint64_t epoch, uint32_t shard, uint64_t next);
+
+/*
+ * Applies one decoded record. Runs are keyed by (epoch, pid, run_start_ns),
+ * so records of one run may arrive in any order (they can, across shards).
+ */
+int dise_store_add_record(dise_store *st, uint64_t epoch, const struct dise_record *rec);
+
+/* The underlying handle, for read-only queries by the CLI. */
+struct sqlite3 *dise_store_db(dise_store *st);
+
+#endif
