@@ -60,6 +60,16 @@ char *test_dir(void)
 	return strdup(d);
 }
 
+void test_dir_remove(const char *dir)
+{
+	char *cmd;
+
+	if (asprintf(&cmd, "rm -rf '%s'", dir) > 0) {
+		(void)!system(cmd);
+		free(cmd);
+	}
+}
+
 char *test_ring(const char *dir)
 {
 	char *p;

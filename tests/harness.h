@@ -46,6 +46,7 @@ const char *bin_path(const char *name);  /* build/bin/<name> */
 
 /* A fresh private directory for this test, and a ring path inside it. */
 char *test_dir(void);
+void test_dir_remove(const char *dir); /* rm -rf, for teardown */
 char *test_ring(const char *dir);
 
 /* [lo, hi) of a function in an ELF file, from nm. Returns 0 or -1. */

@@ -48,12 +48,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char *cmd;
 
-	if (asprintf(&cmd, "rm -rf '%s'", f->dir) > 0) {
-		(void)!system(cmd);
-		free(cmd);
-	}
+	test_dir_remove(f->dir);
 	free(f->dir);
 	free(f->ring);
 	free(f->home);
