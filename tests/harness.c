@@ -310,3 +310,30 @@ int func_range(const char *file, const char *func, unsigned long *lo, unsigned l
 	pclose(f);
 	return found;
 }
+
+int fixture_setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	f->dir = test_dir();
+	f->ring = test_ring(f->dir);
+	assert_true(asprintf(&f->home, "%s/home", f->dir) > 0);
+	assert_true(asprintf(&f->env_ring, "DISE_RING=%s", f->ring) > 0);
+	assert_true(asprintf(&f->env_home, "DISE_HOME=%s", f->home) > 0);
+	*state = f;
+	return 0;
+}
+
+int fixture_teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	test_dir_remove(f->dir);
+	free(f->dir);
+	free(f->ring);
+	free(f->home);
+	free(f->env_ring);
+	free(f->env_home);
+	free(f);
+	return 0;
+}

@@ -49,6 +49,14 @@ char *test_dir(void);
 void test_dir_remove(const char *dir); /* rm -rf, for teardown */
 char *test_ring(const char *dir);
 
+/* A private directory per test, with a ring and a DISE_HOME inside it. */
+struct fixture {
+	char *dir, *ring, *home;
+	char *env_ring, *env_home; /* "DISE_RING=...", "DISE_HOME=..." */
+};
+int fixture_setup(void **state);
+int fixture_teardown(void **state);
+
 /* [lo, hi) of a function in an ELF file, from nm. Returns 0 or -1. */
 int func_range(const char *file, const char *func, unsigned long *lo, unsigned long *hi);
 

@@ -27,37 +27,6 @@
 #include "harness.h"
 #include "store.h"
 
-struct fixture {
-	char *dir, *ring, *home;
-	char *env_ring, *env_home;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	f->dir = test_dir();
-	f->ring = test_ring(f->dir);
-	assert_true(asprintf(&f->home, "%s/home", f->dir) > 0);
-	assert_true(asprintf(&f->env_ring, "DISE_RING=%s", f->ring) > 0);
-	assert_true(asprintf(&f->env_home, "DISE_HOME=%s", f->home) > 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	test_dir_remove(f->dir);
-	free(f->dir);
-	free(f->ring);
-	free(f->home);
-	free(f->env_ring);
-	free(f->env_home);
-	free(f);
-	return 0;
-}
 
 /* Runs a dise binary with this fixture's ring and home. */
 static void dise_cmd(struct fixture *f, char *const argv[], struct run_result *r)
@@ -364,10 +333,10 @@ static void test_sigkill_exactly_once(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_end_to_end, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_out_of_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lock_and_sigterm, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sigkill_exactly_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_end_to_end, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_out_of_order, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_lock_and_sigterm, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_sigkill_exactly_once, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

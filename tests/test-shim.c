@@ -27,30 +27,6 @@
 #include "harness.h"
 #include "unwind.h"
 
-struct fixture {
-	char *dir, *ring;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	f->dir = test_dir();
-	f->ring = test_ring(f->dir);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	test_dir_remove(f->dir);
-	free(f->dir);
-	free(f->ring);
-	free(f);
-	return 0;
-}
 
 /* A run of argv: transparent, and recorded with a START and an EXIT (or CRASH) for its pid. */
 static void check_run(struct fixture *f, char *const argv[], const char *cwd)
@@ -746,22 +722,22 @@ static void test_setuid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_coreutils, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sh, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_script, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_python, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_git, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_crashes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_exit_codes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_exec_chain, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_big_environment, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fork, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_spawn, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_closefds_threads, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_rings, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ring_truncated_under_producer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ring_dump_json, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_setuid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_coreutils, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_sh, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_script, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_python, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_git, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_crashes, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_exit_codes, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_exec_chain, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_big_environment, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_fork, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_spawn, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_closefds_threads, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_rings, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_ring_truncated_under_producer, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_ring_dump_json, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_setuid, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
