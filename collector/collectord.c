@@ -8,8 +8,11 @@
  * A full disk or a locked database pauses draining and retries; meanwhile
  * the records wait in the ring.
  *
- * Not yet: waking on a futex instead of polling, crash-free detectors, the
- * version store and lineage (the collector issue is open).
+ * When the ring is drained it marks runs whose process is gone without an
+ * end as vanished (SIGKILL, the OOM killer).
+ *
+ * Not yet: waking on a futex instead of polling, detectors, the version
+ * store and lineage (the collector issue is open).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -34,6 +37,51 @@ static void on_stop(int sig)
 {
 	(void)sig;
 	stop = 1;
+}
+
+/*
+ * Is the process of a run still there? The pid must exist and must not have
+ * started after the run did (else the pid was reused). /proc/<pid>/stat
+ * gives the start in clock ticks since boot; the run's start is
+ * CLOCK_MONOTONIC, which the same clock as boot time here unless the
+ * machine was suspended since, hence the generous second of slack.
+ */
+static int process_alive(uint32_t pid, uint64_t start_ns, void *arg)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ticks = 0;
+	long hz = sysconf(_SC_CLK_TCK);
+	ssize_t n;
+	int fd, field;
+
+	(void)arg;
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno != ENOENT; /* can't tell: assume alive */
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+	if (!p)
+		return 1;
+	for (field = 2; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &ticks) != 1 || hz <= 0)
+		return 1;
+	if (buf[0] && strstr(buf, ") Z ")) /* a zombie has ended: its parent has not reaped it yet */
+		return 0;
+	return ticks * (1000000000ull / (unsigned long long)hz) <= start_ns + 1000000000ull;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static int usage(FILE *f, int rc)
@@ -157,6 +205,8 @@ int main(int argc, char **argv)
 		dise_store_free(st);
 		return 1;
 	}
+	uint64_t last_vanish = 0;
+
 	while (!stop) {
 		r = dise_ingest_batch(in, batch, &stats);
 		if (r < 0) {
@@ -173,14 +223,24 @@ int main(int argc, char **argv)
 			idle = 0;
 			continue;
 		}
+		/* drained: runs whose process is gone without an end vanished (at most once a second) */
+		if (once || mono_ns() - last_vanish > 1000000000ull) {
+			int v = dise_store_mark_vanished(st, mono_ns(), process_alive, NULL);
+
+			if (v > 0)
+				stats.vanished += (uint64_t)v;
+			last_vanish = mono_ns();
+		}
 		if (once)
 			break;
 		/* nothing to read: poll, slower while it stays quiet (a futex wake is to come) */
 		nap(idle < 100 ? 1 : 20);
 		idle++;
 	}
-	fprintf(stderr, "dise-collectord: stored %llu records, %llu read again and skipped, %llu malformed\n",
-		(unsigned long long)stats.stored, (unsigned long long)stats.skipped, (unsigned long long)stats.bad);
+	fprintf(stderr,
+		"dise-collectord: stored %llu records, %llu read again and skipped, %llu malformed, %llu runs vanished\n",
+		(unsigned long long)stats.stored, (unsigned long long)stats.skipped, (unsigned long long)stats.bad,
+		(unsigned long long)stats.vanished);
 	dise_ingest_free(in);
 	dise_store_free(st);
 	return 0;

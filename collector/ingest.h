@@ -13,6 +13,7 @@ struct dise_ingest_stats {
 	uint64_t stored;  /* records applied to the store */
 	uint64_t skipped; /* records read again after a restart, already stored */
 	uint64_t bad;     /* records that failed to decode (counted in the ring too) */
+	uint64_t vanished; /* runs marked vanished */
 };
 
 typedef struct dise_ingest dise_ingest;

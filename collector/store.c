@@ -31,6 +31,8 @@ enum {
 	Q_CRASH_RUN,
 	Q_CRASH_ADD,
 	Q_EXEC_PARENT,
+	Q_OPEN_RUNS,
+	Q_VANISH,
 	Q_BEGIN,
 	Q_COMMIT,
 	Q_ROLLBACK,
@@ -67,6 +69,8 @@ static const char *const queries[Q_MAX] = {
 	/* the image this one replaced: the latest run of the same pid that ended by exec */
 	[Q_EXEC_PARENT] = "SELECT id FROM runs WHERE epoch = ?1 AND pid = ?2 AND start_ns < ?3 AND outcome = 'exec' "
 			  "ORDER BY start_ns DESC LIMIT 1",
+	[Q_OPEN_RUNS] = "SELECT id, pid, start_ns FROM runs WHERE outcome IS NULL",
+	[Q_VANISH] = "UPDATE runs SET outcome = 'vanished', end_ns = ?2 WHERE id = ?1 AND outcome IS NULL",
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
 	[Q_COMMIT] = "COMMIT",
 	[Q_ROLLBACK] = "ROLLBACK",
@@ -97,7 +101,8 @@ static const char schema_v1[] =
 	"  tid INTEGER, signal INTEGER, si_code INTEGER, fault_addr INTEGER, main_thread INTEGER,"
 	"  signature TEXT," /* hash of the top frames as (module, offset): stable across ASLR and hosts */
 	"  frames TEXT);"   /* JSON array */
-	"CREATE INDEX IF NOT EXISTS crashes_signature ON crashes(signature);";
+	"CREATE INDEX IF NOT EXISTS crashes_signature ON crashes(signature);"
+	"CREATE INDEX IF NOT EXISTS runs_open ON runs(outcome) WHERE outcome IS NULL;";
 
 struct dise_store {
 	sqlite3 *db;
@@ -459,6 +464,49 @@ static int add_crash(dise_store *st, uint64_t epoch, const struct dise_record *r
 	}
 	free(frames);
 	return r;
+}
+
+int dise_store_mark_vanished(dise_store *st, uint64_t now_mono_ns,
+			     int (*alive)(uint32_t pid, uint64_t start_ns, void *arg), void *arg)
+{
+	sqlite3_stmt *q = st->q[Q_OPEN_RUNS];
+	int64_t *gone = NULL;
+	size_t n = 0, cap = 0, i;
+	int rc, r = 0;
+
+	/* collect first: no writes while the SELECT is stepping */
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (alive((uint32_t)sqlite3_column_int64(q, 1), (uint64_t)sqlite3_column_int64(q, 2), arg))
+			continue;
+		if (n == cap) {
+			int64_t *g = realloc(gone, (cap = cap ? cap * 2 : 64) * sizeof(*gone));
+
+			if (!g) {
+				r = -ENOMEM;
+				break;
+			}
+			gone = g;
+		}
+		gone[n++] = sqlite3_column_int64(q, 0);
+	}
+	if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = map_rc(rc);
+	sqlite3_reset(q);
+	if (r == 0 && n) {
+		r = dise_store_begin(st);
+		for (i = 0; r == 0 && i < n; i++) {
+			q = st->q[Q_VANISH];
+			sqlite3_bind_int64(q, 1, gone[i]);
+			sqlite3_bind_int64(q, 2, (int64_t)now_mono_ns);
+			r = run(q, NULL);
+		}
+		if (r == 0)
+			r = dise_store_commit(st);
+		if (r < 0)
+			dise_store_rollback(st);
+	}
+	free(gone);
+	return r < 0 ? r : (int)n;
 }
 
 int dise_store_add_record(dise_store *st, uint64_t epoch, const struct dise_record *rec)

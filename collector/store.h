@@ -37,6 +37,15 @@ int dise_store_cursor_set(dise_store *st, uint64_t epoch, uint32_t shard, uint64
  */
 int dise_store_add_record(dise_store *st, uint64_t epoch, const struct dise_record *rec);
 
+/*
+ * Marks as `vanished` every run that has no end yet and whose process is
+ * gone (alive(pid, start_ns, arg) == 0): killed by SIGKILL, the OOM killer,
+ * or by a signal the shim does not catch. A late EXIT or CRASH for such a
+ * run still overrides it. Returns how many were marked, or -errno.
+ */
+int dise_store_mark_vanished(dise_store *st, uint64_t now_mono_ns,
+			     int (*alive)(uint32_t pid, uint64_t start_ns, void *arg), void *arg);
+
 /* The underlying handle, for read-only queries by the CLI. */
 struct sqlite3 *dise_store_db(dise_store *st);
 

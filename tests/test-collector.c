@@ -135,6 +135,69 @@ static void test_end_to_end(void **state)
 	run_result_free(&e);
 }
 
+/* Three crashes at one place make one group; another place another; a SIGKILLed run vanished. */
+static void test_crash_groups_and_vanished(void **state)
+{
+	struct fixture *f = *state;
+	char *segv[] = { (char *)prog_path("crasher"), "segv", NULL };
+	char *abrt[] = { (char *)prog_path("crasher"), "abort", NULL };
+	char *killed[] = { (char *)prog_path("crasher"), "kill", NULL };
+	char *crashes[] = { (char *)bin_path("dise"), "crashes", "--json", NULL };
+	struct run_result r, k;
+	json_error_t err;
+	json_t *groups, *runs, *g;
+	size_t i, j;
+	int found_segv = 0, found_abort = 0;
+
+	for (i = 0; i < 3; i++) {
+		assert_transparent(segv, f->ring, NULL, &r);
+		run_result_free(&r);
+	}
+	assert_transparent(abrt, f->ring, NULL, &r);
+	run_result_free(&r);
+	assert_transparent(killed, f->ring, NULL, &k);
+	collect_once(f, &r);
+	assert_non_null(strstr(r.err, "1 runs vanished"));
+	run_result_free(&r);
+
+	dise_cmd(f, crashes, &r);
+	assert_int_equal(r.status, 0);
+	groups = json_loads(r.out, 0, &err);
+	assert_non_null(groups);
+	assert_int_equal(json_array_size(groups), 2);
+	for (i = 0; i < json_array_size(groups); i++) {
+		const char *want;
+
+		g = json_array_get(groups, i);
+		if (json_integer_value(json_object_get(g, "signal")) == SIGSEGV) {
+			assert_int_equal(json_integer_value(json_object_get(g, "count")), 3);
+			want = "dise_test_crash_segv";
+			found_segv = 1;
+		} else {
+			assert_int_equal(json_integer_value(json_object_get(g, "signal")), SIGABRT);
+			assert_int_equal(json_integer_value(json_object_get(g, "count")), 1);
+			want = "dise_test_crash_abort";
+			found_abort = 1;
+		}
+		for (j = 0; want && j < json_array_size(json_object_get(g, "top_frames")); j++) {
+			const char *fn = json_string_value(
+				json_object_get(json_array_get(json_object_get(g, "top_frames"), j), "function"));
+
+			if (fn && !strcmp(fn, want))
+				want = NULL;
+		}
+		assert_null(want); /* the crashing function is among the symbolized top frames */
+	}
+	assert_true(found_segv && found_abort);
+	json_decref(groups);
+	run_result_free(&r);
+
+	runs = runs_json(f);
+	assert_non_null(find_run(runs, k.pid, "vanished"));
+	json_decref(runs);
+	run_result_free(&k);
+}
+
 static size_t make_start(uint8_t *b, uint32_t pid, uint64_t start)
 {
 	struct dise_rec_start s;
@@ -334,6 +397,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_end_to_end, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_crash_groups_and_vanished, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_order, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_lock_and_sigterm, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_sigkill_exactly_once, fixture_setup, fixture_teardown),
