@@ -11,8 +11,11 @@
  * When the ring is drained it marks runs whose process is gone without an
  * end as vanished (SIGKILL, the OOM killer).
  *
- * Not yet: waking on a futex instead of polling, detectors, the version
- * store and lineage (the collector issue is open).
+ * Idle, it sleeps on the ring's wake futex: producers wake it after a
+ * commit, with a system call only when it actually sleeps.
+ *
+ * Not yet: detectors, the version store and lineage (the collector issue
+ * is open).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -140,7 +143,7 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	dise_store *st = NULL;
 	dise_ingest *in = NULL;
-	int c, once = 0, daemon = 0, lockfd, r, idle = 0, backoff = 0;
+	int c, once = 0, daemon = 0, lockfd, r, backoff = 0;
 	size_t batch = 4096;
 
 	while ((c = getopt_long(argc, argv, "fdob:h", opts, NULL)) != -1) {
@@ -219,10 +222,8 @@ int main(int argc, char **argv)
 			continue;
 		}
 		backoff = 0;
-		if (r > 0) {
-			idle = 0;
+		if (r > 0)
 			continue;
-		}
 		/* drained: runs whose process is gone without an end vanished (at most once a second) */
 		if (once || mono_ns() - last_vanish > 1000000000ull) {
 			int v = dise_store_mark_vanished(st, mono_ns(), process_alive, NULL);
@@ -233,9 +234,8 @@ int main(int argc, char **argv)
 		}
 		if (once)
 			break;
-		/* nothing to read: poll, slower while it stays quiet (a futex wake is to come) */
-		nap(idle < 100 ? 1 : 20);
-		idle++;
+		/* nothing to read: sleep until a producer says it committed something (or a second passed) */
+		dise_ingest_wait(in, 1000);
 	}
 	fprintf(stderr,
 		"dise-collectord: stored %llu records, %llu read again and skipped, %llu malformed, %llu runs vanished\n",

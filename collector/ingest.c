@@ -15,6 +15,8 @@
 
 #include "ingest.h"
 
+#define CHECKPOINT_COMMITS 512
+
 struct dise_ingest {
 	char *path;
 	dise_store *st;
@@ -25,6 +27,7 @@ struct dise_ingest {
 	uint64_t staged[DISE_RING_MAX_SHARDS]; /* cursor within the open batch */
 	void *buf;
 	int kill_after_commit; /* test-only fault switch: DISE_TEST_KILL_AFTER_COMMIT */
+	uint64_t since_checkpoint; /* commits not yet checkpointed */
 };
 
 static int open_reader(dise_ingest *in)
@@ -155,6 +158,8 @@ int dise_ingest_batch(dise_ingest *in, size_t max, struct dise_ingest_stats *sta
 		goto fail;
 	for (k = 0; k < in->nshards; k++)
 		in->next[k] = in->staged[k];
+	if (n > 0 && ++in->since_checkpoint >= 16 * CHECKPOINT_COMMITS && dise_store_checkpoint(in->st) == 0)
+		in->since_checkpoint = 0; /* a load that never lets the ring drain must not grow the WAL forever */
 	if (in->kill_after_commit && n > 0)
 		raise(SIGKILL); /* the worst moment: stored, not yet released */
 	/* durable: now the ring may reuse the slots */
@@ -163,4 +168,17 @@ int dise_ingest_batch(dise_ingest *in, size_t max, struct dise_ingest_stats *sta
 fail:
 	reset(in);
 	return r;
+}
+
+void dise_ingest_wait(dise_ingest *in, unsigned timeout_ms)
+{
+	/*
+	 * The ring is drained: a good moment to fold the WAL back, off the
+	 * ingest path. Not after every commit (a checkpoint syncs the disk):
+	 * after CHECKPOINT_COMMITS of them.
+	 */
+	if (in->since_checkpoint >= CHECKPOINT_COMMITS && dise_store_checkpoint(in->st) == 0)
+		in->since_checkpoint = 0;
+	if (in->rd)
+		dise_ring_reader_wait(in->rd, timeout_ms);
 }

@@ -31,4 +31,7 @@ dise_ingest *dise_ingest_free(dise_ingest *in);
  */
 int dise_ingest_batch(dise_ingest *in, size_t max, struct dise_ingest_stats *stats);
 
+/* Checkpoints the store if commits happened since the last time, then sleeps until producers commit more (or timeout_ms). */
+void dise_ingest_wait(dise_ingest *in, unsigned timeout_ms);
+
 #endif

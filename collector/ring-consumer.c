@@ -15,11 +15,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -374,4 +376,40 @@ void dise_ring_reader_stats(const dise_ring_reader *rd, struct dise_ring_stats *
 	bus_guard = &jb;
 	dise_ring_stats(&rd->ring, ret);
 	bus_guard = NULL;
+}
+
+/* Anything committed, or at least reserved, beyond what this reader looked at? */
+static int pending(dise_ring_reader *rd)
+{
+	uint32_t k;
+
+	for (k = 0; k < rd->ring.nshards; k++)
+		if (rd->sh[k].staged ||
+		    atomic_load_explicit(&rd->ring.hdr->shards[k].head, memory_order_seq_cst) > rd->sh[k].rpos)
+			return 1;
+	return 0;
+}
+
+int dise_ring_reader_wait(dise_ring_reader *rd, unsigned timeout_ms)
+{
+	_Atomic uint32_t *w = &rd->ring.hdr->wake;
+	struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
+	sigjmp_buf jb;
+	int r = 0;
+
+	if (rd->flags & DISE_READER_PEEK)
+		return -EINVAL;
+	if (sigsetjmp(jb, 1)) {
+		bus_guard = NULL;
+		return -EIO;
+	}
+	bus_guard = &jb;
+	atomic_store_explicit(w, 1, memory_order_seq_cst);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!pending(rd) && syscall(SYS_futex, w, FUTEX_WAIT, 1, &ts, NULL, 0) != 0 && errno != EAGAIN &&
+	    errno != ETIMEDOUT && errno != EINTR)
+		r = -errno;
+	atomic_store_explicit(w, 0, memory_order_relaxed);
+	bus_guard = NULL;
+	return r;
 }

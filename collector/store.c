@@ -187,7 +187,8 @@ int dise_store_open(const char *path, int readonly, dise_store **ret)
 	sqlite3_busy_timeout(st->db, 2000);
 	if (!readonly) {
 		/* WAL: readers never block the collector; NORMAL: durable at checkpoints, atomic always */
-		r = exec_sql(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+		r = exec_sql(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
+				 "PRAGMA wal_autocheckpoint=0;");
 		if (r < 0)
 			goto fail;
 		r = migrate(st);
@@ -464,6 +465,11 @@ static int add_crash(dise_store *st, uint64_t epoch, const struct dise_record *r
 	}
 	free(frames);
 	return r;
+}
+
+int dise_store_checkpoint(dise_store *st)
+{
+	return map_rc(sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL));
 }
 
 int dise_store_mark_vanished(dise_store *st, uint64_t now_mono_ns,

@@ -46,6 +46,13 @@ int dise_store_add_record(dise_store *st, uint64_t epoch, const struct dise_reco
 int dise_store_mark_vanished(dise_store *st, uint64_t now_mono_ns,
 			     int (*alive)(uint32_t pid, uint64_t start_ns, void *arg), void *arg);
 
+/*
+ * Copies the WAL back into the database (a passive checkpoint). The store
+ * turns SQLite's automatic checkpoints off, so that none runs inside an
+ * ingest commit: the collector calls this when the ring is drained.
+ */
+int dise_store_checkpoint(dise_store *st);
+
 /* The underlying handle, for read-only queries by the CLI. */
 struct sqlite3 *dise_store_db(dise_store *st);
 

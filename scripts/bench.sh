@@ -8,3 +8,4 @@ scripts/build.sh build
 ./build/bin/bench-ring
 ./build/bin/bench-spawn build "${SPAWN_RUNS:-3000}"
 ./build/bin/bench-ingest "${INGEST_RUNS:-300000}"
+./build/bin/bench-latency "${LATENCY_RECORDS:-2000}"

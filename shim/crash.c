@@ -387,4 +387,5 @@ void dise__capture_crash(int sig, const siginfo_t *si, const ucontext_t *uc)
 	rec.elapsed_ns = rec.h.mono_ns - S->run_start_ns;
 	dise_ring_write(&S->ring, &c.v, 0, &rec, fixed);
 	dise_ring_commit(&S->ring, &c.v);
+	dise_ring_notify(&S->ring);
 }

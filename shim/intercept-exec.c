@@ -58,6 +58,7 @@ static void record_exec(unsigned call, const char *path, char *const argv[])
 	dise_ring_write(&dise__shim.ring, &v, 0, &e, sizeof(e));
 	dise__argv_write(&v, dise__write_str(&v, sizeof(e), path, e.path_len), argv, &plan);
 	dise_ring_commit(&dise__shim.ring, &v);
+	dise_ring_notify(&dise__shim.ring);
 }
 
 static int has_prefix(const char *s, const char *p)

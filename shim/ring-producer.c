@@ -19,8 +19,11 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "dise/ring.h"
 
@@ -141,4 +144,23 @@ int dise_ring_put(dise_ring *r, const void *rec, uint32_t len)
 	dise_ring_write(r, &v, 0, rec, len);
 	dise_ring_commit(r, &v);
 	return 0;
+}
+
+/*
+ * The consumer stores wake = 1, then looks for records, then sleeps while
+ * wake is still 1; a producer commits, then loads wake. With a full fence
+ * between each side's store and load, one of them sees the other: either
+ * the consumer finds the record, or the producer finds wake set and wakes
+ * it (a futex on shared memory, so across processes).
+ */
+void dise_ring_notify(dise_ring *r)
+{
+	_Atomic uint32_t *w;
+
+	if (!r->hdr)
+		return;
+	w = &r->hdr->wake;
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(w, memory_order_relaxed) && atomic_exchange_explicit(w, 0, memory_order_seq_cst))
+		syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
 }

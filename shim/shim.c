@@ -225,6 +225,7 @@ void dise__record_start(uint32_t extra_flags, char *exe_buf, char *cwd_buf)
 	off = dise__write_str(&v, off, cwd, s.cwd_len);
 	dise__argv_write(&v, off, S->argv, &plan);
 	dise_ring_commit(&S->ring, &v);
+	dise_ring_notify(&S->ring);
 }
 
 void dise__record_exit(int status, unsigned how)
@@ -252,7 +253,8 @@ void dise__record_exit(int status, unsigned how)
 		e.sys_ns = (uint64_t)ru.ru_stime.tv_sec * 1000000000u + (uint64_t)ru.ru_stime.tv_usec * 1000u;
 		e.maxrss_kb = (uint64_t)ru.ru_maxrss;
 	}
-	dise_ring_put(&dise__shim.ring, &e, sizeof(e));
+	if (dise_ring_put(&dise__shim.ring, &e, sizeof(e)) == 0)
+		dise_ring_notify(&dise__shim.ring);
 }
 
 /* The absolute path of this library, for LD_PRELOAD in children. */

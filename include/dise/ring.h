@@ -217,6 +217,14 @@ void dise_ring_discard(dise_ring *r, const dise_ring_resv *v);
 /* reserve + write + commit of a contiguous record. Returns 0 or -errno. */
 int dise_ring_put(dise_ring *r, const void *rec, uint32_t len);
 
+/*
+ * Wakes the consumer if it sleeps (it says so in the header's wake word):
+ * a system call only then, so a busy consumer costs producers nothing but a
+ * fence and a load. Call after committing records someone waits for.
+ * Async-signal-safe.
+ */
+void dise_ring_notify(dise_ring *r);
+
 /* ---- consumer (collector/ring-consumer.c): one consumer per ring, not
  *      thread-safe, not async-signal-safe ---- */
 
@@ -246,6 +254,13 @@ int dise_ring_read(dise_ring_reader *rd, void *buf, size_t size, size_t *ret_len
 
 /* Frees the slots of every record handed out so far: call once those records are durable. */
 int dise_ring_release(dise_ring_reader *rd);
+
+/*
+ * Sleeps until a producer commits something new (dise_ring_notify) or
+ * timeout_ms pass. Returns at once when records are already waiting.
+ * Returns 0, or -errno from the futex.
+ */
+int dise_ring_reader_wait(dise_ring_reader *rd, unsigned timeout_ms);
 
 /* Counts a record the caller found malformed after reading it. */
 void dise_ring_count_corrupt(dise_ring_reader *rd);
