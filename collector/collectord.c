@@ -105,7 +105,7 @@ static void nap(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
-static int daemonize(void)
+static int daemonize(int can_chdir)
 {
 	pid_t pid = fork();
 	int fd;
@@ -120,6 +120,8 @@ static int daemonize(void)
 		return -errno;
 	if (pid > 0)
 		_exit(0);
+	if (can_chdir && chdir("/") < 0) /* do not keep the caller's directory busy */
+		return -errno;
 	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (fd >= 0) {
 		dup2(fd, 0);
@@ -179,7 +181,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dise-collectord: another collector runs for '%s'\n", home);
 		return 3;
 	}
-	if (daemon && (r = daemonize()) < 0) {
+	if (daemon && (r = daemonize(ring[0] == '/')) < 0) {
 		fprintf(stderr, "dise-collectord: cannot detach: %s\n", strerror(-r));
 		return 1;
 	}

@@ -31,8 +31,9 @@ static void usage(FILE *f)
 	      "  ring reset                         remove the ring file (a new one is made on next use)\n"
 	      "  runs [--tool T] [--limit N] [--json]  runs stored by dise-collectord, newest first\n"
 	      "  crashes [--json]                   crashes grouped by signature, with their top frames\n"
+	      "  collector start|stop|status        the collector daemon of this DISE_HOME\n"
 	      "\n"
-	      "Not built yet: run, attach, collector, health, lineage, pruned, rules,\n"
+	      "Not built yet: run, attach, health, lineage, pruned, rules,\n"
 	      "heal, tool (see the project's open issues).\n"
 	      "\n"
 	      "Environment: DISE_RING (ring file, default /dev/shm/dise-<uid>), DISE_HOME (state,\n"
@@ -42,7 +43,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	static const char *planned[] = { "run",     "attach",  "collector", "health",
+	static const char *planned[] = { "run",     "attach",  "health",
 					 "lineage", "pruned",  "rules",     "heal",  "tool",    "reset" };
 	size_t i;
 
@@ -56,9 +57,11 @@ int main(int argc, char **argv)
 		return dise_cli_runs(argc, argv);
 	if (!strcmp(argv[1], "crashes"))
 		return dise_cli_crashes(argc, argv);
+	if (!strcmp(argv[1], "collector"))
+		return dise_cli_collector(argc, argv);
 	for (i = 0; i < sizeof(planned) / sizeof(planned[0]); i++)
 		if (!strcmp(argv[1], planned[i])) {
-			fprintf(stderr, "dise: '%s' is not implemented yet; 'dise ring', 'dise runs' and 'dise crashes' exist so far\n",
+			fprintf(stderr, "dise: '%s' is not implemented yet; only ring, runs, crashes and collector exist so far\n",
 				argv[1]);
 			return 2;
 		}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "home.h"
 
@@ -40,8 +41,15 @@ int dise_home(char *buf, size_t size)
 	const char *e = getenv("DISE_HOME");
 	int n;
 
-	if (e && e[0])
+	if (e && e[0] == '/')
 		n = snprintf(buf, size, "%s", e);
+	else if (e && e[0]) { /* relative: anchor it, a daemon changes directory */
+		char cwd[4096];
+
+		if (!getcwd(cwd, sizeof(cwd)))
+			return -errno;
+		n = snprintf(buf, size, "%s/%s", cwd, e);
+	}
 	else if ((e = getenv("XDG_STATE_HOME")) && e[0])
 		n = snprintf(buf, size, "%s/dise", e);
 	else if ((e = getenv("HOME")) && e[0])

@@ -324,6 +324,93 @@ static void test_lock_and_sigterm(void **state)
 	assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+static void test_collector_cli(void **state)
+{
+	struct fixture *f = *state;
+	char *start[] = { (char *)bin_path("dise"), "collector", "start", NULL };
+	char *stop[] = { (char *)bin_path("dise"), "collector", "stop", NULL };
+	char *status[] = { (char *)bin_path("dise"), "collector", "status", NULL };
+	char *ok[] = { "/bin/true", NULL };
+	struct run_result r, t;
+	json_t *runs;
+	int i;
+
+	dise_cmd(f, status, &r);
+	assert_int_equal(WEXITSTATUS(r.status), 3);
+	run_result_free(&r);
+	dise_cmd(f, start, &r);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "collector started"));
+	run_result_free(&r);
+	dise_cmd(f, status, &r);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "collector running"));
+	run_result_free(&r);
+
+	/* the running collector picks a run up by itself (woken, not polled) */
+	assert_transparent(ok, f->ring, NULL, &t);
+	for (i = 0; i < 300; i++) {
+		runs = runs_json(f);
+		if (find_run(runs, t.pid, "ok"))
+			break;
+		json_decref(runs);
+		runs = NULL;
+		usleep(10000);
+	}
+	assert_non_null(runs);
+	json_decref(runs);
+	run_result_free(&t);
+
+	dise_cmd(f, stop, &r);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "collector stopped"));
+	run_result_free(&r);
+	dise_cmd(f, status, &r);
+	assert_int_equal(WEXITSTATUS(r.status), 3);
+	run_result_free(&r);
+}
+
+/* A locked database pauses ingest; the records wait in the ring and arrive once it is free. */
+static void test_locked_database(void **state)
+{
+	struct fixture *f = *state;
+	char *ok[] = { "/bin/true", NULL };
+	char *db;
+	sqlite3 *h;
+	struct run_result t;
+	json_t *runs = NULL;
+	pid_t pid;
+	int st, i;
+
+	assert_true(asprintf(&db, "%s/dise.db", f->home) > 0);
+	/* create the database, then hold its write lock */
+	pid = spawn_collector(f, "--once");
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+
+	pid = spawn_collector(f, "--foreground");
+	assert_transparent(ok, f->ring, NULL, &t);
+	usleep(300000); /* it tries, fails on the lock, waits */
+	assert_int_equal(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	for (i = 0; i < 300; i++) {
+		runs = runs_json(f);
+		if (find_run(runs, t.pid, "ok"))
+			break;
+		json_decref(runs);
+		runs = NULL;
+		usleep(10000);
+	}
+	assert_non_null(runs);
+	json_decref(runs);
+	kill(pid, SIGTERM);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	run_result_free(&t);
+	free(db);
+}
+
 #define LOAD_RUNS 50000 /* START + EXIT each: 100 000 records */
 
 static int64_t db_count(struct fixture *f, const char *sql)
@@ -401,6 +488,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_out_of_order, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_lock_and_sigterm, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_sigkill_exactly_once, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_collector_cli, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_locked_database, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

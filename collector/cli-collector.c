@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `dise collector start|stop|status`. The collector's lock file
+ * ($DISE_HOME/collector.lock) is the truth: it is running exactly while
+ * someone holds the flock on it, and the file holds its pid.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "home.h"
+
+/* The pid of the running collector, 0 when none runs, or -errno. */
+static int running_pid(const char *lock)
+{
+	char buf[32] = "";
+	int fd = open(lock, O_RDONLY | O_CLOEXEC), pid;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) { /* nobody holds it */
+		close(fd);
+		return 0;
+	}
+	(void)!pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	pid = atoi(buf);
+	return pid > 0 ? pid : -EAGAIN; /* locked, pid not written yet */
+}
+
+static void nap_ms(int ms)
+{
+	struct timespec ts = { 0, (long)ms * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static int start(const char *lock)
+{
+	char self[PATH_MAX], daemon[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	pid_t child;
+	int st, i, pid = running_pid(lock);
+
+	if (pid > 0) {
+		printf("collector already running (pid %d)\n", pid);
+		return 0;
+	}
+	if (n <= 0)
+		return dise_cli_error(-errno, "cannot find dise-collectord");
+	self[n] = '\0';
+	snprintf(daemon, sizeof(daemon), "%s/dise-collectord", dirname(self));
+	child = fork();
+	if (child < 0)
+		return dise_cli_error(-errno, "fork");
+	if (child == 0) {
+		execl(daemon, daemon, "--daemon", (char *)NULL);
+		_exit(127);
+	}
+	waitpid(child, &st, 0); /* --daemon detaches: this child returns at once */
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		fprintf(stderr, "dise: '%s' failed to start (status %d)\n", daemon, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+		return 1;
+	}
+	for (i = 0; i < 200 && (pid = running_pid(lock)) <= 0; i++)
+		nap_ms(10);
+	if (pid <= 0) {
+		fprintf(stderr, "dise: the collector did not come up\n");
+		return 1;
+	}
+	printf("collector started (pid %d)\n", pid);
+	return 0;
+}
+
+static int stop(const char *lock)
+{
+	int i, pid = running_pid(lock);
+
+	if (pid == 0) {
+		printf("collector not running\n");
+		return 0;
+	}
+	if (pid < 0)
+		return dise_cli_error(pid, "cannot tell whether the collector runs");
+	if (kill(pid, SIGTERM) < 0)
+		return dise_cli_error(-errno, "cannot stop pid %d", pid);
+	for (i = 0; i < 500 && running_pid(lock) > 0; i++)
+		nap_ms(10);
+	if (running_pid(lock) > 0) {
+		fprintf(stderr, "dise: the collector (pid %d) did not stop within 5 s\n", pid);
+		return 1;
+	}
+	printf("collector stopped\n");
+	return 0;
+}
+
+int dise_cli_collector(int argc, char **argv)
+{
+	char home[4096], lock[4200];
+	int r, pid;
+
+	if (argc < 3 || (strcmp(argv[2], "start") && strcmp(argv[2], "stop") && strcmp(argv[2], "status"))) {
+		fprintf(stderr, "usage: dise collector start|stop|status\n");
+		return 2;
+	}
+	r = dise_home(home, sizeof(home));
+	if (r < 0 || dise_path_join(lock, sizeof(lock), home, "collector.lock") < 0)
+		return dise_cli_error(r < 0 ? r : -ENAMETOOLONG, "state directory");
+	if (!strcmp(argv[2], "start"))
+		return start(lock);
+	if (!strcmp(argv[2], "stop"))
+		return stop(lock);
+	pid = running_pid(lock);
+	if (pid > 0)
+		printf("collector running (pid %d), state in %s\n", pid, home);
+	else
+		printf("collector not running, state in %s\n", home);
+	return pid > 0 ? 0 : 3;
+}
