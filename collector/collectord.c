@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@
 
 #include "home.h"
 #include "ingest.h"
+#include "resolve.h"
 #include "store.h"
 
 static volatile sig_atomic_t stop;
@@ -87,6 +89,78 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static void nap(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * The resolver thread: versions for new runs, on its own connection, so
+ * that hashing a large binary never holds up ingest.
+ */
+struct resolver_arg {
+	const char *db, *cas;
+	pthread_mutex_t lock;
+	pthread_cond_t more; /* ingest stored something: the file may be replaced soon, hash now */
+	int pending;
+};
+
+static void resolver_kick(struct resolver_arg *a)
+{
+	pthread_mutex_lock(&a->lock);
+	a->pending = 1;
+	pthread_cond_signal(&a->more);
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void *resolver_main(void *p)
+{
+	struct resolver_arg *a = p;
+	dise_store *st;
+	dise_resolver *rs;
+	int r;
+
+	if (dise_store_open(a->db, 0, &st) < 0)
+		return NULL;
+	if (dise_resolver_new(st, a->cas, &rs) < 0) {
+		dise_store_free(st);
+		return NULL;
+	}
+	while (!stop) {
+		r = dise_resolver_step(rs, 256);
+		if (r < 0) {
+			nap(200);
+		} else if (r == 0) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_mutex_lock(&a->lock);
+			while (!a->pending && !stop && pthread_cond_timedwait(&a->more, &a->lock, &ts) == 0)
+				;
+			a->pending = 0;
+			pthread_mutex_unlock(&a->lock);
+		}
+	}
+	dise_resolver_free(rs);
+	dise_store_free(st);
+	return NULL;
+}
+
+/* --once: give every stored run its version before exiting. */
+static void resolve_all(dise_store *st, const char *cas)
+{
+	dise_resolver *rs;
+
+	if (dise_resolver_new(st, cas, &rs) < 0)
+		return;
+	while (dise_resolver_step(rs, 256) > 0)
+		;
+	dise_resolver_free(rs);
+}
+
 static int usage(FILE *f, int rc)
 {
 	fputs("usage: dise-collectord [--foreground | --daemon] [--once] [--batch N]\n"
@@ -96,13 +170,6 @@ static int usage(FILE *f, int rc)
 	      "  --batch N      records per transaction (default 4096)\n",
 	      f);
 	return rc;
-}
-
-static void nap(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
 }
 
 static int daemonize(int can_chdir)
@@ -140,7 +207,10 @@ int main(int argc, char **argv)
 		{ "once", no_argument, NULL, 'o' },       { "batch", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },       { NULL, 0, NULL, 0 },
 	};
-	char home[4096], db[4200], lock[4200], ring[DISE_PATH_MAX];
+	char home[4096], db[4200], lock[4200], cas[4200], ring[DISE_PATH_MAX];
+	struct resolver_arg ra = { db, cas, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+	pthread_t resolver;
+	int resolver_on = 0;
 	struct dise_ingest_stats stats = { 0 };
 	struct sigaction sa;
 	dise_store *st = NULL;
@@ -168,6 +238,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (dise_path_join(db, sizeof(db), home, "dise.db") < 0 || dise_path_join(lock, sizeof(lock), home, "collector.lock") < 0 ||
+	    dise_path_join(cas, sizeof(cas), home, "cas") < 0 ||
 	    dise_ring_path(ring, sizeof(ring)) < 0) {
 		fprintf(stderr, "dise-collectord: path too long\n");
 		return 1;
@@ -212,6 +283,8 @@ int main(int argc, char **argv)
 	}
 	uint64_t last_vanish = 0;
 
+	if (!once)
+		resolver_on = pthread_create(&resolver, NULL, resolver_main, &ra) == 0;
 	while (!stop) {
 		r = dise_ingest_batch(in, batch, &stats);
 		if (r < 0) {
@@ -224,8 +297,11 @@ int main(int argc, char **argv)
 			continue;
 		}
 		backoff = 0;
-		if (r > 0)
+		if (r > 0) {
+			if (resolver_on)
+				resolver_kick(&ra);
 			continue;
+		}
 		/* drained: runs whose process is gone without an end vanished (at most once a second) */
 		if (once || mono_ns() - last_vanish > 1000000000ull) {
 			int v = dise_store_mark_vanished(st, mono_ns(), process_alive, NULL);
@@ -239,6 +315,13 @@ int main(int argc, char **argv)
 		/* nothing to read: sleep until a producer says it committed something (or a second passed) */
 		dise_ingest_wait(in, 1000);
 	}
+	if (resolver_on) {
+		stop = 1;
+		resolver_kick(&ra);
+		pthread_join(resolver, NULL);
+	}
+	if (once)
+		resolve_all(st, cas);
 	fprintf(stderr,
 		"dise-collectord: stored %llu records, %llu read again and skipped, %llu malformed, %llu runs vanished\n",
 		(unsigned long long)stats.stored, (unsigned long long)stats.skipped, (unsigned long long)stats.bad,

@@ -32,9 +32,11 @@ static void usage(FILE *f)
 	      "  runs [--tool T] [--limit N] [--json]  runs stored by dise-collectord, newest first\n"
 	      "  crashes [--json]                   crashes grouped by signature, with their top frames\n"
 	      "  collector start|stop|status        the collector daemon of this DISE_HOME\n"
+	      "  lineage TOOL [--json]              versions of a tool, their parents, runs and failures\n"
+	      "  tool add NAME --version V PATH [--parent V0 ...]   register a version by hand\n"
 	      "\n"
-	      "Not built yet: run, attach, health, lineage, pruned, rules,\n"
-	      "heal, tool (see the project's open issues).\n"
+	      "Not built yet: run, attach, health, pruned, rules, heal, reset\n"
+	      "(see the project's open issues).\n"
 	      "\n"
 	      "Environment: DISE_RING (ring file, default /dev/shm/dise-<uid>), DISE_HOME (state,\n"
 	      "default $XDG_STATE_HOME/dise or ~/.local/state/dise).\n",
@@ -43,8 +45,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	static const char *planned[] = { "run",     "attach",  "health",
-					 "lineage", "pruned",  "rules",     "heal",  "tool",    "reset" };
+	static const char *planned[] = { "run", "attach", "health", "pruned", "rules", "heal", "reset" };
 	size_t i;
 
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
@@ -59,9 +60,13 @@ int main(int argc, char **argv)
 		return dise_cli_crashes(argc, argv);
 	if (!strcmp(argv[1], "collector"))
 		return dise_cli_collector(argc, argv);
+	if (!strcmp(argv[1], "lineage"))
+		return dise_cli_lineage(argc, argv);
+	if (!strcmp(argv[1], "tool"))
+		return dise_cli_tool(argc, argv);
 	for (i = 0; i < sizeof(planned) / sizeof(planned[0]); i++)
 		if (!strcmp(argv[1], planned[i])) {
-			fprintf(stderr, "dise: '%s' is not implemented yet; only ring, runs, crashes and collector exist so far\n",
+			fprintf(stderr, "dise: '%s' is not implemented yet; see 'dise --help' for what exists\n",
 				argv[1]);
 			return 2;
 		}

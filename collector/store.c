@@ -44,9 +44,9 @@ static const char *const queries[Q_MAX] = {
 	[Q_CURSOR_SET] = "INSERT INTO ingest_cursor(epoch, shard, next_pos) VALUES (?1, ?2, ?3) "
 			 "ON CONFLICT(epoch, shard) DO UPDATE SET next_pos = excluded.next_pos",
 	[Q_START] = "INSERT INTO runs(epoch, pid, start_ns, ppid, uid, start_wall_ns, execfn, exe, cwd, argv, argc, "
-		    "exe_dev, exe_ino, exe_size, exe_mtime_ns, forked, exec_parent) "
-		    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) "
-		    "ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET ppid = excluded.ppid, uid = excluded.uid, "
+		    "exe_dev, exe_ino, exe_size, exe_mtime_ns, forked, exec_parent, tool) "
+		    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) "
+		    "ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET ppid = excluded.ppid, uid = excluded.uid, tool = excluded.tool, "
 		    "start_wall_ns = excluded.start_wall_ns, execfn = excluded.execfn, exe = excluded.exe, "
 		    "cwd = excluded.cwd, argv = excluded.argv, argc = excluded.argc, exe_dev = excluded.exe_dev, "
 		    "exe_ino = excluded.exe_ino, exe_size = excluded.exe_size, exe_mtime_ns = excluded.exe_mtime_ns, "
@@ -103,6 +103,26 @@ static const char schema_v1[] =
 	"  frames TEXT);"   /* JSON array */
 	"CREATE INDEX IF NOT EXISTS crashes_signature ON crashes(signature);"
 	"CREATE INDEX IF NOT EXISTS runs_open ON runs(outcome) WHERE outcome IS NULL;";
+
+/* v2: versions. A version is one content (SHA-256) of one tool; lineage edges go from a version to its parents. */
+static const char schema_v2[] =
+	"ALTER TABLE runs ADD COLUMN tool TEXT;"
+	"ALTER TABLE runs ADD COLUMN version_id INTEGER;"
+	"CREATE TABLE IF NOT EXISTS contents(" /* hash cache: one hash per file identity */
+	"  dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
+	"  sha256 TEXT," /* NULL: the file changed or went away before it could be hashed */
+	"  PRIMARY KEY(dev, ino, size, mtime_ns)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS versions("
+	"  id INTEGER PRIMARY KEY, tool TEXT NOT NULL, sha256 TEXT NOT NULL, label TEXT, path TEXT,"
+	"  size INTEGER, first_seen_wall_ns INTEGER, cas_path TEXT,"
+	"  health TEXT NOT NULL DEFAULT 'healthy',"
+	"  UNIQUE(tool, sha256));"
+	"CREATE TABLE IF NOT EXISTS version_parents(version_id INTEGER NOT NULL, parent_id INTEGER NOT NULL,"
+	"  PRIMARY KEY(version_id, parent_id)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS path_heads(path TEXT PRIMARY KEY, version_id INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS tool_paths(path TEXT PRIMARY KEY, tool TEXT NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS resolver_state(last_run_id INTEGER NOT NULL);"
+	"INSERT INTO resolver_state(last_run_id) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM resolver_state);";
 
 struct dise_store {
 	sqlite3 *db;
@@ -164,8 +184,15 @@ static int migrate(dise_store *st)
 		r = -EPROTO; /* made by a newer dise */
 		goto fail;
 	}
-	if (version == 0)
+	if (version == 0) {
 		r = exec_sql(st, "INSERT INTO schema_version(version) VALUES (1)");
+		version = 1;
+	}
+	if (r == 0 && version == 1) {
+		r = exec_sql(st, schema_v2);
+		if (r == 0)
+			r = exec_sql(st, "UPDATE schema_version SET version = 2");
+	}
 	if (r < 0)
 		goto fail;
 	return exec_sql(st, "COMMIT");
@@ -318,6 +345,13 @@ static char *argv_json(const char *p, uint32_t count)
 	return s;
 }
 
+static const char *base_name(const char *p)
+{
+	const char *s = strrchr(p, '/');
+
+	return s ? s + 1 : p;
+}
+
 static int add_start(dise_store *st, uint64_t epoch, const struct dise_record *rec)
 {
 	const struct dise_rec_start *s = &rec->u.start;
@@ -353,6 +387,8 @@ static int add_start(dise_store *st, uint64_t epoch, const struct dise_record *r
 	sqlite3_bind_int(q, 16, !!(s->flags & DISE_START_FORK));
 	if (parent)
 		sqlite3_bind_int64(q, 17, parent);
+	/* the tool: the basename of the path it was run from (of the real exe when that path was /proc or /dev/fd) */
+	sqlite3_bind_text(q, 18, base_name(rec->exe[0] ? rec->exe : rec->execfn), -1, SQLITE_STATIC);
 	r = run(q, NULL);
 out:
 	free(argv);
@@ -382,13 +418,6 @@ static int add_exec(dise_store *st, uint64_t epoch, const struct dise_record *re
 	sqlite3_bind_int64(q, 4, (int64_t)rec->hdr.mono_ns);
 	sqlite3_bind_text(q, 5, rec->path, -1, SQLITE_STATIC);
 	return run(q, NULL);
-}
-
-static const char *base_name(const char *p)
-{
-	const char *s = strrchr(p, '/');
-
-	return s ? s + 1 : p;
 }
 
 /*

@@ -16,7 +16,7 @@
 
 typedef struct dise_store dise_store;
 
-#define DISE_SCHEMA_VERSION 1
+#define DISE_SCHEMA_VERSION 2
 
 /* Opens (creating and migrating) the database; readonly opens an existing one as is. */
 int dise_store_open(const char *path, int readonly, dise_store **ret);

@@ -25,6 +25,8 @@
 
 #include "dise/ring.h"
 #include "harness.h"
+#include "resolve.h"
+#include "sha256.h"
 #include "store.h"
 
 
@@ -411,6 +413,201 @@ static void test_locked_database(void **state)
 	free(db);
 }
 
+static json_t *lineage_json(struct fixture *f, const char *tool)
+{
+	char *argv[] = { (char *)bin_path("dise"), "lineage", (char *)tool, "--json", NULL };
+	struct run_result r;
+	json_error_t err;
+	json_t *j;
+
+	dise_cmd(f, argv, &r);
+	assert_int_equal(r.status, 0);
+	j = json_loads(r.out, 0, &err);
+	assert_non_null(j);
+	run_result_free(&r);
+	return j;
+}
+
+/* Waits until the tool has `versions` versions and `runs` runs with a version. */
+static json_t *wait_lineage(struct fixture *f, const char *tool, size_t versions, json_int_t runs)
+{
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		json_t *l = lineage_json(f, tool);
+		json_int_t n = 0;
+		size_t k;
+
+		for (k = 0; k < json_array_size(l); k++)
+			n += json_integer_value(json_object_get(json_array_get(l, k), "runs"));
+		if (json_array_size(l) == versions && n == runs)
+			return l;
+		json_decref(l);
+		usleep(10000);
+	}
+	fail_msg("lineage of %s never reached %zu versions, %lld runs", tool, versions, (long long)runs);
+	return NULL;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	char *cmd;
+
+	assert_true(asprintf(&cmd, "cp '%s' '%s.tmp' && mv '%s.tmp' '%s'", from, to, to, to) > 0);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+}
+
+static int same_file(const char *a, const char *b)
+{
+	char *cmd;
+	int r;
+
+	assert_true(asprintf(&cmd, "cmp -s '%s' '%s'", a, b) > 0);
+	r = system(cmd) == 0;
+	free(cmd);
+	return r;
+}
+
+/* A deploy replaces the binary at a path: a new version whose parent is the old one; both kept in the CAS. */
+static void test_versions_lineage(void **state)
+{
+	struct fixture *f = *state;
+	char *tool, *argv_ok[3], *argv_crash[3];
+	struct run_result r;
+	json_t *l, *v1, *v2;
+	pid_t pid;
+	int st;
+
+	assert_true(asprintf(&tool, "%s/mytool", f->dir) > 0);
+	argv_ok[0] = tool, argv_ok[1] = "0", argv_ok[2] = NULL;
+	argv_crash[0] = tool, argv_crash[1] = "segv", argv_crash[2] = NULL;
+	pid = spawn_collector(f, "--foreground");
+
+	copy_file(prog_path("exitcode"), tool);
+	assert_transparent(argv_ok, f->ring, NULL, &r);
+	run_result_free(&r);
+	l = wait_lineage(f, "mytool", 1, 1);
+	json_decref(l);
+
+	copy_file(prog_path("crasher"), tool); /* the deploy */
+	assert_transparent(argv_crash, f->ring, NULL, &r);
+	run_result_free(&r);
+	assert_transparent(argv_crash, f->ring, NULL, &r); /* same content again: no new version */
+	run_result_free(&r);
+	l = wait_lineage(f, "mytool", 2, 3);
+
+	v1 = json_array_get(l, 0);
+	v2 = json_array_get(l, 1);
+	assert_int_equal(json_array_size(json_object_get(v1, "parents")), 0);
+	assert_int_equal(json_array_size(json_object_get(v2, "parents")), 1);
+	assert_int_equal(json_integer_value(json_array_get(json_object_get(v2, "parents"), 0)),
+			 json_integer_value(json_object_get(v1, "id")));
+	assert_int_equal(json_integer_value(json_object_get(v2, "crashes")), 2);
+	assert_int_equal(json_integer_value(json_object_get(v1, "failures")), 0);
+	/* the overwritten version stays runnable from the content-addressed store, byte for byte */
+	assert_true(same_file(json_string_value(json_object_get(v1, "cas_path")), prog_path("exitcode")));
+	assert_true(same_file(json_string_value(json_object_get(v2, "cas_path")), prog_path("crasher")));
+	assert_int_equal(access(json_string_value(json_object_get(v1, "cas_path")), X_OK), 0);
+	json_decref(l);
+
+	kill(pid, SIGTERM);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	free(tool);
+}
+
+/* Versions registered by hand, with a merge: v4 has two parents. */
+static void test_tool_add_merge(void **state)
+{
+	struct fixture *f = *state;
+	static const char *progs[] = { "exitcode", "crasher", "forker", "threads" };
+	static const char *labels[] = { "v1", "v2", "v3", "v4" };
+	char *parents[4][6] = {
+		{ NULL },
+		{ "--parent", "v1", NULL },
+		{ "--parent", "v1", NULL },
+		{ "--parent", "v2", "--parent", "v3", NULL },
+	};
+	struct run_result r;
+	json_t *l, *v4;
+	int i, k;
+
+	for (i = 0; i < 4; i++) {
+		char *argv[12] = { (char *)bin_path("dise"), "tool", "add", "app", "--version", (char *)labels[i],
+				   (char *)prog_path(progs[i]) };
+
+		for (k = 0; parents[i][k]; k++)
+			argv[7 + k] = parents[i][k];
+		argv[7 + k] = NULL;
+		dise_cmd(f, argv, &r);
+		if (r.status != 0)
+			print_error("%s\n", r.err);
+		assert_int_equal(r.status, 0);
+		run_result_free(&r);
+	}
+	{
+		char *argv[] = { (char *)bin_path("dise"), "tool", "add", "app", "--version", "v5",
+				 (char *)prog_path("spawner"), "--parent", "nosuch", NULL };
+
+		dise_cmd(f, argv, &r);
+		assert_int_equal(WEXITSTATUS(r.status), 1);
+		assert_non_null(strstr(r.err, "no version 'nosuch'"));
+		run_result_free(&r);
+	}
+	l = lineage_json(f, "app");
+	assert_int_equal(json_array_size(l), 4);
+	v4 = json_array_get(l, 3);
+	assert_string_equal(json_string_value(json_object_get(v4, "label")), "v4");
+	assert_int_equal(json_array_size(json_object_get(v4, "parents")), 2);
+	json_decref(l);
+}
+
+/* FIPS 180-4 test vectors, also split at every byte boundary, and a file hashed through dise_hash_file. */
+static void test_sha256(void **state)
+{
+	static const struct {
+		const char *msg, *hex;
+	} v[] = {
+		{ "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
+		{ "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+		{ "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+		  "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
+	};
+	struct fixture *f = *state;
+	struct dise_sha256 s;
+	uint8_t d[32];
+	char hex[65], *path, *cmd;
+	FILE *p;
+	size_t i, cut;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		for (cut = 0; cut <= strlen(v[i].msg); cut++) {
+			dise_sha256_init(&s);
+			dise_sha256_update(&s, v[i].msg, cut);
+			dise_sha256_update(&s, v[i].msg + cut, strlen(v[i].msg) - cut);
+			dise_sha256_final(&s, d);
+			dise_sha256_hex(d, hex);
+			assert_string_equal(hex, v[i].hex);
+		}
+	}
+	/* a real binary, against coreutils' sha256sum */
+	assert_int_equal(dise_hash_file("/bin/ls", NULL, NULL, hex), 0);
+	assert_true(asprintf(&path, "%s/sum", f->dir) > 0);
+	assert_true(asprintf(&cmd, "sha256sum /bin/ls > '%s'", path) > 0);
+	assert_int_equal(system(cmd), 0);
+	p = fopen(path, "r");
+	assert_non_null(p);
+	{
+		char want[65] = "";
+
+		assert_int_equal(fscanf(p, "%64s", want), 1);
+		assert_string_equal(hex, want);
+	}
+	fclose(p);
+	free(cmd);
+	free(path);
+}
+
 #define LOAD_RUNS 50000 /* START + EXIT each: 100 000 records */
 
 static int64_t db_count(struct fixture *f, const char *sql)
@@ -483,6 +680,7 @@ static void test_sigkill_exactly_once(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_sha256, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_end_to_end, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_crash_groups_and_vanished, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_order, fixture_setup, fixture_teardown),
@@ -490,6 +688,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sigkill_exactly_once, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_collector_cli, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_locked_database, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_versions_lineage, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_tool_add_merge, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `dise lineage TOOL [--json]`: the versions of a tool with their parents,
+ * health, runs and failures. `dise tool add NAME --version V PATH
+ * [--parent V0 ...]`: registers a version by hand (several parents: a merge).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "home.h"
+#include "resolve.h"
+#include "store.h"
+
+static int open_store(int readonly, dise_store **st, char *home, size_t hsize)
+{
+	char db[4200];
+	int r = dise_home(home, hsize);
+
+	if (r < 0 || dise_path_join(db, sizeof(db), home, "dise.db") < 0)
+		return dise_cli_error(r < 0 ? r : -ENAMETOOLONG, "state directory");
+	if (readonly && access(db, F_OK) != 0) {
+		fprintf(stderr, "dise: nothing recorded yet in '%s' (is dise-collectord running?)\n", home);
+		return 1;
+	}
+	r = dise_store_open(db, readonly, st);
+	return r < 0 ? dise_cli_error(r, "cannot open '%s'", db) : 0;
+}
+
+int dise_cli_lineage(int argc, char **argv)
+{
+	const char *tool = NULL;
+	char home[4096];
+	int json = 0, i, r, n = 0;
+	dise_store *st;
+	sqlite3_stmt *q;
+	json_t *arr = json_array();
+
+	for (i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = 1;
+		else if (!tool && argv[i][0] != '-')
+			tool = argv[i];
+		else
+			tool = NULL, i = argc;
+	}
+	if (!tool) {
+		fprintf(stderr, "usage: dise lineage TOOL [--json]\n");
+		json_decref(arr);
+		return 2;
+	}
+	r = open_store(1, &st, home, sizeof(home));
+	if (r) {
+		json_decref(arr);
+		return r;
+	}
+	if (sqlite3_prepare_v2(dise_store_db(st),
+			       "SELECT v.id, v.sha256, v.label, v.path, v.health, v.first_seen_wall_ns, v.cas_path, "
+			       "(SELECT group_concat(parent_id) FROM version_parents p WHERE p.version_id = v.id), "
+			       "(SELECT count(*) FROM runs r WHERE r.version_id = v.id), "
+			       "(SELECT count(*) FROM runs r WHERE r.version_id = v.id AND r.outcome IN ('fail','crash','vanished')), "
+			       "(SELECT count(*) FROM runs r WHERE r.version_id = v.id AND r.outcome = 'crash') "
+			       "FROM versions v WHERE v.tool = ?1 ORDER BY v.id",
+			       -1, &q, NULL) != SQLITE_OK) {
+		fprintf(stderr, "dise: %s\n", dise_store_errmsg(st));
+		dise_store_free(st);
+		json_decref(arr);
+		return 1;
+	}
+	sqlite3_bind_text(q, 1, tool, -1, SQLITE_STATIC);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const char *sha = (const char *)sqlite3_column_text(q, 1);
+		const char *label = (const char *)sqlite3_column_text(q, 2);
+		const char *parents = (const char *)sqlite3_column_text(q, 7);
+		json_t *pj = json_array();
+
+		for (const char *p = parents; p && *p;) {
+			json_array_append_new(pj, json_integer(strtoll(p, NULL, 10)));
+			p = strchr(p, ',');
+			p = p ? p + 1 : NULL;
+		}
+		n++;
+		if (json) {
+			json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:o,s:I,s:I,s:I}", "id", (json_int_t)sqlite3_column_int64(q, 0),
+					      "sha256", sha, "path",
+					      sqlite3_column_text(q, 3) ? (const char *)sqlite3_column_text(q, 3) : "",
+					      "health", (const char *)sqlite3_column_text(q, 4), "parents", pj, "runs",
+					      (json_int_t)sqlite3_column_int64(q, 8), "failures",
+					      (json_int_t)sqlite3_column_int64(q, 9), "crashes",
+					      (json_int_t)sqlite3_column_int64(q, 10));
+
+			if (label)
+				json_object_set_new(o, "label", json_string(label));
+			if (sqlite3_column_text(q, 6))
+				json_object_set_new(o, "cas_path", json_string((const char *)sqlite3_column_text(q, 6)));
+			json_array_append_new(arr, o);
+		} else {
+			printf("v%-4lld %.12s %-10s %-8s runs %lld, failures %lld, crashes %lld%s%s\n",
+			       (long long)sqlite3_column_int64(q, 0), sha, label ? label : "-",
+			       (const char *)sqlite3_column_text(q, 4), (long long)sqlite3_column_int64(q, 8),
+			       (long long)sqlite3_column_int64(q, 9), (long long)sqlite3_column_int64(q, 10),
+			       parents ? ", parents v" : "", parents ? parents : "");
+			json_decref(pj);
+		}
+	}
+	sqlite3_finalize(q);
+	dise_store_free(st);
+	if (json) {
+		json_dumpf(arr, stdout, JSON_COMPACT);
+		putchar('\n');
+	} else if (!n) {
+		printf("no versions of '%s' recorded\n", tool);
+	}
+	json_decref(arr);
+	return 0;
+}
+
+int dise_cli_tool(int argc, char **argv)
+{
+	const char *name = NULL, *label = NULL, *path = NULL;
+	char home[4096], cas[4200];
+	char **parents = calloc((size_t)argc, sizeof(char *));
+	int np = 0, i, r;
+	dise_store *st;
+	dise_resolver *rs;
+	int64_t id;
+
+	if (argc >= 3 && !strcmp(argv[2], "add")) {
+		for (i = 3; i < argc; i++) {
+			if (!strcmp(argv[i], "--version") && i + 1 < argc)
+				label = argv[++i];
+			else if (!strcmp(argv[i], "--parent") && i + 1 < argc)
+				parents[np++] = argv[++i];
+			else if (!name)
+				name = argv[i];
+			else if (!path)
+				path = argv[i];
+			else
+				name = NULL, i = argc;
+		}
+	}
+	if (!name || !label || !path) {
+		fprintf(stderr, "usage: dise tool add NAME --version V PATH [--parent V0 ...]\n");
+		free(parents);
+		return 2;
+	}
+	r = open_store(0, &st, home, sizeof(home));
+	if (r) {
+		free(parents);
+		return r;
+	}
+	if (dise_path_join(cas, sizeof(cas), home, "cas") < 0 || (r = dise_resolver_new(st, cas, &rs)) < 0) {
+		dise_store_free(st);
+		free(parents);
+		return dise_cli_error(r, "content store");
+	}
+	r = dise_resolver_register(rs, name, label, path, parents, np, &id);
+	dise_resolver_free(rs);
+	dise_store_free(st);
+	free(parents);
+	if (r == -ENOENT && np)
+		return 1; /* a missing parent: already said */
+	if (r < 0)
+		return dise_cli_error(r, "cannot register '%s'", path);
+	printf("%s %s registered as v%lld\n", name, label, (long long)id);
+	return 0;
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/* From runs to versions: hashing, the content-addressed store, lineage edges. */
+#ifndef DISE_RESOLVE_H
+#define DISE_RESOLVE_H
+
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "store.h"
+
+typedef struct dise_resolver dise_resolver;
+
+/* A resolver on its own store connection (it runs beside ingest); cas_dir is created when missing. */
+int dise_resolver_new(dise_store *st, const char *cas_dir, dise_resolver **ret);
+dise_resolver *dise_resolver_free(dise_resolver *rs);
+
+/*
+ * Gives versions to up to max runs that have none yet. Files are hashed
+ * with no transaction open. Returns the number of runs handled (0: none
+ * waited), or -errno.
+ */
+int dise_resolver_step(dise_resolver *rs, int max);
+
+/*
+ * Hashes path into ret_hex and copies it to cas_dir/<sha256> (once). With
+ * expect, fails with -ESTALE when the file's identity is no longer that one.
+ */
+int dise_hash_file(const char *path, const char *cas_dir, const struct stat *expect, char ret_hex[65]);
+
+/*
+ * `dise tool add`: registers the content of path as version `label` of
+ * `tool`, with the versions labelled parents[0..nparents) as its parents
+ * (several: a merge), and makes runs from that path belong to `tool`.
+ */
+int dise_resolver_register(dise_resolver *rs, const char *tool, const char *label, const char *path,
+			   char *const *parents, int nparents, int64_t *ret_id);
+
+#endif
