@@ -41,7 +41,7 @@ static void print_time(const char *label, int64_t wall_ns)
 
 int dise_cli_crashes(int argc, char **argv)
 {
-	char home[4096], db[4200];
+	char home[4096];
 	int json = 0, i, r;
 	dise_store *st;
 	sqlite3_stmt *q;
@@ -55,16 +55,9 @@ int dise_cli_crashes(int argc, char **argv)
 			return 2;
 		}
 	}
-	r = dise_home(home, sizeof(home));
-	if (r < 0 || dise_path_join(db, sizeof(db), home, "dise.db") < 0)
-		return dise_cli_error(r < 0 ? r : -ENAMETOOLONG, "state directory");
-	if (access(db, F_OK) != 0) {
-		fprintf(stderr, "dise: nothing recorded yet in '%s' (is dise-collectord running?)\n", home);
-		return 1;
-	}
-	r = dise_store_open(db, 1, &st);
-	if (r < 0)
-		return dise_cli_error(r, "cannot open '%s'", db);
+	r = dise_cli_open_store(1, &st, home, sizeof(home));
+	if (r)
+		return r;
 	if (sqlite3_prepare_v2(dise_store_db(st), query, -1, &q, NULL) != SQLITE_OK) {
 		fprintf(stderr, "dise: %s\n", dise_store_errmsg(st));
 		dise_store_free(st);

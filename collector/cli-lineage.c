@@ -18,21 +18,6 @@
 #include "resolve.h"
 #include "store.h"
 
-static int open_store(int readonly, dise_store **st, char *home, size_t hsize)
-{
-	char db[4200];
-	int r = dise_home(home, hsize);
-
-	if (r < 0 || dise_path_join(db, sizeof(db), home, "dise.db") < 0)
-		return dise_cli_error(r < 0 ? r : -ENAMETOOLONG, "state directory");
-	if (readonly && access(db, F_OK) != 0) {
-		fprintf(stderr, "dise: nothing recorded yet in '%s' (is dise-collectord running?)\n", home);
-		return 1;
-	}
-	r = dise_store_open(db, readonly, st);
-	return r < 0 ? dise_cli_error(r, "cannot open '%s'", db) : 0;
-}
-
 int dise_cli_lineage(int argc, char **argv)
 {
 	const char *tool = NULL;
@@ -55,7 +40,7 @@ int dise_cli_lineage(int argc, char **argv)
 		json_decref(arr);
 		return 2;
 	}
-	r = open_store(1, &st, home, sizeof(home));
+	r = dise_cli_open_store(1, &st, home, sizeof(home));
 	if (r) {
 		json_decref(arr);
 		return r;
@@ -150,7 +135,7 @@ int dise_cli_tool(int argc, char **argv)
 		free(parents);
 		return 2;
 	}
-	r = open_store(0, &st, home, sizeof(home));
+	r = dise_cli_open_store(0, &st, home, sizeof(home));
 	if (r) {
 		free(parents);
 		return r;

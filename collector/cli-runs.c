@@ -26,7 +26,7 @@ int dise_cli_runs(int argc, char **argv)
 {
 	const char *tool = NULL;
 	int json = 0, limit = 100, i, r;
-	char home[4096], db[4200];
+	char home[4096];
 	dise_store *st;
 	sqlite3_stmt *q;
 	json_t *arr = NULL;
@@ -43,16 +43,9 @@ int dise_cli_runs(int argc, char **argv)
 			return 2;
 		}
 	}
-	r = dise_home(home, sizeof(home));
-	if (r < 0 || dise_path_join(db, sizeof(db), home, "dise.db") < 0)
-		return dise_cli_error(r < 0 ? r : -ENAMETOOLONG, "state directory");
-	if (access(db, F_OK) != 0) {
-		fprintf(stderr, "dise: no runs recorded yet in '%s' (is dise-collectord running?)\n", home);
-		return 1;
-	}
-	r = dise_store_open(db, 1, &st);
-	if (r < 0)
-		return dise_cli_error(r, "cannot open '%s'", db);
+	r = dise_cli_open_store(1, &st, home, sizeof(home));
+	if (r)
+		return r;
 	if (sqlite3_prepare_v2(dise_store_db(st),
 			       "SELECT r.id, r.pid, r.ppid, COALESCE(r.exe, r.execfn), r.cwd, r.argv, r.start_wall_ns, r.outcome, "
 			       "r.exit_status, r.signal, (r.end_ns - r.start_ns), r.user_ns, r.sys_ns, r.maxrss_kb, "

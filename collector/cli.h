@@ -3,12 +3,22 @@
 #ifndef DISE_CLI_H
 #define DISE_CLI_H
 
+#include <stddef.h>
+
 int dise_cli_ring(int argc, char **argv);
 int dise_cli_runs(int argc, char **argv);
 int dise_cli_crashes(int argc, char **argv);
 int dise_cli_collector(int argc, char **argv);
 int dise_cli_lineage(int argc, char **argv);
 int dise_cli_tool(int argc, char **argv);
+
+struct dise_store;
+/*
+ * Opens $DISE_HOME/dise.db for a command; readonly refuses a database that
+ * does not exist yet with a one-line hint. Returns 0, or the exit code
+ * after saying what went wrong. home receives the state directory.
+ */
+int dise_cli_open_store(int readonly, struct dise_store **st, char *home, size_t hsize);
 
 /* Prints "dise: <msg>: <strerror(-err)>" once and returns the exit code 1. */
 int dise_cli_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -6,7 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "cli.h"
+#include "home.h"
+#include "store.h"
 
 int dise_cli_error(int err, const char *fmt, ...)
 {
@@ -20,6 +24,21 @@ int dise_cli_error(int err, const char *fmt, ...)
 		fprintf(stderr, ": %s", strerror(err < 0 ? -err : err));
 	fputc('\n', stderr);
 	return 1;
+}
+
+int dise_cli_open_store(int readonly, struct dise_store **st, char *home, size_t hsize)
+{
+	char db[4200];
+	int r = dise_home(home, hsize);
+
+	if (r < 0 || dise_path_join(db, sizeof(db), home, "dise.db") < 0)
+		return dise_cli_error(r < 0 ? r : -ENAMETOOLONG, "state directory");
+	if (readonly && access(db, F_OK) != 0) {
+		fprintf(stderr, "dise: nothing recorded yet in '%s' (is dise-collectord running?)\n", home);
+		return 1;
+	}
+	r = dise_store_open(db, readonly, st);
+	return r < 0 ? dise_cli_error(r, "cannot open '%s'", db) : 0;
 }
 
 static void usage(FILE *f)

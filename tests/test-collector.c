@@ -48,9 +48,9 @@ static void collect_once(struct fixture *f, struct run_result *r)
 	assert_int_equal(r->status, 0);
 }
 
-static json_t *runs_json(struct fixture *f)
+/* Runs a dise command that prints JSON; returns the parsed output. */
+static json_t *dise_json(struct fixture *f, char *const argv[])
 {
-	char *argv[] = { (char *)bin_path("dise"), "runs", "--json", "--limit", "100000", NULL };
 	struct run_result r;
 	json_error_t err;
 	json_t *j;
@@ -61,6 +61,13 @@ static json_t *runs_json(struct fixture *f)
 	assert_non_null(j);
 	run_result_free(&r);
 	return j;
+}
+
+static json_t *runs_json(struct fixture *f)
+{
+	char *argv[] = { (char *)bin_path("dise"), "runs", "--json", "--limit", "100000", NULL };
+
+	return dise_json(f, argv);
 }
 
 static json_t *find_run(json_t *runs, pid_t pid, const char *outcome)
@@ -416,16 +423,8 @@ static void test_locked_database(void **state)
 static json_t *lineage_json(struct fixture *f, const char *tool)
 {
 	char *argv[] = { (char *)bin_path("dise"), "lineage", (char *)tool, "--json", NULL };
-	struct run_result r;
-	json_error_t err;
-	json_t *j;
 
-	dise_cmd(f, argv, &r);
-	assert_int_equal(r.status, 0);
-	j = json_loads(r.out, 0, &err);
-	assert_non_null(j);
-	run_result_free(&r);
-	return j;
+	return dise_json(f, argv);
 }
 
 /* Waits until the tool has `versions` versions and `runs` runs with a version. */
