@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "home.h"
+#include "detect.h"
 #include "ingest.h"
 #include "resolve.h"
 #include "store.h"
@@ -115,13 +116,23 @@ static void resolver_kick(struct resolver_arg *a)
 	pthread_mutex_unlock(&a->lock);
 }
 
+static int64_t wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void *resolver_main(void *p)
 {
 	struct resolver_arg *a = p;
+	struct dise_detect_policy policy;
 	dise_store *st;
 	dise_resolver *rs;
 	int r;
 
+	dise_detect_policy_default(&policy);
 	if (dise_store_open(a->db, 0, &st) < 0)
 		return NULL;
 	if (dise_resolver_new(st, a->cas, &rs) < 0) {
@@ -133,6 +144,8 @@ static void *resolver_main(void *p)
 		if (r < 0) {
 			nap(200);
 		} else if (r == 0) {
+			/* all runs have versions: outcomes may have arrived since, look for what to heal */
+			dise_detect(st, &policy, wall_ns());
 			struct timespec ts;
 
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -149,9 +162,10 @@ static void *resolver_main(void *p)
 	return NULL;
 }
 
-/* --once: give every stored run its version before exiting. */
+/* --once: give every stored run its version, then run the detectors, before exiting. */
 static void resolve_all(dise_store *st, const char *cas)
 {
+	struct dise_detect_policy policy;
 	dise_resolver *rs;
 
 	if (dise_resolver_new(st, cas, &rs) < 0)
@@ -159,6 +173,8 @@ static void resolve_all(dise_store *st, const char *cas)
 	while (dise_resolver_step(rs, 256) > 0)
 		;
 	dise_resolver_free(rs);
+	dise_detect_policy_default(&policy);
+	dise_detect(st, &policy, wall_ns());
 }
 
 static int usage(FILE *f, int rc)

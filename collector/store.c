@@ -124,6 +124,19 @@ static const char schema_v2[] =
 	"CREATE TABLE IF NOT EXISTS resolver_state(last_run_id INTEGER NOT NULL);"
 	"INSERT INTO resolver_state(last_run_id) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM resolver_state);";
 
+/* v3: detections. A failure record per detection; at most one queued heal request per version. */
+static const char schema_v3[] =
+	"CREATE INDEX IF NOT EXISTS runs_version ON runs(version_id, start_wall_ns);"
+	"CREATE TABLE IF NOT EXISTS failures("
+	"  id INTEGER PRIMARY KEY, version_id INTEGER NOT NULL, run_id INTEGER,"
+	"  detector TEXT NOT NULL," /* three_strikes | error_rate | slowdown */
+	"  description TEXT NOT NULL, stack TEXT, severity TEXT NOT NULL, signature TEXT,"
+	"  created_wall_ns INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS heal_requests("
+	"  id INTEGER PRIMARY KEY, version_id INTEGER NOT NULL, failure_id INTEGER NOT NULL,"
+	"  state TEXT NOT NULL DEFAULT 'queued', created_wall_ns INTEGER NOT NULL);"
+	"CREATE UNIQUE INDEX IF NOT EXISTS heal_open ON heal_requests(version_id) WHERE state = 'queued';";
+
 struct dise_store {
 	sqlite3 *db;
 	sqlite3_stmt *q[Q_MAX];
@@ -192,6 +205,12 @@ static int migrate(dise_store *st)
 		r = exec_sql(st, schema_v2);
 		if (r == 0)
 			r = exec_sql(st, "UPDATE schema_version SET version = 2");
+		version = 2;
+	}
+	if (r == 0 && version == 2) {
+		r = exec_sql(st, schema_v3);
+		if (r == 0)
+			r = exec_sql(st, "UPDATE schema_version SET version = 3");
 	}
 	if (r < 0)
 		goto fail;

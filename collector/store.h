@@ -16,7 +16,7 @@
 
 typedef struct dise_store dise_store;
 
-#define DISE_SCHEMA_VERSION 2
+#define DISE_SCHEMA_VERSION 3
 
 /* Opens (creating and migrating) the database; readonly opens an existing one as is. */
 int dise_store_open(const char *path, int readonly, dise_store **ret);

@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -607,8 +609,6 @@ static void test_sha256(void **state)
 	free(path);
 }
 
-#define LOAD_RUNS 50000 /* START + EXIT each: 100 000 records */
-
 static int64_t db_count(struct fixture *f, const char *sql)
 {
 	char *db;
@@ -626,6 +626,180 @@ static int64_t db_count(struct fixture *f, const char *sql)
 	free(db);
 	return v;
 }
+
+static int64_t now_wall(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A run of the file at path, written straight into the ring: its wall start, duration and status as told. */
+static void synth_run(dise_ring *ring, const char *path, uint32_t pid, int64_t wall_ns, uint64_t dur_ns, int status)
+{
+	uint8_t b[1024];
+	struct dise_rec_start s;
+	struct dise_rec_exit e;
+	struct stat st;
+	uint64_t start = 1000000000ull + (uint64_t)pid * 1000000ull;
+	size_t plen = strlen(path) + 1;
+
+	assert_int_equal(stat(path, &st), 0);
+	memset(&s, 0, sizeof(s));
+	s.h.size = (uint32_t)(sizeof(s) + plen);
+	s.h.type = DISE_REC_START;
+	s.h.hdr_size = sizeof(s.h);
+	s.h.mono_ns = s.h.run_start_ns = start;
+	s.h.pid = s.h.tid = pid;
+	s.wall_ns = (uint64_t)wall_ns;
+	s.execfn_len = (uint16_t)plen;
+	s.exe.dev = s.script.dev = st.st_dev;
+	s.exe.ino = s.script.ino = st.st_ino;
+	s.exe.size = s.script.size = (uint64_t)st.st_size;
+	s.exe.mtime_ns = s.script.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	memcpy(b, &s, sizeof(s));
+	memcpy(b + sizeof(s), path, plen);
+	assert_int_equal(dise_ring_put(ring, b, s.h.size), 0);
+	memset(&e, 0, sizeof(e));
+	e.h.size = sizeof(e);
+	e.h.type = DISE_REC_EXIT;
+	e.h.hdr_size = sizeof(e.h);
+	e.h.mono_ns = start + dur_ns;
+	e.h.run_start_ns = start;
+	e.h.pid = e.h.tid = pid;
+	e.status = status;
+	assert_int_equal(dise_ring_put(ring, &e, sizeof(e)), 0);
+}
+
+static int64_t heal_requests(struct fixture *f, const char *tool, const char *detector)
+{
+	char *sql;
+	int64_t n;
+
+	assert_true(asprintf(&sql,
+			     "SELECT count(*) FROM heal_requests h JOIN versions v ON v.id = h.version_id "
+			     "JOIN failures x ON x.id = h.failure_id WHERE h.state = 'queued' AND v.tool = '%s'%s%s%s",
+			     tool, detector ? " AND x.detector = '" : "", detector ? detector : "", detector ? "'" : "") > 0);
+	n = db_count(f, sql);
+	free(sql);
+	return n;
+}
+
+static char *tool_copy(struct fixture *f, const char *name, const char *prog)
+{
+	char *p;
+
+	assert_true(asprintf(&p, "%s/%s", f->dir, name) > 0);
+	copy_file(prog_path(prog), p);
+	return p;
+}
+
+/* Three strikes: 2 failures do not heal, the 3rd does, once; 50 at once heal once; 3 outside the window never. */
+static void test_three_strikes(void **state)
+{
+	struct fixture *f = *state;
+	char *t1 = tool_copy(f, "strike1", "exitcode"), *t2 = tool_copy(f, "strike50", "exitcode");
+	char *t3 = tool_copy(f, "strikeold", "exitcode");
+	char *fail1[] = { t1, "1", NULL }, *fail2[] = { t2, "2", NULL };
+	struct run_result r;
+	dise_ring ring;
+	pid_t pids[50];
+	int i, st;
+
+	for (i = 0; i < 2; i++) {
+		assert_transparent(fail1, f->ring, NULL, &r);
+		run_result_free(&r);
+	}
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(heal_requests(f, "strike1", NULL), 0);
+
+	assert_transparent(fail1, f->ring, NULL, &r);
+	run_result_free(&r);
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(heal_requests(f, "strike1", "three_strikes"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM failures WHERE detector = 'three_strikes' AND "
+				     "description LIKE 'strike1 v% failed 3 times within 3600 s'"),
+			 1);
+	/* a 4th failure and another pass: still exactly one queued request */
+	assert_transparent(fail1, f->ring, NULL, &r);
+	run_result_free(&r);
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(heal_requests(f, "strike1", NULL), 1);
+
+	/* 50 failing runs at the same time */
+	for (i = 0; i < 50; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			char *pre, *rv;
+
+			assert_true(asprintf(&pre, "LD_PRELOAD=%s", shim_path()) > 0);
+			assert_true(asprintf(&rv, "DISE_RING=%s", f->ring) > 0);
+			char *envp[] = { pre, rv, NULL };
+			int dn = open("/dev/null", O_WRONLY);
+
+			dup2(dn, 1);
+			execve(fail2[0], fail2, envp);
+			_exit(127);
+		}
+	}
+	for (i = 0; i < 50; i++) {
+		assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+		assert_int_equal(WEXITSTATUS(st), 2);
+	}
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'strike50' AND outcome = 'fail'"), 50);
+	assert_int_equal(heal_requests(f, "strike50", NULL), 1);
+
+	/* three failures, but two hours ago, a minute apart */
+	assert_int_equal(dise_ring_map(f->ring, DISE_RING_WRITE, 0, 0, &ring), 0);
+	for (i = 0; i < 3; i++)
+		synth_run(&ring, t3, 900000 + (uint32_t)i, now_wall() - INT64_C(7200) * 1000000000 + i * INT64_C(60000000000),
+			  1000000, 1);
+	dise_ring_unmap(&ring);
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'strikeold' AND outcome = 'fail'"), 3);
+	/* they have their version (so the detectors did look at them), and are simply too old */
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'strikeold' AND version_id > 0"), 3);
+	assert_int_equal(heal_requests(f, "strikeold", NULL), 0);
+	free(t1);
+	free(t2);
+	free(t3);
+}
+
+/* Error rate: 1 failure in 12 runs (8%) is above 5%; slowdown: the last 5 runs take twice as long. */
+static void test_error_rate_and_slowdown(void **state)
+{
+	struct fixture *f = *state;
+	char *te = tool_copy(f, "flaky", "exitcode"), *ts = tool_copy(f, "sluggish", "forker");
+	struct run_result r;
+	dise_ring ring;
+	int64_t now = now_wall();
+	int i;
+
+	assert_int_equal(dise_ring_map(f->ring, DISE_RING_WRITE | DISE_RING_CREATE, 0, 0, &ring), 0);
+	for (i = 0; i < 12; i++)
+		synth_run(&ring, te, 800000 + (uint32_t)i, now - (12 - i) * INT64_C(1000000000), 1000000, i == 5);
+	for (i = 0; i < 15; i++)
+		synth_run(&ring, ts, 810000 + (uint32_t)i, now - (15 - i) * INT64_C(1000000000), i < 10 ? 1000000 : 2000000,
+			  0);
+	dise_ring_unmap(&ring);
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(heal_requests(f, "flaky", "error_rate"), 1);
+	assert_int_equal(heal_requests(f, "sluggish", "slowdown"), 1);
+	free(te);
+	free(ts);
+}
+
+#define LOAD_RUNS 50000 /* START + EXIT each: 100 000 records */
+
 
 /* SIGKILL the collector mid-load, start it again: every record stored, none twice. */
 static void test_sigkill_exactly_once(void **state)
@@ -689,6 +863,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_locked_database, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_versions_lineage, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_tool_add_merge, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_three_strikes, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_error_rate_and_slowdown, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Detectors, run by the collector over what it stored (pure SQL over runs
+ * and versions; the healer consumes heal_requests).
+ *
+ *  - three strikes: `strikes` failures of a version within `window_ns`;
+ *  - error rate: more than `error_rate` of the version's last `error_runs`
+ *    runs failed, once it has at least `error_min_runs`;
+ *  - slowdown: the median wall time of the last `slow_recent` ok runs is
+ *    more than `slow_factor` times the median of the ok runs before them.
+ *
+ * A version that already has a queued heal request is not looked at again:
+ * the partial unique index heal_open makes "at most one queued request per
+ * version" hold even if two collectors raced.
+ *
+ * Not yet: per-tool policy (the list of exit codes that are normal) from
+ * the configuration file, which comes with the healer.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "detect.h"
+
+#define FAILED "('fail','crash','vanished')"
+
+void dise_detect_policy_default(struct dise_detect_policy *p)
+{
+	p->strikes = 3;
+	p->window_ns = INT64_C(3600) * 1000000000;
+	p->error_rate = 0.05;
+	p->error_runs = 100;
+	p->error_min_runs = 10;
+	p->slow_recent = 5;
+	p->slow_factor = 1.30;
+	p->slow_min_history = 5;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int64_t median(int64_t *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_i64);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Records one detection and queues a heal request (ignored when one is queued already). */
+static int record(sqlite3 *db, int64_t version, const char *detector, const char *severity, const char *desc,
+		  int64_t now)
+{
+	sqlite3_stmt *q;
+	int64_t run = 0, failure;
+	const char *stack = NULL, *sig = NULL;
+	char *stack_copy = NULL, *sig_copy = NULL;
+	int rc, added;
+
+	/* the latest failed run, and its crash's frames if it crashed */
+	if (sqlite3_prepare_v2(db,
+			       "SELECT r.id, c.frames, c.signature FROM runs r LEFT JOIN crashes c ON c.run_id = r.id "
+			       "WHERE r.version_id = ?1 AND r.outcome IN " FAILED " ORDER BY r.start_wall_ns DESC LIMIT 1",
+			       -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, version);
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		run = sqlite3_column_int64(q, 0);
+		stack = (const char *)sqlite3_column_text(q, 1);
+		sig = (const char *)sqlite3_column_text(q, 2);
+		stack_copy = stack ? strdup(stack) : NULL;
+		sig_copy = sig ? strdup(sig) : NULL;
+	}
+	sqlite3_finalize(q);
+
+	rc = sqlite3_prepare_v2(db,
+				"INSERT INTO failures(version_id, run_id, detector, description, stack, severity, signature, "
+				"created_wall_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+				-1, &q, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(q, 1, version);
+		if (run)
+			sqlite3_bind_int64(q, 2, run);
+		sqlite3_bind_text(q, 3, detector, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 4, desc, -1, SQLITE_STATIC);
+		if (stack_copy)
+			sqlite3_bind_text(q, 5, stack_copy, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 6, severity, -1, SQLITE_STATIC);
+		if (sig_copy)
+			sqlite3_bind_text(q, 7, sig_copy, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 8, now);
+		rc = sqlite3_step(q);
+		sqlite3_finalize(q);
+	}
+	free(stack_copy);
+	free(sig_copy);
+	if (rc != SQLITE_DONE)
+		return -EIO;
+	failure = sqlite3_last_insert_rowid(db);
+	if (sqlite3_prepare_v2(db,
+			       "INSERT OR IGNORE INTO heal_requests(version_id, failure_id, created_wall_ns) VALUES (?1, ?2, ?3)",
+			       -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, version);
+	sqlite3_bind_int64(q, 2, failure);
+	sqlite3_bind_int64(q, 3, now);
+	rc = sqlite3_step(q);
+	added = sqlite3_changes(db);
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? added : -EIO;
+}
+
+/* Wall times (ns) of a version's ok runs, newest first, at most max. */
+static int ok_durations(sqlite3 *db, int64_t version, int64_t *out, int max)
+{
+	sqlite3_stmt *q;
+	int n = 0;
+
+	if (sqlite3_prepare_v2(db,
+			       "SELECT end_ns - start_ns FROM runs WHERE version_id = ?1 AND outcome = 'ok' "
+			       "AND end_ns IS NOT NULL ORDER BY start_wall_ns DESC LIMIT ?2",
+			       -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, version);
+	sqlite3_bind_int(q, 2, max);
+	while (n < max && sqlite3_step(q) == SQLITE_ROW)
+		out[n++] = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return n;
+}
+
+static int check_version(sqlite3 *db, const struct dise_detect_policy *p, int64_t v, const char *tool, int64_t now)
+{
+	sqlite3_stmt *q;
+	int64_t fails = 0, runs = 0;
+	char desc[512];
+
+	/* three strikes */
+	if (sqlite3_prepare_v2(db,
+			       "SELECT count(*) FROM runs WHERE version_id = ?1 AND outcome IN " FAILED
+			       " AND start_wall_ns >= ?2",
+			       -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, v);
+	sqlite3_bind_int64(q, 2, now - p->window_ns);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		fails = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	if (fails >= p->strikes) {
+		snprintf(desc, sizeof(desc), "%s v%lld failed %lld times within %lld s", tool, (long long)v,
+			 (long long)fails, (long long)(p->window_ns / 1000000000));
+		return record(db, v, "three_strikes", "critical", desc, now);
+	}
+
+	/* error rate over the last runs */
+	if (sqlite3_prepare_v2(db,
+			       "SELECT count(*), sum(outcome IN " FAILED ") FROM (SELECT outcome FROM runs "
+			       "WHERE version_id = ?1 AND outcome IS NOT NULL AND outcome != 'exec' "
+			       "ORDER BY start_wall_ns DESC LIMIT ?2)",
+			       -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, v);
+	sqlite3_bind_int(q, 2, p->error_runs);
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		runs = sqlite3_column_int64(q, 0);
+		fails = sqlite3_column_int64(q, 1);
+	}
+	sqlite3_finalize(q);
+	if (runs >= p->error_min_runs && (double)fails / (double)runs > p->error_rate) {
+		snprintf(desc, sizeof(desc), "%s v%lld failed %lld of its last %lld runs (%.1f%% > %.1f%%)", tool,
+			 (long long)v, (long long)fails, (long long)runs, 100.0 * (double)fails / (double)runs,
+			 100.0 * p->error_rate);
+		return record(db, v, "error_rate", "high", desc, now);
+	}
+
+	/* slowdown: the last few ok runs against the ones before them */
+	{
+		int want = p->slow_recent + 1000, n;
+		int64_t *d = malloc(sizeof(int64_t) * (size_t)want), recent, before;
+
+		if (!d)
+			return -ENOMEM;
+		n = ok_durations(db, v, d, want);
+		if (n >= p->slow_recent + p->slow_min_history) {
+			recent = median(d, p->slow_recent);
+			before = median(d + p->slow_recent, n - p->slow_recent);
+			if (before > 0 && (double)recent > p->slow_factor * (double)before) {
+				snprintf(desc, sizeof(desc),
+					 "%s v%lld slowed down: median %.3f ms over its last %d runs, %.3f ms before", tool,
+					 (long long)v, recent / 1e6, p->slow_recent, before / 1e6);
+				free(d);
+				return record(db, v, "slowdown", "medium", desc, now);
+			}
+		}
+		free(d);
+	}
+	return 0;
+}
+
+int dise_detect(dise_store *st, const struct dise_detect_policy *p, int64_t now)
+{
+	sqlite3 *db = dise_store_db(st);
+	sqlite3_stmt *q;
+	int64_t *ids = NULL;
+	char **tools = NULL;
+	size_t n = 0, cap = 0, i;
+	int r = 0, added = 0;
+
+	/* versions with runs in the window and no queued heal request */
+	if (sqlite3_prepare_v2(db,
+			       "SELECT v.id, v.tool FROM versions v WHERE EXISTS (SELECT 1 FROM runs r WHERE r.version_id = v.id "
+			       "AND r.start_wall_ns >= ?1) AND NOT EXISTS (SELECT 1 FROM heal_requests h "
+			       "WHERE h.version_id = v.id AND h.state = 'queued')",
+			       -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, now - p->window_ns);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			ids = realloc(ids, cap * sizeof(*ids));
+			tools = realloc(tools, cap * sizeof(*tools));
+		}
+		ids[n] = sqlite3_column_int64(q, 0);
+		tools[n] = strdup((const char *)sqlite3_column_text(q, 1));
+		n++;
+	}
+	sqlite3_finalize(q);
+	if (n) {
+		r = dise_store_begin(st);
+		for (i = 0; r == 0 && i < n; i++) {
+			int k = check_version(db, p, ids[i], tools[i], now);
+
+			if (k < 0)
+				r = k;
+			else
+				added += k;
+		}
+		if (r == 0)
+			r = dise_store_commit(st);
+		if (r < 0)
+			dise_store_rollback(st);
+	}
+	for (i = 0; i < n; i++)
+		free(tools[i]);
+	free(tools);
+	free(ids);
+	return r < 0 ? r : added;
+}
