@@ -720,6 +720,15 @@ static void test_three_strikes(void **state)
 	collect_once(f, &r);
 	run_result_free(&r);
 	assert_int_equal(heal_requests(f, "strike1", "three_strikes"), 1);
+	{
+		json_t *l = lineage_json(f, "strike1");
+
+		assert_int_equal(json_array_size(l), 1);
+		assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0), "heal_request")), "queued");
+		assert_non_null(strstr(json_string_value(json_object_get(json_array_get(l, 0), "detection")),
+				       "three_strikes: strike1"));
+		json_decref(l);
+	}
 	assert_int_equal(db_count(f, "SELECT count(*) FROM failures WHERE detector = 'three_strikes' AND "
 				     "description LIKE 'strike1 v% failed 3 times within 3600 s'"),
 			 1);
