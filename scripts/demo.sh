@@ -1,17 +1,20 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# The main job, as far as it is built: installs what is missing, builds,
-# runs real programs under the shim (one of them crashes, one is killed, one
-# crashes on a second thread) and shows what the ring captured: START, EXEC,
-# EXIT and CRASH records with symbolized stack frames.
+# The main job, as far as it is built: installs what is missing, builds, then
+#  1. runs real programs under the shim and shows what the ring captured,
+#  2. deploys a tool, replaces it by a broken build that crashes three times,
+#     and shows what the collector made of it: runs, the crash group with
+#     symbolized frames, the lineage v1 -> v2 and the heal request the third
+#     strike queued. (The healer that acts on it is not built yet.)
+# Everything lives in a temporary ring and DISE_HOME: nothing else is touched.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 scripts/build.sh build >/dev/null
 
 work=$(mktemp -d /tmp/dise-demo.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-export DISE_RING="$work/ring"   # a private ring: the demo touches nothing else
+export DISE_RING="$work/ring" DISE_HOME="$work/home"
+trap './build/bin/dise collector stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 SHIM="$PWD/build/lib/libdise_shim.so"
 ulimit -c 0 2>/dev/null || true
 
@@ -24,23 +27,36 @@ run() { # run under the shim, show the exit status the program really had
   echo "  -> exit status $st"
 }
 
-run /bin/ls /usr/share/doc/coreutils
+echo "== 1. capture: any program, unchanged"
 run /bin/sh -c 'echo hello | tr a-z A-Z; exit 3'
 run /usr/bin/python3 -c 'import sys; print("python", sys.version.split()[0])'
-run build/tests/progs/crasher segv 2>/dev/null
 run build/tests/progs/crasher thread 2>/dev/null
-run build/tests/progs/crasher kill 2>/dev/null
-
-echo
-echo "\$ dise ring stat"
-./build/bin/dise ring stat
 echo
 echo "\$ dise ring dump"
 ./build/bin/dise ring dump
 echo
-echo "\$ dise ring dump --json | (first crash record, abridged)"
-./build/bin/dise ring dump --json | grep '"type":"crash"' | head -n 1 | cut -c 1-600
-echo "..."
+
+echo "== 2. detection: a tool is deployed, then replaced by a build that crashes"
+./build/bin/dise collector start
+mkdir -p "$work/bin"
+cp build/tests/progs/exitcode "$work/bin/mytool"
+run "$work/bin/mytool" 0
+sleep 0.3   # the collector hashes the deployed content before the next deploy replaces it
+cp build/tests/progs/crasher "$work/bin/mytool.new" && mv "$work/bin/mytool.new" "$work/bin/mytool"
+for i in 1 2 3; do run "$work/bin/mytool" segv 2>/dev/null; done
+sleep 1.5   # versions are resolved and detectors run within a second
 echo
-echo "Not built yet: the collector (SQLite, lineage, three strikes) and the healer"
-echo "(prune, rules, rollback). 'dise run', 'dise crashes' and the rest say so when asked."
+echo "\$ dise runs --tool mytool"
+./build/bin/dise runs --tool mytool
+echo
+echo "\$ dise crashes"
+./build/bin/dise crashes
+echo
+echo "\$ dise lineage mytool"
+./build/bin/dise lineage mytool
+echo
+./build/bin/dise collector stop
+echo
+echo "Not built yet: the healer (prune the crashing version, write the avoidance rule,"
+echo "route the next run to its healthy parent), dise run, dise attach."
+echo "The heal request above waits for it."
