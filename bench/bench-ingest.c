@@ -12,17 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bench-util.h"
 #include "dise/ring.h"
 #include "ingest.h"
 #include "store.h"
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 int main(int argc, char **argv)
 {

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-util.h"
 #include "dise/ring.h"
 #include "ingest.h"
 #include "store.h"
@@ -24,14 +25,6 @@ static _Atomic uint64_t committed, committed_at;
 static _Atomic int stop;
 static const char *ring_path, *db_path;
 static double idle_cpu_ms;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static double thread_cpu_ms(void)
 {
@@ -79,13 +72,6 @@ static void *consumer(void *arg)
 	return NULL;
 }
 
-static int cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv)
 {
 	int n = argc > 1 ? atoi(argv[1]) : 2000, i;
@@ -127,7 +113,7 @@ int main(int argc, char **argv)
 	}
 	atomic_store(&stop, 1);
 	pthread_join(th, NULL);
-	qsort(lat, (size_t)n, sizeof(uint64_t), cmp);
+	qsort(lat, (size_t)n, sizeof(uint64_t), cmp_u64);
 	printf("bench-latency: %d records, each written while the collector slept, to its SQLite commit\n", n);
 	printf("  p50 %.1f us   p99 %.1f us   max %.1f us\n", lat[n / 2] / 1e3, lat[n * 99 / 100] / 1e3,
 	       lat[n - 1] / 1e3);

@@ -25,18 +25,11 @@
 #include <unistd.h>
 #include <x86intrin.h>
 
+#include "bench-util.h"
 #include "dise/ring.h"
 
 
 static double ns_per_tick;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void calibrate(void)
 {

@@ -19,25 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-util.h"
 #include "dise/ring.h"
 
 
 extern char **environ;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static char **make_env(const char *extra1, const char *extra2)
 {

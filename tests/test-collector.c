@@ -335,6 +335,23 @@ static void test_lock_and_sigterm(void **state)
 	assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* Waits (3 s at most) until a running collector stored the run of pid with that outcome. */
+static void wait_run(struct fixture *f, pid_t pid, const char *outcome)
+{
+	int i;
+
+	for (i = 0; i < 300; i++) {
+		json_t *runs = runs_json(f);
+		int found = find_run(runs, pid, outcome) != NULL;
+
+		json_decref(runs);
+		if (found)
+			return;
+		usleep(10000);
+	}
+	fail_msg("the collector never stored pid %d as %s", (int)pid, outcome);
+}
+
 static void test_collector_cli(void **state)
 {
 	struct fixture *f = *state;
@@ -343,8 +360,6 @@ static void test_collector_cli(void **state)
 	char *status[] = { (char *)bin_path("dise"), "collector", "status", NULL };
 	char *ok[] = { "/bin/true", NULL };
 	struct run_result r, t;
-	json_t *runs;
-	int i;
 
 	dise_cmd(f, status, &r);
 	assert_int_equal(WEXITSTATUS(r.status), 3);
@@ -360,16 +375,7 @@ static void test_collector_cli(void **state)
 
 	/* the running collector picks a run up by itself (woken, not polled) */
 	assert_transparent(ok, f->ring, NULL, &t);
-	for (i = 0; i < 300; i++) {
-		runs = runs_json(f);
-		if (find_run(runs, t.pid, "ok"))
-			break;
-		json_decref(runs);
-		runs = NULL;
-		usleep(10000);
-	}
-	assert_non_null(runs);
-	json_decref(runs);
+	wait_run(f, t.pid, "ok");
 	run_result_free(&t);
 
 	dise_cmd(f, stop, &r);
@@ -389,9 +395,8 @@ static void test_locked_database(void **state)
 	char *db;
 	sqlite3 *h;
 	struct run_result t;
-	json_t *runs = NULL;
 	pid_t pid;
-	int st, i;
+	int st;
 
 	assert_true(asprintf(&db, "%s/dise.db", f->home) > 0);
 	/* create the database, then hold its write lock */
@@ -405,16 +410,7 @@ static void test_locked_database(void **state)
 	usleep(300000); /* it tries, fails on the lock, waits */
 	assert_int_equal(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(h);
-	for (i = 0; i < 300; i++) {
-		runs = runs_json(f);
-		if (find_run(runs, t.pid, "ok"))
-			break;
-		json_decref(runs);
-		runs = NULL;
-		usleep(10000);
-	}
-	assert_non_null(runs);
-	json_decref(runs);
+	wait_run(f, t.pid, "ok");
 	kill(pid, SIGTERM);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
