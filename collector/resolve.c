@@ -195,21 +195,25 @@ int dise_resolver_step(dise_resolver *rs, int max)
 	sqlite3_stmt *q;
 	struct pending *p;
 	int n = 0, i, r = 0;
-	int64_t last = one_int(db, "SELECT last_run_id FROM resolver_state", NULL, NULL, 0);
 
 	p = calloc((size_t)max, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	if (sqlite3_prepare_v2(db,
 			       "SELECT id, tool, COALESCE(exe, execfn), cwd, exe_dev, exe_ino, exe_size, exe_mtime_ns, "
-			       "start_wall_ns FROM runs WHERE id > ?1 AND exe_ino IS NOT NULL AND version_id IS NULL "
-			       "ORDER BY id LIMIT ?2",
+			       "start_wall_ns FROM runs WHERE version_id IS NULL AND exe_ino IS NOT NULL "
+			       "ORDER BY id LIMIT ?1",
 			       -1, &q, NULL) != SQLITE_OK) {
 		free(p);
 		return -EIO;
 	}
-	sqlite3_bind_int64(q, 1, last);
-	sqlite3_bind_int(q, 2, max);
+	/*
+	 * Every run with an identity and no version yet, whatever its age (the
+	 * runs_version index finds them): a START may arrive after later runs,
+	 * its EXIT having come first from another shard. Version 0 marks a file
+	 * that could not be hashed, so nothing is looked at twice.
+	 */
+	sqlite3_bind_int(q, 1, max);
 	while (n < max && sqlite3_step(q) == SQLITE_ROW) {
 		const char *tool = (const char *)sqlite3_column_text(q, 1), *path = (const char *)sqlite3_column_text(q, 2);
 		const char *cwd = (const char *)sqlite3_column_text(q, 3);
@@ -302,8 +306,6 @@ int dise_resolver_step(dise_resolver *rs, int max)
 		if (r == 0)
 			r = exec1(db, "UPDATE runs SET version_id = ?1 WHERE id = ?2", "ii", v, p[i].run_id);
 	}
-	if (r == 0)
-		r = exec1(db, "UPDATE resolver_state SET last_run_id = ?1", "i", p[n - 1].run_id);
 	if (r == 0)
 		r = dise_store_commit(rs->st);
 	if (r < 0)

@@ -120,9 +120,7 @@ static const char schema_v2[] =
 	"CREATE TABLE IF NOT EXISTS version_parents(version_id INTEGER NOT NULL, parent_id INTEGER NOT NULL,"
 	"  PRIMARY KEY(version_id, parent_id)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS path_heads(path TEXT PRIMARY KEY, version_id INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS tool_paths(path TEXT PRIMARY KEY, tool TEXT NOT NULL) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS resolver_state(last_run_id INTEGER NOT NULL);"
-	"INSERT INTO resolver_state(last_run_id) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM resolver_state);";
+	"CREATE TABLE IF NOT EXISTS tool_paths(path TEXT PRIMARY KEY, tool TEXT NOT NULL) WITHOUT ROWID;";
 
 /* v3: detections. A failure record per detection; at most one queued heal request per version. */
 static const char schema_v3[] =

@@ -691,6 +691,40 @@ static char *tool_copy(struct fixture *f, const char *name, const char *prog)
 	return p;
 }
 
+/* EXIT before START (other shards): the run still gets its version once its START arrives, even after later runs. */
+static void test_late_start_gets_version(void **state)
+{
+	struct fixture *f = *state;
+	char *t = tool_copy(f, "latestart", "exitcode");
+	struct run_result r;
+	dise_ring ring;
+	uint8_t b[1024];
+	struct dise_rec_exit e;
+	uint64_t start = 1000000000ull + 700000ull * 1000000ull;
+
+	assert_int_equal(dise_ring_map(f->ring, DISE_RING_WRITE | DISE_RING_CREATE, 0, 0, &ring), 0);
+	/* the EXIT of pid 700000 first, and a later complete run, then a pass of the collector */
+	memset(&e, 0, sizeof(e));
+	e.h.size = sizeof(e);
+	e.h.type = DISE_REC_EXIT;
+	e.h.hdr_size = sizeof(e.h);
+	e.h.mono_ns = start + 1000;
+	e.h.run_start_ns = start;
+	e.h.pid = e.h.tid = 700000;
+	memcpy(b, &e, sizeof(e));
+	assert_int_equal(dise_ring_put(&ring, b, sizeof(e)), 0);
+	synth_run(&ring, t, 700001, now_wall(), 1000000, 0);
+	collect_once(f, &r);
+	run_result_free(&r);
+	/* now its START (synth_run writes START and EXIT: the EXIT again is harmless) */
+	synth_run(&ring, t, 700000, now_wall(), 1000, 0);
+	dise_ring_unmap(&ring);
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'latestart' AND version_id > 0"), 2);
+	free(t);
+}
+
 /* Three strikes: 2 failures do not heal, the 3rd does, once; 50 at once heal once; 3 outside the window never. */
 static void test_three_strikes(void **state)
 {
@@ -868,6 +902,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_locked_database, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_versions_lineage, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_tool_add_merge, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_late_start_gets_version, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_three_strikes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_error_rate_and_slowdown, fixture_setup, fixture_teardown),
 	};
