@@ -46,7 +46,7 @@ static void nap_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-static int start(const char *lock)
+static int start(const char *lock, int quiet)
 {
 	char self[PATH_MAX], daemon[PATH_MAX + 32];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -54,7 +54,8 @@ static int start(const char *lock)
 	int st, i, pid = running_pid(lock);
 
 	if (pid > 0) {
-		printf("collector already running (pid %d)\n", pid);
+		if (!quiet)
+			printf("collector already running (pid %d)\n", pid);
 		return 0;
 	}
 	if (n <= 0)
@@ -79,8 +80,19 @@ static int start(const char *lock)
 		fprintf(stderr, "dise: the collector did not come up\n");
 		return 1;
 	}
-	printf("collector started (pid %d)\n", pid);
+	if (!quiet)
+		printf("collector started (pid %d)\n", pid);
 	return 0;
+}
+
+int dise_cli_collector_ensure(void)
+{
+	char home[4096], lock[4200];
+	int r = dise_home(home, sizeof(home));
+
+	if (r < 0 || dise_path_join(lock, sizeof(lock), home, "collector.lock") < 0)
+		return dise_cli_error(r < 0 ? r : -ENAMETOOLONG, "state directory");
+	return start(lock, 1);
 }
 
 static int stop(const char *lock)
@@ -118,7 +130,7 @@ int dise_cli_collector(int argc, char **argv)
 	if (r < 0 || dise_path_join(lock, sizeof(lock), home, "collector.lock") < 0)
 		return dise_cli_error(r < 0 ? r : -ENAMETOOLONG, "state directory");
 	if (!strcmp(argv[2], "start"))
-		return start(lock);
+		return start(lock, 0);
 	if (!strcmp(argv[2], "stop"))
 		return stop(lock);
 	pid = running_pid(lock);

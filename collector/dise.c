@@ -45,6 +45,7 @@ static void usage(FILE *f)
 {
 	fputs("usage: dise COMMAND [ARGS]\n"
 	      "\n"
+	      "  run TOOL [ARGS...]                 run TOOL watched (starts the collector if none runs)\n"
 	      "  ring stat [--json]                 the ring's header and counters\n"
 	      "  ring dump [--json] [--consume]     every record in the ring, one per line\n"
 	      "  ring reset                         remove the ring file (a new one is made on next use)\n"
@@ -54,7 +55,7 @@ static void usage(FILE *f)
 	      "  lineage TOOL [--json]              versions of a tool, their parents, runs and failures\n"
 	      "  tool add NAME --version V PATH [--parent V0 ...]   register a version by hand\n"
 	      "\n"
-	      "Not built yet: run, attach, health, pruned, rules, heal, reset\n"
+	      "Not built yet: attach, health, pruned, rules, heal, reset\n"
 	      "(see the project's open issues).\n"
 	      "\n"
 	      "Environment: DISE_RING (ring file, default /dev/shm/dise-<uid>), DISE_HOME (state,\n"
@@ -64,7 +65,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	static const char *planned[] = { "run", "attach", "health", "pruned", "rules", "heal", "reset" };
+	static const char *planned[] = { "attach", "health", "pruned", "rules", "heal", "reset" };
 	size_t i;
 
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
@@ -83,6 +84,8 @@ int main(int argc, char **argv)
 		return dise_cli_lineage(argc, argv);
 	if (!strcmp(argv[1], "tool"))
 		return dise_cli_tool(argc, argv);
+	if (!strcmp(argv[1], "run"))
+		return dise_cli_run(argc, argv);
 	for (i = 0; i < sizeof(planned) / sizeof(planned[0]); i++)
 		if (!strcmp(argv[1], planned[i])) {
 			fprintf(stderr, "dise: '%s' is not implemented yet; see 'dise --help' for what exists\n",

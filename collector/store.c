@@ -14,10 +14,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <jansson.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "store.h"
 #include "unwind.h"
@@ -31,6 +33,8 @@ enum {
 	Q_CRASH_RUN,
 	Q_CRASH_ADD,
 	Q_EXEC_PARENT,
+	Q_PID_SINCE,
+	Q_TRACED,
 	Q_OPEN_RUNS,
 	Q_VANISH,
 	Q_BEGIN,
@@ -69,6 +73,12 @@ static const char *const queries[Q_MAX] = {
 	/* the image this one replaced: the latest run of the same pid that ended by exec */
 	[Q_EXEC_PARENT] = "SELECT id FROM runs WHERE epoch = ?1 AND pid = ?2 AND start_ns < ?3 AND outcome = 'exec' "
 			  "ORDER BY start_ns DESC LIMIT 1",
+	/* the latest run of a pid that began at or after a moment (dise run's spawn) */
+	[Q_PID_SINCE] = "SELECT id FROM runs WHERE epoch = ?1 AND pid = ?2 AND start_ns >= ?3 ORDER BY start_ns DESC LIMIT 1",
+	/* what dise run saw: fills the end of a run the shim could not end itself (SIGKILL, no shim) */
+	[Q_TRACED] = "UPDATE runs SET end_ns = ?2, outcome = ?3, exit_status = ?4, signal = ?5, "
+		     "user_ns = COALESCE(user_ns, ?6), sys_ns = COALESCE(sys_ns, ?7), maxrss_kb = COALESCE(maxrss_kb, ?8) "
+		     "WHERE id = ?1 AND (outcome IS NULL OR outcome = 'vanished')",
 	[Q_OPEN_RUNS] = "SELECT id, pid, start_ns FROM runs WHERE outcome IS NULL",
 	[Q_VANISH] = "UPDATE runs SET outcome = 'vanished', end_ns = ?2 WHERE id = ?1 AND outcome IS NULL",
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
@@ -369,14 +379,35 @@ static const char *base_name(const char *p)
 	return s ? s + 1 : p;
 }
 
+/* The id of the latest run of pid in epoch that began at or after since_ns (0: none). */
+static int pid_since(dise_store *st, uint64_t epoch, uint32_t pid, uint64_t since_ns, int64_t *ret_id)
+{
+	sqlite3_stmt *q = st->q[Q_PID_SINCE];
+
+	*ret_id = 0;
+	sqlite3_bind_int64(q, 1, (int64_t)epoch);
+	sqlite3_bind_int64(q, 2, pid);
+	sqlite3_bind_int64(q, 3, (int64_t)since_ns);
+	return run(q, ret_id);
+}
+
 static int add_start(dise_store *st, uint64_t epoch, const struct dise_record *rec)
 {
 	const struct dise_rec_start *s = &rec->u.start;
 	sqlite3_stmt *q = st->q[Q_START];
 	int64_t parent = 0;
-	char *argv = argv_json(rec->argv, rec->argv_count);
+	char *argv;
 	int r;
 
+	if (s->flags & DISE_START_WRAPPED) {
+		/* dise run's stand-in: only when the shim did not record this process itself */
+		int64_t shim_run;
+
+		r = pid_since(st, epoch, rec->hdr.pid, rec->hdr.run_start_ns + 1, &shim_run);
+		if (r < 0 || shim_run)
+			return r;
+	}
+	argv = argv_json(rec->argv, rec->argv_count);
 	if (!(s->flags & DISE_START_FORK) && !(s->flags & DISE_START_ATTACHED)) {
 		sqlite3_stmt *p = st->q[Q_EXEC_PARENT];
 
@@ -412,11 +443,51 @@ out:
 	return r;
 }
 
+static int is_crash_signal(int sig)
+{
+	return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGABRT || sig == SIGSYS ||
+	       sig == SIGTRAP;
+}
+
+/* dise run's wait4: the true end of the latest run of that pid since the spawn. */
+static int add_traced(dise_store *st, uint64_t epoch, const struct dise_record *rec)
+{
+	const struct dise_rec_exit *e = &rec->u.exit;
+	sqlite3_stmt *q = st->q[Q_TRACED];
+	int64_t id;
+	int r = pid_since(st, epoch, rec->hdr.pid, rec->hdr.run_start_ns, &id);
+
+	if (r < 0 || !id)
+		return r;
+	sqlite3_bind_int64(q, 1, id);
+	sqlite3_bind_int64(q, 2, (int64_t)rec->hdr.mono_ns);
+	if (WIFEXITED(e->status)) {
+		sqlite3_bind_text(q, 3, WEXITSTATUS(e->status) ? "fail" : "ok", -1, SQLITE_STATIC);
+		sqlite3_bind_int(q, 4, WEXITSTATUS(e->status));
+	} else if (WIFSIGNALED(e->status)) {
+		int sig = WTERMSIG(e->status);
+
+		sqlite3_bind_text(q, 3, sig == SIGKILL ? "vanished" : is_crash_signal(sig) ? "crash" : "fail", -1,
+				  SQLITE_STATIC);
+		sqlite3_bind_int(q, 5, sig);
+	} else {
+		sqlite3_reset(q);
+		sqlite3_clear_bindings(q);
+		return 0;
+	}
+	sqlite3_bind_int64(q, 6, (int64_t)e->user_ns);
+	sqlite3_bind_int64(q, 7, (int64_t)e->sys_ns);
+	sqlite3_bind_int64(q, 8, (int64_t)e->maxrss_kb);
+	return run(q, NULL);
+}
+
 static int add_exit(dise_store *st, uint64_t epoch, const struct dise_record *rec)
 {
 	const struct dise_rec_exit *e = &rec->u.exit;
 	sqlite3_stmt *q = st->q[Q_EXIT];
 
+	if (e->how == DISE_EXIT_TRACED)
+		return add_traced(st, epoch, rec);
 	bind_key(q, epoch, &rec->hdr);
 	sqlite3_bind_int64(q, 4, (int64_t)rec->hdr.mono_ns);
 	sqlite3_bind_text(q, 5, (e->status & 0xff) == 0 ? "ok" : "fail", -1, SQLITE_STATIC);

@@ -837,6 +837,133 @@ static void test_error_rate_and_slowdown(void **state)
 	free(ts);
 }
 
+/* Runs `dise run argv...` with this fixture's ring and home; status as from waitpid. */
+static void dise_run(struct fixture *f, char *const args[], struct run_result *r)
+{
+	char *argv[16] = { (char *)bin_path("dise"), "run" };
+	int i;
+
+	for (i = 0; args[i] && i < 13; i++)
+		argv[2 + i] = args[i];
+	argv[2 + i] = NULL;
+	dise_cmd(f, argv, r);
+}
+
+static int64_t runs_of(struct fixture *f, pid_t pid, const char *outcome_and_more)
+{
+	char *sql;
+	int64_t n;
+
+	assert_true(asprintf(&sql, "SELECT count(*) FROM runs WHERE pid = %d%s", (int)pid, outcome_and_more) > 0);
+	n = db_count(f, sql);
+	free(sql);
+	return n;
+}
+
+/* The pid dise run gave the child: the one run of that tool in the database. */
+static pid_t child_pid(struct fixture *f, const char *tool)
+{
+	char *sql;
+	int64_t pid;
+
+	assert_true(asprintf(&sql, "SELECT max(pid) FROM runs WHERE tool = '%s'", tool) > 0);
+	pid = db_count(f, sql);
+	free(sql);
+	return (pid_t)pid;
+}
+
+static void test_dise_run(void **state)
+{
+	struct fixture *f = *state;
+	char *ex3[] = { (char *)prog_path("exitcode"), "3", NULL };
+	char *ex255[] = { (char *)prog_path("exitcode"), "255", "_exit", NULL };
+	char *segv[] = { (char *)prog_path("crasher"), "segv", NULL };
+	char *stat5[] = { (char *)prog_path("static-exit"), "5", NULL };
+	char *missing[] = { "no-such-command-here", NULL };
+	char *stop[] = { (char *)bin_path("dise"), "collector", "stop", NULL };
+	struct run_result r, direct;
+	pid_t pid;
+
+	/* exit codes and output pass through, as when run directly */
+	dise_run(f, ex3, &r);
+	assert_int_equal(run_cmd(ex3, NULL, NULL, &direct), 0);
+	assert_int_equal(r.status, direct.status);
+	assert_string_equal(r.out, direct.out);
+	run_result_free(&r);
+	run_result_free(&direct);
+	dise_run(f, ex255, &r);
+	assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 255);
+	run_result_free(&r);
+	/* a fatal signal too: dise dies of it */
+	dise_run(f, segv, &r);
+	assert_true(WIFSIGNALED(r.status));
+	assert_int_equal(WTERMSIG(r.status), SIGSEGV);
+	run_result_free(&r);
+	/* a static binary: no shim can load, dise run records it from the outside */
+	dise_run(f, stat5, &r);
+	assert_int_equal(WEXITSTATUS(r.status), 5);
+	assert_string_equal(r.out, "static 5\n");
+	run_result_free(&r);
+	dise_run(f, missing, &r);
+	assert_int_equal(WEXITSTATUS(r.status), 127);
+	assert_non_null(strstr(r.err, "command not found"));
+	run_result_free(&r);
+
+	/* let the collector dise run started catch up, then stop it */
+	usleep(1500000);
+	dise_cmd(f, stop, &r);
+	run_result_free(&r);
+	collect_once(f, &r);
+	run_result_free(&r);
+
+	pid = child_pid(f, "exitcode");
+	assert_true(pid > 0);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'exitcode' AND outcome = 'fail'"), 2);
+	pid = child_pid(f, "crasher");
+	assert_int_equal(runs_of(f, pid, " AND outcome = 'crash' AND signal = 11"), 1);
+	assert_int_equal(runs_of(f, pid, ""), 1); /* the shim's run only: dise run's stand-in was not needed */
+	pid = child_pid(f, "static-exit");
+	assert_int_equal(runs_of(f, pid, " AND outcome = 'fail' AND exit_status = 5"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'static-exit' AND version_id > 0"), 1);
+}
+
+/* Ctrl-C: the terminal signals the whole foreground group; the tool dies of it, and so does dise. */
+static void test_dise_run_ctrl_c(void **state)
+{
+	struct fixture *f = *state;
+	int st;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *argv[] = { (char *)bin_path("dise"), "run", "/bin/sleep", "30", NULL };
+
+		setpgid(0, 0);
+		setenv("DISE_RING", f->ring, 1);
+		setenv("DISE_HOME", f->home, 1);
+		unsetenv("LD_PRELOAD");
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	usleep(500000); /* dise runs, sleep sleeps */
+	assert_int_equal(killpg(pid, SIGINT), 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGINT);
+	{
+		char *stop[] = { (char *)bin_path("dise"), "collector", "stop", NULL };
+		struct run_result r;
+
+		usleep(500000);
+		dise_cmd(f, stop, &r);
+		run_result_free(&r);
+		collect_once(f, &r);
+		run_result_free(&r);
+	}
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'sleep' AND outcome = 'fail' AND signal = 2"), 1);
+}
+
 #define LOAD_RUNS 50000 /* START + EXIT each: 100 000 records */
 
 
@@ -903,6 +1030,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_versions_lineage, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_tool_add_merge, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_late_start_gets_version, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_dise_run, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_dise_run_ctrl_c, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_three_strikes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_error_rate_and_slowdown, fixture_setup, fixture_teardown),
 	};

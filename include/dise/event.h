@@ -53,6 +53,8 @@ enum {
 	DISE_START_NO_EXE = 1u << 2,     /* /proc/self/exe could not be read */
 	DISE_START_NO_SCRIPT = 1u << 3,  /* AT_EXECFN could not be stat'ed */
 	DISE_START_ATTACHED = 1u << 4,   /* written by `dise attach`, not the shim */
+	DISE_START_WRAPPED = 1u << 5,    /* written by `dise run` after the child ended: a stand-in,
+					    used only when no shim run of that pid began since run_start_ns */
 };
 
 #define DISE_ARGV_MAX 4096u /* bytes of argv kept in START and EXEC */
@@ -113,7 +115,8 @@ enum dise_exit_how {
 	DISE_EXIT_EXIT,     /* exit(), or return from main */
 	DISE_EXIT__EXIT,    /* _exit() */
 	DISE_EXIT__EXIT2,   /* _Exit() */
-	DISE_EXIT_TRACED,   /* seen by ptrace or by `dise run`'s wait4 */
+	DISE_EXIT_TRACED,   /* seen by ptrace or by `dise run`'s wait4: status is then the raw wait status,
+			       and the record ends the latest run of that pid that began since run_start_ns */
 };
 
 struct dise_rec_exit {

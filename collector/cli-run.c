@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `dise run TOOL [ARGS...]`: runs TOOL with the shim preloaded (an absolute
+ * path, so children find it from any directory), starts the collector when
+ * none runs, and gives back exactly what TOOL gave: its exit code, or its
+ * fatal signal (re-raised on itself, with core dumps off for dise so that
+ * only TOOL's core is written).
+ *
+ * Signals: like system(), dise ignores SIGINT and SIGQUIT while TOOL runs,
+ * so Ctrl-C, which the terminal sends to the whole foreground group, acts
+ * on TOOL alone; SIGTERM and SIGHUP sent to dise are passed on to TOOL.
+ *
+ * It reaps TOOL with wait4 and records what it saw itself, after TOOL ended:
+ * a WRAPPED START (path, argv, cwd, identity), used only when the shim did
+ * not record this process (a static or setuid binary), and a TRACED EXIT
+ * with the raw wait status and the kernel's resource use, which ends the
+ * latest run of that pid unless the shim already ended it (so a SIGKILL is
+ * known at once).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "dise/ring.h"
+
+extern char **environ;
+
+static volatile pid_t child;
+
+static void forward(int sig)
+{
+	if (child > 0)
+		kill(child, sig);
+}
+
+static uint64_t clock_ns(clockid_t c)
+{
+	struct timespec ts;
+
+	clock_gettime(c, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The file TOOL names: as given when it has a slash, else the first executable match in PATH. */
+static int find_tool(const char *tool, char *out, size_t size)
+{
+	const char *path = getenv("PATH");
+	char *copy, *dir, *save = NULL;
+
+	if (strchr(tool, '/')) {
+		if (!realpath(tool, out))
+			snprintf(out, size, "%s", tool);
+		return 0;
+	}
+	copy = strdup(path && path[0] ? path : "/usr/local/bin:/usr/bin:/bin");
+	for (dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		snprintf(out, size, "%s/%s", dir[0] ? dir : ".", tool);
+		if (access(out, X_OK) == 0) {
+			free(copy);
+			return 0;
+		}
+	}
+	free(copy);
+	return -ENOENT;
+}
+
+/*
+ * The environment for TOOL: ours, with the shim in LD_PRELOAD. The array
+ * and *ret_owned (the LD_PRELOAD entry when it had to be made) are the
+ * caller's to free.
+ */
+static char **child_env(const char *shim, char **ret_owned)
+{
+	size_t n = 0, i, k = 0;
+	char **env, *pre = NULL;
+
+	*ret_owned = NULL;
+	while (environ[n])
+		n++;
+	env = calloc(n + 2, sizeof(char *));
+	if (!env)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (strncmp(environ[i], "LD_PRELOAD=", 11))
+			env[k++] = environ[i];
+		else if (strstr(environ[i], "libdise_shim"))
+			pre = environ[i]; /* already there */
+		else if (!*ret_owned && asprintf(ret_owned, "%s:%s", environ[i], shim) < 0)
+			*ret_owned = NULL;
+	}
+	if (!pre && !*ret_owned && asprintf(ret_owned, "LD_PRELOAD=%s", shim) < 0)
+		*ret_owned = NULL;
+	if (!pre)
+		pre = *ret_owned;
+	if (pre)
+		env[k++] = pre;
+	env[k] = NULL;
+	return env;
+}
+
+static void put_str(uint8_t *b, size_t *off, const char *s, uint16_t *len)
+{
+	size_t n = strnlen(s, DISE_PATH_MAX - 1);
+
+	memcpy(b + *off, s, n);
+	b[*off + n] = '\0';
+	*off += n + 1;
+	*len = (uint16_t)(n + 1);
+}
+
+/* WRAPPED START, then TRACED EXIT, into the ring. Best effort: the child's fate is what matters. */
+static void record(pid_t pid, const char *path, char **argv, uint64_t t0, uint64_t wall0, int status,
+		   const struct rusage *ru)
+{
+	static uint8_t b[DISE_RECORD_MAX];
+	char ring_path[DISE_PATH_MAX], cwd[DISE_PATH_MAX];
+	struct dise_rec_start s;
+	struct dise_rec_exit e;
+	struct stat st;
+	dise_ring ring;
+	size_t off = sizeof(s);
+	uint32_t i, room;
+
+	if (dise_ring_path(ring_path, sizeof(ring_path)) < 0 ||
+	    dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 0, 0, &ring) < 0)
+		return;
+	memset(&s, 0, sizeof(s));
+	s.wall_ns = wall0;
+	s.ppid = (uint32_t)getpid();
+	s.uid = (uint32_t)getuid();
+	s.flags = DISE_START_WRAPPED;
+	if (stat(path, &st) == 0) {
+		s.exe.dev = s.script.dev = st.st_dev;
+		s.exe.ino = s.script.ino = st.st_ino;
+		s.exe.size = s.script.size = (uint64_t)st.st_size;
+		s.exe.mtime_ns = s.script.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	} else {
+		s.flags |= DISE_START_NO_EXE | DISE_START_NO_SCRIPT;
+	}
+	put_str(b, &off, path, &s.execfn_len);
+	put_str(b, &off, getcwd(cwd, sizeof(cwd)) ? cwd : "", &s.cwd_len);
+	for (i = 0; argv[i]; i++) {
+		size_t n = strlen(argv[i]) + 1;
+
+		room = DISE_ARGV_MAX - s.argv_len;
+		if (n > room) {
+			s.flags |= DISE_START_ARGV_TRUNC;
+			break;
+		}
+		memcpy(b + off, argv[i], n);
+		off += n;
+		s.argv_len = (uint16_t)(s.argv_len + n);
+		s.argv_count++;
+	}
+	while (argv[i])
+		i++;
+	s.argc = i;
+	s.h.size = (uint32_t)off;
+	s.h.type = DISE_REC_START;
+	s.h.hdr_size = sizeof(s.h);
+	s.h.mono_ns = clock_ns(CLOCK_MONOTONIC);
+	s.h.run_start_ns = t0;
+	s.h.pid = s.h.tid = (uint32_t)pid;
+	memcpy(b, &s, sizeof(s));
+	dise_ring_put(&ring, b, (uint32_t)off);
+
+	memset(&e, 0, sizeof(e));
+	e.h.size = sizeof(e);
+	e.h.type = DISE_REC_EXIT;
+	e.h.hdr_size = sizeof(e.h);
+	e.h.mono_ns = clock_ns(CLOCK_MONOTONIC);
+	e.h.run_start_ns = t0;
+	e.h.pid = e.h.tid = (uint32_t)pid;
+	e.status = status;
+	e.how = DISE_EXIT_TRACED;
+	e.elapsed_ns = e.h.mono_ns - t0;
+	e.user_ns = (uint64_t)ru->ru_utime.tv_sec * 1000000000u + (uint64_t)ru->ru_utime.tv_usec * 1000u;
+	e.sys_ns = (uint64_t)ru->ru_stime.tv_sec * 1000000000u + (uint64_t)ru->ru_stime.tv_usec * 1000u;
+	e.maxrss_kb = (uint64_t)ru->ru_maxrss;
+	dise_ring_put(&ring, &e, sizeof(e));
+	dise_ring_notify(&ring);
+	dise_ring_unmap(&ring);
+}
+
+int dise_cli_run(int argc, char **argv)
+{
+	char self[PATH_MAX], shim[PATH_MAX + 32], abs_shim[PATH_MAX], path[PATH_MAX], *owned, **env;
+	posix_spawnattr_t attr;
+	struct sigaction ign, fwd, old_int, old_quit;
+	sigset_t none, defaults;
+	struct rusage ru;
+	uint64_t t0, wall0;
+	ssize_t n;
+	pid_t pid;
+	int r, status = 0;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: dise run TOOL [ARGS...]\n");
+		return 2;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return dise_cli_error(-errno, "cannot find the shim");
+	self[n] = '\0';
+	snprintf(shim, sizeof(shim), "%s/../lib/libdise_shim.so", dirname(self));
+	if (!realpath(shim, abs_shim)) {
+		fprintf(stderr, "dise: the shim is not where it should be: %s\n", shim);
+		return 1;
+	}
+	if (find_tool(argv[2], path, sizeof(path)) < 0) {
+		fprintf(stderr, "dise: %s: command not found\n", argv[2]);
+		return 127;
+	}
+	r = dise_cli_collector_ensure();
+	if (r)
+		fprintf(stderr, "dise: running '%s' without a collector\n", argv[2]); /* the records wait in the ring */
+
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigaction(SIGINT, &ign, &old_int);
+	sigaction(SIGQUIT, &ign, &old_quit);
+	memset(&fwd, 0, sizeof(fwd));
+	fwd.sa_handler = forward;
+	sigaction(SIGTERM, &fwd, NULL);
+	sigaction(SIGHUP, &fwd, NULL);
+
+	posix_spawnattr_init(&attr);
+	sigemptyset(&none);
+	sigemptyset(&defaults);
+	sigaddset(&defaults, SIGINT);
+	sigaddset(&defaults, SIGQUIT);
+	sigaddset(&defaults, SIGTERM);
+	sigaddset(&defaults, SIGHUP);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &defaults);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	t0 = clock_ns(CLOCK_MONOTONIC);
+	wall0 = clock_ns(CLOCK_REALTIME);
+	env = child_env(abs_shim, &owned);
+	r = env ? posix_spawn(&pid, path, NULL, &attr, argv + 2, env) : ENOMEM;
+	posix_spawnattr_destroy(&attr);
+	free(env);
+	free(owned);
+	if (r != 0) {
+		fprintf(stderr, "dise: cannot run '%s': %s\n", path, strerror(r));
+		return r == ENOENT ? 127 : 126;
+	}
+	child = pid;
+	while (wait4(pid, &status, 0, &ru) < 0) {
+		if (errno != EINTR) {
+			fprintf(stderr, "dise: waiting for '%s': %s\n", path, strerror(errno));
+			return 1;
+		}
+	}
+	child = 0;
+	record(pid, path, argv + 2, t0, wall0, status, &ru);
+
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status)) {
+		/* die the same way; the core, if any, was TOOL's */
+		struct rlimit no_core = { 0, 0 };
+		struct sigaction dfl;
+		sigset_t one;
+
+		setrlimit(RLIMIT_CORE, &no_core);
+		memset(&dfl, 0, sizeof(dfl));
+		dfl.sa_handler = SIG_DFL;
+		sigaction(WTERMSIG(status), &dfl, NULL);
+		sigemptyset(&one);
+		sigaddset(&one, WTERMSIG(status));
+		sigprocmask(SIG_UNBLOCK, &one, NULL);
+		raise(WTERMSIG(status));
+		return 128 + WTERMSIG(status);
+	}
+	return 1;
+}
