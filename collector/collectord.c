@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "home.h"
+#include "config.h"
 #include "detect.h"
 #include "ingest.h"
 #include "resolve.h"
@@ -103,6 +104,7 @@ static void nap(unsigned ms)
  */
 struct resolver_arg {
 	const char *db, *cas;
+	const struct dise_config *cfg;
 	pthread_mutex_t lock;
 	pthread_cond_t more; /* ingest stored something: the file may be replaced soon, hash now */
 	int pending;
@@ -127,25 +129,24 @@ static int64_t wall_ns(void)
 static void *resolver_main(void *p)
 {
 	struct resolver_arg *a = p;
-	struct dise_detect_policy policy;
 	dise_store *st;
 	dise_resolver *rs;
 	int r;
 
-	dise_detect_policy_default(&policy);
 	if (dise_store_open(a->db, 0, &st) < 0)
 		return NULL;
 	if (dise_resolver_new(st, a->cas, &rs) < 0) {
 		dise_store_free(st);
 		return NULL;
 	}
+	dise_resolver_set_cas_cap(rs, a->cfg->cas_max_bytes);
 	while (!stop) {
 		r = dise_resolver_step(rs, 256);
 		if (r < 0) {
 			nap(200);
 		} else if (r == 0) {
 			/* all runs have versions: outcomes may have arrived since, look for what to heal */
-			dise_detect(st, &policy, wall_ns());
+			dise_detect(st, &a->cfg->detect, a->cfg, wall_ns());
 			struct timespec ts;
 
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -163,18 +164,17 @@ static void *resolver_main(void *p)
 }
 
 /* --once: give every stored run its version, then run the detectors, before exiting. */
-static void resolve_all(dise_store *st, const char *cas)
+static void resolve_all(dise_store *st, const char *cas, const struct dise_config *cfg)
 {
-	struct dise_detect_policy policy;
 	dise_resolver *rs;
 
 	if (dise_resolver_new(st, cas, &rs) < 0)
 		return;
+	dise_resolver_set_cas_cap(rs, cfg->cas_max_bytes);
 	while (dise_resolver_step(rs, 256) > 0)
 		;
 	dise_resolver_free(rs);
-	dise_detect_policy_default(&policy);
-	dise_detect(st, &policy, wall_ns());
+	dise_detect(st, &cfg->detect, cfg, wall_ns());
 }
 
 static int usage(FILE *f, int rc)
@@ -223,8 +223,9 @@ int main(int argc, char **argv)
 		{ "once", no_argument, NULL, 'o' },       { "batch", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },       { NULL, 0, NULL, 0 },
 	};
-	char home[4096], db[4200], lock[4200], cas[4200], ring[DISE_PATH_MAX];
-	struct resolver_arg ra = { db, cas, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+	char home[4096], db[4200], lock[4200], cas[4200], conf[4200], ring[DISE_PATH_MAX], err[512];
+	struct dise_config cfg;
+	struct resolver_arg ra = { db, cas, &cfg, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
 	pthread_t resolver;
 	int resolver_on = 0;
 	struct dise_ingest_stats stats = { 0 };
@@ -254,9 +255,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (dise_path_join(db, sizeof(db), home, "dise.db") < 0 || dise_path_join(lock, sizeof(lock), home, "collector.lock") < 0 ||
-	    dise_path_join(cas, sizeof(cas), home, "cas") < 0 ||
+	    dise_path_join(cas, sizeof(cas), home, "cas") < 0 || dise_path_join(conf, sizeof(conf), home, "dise.json") < 0 ||
 	    dise_ring_path(ring, sizeof(ring)) < 0) {
 		fprintf(stderr, "dise-collectord: path too long\n");
+		return 1;
+	}
+	if (dise_config_load(conf, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "dise-collectord: %s\n", err);
 		return 1;
 	}
 	lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -337,12 +342,13 @@ int main(int argc, char **argv)
 		pthread_join(resolver, NULL);
 	}
 	if (once)
-		resolve_all(st, cas);
+		resolve_all(st, cas, &cfg);
 	fprintf(stderr,
 		"dise-collectord: stored %llu records, %llu read again and skipped, %llu malformed, %llu runs vanished\n",
 		(unsigned long long)stats.stored, (unsigned long long)stats.skipped, (unsigned long long)stats.bad,
 		(unsigned long long)stats.vanished);
 	dise_ingest_free(in);
 	dise_store_free(st);
+	dise_config_free(&cfg);
 	return 0;
 }

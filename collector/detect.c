@@ -13,8 +13,8 @@
  * the partial unique index heal_open makes "at most one queued request per
  * version" hold even if two collectors raced.
  *
- * Not yet: per-tool policy (the list of exit codes that are normal) from
- * the configuration file, which comes with the healer.
+ * What counts as a failure is the tool's policy (dise.json: the exit codes
+ * that are normal for it); the thresholds are dise.json's "detect".
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,9 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "detect.h"
-
-#define FAILED "('fail','crash','vanished')"
 
 void dise_detect_policy_default(struct dise_detect_policy *p)
 {
@@ -53,20 +52,22 @@ static int64_t median(int64_t *v, int n)
 }
 
 /* Records one detection and queues a heal request (ignored when one is queued already). */
-static int record(sqlite3 *db, int64_t version, const char *detector, const char *severity, const char *desc,
-		  int64_t now)
+static int record(sqlite3 *db, int64_t version, const char *failed, const char *detector, const char *severity,
+		  const char *desc, int64_t now)
 {
 	sqlite3_stmt *q;
+	char sql[1024];
 	int64_t run = 0, failure;
 	const char *stack = NULL, *sig = NULL;
 	char *stack_copy = NULL, *sig_copy = NULL;
 	int rc, added;
 
 	/* the latest failed run, and its crash's frames if it crashed */
-	if (sqlite3_prepare_v2(db,
-			       "SELECT r.id, c.frames, c.signature FROM runs r LEFT JOIN crashes c ON c.run_id = r.id "
-			       "WHERE r.version_id = ?1 AND r.outcome IN " FAILED " ORDER BY r.start_wall_ns DESC LIMIT 1",
-			       -1, &q, NULL) != SQLITE_OK)
+	snprintf(sql, sizeof(sql),
+		 "SELECT r.id, c.frames, c.signature FROM runs r LEFT JOIN crashes c ON c.run_id = r.id "
+		 "WHERE r.version_id = ?1 AND %s ORDER BY r.start_wall_ns DESC LIMIT 1",
+		 failed);
+	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, version);
 	if (sqlite3_step(q) == SQLITE_ROW) {
@@ -134,17 +135,18 @@ static int ok_durations(sqlite3 *db, int64_t version, int64_t *out, int max)
 	return n;
 }
 
-static int check_version(sqlite3 *db, const struct dise_detect_policy *p, int64_t v, const char *tool, int64_t now)
+static int check_version(sqlite3 *db, const struct dise_detect_policy *p, const struct dise_config *cfg, int64_t v,
+			 const char *tool, int64_t now)
 {
 	sqlite3_stmt *q;
 	int64_t fails = 0, runs = 0;
-	char desc[512];
+	char desc[512], fbuf[512], sql[1024];
+	const char *failed = dise_config_failed_sql(cfg, tool, fbuf, sizeof(fbuf));
 
 	/* three strikes */
-	if (sqlite3_prepare_v2(db,
-			       "SELECT count(*) FROM runs WHERE version_id = ?1 AND outcome IN " FAILED
-			       " AND start_wall_ns >= ?2",
-			       -1, &q, NULL) != SQLITE_OK)
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM runs r WHERE r.version_id = ?1 AND %s AND r.start_wall_ns >= ?2",
+		 failed);
+	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, v);
 	sqlite3_bind_int64(q, 2, now - p->window_ns);
@@ -154,15 +156,16 @@ static int check_version(sqlite3 *db, const struct dise_detect_policy *p, int64_
 	if (fails >= p->strikes) {
 		snprintf(desc, sizeof(desc), "%s v%lld failed %lld times within %lld s", tool, (long long)v,
 			 (long long)fails, (long long)(p->window_ns / 1000000000));
-		return record(db, v, "three_strikes", "critical", desc, now);
+		return record(db, v, failed, "three_strikes", "critical", desc, now);
 	}
 
 	/* error rate over the last runs */
-	if (sqlite3_prepare_v2(db,
-			       "SELECT count(*), sum(outcome IN " FAILED ") FROM (SELECT outcome FROM runs "
-			       "WHERE version_id = ?1 AND outcome IS NOT NULL AND outcome != 'exec' "
-			       "ORDER BY start_wall_ns DESC LIMIT ?2)",
-			       -1, &q, NULL) != SQLITE_OK)
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*), sum(%s) FROM (SELECT outcome, exit_status FROM runs "
+		 "WHERE version_id = ?1 AND outcome IS NOT NULL AND outcome != 'exec' "
+		 "ORDER BY start_wall_ns DESC LIMIT ?2) AS r",
+		 failed);
+	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, v);
 	sqlite3_bind_int(q, 2, p->error_runs);
@@ -175,7 +178,7 @@ static int check_version(sqlite3 *db, const struct dise_detect_policy *p, int64_
 		snprintf(desc, sizeof(desc), "%s v%lld failed %lld of its last %lld runs (%.1f%% > %.1f%%)", tool,
 			 (long long)v, (long long)fails, (long long)runs, 100.0 * (double)fails / (double)runs,
 			 100.0 * p->error_rate);
-		return record(db, v, "error_rate", "high", desc, now);
+		return record(db, v, failed, "error_rate", "high", desc, now);
 	}
 
 	/* slowdown: the last few ok runs against the ones before them */
@@ -194,7 +197,7 @@ static int check_version(sqlite3 *db, const struct dise_detect_policy *p, int64_
 					 "%s v%lld slowed down: median %.3f ms over its last %d runs, %.3f ms before", tool,
 					 (long long)v, recent / 1e6, p->slow_recent, before / 1e6);
 				free(d);
-				return record(db, v, "slowdown", "medium", desc, now);
+				return record(db, v, failed, "slowdown", "medium", desc, now);
 			}
 		}
 		free(d);
@@ -202,7 +205,7 @@ static int check_version(sqlite3 *db, const struct dise_detect_policy *p, int64_
 	return 0;
 }
 
-int dise_detect(dise_store *st, const struct dise_detect_policy *p, int64_t now)
+int dise_detect(dise_store *st, const struct dise_detect_policy *p, const struct dise_config *cfg, int64_t now)
 {
 	sqlite3 *db = dise_store_db(st);
 	sqlite3_stmt *q;
@@ -233,7 +236,7 @@ int dise_detect(dise_store *st, const struct dise_detect_policy *p, int64_t now)
 	if (n) {
 		r = dise_store_begin(st);
 		for (i = 0; r == 0 && i < n; i++) {
-			int k = check_version(db, p, ids[i], tools[i], now);
+			int k = check_version(db, p, cfg, ids[i], tools[i], now);
 
 			if (k < 0)
 				r = k;

@@ -21,14 +21,17 @@ struct dise_detect_policy {
 /* The defaults: 3 in 1 hour; 5% of the last 100 runs once 10; last 5 runs 30% slower than before (5 before). */
 void dise_detect_policy_default(struct dise_detect_policy *p);
 
+struct dise_config;
+
 /*
  * Looks at every version with runs that ended in the window and records
  * detections: a row in failures (detector, description, the latest crash's
  * stack, severity) and a queued heal request, at most one queued request
  * per version, whatever the number of detections or collectors racing.
- * A failure is a run that ended `fail`, `crash` or `vanished`. Returns the
- * number of new heal requests, or -errno.
+ * A failure is a run that ended `crash` or `vanished`, or `fail` with an
+ * exit code the tool's policy (cfg, may be NULL) does not call normal.
+ * Returns the number of new heal requests, or -errno.
  */
-int dise_detect(dise_store *st, const struct dise_detect_policy *p, int64_t now_wall_ns);
+int dise_detect(dise_store *st, const struct dise_detect_policy *p, const struct dise_config *cfg, int64_t now_wall_ns);
 
 #endif

@@ -10,8 +10,9 @@
  * the version that was there before (path_heads); `dise tool add` names
  * parents explicitly, several for a merge.
  *
- * Not yet: the CAS size cap and eviction (they need routes and health from
- * the healer to know what must stay).
+ * The store has a size cap (dise.json cas.max_bytes): over it, the copies
+ * used least recently go first, never the newest healthy version of a tool.
+ * Not yet: protecting routes, which the healer will add.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,7 +33,13 @@ struct dise_resolver {
 	dise_store *st;
 	sqlite3 *db;
 	char cas[PATH_MAX];
+	uint64_t cap;
 };
+
+void dise_resolver_set_cas_cap(dise_resolver *rs, uint64_t max_bytes)
+{
+	rs->cap = max_bytes;
+}
 
 int dise_hash_file(const char *path, const char *cas_dir, const struct stat *expect, char hex[65])
 {
@@ -181,6 +188,44 @@ static int64_t version_for(dise_resolver *rs, const char *tool, const char *sha,
 	return id;
 }
 
+/* Evicts copies until the store is under its cap. Runs inside the caller's transaction. */
+static int enforce_cap(dise_resolver *rs)
+{
+	sqlite3 *db = rs->db;
+	sqlite3_stmt *q;
+	int64_t total;
+	int r = 0;
+
+	if (!rs->cap)
+		return 0;
+	total = one_int(db, "SELECT COALESCE(sum(size), 0) FROM (SELECT DISTINCT cas_path, size FROM versions "
+			    "WHERE cas_path IS NOT NULL)",
+			NULL, NULL, 0);
+	if ((uint64_t)total <= rs->cap)
+		return 0;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT v.cas_path, max(v.size), max(COALESCE((SELECT max(start_wall_ns) FROM runs r "
+			       "WHERE r.version_id = v.id), v.first_seen_wall_ns, 0)) AS used FROM versions v "
+			       "WHERE v.cas_path IS NOT NULL GROUP BY v.cas_path HAVING sum(v.id IN (SELECT max(id) FROM "
+			       "versions WHERE health = 'healthy' GROUP BY tool)) = 0 ORDER BY used ASC",
+			       -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	while ((uint64_t)total > rs->cap && sqlite3_step(q) == SQLITE_ROW) {
+		char *path = strdup((const char *)sqlite3_column_text(q, 0));
+
+		if (!path)
+			break;
+		r = exec1(db, "UPDATE versions SET cas_path = NULL WHERE cas_path = ?1", "s", path);
+		if (r == 0 && (unlink(path) == 0 || errno == ENOENT))
+			total -= sqlite3_column_int64(q, 1);
+		free(path);
+		if (r < 0)
+			break;
+	}
+	sqlite3_finalize(q);
+	return r;
+}
+
 struct pending {
 	int64_t run_id, size, wall_ns;
 	struct stat id;
@@ -307,6 +352,8 @@ int dise_resolver_step(dise_resolver *rs, int max)
 			r = exec1(db, "UPDATE runs SET version_id = ?1 WHERE id = ?2", "ii", v, p[i].run_id);
 	}
 	if (r == 0)
+		r = enforce_cap(rs);
+	if (r == 0)
 		r = dise_store_commit(rs->st);
 	if (r < 0)
 		dise_store_rollback(rs->st);
@@ -339,6 +386,8 @@ int dise_resolver_register(dise_resolver *rs, const char *tool, const char *labe
 		r = r ? r : -EIO;
 	if (r == 0)
 		r = exec1(rs->db, "UPDATE versions SET label = ?1 WHERE id = ?2", "si", label, id);
+	if (r == 0)
+		r = enforce_cap(rs);
 	for (i = 0; r == 0 && i < nparents; i++) {
 		int64_t pid = one_int(rs->db, "SELECT id FROM versions WHERE tool = ?1 AND label = ?2", tool, parents[i], 0);
 

@@ -15,6 +15,13 @@ int dise_resolver_new(dise_store *st, const char *cas_dir, dise_resolver **ret);
 dise_resolver *dise_resolver_free(dise_resolver *rs);
 
 /*
+ * Caps the content-addressed store at max_bytes (0: no cap). When over,
+ * copies are evicted oldest-used first; never the copy of a tool's newest
+ * healthy version (and, once the healer exists, never a route's).
+ */
+void dise_resolver_set_cas_cap(dise_resolver *rs, uint64_t max_bytes);
+
+/*
  * Gives versions to up to max runs that have none yet. Files are hashed
  * with no transaction open. Returns the number of runs handled (0: none
  * waited), or -errno.

@@ -964,6 +964,110 @@ static void test_dise_run_ctrl_c(void **state)
 	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'sleep' AND outcome = 'fail' AND signal = 2"), 1);
 }
 
+static void write_config(struct fixture *f, const char *json)
+{
+	char *path;
+	FILE *fp;
+
+	mkdir(f->home, 0700);
+	assert_true(asprintf(&path, "%s/dise.json", f->home) > 0);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(json, fp);
+	fclose(fp);
+	free(path);
+}
+
+/* A bad configuration: one clear line naming the key, and the collector does not start. */
+static void test_config_errors(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *json, *says;
+	} cases[] = {
+		{ "{\"detect\": {\"strikez\": 3}}", "unknown key 'detect.strikez'" },
+		{ "{\"detect\": {\"strikes\": 0}}", "'detect.strikes' must be an integer from 1" },
+		{ "{\"tools\": {\"grep\": {\"normal_exit_codes\": [1, 300]}}}", "'tools.grep.normal_exit_codes'" },
+		{ "{\"tools\": {\"grep\": {\"normal\": [1]}}}", "unknown key 'tools.grep.normal'" },
+		{ "{\"cas\": {\"max_bytes\": -1}}", "'cas.max_bytes'" },
+		{ "{\"colour\": true}", "unknown key 'colour'" },
+		{ "{\"detect\": ", "dise.json:1:" },
+	};
+	char *argv[] = { (char *)bin_path("dise-collectord"), "--once", NULL };
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct run_result r;
+
+		write_config(f, cases[i].json);
+		dise_cmd(f, argv, &r);
+		assert_int_equal(WEXITSTATUS(r.status), 1);
+		if (!strstr(r.err, cases[i].says) || strchr(r.err, '\n') != r.err + strlen(r.err) - 1) {
+			print_error("config %s: said '%s'\n", cases[i].json, r.err);
+			fail();
+		}
+		run_result_free(&r);
+	}
+}
+
+/* A tool whose policy calls exit code 1 normal does not strike out on it; the same failures elsewhere do. */
+static void test_config_normal_exit_codes(void **state)
+{
+	struct fixture *f = *state;
+	char *g = tool_copy(f, "grepish", "exitcode"), *s = tool_copy(f, "strict", "exitcode");
+	char *ga[] = { g, "1", NULL }, *sa[] = { s, "1", NULL };
+	struct run_result r;
+	int i;
+
+	write_config(f, "{\"tools\": {\"grepish\": {\"normal_exit_codes\": [1]}}, \"detect\": {\"strikes\": 3}}");
+	for (i = 0; i < 3; i++) {
+		assert_transparent(ga, f->ring, NULL, &r);
+		run_result_free(&r);
+		assert_transparent(sa, f->ring, NULL, &r);
+		run_result_free(&r);
+	}
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(heal_requests(f, "grepish", NULL), 0);
+	assert_int_equal(heal_requests(f, "strict", "three_strikes"), 1);
+	free(g);
+	free(s);
+}
+
+/* Over the cap, copies go oldest first; the newest healthy version of a tool keeps its copy. */
+static void test_config_cas_cap(void **state)
+{
+	struct fixture *f = *state;
+	static const char *progs[] = { "exitcode", "forker", "threads" };
+	static const char *labels[] = { "v1", "v2", "v3" };
+	struct run_result r;
+	int i;
+
+	write_config(f, "{\"cas\": {\"max_bytes\": 1000}}");
+	collect_once(f, &r); /* makes the database */
+	run_result_free(&r);
+	for (i = 0; i < 3; i++) {
+		char *argv[] = { (char *)bin_path("dise"), "tool", "add", "capped", "--version", (char *)labels[i],
+				 (char *)prog_path(progs[i]), NULL };
+
+		dise_cmd(f, argv, &r);
+		assert_int_equal(r.status, 0);
+		run_result_free(&r);
+	}
+	/* dise tool add reads no configuration: the collector's resolver applies the cap on its next step */
+	{
+		char *ok[] = { (char *)prog_path("closefds"), NULL };
+
+		assert_transparent(ok, f->ring, NULL, &r);
+		run_result_free(&r);
+	}
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool = 'capped' AND cas_path IS NOT NULL"), 1);
+	assert_int_equal(db_count(f, "SELECT max(id) FROM versions WHERE tool = 'capped'"),
+			 db_count(f, "SELECT id FROM versions WHERE tool = 'capped' AND cas_path IS NOT NULL"));
+}
+
 #define LOAD_RUNS 50000 /* START + EXIT each: 100 000 records */
 
 
@@ -1032,6 +1136,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_late_start_gets_version, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_dise_run, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_dise_run_ctrl_c, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_config_errors, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_config_normal_exit_codes, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_config_cas_cap, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_three_strikes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_error_rate_and_slowdown, fixture_setup, fixture_teardown),
 	};

@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: MIT */
+/* The configuration file, read with jansson; strict about what it knows, so a typo never passes silently. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+#define BAD(...)                                          \
+	do {                                              \
+		snprintf(err, errsize, __VA_ARGS__);      \
+		return -EINVAL;                           \
+	} while (0)
+
+static int get_int(json_t *v, const char *key, long lo, long hi, int *out, char *err, size_t errsize)
+{
+	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+		BAD("dise.json: '%s' must be an integer from %ld to %ld", key, lo, hi);
+	*out = (int)json_integer_value(v);
+	return 0;
+}
+
+static int get_num(json_t *v, const char *key, double lo, double hi, double *out, char *err, size_t errsize)
+{
+	if (!json_is_number(v) || json_number_value(v) < lo || json_number_value(v) > hi)
+		BAD("dise.json: '%s' must be a number from %g to %g", key, lo, hi);
+	*out = json_number_value(v);
+	return 0;
+}
+
+static int load_detect(json_t *o, struct dise_detect_policy *p, char *err, size_t errsize)
+{
+	const char *k;
+	json_t *v;
+	int secs;
+
+	if (!json_is_object(o))
+		BAD("dise.json: 'detect' must be an object");
+	json_object_foreach(o, k, v)
+	{
+		int r = 0;
+
+		if (!strcmp(k, "strikes"))
+			r = get_int(v, "detect.strikes", 1, 1000, &p->strikes, err, errsize);
+		else if (!strcmp(k, "window_seconds")) {
+			r = get_int(v, "detect.window_seconds", 1, 365 * 86400, &secs, err, errsize);
+			p->window_ns = (int64_t)secs * 1000000000;
+		} else if (!strcmp(k, "error_rate"))
+			r = get_num(v, "detect.error_rate", 0, 1, &p->error_rate, err, errsize);
+		else if (!strcmp(k, "error_runs"))
+			r = get_int(v, "detect.error_runs", 1, 100000, &p->error_runs, err, errsize);
+		else if (!strcmp(k, "error_min_runs"))
+			r = get_int(v, "detect.error_min_runs", 1, 100000, &p->error_min_runs, err, errsize);
+		else if (!strcmp(k, "slowdown_recent"))
+			r = get_int(v, "detect.slowdown_recent", 1, 1000, &p->slow_recent, err, errsize);
+		else if (!strcmp(k, "slowdown_factor"))
+			r = get_num(v, "detect.slowdown_factor", 1, 1000, &p->slow_factor, err, errsize);
+		else if (!strcmp(k, "slowdown_min_history"))
+			r = get_int(v, "detect.slowdown_min_history", 1, 100000, &p->slow_min_history, err, errsize);
+		else
+			BAD("dise.json: unknown key 'detect.%s'", k);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errsize)
+{
+	const char *name, *k;
+	json_t *t, *v;
+
+	if (!json_is_object(o))
+		BAD("dise.json: 'tools' must be an object of tool names");
+	cfg->tools = calloc(json_object_size(o) + 1, sizeof(*cfg->tools));
+	if (!cfg->tools)
+		BAD("dise.json: out of memory");
+	json_object_foreach(o, name, t)
+	{
+		struct dise_tool_policy *p = &cfg->tools[cfg->ntools++];
+
+		p->name = strdup(name);
+		if (!json_is_object(t))
+			BAD("dise.json: 'tools.%s' must be an object", name);
+		json_object_foreach(t, k, v)
+		{
+			size_t i;
+			json_t *c;
+
+			if (strcmp(k, "normal_exit_codes"))
+				BAD("dise.json: unknown key 'tools.%s.%s'", name, k);
+			if (!json_is_array(v) || json_array_size(v) > DISE_MAX_NORMAL_CODES)
+				BAD("dise.json: 'tools.%s.normal_exit_codes' must be an array of at most %d exit codes", name,
+				    DISE_MAX_NORMAL_CODES);
+			json_array_foreach(v, i, c)
+			{
+				if (!json_is_integer(c) || json_integer_value(c) < 0 || json_integer_value(c) > 255)
+					BAD("dise.json: 'tools.%s.normal_exit_codes' holds %s: exit codes are 0 to 255", name,
+					    json_is_integer(c) ? "a number out of range" : "something not an integer");
+				p->normal[p->nnormal++] = (int)json_integer_value(c);
+			}
+		}
+	}
+	return 0;
+}
+
+int dise_config_load(const char *path, struct dise_config *cfg, char *err, size_t errsize)
+{
+	json_error_t je;
+	json_t *root, *v;
+	const char *k;
+	int r = 0;
+
+	memset(cfg, 0, sizeof(*cfg));
+	dise_detect_policy_default(&cfg->detect);
+	root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	if (!root) {
+		if (je.position == 0 && strstr(je.text, "unable to open")) /* no file: the defaults */
+			return 0;
+		BAD("dise.json:%d: %s", je.line, je.text);
+	}
+	if (!json_is_object(root)) {
+		json_decref(root);
+		BAD("dise.json: the top level must be an object");
+	}
+	json_object_foreach(root, k, v)
+	{
+		if (!strcmp(k, "detect"))
+			r = load_detect(v, &cfg->detect, err, errsize);
+		else if (!strcmp(k, "tools"))
+			r = load_tools(v, cfg, err, errsize);
+		else if (!strcmp(k, "cas")) {
+			const char *ck;
+			json_t *cv;
+
+			if (!json_is_object(v)) {
+				snprintf(err, errsize, "dise.json: 'cas' must be an object");
+				r = -EINVAL;
+			}
+			json_object_foreach(v, ck, cv)
+			{
+				if (r < 0)
+					break;
+				if (strcmp(ck, "max_bytes")) {
+					snprintf(err, errsize, "dise.json: unknown key 'cas.%s'", ck);
+					r = -EINVAL;
+				} else if (!json_is_integer(cv) || json_integer_value(cv) < 0) {
+					snprintf(err, errsize, "dise.json: 'cas.max_bytes' must be a byte count (0: no cap)");
+					r = -EINVAL;
+				} else {
+					cfg->cas_max_bytes = (uint64_t)json_integer_value(cv);
+				}
+			}
+		} else {
+			snprintf(err, errsize, "dise.json: unknown key '%s'", k);
+			r = -EINVAL;
+		}
+		if (r < 0)
+			break;
+	}
+	json_decref(root);
+	if (r < 0)
+		dise_config_free(cfg);
+	return r;
+}
+
+void dise_config_free(struct dise_config *cfg)
+{
+	int i;
+
+	for (i = 0; i < cfg->ntools; i++)
+		free(cfg->tools[i].name);
+	free(cfg->tools);
+	cfg->tools = NULL;
+	cfg->ntools = 0;
+}
+
+const char *dise_config_failed_sql(const struct dise_config *cfg, const char *tool, char *buf, size_t size)
+{
+	const struct dise_tool_policy *p = NULL;
+	size_t n;
+	int i;
+
+	for (i = 0; cfg && i < cfg->ntools; i++)
+		if (!strcmp(cfg->tools[i].name, tool))
+			p = &cfg->tools[i];
+	if (!p || !p->nnormal) {
+		snprintf(buf, size, "(r.outcome IN ('fail','crash','vanished'))");
+		return buf;
+	}
+	n = (size_t)snprintf(buf, size, "(r.outcome IN ('crash','vanished') OR (r.outcome = 'fail' AND r.exit_status NOT IN (");
+	for (i = 0; i < p->nnormal && n < size; i++)
+		n += (size_t)snprintf(buf + n, size - n, "%s%d", i ? "," : "", p->normal[i]);
+	if (n < size)
+		snprintf(buf + n, size - n, ")))");
+	return buf;
+}

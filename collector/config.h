@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * $DISE_HOME/dise.json. Every key is optional; an unknown key or a bad value
+ * is an error that names the key. No file: the defaults.
+ *
+ *   { "detect": { "strikes": 3, "window_seconds": 3600, "error_rate": 0.05,
+ *                 "error_runs": 100, "error_min_runs": 10, "slowdown_recent": 5,
+ *                 "slowdown_factor": 1.3, "slowdown_min_history": 5 },
+ *     "tools":  { "grep": { "normal_exit_codes": [0, 1] } },
+ *     "cas":    { "max_bytes": 1073741824 } }
+ */
+#ifndef DISE_CONFIG_H
+#define DISE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "detect.h"
+
+#define DISE_MAX_NORMAL_CODES 32
+
+struct dise_tool_policy {
+	char *name;
+	int normal[DISE_MAX_NORMAL_CODES]; /* exit codes that are not failures (besides 0) */
+	int nnormal;
+};
+
+struct dise_config {
+	struct dise_detect_policy detect;
+	struct dise_tool_policy *tools;
+	int ntools;
+	uint64_t cas_max_bytes; /* 0: no cap */
+};
+
+/* Loads path into *cfg (defaults first). Returns 0, or -EINVAL with a one-line reason in err. */
+int dise_config_load(const char *path, struct dise_config *cfg, char *err, size_t errsize);
+void dise_config_free(struct dise_config *cfg);
+
+/* The SQL condition (over runs r) that a run failed, under tool's policy. Points into buf. */
+const char *dise_config_failed_sql(const struct dise_config *cfg, const char *tool, char *buf, size_t size);
+
+#endif
