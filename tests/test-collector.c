@@ -1068,6 +1068,50 @@ static void test_config_cas_cap(void **state)
 			 db_count(f, "SELECT id FROM versions WHERE tool = 'capped' AND cas_path IS NOT NULL"));
 }
 
+/* The collector issue's acceptance: `dise run ./crasher` three times, then runs, crash group, heal request, lineage. */
+static void test_done_when(void **state)
+{
+	struct fixture *f = *state;
+	char *tool = tool_copy(f, "crasher", "crasher");
+	char *args[] = { tool, "segv", NULL };
+	char *crashes[] = { (char *)bin_path("dise"), "crashes", "--json", NULL };
+	char *stop[] = { (char *)bin_path("dise"), "collector", "stop", NULL };
+	struct run_result r;
+	json_t *j, *l;
+	size_t i;
+	int found = 0;
+
+	for (i = 0; i < 3; i++) {
+		dise_run(f, args, &r);
+		assert_true(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGSEGV);
+		run_result_free(&r);
+	}
+	/* the collector dise run started stores, versions and detects by itself */
+	for (i = 0; i < 300 && heal_requests(f, "crasher", "three_strikes") == 0; i++)
+		usleep(10000);
+	dise_cmd(f, stop, &r);
+	run_result_free(&r);
+
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'crasher' AND outcome = 'crash'"), 3);
+	j = dise_json(f, crashes);
+	assert_int_equal(json_array_size(j), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(j, 0), "count")), 3);
+	for (i = 0; i < json_array_size(json_object_get(json_array_get(j, 0), "top_frames")); i++) {
+		const char *fn = json_string_value(
+			json_object_get(json_array_get(json_object_get(json_array_get(j, 0), "top_frames"), i), "function"));
+
+		found |= fn && !strcmp(fn, "dise_test_crash_segv");
+	}
+	assert_true(found);
+	json_decref(j);
+	l = lineage_json(f, "crasher");
+	assert_int_equal(json_array_size(l), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 0), "crashes")), 3);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0), "heal_request")), "queued");
+	json_decref(l);
+	free(tool);
+}
+
 #define LOAD_RUNS 50000 /* START + EXIT each: 100 000 records */
 
 
@@ -1139,6 +1183,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config_errors, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_config_normal_exit_codes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_config_cas_cap, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_done_when, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_three_strikes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_error_rate_and_slowdown, fixture_setup, fixture_teardown),
 	};
