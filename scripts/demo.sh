@@ -36,14 +36,22 @@ echo "\$ dise ring dump"
 ./build/bin/dise ring dump
 echo
 
+drun() { # dise run: preloads the shim, starts the collector, passes the exit status through
+  echo "\$ dise run $*"
+  set +e
+  ./build/bin/dise run "$@"
+  st=$?
+  set -e
+  echo "  -> exit status $st"
+}
+
 echo "== 2. detection: a tool is deployed, then replaced by a build that crashes"
-./build/bin/dise collector start
 mkdir -p "$work/bin"
 cp build/tests/progs/exitcode "$work/bin/mytool"
-run "$work/bin/mytool" 0
+drun "$work/bin/mytool" 0
 sleep 0.3   # the collector hashes the deployed content before the next deploy replaces it
 cp build/tests/progs/crasher "$work/bin/mytool.new" && mv "$work/bin/mytool.new" "$work/bin/mytool"
-for i in 1 2 3; do run "$work/bin/mytool" segv 2>/dev/null; done
+for i in 1 2 3; do drun "$work/bin/mytool" segv 2>/dev/null; done
 sleep 1.5   # versions are resolved and detectors run within a second
 echo
 echo "\$ dise runs --tool mytool"
@@ -58,5 +66,5 @@ echo
 ./build/bin/dise collector stop
 echo
 echo "Not built yet: the healer (prune the crashing version, write the avoidance rule,"
-echo "route the next run to its healthy parent), dise run, dise attach."
-echo "The heal request above waits for it."
+echo "route the next run to its healthy parent), dise attach. The heal request above"
+echo "waits for it."
