@@ -53,16 +53,24 @@ static uint64_t clock_ns(clockid_t c)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* The file TOOL names: as given when it has a slash, else the first executable match in PATH. */
+/*
+ * The file TOOL names: as given when it has a slash (made absolute, but not
+ * through symlinks: a tool is named by the path it was run from, python3 is
+ * not python3.11), else the first executable match in PATH.
+ */
 static int find_tool(const char *tool, char *out, size_t size)
 {
 	const char *path = getenv("PATH");
-	char *copy, *dir, *save = NULL;
+	char *copy, *dir, *save = NULL, cwd[PATH_MAX];
 
 	if (strchr(tool, '/')) {
-		if (!realpath(tool, out))
-			snprintf(out, size, "%s", tool);
-		return 0;
+		int n;
+
+		if (tool[0] != '/' && getcwd(cwd, sizeof(cwd)))
+			n = snprintf(out, size, "%s/%s", cwd, tool);
+		else
+			n = snprintf(out, size, "%s", tool);
+		return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 	}
 	copy = strdup(path && path[0] ? path : "/usr/local/bin:/usr/bin:/bin");
 	for (dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {

@@ -904,6 +904,25 @@ static void test_dise_run(void **state)
 	assert_int_equal(WEXITSTATUS(r.status), 5);
 	assert_string_equal(r.out, "static 5\n");
 	run_result_free(&r);
+	/* python3, coreutils, and a tool killed by SIGKILL, through dise run */
+	{
+		char *py[] = { "/usr/bin/python3", "-c", "import sys; print('py'); sys.exit(4)", NULL };
+		char *ls[] = { "ls", "/nonexistent", NULL };
+		char *killed[] = { (char *)prog_path("crasher"), "kill", NULL };
+
+		dise_run(f, py, &r);
+		assert_int_equal(WEXITSTATUS(r.status), 4);
+		assert_string_equal(r.out, "py\n");
+		run_result_free(&r);
+		dise_run(f, ls, &r);
+		assert_int_equal(WEXITSTATUS(r.status), 2);
+		assert_non_null(strstr(r.err, "/nonexistent"));
+		run_result_free(&r);
+		dise_run(f, killed, &r);
+		assert_true(WIFSIGNALED(r.status));
+		assert_int_equal(WTERMSIG(r.status), SIGKILL);
+		run_result_free(&r);
+	}
 	dise_run(f, missing, &r);
 	assert_int_equal(WEXITSTATUS(r.status), 127);
 	assert_non_null(strstr(r.err, "command not found"));
@@ -919,11 +938,17 @@ static void test_dise_run(void **state)
 	pid = child_pid(f, "exitcode");
 	assert_true(pid > 0);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'exitcode' AND outcome = 'fail'"), 2);
-	pid = child_pid(f, "crasher");
-	assert_int_equal(runs_of(f, pid, " AND outcome = 'crash' AND signal = 11"), 1);
-	assert_int_equal(runs_of(f, pid, ""), 1); /* the shim's run only: dise run's stand-in was not needed */
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'crasher' AND outcome = 'crash' AND signal = 11"), 1);
+	/* the shim's run only: dise run's stand-in was not needed */
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE pid = (SELECT pid FROM runs WHERE tool = 'crasher' "
+				     "AND outcome = 'crash')"),
+			 1);
 	pid = child_pid(f, "static-exit");
 	assert_int_equal(runs_of(f, pid, " AND outcome = 'fail' AND exit_status = 5"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'python3' AND outcome = 'fail' AND exit_status = 4"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'ls' AND outcome = 'fail' AND exit_status = 2"), 1);
+	/* killed: wait4 told dise run at once, no need to wait for the vanished sweep */
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'crasher' AND outcome = 'vanished' AND signal = 9"), 1);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'static-exit' AND version_id > 0"), 1);
 }
 
