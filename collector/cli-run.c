@@ -207,7 +207,7 @@ int dise_cli_run(int argc, char **argv)
 	char self[PATH_MAX], shim[PATH_MAX + 32], abs_shim[PATH_MAX], path[PATH_MAX], *owned, **env;
 	posix_spawnattr_t attr;
 	struct sigaction ign, fwd, old_int, old_quit;
-	sigset_t none, defaults;
+	sigset_t defaults;
 	struct rusage ru;
 	uint64_t t0, wall0;
 	ssize_t n;
@@ -235,25 +235,34 @@ int dise_cli_run(int argc, char **argv)
 	if (r)
 		fprintf(stderr, "dise: running '%s' without a collector\n", argv[2]); /* the records wait in the ring */
 
+	/*
+	 * The tool must inherit the dispositions and mask dise inherited (under
+	 * nohup SIGHUP stays ignored): only what dise itself starts ignoring is
+	 * set back to default for the tool; a signal dise found ignored stays
+	 * ignored and is not forwarded; the mask passes through untouched.
+	 */
 	memset(&ign, 0, sizeof(ign));
 	ign.sa_handler = SIG_IGN;
-	sigaction(SIGINT, &ign, &old_int);
-	sigaction(SIGQUIT, &ign, &old_quit);
 	memset(&fwd, 0, sizeof(fwd));
 	fwd.sa_handler = forward;
-	sigaction(SIGTERM, &fwd, NULL);
-	sigaction(SIGHUP, &fwd, NULL);
+	sigemptyset(&defaults);
+	sigaction(SIGINT, &ign, &old_int);
+	if (old_int.sa_handler != SIG_IGN)
+		sigaddset(&defaults, SIGINT);
+	sigaction(SIGQUIT, &ign, &old_quit);
+	if (old_quit.sa_handler != SIG_IGN)
+		sigaddset(&defaults, SIGQUIT);
+	for (int k = 0; k < 2; k++) {
+		int sig = k ? SIGHUP : SIGTERM;
+		struct sigaction cur;
+
+		if (sigaction(sig, NULL, &cur) == 0 && cur.sa_handler != SIG_IGN)
+			sigaction(sig, &fwd, NULL); /* a caught signal is default again across exec */
+	}
 
 	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	sigemptyset(&defaults);
-	sigaddset(&defaults, SIGINT);
-	sigaddset(&defaults, SIGQUIT);
-	sigaddset(&defaults, SIGTERM);
-	sigaddset(&defaults, SIGHUP);
-	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &defaults);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
 	t0 = clock_ns(CLOCK_MONOTONIC);
 	wall0 = clock_ns(CLOCK_REALTIME);
 	env = child_env(abs_shim, &owned);

@@ -950,6 +950,43 @@ static void test_dise_run(void **state)
 	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'static-exit' AND version_id > 0"), 1);
 }
 
+/* Under nohup (SIGHUP ignored) and with a signal blocked, the tool sees the same as when run directly. */
+static void test_dise_run_inherits_signals(void **state)
+{
+	struct fixture *f = *state;
+	char *py[] = { "/usr/bin/python3", "-c",
+		       "import signal; print(signal.getsignal(signal.SIGHUP), signal.getsignal(signal.SIGINT), "
+		       "sorted(signal.pthread_sigmask(signal.SIG_BLOCK, [])))",
+		       NULL };
+	struct sigaction ign, old;
+	sigset_t usr1, oldmask;
+	struct run_result direct, wrapped;
+
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigaction(SIGHUP, &ign, &old);
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, &oldmask);
+	assert_int_equal(run_cmd(py, NULL, NULL, &direct), 0);
+	dise_run(f, py, &wrapped);
+	sigprocmask(SIG_SETMASK, &oldmask, NULL);
+	sigaction(SIGHUP, &old, NULL);
+	assert_int_equal(wrapped.status, 0);
+	assert_int_equal(strncmp(direct.out, "1 ", 2), 0); /* SIG_IGN (1): the precondition held */
+	assert_non_null(strstr(direct.out, "[<Signals.SIGUSR1: 10>]"));
+	assert_string_equal(wrapped.out, direct.out);
+	run_result_free(&direct);
+	run_result_free(&wrapped);
+	{
+		char *stop[] = { (char *)bin_path("dise"), "collector", "stop", NULL };
+		struct run_result r;
+
+		dise_cmd(f, stop, &r);
+		run_result_free(&r);
+	}
+}
+
 /* Ctrl-C: the terminal signals the whole foreground group; the tool dies of it, and so does dise. */
 static void test_dise_run_ctrl_c(void **state)
 {
@@ -1203,6 +1240,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_late_start_gets_version, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_dise_run, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_dise_run_ctrl_c, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_dise_run_inherits_signals, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_config_errors, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_config_normal_exit_codes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_config_cas_cap, fixture_setup, fixture_teardown),
