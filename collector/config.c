@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -116,12 +117,11 @@ int dise_config_load(const char *path, struct dise_config *cfg, char *err, size_
 
 	memset(cfg, 0, sizeof(*cfg));
 	dise_detect_policy_default(&cfg->detect);
+	if (access(path, F_OK) != 0 && errno == ENOENT)
+		return 0; /* no file: the defaults (an unreadable one is an error, below) */
 	root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-	if (!root) {
-		if (je.position == 0 && strstr(je.text, "unable to open")) /* no file: the defaults */
-			return 0;
+	if (!root)
 		BAD("dise.json:%d: %s", je.line, je.text);
-	}
 	if (!json_is_object(root)) {
 		json_decref(root);
 		BAD("dise.json: the top level must be an object");

@@ -1052,6 +1052,7 @@ static void test_config_errors(void **state)
 		{ "{\"cas\": {\"max_bytes\": -1}}", "'cas.max_bytes'" },
 		{ "{\"colour\": true}", "unknown key 'colour'" },
 		{ "{\"detect\": ", "dise.json:1:" },
+		{ "{\"tools\": {\"a\": {}}, \"tools\": {}}", "dise.json:1:" }, /* a duplicate key */
 	};
 	char *argv[] = { (char *)bin_path("dise-collectord"), "--once", NULL };
 	size_t i;
@@ -1067,6 +1068,18 @@ static void test_config_errors(void **state)
 			fail();
 		}
 		run_result_free(&r);
+	}
+	if (geteuid() != 0) { /* root reads anything: an unreadable file only means something to others */
+		char *path;
+		struct run_result r;
+
+		write_config(f, "{}");
+		assert_true(asprintf(&path, "%s/dise.json", f->home) > 0);
+		chmod(path, 0);
+		dise_cmd(f, argv, &r);
+		assert_int_equal(WEXITSTATUS(r.status), 1);
+		run_result_free(&r);
+		free(path);
 	}
 }
 
