@@ -311,8 +311,7 @@ int main(int argc, char **argv)
 		if (r < 0) {
 			/* a locked or full database: the records wait in the ring; try again, a bit later each time */
 			if (backoff == 0 || backoff % 50 == 0)
-				fprintf(stderr, "dise-collectord: storing failed (%s: %s), will retry\n", strerror(-r),
-					dise_store_errmsg(st));
+				fprintf(stderr, "dise-collectord: storing failed (%s), will retry\n", strerror(-r));
 			backoff++;
 			nap(backoff < 10 ? 10 : 200);
 			continue;

@@ -248,6 +248,16 @@ int dise_store_open(const char *path, int readonly, dise_store **ret)
 		r = migrate(st);
 		if (r < 0)
 			goto fail;
+		{
+			/* test-only fault switch: a database that cannot grow, as on a full disk (SQLITE_FULL) */
+			const char *full = getenv("DISE_TEST_DB_MAX_PAGES");
+			char sql[64];
+
+			if (full) {
+				snprintf(sql, sizeof(sql), "PRAGMA max_page_count=%ld", strtol(full, NULL, 10));
+				exec_sql(st, sql);
+			}
+		}
 		for (i = 0; i < Q_MAX; i++)
 			if (sqlite3_prepare_v3(st->db, queries[i], -1, SQLITE_PREPARE_PERSISTENT, &st->q[i], NULL) !=
 			    SQLITE_OK) {

@@ -1185,6 +1185,72 @@ static void test_done_when(void **state)
 	free(tool);
 }
 
+/* A full disk (SQLITE_FULL): ingest pauses and retries, the records wait in the ring, nothing is lost. */
+static void test_disk_full(void **state)
+{
+	struct fixture *f = *state;
+	struct run_result r;
+	dise_ring ring;
+	uint8_t b[512];
+	pid_t pid;
+	int i, st, pages;
+
+	collect_once(f, &r); /* an empty database */
+	run_result_free(&r);
+	pages = (int)db_count(f, "PRAGMA page_count");
+	assert_int_equal(dise_ring_map(f->ring, DISE_RING_WRITE, 0, 0, &ring), 0);
+	for (i = 0; i < 3000; i++) {
+		assert_int_equal(dise_ring_put(&ring, b, (uint32_t)make_start(b, 300000 + (uint32_t)i, 5000 + (uint64_t)i)), 0);
+		assert_int_equal(dise_ring_put(&ring, b, (uint32_t)make_exit(b, 300000 + (uint32_t)i, 5000 + (uint64_t)i, 0)), 0);
+	}
+	/* a collector whose database cannot grow past its current size */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char n[16], *log, *argv[] = { (char *)bin_path("dise-collectord"), "--foreground", NULL };
+		int fd;
+
+		if (asprintf(&log, "%s/full.log", f->dir) < 0)
+			_exit(126);
+		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		snprintf(n, sizeof(n), "%d", pages + 1);
+		setenv("DISE_TEST_DB_MAX_PAGES", n, 1);
+		setenv("DISE_RING", f->ring, 1);
+		setenv("DISE_HOME", f->home, 1);
+		dup2(fd, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	usleep(500000);
+	assert_int_equal(waitpid(pid, &st, WNOHANG), 0); /* still running: pausing, not dying */
+	/* nothing was released: the records still wait in the ring */
+	assert_int_equal(dise_ring_stats_of(&ring).tail, 0);
+	kill(pid, SIGTERM);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	{
+		char *log, buf[4096] = "";
+		FILE *fp;
+
+		assert_true(asprintf(&log, "%s/full.log", f->dir) > 0);
+		fp = fopen(log, "r");
+		assert_non_null(fp);
+		(void)!fread(buf, 1, sizeof(buf) - 1, fp);
+		fclose(fp);
+		free(log);
+		if (!strstr(buf, "storing failed (No space left on device), will retry")) {
+			print_error("the capped collector said: %s\n", buf);
+			fail();
+		}
+	}
+	/* room again: everything arrives, once */
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE pid >= 300000 AND pid < 303000 AND outcome = 'ok'"),
+			 3000);
+	assert_int_equal(dise_ring_stats_of(&ring).head, dise_ring_stats_of(&ring).tail);
+	dise_ring_unmap(&ring);
+}
+
 #define LOAD_RUNS 50000 /* START + EXIT each: 100 000 records */
 
 
@@ -1248,6 +1314,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sigkill_exactly_once, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_collector_cli, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_locked_database, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_disk_full, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_versions_lineage, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_tool_add_merge, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_late_start_gets_version, fixture_setup, fixture_teardown),
