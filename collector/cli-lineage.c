@@ -52,6 +52,7 @@ int dise_cli_lineage(int argc, char **argv)
 			       "(SELECT count(*) FROM runs r WHERE r.version_id = v.id AND r.outcome IN ('fail','crash','vanished')), "
 			       "(SELECT count(*) FROM runs r WHERE r.version_id = v.id AND r.outcome = 'crash'), "
 			       "(SELECT h.state FROM heal_requests h WHERE h.version_id = v.id ORDER BY h.id DESC LIMIT 1), "
+			       "(SELECT 1 FROM routes r WHERE r.tool = v.tool AND r.version_id = v.id), "
 			       "(SELECT x.detector || ': ' || x.description FROM heal_requests h JOIN failures x "
 			       " ON x.id = h.failure_id WHERE h.version_id = v.id ORDER BY h.id DESC LIMIT 1) "
 			       "FROM versions v WHERE v.tool = ?1 ORDER BY v.id",
@@ -89,18 +90,20 @@ int dise_cli_lineage(int argc, char **argv)
 				json_object_set_new(o, "cas_path", json_string((const char *)sqlite3_column_text(q, 6)));
 			if (sqlite3_column_text(q, 11)) {
 				json_object_set_new(o, "heal_request", json_string((const char *)sqlite3_column_text(q, 11)));
-				json_object_set_new(o, "detection", json_string((const char *)sqlite3_column_text(q, 12)));
+				json_object_set_new(o, "detection", json_string((const char *)sqlite3_column_text(q, 13)));
 			}
+			json_object_set_new(o, "route", json_boolean(sqlite3_column_int(q, 12)));
 			json_array_append_new(arr, o);
 		} else {
-			printf("v%-4lld %.12s %-10s %-8s runs %lld, failures %lld, crashes %lld%s%s\n",
+			printf("v%-4lld %.12s %-10s %-8s runs %lld, failures %lld, crashes %lld%s%s%s\n",
 			       (long long)sqlite3_column_int64(q, 0), sha, label ? label : "-",
 			       (const char *)sqlite3_column_text(q, 4), (long long)sqlite3_column_int64(q, 8),
 			       (long long)sqlite3_column_int64(q, 9), (long long)sqlite3_column_int64(q, 10),
-			       parents ? ", parents v" : "", parents ? parents : "");
+			       parents ? ", parents v" : "", parents ? parents : "",
+			       sqlite3_column_int(q, 12) ? "   <- route" : "");
 			if (sqlite3_column_text(q, 11))
 				printf("      heal request %s: %s\n", (const char *)sqlite3_column_text(q, 11),
-				       (const char *)sqlite3_column_text(q, 12));
+				       (const char *)sqlite3_column_text(q, 13));
 			json_decref(pj);
 		}
 	}

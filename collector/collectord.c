@@ -34,6 +34,7 @@
 #include "home.h"
 #include "config.h"
 #include "detect.h"
+#include "heal.h"
 #include "ingest.h"
 #include "resolve.h"
 #include "store.h"
@@ -146,7 +147,8 @@ static void *resolver_main(void *p)
 			nap(200);
 		} else if (r == 0) {
 			/* all runs have versions: outcomes may have arrived since, look for what to heal */
-			dise_detect(st, &a->cfg->detect, a->cfg, wall_ns());
+			if (dise_detect(st, &a->cfg->detect, a->cfg, wall_ns()) >= 0)
+				dise_heal_pending(st); /* the healer consumes what the detectors queued */
 			struct timespec ts;
 
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -174,7 +176,8 @@ static void resolve_all(dise_store *st, const char *cas, const struct dise_confi
 	while (dise_resolver_step(rs, 256) > 0)
 		;
 	dise_resolver_free(rs);
-	dise_detect(st, &cfg->detect, cfg, wall_ns());
+	if (dise_detect(st, &cfg->detect, cfg, wall_ns()) >= 0)
+		dise_heal_pending(st);
 }
 
 static int usage(FILE *f, int rc)

@@ -9,7 +9,8 @@
  *  - slowdown: the median wall time of the last `slow_recent` ok runs is
  *    more than `slow_factor` times the median of the ok runs before them.
  *
- * A version that already has a queued heal request is not looked at again:
+ * A pruned or failed version is not looked at (it was healed already), nor
+ * one that already has a queued heal request:
  * the partial unique index heal_open makes "at most one queued request per
  * version" hold even if two collectors raced.
  *
@@ -216,7 +217,8 @@ int dise_detect(dise_store *st, const struct dise_detect_policy *p, const struct
 
 	/* versions with runs in the window and no queued heal request */
 	if (sqlite3_prepare_v2(db,
-			       "SELECT v.id, v.tool FROM versions v WHERE EXISTS (SELECT 1 FROM runs r WHERE r.version_id = v.id "
+			       "SELECT v.id, v.tool FROM versions v WHERE v.health NOT IN ('pruned', 'failed') AND "
+			       "EXISTS (SELECT 1 FROM runs r WHERE r.version_id = v.id "
 			       "AND r.start_wall_ns >= ?1) AND NOT EXISTS (SELECT 1 FROM heal_requests h "
 			       "WHERE h.version_id = v.id AND h.state = 'queued')",
 			       -1, &q, NULL) != SQLITE_OK)

@@ -54,8 +54,10 @@ static void usage(FILE *f)
 	      "  collector start|stop|status        the collector daemon of this DISE_HOME\n"
 	      "  lineage TOOL [--json]              versions of a tool, their parents, runs and failures\n"
 	      "  tool add NAME --version V PATH [--parent V0 ...]   register a version by hand\n"
+	      "  heal TOOL [--version V]            prune a version now, taint, learn a rule, route to an ancestor\n"
+	      "  pruned [--json] | rules [--json]   what was pruned and why, what was learned\n"
 	      "\n"
-	      "Not built yet: attach, health, pruned, rules, heal, reset\n"
+	      "Not built yet: attach, health, reset; the shim does not follow routes yet\n"
 	      "(see the project's open issues).\n"
 	      "\n"
 	      "Environment: DISE_RING (ring file, default /dev/shm/dise-<uid>), DISE_HOME (state,\n"
@@ -65,7 +67,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	static const char *planned[] = { "attach", "health", "pruned", "rules", "heal", "reset" };
+	static const char *planned[] = { "attach", "health", "reset" };
 	size_t i;
 
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
@@ -86,6 +88,12 @@ int main(int argc, char **argv)
 		return dise_cli_tool(argc, argv);
 	if (!strcmp(argv[1], "run"))
 		return dise_cli_run(argc, argv);
+	if (!strcmp(argv[1], "heal"))
+		return dise_cli_heal(argc, argv);
+	if (!strcmp(argv[1], "pruned"))
+		return dise_cli_pruned(argc, argv);
+	if (!strcmp(argv[1], "rules"))
+		return dise_cli_rules(argc, argv);
 	for (i = 0; i < sizeof(planned) / sizeof(planned[0]); i++)
 		if (!strcmp(argv[1], planned[i])) {
 			fprintf(stderr, "dise: '%s' is not implemented yet; see 'dise --help' for what exists\n",

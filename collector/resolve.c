@@ -130,31 +130,6 @@ static int64_t one_int(sqlite3 *db, const char *sql, const char *t1, const char 
 	return v;
 }
 
-static int exec1(sqlite3 *db, const char *sql, const char *fmt, ...)
-{
-	sqlite3_stmt *q;
-	va_list ap;
-	int i, rc;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
-		return -EIO;
-	va_start(ap, fmt);
-	for (i = 0; fmt[i]; i++) {
-		if (fmt[i] == 's') {
-			const char *v = va_arg(ap, const char *);
-
-			if (v)
-				sqlite3_bind_text(q, i + 1, v, -1, SQLITE_TRANSIENT);
-		} else {
-			sqlite3_bind_int64(q, i + 1, va_arg(ap, int64_t));
-		}
-	}
-	va_end(ap);
-	rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : rc == SQLITE_BUSY ? -EBUSY : -EIO;
-}
-
 /*
  * The version of (tool, sha) for a file at path: found, or made, with the
  * lineage edge from the version that was at path before.
@@ -168,7 +143,7 @@ static int64_t version_for(dise_resolver *rs, const char *tool, const char *sha,
 
 	if (id == 0) {
 		snprintf(cas, sizeof(cas), "%s/%s", rs->cas, sha);
-		if (exec1(db,
+		if (dise_sql_exec(db,
 			  "INSERT INTO versions(tool, sha256, label, path, size, first_seen_wall_ns, cas_path) "
 			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 			  "ssssiis", tool, sha, label, path, size, wall_ns, access(cas, F_OK) == 0 ? cas : NULL) < 0)
@@ -176,11 +151,11 @@ static int64_t version_for(dise_resolver *rs, const char *tool, const char *sha,
 		id = sqlite3_last_insert_rowid(db);
 		head = one_int(db, "SELECT version_id FROM path_heads WHERE path = ?1", path, NULL, 0);
 		if (head && head != id &&
-		    exec1(db, "INSERT OR IGNORE INTO version_parents(version_id, parent_id) VALUES (?1, ?2)", "ii", id,
+		    dise_sql_exec(db, "INSERT OR IGNORE INTO version_parents(version_id, parent_id) VALUES (?1, ?2)", "ii", id,
 			  head) < 0)
 			return -1;
 	}
-	if (exec1(db,
+	if (dise_sql_exec(db,
 		  "INSERT INTO path_heads(path, version_id) VALUES (?1, ?2) "
 		  "ON CONFLICT(path) DO UPDATE SET version_id = excluded.version_id",
 		  "si", path, id) < 0)
@@ -215,7 +190,7 @@ static int enforce_cap(dise_resolver *rs)
 
 		if (!path)
 			break;
-		r = exec1(db, "UPDATE versions SET cas_path = NULL WHERE cas_path = ?1", "s", path);
+		r = dise_sql_exec(db, "UPDATE versions SET cas_path = NULL WHERE cas_path = ?1", "s", path);
 		if (r == 0 && (unlink(path) == 0 || errno == ENOENT))
 			total -= sqlite3_column_int64(q, 1);
 		free(path);
@@ -324,7 +299,7 @@ int dise_resolver_step(dise_resolver *rs, int max)
 	for (i = 0; i < n && r == 0; i++) {
 		int64_t mt = (int64_t)p[i].id.st_mtim.tv_sec * 1000000000 + p[i].id.st_mtim.tv_nsec, v = 0;
 
-		r = exec1(db, "INSERT OR IGNORE INTO contents(dev, ino, size, mtime_ns, sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
+		r = dise_sql_exec(db, "INSERT OR IGNORE INTO contents(dev, ino, size, mtime_ns, sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
 			  "iiiis", (int64_t)p[i].id.st_dev, (int64_t)p[i].id.st_ino, (int64_t)p[i].id.st_size, mt,
 			  p[i].known ? p[i].sha : NULL);
 		if (r == 0 && p[i].known) {
@@ -349,7 +324,7 @@ int dise_resolver_step(dise_resolver *rs, int max)
 		}
 		/* version 0: the file was gone or changed before it could be hashed */
 		if (r == 0)
-			r = exec1(db, "UPDATE runs SET version_id = ?1 WHERE id = ?2", "ii", v, p[i].run_id);
+			r = dise_sql_exec(db, "UPDATE runs SET version_id = ?1 WHERE id = ?2", "ii", v, p[i].run_id);
 	}
 	if (r == 0)
 		r = enforce_cap(rs);
@@ -378,14 +353,14 @@ int dise_resolver_register(dise_resolver *rs, const char *tool, const char *labe
 	r = dise_store_begin(rs->st);
 	if (r < 0)
 		return r;
-	r = exec1(rs->db,
+	r = dise_sql_exec(rs->db,
 		  "INSERT INTO tool_paths(path, tool) VALUES (?1, ?2) ON CONFLICT(path) DO UPDATE SET tool = excluded.tool",
 		  "ss", abs, tool);
 	id = r == 0 ? version_for(rs, tool, sha, abs, (int64_t)st.st_size, 0, label) : -1;
 	if (id < 0)
 		r = r ? r : -EIO;
 	if (r == 0)
-		r = exec1(rs->db, "UPDATE versions SET label = ?1 WHERE id = ?2", "si", label, id);
+		r = dise_sql_exec(rs->db, "UPDATE versions SET label = ?1 WHERE id = ?2", "si", label, id);
 	if (r == 0)
 		r = enforce_cap(rs);
 	for (i = 0; r == 0 && i < nparents; i++) {
@@ -396,7 +371,7 @@ int dise_resolver_register(dise_resolver *rs, const char *tool, const char *labe
 			r = -ENOENT;
 			break;
 		}
-		r = exec1(rs->db, "INSERT OR IGNORE INTO version_parents(version_id, parent_id) VALUES (?1, ?2)", "ii",
+		r = dise_sql_exec(rs->db, "INSERT OR IGNORE INTO version_parents(version_id, parent_id) VALUES (?1, ?2)", "ii",
 			  id, pid);
 	}
 	if (r == 0)

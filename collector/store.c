@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +146,19 @@ static const char schema_v3[] =
 	"  state TEXT NOT NULL DEFAULT 'queued', created_wall_ns INTEGER NOT NULL);"
 	"CREATE UNIQUE INDEX IF NOT EXISTS heal_open ON heal_requests(version_id) WHERE state = 'queued';";
 
+/* v4: healing. Rules learned from pruned versions, the route of each tool, the journal of every step. */
+static const char schema_v4[] =
+	"ALTER TABLE versions ADD COLUMN tainted_by INTEGER;"
+	"CREATE TABLE IF NOT EXISTS rules("
+	"  id INTEGER PRIMARY KEY, tool TEXT NOT NULL, source_version INTEGER NOT NULL, description TEXT NOT NULL,"
+	"  signature TEXT, exit_code INTEGER, signal INTEGER, argv TEXT, cwd TEXT, reason TEXT,"
+	"  scope TEXT NOT NULL DEFAULT 'descendants', created_wall_ns INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS routes(tool TEXT PRIMARY KEY, version_id INTEGER NOT NULL,"
+	"  updated_wall_ns INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS journal("
+	"  id INTEGER PRIMARY KEY, wall_ns INTEGER NOT NULL, request_id INTEGER, tool TEXT, version_id INTEGER,"
+	"  step TEXT NOT NULL, result TEXT NOT NULL, detail TEXT, duration_ns INTEGER);";
+
 struct dise_store {
 	sqlite3 *db;
 	sqlite3_stmt *q[Q_MAX];
@@ -219,6 +233,12 @@ static int migrate(dise_store *st)
 		r = exec_sql(st, schema_v3);
 		if (r == 0)
 			r = exec_sql(st, "UPDATE schema_version SET version = 3");
+		version = 3;
+	}
+	if (r == 0 && version == 3) {
+		r = exec_sql(st, schema_v4);
+		if (r == 0)
+			r = exec_sql(st, "UPDATE schema_version SET version = 4");
 	}
 	if (r < 0)
 		goto fail;
@@ -592,6 +612,35 @@ static int add_crash(dise_store *st, uint64_t epoch, const struct dise_record *r
 	}
 	free(frames);
 	return r;
+}
+
+int dise_sql_exec(struct sqlite3 *db, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *q;
+	va_list ap;
+	int i, rc;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	if (sqlite3_bind_parameter_count(q) != (int)strlen(types)) {
+		sqlite3_finalize(q); /* a wrong type string is a bug: refuse it rather than read garbage */
+		return -EINVAL;
+	}
+	va_start(ap, types);
+	for (i = 0; types[i]; i++) {
+		if (types[i] == 's') {
+			const char *v = va_arg(ap, const char *);
+
+			if (v)
+				sqlite3_bind_text(q, i + 1, v, -1, SQLITE_TRANSIENT);
+		} else {
+			sqlite3_bind_int64(q, i + 1, va_arg(ap, int64_t));
+		}
+	}
+	va_end(ap);
+	rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return map_rc(rc);
 }
 
 int dise_store_checkpoint(dise_store *st)

@@ -14,9 +14,10 @@
 
 #include "decode.h"
 
+struct sqlite3;
 typedef struct dise_store dise_store;
 
-#define DISE_SCHEMA_VERSION 3
+#define DISE_SCHEMA_VERSION 4
 
 /* Opens (creating and migrating) the database; readonly opens an existing one as is. */
 int dise_store_open(const char *path, int readonly, dise_store **ret);
@@ -52,6 +53,14 @@ int dise_store_mark_vanished(dise_store *st, uint64_t now_mono_ns,
  * ingest commit: the collector calls this when the ring is drained.
  */
 int dise_store_checkpoint(dise_store *st);
+
+/*
+ * Runs one SQL statement with its parameters bound in order: types holds a
+ * letter per parameter, 's' for a string (NULL binds NULL) and 'i' for an
+ * int64_t. For the resolver's and healer's few statements. Returns 0,
+ * -EBUSY, or -EIO.
+ */
+int dise_sql_exec(struct sqlite3 *db, const char *sql, const char *types, ...);
 
 /* The underlying handle, for read-only queries by the CLI. */
 struct sqlite3 *dise_store_db(dise_store *st);

@@ -39,7 +39,7 @@ void rec_list_free(struct rec_list *l);
 size_t count_recs(const struct rec_list *l, pid_t pid, unsigned type);
 const struct dise_record *find_rec(const struct rec_list *l, pid_t pid, unsigned type);
 
-/* Absolute paths of the build. */
+/* Absolute paths of the build: each call returns one of a few rotating static buffers, so use them at once. */
 const char *shim_path(void);
 const char *prog_path(const char *name); /* a test program built into build/tests/progs */
 const char *bin_path(const char *name);  /* build/bin/<name> */

@@ -58,6 +58,8 @@ static json_t *dise_json(struct fixture *f, char *const argv[])
 	json_t *j;
 
 	dise_cmd(f, argv, &r);
+	if (r.status != 0)
+		print_error("%s %s: %s\n", argv[1], argv[2] ? argv[2] : "", r.err);
 	assert_int_equal(r.status, 0);
 	j = json_loads(r.out, 0, &err);
 	assert_non_null(j);
@@ -675,7 +677,7 @@ static int64_t heal_requests(struct fixture *f, const char *tool, const char *de
 
 	assert_true(asprintf(&sql,
 			     "SELECT count(*) FROM heal_requests h JOIN versions v ON v.id = h.version_id "
-			     "JOIN failures x ON x.id = h.failure_id WHERE h.state = 'queued' AND v.tool = '%s'%s%s%s",
+			     "JOIN failures x ON x.id = h.failure_id WHERE v.tool = '%s'%s%s%s",
 			     tool, detector ? " AND x.detector = '" : "", detector ? detector : "", detector ? "'" : "") > 0);
 	n = db_count(f, sql);
 	free(sql);
@@ -754,7 +756,7 @@ static void test_three_strikes(void **state)
 		json_t *l = lineage_json(f, "strike1");
 
 		assert_int_equal(json_array_size(l), 1);
-		assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0), "heal_request")), "queued");
+		assert_non_null(json_object_get(json_array_get(l, 0), "heal_request")); /* taken by the healer since */
 		assert_non_null(strstr(json_string_value(json_object_get(json_array_get(l, 0), "detection")),
 				       "three_strikes: strike1"));
 		json_decref(l);
@@ -1180,7 +1182,9 @@ static void test_done_when(void **state)
 	l = lineage_json(f, "crasher");
 	assert_int_equal(json_array_size(l), 1);
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 0), "crashes")), 3);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0), "heal_request")), "queued");
+	/* one heal request, which the healer then took: a single version has no ancestor to route to */
+	assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0), "heal_request")), "no_ancestor");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0), "health")), "pruned");
 	json_decref(l);
 	free(tool);
 }
@@ -1249,6 +1253,115 @@ static void test_disk_full(void **state)
 			 3000);
 	assert_int_equal(dise_ring_stats_of(&ring).head, dise_ring_stats_of(&ring).tail);
 	dise_ring_unmap(&ring);
+}
+
+/*
+ * The healer's scenario: app v1 -> v2 -> v3, v2 crashes three times: v2 pruned (kept), v3 degraded,
+ * one rule, the route to v1. A tool with no healthy ancestor ends routed nowhere, said so.
+ */
+static void test_healing(void **state)
+{
+	struct fixture *f = *state;
+	static const char *progs[] = { "exitcode", "crasher", "forker" };
+	char *paths[3];
+	struct run_result r;
+	json_t *j, *l;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		char label[8], *add[10], *name;
+
+		assert_true(asprintf(&name, "app-v%d", i + 1) > 0);
+		paths[i] = tool_copy(f, name, progs[i]);
+		free(name);
+		snprintf(label, sizeof(label), "v%d", i + 1);
+		add[0] = (char *)bin_path("dise"), add[1] = "tool", add[2] = "add", add[3] = "app", add[4] = "--version";
+		add[5] = label, add[6] = paths[i], add[7] = i ? "--parent" : NULL, add[8] = i ? (i == 1 ? "v1" : "v2") : NULL;
+		add[9] = NULL;
+		dise_cmd(f, add, &r);
+		assert_int_equal(r.status, 0);
+		run_result_free(&r);
+	}
+	for (i = 0; i < 2; i++) { /* two crashes: no healing */
+		char *crash[] = { paths[1], "segv", NULL };
+
+		assert_transparent(crash, f->ring, NULL, &r);
+		run_result_free(&r);
+	}
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool = 'app' AND health = 'healthy'"), 3);
+	{
+		char *crash[] = { paths[1], "segv", NULL };
+
+		assert_transparent(crash, f->ring, NULL, &r);
+		run_result_free(&r);
+	}
+	collect_once(f, &r);
+	run_result_free(&r);
+
+	l = lineage_json(f, "app");
+	assert_int_equal(json_array_size(l), 3);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0), "health")), "healthy");
+	assert_true(json_is_true(json_object_get(json_array_get(l, 0), "route")));
+	assert_string_equal(json_string_value(json_object_get(json_array_get(l, 1), "health")), "pruned");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(l, 2), "health")), "degraded");
+	json_decref(l);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM versions v WHERE v.tool = 'app' AND v.label = 'v3' AND "
+				     "v.tainted_by = (SELECT id FROM versions WHERE tool = 'app' AND label = 'v2')"),
+			 1);
+
+	{
+		/* built here: bin_path() hands out rotating buffers */
+		char *rules[] = { (char *)bin_path("dise"), "rules", "--json", NULL };
+
+		j = dise_json(f, rules);
+	}
+	assert_int_equal(json_array_size(j), 1);
+	if (!strstr(json_string_value(json_object_get(json_array_get(j, 0), "description")),
+		    "SIGSEGV in dise_test_crash_segv (app-v2+0x")) {
+		print_error("rule: %s\n", json_string_value(json_object_get(json_array_get(j, 0), "description")));
+		fail();
+	}
+	assert_non_null(strstr(json_string_value(json_object_get(json_array_get(j, 0), "description")),
+			       "when run as `app-v2 segv`"));
+	json_decref(j);
+	{
+		char *pruned[] = { (char *)bin_path("dise"), "pruned", "--json", NULL };
+
+		j = dise_json(f, pruned);
+	}
+	assert_int_equal(json_array_size(j), 1);
+	assert_non_null(strstr(json_string_value(json_object_get(json_array_get(j, 0), "why")), "three_strikes"));
+	json_decref(j);
+	/* every step in the journal */
+	assert_int_equal(db_count(f, "SELECT count(DISTINCT step) FROM journal WHERE tool = 'app' AND step IN "
+				     "('start','mark_failed','prune','taint','rule','route')"),
+			 6);
+	/* the pruned version is kept: its file and its runs */
+	assert_int_equal(db_count(f, "SELECT count(*) FROM versions v WHERE v.tool = 'app' AND v.label = 'v2' AND "
+				     "v.cas_path IS NOT NULL"),
+			 1);
+
+	/* a lone version that crashes three times: no healthy ancestor, routed nowhere */
+	{
+		char *lone = tool_copy(f, "lonely", "crasher"), *crash[] = { lone, "segv", NULL };
+
+		for (i = 0; i < 3; i++) {
+			assert_transparent(crash, f->ring, NULL, &r);
+			run_result_free(&r);
+		}
+		collect_once(f, &r);
+		run_result_free(&r);
+		assert_int_equal(db_count(f, "SELECT count(*) FROM heal_requests h JOIN versions v ON v.id = h.version_id "
+					     "WHERE v.tool = 'lonely' AND h.state = 'no_ancestor'"),
+				 1);
+		assert_int_equal(db_count(f, "SELECT count(*) FROM routes WHERE tool = 'lonely'"), 0);
+		assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE tool = 'lonely' AND result = 'no_ancestor'"), 1);
+		free(lone);
+	}
+	for (i = 0; i < 3; i++)
+		free(paths[i]);
 }
 
 #define LOAD_RUNS 50000 /* START + EXIT each: 100 000 records */
@@ -1325,6 +1438,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config_normal_exit_codes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_config_cas_cap, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_done_when, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_healing, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_three_strikes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_error_rate_and_slowdown, fixture_setup, fixture_teardown),
 	};

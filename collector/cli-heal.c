@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/* `dise heal TOOL [--version V]`, `dise pruned [--json]`, `dise rules [--json]`. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "heal.h"
+#include "store.h"
+
+int dise_cli_heal(int argc, char **argv)
+{
+	const char *tool = NULL, *ver = NULL;
+	char home[4096];
+	dise_store *st;
+	sqlite3_stmt *q;
+	int64_t id = 0;
+	int i, r;
+
+	for (i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--version") && i + 1 < argc)
+			ver = argv[++i];
+		else if (!tool)
+			tool = argv[i];
+		else
+			tool = NULL, i = argc;
+	}
+	if (!tool) {
+		fprintf(stderr, "usage: dise heal TOOL [--version V]\n");
+		return 2;
+	}
+	r = dise_cli_open_store(0, &st, home, sizeof(home));
+	if (r)
+		return r;
+	/* the version: by label, by id (v12 or 12), or the newest one not pruned */
+	if (sqlite3_prepare_v2(dise_store_db(st),
+			       ver ? "SELECT id FROM versions WHERE tool = ?1 AND (label = ?2 OR id = CAST(ltrim(?2, 'v') AS INTEGER))"
+				   : "SELECT max(id) FROM versions WHERE tool = ?1 AND health != 'pruned'",
+			       -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(q, 1, tool, -1, SQLITE_STATIC);
+		if (ver)
+			sqlite3_bind_text(q, 2, ver, -1, SQLITE_STATIC);
+		if (sqlite3_step(q) == SQLITE_ROW)
+			id = sqlite3_column_int64(q, 0);
+		sqlite3_finalize(q);
+	}
+	if (!id) {
+		fprintf(stderr, "dise: tool '%s' has no %s%s\n", tool, ver ? "version " : "version to heal", ver ? ver : "");
+		dise_store_free(st);
+		return 1;
+	}
+	r = dise_heal_now(st, id);
+	dise_store_free(st);
+	if (r < 0)
+		return dise_cli_error(r, "healing %s v%lld", tool, (long long)id);
+	printf("%s v%lld pruned; see 'dise lineage %s'\n", tool, (long long)id, tool);
+	return 0;
+}
+
+/* Prints rows of a query as JSON objects (column name -> value) or as text lines. */
+static int list(int argc, char **argv, const char *what, const char *sql)
+{
+	char home[4096];
+	int json = argc > 2 && !strcmp(argv[2], "--json"), r, i, rows = 0;
+	dise_store *st;
+	sqlite3_stmt *q;
+	json_t *arr = json_array();
+
+	r = dise_cli_open_store(1, &st, home, sizeof(home));
+	if (r) {
+		json_decref(arr);
+		return r;
+	}
+	if (sqlite3_prepare_v2(dise_store_db(st), sql, -1, &q, NULL) != SQLITE_OK) {
+		fprintf(stderr, "dise: %s\n", dise_store_errmsg(st));
+		dise_store_free(st);
+		json_decref(arr);
+		return 1;
+	}
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		json_t *o = json_object();
+
+		rows++;
+		for (i = 0; i < sqlite3_column_count(q); i++) {
+			const char *name = sqlite3_column_name(q, i);
+
+			switch (sqlite3_column_type(q, i)) {
+			case SQLITE_INTEGER: json_object_set_new(o, name, json_integer(sqlite3_column_int64(q, i))); break;
+			case SQLITE_NULL: break;
+			default: json_object_set_new(o, name, json_string((const char *)sqlite3_column_text(q, i)));
+			}
+			if (!json && sqlite3_column_type(q, i) != SQLITE_NULL)
+				printf("%s%s=%s", i ? "  " : "", name, (const char *)sqlite3_column_text(q, i));
+		}
+		if (!json)
+			putchar('\n');
+		json_array_append_new(arr, o);
+	}
+	sqlite3_finalize(q);
+	dise_store_free(st);
+	if (json) {
+		json_dumpf(arr, stdout, JSON_COMPACT);
+		putchar('\n');
+	} else if (!rows) {
+		printf("no %s\n", what);
+	}
+	json_decref(arr);
+	return 0;
+}
+
+int dise_cli_pruned(int argc, char **argv)
+{
+	return list(argc, argv, "pruned versions",
+		    "SELECT v.tool, v.id AS version, substr(v.sha256, 1, 12) AS sha256, v.label, "
+		    "(SELECT group_concat(t.id) FROM versions t WHERE t.tainted_by = v.id) AS tainted, "
+		    "(SELECT x.detector || ': ' || x.description FROM heal_requests h JOIN failures x ON x.id = h.failure_id "
+		    " WHERE h.version_id = v.id ORDER BY h.id DESC LIMIT 1) AS why, "
+		    "(SELECT version_id FROM routes r WHERE r.tool = v.tool) AS routed_to "
+		    "FROM versions v WHERE v.health = 'pruned' ORDER BY v.id");
+}
+
+int dise_cli_rules(int argc, char **argv)
+{
+	return list(argc, argv, "rules",
+		    "SELECT id, tool, source_version, scope, description, signature, exit_code, signal, argv, reason "
+		    "FROM rules ORDER BY id");
+}

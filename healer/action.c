@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The healing cycle's side effects (decisions are in policy.c). For one
+ * queued heal request of version V of tool T, in one transaction:
+ *   1. V: failed, then pruned (kept, never deleted);
+ *   2. every healthy descendant of V: degraded, tainted_by V;
+ *   3. an avoidance rule from the failure: a readable description, the crash
+ *      signature or exit status, the failing invocation, the reason, V, the
+ *      scope (descendants);
+ *   4. the last healthy ancestor of V (policy.c), and the route T -> it; or,
+ *      when there is none, no route and the request left `no_ancestor`;
+ * each step a row in the journal with its duration and result.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "heal.h"
+#include "policy.h"
+#include "record-json.h"
+
+static int64_t now_ns(clockid_t c)
+{
+	struct timespec ts;
+
+	clock_gettime(c, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+struct ctx {
+	sqlite3 *db;
+	int64_t request, version;
+	char tool[256];
+	int64_t t0;
+};
+
+static int journal(struct ctx *c, const char *step, const char *result, const char *detail)
+{
+	int64_t t = now_ns(CLOCK_MONOTONIC);
+	int r = dise_sql_exec(c->db,
+			 "INSERT INTO journal(wall_ns, request_id, tool, version_id, step, result, detail, duration_ns) "
+			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+			 "iisisssi", now_ns(CLOCK_REALTIME), c->request, c->tool, c->version, step, result, detail, t - c->t0);
+
+	c->t0 = t;
+	return r;
+}
+
+/* The tool's version DAG, for policy.c. */
+struct dag {
+	struct dise_dag g;
+	struct dise_dag_node *nodes;
+	int64_t *parents;
+};
+
+static void dag_free(struct dag *d)
+{
+	free(d->nodes);
+	free(d->parents);
+	memset(d, 0, sizeof(*d));
+}
+
+static int dag_load(sqlite3 *db, const char *tool, struct dag *d)
+{
+	sqlite3_stmt *q;
+	size_t n = 0, np = 0, cap = 0, pcap = 0, i;
+	int64_t *owner = NULL;
+
+	memset(d, 0, sizeof(*d));
+	if (sqlite3_prepare_v2(db, "SELECT id, health FROM versions WHERE tool = ?1 ORDER BY id", -1, &q, NULL) !=
+	    SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(q, 1, tool, -1, SQLITE_STATIC);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			d->nodes = realloc(d->nodes, cap * sizeof(*d->nodes));
+		}
+		memset(&d->nodes[n], 0, sizeof(d->nodes[n]));
+		d->nodes[n].id = sqlite3_column_int64(q, 0);
+		if (dise_health_parse((const char *)sqlite3_column_text(q, 1), &d->nodes[n].health) < 0)
+			d->nodes[n].health = DISE_FAILED;
+		n++;
+	}
+	sqlite3_finalize(q);
+	/* edges grouped by version; a merge's parents in id order (the walk is breadth-first: nearest wins) */
+	if (sqlite3_prepare_v2(db,
+			       "SELECT p.version_id, p.parent_id FROM version_parents p JOIN versions v ON v.id = p.version_id "
+			       "WHERE v.tool = ?1 ORDER BY p.version_id, p.parent_id",
+			       -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(q, 1, tool, -1, SQLITE_STATIC);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		if (np == pcap) {
+			pcap = pcap ? pcap * 2 : 16;
+			d->parents = realloc(d->parents, pcap * sizeof(*d->parents));
+			owner = realloc(owner, pcap * sizeof(*owner));
+		}
+		owner[np] = sqlite3_column_int64(q, 0);
+		d->parents[np++] = sqlite3_column_int64(q, 1);
+	}
+	sqlite3_finalize(q);
+	for (i = 0; i < np; i++) { /* rows are grouped by version: point each node at its run of parents */
+		size_t k;
+
+		for (k = 0; k < n; k++)
+			if (d->nodes[k].id == owner[i]) {
+				if (!d->nodes[k].nparents)
+					d->nodes[k].parents = &d->parents[i];
+				d->nodes[k].nparents++;
+			}
+	}
+	free(owner);
+	d->g.nodes = d->nodes;
+	d->g.n = n;
+	return 0;
+}
+
+/* "SIGSEGV in parse_email (validator+0x1129) when run as `validator --fast x`" */
+static void describe_rule(sqlite3 *db, int64_t version, char *desc, size_t size, char **ret_sig, char **ret_argv,
+			  char **ret_cwd, int *ret_code, int *ret_signal)
+{
+	sqlite3_stmt *q;
+	char what[256] = "failed", where[512] = "", how[1200] = "";
+
+	*ret_sig = *ret_argv = *ret_cwd = NULL;
+	*ret_code = *ret_signal = -1;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT r.outcome, r.exit_status, r.signal, r.argv, r.cwd, c.frames, c.signature FROM runs r "
+			       "LEFT JOIN crashes c ON c.run_id = r.id WHERE r.version_id = ?1 AND r.outcome IN "
+			       "('fail','crash','vanished') ORDER BY r.start_wall_ns DESC LIMIT 1",
+			       -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(q, 1, version);
+		if (sqlite3_step(q) == SQLITE_ROW) {
+			const char *argv = (const char *)sqlite3_column_text(q, 3);
+			const char *frames = (const char *)sqlite3_column_text(q, 5);
+
+			if (sqlite3_column_type(q, 2) != SQLITE_NULL) {
+				*ret_signal = sqlite3_column_int(q, 2);
+				snprintf(what, sizeof(what), "%s", dise_signal_name(*ret_signal));
+			} else if (sqlite3_column_type(q, 1) != SQLITE_NULL) {
+				*ret_code = sqlite3_column_int(q, 1);
+				snprintf(what, sizeof(what), "exit status %d", *ret_code);
+			}
+			if (frames) {
+				json_error_t err;
+				json_t *fr = json_loads(frames, 0, &err);
+				size_t i;
+
+				for (i = 0; fr && i < json_array_size(fr); i++) {
+					json_t *f = json_array_get(fr, i);
+					const char *fn = json_string_value(json_object_get(f, "function"));
+					const char *mod = json_string_value(json_object_get(f, "module"));
+
+					if (fn && mod) {
+						const char *base = strrchr(mod, '/');
+
+						snprintf(where, sizeof(where), " in %s (%s+0x%llx)", fn, base ? base + 1 : mod,
+							 (unsigned long long)json_integer_value(json_object_get(f, "offset")));
+						break;
+					}
+				}
+				json_decref(fr);
+			}
+			if (argv) {
+				json_error_t err;
+				json_t *a = json_loads(argv, 0, &err);
+				size_t i, n = 0;
+
+				for (i = 0; a && i < json_array_size(a) && n < sizeof(how) - 64; i++) {
+					const char *s = json_string_value(json_array_get(a, i));
+					const char *b = i == 0 && s ? strrchr(s, '/') : NULL;
+
+					n += (size_t)snprintf(how + n, sizeof(how) - n, "%s%s", i ? " " : "",
+							      b ? b + 1 : s ? s : "");
+				}
+				json_decref(a);
+				*ret_argv = strdup(argv);
+			}
+			if (sqlite3_column_text(q, 4))
+				*ret_cwd = strdup((const char *)sqlite3_column_text(q, 4));
+			if (sqlite3_column_text(q, 6))
+				*ret_sig = strdup((const char *)sqlite3_column_text(q, 6));
+		}
+		sqlite3_finalize(q);
+	}
+	if (how[0])
+		snprintf(desc, size, "%s%s when run as `%s`", what, where, how);
+	else
+		snprintf(desc, size, "%s%s", what, where);
+}
+
+static int heal_one(sqlite3 *db, int64_t request, int64_t version, int64_t failure)
+{
+	struct ctx c = { db, request, version, "", now_ns(CLOCK_MONOTONIC) };
+	struct dag d;
+	char desc[2048], detail[512], reason[1024] = "", *sig, *argv, *cwd;
+	int64_t *desc_ids = NULL, ancestor;
+	size_t n, i, tainted = 0;
+	int code, signo, r;
+	sqlite3_stmt *q;
+
+	if (sqlite3_prepare_v2(db, "SELECT tool FROM versions WHERE id = ?1", -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, version);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		snprintf(c.tool, sizeof(c.tool), "%s", (const char *)sqlite3_column_text(q, 0));
+	sqlite3_finalize(q);
+	if (sqlite3_prepare_v2(db, "SELECT detector || ': ' || description FROM failures WHERE id = ?1", -1, &q, NULL) ==
+	    SQLITE_OK) {
+		sqlite3_bind_int64(q, 1, failure);
+		if (sqlite3_step(q) == SQLITE_ROW)
+			snprintf(reason, sizeof(reason), "%s", (const char *)sqlite3_column_text(q, 0));
+		sqlite3_finalize(q);
+	}
+	r = journal(&c, "start", "ok", reason);
+
+	/* 1. failed, then pruned: kept with all its history */
+	if (r == 0)
+		r = dise_sql_exec(db, "UPDATE versions SET health = 'failed' WHERE id = ?1", "i", version);
+	if (r == 0)
+		r = journal(&c, "mark_failed", "ok", NULL);
+	if (r == 0)
+		r = dise_sql_exec(db, "UPDATE versions SET health = 'pruned' WHERE id = ?1", "i", version);
+	if (r == 0)
+		r = journal(&c, "prune", "ok", NULL);
+
+	/* 2. taint the healthy descendants */
+	if (r == 0)
+		r = dag_load(db, c.tool, &d);
+	if (r < 0)
+		return r;
+	desc_ids = calloc(d.g.n + 1, sizeof(*desc_ids));
+	n = desc_ids ? dise_heal_descendants(&d.g, version, desc_ids) : 0;
+	for (i = 0; r == 0 && i < n; i++) {
+		r = dise_sql_exec(db, "UPDATE versions SET health = 'degraded', tainted_by = ?2 WHERE id = ?1 AND health = 'healthy'",
+			     "ii", desc_ids[i], version);
+		tainted += (size_t)sqlite3_changes(db);
+	}
+	free(desc_ids);
+	dag_free(&d);
+	snprintf(detail, sizeof(detail), "%zu of %zu descendants degraded", tainted, n);
+	if (r == 0)
+		r = journal(&c, "taint", "ok", detail);
+
+	/* 3. the rule */
+	describe_rule(db, version, desc, sizeof(desc), &sig, &argv, &cwd, &code, &signo);
+	if (r == 0)
+		r = dise_sql_exec(db,
+			     "INSERT INTO rules(tool, source_version, description, signature, exit_code, signal, argv, cwd, "
+			     "reason, scope, created_wall_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'descendants', ?10)",
+			     "sissiisssi", c.tool, version, desc, sig, (int64_t)code, (int64_t)signo, argv, cwd, reason,
+			     now_ns(CLOCK_REALTIME));
+	/* no value for exit code or signal: store NULL rather than -1 */
+	if (r == 0)
+		r = dise_sql_exec(db,
+			     "UPDATE rules SET exit_code = NULLIF(exit_code, -1), signal = NULLIF(signal, -1) "
+			     "WHERE id = last_insert_rowid()",
+			     "");
+	free(sig);
+	free(argv);
+	free(cwd);
+	if (r == 0)
+		r = journal(&c, "rule", "ok", desc);
+
+	/* 4. the last healthy ancestor, and the route */
+	if (r == 0)
+		r = dag_load(db, c.tool, &d);
+	if (r < 0)
+		return r;
+	ancestor = dise_heal_pick_ancestor(&d.g, version);
+	dag_free(&d);
+	if (ancestor) {
+		r = dise_sql_exec(db,
+			     "INSERT INTO routes(tool, version_id, updated_wall_ns) VALUES (?1, ?2, ?3) "
+			     "ON CONFLICT(tool) DO UPDATE SET version_id = excluded.version_id, updated_wall_ns = excluded.updated_wall_ns",
+			     "sii", c.tool, ancestor, now_ns(CLOCK_REALTIME));
+		snprintf(detail, sizeof(detail), "%s -> v%lld (not validated: test command and rule replay are not built yet)",
+			 c.tool, (long long)ancestor);
+		if (r == 0)
+			r = journal(&c, "route", "ok", detail);
+		if (r == 0)
+			r = dise_sql_exec(db, "UPDATE heal_requests SET state = 'done' WHERE id = ?1", "i", request);
+	} else {
+		/* route nowhere, and never to the pruned version */
+		r = dise_sql_exec(db, "DELETE FROM routes WHERE tool = ?1", "s", c.tool);
+		if (r == 0)
+			r = journal(&c, "route", "no_ancestor", "no healthy ancestor: nothing to route to");
+		if (r == 0)
+			r = dise_sql_exec(db, "UPDATE heal_requests SET state = 'no_ancestor' WHERE id = ?1", "i", request);
+	}
+	return r;
+}
+
+int dise_heal_pending(dise_store *st)
+{
+	sqlite3 *db = dise_store_db(st);
+	sqlite3_stmt *q;
+	int64_t req[64][3];
+	int n = 0, i, r = 0, done = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT id, version_id, failure_id FROM heal_requests WHERE state = 'queued' ORDER BY id LIMIT 64",
+			       -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	while (n < 64 && sqlite3_step(q) == SQLITE_ROW) {
+		req[n][0] = sqlite3_column_int64(q, 0);
+		req[n][1] = sqlite3_column_int64(q, 1);
+		req[n][2] = sqlite3_column_int64(q, 2);
+		n++;
+	}
+	sqlite3_finalize(q);
+	for (i = 0; i < n; i++) {
+		r = dise_store_begin(st);
+		if (r == 0)
+			r = heal_one(db, req[i][0], req[i][1], req[i][2]);
+		if (r == 0)
+			r = dise_store_commit(st);
+		if (r < 0) {
+			dise_store_rollback(st);
+			return r;
+		}
+		done++;
+	}
+	return done;
+}
+
+int dise_heal_now(dise_store *st, int64_t version_id)
+{
+	sqlite3 *db = dise_store_db(st);
+	int r = dise_store_begin(st);
+
+	if (r == 0)
+		r = dise_sql_exec(db,
+			     "INSERT INTO failures(version_id, detector, description, severity, created_wall_ns) "
+			     "VALUES (?1, 'manual', 'healing asked by hand (dise heal)', 'high', ?2)",
+			     "ii", version_id, now_ns(CLOCK_REALTIME));
+	if (r == 0)
+		r = dise_sql_exec(db,
+			     "INSERT OR IGNORE INTO heal_requests(version_id, failure_id, created_wall_ns) "
+			     "VALUES (?1, last_insert_rowid(), ?2)",
+			     "ii", version_id, now_ns(CLOCK_REALTIME));
+	if (r == 0)
+		r = dise_store_commit(st);
+	else
+		dise_store_rollback(st);
+	if (r < 0)
+		return r;
+	r = dise_heal_pending(st);
+	return r < 0 ? r : 0;
+}

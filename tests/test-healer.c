@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/* The healer's pure decisions (healer/policy.c): which ancestor, which descendants. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "policy.h"
+
+#define H DISE_HEALTHY
+#define D DISE_DEGRADED
+#define P DISE_PRUNED
+#define F DISE_FAILED
+
+/* v1 <- v2 <- v3 */
+static const int64_t p2[] = { 1 }, p3[] = { 2 };
+
+static void test_chain(void **state)
+{
+	struct dise_dag_node n[] = { { 1, H, NULL, 0 }, { 2, F, p2, 1 }, { 3, H, p3, 1 } };
+	struct dise_dag g = { n, 3 };
+	int64_t out[3];
+
+	(void)state;
+	assert_int_equal(dise_heal_pick_ancestor(&g, 2), 1);
+	assert_int_equal(dise_heal_pick_ancestor(&g, 3), 1); /* v2 is not healthy: further up */
+	assert_int_equal(dise_heal_pick_ancestor(&g, 1), 0); /* a root has no ancestor */
+	assert_int_equal(dise_heal_descendants(&g, 2, out), 1);
+	assert_int_equal(out[0], 3);
+	assert_int_equal(dise_heal_descendants(&g, 1, out), 2);
+}
+
+/* v1 <- v2, v1 <- v3, v4 <- (v2, v3): a merge and a diamond */
+static const int64_t m4[] = { 2, 3 }, d2[] = { 1 }, d3[] = { 1 };
+
+static void test_merge(void **state)
+{
+	struct dise_dag_node n[] = { { 1, H, NULL, 0 }, { 2, P, d2, 1 }, { 3, H, d3, 1 }, { 4, F, m4, 2 } };
+	struct dise_dag g = { n, 4 };
+	int64_t out[4];
+
+	(void)state;
+	/* the nearest healthy parent of the merge: v3, not the pruned v2, not the farther v1 */
+	assert_int_equal(dise_heal_pick_ancestor(&g, 4), 3);
+	n[2].health = D;
+	assert_int_equal(dise_heal_pick_ancestor(&g, 4), 1); /* both parents unhealthy: their common ancestor */
+	n[1].health = H;
+	assert_int_equal(dise_heal_pick_ancestor(&g, 4), 2);
+	n[0].health = P, n[1].health = P, n[2].health = P;
+	assert_int_equal(dise_heal_pick_ancestor(&g, 4), 0); /* nothing healthy left */
+	/* descendants of v1 through the diamond: v2, v3, v4, each once */
+	assert_int_equal(dise_heal_descendants(&g, 1, out), 3);
+	assert_int_equal(dise_heal_descendants(&g, 3, out), 1);
+	assert_int_equal(out[0], 4);
+}
+
+static void test_names(void **state)
+{
+	enum dise_health h;
+
+	(void)state;
+	assert_string_equal(dise_health_name(DISE_PRUNED), "pruned");
+	assert_int_equal(dise_health_parse("degraded", &h), 0);
+	assert_int_equal(h, DISE_DEGRADED);
+	assert_int_equal(dise_health_parse("nonsense", &h), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_chain),
+		cmocka_unit_test(test_merge),
+		cmocka_unit_test(test_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
