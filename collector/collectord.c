@@ -22,7 +22,9 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +86,23 @@ static int process_alive(uint32_t pid, uint64_t start_ns, void *arg)
 	return ticks * (1000000000ull / (unsigned long long)hz) <= start_ns + 1000000000ull;
 }
 
+/* Changes whenever a route or a version's health changes. */
+static int64_t routes_fingerprint(dise_store *st)
+{
+	sqlite3_stmt *q;
+	int64_t v = 0;
+
+	if (sqlite3_prepare_v2(dise_store_db(st),
+			       "SELECT (SELECT COALESCE(sum(version_id * 7 + updated_wall_ns % 1000003), 0) FROM routes) + "
+			       "(SELECT count(*) FROM versions WHERE health = 'pruned')",
+			       -1, &q, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return v;
+}
+
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -109,6 +128,7 @@ struct resolver_arg {
 	pthread_mutex_t lock;
 	pthread_cond_t more; /* ingest stored something: the file may be replaced soon, hash now */
 	int pending;
+	atomic_int routes_changed; /* the healer ran: publish the routes */
 };
 
 static void resolver_kick(struct resolver_arg *a)
@@ -147,8 +167,8 @@ static void *resolver_main(void *p)
 			nap(200);
 		} else if (r == 0) {
 			/* all runs have versions: outcomes may have arrived since, look for what to heal */
-			if (dise_detect(st, &a->cfg->detect, a->cfg, wall_ns()) >= 0)
-				dise_heal_pending(st); /* the healer consumes what the detectors queued */
+			if (dise_detect(st, &a->cfg->detect, a->cfg, wall_ns()) >= 0 && dise_heal_pending(st) > 0)
+				atomic_store(&a->routes_changed, 1); /* the healer consumed what the detectors queued */
 			struct timespec ts;
 
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -228,7 +248,7 @@ int main(int argc, char **argv)
 	};
 	char home[4096], db[4200], lock[4200], cas[4200], conf[4200], ring[DISE_PATH_MAX], err[512];
 	struct dise_config cfg;
-	struct resolver_arg ra = { db, cas, &cfg, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+	struct resolver_arg ra = { db, cas, &cfg, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
 	pthread_t resolver;
 	int resolver_on = 0;
 	struct dise_ingest_stats stats = { 0 };
@@ -306,7 +326,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	uint64_t last_vanish = 0;
+	int64_t routes_fp = routes_fingerprint(st);
 
+	dise_ingest_publish_routes(in, st, cas); /* what an earlier run of the collector decided */
 	if (!once)
 		resolver_on = pthread_create(&resolver, NULL, resolver_main, &ra) == 0;
 	while (!stop) {
@@ -320,6 +342,8 @@ int main(int argc, char **argv)
 			continue;
 		}
 		backoff = 0;
+		if (atomic_exchange(&ra.routes_changed, 0))
+			dise_ingest_publish_routes(in, st, cas);
 		if (r > 0) {
 			if (resolver_on)
 				resolver_kick(&ra);
@@ -328,9 +352,14 @@ int main(int argc, char **argv)
 		/* drained: runs whose process is gone without an end vanished (at most once a second) */
 		if (once || mono_ns() - last_vanish > 1000000000ull) {
 			int v = dise_store_mark_vanished(st, mono_ns(), process_alive, NULL);
+			int64_t fp = routes_fingerprint(st);
 
 			if (v > 0)
 				stats.vanished += (uint64_t)v;
+			if (fp != routes_fp) { /* `dise heal` by hand, or another change: publish */
+				dise_ingest_publish_routes(in, st, cas);
+				routes_fp = fp;
+			}
 			last_vanish = mono_ns();
 		}
 		if (once)
@@ -343,8 +372,10 @@ int main(int argc, char **argv)
 		resolver_kick(&ra);
 		pthread_join(resolver, NULL);
 	}
-	if (once)
+	if (once) {
 		resolve_all(st, cas, &cfg);
+		dise_ingest_publish_routes(in, st, cas);
+	}
 	fprintf(stderr,
 		"dise-collectord: stored %llu records, %llu read again and skipped, %llu malformed, %llu runs vanished\n",
 		(unsigned long long)stats.stored, (unsigned long long)stats.skipped, (unsigned long long)stats.bad,

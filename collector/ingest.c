@@ -9,6 +9,10 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,4 +185,55 @@ void dise_ingest_wait(dise_ingest *in, unsigned timeout_ms)
 		in->since_checkpoint = 0;
 	if (in->rd)
 		dise_ring_reader_wait(in->rd, timeout_ms);
+}
+
+int dise_ingest_publish_routes(dise_ingest *in, dise_store *st, const char *cas_dir)
+{
+	sqlite3_stmt *q;
+	struct dise_route *e = calloc(DISE_ROUTES / 2, sizeof(*e));
+	size_t n = 0;
+	int r;
+
+	if (!e)
+		return -ENOMEM;
+	if (!in->rd && (r = dise_ring_reader_new(in->path, 0, 0, &in->rd)) < 0) {
+		free(e);
+		return r;
+	}
+	if (sqlite3_prepare_v2(dise_store_db(st),
+			       "SELECT c.dev, c.ino, c.size, c.mtime_ns, a.id, a.tool, a.sha256 FROM versions p "
+			       "JOIN routes rt ON rt.tool = p.tool JOIN versions a ON a.id = rt.version_id "
+			       "JOIN contents c ON c.sha256 = p.sha256 "
+			       "WHERE p.health = 'pruned' AND a.cas_path IS NOT NULL AND a.id != p.id",
+			       -1, &q, NULL) != SQLITE_OK) {
+		free(e);
+		return -EIO;
+	}
+	while (n < DISE_ROUTES / 2 && sqlite3_step(q) == SQLITE_ROW) {
+		char dir[DISE_ROUTE_PATH], link[DISE_ROUTE_PATH], to[128];
+		const char *tool = (const char *)sqlite3_column_text(q, 5), *sha = (const char *)sqlite3_column_text(q, 6);
+		long long vid = sqlite3_column_int64(q, 4);
+
+		/* cas/run/<version>/<tool> -> ../../<sha256>: what runs keeps its name */
+		if (snprintf(dir, sizeof(dir), "%s/run", cas_dir) >= (int)sizeof(dir))
+			continue;
+		mkdir(dir, 0700);
+		snprintf(dir, sizeof(dir), "%s/run/%lld", cas_dir, vid);
+		mkdir(dir, 0700);
+		if (snprintf(link, sizeof(link), "%s/%s", dir, tool) >= (int)sizeof(link))
+			continue;
+		snprintf(to, sizeof(to), "../../%s", sha);
+		if (symlink(to, link) < 0 && errno != EEXIST)
+			continue;
+		e[n].dev = (uint64_t)sqlite3_column_int64(q, 0);
+		e[n].ino = (uint64_t)sqlite3_column_int64(q, 1);
+		e[n].size = (uint64_t)sqlite3_column_int64(q, 2);
+		e[n].mtime_ns = sqlite3_column_int64(q, 3);
+		snprintf(e[n].target, sizeof(e[n].target), "%s", link);
+		n++;
+	}
+	sqlite3_finalize(q);
+	r = dise_ring_routes_publish(in->rd, e, n);
+	free(e);
+	return r < 0 ? r : (int)n;
 }

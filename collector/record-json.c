@@ -103,8 +103,8 @@ static const char *exit_how(unsigned how)
 
 static const char *exec_call(unsigned c)
 {
-	static const char *names[] = { "?",     "execve", "execv",  "execvp", "execvpe",
-				       "execl", "execlp", "execle", "fexecve" };
+	static const char *names[] = { "?",     "execve", "execv",  "execvp",  "execvpe",
+				       "execl", "execlp", "execle", "fexecve", "route" };
 
 	return c < sizeof(names) / sizeof(names[0]) ? names[c] : "?";
 }

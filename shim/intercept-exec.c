@@ -33,7 +33,7 @@
 
 extern char **environ;
 
-static void record_exec(unsigned call, const char *path, char *const argv[])
+void dise__record_exec(unsigned call, const char *path, char *const argv[])
 {
 	struct dise_rec_exec e;
 	struct dise_argv_plan plan;
@@ -144,7 +144,7 @@ static int do_execve(unsigned call, const char *path, char *const argv[], char *
 {
 	int saved = errno, r;
 
-	record_exec(call, path, argv);
+	dise__record_exec(call, path, argv);
 	errno = saved;
 	WITH_ENV(envp, env, r = DISE_REAL(execve)(path, argv, env));
 	return r;
@@ -154,7 +154,7 @@ static int do_execvpe(unsigned call, const char *file, char *const argv[], char 
 {
 	int saved = errno, r;
 
-	record_exec(call, file, argv);
+	dise__record_exec(call, file, argv);
 	errno = saved;
 	WITH_ENV(envp, env, r = DISE_REAL(execvpe)(file, argv, env));
 	return r;
@@ -186,7 +186,7 @@ DISE_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 	char path[32];
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	record_exec(DISE_EXEC_FEXECVE, path, argv);
+	dise__record_exec(DISE_EXEC_FEXECVE, path, argv);
 	errno = saved;
 	WITH_ENV(envp, env, r = DISE_REAL(fexecve)(fd, argv, env));
 	return r;

@@ -88,6 +88,7 @@ uint16_t dise__str_len(const char *s);
 uint32_t dise__write_str(dise_ring_resv *v, uint32_t off, const char *s, uint16_t len);
 
 void dise__record_start(uint32_t extra_flags, char *exe_buf, char *cwd_buf);
+void dise__record_exec(unsigned call, const char *path, char *const argv[]);
 void dise__record_exit(int status, unsigned how);
 
 /* intercept-signal.c */

@@ -164,3 +164,50 @@ void dise_ring_notify(dise_ring *r)
 	if (atomic_load_explicit(w, memory_order_relaxed) && atomic_exchange_explicit(w, 0, memory_order_seq_cst))
 		syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
+
+/* FNV-1a of an identity: where its route would be (open addressing, DISE_ROUTES entries). */
+static uint32_t route_hash(const struct dise_file_id *id)
+{
+	const uint8_t *p = (const uint8_t *)id;
+	uint64_t h = 14695981039346656037ull;
+	size_t i;
+
+	for (i = 0; i < sizeof(*id); i++) {
+		h ^= p[i];
+		h *= 1099511628211ull;
+	}
+	return (uint32_t)(h % DISE_ROUTES);
+}
+
+int dise_ring_route_lookup(const dise_ring *r, const struct dise_file_id *id, char *out, size_t size)
+{
+	uint32_t k, start;
+
+	if (!r->hdr || !r->routes || !atomic_load_explicit(&r->hdr->nroutes, memory_order_acquire))
+		return 0;
+	start = route_hash(id);
+	for (k = 0; k < 8; k++) { /* bounded probe: a hostile table costs eight entries at most */
+		const struct dise_route *e = &r->routes[(start + k) % DISE_ROUTES];
+		uint64_t s1 = atomic_load_explicit(&e->seq, memory_order_acquire), s2;
+		struct dise_file_id eid;
+		char path[DISE_ROUTE_PATH];
+
+		if (s1 == 0)
+			return 0; /* an empty entry ends the probe */
+		if (s1 & 1)
+			continue;
+		eid.dev = e->dev, eid.ino = e->ino, eid.size = e->size, eid.mtime_ns = e->mtime_ns;
+		__builtin_memcpy(path, e->target, sizeof(path));
+		atomic_thread_fence(memory_order_acquire);
+		s2 = atomic_load_explicit(&e->seq, memory_order_relaxed);
+		if (s1 != s2 || eid.dev != id->dev || eid.ino != id->ino || eid.size != id->size ||
+		    eid.mtime_ns != id->mtime_ns)
+			continue;
+		path[sizeof(path) - 1] = '\0';
+		if (path[0] != '/' || __builtin_strlen(path) + 1 > size)
+			return 0;
+		__builtin_memcpy(out, path, __builtin_strlen(path) + 1);
+		return 1;
+	}
+	return 0;
+}

@@ -292,6 +292,41 @@ const char *dise__preload_env(void)
 	return preload_buf[0] ? preload_buf : NULL;
 }
 
+/*
+ * Routing: when this executable is a pruned version and the collector
+ * published a route for it, run the routed version instead, with the same
+ * argv, environment and cwd, before the program's own constructors ran.
+ * One hop at most: a target that is itself routed is refused. If the exec
+ * fails, the program simply goes on as it would have.
+ */
+static void route(char *buf)
+{
+	struct dise_shim *S = &dise__shim;
+	struct dise_file_id tid;
+	struct stat st;
+	extern char **environ;
+
+	if (S->start_flags & DISE_START_NO_SCRIPT)
+		return;
+	if (!dise_ring_route_lookup(&S->ring, &S->script_id, buf, DISE_PATH_MAX))
+		return;
+	if (stat(buf, &st) != 0)
+		return;
+	file_id(&st, &tid);
+	{
+		char again[DISE_PATH_MAX];
+
+		if (dise_ring_route_lookup(&S->ring, &tid, again, sizeof(again)))
+			return; /* a route to a routed version: a loop, or a table gone wrong */
+	}
+	{
+		char *const one[] = { S->argv && S->argv[0] ? S->argv[0] : buf, NULL };
+
+		dise__record_exec(DISE_EXEC_ROUTE, buf, S->argv ? S->argv : one);
+		DISE_REAL(execve)(buf, S->argv ? S->argv : one, environ);
+	}
+}
+
 static void init(int argc, char **argv)
 {
 	struct dise_shim *S = &dise__shim;
@@ -344,6 +379,7 @@ static void init(int argc, char **argv)
 	}
 
 	dise__record_start(0, exe, path);
+	route(path);
 	dise__signals_init();
 	dise__fork_init();
 	dise__threads_init();

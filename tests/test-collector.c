@@ -1343,6 +1343,40 @@ static void test_healing(void **state)
 				     "v.cas_path IS NOT NULL"),
 			 1);
 
+	/* routing: the pruned file now runs v1 instead, under the shim and through dise run, unchanged argv */
+	{
+		char *crash[] = { paths[1], "segv", NULL };
+		char *pre, *rv;
+		const char *env[3];
+
+		assert_true(asprintf(&pre, "LD_PRELOAD=%s", shim_path()) > 0);
+		assert_true(asprintf(&rv, "DISE_RING=%s", f->ring) > 0);
+		env[0] = pre, env[1] = rv, env[2] = NULL;
+		assert_int_equal(run_cmd(crash, env, NULL, &r), 0);
+		assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+		assert_string_equal(r.out, "exiting with 0 via main\n"); /* v1 (exitcode) with argv "segv" */
+		run_result_free(&r);
+		dise_run(f, crash, &r);
+		assert_int_equal(r.status, 0);
+		assert_string_equal(r.out, "exiting with 0 via main\n");
+		run_result_free(&r);
+		free(pre);
+		free(rv);
+		{
+			char *stop[] = { (char *)bin_path("dise"), "collector", "stop", NULL };
+
+			dise_cmd(f, stop, &r);
+			run_result_free(&r);
+		}
+		collect_once(f, &r);
+		run_result_free(&r);
+		/* recorded: the pruned image ended by a route exec, the routed run is app v1 */
+		assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE outcome = 'exec' AND exec_path LIKE '%/cas/run/%/app'"), 2);
+		assert_int_equal(db_count(f, "SELECT count(*) FROM runs r JOIN versions v ON v.id = r.version_id WHERE "
+					     "r.tool = 'app' AND v.label = 'v1' AND r.outcome = 'ok'"),
+				 2);
+	}
+
 	/* a lone version that crashes three times: no healthy ancestor, routed nowhere */
 	{
 		char *lone = tool_copy(f, "lonely", "crasher"), *crash[] = { lone, "segv", NULL };

@@ -95,6 +95,7 @@ enum dise_exec_call {
 	DISE_EXEC_EXECLP,
 	DISE_EXEC_EXECLE,
 	DISE_EXEC_FEXECVE,
+	DISE_EXEC_ROUTE, /* the shim re-executes the routed version in place of a pruned one */
 };
 
 /* EXEC. Followed by the path (or the file searched in PATH) and argv. */

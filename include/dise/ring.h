@@ -52,7 +52,7 @@
 #include "event.h"
 
 #define DISE_RING_MAGIC UINT64_C(0x474e495245534944) /* "DISERING" */
-#define DISE_RING_LAYOUT_VERSION 2u
+#define DISE_RING_LAYOUT_VERSION 3u
 #define DISE_RING_HEADER_SIZE 4096u
 #define DISE_SLOT_SIZE 128u
 #define DISE_SLOT_HDR 16u
@@ -62,6 +62,8 @@
 #define DISE_RING_DEFAULT_SLOTS 65536u   /* in all: 8 MiB + 4 KiB; tmpfs pages are allocated as touched */
 #define DISE_RING_MAX_SHARDS 16u
 #define DISE_RING_SHARD_MIN_SLOTS 4096u  /* automatic sharding keeps shards at least this big */
+#define DISE_ROUTES 256u                 /* route entries, after the slots */
+#define DISE_ROUTE_PATH 216u
 #define DISE_RECORD_MAX_SLOTS ((DISE_RECORD_MAX + DISE_SLOT_DATA - 1) / DISE_SLOT_DATA)
 #define DISE_SEQ_TORN (UINT64_C(1) << 63)
 
@@ -92,11 +94,25 @@ struct dise_ring_header {
 	/* The consumer's line. */
 	_Atomic uint64_t corrupt; /* records the consumer rejected as malformed */
 	_Atomic uint32_t consumer_pid;
-	_Atomic uint32_t wake; /* futex word a consumer may sleep on */
-	uint8_t pad1[64 - 16];
+	_Atomic uint32_t wake;   /* futex word a consumer may sleep on */
+	_Atomic uint32_t nroutes; /* route entries in use: 0 lets every process skip the lookup */
+	uint8_t pad1[64 - 20];
 
 	struct dise_ring_shard shards[DISE_RING_MAX_SHARDS];
 };
+
+/*
+ * A route, published by the collector (the only writer) after healing: a
+ * process whose executable has this identity (a pruned version) runs
+ * `target` instead. Seqlocked: seq is odd while the entry is written.
+ */
+struct dise_route {
+	_Atomic uint64_t seq;
+	uint64_t dev, ino, size;
+	int64_t mtime_ns;
+	char target[DISE_ROUTE_PATH]; /* NUL-terminated absolute path */
+};
+_Static_assert(sizeof(struct dise_route) == 256, "route layout");
 
 struct dise_slot {
 	_Atomic uint64_t seq;
@@ -115,6 +131,7 @@ _Static_assert(sizeof(struct dise_slot) == DISE_SLOT_SIZE, "slot layout");
 typedef struct dise_ring {
 	struct dise_ring_header *hdr;
 	struct dise_slot *slots; /* shard s, slot i: slots[s * nslots + i] */
+	struct dise_route *routes; /* DISE_ROUTES entries after the slots */
 	uint32_t nshards;
 	uint64_t nslots; /* per shard */
 	uint64_t mask;
@@ -132,7 +149,8 @@ typedef struct dise_ring_resv {
 
 static inline size_t dise_ring_file_size(uint32_t nshards, uint64_t nslots)
 {
-	return DISE_RING_HEADER_SIZE + (size_t)nshards * (size_t)nslots * DISE_SLOT_SIZE;
+	return DISE_RING_HEADER_SIZE + (size_t)nshards * (size_t)nslots * DISE_SLOT_SIZE +
+	       DISE_ROUTES * sizeof(struct dise_route);
 }
 
 static inline struct dise_slot *dise_ring_slot(const dise_ring *r, uint32_t shard, uint64_t pos)
@@ -214,6 +232,13 @@ void dise_ring_commit(dise_ring *r, const dise_ring_resv *v);
 /* Gives the reservation back as a PAD record the consumer skips. */
 void dise_ring_discard(dise_ring *r, const dise_ring_resv *v);
 
+/*
+ * The route for an executable of identity id: copies the target path into
+ * out and returns 1, or returns 0 (no route, or a torn or malformed entry).
+ * Costs one load when no route exists. Async-signal-safe, no system call.
+ */
+int dise_ring_route_lookup(const dise_ring *r, const struct dise_file_id *id, char *out, size_t size);
+
 /* reserve + write + commit of a contiguous record. Returns 0 or -errno. */
 int dise_ring_put(dise_ring *r, const void *rec, uint32_t len);
 
@@ -254,6 +279,12 @@ int dise_ring_read(dise_ring_reader *rd, void *buf, size_t size, size_t *ret_len
 
 /* Frees the slots of every record handed out so far: call once those records are durable. */
 int dise_ring_release(dise_ring_reader *rd);
+
+/*
+ * Replaces the route table with n entries (the consumer is its only
+ * writer). Returns 0 or -errno (-E2BIG: more than DISE_ROUTES).
+ */
+int dise_ring_routes_publish(dise_ring_reader *rd, const struct dise_route *entries, size_t n);
 
 /*
  * Sleeps until a producer commits something new (dise_ring_notify) or
