@@ -1,11 +1,11 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# The main job, as far as it is built: installs what is missing, builds, then
+# The main job: installs what is missing, builds, then
 #  1. runs real programs under the shim and shows what the ring captured,
-#  2. deploys a tool, replaces it by a broken build that crashes three times,
-#     and shows what the collector made of it: runs, the crash group with
-#     symbolized frames, the lineage v1 -> v2 and the heal request the third
-#     strike queued. (The healer that acts on it is not built yet.)
+#  2. deploys a tool, replaces it by a broken build that crashes three times:
+#     detection, three strikes, healing (the broken version pruned, a rule
+#     learned, the route set to the last healthy version), and the next run
+#     of the same path runs the healthy version instead.
 # Everything lives in a temporary ring and DISE_HOME: nothing else is touched.
 set -eu
 cd "$(dirname "$0")/.."
@@ -60,11 +60,17 @@ echo
 echo "\$ dise crashes"
 ./build/bin/dise crashes
 echo
-echo "\$ dise lineage mytool"
+echo "\$ dise lineage mytool        # the third strike healed it: pruned, and routed to its parent"
 ./build/bin/dise lineage mytool
+echo
+echo "\$ dise rules"
+./build/bin/dise rules
+echo
+echo "== 3. the next run of the same path runs the healthy version instead (same argv)"
+drun "$work/bin/mytool" segv
 echo
 ./build/bin/dise collector stop
 echo
-echo "Not built yet: the healer (prune the crashing version, write the avoidance rule,"
-echo "route the next run to its healthy parent), dise attach. The heal request above"
-echo "waits for it."
+echo "Not built yet: validating the ancestor (test command, rule replay), regeneration,"
+echo "restore in place, dise health, dise attach."
+
