@@ -129,6 +129,7 @@ struct resolver_arg {
 	pthread_cond_t more; /* ingest stored something: the file may be replaced soon, hash now */
 	int pending;
 	atomic_int routes_changed; /* the healer ran: publish the routes */
+	dise_ring wake;            /* a mapping of the ring, to wake the ingest loop when it sleeps */
 };
 
 static void resolver_kick(struct resolver_arg *a)
@@ -167,8 +168,11 @@ static void *resolver_main(void *p)
 			nap(200);
 		} else if (r == 0) {
 			/* all runs have versions: outcomes may have arrived since, look for what to heal */
-			if (dise_detect(st, &a->cfg->detect, a->cfg, wall_ns()) >= 0 && dise_heal_pending(st) > 0)
-				atomic_store(&a->routes_changed, 1); /* the healer consumed what the detectors queued */
+			if (dise_detect(st, &a->cfg->detect, a->cfg, wall_ns()) >= 0 && dise_heal_pending(st) > 0) {
+				/* the healer consumed what the detectors queued: publish the routes now */
+				atomic_store(&a->routes_changed, 1);
+				dise_ring_notify(&a->wake);
+			}
 			struct timespec ts;
 
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -248,7 +252,7 @@ int main(int argc, char **argv)
 	};
 	char home[4096], db[4200], lock[4200], cas[4200], conf[4200], ring[DISE_PATH_MAX], err[512];
 	struct dise_config cfg;
-	struct resolver_arg ra = { db, cas, &cfg, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+	struct resolver_arg ra = { db, cas, &cfg, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, { 0 } };
 	pthread_t resolver;
 	int resolver_on = 0;
 	struct dise_ingest_stats stats = { 0 };
@@ -329,6 +333,7 @@ int main(int argc, char **argv)
 	int64_t routes_fp = routes_fingerprint(st);
 
 	dise_ingest_publish_routes(in, st, cas); /* what an earlier run of the collector decided */
+	dise_ring_map(ring, DISE_RING_WRITE, 0, 0, &ra.wake);
 	if (!once)
 		resolver_on = pthread_create(&resolver, NULL, resolver_main, &ra) == 0;
 	while (!stop) {
@@ -383,5 +388,6 @@ int main(int argc, char **argv)
 	dise_ingest_free(in);
 	dise_store_free(st);
 	dise_config_free(&cfg);
+	dise_ring_unmap(&ra.wake);
 	return 0;
 }

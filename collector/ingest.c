@@ -201,10 +201,12 @@ int dise_ingest_publish_routes(dise_ingest *in, dise_store *st, const char *cas_
 		return r;
 	}
 	if (sqlite3_prepare_v2(dise_store_db(st),
-			       "SELECT c.dev, c.ino, c.size, c.mtime_ns, a.id, a.tool, a.sha256 FROM versions p "
-			       "JOIN routes rt ON rt.tool = p.tool JOIN versions a ON a.id = rt.version_id "
-			       "JOIN contents c ON c.sha256 = p.sha256 "
-			       "WHERE p.health = 'pruned' AND a.cas_path IS NOT NULL AND a.id != p.id",
+			       /* the files that ran as a pruned version (not every file with its content: another
+				  tool may hold the same bytes under another name, and is routed by its own lineage) */
+			       "SELECT DISTINCT c.exe_dev, c.exe_ino, c.exe_size, c.exe_mtime_ns, a.id, a.tool, a.sha256 "
+			       "FROM versions p JOIN routes rt ON rt.tool = p.tool JOIN versions a ON a.id = rt.version_id "
+			       "JOIN runs c ON c.version_id = p.id "
+			       "WHERE p.health = 'pruned' AND a.cas_path IS NOT NULL AND a.id != p.id AND c.exe_ino IS NOT NULL",
 			       -1, &q, NULL) != SQLITE_OK) {
 		free(e);
 		return -EIO;

@@ -9,3 +9,4 @@ scripts/build.sh build
 ./build/bin/bench-spawn build "${SPAWN_RUNS:-3000}"
 ./build/bin/bench-ingest "${INGEST_RUNS:-300000}"
 ./build/bin/bench-latency "${LATENCY_RECORDS:-2000}"
+./build/bin/bench-heal build "${HEAL_ROUNDS:-30}"
