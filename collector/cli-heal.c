@@ -7,18 +7,80 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "heal.h"
 #include "store.h"
+
+/* The version a command means: by label, by id (v12 or 12), else the newest of the tool matching `otherwise`. */
+static int64_t pick_version(dise_store *st, const char *tool, const char *ver, const char *otherwise)
+{
+	sqlite3_stmt *q;
+	int64_t id = 0;
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT max(id) FROM versions WHERE tool = ?1 AND %s", otherwise);
+	if (sqlite3_prepare_v2(dise_store_db(st),
+			       ver ? "SELECT id FROM versions WHERE tool = ?1 AND (label = ?2 OR id = CAST(ltrim(?2, 'v') AS INTEGER))"
+				   : sql,
+			       -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(q, 1, tool, -1, SQLITE_STATIC);
+		if (ver)
+			sqlite3_bind_text(q, 2, ver, -1, SQLITE_STATIC);
+		if (sqlite3_step(q) == SQLITE_ROW)
+			id = sqlite3_column_int64(q, 0);
+		sqlite3_finalize(q);
+	}
+	return id;
+}
+
+int dise_cli_reset(int argc, char **argv)
+{
+	const char *tool = NULL, *ver = NULL, *why = NULL;
+	char home[4096], who[64];
+	dise_store *st;
+	int64_t id;
+	int i, r;
+
+	for (i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--version") && i + 1 < argc)
+			ver = argv[++i];
+		else if (!strcmp(argv[i], "--why") && i + 1 < argc)
+			why = argv[++i];
+		else if (!tool)
+			tool = argv[i];
+		else
+			tool = NULL, i = argc;
+	}
+	if (!tool) {
+		fprintf(stderr, "usage: dise reset TOOL [--version V] [--why TEXT]\n");
+		return 2;
+	}
+	r = dise_cli_open_store(0, &st, home, sizeof(home));
+	if (r)
+		return r;
+	id = pick_version(st, tool, ver, "health IN ('pruned', 'failed')");
+	if (!id) {
+		fprintf(stderr, "dise: tool '%s' has no %s%s\n", tool, ver ? "version " : "pruned version", ver ? ver : "");
+		dise_store_free(st);
+		return 1;
+	}
+	snprintf(who, sizeof(who), "%s (uid %u)", getenv("USER") ? getenv("USER") : "?", (unsigned)getuid());
+	r = dise_heal_reset(st, id, who, why);
+	dise_store_free(st);
+	if (r < 0)
+		return dise_cli_error(r, "resetting %s v%lld", tool, (long long)id);
+	printf("%s v%lld is healthy again, its strikes cleared and the route dropped\n", tool, (long long)id);
+	return 0;
+}
 
 int dise_cli_heal(int argc, char **argv)
 {
 	const char *tool = NULL, *ver = NULL;
 	char home[4096];
 	dise_store *st;
-	sqlite3_stmt *q;
-	int64_t id = 0;
+	int64_t id;
 	int i, r;
 
 	for (i = 2; i < argc; i++) {
@@ -36,18 +98,7 @@ int dise_cli_heal(int argc, char **argv)
 	r = dise_cli_open_store(0, &st, home, sizeof(home));
 	if (r)
 		return r;
-	/* the version: by label, by id (v12 or 12), or the newest one not pruned */
-	if (sqlite3_prepare_v2(dise_store_db(st),
-			       ver ? "SELECT id FROM versions WHERE tool = ?1 AND (label = ?2 OR id = CAST(ltrim(?2, 'v') AS INTEGER))"
-				   : "SELECT max(id) FROM versions WHERE tool = ?1 AND health != 'pruned'",
-			       -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(q, 1, tool, -1, SQLITE_STATIC);
-		if (ver)
-			sqlite3_bind_text(q, 2, ver, -1, SQLITE_STATIC);
-		if (sqlite3_step(q) == SQLITE_ROW)
-			id = sqlite3_column_int64(q, 0);
-		sqlite3_finalize(q);
-	}
+	id = pick_version(st, tool, ver, "health != 'pruned'");
 	if (!id) {
 		fprintf(stderr, "dise: tool '%s' has no %s%s\n", tool, ver ? "version " : "version to heal", ver ? ver : "");
 		dise_store_free(st);

@@ -125,7 +125,8 @@ static int ok_durations(sqlite3 *db, int64_t version, int64_t *out, int max)
 
 	if (sqlite3_prepare_v2(db,
 			       "SELECT end_ns - start_ns FROM runs WHERE version_id = ?1 AND outcome = 'ok' "
-			       "AND end_ns IS NOT NULL ORDER BY start_wall_ns DESC LIMIT ?2",
+			       "AND end_ns IS NOT NULL AND start_wall_ns >= (SELECT reset_wall_ns FROM versions WHERE id = ?1) "
+			       "ORDER BY start_wall_ns DESC LIMIT ?2",
 			       -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, version);
@@ -145,7 +146,9 @@ static int check_version(sqlite3 *db, const struct dise_detect_policy *p, const 
 	const char *failed = dise_config_failed_sql(cfg, tool, fbuf, sizeof(fbuf));
 
 	/* three strikes */
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM runs r WHERE r.version_id = ?1 AND %s AND r.start_wall_ns >= ?2",
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM runs r WHERE r.version_id = ?1 AND %s AND r.start_wall_ns >= "
+		 "max(?2, (SELECT reset_wall_ns FROM versions WHERE id = ?1))",
 		 failed);
 	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
@@ -164,6 +167,7 @@ static int check_version(sqlite3 *db, const struct dise_detect_policy *p, const 
 	snprintf(sql, sizeof(sql),
 		 "SELECT count(*), sum(%s) FROM (SELECT outcome, exit_status FROM runs "
 		 "WHERE version_id = ?1 AND outcome IS NOT NULL AND outcome != 'exec' "
+		 "AND start_wall_ns >= (SELECT reset_wall_ns FROM versions WHERE id = ?1) "
 		 "ORDER BY start_wall_ns DESC LIMIT ?2) AS r",
 		 failed);
 	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)

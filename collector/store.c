@@ -159,6 +159,9 @@ static const char schema_v4[] =
 	"  id INTEGER PRIMARY KEY, wall_ns INTEGER NOT NULL, request_id INTEGER, tool TEXT, version_id INTEGER,"
 	"  step TEXT NOT NULL, result TEXT NOT NULL, detail TEXT, duration_ns INTEGER);";
 
+/* v5: operators' resets: strikes count only from the last reset on. */
+static const char schema_v5[] = "ALTER TABLE versions ADD COLUMN reset_wall_ns INTEGER NOT NULL DEFAULT 0;";
+
 struct dise_store {
 	sqlite3 *db;
 	sqlite3_stmt *q[Q_MAX];
@@ -239,6 +242,12 @@ static int migrate(dise_store *st)
 		r = exec_sql(st, schema_v4);
 		if (r == 0)
 			r = exec_sql(st, "UPDATE schema_version SET version = 4");
+		version = 4;
+	}
+	if (r == 0 && version == 4) {
+		r = exec_sql(st, schema_v5);
+		if (r == 0)
+			r = exec_sql(st, "UPDATE schema_version SET version = 5");
 	}
 	if (r < 0)
 		goto fail;

@@ -354,3 +354,41 @@ int dise_heal_now(dise_store *st, int64_t version_id)
 	r = dise_heal_pending(st);
 	return r < 0 ? r : 0;
 }
+
+int dise_heal_reset(dise_store *st, int64_t version_id, const char *who, const char *why)
+{
+	sqlite3 *db = dise_store_db(st);
+	struct ctx c = { db, 0, version_id, "", now_ns(CLOCK_MONOTONIC) };
+	char detail[768];
+	sqlite3_stmt *q;
+	int r;
+
+	if (sqlite3_prepare_v2(db, "SELECT tool FROM versions WHERE id = ?1", -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, version_id);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		snprintf(c.tool, sizeof(c.tool), "%s", (const char *)sqlite3_column_text(q, 0));
+	sqlite3_finalize(q);
+	if (!c.tool[0])
+		return -ENOENT;
+	r = dise_store_begin(st);
+	if (r == 0)
+		r = dise_sql_exec(db, "UPDATE versions SET health = 'healthy', reset_wall_ns = ?2 WHERE id = ?1", "ii",
+				  version_id, now_ns(CLOCK_REALTIME));
+	if (r == 0)
+		r = dise_sql_exec(db, "UPDATE versions SET health = 'healthy', tainted_by = NULL WHERE tainted_by = ?1", "i",
+				  version_id);
+	if (r == 0)
+		r = dise_sql_exec(db, "UPDATE heal_requests SET state = 'reset' WHERE version_id = ?1 AND state = 'queued'",
+				  "i", version_id);
+	if (r == 0)
+		r = dise_sql_exec(db, "DELETE FROM routes WHERE tool = ?1", "s", c.tool);
+	snprintf(detail, sizeof(detail), "by %s: %s", who, why && why[0] ? why : "(no reason given)");
+	if (r == 0)
+		r = journal(&c, "reset", "ok", detail);
+	if (r == 0)
+		r = dise_store_commit(st);
+	else
+		dise_store_rollback(st);
+	return r;
+}

@@ -20,4 +20,12 @@ int dise_heal_pending(dise_store *st);
 /* Queues a heal request for version_id by hand (`dise heal`) and runs the cycle. Returns 0 or -errno. */
 int dise_heal_now(dise_store *st, int64_t version_id);
 
+/*
+ * `dise reset`: the version healthy again, its strikes cleared (detectors
+ * count only runs after now), what it tainted healthy again, its heal
+ * requests closed, the tool's route dropped; journaled with who and why.
+ * Returns 0 or -errno.
+ */
+int dise_heal_reset(dise_store *st, int64_t version_id, const char *who, const char *why);
+
 #endif

@@ -1377,6 +1377,32 @@ static void test_healing(void **state)
 				 2);
 	}
 
+	/* an operator resets v2: healthy again, v3 too, no route, journaled with the reason */
+	{
+		char *reset[] = { (char *)bin_path("dise"), "reset", "app", "--version", "v2", "--why", "fixed upstream", NULL };
+		char *crash[] = { paths[1], "segv", NULL };
+
+		dise_cmd(f, reset, &r);
+		assert_int_equal(r.status, 0);
+		run_result_free(&r);
+		assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool = 'app' AND health = 'healthy'"), 3);
+		assert_int_equal(db_count(f, "SELECT count(*) FROM routes WHERE tool = 'app'"), 0);
+		assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE tool = 'app' AND step = 'reset' AND "
+					     "detail LIKE '%fixed upstream'"),
+				 1);
+		collect_once(f, &r); /* publishes the (now empty) routes */
+		run_result_free(&r);
+		/* v2 runs as itself again, and crashes: its earlier strikes no longer count */
+		assert_transparent(crash, f->ring, NULL, &r);
+		assert_true(WIFSIGNALED(r.status));
+		run_result_free(&r);
+		collect_once(f, &r);
+		run_result_free(&r);
+		assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool = 'app' AND label = 'v2' AND "
+					     "health = 'healthy'"),
+				 1);
+	}
+
 	/* a lone version that crashes three times: no healthy ancestor, routed nowhere */
 	{
 		char *lone = tool_copy(f, "lonely", "crasher"), *crash[] = { lone, "segv", NULL };
