@@ -13,6 +13,7 @@ int dise_cli_lineage(int argc, char **argv);
 int dise_cli_run(int argc, char **argv);
 int dise_cli_heal(int argc, char **argv);
 int dise_cli_reset(int argc, char **argv);
+int dise_cli_health(int argc, char **argv);
 int dise_cli_pruned(int argc, char **argv);
 int dise_cli_rules(int argc, char **argv);
 /* Starts the collector of this DISE_HOME unless one runs. Returns 0 or an exit code. */

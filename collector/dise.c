@@ -57,8 +57,9 @@ static void usage(FILE *f)
 	      "  heal TOOL [--version V]            prune a version now, taint, learn a rule, route to an ancestor\n"
 	      "  pruned [--json] | rules [--json]   what was pruned and why, what was learned\n"
 	      "  reset TOOL [--version V] [--why T] un-prune a version, clear its strikes, drop the route\n"
+	      "  health [--json]                    versions by health, recent failures, what runs instead\n"
 	      "\n"
-	      "Not built yet: attach, health\n"
+	      "Not built yet: attach\n"
 	      "(see the project's open issues).\n"
 	      "\n"
 	      "Environment: DISE_RING (ring file, default /dev/shm/dise-<uid>), DISE_HOME (state,\n"
@@ -68,7 +69,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	static const char *planned[] = { "attach", "health" };
+	static const char *planned[] = { "attach" };
 	size_t i;
 
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
@@ -97,6 +98,8 @@ int main(int argc, char **argv)
 		return dise_cli_rules(argc, argv);
 	if (!strcmp(argv[1], "reset"))
 		return dise_cli_reset(argc, argv);
+	if (!strcmp(argv[1], "health"))
+		return dise_cli_health(argc, argv);
 	for (i = 0; i < sizeof(planned) / sizeof(planned[0]); i++)
 		if (!strcmp(argv[1], planned[i])) {
 			fprintf(stderr, "dise: '%s' is not implemented yet; see 'dise --help' for what exists\n",

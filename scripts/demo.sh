@@ -66,11 +66,14 @@ echo
 echo "\$ dise rules"
 ./build/bin/dise rules
 echo
+echo "\$ dise health"
+./build/bin/dise health
+echo
 echo "== 3. the next run of the same path runs the healthy version instead (same argv)"
 drun "$work/bin/mytool" segv
 echo
 ./build/bin/dise collector stop
 echo
 echo "Not built yet: validating the ancestor (test command, rule replay), regeneration,"
-echo "restore in place, dise health, dise attach."
+echo "restore in place, dise attach."
 

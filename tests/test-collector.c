@@ -1420,6 +1420,19 @@ static void test_healing(void **state)
 		assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE tool = 'lonely' AND result = 'no_ancestor'"), 1);
 		free(lone);
 	}
+	/* the report: two healings, one routed, one with no ancestor */
+	{
+		char *health[] = { (char *)bin_path("dise"), "health", "--json", NULL };
+
+		j = dise_json(f, health);
+		assert_int_equal(json_integer_value(json_object_get(j, "healings")), 2);
+		assert_int_equal(json_integer_value(json_object_get(j, "routed")), 1);
+		assert_int_equal(json_integer_value(json_object_get(j, "no_ancestor")), 1);
+		assert_true(json_real_value(json_object_get(j, "success_rate")) == 0.5);
+		assert_true(json_integer_value(json_object_get(j, "mean_detection_to_route_ns")) > 0);
+		assert_true(json_array_size(json_object_get(j, "recent_failures")) >= 2);
+		json_decref(j);
+	}
 	for (i = 0; i < 3; i++)
 		free(paths[i]);
 }
