@@ -76,6 +76,10 @@ int main(int argc, char **argv)
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
+	if (argc > 2 && (!strcmp(argv[2], "-h") || !strcmp(argv[2], "--help"))) {
+		usage(stdout); /* `dise health --help`: not a tool named --help */
+		return 0;
+	}
 	if (!strcmp(argv[1], "ring"))
 		return dise_cli_ring(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "runs"))

@@ -234,6 +234,9 @@ int dise_ingest_publish_routes(dise_ingest *in, dise_store *st, const char *cas_
 		snprintf(e[n].target, sizeof(e[n].target), "%s", link);
 		n++;
 	}
+	if (n == DISE_ROUTES / 2 && sqlite3_step(q) == SQLITE_ROW)
+		fprintf(stderr, "dise-collectord: more than %u pruned files are routed; the rest run unrouted\n",
+			DISE_ROUTES / 2);
 	sqlite3_finalize(q);
 	r = dise_ring_routes_publish(in->rd, e, n);
 	free(e);
