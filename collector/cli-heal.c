@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "heal.h"
+#include "home.h"
 #include "store.h"
 
 /* The version a command means: by label, by id (v12 or 12), else the newest of the tool matching `otherwise`. */
@@ -78,7 +79,8 @@ int dise_cli_reset(int argc, char **argv)
 int dise_cli_heal(int argc, char **argv)
 {
 	const char *tool = NULL, *ver = NULL;
-	char home[4096];
+	char home[4096], conf[4096], err[512];
+	struct dise_config cfg;
 	dise_store *st;
 	int64_t id;
 	int i, r;
@@ -104,11 +106,27 @@ int dise_cli_heal(int argc, char **argv)
 		dise_store_free(st);
 		return 1;
 	}
-	r = dise_heal_now(st, id);
+	/* the same policy the collector heals by: $DISE_HOME/dise.json */
+	if (dise_path_join(conf, sizeof(conf), home, "dise.json") < 0)
+		r = -ENAMETOOLONG, snprintf(err, sizeof(err), "the state directory's path is too long");
+	else
+		r = dise_config_load(conf, &cfg, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "dise: %s\n", err);
+		dise_store_free(st);
+		return 1;
+	}
+	r = dise_heal_now(st, &cfg, id);
 	dise_store_free(st);
-	if (r < 0)
+	if (r < 0) {
+		dise_config_free(&cfg);
 		return dise_cli_error(r, "healing %s v%lld", tool, (long long)id);
-	printf("%s v%lld pruned; see 'dise lineage %s'\n", tool, (long long)id, tool);
+	}
+	if (dise_config_freezes(&cfg, tool))
+		printf("%s v%lld marked failed; its policy freezes: nothing pruned or routed\n", tool, (long long)id);
+	else
+		printf("%s v%lld pruned; see 'dise lineage %s'\n", tool, (long long)id, tool);
+	dise_config_free(&cfg);
 	return 0;
 }
 

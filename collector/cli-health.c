@@ -36,7 +36,7 @@ int dise_cli_health(int argc, char **argv)
 	sqlite3 *db;
 	sqlite3_stmt *q;
 	json_t *o = json_object(), *by = json_object(), *recent = json_array();
-	int64_t routed, lost, mean_ns;
+	int64_t routed, lost, frozen, mean_ns;
 
 	r = dise_cli_open_store(1, &st, home, sizeof(home));
 	if (r) {
@@ -73,6 +73,7 @@ int dise_cli_health(int argc, char **argv)
 	}
 	routed = one(db, "SELECT count(*) FROM heal_requests WHERE state = 'done'");
 	lost = one(db, "SELECT count(*) FROM heal_requests WHERE state = 'no_ancestor'");
+	frozen = one(db, "SELECT count(*) FROM heal_requests WHERE state = 'frozen'");
 	mean_ns = one(db, "SELECT COALESCE(avg(j.wall_ns - h.created_wall_ns), 0) FROM heal_requests h "
 			  "JOIN journal j ON j.request_id = h.id AND j.step = 'route' WHERE h.state = 'done'");
 	json_object_set_new(o, "versions", by);
@@ -81,6 +82,7 @@ int dise_cli_health(int argc, char **argv)
 	json_object_set_new(o, "healings", json_integer(routed + lost));
 	json_object_set_new(o, "routed", json_integer(routed));
 	json_object_set_new(o, "no_ancestor", json_integer(lost));
+	json_object_set_new(o, "frozen", json_integer(frozen));
 	json_object_set_new(o, "success_rate", routed + lost ? json_real((double)routed / (double)(routed + lost)) : json_null());
 	json_object_set_new(o, "mean_detection_to_route_ns", json_integer(mean_ns));
 	json_object_set_new(o, "recent_failures", recent);
@@ -102,6 +104,8 @@ int dise_cli_health(int argc, char **argv)
 		       (long long)routed, (long long)lost);
 		if (routed)
 			printf(", detection to route %.2f ms on average", mean_ns / 1e6);
+		if (frozen)
+			printf("\nfrozen by policy (failed, nothing routed): %lld", (long long)frozen);
 		printf("\nrecent failures:\n");
 		for (i = 0; i < json_array_size(recent); i++) {
 			json_t *e = json_array_get(recent, i);

@@ -168,7 +168,7 @@ static void *resolver_main(void *p)
 			nap(200);
 		} else if (r == 0) {
 			/* all runs have versions: outcomes may have arrived since, look for what to heal */
-			if (dise_detect(st, &a->cfg->detect, a->cfg, wall_ns()) >= 0 && dise_heal_pending(st) > 0) {
+			if (dise_detect(st, &a->cfg->detect, a->cfg, wall_ns()) >= 0 && dise_heal_pending(st, a->cfg) > 0) {
 				/* the healer consumed what the detectors queued: publish the routes now */
 				atomic_store(&a->routes_changed, 1);
 				dise_ring_notify(&a->wake);
@@ -201,7 +201,7 @@ static void resolve_all(dise_store *st, const char *cas, const struct dise_confi
 		;
 	dise_resolver_free(rs);
 	if (dise_detect(st, &cfg->detect, cfg, wall_ns()) >= 0)
-		dise_heal_pending(st);
+		dise_heal_pending(st, cfg);
 }
 
 static int usage(FILE *f, int rc)

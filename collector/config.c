@@ -91,6 +91,14 @@ static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errs
 			size_t i;
 			json_t *c;
 
+			if (!strcmp(k, "on_failure")) {
+				const char *s = json_string_value(v);
+
+				if (!s || (strcmp(s, "rollback") && strcmp(s, "freeze")))
+					BAD("dise.json: 'tools.%s.on_failure' must be \"rollback\" or \"freeze\"", name);
+				p->freeze = !strcmp(s, "freeze");
+				continue;
+			}
 			if (strcmp(k, "normal_exit_codes"))
 				BAD("dise.json: unknown key 'tools.%s.%s'", name, k);
 			if (!json_is_array(v) || json_array_size(v) > DISE_MAX_NORMAL_CODES)
@@ -197,4 +205,14 @@ const char *dise_config_failed_sql(const struct dise_config *cfg, const char *to
 	if (n < size)
 		snprintf(buf + n, size - n, ")))");
 	return buf;
+}
+
+int dise_config_freezes(const struct dise_config *cfg, const char *tool)
+{
+	int i;
+
+	for (i = 0; cfg && i < cfg->ntools; i++)
+		if (!strcmp(cfg->tools[i].name, tool))
+			return cfg->tools[i].freeze;
+	return 0;
 }

@@ -6,7 +6,7 @@
  *   { "detect": { "strikes": 3, "window_seconds": 3600, "error_rate": 0.05,
  *                 "error_runs": 100, "error_min_runs": 10, "slowdown_recent": 5,
  *                 "slowdown_factor": 1.3, "slowdown_min_history": 5 },
- *     "tools":  { "grep": { "normal_exit_codes": [0, 1] } },
+ *     "tools":  { "grep": { "normal_exit_codes": [0, 1], "on_failure": "rollback" } },
  *     "cas":    { "max_bytes": 1073741824 } }
  */
 #ifndef DISE_CONFIG_H
@@ -23,6 +23,7 @@ struct dise_tool_policy {
 	char *name;
 	int normal[DISE_MAX_NORMAL_CODES]; /* exit codes that are not failures (besides 0) */
 	int nnormal;
+	int freeze; /* "on_failure": "freeze": record, learn, alert; prune and route nothing */
 };
 
 struct dise_config {
@@ -35,6 +36,9 @@ struct dise_config {
 /* Loads path into *cfg (defaults first). Returns 0, or -EINVAL with a one-line reason in err. */
 int dise_config_load(const char *path, struct dise_config *cfg, char *err, size_t errsize);
 void dise_config_free(struct dise_config *cfg);
+
+/* Whether tool's policy is to freeze instead of rolling back (no config, or no entry: no). */
+int dise_config_freezes(const struct dise_config *cfg, const char *tool);
 
 /* The SQL condition (over runs r) that a run failed, under tool's policy. Points into buf. */
 const char *dise_config_failed_sql(const struct dise_config *cfg, const char *tool, char *buf, size_t size);

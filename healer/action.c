@@ -196,14 +196,60 @@ static void describe_rule(sqlite3 *db, int64_t version, char *desc, size_t size,
 		snprintf(desc, size, "%s%s", what, where);
 }
 
-static int heal_one(sqlite3 *db, int64_t request, int64_t version, int64_t failure)
+/* The avoidance rule learned from version's failures (scope: descendants), journaled. */
+static int learn_rule(struct ctx *c, const char *reason)
+{
+	char desc[2048], *sig, *argv, *cwd;
+	int code, signo, r;
+
+	describe_rule(c->db, c->version, desc, sizeof(desc), &sig, &argv, &cwd, &code, &signo);
+	r = dise_sql_exec(c->db,
+			     "INSERT INTO rules(tool, source_version, description, signature, exit_code, signal, argv, cwd, "
+			     "reason, scope, created_wall_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'descendants', ?10)",
+			     "sissiisssi", c->tool, c->version, desc, sig, (int64_t)code, (int64_t)signo, argv, cwd, reason,
+			     now_ns(CLOCK_REALTIME));
+	/* no value for exit code or signal: store NULL rather than -1 */
+	if (r == 0)
+		r = dise_sql_exec(c->db,
+			     "UPDATE rules SET exit_code = NULLIF(exit_code, -1), signal = NULLIF(signal, -1) "
+			     "WHERE id = last_insert_rowid()",
+			     "");
+	free(sig);
+	free(argv);
+	free(cwd);
+	if (r == 0)
+		r = journal(c, "rule", "ok", desc);
+	return r;
+}
+
+/*
+ * The tool's policy freezes: the version is marked failed (detectors stop
+ * counting it) and the rule is learned, but nothing is pruned, tainted or
+ * routed: the failure stays visible in `dise health` for an operator.
+ */
+static int freeze_one(struct ctx *c, const char *reason)
+{
+	int r = dise_sql_exec(c->db, "UPDATE versions SET health = 'failed' WHERE id = ?1", "i", c->version);
+
+	if (r == 0)
+		r = journal(c, "mark_failed", "ok", NULL);
+	if (r == 0)
+		r = learn_rule(c, reason);
+	if (r == 0)
+		r = journal(c, "freeze", "ok", "policy on_failure=freeze: nothing pruned, tainted or routed");
+	if (r == 0)
+		r = dise_sql_exec(c->db, "UPDATE heal_requests SET state = 'frozen' WHERE id = ?1", "i", c->request);
+	return r;
+}
+
+static int heal_one(sqlite3 *db, const struct dise_config *cfg, int64_t request, int64_t version, int64_t failure)
 {
 	struct ctx c = { db, request, version, "", now_ns(CLOCK_MONOTONIC) };
 	struct dag d;
-	char desc[2048], detail[512], reason[1024] = "", *sig, *argv, *cwd;
+	char detail[512], reason[1024] = "";
 	int64_t *desc_ids = NULL, ancestor;
 	size_t n, i, tainted = 0;
-	int code, signo, r;
+	int r;
 	sqlite3_stmt *q;
 
 	if (sqlite3_prepare_v2(db, "SELECT tool FROM versions WHERE id = ?1", -1, &q, NULL) != SQLITE_OK)
@@ -220,6 +266,9 @@ static int heal_one(sqlite3 *db, int64_t request, int64_t version, int64_t failu
 		sqlite3_finalize(q);
 	}
 	r = journal(&c, "start", "ok", reason);
+
+	if (dise_config_freezes(cfg, c.tool))
+		return freeze_one(&c, reason);
 
 	/* 1. failed, then pruned: kept with all its history */
 	if (r == 0)
@@ -250,24 +299,8 @@ static int heal_one(sqlite3 *db, int64_t request, int64_t version, int64_t failu
 		r = journal(&c, "taint", "ok", detail);
 
 	/* 3. the rule */
-	describe_rule(db, version, desc, sizeof(desc), &sig, &argv, &cwd, &code, &signo);
 	if (r == 0)
-		r = dise_sql_exec(db,
-			     "INSERT INTO rules(tool, source_version, description, signature, exit_code, signal, argv, cwd, "
-			     "reason, scope, created_wall_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'descendants', ?10)",
-			     "sissiisssi", c.tool, version, desc, sig, (int64_t)code, (int64_t)signo, argv, cwd, reason,
-			     now_ns(CLOCK_REALTIME));
-	/* no value for exit code or signal: store NULL rather than -1 */
-	if (r == 0)
-		r = dise_sql_exec(db,
-			     "UPDATE rules SET exit_code = NULLIF(exit_code, -1), signal = NULLIF(signal, -1) "
-			     "WHERE id = last_insert_rowid()",
-			     "");
-	free(sig);
-	free(argv);
-	free(cwd);
-	if (r == 0)
-		r = journal(&c, "rule", "ok", desc);
+		r = learn_rule(&c, reason);
 
 	/* 4. the last healthy ancestor, and the route */
 	if (r == 0)
@@ -298,7 +331,7 @@ static int heal_one(sqlite3 *db, int64_t request, int64_t version, int64_t failu
 	return r;
 }
 
-int dise_heal_pending(dise_store *st)
+int dise_heal_pending(dise_store *st, const struct dise_config *cfg)
 {
 	sqlite3 *db = dise_store_db(st);
 	sqlite3_stmt *q;
@@ -318,7 +351,7 @@ int dise_heal_pending(dise_store *st)
 	for (i = 0; i < n; i++) {
 		r = dise_store_begin(st);
 		if (r == 0)
-			r = heal_one(db, req[i][0], req[i][1], req[i][2]);
+			r = heal_one(db, cfg, req[i][0], req[i][1], req[i][2]);
 		if (r == 0)
 			r = dise_store_commit(st);
 		if (r < 0) {
@@ -330,7 +363,7 @@ int dise_heal_pending(dise_store *st)
 	return done;
 }
 
-int dise_heal_now(dise_store *st, int64_t version_id)
+int dise_heal_now(dise_store *st, const struct dise_config *cfg, int64_t version_id)
 {
 	sqlite3 *db = dise_store_db(st);
 	int r = dise_store_begin(st);
@@ -351,7 +384,7 @@ int dise_heal_now(dise_store *st, int64_t version_id)
 		dise_store_rollback(st);
 	if (r < 0)
 		return r;
-	r = dise_heal_pending(st);
+	r = dise_heal_pending(st, cfg);
 	return r < 0 ? r : 0;
 }
 

@@ -5,20 +5,24 @@
 
 #include <stdint.h>
 
+#include "config.h"
 #include "store.h"
 
 /*
  * Runs the healing cycle for every queued heal request, each in one
- * transaction. Returns the number of requests handled, or -errno.
+ * transaction. A tool whose policy in cfg (may be NULL) is on_failure
+ * "freeze" is marked failed and its rule learned, but nothing is pruned,
+ * tainted or routed (request state 'frozen'). Returns the number of
+ * requests handled, or -errno.
  *
  * Not yet (the healer issue is open): validating the ancestor by the tool's
  * test command and by replaying the rules it inherits, regeneration,
- * operator modes, reset, the shim following routes, restore in place.
+ * restore in place.
  */
-int dise_heal_pending(dise_store *st);
+int dise_heal_pending(dise_store *st, const struct dise_config *cfg);
 
 /* Queues a heal request for version_id by hand (`dise heal`) and runs the cycle. Returns 0 or -errno. */
-int dise_heal_now(dise_store *st, int64_t version_id);
+int dise_heal_now(dise_store *st, const struct dise_config *cfg, int64_t version_id);
 
 /*
  * `dise reset`: the version healthy again, its strikes cleared (detectors

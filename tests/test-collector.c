@@ -1052,6 +1052,7 @@ static void test_config_errors(void **state)
 		{ "{\"tools\": {\"grep\": {\"normal_exit_codes\": [1, 300]}}}", "'tools.grep.normal_exit_codes'" },
 		{ "{\"tools\": {\"grep\": {\"normal\": [1]}}}", "unknown key 'tools.grep.normal'" },
 		{ "{\"cas\": {\"max_bytes\": -1}}", "'cas.max_bytes'" },
+		{ "{\"tools\": {\"app\": {\"on_failure\": \"panic\"}}}", "'tools.app.on_failure' must be" },
 		{ "{\"colour\": true}", "unknown key 'colour'" },
 		{ "{\"detect\": ", "dise.json:1:" },
 		{ "{\"tools\": {\"a\": {}}, \"tools\": {}}", "dise.json:1:" }, /* a duplicate key */
@@ -1107,6 +1108,66 @@ static void test_config_normal_exit_codes(void **state)
 	assert_int_equal(heal_requests(f, "strict", "three_strikes"), 1);
 	free(g);
 	free(s);
+}
+
+/*
+ * A tool whose policy freezes: three crashes mark the version failed and
+ * learn the rule, but nothing is pruned, tainted or routed, and `dise health`
+ * says it was frozen; a tool without the policy is rolled back.
+ */
+static void test_freeze_policy(void **state)
+{
+	struct fixture *f = *state;
+	char *paths[2];
+	struct run_result r;
+	json_t *j;
+	int i;
+
+	write_config(f, "{\"tools\": {\"frz\": {\"on_failure\": \"freeze\"}}}");
+	for (i = 0; i < 2; i++) {
+		char label[8], *add[10], *name;
+
+		assert_true(asprintf(&name, "frz-v%d", i + 1) > 0);
+		paths[i] = tool_copy(f, name, i ? "crasher" : "exitcode");
+		free(name);
+		snprintf(label, sizeof(label), "v%d", i + 1);
+		add[0] = (char *)bin_path("dise"), add[1] = "tool", add[2] = "add", add[3] = "frz", add[4] = "--version";
+		add[5] = label, add[6] = paths[i], add[7] = i ? "--parent" : NULL, add[8] = "v1", add[9] = NULL;
+		dise_cmd(f, add, &r);
+		assert_int_equal(r.status, 0);
+		run_result_free(&r);
+	}
+	for (i = 0; i < 3; i++) {
+		char *crash[] = { paths[1], "segv", NULL };
+
+		assert_transparent(crash, f->ring, NULL, &r);
+		run_result_free(&r);
+	}
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool = 'frz' AND label = 'v2' AND health = 'failed'"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool = 'frz' AND health = 'pruned'"), 0);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM routes WHERE tool = 'frz'"), 0);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM rules WHERE tool = 'frz'"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE step = 'freeze'"), 1);
+	{
+		char *health[] = { (char *)bin_path("dise"), "health", "--json", NULL };
+
+		j = dise_json(f, health);
+	}
+	assert_int_equal(json_integer_value(json_object_get(j, "frozen")), 1);
+	assert_int_equal(json_integer_value(json_object_get(j, "routed")), 0);
+	json_decref(j);
+	{
+		/* the failed version still runs itself: nothing routes it anywhere */
+		char *crash[] = { paths[1], "segv", NULL };
+
+		assert_transparent(crash, f->ring, NULL, &r);
+		assert_true(WIFSIGNALED(r.status));
+		run_result_free(&r);
+	}
+	for (i = 0; i < 2; i++)
+		free(paths[i]);
 }
 
 /* Over the cap, copies go oldest first; the newest healthy version of a tool keeps its copy. */
@@ -1511,6 +1572,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config_normal_exit_codes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_config_cas_cap, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_done_when, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_freeze_policy, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_healing, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_three_strikes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_error_rate_and_slowdown, fixture_setup, fixture_teardown),
