@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `dise lineage TOOL [--json]`: the versions of a tool with their parents,
- * health, runs and failures. `dise tool add NAME --version V PATH
+ * `dise lineage TOOL [--json | --dot]`: the versions of a tool with their
+ * parents, health, runs and failures; --dot: a Graphviz digraph of the same. `dise tool add NAME --version V PATH
  * [--parent V0 ...]`: registers a version by hand (several parents: a merge).
  */
 #define _GNU_SOURCE
@@ -18,11 +18,33 @@
 #include "resolve.h"
 #include "store.h"
 
+/* s as the inside of a DOT double-quoted string */
+static void dot_str(const char *s)
+{
+	for (; s && *s; s++) {
+		if (*s == '"' || *s == '\\')
+			putchar('\\');
+		if ((unsigned char)*s >= 0x20)
+			putchar(*s);
+	}
+}
+
+static const char *dot_colour(const char *health)
+{
+	if (!strcmp(health, "healthy"))
+		return "palegreen";
+	if (!strcmp(health, "degraded"))
+		return "khaki";
+	if (!strcmp(health, "pruned"))
+		return "lightpink";
+	return "tomato"; /* failed */
+}
+
 int dise_cli_lineage(int argc, char **argv)
 {
 	const char *tool = NULL;
 	char home[4096];
-	int json = 0, i, r, n = 0;
+	int json = 0, dot = 0, i, r, n = 0;
 	dise_store *st;
 	sqlite3_stmt *q;
 	json_t *arr = json_array();
@@ -30,13 +52,15 @@ int dise_cli_lineage(int argc, char **argv)
 	for (i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			json = 1;
+		else if (!strcmp(argv[i], "--dot"))
+			dot = 1;
 		else if (!tool && argv[i][0] != '-')
 			tool = argv[i];
 		else
 			tool = NULL, i = argc;
 	}
-	if (!tool) {
-		fprintf(stderr, "usage: dise lineage TOOL [--json]\n");
+	if (!tool || (json && dot)) {
+		fprintf(stderr, "usage: dise lineage TOOL [--json | --dot]\n");
 		json_decref(arr);
 		return 2;
 	}
@@ -63,6 +87,11 @@ int dise_cli_lineage(int argc, char **argv)
 		return 1;
 	}
 	sqlite3_bind_text(q, 1, tool, -1, SQLITE_STATIC);
+	if (dot) {
+		printf("digraph \"");
+		dot_str(tool);
+		printf("\" {\n  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", fontname=\"monospace\"];\n");
+	}
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		const char *sha = (const char *)sqlite3_column_text(q, 1);
 		const char *label = (const char *)sqlite3_column_text(q, 2);
@@ -75,7 +104,24 @@ int dise_cli_lineage(int argc, char **argv)
 			p = p ? p + 1 : NULL;
 		}
 		n++;
-		if (json) {
+		if (dot) {
+			long long id = (long long)sqlite3_column_int64(q, 0);
+			const char *health = (const char *)sqlite3_column_text(q, 4);
+
+			printf("  v%lld [label=\"v%lld%s", id, id, label ? " " : "");
+			dot_str(label);
+			printf("\\n%.12s\\n%s\\nruns %lld, failures %lld", sha, health, (long long)sqlite3_column_int64(q, 8),
+			       (long long)sqlite3_column_int64(q, 9));
+			if (sqlite3_column_text(q, 13)) {
+				printf("\\n");
+				dot_str((const char *)sqlite3_column_text(q, 13));
+			}
+			printf("\", fillcolor=%s%s];\n", dot_colour(health),
+			       sqlite3_column_int(q, 12) ? ", peripheries=2, xlabel=\"route\"" : "");
+			for (size_t k = 0; k < json_array_size(pj); k++)
+				printf("  v%lld -> v%lld;\n", (long long)json_integer_value(json_array_get(pj, k)), id);
+			json_decref(pj);
+		} else if (json) {
 			json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:o,s:I,s:I,s:I}", "id", (json_int_t)sqlite3_column_int64(q, 0),
 					      "sha256", sha, "path",
 					      sqlite3_column_text(q, 3) ? (const char *)sqlite3_column_text(q, 3) : "",
@@ -109,7 +155,9 @@ int dise_cli_lineage(int argc, char **argv)
 	}
 	sqlite3_finalize(q);
 	dise_store_free(st);
-	if (json) {
+	if (dot) {
+		puts("}");
+	} else if (json) {
 		json_dumpf(arr, stdout, JSON_COMPACT);
 		putchar('\n');
 	} else if (!n) {

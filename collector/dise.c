@@ -52,7 +52,7 @@ static void usage(FILE *f)
 	      "  runs [--tool T] [--limit N] [--json]  runs stored by dise-collectord, newest first\n"
 	      "  crashes [--json]                   crashes grouped by signature, with their top frames\n"
 	      "  collector start|stop|status        the collector daemon of this DISE_HOME\n"
-	      "  lineage TOOL [--json]              versions of a tool, their parents, runs and failures\n"
+	      "  lineage TOOL [--json | --dot]      versions of a tool, their parents, runs and failures\n"
 	      "  tool add NAME --version V PATH [--parent V0 ...]   register a version by hand\n"
 	      "  heal TOOL [--version V]            prune a version now, taint, learn a rule, route to an ancestor\n"
 	      "  pruned [--json] | rules [--json]   what was pruned and why, what was learned\n"

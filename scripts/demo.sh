@@ -63,6 +63,9 @@ echo
 echo "\$ dise lineage mytool        # the third strike healed it: pruned, and routed to its parent"
 ./build/bin/dise lineage mytool
 echo
+echo "\$ dise lineage mytool --dot  # the same DAG for Graphviz: ... | dot -Tsvg > lineage.svg"
+./build/bin/dise lineage mytool --dot
+echo
 echo "\$ dise rules"
 ./build/bin/dise rules
 echo

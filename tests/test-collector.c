@@ -1367,6 +1367,27 @@ static void test_healing(void **state)
 	assert_true(json_is_true(json_object_get(json_array_get(l, 0), "route")));
 	assert_string_equal(json_string_value(json_object_get(json_array_get(l, 1), "health")), "pruned");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(l, 2), "health")), "degraded");
+	{
+		/* the same story for Graphviz: one node per version, an edge per parent, the route marked */
+		char *dot[] = { (char *)bin_path("dise"), "lineage", "app", "--dot", NULL }, node[64];
+		json_int_t v1 = json_integer_value(json_object_get(json_array_get(l, 0), "id"));
+		json_int_t v2 = json_integer_value(json_object_get(json_array_get(l, 1), "id"));
+		json_int_t v3 = json_integer_value(json_object_get(json_array_get(l, 2), "id"));
+
+		dise_cmd(f, dot, &r);
+		assert_int_equal(r.status, 0);
+		assert_true(!strncmp(r.out, "digraph \"app\" {", 15));
+		snprintf(node, sizeof(node), "v%lld -> v%lld;", (long long)v1, (long long)v2);
+		assert_non_null(strstr(r.out, node));
+		snprintf(node, sizeof(node), "v%lld -> v%lld;", (long long)v2, (long long)v3);
+		assert_non_null(strstr(r.out, node));
+		snprintf(node, sizeof(node), "v%lld [label=\"v%lld v1\\n", (long long)v1, (long long)v1);
+		assert_non_null(strstr(strstr(r.out, node), "peripheries=2"));
+		assert_non_null(strstr(r.out, "fillcolor=lightpink"));
+		assert_non_null(strstr(r.out, "fillcolor=khaki"));
+		assert_string_equal(r.out + strlen(r.out) - 2, "}\n");
+		run_result_free(&r);
+	}
 	json_decref(l);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM versions v WHERE v.tool = 'app' AND v.label = 'v3' AND "
 				     "v.tainted_by = (SELECT id FROM versions WHERE tool = 'app' AND label = 'v2')"),
