@@ -84,6 +84,7 @@ static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errs
 		struct dise_tool_policy *p = &cfg->tools[cfg->ntools++];
 
 		p->name = strdup(name);
+		p->test_timeout_s = 60;
 		if (!json_is_object(t))
 			BAD("dise.json: 'tools.%s' must be an object", name);
 		json_object_foreach(t, k, v)
@@ -97,6 +98,27 @@ static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errs
 				if (!s || (strcmp(s, "rollback") && strcmp(s, "freeze")))
 					BAD("dise.json: 'tools.%s.on_failure' must be \"rollback\" or \"freeze\"", name);
 				p->freeze = !strcmp(s, "freeze");
+				continue;
+			}
+			if (!strcmp(k, "test_command")) {
+				if (!json_is_string(v) || !json_string_length(v))
+					BAD("dise.json: 'tools.%s.test_command' must be a non-empty string (run by sh -c)", name);
+				free(p->test_command);
+				p->test_command = strdup(json_string_value(v));
+				if (!p->test_command)
+					BAD("dise.json: out of memory");
+				continue;
+			}
+			if (!strcmp(k, "test_timeout_seconds")) {
+				if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 86400)
+					BAD("dise.json: 'tools.%s.test_timeout_seconds' must be an integer from 1 to 86400", name);
+				p->test_timeout_s = (int)json_integer_value(v);
+				continue;
+			}
+			if (!strcmp(k, "replay")) {
+				if (!json_is_boolean(v))
+					BAD("dise.json: 'tools.%s.replay' must be true or false", name);
+				p->replay = json_is_true(v);
 				continue;
 			}
 			if (strcmp(k, "normal_exit_codes"))
@@ -179,8 +201,10 @@ void dise_config_free(struct dise_config *cfg)
 {
 	int i;
 
-	for (i = 0; i < cfg->ntools; i++)
+	for (i = 0; i < cfg->ntools; i++) {
 		free(cfg->tools[i].name);
+		free(cfg->tools[i].test_command);
+	}
 	free(cfg->tools);
 	cfg->tools = NULL;
 	cfg->ntools = 0;
@@ -207,12 +231,19 @@ const char *dise_config_failed_sql(const struct dise_config *cfg, const char *to
 	return buf;
 }
 
-int dise_config_freezes(const struct dise_config *cfg, const char *tool)
+const struct dise_tool_policy *dise_config_tool(const struct dise_config *cfg, const char *tool)
 {
 	int i;
 
 	for (i = 0; cfg && i < cfg->ntools; i++)
 		if (!strcmp(cfg->tools[i].name, tool))
-			return cfg->tools[i].freeze;
-	return 0;
+			return &cfg->tools[i];
+	return NULL;
+}
+
+int dise_config_freezes(const struct dise_config *cfg, const char *tool)
+{
+	const struct dise_tool_policy *p = dise_config_tool(cfg, tool);
+
+	return p && p->freeze;
 }

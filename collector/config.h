@@ -6,7 +6,9 @@
  *   { "detect": { "strikes": 3, "window_seconds": 3600, "error_rate": 0.05,
  *                 "error_runs": 100, "error_min_runs": 10, "slowdown_recent": 5,
  *                 "slowdown_factor": 1.3, "slowdown_min_history": 5 },
- *     "tools":  { "grep": { "normal_exit_codes": [0, 1], "on_failure": "rollback" } },
+ *     "tools":  { "grep": { "normal_exit_codes": [0, 1], "on_failure": "rollback",
+ *                           "test_command": "$DISE_CANDIDATE -q x /dev/null; test $? = 1",
+ *                           "test_timeout_seconds": 60, "replay": false } },
  *     "cas":    { "max_bytes": 1073741824 } }
  */
 #ifndef DISE_CONFIG_H
@@ -24,6 +26,9 @@ struct dise_tool_policy {
 	int normal[DISE_MAX_NORMAL_CODES]; /* exit codes that are not failures (besides 0) */
 	int nnormal;
 	int freeze; /* "on_failure": "freeze": record, learn, alert; prune and route nothing */
+	char *test_command; /* "test_command": sh -c, with DISE_CANDIDATE=<copy>; exit 0 validates a candidate */
+	int test_timeout_s; /* "test_timeout_seconds", default 60 */
+	int replay;	    /* "replay": true lets the healer re-run failing invocations against candidates */
 };
 
 struct dise_config {
@@ -36,6 +41,9 @@ struct dise_config {
 /* Loads path into *cfg (defaults first). Returns 0, or -EINVAL with a one-line reason in err. */
 int dise_config_load(const char *path, struct dise_config *cfg, char *err, size_t errsize);
 void dise_config_free(struct dise_config *cfg);
+
+/* tool's policy, or NULL when dise.json names no such tool. */
+const struct dise_tool_policy *dise_config_tool(const struct dise_config *cfg, const char *tool);
 
 /* Whether tool's policy is to freeze instead of rolling back (no config, or no entry: no). */
 int dise_config_freezes(const struct dise_config *cfg, const char *tool);

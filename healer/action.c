@@ -10,6 +10,14 @@
  *   4. the last healthy ancestor of V (policy.c), and the route T -> it; or,
  *      when there is none, no route and the request left `no_ancestor`;
  * each step a row in the journal with its duration and result.
+ *
+ * When T's policy validates candidates (a test command, or replay), step 4
+ * is not in that transaction: the request is left 'validating', candidates
+ * are tried nearest first outside any transaction (a test may take a
+ * minute, ingest must go on), each verdict journaled, and the route is
+ * written in a second transaction. A collector stopped in between resumes
+ * 'validating' requests at step 4. A policy of "freeze" stops after the
+ * rule: V failed, nothing pruned, tainted or routed (state 'frozen').
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,6 +32,7 @@
 #include "heal.h"
 #include "policy.h"
 #include "record-json.h"
+#include "validate.h"
 
 static int64_t now_ns(clockid_t c)
 {
@@ -242,22 +251,136 @@ static int freeze_one(struct ctx *c, const char *reason)
 	return r;
 }
 
+static int ctx_tool(struct ctx *c)
+{
+	sqlite3_stmt *q;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT tool FROM versions WHERE id = ?1", -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, c->version);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		snprintf(c->tool, sizeof(c->tool), "%s", (const char *)sqlite3_column_text(q, 0));
+	sqlite3_finalize(q);
+	return 0;
+}
+
+static int needs_validation(const struct dise_config *cfg, const char *tool)
+{
+	const struct dise_tool_policy *p = dise_config_tool(cfg, tool);
+
+	return p && (p->test_command || p->replay);
+}
+
+/* 4. the last healthy ancestor not in rejected, and the route T -> it; or none */
+static int route_step(struct ctx *c, const int64_t *rejected, size_t nrejected, const char *validated)
+{
+	struct dag d;
+	char detail[768];
+	int64_t ancestor;
+	int r = dag_load(c->db, c->tool, &d);
+
+	if (r < 0)
+		return r;
+	ancestor = dise_heal_pick_ancestor(&d.g, c->version, rejected, nrejected);
+	dag_free(&d);
+	if (ancestor) {
+		r = dise_sql_exec(c->db,
+				  "INSERT INTO routes(tool, version_id, updated_wall_ns) VALUES (?1, ?2, ?3) "
+				  "ON CONFLICT(tool) DO UPDATE SET version_id = excluded.version_id, updated_wall_ns = excluded.updated_wall_ns",
+				  "sii", c->tool, ancestor, now_ns(CLOCK_REALTIME));
+		snprintf(detail, sizeof(detail), "%s -> v%lld (%s)", c->tool, (long long)ancestor, validated);
+		if (r == 0)
+			r = journal(c, "route", "ok", detail);
+		if (r == 0)
+			r = dise_sql_exec(c->db, "UPDATE heal_requests SET state = 'done' WHERE id = ?1", "i", c->request);
+	} else {
+		/* route nowhere, and never to the pruned version */
+		r = dise_sql_exec(c->db, "DELETE FROM routes WHERE tool = ?1", "s", c->tool);
+		snprintf(detail, sizeof(detail), "no healthy ancestor%s: nothing to route to",
+			 nrejected ? " passed validation" : "");
+		if (r == 0)
+			r = journal(c, "route", "no_ancestor", detail);
+		if (r == 0)
+			r = dise_sql_exec(c->db, "UPDATE heal_requests SET state = 'no_ancestor' WHERE id = ?1", "i",
+					  c->request);
+	}
+	return r;
+}
+
+/*
+ * Validates candidates nearest first, outside any transaction (a test may
+ * take a minute; ingest goes on meanwhile), each verdict journaled. Fills
+ * rejected (room for max) with the candidates that failed. Returns how many,
+ * or -errno.
+ */
+static int validate_candidates(struct ctx *c, const struct dise_tool_policy *p, int64_t *rejected, size_t max)
+{
+	size_t n = 0;
+
+	while (n < max) {
+		char why[1024] = "", cand[64];
+		char *copy = NULL;
+		int64_t a;
+		struct dag d;
+		sqlite3_stmt *q;
+		int r = dag_load(c->db, c->tool, &d), bad = 0;
+
+		if (r < 0)
+			return r;
+		a = dise_heal_pick_ancestor(&d.g, c->version, rejected, n);
+		dag_free(&d);
+		if (!a)
+			break;
+		if (sqlite3_prepare_v2(c->db, "SELECT cas_path FROM versions WHERE id = ?1", -1, &q, NULL) != SQLITE_OK)
+			return -EIO;
+		sqlite3_bind_int64(q, 1, a);
+		if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
+			copy = strdup((const char *)sqlite3_column_text(q, 0));
+		sqlite3_finalize(q);
+		snprintf(cand, sizeof(cand), "v%lld: ", (long long)a);
+		if (!copy) {
+			snprintf(why, sizeof(why), "%sno copy of it to run", cand);
+			bad = 1;
+		}
+		if (!bad && p->test_command) {
+			r = dise_validate_test(p, copy, why + strlen(cand), sizeof(why) - strlen(cand));
+			memcpy(why, cand, strlen(cand));
+			bad = r != 0;
+			if (r < 0)
+				snprintf(why, sizeof(why), "%stest command could not run: %s", cand, strerror(-r));
+			journal(c, "validate_test", bad ? "rejected" : "ok", why);
+		}
+		if (!bad && p->replay) {
+			r = dise_validate_rules(c->db, c->tool, copy, (unsigned)p->test_timeout_s * 1000u,
+						why + strlen(cand), sizeof(why) - strlen(cand));
+			memcpy(why, cand, strlen(cand));
+			bad = r != 0;
+			if (r < 0)
+				snprintf(why, sizeof(why), "%sa rule could not be replayed: %s", cand, strerror(-r));
+			journal(c, "validate_rules", bad ? "rejected" : "ok", why);
+		} else if (!copy) {
+			journal(c, "validate", "rejected", why);
+		}
+		free(copy);
+		if (!bad)
+			break;
+		rejected[n++] = a;
+	}
+	return (int)n;
+}
+
 static int heal_one(sqlite3 *db, const struct dise_config *cfg, int64_t request, int64_t version, int64_t failure)
 {
 	struct ctx c = { db, request, version, "", now_ns(CLOCK_MONOTONIC) };
 	struct dag d;
 	char detail[512], reason[1024] = "";
-	int64_t *desc_ids = NULL, ancestor;
+	int64_t *desc_ids = NULL;
 	size_t n, i, tainted = 0;
 	int r;
 	sqlite3_stmt *q;
 
-	if (sqlite3_prepare_v2(db, "SELECT tool FROM versions WHERE id = ?1", -1, &q, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(q, 1, version);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		snprintf(c.tool, sizeof(c.tool), "%s", (const char *)sqlite3_column_text(q, 0));
-	sqlite3_finalize(q);
+	if ((r = ctx_tool(&c)) < 0)
+		return r;
 	if (sqlite3_prepare_v2(db, "SELECT detector || ': ' || description FROM failures WHERE id = ?1", -1, &q, NULL) ==
 	    SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, failure);
@@ -302,32 +425,39 @@ static int heal_one(sqlite3 *db, const struct dise_config *cfg, int64_t request,
 	if (r == 0)
 		r = learn_rule(&c, reason);
 
-	/* 4. the last healthy ancestor, and the route */
+	/* 4. the route: at once, or after validating candidates outside this transaction */
+	if (r == 0 && needs_validation(cfg, c.tool)) {
+		r = dise_sql_exec(db, "UPDATE heal_requests SET state = 'validating' WHERE id = ?1", "i", request);
+		return r < 0 ? r : 1;
+	}
 	if (r == 0)
-		r = dag_load(db, c.tool, &d);
+		r = route_step(&c, NULL, 0, "no validation configured");
+	return r;
+}
+
+/* The second half of a request left 'validating': candidates validated, then the route, in its own transaction. */
+static int finish_validating(dise_store *st, const struct dise_config *cfg, int64_t request, int64_t version)
+{
+	struct ctx c = { dise_store_db(st), request, version, "", now_ns(CLOCK_MONOTONIC) };
+	const struct dise_tool_policy *p;
+	int64_t rejected[32];
+	int n = 0, r = ctx_tool(&c);
+
 	if (r < 0)
 		return r;
-	ancestor = dise_heal_pick_ancestor(&d.g, version);
-	dag_free(&d);
-	if (ancestor) {
-		r = dise_sql_exec(db,
-			     "INSERT INTO routes(tool, version_id, updated_wall_ns) VALUES (?1, ?2, ?3) "
-			     "ON CONFLICT(tool) DO UPDATE SET version_id = excluded.version_id, updated_wall_ns = excluded.updated_wall_ns",
-			     "sii", c.tool, ancestor, now_ns(CLOCK_REALTIME));
-		snprintf(detail, sizeof(detail), "%s -> v%lld (not validated: test command and rule replay are not built yet)",
-			 c.tool, (long long)ancestor);
-		if (r == 0)
-			r = journal(&c, "route", "ok", detail);
-		if (r == 0)
-			r = dise_sql_exec(db, "UPDATE heal_requests SET state = 'done' WHERE id = ?1", "i", request);
-	} else {
-		/* route nowhere, and never to the pruned version */
-		r = dise_sql_exec(db, "DELETE FROM routes WHERE tool = ?1", "s", c.tool);
-		if (r == 0)
-			r = journal(&c, "route", "no_ancestor", "no healthy ancestor: nothing to route to");
-		if (r == 0)
-			r = dise_sql_exec(db, "UPDATE heal_requests SET state = 'no_ancestor' WHERE id = ?1", "i", request);
-	}
+	p = dise_config_tool(cfg, c.tool);
+	if (p && (p->test_command || p->replay))
+		n = validate_candidates(&c, p, rejected, sizeof(rejected) / sizeof(rejected[0]));
+	if (n < 0)
+		return n;
+	r = dise_store_begin(st);
+	if (r == 0)
+		r = route_step(&c, rejected, (size_t)n,
+			       p && (p->test_command || p->replay) ? "validated" : "no validation configured");
+	if (r == 0)
+		r = dise_store_commit(st);
+	else
+		dise_store_rollback(st);
 	return r;
 }
 
@@ -335,29 +465,38 @@ int dise_heal_pending(dise_store *st, const struct dise_config *cfg)
 {
 	sqlite3 *db = dise_store_db(st);
 	sqlite3_stmt *q;
-	int64_t req[64][3];
+	int64_t req[64][4];
 	int n = 0, i, r = 0, done = 0;
 
-	if (sqlite3_prepare_v2(db, "SELECT id, version_id, failure_id FROM heal_requests WHERE state = 'queued' ORDER BY id LIMIT 64",
+	/* 'validating': a collector stopped between the two halves; go on where it stood */
+	if (sqlite3_prepare_v2(db,
+			       "SELECT id, version_id, failure_id, state = 'validating' FROM heal_requests "
+			       "WHERE state IN ('queued', 'validating') ORDER BY id LIMIT 64",
 			       -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
 	while (n < 64 && sqlite3_step(q) == SQLITE_ROW) {
 		req[n][0] = sqlite3_column_int64(q, 0);
 		req[n][1] = sqlite3_column_int64(q, 1);
 		req[n][2] = sqlite3_column_int64(q, 2);
+		req[n][3] = sqlite3_column_int64(q, 3);
 		n++;
 	}
 	sqlite3_finalize(q);
 	for (i = 0; i < n; i++) {
-		r = dise_store_begin(st);
-		if (r == 0)
+		r = req[i][3] ? 1 : dise_store_begin(st);
+		if (r == 0) {
 			r = heal_one(db, cfg, req[i][0], req[i][1], req[i][2]);
-		if (r == 0)
-			r = dise_store_commit(st);
+			int k = r >= 0 ? dise_store_commit(st) : 0;
+
+			if (k < 0)
+				r = k;
+		}
 		if (r < 0) {
 			dise_store_rollback(st);
 			return r;
 		}
+		if (r == 1 && (r = finish_validating(st, cfg, req[i][0], req[i][1])) < 0)
+			return r;
 		done++;
 	}
 	return done;

@@ -43,7 +43,17 @@ static size_t index_of(const struct dise_dag *g, int64_t id)
 	return (size_t)(find(g, id) - g->nodes);
 }
 
-int64_t dise_heal_pick_ancestor(const struct dise_dag *g, int64_t broken)
+static int is_rejected(int64_t id, const int64_t *rejected, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (rejected[i] == id)
+			return 1;
+	return 0;
+}
+
+int64_t dise_heal_pick_ancestor(const struct dise_dag *g, int64_t broken, const int64_t *rejected, size_t nrejected)
 {
 	int64_t *queue, found = 0;
 	char *seen;
@@ -68,11 +78,11 @@ int64_t dise_heal_pick_ancestor(const struct dise_dag *g, int64_t broken)
 	while (head < tail) {
 		const struct dise_dag_node *v = find(g, queue[head++]);
 
-		if (v->health == DISE_HEALTHY) {
+		if (v->health == DISE_HEALTHY && !is_rejected(v->id, rejected, nrejected)) {
 			found = v->id;
 			break;
 		}
-		for (i = 0; i < v->nparents; i++) { /* not healthy: look further up */
+		for (i = 0; i < v->nparents; i++) { /* not healthy, or rejected: look further up */
 			const struct dise_dag_node *p = find(g, v->parents[i]);
 
 			if (p && !seen[index_of(g, p->id)]) {

@@ -26,10 +26,11 @@ int dise_health_parse(const char *s, enum dise_health *ret);
 /*
  * The last healthy ancestor of `broken`: a breadth-first walk up the parents
  * (merges: every parent, in order), nearest first, skipping versions that
- * are not healthy and going on through them. Returns its id, or 0 when
- * there is none.
+ * are not healthy and going on through them, and through the nrejected
+ * ids in rejected (candidates that failed validation). Returns its id, or 0
+ * when there is none.
  */
-int64_t dise_heal_pick_ancestor(const struct dise_dag *g, int64_t broken);
+int64_t dise_heal_pick_ancestor(const struct dise_dag *g, int64_t broken, const int64_t *rejected, size_t nrejected);
 
 /*
  * The descendants of `pruned` (children, their children, ...), each once,

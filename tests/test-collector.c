@@ -1170,6 +1170,96 @@ static void test_freeze_policy(void **state)
 		free(paths[i]);
 }
 
+/* Registers v1 -> v2 -> v3 of tool from progs (a "+" suffix: the program with a byte appended, other content). */
+static void add_chain(struct fixture *f, const char *tool, const char *const progs[3], char *paths[3])
+{
+	struct run_result r;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		char label[8], *add[10], *name;
+		size_t len = strlen(progs[i]);
+		int pad = progs[i][len - 1] == '+';
+		char prog[64];
+
+		snprintf(prog, sizeof(prog), "%.*s", (int)(len - (size_t)pad), progs[i]);
+		assert_true(asprintf(&name, "%s-v%d", tool, i + 1) > 0);
+		paths[i] = tool_copy(f, name, prog);
+		free(name);
+		if (pad) {
+			FILE *fp = fopen(paths[i], "a");
+
+			assert_non_null(fp);
+			fputc('\n', fp);
+			fclose(fp);
+		}
+		snprintf(label, sizeof(label), "v%d", i + 1);
+		add[0] = (char *)bin_path("dise"), add[1] = "tool", add[2] = "add", add[3] = (char *)tool;
+		add[4] = "--version", add[5] = label, add[6] = paths[i], add[7] = i ? "--parent" : NULL;
+		add[8] = i == 1 ? "v1" : "v2", add[9] = NULL;
+		dise_cmd(f, add, &r);
+		assert_int_equal(r.status, 0);
+		run_result_free(&r);
+	}
+}
+
+/*
+ * Validation of the candidate before it becomes the route. "val": v2 fails
+ * the tool's test command, so v1 is routed to. "rep": v2 crashes the same
+ * way when v3's failing invocation is replayed (replay allowed), so v1 is
+ * routed to; the replays are not recorded as runs.
+ */
+static void test_validation(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const val_progs[3] = { "exitcode", "exitcode+", "crasher" };
+	static const char *const rep_progs[3] = { "exitcode", "crasher+", "crasher" };
+	char *val[3], *rep[3], *json;
+	struct run_result r;
+	int i;
+
+	add_chain(f, "val", val_progs, val);
+	add_chain(f, "rep", rep_progs, rep);
+	assert_true(asprintf(&json,
+			     "{\"tools\": {\"val\": {\"test_command\": \"! cmp -s \\\"$DISE_CANDIDATE\\\" %s\", "
+			     "\"test_timeout_seconds\": 10}, \"rep\": {\"replay\": true}}}",
+			     val[1]) > 0);
+	write_config(f, json);
+	free(json);
+	for (i = 0; i < 3; i++) {
+		char *a[] = { val[2], "segv", NULL }, *b[] = { rep[2], "segv", NULL };
+
+		assert_transparent(a, f->ring, NULL, &r);
+		run_result_free(&r);
+		assert_transparent(b, f->ring, NULL, &r);
+		run_result_free(&r);
+	}
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM routes rt JOIN versions v ON v.id = rt.version_id "
+				     "WHERE rt.tool = 'val' AND v.label = 'v1'"),
+			 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE tool = 'val' AND step = 'validate_test' "
+				     "AND result = 'rejected'"),
+			 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE tool = 'val' AND step = 'validate_test' "
+				     "AND result = 'ok'"),
+			 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM routes rt JOIN versions v ON v.id = rt.version_id "
+				     "WHERE rt.tool = 'rep' AND v.label = 'v1'"),
+			 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE tool = 'rep' AND step = 'validate_rules' "
+				     "AND result = 'rejected' AND detail LIKE '%fails like rule%'"),
+			 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM heal_requests WHERE state != 'done'"), 0);
+	/* the replays ran with DISE_DISABLE=1: rep v2 has no runs, and v1 none either */
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs r JOIN versions v ON v.id = r.version_id "
+				     "WHERE v.tool = 'rep' AND v.label IN ('v1', 'v2')"),
+			 0);
+	for (i = 0; i < 3; i++)
+		free(val[i]), free(rep[i]);
+}
+
 /* Over the cap, copies go oldest first; the newest healthy version of a tool keeps its copy. */
 static void test_config_cas_cap(void **state)
 {
@@ -1593,6 +1683,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config_normal_exit_codes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_config_cas_cap, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_done_when, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_validation, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_freeze_policy, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_healing, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_three_strikes, fixture_setup, fixture_teardown),

@@ -24,9 +24,9 @@ static void test_chain(void **state)
 	int64_t out[3];
 
 	(void)state;
-	assert_int_equal(dise_heal_pick_ancestor(&g, 2), 1);
-	assert_int_equal(dise_heal_pick_ancestor(&g, 3), 1); /* v2 is not healthy: further up */
-	assert_int_equal(dise_heal_pick_ancestor(&g, 1), 0); /* a root has no ancestor */
+	assert_int_equal(dise_heal_pick_ancestor(&g, 2, NULL, 0), 1);
+	assert_int_equal(dise_heal_pick_ancestor(&g, 3, NULL, 0), 1); /* v2 is not healthy: further up */
+	assert_int_equal(dise_heal_pick_ancestor(&g, 1, NULL, 0), 0); /* a root has no ancestor */
 	assert_int_equal(dise_heal_descendants(&g, 2, out), 1);
 	assert_int_equal(out[0], 3);
 	assert_int_equal(dise_heal_descendants(&g, 1, out), 2);
@@ -43,13 +43,20 @@ static void test_merge(void **state)
 
 	(void)state;
 	/* the nearest healthy parent of the merge: v3, not the pruned v2, not the farther v1 */
-	assert_int_equal(dise_heal_pick_ancestor(&g, 4), 3);
+	assert_int_equal(dise_heal_pick_ancestor(&g, 4, NULL, 0), 3);
+	{
+		/* v3 failed its validation: the next candidate, through it, is v1 (v2 is pruned) */
+		const int64_t rej3[] = { 3 }, rej31[] = { 3, 1 };
+
+		assert_int_equal(dise_heal_pick_ancestor(&g, 4, rej3, 1), 1);
+		assert_int_equal(dise_heal_pick_ancestor(&g, 4, rej31, 2), 0);
+	}
 	n[2].health = D;
-	assert_int_equal(dise_heal_pick_ancestor(&g, 4), 1); /* both parents unhealthy: their common ancestor */
+	assert_int_equal(dise_heal_pick_ancestor(&g, 4, NULL, 0), 1); /* both parents unhealthy: their common ancestor */
 	n[1].health = H;
-	assert_int_equal(dise_heal_pick_ancestor(&g, 4), 2);
+	assert_int_equal(dise_heal_pick_ancestor(&g, 4, NULL, 0), 2);
 	n[0].health = P, n[1].health = P, n[2].health = P;
-	assert_int_equal(dise_heal_pick_ancestor(&g, 4), 0); /* nothing healthy left */
+	assert_int_equal(dise_heal_pick_ancestor(&g, 4, NULL, 0), 0); /* nothing healthy left */
 	/* descendants of v1 through the diamond: v2, v3, v4, each once */
 	assert_int_equal(dise_heal_descendants(&g, 1, out), 3);
 	assert_int_equal(dise_heal_descendants(&g, 3, out), 1);

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Validating a candidate before it becomes a route: the tool's test command,
+ * and the replay of every rule of the tool that carries an invocation.
+ *
+ * Both run a program from the collector, so both are bounded: stdin, stdout
+ * and stderr on /dev/null, a process group of their own that is SIGKILLed
+ * at the time limit, and DISE_DISABLE=1 so that a replayed crash is not
+ * recorded as a run (it would count as a strike of the candidate).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "validate.h"
+
+extern char **environ;
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* environ, minus LD_PRELOAD and DISE_DISABLE, plus DISE_DISABLE=1 and extra (may be NULL) */
+static char **child_env(const char *extra)
+{
+	size_t n = 0, k = 0, i;
+	char **e;
+
+	while (environ[n])
+		n++;
+	e = calloc(n + 3, sizeof(*e));
+	if (!e)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if (strncmp(environ[i], "LD_PRELOAD=", 11) && strncmp(environ[i], "DISE_DISABLE=", 13))
+			e[k++] = environ[i];
+	e[k++] = "DISE_DISABLE=1";
+	if (extra)
+		e[k++] = (char *)extra;
+	return e;
+}
+
+int dise_validate_spawn(const char *path, char *const argv[], const char *cwd, const char *extra_env,
+			unsigned timeout_ms, int *status)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	char **env = child_env(extra_env);
+	int64_t deadline;
+	unsigned nap_us = 200;
+	pid_t pid;
+	int r;
+
+	if (!env)
+		return -ENOMEM;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&at);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	if (cwd)
+		posix_spawn_file_actions_addchdir_np(&fa, cwd);
+	posix_spawnattr_setpgroup(&at, 0);
+	{
+		sigset_t none;
+
+		sigemptyset(&none);
+		posix_spawnattr_setsigmask(&at, &none);
+		posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+		sigaddset(&none, SIGPIPE), sigaddset(&none, SIGINT), sigaddset(&none, SIGTERM);
+		posix_spawnattr_setsigdefault(&at, &none);
+	}
+	r = posix_spawn(&pid, path, &fa, &at, argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	free(env);
+	if (r)
+		return -r;
+	deadline = mono_ms() + timeout_ms;
+	for (;;) {
+		pid_t w = waitpid(pid, status, WNOHANG);
+
+		if (w == pid)
+			return 0;
+		if (w < 0 && errno != EINTR)
+			return -errno;
+		if (mono_ms() >= deadline) {
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+				;
+			return -ETIMEDOUT;
+		}
+		usleep(nap_us);
+		if (nap_us < 20000)
+			nap_us *= 2;
+	}
+}
+
+int dise_validate_test(const struct dise_tool_policy *p, const char *candidate, char *why, size_t size)
+{
+	char *argv[] = { "sh", "-c", p->test_command, NULL }, *env;
+	int st, r;
+
+	if (asprintf(&env, "DISE_CANDIDATE=%s", candidate) < 0)
+		return -ENOMEM;
+	r = dise_validate_spawn("/bin/sh", argv, NULL, env, (unsigned)p->test_timeout_s * 1000u, &st);
+	free(env);
+	if (r == -ETIMEDOUT) {
+		snprintf(why, size, "test command timed out after %d s", p->test_timeout_s);
+		return 1;
+	}
+	if (r < 0)
+		return r;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+		snprintf(why, size, "test command passed");
+		return 0;
+	}
+	if (WIFSIGNALED(st))
+		snprintf(why, size, "test command killed by signal %d", WTERMSIG(st));
+	else
+		snprintf(why, size, "test command exited %d", WEXITSTATUS(st));
+	return 1;
+}
+
+/* argv from the JSON array a rule keeps; argv[0] stays the name the tool was run by */
+static char **argv_of(const char *js)
+{
+	json_error_t err;
+	json_t *a = json_loads(js, 0, &err);
+	char **v = NULL;
+	size_t i;
+
+	if (!json_is_array(a) || !json_array_size(a))
+		goto out;
+	v = calloc(json_array_size(a) + 1, sizeof(*v));
+	for (i = 0; v && i < json_array_size(a); i++) {
+		const char *s = json_string_value(json_array_get(a, i));
+
+		v[i] = strdup(s ? s : "");
+		if (!v[i]) {
+			dise_validate_argv_free(v);
+			v = NULL;
+		}
+	}
+out:
+	json_decref(a);
+	return v;
+}
+
+void dise_validate_argv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+int dise_validate_rules(sqlite3 *db, const char *tool, const char *candidate, unsigned timeout_ms, char *why,
+			size_t size)
+{
+	sqlite3_stmt *q;
+	int r = 0, replayed = 0;
+
+	if (sqlite3_prepare_v2(db,
+			       "SELECT id, argv, cwd, signal, exit_code, description FROM rules "
+			       "WHERE tool = ?1 AND argv IS NOT NULL AND (signal IS NOT NULL OR exit_code IS NOT NULL) ORDER BY id",
+			       -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(q, 1, tool, -1, SQLITE_TRANSIENT);
+	while (r == 0 && sqlite3_step(q) == SQLITE_ROW) {
+		char **argv = argv_of((const char *)sqlite3_column_text(q, 1));
+		const char *cwd = (const char *)sqlite3_column_text(q, 2);
+		int sig = sqlite3_column_type(q, 3) == SQLITE_NULL ? 0 : sqlite3_column_int(q, 3);
+		int code = sqlite3_column_type(q, 4) == SQLITE_NULL ? -1 : sqlite3_column_int(q, 4);
+		int st, s;
+
+		if (!argv)
+			continue;
+		/* the rule's cwd may be gone: then the replay runs where the collector is */
+		if (cwd && access(cwd, X_OK) < 0)
+			cwd = NULL;
+		s = dise_validate_spawn(candidate, argv, cwd, NULL, timeout_ms, &st);
+		dise_validate_argv_free(argv);
+		if (s == -ETIMEDOUT)
+			continue; /* did not fail the same way: it did not end at all; the detectors will judge */
+		if (s < 0) {
+			r = s;
+			break;
+		}
+		replayed++;
+		if ((sig && WIFSIGNALED(st) && WTERMSIG(st) == sig) ||
+		    (code >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == code)) {
+			snprintf(why, size, "fails like rule %lld: %s", (long long)sqlite3_column_int64(q, 0),
+				 (const char *)sqlite3_column_text(q, 5));
+			r = 1;
+		}
+	}
+	sqlite3_finalize(q);
+	if (r == 0)
+		snprintf(why, size, "%d rule%s replayed, none failed the same way", replayed, replayed == 1 ? "" : "s");
+	return r;
+}

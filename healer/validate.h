@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/* Validating a candidate version before it is routed to: test command, rule replay. */
+#ifndef DISE_HEAL_VALIDATE_H
+#define DISE_HEAL_VALIDATE_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+
+#include "config.h"
+
+/*
+ * Runs path with argv in cwd (NULL: here), the environment minus LD_PRELOAD
+ * plus DISE_DISABLE=1 and extra_env ("K=V", may be NULL), stdio on
+ * /dev/null, in a process group of its own. Returns 0 with the wait status
+ * in *status, -ETIMEDOUT after killing the group at timeout_ms, or -errno.
+ */
+int dise_validate_spawn(const char *path, char *const argv[], const char *cwd, const char *extra_env,
+			unsigned timeout_ms, int *status);
+
+/*
+ * The tool's test command (`sh -c`, DISE_CANDIDATE=candidate). Returns 0
+ * when it passed, 1 when it failed or timed out, -errno when it could not
+ * run; why says which, in one line.
+ */
+int dise_validate_test(const struct dise_tool_policy *p, const char *candidate, char *why, size_t size);
+
+/*
+ * Replays every rule of tool that keeps an invocation against candidate (a
+ * runnable copy): the rule's argv (argv[0] as the tool was run) in its cwd.
+ * Returns 1 when one fails the same way (the rule's signal, or its exit
+ * status), 0 when none does, -errno when one could not run; why says which.
+ */
+int dise_validate_rules(sqlite3 *db, const char *tool, const char *candidate, unsigned timeout_ms, char *why,
+			size_t size);
+
+void dise_validate_argv_free(char **argv);
+
+#endif
