@@ -195,6 +195,10 @@ int dise_cli_pruned(int argc, char **argv)
 int dise_cli_rules(int argc, char **argv)
 {
 	return list(argc, argv, "rules",
-		    "SELECT id, tool, source_version, scope, description, signature, exit_code, signal, argv, reason "
-		    "FROM rules ORDER BY id");
+		    "SELECT id, tool, source_version, scope, description, signature, exit_code, signal, argv, reason, "
+		    "(SELECT count(*) FROM rule_checks c WHERE c.rule_id = r.id AND c.result != 'not_covered') AS covers, "
+		    "(SELECT count(*) FROM rule_checks c WHERE c.rule_id = r.id AND c.result = 'passed') AS replay_passed, "
+		    "(SELECT group_concat(c.version_id) FROM rule_checks c WHERE c.rule_id = r.id AND c.result = 'failed') "
+		    "AS refused_versions "
+		    "FROM rules r ORDER BY id");
 }

@@ -173,6 +173,11 @@ static void *resolver_main(void *p)
 				atomic_store(&a->routes_changed, 1);
 				dise_ring_notify(&a->wake);
 			}
+			/* then what the rules say about versions new and old (replays may take a while) */
+			if (dise_heal_check_rules(st, a->cfg) > 0) {
+				atomic_store(&a->routes_changed, 1);
+				dise_ring_notify(&a->wake);
+			}
 			struct timespec ts;
 
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -200,8 +205,8 @@ static void resolve_all(dise_store *st, const char *cas, const struct dise_confi
 	while (dise_resolver_step(rs, 256) > 0)
 		;
 	dise_resolver_free(rs);
-	if (dise_detect(st, &cfg->detect, cfg, wall_ns()) >= 0)
-		dise_heal_pending(st, cfg);
+	if (dise_detect(st, &cfg->detect, cfg, wall_ns()) >= 0 && dise_heal_pending(st, cfg) >= 0)
+		dise_heal_check_rules(st, cfg);
 }
 
 static int usage(FILE *f, int rc)

@@ -162,6 +162,16 @@ static const char schema_v4[] =
 /* v5: operators' resets: strikes count only from the last reset on. */
 static const char schema_v5[] = "ALTER TABLE versions ADD COLUMN reset_wall_ns INTEGER NOT NULL DEFAULT 0;";
 
+/*
+ * v6: where each rule propagated. One row per (rule, version of its tool):
+ * 'not_covered' (not a descendant of the rule's source), 'covered' (not
+ * replayed: the policy does not allow it, or nothing to replay), 'passed'
+ * or 'failed' (replayed against the version's copy).
+ */
+static const char schema_v6[] =
+	"CREATE TABLE IF NOT EXISTS rule_checks(rule_id INTEGER NOT NULL, version_id INTEGER NOT NULL,"
+	"  result TEXT NOT NULL, detail TEXT, wall_ns INTEGER NOT NULL, PRIMARY KEY(rule_id, version_id)) WITHOUT ROWID;";
+
 struct dise_store {
 	sqlite3 *db;
 	sqlite3_stmt *q[Q_MAX];
@@ -248,6 +258,12 @@ static int migrate(dise_store *st)
 		r = exec_sql(st, schema_v5);
 		if (r == 0)
 			r = exec_sql(st, "UPDATE schema_version SET version = 5");
+		version = 5;
+	}
+	if (r == 0 && version == 5) {
+		r = exec_sql(st, schema_v6);
+		if (r == 0)
+			r = exec_sql(st, "UPDATE schema_version SET version = 6");
 	}
 	if (r < 0)
 		goto fail;

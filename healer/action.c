@@ -54,7 +54,7 @@ static int journal(struct ctx *c, const char *step, const char *result, const ch
 	int64_t t = now_ns(CLOCK_MONOTONIC);
 	int r = dise_sql_exec(c->db,
 			 "INSERT INTO journal(wall_ns, request_id, tool, version_id, step, result, detail, duration_ns) "
-			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+			 "VALUES (?1, NULLIF(?2, 0), ?3, ?4, ?5, ?6, ?7, ?8)",
 			 "iisisssi", now_ns(CLOCK_REALTIME), c->request, c->tool, c->version, step, result, detail, t - c->t0);
 
 	c->t0 = t;
@@ -351,7 +351,7 @@ static int validate_candidates(struct ctx *c, const struct dise_tool_policy *p, 
 			journal(c, "validate_test", bad ? "rejected" : "ok", why);
 		}
 		if (!bad && p->replay) {
-			r = dise_validate_rules(c->db, c->tool, copy, (unsigned)p->test_timeout_s * 1000u,
+			r = dise_validate_rules(c->db, c->tool, 0, copy, (unsigned)p->test_timeout_s * 1000u,
 						why + strlen(cand), sizeof(why) - strlen(cand));
 			memcpy(why, cand, strlen(cand));
 			bad = r != 0;
@@ -461,6 +461,177 @@ static int finish_validating(dise_store *st, const struct dise_config *cfg, int6
 	return r;
 }
 
+/* Records rule_checks(rule, version) = result, detail. */
+static int rule_check(sqlite3 *db, int64_t rule, int64_t version, const char *result, const char *detail)
+{
+	return dise_sql_exec(db,
+			     "INSERT OR REPLACE INTO rule_checks(rule_id, version_id, result, detail, wall_ns) "
+			     "VALUES (?1, ?2, ?3, ?4, ?5)",
+			     "iissi", rule, version, result, detail, now_ns(CLOCK_REALTIME));
+}
+
+/*
+ * Version V failed rule R's replay: a failure (detector 'rule'), V failed
+ * (so it is never routed to), and, when the tool's route led to V, the
+ * route picked again for the request that made it.
+ */
+static int refuse(dise_store *st, struct ctx *c, int64_t rule, const char *why)
+{
+	sqlite3 *db = c->db;
+	sqlite3_stmt *q;
+	int64_t routed = 0, req = 0, pruned = 0;
+	char desc[1200];
+	int r;
+
+	snprintf(desc, sizeof(desc), "replayed rule %lld %s", (long long)rule, why);
+	r = dise_store_begin(st);
+	if (r < 0)
+		return r;
+	r = rule_check(db, rule, c->version, "failed", why);
+	if (r == 0)
+		r = dise_sql_exec(db,
+				  "INSERT INTO failures(version_id, detector, description, severity, signature, created_wall_ns) "
+				  "SELECT ?1, 'rule', ?2, 'high', signature, ?3 FROM rules WHERE id = ?4",
+				  "isii", c->version, desc, now_ns(CLOCK_REALTIME), rule);
+	if (r == 0)
+		r = dise_sql_exec(db, "UPDATE versions SET health = 'failed' WHERE id = ?1", "i", c->version);
+	if (r == 0)
+		r = journal(c, "rule_refused", "failed", desc);
+	if (r == 0 && sqlite3_prepare_v2(db,
+					  "SELECT rt.version_id, h.id, h.version_id FROM routes rt "
+					  "LEFT JOIN heal_requests h ON h.id = (SELECT h2.id FROM heal_requests h2 JOIN versions p "
+					  "ON p.id = h2.version_id WHERE p.tool = rt.tool AND h2.state = 'done' ORDER BY h2.id DESC LIMIT 1) "
+					  "WHERE rt.tool = ?1",
+					  -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(q, 1, c->tool, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(q) == SQLITE_ROW) {
+			routed = sqlite3_column_int64(q, 0);
+			req = sqlite3_column_int64(q, 1);
+			pruned = sqlite3_column_int64(q, 2);
+		}
+		sqlite3_finalize(q);
+	}
+	if (r == 0 && routed == c->version && req) {
+		struct ctx again = { db, req, pruned, "", now_ns(CLOCK_MONOTONIC) };
+
+		snprintf(again.tool, sizeof(again.tool), "%s", c->tool);
+		r = route_step(&again, NULL, 0, "routed again: the route failed a replayed rule");
+	}
+	if (r == 0)
+		r = dise_store_commit(st);
+	else
+		dise_store_rollback(st);
+	return r;
+}
+
+int dise_heal_check_rules(dise_store *st, const struct dise_config *cfg)
+{
+	sqlite3 *db = dise_store_db(st);
+	sqlite3_stmt *q;
+	struct todo {
+		int64_t rule, version, source;
+		int replayable;
+		char tool[256];
+	} *t = calloc(256, sizeof(*t));
+	size_t n = 0, i;
+	int r = 0, refused = 0, in_tx = 0;
+
+	if (!t)
+		return -ENOMEM;
+	/* the pairs (rule, version of its tool) not looked at yet; versions already failed or pruned wait */
+	if (sqlite3_prepare_v2(db,
+			       "SELECT r.id, v.id, r.source_version, r.tool, "
+			       "r.argv IS NOT NULL AND (r.signal IS NOT NULL OR r.exit_code IS NOT NULL) "
+			       "FROM rules r JOIN versions v ON v.tool = r.tool AND v.id != r.source_version "
+			       "AND v.health IN ('healthy', 'degraded') "
+			       "WHERE NOT EXISTS (SELECT 1 FROM rule_checks c WHERE c.rule_id = r.id AND c.version_id = v.id) "
+			       "ORDER BY r.id, v.id LIMIT 256",
+			       -1, &q, NULL) != SQLITE_OK) {
+		free(t);
+		return -EIO;
+	}
+	while (n < 256 && sqlite3_step(q) == SQLITE_ROW) {
+		t[n].rule = sqlite3_column_int64(q, 0);
+		t[n].version = sqlite3_column_int64(q, 1);
+		t[n].source = sqlite3_column_int64(q, 2);
+		snprintf(t[n].tool, sizeof(t[n].tool), "%s", (const char *)sqlite3_column_text(q, 3));
+		t[n].replayable = sqlite3_column_int(q, 4);
+		n++;
+	}
+	sqlite3_finalize(q);
+	for (i = 0; r == 0 && i < n; i++) {
+		const struct dise_tool_policy *p = dise_config_tool(cfg, t[i].tool);
+		struct ctx c = { db, 0, t[i].version, "", now_ns(CLOCK_MONOTONIC) };
+		struct dag d;
+		int64_t *desc;
+		size_t nd, k;
+		int covered = 0;
+		char why[1024], *copy = NULL;
+
+		if (!in_tx && (r = dise_store_begin(st)) < 0) /* the quick verdicts: one commit for all */
+			break;
+		in_tx = 1;
+		/* scope 'descendants': the rule covers the versions below its source */
+		if ((r = dag_load(db, t[i].tool, &d)) < 0)
+			break;
+		desc = calloc(d.g.n + 1, sizeof(*desc));
+		nd = desc ? dise_heal_descendants(&d.g, t[i].source, desc) : 0;
+		for (k = 0; k < nd; k++)
+			covered |= desc[k] == t[i].version;
+		free(desc);
+		dag_free(&d);
+		if (!covered) {
+			r = rule_check(db, t[i].rule, t[i].version, "not_covered", NULL);
+			continue;
+		}
+		if (!t[i].replayable) {
+			r = rule_check(db, t[i].rule, t[i].version, "covered", "nothing to replay");
+			continue;
+		}
+		if (!p || !p->replay) {
+			r = rule_check(db, t[i].rule, t[i].version, "covered", "not replayed: the tool's policy has no replay");
+			continue;
+		}
+		if (sqlite3_prepare_v2(db, "SELECT cas_path FROM versions WHERE id = ?1", -1, &q, NULL) == SQLITE_OK) {
+			sqlite3_bind_int64(q, 1, t[i].version);
+			if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
+				copy = strdup((const char *)sqlite3_column_text(q, 0));
+			sqlite3_finalize(q);
+		}
+		if (!copy) {
+			r = rule_check(db, t[i].rule, t[i].version, "covered", "not replayed: no copy of the version to run");
+			continue;
+		}
+		/* a replay may take long: outside any transaction */
+		in_tx = 0;
+		if ((r = dise_store_commit(st)) < 0) {
+			free(copy);
+			break;
+		}
+		r = dise_validate_rules(db, t[i].tool, t[i].rule, copy, (unsigned)p->test_timeout_s * 1000u, why,
+					sizeof(why));
+		free(copy);
+		if (r < 0) {
+			snprintf(why, sizeof(why), "not replayed: %s", strerror(-r));
+			r = rule_check(db, t[i].rule, t[i].version, "covered", why);
+		} else if (r == 0) {
+			r = rule_check(db, t[i].rule, t[i].version, "passed", why);
+		} else {
+			snprintf(c.tool, sizeof(c.tool), "%s", t[i].tool);
+			r = refuse(st, &c, t[i].rule, why);
+			refused++;
+		}
+	}
+	if (in_tx) {
+		if (r == 0)
+			r = dise_store_commit(st);
+		else
+			dise_store_rollback(st);
+	}
+	free(t);
+	return r < 0 ? r : refused;
+}
+
 int dise_heal_pending(dise_store *st, const struct dise_config *cfg)
 {
 	sqlite3 *db = dise_store_db(st);
@@ -524,6 +695,8 @@ int dise_heal_now(dise_store *st, const struct dise_config *cfg, int64_t version
 	if (r < 0)
 		return r;
 	r = dise_heal_pending(st, cfg);
+	if (r >= 0)
+		r = dise_heal_check_rules(st, cfg);
 	return r < 0 ? r : 0;
 }
 

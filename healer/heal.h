@@ -13,13 +13,25 @@
  * transaction. A tool whose policy in cfg (may be NULL) is on_failure
  * "freeze" is marked failed and its rule learned, but nothing is pruned,
  * tainted or routed (request state 'frozen'). Returns the number of
- * requests handled, or -errno.
+ * requests handled, or -errno. Then dise_heal_check_rules() (not in here:
+ * the routes are published first, replays may take long).
  *
  * Not yet (the healer issue is open): validating the ancestor by the tool's
  * test command and by replaying the rules it inherits, regeneration,
  * restore in place.
  */
 int dise_heal_pending(dise_store *st, const struct dise_config *cfg);
+
+/*
+ * Propagates every rule to the versions of its tool it covers (scope
+ * descendants), new versions included, once per (rule, version), recorded
+ * in rule_checks. When the tool's policy allows replay, the rule's failing
+ * invocation is replayed against the version's copy; a version that fails
+ * the same way gets a failure (detector 'rule') and is marked failed, never
+ * routed to (a route that led to it is picked again). Returns the number of
+ * versions refused, or -errno.
+ */
+int dise_heal_check_rules(dise_store *st, const struct dise_config *cfg);
 
 /* Queues a heal request for version_id by hand (`dise heal`) and runs the cycle. Returns 0 or -errno. */
 int dise_heal_now(dise_store *st, const struct dise_config *cfg, int64_t version_id);

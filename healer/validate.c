@@ -169,18 +169,20 @@ void dise_validate_argv_free(char **v)
 	free(v);
 }
 
-int dise_validate_rules(sqlite3 *db, const char *tool, const char *candidate, unsigned timeout_ms, char *why,
-			size_t size)
+int dise_validate_rules(sqlite3 *db, const char *tool, int64_t only_rule, const char *candidate, unsigned timeout_ms,
+			char *why, size_t size)
 {
 	sqlite3_stmt *q;
 	int r = 0, replayed = 0;
 
 	if (sqlite3_prepare_v2(db,
 			       "SELECT id, argv, cwd, signal, exit_code, description FROM rules "
-			       "WHERE tool = ?1 AND argv IS NOT NULL AND (signal IS NOT NULL OR exit_code IS NOT NULL) ORDER BY id",
+			       "WHERE tool = ?1 AND argv IS NOT NULL AND (signal IS NOT NULL OR exit_code IS NOT NULL) "
+			       "AND (?2 = 0 OR id = ?2) ORDER BY id",
 			       -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_text(q, 1, tool, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(q, 2, only_rule);
 	while (r == 0 && sqlite3_step(q) == SQLITE_ROW) {
 		char **argv = argv_of((const char *)sqlite3_column_text(q, 1));
 		const char *cwd = (const char *)sqlite3_column_text(q, 2);

@@ -5,6 +5,7 @@
 
 #include <sqlite3.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 
@@ -25,13 +26,14 @@ int dise_validate_spawn(const char *path, char *const argv[], const char *cwd, c
 int dise_validate_test(const struct dise_tool_policy *p, const char *candidate, char *why, size_t size);
 
 /*
- * Replays every rule of tool that keeps an invocation against candidate (a
- * runnable copy): the rule's argv (argv[0] as the tool was run) in its cwd.
+ * Replays every rule of tool that keeps an invocation (only_rule > 0: that
+ * one) against candidate (a runnable copy): the rule's argv (argv[0] as the
+ * tool was run) in its cwd.
  * Returns 1 when one fails the same way (the rule's signal, or its exit
  * status), 0 when none does, -errno when one could not run; why says which.
  */
-int dise_validate_rules(sqlite3 *db, const char *tool, const char *candidate, unsigned timeout_ms, char *why,
-			size_t size);
+int dise_validate_rules(sqlite3 *db, const char *tool, int64_t only_rule, const char *candidate, unsigned timeout_ms,
+			char *why, size_t size);
 
 void dise_validate_argv_free(char **argv);
 

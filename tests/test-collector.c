@@ -1256,6 +1256,52 @@ static void test_validation(void **state)
 	assert_int_equal(db_count(f, "SELECT count(*) FROM runs r JOIN versions v ON v.id = r.version_id "
 				     "WHERE v.tool = 'rep' AND v.label IN ('v1', 'v2')"),
 			 0);
+	{
+		/* a later v4 below the pruned v3 repeats its crash: the inherited rule, replayed, refuses it */
+		char *v4 = tool_copy(f, "rep-v4", "crasher"), *v5 = tool_copy(f, "rep-v5", "exitcode");
+		char *add4[] = { (char *)bin_path("dise"), "tool", "add", "rep", "--version", "v4", v4, "--parent", "v3", NULL };
+		FILE *fp = fopen(v4, "a");
+
+		assert_non_null(fp);
+		fputs("\n\n", fp); /* content of its own */
+		fclose(fp);
+		fp = fopen(v5, "a");
+		assert_non_null(fp);
+		fputs("\n\n\n", fp);
+		fclose(fp);
+		dise_cmd(f, add4, &r);
+		assert_int_equal(r.status, 0);
+		run_result_free(&r);
+		{
+			char *add5[] = { (char *)bin_path("dise"), "tool", "add", "rep", "--version", "v5", v5, "--parent", "v3", NULL };
+
+			dise_cmd(f, add5, &r);
+			assert_int_equal(r.status, 0);
+			run_result_free(&r);
+		}
+		collect_once(f, &r);
+		run_result_free(&r);
+		assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool = 'rep' AND label = 'v4' AND health = 'failed'"), 1);
+		assert_int_equal(db_count(f, "SELECT count(*) FROM failures x JOIN versions v ON v.id = x.version_id "
+					     "WHERE v.label = 'v4' AND v.tool = 'rep' AND x.detector = 'rule'"),
+				 1);
+		/* v5 passed the same replay; v1 and v2 are not below v3: not covered */
+		assert_int_equal(db_count(f, "SELECT count(*) FROM rule_checks c JOIN versions v ON v.id = c.version_id "
+					     "WHERE v.tool = 'rep' AND v.label = 'v5' AND c.result = 'passed'"),
+				 1);
+		assert_int_equal(db_count(f, "SELECT count(*) FROM rule_checks c JOIN versions v ON v.id = c.version_id "
+					     "WHERE v.tool = 'rep' AND v.label IN ('v1', 'v2') AND c.result = 'not_covered'"),
+				 2);
+		/* without replay in its policy, val's rule is only recorded as covering its descendants */
+		assert_int_equal(db_count(f, "SELECT count(*) FROM rule_checks c JOIN versions v ON v.id = c.version_id "
+					     "WHERE v.tool = 'val' AND c.result IN ('passed', 'failed')"),
+				 0);
+		assert_int_equal(db_count(f, "SELECT count(*) FROM routes rt JOIN versions v ON v.id = rt.version_id "
+					     "WHERE rt.tool = 'rep' AND v.label = 'v1'"),
+				 1);
+		free(v4);
+		free(v5);
+	}
 	for (i = 0; i < 3; i++)
 		free(val[i]), free(rep[i]);
 }
