@@ -77,6 +77,5 @@ drun "$work/bin/mytool" segv
 echo
 ./build/bin/dise collector stop
 echo
-echo "Not built yet: validating the ancestor (test command, rule replay), regeneration,"
-echo "restore in place, dise attach."
+echo "Not built yet: regeneration and the fitness ratchet, restore in place, webhooks, dise attach."
 
