@@ -25,7 +25,14 @@
 static const char query[] =
 	"SELECT c.signature, count(*), min(r.start_wall_ns), max(r.start_wall_ns), max(c.signal), "
 	"group_concat(DISTINCT COALESCE(r.exe, r.execfn)), "
-	"(SELECT c2.frames FROM crashes c2 WHERE c2.signature = c.signature ORDER BY c2.id DESC LIMIT 1) "
+	"(SELECT c2.frames FROM crashes c2 WHERE c2.signature = c.signature ORDER BY c2.id DESC LIMIT 1), "
+	/* strikes per version with this signature, and the versions a detection on it condemned */
+	"(SELECT group_concat(s, ', ') FROM (SELECT v.tool || ' v' || v.id || ' x' || count(*) AS s FROM crashes c3 "
+	" JOIN runs r3 ON r3.id = c3.run_id JOIN versions v ON v.id = r3.version_id WHERE c3.signature = c.signature "
+	" GROUP BY v.id ORDER BY v.id)), "
+	"(SELECT group_concat(s, ', ') FROM (SELECT DISTINCT v.tool || ' v' || v.id || ' (' || v.health || ')' AS s "
+	" FROM failures x JOIN heal_requests h ON h.failure_id = x.id JOIN versions v ON v.id = x.version_id "
+	" WHERE x.signature = c.signature)) "
 	"FROM crashes c JOIN runs r ON r.id = c.run_id GROUP BY c.signature ORDER BY max(r.start_wall_ns) DESC";
 
 static void print_time(const char *label, int64_t wall_ns)
@@ -83,6 +90,10 @@ int dise_cli_crashes(int argc, char **argv)
 					      "signal_name", dise_signal_name(sqlite3_column_int(q, 4)), "tools",
 					      tools ? tools : "", "top_frames", top);
 
+			if (sqlite3_column_text(q, 7))
+				json_object_set_new(o, "strikes_by_version", json_string((const char *)sqlite3_column_text(q, 7)));
+			if (sqlite3_column_text(q, 8))
+				json_object_set_new(o, "condemned", json_string((const char *)sqlite3_column_text(q, 8)));
 			json_array_append_new(arr, o);
 			continue;
 		}
@@ -92,6 +103,10 @@ int dise_cli_crashes(int argc, char **argv)
 		print_time("    first ", sqlite3_column_int64(q, 2));
 		print_time(", last ", sqlite3_column_int64(q, 3));
 		putchar('\n');
+		if (sqlite3_column_text(q, 7))
+			printf("    strikes: %s\n", (const char *)sqlite3_column_text(q, 7));
+		if (sqlite3_column_text(q, 8))
+			printf("    condemned: %s\n", (const char *)sqlite3_column_text(q, 8));
 		for (k = 0; k < json_array_size(top); k++) {
 			json_t *f = json_array_get(top, k);
 			const char *fn = json_string_value(json_object_get(f, "function"));

@@ -1368,6 +1368,9 @@ static void test_done_when(void **state)
 	j = dise_json(f, crashes);
 	assert_int_equal(json_array_size(j), 1);
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(j, 0), "count")), 3);
+	/* the signature's strikes, per version, and the version they condemned */
+	assert_non_null(strstr(json_string_value(json_object_get(json_array_get(j, 0), "strikes_by_version")), " x3"));
+	assert_non_null(strstr(json_string_value(json_object_get(json_array_get(j, 0), "condemned")), "crasher v"));
 	for (i = 0; i < json_array_size(json_object_get(json_array_get(j, 0), "top_frames")); i++) {
 		const char *fn = json_string_value(
 			json_object_get(json_array_get(json_object_get(json_array_get(j, 0), "top_frames"), i), "function"));
