@@ -18,6 +18,7 @@
  * is open).
  */
 #define _GNU_SOURCE
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -37,6 +38,7 @@
 #include "config.h"
 #include "detect.h"
 #include "heal.h"
+#include "notify.h"
 #include "ingest.h"
 #include "resolve.h"
 #include "store.h"
@@ -194,6 +196,27 @@ static void *resolver_main(void *p)
 	return NULL;
 }
 
+/*
+ * The webhook, in a thread of its own: a slow or dead endpoint never holds
+ * up ingest or healing. It looks at the journal about once a second.
+ */
+static void *notifier_main(void *p)
+{
+	struct resolver_arg *a = p;
+	dise_store *st;
+
+	if (dise_store_open(a->db, 0, &st) < 0)
+		return NULL;
+	while (!stop) {
+		dise_notify_pending(dise_store_db(st), a->cfg->webhook, a->cfg->webhook_timeout_ms);
+		for (int i = 0; i < 10 && !stop; i++)
+			nap(100);
+	}
+	dise_notify_pending(dise_store_db(st), a->cfg->webhook, a->cfg->webhook_timeout_ms); /* what the last pass healed */
+	dise_store_free(st);
+	return NULL;
+}
+
 /* --once: give every stored run its version, then run the detectors, before exiting. */
 static void resolve_all(dise_store *st, const char *cas, const struct dise_config *cfg)
 {
@@ -258,8 +281,8 @@ int main(int argc, char **argv)
 	char home[4096], db[4200], lock[4200], cas[4200], conf[4200], ring[DISE_PATH_MAX], err[512];
 	struct dise_config cfg;
 	struct resolver_arg ra = { db, cas, &cfg, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, { 0 } };
-	pthread_t resolver;
-	int resolver_on = 0;
+	pthread_t resolver, notifier;
+	int resolver_on = 0, notifier_on = 0;
 	struct dise_ingest_stats stats = { 0 };
 	struct sigaction sa;
 	dise_store *st = NULL;
@@ -339,8 +362,15 @@ int main(int argc, char **argv)
 
 	dise_ingest_publish_routes(in, st, cas); /* what an earlier run of the collector decided */
 	dise_ring_map(ring, DISE_RING_WRITE, 0, 0, &ra.wake);
-	if (!once)
+	if (cfg.webhook && curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		fprintf(stderr, "dise-collectord: cannot initialise libcurl: webhook notifications are off\n");
+		free(cfg.webhook);
+		cfg.webhook = NULL;
+	}
+	if (!once) {
 		resolver_on = pthread_create(&resolver, NULL, resolver_main, &ra) == 0;
+		notifier_on = cfg.webhook && pthread_create(&notifier, NULL, notifier_main, &ra) == 0;
+	}
 	while (!stop) {
 		r = dise_ingest_batch(in, batch, &stats);
 		if (r < 0) {
@@ -382,10 +412,15 @@ int main(int argc, char **argv)
 		resolver_kick(&ra);
 		pthread_join(resolver, NULL);
 	}
+	if (notifier_on)
+		pthread_join(notifier, NULL);
 	if (once) {
 		resolve_all(st, cas, &cfg);
 		dise_ingest_publish_routes(in, st, cas);
+		dise_notify_pending(dise_store_db(st), cfg.webhook, cfg.webhook_timeout_ms);
 	}
+	if (cfg.webhook)
+		curl_global_cleanup();
 	fprintf(stderr,
 		"dise-collectord: stored %llu records, %llu read again and skipped, %llu malformed, %llu runs vanished\n",
 		(unsigned long long)stats.stored, (unsigned long long)stats.skipped, (unsigned long long)stats.bad,

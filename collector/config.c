@@ -138,6 +138,35 @@ static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errs
 	return 0;
 }
 
+static int load_notify(json_t *o, struct dise_config *cfg, char *err, size_t errsize)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(o))
+		BAD("dise.json: 'notify' must be an object");
+	json_object_foreach(o, k, v)
+	{
+		if (!strcmp(k, "webhook")) {
+			const char *u = json_string_value(v);
+
+			if (!u || (strncmp(u, "http://", 7) && strncmp(u, "https://", 8)))
+				BAD("dise.json: 'notify.webhook' must be an http:// or https:// URL");
+			free(cfg->webhook);
+			cfg->webhook = strdup(u);
+			if (!cfg->webhook)
+				BAD("dise.json: out of memory");
+		} else if (!strcmp(k, "timeout_ms")) {
+			if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 60000)
+				BAD("dise.json: 'notify.timeout_ms' must be an integer from 1 to 60000");
+			cfg->webhook_timeout_ms = (long)json_integer_value(v);
+		} else {
+			BAD("dise.json: unknown key 'notify.%s'", k);
+		}
+	}
+	return 0;
+}
+
 int dise_config_load(const char *path, struct dise_config *cfg, char *err, size_t errsize)
 {
 	json_error_t je;
@@ -147,6 +176,7 @@ int dise_config_load(const char *path, struct dise_config *cfg, char *err, size_
 
 	memset(cfg, 0, sizeof(*cfg));
 	dise_detect_policy_default(&cfg->detect);
+	cfg->webhook_timeout_ms = 2000;
 	if (access(path, F_OK) != 0 && errno == ENOENT)
 		return 0; /* no file: the defaults (an unreadable one is an error, below) */
 	root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
@@ -162,6 +192,8 @@ int dise_config_load(const char *path, struct dise_config *cfg, char *err, size_
 			r = load_detect(v, &cfg->detect, err, errsize);
 		else if (!strcmp(k, "tools"))
 			r = load_tools(v, cfg, err, errsize);
+		else if (!strcmp(k, "notify"))
+			r = load_notify(v, cfg, err, errsize);
 		else if (!strcmp(k, "cas")) {
 			const char *ck;
 			json_t *cv;
@@ -207,6 +239,8 @@ void dise_config_free(struct dise_config *cfg)
 	}
 	free(cfg->tools);
 	cfg->tools = NULL;
+	free(cfg->webhook);
+	cfg->webhook = NULL;
 	cfg->ntools = 0;
 }
 

@@ -9,7 +9,8 @@
  *     "tools":  { "grep": { "normal_exit_codes": [0, 1], "on_failure": "rollback",
  *                           "test_command": "$DISE_CANDIDATE -q x /dev/null; test $? = 1",
  *                           "test_timeout_seconds": 60, "replay": false } },
- *     "cas":    { "max_bytes": 1073741824 } }
+ *     "cas":    { "max_bytes": 1073741824 },
+ *     "notify": { "webhook": "https://hooks.example/dise", "timeout_ms": 2000 } }
  */
 #ifndef DISE_CONFIG_H
 #define DISE_CONFIG_H
@@ -36,6 +37,8 @@ struct dise_config {
 	struct dise_tool_policy *tools;
 	int ntools;
 	uint64_t cas_max_bytes; /* 0: no cap */
+	char *webhook;		/* "notify": { "webhook": URL }: a JSON POST per healing event; NULL: none */
+	long webhook_timeout_ms; /* "notify": { "timeout_ms" }, default 2000 */
 };
 
 /* Loads path into *cfg (defaults first). Returns 0, or -EINVAL with a one-line reason in err. */

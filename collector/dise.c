@@ -38,6 +38,14 @@ int dise_cli_open_store(int readonly, struct dise_store **st, char *home, size_t
 		return 1;
 	}
 	r = dise_store_open(db, readonly, st);
+	if (r == -ENODATA) {
+		fprintf(stderr, "dise: nothing recorded yet in '%s' (is dise-collectord running?)\n", home);
+		return 1;
+	}
+	if (r == -ESTALE) {
+		fprintf(stderr, "dise: '%s' was made by an older dise; start dise-collectord once to upgrade it\n", db);
+		return 1;
+	}
 	return r < 0 ? dise_cli_error(r, "cannot open '%s'", db) : 0;
 }
 

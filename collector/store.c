@@ -172,6 +172,11 @@ static const char schema_v6[] =
 	"CREATE TABLE IF NOT EXISTS rule_checks(rule_id INTEGER NOT NULL, version_id INTEGER NOT NULL,"
 	"  result TEXT NOT NULL, detail TEXT, wall_ns INTEGER NOT NULL, PRIMARY KEY(rule_id, version_id)) WITHOUT ROWID;";
 
+/* v7: the last journal row the webhook was told about. */
+static const char schema_v7[] =
+	"CREATE TABLE IF NOT EXISTS notify_cursor(id INTEGER PRIMARY KEY CHECK (id = 1), journal_id INTEGER NOT NULL);"
+	"INSERT OR IGNORE INTO notify_cursor(id, journal_id) SELECT 1, COALESCE(max(id), 0) FROM journal;";
+
 struct dise_store {
 	sqlite3 *db;
 	sqlite3_stmt *q[Q_MAX];
@@ -264,6 +269,12 @@ static int migrate(dise_store *st)
 		r = exec_sql(st, schema_v6);
 		if (r == 0)
 			r = exec_sql(st, "UPDATE schema_version SET version = 6");
+		version = 6;
+	}
+	if (r == 0 && version == 6) {
+		r = exec_sql(st, schema_v7);
+		if (r == 0)
+			r = exec_sql(st, "UPDATE schema_version SET version = 7");
 	}
 	if (r < 0)
 		goto fail;
@@ -309,6 +320,20 @@ int dise_store_open(const char *path, int readonly, dise_store **ret)
 				r = -EIO;
 				goto fail;
 			}
+	} else {
+		/* a reader: the collector may not have made the schema yet, or not upgraded it yet */
+		sqlite3_stmt *q;
+		int version = 0;
+
+		if (sqlite3_prepare_v2(st->db, "SELECT version FROM schema_version", -1, &q, NULL) == SQLITE_OK) {
+			if (sqlite3_step(q) == SQLITE_ROW)
+				version = sqlite3_column_int(q, 0);
+			sqlite3_finalize(q);
+		}
+		if (version < DISE_SCHEMA_VERSION) {
+			r = version ? -ESTALE : -ENODATA;
+			goto fail;
+		}
 	}
 	*ret = st;
 	return 0;

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -324,10 +326,38 @@ int fixture_setup(void **state)
 	return 0;
 }
 
+/*
+ * A collector a test left running (a failed assertion skips its own stop, or
+ * `dise run` started a daemon): SIGKILL it, so that no test leaves a process
+ * behind holding ctest's output pipe or a deleted directory.
+ */
+static void stop_collector(const char *home)
+{
+	char path[4096], buf[32] = "";
+	int fd, i;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/collector.lock", home);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	for (i = 0; i < 200 && flock(fd, LOCK_EX | LOCK_NB) < 0; i++) {
+		n = pread(fd, buf, sizeof(buf) - 1, 0);
+		if (n > 0) {
+			buf[n] = '\0';
+			if (atoi(buf) > 1)
+				kill(atoi(buf), SIGKILL);
+		}
+		usleep(10000);
+	}
+	close(fd);
+}
+
 int fixture_teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	stop_collector(f->home);
 	test_dir_remove(f->dir);
 	free(f->dir);
 	free(f->ring);

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Webhook notifications: one JSON POST per healing event, read from the
+ * journal after the healing committed, so a slow or dead endpoint never holds
+ * healing up. The journal row last sent is kept (notify_cursor): an event
+ * committed just before the collector stopped is sent when it starts again.
+ * A failed POST is said on stderr in one line and not retried.
+ *
+ *   {"event": "routed" | "no_ancestor" | "frozen" | "refused", "tool": "app",
+ *    "version": 12, "detail": "app -> v11 (...)", "reason": "three_strikes: ...",
+ *    "wall_ns": ..., "journal_id": ...}
+ */
+#define _GNU_SOURCE
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "notify.h"
+
+static size_t discard(char *p, size_t size, size_t n, void *u)
+{
+	(void)p, (void)u;
+	return size * n;
+}
+
+static int post(const char *url, long timeout_ms, const char *body, char *why, size_t size)
+{
+	CURL *h = curl_easy_init();
+	struct curl_slist *hdr = NULL;
+	CURLcode c;
+	long code = 0;
+
+	if (!h) {
+		snprintf(why, size, "cannot make a curl handle");
+		return -ENOMEM;
+	}
+	hdr = curl_slist_append(hdr, "Content-Type: application/json");
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM for timeouts */
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "dise-collectord");
+	c = curl_easy_perform(h);
+	if (c == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	curl_slist_free_all(hdr);
+	curl_easy_cleanup(h);
+	if (c != CURLE_OK) {
+		snprintf(why, size, "%s", curl_easy_strerror(c));
+		return -EIO;
+	}
+	if (code >= 300) {
+		snprintf(why, size, "HTTP status %ld", code);
+		return -EIO;
+	}
+	return 0;
+}
+
+int dise_notify_pending(sqlite3 *db, const char *url, long timeout_ms)
+{
+	sqlite3_stmt *q;
+	int64_t cursor = 0, last;
+	int sent = 0;
+
+	if (!url)
+		return 0;
+	if (sqlite3_prepare_v2(db, "SELECT journal_id FROM notify_cursor WHERE id = 1", -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	if (sqlite3_step(q) == SQLITE_ROW)
+		cursor = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	last = cursor;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT j.id, j.step, j.result, j.tool, j.version_id, j.detail, j.wall_ns, "
+			       "(SELECT s.detail FROM journal s WHERE s.request_id = j.request_id AND s.step = 'start' "
+			       " ORDER BY s.id LIMIT 1) "
+			       "FROM journal j WHERE j.id > ?1 AND j.step IN ('route', 'freeze', 'rule_refused') "
+			       "ORDER BY j.id LIMIT 64",
+			       -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, cursor);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const char *step = (const char *)sqlite3_column_text(q, 1);
+		const char *result = (const char *)sqlite3_column_text(q, 2);
+		const char *event = !strcmp(step, "freeze")	      ? "frozen"
+				    : !strcmp(step, "rule_refused")   ? "refused"
+				    : !strcmp(result, "no_ancestor") ? "no_ancestor"
+								      : "routed";
+		json_t *o = json_pack("{s:s,s:s,s:I,s:s,s:I,s:I}", "event", event, "tool",
+				      sqlite3_column_text(q, 3) ? (const char *)sqlite3_column_text(q, 3) : "",
+				      "version", (json_int_t)sqlite3_column_int64(q, 4), "detail",
+				      sqlite3_column_text(q, 5) ? (const char *)sqlite3_column_text(q, 5) : "", "wall_ns",
+				      (json_int_t)sqlite3_column_int64(q, 6), "journal_id",
+				      (json_int_t)sqlite3_column_int64(q, 0));
+		char *body, why[256];
+
+		if (sqlite3_column_text(q, 7))
+			json_object_set_new(o, "reason", json_string((const char *)sqlite3_column_text(q, 7)));
+		body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_decref(o);
+		last = sqlite3_column_int64(q, 0);
+		if (!body)
+			continue;
+		if (post(url, timeout_ms, body, why, sizeof(why)) < 0)
+			fprintf(stderr, "dise-collectord: webhook %s: event %s not delivered: %s\n", url, event, why);
+		else
+			sent++;
+		free(body);
+	}
+	sqlite3_finalize(q);
+	if (last != cursor && sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO notify_cursor(id, journal_id) VALUES (1, ?1)",
+						 -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(q, 1, last);
+		sqlite3_step(q);
+		sqlite3_finalize(q);
+	}
+	return sent;
+}
