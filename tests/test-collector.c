@@ -621,6 +621,26 @@ static void test_sha256(void **state)
 	free(path);
 }
 
+/* db_count, or -1 while the database or its schema is not there yet */
+static int64_t db_try_count(struct fixture *f, const char *sql)
+{
+	char *db;
+	sqlite3 *h = NULL;
+	sqlite3_stmt *q;
+	int64_t v = -1;
+
+	assert_true(asprintf(&db, "%s/dise.db", f->home) > 0);
+	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(h, sql, -1, &q, NULL) == SQLITE_OK) {
+		if (sqlite3_step(q) == SQLITE_ROW)
+			v = sqlite3_column_int64(q, 0);
+		sqlite3_finalize(q);
+	}
+	sqlite3_close(h);
+	free(db);
+	return v;
+}
+
 static int64_t db_count(struct fixture *f, const char *sql)
 {
 	char *db;
@@ -1185,6 +1205,58 @@ static void test_freeze_policy(void **state)
 }
 
 static void add_chain(struct fixture *f, const char *tool, const char *const progs[3], char *paths[3]);
+
+/*
+ * 50 failing runs at once, from 50 processes, while the collector runs:
+ * exactly one healing (one heal request, one prune, one rule, one route).
+ */
+static void test_concurrent_failures_heal_once(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const progs[3] = { "exitcode", "crasher", "exitcode+" };
+	char *paths[3], env_ring[4200], env_pre[4200];
+	pid_t coll, kids[50];
+	int i, st;
+
+	add_chain(f, "race", progs, paths);
+	coll = spawn_collector(f, "--foreground");
+	snprintf(env_ring, sizeof(env_ring), "DISE_RING=%s", f->ring);
+	snprintf(env_pre, sizeof(env_pre), "LD_PRELOAD=%s", shim_path());
+	for (i = 0; i < 50; i++) {
+		kids[i] = fork();
+		assert_true(kids[i] >= 0);
+		if (kids[i] == 0) {
+			char *argv[] = { paths[1], "segv", NULL };
+			const char *env[] = { env_ring, env_pre, NULL };
+			struct run_result r;
+
+			_exit(run_cmd(argv, env, NULL, &r) == 0 && WIFSIGNALED(r.status) ? 0 : 1);
+		}
+	}
+	for (i = 0; i < 50; i++) {
+		assert_int_equal(waitpid(kids[i], &st, 0), kids[i]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	/* every run stored and healing done, or 10 s */
+	for (i = 0; i < 1000; i++) {
+		if (db_try_count(f, "SELECT count(*) FROM runs WHERE outcome = 'crash'") == 50 &&
+		    db_try_count(f, "SELECT count(*) FROM heal_requests WHERE state = 'done'") >= 1)
+			break;
+		usleep(10000);
+	}
+	usleep(300000); /* a second healing, were there one, would have had time to happen */
+	kill(coll, SIGTERM);
+	assert_int_equal(waitpid(coll, &st, 0), coll);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE outcome = 'crash'"), 50);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM heal_requests"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE step = 'prune'"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM rules WHERE tool = 'race'"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM routes rt JOIN versions v ON v.id = rt.version_id "
+				     "WHERE rt.tool = 'race' AND v.label = 'v1'"),
+			 1);
+	for (i = 0; i < 3; i++)
+		free(paths[i]);
+}
 
 /* Reads a whole small file (NULL if it is not there). */
 static char *slurp(const char *path)
@@ -1855,6 +1927,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_done_when, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_validation, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_webhook, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_failures_heal_once, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_freeze_policy, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_healing, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_three_strikes, fixture_setup, fixture_teardown),
