@@ -1206,6 +1206,88 @@ static void test_freeze_policy(void **state)
 
 static void add_chain(struct fixture *f, const char *tool, const char *const progs[3], char *paths[3]);
 
+/* A copy of prog named name with npad bytes appended (content of its own), registered as tool's version label. */
+static char *add_version(struct fixture *f, const char *tool, const char *label, const char *prog, int npad,
+			 const char *parent1, const char *parent2)
+{
+	char *name, *path;
+	struct run_result r;
+	FILE *fp;
+
+	assert_true(asprintf(&name, "%s-%s", tool, label) > 0);
+	path = tool_copy(f, name, prog);
+	free(name);
+	fp = fopen(path, "a");
+	assert_non_null(fp);
+	for (int i = 0; i < npad; i++)
+		fputc('\n', fp);
+	fclose(fp);
+	{
+		char *add[] = { (char *)bin_path("dise"), "tool", "add", (char *)tool, "--version", (char *)label, path,
+				parent1 ? "--parent" : NULL, (char *)parent1, parent2 ? "--parent" : NULL, (char *)parent2, NULL };
+
+		dise_cmd(f, add, &r);
+	}
+	assert_int_equal(r.status, 0);
+	run_result_free(&r);
+	return path;
+}
+
+/*
+ * A merge, through the whole stack: v1 -> v2, v1 -> v3, v4 = merge(v2, v3).
+ * v2 is pruned by hand; three crashes of v4 route to v3, its healthy parent
+ * (not the pruned v2, not the farther v1), and a preloaded run of v4's path
+ * runs v3.
+ */
+static void test_merge_heals_to_right_parent(void **state)
+{
+	struct fixture *f = *state;
+	char *v[4];
+	struct run_result r;
+	int i;
+
+	v[0] = add_version(f, "mrg", "v1", "exitcode", 1, NULL, NULL);
+	v[1] = add_version(f, "mrg", "v2", "exitcode", 2, "v1", NULL);
+	v[2] = add_version(f, "mrg", "v3", "exitcode", 3, "v1", NULL);
+	v[3] = add_version(f, "mrg", "v4", "crasher", 0, "v2", "v3");
+	{
+		char *h[] = { (char *)bin_path("dise"), "heal", "mrg", "--version", "v2", NULL };
+
+		dise_cmd(f, h, &r);
+		assert_int_equal(r.status, 0);
+		run_result_free(&r);
+	}
+	for (i = 0; i < 3; i++) {
+		char *a[] = { v[3], "segv", NULL };
+
+		assert_transparent(a, f->ring, NULL, &r);
+		run_result_free(&r);
+	}
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM routes rt JOIN versions v ON v.id = rt.version_id "
+				     "WHERE rt.tool = 'mrg' AND v.label = 'v3'"),
+			 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool = 'mrg' AND label IN ('v2', 'v4') "
+				     "AND health = 'pruned'"),
+			 2);
+	{
+		/* the merged file now runs v3: exitcode with "segv" exits 0 (atoi) instead of crashing */
+		char env_ring[4200], env_pre[4200];
+		char *a[] = { v[3], "segv", NULL };
+		const char *env[] = { env_ring, env_pre, NULL };
+
+		snprintf(env_ring, sizeof(env_ring), "DISE_RING=%s", f->ring);
+		snprintf(env_pre, sizeof(env_pre), "LD_PRELOAD=%s", shim_path());
+		assert_int_equal(run_cmd(a, env, NULL, &r), 0);
+		assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+		assert_non_null(strstr(r.out, "exiting with 0"));
+		run_result_free(&r);
+	}
+	for (i = 0; i < 4; i++)
+		free(v[i]);
+}
+
 /*
  * 50 failing runs at once, from 50 processes, while the collector runs:
  * exactly one healing (one heal request, one prune, one rule, one route).
@@ -1928,6 +2010,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_validation, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_webhook, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_failures_heal_once, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_merge_heals_to_right_parent, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_freeze_policy, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_healing, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_three_strikes, fixture_setup, fixture_teardown),
