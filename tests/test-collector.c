@@ -1291,6 +1291,8 @@ static void test_merge_heals_to_right_parent(void **state)
 /*
  * 50 failing runs at once, from 50 processes, while the collector runs:
  * exactly one healing (one heal request, one prune, one rule, one route).
+ * Runs that start after the route is published run v1 instead (and exit 0):
+ * how many crash first depends on the machine's speed, at least three do.
  */
 static void test_concurrent_failures_heal_once(void **state)
 {
@@ -1298,7 +1300,7 @@ static void test_concurrent_failures_heal_once(void **state)
 	static const char *const progs[3] = { "exitcode", "crasher", "exitcode+" };
 	char *paths[3], env_ring[4200], env_pre[4200];
 	pid_t coll, kids[50];
-	int i, st;
+	int i, st, crashed = 0;
 
 	add_chain(f, "race", progs, paths);
 	coll = spawn_collector(f, "--foreground");
@@ -1312,16 +1314,22 @@ static void test_concurrent_failures_heal_once(void **state)
 			const char *env[] = { env_ring, env_pre, NULL };
 			struct run_result r;
 
-			_exit(run_cmd(argv, env, NULL, &r) == 0 && WIFSIGNALED(r.status) ? 0 : 1);
+			if (run_cmd(argv, env, NULL, &r) != 0)
+				_exit(1);
+			if (WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGSEGV)
+				_exit(0); /* crashed: v2 */
+			_exit(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0 && strstr(r.out, "exiting with 0") ? 2 : 1);
 		}
 	}
 	for (i = 0; i < 50; i++) {
 		assert_int_equal(waitpid(kids[i], &st, 0), kids[i]);
-		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) != 1); /* crashed, or routed to v1 */
+		crashed += WEXITSTATUS(st) == 0;
 	}
-	/* every run stored and healing done, or 10 s */
+	assert_true(crashed >= 3);
+	/* every crash stored and healing done, or 10 s */
 	for (i = 0; i < 1000; i++) {
-		if (db_try_count(f, "SELECT count(*) FROM runs WHERE outcome = 'crash'") == 50 &&
+		if (db_try_count(f, "SELECT count(*) FROM runs WHERE outcome = 'crash'") == crashed &&
 		    db_try_count(f, "SELECT count(*) FROM heal_requests WHERE state = 'done'") >= 1)
 			break;
 		usleep(10000);
@@ -1329,7 +1337,7 @@ static void test_concurrent_failures_heal_once(void **state)
 	usleep(300000); /* a second healing, were there one, would have had time to happen */
 	kill(coll, SIGTERM);
 	assert_int_equal(waitpid(coll, &st, 0), coll);
-	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE outcome = 'crash'"), 50);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE outcome = 'crash'"), crashed);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM heal_requests"), 1);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE step = 'prune'"), 1);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM rules WHERE tool = 'race'"), 1);
