@@ -95,9 +95,11 @@ static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errs
 			if (!strcmp(k, "on_failure")) {
 				const char *s = json_string_value(v);
 
-				if (!s || (strcmp(s, "rollback") && strcmp(s, "freeze")))
-					BAD("dise.json: 'tools.%s.on_failure' must be \"rollback\" or \"freeze\"", name);
+				if (!s || (strcmp(s, "rollback") && strcmp(s, "restore") && strcmp(s, "freeze")))
+					BAD("dise.json: 'tools.%s.on_failure' must be \"rollback\", \"restore\" or \"freeze\"",
+					    name);
 				p->freeze = !strcmp(s, "freeze");
+				p->restore = !strcmp(s, "restore");
 				continue;
 			}
 			if (!strcmp(k, "test_command")) {

@@ -26,7 +26,8 @@ struct dise_tool_policy {
 	char *name;
 	int normal[DISE_MAX_NORMAL_CODES]; /* exit codes that are not failures (besides 0) */
 	int nnormal;
-	int freeze; /* "on_failure": "freeze": record, learn, alert; prune and route nothing */
+	int freeze;  /* "on_failure": "freeze": record, learn, alert; prune and route nothing */
+	int restore; /* "on_failure": "restore": also write the healthy content back at the file's path */
 	char *test_command; /* "test_command": sh -c, with DISE_CANDIDATE=<copy>; exit 0 validates a candidate */
 	int test_timeout_s; /* "test_timeout_seconds", default 60 */
 	int replay;	    /* "replay": true lets the healer re-run failing invocations against candidates */

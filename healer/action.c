@@ -271,8 +271,37 @@ static int needs_validation(const struct dise_config *cfg, const char *tool)
 	return p && (p->test_command || p->replay);
 }
 
+/*
+ * Restore in place (policy "restore"): every path that held the pruned
+ * version gets the ancestor's content back, if it still holds the pruned
+ * one. Each outcome journaled; a failure leaves the route in effect.
+ */
+static int restore_paths(struct ctx *c, int64_t ancestor)
+{
+	sqlite3_stmt *q;
+	int r = 0;
+
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT DISTINCT x.path, p.sha256, a.cas_path FROM versions p JOIN versions a ON a.id = ?2 "
+			       "JOIN (SELECT path FROM versions WHERE id = ?1 UNION SELECT path FROM path_heads WHERE version_id = ?1) x "
+			       "WHERE p.id = ?1 AND x.path IS NOT NULL AND a.cas_path IS NOT NULL",
+			       -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, c->version);
+	sqlite3_bind_int64(q, 2, ancestor);
+	while (r == 0 && sqlite3_step(q) == SQLITE_ROW) {
+		char why[9000];
+		int k = dise_restore_in_place((const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
+					      (const char *)sqlite3_column_text(q, 2), why, sizeof(why));
+
+		r = journal(c, "restore", k == 0 ? "ok" : "failed", why);
+	}
+	sqlite3_finalize(q);
+	return r;
+}
+
 /* 4. the last healthy ancestor not in rejected, and the route T -> it; or none */
-static int route_step(struct ctx *c, const int64_t *rejected, size_t nrejected, const char *validated)
+static int route_step(struct ctx *c, const int64_t *rejected, size_t nrejected, const char *validated, int restore)
 {
 	struct dag d;
 	char detail[768];
@@ -291,6 +320,8 @@ static int route_step(struct ctx *c, const int64_t *rejected, size_t nrejected, 
 		snprintf(detail, sizeof(detail), "%s -> v%lld (%s)", c->tool, (long long)ancestor, validated);
 		if (r == 0)
 			r = journal(c, "route", "ok", detail);
+		if (r == 0 && restore)
+			r = restore_paths(c, ancestor);
 		if (r == 0)
 			r = dise_sql_exec(c->db, "UPDATE heal_requests SET state = 'done' WHERE id = ?1", "i", c->request);
 	} else {
@@ -431,7 +462,8 @@ static int heal_one(sqlite3 *db, const struct dise_config *cfg, int64_t request,
 		return r < 0 ? r : 1;
 	}
 	if (r == 0)
-		r = route_step(&c, NULL, 0, "no validation configured");
+		r = route_step(&c, NULL, 0, "no validation configured",
+			       dise_config_tool(cfg, c.tool) && dise_config_tool(cfg, c.tool)->restore);
 	return r;
 }
 
@@ -453,7 +485,7 @@ static int finish_validating(dise_store *st, const struct dise_config *cfg, int6
 	r = dise_store_begin(st);
 	if (r == 0)
 		r = route_step(&c, rejected, (size_t)n,
-			       p && (p->test_command || p->replay) ? "validated" : "no validation configured");
+			       p && (p->test_command || p->replay) ? "validated" : "no validation configured", p && p->restore);
 	if (r == 0)
 		r = dise_store_commit(st);
 	else
@@ -515,7 +547,7 @@ static int refuse(dise_store *st, struct ctx *c, int64_t rule, const char *why)
 		struct ctx again = { db, req, pruned, "", now_ns(CLOCK_MONOTONIC) };
 
 		snprintf(again.tool, sizeof(again.tool), "%s", c->tool);
-		r = route_step(&again, NULL, 0, "routed again: the route failed a replayed rule");
+		r = route_step(&again, NULL, 0, "routed again: the route failed a replayed rule", 0);
 	}
 	if (r == 0)
 		r = dise_store_commit(st);

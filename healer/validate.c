@@ -18,10 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "sha256.h"
 #include "validate.h"
 
 extern char **environ;
@@ -214,5 +216,102 @@ int dise_validate_rules(sqlite3 *db, const char *tool, int64_t only_rule, const 
 	sqlite3_finalize(q);
 	if (r == 0)
 		snprintf(why, size, "%d rule%s replayed, none failed the same way", replayed, replayed == 1 ? "" : "s");
+	return r;
+}
+
+/* SHA-256 of the file at fd, hex; 0 or -errno */
+static int hash_fd(int fd, char hex[65])
+{
+	struct dise_sha256 s;
+	uint8_t buf[65536], d[32];
+	ssize_t n;
+
+	dise_sha256_init(&s);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		dise_sha256_update(&s, buf, (size_t)n);
+	if (n < 0)
+		return -errno;
+	dise_sha256_final(&s, d);
+	dise_sha256_hex(d, hex);
+	return 0;
+}
+
+int dise_restore_in_place(const char *path, const char *expect_sha, const char *from, char *why, size_t size)
+{
+	char tmp[4200], hex[65];
+	struct stat st;
+	int in = -1, out = -1, dir, r;
+	ssize_t n;
+
+	in = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (in < 0 || fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
+		r = in < 0 ? -errno : -EINVAL;
+		snprintf(why, size, "'%s': %s", path, in < 0 ? strerror(errno) : "not a regular file");
+		goto out;
+	}
+	/* only the broken content is replaced: never a newer deploy that came since */
+	if ((r = hash_fd(in, hex)) < 0 || strcmp(hex, expect_sha)) {
+		snprintf(why, size, "'%s' no longer holds the pruned content: left alone", path);
+		r = r < 0 ? r : -ESTALE;
+		goto out;
+	}
+	close(in);
+	in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		r = -errno;
+		snprintf(why, size, "the healthy copy '%s': %s", from, strerror(errno));
+		goto out;
+	}
+	if (snprintf(tmp, sizeof(tmp), "%s.dise-restore.%d", path, (int)getpid()) >= (int)sizeof(tmp)) {
+		r = -ENAMETOOLONG;
+		snprintf(why, size, "path too long");
+		goto out;
+	}
+	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0) {
+		r = -errno;
+		snprintf(why, size, "'%s': %s", tmp, strerror(errno));
+		goto out;
+	}
+	{
+		char buf[65536];
+
+		while ((n = read(in, buf, sizeof(buf))) > 0)
+			if (write(out, buf, (size_t)n) != n) {
+				n = -1;
+				break;
+			}
+	}
+	/* the mode and the owner the file had (the owner only where we may: root, or ours already) */
+	if (n < 0 || fchmod(out, st.st_mode & 07777) < 0 || (fchown(out, st.st_uid, st.st_gid) < 0 && errno != EPERM) ||
+	    fsync(out) < 0 || rename(tmp, path) < 0) {
+		r = -errno;
+		snprintf(why, size, "writing '%s': %s", path, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	{
+		/* the rename itself durable: fsync the directory */
+		char d[4200], *slash;
+
+		snprintf(d, sizeof(d), "%s", path);
+		slash = strrchr(d, '/');
+		if (slash == d)
+			slash[1] = '\0';
+		else if (slash)
+			*slash = '\0';
+		dir = open(slash ? d : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dir >= 0) {
+			fsync(dir);
+			close(dir);
+		}
+	}
+	snprintf(why, size, "'%s' restored from '%s', mode %04o kept", path, from, (unsigned)(st.st_mode & 07777));
+	r = 0;
+out:
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
 	return r;
 }

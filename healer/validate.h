@@ -37,4 +37,13 @@ int dise_validate_rules(sqlite3 *db, const char *tool, int64_t only_rule, const 
 
 void dise_validate_argv_free(char **argv);
 
+/*
+ * Restore in place: path gets the bytes of from (the healthy copy), through
+ * a temporary file in the same directory, fsync, rename, with path's mode
+ * and owner kept; only if path still holds expect_sha (the pruned content).
+ * Returns 0, or -errno (-ESTALE: the content changed since); why says what
+ * was done or why not, in one line.
+ */
+int dise_restore_in_place(const char *path, const char *expect_sha, const char *from, char *why, size_t size);
+
 #endif

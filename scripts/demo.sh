@@ -77,5 +77,5 @@ drun "$work/bin/mytool" segv
 echo
 ./build/bin/dise collector stop
 echo
-echo "Not built yet: regeneration and the fitness ratchet, restore in place, dise attach."
+echo "Not built yet: regeneration and the fitness ratchet, dise attach."
 

@@ -1289,6 +1289,65 @@ static void test_merge_heals_to_right_parent(void **state)
 }
 
 /*
+ * Restore in place: with on_failure "restore", healing also writes v1's
+ * bytes back at the broken file's path, with the file's mode kept, so that
+ * a run where no shim is loaded gets the healthy version too.
+ */
+static void test_restore_in_place(void **state)
+{
+	struct fixture *f = *state;
+	char *v1, *v2;
+	struct run_result r;
+	struct stat st;
+	int i;
+
+	write_config(f, "{\"tools\": {\"rst\": {\"on_failure\": \"restore\"}}}");
+	v1 = add_version(f, "rst", "v1", "exitcode", 1, NULL, NULL);
+	v2 = add_version(f, "rst", "v2", "crasher", 0, "v1", NULL);
+	assert_int_equal(chmod(v2, 0751), 0);
+	for (i = 0; i < 3; i++) {
+		char *a[] = { v2, "segv", NULL };
+
+		assert_transparent(a, f->ring, NULL, &r);
+		run_result_free(&r);
+	}
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE step = 'restore' AND result = 'ok'"), 1);
+	assert_true(same_file(v1, v2)); /* byte-identical to the healthy version */
+	assert_int_equal(stat(v2, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0751);
+	{
+		/* no shim at all: the file itself is healthy now */
+		char *a[] = { v2, "segv", NULL };
+
+		assert_int_equal(run_cmd(a, NULL, NULL, &r), 0);
+		assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+		run_result_free(&r);
+	}
+	{
+		/* a file whose content changed since (a newer deploy) is never overwritten */
+		char *v3 = add_version(f, "rst", "v3", "crasher", 2, "v1", NULL);
+		char *h[] = { (char *)bin_path("dise"), "heal", "rst", "--version", "v3", NULL };
+		FILE *fp = fopen(v3, "a");
+
+		assert_non_null(fp);
+		fputs("new deploy", fp);
+		fclose(fp);
+		dise_cmd(f, h, &r);
+		assert_int_equal(r.status, 0);
+		run_result_free(&r);
+		assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE step = 'restore' AND result = 'failed' "
+					     "AND detail LIKE '%no longer holds the pruned content%'"),
+				 1);
+		assert_false(same_file(v1, v3));
+		free(v3);
+	}
+	free(v1);
+	free(v2);
+}
+
+/*
  * 50 failing runs at once, from 50 processes, while the collector runs:
  * exactly one healing (one heal request, one prune, one rule, one route).
  * Runs that start after the route is published run v1 instead (and exit 0):
@@ -2019,6 +2078,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_webhook, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_failures_heal_once, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_merge_heals_to_right_parent, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_restore_in_place, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_freeze_policy, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_healing, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_three_strikes, fixture_setup, fixture_teardown),
