@@ -61,6 +61,8 @@ static int load_detect(json_t *o, struct dise_detect_policy *p, char *err, size_
 			r = get_num(v, "detect.slowdown_factor", 1, 1000, &p->slow_factor, err, errsize);
 		else if (!strcmp(k, "slowdown_min_history"))
 			r = get_int(v, "detect.slowdown_min_history", 1, 100000, &p->slow_min_history, err, errsize);
+		else if (!strcmp(k, "slowdown_min_delta_ms"))
+			r = get_int(v, "detect.slowdown_min_delta_ms", 0, 86400000, &p->slow_min_delta_ms, err, errsize);
 		else
 			BAD("dise.json: unknown key 'detect.%s'", k);
 		if (r < 0)

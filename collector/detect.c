@@ -7,7 +7,8 @@
  *  - error rate: more than `error_rate` of the version's last `error_runs`
  *    runs failed, once it has at least `error_min_runs`;
  *  - slowdown: the median wall time of the last `slow_recent` ok runs is
- *    more than `slow_factor` times the median of the ok runs before them.
+ *    more than `slow_factor` times the median of the ok runs before them,
+ *    and at least `slow_min_delta_ms` more.
  *
  * A pruned or failed version is not looked at (it was healed already), nor
  * one that already has a queued heal request:
@@ -37,6 +38,7 @@ void dise_detect_policy_default(struct dise_detect_policy *p)
 	p->slow_recent = 5;
 	p->slow_factor = 1.30;
 	p->slow_min_history = 5;
+	p->slow_min_delta_ms = 10;
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -197,7 +199,9 @@ static int check_version(sqlite3 *db, const struct dise_detect_policy *p, const 
 		if (n >= p->slow_recent + p->slow_min_history) {
 			recent = median(d, p->slow_recent);
 			before = median(d + p->slow_recent, n - p->slow_recent);
-			if (before > 0 && (double)recent > p->slow_factor * (double)before) {
+			/* both relative and absolute: a 0.06 ms tool taking 0.09 ms on a busy machine is not a regression */
+			if (before > 0 && (double)recent > p->slow_factor * (double)before &&
+			    recent - before >= (int64_t)p->slow_min_delta_ms * 1000000) {
 				snprintf(desc, sizeof(desc),
 					 "%s v%lld slowed down: median %.3f ms over its last %d runs, %.3f ms before", tool,
 					 (long long)v, recent / 1e6, p->slow_recent, before / 1e6);

@@ -16,9 +16,13 @@ struct dise_detect_policy {
 	int slow_recent;         /* slowdown: the median wall time of the last slow_recent ok runs ... */
 	double slow_factor;      /* ... above this factor of the median of the version's history */
 	int slow_min_history;    /* ... with at least this many earlier ok runs */
+	int slow_min_delta_ms;   /* ... and at least this much slower in absolute terms (jitter of short runs) */
 };
 
-/* The defaults: 3 in 1 hour; 5% of the last 100 runs once 10; last 5 runs 30% slower than before (5 before). */
+/*
+ * The defaults: 3 in 1 hour; 5% of the last 100 runs once 10; last 5 runs
+ * 30% slower than before (5 before) and at least 10 ms slower.
+ */
 void dise_detect_policy_default(struct dise_detect_policy *p);
 
 struct dise_config;

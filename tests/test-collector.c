@@ -853,6 +853,7 @@ static void test_error_rate_and_slowdown(void **state)
 {
 	struct fixture *f = *state;
 	char *te = tool_copy(f, "flaky", "exitcode"), *ts = tool_copy(f, "sluggish", "forker");
+	char *tj = tool_copy(f, "jittery", "crasher");
 	struct run_result r;
 	dise_ring ring;
 	int64_t now = now_wall();
@@ -862,15 +863,21 @@ static void test_error_rate_and_slowdown(void **state)
 	for (i = 0; i < 12; i++)
 		synth_run(&ring, te, 800000 + (uint32_t)i, now - (12 - i) * INT64_C(1000000000), 1000000, i == 5);
 	for (i = 0; i < 15; i++)
-		synth_run(&ring, ts, 810000 + (uint32_t)i, now - (15 - i) * INT64_C(1000000000), i < 10 ? 1000000 : 2000000,
+		synth_run(&ring, ts, 810000 + (uint32_t)i, now - (15 - i) * INT64_C(1000000000), i < 10 ? 50000000 : 100000000,
+			  0);
+	/* twice as slow, but 1 ms more: below detect.slowdown_min_delta_ms (10), jitter rather than a regression */
+	for (i = 0; i < 15; i++)
+		synth_run(&ring, tj, 820000 + (uint32_t)i, now - (15 - i) * INT64_C(1000000000), i < 10 ? 1000000 : 2000000,
 			  0);
 	dise_ring_unmap(&ring);
 	collect_once(f, &r);
 	run_result_free(&r);
 	assert_int_equal(heal_requests(f, "flaky", "error_rate"), 1);
 	assert_int_equal(heal_requests(f, "sluggish", "slowdown"), 1);
+	assert_int_equal(heal_requests(f, "jittery", NULL), 0);
 	free(te);
 	free(ts);
+	free(tj);
 }
 
 /* Runs `dise run argv...` with this fixture's ring and home; status as from waitpid. */
@@ -1397,6 +1404,20 @@ static void test_concurrent_failures_heal_once(void **state)
 	kill(coll, SIGTERM);
 	assert_int_equal(waitpid(coll, &st, 0), coll);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE outcome = 'crash'"), crashed);
+	if (db_count(f, "SELECT count(*) FROM heal_requests") != 1) {
+		char *cmd;
+
+		/* what the second healing was about */
+		if (asprintf(&cmd, "sqlite3 %s/dise.db \"SELECT h.id, h.state, v.label, x.detector, x.description FROM "
+				   "heal_requests h JOIN versions v ON v.id = h.version_id JOIN failures x ON x.id = h.failure_id; "
+				   "SELECT v.label, r.outcome, count(*) FROM runs r LEFT JOIN versions v ON v.id = r.version_id "
+				   "GROUP BY 1, 2\" >&2",
+			     f->home) > 0) {
+			if (system(cmd)) {
+			}
+			free(cmd);
+		}
+	}
 	assert_int_equal(db_count(f, "SELECT count(*) FROM heal_requests"), 1);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE step = 'prune'"), 1);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM rules WHERE tool = 'race'"), 1);
