@@ -36,6 +36,27 @@ static int64_t pick_version(dise_store *st, const char *tool, const char *ver, c
 	return id;
 }
 
+/*
+ * Opens the store for writing and finds tool's version (ver, or the newest
+ * matching `otherwise`; `none` names what is missing). Returns 0 with *st
+ * and *id, or the exit status after saying why.
+ */
+static int open_version(const char *tool, const char *ver, const char *otherwise, const char *none, dise_store **st,
+			char *home, size_t hsize, int64_t *id)
+{
+	int r = dise_cli_open_store(0, st, home, hsize);
+
+	if (r)
+		return r;
+	*id = pick_version(*st, tool, ver, otherwise);
+	if (!*id) {
+		fprintf(stderr, "dise: tool '%s' has no %s%s\n", tool, ver ? "version " : none, ver ? ver : "");
+		dise_store_free(*st);
+		return 1;
+	}
+	return 0;
+}
+
 int dise_cli_reset(int argc, char **argv)
 {
 	const char *tool = NULL, *ver = NULL, *why = NULL;
@@ -58,15 +79,9 @@ int dise_cli_reset(int argc, char **argv)
 		fprintf(stderr, "usage: dise reset TOOL [--version V] [--why TEXT]\n");
 		return 2;
 	}
-	r = dise_cli_open_store(0, &st, home, sizeof(home));
+	r = open_version(tool, ver, "health IN ('pruned', 'failed')", "pruned version", &st, home, sizeof(home), &id);
 	if (r)
 		return r;
-	id = pick_version(st, tool, ver, "health IN ('pruned', 'failed')");
-	if (!id) {
-		fprintf(stderr, "dise: tool '%s' has no %s%s\n", tool, ver ? "version " : "pruned version", ver ? ver : "");
-		dise_store_free(st);
-		return 1;
-	}
 	snprintf(who, sizeof(who), "%s (uid %u)", getenv("USER") ? getenv("USER") : "?", (unsigned)getuid());
 	r = dise_heal_reset(st, id, who, why);
 	dise_store_free(st);
@@ -97,15 +112,9 @@ int dise_cli_heal(int argc, char **argv)
 		fprintf(stderr, "usage: dise heal TOOL [--version V]\n");
 		return 2;
 	}
-	r = dise_cli_open_store(0, &st, home, sizeof(home));
+	r = open_version(tool, ver, "health != 'pruned'", "version to heal", &st, home, sizeof(home), &id);
 	if (r)
 		return r;
-	id = pick_version(st, tool, ver, "health != 'pruned'");
-	if (!id) {
-		fprintf(stderr, "dise: tool '%s' has no %s%s\n", tool, ver ? "version " : "version to heal", ver ? ver : "");
-		dise_store_free(st);
-		return 1;
-	}
 	/* the same policy the collector heals by: $DISE_HOME/dise.json */
 	if (dise_path_join(conf, sizeof(conf), home, "dise.json") < 0)
 		r = -ENAMETOOLONG, snprintf(err, sizeof(err), "the state directory's path is too long");

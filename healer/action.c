@@ -264,11 +264,25 @@ static int ctx_tool(struct ctx *c)
 	return 0;
 }
 
-static int needs_validation(const struct dise_config *cfg, const char *tool)
+/* Whether tool policy p (may be NULL) validates candidates before routing. */
+static int validates(const struct dise_tool_policy *p)
 {
-	const struct dise_tool_policy *p = dise_config_tool(cfg, tool);
-
 	return p && (p->test_command || p->replay);
+}
+
+/* The path of version's content-addressed copy (to free), or NULL when it has none. */
+static char *version_copy(sqlite3 *db, int64_t version)
+{
+	sqlite3_stmt *q;
+	char *copy = NULL;
+
+	if (sqlite3_prepare_v2(db, "SELECT cas_path FROM versions WHERE id = ?1", -1, &q, NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_bind_int64(q, 1, version);
+	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
+		copy = strdup((const char *)sqlite3_column_text(q, 0));
+	sqlite3_finalize(q);
+	return copy;
 }
 
 /*
@@ -350,10 +364,9 @@ static int validate_candidates(struct ctx *c, const struct dise_tool_policy *p, 
 
 	while (n < max) {
 		char why[1024] = "", cand[64];
-		char *copy = NULL;
+		char *copy;
 		int64_t a;
 		struct dag d;
-		sqlite3_stmt *q;
 		int r = dag_load(c->db, c->tool, &d), bad = 0;
 
 		if (r < 0)
@@ -362,12 +375,7 @@ static int validate_candidates(struct ctx *c, const struct dise_tool_policy *p, 
 		dag_free(&d);
 		if (!a)
 			break;
-		if (sqlite3_prepare_v2(c->db, "SELECT cas_path FROM versions WHERE id = ?1", -1, &q, NULL) != SQLITE_OK)
-			return -EIO;
-		sqlite3_bind_int64(q, 1, a);
-		if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
-			copy = strdup((const char *)sqlite3_column_text(q, 0));
-		sqlite3_finalize(q);
+		copy = version_copy(c->db, a);
 		snprintf(cand, sizeof(cand), "v%lld: ", (long long)a);
 		if (!copy) {
 			snprintf(why, sizeof(why), "%sno copy of it to run", cand);
@@ -403,6 +411,7 @@ static int validate_candidates(struct ctx *c, const struct dise_tool_policy *p, 
 static int heal_one(sqlite3 *db, const struct dise_config *cfg, int64_t request, int64_t version, int64_t failure)
 {
 	struct ctx c = { db, request, version, "", now_ns(CLOCK_MONOTONIC) };
+	const struct dise_tool_policy *p;
 	struct dag d;
 	char detail[512], reason[1024] = "";
 	int64_t *desc_ids = NULL;
@@ -412,6 +421,7 @@ static int heal_one(sqlite3 *db, const struct dise_config *cfg, int64_t request,
 
 	if ((r = ctx_tool(&c)) < 0)
 		return r;
+	p = dise_config_tool(cfg, c.tool);
 	if (sqlite3_prepare_v2(db, "SELECT detector || ': ' || description FROM failures WHERE id = ?1", -1, &q, NULL) ==
 	    SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, failure);
@@ -421,7 +431,7 @@ static int heal_one(sqlite3 *db, const struct dise_config *cfg, int64_t request,
 	}
 	r = journal(&c, "start", "ok", reason);
 
-	if (dise_config_freezes(cfg, c.tool))
+	if (r == 0 && p && p->freeze)
 		return freeze_one(&c, reason);
 
 	/* 1. failed, then pruned: kept with all its history */
@@ -457,13 +467,12 @@ static int heal_one(sqlite3 *db, const struct dise_config *cfg, int64_t request,
 		r = learn_rule(&c, reason);
 
 	/* 4. the route: at once, or after validating candidates outside this transaction */
-	if (r == 0 && needs_validation(cfg, c.tool)) {
+	if (r == 0 && validates(p)) {
 		r = dise_sql_exec(db, "UPDATE heal_requests SET state = 'validating' WHERE id = ?1", "i", request);
 		return r < 0 ? r : 1;
 	}
 	if (r == 0)
-		r = route_step(&c, NULL, 0, "no validation configured",
-			       dise_config_tool(cfg, c.tool) && dise_config_tool(cfg, c.tool)->restore);
+		r = route_step(&c, NULL, 0, "no validation configured", p && p->restore);
 	return r;
 }
 
@@ -478,14 +487,14 @@ static int finish_validating(dise_store *st, const struct dise_config *cfg, int6
 	if (r < 0)
 		return r;
 	p = dise_config_tool(cfg, c.tool);
-	if (p && (p->test_command || p->replay))
+	if (validates(p))
 		n = validate_candidates(&c, p, rejected, sizeof(rejected) / sizeof(rejected[0]));
 	if (n < 0)
 		return n;
 	r = dise_store_begin(st);
 	if (r == 0)
 		r = route_step(&c, rejected, (size_t)n,
-			       p && (p->test_command || p->replay) ? "validated" : "no validation configured", p && p->restore);
+			       validates(p) ? "validated" : "no validation configured", p && p->restore);
 	if (r == 0)
 		r = dise_store_commit(st);
 	else
@@ -624,13 +633,7 @@ int dise_heal_check_rules(dise_store *st, const struct dise_config *cfg)
 			r = rule_check(db, t[i].rule, t[i].version, "covered", "not replayed: the tool's policy has no replay");
 			continue;
 		}
-		if (sqlite3_prepare_v2(db, "SELECT cas_path FROM versions WHERE id = ?1", -1, &q, NULL) == SQLITE_OK) {
-			sqlite3_bind_int64(q, 1, t[i].version);
-			if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
-				copy = strdup((const char *)sqlite3_column_text(q, 0));
-			sqlite3_finalize(q);
-		}
-		if (!copy) {
+		if (!(copy = version_copy(db, t[i].version))) {
 			r = rule_check(db, t[i].rule, t[i].version, "covered", "not replayed: no copy of the version to run");
 			continue;
 		}
