@@ -1151,6 +1151,49 @@ static void test_config_normal_exit_codes(void **state)
 	free(s);
 }
 
+/* A copy of prog named name with npad bytes appended (content of its own), registered as tool's version label. */
+static char *add_version(struct fixture *f, const char *tool, const char *label, const char *prog, int npad,
+			 const char *parent1, const char *parent2)
+{
+	char *name, *path;
+	struct run_result r;
+	FILE *fp;
+
+	assert_true(asprintf(&name, "%s-%s", tool, label) > 0);
+	path = tool_copy(f, name, prog);
+	free(name);
+	fp = fopen(path, "a");
+	assert_non_null(fp);
+	for (int i = 0; i < npad; i++)
+		fputc('\n', fp);
+	fclose(fp);
+	{
+		char *add[] = { (char *)bin_path("dise"), "tool", "add", (char *)tool, "--version", (char *)label, path,
+				parent1 ? "--parent" : NULL, (char *)parent1, parent2 ? "--parent" : NULL, (char *)parent2, NULL };
+
+		dise_cmd(f, add, &r);
+	}
+	assert_int_equal(r.status, 0);
+	run_result_free(&r);
+	return path;
+}
+
+/* Registers v1 -> v2 -> v3 of tool from progs (a "+" suffix: the program with a byte appended, other content). */
+static void add_chain(struct fixture *f, const char *tool, const char *const progs[3], char *paths[3])
+{
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		size_t len = strlen(progs[i]);
+		int pad = progs[i][len - 1] == '+';
+		char prog[64], label[8];
+
+		snprintf(prog, sizeof(prog), "%.*s", (int)(len - (size_t)pad), progs[i]);
+		snprintf(label, sizeof(label), "v%d", i + 1);
+		paths[i] = add_version(f, tool, label, prog, pad, i == 0 ? NULL : i == 1 ? "v1" : "v2", NULL);
+	}
+}
+
 /*
  * A tool whose policy freezes: three crashes mark the version failed and
  * learn the rule, but nothing is pruned, tainted or routed, and `dise health`
@@ -1165,19 +1208,8 @@ static void test_freeze_policy(void **state)
 	int i;
 
 	write_config(f, "{\"tools\": {\"frz\": {\"on_failure\": \"freeze\"}}}");
-	for (i = 0; i < 2; i++) {
-		char label[8], *add[10], *name;
-
-		assert_true(asprintf(&name, "frz-v%d", i + 1) > 0);
-		paths[i] = tool_copy(f, name, i ? "crasher" : "exitcode");
-		free(name);
-		snprintf(label, sizeof(label), "v%d", i + 1);
-		add[0] = (char *)bin_path("dise"), add[1] = "tool", add[2] = "add", add[3] = "frz", add[4] = "--version";
-		add[5] = label, add[6] = paths[i], add[7] = i ? "--parent" : NULL, add[8] = "v1", add[9] = NULL;
-		dise_cmd(f, add, &r);
-		assert_int_equal(r.status, 0);
-		run_result_free(&r);
-	}
+	paths[0] = add_version(f, "frz", "v1", "exitcode", 0, NULL, NULL);
+	paths[1] = add_version(f, "frz", "v2", "crasher", 0, "v1", NULL);
 	for (i = 0; i < 3; i++) {
 		char *crash[] = { paths[1], "segv", NULL };
 
@@ -1209,35 +1241,6 @@ static void test_freeze_policy(void **state)
 	}
 	for (i = 0; i < 2; i++)
 		free(paths[i]);
-}
-
-static void add_chain(struct fixture *f, const char *tool, const char *const progs[3], char *paths[3]);
-
-/* A copy of prog named name with npad bytes appended (content of its own), registered as tool's version label. */
-static char *add_version(struct fixture *f, const char *tool, const char *label, const char *prog, int npad,
-			 const char *parent1, const char *parent2)
-{
-	char *name, *path;
-	struct run_result r;
-	FILE *fp;
-
-	assert_true(asprintf(&name, "%s-%s", tool, label) > 0);
-	path = tool_copy(f, name, prog);
-	free(name);
-	fp = fopen(path, "a");
-	assert_non_null(fp);
-	for (int i = 0; i < npad; i++)
-		fputc('\n', fp);
-	fclose(fp);
-	{
-		char *add[] = { (char *)bin_path("dise"), "tool", "add", (char *)tool, "--version", (char *)label, path,
-				parent1 ? "--parent" : NULL, (char *)parent1, parent2 ? "--parent" : NULL, (char *)parent2, NULL };
-
-		dise_cmd(f, add, &r);
-	}
-	assert_int_equal(r.status, 0);
-	run_result_free(&r);
-	return path;
 }
 
 /*
@@ -1533,39 +1536,6 @@ static void test_webhook(void **state)
 	free(portf);
 }
 
-/* Registers v1 -> v2 -> v3 of tool from progs (a "+" suffix: the program with a byte appended, other content). */
-static void add_chain(struct fixture *f, const char *tool, const char *const progs[3], char *paths[3])
-{
-	struct run_result r;
-	int i;
-
-	for (i = 0; i < 3; i++) {
-		char label[8], *add[10], *name;
-		size_t len = strlen(progs[i]);
-		int pad = progs[i][len - 1] == '+';
-		char prog[64];
-
-		snprintf(prog, sizeof(prog), "%.*s", (int)(len - (size_t)pad), progs[i]);
-		assert_true(asprintf(&name, "%s-v%d", tool, i + 1) > 0);
-		paths[i] = tool_copy(f, name, prog);
-		free(name);
-		if (pad) {
-			FILE *fp = fopen(paths[i], "a");
-
-			assert_non_null(fp);
-			fputc('\n', fp);
-			fclose(fp);
-		}
-		snprintf(label, sizeof(label), "v%d", i + 1);
-		add[0] = (char *)bin_path("dise"), add[1] = "tool", add[2] = "add", add[3] = (char *)tool;
-		add[4] = "--version", add[5] = label, add[6] = paths[i], add[7] = i ? "--parent" : NULL;
-		add[8] = i == 1 ? "v1" : "v2", add[9] = NULL;
-		dise_cmd(f, add, &r);
-		assert_int_equal(r.status, 0);
-		run_result_free(&r);
-	}
-}
-
 /*
  * Validation of the candidate before it becomes the route. "val": v2 fails
  * the tool's test command, so v1 is routed to. "rep": v2 crashes the same
@@ -1621,27 +1591,9 @@ static void test_validation(void **state)
 			 0);
 	{
 		/* a later v4 below the pruned v3 repeats its crash: the inherited rule, replayed, refuses it */
-		char *v4 = tool_copy(f, "rep-v4", "crasher"), *v5 = tool_copy(f, "rep-v5", "exitcode");
-		char *add4[] = { (char *)bin_path("dise"), "tool", "add", "rep", "--version", "v4", v4, "--parent", "v3", NULL };
-		FILE *fp = fopen(v4, "a");
+		char *v4 = add_version(f, "rep", "v4", "crasher", 2, "v3", NULL); /* content of its own */
+		char *v5 = add_version(f, "rep", "v5", "exitcode", 3, "v3", NULL);
 
-		assert_non_null(fp);
-		fputs("\n\n", fp); /* content of its own */
-		fclose(fp);
-		fp = fopen(v5, "a");
-		assert_non_null(fp);
-		fputs("\n\n\n", fp);
-		fclose(fp);
-		dise_cmd(f, add4, &r);
-		assert_int_equal(r.status, 0);
-		run_result_free(&r);
-		{
-			char *add5[] = { (char *)bin_path("dise"), "tool", "add", "rep", "--version", "v5", v5, "--parent", "v3", NULL };
-
-			dise_cmd(f, add5, &r);
-			assert_int_equal(r.status, 0);
-			run_result_free(&r);
-		}
 		collect_once(f, &r);
 		run_result_free(&r);
 		assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool = 'rep' AND label = 'v4' AND health = 'failed'"), 1);
@@ -1825,26 +1777,13 @@ static void test_disk_full(void **state)
 static void test_healing(void **state)
 {
 	struct fixture *f = *state;
-	static const char *progs[] = { "exitcode", "crasher", "forker" };
+	static const char *const progs[3] = { "exitcode", "crasher", "forker" };
 	char *paths[3];
 	struct run_result r;
 	json_t *j, *l;
 	int i;
 
-	for (i = 0; i < 3; i++) {
-		char label[8], *add[10], *name;
-
-		assert_true(asprintf(&name, "app-v%d", i + 1) > 0);
-		paths[i] = tool_copy(f, name, progs[i]);
-		free(name);
-		snprintf(label, sizeof(label), "v%d", i + 1);
-		add[0] = (char *)bin_path("dise"), add[1] = "tool", add[2] = "add", add[3] = "app", add[4] = "--version";
-		add[5] = label, add[6] = paths[i], add[7] = i ? "--parent" : NULL, add[8] = i ? (i == 1 ? "v1" : "v2") : NULL;
-		add[9] = NULL;
-		dise_cmd(f, add, &r);
-		assert_int_equal(r.status, 0);
-		run_result_free(&r);
-	}
+	add_chain(f, "app", progs, paths);
 	for (i = 0; i < 2; i++) { /* two crashes: no healing */
 		char *crash[] = { paths[1], "segv", NULL };
 
