@@ -241,40 +241,16 @@ static int migrate(dise_store *st)
 		r = exec_sql(st, "INSERT INTO schema_version(version) VALUES (1)");
 		version = 1;
 	}
-	if (r == 0 && version == 1) {
-		r = exec_sql(st, schema_v2);
+	/* each step takes version v to v + 1 */
+	for (; r == 0 && version < DISE_SCHEMA_VERSION; version++) {
+		static const char *const step[] = { schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7 };
+		char sql[64];
+
+		_Static_assert(sizeof(step) / sizeof(step[0]) == DISE_SCHEMA_VERSION - 1, "a step per schema version");
+		r = exec_sql(st, step[version - 1]);
+		snprintf(sql, sizeof(sql), "UPDATE schema_version SET version = %d", version + 1);
 		if (r == 0)
-			r = exec_sql(st, "UPDATE schema_version SET version = 2");
-		version = 2;
-	}
-	if (r == 0 && version == 2) {
-		r = exec_sql(st, schema_v3);
-		if (r == 0)
-			r = exec_sql(st, "UPDATE schema_version SET version = 3");
-		version = 3;
-	}
-	if (r == 0 && version == 3) {
-		r = exec_sql(st, schema_v4);
-		if (r == 0)
-			r = exec_sql(st, "UPDATE schema_version SET version = 4");
-		version = 4;
-	}
-	if (r == 0 && version == 4) {
-		r = exec_sql(st, schema_v5);
-		if (r == 0)
-			r = exec_sql(st, "UPDATE schema_version SET version = 5");
-		version = 5;
-	}
-	if (r == 0 && version == 5) {
-		r = exec_sql(st, schema_v6);
-		if (r == 0)
-			r = exec_sql(st, "UPDATE schema_version SET version = 6");
-		version = 6;
-	}
-	if (r == 0 && version == 6) {
-		r = exec_sql(st, schema_v7);
-		if (r == 0)
-			r = exec_sql(st, "UPDATE schema_version SET version = 7");
+			r = exec_sql(st, sql);
 	}
 	if (r < 0)
 		goto fail;
