@@ -177,6 +177,7 @@ static void *resolver_main(void *p)
 			}
 			/* then what the rules say about versions new and old (replays may take a while) */
 			if (dise_heal_check_rules(st, a->cfg) > 0) {
+				dise_heal_pending(st, a->cfg); /* what a rule matched is healed now */
 				atomic_store(&a->routes_changed, 1);
 				dise_ring_notify(&a->wake);
 			}
@@ -228,8 +229,9 @@ static void resolve_all(dise_store *st, const char *cas, const struct dise_confi
 	while (dise_resolver_step(rs, 256) > 0)
 		;
 	dise_resolver_free(rs);
-	if (dise_detect(st, &cfg->detect, cfg, wall_ns()) >= 0 && dise_heal_pending(st, cfg) >= 0)
-		dise_heal_check_rules(st, cfg);
+	if (dise_detect(st, &cfg->detect, cfg, wall_ns()) >= 0 && dise_heal_pending(st, cfg) >= 0 &&
+	    dise_heal_check_rules(st, cfg) > 0)
+		dise_heal_pending(st, cfg);
 }
 
 static int usage(FILE *f, int rc)

@@ -87,6 +87,7 @@ static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errs
 
 		p->name = strdup(name);
 		p->test_timeout_s = 60;
+		p->rule_scope = "descendants";
 		if (!json_is_object(t))
 			BAD("dise.json: 'tools.%s' must be an object", name);
 		json_object_foreach(t, k, v)
@@ -123,6 +124,32 @@ static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errs
 				if (!json_is_boolean(v))
 					BAD("dise.json: 'tools.%s.replay' must be true or false", name);
 				p->replay = json_is_true(v);
+				continue;
+			}
+			if (!strcmp(k, "rule_scope") || !strcmp(k, "critical")) {
+				static const char *const scopes[] = { "descendants", "all_similar", "global" };
+				const char *s = json_string_value(v);
+				size_t j;
+
+				if (!strcmp(k, "critical")) {
+					if (!json_is_boolean(v))
+						BAD("dise.json: 'tools.%s.critical' must be true or false", name);
+					s = json_is_true(v) ? "global" : NULL;
+					if (!s)
+						continue;
+				}
+				for (j = 0; s && j < 3; j++)
+					if (!strcmp(s, scopes[j]))
+						break;
+				if (!s || j == 3)
+					BAD("dise.json: 'tools.%s.rule_scope' must be \"descendants\", \"all_similar\" or "
+					    "\"global\"",
+					    name);
+				/* "critical": true with another scope is a contradiction, not a preference */
+				if (strcmp(p->rule_scope, "descendants") && strcmp(p->rule_scope, scopes[j]))
+					BAD("dise.json: 'tools.%s.critical' is true but 'rule_scope' is \"%s\"", name,
+					    strcmp(p->rule_scope, "global") ? p->rule_scope : scopes[j]);
+				p->rule_scope = scopes[j];
 				continue;
 			}
 			if (strcmp(k, "normal_exit_codes"))

@@ -8,7 +8,8 @@
  *                 "slowdown_factor": 1.3, "slowdown_min_history": 5 },
  *     "tools":  { "grep": { "normal_exit_codes": [0, 1], "on_failure": "rollback",
  *                           "test_command": "$DISE_CANDIDATE -q x /dev/null; test $? = 1",
- *                           "test_timeout_seconds": 60, "replay": false } },
+ *                           "test_timeout_seconds": 60, "replay": false,
+ *                           "rule_scope": "descendants", "critical": false } },
  *     "cas":    { "max_bytes": 1073741824 },
  *     "notify": { "webhook": "https://hooks.example/dise", "timeout_ms": 2000 } }
  */
@@ -31,6 +32,9 @@ struct dise_tool_policy {
 	char *test_command; /* "test_command": sh -c, with DISE_CANDIDATE=<copy>; exit 0 validates a candidate */
 	int test_timeout_s; /* "test_timeout_seconds", default 60 */
 	int replay;	    /* "replay": true lets the healer re-run failing invocations against candidates */
+	const char *rule_scope; /* "rule_scope": what the rules learned from this tool cover: "descendants"
+				 * (default), "all_similar" (every version of the tool), "global" (every
+				 * version of every tool); "critical": true is "global" */
 };
 
 struct dise_config {

@@ -6,7 +6,7 @@
  *   2. every healthy descendant of V: degraded, tainted_by V;
  *   3. an avoidance rule from the failure: a readable description, the crash
  *      signature or exit status, the failing invocation, the reason, V, the
- *      scope (descendants);
+ *      scope (the tool's policy: descendants by default, all_similar, global);
  *   4. the last healthy ancestor of V (policy.c), and the route T -> it; or,
  *      when there is none, no route and the request left `no_ancestor`;
  * each step a row in the journal with its duration and result.
@@ -205,18 +205,21 @@ static void describe_rule(sqlite3 *db, int64_t version, char *desc, size_t size,
 		snprintf(desc, size, "%s%s", what, where);
 }
 
-/* The avoidance rule learned from version's failures (scope: descendants), journaled. */
-static int learn_rule(struct ctx *c, const char *reason)
+/* The avoidance rule learned from version's failures, covering scope, journaled. */
+static int learn_rule(struct ctx *c, const char *reason, const struct dise_tool_policy *p, int known)
 {
+	const char *scope = p ? p->rule_scope : "descendants";
 	char desc[2048], *sig, *argv, *cwd;
 	int code, signo, r;
 
+	if (known) /* the failure is an existing rule's */
+		return journal(c, "rule", "skipped", "the failure matches an existing rule: nothing new to learn");
 	describe_rule(c->db, c->version, desc, sizeof(desc), &sig, &argv, &cwd, &code, &signo);
 	r = dise_sql_exec(c->db,
 			     "INSERT INTO rules(tool, source_version, description, signature, exit_code, signal, argv, cwd, "
-			     "reason, scope, created_wall_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'descendants', ?10)",
-			     "sissiisssi", c->tool, c->version, desc, sig, (int64_t)code, (int64_t)signo, argv, cwd, reason,
-			     now_ns(CLOCK_REALTIME));
+			     "reason, scope, created_wall_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+			     "sissiissssi", c->tool, c->version, desc, sig, (int64_t)code, (int64_t)signo, argv, cwd, reason,
+			     scope, now_ns(CLOCK_REALTIME));
 	/* no value for exit code or signal: store NULL rather than -1 */
 	if (r == 0)
 		r = dise_sql_exec(c->db,
@@ -226,8 +229,12 @@ static int learn_rule(struct ctx *c, const char *reason)
 	free(sig);
 	free(argv);
 	free(cwd);
-	if (r == 0)
-		r = journal(c, "rule", "ok", desc);
+	if (r == 0) {
+		char detail[2100];
+
+		snprintf(detail, sizeof(detail), "%s [scope %s]", desc, scope);
+		r = journal(c, "rule", "ok", detail);
+	}
 	return r;
 }
 
@@ -236,14 +243,14 @@ static int learn_rule(struct ctx *c, const char *reason)
  * counting it) and the rule is learned, but nothing is pruned, tainted or
  * routed: the failure stays visible in `dise health` for an operator.
  */
-static int freeze_one(struct ctx *c, const char *reason)
+static int freeze_one(struct ctx *c, const char *reason, const struct dise_tool_policy *p, int known)
 {
 	int r = dise_sql_exec(c->db, "UPDATE versions SET health = 'failed' WHERE id = ?1", "i", c->version);
 
 	if (r == 0)
 		r = journal(c, "mark_failed", "ok", NULL);
 	if (r == 0)
-		r = learn_rule(c, reason);
+		r = learn_rule(c, reason, p, known);
 	if (r == 0)
 		r = journal(c, "freeze", "ok", "policy on_failure=freeze: nothing pruned, tainted or routed");
 	if (r == 0)
@@ -416,23 +423,25 @@ static int heal_one(sqlite3 *db, const struct dise_config *cfg, int64_t request,
 	char detail[512], reason[1024] = "";
 	int64_t *desc_ids = NULL;
 	size_t n, i, tainted = 0;
-	int r;
+	int r, known = 0;
 	sqlite3_stmt *q;
 
 	if ((r = ctx_tool(&c)) < 0)
 		return r;
 	p = dise_config_tool(cfg, c.tool);
-	if (sqlite3_prepare_v2(db, "SELECT detector || ': ' || description FROM failures WHERE id = ?1", -1, &q, NULL) ==
-	    SQLITE_OK) {
+	if (sqlite3_prepare_v2(db, "SELECT detector || ': ' || description, detector = 'rule' FROM failures WHERE id = ?1",
+			       -1, &q, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, failure);
-		if (sqlite3_step(q) == SQLITE_ROW)
+		if (sqlite3_step(q) == SQLITE_ROW) {
 			snprintf(reason, sizeof(reason), "%s", (const char *)sqlite3_column_text(q, 0));
+			known = sqlite3_column_int(q, 1); /* a rule's failure: that rule exists, nothing new to learn */
+		}
 		sqlite3_finalize(q);
 	}
 	r = journal(&c, "start", "ok", reason);
 
 	if (r == 0 && p && p->freeze)
-		return freeze_one(&c, reason);
+		return freeze_one(&c, reason, p, known);
 
 	/* 1. failed, then pruned: kept with all its history */
 	if (r == 0)
@@ -464,7 +473,7 @@ static int heal_one(sqlite3 *db, const struct dise_config *cfg, int64_t request,
 
 	/* 3. the rule */
 	if (r == 0)
-		r = learn_rule(&c, reason);
+		r = learn_rule(&c, reason, p, known);
 
 	/* 4. the route: at once, or after validating candidates outside this transaction */
 	if (r == 0 && validates(p)) {
@@ -516,53 +525,136 @@ static int rule_check(sqlite3 *db, int64_t rule, int64_t version, const char *re
  * (so it is never routed to), and, when the tool's route led to V, the
  * route picked again for the request that made it.
  */
-static int refuse(dise_store *st, struct ctx *c, int64_t rule, const char *why)
+/*
+ * Version c->version fails rule (desc says how): recorded as failed in
+ * rule_checks, a failure of detector 'rule', and a heal request, so that the
+ * healing cycle prunes it (never routed to, its runs routed away), taints
+ * what is below it and routes the tool to its last healthy ancestor (which
+ * replaces a route that led to the version). In the caller's transaction.
+ */
+static int rule_failed(struct ctx *c, int64_t rule, const char *step, const char *desc)
 {
-	sqlite3 *db = c->db;
-	sqlite3_stmt *q;
-	int64_t routed = 0, req = 0, pruned = 0;
-	char desc[1200];
-	int r;
+	int r = rule_check(c->db, rule, c->version, "failed", desc);
 
-	snprintf(desc, sizeof(desc), "replayed rule %lld %s", (long long)rule, why);
-	r = dise_store_begin(st);
-	if (r < 0)
-		return r;
-	r = rule_check(db, rule, c->version, "failed", why);
 	if (r == 0)
-		r = dise_sql_exec(db,
+		r = dise_sql_exec(c->db,
 				  "INSERT INTO failures(version_id, detector, description, severity, signature, created_wall_ns) "
 				  "SELECT ?1, 'rule', ?2, 'high', signature, ?3 FROM rules WHERE id = ?4",
 				  "isii", c->version, desc, now_ns(CLOCK_REALTIME), rule);
 	if (r == 0)
-		r = dise_sql_exec(db, "UPDATE versions SET health = 'failed' WHERE id = ?1", "i", c->version);
+		r = dise_sql_exec(c->db,
+				  "INSERT OR IGNORE INTO heal_requests(version_id, failure_id, created_wall_ns) "
+				  "VALUES (?1, last_insert_rowid(), ?2)",
+				  "ii", c->version, now_ns(CLOCK_REALTIME));
 	if (r == 0)
-		r = journal(c, "rule_refused", "failed", desc);
-	if (r == 0 && sqlite3_prepare_v2(db,
-					  "SELECT rt.version_id, h.id, h.version_id FROM routes rt "
-					  "LEFT JOIN heal_requests h ON h.id = (SELECT h2.id FROM heal_requests h2 JOIN versions p "
-					  "ON p.id = h2.version_id WHERE p.tool = rt.tool AND h2.state = 'done' ORDER BY h2.id DESC LIMIT 1) "
-					  "WHERE rt.tool = ?1",
-					  -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(q, 1, c->tool, -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(q) == SQLITE_ROW) {
-			routed = sqlite3_column_int64(q, 0);
-			req = sqlite3_column_int64(q, 1);
-			pruned = sqlite3_column_int64(q, 2);
-		}
-		sqlite3_finalize(q);
-	}
-	if (r == 0 && routed == c->version && req) {
-		struct ctx again = { db, req, pruned, "", now_ns(CLOCK_MONOTONIC) };
+		r = journal(c, step, "failed", desc);
+	return r;
+}
 
-		snprintf(again.tool, sizeof(again.tool), "%s", c->tool);
-		r = route_step(&again, NULL, 0, "routed again: the route failed a replayed rule", 0);
-	}
+/* A replay of rule failed version c->version the same way (why): refused, in a transaction of its own. */
+static int refuse(dise_store *st, struct ctx *c, int64_t rule, const char *why)
+{
+	char desc[1200];
+	int r;
+
+	snprintf(desc, sizeof(desc), "replayed rule %lld %s", (long long)rule, why);
+	if ((r = dise_store_begin(st)) < 0)
+		return r;
+	r = rule_failed(c, rule, "rule_refused", desc);
 	if (r == 0)
 		r = dise_store_commit(st);
 	else
 		dise_store_rollback(st);
 	return r;
+}
+
+/*
+ * Whether a rule of tool rtool learned from version source with scope covers
+ * version v of tool vtool: global, every version of every tool; all_similar,
+ * every version of its tool; descendants, the versions below source.
+ * Returns 1, 0, or -errno.
+ */
+static int rule_covers(sqlite3 *db, const char *scope, const char *rtool, int64_t source, const char *vtool, int64_t v)
+{
+	struct dag d;
+	int64_t *desc;
+	size_t nd, k;
+	int covered = 0, r;
+
+	if (!strcmp(scope, "global"))
+		return 1;
+	if (strcmp(rtool, vtool))
+		return 0;
+	if (!strcmp(scope, "all_similar"))
+		return 1;
+	if ((r = dag_load(db, rtool, &d)) < 0)
+		return r;
+	desc = calloc(d.g.n + 1, sizeof(*desc));
+	nd = desc ? dise_heal_descendants(&d.g, source, desc) : 0;
+	for (k = 0; k < nd; k++)
+		covered |= desc[k] == v;
+	free(desc);
+	dag_free(&d);
+	return desc ? covered : -ENOMEM;
+}
+
+/*
+ * A covered version seen failing the way a rule describes (the same crash
+ * signature; or the same exit status for the same argv) needs no three
+ * strikes: the failure is known. It is queued for healing at once, with a
+ * failure of detector 'rule'. Returns the number queued, or -errno.
+ */
+static int match_observed(dise_store *st)
+{
+	sqlite3 *db = dise_store_db(st);
+	sqlite3_stmt *q;
+	int64_t m[64][3];
+	int n = 0, i, r, queued = 0;
+
+	/* (rule, version, run): only pairs already found covered, versions not failed yet */
+	if (sqlite3_prepare_v2(db,
+			       "SELECT ru.id, v.id, MAX(x.id) FROM rules ru JOIN rule_checks k ON k.rule_id = ru.id "
+			       "AND k.result IN ('covered', 'passed') JOIN versions v ON v.id = k.version_id "
+			       "AND v.health IN ('healthy', 'degraded') JOIN runs x ON x.version_id = v.id AND ("
+			       "(ru.signature IS NOT NULL AND EXISTS (SELECT 1 FROM crashes c WHERE c.run_id = x.id "
+			       "AND c.signature = ru.signature)) OR (ru.signature IS NULL AND ru.exit_code IS NOT NULL "
+			       "AND x.outcome = 'fail' AND x.exit_status = ru.exit_code AND x.argv = ru.argv)) "
+			       "WHERE NOT EXISTS (SELECT 1 FROM heal_requests h WHERE h.version_id = v.id "
+			       "AND h.state IN ('queued', 'validating')) GROUP BY ru.id, v.id ORDER BY ru.id, v.id LIMIT 64",
+			       -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	while (n < 64 && sqlite3_step(q) == SQLITE_ROW) {
+		m[n][0] = sqlite3_column_int64(q, 0);
+		m[n][1] = sqlite3_column_int64(q, 1);
+		m[n][2] = sqlite3_column_int64(q, 2);
+		n++;
+	}
+	sqlite3_finalize(q);
+	if (n == 0)
+		return 0;
+	if ((r = dise_store_begin(st)) < 0)
+		return r;
+	for (i = 0; r == 0 && i < n; i++) {
+		struct ctx c = { db, 0, m[i][1], "", now_ns(CLOCK_MONOTONIC) };
+		char desc[1200] = "";
+
+		if ((r = ctx_tool(&c)) < 0)
+			break;
+		if (sqlite3_prepare_v2(db, "SELECT description FROM rules WHERE id = ?1", -1, &q, NULL) == SQLITE_OK) {
+			sqlite3_bind_int64(q, 1, m[i][0]);
+			if (sqlite3_step(q) == SQLITE_ROW)
+				snprintf(desc, sizeof(desc), "run %lld failed the way rule %lld describes: %s",
+					 (long long)m[i][2], (long long)m[i][0], (const char *)sqlite3_column_text(q, 0));
+			sqlite3_finalize(q);
+		}
+		r = rule_failed(&c, m[i][0], "rule_matched", desc);
+		queued++;
+	}
+	if (r == 0)
+		r = dise_store_commit(st);
+	else
+		dise_store_rollback(st);
+	return r < 0 ? r : queued;
 }
 
 int dise_heal_check_rules(dise_store *st, const struct dise_config *cfg)
@@ -572,19 +664,19 @@ int dise_heal_check_rules(dise_store *st, const struct dise_config *cfg)
 	struct todo {
 		int64_t rule, version, source;
 		int replayable;
-		char tool[256];
+		char tool[256], vtool[256], scope[16];
 	} *t = calloc(256, sizeof(*t));
 	size_t n = 0, i;
 	int r = 0, refused = 0, in_tx = 0;
 
 	if (!t)
 		return -ENOMEM;
-	/* the pairs (rule, version of its tool) not looked at yet; versions already failed or pruned wait */
+	/* the pairs (rule, version it may cover) not looked at yet; versions already failed or pruned wait */
 	if (sqlite3_prepare_v2(db,
-			       "SELECT r.id, v.id, r.source_version, r.tool, "
+			       "SELECT r.id, v.id, r.source_version, r.tool, v.tool, r.scope, "
 			       "r.argv IS NOT NULL AND (r.signal IS NOT NULL OR r.exit_code IS NOT NULL) "
-			       "FROM rules r JOIN versions v ON v.tool = r.tool AND v.id != r.source_version "
-			       "AND v.health IN ('healthy', 'degraded') "
+			       "FROM rules r JOIN versions v ON (v.tool = r.tool OR r.scope = 'global') "
+			       "AND v.id != r.source_version AND v.health IN ('healthy', 'degraded') "
 			       "WHERE NOT EXISTS (SELECT 1 FROM rule_checks c WHERE c.rule_id = r.id AND c.version_id = v.id) "
 			       "ORDER BY r.id, v.id LIMIT 256",
 			       -1, &q, NULL) != SQLITE_OK) {
@@ -596,37 +688,37 @@ int dise_heal_check_rules(dise_store *st, const struct dise_config *cfg)
 		t[n].version = sqlite3_column_int64(q, 1);
 		t[n].source = sqlite3_column_int64(q, 2);
 		snprintf(t[n].tool, sizeof(t[n].tool), "%s", (const char *)sqlite3_column_text(q, 3));
-		t[n].replayable = sqlite3_column_int(q, 4);
+		snprintf(t[n].vtool, sizeof(t[n].vtool), "%s", (const char *)sqlite3_column_text(q, 4));
+		snprintf(t[n].scope, sizeof(t[n].scope), "%s", (const char *)sqlite3_column_text(q, 5));
+		t[n].replayable = sqlite3_column_int(q, 6);
 		n++;
 	}
 	sqlite3_finalize(q);
 	for (i = 0; r == 0 && i < n; i++) {
 		const struct dise_tool_policy *p = dise_config_tool(cfg, t[i].tool);
 		struct ctx c = { db, 0, t[i].version, "", now_ns(CLOCK_MONOTONIC) };
-		struct dag d;
-		int64_t *desc;
-		size_t nd, k;
-		int covered = 0;
 		char why[1024], *copy = NULL;
+		int covered;
 
 		if (!in_tx && (r = dise_store_begin(st)) < 0) /* the quick verdicts: one commit for all */
 			break;
 		in_tx = 1;
-		/* scope 'descendants': the rule covers the versions below its source */
-		if ((r = dag_load(db, t[i].tool, &d)) < 0)
+		if ((covered = rule_covers(db, t[i].scope, t[i].tool, t[i].source, t[i].vtool, t[i].version)) < 0) {
+			r = covered;
 			break;
-		desc = calloc(d.g.n + 1, sizeof(*desc));
-		nd = desc ? dise_heal_descendants(&d.g, t[i].source, desc) : 0;
-		for (k = 0; k < nd; k++)
-			covered |= desc[k] == t[i].version;
-		free(desc);
-		dag_free(&d);
+		}
 		if (!covered) {
 			r = rule_check(db, t[i].rule, t[i].version, "not_covered", NULL);
 			continue;
 		}
 		if (!t[i].replayable) {
 			r = rule_check(db, t[i].rule, t[i].version, "covered", "nothing to replay");
+			continue;
+		}
+		if (strcmp(t[i].tool, t[i].vtool)) {
+			snprintf(why, sizeof(why), "not replayed: the invocation is of tool %s; its crash signature is watched",
+				 t[i].tool);
+			r = rule_check(db, t[i].rule, t[i].version, "covered", why);
 			continue;
 		}
 		if (!p || !p->replay) {
@@ -664,6 +756,8 @@ int dise_heal_check_rules(dise_store *st, const struct dise_config *cfg)
 			dise_store_rollback(st);
 	}
 	free(t);
+	if (r == 0 && (r = match_observed(st)) > 0)
+		refused += r;
 	return r < 0 ? r : refused;
 }
 

@@ -16,20 +16,22 @@
  * requests handled, or -errno. Then dise_heal_check_rules() (not in here:
  * the routes are published first, replays may take long).
  *
- * Not yet (the healer issue is open): validating the ancestor by the tool's
- * test command and by replaying the rules it inherits, regeneration,
- * restore in place.
+ * Not yet: regeneration from the ancestor (and its fitness ratchet).
  */
 int dise_heal_pending(dise_store *st, const struct dise_config *cfg);
 
 /*
- * Propagates every rule to the versions of its tool it covers (scope
- * descendants), new versions included, once per (rule, version), recorded
- * in rule_checks. When the tool's policy allows replay, the rule's failing
- * invocation is replayed against the version's copy; a version that fails
- * the same way gets a failure (detector 'rule') and is marked failed, never
- * routed to (a route that led to it is picked again). Returns the number of
- * versions refused, or -errno.
+ * Propagates every rule to the versions it covers by its scope (descendants
+ * of its source, all_similar: every version of its tool, global: of every
+ * tool), new versions included, once per (rule, version), recorded in
+ * rule_checks. When the tool's policy allows replay, the rule's failing
+ * invocation is replayed against each covered version of its tool; a
+ * version that fails the same way gets a failure (detector 'rule') and is
+ * marked failed, never routed to (a route that led to it is picked again).
+ * Then a covered version seen failing the way a rule describes (its crash
+ * signature; its exit status for its argv) is queued for healing at once,
+ * without waiting for three strikes. Returns the number of versions refused
+ * or queued, or -errno.
  */
 int dise_heal_check_rules(dise_store *st, const struct dise_config *cfg);
 

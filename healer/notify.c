@@ -6,7 +6,7 @@
  * committed just before the collector stopped is sent when it starts again.
  * A failed POST is said on stderr in one line and not retried.
  *
- *   {"event": "routed" | "no_ancestor" | "frozen" | "refused", "tool": "app",
+ *   {"event": "routed" | "no_ancestor" | "frozen" | "refused" | "matched", "tool": "app",
  *    "version": 12, "detail": "app -> v11 (...)", "reason": "three_strikes: ...",
  *    "wall_ns": ..., "journal_id": ...}
  */
@@ -81,7 +81,7 @@ int dise_notify_pending(sqlite3 *db, const char *url, long timeout_ms)
 			       "SELECT j.id, j.step, j.result, j.tool, j.version_id, j.detail, j.wall_ns, "
 			       "(SELECT s.detail FROM journal s WHERE s.request_id = j.request_id AND s.step = 'start' "
 			       " ORDER BY s.id LIMIT 1) "
-			       "FROM journal j WHERE j.id > ?1 AND j.step IN ('route', 'freeze', 'rule_refused') "
+			       "FROM journal j WHERE j.id > ?1 AND j.step IN ('route', 'freeze', 'rule_refused', 'rule_matched') "
 			       "ORDER BY j.id LIMIT 64",
 			       -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
@@ -91,6 +91,7 @@ int dise_notify_pending(sqlite3 *db, const char *url, long timeout_ms)
 		const char *result = (const char *)sqlite3_column_text(q, 2);
 		const char *event = !strcmp(step, "freeze")	      ? "frozen"
 				    : !strcmp(step, "rule_refused")   ? "refused"
+				    : !strcmp(step, "rule_matched")   ? "matched"
 				    : !strcmp(result, "no_ancestor") ? "no_ancestor"
 								      : "routed";
 		json_t *o = json_pack("{s:s,s:s,s:I,s:s,s:I,s:I}", "event", event, "tool",

@@ -1094,6 +1094,10 @@ static void test_config_errors(void **state)
 		{ "{\"tools\": {\"grep\": {\"normal\": [1]}}}", "unknown key 'tools.grep.normal'" },
 		{ "{\"cas\": {\"max_bytes\": -1}}", "'cas.max_bytes'" },
 		{ "{\"tools\": {\"app\": {\"on_failure\": \"panic\"}}}", "'tools.app.on_failure' must be" },
+		{ "{\"tools\": {\"app\": {\"rule_scope\": \"planet\"}}}", "'tools.app.rule_scope' must be" },
+		{ "{\"tools\": {\"app\": {\"critical\": 1}}}", "'tools.app.critical' must be true or false" },
+		{ "{\"tools\": {\"app\": {\"rule_scope\": \"all_similar\", \"critical\": true}}}",
+		  "'tools.app.critical' is true but 'rule_scope' is \"all_similar\"" },
 		{ "{\"colour\": true}", "unknown key 'colour'" },
 		{ "{\"detect\": ", "dise.json:1:" },
 		{ "{\"tools\": {\"a\": {}}, \"tools\": {}}", "dise.json:1:" }, /* a duplicate key */
@@ -1596,7 +1600,9 @@ static void test_validation(void **state)
 
 		collect_once(f, &r);
 		run_result_free(&r);
-		assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool = 'rep' AND label = 'v4' AND health = 'failed'"), 1);
+		/* refused: healed like a version that failed (pruned, its path routed to v1), no second rule */
+		assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool = 'rep' AND label = 'v4' AND health = 'pruned'"), 1);
+		assert_int_equal(db_count(f, "SELECT count(*) FROM rules WHERE tool = 'rep'"), 1);
 		assert_int_equal(db_count(f, "SELECT count(*) FROM failures x JOIN versions v ON v.id = x.version_id "
 					     "WHERE v.label = 'v4' AND v.tool = 'rep' AND x.detector = 'rule'"),
 				 1);
@@ -1619,6 +1625,126 @@ static void test_validation(void **state)
 	}
 	for (i = 0; i < 3; i++)
 		free(val[i]), free(rep[i]);
+}
+
+/* Runs `path mode` under the shim; returns its wait status. */
+static int run_preloaded(struct fixture *f, const char *path, const char *mode, struct run_result *r)
+{
+	char env_ring[4200], env_pre[4200];
+	char *a[] = { (char *)path, (char *)mode, NULL };
+	const char *env[] = { env_ring, env_pre, NULL };
+
+	snprintf(env_ring, sizeof(env_ring), "DISE_RING=%s", f->ring);
+	snprintf(env_pre, sizeof(env_pre), "LD_PRELOAD=%s", shim_path());
+	assert_int_equal(run_cmd(a, env, NULL, r), 0);
+	return r->status;
+}
+
+#define ROUTED_TO(tool, label)                                                                                  \
+	db_count(f, "SELECT count(*) FROM routes rt JOIN versions v ON v.id = rt.version_id WHERE rt.tool = '" tool \
+		    "' AND v.label = '" label "'")
+
+/*
+ * Rule scopes. "sim" (rule_scope all_similar) and "dsc" (the default,
+ * descendants): v0 exitcode -> v1 crasher -> v2 crasher (other bytes, the
+ * same crash signature). Three crashes of v2 route to v1. One crash of v1
+ * then matches sim's rule (v1 is an ancestor, covered by all_similar): v1 is
+ * healed at once, no new rule, the route moves to v0, and v2's path runs
+ * v0. dsc's rule does not cover its ancestor: one crash of v1 is one strike.
+ * "gla" is critical (global): its rule (SIGABRT, another signature) covers
+ * "glb", whose v2 (crasher, other bytes) is healed after one crash that
+ * matches it.
+ */
+static void test_rule_scopes(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const tools[2] = { "sim", "dsc" };
+	char *v[2][3], *ga[2], *gb[2];
+	struct run_result r;
+	int i, t;
+
+	for (t = 0; t < 2; t++) {
+		v[t][0] = add_version(f, tools[t], "v0", "exitcode", 0, NULL, NULL);
+		v[t][1] = add_version(f, tools[t], "v1", "crasher", 1, "v0", NULL);
+		v[t][2] = add_version(f, tools[t], "v2", "crasher", 2, "v1", NULL);
+	}
+	ga[0] = add_version(f, "gla", "v1", "exitcode", 4, NULL, NULL);
+	ga[1] = add_version(f, "gla", "v2", "crasher", 4, "v1", NULL);
+	gb[0] = add_version(f, "glb", "v1", "exitcode", 5, NULL, NULL);
+	gb[1] = add_version(f, "glb", "v2", "crasher", 5, "v1", NULL);
+	write_config(f, "{\"tools\": {\"sim\": {\"rule_scope\": \"all_similar\"}, \"gla\": {\"critical\": true}}}");
+	for (i = 0; i < 3; i++) {
+		char *a[] = { v[0][2], "segv", NULL }, *b[] = { v[1][2], "segv", NULL }, *c[] = { ga[1], "abort", NULL };
+
+		assert_transparent(a, f->ring, NULL, &r);
+		run_result_free(&r);
+		assert_transparent(b, f->ring, NULL, &r);
+		run_result_free(&r);
+		assert_transparent(c, f->ring, NULL, &r);
+		run_result_free(&r);
+	}
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(ROUTED_TO("sim", "v1"), 1);
+	assert_int_equal(ROUTED_TO("dsc", "v1"), 1);
+	assert_int_equal(ROUTED_TO("gla", "v1"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM rules WHERE tool = 'sim' AND scope = 'all_similar'"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM rules WHERE tool = 'dsc' AND scope = 'descendants'"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM rules WHERE tool = 'gla' AND scope = 'global'"), 1);
+	/* where each rule reached: sim's covers its ancestors, dsc's does not, gla's covers glb */
+	assert_int_equal(db_count(f, "SELECT count(*) FROM rule_checks k JOIN rules ru ON ru.id = k.rule_id "
+				     "JOIN versions v ON v.id = k.version_id WHERE ru.tool = 'sim' AND v.tool = 'sim' "
+				     "AND k.result = 'covered'"),
+			 2);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM rule_checks k JOIN rules ru ON ru.id = k.rule_id "
+				     "JOIN versions v ON v.id = k.version_id WHERE ru.tool = 'dsc' AND v.tool = 'dsc' "
+				     "AND k.result = 'not_covered'"),
+			 2);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM rule_checks k JOIN rules ru ON ru.id = k.rule_id "
+				     "JOIN versions v ON v.id = k.version_id WHERE ru.tool = 'gla' AND v.tool = 'glb' "
+				     "AND k.result = 'covered'"),
+			 2);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM rule_checks k JOIN rules ru ON ru.id = k.rule_id "
+				     "JOIN versions v ON v.id = k.version_id WHERE ru.tool != v.tool AND ru.tool != 'gla'"),
+			 0);
+
+	/* one crash each of sim v1, dsc v1 (the routes) and glb v2 */
+	for (t = 0; t < 2; t++) {
+		assert_true(WIFSIGNALED(run_preloaded(f, v[t][1], "segv", &r)));
+		run_result_free(&r);
+	}
+	assert_true(WIFSIGNALED(run_preloaded(f, gb[1], "abort", &r)));
+	run_result_free(&r);
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(ROUTED_TO("sim", "v0"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool = 'sim' AND label = 'v1' AND health = 'pruned'"),
+			 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE tool = 'sim' AND step = 'rule_matched'"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE tool = 'sim' AND step = 'rule' AND result = 'skipped'"),
+			 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM rules WHERE tool = 'sim'"), 1);
+	assert_int_equal(ROUTED_TO("dsc", "v1"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool = 'dsc' AND label = 'v1' AND health = 'healthy'"),
+			 1);
+	assert_int_equal(ROUTED_TO("glb", "v1"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM failures x JOIN versions v ON v.id = x.version_id "
+				     "WHERE v.tool = 'glb' AND v.label = 'v2' AND x.detector = 'rule'"),
+			 1);
+	/* the routes in effect: sim's v2 and v1 paths run v0, glb's v2 runs v1 (exitcode: "segv" exits 0) */
+	for (i = 0; i < 3; i++) {
+		const char *path = i == 0 ? v[0][2] : i == 1 ? v[0][1] : gb[1];
+		int st = run_preloaded(f, path, "segv", &r);
+
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		assert_non_null(strstr(r.out, "exiting with 0"));
+		run_result_free(&r);
+	}
+	for (t = 0; t < 2; t++)
+		for (i = 0; i < 3; i++)
+			free(v[t][i]);
+	for (i = 0; i < 2; i++)
+		free(ga[i]), free(gb[i]);
 }
 
 /* Over the cap, copies go oldest first; the newest healthy version of a tool keeps its copy. */
@@ -2035,6 +2161,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config_cas_cap, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_done_when, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_validation, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_rule_scopes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_webhook, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_failures_heal_once, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_merge_heals_to_right_parent, fixture_setup, fixture_teardown),
