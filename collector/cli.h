@@ -19,6 +19,7 @@ int dise_cli_rules(int argc, char **argv);
 /* Starts the collector of this DISE_HOME unless one runs. Returns 0 or an exit code. */
 int dise_cli_collector_ensure(void);
 int dise_cli_tool(int argc, char **argv);
+int dise_cli_attach(int argc, char **argv);
 
 struct dise_store;
 /*

@@ -66,9 +66,7 @@ static void usage(FILE *f)
 	      "  pruned [--json] | rules [--json]   what was pruned and why, what was learned\n"
 	      "  reset TOOL [--version V] [--why T] un-prune a version, clear its strikes, drop the route\n"
 	      "  health [--json]                    versions by health, recent failures, what runs instead\n"
-	      "\n"
-	      "Not built yet: attach\n"
-	      "(see the project's open issues).\n"
+	      "  attach PID [--stack] [--detach-after S]  watch a running process started without the shim\n"
 	      "\n"
 	      "Environment: DISE_RING (ring file, default /dev/shm/dise-<uid>), DISE_HOME (state,\n"
 	      "default $XDG_STATE_HOME/dise or ~/.local/state/dise).\n",
@@ -77,9 +75,6 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	static const char *planned[] = { "attach" };
-	size_t i;
-
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
@@ -112,12 +107,8 @@ int main(int argc, char **argv)
 		return dise_cli_reset(argc, argv);
 	if (!strcmp(argv[1], "health"))
 		return dise_cli_health(argc, argv);
-	for (i = 0; i < sizeof(planned) / sizeof(planned[0]); i++)
-		if (!strcmp(argv[1], planned[i])) {
-			fprintf(stderr, "dise: '%s' is not implemented yet; see 'dise --help' for what exists\n",
-				argv[1]);
-			return 2;
-		}
+	if (!strcmp(argv[1], "attach"))
+		return dise_cli_attach(argc, argv);
 	fprintf(stderr, "dise: unknown command '%s' (try 'dise --help')\n", argv[1]);
 	return 2;
 }
