@@ -768,7 +768,7 @@ int dise_cli_attach(int argc, char **argv)
 	const long options = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC |
 			     PTRACE_O_TRACEEXIT;
 	struct sigaction sa;
-	char maps_path[64], ring_path[DISE_PATH_MAX], buf[1 << 16], *end;
+	char maps_path[64], ring_path[DISE_PATH_MAX] = "", buf[1 << 16], *end;
 	long detach_after = 0;
 	int stack = 0, i, r, rc = 0, last_status = 0;
 	long long tick, now_boot, start_boot;
@@ -833,15 +833,6 @@ int dise_cli_attach(int argc, char **argv)
 	p = proc_add(pid, clock_ns(CLOCK_MONOTONIC) - (uint64_t)(now_boot - start_boot));
 	if (!p)
 		return dise_cli_error(-ENOMEM, "attach");
-	if (!stack) {
-		r = dise_ring_path(ring_path, sizeof(ring_path));
-		if (r == 0)
-			r = dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 0, 0, &A.ring);
-		if (r < 0)
-			return dise_cli_error(r, "cannot open the ring '%s'", ring_path);
-		A.have_ring = 1;
-	}
-
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop_signal; /* no SA_RESTART: waitpid() returns EINTR */
 	sigaction(SIGINT, &sa, NULL);
@@ -858,6 +849,15 @@ int dise_cli_attach(int argc, char **argv)
 		rc = snapshot(p);
 		goto out;
 	}
+	r = dise_ring_path(ring_path, sizeof(ring_path));
+	if (r == 0)
+		r = dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 0, 0, &A.ring);
+	if (r < 0) {
+		detach_all();
+		rc = dise_cli_error(r, "cannot open the ring '%s'", r == -ENAMETOOLONG ? "(path too long)" : ring_path);
+		goto out;
+	}
+	A.have_ring = 1;
 	record_start(p, DISE_START_ATTACHED,
 		     clock_ns(CLOCK_REALTIME) - (uint64_t)(now_boot - start_boot));
 	if (!A.quiet)

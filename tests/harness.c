@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
+#include <sqlite3.h>
 
 #include "dise/ring.h"
 #include "harness.h"
@@ -366,4 +368,76 @@ int fixture_teardown(void **state)
 	free(f->env_home);
 	free(f);
 	return 0;
+}
+
+/* Runs a dise binary with this fixture's ring and home. */
+void dise_cmd(struct fixture *f, char *const argv[], struct run_result *r)
+{
+	const char *env[] = { f->env_ring, f->env_home, NULL };
+
+	assert_int_equal(run_cmd(argv, env, NULL, r), 0);
+}
+
+void collect_once(struct fixture *f, struct run_result *r)
+{
+	char *argv[] = { (char *)bin_path("dise-collectord"), "--once", NULL };
+
+	dise_cmd(f, argv, r);
+	if (r->status != 0)
+		print_error("dise-collectord: %s\n", r->err);
+	assert_int_equal(r->status, 0);
+}
+
+/* Runs a dise command that prints JSON; returns the parsed output. */
+json_t *dise_json(struct fixture *f, char *const argv[])
+{
+	struct run_result r;
+	json_error_t err;
+	json_t *j;
+
+	dise_cmd(f, argv, &r);
+	if (r.status != 0)
+		print_error("%s %s: %s\n", argv[1], argv[2] ? argv[2] : "", r.err);
+	assert_int_equal(r.status, 0);
+	j = json_loads(r.out, 0, &err);
+	assert_non_null(j);
+	run_result_free(&r);
+	return j;
+}
+
+int64_t db_try_count(struct fixture *f, const char *sql)
+{
+	char *db;
+	sqlite3 *h = NULL;
+	sqlite3_stmt *q;
+	int64_t v = -1;
+
+	assert_true(asprintf(&db, "%s/dise.db", f->home) > 0);
+	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(h, sql, -1, &q, NULL) == SQLITE_OK) {
+		if (sqlite3_step(q) == SQLITE_ROW)
+			v = sqlite3_column_int64(q, 0);
+		sqlite3_finalize(q);
+	}
+	sqlite3_close(h);
+	free(db);
+	return v;
+}
+
+int64_t db_count(struct fixture *f, const char *sql)
+{
+	char *db;
+	sqlite3 *h;
+	sqlite3_stmt *q;
+	int64_t v = -1;
+
+	assert_true(asprintf(&db, "%s/dise.db", f->home) > 0);
+	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &q, NULL), SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(h);
+	free(db);
+	return v;
 }

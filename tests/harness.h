@@ -4,6 +4,7 @@
 #define DISE_TEST_HARNESS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "decode.h"
@@ -56,6 +57,17 @@ struct fixture {
 };
 int fixture_setup(void **state);
 int fixture_teardown(void **state);
+
+/* Runs a dise binary (argv[0] a path) with f's ring and home. */
+void dise_cmd(struct fixture *f, char *const argv[], struct run_result *r);
+/* dise-collectord --once with f's ring and home; asserts it succeeded. */
+void collect_once(struct fixture *f, struct run_result *r);
+/* Runs a dise command that prints JSON; asserts success, returns the parsed output (json_decref it). */
+struct json_t *dise_json(struct fixture *f, char *const argv[]);
+/* The first column of the first row of sql over f's dise.db (asserted to open); -1 when no row. */
+int64_t db_count(struct fixture *f, const char *sql);
+/* The same, -1 on any error (no database yet, locked). */
+int64_t db_try_count(struct fixture *f, const char *sql);
 
 /* [lo, hi) of a function in an ELF file, from nm. Returns 0 or -1. */
 int func_range(const char *file, const char *func, unsigned long *lo, unsigned long *hi);

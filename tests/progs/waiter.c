@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * waiter: a long-running target for `dise attach`. Starts two idle threads,
+ * prints "ready <pid>", then obeys one command line from stdin:
+ *   thread-segv      crash with SIGSEGV in waiter_crash_thread() on a second thread
+ *   abort            abort() on the main thread
+ *   exit N           exit with status N
+ *   fork-exit N      fork a child that exits with N; wait for it; exit 0
+ *   exec PATH ARG    execv(PATH, {PATH, ARG})
+ *   handled          SIGSEGV with a handler of its own that exits 42
+ *   spin N           N rounds of arithmetic, no system call; prints the sum, exits 0
+ *   sys N            N getppid() system calls; exits 0
+ *   wait             read stdin until it closes, then exit 0
+ * Until the command arrives it blocks in read(): attach, then send it.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NOINLINE __attribute__((noinline))
+
+static volatile int *volatile nowhere;
+static pthread_barrier_t go;
+
+NOINLINE void waiter_crash_thread(void)
+{
+	*nowhere = 1;
+	__asm__ volatile("" ::: "memory");
+}
+
+static void *crash_main(void *arg)
+{
+	(void)arg;
+	waiter_crash_thread();
+	return NULL;
+}
+
+static void *idle_main(void *arg)
+{
+	(void)arg;
+	pthread_barrier_wait(&go);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static void on_segv(int sig)
+{
+	(void)sig;
+	_exit(42);
+}
+
+NOINLINE long waiter_spin(long n)
+{
+	long s = 0, i;
+
+	for (i = 0; i < n; i++)
+		s += (i * 7) ^ (s >> 3);
+	return s;
+}
+
+int main(void)
+{
+	char line[4096], *arg;
+	pthread_t t;
+	int i;
+
+	pthread_barrier_init(&go, NULL, 3);
+	for (i = 0; i < 2; i++)
+		pthread_create(&t, NULL, idle_main, NULL);
+	pthread_barrier_wait(&go);
+	printf("ready %d\n", (int)getpid());
+	fflush(stdout);
+	if (!fgets(line, sizeof(line), stdin))
+		return 0;
+	line[strcspn(line, "\n")] = '\0';
+	arg = strchr(line, ' ');
+	if (arg)
+		*arg++ = '\0';
+	if (!strcmp(line, "thread-segv")) {
+		pthread_create(&t, NULL, crash_main, NULL);
+		pthread_join(t, NULL);
+	} else if (!strcmp(line, "abort")) {
+		abort();
+	} else if (!strcmp(line, "exit") && arg) {
+		exit(atoi(arg));
+	} else if (!strcmp(line, "fork-exit") && arg) {
+		int st;
+		pid_t c = fork();
+
+		if (c == 0)
+			_exit(atoi(arg));
+		waitpid(c, &st, 0);
+		printf("child %d status %d\n", (int)c, st);
+		return 0;
+	} else if (!strcmp(line, "exec") && arg) {
+		char *a = strchr(arg, ' ');
+
+		if (a)
+			*a++ = '\0';
+		execl(arg, arg, a, (char *)NULL);
+		return 127;
+	} else if (!strcmp(line, "handled")) {
+		signal(SIGSEGV, on_segv);
+		waiter_crash_thread();
+	} else if (!strcmp(line, "spin") && arg) {
+		printf("%ld\n", waiter_spin(atol(arg)));
+		return 0;
+	} else if (!strcmp(line, "sys") && arg) {
+		long n = atol(arg), k;
+
+		for (k = 0; k < n; k++)
+			syscall(SYS_getppid);
+		return 0;
+	} else if (!strcmp(line, "wait")) {
+		while (fgets(line, sizeof(line), stdin))
+			;
+		return 0;
+	}
+	fprintf(stderr, "waiter: unknown command '%s'\n", line);
+	return 2;
+}

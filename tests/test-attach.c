@@ -1,0 +1,508 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `dise attach`: real long-running programs started without the shim
+ * (tests/progs/waiter, sleep, python3), attached, then made to crash on a
+ * second thread, exit with a code, fork, exec, be SIGKILLed or be detached
+ * from. The target's wait status is compared with a run of the same
+ * command without attach; the records are checked in the ring and, through
+ * the collector, in the database and `dise runs --json`.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dise/event.h"
+#include "harness.h"
+
+struct target {
+	pid_t pid;
+	int in;   /* its stdin */
+	FILE *out; /* its stdout */
+};
+
+/* Starts argv with pipes on stdin and stdout, core dumps off, unwatched; for waiter, waits for "ready". */
+static void target_start(struct target *t, char *const argv[], int waiter)
+{
+	int in[2], out[2];
+	char line[256];
+
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	t->pid = fork();
+	assert_true(t->pid >= 0);
+	if (t->pid == 0) {
+		struct rlimit no_core = { 0, 0 };
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		setrlimit(RLIMIT_CORE, &no_core);
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		unsetenv("LD_PRELOAD");
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	t->in = in[1];
+	t->out = fdopen(out[0], "r");
+	assert_non_null(t->out);
+	if (waiter) {
+		assert_non_null(fgets(line, sizeof(line), t->out));
+		assert_int_equal(strncmp(line, "ready ", 6), 0);
+	}
+}
+
+/* Sends cmd (may be NULL: just close stdin) and waits for the target; returns its wait status. */
+static int target_finish(struct target *t, const char *cmd)
+{
+	int st;
+
+	if (cmd) {
+		assert_int_equal(write(t->in, cmd, strlen(cmd)), (ssize_t)strlen(cmd));
+		assert_int_equal(write(t->in, "\n", 1), 1);
+	}
+	close(t->in);
+	while (waitpid(t->pid, &st, 0) < 0)
+		assert_int_equal(errno, EINTR);
+	fclose(t->out);
+	return st;
+}
+
+/* The wait status of the waiter given cmd with no attach. */
+static int plain_status(const char *cmd)
+{
+	struct target t;
+	char *argv[] = { (char *)prog_path("waiter"), NULL };
+
+	target_start(&t, argv, 1);
+	return target_finish(&t, cmd);
+}
+
+struct attacher {
+	pid_t pid;
+	FILE *err;
+	char text[16384]; /* its stderr so far */
+};
+
+/* Starts `dise attach PID [extra]` and waits until it says it watches (or ends). */
+static void attach_start(struct fixture *f, struct attacher *a, pid_t pid, const char *extra)
+{
+	char spid[32];
+	int errp[2];
+	size_t n = 0;
+
+	snprintf(spid, sizeof(spid), "%d", (int)pid);
+	assert_int_equal(pipe2(errp, O_CLOEXEC), 0);
+	a->pid = fork();
+	assert_true(a->pid >= 0);
+	if (a->pid == 0) {
+		char *argv[] = { (char *)bin_path("dise"), "attach", spid, (char *)extra, NULL };
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(errp[1], 2);
+		putenv(f->env_ring);
+		putenv(f->env_home);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(errp[1]);
+	a->err = fdopen(errp[0], "r");
+	a->text[0] = '\0';
+	while (n + 1 < sizeof(a->text) && fgets(a->text + n, (int)(sizeof(a->text) - n), a->err)) {
+		if (strstr(a->text + n, "watching process"))
+			return;
+		n += strlen(a->text + n);
+	}
+}
+
+/* Waits for dise attach; returns its wait status, with all it said in a->text. */
+static int attach_finish(struct attacher *a)
+{
+	size_t n = strlen(a->text);
+	int st;
+
+	while (n + 1 < sizeof(a->text) && fgets(a->text + n, (int)(sizeof(a->text) - n), a->err))
+		n += strlen(a->text + n);
+	fclose(a->err);
+	while (waitpid(a->pid, &st, 0) < 0)
+		assert_int_equal(errno, EINTR);
+	return st;
+}
+
+static int64_t count_sql(struct fixture *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int64_t count_sql(struct fixture *f, const char *fmt, ...)
+{
+	char sql[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	return db_count(f, sql);
+}
+
+/* Attached, the waiter crashes on its second thread: status as without attach; START, CRASH, EXIT in the ring. */
+static void test_attach_thread_crash(void **state)
+{
+	struct fixture *f = *state;
+	char *argv[] = { (char *)prog_path("waiter"), NULL };
+	struct target t;
+	struct attacher a;
+	struct rec_list l;
+	const struct dise_record *c;
+	int st, want = plain_status("thread-segv");
+
+	target_start(&t, argv, 1);
+	attach_start(f, &a, t.pid, NULL);
+	assert_non_null(strstr(a.text, "watching process"));
+	st = target_finish(&t, "thread-segv");
+	assert_int_equal(st, want);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+	st = attach_finish(&a);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_non_null(strstr(a.text, "waiter_crash_thread"));
+	assert_non_null(strstr(a.text, "was killed by SIGSEGV"));
+
+	read_ring(f->ring, &l);
+	assert_int_equal(count_recs(&l, t.pid, DISE_REC_START), 1);
+	assert_non_null(c = find_rec(&l, t.pid, DISE_REC_START));
+	assert_true(c->u.start.flags & DISE_START_ATTACHED);
+	assert_non_null(strstr(c->exe, "waiter"));
+	assert_int_equal(count_recs(&l, t.pid, DISE_REC_CRASH), 1);
+	c = find_rec(&l, t.pid, DISE_REC_CRASH);
+	assert_int_equal(c->u.crash.signo, SIGSEGV);
+	assert_true(c->u.crash.flags & DISE_CRASH_OTHER_THREAD);
+	assert_true(c->hdr.tid != (uint32_t)t.pid);
+	assert_true(c->nmodules >= 2);
+	c = find_rec(&l, t.pid, DISE_REC_EXIT);
+	assert_non_null(c);
+	assert_int_equal(c->u.exit.how, DISE_EXIT_TRACED);
+	assert_int_equal(c->u.exit.status, want);
+	rec_list_free(&l);
+
+}
+
+/*
+ * A crash on a second thread, exit N, abort, a handled SIGSEGV, SIGKILL: the
+ * target ends as it would alone; the collector's runs say how, with the
+ * crash's frames as for a preloaded run.
+ */
+static void test_attach_endings(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *cmd, *outcome;
+	} cases[] = {
+		{ "exit 7", "fail" },	 { "exit 0", "ok" },	      { "abort", "crash" },
+		{ "handled", "fail" }, { NULL, "vanished" }, { "thread-segv", "crash" },
+	};
+	char *argv[] = { (char *)prog_path("waiter"), NULL };
+	pid_t pids[6];
+	struct run_result r;
+	size_t i;
+
+	for (i = 0; i < 6; i++) {
+		struct target t;
+		struct attacher a;
+		int st, want;
+
+		want = cases[i].cmd ? plain_status(cases[i].cmd) : 0;
+		target_start(&t, argv, 1);
+		attach_start(f, &a, t.pid, NULL);
+		if (cases[i].cmd) {
+			st = target_finish(&t, cases[i].cmd);
+			assert_int_equal(st, want);
+		} else {
+			kill(t.pid, SIGKILL);
+			st = target_finish(&t, NULL);
+			assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+		}
+		st = attach_finish(&a);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		pids[i] = t.pid;
+	}
+	collect_once(f, &r);
+	run_result_free(&r);
+	for (i = 0; i < 6; i++)
+		assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND outcome = '%s' AND tool = 'waiter'",
+					   (int)pids[i],
+					   cases[i].outcome),
+				 1);
+	assert_int_equal(count_sql(f, "SELECT exit_status FROM runs WHERE pid = %d", (int)pids[0]), 7);
+	assert_int_equal(count_sql(f, "SELECT exit_status FROM runs WHERE pid = %d", (int)pids[3]), 42);
+	/* abort: a CRASH with the stack; the handled SIGSEGV: none (the program's handler ran) */
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM crashes c JOIN runs r ON r.id = c.run_id WHERE r.pid = %d "
+				      "AND c.signal = 6", (int)pids[2]),
+			 1);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM crashes c JOIN runs r ON r.id = c.run_id WHERE r.pid = %d",
+				   (int)pids[3]),
+			 0);
+	/* the second thread's crash: symbolized frames, in `dise runs --json` too */
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM crashes c JOIN runs r ON r.id = c.run_id WHERE r.pid = %d "
+				      "AND r.signal = 11 AND c.frames LIKE '%%\"waiter_crash_thread\"%%' AND c.main_thread = 0",
+				   (int)pids[5]),
+			 1);
+	{
+		char *runs[] = { (char *)bin_path("dise"), "runs", "--json", NULL };
+		json_t *j = dise_json(f, runs), *o = NULL;
+
+		for (i = 0; i < json_array_size(j); i++)
+			if (json_integer_value(json_object_get(json_array_get(j, i), "pid")) == pids[5])
+				o = json_array_get(j, i);
+		assert_non_null(o);
+		assert_string_equal(json_string_value(json_object_get(o, "outcome")), "crash");
+		assert_non_null(json_string_value(json_object_get(o, "crash_signature")));
+		json_decref(j);
+	}
+}
+
+/* A child forked after attaching is a run of its own; an exec starts a new run linked to the old one. */
+static void test_attach_fork_and_exec(void **state)
+{
+	struct fixture *f = *state;
+	char *argv[] = { (char *)prog_path("waiter"), NULL };
+	char cmd[4200];
+	struct target t, u;
+	struct attacher a, b;
+	struct run_result r;
+	int st;
+
+	target_start(&t, argv, 1);
+	attach_start(f, &a, t.pid, NULL);
+	st = target_finish(&t, "fork-exit 5");
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_true(WIFEXITED(attach_finish(&a)));
+
+	target_start(&u, argv, 1);
+	attach_start(f, &b, u.pid, NULL);
+	snprintf(cmd, sizeof(cmd), "exec %s 9", prog_path("exitcode"));
+	st = target_finish(&u, cmd);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 9);
+	assert_true(WIFEXITED(attach_finish(&b)));
+
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND outcome = 'ok'", (int)t.pid), 1);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE ppid = %d AND forked = 1 AND outcome = 'fail' "
+				      "AND exit_status = 5", (int)t.pid),
+			 1);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND tool = 'waiter' AND outcome = 'exec'",
+				   (int)u.pid),
+			 1);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs n JOIN runs o ON o.id = n.exec_parent WHERE n.pid = %d "
+				      "AND n.tool = 'exitcode' AND n.outcome = 'fail' AND n.exit_status = 9",
+				   (int)u.pid),
+			 1);
+}
+
+/* SIGTERM to dise attach, or --detach-after: detached, untraced, the target goes on and ends as it would. */
+static void test_attach_detach(void **state)
+{
+	struct fixture *f = *state;
+	char *argv[] = { (char *)prog_path("waiter"), NULL };
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		struct target t;
+		char path[64], buf[4096];
+		int st, traced = -1;
+		FILE *s;
+
+		target_start(&t, argv, 1);
+		if (k == 0) {
+			struct attacher a;
+
+			attach_start(f, &a, t.pid, NULL);
+			kill(a.pid, SIGTERM);
+			st = attach_finish(&a);
+			assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+			assert_non_null(strstr(a.text, "detached from process"));
+		} else {
+			char spid[32];
+			char *cmd[] = { (char *)bin_path("dise"), "attach", spid, "--detach-after", "1", NULL };
+			const char *env[] = { f->env_ring, f->env_home, NULL };
+			struct run_result r;
+
+			snprintf(spid, sizeof(spid), "%d", (int)t.pid);
+			assert_int_equal(run_cmd(cmd, env, NULL, &r), 0);
+			assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+			assert_non_null(strstr(r.err, "detached from process"));
+			run_result_free(&r);
+		}
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)t.pid);
+		s = fopen(path, "r");
+		assert_non_null(s);
+		while (fgets(buf, sizeof(buf), s))
+			if (!strncmp(buf, "TracerPid:", 10))
+				traced = atoi(buf + 10);
+		fclose(s);
+		assert_int_equal(traced, 0);
+		st = target_finish(&t, "exit 3");
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+	}
+}
+
+/* --stack: every thread's stack, symbolized; the target goes on untouched. */
+static void test_attach_stack(void **state)
+{
+	struct fixture *f = *state;
+	char *argv[] = { (char *)prog_path("waiter"), NULL };
+	char spid[32];
+	char *cmd[] = { (char *)bin_path("dise"), "attach", spid, "--stack", NULL };
+	const char *env[] = { f->env_ring, f->env_home, NULL };
+	struct target t;
+	struct run_result r;
+	const char *p;
+	int threads = 0, st;
+
+	target_start(&t, argv, 1);
+	snprintf(spid, sizeof(spid), "%d", (int)t.pid);
+	assert_int_equal(run_cmd(cmd, env, NULL, &r), 0);
+	assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+	for (p = r.out; (p = strstr(p, "\nTID ")); p++)
+		threads++;
+	assert_int_equal(threads, 3);
+	assert_non_null(strstr(r.out, " main+"));
+	assert_non_null(strstr(r.out, " idle_main+"));
+	run_result_free(&r);
+	st = target_finish(&t, "exit 4");
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 4);
+}
+
+/* Clear errors: no such process, a thread id, already traced, already watched by the shim, another user's process. */
+static void test_attach_errors(void **state)
+{
+	struct fixture *f = *state;
+	char *argv[] = { (char *)prog_path("waiter"), NULL };
+	const char *env[] = { f->env_ring, f->env_home, NULL };
+	char spid[32];
+	char *cmd[] = { (char *)bin_path("dise"), "attach", spid, NULL };
+	struct target t;
+	struct attacher a;
+	struct run_result r;
+
+	snprintf(spid, sizeof(spid), "%d", 0x3ffffff0);
+	assert_int_equal(run_cmd(cmd, env, NULL, &r), 0);
+	assert_int_equal(WEXITSTATUS(r.status), 1);
+	assert_non_null(strstr(r.err, "no such process"));
+	run_result_free(&r);
+
+	target_start(&t, argv, 1);
+	attach_start(f, &a, t.pid, NULL);
+	snprintf(spid, sizeof(spid), "%d", (int)t.pid);
+	assert_int_equal(run_cmd(cmd, env, NULL, &r), 0);
+	assert_int_equal(WEXITSTATUS(r.status), 1);
+	assert_non_null(strstr(r.err, "already traced by process"));
+	run_result_free(&r);
+	{
+		/* a thread of the target */
+		char path[64], line[64];
+		FILE *d;
+
+		snprintf(path, sizeof(path), "ls /proc/%d/task | sort -n | tail -1", (int)t.pid);
+		d = popen(path, "r");
+		assert_non_null(fgets(line, sizeof(line), d));
+		pclose(d);
+		snprintf(spid, sizeof(spid), "%d", atoi(line));
+		assert_int_equal(run_cmd(cmd, env, NULL, &r), 0);
+		assert_int_equal(WEXITSTATUS(r.status), 1);
+		assert_non_null(strstr(r.err, "is a thread of process"));
+		run_result_free(&r);
+	}
+	kill(a.pid, SIGTERM);
+	attach_finish(&a);
+	assert_int_equal(WEXITSTATUS(target_finish(&t, "exit 0")), 0);
+
+	{
+		/* a process the shim watches */
+		char pre[4200];
+		const char *env2[] = { f->env_ring, f->env_home, pre, NULL };
+		char *sl[] = { "/bin/sh", "-c", "exec sleep 30", NULL };
+		pid_t s;
+
+		snprintf(pre, sizeof(pre), "LD_PRELOAD=%s", shim_path());
+		s = fork();
+		if (s == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			putenv(pre);
+			putenv(f->env_ring);
+			execv(sl[0], sl);
+			_exit(127);
+		}
+		usleep(200 * 1000);
+		snprintf(spid, sizeof(spid), "%d", (int)s);
+		assert_int_equal(run_cmd(cmd, env2, NULL, &r), 0);
+		assert_int_equal(WEXITSTATUS(r.status), 1);
+		assert_non_null(strstr(r.err, "already watched by the dise shim"));
+		run_result_free(&r);
+		kill(s, SIGKILL);
+		waitpid(s, NULL, 0);
+	}
+	if (geteuid() == 0) {
+		/* another user's process: attach as nobody to ours */
+		pid_t c;
+		int st;
+
+		target_start(&t, argv, 1);
+		snprintf(spid, sizeof(spid), "%d", (int)t.pid);
+		c = fork();
+		if (c == 0) {
+			int devnull = open("/dev/null", O_WRONLY);
+			char errpath[4200];
+			int fd;
+
+			snprintf(errpath, sizeof(errpath), "%s/attach-err", f->dir);
+			fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+			dup2(fd, 2);
+			dup2(devnull, 1);
+			if (setgid(65534) < 0 || setuid(65534) < 0)
+				_exit(99);
+			execv(cmd[0], cmd);
+			_exit(127);
+		}
+		waitpid(c, &st, 0);
+		if (WEXITSTATUS(st) != 99) {
+			char errpath[4200], text[1024] = "";
+			FILE *e;
+
+			assert_int_equal(WEXITSTATUS(st), 1);
+			snprintf(errpath, sizeof(errpath), "%s/attach-err", f->dir);
+			e = fopen(errpath, "r");
+			assert_non_null(e);
+			assert_non_null(fgets(text, sizeof(text), e));
+			fclose(e);
+			assert_non_null(strstr(text, "permission denied"));
+		}
+		assert_int_equal(WEXITSTATUS(target_finish(&t, "exit 0")), 0);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_attach_thread_crash, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_attach_endings, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_attach_fork_and_exec, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_attach_detach, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_attach_stack, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_attach_errors, fixture_setup, fixture_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
