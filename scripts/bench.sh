@@ -10,3 +10,4 @@ scripts/build.sh build
 ./build/bin/bench-ingest "${INGEST_RUNS:-300000}"
 ./build/bin/bench-latency "${LATENCY_RECORDS:-2000}"
 ./build/bin/bench-heal build "${HEAL_ROUNDS:-30}"
+./build/bin/bench-attach build "${ATTACH_ROUNDS:-7}"

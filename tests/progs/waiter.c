@@ -10,6 +10,7 @@
  *   handled          SIGSEGV with a handler of its own that exits 42
  *   spin N           N rounds of arithmetic, no system call; prints the sum, exits 0
  *   sys N            N getppid() system calls; exits 0
+ *   signals N        N raise(SIGUSR1) with a handler; exits 0
  *   wait             read stdin until it closes, then exit 0
  * Until the command arrives it blocks in read(): attach, then send it.
  */
@@ -48,6 +49,14 @@ static void *idle_main(void *arg)
 	for (;;)
 		pause();
 	return NULL;
+}
+
+static volatile sig_atomic_t usr1;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1++;
 }
 
 static void on_segv(int sig)
@@ -118,6 +127,13 @@ int main(void)
 		for (k = 0; k < n; k++)
 			syscall(SYS_getppid);
 		return 0;
+	} else if (!strcmp(line, "signals") && arg) {
+		long n = atol(arg), k;
+
+		signal(SIGUSR1, on_usr1);
+		for (k = 0; k < n; k++)
+			raise(SIGUSR1);
+		return usr1 == (sig_atomic_t)n ? 0 : 3;
 	} else if (!strcmp(line, "wait")) {
 		while (fgets(line, sizeof(line), stdin))
 			;
