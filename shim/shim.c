@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/resource.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -346,6 +347,20 @@ static void init(int argc, char **argv)
 	if (env && env[0] && strcmp(env, "0") != 0) {
 		S->disabled = 1;
 		return;
+	}
+
+	/*
+	 * DISE_PTRACER=any|PID: where Yama's ptrace_scope is 1, let `dise attach`
+	 * (any process of this user, or PID and its descendants) attach later
+	 * without privilege. Asked for by the operator; a kernel without Yama
+	 * says EINVAL, which changes nothing (errno is restored by our caller).
+	 */
+	env = getenv("DISE_PTRACER");
+	if (env && env[0]) {
+		unsigned long who = strcmp(env, "any") == 0 ? (unsigned long)PR_SET_PTRACER_ANY : strtoul(env, NULL, 10);
+
+		if (who)
+			prctl(PR_SET_PTRACER, who, 0, 0, 0);
 	}
 
 	S->pid = (uint32_t)getpid();

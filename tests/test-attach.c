@@ -35,8 +35,12 @@ struct target {
 	FILE *out; /* its stdout */
 };
 
-/* Starts argv with pipes on stdin and stdout, core dumps off, unwatched; for waiter, waits for "ready". */
-static void target_start(struct target *t, char *const argv[], int waiter)
+/*
+ * Starts argv with pipes on stdin and stdout, core dumps off, unwatched
+ * unless env ("K=V" entries, may be NULL) says otherwise; for waiter, waits
+ * for "ready".
+ */
+static void target_start_env(struct target *t, char *const argv[], int waiter, char *const env[])
 {
 	int in[2], out[2];
 	char line[256];
@@ -53,6 +57,8 @@ static void target_start(struct target *t, char *const argv[], int waiter)
 		dup2(in[0], 0);
 		dup2(out[1], 1);
 		unsetenv("LD_PRELOAD");
+		for (; env && *env; env++)
+			putenv(*env);
 		execv(argv[0], argv);
 		_exit(127);
 	}
@@ -65,6 +71,11 @@ static void target_start(struct target *t, char *const argv[], int waiter)
 		assert_non_null(fgets(line, sizeof(line), t->out));
 		assert_int_equal(strncmp(line, "ready ", 6), 0);
 	}
+}
+
+static void target_start(struct target *t, char *const argv[], int waiter)
+{
+	target_start_env(t, argv, waiter, NULL);
 }
 
 /* Sends cmd (may be NULL: just close stdin) and waits for the target; returns its wait status. */
@@ -385,6 +396,38 @@ static void test_attach_stack(void **state)
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 4);
 }
 
+/*
+ * A process the shim watches, started with DISE_PTRACER=any (what lets an
+ * unprivileged `dise attach` in where Yama's ptrace_scope is 1): following it
+ * is refused (its runs are recorded already), --stack works, and it runs on
+ * as it would.
+ */
+static void test_attach_watched_process(void **state)
+{
+	struct fixture *f = *state;
+	char *argv[] = { (char *)prog_path("waiter"), NULL };
+	char pre[4200], spid[32];
+	char *env[] = { pre, f->env_ring, "DISE_PTRACER=any", NULL };
+	char *follow[] = { (char *)bin_path("dise"), "attach", spid, NULL };
+	char *stack[] = { (char *)bin_path("dise"), "attach", spid, "--stack", NULL };
+	const char *denv[] = { f->env_ring, f->env_home, NULL };
+	struct target t;
+	struct run_result r;
+
+	snprintf(pre, sizeof(pre), "LD_PRELOAD=%s", shim_path());
+	target_start_env(&t, argv, 1, env);
+	snprintf(spid, sizeof(spid), "%d", (int)t.pid);
+	assert_int_equal(run_cmd(follow, denv, NULL, &r), 0);
+	assert_int_equal(WEXITSTATUS(r.status), 1);
+	assert_non_null(strstr(r.err, "already watched by the dise shim"));
+	run_result_free(&r);
+	assert_int_equal(run_cmd(stack, denv, NULL, &r), 0);
+	assert_int_equal(WEXITSTATUS(r.status), 0);
+	assert_non_null(strstr(r.out, " main+"));
+	run_result_free(&r);
+	assert_int_equal(WEXITSTATUS(target_finish(&t, "exit 6")), 6);
+}
+
 /* Clear errors: no such process, a thread id, already traced, already watched by the shim, another user's process. */
 static void test_attach_errors(void **state)
 {
@@ -502,6 +545,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attach_detach, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_stack, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_errors, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_attach_watched_process, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
