@@ -73,6 +73,8 @@ static struct {
 	dise_ring ring;
 	int have_ring;
 	int quiet;
+	pid_t pid;	 /* the process attached to */
+	int last_status; /* its wait status, once it ended */
 } A;
 
 static volatile sig_atomic_t stop_asked;
@@ -683,6 +685,172 @@ static void detach_all(void)
 	}
 }
 
+static void handle(pid_t tid, int st, int nested);
+
+/*
+ * The stacks of the other threads of q, whose thread crashing is about to
+ * die: each is interrupted, its stack printed, and its stop handled as
+ * usual (an interrupt is resumed; any other stop, e.g. a signal or an event
+ * that came first, goes through handle()).
+ */
+static void other_stacks(struct proc *q, pid_t crashing)
+{
+	static uint8_t b[DISE_RECORD_MAX];
+	pid_t *tids = calloc(A.nt + 1, sizeof(*tids));
+	size_t n = 0, i;
+
+	if (!tids)
+		return;
+	for (i = 0; i < A.nt; i++)
+		if (A.t[i].tgid == q->pid && A.t[i].tid != crashing)
+			tids[n++] = A.t[i].tid;
+	if (n)
+		fprintf(stderr, "dise attach: the other %zu thread%s of process %d:\n", n, n == 1 ? "" : "s", (int)q->pid);
+	for (i = 0; i < n; i++) {
+		struct proc *p = proc_find(tids[i]) ? proc_find(tids[i]) : proc_find(q->pid);
+		int st;
+		pid_t w;
+
+		if (ptrace(PTRACE_INTERRUPT, tids[i], NULL, NULL) < 0 && errno == ESRCH)
+			continue;
+		while ((w = waitpid(tids[i], &st, __WALL)) < 0 && errno == EINTR)
+			;
+		if (w < 0)
+			continue;
+		if (WIFSTOPPED(st) && p) {
+			uint32_t len = capture(p, tids[i], SIGSTOP, NULL, b);
+
+			if (len)
+				print_stack(stderr, b, len, tids[i]);
+		}
+		handle(tids[i], st, 1);
+	}
+	free(tids);
+}
+
+/*
+ * One wait status of a traced task: new tasks and processes, exec, exit
+ * stops, group-stops, and signals about to be delivered (a fatal one that
+ * dumps core is recorded first). Every stop is resumed before returning.
+ * nested: called while the other threads of a crashing process are stopped
+ * for their stacks (their own crash does not stop the others again).
+ */
+static void handle(pid_t tid, int st, int nested)
+{
+	static uint8_t b[DISE_RECORD_MAX];
+	int sig, ev;
+	struct thr *t;
+
+	t = thr_find(tid);
+	if (!t) /* a new task's first stop can come before its parent's event */
+		t = thr_add(tid, (pid_t)status_field(tid, "Tgid", 10));
+	if (!t)
+		return;
+	if (WIFEXITED(st) || WIFSIGNALED(st)) {
+		struct proc *q = proc_find(tid);
+
+		if (q) {
+			record_exit(q, st);
+			if (tid == A.pid)
+				A.last_status = st;
+			*q = A.p[--A.np];
+		}
+		thr_del(tid);
+		return;
+	}
+	if (!WIFSTOPPED(st))
+		return;
+	sig = WSTOPSIG(st);
+	ev = st >> 16;
+	if (ev == PTRACE_EVENT_STOP) {
+		/* a group-stop stays a stop; otherwise the first stop of a new task, or an interrupt */
+		if (t->tgid == tid && !proc_find(tid) && t->tgid > 0) {
+			struct proc *q = proc_add(tid, clock_ns(CLOCK_MONOTONIC));
+
+			if (q)
+				record_start(q, DISE_START_FORK, clock_ns(CLOCK_REALTIME));
+		}
+		if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
+			ptrace(PTRACE_LISTEN, tid, NULL, NULL);
+		else
+			ptrace(PTRACE_CONT, tid, NULL, NULL);
+		return;
+	}
+	if (ev == PTRACE_EVENT_FORK || ev == PTRACE_EVENT_VFORK || ev == PTRACE_EVENT_CLONE) {
+		unsigned long child = 0;
+
+		if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &child) == 0 && child) {
+			pid_t c = (pid_t)child, tg = ev == PTRACE_EVENT_CLONE ? (pid_t)status_field(c, "Tgid", 10) : c;
+
+			if (tg <= 0)
+				tg = ev == PTRACE_EVENT_CLONE ? t->tgid : c;
+			thr_add(c, tg);
+			if (tg == c && !proc_find(c)) {
+				struct proc *q = proc_add(c, clock_ns(CLOCK_MONOTONIC));
+
+				if (q)
+					record_start(q, DISE_START_FORK, clock_ns(CLOCK_REALTIME));
+			}
+		}
+		ptrace(PTRACE_CONT, tid, NULL, NULL);
+		return;
+	}
+	if (ev == PTRACE_EVENT_EXEC) {
+		unsigned long former = 0;
+		struct proc *q = proc_find(t->tgid);
+		size_t k;
+
+		/* the other threads are gone; a non-leader that exec'd now has the leader's id */
+		if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &former) == 0 && (pid_t)former != tid)
+			thr_del((pid_t)former);
+		for (k = 0; k < A.nt;)
+			if (A.t[k].tgid == t->tgid && A.t[k].tid != tid)
+				A.t[k] = A.t[--A.nt];
+			else
+				k++;
+		if (q) {
+			record_exec(q);
+			q->run_start_ns = clock_ns(CLOCK_MONOTONIC);
+			q->user_ns = q->sys_ns = q->maxrss_kb = 0;
+			record_start(q, 0, clock_ns(CLOCK_REALTIME));
+		}
+		ptrace(PTRACE_CONT, tid, NULL, NULL);
+		return;
+	}
+	if (ev == PTRACE_EVENT_EXIT) {
+		struct proc *q = proc_find(t->tgid);
+
+		if (q)
+			proc_times(q);
+		ptrace(PTRACE_CONT, tid, NULL, NULL);
+		return;
+	}
+	if (ev) {
+		ptrace(PTRACE_CONT, tid, NULL, NULL);
+		return;
+	}
+	/* a signal-delivery-stop: the signal is about to be delivered */
+	if (is_core_signal(sig) && fatal(t->tgid, sig)) {
+		struct proc *q = proc_find(t->tgid);
+		siginfo_t si;
+		uint32_t len;
+
+		if (ptrace(PTRACE_GETSIGINFO, tid, NULL, &si) < 0)
+			memset(&si, 0, sizeof(si));
+		if (q && (len = capture(q, tid, sig, &si, b)) > 0) {
+			put(b, len);
+			if (!A.quiet) {
+				fprintf(stderr, "dise attach: process %d gets %s on thread %d; recorded:\n",
+					(int)t->tgid, dise_signal_name(sig), (int)tid);
+				print_stack(stderr, b, len, tid);
+				if (!nested)
+					other_stacks(q, tid);
+			}
+		}
+	}
+	ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig);
+}
+
 static int attach_usage(FILE *f, int rc)
 {
 	fputs("usage: dise attach PID [--stack] [--detach-after SECONDS] [--quiet]\n"
@@ -764,13 +932,12 @@ static int snapshot(struct proc *p)
 
 int dise_cli_attach(int argc, char **argv)
 {
-	static uint8_t b[DISE_RECORD_MAX];
 	const long options = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC |
 			     PTRACE_O_TRACEEXIT;
 	struct sigaction sa;
 	char maps_path[64], ring_path[DISE_PATH_MAX] = "", buf[1 << 16], *end;
 	long detach_after = 0;
-	int stack = 0, i, r, rc = 0, last_status = 0;
+	int stack = 0, i, r, rc = 0;
 	long long tick, now_boot, start_boot;
 	pid_t pid = 0;
 	struct proc *p;
@@ -800,6 +967,7 @@ int dise_cli_attach(int argc, char **argv)
 	}
 	if (!pid)
 		return attach_usage(stderr, 2);
+	A.pid = pid;
 	if (pid == getpid()) {
 		fprintf(stderr, "dise attach: %d is dise attach itself\n", (int)pid);
 		return 1;
@@ -867,9 +1035,8 @@ int dise_cli_attach(int argc, char **argv)
 		alarm((unsigned)detach_after);
 
 	while (A.np) {
-		int st, sig, ev;
+		int st;
 		pid_t tid;
-		struct thr *t;
 
 		if (stop_asked) {
 			alarm(0);
@@ -885,119 +1052,14 @@ int dise_cli_attach(int argc, char **argv)
 				continue;
 			break; /* ECHILD: nothing traced is left */
 		}
-		t = thr_find(tid);
-		if (!t) /* a new task's first stop can come before its parent's event */
-			t = thr_add(tid, (pid_t)status_field(tid, "Tgid", 10));
-		if (!t)
-			continue;
-		if (WIFEXITED(st) || WIFSIGNALED(st)) {
-			struct proc *q = proc_find(tid);
-
-			if (q) {
-				record_exit(q, st);
-				if (tid == pid)
-					last_status = st;
-				*q = A.p[--A.np];
-			}
-			thr_del(tid);
-			continue;
-		}
-		if (!WIFSTOPPED(st))
-			continue;
-		sig = WSTOPSIG(st);
-		ev = st >> 16;
-		if (ev == PTRACE_EVENT_STOP) {
-			/* a group-stop stays a stop; otherwise the first stop of a new task, or an interrupt */
-			if (t->tgid == tid && !proc_find(tid) && t->tgid > 0) {
-				struct proc *q = proc_add(tid, clock_ns(CLOCK_MONOTONIC));
-
-				if (q)
-					record_start(q, DISE_START_FORK, clock_ns(CLOCK_REALTIME));
-			}
-			if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
-				ptrace(PTRACE_LISTEN, tid, NULL, NULL);
-			else
-				ptrace(PTRACE_CONT, tid, NULL, NULL);
-			continue;
-		}
-		if (ev == PTRACE_EVENT_FORK || ev == PTRACE_EVENT_VFORK || ev == PTRACE_EVENT_CLONE) {
-			unsigned long child = 0;
-
-			if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &child) == 0 && child) {
-				pid_t c = (pid_t)child, tg = ev == PTRACE_EVENT_CLONE ? (pid_t)status_field(c, "Tgid", 10) : c;
-
-				if (tg <= 0)
-					tg = ev == PTRACE_EVENT_CLONE ? t->tgid : c;
-				thr_add(c, tg);
-				if (tg == c && !proc_find(c)) {
-					struct proc *q = proc_add(c, clock_ns(CLOCK_MONOTONIC));
-
-					if (q)
-						record_start(q, DISE_START_FORK, clock_ns(CLOCK_REALTIME));
-				}
-			}
-			ptrace(PTRACE_CONT, tid, NULL, NULL);
-			continue;
-		}
-		if (ev == PTRACE_EVENT_EXEC) {
-			unsigned long former = 0;
-			struct proc *q = proc_find(t->tgid);
-			size_t k;
-
-			/* the other threads are gone; a non-leader that exec'd now has the leader's id */
-			if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &former) == 0 && (pid_t)former != tid)
-				thr_del((pid_t)former);
-			for (k = 0; k < A.nt;)
-				if (A.t[k].tgid == t->tgid && A.t[k].tid != tid)
-					A.t[k] = A.t[--A.nt];
-				else
-					k++;
-			if (q) {
-				record_exec(q);
-				q->run_start_ns = clock_ns(CLOCK_MONOTONIC);
-				q->user_ns = q->sys_ns = q->maxrss_kb = 0;
-				record_start(q, 0, clock_ns(CLOCK_REALTIME));
-			}
-			ptrace(PTRACE_CONT, tid, NULL, NULL);
-			continue;
-		}
-		if (ev == PTRACE_EVENT_EXIT) {
-			struct proc *q = proc_find(t->tgid);
-
-			if (q)
-				proc_times(q);
-			ptrace(PTRACE_CONT, tid, NULL, NULL);
-			continue;
-		}
-		if (ev) {
-			ptrace(PTRACE_CONT, tid, NULL, NULL);
-			continue;
-		}
-		/* a signal-delivery-stop: the signal is about to be delivered */
-		if (is_core_signal(sig) && fatal(t->tgid, sig)) {
-			struct proc *q = proc_find(t->tgid);
-			siginfo_t si;
-			uint32_t len;
-
-			if (ptrace(PTRACE_GETSIGINFO, tid, NULL, &si) < 0)
-				memset(&si, 0, sizeof(si));
-			if (q && (len = capture(q, tid, sig, &si, b)) > 0) {
-				put(b, len);
-				if (!A.quiet) {
-					fprintf(stderr, "dise attach: process %d gets %s on thread %d; recorded:\n",
-						(int)t->tgid, dise_signal_name(sig), (int)tid);
-					print_stack(stderr, b, len, tid);
-				}
-			}
-		}
-		ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig);
+		handle(tid, st, 0);
 	}
 	if (!stop_asked && !A.quiet) {
-		if (WIFEXITED(last_status))
-			fprintf(stderr, "dise attach: process %d exited with status %d\n", (int)pid, WEXITSTATUS(last_status));
-		else if (WIFSIGNALED(last_status))
+		if (WIFEXITED(A.last_status))
+			fprintf(stderr, "dise attach: process %d exited with status %d\n", (int)pid, WEXITSTATUS(A.last_status));
+		else if (WIFSIGNALED(A.last_status))
 			fprintf(stderr, "dise attach: process %d was killed by %s%s\n", (int)pid,
-				dise_signal_name(WTERMSIG(last_status)), WCOREDUMP(last_status) ? " (core dumped)" : "");
+				dise_signal_name(WTERMSIG(A.last_status)), WCOREDUMP(A.last_status) ? " (core dumped)" : "");
 	}
 out:
 	if (A.have_ring)

@@ -189,6 +189,10 @@ static void test_attach_thread_crash(void **state)
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	assert_non_null(strstr(a.text, "waiter_crash_thread"));
 	assert_non_null(strstr(a.text, "was killed by SIGSEGV"));
+	/* all threads' stacks: the main thread and the two idle ones */
+	assert_non_null(strstr(a.text, "the other 3 threads of process"));
+	assert_non_null(strstr(a.text, " idle_main+"));
+	assert_non_null(strstr(a.text, " main+"));
 
 	read_ring(f->ring, &l);
 	assert_int_equal(count_recs(&l, t.pid, DISE_REC_START), 1);
