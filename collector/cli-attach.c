@@ -851,6 +851,24 @@ static void handle(pid_t tid, int st, int nested)
 	ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig);
 }
 
+/* Whether the shim is mapped in pid (every line of its maps: large programs have long ones). */
+static int has_shim(pid_t pid)
+{
+	char path[64], *line = NULL;
+	size_t cap = 0;
+	int found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	if (!(f = fopen(path, "re")))
+		return 0;
+	while (!found && getline(&line, &cap, f) > 0)
+		found = strstr(line, "/libdise_shim.so") != NULL;
+	free(line);
+	fclose(f);
+	return found;
+}
+
 static int attach_usage(FILE *f, int rc)
 {
 	fputs("usage: dise attach PID [--stack] [--detach-after SECONDS] [--quiet]\n"
@@ -935,7 +953,7 @@ int dise_cli_attach(int argc, char **argv)
 	const long options = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC |
 			     PTRACE_O_TRACEEXIT;
 	struct sigaction sa;
-	char maps_path[64], ring_path[DISE_PATH_MAX] = "", buf[1 << 16], *end;
+	char ring_path[DISE_PATH_MAX] = "", *end;
 	long detach_after = 0;
 	int stack = 0, i, r, rc = 0;
 	long long tick, now_boot, start_boot;
@@ -981,8 +999,7 @@ int dise_cli_attach(int argc, char **argv)
 			status_field(pid, "Tgid", 10));
 		return 1;
 	}
-	snprintf(maps_path, sizeof(maps_path), "/proc/%d/maps", (int)pid);
-	if (!stack && slurp(maps_path, buf, sizeof(buf)) > 0 && strstr(buf, "/libdise_shim.so")) {
+	if (!stack && has_shim(pid)) {
 		fprintf(stderr, "dise attach: process %d is already watched by the dise shim (LD_PRELOAD); its runs are "
 			"recorded\n", (int)pid);
 		return 1;
