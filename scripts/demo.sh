@@ -75,7 +75,30 @@ echo
 echo "== 3. the next run of the same path runs the healthy version instead (same argv)"
 drun "$work/bin/mytool" segv
 echo
+echo "== 4. a process started without dise, already running: attach, and watch it crash on a thread"
+fifo="$work/cmd"
+mkfifo "$fifo"
+build/tests/progs/waiter < "$fifo" > /dev/null &
+target=$!
+exec 3> "$fifo"     # the waiter blocks reading its command from here
+sleep 0.2
+echo "\$ dise attach $target &"
+./build/bin/dise attach "$target" &
+attacher=$!
+sleep 0.5
+echo thread-segv >&3
+exec 3>&-
+set +e
+wait "$target" 2>/dev/null
+echo "  -> the waiter ended with status $? (139: SIGSEGV, as without dise)"
+wait "$attacher"
+set -e
+sleep 1.5
+echo
+echo "\$ dise crashes              # the attached run, unwound like a preloaded one"
+./build/bin/dise crashes | grep -A6 waiter || true
+echo
 ./build/bin/dise collector stop
 echo
-echo "Not built yet: regeneration and the fitness ratchet, dise attach."
+echo "Not built yet: regeneration and the fitness ratchet."
 
