@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * `dise attach`: real long-running programs started without the shim
- * (tests/progs/waiter, sleep, python3), attached, then made to crash on a
- * second thread, exit with a code, fork, exec, be SIGKILLed or be detached
- * from. The target's wait status is compared with a run of the same
- * command without attach; the records are checked in the ring and, through
- * the collector, in the database and `dise runs --json`.
+ * (tests/progs/waiter, coreutils sleep, a python3 loop), attached, then
+ * made to crash on a second thread, exit with a code, fork, exec, stop and
+ * continue, be SIGKILLed or be detached from. The target's wait status is
+ * compared with a run of the same command without attach; the records are
+ * checked in the ring and, through the collector, in the database and
+ * `dise runs --json`.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -373,6 +374,79 @@ static void test_attach_detach(void **state)
 	}
 }
 
+/*
+ * coreutils' sleep, attached: SIGSTOP stops it as its parent sees it
+ * (WUNTRACED), SIGCONT resumes it, SIGTERM ends it with that status; the run
+ * is a failure with signal 15 and no crash.
+ */
+static void test_attach_sleep_stop_cont(void **state)
+{
+	struct fixture *f = *state;
+	char *argv[] = { "/bin/sleep", "30", NULL };
+	struct target t;
+	struct attacher a;
+	struct run_result r;
+	int st;
+
+	target_start(&t, argv, 0);
+	attach_start(f, &a, t.pid, NULL);
+	kill(t.pid, SIGSTOP);
+	assert_int_equal(waitpid(t.pid, &st, WUNTRACED), t.pid);
+	assert_true(WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP);
+	kill(t.pid, SIGCONT);
+	assert_int_equal(waitpid(t.pid, &st, WCONTINUED), t.pid);
+	assert_true(WIFCONTINUED(st));
+	kill(t.pid, SIGTERM);
+	st = target_finish(&t, NULL);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+	assert_true(WIFEXITED(attach_finish(&a)));
+	assert_non_null(strstr(a.text, "was killed by SIGTERM"));
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND tool = 'sleep' AND outcome = 'fail' "
+				      "AND signal = 15", (int)t.pid),
+			 1);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM crashes"), 0);
+}
+
+/* A python3 loop serving lines on stdin: attached, it answers byte for byte as before and exits with its code. */
+static void test_attach_python_loop(void **state)
+{
+	struct fixture *f = *state;
+	char *argv[] = { "/usr/bin/env", "python3", "-c",
+			 "import sys\n"
+			 "print('ready', flush=True)\n"
+			 "for line in sys.stdin:\n"
+			 "    if line.startswith('exit'):\n"
+			 "        sys.exit(int(line.split()[1]))\n"
+			 "    print(line.strip().upper(), flush=True)\n",
+			 NULL };
+	char line[256];
+	struct target t;
+	struct attacher a;
+	struct run_result r;
+	int st, i;
+
+	target_start(&t, argv, 0);
+	assert_non_null(fgets(line, sizeof(line), t.out));
+	assert_string_equal(line, "ready\n");
+	attach_start(f, &a, t.pid, NULL);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(write(t.in, "hello dise\n", 11), 11);
+		assert_non_null(fgets(line, sizeof(line), t.out));
+		assert_string_equal(line, "HELLO DISE\n");
+	}
+	st = target_finish(&t, "exit 3");
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+	assert_true(WIFEXITED(attach_finish(&a)));
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND tool LIKE 'python3%%' "
+				      "AND outcome = 'fail' AND exit_status = 3 AND argv LIKE '%%sys.stdin%%'",
+				   (int)t.pid),
+			 1);
+}
+
 /* --stack: every thread's stack, symbolized; the target goes on untouched. */
 static void test_attach_stack(void **state)
 {
@@ -523,6 +597,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attach_fork_and_exec, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_detach, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_stack, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_attach_sleep_stop_cont, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_attach_python_loop, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_errors, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_watched_process, fixture_setup, fixture_teardown),
 	};
