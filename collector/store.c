@@ -215,7 +215,8 @@ static int exec_sql(dise_store *st, const char *sql)
 	return map_rc(sqlite3_exec(st->db, sql, NULL, NULL, NULL));
 }
 
-static int migrate(dise_store *st)
+/* Brings the schema to version target (DISE_SCHEMA_VERSION but in tests), one step per version. */
+static int migrate(dise_store *st, int target)
 {
 	sqlite3_stmt *q;
 	int r, version = 0;
@@ -242,7 +243,7 @@ static int migrate(dise_store *st)
 		version = 1;
 	}
 	/* each step takes version v to v + 1 */
-	for (; r == 0 && version < DISE_SCHEMA_VERSION; version++) {
+	for (; r == 0 && version < target; version++) {
 		static const char *const step[] = { schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7 };
 		char sql[64];
 
@@ -277,7 +278,7 @@ int dise_store_open(const char *path, int readonly, dise_store **ret)
 				 "PRAGMA wal_autocheckpoint=0;");
 		if (r < 0)
 			goto fail;
-		r = migrate(st);
+		r = migrate(st, DISE_SCHEMA_VERSION);
 		if (r < 0)
 			goto fail;
 		{
@@ -317,6 +318,20 @@ fail:
 	if (st->db && r == -EIO)
 		fprintf(stderr, "dise: store '%s': %s\n", path, sqlite3_errmsg(st->db));
 	dise_store_free(st);
+	return r;
+}
+
+int dise_store_create_old(const char *path, int version)
+{
+	dise_store st = { 0 };
+	int r;
+
+	if (version < 1 || version > DISE_SCHEMA_VERSION)
+		return -EINVAL;
+	r = map_rc(sqlite3_open_v2(path, &st.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL));
+	if (r == 0)
+		r = migrate(&st, version);
+	sqlite3_close(st.db);
 	return r;
 }
 

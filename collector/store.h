@@ -21,6 +21,13 @@ typedef struct dise_store dise_store;
 
 /* Opens (creating and migrating) the database; readonly opens an existing one as is. */
 int dise_store_open(const char *path, int readonly, dise_store **ret);
+/*
+ * Tests of the upgrade path: creates path as a database of an older schema
+ * version (1 .. DISE_SCHEMA_VERSION), as the migration steps define that
+ * version. Returns 0 or -errno.
+ */
+int dise_store_create_old(const char *path, int version);
+
 dise_store *dise_store_free(dise_store *st);
 const char *dise_store_errmsg(dise_store *st);
 

@@ -1675,6 +1675,61 @@ static void test_rule_scopes(void **state)
 		free(ga[i]), free(gb[i]);
 }
 
+/*
+ * The upgrade path: a database of every older schema version, holding a
+ * run, is opened by this collector: migrated step by step to the current
+ * version, the run kept, and every reading command works on it.
+ */
+static void test_schema_upgrade(void **state)
+{
+	struct fixture *f = *state;
+	char *db, *sql;
+	int v;
+
+	assert_true(asprintf(&db, "%s/dise.db", f->home) > 0);
+	mkdir(f->home, 0700);
+	for (v = 1; v < DISE_SCHEMA_VERSION; v++) {
+		static const char *const cmds[][4] = { { "runs", "--json" }, { "crashes", "--json" }, { "health", "--json" },
+							{ "pruned", "--json" }, { "rules", "--json" } };
+		dise_store *st;
+		sqlite3 *h;
+		struct run_result r;
+		size_t i;
+
+		unlink(db);
+		assert_int_equal(dise_store_create_old(db, v), 0);
+		assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+		assert_true(asprintf(&sql, "INSERT INTO runs(epoch, pid, start_ns, outcome, exit_status, execfn, argv) "
+					   "VALUES (1, %d, 5, 'fail', 3, '/bin/old', '[\"old\"]')",
+				     4200 + v) > 0);
+		assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+		free(sql);
+		sqlite3_close(h);
+		/* a reader refuses it, saying it was made by an older dise */
+		{
+			char *a[] = { (char *)bin_path("dise"), "runs", NULL };
+
+			dise_cmd(f, a, &r);
+			assert_int_equal(WEXITSTATUS(r.status), 1);
+			assert_non_null(strstr(r.err, "older dise"));
+			run_result_free(&r);
+		}
+		assert_int_equal(dise_store_open(db, 0, &st), 0);
+		dise_store_free(st);
+		assert_int_equal(db_count(f, "SELECT version FROM schema_version"), DISE_SCHEMA_VERSION);
+		assert_true(asprintf(&sql, "SELECT count(*) FROM runs WHERE pid = %d AND exit_status = 3", 4200 + v) > 0);
+		assert_int_equal(db_count(f, sql), 1);
+		free(sql);
+		for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+			char *a[] = { (char *)bin_path("dise"), (char *)cmds[i][0], (char *)cmds[i][1], NULL };
+			json_t *j = dise_json(f, a);
+
+			json_decref(j);
+		}
+	}
+	free(db);
+}
+
 /* Over the cap, copies go oldest first; the newest healthy version of a tool keeps its copy. */
 static void test_config_cas_cap(void **state)
 {
@@ -2087,6 +2142,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config_errors, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_config_normal_exit_codes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_config_cas_cap, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_schema_upgrade, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_done_when, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_validation, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_rule_scopes, fixture_setup, fixture_teardown),
