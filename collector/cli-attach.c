@@ -260,15 +260,22 @@ static void put_str(uint8_t *b, size_t *off, const char *s, uint16_t *len)
 	*len = (uint16_t)(n + 1);
 }
 
-/* The exe path of pid (" (deleted)" kept: it says what happened); "" when unreadable. */
+/*
+ * A link of /proc/pid (exe, cwd); "" when unreadable. A deleted file's
+ * " (deleted)" is dropped: the collector checks the file's identity before
+ * it hashes what is at that path, so a new file there is never taken for it.
+ */
 static void proc_link(pid_t pid, const char *what, char *buf, size_t size)
 {
+	static const char deleted[] = " (deleted)";
 	char path[64];
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
 	n = readlink(path, buf, size - 1);
 	buf[n > 0 ? n : 0] = '\0';
+	if (n > (ssize_t)sizeof(deleted) && !strcmp(buf + n - (sizeof(deleted) - 1), deleted))
+		buf[n - (sizeof(deleted) - 1)] = '\0';
 }
 
 /* START of process p, from /proc. flags: DISE_START_ATTACHED, DISE_START_FORK, or 0 after an exec. */
@@ -897,12 +904,20 @@ static int attach_error(pid_t pid, int err)
 		return 1;
 	}
 	if (err == EPERM) {
-		if (slurp("/proc/sys/kernel/yama/ptrace_scope", buf, sizeof(buf)) > 0 && atoi(buf) >= 1)
+		int scope = slurp("/proc/sys/kernel/yama/ptrace_scope", buf, sizeof(buf)) > 0 ? atoi(buf) : 0;
+
+		if (scope >= 3)
+			fprintf(stderr, "dise attach: permission denied for process %d: Yama's ptrace_scope is 3, ptrace is "
+				"disabled on this system until reboot\n", (int)pid);
+		else if (scope == 2)
+			fprintf(stderr, "dise attach: permission denied for process %d: Yama's ptrace_scope is 2, only a "
+				"process with CAP_SYS_PTRACE may attach (run as root)\n", (int)pid);
+		else if (scope == 1 && geteuid() != 0)
 			fprintf(stderr,
 				"dise attach: permission denied for process %d: Yama's ptrace_scope is %d, so attaching to "
 				"a process that is not your child needs CAP_SYS_PTRACE (run as root), or start the program "
 				"under the shim with DISE_PTRACER=any\n",
-				(int)pid, atoi(buf));
+				(int)pid, scope);
 		else
 			fprintf(stderr,
 				"dise attach: permission denied for process %d: it belongs to another user or is not "

@@ -447,6 +447,33 @@ static void test_attach_python_loop(void **state)
 			 1);
 }
 
+/* A program whose file was deleted while it runs (an upgrade in place): its run still carries the tool's name. */
+static void test_attach_deleted_exe(void **state)
+{
+	struct fixture *f = *state;
+	char path[4200], cmd[8500];
+	char *argv[] = { path, NULL };
+	struct target t;
+	struct attacher a;
+	struct run_result r;
+	int st;
+
+	snprintf(path, sizeof(path), "%s/gone-waiter", f->dir);
+	snprintf(cmd, sizeof(cmd), "cp %s %s", prog_path("waiter"), path);
+	assert_int_equal(system(cmd), 0);
+	target_start(&t, argv, 1);
+	assert_int_equal(unlink(path), 0);
+	attach_start(f, &a, t.pid, NULL);
+	st = target_finish(&t, "exit 5");
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 5);
+	assert_true(WIFEXITED(attach_finish(&a)));
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND tool = 'gone-waiter' "
+				      "AND outcome = 'fail' AND exit_status = 5", (int)t.pid),
+			 1);
+}
+
 /* --stack: every thread's stack, symbolized; the target goes on untouched. */
 static void test_attach_stack(void **state)
 {
@@ -599,6 +626,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attach_stack, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_sleep_stop_cont, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_python_loop, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_attach_deleted_exe, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_errors, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_watched_process, fixture_setup, fixture_teardown),
 	};
