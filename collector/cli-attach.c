@@ -250,16 +250,6 @@ static int put_argv(pid_t pid, uint8_t *b, size_t *off, uint16_t *ret_len, uint3
 	return cut;
 }
 
-static void put_str(uint8_t *b, size_t *off, const char *s, uint16_t *len)
-{
-	size_t n = strnlen(s, DISE_PATH_MAX - 1);
-
-	memcpy(b + *off, s, n);
-	b[*off + n] = '\0';
-	*off += n + 1;
-	*len = (uint16_t)(n + 1);
-}
-
 /*
  * A link of /proc/pid (exe, cwd); "" when unreadable. A deleted file's
  * " (deleted)" is dropped: the collector checks the file's identity before
@@ -284,7 +274,6 @@ static void record_start(const struct proc *p, uint32_t flags, uint64_t wall_ns)
 	static uint8_t b[DISE_RECORD_MAX];
 	struct dise_rec_start s;
 	char exe[DISE_PATH_MAX], cwd[DISE_PATH_MAX], path[64];
-	struct stat st;
 	size_t off = sizeof(s);
 
 	memset(&s, 0, sizeof(s));
@@ -293,19 +282,12 @@ static void record_start(const struct proc *p, uint32_t flags, uint64_t wall_ns)
 	s.uid = (uint32_t)status_field(p->pid, "Uid", 10);
 	s.flags = flags;
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)p->pid);
-	if (stat(path, &st) == 0) {
-		s.exe.dev = s.script.dev = st.st_dev;
-		s.exe.ino = s.script.ino = st.st_ino;
-		s.exe.size = s.script.size = (uint64_t)st.st_size;
-		s.exe.mtime_ns = s.script.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-	} else {
-		s.flags |= DISE_START_NO_EXE | DISE_START_NO_SCRIPT;
-	}
+	dise_cli_start_identity(path, &s);
 	proc_link(p->pid, "exe", exe, sizeof(exe));
 	proc_link(p->pid, "cwd", cwd, sizeof(cwd));
-	put_str(b, &off, exe, &s.exe_len);
-	put_str(b, &off, exe, &s.execfn_len);
-	put_str(b, &off, cwd, &s.cwd_len);
+	dise_cli_put_str(b, &off, exe, &s.exe_len);
+	dise_cli_put_str(b, &off, exe, &s.execfn_len);
+	dise_cli_put_str(b, &off, cwd, &s.cwd_len);
 	if (put_argv(p->pid, b, &off, &s.argv_len, &s.argv_count, &s.argc))
 		s.flags |= DISE_START_ARGV_TRUNC;
 	fill_hdr(&s.h, DISE_REC_START, (uint32_t)off, p, p->pid);
@@ -324,7 +306,7 @@ static void record_exec(const struct proc *p)
 	memset(&e, 0, sizeof(e));
 	e.call = DISE_EXEC_EXECVE;
 	proc_link(p->pid, "exe", exe, sizeof(exe));
-	put_str(b, &off, exe, &e.path_len);
+	dise_cli_put_str(b, &off, exe, &e.path_len);
 	if (put_argv(p->pid, b, &off, &e.argv_len, &e.argv_count, &e.argc))
 		e.flags |= DISE_START_ARGV_TRUNC;
 	fill_hdr(&e.h, DISE_REC_EXEC, (uint32_t)off, p, p->pid);

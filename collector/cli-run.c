@@ -118,7 +118,7 @@ static char **child_env(const char *shim, char **ret_owned)
 	return env;
 }
 
-static void put_str(uint8_t *b, size_t *off, const char *s, uint16_t *len)
+void dise_cli_put_str(uint8_t *b, size_t *off, const char *s, uint16_t *len)
 {
 	size_t n = strnlen(s, DISE_PATH_MAX - 1);
 
@@ -126,6 +126,20 @@ static void put_str(uint8_t *b, size_t *off, const char *s, uint16_t *len)
 	b[*off + n] = '\0';
 	*off += n + 1;
 	*len = (uint16_t)(n + 1);
+}
+
+void dise_cli_start_identity(const char *path, struct dise_rec_start *s)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0) {
+		s->exe.dev = s->script.dev = st.st_dev;
+		s->exe.ino = s->script.ino = st.st_ino;
+		s->exe.size = s->script.size = (uint64_t)st.st_size;
+		s->exe.mtime_ns = s->script.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	} else {
+		s->flags |= DISE_START_NO_EXE | DISE_START_NO_SCRIPT;
+	}
 }
 
 /* WRAPPED START, then TRACED EXIT, into the ring. Best effort: the child's fate is what matters. */
@@ -136,7 +150,6 @@ static void record(pid_t pid, const char *path, char **argv, uint64_t t0, uint64
 	char ring_path[DISE_PATH_MAX], cwd[DISE_PATH_MAX];
 	struct dise_rec_start s;
 	struct dise_rec_exit e;
-	struct stat st;
 	dise_ring ring;
 	size_t off = sizeof(s);
 	uint32_t i, room;
@@ -149,16 +162,9 @@ static void record(pid_t pid, const char *path, char **argv, uint64_t t0, uint64
 	s.ppid = (uint32_t)getpid();
 	s.uid = (uint32_t)getuid();
 	s.flags = DISE_START_WRAPPED;
-	if (stat(path, &st) == 0) {
-		s.exe.dev = s.script.dev = st.st_dev;
-		s.exe.ino = s.script.ino = st.st_ino;
-		s.exe.size = s.script.size = (uint64_t)st.st_size;
-		s.exe.mtime_ns = s.script.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-	} else {
-		s.flags |= DISE_START_NO_EXE | DISE_START_NO_SCRIPT;
-	}
-	put_str(b, &off, path, &s.execfn_len);
-	put_str(b, &off, getcwd(cwd, sizeof(cwd)) ? cwd : "", &s.cwd_len);
+	dise_cli_start_identity(path, &s);
+	dise_cli_put_str(b, &off, path, &s.execfn_len);
+	dise_cli_put_str(b, &off, getcwd(cwd, sizeof(cwd)) ? cwd : "", &s.cwd_len);
 	for (i = 0; argv[i]; i++) {
 		size_t n = strlen(argv[i]) + 1;
 
