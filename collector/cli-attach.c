@@ -268,12 +268,64 @@ static void proc_link(pid_t pid, const char *what, char *buf, size_t size)
 		buf[n - (sizeof(deleted) - 1)] = '\0';
 }
 
-/* START of process p, from /proc. flags: DISE_START_ATTACHED, DISE_START_FORK, or 0 after an exec. */
+static ssize_t peek(pid_t pid, uint64_t addr, void *buf, size_t len);
+
+/*
+ * What pid executed, as the shim names it: AT_EXECFN (for a #! script, the
+ * script), read from the process's memory, made absolute with cwd. Kept only
+ * when it is still the running file (the same identity as /proc/pid/exe) or
+ * a #! script. Returns 0 with the path in out and its stat in st, or -1.
+ */
+static int execfn_of(pid_t pid, const char *cwd, char *out, size_t size, struct stat *st)
+{
+	char path[64], fn[DISE_PATH_MAX], head[2];
+	uint64_t aux[2 * 64], addr = 0;
+	struct stat exe;
+	ssize_t n;
+	size_t i;
+	int fd, script = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/auxv", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, aux, sizeof(aux));
+	close(fd);
+	for (i = 0; n > 0 && i + 1 < (size_t)n / sizeof(uint64_t) && aux[i]; i += 2)
+		if (aux[i] == 31 /* AT_EXECFN */)
+			addr = aux[i + 1];
+	/* the string sits at the top of the stack: a read may stop at its end, the NUL is before it */
+	if (!addr || (n = peek(pid, addr, fn, sizeof(fn) - 1)) <= 0)
+		return -1;
+	fn[n] = '\0';
+	if (fn[0] == '/')
+		snprintf(out, size, "%s", fn);
+	else if ((size_t)snprintf(out, size, "%s/%s", cwd, fn) >= size)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	if (stat(out, st) < 0 || stat(path, &exe) < 0)
+		return -1;
+	if (st->st_dev == exe.st_dev && st->st_ino == exe.st_ino)
+		return 0;
+	if ((fd = open(out, O_RDONLY | O_CLOEXEC)) >= 0) {
+		script = read(fd, head, 2) == 2 && head[0] == '#' && head[1] == '!';
+		close(fd);
+	}
+	return script ? 0 : -1;
+}
+
+/*
+ * START of process p, from /proc. flags: DISE_START_ATTACHED, DISE_START_FORK,
+ * or 0 after an exec. Like the shim's: execfn is AT_EXECFN, exe is left
+ * empty and both identities are execfn's; when AT_EXECFN no longer names the
+ * running file (deleted, replaced, a relative path after a chdir), exe and
+ * execfn are /proc/PID/exe's path and identity.
+ */
 static void record_start(const struct proc *p, uint32_t flags, uint64_t wall_ns)
 {
 	static uint8_t b[DISE_RECORD_MAX];
 	struct dise_rec_start s;
-	char exe[DISE_PATH_MAX], cwd[DISE_PATH_MAX], path[64];
+	char exe[DISE_PATH_MAX], fn[DISE_PATH_MAX], cwd[DISE_PATH_MAX], path[64];
+	struct stat st;
 	size_t off = sizeof(s);
 
 	memset(&s, 0, sizeof(s));
@@ -281,12 +333,18 @@ static void record_start(const struct proc *p, uint32_t flags, uint64_t wall_ns)
 	s.ppid = (uint32_t)stat_field(p->pid, 4);
 	s.uid = (uint32_t)status_field(p->pid, "Uid", 10);
 	s.flags = flags;
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)p->pid);
-	dise_cli_start_identity(path, &s);
-	proc_link(p->pid, "exe", exe, sizeof(exe));
 	proc_link(p->pid, "cwd", cwd, sizeof(cwd));
+	if (execfn_of(p->pid, cwd, fn, sizeof(fn), &st) == 0) {
+		exe[0] = '\0';
+		dise_cli_start_identity(fn, &s);
+	} else {
+		snprintf(path, sizeof(path), "/proc/%d/exe", (int)p->pid);
+		dise_cli_start_identity(path, &s);
+		proc_link(p->pid, "exe", exe, sizeof(exe));
+		snprintf(fn, sizeof(fn), "%s", exe);
+	}
 	dise_cli_put_str(b, &off, exe, &s.exe_len);
-	dise_cli_put_str(b, &off, exe, &s.execfn_len);
+	dise_cli_put_str(b, &off, fn, &s.execfn_len);
 	dise_cli_put_str(b, &off, cwd, &s.cwd_len);
 	if (put_argv(p->pid, b, &off, &s.argv_len, &s.argv_count, &s.argc))
 		s.flags |= DISE_START_ARGV_TRUNC;
