@@ -6,8 +6,9 @@
  * attach) with clone, fork, vfork, exec and exit events. What the shim would
  * have written goes into the ring, in its own record formats, so the
  * collector needs nothing new:
- *   - START (flag ATTACHED) built from /proc/PID: exe identity and path,
- *     argv, cwd, uid, ppid; run_start_ns is the process's start time from
+ *   - START (flag ATTACHED) built from /proc/PID: AT_EXECFN and its
+ *     identity as the shim records them (or /proc/PID/exe's), argv, cwd,
+ *     uid, ppid; run_start_ns is the process's start time from
  *     /proc/PID/stat moved onto CLOCK_MONOTONIC;
  *   - START (flag FORK) for each child forked after attaching, and EXEC then
  *     START for each execve, as the shim records them;
