@@ -111,19 +111,37 @@ static ssize_t slurp(const char *path, char *buf, size_t size)
 	return (ssize_t)n;
 }
 
-/* A "Name:\tvalue" line of /proc/pid/status as a number (base 10, or 16 for masks); -1 when absent. */
-static long long status_field(pid_t pid, const char *name, int base)
+/* The value of the "Name:" line of /proc/pid/status (read into buf), or NULL. */
+static const char *status_value(pid_t pid, const char *name, char *buf, size_t size)
 {
-	char path[64], buf[4096], *p;
+	char path[64], *p;
 	size_t len = strlen(name);
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (slurp(path, buf, sizeof(buf)) < 0)
-		return -1;
+	if (slurp(path, buf, size) < 0)
+		return NULL;
 	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
 		if (!strncmp(p, name, len) && p[len] == ':')
-			return strtoll(p + len + 1, NULL, base);
-	return -1;
+			return p + len + 1;
+	return NULL;
+}
+
+/* A number of /proc/pid/status (Tgid, Uid, TracerPid, VmHWM); -1 when absent. */
+static long long status_field(pid_t pid, const char *name, int base)
+{
+	char buf[4096];
+	const char *v = status_value(pid, name, buf, sizeof(buf));
+
+	return v ? strtoll(v, NULL, base) : -1;
+}
+
+/* A signal mask of /proc/pid/status (SigCgt, SigIgn; 64 bits, so unsigned); all set when absent. */
+static unsigned long long status_mask(pid_t pid, const char *name)
+{
+	char buf[4096];
+	const char *v = status_value(pid, name, buf, sizeof(buf));
+
+	return v ? strtoull(v, NULL, 16) : ~0ull;
 }
 
 /* Field n (1-based, as in proc(5)) of /proc/pid/stat; -1 when unreadable. */
@@ -652,10 +670,9 @@ static int is_core_signal(int sig)
 /* Whether sig, about to be delivered to tgid, ends it (neither caught nor ignored). */
 static int fatal(pid_t tgid, int sig)
 {
-	long long cgt = status_field(tgid, "SigCgt", 16), ign = status_field(tgid, "SigIgn", 16);
 	unsigned long long bit = 1ull << (sig - 1);
 
-	return cgt >= 0 && ign >= 0 && !((unsigned long long)cgt & bit) && !((unsigned long long)ign & bit);
+	return !(status_mask(tgid, "SigCgt") & bit) && !(status_mask(tgid, "SigIgn") & bit);
 }
 
 /* Seizes every thread of pid, re-reading the task list until it stops growing. Returns 0 or an exit code. */
@@ -678,10 +695,12 @@ static int seize_all(pid_t pid, long options)
 			if (tid <= 0 || thr_find(tid))
 				continue;
 			if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)options) < 0) {
-				if (errno == ESRCH && tid != pid)
+				int err = errno;
+
+				if (err == ESRCH && tid != pid)
 					continue; /* the thread ended meanwhile */
 				closedir(d);
-				return -errno;
+				return -err;
 			}
 			thr_add(tid, pid);
 			grew = 1;

@@ -230,13 +230,14 @@ static void test_attach_endings(void **state)
 	} cases[] = {
 		{ "exit 7", "fail" },	 { "exit 0", "ok" },	      { "abort", "crash" },
 		{ "handled", "fail" }, { NULL, "vanished" }, { "thread-segv", "crash" },
+		{ "rt-thread-segv", "crash" }, /* a caught real-time signal sets SigCgt's top bit */
 	};
 	char *argv[] = { (char *)prog_path("waiter"), NULL };
-	pid_t pids[6];
+	pid_t pids[7];
 	struct run_result r;
 	size_t i;
 
-	for (i = 0; i < 6; i++) {
+	for (i = 0; i < 7; i++) {
 		struct target t;
 		struct attacher a;
 		int st, want;
@@ -258,7 +259,7 @@ static void test_attach_endings(void **state)
 	}
 	collect_once(f, &r);
 	run_result_free(&r);
-	for (i = 0; i < 6; i++)
+	for (i = 0; i < 7; i++)
 		assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND outcome = '%s' AND tool = 'waiter'",
 					   (int)pids[i],
 					   cases[i].outcome),
@@ -272,6 +273,9 @@ static void test_attach_endings(void **state)
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM crashes c JOIN runs r ON r.id = c.run_id WHERE r.pid = %d",
 				   (int)pids[3]),
 			 0);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM crashes c JOIN runs r ON r.id = c.run_id WHERE r.pid = %d "
+				      "AND c.frames LIKE '%%\"waiter_crash_thread\"%%'", (int)pids[6]),
+			 1);
 	/* the second thread's crash: symbolized frames, in `dise runs --json` too */
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM crashes c JOIN runs r ON r.id = c.run_id WHERE r.pid = %d "
 				      "AND r.signal = 11 AND c.frames LIKE '%%\"waiter_crash_thread\"%%' AND c.main_thread = 0",

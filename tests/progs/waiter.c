@@ -3,6 +3,7 @@
  * waiter: a long-running target for `dise attach`. Starts two idle threads,
  * prints "ready <pid>", then obeys one command line from stdin:
  *   thread-segv      crash with SIGSEGV in waiter_crash_thread() on a second thread
+ *   rt-thread-segv   the same with a handler for SIGRTMAX (the top bit of SigCgt) installed first
  *   abort            abort() on the main thread
  *   exit N           exit with status N
  *   fork-exit N      fork a child that exits with N; wait for it; exit 0
@@ -92,6 +93,10 @@ int main(void)
 	arg = strchr(line, ' ');
 	if (arg)
 		*arg++ = '\0';
+	if (!strcmp(line, "rt-thread-segv")) {
+		signal(SIGRTMAX, on_usr1);
+		strcpy(line, "thread-segv");
+	}
 	if (!strcmp(line, "thread-segv")) {
 		pthread_create(&t, NULL, crash_main, NULL);
 		pthread_join(t, NULL);
