@@ -521,11 +521,6 @@ static int rule_check(sqlite3 *db, int64_t rule, int64_t version, const char *re
 }
 
 /*
- * Version V failed rule R's replay: a failure (detector 'rule'), V failed
- * (so it is never routed to), and, when the tool's route led to V, the
- * route picked again for the request that made it.
- */
-/*
  * Version c->version fails rule (desc says how): recorded as failed in
  * rule_checks, a failure of detector 'rule', and a heal request, so that the
  * healing cycle prunes it (never routed to, its runs routed away), taints
@@ -590,12 +585,13 @@ static int rule_covers(sqlite3 *db, const char *scope, const char *rtool, int64_
 	if ((r = dag_load(db, rtool, &d)) < 0)
 		return r;
 	desc = calloc(d.g.n + 1, sizeof(*desc));
+	r = desc ? 0 : -ENOMEM;
 	nd = desc ? dise_heal_descendants(&d.g, source, desc) : 0;
 	for (k = 0; k < nd; k++)
 		covered |= desc[k] == v;
 	free(desc);
 	dag_free(&d);
-	return desc ? covered : -ENOMEM;
+	return r < 0 ? r : covered;
 }
 
 /*
@@ -604,25 +600,32 @@ static int rule_covers(sqlite3 *db, const char *scope, const char *rtool, int64_
  * strikes: the failure is known. It is queued for healing at once, with a
  * failure of detector 'rule'. Returns the number queued, or -errno.
  */
-static int match_observed(dise_store *st)
+static int match_observed(dise_store *st, int64_t since_wall_ns)
 {
 	sqlite3 *db = dise_store_db(st);
 	sqlite3_stmt *q;
 	int64_t m[64][3];
 	int n = 0, i, r, queued = 0;
 
-	/* (rule, version, run): only pairs already found covered, versions not failed yet */
+	/*
+	 * (rule, version, run): only pairs already found covered, versions not
+	 * failed yet, runs of the detectors' window (runs_version: a range per
+	 * version, so the cost follows the recent runs of covered versions)
+	 */
 	if (sqlite3_prepare_v2(db,
 			       "SELECT ru.id, v.id, MAX(x.id) FROM rules ru JOIN rule_checks k ON k.rule_id = ru.id "
 			       "AND k.result IN ('covered', 'passed') JOIN versions v ON v.id = k.version_id "
-			       "AND v.health IN ('healthy', 'degraded') JOIN runs x ON x.version_id = v.id AND ("
-			       "(ru.signature IS NOT NULL AND EXISTS (SELECT 1 FROM crashes c WHERE c.run_id = x.id "
-			       "AND c.signature = ru.signature)) OR (ru.signature IS NULL AND ru.exit_code IS NOT NULL "
-			       "AND x.outcome = 'fail' AND x.exit_status = ru.exit_code AND x.argv = ru.argv)) "
+			       "AND v.health IN ('healthy', 'degraded') JOIN runs x ON x.version_id = v.id "
+			       "AND x.start_wall_ns >= ?1 AND ("
+			       "(ru.signature IS NOT NULL AND x.outcome = 'crash' AND EXISTS (SELECT 1 FROM crashes c "
+			       "WHERE c.run_id = x.id AND c.signature = ru.signature)) OR (ru.signature IS NULL "
+			       "AND ru.exit_code IS NOT NULL AND x.outcome = 'fail' AND x.exit_status = ru.exit_code "
+			       "AND x.argv = ru.argv)) "
 			       "WHERE NOT EXISTS (SELECT 1 FROM heal_requests h WHERE h.version_id = v.id "
 			       "AND h.state IN ('queued', 'validating')) GROUP BY ru.id, v.id ORDER BY ru.id, v.id LIMIT 64",
 			       -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
+	sqlite3_bind_int64(q, 1, since_wall_ns);
 	while (n < 64 && sqlite3_step(q) == SQLITE_ROW) {
 		m[n][0] = sqlite3_column_int64(q, 0);
 		m[n][1] = sqlite3_column_int64(q, 1);
@@ -756,7 +759,9 @@ int dise_heal_check_rules(dise_store *st, const struct dise_config *cfg)
 			dise_store_rollback(st);
 	}
 	free(t);
-	if (r == 0 && (r = match_observed(st)) > 0)
+	/* runs as old as the detectors look at (no config: their default hour) */
+	if (r == 0 && (r = match_observed(st, now_ns(CLOCK_REALTIME) -
+						  (cfg ? cfg->detect.window_ns : (int64_t)3600 * 1000000000))) > 0)
 		refused += r;
 	return r < 0 ? r : refused;
 }
