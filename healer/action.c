@@ -609,20 +609,27 @@ static int match_observed(dise_store *st, int64_t since_wall_ns)
 
 	/*
 	 * (rule, version, run): only pairs already found covered, versions not
-	 * failed yet, runs of the detectors' window (runs_version: a range per
-	 * version, so the cost follows the recent runs of covered versions)
+	 * failed yet, runs of the detectors' window. Crash rules start from the
+	 * crashes with their signature (an index; CROSS JOIN keeps that order),
+	 * so their cost follows the crashes that match, not the runs; exit
+	 * status rules look at the failed runs of each covered version in the
+	 * window (an index range per version).
 	 */
 	if (sqlite3_prepare_v2(db,
-			       "SELECT ru.id, v.id, MAX(x.id) FROM rules ru JOIN rule_checks k ON k.rule_id = ru.id "
-			       "AND k.result IN ('covered', 'passed') JOIN versions v ON v.id = k.version_id "
-			       "AND v.health IN ('healthy', 'degraded') JOIN runs x ON x.version_id = v.id "
-			       "AND x.start_wall_ns >= ?1 AND ("
-			       "(ru.signature IS NOT NULL AND x.outcome = 'crash' AND EXISTS (SELECT 1 FROM crashes c "
-			       "WHERE c.run_id = x.id AND c.signature = ru.signature)) OR (ru.signature IS NULL "
-			       "AND ru.exit_code IS NOT NULL AND x.outcome = 'fail' AND x.exit_status = ru.exit_code "
-			       "AND x.argv = ru.argv)) "
-			       "WHERE NOT EXISTS (SELECT 1 FROM heal_requests h WHERE h.version_id = v.id "
-			       "AND h.state IN ('queued', 'validating')) GROUP BY ru.id, v.id ORDER BY ru.id, v.id LIMIT 64",
+			       "SELECT rule, version, MAX(run) FROM ("
+			       "SELECT ru.id AS rule, x.version_id AS version, x.id AS run FROM rules ru "
+			       "CROSS JOIN crashes c ON c.signature = ru.signature CROSS JOIN runs x ON x.id = c.run_id "
+			       "WHERE ru.signature IS NOT NULL AND x.start_wall_ns >= ?1 "
+			       "UNION ALL "
+			       "SELECT ru.id, k.version_id, x.id FROM rules ru CROSS JOIN rule_checks k ON k.rule_id = ru.id "
+			       "CROSS JOIN runs x ON x.version_id = k.version_id AND x.start_wall_ns >= ?1 "
+			       "WHERE ru.signature IS NULL AND ru.exit_code IS NOT NULL AND ru.argv IS NOT NULL "
+			       "AND x.outcome = 'fail' AND x.exit_status = ru.exit_code AND x.argv = ru.argv) m "
+			       "WHERE EXISTS (SELECT 1 FROM rule_checks k WHERE k.rule_id = m.rule AND k.version_id = m.version "
+			       "AND k.result IN ('covered', 'passed')) "
+			       "AND EXISTS (SELECT 1 FROM versions v WHERE v.id = m.version AND v.health IN ('healthy', 'degraded')) "
+			       "AND NOT EXISTS (SELECT 1 FROM heal_requests h WHERE h.version_id = m.version "
+			       "AND h.state IN ('queued', 'validating')) GROUP BY rule, version ORDER BY rule, version LIMIT 64",
 			       -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, since_wall_ns);
