@@ -1109,6 +1109,13 @@ int dise_cli_attach(int argc, char **argv)
 		rc = snapshot(p);
 		goto out;
 	}
+	/*
+	 * As `dise run` does: a collector turns what is recorded into runs and
+	 * crashes. Started once attaching worked (permission errors come first),
+	 * before any event is handled; its launcher is reaped by pid.
+	 */
+	if (dise_cli_collector_ensure() != 0)
+		fprintf(stderr, "dise attach: no collector runs; the records wait in the ring\n");
 	r = dise_ring_path(ring_path, sizeof(ring_path));
 	if (r == 0)
 		r = dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 0, 0, &A.ring);

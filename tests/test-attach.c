@@ -112,8 +112,11 @@ struct attacher {
 	char text[16384]; /* its stderr so far */
 };
 
-/* Starts `dise attach PID [extra]` and waits until it says it watches (or ends). */
-static void attach_start(struct fixture *f, struct attacher *a, pid_t pid, const char *extra)
+/*
+ * Starts `dise attach PID [extra]` and waits until it says it watches (or
+ * ends); home: its DISE_HOME=... entry (NULL: the fixture's).
+ */
+static void attach_start_home(struct fixture *f, struct attacher *a, pid_t pid, const char *extra, char *home)
 {
 	char spid[32];
 	int errp[2];
@@ -129,7 +132,7 @@ static void attach_start(struct fixture *f, struct attacher *a, pid_t pid, const
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(errp[1], 2);
 		putenv(f->env_ring);
-		putenv(f->env_home);
+		putenv(home ? home : f->env_home);
 		execv(argv[0], argv);
 		_exit(127);
 	}
@@ -141,6 +144,11 @@ static void attach_start(struct fixture *f, struct attacher *a, pid_t pid, const
 			return;
 		n += strlen(a->text + n);
 	}
+}
+
+static void attach_start(struct fixture *f, struct attacher *a, pid_t pid, const char *extra)
+{
+	attach_start_home(f, a, pid, extra, NULL);
 }
 
 /* Waits for dise attach; returns its wait status, with all it said in a->text. */
@@ -155,6 +163,22 @@ static int attach_finish(struct attacher *a)
 	while (waitpid(a->pid, &st, 0) < 0)
 		assert_int_equal(errno, EINTR);
 	return st;
+}
+
+/*
+ * dise attach started the collector daemon (as dise run does): stop it, so
+ * that what it had not stored yet is drained by one collector run here.
+ */
+static void settle(struct fixture *f)
+{
+	char *stop[] = { (char *)bin_path("dise"), "collector", "stop", NULL };
+	struct run_result r;
+
+	dise_cmd(f, stop, &r);
+	assert_int_equal(r.status, 0);
+	run_result_free(&r);
+	collect_once(f, &r);
+	run_result_free(&r);
 }
 
 static int64_t count_sql(struct fixture *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -181,8 +205,10 @@ static void test_attach_thread_crash(void **state)
 	const struct dise_record *c;
 	int st, want = plain_status("thread-segv");
 
+	/* no collector can start with this home: the records stay in the ring, to be read here */
 	target_start(&t, argv, 1);
-	attach_start(f, &a, t.pid, NULL);
+	attach_start_home(f, &a, t.pid, NULL, "DISE_HOME=/dev/null/none");
+	assert_non_null(strstr(a.text, "no collector runs; the records wait in the ring"));
 	assert_non_null(strstr(a.text, "watching process"));
 	st = target_finish(&t, "thread-segv");
 	assert_int_equal(st, want);
@@ -234,7 +260,6 @@ static void test_attach_endings(void **state)
 	};
 	char *argv[] = { (char *)prog_path("waiter"), NULL };
 	pid_t pids[7];
-	struct run_result r;
 	size_t i;
 
 	for (i = 0; i < 7; i++) {
@@ -257,8 +282,7 @@ static void test_attach_endings(void **state)
 		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 		pids[i] = t.pid;
 	}
-	collect_once(f, &r);
-	run_result_free(&r);
+	settle(f);
 	for (i = 0; i < 7; i++)
 		assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND outcome = '%s' AND tool = 'waiter'",
 					   (int)pids[i],
@@ -303,7 +327,6 @@ static void test_attach_fork_and_exec(void **state)
 	char cmd[4200];
 	struct target t, u;
 	struct attacher a, b;
-	struct run_result r;
 	int st;
 
 	target_start(&t, argv, 1);
@@ -319,8 +342,7 @@ static void test_attach_fork_and_exec(void **state)
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 9);
 	assert_true(WIFEXITED(attach_finish(&b)));
 
-	collect_once(f, &r);
-	run_result_free(&r);
+	settle(f);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND outcome = 'ok'", (int)t.pid), 1);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE ppid = %d AND forked = 1 AND outcome = 'fail' "
 				      "AND exit_status = 5", (int)t.pid),
@@ -392,7 +414,6 @@ static void test_attach_sleep_stop_cont(void **state)
 	char *argv[] = { "/bin/sleep", "30", NULL };
 	struct target t;
 	struct attacher a;
-	struct run_result r;
 	int st;
 
 	target_start(&t, argv, 0);
@@ -408,8 +429,7 @@ static void test_attach_sleep_stop_cont(void **state)
 	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
 	assert_true(WIFEXITED(attach_finish(&a)));
 	assert_non_null(strstr(a.text, "was killed by SIGTERM"));
-	collect_once(f, &r);
-	run_result_free(&r);
+	settle(f);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND tool = 'sleep' AND outcome = 'fail' "
 				      "AND signal = 15", (int)t.pid),
 			 1);
@@ -431,7 +451,6 @@ static void test_attach_python_loop(void **state)
 	char line[256];
 	struct target t;
 	struct attacher a;
-	struct run_result r;
 	int st, i;
 
 	target_start(&t, argv, 0);
@@ -446,8 +465,7 @@ static void test_attach_python_loop(void **state)
 	st = target_finish(&t, "exit 3");
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 3);
 	assert_true(WIFEXITED(attach_finish(&a)));
-	collect_once(f, &r);
-	run_result_free(&r);
+	settle(f);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND tool LIKE 'python3%%' "
 				      "AND outcome = 'fail' AND exit_status = 3 AND argv LIKE '%%sys.stdin%%'",
 				   (int)t.pid),
@@ -462,7 +480,6 @@ static void test_attach_deleted_exe(void **state)
 	char *argv[] = { path, NULL };
 	struct target t;
 	struct attacher a;
-	struct run_result r;
 	int st;
 
 	snprintf(path, sizeof(path), "%s/gone-waiter", f->dir);
@@ -474,8 +491,7 @@ static void test_attach_deleted_exe(void **state)
 	st = target_finish(&t, "exit 5");
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 5);
 	assert_true(WIFEXITED(attach_finish(&a)));
-	collect_once(f, &r);
-	run_result_free(&r);
+	settle(f);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND tool = 'gone-waiter' "
 				      "AND outcome = 'fail' AND exit_status = 5", (int)t.pid),
 			 1);
@@ -489,7 +505,6 @@ static void test_attach_script(void **state)
 	char *argv[] = { path, NULL };
 	struct target t;
 	struct attacher a;
-	struct run_result r;
 	FILE *sc;
 	int st;
 
@@ -505,8 +520,7 @@ static void test_attach_script(void **state)
 	st = target_finish(&t, "go");
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 4);
 	assert_true(WIFEXITED(attach_finish(&a)));
-	collect_once(f, &r);
-	run_result_free(&r);
+	settle(f);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs r JOIN versions v ON v.id = r.version_id "
 				      "WHERE r.pid = %d AND r.tool = 'slow-script' AND r.outcome = 'fail' "
 				      "AND r.exit_status = 4 AND v.tool = 'slow-script'", (int)t.pid),
