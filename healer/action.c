@@ -17,7 +17,9 @@
  * minute, ingest must go on), each verdict journaled, and the route is
  * written in a second transaction. A collector stopped in between resumes
  * 'validating' requests at step 4. A policy of "freeze" stops after the
- * rule: V failed, nothing pruned, tainted or routed (state 'frozen').
+ * rule: V failed, nothing pruned, tainted or routed (state 'frozen'). A
+ * policy of "restore" leaves the routed request 'restoring': the files are
+ * written back after the commit, outside any transaction, then 'done'.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -341,10 +343,10 @@ static int route_step(struct ctx *c, const int64_t *rejected, size_t nrejected, 
 		snprintf(detail, sizeof(detail), "%s -> v%lld (%s)", c->tool, (long long)ancestor, validated);
 		if (r == 0)
 			r = journal(c, "route", "ok", detail);
-		if (r == 0 && restore)
-			r = restore_paths(c, ancestor);
+		/* restoring copies files: after this transaction (finish_restoring), not holding the write lock */
 		if (r == 0)
-			r = dise_sql_exec(c->db, "UPDATE heal_requests SET state = 'done' WHERE id = ?1", "i", c->request);
+			r = dise_sql_exec(c->db, "UPDATE heal_requests SET state = ?2 WHERE id = ?1", "is", c->request,
+					  restore ? "restoring" : "done");
 	} else {
 		/* route nowhere, and never to the pruned version */
 		r = dise_sql_exec(c->db, "DELETE FROM routes WHERE tool = ?1", "s", c->tool);
@@ -482,6 +484,33 @@ static int heal_one(sqlite3 *db, const struct dise_config *cfg, int64_t request,
 	}
 	if (r == 0)
 		r = route_step(&c, NULL, 0, "no validation configured", p && p->restore);
+	return r;
+}
+
+/*
+ * A request left 'restoring' (policy "restore"): the route is committed and
+ * in effect; now the healthy content is written back at the broken file's
+ * paths, outside any transaction (a large binary takes a while, ingest goes
+ * on), each outcome journaled, then the request is done. A collector stopped
+ * in between restores when it starts again.
+ */
+static int finish_restoring(dise_store *st, int64_t request, int64_t version)
+{
+	struct ctx c = { dise_store_db(st), request, version, "", now_ns(CLOCK_MONOTONIC) };
+	sqlite3_stmt *q;
+	int64_t ancestor = 0;
+	int r = ctx_tool(&c);
+
+	if (r == 0 && sqlite3_prepare_v2(c.db, "SELECT version_id FROM routes WHERE tool = ?1", -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(q, 1, c.tool, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(q) == SQLITE_ROW)
+			ancestor = sqlite3_column_int64(q, 0);
+		sqlite3_finalize(q);
+	}
+	if (r == 0 && ancestor)
+		r = restore_paths(&c, ancestor);
+	if (r == 0)
+		r = dise_sql_exec(c.db, "UPDATE heal_requests SET state = 'done' WHERE id = ?1", "i", request);
 	return r;
 }
 
@@ -773,6 +802,21 @@ int dise_heal_check_rules(dise_store *st, const struct dise_config *cfg)
 	return r < 0 ? r : refused;
 }
 
+/* Whether request was left 'restoring' by the step that routed it. */
+static int restoring(sqlite3 *db, int64_t request)
+{
+	sqlite3_stmt *q;
+	int yes = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT state = 'restoring' FROM heal_requests WHERE id = ?1", -1, &q, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_int64(q, 1, request);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		yes = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	return yes;
+}
+
 int dise_heal_pending(dise_store *st, const struct dise_config *cfg)
 {
 	sqlite3 *db = dise_store_db(st);
@@ -780,10 +824,11 @@ int dise_heal_pending(dise_store *st, const struct dise_config *cfg)
 	int64_t req[64][4];
 	int n = 0, i, r = 0, done = 0;
 
-	/* 'validating': a collector stopped between the two halves; go on where it stood */
+	/* 'validating', 'restoring': a collector stopped between the halves; go on where it stood */
 	if (sqlite3_prepare_v2(db,
-			       "SELECT id, version_id, failure_id, state = 'validating' FROM heal_requests "
-			       "WHERE state IN ('queued', 'validating') ORDER BY id LIMIT 64",
+			       "SELECT id, version_id, failure_id, CASE state WHEN 'validating' THEN 1 WHEN 'restoring' "
+			       "THEN 2 ELSE 0 END FROM heal_requests "
+			       "WHERE state IN ('queued', 'validating', 'restoring') ORDER BY id LIMIT 64",
 			       -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
 	while (n < 64 && sqlite3_step(q) == SQLITE_ROW) {
@@ -795,6 +840,12 @@ int dise_heal_pending(dise_store *st, const struct dise_config *cfg)
 	}
 	sqlite3_finalize(q);
 	for (i = 0; i < n; i++) {
+		if (req[i][3] == 2) {
+			if ((r = finish_restoring(st, req[i][0], req[i][1])) < 0)
+				return r;
+			done++;
+			continue;
+		}
 		r = req[i][3] ? 1 : dise_store_begin(st);
 		if (r == 0) {
 			r = heal_one(db, cfg, req[i][0], req[i][1], req[i][2]);
@@ -808,6 +859,8 @@ int dise_heal_pending(dise_store *st, const struct dise_config *cfg)
 			return r;
 		}
 		if (r == 1 && (r = finish_validating(st, cfg, req[i][0], req[i][1])) < 0)
+			return r;
+		if (restoring(db, req[i][0]) && (r = finish_restoring(st, req[i][0], req[i][1])) < 0)
 			return r;
 		done++;
 	}

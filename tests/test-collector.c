@@ -1256,6 +1256,8 @@ static void test_restore_in_place(void **state)
 	collect_once(f, &r);
 	run_result_free(&r);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE step = 'restore' AND result = 'ok'"), 1);
+	/* restored after the route's commit, then done: nothing left 'restoring' */
+	assert_int_equal(db_count(f, "SELECT count(*) FROM heal_requests WHERE state != 'done'"), 0);
 	assert_true(same_file(v1, v2)); /* byte-identical to the healthy version */
 	assert_int_equal(stat(v2, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0751);
