@@ -527,6 +527,73 @@ static void test_attach_script(void **state)
 			 1);
 }
 
+/*
+ * Attached runs count as strikes like preloaded ones: three attached
+ * crashes of the same waiter heal its version (here no healthy ancestor
+ * exists: the request ends 'no_ancestor', said so).
+ */
+static void test_attach_three_strikes(void **state)
+{
+	struct fixture *f = *state;
+	char *argv[] = { (char *)prog_path("waiter"), NULL };
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		struct target t;
+		struct attacher a;
+
+		target_start(&t, argv, 1);
+		attach_start(f, &a, t.pid, NULL);
+		assert_true(WIFSIGNALED(target_finish(&t, "thread-segv")));
+		assert_true(WIFEXITED(attach_finish(&a)));
+	}
+	settle(f);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM failures x JOIN versions v ON v.id = x.version_id "
+				      "WHERE v.tool = 'waiter' AND x.detector = 'three_strikes'"),
+			 1);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM heal_requests h JOIN versions v ON v.id = h.version_id "
+				      "WHERE v.tool = 'waiter' AND h.state = 'no_ancestor'"),
+			 1);
+}
+
+/*
+ * Threads made and ended in quick succession while attached (each a new
+ * traced task), then a crash on one more: nothing hangs, the status is the
+ * unattached one. And a detach in the middle of a flood of signals to a
+ * handler loses none: the waiter counts them and exits 3 if one is missing.
+ */
+static void test_attach_churn_and_signal_flood(void **state)
+{
+	struct fixture *f = *state;
+	char *argv[] = { (char *)prog_path("waiter"), NULL };
+	struct target t;
+	struct attacher a;
+	int st, want = plain_status("churn 2000");
+
+	target_start(&t, argv, 1);
+	attach_start(f, &a, t.pid, NULL);
+	st = target_finish(&t, "churn 2000");
+	assert_int_equal(st, want);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+	assert_true(WIFEXITED(attach_finish(&a)));
+	assert_non_null(strstr(a.text, "waiter_crash_thread"));
+
+	/* a detach lands on a signal stop about one time in three: five tries */
+	for (int k = 0; k < 5; k++) {
+		target_start(&t, argv, 1);
+		attach_start(f, &a, t.pid, NULL);
+		assert_int_equal(write(t.in, "signals 100000\n", 15), 15);
+		usleep(50 * 1000); /* well inside the flood: 100 000 stops take seconds */
+		kill(a.pid, SIGTERM);
+		st = attach_finish(&a);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		assert_non_null(strstr(a.text, "detached from process"));
+		st = target_finish(&t, NULL);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 0); /* every SIGUSR1 reached the handler */
+	}
+}
+
 /* --stack: every thread's stack, symbolized; the target goes on untouched. */
 static void test_attach_stack(void **state)
 {
@@ -681,6 +748,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attach_python_loop, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_deleted_exe, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_script, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_attach_three_strikes, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_attach_churn_and_signal_flood, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_errors, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_watched_process, fixture_setup, fixture_teardown),
 	};

@@ -11,7 +11,8 @@
  *   handled          SIGSEGV with a handler of its own that exits 42
  *   spin N           N rounds of arithmetic, no system call; prints the sum, exits 0
  *   sys N            N getppid() system calls; exits 0
- *   signals N        N raise(SIGUSR1) with a handler; exits 0
+ *   signals N        N raise(SIGUSR1) with a handler; exits 0 if the handler ran N times, else 3
+ *   churn N          N threads created and joined one after another, then a crash on one more
  *   wait             read stdin until it closes, then exit 0
  * Until the command arrives it blocks in read(): attach, then send it.
  */
@@ -41,6 +42,11 @@ static void *crash_main(void *arg)
 	(void)arg;
 	waiter_crash_thread();
 	return NULL;
+}
+
+static void *churn_main(void *arg)
+{
+	return arg;
 }
 
 static void *idle_main(void *arg)
@@ -139,6 +145,15 @@ int main(void)
 		for (k = 0; k < n; k++)
 			raise(SIGUSR1);
 		return usr1 == (sig_atomic_t)n ? 0 : 3;
+	} else if (!strcmp(line, "churn") && arg) {
+		long n = atol(arg), k;
+
+		for (k = 0; k < n; k++) {
+			pthread_create(&t, NULL, churn_main, NULL);
+			pthread_join(t, NULL);
+		}
+		pthread_create(&t, NULL, crash_main, NULL);
+		pthread_join(t, NULL);
 	} else if (!strcmp(line, "wait")) {
 		while (fgets(line, sizeof(line), stdin))
 			;
