@@ -319,14 +319,17 @@ static void test_attach_endings(void **state)
 	}
 }
 
-/* A child forked after attaching is a run of its own; an exec starts a new run linked to the old one. */
+/*
+ * A child forked after attaching is a run of its own (its exit, its crash);
+ * an exec starts a new run linked to the old one.
+ */
 static void test_attach_fork_and_exec(void **state)
 {
 	struct fixture *f = *state;
 	char *argv[] = { (char *)prog_path("waiter"), NULL };
 	char cmd[4200];
-	struct target t, u;
-	struct attacher a, b;
+	struct target t, u, v;
+	struct attacher a, b, c;
 	int st;
 
 	target_start(&t, argv, 1);
@@ -334,6 +337,13 @@ static void test_attach_fork_and_exec(void **state)
 	st = target_finish(&t, "fork-exit 5");
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	assert_true(WIFEXITED(attach_finish(&a)));
+
+	/* a forked child that crashes: a crash of its own run, the parent fine */
+	target_start(&v, argv, 1);
+	attach_start(f, &c, v.pid, NULL);
+	st = target_finish(&v, "fork-segv");
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_true(WIFEXITED(attach_finish(&c)));
 
 	target_start(&u, argv, 1);
 	attach_start(f, &b, u.pid, NULL);
@@ -346,6 +356,11 @@ static void test_attach_fork_and_exec(void **state)
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND outcome = 'ok'", (int)t.pid), 1);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE ppid = %d AND forked = 1 AND outcome = 'fail' "
 				      "AND exit_status = 5", (int)t.pid),
+			 1);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND outcome = 'ok'", (int)v.pid), 1);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs r JOIN crashes c ON c.run_id = r.id WHERE r.ppid = %d "
+				      "AND r.forked = 1 AND r.outcome = 'crash' AND c.frames LIKE '%%waiter_crash_thread%%'",
+				   (int)v.pid),
 			 1);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND tool = 'waiter' AND outcome = 'exec'",
 				   (int)u.pid),

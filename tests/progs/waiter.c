@@ -7,6 +7,7 @@
  *   abort            abort() on the main thread
  *   exit N           exit with status N
  *   fork-exit N      fork a child that exits with N; wait for it; exit 0
+ *   fork-segv        fork a child that crashes in waiter_crash_thread(); wait for it; exit 0
  *   exec PATH ARG    execv(PATH, {PATH, ARG})
  *   handled          SIGSEGV with a handler of its own that exits 42
  *   spin N           N rounds of arithmetic, no system call; prints the sum, exits 0
@@ -116,6 +117,17 @@ int main(void)
 
 		if (c == 0)
 			_exit(atoi(arg));
+		waitpid(c, &st, 0);
+		printf("child %d status %d\n", (int)c, st);
+		return 0;
+	} else if (!strcmp(line, "fork-segv")) {
+		int st;
+		pid_t c = fork();
+
+		if (c == 0) {
+			waiter_crash_thread();
+			_exit(0);
+		}
 		waitpid(c, &st, 0);
 		printf("child %d status %d\n", (int)c, st);
 		return 0;
