@@ -918,6 +918,24 @@ static void handle(pid_t tid, int st, int nested)
 	ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig);
 }
 
+/* A process that pid traces (a debugger, strace, a sandbox), or 0. */
+static int tracee_of(pid_t pid)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int found = 0;
+
+	while (d && !found && (e = readdir(d))) {
+		pid_t p = (pid_t)atoi(e->d_name);
+
+		if (p > 0 && p != pid && status_field(p, "TracerPid", 10) == pid)
+			found = p;
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
 /* Whether the shim is mapped in pid (every line of its maps: large programs have long ones). */
 static int has_shim(pid_t pid)
 {
@@ -1072,6 +1090,11 @@ int dise_cli_attach(int argc, char **argv)
 	if (status_field(pid, "Tgid", 10) != pid) {
 		fprintf(stderr, "dise attach: %d is a thread of process %lld; attach to the process\n", (int)pid,
 			status_field(pid, "Tgid", 10));
+		return 1;
+	}
+	if (!stack && (r = tracee_of(pid)) > 0) {
+		fprintf(stderr, "dise attach: process %d traces process %d itself (a debugger or tracer); following it "
+			"would take its children from it, so dise does not attach\n", (int)pid, r);
 		return 1;
 	}
 	if (!stack && has_shim(pid)) {

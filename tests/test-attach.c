@@ -668,7 +668,10 @@ static void test_attach_watched_process(void **state)
 	assert_int_equal(WEXITSTATUS(target_finish(&t, "exit 6")), 6);
 }
 
-/* Clear errors: no such process, a thread id, already traced, another user's process (watched by the shim: below). */
+/*
+ * Clear errors: no such process, a thread id, already traced, a tracer
+ * itself, another user's process (watched by the shim: below).
+ */
 static void test_attach_errors(void **state)
 {
 	struct fixture *f = *state;
@@ -711,6 +714,22 @@ static void test_attach_errors(void **state)
 	kill(a.pid, SIGTERM);
 	attach_finish(&a);
 	assert_int_equal(WEXITSTATUS(target_finish(&t, "exit 0")), 0);
+
+	{
+		/* a process that is a tracer itself: dise would take its children from it */
+		char line[64];
+
+		target_start(&t, argv, 1);
+		assert_int_equal(write(t.in, "trace-child\n", 12), 12);
+		assert_non_null(fgets(line, sizeof(line), t.out));
+		assert_int_equal(strncmp(line, "tracing ", 8), 0);
+		snprintf(spid, sizeof(spid), "%d", (int)t.pid);
+		assert_int_equal(run_cmd(cmd, env, NULL, &r), 0);
+		assert_int_equal(WEXITSTATUS(r.status), 1);
+		assert_non_null(strstr(r.err, "(a debugger or tracer)"));
+		run_result_free(&r);
+		assert_int_equal(WEXITSTATUS(target_finish(&t, NULL)), 0);
+	}
 
 	if (geteuid() == 0) {
 		/* another user's process: attach as nobody to ours */

@@ -14,6 +14,8 @@
  *   sys N            N getppid() system calls; exits 0
  *   signals N        N raise(SIGUSR1) with a handler; exits 0 if the handler ran N times, else 3
  *   churn N          N threads created and joined one after another, then a crash on one more
+ *   trace-child      fork a child that asks to be traced (PTRACE_TRACEME) and stops;
+ *                    print "tracing", wait for stdin to close, kill the child, exit 0
  *   wait             read stdin until it closes, then exit 0
  * Until the command arrives it blocks in read(): attach, then send it.
  */
@@ -23,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -166,6 +169,23 @@ int main(void)
 		}
 		pthread_create(&t, NULL, crash_main, NULL);
 		pthread_join(t, NULL);
+	} else if (!strcmp(line, "trace-child")) {
+		int st;
+		pid_t c = fork();
+
+		if (c == 0) {
+			ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+			raise(SIGSTOP);
+			_exit(0);
+		}
+		waitpid(c, &st, 0); /* its SIGSTOP: now a tracee of ours */
+		printf("tracing %d\n", (int)c);
+		fflush(stdout);
+		while (fgets(line, sizeof(line), stdin))
+			;
+		kill(c, SIGKILL);
+		waitpid(c, &st, 0);
+		return 0;
 	} else if (!strcmp(line, "wait")) {
 		while (fgets(line, sizeof(line), stdin))
 			;
