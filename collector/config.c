@@ -13,8 +13,17 @@
 #define BAD(...)                                          \
 	do {                                              \
 		snprintf(err, errsize, __VA_ARGS__);      \
+		one_line(err);                            \
 		return -EINVAL;                           \
 	} while (0)
+
+/* An error is one line, even when it quotes a key with a newline or a control character in it. */
+static void one_line(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
 
 static int get_int(json_t *v, const char *key, long lo, long hi, int *out, char *err, size_t errsize)
 {
@@ -198,21 +207,48 @@ static int load_notify(json_t *o, struct dise_config *cfg, char *err, size_t err
 	return 0;
 }
 
-int dise_config_load(const char *path, struct dise_config *cfg, char *err, size_t errsize)
+static void defaults(struct dise_config *cfg)
 {
-	json_error_t je;
-	json_t *root, *v;
-	const char *k;
-	int r = 0;
-
 	memset(cfg, 0, sizeof(*cfg));
 	dise_detect_policy_default(&cfg->detect);
 	cfg->webhook_timeout_ms = 2000;
+}
+
+static int load_root(json_t *root, struct dise_config *cfg, char *err, size_t errsize);
+
+int dise_config_load(const char *path, struct dise_config *cfg, char *err, size_t errsize)
+{
+	json_error_t je;
+	json_t *root;
+
+	defaults(cfg);
 	if (access(path, F_OK) != 0 && errno == ENOENT)
 		return 0; /* no file: the defaults (an unreadable one is an error, below) */
 	root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
 	if (!root)
 		BAD("dise.json:%d: %s", je.line, je.text);
+	return load_root(root, cfg, err, errsize);
+}
+
+int dise_config_parse(const char *text, size_t len, struct dise_config *cfg, char *err, size_t errsize)
+{
+	json_error_t je;
+	json_t *root;
+
+	defaults(cfg);
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	if (!root)
+		BAD("dise.json:%d: %s", je.line, je.text);
+	return load_root(root, cfg, err, errsize);
+}
+
+/* Takes root (decref'd here) into cfg; on an error cfg is freed and err says why. */
+static int load_root(json_t *root, struct dise_config *cfg, char *err, size_t errsize)
+{
+	json_t *v;
+	const char *k;
+	int r = 0;
+
 	if (!json_is_object(root)) {
 		json_decref(root);
 		BAD("dise.json: the top level must be an object");
@@ -255,8 +291,10 @@ int dise_config_load(const char *path, struct dise_config *cfg, char *err, size_
 			break;
 	}
 	json_decref(root);
-	if (r < 0)
+	if (r < 0) {
+		one_line(err);
 		dise_config_free(cfg);
+	}
 	return r;
 }
 

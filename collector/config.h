@@ -48,6 +48,8 @@ struct dise_config {
 
 /* Loads path into *cfg (defaults first). Returns 0, or -EINVAL with a one-line reason in err. */
 int dise_config_load(const char *path, struct dise_config *cfg, char *err, size_t errsize);
+/* The same from len bytes of JSON text (the fuzz target's door). */
+int dise_config_parse(const char *text, size_t len, struct dise_config *cfg, char *err, size_t errsize);
 void dise_config_free(struct dise_config *cfg);
 
 /* tool's policy, or NULL when dise.json names no such tool. */
