@@ -36,6 +36,12 @@ static int in_file(const dise_elf *e, uint64_t off, uint64_t len)
 	return off <= e->size && len <= e->size - off;
 }
 
+/* The same, for an array of structures read in place: also aligned as they must be (a real file always is). */
+static int in_file_aligned(const dise_elf *e, uint64_t off, uint64_t len, uint64_t align)
+{
+	return off % align == 0 && in_file(e, off, len);
+}
+
 static void find_symbols(dise_elf *e)
 {
 	const Elf64_Ehdr *eh = e->eh;
@@ -43,7 +49,7 @@ static void find_symbols(dise_elf *e)
 	unsigned i, pass;
 
 	if (!eh->e_shoff || eh->e_shentsize != sizeof(Elf64_Shdr) ||
-	    !in_file(e, eh->e_shoff, (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr)))
+	    !in_file_aligned(e, eh->e_shoff, (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr), 8))
 		return;
 	sh = (const Elf64_Shdr *)(e->map + eh->e_shoff);
 	for (pass = 0; pass < 2 && !e->syms; pass++) {
@@ -55,7 +61,8 @@ static void find_symbols(dise_elf *e)
 			if (sh[i].sh_type != want || sh[i].sh_link >= eh->e_shnum)
 				continue;
 			str = &sh[sh[i].sh_link];
-			if (!in_file(e, sh[i].sh_offset, sh[i].sh_size) || !in_file(e, str->sh_offset, str->sh_size))
+			if (!in_file_aligned(e, sh[i].sh_offset, sh[i].sh_size, 8) ||
+			    !in_file(e, str->sh_offset, str->sh_size))
 				continue;
 			e->syms = (const Elf64_Sym *)(e->map + sh[i].sh_offset);
 			e->nsyms = sh[i].sh_size / sizeof(Elf64_Sym);
@@ -73,7 +80,7 @@ static void find_build_id(dise_elf *e)
 	for (i = 0; i < e->phnum; i++) {
 		uint64_t off = e->ph[i].p_offset, end;
 
-		if (e->ph[i].p_type != PT_NOTE || !in_file(e, off, e->ph[i].p_filesz))
+		if (e->ph[i].p_type != PT_NOTE || !in_file_aligned(e, off, e->ph[i].p_filesz, 4))
 			continue;
 		end = off + e->ph[i].p_filesz;
 		while (off + sizeof(Elf64_Nhdr) <= end) {
@@ -125,7 +132,7 @@ int dise_elf_open(const char *path, dise_elf **ret)
 	e->eh = map;
 	if (memcmp(e->eh->e_ident, ELFMAG, SELFMAG) || e->eh->e_ident[EI_CLASS] != ELFCLASS64 ||
 	    e->eh->e_phentsize != sizeof(Elf64_Phdr) ||
-	    !in_file(e, e->eh->e_phoff, (uint64_t)e->eh->e_phnum * sizeof(Elf64_Phdr))) {
+	    !in_file_aligned(e, e->eh->e_phoff, (uint64_t)e->eh->e_phnum * sizeof(Elf64_Phdr), 8)) {
 		dise_elf_free(e);
 		return -ENOEXEC;
 	}
