@@ -538,7 +538,9 @@ out:
 
 /*
  * Builds in b a CRASH record of thread tid of p, stopped: signal sig with
- * siginfo si (may be NULL). Returns its length, or 0.
+ * siginfo si (may be NULL). Maps and memory are read through tid: when the
+ * main thread has ended, /proc/PID/maps is empty and its memory unreadable.
+ * Returns its length, or 0.
  */
 static uint32_t capture(const struct proc *p, pid_t tid, int sig, const siginfo_t *si, uint8_t *b)
 {
@@ -570,7 +572,7 @@ static uint32_t capture(const struct proc *p, pid_t tid, int sig, const siginfo_
 	for (i = 0; i < DISE_CRASH_NREGS; i++)
 		memcpy(&rec.regs[i], (const char *)&u + dwarf[i], sizeof(uint64_t));
 	sp = rec.regs[DISE_REG_SP];
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)p->pid);
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)tid);
 	if (!(f = fopen(path, "re")))
 		return 0;
 	/* pass 1: the stack mapping (or, past a stack overflow, the nearest one above sp) */
@@ -592,7 +594,7 @@ static uint32_t capture(const struct proc *p, pid_t tid, int sig, const siginfo_
 		if (avail > DISE_CRASH_STACK_MAX)
 			rec.flags |= DISE_CRASH_STACK_TRUNC;
 	}
-	got = rec.stack_len ? peek(p->pid, stack_addr, b + sizeof(rec), rec.stack_len) : 0;
+	got = rec.stack_len ? peek(tid, stack_addr, b + sizeof(rec), rec.stack_len) : 0;
 	rec.stack_len = got > 0 ? (uint32_t)got : 0;
 	off = (uint32_t)sizeof(rec) + rec.stack_len;
 	/* pass 2: the modules, mappings of one file grouped */
@@ -601,7 +603,7 @@ static uint32_t capture(const struct proc *p, pid_t tid, int sig, const siginfo_
 		if (parse_mapping(line, &m) < 0 || m.path[0] != '/')
 			continue;
 		if (acc.open && (strcmp(acc.path, m.path) || acc.ino != m.ino))
-			flush_module(p->pid, &acc, b, &off, DISE_RECORD_MAX, &rec);
+			flush_module(tid, &acc, b, &off, DISE_RECORD_MAX, &rec);
 		if (!acc.open) {
 			acc = (struct module_acc){ .open = 1, .base = m.start - m.offset, .end = m.end, .ino = m.ino };
 			snprintf(acc.path, sizeof(acc.path), "%s", m.path);
@@ -615,7 +617,7 @@ static uint32_t capture(const struct proc *p, pid_t tid, int sig, const siginfo_
 			acc.end = m.end;
 		acc.executable |= m.executable;
 	}
-	flush_module(p->pid, &acc, b, &off, DISE_RECORD_MAX, &rec);
+	flush_module(tid, &acc, b, &off, DISE_RECORD_MAX, &rec);
 	free(line);
 	fclose(f);
 	fill_hdr(&rec.h, DISE_REC_CRASH, off, p, tid);
@@ -667,12 +669,16 @@ static int is_core_signal(int sig)
 	       sig == SIGTRAP;
 }
 
-/* Whether sig, about to be delivered to tgid, ends it (neither caught nor ignored). */
-static int fatal(pid_t tgid, int sig)
+/*
+ * Whether sig, about to be delivered to thread tid, ends its process
+ * (neither caught nor ignored: the dispositions are the process's, read
+ * through the thread, whose /proc entry lives on when the leader is gone).
+ */
+static int fatal(pid_t tid, int sig)
 {
 	unsigned long long bit = 1ull << (sig - 1);
 
-	return !(status_mask(tgid, "SigCgt") & bit) && !(status_mask(tgid, "SigIgn") & bit);
+	return !(status_mask(tid, "SigCgt") & bit) && !(status_mask(tid, "SigIgn") & bit);
 }
 
 /* Seizes every thread of pid, re-reading the task list until it stops growing. Returns 0 or an exit code. */
@@ -710,6 +716,42 @@ static int seize_all(pid_t pid, long options)
 	return 0;
 }
 
+/*
+ * Interrupts tid and waits for its next wait status (the interrupt stop, or
+ * whatever stop or end came first). A task that cannot stop — a zombie
+ * thread-group leader whose other threads still run, a task already gone —
+ * is given up after a second instead of hanging: the kernel detaches what is
+ * left when dise attach exits. Returns 1 with *st, or 0.
+ */
+static int interrupt_and_wait(pid_t tid, int *st)
+{
+	struct timespec ms = { 0, 1000000 };
+	int i;
+
+	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0 && errno == ESRCH)
+		return 0;
+	for (i = 0; i < 1000; i++) {
+		pid_t w = waitpid(tid, st, __WALL | WNOHANG);
+
+		if (w == tid)
+			return 1;
+		if (w < 0 && errno != EINTR)
+			return 0;
+		if (i == 0 || i % 100 == 0) {
+			char path[64], buf[512], *p;
+
+			snprintf(path, sizeof(path), "/proc/%d/stat", (int)tid);
+			if (slurp(path, buf, sizeof(buf)) < 0)
+				return 0;
+			p = strrchr(buf, ')');
+			if (p && (p[2] == 'Z' || p[2] == 'X'))
+				return 0; /* dead, and its status comes only when the whole group is */
+		}
+		nanosleep(&ms, NULL);
+	}
+	return 0;
+}
+
 /* Stops every traced thread and detaches it; a signal it was about to get is handed back. */
 static void detach_all(void)
 {
@@ -717,16 +759,13 @@ static void detach_all(void)
 		pid_t tid = A.t[0].tid;
 		int st, sig = 0;
 
-		if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0 && errno == ESRCH) {
-			/* gone, or already in a stop: the wait tells */
-		}
 		for (;;) {
-			pid_t w = waitpid(tid, &st, __WALL);
-
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0 || WIFEXITED(st) || WIFSIGNALED(st)) {
-				struct proc *p = w > 0 ? proc_find(tid) : NULL;
+			if (!interrupt_and_wait(tid, &st)) {
+				thr_del(tid);
+				break;
+			}
+			if (WIFEXITED(st) || WIFSIGNALED(st)) {
+				struct proc *p = proc_find(tid);
 
 				if (p)
 					record_exit(p, st);
@@ -776,13 +815,8 @@ static void other_stacks(struct proc *q, pid_t crashing)
 	for (i = 0; i < n; i++) {
 		struct proc *p = proc_find(tids[i]) ? proc_find(tids[i]) : proc_find(q->pid);
 		int st;
-		pid_t w;
 
-		if (ptrace(PTRACE_INTERRUPT, tids[i], NULL, NULL) < 0 && errno == ESRCH)
-			continue;
-		while ((w = waitpid(tids[i], &st, __WALL)) < 0 && errno == EINTR)
-			;
-		if (w < 0)
+		if (!interrupt_and_wait(tids[i], &st))
 			continue;
 		if (WIFSTOPPED(st) && p) {
 			uint32_t len = capture(p, tids[i], SIGSTOP, NULL, b);
@@ -897,7 +931,7 @@ static void handle(pid_t tid, int st, int nested)
 		return;
 	}
 	/* a signal-delivery-stop: the signal is about to be delivered */
-	if (is_core_signal(sig) && fatal(t->tgid, sig)) {
+	if (is_core_signal(sig) && fatal(tid, sig)) {
 		struct proc *q = proc_find(t->tgid);
 		siginfo_t si;
 		uint32_t len;
@@ -1024,8 +1058,7 @@ static int snapshot(struct proc *p)
 		int st, sig = 0;
 		uint32_t len;
 
-		ptrace(PTRACE_INTERRUPT, tid, NULL, NULL);
-		if (waitpid(tid, &st, __WALL) < 0 || !WIFSTOPPED(st)) {
+		if (!interrupt_and_wait(tid, &st) || !WIFSTOPPED(st)) {
 			thr_del(tid);
 			continue;
 		}

@@ -56,7 +56,10 @@ struct module_acc {
 
 static int maps_open(struct maps_reader *m)
 {
-	m->fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	/* thread-self: when the main thread has ended, /proc/self (its) maps are empty; before 3.17, self */
+	m->fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
+	if (m->fd < 0)
+		m->fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	m->len = m->off = 0;
 	return m->fd;
 }

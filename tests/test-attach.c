@@ -609,6 +609,43 @@ static void test_attach_churn_and_signal_flood(void **state)
 	}
 }
 
+/*
+ * The main thread ended (pthread_exit) and the others run on: its leader is
+ * a zombie that can no longer stop. Detaching must not wait for it, and a
+ * later crash on another thread is recorded, with the other stacks printed,
+ * without waiting for it either.
+ */
+static void test_attach_zombie_leader(void **state)
+{
+	struct fixture *f = *state;
+	char *argv[] = { (char *)prog_path("waiter"), NULL };
+	struct target t;
+	struct attacher a;
+	int st;
+
+	target_start(&t, argv, 1);
+	attach_start(f, &a, t.pid, NULL);
+	assert_int_equal(write(t.in, "leader-exit\n", 12), 12);
+	usleep(200 * 1000);
+	kill(a.pid, SIGTERM);
+	st = attach_finish(&a); /* would hang here, waiting for the zombie leader to stop */
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	kill(t.pid, SIGKILL);
+	st = target_finish(&t, NULL);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+
+	target_start(&t, argv, 1);
+	attach_start(f, &a, t.pid, NULL);
+	st = target_finish(&t, "leader-exit-crash");
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+	st = attach_finish(&a);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_non_null(strstr(a.text, "waiter_crash_thread"));
+	assert_non_null(strstr(a.text, "was killed by SIGSEGV"));
+	settle(f);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND outcome = 'crash'", (int)t.pid), 1);
+}
+
 /* --stack: every thread's stack, symbolized; the target goes on untouched. */
 static void test_attach_stack(void **state)
 {
@@ -783,6 +820,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attach_deleted_exe, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_script, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_three_strikes, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_attach_zombie_leader, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_churn_and_signal_flood, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_errors, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_watched_process, fixture_setup, fixture_teardown),

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NOINLINE __attribute__((noinline))
@@ -59,6 +60,15 @@ static void *thread_main(void *arg)
 	(void)arg;
 	dise_test_crash_segv();
 	return NULL;
+}
+
+static void *thread_late(void *arg)
+{
+	struct timespec ts = { 0, 100 * 1000 * 1000 };
+
+	nanosleep(&ts, NULL); /* the main thread has ended by now */
+	dise_test_crash_segv();
+	return arg;
 }
 
 static void *thread_overflow(void *arg)
@@ -115,6 +125,11 @@ NOINLINE void dispatch(const char *mode)
 
 		pthread_create(&t, NULL, thread_main, NULL);
 		pthread_join(t, NULL);
+	} else if (!strcmp(mode, "thread-after-main")) {
+		pthread_t t;
+
+		pthread_create(&t, NULL, thread_late, NULL);
+		pthread_exit(NULL);
 	} else if (!strcmp(mode, "thread-overflow")) {
 		pthread_t t;
 

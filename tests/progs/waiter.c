@@ -16,6 +16,8 @@
  *   churn N          N threads created and joined one after another, then a crash on one more
  *   trace-child      fork a child that asks to be traced (PTRACE_TRACEME) and stops;
  *                    print "tracing", wait for stdin to close, kill the child, exit 0
+ *   leader-exit      the main thread ends (pthread_exit); the idle threads keep the process
+ *   leader-exit-crash  the same, and a thread crashes 300 ms later
  *   wait             read stdin until it closes, then exit 0
  * Until the command arrives it blocks in read(): attach, then send it.
  */
@@ -28,6 +30,7 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NOINLINE __attribute__((noinline))
@@ -50,6 +53,15 @@ static void *crash_main(void *arg)
 
 static void *churn_main(void *arg)
 {
+	return arg;
+}
+
+static void *late_crash_main(void *arg)
+{
+	struct timespec ts = { 0, 300 * 1000 * 1000 };
+
+	nanosleep(&ts, NULL);
+	waiter_crash_thread();
 	return arg;
 }
 
@@ -186,6 +198,10 @@ int main(void)
 		kill(c, SIGKILL);
 		waitpid(c, &st, 0);
 		return 0;
+	} else if (!strcmp(line, "leader-exit") || !strcmp(line, "leader-exit-crash")) {
+		if (!strcmp(line, "leader-exit-crash"))
+			pthread_create(&t, NULL, late_crash_main, NULL);
+		pthread_exit(NULL);
 	} else if (!strcmp(line, "wait")) {
 		while (fgets(line, sizeof(line), stdin))
 			;
