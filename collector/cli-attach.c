@@ -64,6 +64,7 @@ struct proc {
 	pid_t pid;
 	uint64_t run_start_ns;
 	uint64_t user_ns, sys_ns, maxrss_kb; /* at the last exit stop seen */
+	int exit_msg, have_exit_msg;	     /* the status an exit stop told (for a leader we do not trace) */
 };
 
 static struct {
@@ -76,6 +77,7 @@ static struct {
 	int quiet;
 	pid_t pid;	 /* the process attached to */
 	int last_status; /* its wait status, once it ended */
+	int zombie_leader; /* its main thread had ended before the attach */
 } A;
 
 static volatile sig_atomic_t stop_asked;
@@ -161,6 +163,17 @@ static long long stat_field(pid_t pid, int n)
 	return p ? strtoll(p, NULL, 10) : -1;
 }
 
+/* The state letter of /proc/pid/stat (R, S, Z, ...), or 0. */
+static char task_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (slurp(path, buf, sizeof(buf)) < 0 || !(p = strrchr(buf, ')')) || !p[1])
+		return 0;
+	return p[2];
+}
+
 static struct thr *thr_find(pid_t tid)
 {
 	for (size_t i = 0; i < A.nt; i++)
@@ -195,6 +208,20 @@ static void thr_del(pid_t tid)
 			A.t[i] = A.t[--A.nt];
 			return;
 		}
+}
+
+/*
+ * The task through which /proc tells about process pid: pid itself, or,
+ * when its main thread ended before the attach, one of its live threads
+ * (/proc/PID's maps, exe, cwd, cmdline and auxv are empty for a zombie leader).
+ */
+static pid_t live_task(pid_t pid)
+{
+	if (A.zombie_leader && pid == A.pid)
+		for (size_t i = 0; i < A.nt; i++)
+			if (A.t[i].tgid == pid && A.t[i].tid != pid)
+				return A.t[i].tid;
+	return pid;
 }
 
 static struct proc *proc_find(pid_t pid)
@@ -346,26 +373,27 @@ static void record_start(const struct proc *p, uint32_t flags, uint64_t wall_ns)
 	char exe[DISE_PATH_MAX], fn[DISE_PATH_MAX], cwd[DISE_PATH_MAX], path[64];
 	struct stat st;
 	size_t off = sizeof(s);
+	pid_t task = live_task(p->pid);
 
 	memset(&s, 0, sizeof(s));
 	s.wall_ns = wall_ns;
-	s.ppid = (uint32_t)stat_field(p->pid, 4);
-	s.uid = (uint32_t)status_field(p->pid, "Uid", 10);
+	s.ppid = (uint32_t)stat_field(task, 4);
+	s.uid = (uint32_t)status_field(task, "Uid", 10);
 	s.flags = flags;
-	proc_link(p->pid, "cwd", cwd, sizeof(cwd));
-	if (execfn_of(p->pid, cwd, fn, sizeof(fn), &st) == 0) {
+	proc_link(task, "cwd", cwd, sizeof(cwd));
+	if (execfn_of(task, cwd, fn, sizeof(fn), &st) == 0) {
 		exe[0] = '\0';
 		dise_cli_start_identity(fn, &s);
 	} else {
-		snprintf(path, sizeof(path), "/proc/%d/exe", (int)p->pid);
+		snprintf(path, sizeof(path), "/proc/%d/exe", (int)task);
 		dise_cli_start_identity(path, &s);
-		proc_link(p->pid, "exe", exe, sizeof(exe));
+		proc_link(task, "exe", exe, sizeof(exe));
 		snprintf(fn, sizeof(fn), "%s", exe);
 	}
 	dise_cli_put_str(b, &off, exe, &s.exe_len);
 	dise_cli_put_str(b, &off, fn, &s.execfn_len);
 	dise_cli_put_str(b, &off, cwd, &s.cwd_len);
-	if (put_argv(p->pid, b, &off, &s.argv_len, &s.argv_count, &s.argc))
+	if (put_argv(task, b, &off, &s.argv_len, &s.argv_count, &s.argc))
 		s.flags |= DISE_START_ARGV_TRUNC;
 	fill_hdr(&s.h, DISE_REC_START, (uint32_t)off, p, p->pid);
 	memcpy(b, &s, sizeof(s));
@@ -382,9 +410,9 @@ static void record_exec(const struct proc *p)
 
 	memset(&e, 0, sizeof(e));
 	e.call = DISE_EXEC_EXECVE;
-	proc_link(p->pid, "exe", exe, sizeof(exe));
+	proc_link(live_task(p->pid), "exe", exe, sizeof(exe));
 	dise_cli_put_str(b, &off, exe, &e.path_len);
-	if (put_argv(p->pid, b, &off, &e.argv_len, &e.argv_count, &e.argc))
+	if (put_argv(live_task(p->pid), b, &off, &e.argv_len, &e.argv_count, &e.argc))
 		e.flags |= DISE_START_ARGV_TRUNC;
 	fill_hdr(&e.h, DISE_REC_EXEC, (uint32_t)off, p, p->pid);
 	e.elapsed_ns = e.h.mono_ns - p->run_start_ns;
@@ -705,6 +733,10 @@ static int seize_all(pid_t pid, long options)
 
 				if (err == ESRCH && tid != pid)
 					continue; /* the thread ended meanwhile */
+				if (err == EPERM && tid == pid && task_state(pid) == 'Z') {
+					A.zombie_leader = 1; /* the main thread ended; the others are the process */
+					continue;
+				}
 				closedir(d);
 				return -err;
 			}
@@ -738,13 +770,9 @@ static int interrupt_and_wait(pid_t tid, int *st)
 		if (w < 0 && errno != EINTR)
 			return 0;
 		if (i == 0 || i % 100 == 0) {
-			char path[64], buf[512], *p;
+			char state = task_state(tid);
 
-			snprintf(path, sizeof(path), "/proc/%d/stat", (int)tid);
-			if (slurp(path, buf, sizeof(buf)) < 0)
-				return 0;
-			p = strrchr(buf, ')');
-			if (p && (p[2] == 'Z' || p[2] == 'X'))
+			if (!state || state == 'Z' || state == 'X')
 				return 0; /* dead, and its status comes only when the whole group is */
 		}
 		nanosleep(&ms, NULL);
@@ -920,9 +948,13 @@ static void handle(pid_t tid, int st, int nested)
 	}
 	if (ev == PTRACE_EVENT_EXIT) {
 		struct proc *q = proc_find(t->tgid);
+		unsigned long msg;
 
-		if (q)
+		if (q) {
 			proc_times(q);
+			if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &msg) == 0)
+				q->exit_msg = (int)msg, q->have_exit_msg = 1;
+		}
 		ptrace(PTRACE_CONT, tid, NULL, NULL);
 		return;
 	}
@@ -970,21 +1002,38 @@ static int tracee_of(pid_t pid)
 	return found;
 }
 
-/* Whether the shim is mapped in pid (every line of its maps: large programs have long ones). */
+/*
+ * Whether the shim is mapped in pid: every line of its maps (large programs
+ * have long ones), read through its first task that has any (a zombie
+ * leader's are empty).
+ */
 static int has_shim(pid_t pid)
 {
-	char path[64], *line = NULL;
+	char path[300], *line = NULL;
 	size_t cap = 0;
-	int found = 0;
-	FILE *f;
+	int found = 0, lines = 0;
+	struct dirent *e;
+	DIR *d;
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	if (!(f = fopen(path, "re")))
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if (!(d = opendir(path)))
 		return 0;
-	while (!found && getline(&line, &cap, f) > 0)
-		found = strstr(line, "/libdise_shim.so") != NULL;
+	while (!found && !lines && (e = readdir(d))) {
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/maps", (int)pid, e->d_name);
+		if (!(f = fopen(path, "re")))
+			continue;
+		while (!found && getline(&line, &cap, f) > 0) {
+			lines++;
+			found = strstr(line, "/libdise_shim.so") != NULL;
+		}
+		fclose(f);
+	}
+	closedir(d);
 	free(line);
-	fclose(f);
 	return found;
 }
 
@@ -1209,6 +1258,17 @@ int dise_cli_attach(int argc, char **argv)
 		}
 		handle(tid, st, 0);
 	}
+	/*
+	 * A process whose main thread had ended before the attach: its leader
+	 * (a zombie) could not be traced, so its end came as no wait status;
+	 * the last exit stop of its threads told it.
+	 */
+	for (size_t k = 0; !stop_asked && k < A.np; k++)
+		if (A.p[k].have_exit_msg) {
+			record_exit(&A.p[k], A.p[k].exit_msg);
+			if (A.p[k].pid == pid)
+				A.last_status = A.p[k].exit_msg;
+		}
 	if (!stop_asked && !A.quiet) {
 		if (WIFEXITED(A.last_status))
 			fprintf(stderr, "dise attach: process %d exited with status %d\n", (int)pid, WEXITSTATUS(A.last_status));

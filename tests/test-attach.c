@@ -613,7 +613,8 @@ static void test_attach_churn_and_signal_flood(void **state)
  * The main thread ended (pthread_exit) and the others run on: its leader is
  * a zombie that can no longer stop. Detaching must not wait for it, and a
  * later crash on another thread is recorded, with the other stacks printed,
- * without waiting for it either.
+ * without waiting for it either. Attaching after the main thread ended
+ * works through the other threads (the leader cannot be traced).
  */
 static void test_attach_zombie_leader(void **state)
 {
@@ -644,6 +645,23 @@ static void test_attach_zombie_leader(void **state)
 	assert_non_null(strstr(a.text, "was killed by SIGSEGV"));
 	settle(f);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND outcome = 'crash'", (int)t.pid), 1);
+
+	/* attached after the main thread ended: followed through the others, named, its crash and end recorded */
+	target_start(&t, argv, 1);
+	assert_int_equal(write(t.in, "leader-exit-crash-later\n", 24), 24);
+	usleep(200 * 1000);
+	attach_start(f, &a, t.pid, NULL);
+	assert_non_null(strstr(a.text, "watching process"));
+	st = target_finish(&t, NULL);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+	st = attach_finish(&a);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_non_null(strstr(a.text, "waiter_crash_thread"));
+	assert_non_null(strstr(a.text, "was killed by SIGSEGV"));
+	settle(f);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND tool = 'waiter' AND outcome = 'crash' "
+				      "AND signal = 11", (int)t.pid),
+			 1);
 }
 
 /* --stack: every thread's stack, symbolized; the target goes on untouched. */

@@ -18,6 +18,7 @@
  *                    print "tracing", wait for stdin to close, kill the child, exit 0
  *   leader-exit      the main thread ends (pthread_exit); the idle threads keep the process
  *   leader-exit-crash  the same, and a thread crashes 300 ms later
+ *   leader-exit-crash-later  the same, 1 s later
  *   wait             read stdin until it closes, then exit 0
  * Until the command arrives it blocks in read(): attach, then send it.
  */
@@ -58,7 +59,7 @@ static void *churn_main(void *arg)
 
 static void *late_crash_main(void *arg)
 {
-	struct timespec ts = { 0, 300 * 1000 * 1000 };
+	struct timespec ts = { arg ? 1 : 0, arg ? 0 : 300 * 1000 * 1000 };
 
 	nanosleep(&ts, NULL);
 	waiter_crash_thread();
@@ -198,9 +199,9 @@ int main(void)
 		kill(c, SIGKILL);
 		waitpid(c, &st, 0);
 		return 0;
-	} else if (!strcmp(line, "leader-exit") || !strcmp(line, "leader-exit-crash")) {
-		if (!strcmp(line, "leader-exit-crash"))
-			pthread_create(&t, NULL, late_crash_main, NULL);
+	} else if (!strncmp(line, "leader-exit", 11)) {
+		if (!strcmp(line, "leader-exit-crash") || !strcmp(line, "leader-exit-crash-later"))
+			pthread_create(&t, NULL, late_crash_main, strstr(line, "later") ? line : NULL);
 		pthread_exit(NULL);
 	} else if (!strcmp(line, "wait")) {
 		while (fgets(line, sizeof(line), stdin))
