@@ -371,6 +371,31 @@ static void test_attach_fork_and_exec(void **state)
 			 1);
 }
 
+/* posix_spawn (a vfork-like clone, then exec) while attached: each child is a run of its own, nothing hangs. */
+static void test_attach_spawns(void **state)
+{
+	struct fixture *f = *state;
+	char *argv[] = { (char *)prog_path("waiter"), NULL };
+	struct target t;
+	struct attacher a;
+	int st;
+
+	target_start(&t, argv, 1);
+	attach_start(f, &a, t.pid, NULL);
+	st = target_finish(&t, "spawn 50");
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_true(WIFEXITED(attach_finish(&a)));
+	settle(f);
+	/* each child: a fork START, then an exec into true, which ends ok */
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE ppid = %d AND forked = 1 AND outcome = 'exec'",
+				   (int)t.pid),
+			 50);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs n JOIN runs o ON o.id = n.exec_parent "
+				      "WHERE o.ppid = %d AND n.tool = 'true' AND n.outcome = 'ok'", (int)t.pid),
+			 50);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND outcome = 'ok'", (int)t.pid), 1);
+}
+
 /* SIGTERM to dise attach, or --detach-after: detached, untraced, the target goes on and ends as it would. */
 static void test_attach_detach(void **state)
 {
@@ -831,6 +856,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attach_thread_crash, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_endings, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_fork_and_exec, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_attach_spawns, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_detach, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_stack, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_sleep_stop_cont, fixture_setup, fixture_teardown),

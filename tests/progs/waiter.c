@@ -19,11 +19,13 @@
  *   leader-exit      the main thread ends (pthread_exit); the idle threads keep the process
  *   leader-exit-crash  the same, and a thread crashes 300 ms later
  *   leader-exit-crash-later  the same, 1 s later
+ *   spawn N          posix_spawn /bin/true N times (vfork-like clone, then exec), waiting for each; exit 0
  *   wait             read stdin until it closes, then exit 0
  * Until the command arrives it blocks in read(): attach, then send it.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <spawn.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +37,8 @@
 #include <unistd.h>
 
 #define NOINLINE __attribute__((noinline))
+
+extern char **environ;
 
 static volatile int *volatile nowhere;
 static pthread_barrier_t go;
@@ -203,6 +207,18 @@ int main(void)
 		if (!strcmp(line, "leader-exit-crash") || !strcmp(line, "leader-exit-crash-later"))
 			pthread_create(&t, NULL, late_crash_main, strstr(line, "later") ? line : NULL);
 		pthread_exit(NULL);
+	} else if (!strcmp(line, "spawn") && arg) {
+		char *tr[] = { "/bin/true", NULL };
+		long n = atol(arg), k;
+		int st;
+
+		for (k = 0; k < n; k++) {
+			pid_t c;
+
+			if (posix_spawn(&c, tr[0], NULL, NULL, tr, environ) != 0 || waitpid(c, &st, 0) != c || st != 0)
+				return 4;
+		}
+		return 0;
 	} else if (!strcmp(line, "wait")) {
 		while (fgets(line, sizeof(line), stdin))
 			;
