@@ -435,6 +435,18 @@ static void record_exit(const struct proc *p, int status)
 	put(&e, sizeof(e));
 }
 
+/* The run of p goes on unwatched: its end will not be known (not a failure, not "vanished"). */
+static void record_detached(const struct proc *p)
+{
+	struct dise_rec_exit e;
+
+	memset(&e, 0, sizeof(e));
+	fill_hdr(&e.h, DISE_REC_EXIT, sizeof(e), p, p->pid);
+	e.how = DISE_EXIT_DETACHED;
+	e.elapsed_ns = e.h.mono_ns - p->run_start_ns;
+	put(&e, sizeof(e));
+}
+
 /* CPU times and peak RSS of p now (an exit stop: /proc still has them). */
 static void proc_times(struct proc *p)
 {
@@ -795,8 +807,10 @@ static void detach_all(void)
 			if (WIFEXITED(st) || WIFSIGNALED(st)) {
 				struct proc *p = proc_find(tid);
 
-				if (p)
+				if (p) {
 					record_exit(p, st);
+					*p = A.p[--A.np]; /* ended: not "detached" */
+				}
 				thr_del(tid);
 				break;
 			}
@@ -1245,6 +1259,9 @@ int dise_cli_attach(int argc, char **argv)
 		if (stop_asked) {
 			alarm(0);
 			detach_all();
+			/* what still runs goes on unwatched (what ended meanwhile was recorded and dropped) */
+			for (size_t k = 0; k < A.np; k++)
+				record_detached(&A.p[k]);
 			if (!A.quiet && proc_find(pid))
 				fprintf(stderr, "dise attach: detached from process %d; it runs on\n", (int)pid);
 			A.np = 0;

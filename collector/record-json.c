@@ -97,6 +97,7 @@ static const char *exit_how(unsigned how)
 	case DISE_EXIT__EXIT: return "_exit";
 	case DISE_EXIT__EXIT2: return "_Exit";
 	case DISE_EXIT_TRACED: return "traced";
+	case DISE_EXIT_DETACHED: return "detached";
 	default: return "unknown";
 	}
 }

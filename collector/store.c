@@ -38,6 +38,7 @@ enum {
 	Q_TRACED,
 	Q_OPEN_RUNS,
 	Q_VANISH,
+	Q_DETACH,
 	Q_BEGIN,
 	Q_COMMIT,
 	Q_ROLLBACK,
@@ -82,6 +83,10 @@ static const char *const queries[Q_MAX] = {
 		     "WHERE id = ?1 AND (outcome IS NULL OR outcome = 'vanished')",
 	[Q_OPEN_RUNS] = "SELECT id, pid, start_ns FROM runs WHERE outcome IS NULL",
 	[Q_VANISH] = "UPDATE runs SET outcome = 'vanished', end_ns = ?2 WHERE id = ?1 AND outcome IS NULL",
+	/* `dise attach` stopped watching a live process: its end is unknown, and not a failure (nor, later, vanished) */
+	[Q_DETACH] = "INSERT INTO runs(epoch, pid, start_ns, end_ns, outcome) VALUES (?1, ?2, ?3, ?4, 'detached') "
+		     "ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET end_ns = excluded.end_ns, outcome = 'detached' "
+		     "WHERE runs.outcome IS NULL",
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
 	[Q_COMMIT] = "COMMIT",
 	[Q_ROLLBACK] = "ROLLBACK",
@@ -559,6 +564,12 @@ static int add_exit(dise_store *st, uint64_t epoch, const struct dise_record *re
 
 	if (e->how == DISE_EXIT_TRACED)
 		return add_traced(st, epoch, rec);
+	if (e->how == DISE_EXIT_DETACHED) {
+		q = st->q[Q_DETACH];
+		bind_key(q, epoch, &rec->hdr);
+		sqlite3_bind_int64(q, 4, (int64_t)rec->hdr.mono_ns);
+		return run(q, NULL);
+	}
 	bind_key(q, epoch, &rec->hdr);
 	sqlite3_bind_int64(q, 4, (int64_t)rec->hdr.mono_ns);
 	sqlite3_bind_text(q, 5, (e->status & 0xff) == 0 ? "ok" : "fail", -1, SQLITE_STATIC);

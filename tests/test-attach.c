@@ -401,6 +401,7 @@ static void test_attach_detach(void **state)
 {
 	struct fixture *f = *state;
 	char *argv[] = { (char *)prog_path("waiter"), NULL };
+	pid_t pids[2];
 	int k;
 
 	for (k = 0; k < 2; k++) {
@@ -440,7 +441,14 @@ static void test_attach_detach(void **state)
 		assert_int_equal(traced, 0);
 		st = target_finish(&t, "exit 3");
 		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+		pids[k] = t.pid;
 	}
+	/* the runs say "detached", not "vanished": ending unwatched is not a failure, and no strike */
+	settle(f);
+	for (k = 0; k < 2; k++)
+		assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND outcome = 'detached'", (int)pids[k]),
+				 1);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM failures"), 0);
 }
 
 /*

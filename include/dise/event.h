@@ -118,6 +118,7 @@ enum dise_exit_how {
 	DISE_EXIT__EXIT2,   /* _Exit() */
 	DISE_EXIT_TRACED,   /* seen by ptrace or by `dise run`'s wait4: status is then the raw wait status,
 			       and the record ends the latest run of that pid that began since run_start_ns */
+	DISE_EXIT_DETACHED, /* `dise attach` stopped watching the run, alive: its end is unknown (status 0) */
 };
 
 struct dise_rec_exit {
