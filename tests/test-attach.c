@@ -166,6 +166,27 @@ static int attach_finish(struct attacher *a)
 }
 
 /*
+ * One waiter run, attached from its start: cmd sent, both waited for, dise
+ * attach asserted to have ended well. Returns the waiter's wait status; its
+ * pid in *pid, what dise attach said in a (may be NULL).
+ */
+static int waiter_attached(struct fixture *f, const char *cmd, pid_t *pid, struct attacher *a)
+{
+	char *argv[] = { (char *)prog_path("waiter"), NULL };
+	struct attacher own, *at = a ? a : &own;
+	struct target t;
+	int st;
+
+	target_start(&t, argv, 1);
+	attach_start(f, at, t.pid, NULL);
+	st = target_finish(&t, cmd);
+	assert_true(WIFEXITED(attach_finish(at)));
+	if (pid)
+		*pid = t.pid;
+	return st;
+}
+
+/*
  * dise attach started the collector daemon (as dise run does): stop it, so
  * that what it had not stored yet is drained by one collector run here.
  */
@@ -326,48 +347,35 @@ static void test_attach_endings(void **state)
 static void test_attach_fork_and_exec(void **state)
 {
 	struct fixture *f = *state;
-	char *argv[] = { (char *)prog_path("waiter"), NULL };
 	char cmd[4200];
-	struct target t, u, v;
-	struct attacher a, b, c;
+	pid_t tp, up, vp;
 	int st;
 
-	target_start(&t, argv, 1);
-	attach_start(f, &a, t.pid, NULL);
-	st = target_finish(&t, "fork-exit 5");
+	st = waiter_attached(f, "fork-exit 5", &tp, NULL);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	assert_true(WIFEXITED(attach_finish(&a)));
-
 	/* a forked child that crashes: a crash of its own run, the parent fine */
-	target_start(&v, argv, 1);
-	attach_start(f, &c, v.pid, NULL);
-	st = target_finish(&v, "fork-segv");
+	st = waiter_attached(f, "fork-segv", &vp, NULL);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	assert_true(WIFEXITED(attach_finish(&c)));
-
-	target_start(&u, argv, 1);
-	attach_start(f, &b, u.pid, NULL);
 	snprintf(cmd, sizeof(cmd), "exec %s 9", prog_path("exitcode"));
-	st = target_finish(&u, cmd);
+	st = waiter_attached(f, cmd, &up, NULL);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 9);
-	assert_true(WIFEXITED(attach_finish(&b)));
 
 	settle(f);
-	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND outcome = 'ok'", (int)t.pid), 1);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND outcome = 'ok'", (int)tp), 1);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE ppid = %d AND forked = 1 AND outcome = 'fail' "
-				      "AND exit_status = 5", (int)t.pid),
+				      "AND exit_status = 5", (int)tp),
 			 1);
-	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND outcome = 'ok'", (int)v.pid), 1);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND outcome = 'ok'", (int)vp), 1);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs r JOIN crashes c ON c.run_id = r.id WHERE r.ppid = %d "
 				      "AND r.forked = 1 AND r.outcome = 'crash' AND c.frames LIKE '%%waiter_crash_thread%%'",
-				   (int)v.pid),
+				   (int)vp),
 			 1);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND tool = 'waiter' AND outcome = 'exec'",
-				   (int)u.pid),
+				   (int)up),
 			 1);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs n JOIN runs o ON o.id = n.exec_parent WHERE n.pid = %d "
 				      "AND n.tool = 'exitcode' AND n.outcome = 'fail' AND n.exit_status = 9",
-				   (int)u.pid),
+				   (int)up),
 			 1);
 }
 
@@ -375,25 +383,19 @@ static void test_attach_fork_and_exec(void **state)
 static void test_attach_spawns(void **state)
 {
 	struct fixture *f = *state;
-	char *argv[] = { (char *)prog_path("waiter"), NULL };
-	struct target t;
-	struct attacher a;
-	int st;
+	pid_t pid;
+	int st = waiter_attached(f, "spawn 50", &pid, NULL);
 
-	target_start(&t, argv, 1);
-	attach_start(f, &a, t.pid, NULL);
-	st = target_finish(&t, "spawn 50");
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	assert_true(WIFEXITED(attach_finish(&a)));
 	settle(f);
 	/* each child: a fork START, then an exec into true, which ends ok */
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE ppid = %d AND forked = 1 AND outcome = 'exec'",
-				   (int)t.pid),
+				   (int)pid),
 			 50);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs n JOIN runs o ON o.id = n.exec_parent "
-				      "WHERE o.ppid = %d AND n.tool = 'true' AND n.outcome = 'ok'", (int)t.pid),
+				      "WHERE o.ppid = %d AND n.tool = 'true' AND n.outcome = 'ok'", (int)pid),
 			 50);
-	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND outcome = 'ok'", (int)t.pid), 1);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND outcome = 'ok'", (int)pid), 1);
 }
 
 /* SIGTERM to dise attach, or --detach-after: detached, untraced, the target goes on and ends as it would. */
@@ -583,18 +585,10 @@ static void test_attach_script(void **state)
 static void test_attach_three_strikes(void **state)
 {
 	struct fixture *f = *state;
-	char *argv[] = { (char *)prog_path("waiter"), NULL };
 	int i;
 
-	for (i = 0; i < 3; i++) {
-		struct target t;
-		struct attacher a;
-
-		target_start(&t, argv, 1);
-		attach_start(f, &a, t.pid, NULL);
-		assert_true(WIFSIGNALED(target_finish(&t, "thread-segv")));
-		assert_true(WIFEXITED(attach_finish(&a)));
-	}
+	for (i = 0; i < 3; i++)
+		assert_true(WIFSIGNALED(waiter_attached(f, "thread-segv", NULL, NULL)));
 	settle(f);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM failures x JOIN versions v ON v.id = x.version_id "
 				      "WHERE v.tool = 'waiter' AND x.detector = 'three_strikes'"),
