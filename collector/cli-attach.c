@@ -1218,6 +1218,7 @@ int dise_cli_attach(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGALRM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN); /* `dise attach PID | head`: a closed pipe must not end the watch, and with it a signal in flight */
 
 	if ((r = seize_all(pid, stack ? 0 : options)) < 0) {
 		rc = attach_error(pid, -r);
