@@ -150,11 +150,26 @@ static int64_t wall_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* PRAGMA data_version: changes when another connection commits to the database. */
+static int64_t data_version(dise_store *st)
+{
+	sqlite3_stmt *q;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(dise_store_db(st), "PRAGMA data_version", -1, &q, NULL) == SQLITE_OK) {
+		if (sqlite3_step(q) == SQLITE_ROW)
+			v = sqlite3_column_int64(q, 0);
+		sqlite3_finalize(q);
+	}
+	return v;
+}
+
 static void *resolver_main(void *p)
 {
 	struct resolver_arg *a = p;
 	dise_store *st;
 	dise_resolver *rs;
+	int64_t seen_dv = -1, seen_tc = -1;
 	int r;
 
 	if (dise_store_open(a->db, 0, &st) < 0)
@@ -169,17 +184,33 @@ static void *resolver_main(void *p)
 		if (r < 0) {
 			nap(200);
 		} else if (r == 0) {
-			/* all runs have versions: outcomes may have arrived since, look for what to heal */
-			if (dise_detect(st, &a->cfg->detect, a->cfg, wall_ns()) >= 0 && dise_heal_pending(st, a->cfg) > 0) {
-				/* the healer consumed what the detectors queued: publish the routes now */
-				atomic_store(&a->routes_changed, 1);
-				dise_ring_notify(&a->wake);
-			}
-			/* then what the rules say about versions new and old (replays may take a while) */
-			if (dise_heal_check_rules(st, a->cfg) > 0) {
-				dise_heal_pending(st, a->cfg); /* what a rule matched is healed now */
-				atomic_store(&a->routes_changed, 1);
-				dise_ring_notify(&a->wake);
+			/*
+			 * All runs have versions. A detection can only follow a change:
+			 * new outcomes (ingest, another connection: data_version), new
+			 * versions or rules (ours: total_changes), `dise heal|reset`.
+			 * Time alone only ages failures out of the window. So a pass
+			 * runs when something changed, and again while passes change
+			 * something (rules are checked 256 pairs at a time); an idle
+			 * collector over a large history costs nothing.
+			 */
+			int64_t dv = data_version(st), tc = sqlite3_total_changes64(dise_store_db(st));
+
+			if (dv != seen_dv || tc != seen_tc) {
+				/* outcomes may have arrived since: look for what to heal */
+				if (dise_detect(st, &a->cfg->detect, a->cfg, wall_ns()) >= 0 &&
+				    dise_heal_pending(st, a->cfg) > 0) {
+					/* the healer consumed what the detectors queued: publish the routes now */
+					atomic_store(&a->routes_changed, 1);
+					dise_ring_notify(&a->wake);
+				}
+				/* then what the rules say about versions new and old (replays may take a while) */
+				if (dise_heal_check_rules(st, a->cfg) > 0) {
+					dise_heal_pending(st, a->cfg); /* what a rule matched is healed now */
+					atomic_store(&a->routes_changed, 1);
+					dise_ring_notify(&a->wake);
+				}
+				seen_dv = dv;
+				seen_tc = sqlite3_total_changes64(dise_store_db(st)) == tc ? tc : -1;
 			}
 			struct timespec ts;
 
