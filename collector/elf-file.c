@@ -237,6 +237,30 @@ int dise_elf_eh_frame_hdr(const dise_elf *e, uint64_t *ret_vaddr, uint64_t *ret_
 	return -ENOENT;
 }
 
+int dise_elf_section(const dise_elf *e, const char *name, uint64_t *ret_vaddr, uint64_t *ret_size)
+{
+	const Elf64_Ehdr *eh = e->eh;
+	const Elf64_Shdr *sh, *names;
+	size_t len = strlen(name);
+	unsigned i;
+
+	if (!eh->e_shoff || eh->e_shentsize != sizeof(Elf64_Shdr) || eh->e_shstrndx >= eh->e_shnum ||
+	    !in_file_aligned(e, eh->e_shoff, (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr), 8))
+		return -ENOENT;
+	sh = (const Elf64_Shdr *)(e->map + eh->e_shoff);
+	names = &sh[eh->e_shstrndx];
+	if (!in_file(e, names->sh_offset, names->sh_size))
+		return -ENOENT;
+	for (i = 0; i < eh->e_shnum; i++)
+		if (sh[i].sh_name < names->sh_size && names->sh_size - sh[i].sh_name > len &&
+		    !memcmp(e->map + names->sh_offset + sh[i].sh_name, name, len + 1) && sh[i].sh_addr) {
+			*ret_vaddr = sh[i].sh_addr;
+			*ret_size = sh[i].sh_size;
+			return 0;
+		}
+	return -ENOENT;
+}
+
 void dise_elf_text_range(const dise_elf *e, uint64_t *lo, uint64_t *hi)
 {
 	unsigned i;

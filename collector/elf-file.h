@@ -22,6 +22,9 @@ int dise_elf_read(const dise_elf *e, uint64_t vaddr, void *buf, size_t n);
 /* .eh_frame_hdr: its vaddr and the binary search table. Returns 0 or -ENOENT. */
 int dise_elf_eh_frame_hdr(const dise_elf *e, uint64_t *ret_vaddr, uint64_t *ret_table_vaddr, uint64_t *ret_fde_count);
 
+/* The section called name: its vaddr and size. Returns 0 or -ENOENT. */
+int dise_elf_section(const dise_elf *e, const char *name, uint64_t *ret_vaddr, uint64_t *ret_size);
+
 /* [lo, hi) of the executable PT_LOADs. */
 void dise_elf_text_range(const dise_elf *e, uint64_t *lo, uint64_t *hi);
 

@@ -8,7 +8,9 @@
  * captured stack and, for addresses inside a module, the module's file on
  * disk (that is where .eh_frame, .eh_frame_hdr and the code live);
  * find_proc_info points libunwind at the module's .eh_frame_hdr binary
- * search table.
+ * search table. A module without one (this Debian's `gcc -static` emits
+ * none) gets the same table built from its .eh_frame, served by access_mem
+ * at an address no process can have.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,7 +33,15 @@ struct umod {
 	dise_elf *elf;
 	int tried;
 	uint64_t bias;
+	int32_t *table; /* built from .eh_frame: (pc, fde) pairs relative to table_base (a vaddr), by pc */
+	size_t table_n;
+	uint64_t table_base;
+	int table_tried;
 };
+
+/* Where a module's built table is served (non-canonical on x86-64: never a real address). */
+#define SYN_TABLE_ADDR(i) (UINT64_C(0xfff0000000000000) + ((uint64_t)(i) << 32))
+#define EH_FRAME_MAX (64u << 20)
 
 struct uctx {
 	const struct dise_record *rec;
@@ -60,6 +70,172 @@ static struct umod *module_of(struct uctx *c, uint64_t addr)
 	return NULL;
 }
 
+/* A DWARF pointer of encoding enc at b[*off] (field vaddr at): only what .eh_frame uses. -1 if not. */
+static int read_encoded(const uint8_t *b, size_t size, size_t *off, uint8_t enc, uint64_t at, uint64_t *ret)
+{
+	uint64_t v;
+	size_t n;
+
+	switch (enc & 0x0f) {
+	case 0x00: case 0x04: case 0x0c: n = 8; break; /* absptr, udata8, sdata8 */
+	case 0x03: n = 4; break;			  /* udata4 */
+	case 0x0b: n = 4; break;			  /* sdata4 */
+	default: return -1;
+	}
+	if (*off > size || size - *off < n)
+		return -1;
+	if (n == 4) {
+		uint32_t u;
+
+		memcpy(&u, b + *off, 4);
+		v = (enc & 0x0f) == 0x0b ? (uint64_t)(int64_t)(int32_t)u : u;
+	} else {
+		memcpy(&v, b + *off, 8);
+	}
+	if ((enc & 0x70) == 0x10) /* pcrel */
+		v += at;
+	else if (enc & 0x70)
+		return -1; /* textrel, datarel, funcrel, aligned: not in .eh_frame's FDE starts */
+	*off += n;
+	*ret = v;
+	return 0;
+}
+
+static int skip_leb(const uint8_t *b, size_t size, size_t *off)
+{
+	while (*off < size)
+		if (!(b[(*off)++] & 0x80))
+			return 0;
+	return -1;
+}
+
+/* The FDE pointer encoding of the CIE at b[off] ("zR" augmentation), or -1. */
+static int cie_encoding(const uint8_t *b, size_t size, size_t off)
+{
+	size_t p, aug;
+	uint32_t len;
+
+	if (off > size || size - off < 9)
+		return -1;
+	memcpy(&len, b + off, 4);
+	if (len == 0xffffffffu || len > size - off - 4)
+		return -1;
+	size = off + 4 + len; /* the CIE's end */
+	p = off + 8;	      /* past length and CIE id (0) */
+	if (p >= size || (b[p] != 1 && b[p] != 3))
+		return -1; /* version */
+	aug = ++p;
+	while (p < size && b[p])
+		p++;
+	if (p >= size || b[aug] != 'z')
+		return 0x00; /* no augmentation data: absptr */
+	p++;
+	if (skip_leb(b, size, &p) < 0 || skip_leb(b, size, &p) < 0) /* code, data alignment */
+		return -1;
+	if (b[aug - 1] == 1)
+		p++;
+	else if (skip_leb(b, size, &p) < 0) /* return register */
+		return -1;
+	if (skip_leb(b, size, &p) < 0) /* augmentation data length */
+		return -1;
+	for (aug++; aug < size && b[aug]; aug++) {
+		uint64_t ignored;
+
+		if (p >= size)
+			return -1;
+		switch (b[aug]) {
+		case 'R':
+			return b[p];
+		case 'P': {
+			uint8_t penc = b[p++];
+
+			if (read_encoded(b, size, &p, penc & 0x7f, 0, &ignored) < 0)
+				return -1;
+			break;
+		}
+		case 'L':
+			p++;
+			break;
+		case 'S': case 'B':
+			break;
+		default:
+			return -1;
+		}
+	}
+	return 0x00;
+}
+
+static int cmp_pair(const void *a, const void *b)
+{
+	int32_t x = ((const int32_t *)a)[0], y = ((const int32_t *)b)[0];
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The binary search table .eh_frame_hdr would hold, built from .eh_frame:
+ * (initial location, FDE address) pairs, datarel sdata4 from the start of
+ * the text, sorted. Every length and offset is checked: the file may be
+ * anything.
+ */
+static void build_table(struct umod *m)
+{
+	uint64_t eh, size, lo, hi;
+	uint8_t *b;
+	size_t off = 0, n = 0, cap = 0;
+	int32_t *t = NULL;
+
+	m->table_tried = 1;
+	if (dise_elf_section(m->elf, ".eh_frame", &eh, &size) < 0 || size < 8 || size > EH_FRAME_MAX)
+		return;
+	dise_elf_text_range(m->elf, &lo, &hi);
+	if (hi <= lo || !(b = malloc(size)))
+		return;
+	if (dise_elf_read(m->elf, eh, b, size) < 0) {
+		free(b);
+		return;
+	}
+	while (size - off >= 8) {
+		uint32_t len, id;
+		size_t rec = off + 4, p;
+		uint64_t pc;
+		int enc;
+
+		memcpy(&len, b + off, 4);
+		if (len == 0 || len == 0xffffffffu || len > size - rec)
+			break; /* the terminator, a 64-bit record (not made by gcc for x86-64), or garbage */
+		memcpy(&id, b + rec, 4);
+		off = rec + len;
+		if (id == 0 || id > rec)
+			continue; /* a CIE, or an FDE pointing before the section */
+		enc = cie_encoding(b, size, rec - id);
+		p = rec + 4;
+		if (enc < 0 || read_encoded(b, off, &p, (uint8_t)enc, eh + (rec + 4), &pc) < 0)
+			continue;
+		if (pc < lo || pc >= hi || eh + (rec - 4) - lo > INT32_MAX || pc - lo > INT32_MAX)
+			continue;
+		if (n == cap) {
+			int32_t *g = realloc(t, (cap = cap ? cap * 2 : 256) * 2 * sizeof(*t));
+
+			if (!g)
+				break;
+			t = g;
+		}
+		t[2 * n] = (int32_t)(pc - lo);
+		t[2 * n + 1] = (int32_t)(eh + (rec - 4) - lo);
+		n++;
+	}
+	free(b);
+	if (!n) {
+		free(t);
+		return;
+	}
+	qsort(t, n, 2 * sizeof(*t), cmp_pair);
+	m->table = t;
+	m->table_n = n;
+	m->table_base = lo;
+}
+
 static int find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *pi, int need, void *arg)
 {
 	struct uctx *c = arg;
@@ -67,7 +243,7 @@ static int find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *p
 	uint64_t hdr, table, count, lo, hi;
 	unw_dyn_info_t di;
 
-	if (!m || !m->elf || dise_elf_eh_frame_hdr(m->elf, &hdr, &table, &count) < 0)
+	if (!m || !m->elf)
 		return -UNW_ENOINFO;
 	dise_elf_text_range(m->elf, &lo, &hi);
 	memset(&di, 0, sizeof(di));
@@ -75,9 +251,19 @@ static int find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *p
 	di.start_ip = m->bias + lo;
 	di.end_ip = m->bias + hi;
 	di.u.rti.name_ptr = 0;
-	di.u.rti.segbase = m->bias + hdr;
-	di.u.rti.table_data = m->bias + table;
-	di.u.rti.table_len = count * 8 / sizeof(unw_word_t);
+	if (dise_elf_eh_frame_hdr(m->elf, &hdr, &table, &count) == 0) {
+		di.u.rti.segbase = m->bias + hdr;
+		di.u.rti.table_data = m->bias + table;
+		di.u.rti.table_len = count * 8 / sizeof(unw_word_t);
+	} else {
+		if (!m->table_tried)
+			build_table(m);
+		if (!m->table)
+			return -UNW_ENOINFO;
+		di.u.rti.segbase = m->bias + m->table_base;
+		di.u.rti.table_data = SYN_TABLE_ADDR(m - c->mods);
+		di.u.rti.table_len = m->table_n * 8 / sizeof(unw_word_t);
+	}
 	return UNW_OBJ(dwarf_search_unwind_table)(as, ip, &di, pi, need, arg);
 }
 
@@ -108,6 +294,15 @@ static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *valp, in
 	if (addr >= k->stack_addr && addr - k->stack_addr + sizeof(*valp) <= c->rec->stack_len) {
 		memcpy(valp, c->rec->stack + (addr - k->stack_addr), sizeof(*valp));
 		return 0;
+	}
+	if (addr >= SYN_TABLE_ADDR(0)) { /* a built table */
+		uint64_t i = (addr - SYN_TABLE_ADDR(0)) >> 32, at = (addr - SYN_TABLE_ADDR(0)) & 0xffffffffu;
+
+		if (i < (uint64_t)c->nmods && c->mods[i].table && at <= c->mods[i].table_n * 8 - sizeof(*valp)) {
+			memcpy(valp, (const uint8_t *)c->mods[i].table + at, sizeof(*valp));
+			return 0;
+		}
+		return -UNW_EINVAL;
 	}
 	m = module_of(c, addr);
 	if (m && m->elf && dise_elf_read(m->elf, addr - m->bias, valp, sizeof(*valp)) == 0)
@@ -231,8 +426,10 @@ int dise_unwind_crash(const struct dise_record *rec, struct dise_frame *frames, 
 		} while (n < max && unw_step(&cur) > 0);
 	}
 	unw_destroy_addr_space(as);
-	for (i = 0; i < c->nmods; i++)
+	for (i = 0; i < c->nmods; i++) {
 		dise_elf_free(c->mods[i].elf);
+		free(c->mods[i].table);
+	}
 	free(c);
 	return n;
 }

@@ -691,6 +691,33 @@ static void test_attach_zombie_leader(void **state)
 			 1);
 }
 
+/*
+ * A static program (no shim can watch it) crashing on a thread: recorded,
+ * and unwound past the faulting frame although gcc -static wrote no
+ * .eh_frame_hdr (the table is built from .eh_frame).
+ */
+static void test_attach_static(void **state)
+{
+	struct fixture *f = *state;
+	char *argv[] = { (char *)prog_path("static-waiter"), NULL };
+	struct target t;
+	struct attacher a;
+	int st;
+
+	target_start(&t, argv, 1);
+	attach_start(f, &a, t.pid, NULL);
+	st = target_finish(&t, "thread-segv");
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+	assert_true(WIFEXITED(attach_finish(&a)));
+	assert_non_null(strstr(a.text, " waiter_crash_thread+"));
+	assert_non_null(strstr(a.text, " crash_main+"));
+	settle(f);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM crashes c JOIN runs r ON r.id = c.run_id WHERE r.pid = %d "
+				      "AND r.tool = 'static-waiter' AND c.frames LIKE '%%\"crash_main\"%%'",
+				   (int)t.pid),
+			 1);
+}
+
 /* --stack: every thread's stack, symbolized; the target goes on untouched. */
 static void test_attach_stack(void **state)
 {
@@ -864,6 +891,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attach_sleep_stop_cont, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_python_loop, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_deleted_exe, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_attach_static, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_script, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_three_strikes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_zombie_leader, fixture_setup, fixture_teardown),
