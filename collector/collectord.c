@@ -131,6 +131,7 @@ struct resolver_arg {
 	pthread_cond_t more; /* ingest stored something: the file may be replaced soon, hash now */
 	int pending;
 	atomic_int routes_changed; /* the healer ran: publish the routes */
+	atomic_int failure_seen;   /* ingest stored a run's bad end: the detectors look at once */
 	dise_ring wake;            /* a mapping of the ring, to wake the ingest loop when it sleeps */
 };
 
@@ -169,8 +170,9 @@ static void *resolver_main(void *p)
 	struct resolver_arg *a = p;
 	dise_store *st;
 	dise_resolver *rs;
-	int64_t seen_dv = -1, seen_tc = -1;
-	int r;
+	int64_t seen_dv = -1, last_run = -1;
+	uint64_t last_full = 0, last_pass = 0, last_all = 0, seen_made = 0;
+	int r, owed = 1;
 
 	if (dise_store_open(a->db, 0, &st) < 0)
 		return NULL;
@@ -186,18 +188,39 @@ static void *resolver_main(void *p)
 		} else if (r == 0) {
 			/*
 			 * All runs have versions. A detection can only follow a change:
-			 * new outcomes (ingest, another connection: data_version), new
-			 * versions or rules (ours: total_changes), `dise heal|reset`.
-			 * Time alone only ages failures out of the window. So a pass
-			 * runs when something changed, and again while passes change
-			 * something (rules are checked 256 pairs at a time); an idle
-			 * collector over a large history costs nothing.
+			 * new outcomes or `dise heal|reset|tool add` (other connections:
+			 * PRAGMA data_version), new versions (ours). Time alone only ages
+			 * failures out of the window. So a pass is owed after a change,
+			 * and made at once, over all versions with runs in the window,
+			 * when ingest stored a run's bad end or a version appeared (the
+			 * heal latency; a run's end may update a row stored before the
+			 * last pass). Otherwise (ok runs can only show a slowdown) at
+			 * most every 200 ms, over the versions of the runs stored since
+			 * the last pass, and over all of them once a second. A full pass that changed nothing settles
+			 * the debt (rules are checked 256 pairs at a time: again until
+			 * then). An idle collector over a large history costs nothing,
+			 * a busy one what its new runs' versions cost.
 			 */
-			int64_t dv = data_version(st), tc = sqlite3_total_changes64(dise_store_db(st));
+			int64_t dv = data_version(st);
+			uint64_t made = dise_resolver_versions_made(rs) + dise_resolver_bad_resolved(rs), now = mono_ns();
+			int urgent = atomic_exchange(&a->failure_seen, 0) || made != seen_made || !last_full;
 
-			if (dv != seen_dv || tc != seen_tc) {
-				/* outcomes may have arrived since: look for what to heal */
-				if (dise_detect(st, &a->cfg->detect, a->cfg, wall_ns()) >= 0 &&
+			if (dv != seen_dv || urgent)
+				owed = 1;
+			seen_dv = dv;
+			seen_made = made;
+			if (owed && (urgent || now - last_pass >= 200000000ull)) {
+				/* a bad end may update a row stored before the last pass: look at every version then */
+				int full = urgent || now - last_full >= 1000000000ull;
+				/* and every detector every 5 s, whatever said (or failed to say) a failure came */
+				int all = urgent || now - last_all >= 5000000000ull;
+
+				if (all)
+					last_all = now;
+				int64_t tc = sqlite3_total_changes64(dise_store_db(st));
+
+				if (dise_detect_since(st, &a->cfg->detect, a->cfg, wall_ns(), full ? -1 : last_run,
+						      &last_run, all) >= 0 &&
 				    dise_heal_pending(st, a->cfg) > 0) {
 					/* the healer consumed what the detectors queued: publish the routes now */
 					atomic_store(&a->routes_changed, 1);
@@ -209,13 +232,22 @@ static void *resolver_main(void *p)
 					atomic_store(&a->routes_changed, 1);
 					dise_ring_notify(&a->wake);
 				}
-				seen_dv = dv;
-				seen_tc = sqlite3_total_changes64(dise_store_db(st)) == tc ? tc : -1;
+				last_pass = now;
+				if (full) {
+					last_full = now;
+					owed = sqlite3_total_changes64(dise_store_db(st)) != tc;
+				}
 			}
 			struct timespec ts;
 
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 1;
+			if (owed) { /* back within 200 ms to pay it */
+				ts.tv_nsec += 200000000;
+				if (ts.tv_nsec >= 1000000000)
+					ts.tv_sec++, ts.tv_nsec -= 1000000000;
+			} else {
+				ts.tv_sec += 1;
+			}
 			pthread_mutex_lock(&a->lock);
 			while (!a->pending && !stop && pthread_cond_timedwait(&a->more, &a->lock, &ts) == 0)
 				;
@@ -313,7 +345,7 @@ int main(int argc, char **argv)
 	};
 	char home[4096], db[4200], lock[4200], cas[4200], conf[4200], ring[DISE_PATH_MAX], err[512];
 	struct dise_config cfg;
-	struct resolver_arg ra = { db, cas, &cfg, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, { 0 } };
+	struct resolver_arg ra = { db, cas, &cfg, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, { 0 } };
 	pthread_t resolver, notifier;
 	int resolver_on = 0, notifier_on = 0;
 	struct dise_ingest_stats stats = { 0 };
@@ -405,6 +437,8 @@ int main(int argc, char **argv)
 		notifier_on = cfg.webhook && pthread_create(&notifier, NULL, notifier_main, &ra) == 0;
 	}
 	while (!stop) {
+		uint64_t failures = stats.failures;
+
 		r = dise_ingest_batch(in, batch, &stats);
 		if (r < 0) {
 			/* a locked or full database: the records wait in the ring; try again, a bit later each time */
@@ -418,6 +452,8 @@ int main(int argc, char **argv)
 		if (atomic_exchange(&ra.routes_changed, 0))
 			dise_ingest_publish_routes(in, st, cas);
 		if (r > 0) {
+			if (stats.failures != failures)
+				atomic_store(&ra.failure_seen, 1);
 			if (resolver_on)
 				resolver_kick(&ra);
 			continue;
@@ -427,8 +463,12 @@ int main(int argc, char **argv)
 			int v = dise_store_mark_vanished(st, mono_ns(), process_alive, NULL);
 			int64_t fp = routes_fingerprint(st);
 
-			if (v > 0)
+			if (v > 0) {
 				stats.vanished += (uint64_t)v;
+				atomic_store(&ra.failure_seen, 1);
+				if (resolver_on)
+					resolver_kick(&ra);
+			}
 			if (fp != routes_fp) { /* `dise heal` by hand, or another change: publish */
 				dise_ingest_publish_routes(in, st, cas);
 				routes_fp = fp;

@@ -139,15 +139,30 @@ static int ok_durations(sqlite3 *db, int64_t version, int64_t *out, int max)
 	return n;
 }
 
+static int64_t max_run_id(sqlite3 *db)
+{
+	sqlite3_stmt *q;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(db, "SELECT COALESCE(max(id), 0) FROM runs", -1, &q, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return v;
+}
+
 static int check_version(sqlite3 *db, const struct dise_detect_policy *p, const struct dise_config *cfg, int64_t v,
-			 const char *tool, int64_t now)
+			 const char *tool, int64_t now, int failures)
 {
 	sqlite3_stmt *q;
 	int64_t fails = 0, runs = 0;
 	char desc[512], fbuf[512], sql[1024];
 	const char *failed = dise_config_failed_sql(cfg, tool, fbuf, sizeof(fbuf));
 
-	/* three strikes */
+	/* three strikes (only failures can make it, or the error rate: when none arrived, only the slowdown) */
+	if (!failures)
+		goto slowdown;
 	snprintf(sql, sizeof(sql),
 		 "SELECT count(*) FROM runs r WHERE r.version_id = ?1 AND %s AND r.start_wall_ns >= "
 		 "max(?2, (SELECT reset_wall_ns FROM versions WHERE id = ?1))",
@@ -188,9 +203,10 @@ static int check_version(sqlite3 *db, const struct dise_detect_policy *p, const 
 		return record(db, v, failed, "error_rate", "high", desc, now);
 	}
 
+slowdown:
 	/* slowdown: the last few ok runs against the ones before them */
 	{
-		int want = p->slow_recent + 1000, n;
+		int want = p->slow_recent + 200, n; /* the median before: of the 200 ok runs before, at most */
 		int64_t *d = malloc(sizeof(int64_t) * (size_t)want), recent, before;
 
 		if (!d)
@@ -216,6 +232,12 @@ static int check_version(sqlite3 *db, const struct dise_detect_policy *p, const 
 
 int dise_detect(dise_store *st, const struct dise_detect_policy *p, const struct dise_config *cfg, int64_t now)
 {
+	return dise_detect_since(st, p, cfg, now, -1, NULL, 1);
+}
+
+int dise_detect_since(dise_store *st, const struct dise_detect_policy *p, const struct dise_config *cfg, int64_t now,
+		      int64_t after_run, int64_t *ret_last_run, int failures)
+{
 	sqlite3 *db = dise_store_db(st);
 	sqlite3_stmt *q;
 	int64_t *ids = NULL;
@@ -223,15 +245,31 @@ int dise_detect(dise_store *st, const struct dise_detect_policy *p, const struct
 	size_t n = 0, cap = 0, i;
 	int r = 0, added = 0;
 
-	/* versions with runs in the window and no queued heal request */
+	if (ret_last_run && (*ret_last_run = max_run_id(db)) < 0)
+		return -EIO;
+	/*
+	 * The versions to look at, with no queued heal request: every version
+	 * with runs in the window, or only those of the runs stored after
+	 * after_run (the rowid: new rows, short runs whose START and end came
+	 * together; a long run's end updates an older row and waits for the
+	 * next full pass).
+	 */
 	if (sqlite3_prepare_v2(db,
-			       "SELECT v.id, v.tool FROM versions v WHERE v.health NOT IN ('pruned', 'failed') AND "
-			       "EXISTS (SELECT 1 FROM runs r WHERE r.version_id = v.id "
-			       "AND r.start_wall_ns >= ?1) AND NOT EXISTS (SELECT 1 FROM heal_requests h "
-			       "WHERE h.version_id = v.id AND h.state = 'queued')",
+			       after_run < 0
+				       ? "SELECT v.id, v.tool FROM versions v WHERE v.health NOT IN ('pruned', 'failed') AND "
+					 "EXISTS (SELECT 1 FROM runs r WHERE r.version_id = v.id "
+					 "AND r.start_wall_ns >= ?1) AND NOT EXISTS (SELECT 1 FROM heal_requests h "
+					 "WHERE h.version_id = v.id AND h.state = 'queued')"
+				       : "SELECT v.id, v.tool FROM versions v WHERE v.id IN (SELECT DISTINCT version_id FROM runs "
+					 "WHERE id > ?2 AND version_id IS NOT NULL) AND v.health NOT IN ('pruned', 'failed') "
+					 "AND NOT EXISTS (SELECT 1 FROM heal_requests h "
+					 "WHERE h.version_id = v.id AND h.state = 'queued')",
 			       -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
-	sqlite3_bind_int64(q, 1, now - p->window_ns);
+	if (after_run < 0)
+		sqlite3_bind_int64(q, 1, now - p->window_ns);
+	else
+		sqlite3_bind_int64(q, 2, after_run);
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
@@ -246,7 +284,7 @@ int dise_detect(dise_store *st, const struct dise_detect_policy *p, const struct
 	if (n) {
 		r = dise_store_begin(st);
 		for (i = 0; r == 0 && i < n; i++) {
-			int k = check_version(db, p, cfg, ids[i], tools[i], now);
+			int k = check_version(db, p, cfg, ids[i], tools[i], now, failures);
 
 			if (k < 0)
 				r = k;

@@ -38,4 +38,15 @@ struct dise_config;
  */
 int dise_detect(dise_store *st, const struct dise_detect_policy *p, const struct dise_config *cfg, int64_t now_wall_ns);
 
+/*
+ * The same for the versions of the runs stored after run id after_run
+ * (after_run < 0: every version, as dise_detect). *ret_last_run (may be
+ * NULL) gets the last run id there was when the versions were chosen: the
+ * after_run of the next call. failures: 0 when no run ended badly since
+ * the last call with 1 (then three strikes and the error rate cannot have
+ * changed, and only the slowdown is looked at).
+ */
+int dise_detect_since(dise_store *st, const struct dise_detect_policy *p, const struct dise_config *cfg,
+		      int64_t now_wall_ns, int64_t after_run, int64_t *ret_last_run, int failures);
+
 #endif

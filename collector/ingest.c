@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "ingest.h"
 
@@ -153,6 +154,11 @@ int dise_ingest_batch(dise_ingest *in, size_t max, struct dise_ingest_stats *sta
 		if (r < 0)
 			goto fail;
 		stats->stored++;
+		if (rec.type == DISE_REC_CRASH ||
+		    (rec.type == DISE_REC_EXIT && rec.u.exit.how != DISE_EXIT_DETACHED &&
+		     (rec.u.exit.how == DISE_EXIT_TRACED ? !(WIFEXITED(rec.u.exit.status) && !WEXITSTATUS(rec.u.exit.status))
+							 : (rec.u.exit.status & 0xff) != 0)))
+			stats->failures++;
 	}
 	for (k = 0; k < in->nshards; k++)
 		if (in->staged[k] != in->next[k] && (r = dise_store_cursor_set(in->st, in->epoch, k, in->staged[k])) < 0)

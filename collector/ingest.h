@@ -14,6 +14,7 @@ struct dise_ingest_stats {
 	uint64_t skipped; /* records read again after a restart, already stored */
 	uint64_t bad;     /* records that failed to decode (counted in the ring too) */
 	uint64_t vanished; /* runs marked vanished */
+	uint64_t failures; /* records that end a run badly (a CRASH, an EXIT not 0): the detectors look at once */
 };
 
 typedef struct dise_ingest dise_ingest;

@@ -34,7 +34,19 @@ struct dise_resolver {
 	sqlite3 *db;
 	char cas[PATH_MAX];
 	uint64_t cap;
+	uint64_t made;	       /* versions made so far */
+	uint64_t bad_resolved; /* runs given a version after their bad end was stored */
 };
+
+uint64_t dise_resolver_versions_made(const dise_resolver *rs)
+{
+	return rs->made;
+}
+
+uint64_t dise_resolver_bad_resolved(const dise_resolver *rs)
+{
+	return rs->bad_resolved;
+}
 
 void dise_resolver_set_cas_cap(dise_resolver *rs, uint64_t max_bytes)
 {
@@ -149,6 +161,7 @@ static int64_t version_for(dise_resolver *rs, const char *tool, const char *sha,
 			  "ssssiis", tool, sha, label, path, size, wall_ns, access(cas, F_OK) == 0 ? cas : NULL) < 0)
 			return -1;
 		id = sqlite3_last_insert_rowid(db);
+		rs->made++;
 		head = one_int(db, "SELECT version_id FROM path_heads WHERE path = ?1", path, NULL, 0);
 		if (head && head != id &&
 		    dise_sql_exec(db, "INSERT OR IGNORE INTO version_parents(version_id, parent_id) VALUES (?1, ?2)", "ii", id,
@@ -221,8 +234,8 @@ int dise_resolver_step(dise_resolver *rs, int max)
 		return -ENOMEM;
 	if (sqlite3_prepare_v2(db,
 			       "SELECT id, tool, COALESCE(exe, execfn), cwd, exe_dev, exe_ino, exe_size, exe_mtime_ns, "
-			       "start_wall_ns FROM runs WHERE version_id IS NULL AND exe_ino IS NOT NULL "
-			       "ORDER BY id LIMIT ?1",
+			       "start_wall_ns, outcome IN ('crash', 'fail', 'vanished') FROM runs "
+			       "WHERE version_id IS NULL AND exe_ino IS NOT NULL ORDER BY id LIMIT ?1",
 			       -1, &q, NULL) != SQLITE_OK) {
 		free(p);
 		return -EIO;
@@ -252,6 +265,8 @@ int dise_resolver_step(dise_resolver *rs, int max)
 		p[n].id.st_mtim.tv_nsec = mt % 1000000000;
 		p[n].size = sqlite3_column_int64(q, 6);
 		p[n].wall_ns = sqlite3_column_int64(q, 8);
+		/* its bad end came first (from another shard): the detectors must look once it has its version */
+		rs->bad_resolved += (uint64_t)sqlite3_column_int(q, 9);
 		n++;
 	}
 	sqlite3_finalize(q);

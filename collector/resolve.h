@@ -28,6 +28,11 @@ void dise_resolver_set_cas_cap(dise_resolver *rs, uint64_t max_bytes);
  */
 int dise_resolver_step(dise_resolver *rs, int max);
 
+/* How many versions this resolver has made (a new one: rules to check against it). */
+uint64_t dise_resolver_versions_made(const dise_resolver *rs);
+/* How many runs it gave a version to after their bad end (crash, fail, vanished) was stored. */
+uint64_t dise_resolver_bad_resolved(const dise_resolver *rs);
+
 /*
  * Hashes path into ret_hex and copies it to cas_dir/<sha256> (once). With
  * expect, fails with -ESTALE when the file's identity is no longer that one.
