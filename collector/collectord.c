@@ -190,33 +190,32 @@ static void *resolver_main(void *p)
 			 * All runs have versions. A detection can only follow a change:
 			 * new outcomes or `dise heal|reset|tool add` (other connections:
 			 * PRAGMA data_version), new versions (ours). Time alone only ages
-			 * failures out of the window. So a pass is owed after a change,
-			 * and made at once, over all versions with runs in the window,
-			 * when ingest stored a run's bad end or a version appeared (the
-			 * heal latency; a run's end may update a row stored before the
-			 * last pass). Otherwise (ok runs can only show a slowdown) at
-			 * most every 200 ms, over the versions of the runs stored since
-			 * the last pass, and over all of them once a second. A full pass that changed nothing settles
-			 * the debt (rules are checked 256 pairs at a time: again until
-			 * then). An idle collector over a large history costs nothing,
-			 * a busy one what its new runs' versions cost.
+			 * failures out of the window. So a change leaves a pass owed:
+			 *  - at once, every detector over every version with runs in the
+			 *    window, when ingest stored a run's bad end, a version
+			 *    appeared, or a run got its version after its bad end (the
+			 *    records of a run may cross shards) - the heal latency;
+			 *  - otherwise every 200 ms over the versions of the runs stored
+			 *    since (only ok runs came: only a slowdown can show), once a
+			 *    second over every version (a long run's end updates an old
+			 *    row), and every 5 s every detector over every version, as a
+			 *    net for what nothing announced.
+			 * The debt is settled by that last kind of pass when it changed
+			 * nothing (rules are checked 256 pairs at a time: again until
+			 * then). An idle collector over a large history costs nothing, a
+			 * busy one what its new runs' versions cost.
 			 */
 			int64_t dv = data_version(st);
 			uint64_t made = dise_resolver_versions_made(rs) + dise_resolver_bad_resolved(rs), now = mono_ns();
-			int urgent = atomic_exchange(&a->failure_seen, 0) || made != seen_made || !last_full;
+			int urgent = atomic_exchange(&a->failure_seen, 0) || made != seen_made || !last_all;
 
 			if (dv != seen_dv || urgent)
 				owed = 1;
 			seen_dv = dv;
 			seen_made = made;
 			if (owed && (urgent || now - last_pass >= 200000000ull)) {
-				/* a bad end may update a row stored before the last pass: look at every version then */
-				int full = urgent || now - last_full >= 1000000000ull;
-				/* and every detector every 5 s, whatever said (or failed to say) a failure came */
 				int all = urgent || now - last_all >= 5000000000ull;
-
-				if (all)
-					last_all = now;
+				int full = all || now - last_full >= 1000000000ull;
 				int64_t tc = sqlite3_total_changes64(dise_store_db(st));
 
 				if (dise_detect_since(st, &a->cfg->detect, a->cfg, wall_ns(), full ? -1 : last_run,
@@ -233,8 +232,10 @@ static void *resolver_main(void *p)
 					dise_ring_notify(&a->wake);
 				}
 				last_pass = now;
-				if (full) {
+				if (full)
 					last_full = now;
+				if (all) {
+					last_all = now;
 					owed = sqlite3_total_changes64(dise_store_db(st)) != tc;
 				}
 			}
