@@ -49,6 +49,7 @@
 
 #include "cli.h"
 #include "decode.h"
+#include "proc.h"
 #include "dise/event.h"
 #include "dise/ring.h"
 #include "record-json.h"
@@ -97,22 +98,6 @@ static uint64_t clock_ns(clockid_t c)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Reads a whole small /proc file; returns its length (NUL-terminated in buf), or -1. */
-static ssize_t slurp(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t n = 0;
-	ssize_t r;
-
-	if (fd < 0)
-		return -1;
-	while (n + 1 < size && (r = read(fd, buf + n, size - 1 - n)) > 0)
-		n += (size_t)r;
-	close(fd);
-	buf[n] = '\0';
-	return (ssize_t)n;
-}
-
 /* The value of the "Name:" line of /proc/pid/status (read into buf), or NULL. */
 static const char *status_value(pid_t pid, const char *name, char *buf, size_t size)
 {
@@ -120,7 +105,7 @@ static const char *status_value(pid_t pid, const char *name, char *buf, size_t s
 	size_t len = strlen(name);
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (slurp(path, buf, size) < 0)
+	if (dise_read_small(path, buf, size) < 0)
 		return NULL;
 	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
 		if (!strncmp(p, name, len) && p[len] == ':')
@@ -146,32 +131,12 @@ static unsigned long long status_mask(pid_t pid, const char *name)
 	return v ? strtoull(v, NULL, 16) : ~0ull;
 }
 
-/* Field n (1-based, as in proc(5)) of /proc/pid/stat; -1 when unreadable. */
-static long long stat_field(pid_t pid, int n)
-{
-	char path[64], buf[2048], *p;
-	int i;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (slurp(path, buf, sizeof(buf)) < 0 || !(p = strrchr(buf, ')')))
-		return -1;
-	p += 2; /* field 3 */
-	for (i = 3; i < n && p; i++) {
-		p = strchr(p, ' ');
-		p = p ? p + 1 : NULL;
-	}
-	return p ? strtoll(p, NULL, 10) : -1;
-}
-
 /* The state letter of /proc/pid/stat (R, S, Z, ...), or 0. */
 static char task_state(pid_t pid)
 {
-	char path[64], buf[512], *p;
+	struct dise_proc_stat ps;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (slurp(path, buf, sizeof(buf)) < 0 || !(p = strrchr(buf, ')')) || !p[1])
-		return 0;
-	return p[2];
+	return dise_proc_stat(pid, &ps) == 0 ? ps.state : 0;
 }
 
 static struct thr *thr_find(pid_t tid)
@@ -275,7 +240,7 @@ static int put_argv(pid_t pid, uint8_t *b, size_t *off, uint16_t *ret_len, uint3
 	int cut = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	n = slurp(path, buf, sizeof(buf));
+	n = dise_read_small(path, buf, sizeof(buf));
 	for (i = 0; n > 0 && i < (size_t)n; i++) {
 		if (buf[i])
 			continue;
@@ -374,10 +339,11 @@ static void record_start(const struct proc *p, uint32_t flags, uint64_t wall_ns)
 	struct stat st;
 	size_t off = sizeof(s);
 	pid_t task = live_task(p->pid);
+	struct dise_proc_stat ps;
 
 	memset(&s, 0, sizeof(s));
 	s.wall_ns = wall_ns;
-	s.ppid = (uint32_t)stat_field(task, 4);
+	s.ppid = dise_proc_stat(task, &ps) == 0 ? (uint32_t)ps.f[4] : 0;
 	s.uid = (uint32_t)status_field(task, "Uid", 10);
 	s.flags = flags;
 	proc_link(task, "cwd", cwd, sizeof(cwd));
@@ -451,11 +417,12 @@ static void record_detached(const struct proc *p)
 static void proc_times(struct proc *p)
 {
 	long tck = sysconf(_SC_CLK_TCK);
-	long long u = stat_field(p->pid, 14), s = stat_field(p->pid, 15), rss = status_field(p->pid, "VmHWM", 10);
+	long long rss = status_field(p->pid, "VmHWM", 10);
+	struct dise_proc_stat ps;
 
-	if (u >= 0 && s >= 0 && tck > 0) {
-		p->user_ns = (uint64_t)u * (1000000000u / (uint64_t)tck);
-		p->sys_ns = (uint64_t)s * (1000000000u / (uint64_t)tck);
+	if (dise_proc_stat(p->pid, &ps) == 0 && tck > 0) {
+		p->user_ns = (uint64_t)ps.f[14] * (1000000000u / (uint64_t)tck);
+		p->sys_ns = (uint64_t)ps.f[15] * (1000000000u / (uint64_t)tck);
 	}
 	if (rss >= 0)
 		p->maxrss_kb = (uint64_t)rss;
@@ -1079,7 +1046,7 @@ static int attach_error(pid_t pid, int err)
 		return 1;
 	}
 	if (err == EPERM) {
-		int scope = slurp("/proc/sys/kernel/yama/ptrace_scope", buf, sizeof(buf)) > 0 ? atoi(buf) : 0;
+		int scope = dise_read_small("/proc/sys/kernel/yama/ptrace_scope", buf, sizeof(buf)) > 0 ? atoi(buf) : 0;
 
 		if (scope >= 3)
 			fprintf(stderr, "dise attach: permission denied for process %d: Yama's ptrace_scope is 3, ptrace is "
@@ -1112,7 +1079,7 @@ static int snapshot(struct proc *p)
 	size_t i;
 
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)p->pid);
-	if (slurp(path, comm, sizeof(comm)) < 0)
+	if (dise_read_small(path, comm, sizeof(comm)) < 0)
 		comm[0] = '\0';
 	comm[strcspn(comm, "\n")] = '\0';
 	printf("PID %d - process %s\n", (int)p->pid, comm);
@@ -1148,6 +1115,7 @@ int dise_cli_attach(int argc, char **argv)
 	long long tick, now_boot, start_boot;
 	pid_t pid = 0;
 	struct proc *p;
+	struct dise_proc_stat ps;
 
 	for (i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "--stack"))
@@ -1200,7 +1168,7 @@ int dise_cli_attach(int argc, char **argv)
 	}
 	/* its start, moved from CLOCK_BOOTTIME ticks onto the clocks the records use */
 	tick = sysconf(_SC_CLK_TCK);
-	start_boot = stat_field(pid, 22);
+	start_boot = dise_proc_stat(pid, &ps) == 0 ? ps.f[22] : -1;
 	now_boot = (long long)clock_ns(CLOCK_BOOTTIME);
 	if (start_boot < 0 || tick <= 0) {
 		fprintf(stderr, "dise attach: no such process: %d\n", (int)pid);

@@ -40,6 +40,7 @@
 #include "heal.h"
 #include "notify.h"
 #include "ingest.h"
+#include "proc.h"
 #include "resolve.h"
 #include "store.h"
 
@@ -60,32 +61,18 @@ static void on_stop(int sig)
  */
 static int process_alive(uint32_t pid, uint64_t start_ns, void *arg)
 {
-	char path[64], buf[1024], *p;
-	unsigned long long ticks = 0;
+	struct dise_proc_stat ps;
 	long hz = sysconf(_SC_CLK_TCK);
-	ssize_t n;
-	int fd, field;
+	int r = dise_proc_stat((pid_t)pid, &ps);
 
 	(void)arg;
-	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno != ENOENT; /* can't tell: assume alive */
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
+	if (r == -ENOENT || r == -ESRCH)
 		return 0;
-	buf[n] = '\0';
-	p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
-	if (!p)
-		return 1;
-	for (field = 2; field < 22 && p; field++)
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p + 1, "%llu", &ticks) != 1 || hz <= 0)
-		return 1;
-	if (buf[0] && strstr(buf, ") Z ")) /* a zombie has ended: its parent has not reaped it yet */
+	if (r < 0 || hz <= 0)
+		return 1; /* can't tell: assume alive */
+	if (ps.state == 'Z') /* a zombie has ended: its parent has not reaped it yet */
 		return 0;
-	return ticks * (1000000000ull / (unsigned long long)hz) <= start_ns + 1000000000ull;
+	return (unsigned long long)ps.f[22] * (1000000000ull / (unsigned long long)hz) <= start_ns + 1000000000ull;
 }
 
 /* Changes whenever a route or a version's health changes. */

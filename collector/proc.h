@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/* Reading /proc: what the collector (is a run's process alive?) and `dise attach` ask of it. */
+#ifndef DISE_PROC_H
+#define DISE_PROC_H
+
+#include <sys/types.h>
+
+/* Reads a whole small file (a /proc entry) into buf, NUL-terminated. Returns its length, or -errno. */
+ssize_t dise_read_small(const char *path, char *buf, size_t size);
+
+#define DISE_STAT_FIELDS 52
+
+/* /proc/pid/stat in one read: the state letter (field 3) and the numbers of fields 4 .. 52 (proc(5)'s numbering). */
+struct dise_proc_stat {
+	char state;
+	long long f[DISE_STAT_FIELDS + 1]; /* f[4] ppid, f[14] utime, f[15] stime, f[22] starttime (clock ticks) */
+};
+
+/* Returns 0, or -ENOENT / -ESRCH (no such process), -EPROTO (unreadable line), another -errno. */
+int dise_proc_stat(pid_t pid, struct dise_proc_stat *ret);
+
+#endif
