@@ -17,15 +17,7 @@
 
 static int64_t one(sqlite3 *db, const char *sql)
 {
-	sqlite3_stmt *q;
-	int64_t v = 0;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
-		return 0;
-	if (sqlite3_step(q) == SQLITE_ROW)
-		v = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	return v;
+	return dise_sql_int(db, sql, 0);
 }
 
 int dise_cli_health(int argc, char **argv)

@@ -138,20 +138,6 @@ static int64_t wall_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* PRAGMA data_version: changes when another connection commits to the database. */
-static int64_t data_version(dise_store *st)
-{
-	sqlite3_stmt *q;
-	int64_t v = -1;
-
-	if (sqlite3_prepare_v2(dise_store_db(st), "PRAGMA data_version", -1, &q, NULL) == SQLITE_OK) {
-		if (sqlite3_step(q) == SQLITE_ROW)
-			v = sqlite3_column_int64(q, 0);
-		sqlite3_finalize(q);
-	}
-	return v;
-}
-
 static void *resolver_main(void *p)
 {
 	struct resolver_arg *a = p;
@@ -192,7 +178,8 @@ static void *resolver_main(void *p)
 			 * then). An idle collector over a large history costs nothing, a
 			 * busy one what its new runs' versions cost.
 			 */
-			int64_t dv = data_version(st);
+			/* PRAGMA data_version changes when another connection commits */
+			int64_t dv = dise_sql_int(dise_store_db(st), "PRAGMA data_version", -1);
 			uint64_t made = dise_resolver_versions_made(rs) + dise_resolver_bad_resolved(rs), now = mono_ns();
 			int urgent = atomic_exchange(&a->failure_seen, 0) || made != seen_made || !last_all;
 

@@ -139,19 +139,6 @@ static int ok_durations(sqlite3 *db, int64_t version, int64_t *out, int max)
 	return n;
 }
 
-static int64_t max_run_id(sqlite3 *db)
-{
-	sqlite3_stmt *q;
-	int64_t v = -1;
-
-	if (sqlite3_prepare_v2(db, "SELECT COALESCE(max(id), 0) FROM runs", -1, &q, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(q) == SQLITE_ROW)
-		v = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	return v;
-}
-
 static int check_version(sqlite3 *db, const struct dise_detect_policy *p, const struct dise_config *cfg, int64_t v,
 			 const char *tool, int64_t now, int failures)
 {
@@ -245,7 +232,7 @@ int dise_detect_since(dise_store *st, const struct dise_detect_policy *p, const 
 	size_t n = 0, cap = 0, i;
 	int r = 0, added = 0;
 
-	if (ret_last_run && (*ret_last_run = max_run_id(db)) < 0)
+	if (ret_last_run && (*ret_last_run = dise_sql_int(db, "SELECT COALESCE(max(id), 0) FROM runs", -1)) < 0)
 		return -EIO;
 	/*
 	 * The versions to look at, with no queued heal request: every version

@@ -210,6 +210,19 @@ const char *dise_store_errmsg(dise_store *st)
 	return st && st->db ? sqlite3_errmsg(st->db) : "no database";
 }
 
+int64_t dise_sql_int(sqlite3 *db, const char *sql, int64_t none)
+{
+	sqlite3_stmt *q;
+	int64_t v = none;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+		return none;
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return v;
+}
+
 struct sqlite3 *dise_store_db(dise_store *st)
 {
 	return st->db;

@@ -69,6 +69,9 @@ int dise_store_checkpoint(dise_store *st);
  */
 int dise_sql_exec(struct sqlite3 *db, const char *sql, const char *types, ...);
 
+/* The first column of the first row of sql (no parameters), or none when there is no row or it fails. */
+int64_t dise_sql_int(struct sqlite3 *db, const char *sql, int64_t none);
+
 /* The underlying handle, for read-only queries by the CLI. */
 struct sqlite3 *dise_store_db(dise_store *st);
 
