@@ -10,7 +10,7 @@
  * follows the fixed part, each piece described by a length field of the fixed
  * part. Strings are stored with their NUL terminator and the length counts it.
  *
- * Nothing here is trusted by the consumer: collector/decode.c checks every
+ * Nothing here is trusted by the consumer: record/decode.c checks every
  * length against the record size before it hands a record on.
  */
 #ifndef DISE_EVENT_H

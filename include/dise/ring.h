@@ -171,7 +171,7 @@ struct dise_ring_stats {
 	uint32_t nshards, layout_version, consumer_pid;
 };
 
-/* ---- mapping (shim/ring-map.c) ---- */
+/* ---- mapping (ring/ring-map.c) ---- */
 
 enum {
 	DISE_RING_WRITE = 1 << 0,  /* map read-write (producers, consumer); else read-only */
@@ -213,7 +213,7 @@ static inline struct dise_ring_stats dise_ring_stats_of(const dise_ring *r)
 	return s;
 }
 
-/* ---- producer (shim/ring-producer.c): all async-signal-safe, lock-free,
+/* ---- producer (ring/ring-producer.c): all async-signal-safe, lock-free,
  *      no allocation and no system call ---- */
 
 /*
@@ -250,7 +250,7 @@ int dise_ring_put(dise_ring *r, const void *rec, uint32_t len);
  */
 void dise_ring_notify(dise_ring *r);
 
-/* ---- consumer (collector/ring-consumer.c): one consumer per ring, not
+/* ---- consumer (ring/ring-consumer.c): one consumer per ring, not
  *      thread-safe, not async-signal-safe ---- */
 
 typedef struct dise_ring_reader dise_ring_reader;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Fuzz target for the record decoder (collector/decode.c): anything the ring
+ * Fuzz target for the record decoder (record/decode.c): anything the ring
  * can hold goes in; the decoder must not read out of bounds, and what it
  * accepts must be safe to walk (strings, argv, modules).
  *
