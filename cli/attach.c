@@ -1018,18 +1018,6 @@ static int has_shim(pid_t pid)
 	return found;
 }
 
-static int attach_usage(FILE *f, int rc)
-{
-	fputs("usage: dise attach PID [--stack] [--detach-after SECONDS] [--quiet]\n"
-	      "  follow a running process (and the threads and children it makes) until it ends,\n"
-	      "  recording its end, and a crash with its stack, into the ring as the shim would\n"
-	      "  --stack                  print every thread's stack once, then detach\n"
-	      "  --detach-after SECONDS   detach after that long (Ctrl-C and SIGTERM detach too)\n"
-	      "  --quiet                  print nothing but errors\n",
-	      f);
-	return rc;
-}
-
 /* One line saying why pid cannot be attached, from errno err. Returns the exit code. */
 static int attach_error(pid_t pid, int err)
 {
@@ -1104,44 +1092,35 @@ static int snapshot(struct proc *p)
 	return 0;
 }
 
-int dise_cli_attach(int argc, char **argv)
+int dise_cli_attach(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
+	enum { OPT_STACK = DISE_CLI_OPT_FIRST, OPT_QUIET, OPT_DETACH_AFTER };
+	static const struct option opts[] = { { "stack", no_argument, NULL, OPT_STACK },
+					      { "quiet", no_argument, NULL, OPT_QUIET },
+					      { "detach-after", required_argument, NULL, OPT_DETACH_AFTER },
+					      DISE_CLI_OPT_END };
 	const long options = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC |
 			     PTRACE_O_TRACEEXIT;
 	struct sigaction sa;
-	char ring_path[DISE_PATH_MAX] = "", *end;
+	char ring_path[DISE_PATH_MAX] = "";
 	long detach_after = 0;
-	int stack = 0, i, r, rc = 0;
+	int stack = 0, c, r, rc = 0;
 	long long tick, now_boot, start_boot;
 	pid_t pid = 0;
 	struct proc *p;
 	struct dise_proc_stat ps;
 
-	for (i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--stack"))
-			stack = 1;
-		else if (!strcmp(argv[i], "--quiet"))
-			A.quiet = 1;
-		else if (!strcmp(argv[i], "--detach-after") && i + 1 < argc) {
-			detach_after = strtol(argv[++i], &end, 10);
-			if (*end || detach_after < 1 || detach_after > 86400 * 365) {
-				fprintf(stderr, "dise attach: --detach-after wants whole seconds from 1, not '%s'\n", argv[i]);
-				return 2;
-			}
-		} else if (argv[i][0] != '-' && !pid) {
-			long v = strtol(argv[i], &end, 10);
-
-			if (*end || v <= 0 || v > INT_MAX) {
-				fprintf(stderr, "dise attach: '%s' is not a process id\n", argv[i]);
-				return 2;
-			}
-			pid = (pid_t)v;
-		} else {
-			return attach_usage(stderr, 2);
+	/* options anywhere: `dise attach PID --stack` */
+	while ((c = dise_cli_getopt(argc, argv, opts, DISE_CLI_PERMUTE, cmd)) != -1) {
+		switch (c) {
+		case OPT_STACK: stack = 1; break;
+		case OPT_QUIET: A.quiet = 1; break;
+		case OPT_DETACH_AFTER:
+			detach_after = (long)dise_cli_number(optarg, 1, 86400 * 365, "--detach-after", cmd);
+			break;
 		}
 	}
-	if (!pid)
-		return attach_usage(stderr, 2);
+	pid = (pid_t)dise_cli_number(dise_cli_operands(argc, argv, 1, 1, cmd)[0], 1, INT_MAX, "PID", cmd);
 	A.pid = pid;
 	if (pid == getpid()) {
 		fprintf(stderr, "dise attach: %d is dise attach itself\n", (int)pid);

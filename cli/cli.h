@@ -1,25 +1,41 @@
 /* SPDX-License-Identifier: MIT */
-/* Subcommands of `dise`, one file each. */
+/*
+ * Subcommands of `dise`, one file each, dispatched from the table in main.c
+ * (git's builtin/). Every command parses its arguments with getopt_long()
+ * through dise_cli_getopt(): long options only (and -h), --help prints the
+ * command's usage on stdout and exits 0; an unknown option, a missing or
+ * extra operand, or a number that is not one prints one line and the usage
+ * on stderr and exits 2. Runtime failures exit 1.
+ */
 #ifndef DISE_CLI_H
 #define DISE_CLI_H
 
+#include <getopt.h>
 #include <stddef.h>
 
-int dise_cli_ring(int argc, char **argv);
-int dise_cli_runs(int argc, char **argv);
-int dise_cli_crashes(int argc, char **argv);
-int dise_cli_collector(int argc, char **argv);
-int dise_cli_lineage(int argc, char **argv);
-int dise_cli_run(int argc, char **argv);
-int dise_cli_heal(int argc, char **argv);
-int dise_cli_reset(int argc, char **argv);
-int dise_cli_health(int argc, char **argv);
-int dise_cli_pruned(int argc, char **argv);
-int dise_cli_rules(int argc, char **argv);
+/* One subcommand: `dise NAME ...` calls fn(argc, argv, cmd) with argv[0] = NAME. */
+struct dise_cli_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv, const struct dise_cli_cmd *cmd); /* returns the exit status */
+	const char *summary; /* one line, for `dise --help` */
+	const char *usage;   /* "usage: dise NAME ...\n" and what it does, for `dise NAME --help` and errors */
+};
+
+int dise_cli_ring(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_runs(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_crashes(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_collector(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_run(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_heal(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_reset(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_pruned(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_rules(int argc, char **argv, const struct dise_cli_cmd *cmd);
 /* Starts the collector of this DISE_HOME unless one runs. Returns 0 or an exit code. */
 int dise_cli_collector_ensure(void);
-int dise_cli_tool(int argc, char **argv);
-int dise_cli_attach(int argc, char **argv);
+int dise_cli_tool(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_attach(int argc, char **argv, const struct dise_cli_cmd *cmd);
 
 struct dise_rec_start;
 /* Appends s (cut at DISE_PATH_MAX - 1, NUL-terminated) at b + *off; advances *off, sets *len (NUL counted). */
@@ -37,5 +53,58 @@ int dise_cli_open_store(int readonly, struct dise_store **st, char *home, size_t
 
 /* Prints "dise: <msg>: <strerror(-err)>" once and returns the exit code 1. */
 int dise_cli_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- parsing arguments (options.c) ---- */
+
+/* Where a command's options may be. */
+enum dise_cli_order {
+	DISE_CLI_PERMUTE, /* among the operands: `dise lineage TOOL --json` */
+	DISE_CLI_STOP,	  /* before the first operand only: `dise run TOOL --its-own-option` */
+};
+
+/* The vals of long options start above any char, so that errors can tell `-x` from `--x`. */
+enum {
+	DISE_CLI_OPT_JSON = 0x100, /* --json, from DISE_CLI_JSON */
+	DISE_CLI_OPT_FIRST,	   /* the first val of a command's own options */
+};
+#define DISE_CLI_JSON { "json", no_argument, NULL, DISE_CLI_OPT_JSON }
+#define DISE_CLI_OPT_END { NULL, 0, NULL, 0 }
+
+/*
+ * getopt_long() over a command's arguments (argv[0] its name) with longopts
+ * (at most 15, ended by DISE_CLI_OPT_END) plus --help and -h, which print
+ * cmd's usage on stdout and exit 0. An unknown option, a missing argument or
+ * an argument given to a flag print one line and the usage on stderr and
+ * exit 2. Returns the val of the next option (optarg: its argument), or -1
+ * with optind at the first operand. Not thread-safe (getopt's globals).
+ */
+int dise_cli_getopt(int argc, char **argv, const struct option *longopts, enum dise_cli_order order,
+		    const struct dise_cli_cmd *cmd);
+
+/*
+ * After the options: checks that between min and max operands (max < 0: no
+ * limit) follow, else exits 2 saying what is missing or extra. Returns
+ * argv + optind, the first operand.
+ */
+char **dise_cli_operands(int argc, char **argv, int min, int max, const struct dise_cli_cmd *cmd);
+
+/* The whole parse of a command that takes [--json] and no operand. Returns 1 for --json, else 0. */
+int dise_cli_parse_json(int argc, char **argv, const struct dise_cli_cmd *cmd);
+
+/*
+ * s as a decimal integer in [min, max], all of it: an optional '-' then
+ * digits, nothing before or after. Returns 0 with *ret_value, -EINVAL when
+ * s is not such a number, -ERANGE when it is one outside [min, max] (or
+ * outside long long). Thread-safe; errno is left as it was.
+ */
+int dise_cli_parse_ll(const char *s, long long min, long long max, long long *ret_value);
+
+/* dise_cli_parse_ll() for the argument of `what` (an option or operand name): exits 2 saying why it is wrong. */
+long long dise_cli_number(const char *s, long long min, long long max, const char *what,
+			  const struct dise_cli_cmd *cmd);
+
+/* Prints "dise NAME: <msg>" and cmd's usage on stderr and exits 2. */
+__attribute__((noreturn, format(printf, 2, 3))) void dise_cli_usage_error(const struct dise_cli_cmd *cmd,
+									 const char *fmt, ...);
 
 #endif

@@ -117,21 +117,23 @@ static int stop(const char *lock)
 	return 0;
 }
 
-int dise_cli_collector(int argc, char **argv)
+int dise_cli_collector(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
 	char home[4096], lock[4200];
+	const char *verb;
 	int r, pid;
 
-	if (argc < 3 || (strcmp(argv[2], "start") && strcmp(argv[2], "stop") && strcmp(argv[2], "status"))) {
-		fprintf(stderr, "usage: dise collector start|stop|status\n");
-		return 2;
-	}
+	while (dise_cli_getopt(argc, argv, NULL, DISE_CLI_PERMUTE, cmd) != -1)
+		;
+	verb = dise_cli_operands(argc, argv, 1, 1, cmd)[0];
+	if (strcmp(verb, "start") && strcmp(verb, "stop") && strcmp(verb, "status"))
+		dise_cli_usage_error(cmd, "unknown collector command '%s' (start, stop, status)", verb);
 	r = dise_home(home, sizeof(home));
 	if (r < 0 || dise_path_join(lock, sizeof(lock), home, "collector.lock") < 0)
 		return dise_cli_error(r < 0 ? r : -ENAMETOOLONG, "state directory");
-	if (!strcmp(argv[2], "start"))
+	if (!strcmp(verb, "start"))
 		return start(lock, 0);
-	if (!strcmp(argv[2], "stop"))
+	if (!strcmp(verb, "stop"))
 		return stop(lock);
 	pid = running_pid(lock);
 	if (pid > 0)

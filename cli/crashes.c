@@ -46,22 +46,14 @@ static void print_time(const char *label, int64_t wall_ns)
 	printf("%s%s", label, buf);
 }
 
-int dise_cli_crashes(int argc, char **argv)
+int dise_cli_crashes(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
 	char home[4096];
-	int json = 0, i, r;
+	int json = dise_cli_parse_json(argc, argv, cmd), r;
 	dise_store *st;
 	sqlite3_stmt *q;
 	json_t *arr;
 
-	for (i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			json = 1;
-		else {
-			fprintf(stderr, "usage: dise crashes [--json]\n");
-			return 2;
-		}
-	}
 	r = dise_cli_open_store(1, &st, home, sizeof(home));
 	if (r)
 		return r;

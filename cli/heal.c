@@ -57,28 +57,24 @@ static int open_version(const char *tool, const char *ver, const char *otherwise
 	return 0;
 }
 
-int dise_cli_reset(int argc, char **argv)
+int dise_cli_reset(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
+	enum { OPT_VERSION = DISE_CLI_OPT_FIRST, OPT_WHY };
+	static const struct option opts[] = { { "version", required_argument, NULL, OPT_VERSION },
+					      { "why", required_argument, NULL, OPT_WHY }, DISE_CLI_OPT_END };
 	const char *tool = NULL, *ver = NULL, *why = NULL;
 	char home[4096], who[64];
 	dise_store *st;
 	int64_t id;
-	int i, r;
+	int c, r;
 
-	for (i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--version") && i + 1 < argc)
-			ver = argv[++i];
-		else if (!strcmp(argv[i], "--why") && i + 1 < argc)
-			why = argv[++i];
-		else if (!tool)
-			tool = argv[i];
-		else
-			tool = NULL, i = argc;
+	while ((c = dise_cli_getopt(argc, argv, opts, DISE_CLI_PERMUTE, cmd)) != -1) {
+		switch (c) {
+		case OPT_VERSION: ver = optarg; break;
+		case OPT_WHY: why = optarg; break;
+		}
 	}
-	if (!tool) {
-		fprintf(stderr, "usage: dise reset TOOL [--version V] [--why TEXT]\n");
-		return 2;
-	}
+	tool = dise_cli_operands(argc, argv, 1, 1, cmd)[0];
 	r = open_version(tool, ver, "health IN ('pruned', 'failed')", "pruned version", &st, home, sizeof(home), &id);
 	if (r)
 		return r;
@@ -91,27 +87,20 @@ int dise_cli_reset(int argc, char **argv)
 	return 0;
 }
 
-int dise_cli_heal(int argc, char **argv)
+int dise_cli_heal(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
+	enum { OPT_VERSION = DISE_CLI_OPT_FIRST };
+	static const struct option opts[] = { { "version", required_argument, NULL, OPT_VERSION }, DISE_CLI_OPT_END };
 	const char *tool = NULL, *ver = NULL;
 	char home[4096], conf[4096], err[512];
 	struct dise_config cfg;
 	dise_store *st;
 	int64_t id;
-	int i, r;
+	int r;
 
-	for (i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--version") && i + 1 < argc)
-			ver = argv[++i];
-		else if (!tool)
-			tool = argv[i];
-		else
-			tool = NULL, i = argc;
-	}
-	if (!tool) {
-		fprintf(stderr, "usage: dise heal TOOL [--version V]\n");
-		return 2;
-	}
+	while (dise_cli_getopt(argc, argv, opts, DISE_CLI_PERMUTE, cmd) == OPT_VERSION)
+		ver = optarg;
+	tool = dise_cli_operands(argc, argv, 1, 1, cmd)[0];
 	r = open_version(tool, ver, "health != 'pruned'", "version to heal", &st, home, sizeof(home), &id);
 	if (r)
 		return r;
@@ -140,10 +129,10 @@ int dise_cli_heal(int argc, char **argv)
 }
 
 /* Prints rows of a query as JSON objects (column name -> value) or as text lines. */
-static int list(int argc, char **argv, const char *what, const char *sql)
+static int list(int json, const char *what, const char *sql)
 {
 	char home[4096];
-	int json = argc > 2 && !strcmp(argv[2], "--json"), r, i, rows = 0;
+	int r, i, rows = 0;
 	dise_store *st;
 	sqlite3_stmt *q;
 	json_t *arr = json_array();
@@ -190,9 +179,9 @@ static int list(int argc, char **argv, const char *what, const char *sql)
 	return 0;
 }
 
-int dise_cli_pruned(int argc, char **argv)
+int dise_cli_pruned(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
-	return list(argc, argv, "pruned versions",
+	return list(dise_cli_parse_json(argc, argv, cmd), "pruned versions",
 		    "SELECT v.tool, v.id AS version, substr(v.sha256, 1, 12) AS sha256, v.label, "
 		    "(SELECT group_concat(t.id) FROM versions t WHERE t.tainted_by = v.id) AS tainted, "
 		    "(SELECT x.detector || ': ' || x.description FROM heal_requests h JOIN failures x ON x.id = h.failure_id "
@@ -201,9 +190,9 @@ int dise_cli_pruned(int argc, char **argv)
 		    "FROM versions v WHERE v.health = 'pruned' ORDER BY v.id");
 }
 
-int dise_cli_rules(int argc, char **argv)
+int dise_cli_rules(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
-	return list(argc, argv, "rules",
+	return list(dise_cli_parse_json(argc, argv, cmd), "rules",
 		    "SELECT id, tool, source_version, scope, description, signature, exit_code, signal, argv, reason, "
 		    "(SELECT count(*) FROM rule_checks c WHERE c.rule_id = r.id AND c.result != 'not_covered') AS covers, "
 		    "(SELECT count(*) FROM rule_checks c WHERE c.rule_id = r.id AND c.result = 'passed') AS replay_passed, "

@@ -20,10 +20,10 @@ static int64_t one(sqlite3 *db, const char *sql)
 	return dise_sql_int(db, sql, 0);
 }
 
-int dise_cli_health(int argc, char **argv)
+int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
 	char home[4096];
-	int json = argc > 2 && !strcmp(argv[2], "--json"), r;
+	int json = dise_cli_parse_json(argc, argv, cmd), r;
 	dise_store *st;
 	sqlite3 *db;
 	sqlite3_stmt *q;

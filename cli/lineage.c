@@ -40,30 +40,27 @@ static const char *dot_colour(const char *health)
 	return "tomato"; /* failed */
 }
 
-int dise_cli_lineage(int argc, char **argv)
+int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
+	enum { OPT_DOT = DISE_CLI_OPT_FIRST };
+	static const struct option opts[] = { DISE_CLI_JSON, { "dot", no_argument, NULL, OPT_DOT }, DISE_CLI_OPT_END };
 	const char *tool = NULL;
 	char home[4096];
-	int json = 0, dot = 0, i, r, n = 0;
+	int json = 0, dot = 0, c, r, n = 0;
 	dise_store *st;
 	sqlite3_stmt *q;
-	json_t *arr = json_array();
+	json_t *arr;
 
-	for (i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			json = 1;
-		else if (!strcmp(argv[i], "--dot"))
-			dot = 1;
-		else if (!tool && argv[i][0] != '-')
-			tool = argv[i];
-		else
-			tool = NULL, i = argc;
+	while ((c = dise_cli_getopt(argc, argv, opts, DISE_CLI_PERMUTE, cmd)) != -1) {
+		switch (c) {
+		case DISE_CLI_OPT_JSON: json = 1; break;
+		case OPT_DOT: dot = 1; break;
+		}
 	}
-	if (!tool || (json && dot)) {
-		fprintf(stderr, "usage: dise lineage TOOL [--json | --dot]\n");
-		json_decref(arr);
-		return 2;
-	}
+	tool = dise_cli_operands(argc, argv, 1, 1, cmd)[0];
+	if (json && dot)
+		dise_cli_usage_error(cmd, "--json or --dot, not both");
+	arr = json_array();
 	r = dise_cli_open_store(1, &st, home, sizeof(home));
 	if (r) {
 		json_decref(arr);
@@ -167,35 +164,35 @@ int dise_cli_lineage(int argc, char **argv)
 	return 0;
 }
 
-int dise_cli_tool(int argc, char **argv)
+int dise_cli_tool(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
+	enum { OPT_VERSION = DISE_CLI_OPT_FIRST, OPT_PARENT };
+	static const struct option opts[] = { { "version", required_argument, NULL, OPT_VERSION },
+					      { "parent", required_argument, NULL, OPT_PARENT }, DISE_CLI_OPT_END };
 	const char *name = NULL, *label = NULL, *path = NULL;
-	char home[4096], cas[4200];
+	char home[4096], cas[4200], **operands;
 	char **parents = calloc((size_t)argc, sizeof(char *));
-	int np = 0, i, r;
+	int np = 0, c, r;
 	dise_store *st;
 	dise_resolver *rs;
 	int64_t id;
 
-	if (argc >= 3 && !strcmp(argv[2], "add")) {
-		for (i = 3; i < argc; i++) {
-			if (!strcmp(argv[i], "--version") && i + 1 < argc)
-				label = argv[++i];
-			else if (!strcmp(argv[i], "--parent") && i + 1 < argc)
-				parents[np++] = argv[++i];
-			else if (!name)
-				name = argv[i];
-			else if (!path)
-				path = argv[i];
-			else
-				name = NULL, i = argc;
+	if (!parents)
+		return dise_cli_error(-ENOMEM, "tool add");
+	while ((c = dise_cli_getopt(argc, argv, opts, DISE_CLI_PERMUTE, cmd)) != -1) {
+		switch (c) {
+		case OPT_VERSION: label = optarg; break;
+		case OPT_PARENT: parents[np++] = optarg; break;
 		}
 	}
-	if (!name || !label || !path) {
-		fprintf(stderr, "usage: dise tool add NAME --version V PATH [--parent V0 ...]\n");
-		free(parents);
-		return 2;
-	}
+	operands = dise_cli_operands(argc, argv, 1, 3, cmd);
+	if (strcmp(operands[0], "add"))
+		dise_cli_usage_error(cmd, "unknown tool command '%s' (add)", operands[0]);
+	dise_cli_operands(argc, argv, 3, 3, cmd);
+	name = operands[1];
+	path = operands[2];
+	if (!label)
+		dise_cli_usage_error(cmd, "--version V is required");
 	r = dise_cli_open_store(0, &st, home, sizeof(home));
 	if (r) {
 		free(parents);

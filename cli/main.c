@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* `dise`: the command line. Text for people, --json for machines. */
+/*
+ * `dise`: the command line. Text for people, --json for machines. main()
+ * finds the command in the table below and hands it its arguments, argv[0]
+ * being its name; how commands parse them is in options.c.
+ */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdarg.h>
@@ -49,66 +53,179 @@ int dise_cli_open_store(int readonly, struct dise_store **st, char *home, size_t
 	return r < 0 ? dise_cli_error(r, "cannot open '%s'", db) : 0;
 }
 
+static int cmd_version(int argc, char **argv, const struct dise_cli_cmd *cmd);
+static int cmd_help(int argc, char **argv, const struct dise_cli_cmd *cmd);
+
+/*
+ * Every command: its name, the function that runs it, a line for `dise
+ * --help`, and its usage for `dise NAME --help` and after a usage error.
+ * Options are long only; what follows TOOL in `dise run` is TOOL's.
+ */
+static const struct dise_cli_cmd commands[] = {
+	{ "run", dise_cli_run, "run TOOL watched (starts the collector if none runs)",
+	  "usage: dise run TOOL [ARGS...]\n"
+	  "  run TOOL (a path, or a name looked up in PATH) with the shim preloaded, wait for\n"
+	  "  it and exit as it did; starts the collector of this DISE_HOME unless one runs.\n"
+	  "  Everything after TOOL is TOOL's, its options included.\n" },
+	{ "attach", dise_cli_attach, "watch a running process started without the shim",
+	  "usage: dise attach PID [--stack] [--detach-after SECONDS] [--quiet]\n"
+	  "  follow a running process (and the threads and children it makes) until it ends,\n"
+	  "  recording its end, and a crash with its stack, into the ring as the shim would\n"
+	  "  --stack                  print every thread's stack once, then detach\n"
+	  "  --detach-after SECONDS   detach after that long (Ctrl-C and SIGTERM detach too)\n"
+	  "  --quiet                  print nothing but errors\n" },
+	{ "runs", dise_cli_runs, "runs stored by dise-collectord, newest first",
+	  "usage: dise runs [--tool T] [--limit N] [--json]\n"
+	  "  the runs dise-collectord stored, newest first\n"
+	  "  --tool T    only the runs of T (the last part of the path it ran from)\n"
+	  "  --limit N   at most N runs (default 100)\n"
+	  "  --json      a JSON array instead of text\n" },
+	{ "crashes", dise_cli_crashes, "crashes grouped by signature, with their top frames",
+	  "usage: dise crashes [--json]\n"
+	  "  crashes grouped by signature (their top frames as module + offset), with counts,\n"
+	  "  first and last seen, the tools they hit, the strikes they made and the top frames\n"
+	  "  of the latest one\n"
+	  "  --json   a JSON array instead of text\n" },
+	{ "health", dise_cli_health, "versions by health, recent failures, what runs instead",
+	  "usage: dise health [--json]\n"
+	  "  versions by health, runs, queued heal requests, how healing went (routed to a\n"
+	  "  healthy ancestor or not, detection to route), the ten latest failures\n"
+	  "  --json   a JSON object instead of text\n" },
+	{ "lineage", dise_cli_lineage, "versions of a tool, their parents, runs and failures",
+	  "usage: dise lineage TOOL [--json | --dot]\n"
+	  "  the versions of TOOL with their parents, health, runs, failures and crashes, their\n"
+	  "  heal requests and the route\n"
+	  "  --json   a JSON array instead of text\n"
+	  "  --dot    a Graphviz digraph of the same: dise lineage TOOL --dot | dot -Tsvg\n" },
+	{ "pruned", dise_cli_pruned, "what was pruned and why",
+	  "usage: dise pruned [--json]\n"
+	  "  the pruned versions: why (the detection), the versions they tainted, and the\n"
+	  "  version their tool is routed to\n"
+	  "  --json   a JSON array instead of text\n" },
+	{ "rules", dise_cli_rules, "what healing learned",
+	  "usage: dise rules [--json]\n"
+	  "  the rules healing learned, the versions they cover and how their replays went\n"
+	  "  --json   a JSON array instead of text\n" },
+	{ "heal", dise_cli_heal, "prune a version now, taint, learn a rule, route to an ancestor",
+	  "usage: dise heal TOOL [--version V]\n"
+	  "  heal a version of TOOL now, by the policy in $DISE_HOME/dise.json: prune it, taint\n"
+	  "  what descends from it, learn a rule, route TOOL to a healthy ancestor\n"
+	  "  --version V   its label, or its id (v12 or 12); default: the newest not pruned\n" },
+	{ "reset", dise_cli_reset, "un-prune a version, clear its strikes, drop the route",
+	  "usage: dise reset TOOL [--version V] [--why TEXT]\n"
+	  "  a version of TOOL healthy again: un-pruned, its strikes cleared, the route dropped\n"
+	  "  --version V   its label, or its id (v12 or 12); default: the newest pruned or failed\n"
+	  "  --why TEXT    the reason, journaled with who gave it\n" },
+	{ "tool", dise_cli_tool, "register a version of a tool by hand",
+	  "usage: dise tool add NAME --version V PATH [--parent V0 ...]\n"
+	  "  register the program at PATH as version V of tool NAME, and its runs as NAME's\n"
+	  "  --version V    its label (required)\n"
+	  "  --parent V0    a parent, by label; several: a merge\n" },
+	{ "collector", dise_cli_collector, "the collector daemon of this DISE_HOME",
+	  "usage: dise collector start|stop|status\n"
+	  "  the collector daemon (dise-collectord) of this DISE_HOME\n"
+	  "  start    start it unless it runs\n"
+	  "  stop     stop it and wait for it (at most 5 s)\n"
+	  "  status   whether it runs: exit status 0 if it does, 3 if not\n" },
+	{ "ring", dise_cli_ring, "the ring's counters and records, or remove it",
+	  "usage: dise ring stat [--json]\n"
+	  "       dise ring dump [--json] [--consume]\n"
+	  "       dise ring reset\n"
+	  "  the ring the shim writes to ($DISE_RING, default /dev/shm/dise-<uid>)\n"
+	  "  stat        its header and counters\n"
+	  "  dump        every record in it, one per line; it only peeks unless --consume\n"
+	  "  reset       remove the ring file (a new one is made on next use)\n"
+	  "  --json      JSON instead of text\n"
+	  "  --consume   dump: take the records, as the collector does\n" },
+	{ "version", cmd_version, "the version of dise",
+	  "usage: dise version\n"
+	  "       dise --version\n"
+	  "  print the version of dise\n" },
+	{ "help", cmd_help, "the commands, or how to use one",
+	  "usage: dise help [COMMAND]\n"
+	  "  the commands of dise, or the usage of one: the same as dise COMMAND --help\n" },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct dise_cli_cmd *find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
 static void usage(FILE *f)
 {
+	size_t i;
+
 	fputs("usage: dise COMMAND [ARGS]\n"
-	      "\n"
-	      "  run TOOL [ARGS...]                 run TOOL watched (starts the collector if none runs)\n"
-	      "  ring stat [--json]                 the ring's header and counters\n"
-	      "  ring dump [--json] [--consume]     every record in the ring, one per line\n"
-	      "  ring reset                         remove the ring file (a new one is made on next use)\n"
-	      "  runs [--tool T] [--limit N] [--json]  runs stored by dise-collectord, newest first\n"
-	      "  crashes [--json]                   crashes grouped by signature, with their top frames\n"
-	      "  collector start|stop|status        the collector daemon of this DISE_HOME\n"
-	      "  lineage TOOL [--json | --dot]      versions of a tool, their parents, runs and failures\n"
-	      "  tool add NAME --version V PATH [--parent V0 ...]   register a version by hand\n"
-	      "  heal TOOL [--version V]            prune a version now, taint, learn a rule, route to an ancestor\n"
-	      "  pruned [--json] | rules [--json]   what was pruned and why, what was learned\n"
-	      "  reset TOOL [--version V] [--why T] un-prune a version, clear its strikes, drop the route\n"
-	      "  health [--json]                    versions by health, recent failures, what runs instead\n"
-	      "  attach PID [--stack] [--detach-after S]  watch a running process started without the shim\n"
-	      "\n"
+	      "       dise COMMAND --help\n"
+	      "       dise --version\n"
+	      "\n",
+	      f);
+	for (i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fputs("\n"
 	      "Environment: DISE_RING (ring file, default /dev/shm/dise-<uid>), DISE_HOME (state,\n"
 	      "default $XDG_STATE_HOME/dise or ~/.local/state/dise).\n",
 	      f);
 }
 
-int main(int argc, char **argv)
+static int cmd_version(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
-	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
-		usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : 0;
-	}
-	if (argc > 2 && (!strcmp(argv[2], "-h") || !strcmp(argv[2], "--help"))) {
-		usage(stdout); /* `dise health --help`: not a tool named --help */
+	while (dise_cli_getopt(argc, argv, NULL, DISE_CLI_PERMUTE, cmd) != -1)
+		;
+	dise_cli_operands(argc, argv, 0, 0, cmd);
+	printf("dise %s\n", DISE_VERSION);
+	return 0;
+}
+
+static int cmd_help(int argc, char **argv, const struct dise_cli_cmd *cmd)
+{
+	const struct dise_cli_cmd *c;
+	char **name;
+
+	while (dise_cli_getopt(argc, argv, NULL, DISE_CLI_PERMUTE, cmd) != -1)
+		;
+	name = dise_cli_operands(argc, argv, 0, 1, cmd);
+	if (!name[0]) {
+		usage(stdout);
 		return 0;
 	}
-	if (!strcmp(argv[1], "ring"))
-		return dise_cli_ring(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "runs"))
-		return dise_cli_runs(argc, argv);
-	if (!strcmp(argv[1], "crashes"))
-		return dise_cli_crashes(argc, argv);
-	if (!strcmp(argv[1], "collector"))
-		return dise_cli_collector(argc, argv);
-	if (!strcmp(argv[1], "lineage"))
-		return dise_cli_lineage(argc, argv);
-	if (!strcmp(argv[1], "tool"))
-		return dise_cli_tool(argc, argv);
-	if (!strcmp(argv[1], "run"))
-		return dise_cli_run(argc, argv);
-	if (!strcmp(argv[1], "heal"))
-		return dise_cli_heal(argc, argv);
-	if (!strcmp(argv[1], "pruned"))
-		return dise_cli_pruned(argc, argv);
-	if (!strcmp(argv[1], "rules"))
-		return dise_cli_rules(argc, argv);
-	if (!strcmp(argv[1], "reset"))
-		return dise_cli_reset(argc, argv);
-	if (!strcmp(argv[1], "health"))
-		return dise_cli_health(argc, argv);
-	if (!strcmp(argv[1], "attach"))
-		return dise_cli_attach(argc, argv);
-	fprintf(stderr, "dise: unknown command '%s' (try 'dise --help')\n", argv[1]);
-	return 2;
+	c = find_command(name[0]);
+	if (!c)
+		dise_cli_usage_error(cmd, "unknown command '%s'", name[0]);
+	fputs(c->usage, stdout);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const struct dise_cli_cmd *cmd;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version"))
+		argv[1] = (char *)"version"; /* and what follows is refused as it would be there */
+	if (argv[1][0] == '-') {
+		fprintf(stderr, "dise: unknown option '%s'\n", argv[1]);
+		usage(stderr);
+		return 2;
+	}
+	cmd = find_command(argv[1]);
+	if (!cmd) {
+		fprintf(stderr, "dise: unknown command '%s' (try 'dise --help')\n", argv[1]);
+		return 2;
+	}
+	return cmd->fn(argc - 1, argv + 1, cmd);
 }

@@ -19,16 +19,6 @@
 #include "dise/ring.h"
 #include "record-json.h"
 
-static int has_flag(int argc, char **argv, const char *flag)
-{
-	int i;
-
-	for (i = 2; i < argc; i++)
-		if (!strcmp(argv[i], flag))
-			return 1;
-	return 0;
-}
-
 static const char *open_hint(int r)
 {
 	switch (r) {
@@ -157,27 +147,36 @@ static int ring_dump(const char *path, int json, int consume)
 	return r < 0 ? 1 : 0;
 }
 
-int dise_cli_ring(int argc, char **argv)
+int dise_cli_ring(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
+	enum { OPT_CONSUME = DISE_CLI_OPT_FIRST };
+	static const struct option opts[] = { DISE_CLI_JSON, { "consume", no_argument, NULL, OPT_CONSUME },
+					      DISE_CLI_OPT_END };
 	char path[DISE_PATH_MAX];
-	int r;
+	const char *verb;
+	int r, c, json = 0, consume = 0;
 
-	if (argc < 2) {
-		fprintf(stderr, "usage: dise ring stat|dump|reset [--json] [--consume]\n");
-		return 2;
+	while ((c = dise_cli_getopt(argc, argv, opts, DISE_CLI_PERMUTE, cmd)) != -1) {
+		switch (c) {
+		case DISE_CLI_OPT_JSON: json = 1; break;
+		case OPT_CONSUME: consume = 1; break;
+		}
 	}
+	verb = dise_cli_operands(argc, argv, 1, 1, cmd)[0];
+	if (strcmp(verb, "stat") && strcmp(verb, "dump") && strcmp(verb, "reset"))
+		dise_cli_usage_error(cmd, "unknown ring command '%s' (stat, dump, reset)", verb);
+	if (consume && strcmp(verb, "dump"))
+		dise_cli_usage_error(cmd, "--consume is for 'ring dump' only");
+	if (json && !strcmp(verb, "reset"))
+		dise_cli_usage_error(cmd, "'ring reset' prints nothing: no --json");
 	r = dise_ring_path(path, sizeof(path));
 	if (r < 0)
 		return dise_cli_error(r, "ring path");
-	if (!strcmp(argv[1], "stat"))
-		return ring_stat(path, has_flag(argc, argv, "--json"));
-	if (!strcmp(argv[1], "dump"))
-		return ring_dump(path, has_flag(argc, argv, "--json"), has_flag(argc, argv, "--consume"));
-	if (!strcmp(argv[1], "reset")) {
-		if (unlink(path) < 0 && errno != ENOENT)
-			return dise_cli_error(-errno, "cannot remove ring '%s'", path);
-		return 0;
-	}
-	fprintf(stderr, "dise: unknown ring command '%s' (stat, dump, reset)\n", argv[1]);
-	return 2;
+	if (!strcmp(verb, "stat"))
+		return ring_stat(path, json);
+	if (!strcmp(verb, "dump"))
+		return ring_dump(path, json, consume);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return dise_cli_error(-errno, "cannot remove ring '%s'", path);
+	return 0;
 }

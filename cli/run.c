@@ -208,7 +208,7 @@ static void record(pid_t pid, const char *path, char **argv, uint64_t t0, uint64
 	dise_ring_unmap(&ring);
 }
 
-int dise_cli_run(int argc, char **argv)
+int dise_cli_run(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
 	char self[PATH_MAX], shim[PATH_MAX + 32], abs_shim[PATH_MAX], path[PATH_MAX], *owned, **env;
 	posix_spawnattr_t attr;
@@ -220,10 +220,10 @@ int dise_cli_run(int argc, char **argv)
 	pid_t pid;
 	int r, status = 0;
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: dise run TOOL [ARGS...]\n");
-		return 2;
-	}
+	/* options stop at TOOL: what follows is TOOL's, passed through untouched */
+	while (dise_cli_getopt(argc, argv, NULL, DISE_CLI_STOP, cmd) != -1)
+		;
+	argv = dise_cli_operands(argc, argv, 1, -1, cmd); /* argv[0]: TOOL */
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n <= 0)
 		return dise_cli_error(-errno, "cannot find the shim");
@@ -233,13 +233,13 @@ int dise_cli_run(int argc, char **argv)
 		fprintf(stderr, "dise: the shim is not where it should be: %s\n", shim);
 		return 1;
 	}
-	if (find_tool(argv[2], path, sizeof(path)) < 0) {
-		fprintf(stderr, "dise: %s: command not found\n", argv[2]);
+	if (find_tool(argv[0], path, sizeof(path)) < 0) {
+		fprintf(stderr, "dise: %s: command not found\n", argv[0]);
 		return 127;
 	}
 	r = dise_cli_collector_ensure();
 	if (r)
-		fprintf(stderr, "dise: running '%s' without a collector\n", argv[2]); /* the records wait in the ring */
+		fprintf(stderr, "dise: running '%s' without a collector\n", argv[0]); /* the records wait in the ring */
 
 	/*
 	 * The tool must inherit the dispositions and mask dise inherited (under
@@ -272,7 +272,7 @@ int dise_cli_run(int argc, char **argv)
 	t0 = clock_ns(CLOCK_MONOTONIC);
 	wall0 = clock_ns(CLOCK_REALTIME);
 	env = child_env(abs_shim, &owned);
-	r = env ? posix_spawn(&pid, path, NULL, &attr, argv + 2, env) : ENOMEM;
+	r = env ? posix_spawn(&pid, path, NULL, &attr, argv, env) : ENOMEM;
 	posix_spawnattr_destroy(&attr);
 	free(env);
 	free(owned);
@@ -288,7 +288,7 @@ int dise_cli_run(int argc, char **argv)
 		}
 	}
 	child = 0;
-	record(pid, path, argv + 2, t0, wall0, status, &ru);
+	record(pid, path, argv, t0, wall0, status, &ru);
 
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,27 +23,26 @@ static const char *tool_of(const char *execfn)
 	return s ? s + 1 : execfn ? execfn : "";
 }
 
-int dise_cli_runs(int argc, char **argv)
+int dise_cli_runs(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
+	enum { OPT_TOOL = DISE_CLI_OPT_FIRST, OPT_LIMIT };
+	static const struct option opts[] = { DISE_CLI_JSON, { "tool", required_argument, NULL, OPT_TOOL },
+					      { "limit", required_argument, NULL, OPT_LIMIT }, DISE_CLI_OPT_END };
 	const char *tool = NULL;
-	int json = 0, limit = 100, i, r;
+	int json = 0, limit = 100, c, r;
 	char home[4096];
 	dise_store *st;
 	sqlite3_stmt *q;
 	json_t *arr = NULL;
 
-	for (i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			json = 1;
-		else if (!strcmp(argv[i], "--tool") && i + 1 < argc)
-			tool = argv[++i];
-		else if (!strcmp(argv[i], "--limit") && i + 1 < argc)
-			limit = atoi(argv[++i]);
-		else {
-			fprintf(stderr, "usage: dise runs [--tool T] [--limit N] [--json]\n");
-			return 2;
+	while ((c = dise_cli_getopt(argc, argv, opts, DISE_CLI_PERMUTE, cmd)) != -1) {
+		switch (c) {
+		case DISE_CLI_OPT_JSON: json = 1; break;
+		case OPT_TOOL: tool = optarg; break;
+		case OPT_LIMIT: limit = (int)dise_cli_number(optarg, 0, INT_MAX, "--limit", cmd); break;
 		}
 	}
+	dise_cli_operands(argc, argv, 0, 0, cmd);
 	r = dise_cli_open_store(1, &st, home, sizeof(home));
 	if (r)
 		return r;
