@@ -1102,7 +1102,7 @@ int dise_cli_attach(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	const long options = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC |
 			     PTRACE_O_TRACEEXIT;
 	struct sigaction sa;
-	char ring_path[DISE_PATH_MAX] = "";
+	char ring_path[DISE_PATH_MAX] = "", *operand;
 	long detach_after = 0;
 	int stack = 0, c, r, rc = 0;
 	long long tick, now_boot, start_boot;
@@ -1120,7 +1120,8 @@ int dise_cli_attach(int argc, char **argv, const struct dise_cli_cmd *cmd)
 			break;
 		}
 	}
-	pid = (pid_t)dise_cli_number(dise_cli_operands(argc, argv, 1, 1, cmd)[0], 1, INT_MAX, "PID", cmd);
+	operand = dise_cli_operands(argc, argv, 1, 1, cmd)[0];
+	pid = (pid_t)dise_cli_number(operand, 1, INT_MAX, "PID", cmd);
 	A.pid = pid;
 	if (pid == getpid()) {
 		fprintf(stderr, "dise attach: %d is dise attach itself\n", (int)pid);

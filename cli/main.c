@@ -211,12 +211,11 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		usage(stdout);
-		return 0;
-	}
-	if (!strcmp(argv[1], "--version"))
-		argv[1] = (char *)"version"; /* and what follows is refused as it would be there */
+	/* --help and --version are the commands help and version: `dise --help runs` is `dise help runs` */
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
+		argv[1] = (char *)"help";
+	else if (!strcmp(argv[1], "--version"))
+		argv[1] = (char *)"version";
 	if (argv[1][0] == '-') {
 		fprintf(stderr, "dise: unknown option '%s'\n", argv[1]);
 		usage(stderr);

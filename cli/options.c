@@ -52,11 +52,8 @@ int dise_cli_getopt(int argc, char **argv, const struct option *longopts, enum d
 	/* "+": stop at the first operand; ":": tell a missing argument (':') from an unknown option ('?') */
 	c = getopt_long(argc, argv, order == DISE_CLI_STOP ? "+:h" : ":h", all, NULL);
 	switch (c) {
-	case 'h':
-		fputs(cmd->usage, stdout);
-		exit(0);
-	case ':':
-		dise_cli_usage_error(cmd, "option '%s' needs an argument", argv[optind - 1]);
+	case 'h': fputs(cmd->usage, stdout); exit(0);
+	case ':': dise_cli_usage_error(cmd, "option '%s' needs an argument", argv[optind - 1]);
 	case '?':
 		/* an unknown short option, maybe in a cluster (-h cannot fail: only --help=x) */
 		if (optopt > 0 && optopt < DISE_CLI_OPT_JSON && optopt != 'h')
@@ -65,8 +62,7 @@ int dise_cli_getopt(int argc, char **argv, const struct option *longopts, enum d
 		if (optopt) /* a known flag given "=value": --json=1 */
 			dise_cli_usage_error(cmd, "option '%.*s' takes no argument", (int)strcspn(word, "="), word);
 		dise_cli_usage_error(cmd, "unknown option '%s'", word); /* or an ambiguous abbreviation */
-	default:
-		return c;
+	default: return c;
 	}
 }
 
@@ -114,8 +110,7 @@ int dise_cli_parse_ll(const char *s, long long min, long long max, long long *re
 	return 0;
 }
 
-long long dise_cli_number(const char *s, long long min, long long max, const char *what,
-			  const struct dise_cli_cmd *cmd)
+long long dise_cli_number(const char *s, long long min, long long max, const char *what, const struct dise_cli_cmd *cmd)
 {
 	long long v;
 	int r = dise_cli_parse_ll(s, min, max, &v);

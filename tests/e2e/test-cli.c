@@ -22,8 +22,10 @@
 #include "harness.h"
 
 /* Every command of the table in cli/main.c. */
-static const char *const commands[] = { "run",	  "attach", "runs", "crashes",	 "health", "lineage", "pruned", "rules",
-					"heal",	  "reset",  "tool", "collector", "ring",   "version", "help" };
+static const char *const commands[] = {
+	"run", "attach", "runs", "crashes", "health", "lineage", "pruned", "rules",
+	"heal", "reset", "tool", "collector", "ring", "version", "help",
+};
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 /* `dise ARGS...` (up to 14, then NULL) with f's home and ring. */
@@ -59,11 +61,11 @@ static void assert_usage_error(const struct run_result *r, const char *cmd, cons
 	snprintf(usage, sizeof(usage), "\nusage: dise %s", cmd);
 	if (exit_status(r) != 2 || r->out_len || strncmp(r->err, head, strlen(head)) || !nl ||
 	    strncmp(nl, usage, strlen(usage)))
-		fail_msg("dise %s: status %d, wanted 2 and '%s' then '%s'; out '%s', err '%s'", cmd, exit_status(r), head,
-			 usage + 1, r->out, r->err);
+		fail_msg("dise %s: status %d, wanted 2 and '%s' then '%s'; out '%s', err '%s'", cmd, exit_status(r),
+			 head, usage + 1, r->out, r->err);
 }
 
-/* `dise CMD --help` and `-h`: its usage on stdout, exit 0; `dise help CMD` prints the same. */
+/* `dise CMD --help` and `-h`: its usage on stdout, exit 0; `dise help CMD` and `dise --help CMD` print the same. */
 static void test_cli_help(void **state)
 {
 	struct fixture *f = *state;
@@ -76,13 +78,18 @@ static void test_cli_help(void **state)
 		dise(f, &h, commands[i], "--help", NULL);
 		snprintf(usage, sizeof(usage), "usage: dise %s", commands[i]);
 		if (exit_status(&h) != 0 || strncmp(h.out, usage, strlen(usage)) || h.err_len)
-			fail_msg("dise %s --help: status %d, out '%s', err '%s'", commands[i], exit_status(&h), h.out, h.err);
+			fail_msg("dise %s --help: status %d, out '%s', err '%s'", commands[i], exit_status(&h), h.out,
+				 h.err);
 		/* its own usage, not the list of every command */
 		assert_null(strstr(h.out, "usage: dise COMMAND"));
 		dise(f, &s, commands[i], "-h", NULL);
 		assert_int_equal(exit_status(&s), 0);
 		assert_string_equal(s.out, h.out);
 		dise(f, &viahelp, "help", commands[i], NULL);
+		assert_int_equal(exit_status(&viahelp), 0);
+		assert_string_equal(viahelp.out, h.out);
+		run_result_free(&viahelp);
+		dise(f, &viahelp, "--help", commands[i], NULL);
 		assert_int_equal(exit_status(&viahelp), 0);
 		assert_string_equal(viahelp.out, h.out);
 		run_result_free(&h);
