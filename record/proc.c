@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Small /proc files read whole into the caller's buffer, and
+ * /proc/PID/stat parsed from the last ')' on: the command name may hold
+ * anything, spaces and parentheses included.
+ */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>

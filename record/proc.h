@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Reading /proc: what the collector (is a run's process alive?) and `dise attach` ask of it. */
+/*
+ * Reading /proc/PID files whole: what the collector (is a run's process
+ * alive?) and `dise attach` (a process's state, times and start) ask of
+ * /proc. Plain libc, not async-signal-safe, never used by the shim.
+ */
 #ifndef DISE_PROC_H
 #define DISE_PROC_H
 
