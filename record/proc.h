@@ -23,4 +23,10 @@ struct dise_proc_stat {
 /* Returns 0, or -ENOENT / -ESRCH (no such process), -EPROTO (unreadable line), another -errno. */
 int dise_proc_stat(pid_t pid, struct dise_proc_stat *ret);
 
+/* A number of /proc/pid/status (Tgid, Uid, TracerPid, VmHWM) in base; -1 when absent or unreadable. */
+long long dise_proc_status_num(pid_t pid, const char *name, int base);
+
+/* A signal mask of /proc/pid/status (SigCgt, SigIgn); all bits set when absent or unreadable. */
+unsigned long long dise_proc_status_mask(pid_t pid, const char *name);
+
 #endif
