@@ -60,8 +60,14 @@ struct dise_tracer {
 	uint8_t rec[DISE_RECORD_MAX]; /* the record being built */
 };
 
+/* tables.c; an add returns NULL when out of memory */
 struct thr *dise__thr_find(dise_tracer *t, pid_t tid);
+struct thr *dise__thr_add(dise_tracer *t, pid_t tid, pid_t tgid); /* or the one there */
+void dise__thr_del(dise_tracer *t, pid_t tid);
 struct proc *dise__proc_find(dise_tracer *t, pid_t pid);
+struct proc *dise__proc_add(dise_tracer *t, pid_t pid, uint64_t run_start_ns);
+void dise__proc_del(dise_tracer *t, struct proc *p);
+void dise__pend_push(dise_tracer *t, pid_t tid, int status); /* dropped when out of memory */
 /* The task through which /proc tells about process pid (a live thread when its leader is a zombie). */
 pid_t dise__live_task(const dise_tracer *t, pid_t pid);
 

@@ -44,99 +44,10 @@ static uint64_t mono_ms(void)
 	return dise_rec_clock_ns(CLOCK_MONOTONIC) / 1000000u;
 }
 
-/* ---- the tables: threads seized, runs followed ---- */
-
-struct thr *dise__thr_find(dise_tracer *t, pid_t tid)
-{
-	for (size_t i = 0; i < t->nt; i++)
-		if (t->t[i].tid == tid)
-			return &t->t[i];
-	return NULL;
-}
-
-static struct thr *thr_add(dise_tracer *t, pid_t tid, pid_t tgid)
-{
-	struct thr *h = dise__thr_find(t, tid);
-
-	if (h)
-		return h;
-	if (t->nt == t->capt) {
-		size_t cap = t->capt ? t->capt * 2 : 64;
-		struct thr *n = realloc(t->t, cap * sizeof(*n));
-
-		if (!n)
-			return NULL;
-		t->t = n;
-		t->capt = cap;
-	}
-	t->t[t->nt] = (struct thr){ tid, tgid };
-	return &t->t[t->nt++];
-}
-
-static void thr_del(dise_tracer *t, pid_t tid)
-{
-	for (size_t i = 0; i < t->nt; i++)
-		if (t->t[i].tid == tid) {
-			t->t[i] = t->t[--t->nt];
-			return;
-		}
-}
-
-struct proc *dise__proc_find(dise_tracer *t, pid_t pid)
-{
-	for (size_t i = 0; i < t->np; i++)
-		if (t->p[i].pid == pid)
-			return &t->p[i];
-	return NULL;
-}
-
-static struct proc *proc_add(dise_tracer *t, pid_t pid, uint64_t run_start_ns)
-{
-	if (t->np == t->capp) {
-		size_t cap = t->capp ? t->capp * 2 : 16;
-		struct proc *n = realloc(t->p, cap * sizeof(*n));
-
-		if (!n)
-			return NULL;
-		t->p = n;
-		t->capp = cap;
-	}
-	t->p[t->np] = (struct proc){ .pid = pid, .run_start_ns = run_start_ns };
-	return &t->p[t->np++];
-}
-
-static void proc_del(dise_tracer *t, struct proc *p)
-{
-	*p = t->p[--t->np];
-}
-
-static void pend_push(dise_tracer *t, pid_t tid, int status)
-{
-	if (t->npend == t->cappend) {
-		size_t cap = t->cappend ? t->cappend * 2 : 16;
-		struct pending *n = realloc(t->pend, cap * sizeof(*n));
-
-		if (!n)
-			return; /* the stop stays: the kernel detaches it when we exit */
-		t->pend = n;
-		t->cappend = cap;
-	}
-	t->pend[t->npend++] = (struct pending){ tid, status };
-}
-
-pid_t dise__live_task(const dise_tracer *t, pid_t pid)
-{
-	if (t->zombie_leader && pid == t->pid)
-		for (size_t i = 0; i < t->nt; i++)
-			if (t->t[i].tgid == pid && t->t[i].tid != pid)
-				return t->t[i].tid;
-	return pid;
-}
-
 /* A new process followed from its first stop or its parent's fork event: a FORK START. */
 static void proc_new(dise_tracer *t, pid_t pid)
 {
-	struct proc *q = proc_add(t, pid, dise_rec_clock_ns(CLOCK_MONOTONIC));
+	struct proc *q = dise__proc_add(t, pid, dise_rec_clock_ns(CLOCK_MONOTONIC));
 
 	if (q)
 		dise__record_start(t, q, DISE_START_FORK, dise_rec_clock_ns(CLOCK_REALTIME));
@@ -235,9 +146,9 @@ static void on_end(dise_tracer *t, pid_t tid, int st)
 			t->end.ended = 1;
 			t->end.status = st;
 		}
-		proc_del(t, q);
+		dise__proc_del(t, q);
 	}
-	thr_del(t, tid);
+	dise__thr_del(t, tid);
 }
 
 /* PTRACE_EVENT_STOP: a group-stop stays a stop; otherwise the first stop of a new task, or an interrupt. */
@@ -262,7 +173,7 @@ static void on_new_task(dise_tracer *t, struct thr *h, pid_t tid, int ev)
 
 		if (tg <= 0)
 			tg = ev == PTRACE_EVENT_CLONE ? tgid : c;
-		thr_add(t, c, tg); /* may move h */
+		dise__thr_add(t, c, tg); /* may move h */
 		if (tg == c && !dise__proc_find(t, c))
 			proc_new(t, c);
 	}
@@ -279,7 +190,7 @@ static void on_exec(dise_tracer *t, struct thr *h, pid_t tid)
 
 	/* the other threads are gone; a non-leader that exec'd now has the leader's id */
 	if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &former) == 0 && (pid_t)former != tid)
-		thr_del(t, (pid_t)former);
+		dise__thr_del(t, (pid_t)former);
 	for (k = 0; k < t->nt;)
 		if (t->t[k].tgid == tgid && t->t[k].tid != tid)
 			t->t[k] = t->t[--t->nt];
@@ -356,7 +267,7 @@ static void other_stacks(dise_tracer *t, struct proc *q, pid_t crashing)
 			t->report(t->report_ctx,
 				  &(struct dise_tracer_report){ .what = DISE_TRACER_THREAD, .pid = qpid, .tid = tids[i],
 								.sig = SIGSTOP, .rec = t->rec, .len = (uint32_t)len });
-		pend_push(t, tids[i], st);
+		dise__pend_push(t, tids[i], st);
 	}
 	free(tids);
 }
@@ -397,7 +308,7 @@ static void dispatch(dise_tracer *t, pid_t tid, int st, int nested)
 	int ev;
 
 	if (!h) /* a new task's first stop can come before its parent's event */
-		h = thr_add(t, tid, (pid_t)dise_proc_status_num(tid, "Tgid", 10));
+		h = dise__thr_add(t, tid, (pid_t)dise_proc_status_num(tid, "Tgid", 10));
 	if (!h)
 		return;
 	if (WIFEXITED(st) || WIFSIGNALED(st)) {
@@ -443,7 +354,7 @@ static void detach_all(dise_tracer *t)
 
 		for (;;) {
 			if (!interrupt_and_wait(t, tid, &st)) {
-				thr_del(t, tid);
+				dise__thr_del(t, tid);
 				break;
 			}
 			if (WIFEXITED(st) || WIFSIGNALED(st)) {
@@ -460,10 +371,10 @@ static void detach_all(dise_tracer *t)
 
 				/* a new task is traced too: detach it as well */
 				if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &child) == 0 && child)
-					thr_add(t, (pid_t)child, (pid_t)child);
+					dise__thr_add(t, (pid_t)child, (pid_t)child);
 			}
 			ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)sig);
-			thr_del(t, tid);
+			dise__thr_del(t, tid);
 			break;
 		}
 	}
@@ -491,7 +402,7 @@ int dise_tracer_new(pid_t pid, dise_tracer_report_fn report, void *ctx, dise_tra
 	t->sigfd = -1;
 	t->report = report;
 	t->report_ctx = ctx;
-	if (!proc_add(t, pid, t->start_mono_ns)) {
+	if (!dise__proc_add(t, pid, t->start_mono_ns)) {
 		free(t);
 		return -ENOMEM;
 	}
@@ -556,7 +467,7 @@ int dise_tracer_seize(dise_tracer *t, int follow)
 				detach_all(t);
 				return -err;
 			}
-			if (!thr_add(t, tid, t->pid)) {
+			if (!dise__thr_add(t, tid, t->pid)) {
 				closedir(d);
 				detach_all(t);
 				return -ENOMEM;
@@ -644,7 +555,7 @@ int dise_tracer_snapshot(dise_tracer *t)
 		int st, sig = 0, len;
 
 		if (!interrupt_and_wait(t, tid, &st) || !WIFSTOPPED(st)) {
-			thr_del(t, tid);
+			dise__thr_del(t, tid);
 			continue;
 		}
 		if ((st >> 16) == 0)
@@ -655,7 +566,7 @@ int dise_tracer_snapshot(dise_tracer *t)
 				  &(struct dise_tracer_report){ .what = DISE_TRACER_THREAD, .pid = t->pid, .tid = tid,
 								.sig = SIGSTOP, .rec = t->rec, .len = (uint32_t)len });
 		ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)sig);
-		thr_del(t, tid);
+		dise__thr_del(t, tid);
 	}
 	return 0;
 }

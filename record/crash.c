@@ -40,7 +40,7 @@
 /* How far below a stack mapping a fault may be (the kernel's stack guard gap is 1 MiB). */
 #define STACK_GAP (1u << 20)
 
-/* PT_NOTE segments looked at per module, and the bytes of one read. */
+/* PT_NOTE segments looked at per module. */
 #define NOTES_MAX 8u
 
 const void *dise_rec_mem_self(void *ctx, uint64_t addr, uint32_t n)
