@@ -293,7 +293,9 @@ static uint8_t read_build_id(const struct crash_ctx *c, const struct module_acc 
 	if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64)
 		return 0;
 	phsize = (uint32_t)eh.e_phnum * (uint32_t)sizeof(Elf64_Phdr);
-	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > 256 || eh.e_phoff + phsize > hi - lo)
+	/* e_phoff is the file's word: compared so that no sum can wrap */
+	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > 256 || eh.e_phoff > hi - lo ||
+	    phsize > hi - lo - eh.e_phoff)
 		return 0;
 	if (!(p = in->mem(in->mem_ctx, lo + eh.e_phoff, phsize)))
 		return 0;

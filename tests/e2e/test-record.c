@@ -303,9 +303,58 @@ static void test_record_shim_and_attach(void **state)
 	free(dir);
 }
 
+/*
+ * argv as the shim has it (an array) and as attach reads it (/proc/PID/cmdline,
+ * packed) gives the same START, also when it is cut at DISE_ARGV_MAX.
+ */
+static void test_record_argv_array_and_packed(void **state)
+{
+	static uint8_t a[DISE_RECORD_MAX], b[DISE_RECORD_MAX];
+	static char args[300][40], packed[300 * 40];
+	char *v[301];
+	struct dise_rec_start_in in;
+	struct dise_rec_buf ba, bb;
+	struct dise_record rec;
+	size_t plen = 0, i;
+	int la, lb;
+
+	(void)state;
+	for (i = 0; i < 300; i++) {
+		snprintf(args[i], sizeof(args[i]), "argument-%zu-%s", i, i % 7 ? "x" : "a-longer-one");
+		v[i] = args[i];
+		memcpy(packed + plen, args[i], strlen(args[i]) + 1);
+		plen += strlen(args[i]) + 1;
+	}
+	v[300] = NULL;
+	memset(&in, 0, sizeof(in));
+	in.who = (struct dise_rec_who){ 12345, 42, 42 };
+	in.execfn = "/usr/bin/tool";
+	in.cwd = "/tmp";
+	in.argv.v = v;
+	dise_rec_buf_init(&ba, a, sizeof(a));
+	la = dise_rec_start_write(&in, &ba.sink);
+	in.argv.v = NULL;
+	in.argv.packed = packed;
+	in.argv.packed_len = plen;
+	dise_rec_buf_init(&bb, b, sizeof(b));
+	lb = dise_rec_start_write(&in, &bb.sink);
+	assert_true(la > 0);
+	assert_int_equal(la, lb);
+	memset(a + offsetof(struct dise_rec_hdr, mono_ns), 0, 8);
+	memset(b + offsetof(struct dise_rec_hdr, mono_ns), 0, 8);
+	assert_memory_equal(a, b, (size_t)la);
+	assert_int_equal(dise_record_decode(a, (size_t)la, &rec, NULL), 0);
+	assert_int_equal(rec.u.start.argc, 300);
+	assert_true(rec.u.start.flags & DISE_START_ARGV_TRUNC);
+	assert_true(rec.argv_count < 300 && rec.argv_len <= DISE_ARGV_MAX);
+	assert_string_equal(rec.execfn, "/usr/bin/tool");
+	assert_string_equal(rec.exe, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_record_argv_array_and_packed),
 		cmocka_unit_test(test_record_inside_outside),
 		cmocka_unit_test(test_record_shim_and_attach),
 	};
