@@ -54,12 +54,31 @@ static int buf_reserve(struct dise_rec_sink *s, uint32_t len)
 	return 0;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+/*
+ * A crash captured in place copies a stack as it is, the redzones an
+ * instrumented program keeps around its locals included: bytes, not
+ * objects. Copied unchecked (a volatile loop, so it does not become a
+ * checked memcpy); the destination is bounded by the caller.
+ */
+__attribute__((no_sanitize("address"))) static void copy_raw(uint8_t *dst, const void *src, uint32_t n)
+{
+	const volatile uint8_t *p = src;
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		dst[i] = p[i];
+}
+#else
+#define copy_raw memcpy
+#endif
+
 static void buf_write(struct dise_rec_sink *s, uint32_t off, const void *src, uint32_t n)
 {
 	struct dise_rec_buf *b = (struct dise_rec_buf *)s;
 
 	if (off <= b->len && n <= b->len - off)
-		memcpy(b->mem + off, src, n);
+		copy_raw(b->mem + off, src, n);
 }
 
 void dise_rec_buf_init(struct dise_rec_buf *b, void *mem, uint32_t size)
