@@ -16,7 +16,7 @@
  * Library code: no printing, no exit; errors are 0 / -errno. What a person
  * wants to see (a crash's stack, the other threads' stacks) is handed to a
  * report callback as CRASH-format records. A tracer is used by one thread;
- * from its first wait (dise_tracer_run, _snapshot) until dise_tracer_free it
+ * from dise_tracer_open_ring (or its first wait) until dise_tracer_free it
  * blocks SIGCHLD, SIGINT, SIGTERM and SIGHUP in that thread (they are read
  * through a signalfd), so start other programs before.
  */
@@ -75,7 +75,8 @@ size_t dise_tracer_nthreads(const dise_tracer *t);
 
 /*
  * Maps the ring at ring_path and records the process's START (flag
- * ATTACHED), as of when it started. Returns 0 or -errno from the ring.
+ * ATTACHED), as of when it started; from now on the stop signals are the
+ * tracer's. Returns 0 or -errno.
  */
 int dise_tracer_open_ring(dise_tracer *t, const char *ring_path);
 

@@ -11,10 +11,10 @@
  * the other threads of a crashing process are taken, each stays stopped and
  * its wait status is queued (t->pend), then handled as usual.
  *
- * Waiting: from the first wait on, SIGCHLD (a tracee stopped or ended),
- * SIGINT, SIGTERM and SIGHUP are blocked and read from a signalfd (not
- * before: a program the caller starts meanwhile, the collector, must not
- * inherit them blocked), so the loop sleeps in poll() until
+ * Waiting: from the ring's opening (or the first wait) on, SIGCHLD (a
+ * tracee stopped or ended), SIGINT, SIGTERM and SIGHUP are blocked and read
+ * from a signalfd — not before: a program the caller starts meanwhile, the
+ * collector, must not inherit them blocked. The loop sleeps in poll() until
  * one of them or the detach deadline, with no signal handler and no alarm
  * racing waitpid(). Wait statuses are always drained with WNOHANG before
  * sleeping: SIGCHLDs coalesce, statuses do not.
@@ -487,6 +487,9 @@ int dise_tracer_open_ring(dise_tracer *t, const char *ring_path)
 	if (r < 0)
 		return r;
 	t->have_ring = 1;
+	/* from here on a SIGTERM detaches rather than kills: the caller starts nothing after this */
+	if ((r = signals_on(t)) < 0)
+		return r;
 	if ((p = dise__proc_find(t, t->pid)))
 		dise__record_start(t, p, DISE_START_ATTACHED, t->start_wall_ns);
 	return 0;
