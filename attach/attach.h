@@ -49,7 +49,7 @@ typedef void (*dise_tracer_report_fn)(void *ctx, const struct dise_tracer_report
 
 /* How a follow ended. */
 struct dise_tracer_end {
-	int ended;   /* the process ended: status is its wait status */
+	int ended; /* the process ended: status is its wait status */
 	int status;
 	int detached; /* asked to stop (a signal, or the time given): it runs on */
 };

@@ -50,10 +50,10 @@ struct dise_tracer {
 	size_t npend, cappend;
 	dise_ring ring;
 	int have_ring;
-	int sigfd;	     /* SIGCHLD, SIGINT, SIGTERM, SIGHUP while following; -1 otherwise */
-	int stop_asked;	     /* SIGINT, SIGTERM or SIGHUP came */
+	int sigfd;	/* SIGCHLD, SIGINT, SIGTERM, SIGHUP while following; -1 otherwise */
+	int stop_asked; /* SIGINT, SIGTERM or SIGHUP came */
 	struct dise_tracer_end end;
-	sigset_t old_mask;   /* the thread's mask before */
+	sigset_t old_mask; /* the thread's mask before */
 	dise_tracer_report_fn report;
 	void *report_ctx;
 	struct remote_mem mem;

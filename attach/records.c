@@ -36,14 +36,14 @@ void dise__put(dise_tracer *t, const void *rec, uint32_t len)
 
 static struct dise_rec_who who_of(const struct proc *p, pid_t tid)
 {
-	struct dise_rec_who w = { p->run_start_ns, (uint32_t)p->pid, (uint32_t)tid };
+	struct dise_rec_who w = {p->run_start_ns, (uint32_t)p->pid, (uint32_t)tid};
 
 	return w;
 }
 
 static ssize_t peek(pid_t pid, uint64_t addr, void *buf, size_t len)
 {
-	struct iovec l = { buf, len }, r = { (void *)(uintptr_t)addr, len };
+	struct iovec l = {buf, len}, r = {(void *)(uintptr_t)addr, len};
 
 	return process_vm_readv(pid, &l, 1, &r, 1, 0);
 }
@@ -199,7 +199,7 @@ void dise__record_exec(dise_tracer *t, const struct proc *p)
 {
 	static const size_t argv_max = 1 << 17;
 	char exe[DISE_PATH_MAX];
-	struct dise_rec_argv a = { 0 };
+	struct dise_rec_argv a = {0};
 	struct dise_rec_who w = who_of(p, p->pid);
 	struct dise_rec_buf b;
 	char *args = malloc(argv_max);
@@ -281,7 +281,7 @@ int dise__capture(dise_tracer *t, const struct proc *p, pid_t tid, int sig, cons
 int dise_tracer_capture(pid_t pid, uint64_t run_start_ns, pid_t tid, int sig, int si_code, uint64_t fault_addr,
 			void *buf, uint32_t size)
 {
-	struct dise_rec_who w = { run_start_ns, (uint32_t)pid, (uint32_t)tid };
+	struct dise_rec_who w = {run_start_ns, (uint32_t)pid, (uint32_t)tid};
 	struct remote_mem *mem = malloc(sizeof(*mem));
 	int r;
 

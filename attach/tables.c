@@ -35,7 +35,7 @@ struct thr *dise__thr_add(dise_tracer *t, pid_t tid, pid_t tgid)
 		t->t = n;
 		t->capt = cap;
 	}
-	t->t[t->nt] = (struct thr){ tid, tgid };
+	t->t[t->nt] = (struct thr){tid, tgid};
 	return &t->t[t->nt++];
 }
 
@@ -67,7 +67,7 @@ struct proc *dise__proc_add(dise_tracer *t, pid_t pid, uint64_t run_start_ns)
 		t->p = n;
 		t->capp = cap;
 	}
-	t->p[t->np] = (struct proc){ .pid = pid, .run_start_ns = run_start_ns };
+	t->p[t->np] = (struct proc){.pid = pid, .run_start_ns = run_start_ns};
 	return &t->p[t->np++];
 }
 
@@ -87,7 +87,7 @@ void dise__pend_push(dise_tracer *t, pid_t tid, int status)
 		t->pend = n;
 		t->cappend = cap;
 	}
-	t->pend[t->npend++] = (struct pending){ tid, status };
+	t->pend[t->npend++] = (struct pending){tid, status};
 }
 
 pid_t dise__live_task(const dise_tracer *t, pid_t pid)
@@ -98,4 +98,3 @@ pid_t dise__live_task(const dise_tracer *t, pid_t pid)
 				return t->t[i].tid;
 	return pid;
 }
-

@@ -90,7 +90,7 @@ static void signals_off(dise_tracer *t)
 /* Sleeps until a signal of the set arrives or timeout_ms pass; notes a request to stop. */
 static void sleep_signals(dise_tracer *t, int timeout_ms)
 {
-	struct pollfd pf = { t->sigfd, POLLIN, 0 };
+	struct pollfd pf = {t->sigfd, POLLIN, 0};
 	struct signalfd_siginfo si;
 
 	if (poll(&pf, 1, timeout_ms) <= 0)
@@ -255,8 +255,8 @@ static void other_stacks(dise_tracer *t, struct proc *q, pid_t crashing)
 		if (t->t[i].tgid == qpid && t->t[i].tid != crashing)
 			tids[n++] = t->t[i].tid;
 	if (n)
-		t->report(t->report_ctx, &(struct dise_tracer_report){ .what = DISE_TRACER_OTHERS, .pid = qpid,
-								       .nthreads = n });
+		t->report(t->report_ctx,
+			  &(struct dise_tracer_report){.what = DISE_TRACER_OTHERS, .pid = qpid, .nthreads = n});
 	for (i = 0; i < n; i++) {
 		struct proc *p = dise__proc_find(t, tids[i]) ? dise__proc_find(t, tids[i]) : dise__proc_find(t, qpid);
 		int st, len;
@@ -264,9 +264,12 @@ static void other_stacks(dise_tracer *t, struct proc *q, pid_t crashing)
 		if (!interrupt_and_wait(t, tids[i], &st))
 			continue;
 		if (WIFSTOPPED(st) && p && (len = dise__capture(t, p, tids[i], SIGSTOP, NULL)) > 0)
-			t->report(t->report_ctx,
-				  &(struct dise_tracer_report){ .what = DISE_TRACER_THREAD, .pid = qpid, .tid = tids[i],
-								.sig = SIGSTOP, .rec = t->rec, .len = (uint32_t)len });
+			t->report(t->report_ctx, &(struct dise_tracer_report){.what = DISE_TRACER_THREAD,
+									      .pid = qpid,
+									      .tid = tids[i],
+									      .sig = SIGSTOP,
+									      .rec = t->rec,
+									      .len = (uint32_t)len});
 		dise__pend_push(t, tids[i], st);
 	}
 	free(tids);
@@ -286,9 +289,12 @@ static void on_signal(dise_tracer *t, struct thr *h, pid_t tid, int sig, int nes
 		if ((len = dise__capture(t, q, tid, sig, &si)) > 0) {
 			dise__put(t, t->rec, (uint32_t)len);
 			if (t->report) {
-				t->report(t->report_ctx,
-					  &(struct dise_tracer_report){ .what = DISE_TRACER_CRASH, .pid = tgid, .tid = tid,
-									.sig = sig, .rec = t->rec, .len = (uint32_t)len });
+				t->report(t->report_ctx, &(struct dise_tracer_report){.what = DISE_TRACER_CRASH,
+										      .pid = tgid,
+										      .tid = tid,
+										      .sig = sig,
+										      .rec = t->rec,
+										      .len = (uint32_t)len});
 				if (!nested)
 					other_stacks(t, q, tid);
 			}
@@ -434,7 +440,7 @@ size_t dise_tracer_nthreads(const dise_tracer *t)
 int dise_tracer_seize(dise_tracer *t, int follow)
 {
 	const long options = follow ? PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
-					      PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT
+					  PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT
 				    : 0;
 	char path[64];
 	int grew = 1;
@@ -565,9 +571,12 @@ int dise_tracer_snapshot(dise_tracer *t)
 			sig = WSTOPSIG(st);
 		/* stopped by us: reported, never written to the ring */
 		if (p && t->report && (len = dise__capture(t, p, tid, SIGSTOP, NULL)) > 0)
-			t->report(t->report_ctx,
-				  &(struct dise_tracer_report){ .what = DISE_TRACER_THREAD, .pid = t->pid, .tid = tid,
-								.sig = SIGSTOP, .rec = t->rec, .len = (uint32_t)len });
+			t->report(t->report_ctx, &(struct dise_tracer_report){.what = DISE_TRACER_THREAD,
+									      .pid = t->pid,
+									      .tid = tid,
+									      .sig = SIGSTOP,
+									      .rec = t->rec,
+									      .len = (uint32_t)len});
 		ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)sig);
 		dise__thr_del(t, tid);
 	}

@@ -72,9 +72,7 @@ static void report(void *ctx, const struct dise_tracer_report *r)
 		fprintf(out, "dise attach: the other %zu thread%s of process %d:\n", r->nthreads,
 			r->nthreads == 1 ? "" : "s", (int)r->pid);
 		break;
-	case DISE_TRACER_THREAD:
-		print_stack(out, r->rec, r->len, r->tid);
-		break;
+	case DISE_TRACER_THREAD: print_stack(out, r->rec, r->len, r->tid); break;
 	}
 }
 
@@ -101,25 +99,32 @@ static int attach_error(pid_t pid, int err)
 		return 1;
 	}
 	if (tracer > 0) {
-		fprintf(stderr, "dise attach: process %d is already traced by process %lld (a debugger?); dise does not "
-			"interfere\n", (int)pid, tracer);
+		fprintf(stderr,
+			"dise attach: process %d is already traced by process %lld (a debugger?); dise does not "
+			"interfere\n",
+			(int)pid, tracer);
 		return 1;
 	}
 	if (err == EPERM) {
 		int scope = dise_read_small("/proc/sys/kernel/yama/ptrace_scope", buf, sizeof(buf)) > 0 ? atoi(buf) : 0;
 
 		if (scope >= 3)
-			fprintf(stderr, "dise attach: permission denied for process %d: Yama's ptrace_scope is 3, ptrace is "
-				"disabled on this system until reboot\n", (int)pid);
-		else if (scope == 2)
-			fprintf(stderr, "dise attach: permission denied for process %d: Yama's ptrace_scope is 2, only a "
-				"process with CAP_SYS_PTRACE may attach (run as root)\n", (int)pid);
-		else if (scope == 1 && geteuid() != 0)
 			fprintf(stderr,
-				"dise attach: permission denied for process %d: Yama's ptrace_scope is %d, so attaching to "
-				"a process that is not your child needs CAP_SYS_PTRACE (run as root), or start the program "
-				"under the shim with DISE_PTRACER=any\n",
-				(int)pid, scope);
+				"dise attach: permission denied for process %d: Yama's ptrace_scope is 3, ptrace is "
+				"disabled on this system until reboot\n",
+				(int)pid);
+		else if (scope == 2)
+			fprintf(stderr,
+				"dise attach: permission denied for process %d: Yama's ptrace_scope is 2, only a "
+				"process with CAP_SYS_PTRACE may attach (run as root)\n",
+				(int)pid);
+		else if (scope == 1 && geteuid() != 0)
+			fprintf(
+			    stderr,
+			    "dise attach: permission denied for process %d: Yama's ptrace_scope is %d, so attaching to "
+			    "a process that is not your child needs CAP_SYS_PTRACE (run as root), or start the program "
+			    "under the shim with DISE_PTRACER=any\n",
+			    (int)pid, scope);
 		else
 			fprintf(stderr,
 				"dise attach: permission denied for process %d: it belongs to another user or is not "
@@ -165,13 +170,17 @@ static int precheck(pid_t pid, int stack)
 		return 1;
 	}
 	if (!stack && (r = dise_attach_tracee_of(pid)) > 0) {
-		fprintf(stderr, "dise attach: process %d traces process %d itself (a debugger or tracer); following it "
-			"would take its children from it, so dise does not attach\n", (int)pid, (int)r);
+		fprintf(stderr,
+			"dise attach: process %d traces process %d itself (a debugger or tracer); following it "
+			"would take its children from it, so dise does not attach\n",
+			(int)pid, (int)r);
 		return 1;
 	}
 	if (!stack && dise_attach_has_shim(pid)) {
-		fprintf(stderr, "dise attach: process %d is already watched by the dise shim (LD_PRELOAD); its runs are "
-			"recorded\n", (int)pid);
+		fprintf(stderr,
+			"dise attach: process %d is already watched by the dise shim (LD_PRELOAD); its runs are "
+			"recorded\n",
+			(int)pid);
 		return 1;
 	}
 	return 0;
@@ -194,7 +203,8 @@ int dise_cli_attach(int argc, char **argv)
 		else if (!strcmp(argv[i], "--detach-after") && i + 1 < argc) {
 			detach_after = strtol(argv[++i], &end, 10);
 			if (*end || detach_after < 1 || detach_after > 86400 * 365) {
-				fprintf(stderr, "dise attach: --detach-after wants whole seconds from 1, not '%s'\n", argv[i]);
+				fprintf(stderr, "dise attach: --detach-after wants whole seconds from 1, not '%s'\n",
+					argv[i]);
 				return 2;
 			}
 		} else if (argv[i][0] != '-' && !pid) {
@@ -221,7 +231,8 @@ int dise_cli_attach(int argc, char **argv)
 	}
 	if (r < 0)
 		return dise_cli_error(r, "attach");
-	signal(SIGPIPE, SIG_IGN); /* `dise attach PID | head`: a closed pipe must not end the watch, and with it a signal in flight */
+	signal(SIGPIPE, SIG_IGN); /* `dise attach PID | head`: a closed pipe must not end the watch, and with it a
+				     signal in flight */
 
 	if ((r = dise_tracer_seize(t, !stack)) < 0) {
 		rc = attach_error(pid, -r);
@@ -256,7 +267,8 @@ int dise_cli_attach(int argc, char **argv)
 		if (how.detached)
 			fprintf(stderr, "dise attach: detached from process %d; it runs on\n", (int)pid);
 		else if (how.ended && WIFEXITED(how.status))
-			fprintf(stderr, "dise attach: process %d exited with status %d\n", (int)pid, WEXITSTATUS(how.status));
+			fprintf(stderr, "dise attach: process %d exited with status %d\n", (int)pid,
+				WEXITSTATUS(how.status));
 		else if (how.ended && WIFSIGNALED(how.status))
 			fprintf(stderr, "dise attach: process %d was killed by %s%s\n", (int)pid,
 				dise_signal_name(WTERMSIG(how.status)), WCOREDUMP(how.status) ? " (core dumped)" : "");

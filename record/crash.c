@@ -51,8 +51,8 @@ const void *dise_rec_mem_self(void *ctx, uint64_t addr, uint32_t n)
 }
 
 static const int greg_of_dwarf[DISE_CRASH_NREGS] = {
-	REG_RAX, REG_RDX, REG_RCX, REG_RBX, REG_RSI, REG_RDI, REG_RBP, REG_RSP, REG_R8,
-	REG_R9,  REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15, REG_RIP,
+    REG_RAX, REG_RDX, REG_RCX, REG_RBX, REG_RSI, REG_RDI, REG_RBP, REG_RSP, REG_R8,
+    REG_R9,  REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15, REG_RIP,
 };
 
 void dise_rec_regs_from_ucontext(const void *ucontext, uint64_t regs[DISE_CRASH_NREGS])
@@ -67,15 +67,15 @@ void dise_rec_regs_from_ucontext(const void *ucontext, uint64_t regs[DISE_CRASH_
 void dise_rec_regs_from_user(const void *user_regs, uint64_t regs[DISE_CRASH_NREGS])
 {
 	static const size_t user_of_dwarf[DISE_CRASH_NREGS] = {
-		offsetof(struct user_regs_struct, rax), offsetof(struct user_regs_struct, rdx),
-		offsetof(struct user_regs_struct, rcx), offsetof(struct user_regs_struct, rbx),
-		offsetof(struct user_regs_struct, rsi), offsetof(struct user_regs_struct, rdi),
-		offsetof(struct user_regs_struct, rbp), offsetof(struct user_regs_struct, rsp),
-		offsetof(struct user_regs_struct, r8),	offsetof(struct user_regs_struct, r9),
-		offsetof(struct user_regs_struct, r10), offsetof(struct user_regs_struct, r11),
-		offsetof(struct user_regs_struct, r12), offsetof(struct user_regs_struct, r13),
-		offsetof(struct user_regs_struct, r14), offsetof(struct user_regs_struct, r15),
-		offsetof(struct user_regs_struct, rip),
+	    offsetof(struct user_regs_struct, rax), offsetof(struct user_regs_struct, rdx),
+	    offsetof(struct user_regs_struct, rcx), offsetof(struct user_regs_struct, rbx),
+	    offsetof(struct user_regs_struct, rsi), offsetof(struct user_regs_struct, rdi),
+	    offsetof(struct user_regs_struct, rbp), offsetof(struct user_regs_struct, rsp),
+	    offsetof(struct user_regs_struct, r8),  offsetof(struct user_regs_struct, r9),
+	    offsetof(struct user_regs_struct, r10), offsetof(struct user_regs_struct, r11),
+	    offsetof(struct user_regs_struct, r12), offsetof(struct user_regs_struct, r13),
+	    offsetof(struct user_regs_struct, r14), offsetof(struct user_regs_struct, r15),
+	    offsetof(struct user_regs_struct, rip),
 	};
 	uint32_t i;
 
@@ -385,8 +385,8 @@ static void walk_maps(struct crash_ctx *c, struct maps_reader *mr, struct module
 		if (mp.path[0] != '/')
 			continue; /* anonymous, [stack], [vdso], ... */
 		plen = strnlen(mp.path, DISE_PATH_MAX - 1);
-		if (acc->open && (plen + 1 != acc->path_len || memcmp(acc->path, mp.path, plen) != 0 ||
-				  mp.ino != acc->ino))
+		if (acc->open &&
+		    (plen + 1 != acc->path_len || memcmp(acc->path, mp.path, plen) != 0 || mp.ino != acc->ino))
 			flush_module(c, acc);
 		if (!acc->open) {
 			acc->open = 1;

@@ -164,8 +164,8 @@ static int trace_and_capture(pid_t child, uint8_t *out, uint32_t *out_len)
 			int r;
 
 			assert_int_equal(ptrace(PTRACE_GETSIGINFO, child, NULL, &si), 0);
-			r = dise_tracer_capture(child, 0, child, SIGSEGV, si.si_code, (uint64_t)(uintptr_t)si.si_addr, out,
-						DISE_RECORD_MAX);
+			r = dise_tracer_capture(child, 0, child, SIGSEGV, si.si_code, (uint64_t)(uintptr_t)si.si_addr,
+						out, DISE_RECORD_MAX);
 			assert_true(r > 0);
 			*out_len = (uint32_t)r;
 			captured = 1;
@@ -192,7 +192,7 @@ static void test_record_inside_outside(void **state)
 	assert_true(child >= 0);
 	if (child == 0) {
 		struct sigaction sa;
-		stack_t ss = { .ss_sp = altstack, .ss_size = sizeof(altstack) };
+		stack_t ss = {.ss_sp = altstack, .ss_size = sizeof(altstack)};
 
 		close(go[1]);
 		close(res[0]);
@@ -232,9 +232,8 @@ static void test_record_inside_outside(void **state)
 				captured = 1;
 			}
 			/* after the capture, detached: whatever the child does next cannot leave it stopped for us */
-			assert_int_equal(ptrace(captured ? PTRACE_DETACH : PTRACE_CONT, child, NULL,
-						(void *)(long)WSTOPSIG(st)),
-					 0);
+			assert_int_equal(
+			    ptrace(captured ? PTRACE_DETACH : PTRACE_CONT, child, NULL, (void *)(long)WSTOPSIG(st)), 0);
 			if (captured)
 				break;
 		}
@@ -256,8 +255,8 @@ static void test_record_shim_and_attach(void **state)
 {
 	static uint8_t outside[DISE_RECORD_MAX], inside[DISE_RECORD_MAX];
 	char *dir = test_dir(), *ring = test_ring(dir), env_ring[4200], env_pre[4200];
-	char *argv[] = { (char *)prog_path("crasher"), "segv", NULL };
-	char *envp[] = { env_pre, env_ring, NULL };
+	char *argv[] = {(char *)prog_path("crasher"), "segv", NULL};
+	char *envp[] = {env_pre, env_ring, NULL};
 	struct rec_list l;
 	const struct dise_record *c;
 	uint32_t out_len = 0, in_len;
@@ -330,7 +329,7 @@ static void test_record_argv_array_and_packed(void **state)
 	}
 	v[300] = NULL;
 	memset(&in, 0, sizeof(in));
-	in.who = (struct dise_rec_who){ 12345, 42, 42 };
+	in.who = (struct dise_rec_who){12345, 42, 42};
 	in.execfn = "/usr/bin/tool";
 	in.cwd = "/tmp";
 	in.argv.v = v;
@@ -357,9 +356,9 @@ static void test_record_argv_array_and_packed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_record_argv_array_and_packed),
-		cmocka_unit_test(test_record_inside_outside),
-		cmocka_unit_test(test_record_shim_and_attach),
+	    cmocka_unit_test(test_record_argv_array_and_packed),
+	    cmocka_unit_test(test_record_inside_outside),
+	    cmocka_unit_test(test_record_shim_and_attach),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
