@@ -20,8 +20,8 @@
  * Invariant: the bytes depend only on the process (its registers, memory and
  * maps) and the reader's answers, never on which producer captured it, so
  * the same crash gives the same record from inside and from outside apart
- * from when it was written. Only raw system calls, stack buffers (~13 KiB)
- * and the sink are used: no malloc, no stdio, no locks.
+ * from when it was written. Only raw system calls, stack buffers (under
+ * 14 KiB) and the sink are used: no malloc, no stdio, no locks.
  */
 #define _GNU_SOURCE
 #include <elf.h>

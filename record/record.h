@@ -9,8 +9,9 @@
  * Everything here is libc-only and async-signal-safe: no allocation, no
  * stdio, no locks, raw system calls only (the shim calls it from a SIGSEGV
  * handler on an alternate stack; the deepest call, dise_rec_crash_write,
- * uses ~13 KiB of stack). A builder writes through a sink, so that the shim
- * writes straight into a ring reservation and the others into a buffer.
+ * uses under 14 KiB of stack by gcc -fstack-usage, 0.3 KiB more than the
+ * shim's own capture did). A builder writes through a sink, so that the
+ * shim writes straight into a ring reservation and the others into a buffer.
  * Builders are reentrant; each sink is used by one thread at a time.
  */
 #ifndef DISE_RECORD_H
