@@ -37,12 +37,6 @@ int dise_cli_collector_ensure(void);
 int dise_cli_tool(int argc, char **argv, const struct dise_cli_cmd *cmd);
 int dise_cli_attach(int argc, char **argv, const struct dise_cli_cmd *cmd);
 
-struct dise_rec_start;
-/* Appends s (cut at DISE_PATH_MAX - 1, NUL-terminated) at b + *off; advances *off, sets *len (NUL counted). */
-void dise_cli_put_str(unsigned char *b, size_t *off, const char *s, unsigned short *len);
-/* START's exe and script identity from stat(path), or the NO_EXE/NO_SCRIPT flags when it fails. */
-void dise_cli_start_identity(const char *path, struct dise_rec_start *s);
-
 struct dise_store;
 /*
  * Opens $DISE_HOME/dise.db for a command; readonly refuses a database that

@@ -10,7 +10,8 @@
  * so Ctrl-C, which the terminal sends to the whole foreground group, acts
  * on TOOL alone; SIGTERM and SIGHUP sent to dise are passed on to TOOL.
  *
- * It reaps TOOL with wait4 and records what it saw itself, after TOOL ended:
+ * It reaps TOOL with wait4 and records what it saw itself (record/ builds
+ * the records, as for the shim and `dise attach`), after TOOL ended:
  * a WRAPPED START (path, argv, cwd, identity), used only when the shim did
  * not record this process (a static or setuid binary), and a TRACED EXIT
  * with the raw wait status and the kernel's resource use, which ends the
@@ -34,6 +35,7 @@
 
 #include "cli.h"
 #include "dise/ring.h"
+#include "record.h"
 
 extern char **environ;
 
@@ -43,14 +45,6 @@ static void forward(int sig)
 {
 	if (child > 0)
 		kill(child, sig);
-}
-
-static uint64_t clock_ns(clockid_t c)
-{
-	struct timespec ts;
-
-	clock_gettime(c, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /*
@@ -118,88 +112,45 @@ static char **child_env(const char *shim, char **ret_owned)
 	return env;
 }
 
-void dise_cli_put_str(uint8_t *b, size_t *off, const char *s, uint16_t *len)
-{
-	size_t n = strnlen(s, DISE_PATH_MAX - 1);
-
-	memcpy(b + *off, s, n);
-	b[*off + n] = '\0';
-	*off += n + 1;
-	*len = (uint16_t)(n + 1);
-}
-
-void dise_cli_start_identity(const char *path, struct dise_rec_start *s)
-{
-	struct stat st;
-
-	if (stat(path, &st) == 0) {
-		s->exe.dev = s->script.dev = st.st_dev;
-		s->exe.ino = s->script.ino = st.st_ino;
-		s->exe.size = s->script.size = (uint64_t)st.st_size;
-		s->exe.mtime_ns = s->script.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-	} else {
-		s->flags |= DISE_START_NO_EXE | DISE_START_NO_SCRIPT;
-	}
-}
-
-/* WRAPPED START, then TRACED EXIT, into the ring. Best effort: the child's fate is what matters. */
+/* WRAPPED START, then TRACED EXIT, built by record/ into the ring. Best effort: the child's fate is what matters. */
 static void record(pid_t pid, const char *path, char **argv, uint64_t t0, uint64_t wall0, int status,
 		   const struct rusage *ru)
 {
 	static uint8_t b[DISE_RECORD_MAX];
 	char ring_path[DISE_PATH_MAX], cwd[DISE_PATH_MAX];
-	struct dise_rec_start s;
+	struct dise_rec_start_in in;
 	struct dise_rec_exit e;
+	struct dise_rec_buf buf;
+	struct stat st;
 	dise_ring ring;
-	size_t off = sizeof(s);
-	uint32_t i, room;
+	int len;
 
 	if (dise_ring_path(ring_path, sizeof(ring_path)) < 0 ||
 	    dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 0, 0, &ring) < 0)
 		return;
-	memset(&s, 0, sizeof(s));
-	s.wall_ns = wall0;
-	s.ppid = (uint32_t)getpid();
-	s.uid = (uint32_t)getuid();
-	s.flags = DISE_START_WRAPPED;
-	dise_cli_start_identity(path, &s);
-	dise_cli_put_str(b, &off, path, &s.execfn_len);
-	dise_cli_put_str(b, &off, getcwd(cwd, sizeof(cwd)) ? cwd : "", &s.cwd_len);
-	for (i = 0; argv[i]; i++) {
-		size_t n = strlen(argv[i]) + 1;
-
-		room = DISE_ARGV_MAX - s.argv_len;
-		if (n > room) {
-			s.flags |= DISE_START_ARGV_TRUNC;
-			break;
-		}
-		memcpy(b + off, argv[i], n);
-		off += n;
-		s.argv_len = (uint16_t)(s.argv_len + n);
-		s.argv_count++;
+	memset(&in, 0, sizeof(in));
+	in.who = (struct dise_rec_who){ t0, (uint32_t)pid, (uint32_t)pid };
+	in.wall_ns = wall0;
+	in.ppid = (uint32_t)getpid();
+	in.uid = (uint32_t)getuid();
+	in.flags = DISE_START_WRAPPED;
+	if (stat(path, &st) == 0) {
+		in.exe_id.dev = st.st_dev;
+		in.exe_id.ino = st.st_ino;
+		in.exe_id.size = (uint64_t)st.st_size;
+		in.exe_id.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+		in.script_id = in.exe_id;
+	} else {
+		in.flags |= DISE_START_NO_EXE | DISE_START_NO_SCRIPT;
 	}
-	while (argv[i])
-		i++;
-	s.argc = i;
-	s.h.size = (uint32_t)off;
-	s.h.type = DISE_REC_START;
-	s.h.hdr_size = sizeof(s.h);
-	s.h.mono_ns = clock_ns(CLOCK_MONOTONIC);
-	s.h.run_start_ns = t0;
-	s.h.pid = s.h.tid = (uint32_t)pid;
-	memcpy(b, &s, sizeof(s));
-	dise_ring_put(&ring, b, (uint32_t)off);
+	in.execfn = path;
+	in.cwd = getcwd(cwd, sizeof(cwd)) ? cwd : "";
+	in.argv.v = argv;
+	dise_rec_buf_init(&buf, b, sizeof(b));
+	if ((len = dise_rec_start_write(&in, &buf.sink)) > 0)
+		dise_ring_put(&ring, b, (uint32_t)len);
 
-	memset(&e, 0, sizeof(e));
-	e.h.size = sizeof(e);
-	e.h.type = DISE_REC_EXIT;
-	e.h.hdr_size = sizeof(e.h);
-	e.h.mono_ns = clock_ns(CLOCK_MONOTONIC);
-	e.h.run_start_ns = t0;
-	e.h.pid = e.h.tid = (uint32_t)pid;
-	e.status = status;
-	e.how = DISE_EXIT_TRACED;
-	e.elapsed_ns = e.h.mono_ns - t0;
+	dise_rec_exit_init(&e, &in.who, status, DISE_EXIT_TRACED);
 	e.user_ns = (uint64_t)ru->ru_utime.tv_sec * 1000000000u + (uint64_t)ru->ru_utime.tv_usec * 1000u;
 	e.sys_ns = (uint64_t)ru->ru_stime.tv_sec * 1000000000u + (uint64_t)ru->ru_stime.tv_usec * 1000u;
 	e.maxrss_kb = (uint64_t)ru->ru_maxrss;
@@ -269,8 +220,8 @@ int dise_cli_run(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	posix_spawnattr_init(&attr);
 	posix_spawnattr_setsigdefault(&attr, &defaults);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
-	t0 = clock_ns(CLOCK_MONOTONIC);
-	wall0 = clock_ns(CLOCK_REALTIME);
+	t0 = dise_rec_clock_ns(CLOCK_MONOTONIC);
+	wall0 = dise_rec_clock_ns(CLOCK_REALTIME);
 	env = child_env(abs_shim, &owned);
 	r = env ? posix_spawn(&pid, path, NULL, &attr, argv, env) : ENOMEM;
 	posix_spawnattr_destroy(&attr);

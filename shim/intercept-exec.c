@@ -19,6 +19,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -35,30 +36,16 @@ extern char **environ;
 
 void dise__record_exec(unsigned call, const char *path, char *const argv[])
 {
-	struct dise_rec_exec e;
-	struct dise_argv_plan plan;
-	dise_ring_resv v;
-	uint32_t len;
+	struct dise_rec_argv a = { .v = argv };
+	struct dise_rec_who who;
+	struct dise__ring_sink rs;
 
 	if (!dise__active())
 		return; /* also: a vfork child shares our memory, and is not our run */
-	memset(&e, 0, sizeof(e));
-	dise__argv_plan(argv, &plan);
-	e.call = call;
-	e.flags = plan.truncated ? DISE_START_ARGV_TRUNC : 0;
-	e.argc = plan.argc;
-	e.path_len = dise__str_len(path);
-	e.argv_len = (uint16_t)plan.bytes;
-	e.argv_count = plan.count;
-	len = (uint32_t)sizeof(e) + e.path_len + e.argv_len;
-	dise__fill_hdr(&e.h, DISE_REC_EXEC, len);
-	e.elapsed_ns = e.h.mono_ns - dise__shim.run_start_ns;
-	if (dise_ring_reserve(&dise__shim.ring, len, &v) < 0)
-		return;
-	dise_ring_write(&dise__shim.ring, &v, 0, &e, sizeof(e));
-	dise__argv_write(&v, dise__write_str(&v, sizeof(e), path, e.path_len), argv, &plan);
-	dise_ring_commit(&dise__shim.ring, &v);
-	dise_ring_notify(&dise__shim.ring);
+	who = dise__who((uint32_t)syscall(SYS_gettid));
+	dise__ring_sink_init(&rs);
+	if (dise_rec_exec_write(&who, call, path, &a, &rs.sink) >= 0)
+		dise__ring_sink_commit(&rs);
 }
 
 static int has_prefix(const char *s, const char *p)

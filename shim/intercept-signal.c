@@ -12,7 +12,7 @@
  * faulthandler do before re-raising) the shim takes the disposition back.
  * sigaction() answers with the program's view, never with ours.
  *
- * The handler records CRASH (crash.c), restores SIG_DFL and lets the signal
+ * The handler records CRASH (record/crash.c), restores SIG_DFL and lets the signal
  * happen again: a hardware fault by returning and re-executing the faulting
  * instruction, anything else by re-queueing the same siginfo to the same
  * thread. The exit status, the core dump and the siginfo the parent sees are
@@ -117,6 +117,32 @@ static int ring_fault(int sig, const siginfo_t *si)
 	return 1;
 }
 
+/*
+ * The crash, captured by record/ from inside: this thread's registers, its
+ * stack and the module map, read in place (the handler runs on an alternate
+ * stack, so the stack above the faulting sp is as the fault left it).
+ * Written straight into a ring reservation. Async-signal-safe.
+ */
+static void capture_crash(int sig, const siginfo_t *si, const ucontext_t *uc, int tid)
+{
+	struct dise_rec_crash_in in;
+	struct dise__ring_sink rs;
+
+	if (!dise__shim.ring.hdr)
+		return;
+	memset(&in, 0, sizeof(in));
+	in.who = dise__who((uint32_t)tid);
+	in.signo = sig;
+	in.si_code = si->si_code;
+	in.fault_addr = (uint64_t)(uintptr_t)si->si_addr;
+	dise_rec_regs_from_ucontext(uc, in.regs);
+	in.maps_tid = 0;
+	in.mem = dise_rec_mem_self;
+	dise__ring_sink_init(&rs);
+	if (dise_rec_crash_write(&in, &rs.sink) >= 0)
+		dise__ring_sink_commit(&rs);
+}
+
 static void crash_handler(int sig, siginfo_t *si, void *ucv)
 {
 	int saved = errno;
@@ -132,7 +158,7 @@ static void crash_handler(int sig, siginfo_t *si, void *ucv)
 
 	if ((uint32_t)pid == dise__shim.pid && !dise__shim.disabled) {
 		if (atomic_compare_exchange_strong(&crash_owner, &expect, tid)) {
-			dise__capture_crash(sig, si, ucv);
+			capture_crash(sig, si, ucv, tid);
 			atomic_store(&crash_done, 1);
 		} else if (expect != tid) {
 			/* Another thread is writing its crash: let it finish (bounded). */

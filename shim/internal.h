@@ -11,10 +11,12 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 #include <ucontext.h>
 
 #include "dise/event.h"
 #include "dise/ring.h"
+#include "record.h"
 
 #define DISE_EXPORT __attribute__((visibility("default")))
 
@@ -67,26 +69,34 @@ void *dise__resolve(void **slot, const char *name);
 /* "LD_PRELOAD=<absolute path of the shim>", found on first use; NULL if unknown. */
 const char *dise__preload_env(void);
 
-uint64_t dise__now_ns(void);
-uint64_t dise__clock_ns(int clock);
+/* The clocks by system call (record/build.c says why). Async-signal-safe. */
+static inline uint64_t dise__clock_ns(int clock)
+{
+	return dise_rec_clock_ns(clock);
+}
+static inline uint64_t dise__now_ns(void)
+{
+	return dise_rec_clock_ns(CLOCK_MONOTONIC);
+}
 void dise__debug(const char *msg, int err);
 int dise__active(void); /* ring mapped, and this is the process the state belongs to */
-void dise__fill_hdr(struct dise_rec_hdr *h, uint16_t type, uint32_t size);
+/* The run's identity for a record written by thread tid. */
+static inline struct dise_rec_who dise__who(uint32_t tid)
+{
+	struct dise_rec_who w = { dise__shim.run_start_ns, dise__shim.pid, tid };
 
-/* Packs argv for a record: how many args and bytes fit in DISE_ARGV_MAX. */
-struct dise_argv_plan {
-	uint32_t argc, count, bytes;
-	int truncated;
+	return w;
+}
+
+/* A record/ sink into a reservation of the shim's ring; commit publishes it and wakes the collector. */
+struct dise__ring_sink {
+	struct dise_rec_sink sink;
+	dise_ring_resv v;
 };
-void dise__argv_plan(char *const argv[], struct dise_argv_plan *ret);
-void dise__argv_write(dise_ring_resv *v, uint32_t off, char *const argv[], const struct dise_argv_plan *plan);
+void dise__ring_sink_init(struct dise__ring_sink *rs);
+void dise__ring_sink_commit(struct dise__ring_sink *rs);
 
 /* exe_buf and cwd_buf: DISE_PATH_MAX bytes each, scratch. */
-/* Bytes a string takes in a record (with its NUL, cut at DISE_PATH_MAX), 0 for NULL or "". */
-uint16_t dise__str_len(const char *s);
-/* Writes a string of len bytes (dise__str_len) with an explicit NUL, so a cut string still ends in one. */
-uint32_t dise__write_str(dise_ring_resv *v, uint32_t off, const char *s, uint16_t len);
-
 void dise__record_start(uint32_t extra_flags, char *exe_buf, char *cwd_buf);
 void dise__record_exec(unsigned call, const char *path, char *const argv[]);
 void dise__record_exit(int status, unsigned how);
@@ -97,9 +107,6 @@ void dise__signals_after_fork(void);
 void dise__altstack_main(void);
 void dise__altstack_set(void *sp, size_t size); /* installs and remembers it as ours */
 int dise__altstack_is_ours(void *sp);
-
-/* crash.c: async-signal-safe */
-void dise__capture_crash(int sig, const siginfo_t *si, const ucontext_t *uc);
 
 /* intercept-fork.c, intercept-thread.c */
 void dise__fork_init(void);

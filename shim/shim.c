@@ -31,26 +31,6 @@ struct dise_real dise__real;
 
 static char preload_buf[DISE_PATH_MAX + 16]; /* "LD_PRELOAD=<absolute shim path>", built on first exec */
 
-/*
- * Time by system call, not through the vDSO: the shim reads the clock a
- * handful of times per process, and the first vDSO read of a process faults
- * in the vvar page, which costs more than those few system calls together
- * (measured in bench-spawn). Async-signal-safe.
- */
-uint64_t dise__clock_ns(int clock)
-{
-	struct timespec ts;
-
-	if (syscall(SYS_clock_gettime, clock, &ts) != 0)
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t dise__now_ns(void)
-{
-	return dise__clock_ns(CLOCK_MONOTONIC);
-}
-
 void dise__debug(const char *msg, int err)
 {
 	char buf[256];
@@ -99,55 +79,26 @@ int dise__active(void)
 	return dise__shim.ring.hdr && !dise__shim.disabled && (uint32_t)getpid() == dise__shim.pid;
 }
 
-static void fill_hdr(struct dise_rec_hdr *h, uint16_t type, uint32_t size, uint32_t tid)
+static int ring_reserve(struct dise_rec_sink *s, uint32_t len)
 {
-	h->size = size;
-	h->type = type;
-	h->hdr_size = sizeof(*h);
-	h->mono_ns = dise__now_ns();
-	h->run_start_ns = dise__shim.run_start_ns;
-	h->pid = dise__shim.pid;
-	h->tid = tid;
+	return dise_ring_reserve(&dise__shim.ring, len, &((struct dise__ring_sink *)s)->v);
 }
 
-void dise__fill_hdr(struct dise_rec_hdr *h, uint16_t type, uint32_t size)
+static void ring_write(struct dise_rec_sink *s, uint32_t off, const void *src, uint32_t n)
 {
-	fill_hdr(h, type, size, (uint32_t)syscall(SYS_gettid));
+	dise_ring_write(&dise__shim.ring, &((struct dise__ring_sink *)s)->v, off, src, n);
 }
 
-void dise__argv_plan(char *const argv[], struct dise_argv_plan *ret)
+void dise__ring_sink_init(struct dise__ring_sink *rs)
 {
-	uint32_t i;
-
-	memset(ret, 0, sizeof(*ret));
-	if (!argv)
-		return;
-	for (i = 0; argv[i] && i < INT_MAX; i++) {
-		if (!ret->truncated) {
-			size_t room = DISE_ARGV_MAX - ret->bytes;
-			size_t n = strnlen(argv[i], room);
-
-			if (n + 1 > room)
-				ret->truncated = 1;
-			else {
-				ret->bytes += (uint32_t)n + 1;
-				ret->count++;
-			}
-		}
-	}
-	ret->argc = i;
+	rs->sink.reserve = ring_reserve;
+	rs->sink.write = ring_write;
 }
 
-void dise__argv_write(dise_ring_resv *v, uint32_t off, char *const argv[], const struct dise_argv_plan *plan)
+void dise__ring_sink_commit(struct dise__ring_sink *rs)
 {
-	uint32_t i;
-
-	for (i = 0; i < plan->count; i++) {
-		uint32_t n = (uint32_t)strlen(argv[i]) + 1;
-
-		dise_ring_write(&dise__shim.ring, v, off, argv[i], n);
-		off += n;
-	}
+	dise_ring_commit(&dise__shim.ring, &rs->v);
+	dise_ring_notify(&dise__shim.ring);
 }
 
 static void file_id(const struct stat *st, struct dise_file_id *id)
@@ -156,20 +107,6 @@ static void file_id(const struct stat *st, struct dise_file_id *id)
 	id->ino = st->st_ino;
 	id->size = (uint64_t)st->st_size;
 	id->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-}
-
-uint16_t dise__str_len(const char *s)
-{
-	return s && s[0] ? (uint16_t)(strnlen(s, DISE_PATH_MAX - 1) + 1) : 0;
-}
-
-uint32_t dise__write_str(dise_ring_resv *v, uint32_t off, const char *s, uint16_t len)
-{
-	if (!len)
-		return off;
-	dise_ring_write(&dise__shim.ring, v, off, s, len - 1u);
-	dise_ring_write(&dise__shim.ring, v, off + len - 1u, "", 1);
-	return off + len;
 }
 
 /*
@@ -193,56 +130,39 @@ static const char *exe_path(char *buf)
 void dise__record_start(uint32_t extra_flags, char *exe_buf, char *cwd_buf)
 {
 	struct dise_shim *S = &dise__shim;
-	struct dise_rec_start s;
-	struct dise_argv_plan plan;
-	dise_ring_resv v;
-	uint32_t off, len;
-	const char *cwd, *exe = exe_path(exe_buf);
+	struct dise_rec_start_in in;
+	struct dise__ring_sink rs;
 
-	memset(&s, 0, sizeof(s));
-	cwd = getcwd(cwd_buf, DISE_PATH_MAX) ? cwd_buf : "";
-	dise__argv_plan(S->argv, &plan);
-	s.wall_ns = S->start_wall_ns;
-	s.ppid = (uint32_t)getppid();
-	s.uid = (uint32_t)getauxval(AT_UID);
-	s.flags = S->start_flags | extra_flags | (plan.truncated ? DISE_START_ARGV_TRUNC : 0);
-	s.argc = plan.argc;
-	s.exe = S->exe_id;
-	s.script = S->script_id;
-	s.exe_len = dise__str_len(exe);
-	s.execfn_len = dise__str_len(S->execfn);
-	s.cwd_len = dise__str_len(cwd);
-	s.argv_len = (uint16_t)plan.bytes;
-	s.argv_count = plan.count;
-	len = (uint32_t)sizeof(s) + s.exe_len + s.execfn_len + s.cwd_len + s.argv_len;
+	memset(&in, 0, sizeof(in));
+	in.exe = exe_path(exe_buf);
+	in.cwd = getcwd(cwd_buf, DISE_PATH_MAX) ? cwd_buf : "";
+	in.argv.v = S->argv;
+	in.wall_ns = S->start_wall_ns;
+	in.ppid = (uint32_t)getppid();
+	in.uid = (uint32_t)getauxval(AT_UID);
+	in.flags = S->start_flags | extra_flags;
+	in.exe_id = S->exe_id;
+	in.script_id = S->script_id;
+	in.execfn = S->execfn;
 	/* START is written by the only thread there is (init, or a fork child): tid == pid */
-	fill_hdr(&s.h, DISE_REC_START, len, S->pid);
-	if (dise_ring_reserve(&S->ring, len, &v) < 0)
-		return;
-	dise_ring_write(&S->ring, &v, 0, &s, sizeof(s));
-	off = sizeof(s);
-	off = dise__write_str(&v, off, exe, s.exe_len);
-	off = dise__write_str(&v, off, S->execfn, s.execfn_len);
-	off = dise__write_str(&v, off, cwd, s.cwd_len);
-	dise__argv_write(&v, off, S->argv, &plan);
-	dise_ring_commit(&S->ring, &v);
-	dise_ring_notify(&S->ring);
+	in.who = dise__who(S->pid);
+	dise__ring_sink_init(&rs);
+	if (dise_rec_start_write(&in, &rs.sink) >= 0)
+		dise__ring_sink_commit(&rs);
 }
 
 void dise__record_exit(int status, unsigned how)
 {
 	struct dise_rec_exit e;
+	struct dise_rec_who who;
 	struct rusage ru;
 
 	if (!dise__active())
 		return;
 	if (atomic_exchange(&dise__shim.exited, 1))
 		return;
-	memset(&e, 0, sizeof(e));
-	dise__fill_hdr(&e.h, DISE_REC_EXIT, sizeof(e));
-	e.status = status;
-	e.how = how;
-	e.elapsed_ns = e.h.mono_ns - dise__shim.run_start_ns;
+	who = dise__who((uint32_t)syscall(SYS_gettid));
+	dise_rec_exit_init(&e, &who, status, how);
 	/*
 	 * The first process-wide CPU time read of a fresh process costs ~40 us
 	 * on some kernels (measured: RUSAGE_SELF, times() and

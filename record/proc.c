@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Small /proc files read whole into the caller's buffer, and
+ * /proc/PID/stat parsed from the last ')' on: the command name may hold
+ * anything, spaces and parentheses included.
+ */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -50,4 +55,35 @@ int dise_proc_stat(pid_t pid, struct dise_proc_stat *ret)
 			break;
 	}
 	return i > 22 ? 0 : -EPROTO; /* up to the start time at least */
+}
+
+/* The value of the "Name:" line of /proc/pid/status (read into buf), or NULL. */
+static const char *status_value(pid_t pid, const char *name, char *buf, size_t size)
+{
+	char path[64], *p;
+	size_t len = strlen(name);
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (dise_read_small(path, buf, size) < 0)
+		return NULL;
+	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, name, len) && p[len] == ':')
+			return p + len + 1;
+	return NULL;
+}
+
+long long dise_proc_status_num(pid_t pid, const char *name, int base)
+{
+	char buf[4096];
+	const char *v = status_value(pid, name, buf, sizeof(buf));
+
+	return v ? strtoll(v, NULL, base) : -1;
+}
+
+unsigned long long dise_proc_status_mask(pid_t pid, const char *name)
+{
+	char buf[4096];
+	const char *v = status_value(pid, name, buf, sizeof(buf));
+
+	return v ? strtoull(v, NULL, 16) : ~0ull;
 }

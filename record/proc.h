@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Reading /proc: what the collector (is a run's process alive?) and `dise attach` ask of it. */
+/*
+ * Reading /proc/PID files whole: what the collector (is a run's process
+ * alive?) and `dise attach` (a process's state, times and start) ask of
+ * /proc. Plain libc, not async-signal-safe, never used by the shim.
+ */
 #ifndef DISE_PROC_H
 #define DISE_PROC_H
 
@@ -18,5 +22,11 @@ struct dise_proc_stat {
 
 /* Returns 0, or -ENOENT / -ESRCH (no such process), -EPROTO (unreadable line), another -errno. */
 int dise_proc_stat(pid_t pid, struct dise_proc_stat *ret);
+
+/* A number of /proc/pid/status (Tgid, Uid, TracerPid, VmHWM) in base; -1 when absent or unreadable. */
+long long dise_proc_status_num(pid_t pid, const char *name, int base);
+
+/* A signal mask of /proc/pid/status (SigCgt, SigIgn); all bits set when absent or unreadable. */
+unsigned long long dise_proc_status_mask(pid_t pid, const char *name);
 
 #endif

@@ -1,0 +1,584 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The tracer's ptrace protocol: one function per kind of wait status.
+ *
+ * Every thread is seized (PTRACE_SEIZE: the target is not stopped by the
+ * attach) with clone, fork, vfork, exec and exit events. Invariant: every
+ * stop a handler sees is resumed before it returns, with the signal it was
+ * about to deliver (a signal-delivery-stop) or none (an event stop), or kept
+ * as a group-stop with PTRACE_LISTEN — so a traced program runs as it would
+ * untraced. The one exception is deliberate and short: while the stacks of
+ * the other threads of a crashing process are taken, each stays stopped and
+ * its wait status is queued (t->pend), then handled as usual.
+ *
+ * Waiting: from the ring's opening (or the first wait) on, SIGCHLD (a
+ * tracee stopped or ended), SIGINT, SIGTERM and SIGHUP are blocked and read
+ * from a signalfd — not before: a program the caller starts meanwhile, the
+ * collector, must not inherit them blocked. The loop sleeps in poll() until
+ * one of them or the detach deadline, with no signal handler and no alarm
+ * racing waitpid(). Wait statuses are always drained with WNOHANG before
+ * sleeping: SIGCHLDs coalesce, statuses do not.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "proc.h"
+
+/* How long an interrupted task may take to stop before it is given up (a zombie leader never stops). */
+#define INTERRUPT_WAIT_MS 1000
+
+static uint64_t mono_ms(void)
+{
+	return dise_rec_clock_ns(CLOCK_MONOTONIC) / 1000000u;
+}
+
+/* A new process followed from its first stop or its parent's fork event: a FORK START. */
+static void proc_new(dise_tracer *t, pid_t pid)
+{
+	struct proc *q = dise__proc_add(t, pid, dise_rec_clock_ns(CLOCK_MONOTONIC));
+
+	if (q)
+		dise__record_start(t, q, DISE_START_FORK, dise_rec_clock_ns(CLOCK_REALTIME));
+}
+
+/* ---- signals, read through the signalfd ---- */
+
+static int signals_on(dise_tracer *t)
+{
+	sigset_t set;
+
+	if (t->sigfd >= 0)
+		return 0;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &set, &t->old_mask) != 0)
+		return -EINVAL;
+	t->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (t->sigfd < 0) {
+		int err = -errno;
+
+		pthread_sigmask(SIG_SETMASK, &t->old_mask, NULL);
+		return err;
+	}
+	return 0;
+}
+
+static void signals_off(dise_tracer *t)
+{
+	if (t->sigfd < 0)
+		return;
+	close(t->sigfd);
+	t->sigfd = -1;
+	pthread_sigmask(SIG_SETMASK, &t->old_mask, NULL); /* a stop signal still pending acts now, as it would have */
+}
+
+/* Sleeps until a signal of the set arrives or timeout_ms pass; notes a request to stop. */
+static void sleep_signals(dise_tracer *t, int timeout_ms)
+{
+	struct pollfd pf = {t->sigfd, POLLIN, 0};
+	struct signalfd_siginfo si;
+
+	if (poll(&pf, 1, timeout_ms) <= 0)
+		return;
+	while (read(t->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		if (si.ssi_signo != SIGCHLD)
+			t->stop_asked = 1;
+}
+
+/*
+ * Interrupts tid and waits for its next wait status (the interrupt stop, or
+ * whatever stop or end came first). A task that cannot stop — a zombie
+ * thread-group leader whose other threads still run, a task already gone —
+ * is given up after INTERRUPT_WAIT_MS instead of hanging: the kernel
+ * detaches what is left when the tracer exits. Returns 1 with *st, or 0.
+ */
+static int interrupt_and_wait(dise_tracer *t, pid_t tid, int *st)
+{
+	uint64_t deadline = mono_ms() + INTERRUPT_WAIT_MS;
+
+	if (signals_on(t) < 0)
+		return 0;
+	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0 && errno == ESRCH)
+		return 0;
+	for (;;) {
+		pid_t w = waitpid(tid, st, __WALL | WNOHANG);
+		struct dise_proc_stat ps;
+		uint64_t now;
+
+		if (w == tid)
+			return 1;
+		if (w < 0 && errno != EINTR)
+			return 0;
+		if (dise_proc_stat(tid, &ps) < 0 || ps.state == 'Z' || ps.state == 'X')
+			return 0; /* dead, and its status comes only when the whole group is */
+		now = mono_ms();
+		if (now >= deadline)
+			return 0;
+		sleep_signals(t, deadline - now < 100 ? (int)(deadline - now) : 100);
+	}
+}
+
+/* ---- one function per kind of wait status ---- */
+
+/* The task ended (exit or fatal signal): a process ends its run with TRACED. */
+static void on_end(dise_tracer *t, pid_t tid, int st)
+{
+	struct proc *q = dise__proc_find(t, tid);
+
+	if (q) {
+		dise__record_exit(t, q, st, DISE_EXIT_TRACED);
+		if (tid == t->pid) {
+			t->end.ended = 1;
+			t->end.status = st;
+		}
+		dise__proc_del(t, q);
+	}
+	dise__thr_del(t, tid);
+}
+
+/* PTRACE_EVENT_STOP: a group-stop stays a stop; otherwise the first stop of a new task, or an interrupt. */
+static void on_event_stop(dise_tracer *t, struct thr *h, pid_t tid, int sig)
+{
+	if (h->tgid == tid && h->tgid > 0 && !dise__proc_find(t, tid))
+		proc_new(t, tid);
+	if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
+		ptrace(PTRACE_LISTEN, tid, NULL, NULL);
+	else
+		ptrace(PTRACE_CONT, tid, NULL, NULL);
+}
+
+/* PTRACE_EVENT_FORK / VFORK / CLONE: the new task is traced; a new process is a run of its own. */
+static void on_new_task(dise_tracer *t, struct thr *h, pid_t tid, int ev)
+{
+	unsigned long child = 0;
+	pid_t tgid = h->tgid;
+
+	if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &child) == 0 && child) {
+		pid_t c = (pid_t)child, tg = ev == PTRACE_EVENT_CLONE ? (pid_t)dise_proc_status_num(c, "Tgid", 10) : c;
+
+		if (tg <= 0)
+			tg = ev == PTRACE_EVENT_CLONE ? tgid : c;
+		dise__thr_add(t, c, tg); /* may move h */
+		if (tg == c && !dise__proc_find(t, c))
+			proc_new(t, c);
+	}
+	ptrace(PTRACE_CONT, tid, NULL, NULL);
+}
+
+/* PTRACE_EVENT_EXEC: the old image's EXEC, then the new image's START. */
+static void on_exec(dise_tracer *t, struct thr *h, pid_t tid)
+{
+	unsigned long former = 0;
+	pid_t tgid = h->tgid;
+	struct proc *q = dise__proc_find(t, tgid);
+	size_t k;
+
+	/* the other threads are gone; a non-leader that exec'd now has the leader's id */
+	if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &former) == 0 && (pid_t)former != tid)
+		dise__thr_del(t, (pid_t)former);
+	for (k = 0; k < t->nt;)
+		if (t->t[k].tgid == tgid && t->t[k].tid != tid)
+			t->t[k] = t->t[--t->nt];
+		else
+			k++;
+	if (q) {
+		dise__record_exec(t, q);
+		q->run_start_ns = dise_rec_clock_ns(CLOCK_MONOTONIC);
+		q->user_ns = q->sys_ns = q->maxrss_kb = 0;
+		dise__record_start(t, q, 0, dise_rec_clock_ns(CLOCK_REALTIME));
+	}
+	ptrace(PTRACE_CONT, tid, NULL, NULL);
+}
+
+/* PTRACE_EVENT_EXIT: the last moment /proc has the times; the status, for a leader we could not trace. */
+static void on_exit_stop(dise_tracer *t, struct thr *h, pid_t tid)
+{
+	struct proc *q = dise__proc_find(t, h->tgid);
+	unsigned long msg;
+
+	if (q) {
+		dise__proc_times(q);
+		if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &msg) == 0) {
+			q->exit_msg = (int)msg;
+			q->have_exit_msg = 1;
+		}
+	}
+	ptrace(PTRACE_CONT, tid, NULL, NULL);
+}
+
+static int is_core_signal(int sig)
+{
+	return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGABRT || sig == SIGSYS ||
+	       sig == SIGTRAP;
+}
+
+/*
+ * Whether sig, about to be delivered to thread tid, ends its process
+ * (neither caught nor ignored: the dispositions are the process's, read
+ * through the thread, whose /proc entry lives on when the leader is gone).
+ */
+static int fatal(pid_t tid, int sig)
+{
+	unsigned long long bit = 1ull << (sig - 1);
+
+	return !(dise_proc_status_mask(tid, "SigCgt") & bit) && !(dise_proc_status_mask(tid, "SigIgn") & bit);
+}
+
+/*
+ * The stacks of the other threads of q, whose thread crashing is about to
+ * die: each is interrupted and its stack reported; its wait status (the
+ * interrupt, or whatever came first) is queued and handled after.
+ */
+static void other_stacks(dise_tracer *t, struct proc *q, pid_t crashing)
+{
+	pid_t qpid = q->pid, *tids = calloc(t->nt + 1, sizeof(*tids));
+	size_t n = 0, i;
+
+	if (!tids)
+		return;
+	for (i = 0; i < t->nt; i++)
+		if (t->t[i].tgid == qpid && t->t[i].tid != crashing)
+			tids[n++] = t->t[i].tid;
+	if (n)
+		t->report(t->report_ctx,
+			  &(struct dise_tracer_report){.what = DISE_TRACER_OTHERS, .pid = qpid, .nthreads = n});
+	for (i = 0; i < n; i++) {
+		struct proc *p = dise__proc_find(t, tids[i]) ? dise__proc_find(t, tids[i]) : dise__proc_find(t, qpid);
+		int st, len;
+
+		if (!interrupt_and_wait(t, tids[i], &st))
+			continue;
+		if (WIFSTOPPED(st) && p && (len = dise__capture(t, p, tids[i], SIGSTOP, NULL)) > 0)
+			t->report(t->report_ctx, &(struct dise_tracer_report){.what = DISE_TRACER_THREAD,
+									      .pid = qpid,
+									      .tid = tids[i],
+									      .sig = SIGSTOP,
+									      .rec = t->rec,
+									      .len = (uint32_t)len});
+		dise__pend_push(t, tids[i], st);
+	}
+	free(tids);
+}
+
+/* A signal-delivery-stop: a fatal signal that dumps core is recorded first; then it is delivered. */
+static void on_signal(dise_tracer *t, struct thr *h, pid_t tid, int sig, int nested)
+{
+	struct proc *q = dise__proc_find(t, h->tgid);
+	pid_t tgid = h->tgid;
+	siginfo_t si;
+	int len;
+
+	if (q && is_core_signal(sig) && fatal(tid, sig)) {
+		if (ptrace(PTRACE_GETSIGINFO, tid, NULL, &si) < 0)
+			memset(&si, 0, sizeof(si));
+		if ((len = dise__capture(t, q, tid, sig, &si)) > 0) {
+			dise__put(t, t->rec, (uint32_t)len);
+			if (t->report) {
+				t->report(t->report_ctx, &(struct dise_tracer_report){.what = DISE_TRACER_CRASH,
+										      .pid = tgid,
+										      .tid = tid,
+										      .sig = sig,
+										      .rec = t->rec,
+										      .len = (uint32_t)len});
+				if (!nested)
+					other_stacks(t, q, tid);
+			}
+		}
+	}
+	ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig);
+}
+
+/*
+ * One wait status of a traced task. nested: taken while the stacks of a
+ * crashing process's threads were collected (their own crash does not stop
+ * the others again).
+ */
+static void dispatch(dise_tracer *t, pid_t tid, int st, int nested)
+{
+	struct thr *h = dise__thr_find(t, tid);
+	int ev;
+
+	if (!h) /* a new task's first stop can come before its parent's event */
+		h = dise__thr_add(t, tid, (pid_t)dise_proc_status_num(tid, "Tgid", 10));
+	if (!h)
+		return;
+	if (WIFEXITED(st) || WIFSIGNALED(st)) {
+		on_end(t, tid, st);
+		return;
+	}
+	if (!WIFSTOPPED(st))
+		return;
+	ev = st >> 16;
+	if (ev == PTRACE_EVENT_STOP)
+		on_event_stop(t, h, tid, WSTOPSIG(st));
+	else if (ev == PTRACE_EVENT_FORK || ev == PTRACE_EVENT_VFORK || ev == PTRACE_EVENT_CLONE)
+		on_new_task(t, h, tid, ev);
+	else if (ev == PTRACE_EVENT_EXEC)
+		on_exec(t, h, tid);
+	else if (ev == PTRACE_EVENT_EXIT)
+		on_exit_stop(t, h, tid);
+	else if (ev)
+		ptrace(PTRACE_CONT, tid, NULL, NULL);
+	else
+		on_signal(t, h, tid, WSTOPSIG(st), nested);
+}
+
+/* A status, then the ones queued while it was handled. */
+static void handle(dise_tracer *t, pid_t tid, int st)
+{
+	size_t i;
+
+	dispatch(t, tid, st, 0);
+	for (i = 0; i < t->npend; i++)
+		dispatch(t, t->pend[i].tid, t->pend[i].status, 1);
+	t->npend = 0;
+}
+
+/* ---- attach, follow, detach ---- */
+
+/* Stops every traced thread and detaches it; a signal it was about to get is handed back. */
+static void detach_all(dise_tracer *t)
+{
+	while (t->nt) {
+		pid_t tid = t->t[0].tid;
+		int st, sig = 0, ev;
+
+		for (;;) {
+			if (!interrupt_and_wait(t, tid, &st)) {
+				dise__thr_del(t, tid);
+				break;
+			}
+			if (WIFEXITED(st) || WIFSIGNALED(st)) {
+				on_end(t, tid, st); /* ended: not "detached" */
+				break;
+			}
+			if (!WIFSTOPPED(st))
+				continue;
+			ev = st >> 16;
+			if (ev == 0)
+				sig = WSTOPSIG(st); /* a signal-delivery-stop: deliver it on the way out */
+			else if (ev == PTRACE_EVENT_FORK || ev == PTRACE_EVENT_VFORK || ev == PTRACE_EVENT_CLONE) {
+				unsigned long child = 0;
+
+				/* a new task is traced too: detach it as well */
+				if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &child) == 0 && child)
+					dise__thr_add(t, (pid_t)child, (pid_t)child);
+			}
+			ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)sig);
+			dise__thr_del(t, tid);
+			break;
+		}
+	}
+}
+
+int dise_tracer_new(pid_t pid, dise_tracer_report_fn report, void *ctx, dise_tracer **ret)
+{
+	long long tick = sysconf(_SC_CLK_TCK), start_boot, now_boot;
+	struct dise_proc_stat ps;
+	dise_tracer *t;
+
+	/* its start, moved from CLOCK_BOOTTIME ticks onto the clocks the records use */
+	if (dise_proc_stat(pid, &ps) < 0 || tick <= 0)
+		return -ESRCH;
+	now_boot = (long long)dise_rec_clock_ns(CLOCK_BOOTTIME);
+	start_boot = ps.f[22] * (1000000000LL / tick);
+	if (start_boot > now_boot)
+		start_boot = now_boot;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->pid = pid;
+	t->start_mono_ns = dise_rec_clock_ns(CLOCK_MONOTONIC) - (uint64_t)(now_boot - start_boot);
+	t->start_wall_ns = dise_rec_clock_ns(CLOCK_REALTIME) - (uint64_t)(now_boot - start_boot);
+	t->sigfd = -1;
+	t->report = report;
+	t->report_ctx = ctx;
+	if (!dise__proc_add(t, pid, t->start_mono_ns)) {
+		free(t);
+		return -ENOMEM;
+	}
+	*ret = t;
+	return 0;
+}
+
+dise_tracer *dise_tracer_free(dise_tracer *t)
+{
+	if (!t)
+		return NULL;
+	if (t->nt)
+		detach_all(t);
+	signals_off(t);
+	if (t->have_ring)
+		dise_ring_unmap(&t->ring);
+	free(t->t);
+	free(t->p);
+	free(t->pend);
+	free(t);
+	return NULL;
+}
+
+size_t dise_tracer_nthreads(const dise_tracer *t)
+{
+	return t->nt;
+}
+
+int dise_tracer_seize(dise_tracer *t, int follow)
+{
+	const long options = follow ? PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
+					  PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT
+				    : 0;
+	char path[64];
+	int grew = 1;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)t->pid);
+	/* re-read the task list until it stops growing: threads made meanwhile are seized too */
+	while (grew) {
+		DIR *d = opendir(path);
+		struct dirent *e;
+
+		grew = 0;
+		if (!d)
+			break;
+		while ((e = readdir(d))) {
+			pid_t tid = (pid_t)atoi(e->d_name);
+			struct dise_proc_stat ps;
+
+			if (tid <= 0 || dise__thr_find(t, tid))
+				continue;
+			if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)options) < 0) {
+				int err = errno;
+
+				if (err == ESRCH && tid != t->pid)
+					continue; /* the thread ended meanwhile */
+				if (err == EPERM && tid == t->pid && dise_proc_stat(tid, &ps) == 0 && ps.state == 'Z') {
+					t->zombie_leader = 1; /* the main thread ended; the others are the process */
+					continue;
+				}
+				closedir(d);
+				detach_all(t);
+				return -err;
+			}
+			if (!dise__thr_add(t, tid, t->pid)) {
+				closedir(d);
+				detach_all(t);
+				return -ENOMEM;
+			}
+			grew = 1;
+		}
+		closedir(d);
+	}
+	return 0;
+}
+
+int dise_tracer_open_ring(dise_tracer *t, const char *ring_path)
+{
+	int r = dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 0, 0, &t->ring);
+	struct proc *p;
+
+	if (r < 0)
+		return r;
+	t->have_ring = 1;
+	/* from here on a SIGTERM detaches rather than kills: the caller starts nothing after this */
+	if ((r = signals_on(t)) < 0)
+		return r;
+	if ((p = dise__proc_find(t, t->pid)))
+		dise__record_start(t, p, DISE_START_ATTACHED, t->start_wall_ns);
+	return 0;
+}
+
+int dise_tracer_run(dise_tracer *t, unsigned detach_after_ms, struct dise_tracer_end *ret)
+{
+	uint64_t deadline = detach_after_ms ? mono_ms() + detach_after_ms : 0;
+	int r, timed_out = 0;
+
+	if ((r = signals_on(t)) < 0)
+		return r;
+	while (t->np && !t->stop_asked) {
+		int st, timeout = -1;
+		pid_t tid = waitpid(-1, &st, __WALL | WNOHANG);
+
+		if (tid > 0) {
+			handle(t, tid, st);
+			continue;
+		}
+		if (tid < 0 && errno != EINTR)
+			break; /* ECHILD: nothing traced is left */
+		if (deadline) {
+			uint64_t now = mono_ms();
+
+			if (now >= deadline) {
+				timed_out = 1;
+				break;
+			}
+			timeout = deadline - now > 60000 ? 60000 : (int)(deadline - now);
+		}
+		if (tid == 0)
+			sleep_signals(t, timeout);
+	}
+	if (t->np && (t->stop_asked || timed_out)) {
+		detach_all(t);
+		/* what still runs goes on unwatched (what ended meanwhile was recorded and dropped) */
+		for (size_t k = 0; k < t->np; k++)
+			dise__record_exit(t, &t->p[k], 0, DISE_EXIT_DETACHED);
+		t->end.detached = t->np > 0 && dise__proc_find(t, t->pid) != NULL;
+		t->np = 0;
+	}
+	/*
+	 * A process whose main thread had ended before the attach: its leader
+	 * (a zombie) could not be traced, so its end came as no wait status;
+	 * the last exit stop of its threads told it.
+	 */
+	for (size_t k = 0; k < t->np; k++)
+		if (t->p[k].have_exit_msg) {
+			dise__record_exit(t, &t->p[k], t->p[k].exit_msg, DISE_EXIT_TRACED);
+			if (t->p[k].pid == t->pid) {
+				t->end.ended = 1;
+				t->end.status = t->p[k].exit_msg;
+			}
+		}
+	*ret = t->end;
+	return 0;
+}
+
+int dise_tracer_snapshot(dise_tracer *t)
+{
+	struct proc *p = dise__proc_find(t, t->pid);
+
+	while (t->nt) {
+		pid_t tid = t->t[0].tid;
+		int st, sig = 0, len;
+
+		if (!interrupt_and_wait(t, tid, &st) || !WIFSTOPPED(st)) {
+			dise__thr_del(t, tid);
+			continue;
+		}
+		if ((st >> 16) == 0)
+			sig = WSTOPSIG(st);
+		/* stopped by us: reported, never written to the ring */
+		if (p && t->report && (len = dise__capture(t, p, tid, SIGSTOP, NULL)) > 0)
+			t->report(t->report_ctx, &(struct dise_tracer_report){.what = DISE_TRACER_THREAD,
+									      .pid = t->pid,
+									      .tid = tid,
+									      .sig = SIGSTOP,
+									      .rec = t->rec,
+									      .len = (uint32_t)len});
+		ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)sig);
+		dise__thr_del(t, tid);
+	}
+	return 0;
+}
