@@ -71,7 +71,7 @@ int dise_cli_crashes(int argc, char **argv)
 		return 1;
 	}
 	arr = json_array();
-	while (sqlite3_step(q) == SQLITE_ROW) {
+	while ((r = dise_sql_step(q)) > 0) {
 		const char *frames = (const char *)sqlite3_column_text(q, 6);
 		const char *tools = (const char *)sqlite3_column_text(q, 5);
 		json_error_t err;
@@ -123,6 +123,10 @@ int dise_cli_crashes(int argc, char **argv)
 	}
 	sqlite3_finalize(q);
 	dise_store_free(st);
+	if (r < 0) { /* busy: a partial list is no answer */
+		json_decref(arr);
+		return dise_cli_error(r, "reading the crashes");
+	}
 	if (json) {
 		json_dumpf(arr, stdout, JSON_COMPACT);
 		putchar('\n');

@@ -14,12 +14,16 @@
 #include "home.h"
 #include "store.h"
 
-/* The version a command means: by label, by id (v12 or 12), else the newest of the tool matching `otherwise`. */
+/*
+ * The version a command means: by label, by id (v12 or 12), else the newest
+ * of the tool matching `otherwise`. 0 when none, -errno when it cannot tell.
+ */
 static int64_t pick_version(dise_store *st, const char *tool, const char *ver, const char *otherwise)
 {
 	sqlite3_stmt *q;
 	int64_t id = 0;
 	char sql[256];
+	int r = -EIO;
 
 	snprintf(sql, sizeof(sql), "SELECT max(id) FROM versions WHERE tool = ?1 AND %s", otherwise);
 	if (sqlite3_prepare_v2(dise_store_db(st),
@@ -29,11 +33,11 @@ static int64_t pick_version(dise_store *st, const char *tool, const char *ver, c
 		sqlite3_bind_text(q, 1, tool, -1, SQLITE_STATIC);
 		if (ver)
 			sqlite3_bind_text(q, 2, ver, -1, SQLITE_STATIC);
-		if (sqlite3_step(q) == SQLITE_ROW)
+		if ((r = dise_sql_step(q)) > 0)
 			id = sqlite3_column_int64(q, 0);
 		sqlite3_finalize(q);
 	}
-	return id;
+	return r < 0 ? r : id;
 }
 
 /*
@@ -49,6 +53,10 @@ static int open_version(const char *tool, const char *ver, const char *otherwise
 	if (r)
 		return r;
 	*id = pick_version(*st, tool, ver, otherwise);
+	if (*id < 0) {
+		dise_store_free(*st);
+		return dise_cli_error((int)*id, "looking up tool '%s'", tool);
+	}
 	if (!*id) {
 		fprintf(stderr, "dise: tool '%s' has no %s%s\n", tool, ver ? "version " : none, ver ? ver : "");
 		dise_store_free(*st);
@@ -159,7 +167,7 @@ static int list(int argc, char **argv, const char *what, const char *sql)
 		json_decref(arr);
 		return 1;
 	}
-	while (sqlite3_step(q) == SQLITE_ROW) {
+	while ((r = dise_sql_step(q)) > 0) {
 		json_t *o = json_object();
 
 		rows++;
@@ -180,6 +188,10 @@ static int list(int argc, char **argv, const char *what, const char *sql)
 	}
 	sqlite3_finalize(q);
 	dise_store_free(st);
+	if (r < 0) {
+		json_decref(arr);
+		return dise_cli_error(r, "reading the %s", what);
+	}
 	if (json) {
 		json_dumpf(arr, stdout, JSON_COMPACT);
 		putchar('\n');

@@ -38,7 +38,7 @@ int dise_cli_health(int argc, char **argv)
 	db = dise_store_db(st);
 	if (sqlite3_prepare_v2(db, "SELECT health, count(*) FROM versions GROUP BY health ORDER BY health", -1, &q,
 			       NULL) == SQLITE_OK) {
-		while (sqlite3_step(q) == SQLITE_ROW)
+		while ((r = dise_sql_step(q)) > 0)
 			json_object_set_new(by, (const char *)sqlite3_column_text(q, 0),
 					    json_integer(sqlite3_column_int64(q, 1)));
 		sqlite3_finalize(q);
@@ -48,8 +48,8 @@ int dise_cli_health(int argc, char **argv)
 			       "COALESCE(h.state, 'not queued'), (SELECT version_id FROM routes r WHERE r.tool = v.tool) "
 			       "FROM failures f JOIN versions v ON v.id = f.version_id "
 			       "LEFT JOIN heal_requests h ON h.failure_id = f.id ORDER BY f.id DESC LIMIT 10",
-			       -1, &q, NULL) == SQLITE_OK) {
-		while (sqlite3_step(q) == SQLITE_ROW) {
+			       -1, &q, NULL) == SQLITE_OK && r >= 0) {
+		while ((r = dise_sql_step(q)) > 0) {
 			json_t *e = json_pack("{s:I,s:s,s:I,s:s,s:s,s:s}", "wall_ns", (json_int_t)sqlite3_column_int64(q, 0),
 					      "tool", (const char *)sqlite3_column_text(q, 1), "version",
 					      (json_int_t)sqlite3_column_int64(q, 2), "detector",
@@ -62,6 +62,11 @@ int dise_cli_health(int argc, char **argv)
 			json_array_append_new(recent, e);
 		}
 		sqlite3_finalize(q);
+	}
+	if (r < 0) {
+		dise_store_free(st);
+		json_decref(o), json_decref(by), json_decref(recent);
+		return dise_cli_error(r, "reading the store");
 	}
 	routed = one(db, "SELECT count(*) FROM heal_requests WHERE state = 'done'");
 	lost = one(db, "SELECT count(*) FROM heal_requests WHERE state = 'no_ancestor'");

@@ -92,7 +92,7 @@ int dise_cli_lineage(int argc, char **argv)
 		dot_str(tool);
 		printf("\" {\n  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", fontname=\"monospace\"];\n");
 	}
-	while (sqlite3_step(q) == SQLITE_ROW) {
+	while ((r = dise_sql_step(q)) > 0) {
 		const char *sha = (const char *)sqlite3_column_text(q, 1);
 		const char *label = (const char *)sqlite3_column_text(q, 2);
 		const char *parents = (const char *)sqlite3_column_text(q, 7);
@@ -155,6 +155,10 @@ int dise_cli_lineage(int argc, char **argv)
 	}
 	sqlite3_finalize(q);
 	dise_store_free(st);
+	if (r < 0) {
+		json_decref(arr);
+		return dise_cli_error(r, "reading the versions of '%s'", tool);
+	}
 	if (dot) {
 		puts("}");
 	} else if (json) {

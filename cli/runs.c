@@ -59,7 +59,7 @@ int dise_cli_runs(int argc, char **argv)
 	}
 	if (json)
 		arr = json_array();
-	while (limit > 0 && sqlite3_step(q) == SQLITE_ROW) {
+	while (limit > 0 && (r = dise_sql_step(q)) > 0) {
 		const char *execfn = (const char *)sqlite3_column_text(q, 3);
 		const char *outcome = sqlite3_column_type(q, 7) == SQLITE_NULL ? "running"
 										 : (const char *)sqlite3_column_text(q, 7);
@@ -113,6 +113,10 @@ int dise_cli_runs(int argc, char **argv)
 	}
 	sqlite3_finalize(q);
 	dise_store_free(st);
+	if (r < 0) {
+		json_decref(arr);
+		return dise_cli_error(r, "reading the runs");
+	}
 	if (json) {
 		json_dumpf(arr, stdout, JSON_COMPACT);
 		putchar('\n');

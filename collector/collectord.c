@@ -86,7 +86,7 @@ static int64_t routes_fingerprint(dise_store *st)
 			       "(SELECT count(*) FROM versions WHERE health = 'pruned')",
 			       -1, &q, NULL) != SQLITE_OK)
 		return 0;
-	if (sqlite3_step(q) == SQLITE_ROW)
+	if (dise_sql_step(q) > 0) /* busy: 0, and the next look (a second later) sees the real value */
 		v = sqlite3_column_int64(q, 0);
 	sqlite3_finalize(q);
 	return v;
@@ -424,8 +424,8 @@ int main(int argc, char **argv)
 			continue;
 		}
 		backoff = 0;
-		if (atomic_exchange(&ra.routes_changed, 0))
-			dise_ingest_publish_routes(in, st, cas);
+		if (atomic_exchange(&ra.routes_changed, 0) && dise_ingest_publish_routes(in, st, cas) < 0)
+			atomic_store(&ra.routes_changed, 1); /* not read whole (busy): the next pass publishes */
 		if (r > 0) {
 			if (stats.failures != failures)
 				atomic_store(&ra.failure_seen, 1);
@@ -444,10 +444,9 @@ int main(int argc, char **argv)
 				if (resolver_on)
 					resolver_kick(&ra);
 			}
-			if (fp != routes_fp) { /* `dise heal` by hand, or another change: publish */
-				dise_ingest_publish_routes(in, st, cas);
+			/* `dise heal` by hand, or another change: publish (again next time when it could not) */
+			if (fp != routes_fp && dise_ingest_publish_routes(in, st, cas) >= 0)
 				routes_fp = fp;
-			}
 			last_vanish = mono_ns();
 		}
 		if (once)

@@ -73,7 +73,8 @@ static int record(sqlite3 *db, int64_t version, const char *failed, const char *
 	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, version);
-	if (sqlite3_step(q) == SQLITE_ROW) {
+	rc = dise_sql_step(q);
+	if (rc > 0) {
 		run = sqlite3_column_int64(q, 0);
 		stack = (const char *)sqlite3_column_text(q, 1);
 		sig = (const char *)sqlite3_column_text(q, 2);
@@ -81,6 +82,8 @@ static int record(sqlite3 *db, int64_t version, const char *failed, const char *
 		sig_copy = sig ? strdup(sig) : NULL;
 	}
 	sqlite3_finalize(q);
+	if (rc < 0)
+		return rc;
 
 	rc = sqlite3_prepare_v2(db,
 				"INSERT INTO failures(version_id, run_id, detector, description, stack, severity, signature, "
@@ -104,7 +107,7 @@ static int record(sqlite3 *db, int64_t version, const char *failed, const char *
 	free(stack_copy);
 	free(sig_copy);
 	if (rc != SQLITE_DONE)
-		return -EIO;
+		return dise_sql_errno(rc);
 	failure = sqlite3_last_insert_rowid(db);
 	if (sqlite3_prepare_v2(db,
 			       "INSERT OR IGNORE INTO heal_requests(version_id, failure_id, created_wall_ns) VALUES (?1, ?2, ?3)",
@@ -116,14 +119,14 @@ static int record(sqlite3 *db, int64_t version, const char *failed, const char *
 	rc = sqlite3_step(q);
 	added = sqlite3_changes(db);
 	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? added : -EIO;
+	return rc == SQLITE_DONE ? added : dise_sql_errno(rc);
 }
 
 /* Wall times (ns) of a version's ok runs, newest first, at most max. */
 static int ok_durations(sqlite3 *db, int64_t version, int64_t *out, int max)
 {
 	sqlite3_stmt *q;
-	int n = 0;
+	int n = 0, r = 0;
 
 	if (sqlite3_prepare_v2(db,
 			       "SELECT end_ns - start_ns FROM runs WHERE version_id = ?1 AND outcome = 'ok' "
@@ -133,10 +136,10 @@ static int ok_durations(sqlite3 *db, int64_t version, int64_t *out, int max)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, version);
 	sqlite3_bind_int(q, 2, max);
-	while (n < max && sqlite3_step(q) == SQLITE_ROW)
+	while (n < max && (r = dise_sql_step(q)) > 0)
 		out[n++] = sqlite3_column_int64(q, 0);
 	sqlite3_finalize(q);
-	return n;
+	return r < 0 ? r : n;
 }
 
 static int check_version(sqlite3 *db, const struct dise_detect_policy *p, const struct dise_config *cfg, int64_t v,
@@ -145,6 +148,7 @@ static int check_version(sqlite3 *db, const struct dise_detect_policy *p, const 
 	sqlite3_stmt *q;
 	int64_t fails = 0, runs = 0;
 	char desc[512], fbuf[512], sql[1024];
+	int r;
 	const char *failed = dise_config_failed_sql(cfg, tool, fbuf, sizeof(fbuf));
 
 	/* three strikes (only failures can make it, or the error rate: when none arrived, only the slowdown) */
@@ -158,9 +162,12 @@ static int check_version(sqlite3 *db, const struct dise_detect_policy *p, const 
 		return -EIO;
 	sqlite3_bind_int64(q, 1, v);
 	sqlite3_bind_int64(q, 2, now - p->window_ns);
-	if (sqlite3_step(q) == SQLITE_ROW)
+	r = dise_sql_step(q);
+	if (r > 0)
 		fails = sqlite3_column_int64(q, 0);
 	sqlite3_finalize(q);
+	if (r < 0)
+		return r;
 	if (fails >= p->strikes) {
 		snprintf(desc, sizeof(desc), "%s v%lld failed %lld times within %lld s", tool, (long long)v,
 			 (long long)fails, (long long)(p->window_ns / 1000000000));
@@ -178,11 +185,14 @@ static int check_version(sqlite3 *db, const struct dise_detect_policy *p, const 
 		return -EIO;
 	sqlite3_bind_int64(q, 1, v);
 	sqlite3_bind_int(q, 2, p->error_runs);
-	if (sqlite3_step(q) == SQLITE_ROW) {
+	r = dise_sql_step(q);
+	if (r > 0) {
 		runs = sqlite3_column_int64(q, 0);
 		fails = sqlite3_column_int64(q, 1);
 	}
 	sqlite3_finalize(q);
+	if (r < 0)
+		return r;
 	if (runs >= p->error_min_runs && (double)fails / (double)runs > p->error_rate) {
 		snprintf(desc, sizeof(desc), "%s v%lld failed %lld of its last %lld runs (%.1f%% > %.1f%%)", tool,
 			 (long long)v, (long long)fails, (long long)runs, 100.0 * (double)fails / (double)runs,
@@ -199,6 +209,10 @@ slowdown:
 		if (!d)
 			return -ENOMEM;
 		n = ok_durations(db, v, d, want);
+		if (n < 0) {
+			free(d);
+			return n;
+		}
 		if (n >= p->slow_recent + p->slow_min_history) {
 			recent = median(d, p->slow_recent);
 			before = median(d + p->slow_recent, n - p->slow_recent);
@@ -257,7 +271,7 @@ int dise_detect_since(dise_store *st, const struct dise_detect_policy *p, const 
 		sqlite3_bind_int64(q, 1, now - p->window_ns);
 	else
 		sqlite3_bind_int64(q, 2, after_run);
-	while (sqlite3_step(q) == SQLITE_ROW) {
+	while ((r = dise_sql_step(q)) > 0) {
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
 			ids = realloc(ids, cap * sizeof(*ids));
@@ -268,7 +282,7 @@ int dise_detect_since(dise_store *st, const struct dise_detect_policy *p, const 
 		n++;
 	}
 	sqlite3_finalize(q);
-	if (n) {
+	if (r == 0 && n) {
 		r = dise_store_begin(st);
 		for (i = 0; r == 0 && i < n; i++) {
 			int k = check_version(db, p, cfg, ids[i], tools[i], now, failures);

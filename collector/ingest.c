@@ -217,7 +217,7 @@ int dise_ingest_publish_routes(dise_ingest *in, dise_store *st, const char *cas_
 		free(e);
 		return -EIO;
 	}
-	while (n < DISE_ROUTES / 2 && sqlite3_step(q) == SQLITE_ROW) {
+	while (n < DISE_ROUTES / 2 && (r = dise_sql_step(q)) > 0) {
 		char dir[DISE_ROUTE_PATH], link[DISE_ROUTE_PATH], to[128];
 		const char *tool = (const char *)sqlite3_column_text(q, 5), *sha = (const char *)sqlite3_column_text(q, 6);
 		long long vid = sqlite3_column_int64(q, 4);
@@ -240,11 +240,13 @@ int dise_ingest_publish_routes(dise_ingest *in, dise_store *st, const char *cas_
 		snprintf(e[n].target, sizeof(e[n].target), "%s", link);
 		n++;
 	}
-	if (n == DISE_ROUTES / 2 && sqlite3_step(q) == SQLITE_ROW)
+	if (r >= 0 && n == DISE_ROUTES / 2 && (r = dise_sql_step(q)) > 0)
 		fprintf(stderr, "dise-collectord: more than %u pruned files are routed; the rest run unrouted\n",
 			DISE_ROUTES / 2);
 	sqlite3_finalize(q);
-	r = dise_ring_routes_publish(in->rd, e, n);
+	/* a read cut short (busy) is no route table: the one published stays until the next try */
+	if (r >= 0)
+		r = dise_ring_routes_publish(in->rd, e, n);
 	free(e);
 	return r < 0 ? r : (int)n;
 }

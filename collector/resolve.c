@@ -125,21 +125,24 @@ dise_resolver *dise_resolver_free(dise_resolver *rs)
 	return NULL;
 }
 
+/* The first column of sql's first row (none when no row or NULL), or -errno (busy is not "none"). */
 static int64_t one_int(sqlite3 *db, const char *sql, const char *t1, const char *t2, int64_t none)
 {
 	sqlite3_stmt *q;
 	int64_t v = none;
+	int r;
 
 	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
-		return none;
+		return -EIO;
 	if (t1)
 		sqlite3_bind_text(q, 1, t1, -1, SQLITE_STATIC);
 	if (t2)
 		sqlite3_bind_text(q, 2, t2, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
+	r = dise_sql_step(q);
+	if (r > 0 && sqlite3_column_type(q, 0) != SQLITE_NULL)
 		v = sqlite3_column_int64(q, 0);
 	sqlite3_finalize(q);
-	return v;
+	return r < 0 ? r : v;
 }
 
 /*
@@ -153,6 +156,8 @@ static int64_t version_for(dise_resolver *rs, const char *tool, const char *sha,
 	int64_t id = one_int(db, "SELECT id FROM versions WHERE tool = ?1 AND sha256 = ?2", tool, sha, 0), head;
 	char cas[PATH_MAX + 80];
 
+	if (id < 0)
+		return -1;
 	if (id == 0) {
 		snprintf(cas, sizeof(cas), "%s/%s", rs->cas, sha);
 		if (dise_sql_exec(db,
@@ -163,6 +168,8 @@ static int64_t version_for(dise_resolver *rs, const char *tool, const char *sha,
 		id = sqlite3_last_insert_rowid(db);
 		rs->made++;
 		head = one_int(db, "SELECT version_id FROM path_heads WHERE path = ?1", path, NULL, 0);
+		if (head < 0)
+			return -1;
 		if (head && head != id &&
 		    dise_sql_exec(db, "INSERT OR IGNORE INTO version_parents(version_id, parent_id) VALUES (?1, ?2)", "ii", id,
 			  head) < 0)
@@ -189,6 +196,8 @@ static int enforce_cap(dise_resolver *rs)
 	total = one_int(db, "SELECT COALESCE(sum(size), 0) FROM (SELECT DISTINCT cas_path, size FROM versions "
 			    "WHERE cas_path IS NOT NULL)",
 			NULL, NULL, 0);
+	if (total < 0)
+		return (int)total;
 	if ((uint64_t)total <= rs->cap)
 		return 0;
 	if (sqlite3_prepare_v2(db,
@@ -198,20 +207,23 @@ static int enforce_cap(dise_resolver *rs)
 			       "versions WHERE health = 'healthy' GROUP BY tool)) = 0 ORDER BY used ASC",
 			       -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
-	while ((uint64_t)total > rs->cap && sqlite3_step(q) == SQLITE_ROW) {
+	while ((uint64_t)total > rs->cap && (r = dise_sql_step(q)) > 0) {
 		char *path = strdup((const char *)sqlite3_column_text(q, 0));
 
-		if (!path)
+		if (!path) {
+			r = -ENOMEM;
 			break;
+		}
 		r = dise_sql_exec(db, "UPDATE versions SET cas_path = NULL WHERE cas_path = ?1", "s", path);
 		if (r == 0 && (unlink(path) == 0 || errno == ENOENT))
 			total -= sqlite3_column_int64(q, 1);
 		free(path);
 		if (r < 0)
 			break;
+		r = 1;
 	}
 	sqlite3_finalize(q);
-	return r;
+	return r < 0 ? r : 0;
 }
 
 struct pending {
@@ -247,7 +259,7 @@ int dise_resolver_step(dise_resolver *rs, int max)
 	 * that could not be hashed, so nothing is looked at twice.
 	 */
 	sqlite3_bind_int(q, 1, max);
-	while (n < max && sqlite3_step(q) == SQLITE_ROW) {
+	while (n < max && (r = dise_sql_step(q)) > 0) {
 		const char *tool = (const char *)sqlite3_column_text(q, 1), *path = (const char *)sqlite3_column_text(q, 2);
 		const char *cwd = (const char *)sqlite3_column_text(q, 3);
 		int64_t mt = sqlite3_column_int64(q, 7);
@@ -270,9 +282,9 @@ int dise_resolver_step(dise_resolver *rs, int max)
 		n++;
 	}
 	sqlite3_finalize(q);
-	if (n == 0) {
+	if (r < 0 || n == 0) {
 		free(p);
-		return 0;
+		return r < 0 ? r : 0;
 	}
 
 	/* hashing: no transaction open, the collector's ingest goes on */
@@ -287,7 +299,8 @@ int dise_resolver_step(dise_resolver *rs, int max)
 			sqlite3_bind_int64(c, 2, (int64_t)p[i].id.st_ino);
 			sqlite3_bind_int64(c, 3, (int64_t)p[i].id.st_size);
 			sqlite3_bind_int64(c, 4, (int64_t)p[i].id.st_mtim.tv_sec * 1000000000 + p[i].id.st_mtim.tv_nsec);
-			if (sqlite3_step(c) == SQLITE_ROW) {
+			/* busy: not cached, hashed again (the same answer, at a cost) */
+			if (dise_sql_step(c) > 0) {
 				cached = 1;
 				if (sqlite3_column_type(c, 0) != SQLITE_NULL) {
 					snprintf(p[i].sha, sizeof(p[i].sha), "%s", (const char *)sqlite3_column_text(c, 0));
@@ -328,9 +341,13 @@ int dise_resolver_step(dise_resolver *rs, int max)
 				if (sqlite3_prepare_v2(db, "SELECT tool FROM tool_paths WHERE path = ?1", -1, &t, NULL) ==
 				    SQLITE_OK) {
 					sqlite3_bind_text(t, 1, p[i].path, -1, SQLITE_STATIC);
-					if (sqlite3_step(t) == SQLITE_ROW)
+					r = dise_sql_step(t);
+					if (r > 0)
 						snprintf(tool, sizeof(tool), "%s", (const char *)sqlite3_column_text(t, 0));
 					sqlite3_finalize(t);
+					if (r < 0) /* busy: the run would get the wrong tool */
+						break;
+					r = 0;
 				}
 			}
 			v = version_for(rs, tool, p[i].sha, p[i].path, p[i].size, p[i].wall_ns, NULL);
@@ -381,6 +398,10 @@ int dise_resolver_register(dise_resolver *rs, const char *tool, const char *labe
 	for (i = 0; r == 0 && i < nparents; i++) {
 		int64_t pid = one_int(rs->db, "SELECT id FROM versions WHERE tool = ?1 AND label = ?2", tool, parents[i], 0);
 
+		if (pid < 0) {
+			r = (int)pid;
+			break;
+		}
 		if (!pid) {
 			fprintf(stderr, "dise: tool '%s' has no version '%s'\n", tool, parents[i]);
 			r = -ENOENT;

@@ -188,7 +188,7 @@ struct dise_store {
 	int in_tx;
 };
 
-static int map_rc(int rc)
+int dise_sql_errno(int rc)
 {
 	switch (rc & 0xff) {
 	case SQLITE_OK:
@@ -205,6 +205,20 @@ static int map_rc(int rc)
 	}
 }
 
+static int map_rc(int rc)
+{
+	return dise_sql_errno(rc);
+}
+
+int dise_sql_step(sqlite3_stmt *q)
+{
+	int rc = sqlite3_step(q);
+
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : dise_sql_errno(rc);
+}
+
 const char *dise_store_errmsg(dise_store *st)
 {
 	return st && st->db ? sqlite3_errmsg(st->db) : "no database";
@@ -217,7 +231,7 @@ int64_t dise_sql_int(sqlite3 *db, const char *sql, int64_t none)
 
 	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
 		return none;
-	if (sqlite3_step(q) == SQLITE_ROW)
+	if (dise_sql_step(q) > 0)
 		v = sqlite3_column_int64(q, 0);
 	sqlite3_finalize(q);
 	return v;
@@ -249,9 +263,13 @@ static int migrate(dise_store *st, int target)
 		r = -EIO;
 		goto fail;
 	}
-	if (sqlite3_step(q) == SQLITE_ROW)
+	r = dise_sql_step(q);
+	if (r > 0)
 		version = sqlite3_column_int(q, 0);
 	sqlite3_finalize(q);
+	if (r < 0)
+		goto fail;
+	r = 0;
 	if (version > DISE_SCHEMA_VERSION) {
 		r = -EPROTO; /* made by a newer dise */
 		goto fail;
@@ -321,9 +339,12 @@ int dise_store_open(const char *path, int readonly, dise_store **ret)
 		int version = 0;
 
 		if (sqlite3_prepare_v2(st->db, "SELECT version FROM schema_version", -1, &q, NULL) == SQLITE_OK) {
-			if (sqlite3_step(q) == SQLITE_ROW)
+			r = dise_sql_step(q);
+			if (r > 0)
 				version = sqlite3_column_int(q, 0);
 			sqlite3_finalize(q);
+			if (r < 0) /* busy: not "no schema yet" */
+				goto fail;
 		}
 		if (version < DISE_SCHEMA_VERSION) {
 			r = version ? -ESTALE : -ENODATA;

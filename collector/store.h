@@ -15,6 +15,7 @@
 #include "decode.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 typedef struct dise_store dise_store;
 
 #define DISE_SCHEMA_VERSION 7
@@ -71,6 +72,20 @@ int dise_sql_exec(struct sqlite3 *db, const char *sql, const char *types, ...);
 
 /* The first column of the first row of sql (no parameters), or none when there is no row or it fails. */
 int64_t dise_sql_int(struct sqlite3 *db, const char *sql, int64_t none);
+
+/*
+ * SQLite's result code as 0 or -errno: SQLITE_BUSY/LOCKED -> -EBUSY,
+ * SQLITE_FULL -> -ENOSPC, SQLITE_NOMEM -> -ENOMEM, SQLITE_READONLY/PERM ->
+ * -EACCES, SQLITE_CANTOPEN -> -ENOENT, anything else -> -EIO.
+ */
+int dise_sql_errno(int rc);
+
+/*
+ * One step of q: 1 for a row, 0 at the end of the rows, -errno on an error.
+ * A busy database is an error, never the end of the rows: a loop
+ * `while ((r = dise_sql_step(q)) > 0)` must look at r < 0 after it.
+ */
+int dise_sql_step(struct sqlite3_stmt *q);
 
 /* The underlying handle, for read-only queries by the CLI. */
 struct sqlite3 *dise_store_db(dise_store *st);

@@ -82,13 +82,14 @@ static int dag_load(sqlite3 *db, const char *tool, struct dag *d)
 	sqlite3_stmt *q;
 	size_t n = 0, np = 0, cap = 0, pcap = 0, i;
 	int64_t *owner = NULL;
+	int r;
 
 	memset(d, 0, sizeof(*d));
 	if (sqlite3_prepare_v2(db, "SELECT id, health FROM versions WHERE tool = ?1 ORDER BY id", -1, &q, NULL) !=
 	    SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_text(q, 1, tool, -1, SQLITE_STATIC);
-	while (sqlite3_step(q) == SQLITE_ROW) {
+	while ((r = dise_sql_step(q)) > 0) {
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
 			d->nodes = realloc(d->nodes, cap * sizeof(*d->nodes));
@@ -100,14 +101,20 @@ static int dag_load(sqlite3 *db, const char *tool, struct dag *d)
 		n++;
 	}
 	sqlite3_finalize(q);
+	d->g.nodes = d->nodes;
+	d->g.n = n;
+	if (r < 0) /* busy: a DAG missing versions would pick the wrong ancestor */
+		goto fail;
 	/* edges grouped by version; a merge's parents in id order (the walk is breadth-first: nearest wins) */
 	if (sqlite3_prepare_v2(db,
 			       "SELECT p.version_id, p.parent_id FROM version_parents p JOIN versions v ON v.id = p.version_id "
 			       "WHERE v.tool = ?1 ORDER BY p.version_id, p.parent_id",
-			       -1, &q, NULL) != SQLITE_OK)
-		return -EIO;
+			       -1, &q, NULL) != SQLITE_OK) {
+		r = -EIO;
+		goto fail;
+	}
 	sqlite3_bind_text(q, 1, tool, -1, SQLITE_STATIC);
-	while (sqlite3_step(q) == SQLITE_ROW) {
+	while ((r = dise_sql_step(q)) > 0) {
 		if (np == pcap) {
 			pcap = pcap ? pcap * 2 : 16;
 			d->parents = realloc(d->parents, pcap * sizeof(*d->parents));
@@ -117,6 +124,8 @@ static int dag_load(sqlite3 *db, const char *tool, struct dag *d)
 		d->parents[np++] = sqlite3_column_int64(q, 1);
 	}
 	sqlite3_finalize(q);
+	if (r < 0)
+		goto fail;
 	for (i = 0; i < np; i++) { /* rows are grouped by version: point each node at its run of parents */
 		size_t k;
 
@@ -128,17 +137,20 @@ static int dag_load(sqlite3 *db, const char *tool, struct dag *d)
 			}
 	}
 	free(owner);
-	d->g.nodes = d->nodes;
-	d->g.n = n;
 	return 0;
+fail:
+	free(owner);
+	dag_free(d);
+	return r;
 }
 
 /* "SIGSEGV in parse_email (validator+0x1129) when run as `validator --fast x`" */
-static void describe_rule(sqlite3 *db, int64_t version, char *desc, size_t size, char **ret_sig, char **ret_argv,
-			  char **ret_cwd, int *ret_code, int *ret_signal)
+static int describe_rule(sqlite3 *db, int64_t version, char *desc, size_t size, char **ret_sig, char **ret_argv,
+			 char **ret_cwd, int *ret_code, int *ret_signal)
 {
 	sqlite3_stmt *q;
 	char what[256] = "failed", where[512] = "", how[1200] = "";
+	int r = -EIO;
 
 	*ret_sig = *ret_argv = *ret_cwd = NULL;
 	*ret_code = *ret_signal = -1;
@@ -148,7 +160,7 @@ static void describe_rule(sqlite3 *db, int64_t version, char *desc, size_t size,
 			       "('fail','crash','vanished') ORDER BY r.start_wall_ns DESC LIMIT 1",
 			       -1, &q, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, version);
-		if (sqlite3_step(q) == SQLITE_ROW) {
+		if ((r = dise_sql_step(q)) > 0) {
 			const char *argv = (const char *)sqlite3_column_text(q, 3);
 			const char *frames = (const char *)sqlite3_column_text(q, 5);
 
@@ -205,6 +217,7 @@ static void describe_rule(sqlite3 *db, int64_t version, char *desc, size_t size,
 		snprintf(desc, size, "%s%s when run as `%s`", what, where, how);
 	else
 		snprintf(desc, size, "%s%s", what, where);
+	return r < 0 ? r : 0;
 }
 
 /* The avoidance rule learned from version's failures, covering scope, journaled. */
@@ -216,8 +229,9 @@ static int learn_rule(struct ctx *c, const char *reason, const struct dise_tool_
 
 	if (known) /* the failure is an existing rule's */
 		return journal(c, "rule", "skipped", "the failure matches an existing rule: nothing new to learn");
-	describe_rule(c->db, c->version, desc, sizeof(desc), &sig, &argv, &cwd, &code, &signo);
-	r = dise_sql_exec(c->db,
+	r = describe_rule(c->db, c->version, desc, sizeof(desc), &sig, &argv, &cwd, &code, &signo);
+	if (r == 0)
+		r = dise_sql_exec(c->db,
 			     "INSERT INTO rules(tool, source_version, description, signature, exit_code, signal, argv, cwd, "
 			     "reason, scope, created_wall_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 			     "sissiissssi", c->tool, c->version, desc, sig, (int64_t)code, (int64_t)signo, argv, cwd, reason,
@@ -263,14 +277,15 @@ static int freeze_one(struct ctx *c, const char *reason, const struct dise_tool_
 static int ctx_tool(struct ctx *c)
 {
 	sqlite3_stmt *q;
+	int r;
 
 	if (sqlite3_prepare_v2(c->db, "SELECT tool FROM versions WHERE id = ?1", -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, c->version);
-	if (sqlite3_step(q) == SQLITE_ROW)
+	if ((r = dise_sql_step(q)) > 0)
 		snprintf(c->tool, sizeof(c->tool), "%s", (const char *)sqlite3_column_text(q, 0));
 	sqlite3_finalize(q);
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 /* Whether tool policy p (may be NULL) validates candidates before routing. */
@@ -279,19 +294,24 @@ static int validates(const struct dise_tool_policy *p)
 	return p && (p->test_command || p->replay);
 }
 
-/* The path of version's content-addressed copy (to free), or NULL when it has none. */
-static char *version_copy(sqlite3 *db, int64_t version)
+/* The path of version's content-addressed copy (to free) in *ret_copy, NULL when it has none; 0 or -errno. */
+static int version_copy(sqlite3 *db, int64_t version, char **ret_copy)
 {
 	sqlite3_stmt *q;
 	char *copy = NULL;
+	int r;
 
 	if (sqlite3_prepare_v2(db, "SELECT cas_path FROM versions WHERE id = ?1", -1, &q, NULL) != SQLITE_OK)
-		return NULL;
+		return -EIO;
 	sqlite3_bind_int64(q, 1, version);
-	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
-		copy = strdup((const char *)sqlite3_column_text(q, 0));
+	if ((r = dise_sql_step(q)) > 0 && sqlite3_column_text(q, 0) &&
+	    !(copy = strdup((const char *)sqlite3_column_text(q, 0))))
+		r = -ENOMEM;
 	sqlite3_finalize(q);
-	return copy;
+	if (r < 0)
+		return r;
+	*ret_copy = copy;
+	return 0;
 }
 
 /*
@@ -312,7 +332,7 @@ static int restore_paths(struct ctx *c, int64_t ancestor)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, c->version);
 	sqlite3_bind_int64(q, 2, ancestor);
-	while (r == 0 && sqlite3_step(q) == SQLITE_ROW) {
+	while (r == 0 && (r = dise_sql_step(q)) > 0) {
 		char why[9000];
 		int k = dise_restore_in_place((const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
 					      (const char *)sqlite3_column_text(q, 2), why, sizeof(why));
@@ -384,7 +404,8 @@ static int validate_candidates(struct ctx *c, const struct dise_tool_policy *p, 
 		dag_free(&d);
 		if (!a)
 			break;
-		copy = version_copy(c->db, a);
+		if ((r = version_copy(c->db, a, &copy)) < 0) /* busy: not a verdict on the candidate */
+			return r;
 		snprintf(cand, sizeof(cand), "v%lld: ", (long long)a);
 		if (!copy) {
 			snprintf(why, sizeof(why), "%sno copy of it to run", cand);
@@ -432,14 +453,16 @@ static int heal_one(sqlite3 *db, const struct dise_config *cfg, int64_t request,
 		return r;
 	p = dise_config_tool(cfg, c.tool);
 	if (sqlite3_prepare_v2(db, "SELECT detector || ': ' || description, detector = 'rule' FROM failures WHERE id = ?1",
-			       -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, failure);
-		if (sqlite3_step(q) == SQLITE_ROW) {
-			snprintf(reason, sizeof(reason), "%s", (const char *)sqlite3_column_text(q, 0));
-			known = sqlite3_column_int(q, 1); /* a rule's failure: that rule exists, nothing new to learn */
-		}
-		sqlite3_finalize(q);
+			       -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, failure);
+	if ((r = dise_sql_step(q)) > 0) {
+		snprintf(reason, sizeof(reason), "%s", (const char *)sqlite3_column_text(q, 0));
+		known = sqlite3_column_int(q, 1); /* a rule's failure: that rule exists, nothing new to learn */
 	}
+	sqlite3_finalize(q);
+	if (r < 0)
+		return r;
 	r = journal(&c, "start", "ok", reason);
 
 	if (r == 0 && p && p->freeze)
@@ -503,9 +526,10 @@ static int finish_restoring(dise_store *st, int64_t request, int64_t version)
 
 	if (r == 0 && sqlite3_prepare_v2(c.db, "SELECT version_id FROM routes WHERE tool = ?1", -1, &q, NULL) == SQLITE_OK) {
 		sqlite3_bind_text(q, 1, c.tool, -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(q) == SQLITE_ROW)
+		if ((r = dise_sql_step(q)) > 0)
 			ancestor = sqlite3_column_int64(q, 0);
 		sqlite3_finalize(q);
+		r = r < 0 ? r : 0;
 	}
 	if (r == 0 && ancestor)
 		r = restore_paths(&c, ancestor);
@@ -634,7 +658,7 @@ static int match_observed(dise_store *st, int64_t since_wall_ns)
 	sqlite3 *db = dise_store_db(st);
 	sqlite3_stmt *q;
 	int64_t m[64][3];
-	int n = 0, i, r, queued = 0;
+	int n = 0, i, r = 0, queued = 0;
 
 	/*
 	 * (rule, version, run): only pairs already found covered, versions not
@@ -662,15 +686,15 @@ static int match_observed(dise_store *st, int64_t since_wall_ns)
 			       -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, since_wall_ns);
-	while (n < 64 && sqlite3_step(q) == SQLITE_ROW) {
+	while (n < 64 && (r = dise_sql_step(q)) > 0) {
 		m[n][0] = sqlite3_column_int64(q, 0);
 		m[n][1] = sqlite3_column_int64(q, 1);
 		m[n][2] = sqlite3_column_int64(q, 2);
 		n++;
 	}
 	sqlite3_finalize(q);
-	if (n == 0)
-		return 0;
+	if (r < 0 || n == 0)
+		return r;
 	if ((r = dise_store_begin(st)) < 0)
 		return r;
 	for (i = 0; r == 0 && i < n; i++) {
@@ -679,13 +703,17 @@ static int match_observed(dise_store *st, int64_t since_wall_ns)
 
 		if ((r = ctx_tool(&c)) < 0)
 			break;
-		if (sqlite3_prepare_v2(db, "SELECT description FROM rules WHERE id = ?1", -1, &q, NULL) == SQLITE_OK) {
-			sqlite3_bind_int64(q, 1, m[i][0]);
-			if (sqlite3_step(q) == SQLITE_ROW)
-				snprintf(desc, sizeof(desc), "run %lld failed the way rule %lld describes: %s",
-					 (long long)m[i][2], (long long)m[i][0], (const char *)sqlite3_column_text(q, 0));
-			sqlite3_finalize(q);
+		if (sqlite3_prepare_v2(db, "SELECT description FROM rules WHERE id = ?1", -1, &q, NULL) != SQLITE_OK) {
+			r = -EIO;
+			break;
 		}
+		sqlite3_bind_int64(q, 1, m[i][0]);
+		if ((r = dise_sql_step(q)) > 0)
+			snprintf(desc, sizeof(desc), "run %lld failed the way rule %lld describes: %s", (long long)m[i][2],
+				 (long long)m[i][0], (const char *)sqlite3_column_text(q, 0));
+		sqlite3_finalize(q);
+		if (r < 0)
+			break;
 		r = rule_failed(&c, m[i][0], "rule_matched", desc);
 		queued++;
 	}
@@ -722,7 +750,7 @@ int dise_heal_check_rules(dise_store *st, const struct dise_config *cfg)
 		free(t);
 		return -EIO;
 	}
-	while (n < 256 && sqlite3_step(q) == SQLITE_ROW) {
+	while (n < 256 && (r = dise_sql_step(q)) > 0) {
 		t[n].rule = sqlite3_column_int64(q, 0);
 		t[n].version = sqlite3_column_int64(q, 1);
 		t[n].source = sqlite3_column_int64(q, 2);
@@ -733,6 +761,8 @@ int dise_heal_check_rules(dise_store *st, const struct dise_config *cfg)
 		n++;
 	}
 	sqlite3_finalize(q);
+	if (r > 0)
+		r = 0;
 	for (i = 0; r == 0 && i < n; i++) {
 		const struct dise_tool_policy *p = dise_config_tool(cfg, t[i].tool);
 		struct ctx c = { db, 0, t[i].version, "", now_ns(CLOCK_MONOTONIC) };
@@ -764,7 +794,9 @@ int dise_heal_check_rules(dise_store *st, const struct dise_config *cfg)
 			r = rule_check(db, t[i].rule, t[i].version, "covered", "not replayed: the tool's policy has no replay");
 			continue;
 		}
-		if (!(copy = version_copy(db, t[i].version))) {
+		if ((r = version_copy(db, t[i].version, &copy)) < 0)
+			break;
+		if (!copy) {
 			r = rule_check(db, t[i].rule, t[i].version, "covered", "not replayed: no copy of the version to run");
 			continue;
 		}
@@ -806,15 +838,15 @@ int dise_heal_check_rules(dise_store *st, const struct dise_config *cfg)
 static int restoring(sqlite3 *db, int64_t request)
 {
 	sqlite3_stmt *q;
-	int yes = 0;
+	int yes = 0, r;
 
 	if (sqlite3_prepare_v2(db, "SELECT state = 'restoring' FROM heal_requests WHERE id = ?1", -1, &q, NULL) != SQLITE_OK)
-		return 0;
+		return -EIO;
 	sqlite3_bind_int64(q, 1, request);
-	if (sqlite3_step(q) == SQLITE_ROW)
+	if ((r = dise_sql_step(q)) > 0)
 		yes = sqlite3_column_int(q, 0);
 	sqlite3_finalize(q);
-	return yes;
+	return r < 0 ? r : yes;
 }
 
 int dise_heal_pending(dise_store *st, const struct dise_config *cfg)
@@ -831,7 +863,7 @@ int dise_heal_pending(dise_store *st, const struct dise_config *cfg)
 			       "WHERE state IN ('queued', 'validating', 'restoring') ORDER BY id LIMIT 64",
 			       -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
-	while (n < 64 && sqlite3_step(q) == SQLITE_ROW) {
+	while (n < 64 && (r = dise_sql_step(q)) > 0) {
 		req[n][0] = sqlite3_column_int64(q, 0);
 		req[n][1] = sqlite3_column_int64(q, 1);
 		req[n][2] = sqlite3_column_int64(q, 2);
@@ -839,6 +871,8 @@ int dise_heal_pending(dise_store *st, const struct dise_config *cfg)
 		n++;
 	}
 	sqlite3_finalize(q);
+	if (r < 0)
+		return r;
 	for (i = 0; i < n; i++) {
 		if (req[i][3] == 2) {
 			if ((r = finish_restoring(st, req[i][0], req[i][1])) < 0)
@@ -860,7 +894,9 @@ int dise_heal_pending(dise_store *st, const struct dise_config *cfg)
 		}
 		if (r == 1 && (r = finish_validating(st, cfg, req[i][0], req[i][1])) < 0)
 			return r;
-		if (restoring(db, req[i][0]) && (r = finish_restoring(st, req[i][0], req[i][1])) < 0)
+		if ((r = restoring(db, req[i][0])) < 0)
+			return r;
+		if (r && (r = finish_restoring(st, req[i][0], req[i][1])) < 0)
 			return r;
 		done++;
 	}
@@ -905,9 +941,11 @@ int dise_heal_reset(dise_store *st, int64_t version_id, const char *who, const c
 	if (sqlite3_prepare_v2(db, "SELECT tool FROM versions WHERE id = ?1", -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, version_id);
-	if (sqlite3_step(q) == SQLITE_ROW)
+	if ((r = dise_sql_step(q)) > 0)
 		snprintf(c.tool, sizeof(c.tool), "%s", (const char *)sqlite3_column_text(q, 0));
 	sqlite3_finalize(q);
+	if (r < 0)
+		return r;
 	if (!c.tool[0])
 		return -ENOENT;
 	r = dise_store_begin(st);

@@ -175,7 +175,7 @@ int dise_validate_rules(sqlite3 *db, const char *tool, int64_t only_rule, const 
 			char *why, size_t size)
 {
 	sqlite3_stmt *q;
-	int r = 0, replayed = 0;
+	int r = 0, k = 0, replayed = 0;
 
 	if (sqlite3_prepare_v2(db,
 			       "SELECT id, argv, cwd, signal, exit_code, description FROM rules "
@@ -185,7 +185,7 @@ int dise_validate_rules(sqlite3 *db, const char *tool, int64_t only_rule, const 
 		return -EIO;
 	sqlite3_bind_text(q, 1, tool, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(q, 2, only_rule);
-	while (r == 0 && sqlite3_step(q) == SQLITE_ROW) {
+	while (r == 0 && (k = dise_sql_step(q)) > 0) {
 		char **argv = argv_of((const char *)sqlite3_column_text(q, 1));
 		const char *cwd = (const char *)sqlite3_column_text(q, 2);
 		int sig = sqlite3_column_type(q, 3) == SQLITE_NULL ? 0 : sqlite3_column_int(q, 3);
@@ -214,6 +214,8 @@ int dise_validate_rules(sqlite3 *db, const char *tool, int64_t only_rule, const 
 		}
 	}
 	sqlite3_finalize(q);
+	if (r == 0 && k < 0) /* busy: not "none failed" */
+		r = k;
 	if (r == 0)
 		snprintf(why, size, "%d rule%s replayed, none failed the same way", replayed, replayed == 1 ? "" : "s");
 	return r;
