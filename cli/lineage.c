@@ -73,7 +73,7 @@ int dise_cli_lineage(int argc, char **argv)
 			       "SELECT v.id, v.sha256, v.label, v.path, v.health, v.first_seen_wall_ns, v.cas_path, "
 			       "(SELECT group_concat(parent_id) FROM version_parents p WHERE p.version_id = v.id), "
 			       "(SELECT count(*) FROM runs r WHERE r.version_id = v.id), "
-			       "(SELECT count(*) FROM runs r WHERE r.version_id = v.id AND r.outcome IN ('fail','crash','vanished')), "
+			       "(SELECT count(*) FROM runs r WHERE r.version_id = v.id AND dise_failed(r.outcome, r.exit_status, NULL)), "
 			       "(SELECT count(*) FROM runs r WHERE r.version_id = v.id AND r.outcome = 'crash'), "
 			       "(SELECT h.state FROM heal_requests h WHERE h.version_id = v.id ORDER BY h.id DESC LIMIT 1), "
 			       "(SELECT 1 FROM routes r WHERE r.tool = v.tool AND r.version_id = v.id), "

@@ -27,6 +27,7 @@
 
 #include "config.h"
 #include "detect.h"
+#include "names.h"
 
 void dise_detect_policy_default(struct dise_detect_policy *p)
 {
@@ -55,24 +56,25 @@ static int64_t median(int64_t *v, int n)
 }
 
 /* Records one detection and queues a heal request (ignored when one is queued already). */
-static int record(sqlite3 *db, int64_t version, const char *failed, const char *detector, const char *severity,
+static int record(sqlite3 *db, int64_t version, const char *normal, enum dise_detector detector, const char *severity,
 		  const char *desc, int64_t now)
 {
 	sqlite3_stmt *q;
-	char sql[1024];
 	int64_t run = 0, failure;
 	const char *stack = NULL, *sig = NULL;
 	char *stack_copy = NULL, *sig_copy = NULL;
 	int rc, added;
 
 	/* the latest failed run, and its crash's frames if it crashed */
-	snprintf(sql, sizeof(sql),
-		 "SELECT r.id, c.frames, c.signature FROM runs r LEFT JOIN crashes c ON c.run_id = r.id "
-		 "WHERE r.version_id = ?1 AND %s ORDER BY r.start_wall_ns DESC LIMIT 1",
-		 failed);
-	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db,
+			       "SELECT r.id, c.frames, c.signature FROM runs r LEFT JOIN crashes c ON c.run_id = r.id "
+			       "WHERE r.version_id = ?1 AND dise_failed(r.outcome, r.exit_status, ?2) "
+			       "ORDER BY r.start_wall_ns DESC LIMIT 1",
+			       -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, version);
+	if (normal)
+		sqlite3_bind_text(q, 2, normal, -1, SQLITE_STATIC);
 	rc = dise_sql_step(q);
 	if (rc > 0) {
 		run = sqlite3_column_int64(q, 0);
@@ -93,7 +95,7 @@ static int record(sqlite3 *db, int64_t version, const char *failed, const char *
 		sqlite3_bind_int64(q, 1, version);
 		if (run)
 			sqlite3_bind_int64(q, 2, run);
-		sqlite3_bind_text(q, 3, detector, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 3, dise_detector_name(detector), -1, SQLITE_STATIC);
 		sqlite3_bind_text(q, 4, desc, -1, SQLITE_STATIC);
 		if (stack_copy)
 			sqlite3_bind_text(q, 5, stack_copy, -1, SQLITE_STATIC);
@@ -147,21 +149,23 @@ static int check_version(sqlite3 *db, const struct dise_detect_policy *p, const 
 {
 	sqlite3_stmt *q;
 	int64_t fails = 0, runs = 0;
-	char desc[512], fbuf[512], sql[1024];
+	char desc[512], nbuf[512];
 	int r;
-	const char *failed = dise_config_failed_sql(cfg, tool, fbuf, sizeof(fbuf));
+	/* what a failure is: outcome.h decides, with the exit codes the tool's policy calls normal */
+	const char *normal = dise_config_normal_codes(cfg, tool, nbuf, sizeof(nbuf));
 
 	/* three strikes (only failures can make it, or the error rate: when none arrived, only the slowdown) */
 	if (!failures)
 		goto slowdown;
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM runs r WHERE r.version_id = ?1 AND %s AND r.start_wall_ns >= "
-		 "max(?2, (SELECT reset_wall_ns FROM versions WHERE id = ?1))",
-		 failed);
-	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db,
+			       "SELECT count(*) FROM runs r WHERE r.version_id = ?1 AND dise_failed(r.outcome, r.exit_status, ?3) "
+			       "AND r.start_wall_ns >= max(?2, (SELECT reset_wall_ns FROM versions WHERE id = ?1))",
+			       -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, v);
 	sqlite3_bind_int64(q, 2, now - p->window_ns);
+	if (normal)
+		sqlite3_bind_text(q, 3, normal, -1, SQLITE_STATIC);
 	r = dise_sql_step(q);
 	if (r > 0)
 		fails = sqlite3_column_int64(q, 0);
@@ -171,20 +175,21 @@ static int check_version(sqlite3 *db, const struct dise_detect_policy *p, const 
 	if (fails >= p->strikes) {
 		snprintf(desc, sizeof(desc), "%s v%lld failed %lld times within %lld s", tool, (long long)v,
 			 (long long)fails, (long long)(p->window_ns / 1000000000));
-		return record(db, v, failed, "three_strikes", "critical", desc, now);
+		return record(db, v, normal, DISE_DETECT_THREE_STRIKES, "critical", desc, now);
 	}
 
 	/* error rate over the last runs */
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(*), sum(%s) FROM (SELECT outcome, exit_status FROM runs "
-		 "WHERE version_id = ?1 AND outcome IS NOT NULL AND outcome != 'exec' "
-		 "AND start_wall_ns >= (SELECT reset_wall_ns FROM versions WHERE id = ?1) "
-		 "ORDER BY start_wall_ns DESC LIMIT ?2) AS r",
-		 failed);
-	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db,
+			       "SELECT count(*), sum(dise_failed(r.outcome, r.exit_status, ?3)) FROM (SELECT outcome, exit_status "
+			       "FROM runs WHERE version_id = ?1 AND outcome IS NOT NULL AND outcome != 'exec' "
+			       "AND start_wall_ns >= (SELECT reset_wall_ns FROM versions WHERE id = ?1) "
+			       "ORDER BY start_wall_ns DESC LIMIT ?2) AS r",
+			       -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, v);
 	sqlite3_bind_int(q, 2, p->error_runs);
+	if (normal)
+		sqlite3_bind_text(q, 3, normal, -1, SQLITE_STATIC);
 	r = dise_sql_step(q);
 	if (r > 0) {
 		runs = sqlite3_column_int64(q, 0);
@@ -197,7 +202,7 @@ static int check_version(sqlite3 *db, const struct dise_detect_policy *p, const 
 		snprintf(desc, sizeof(desc), "%s v%lld failed %lld of its last %lld runs (%.1f%% > %.1f%%)", tool,
 			 (long long)v, (long long)fails, (long long)runs, 100.0 * (double)fails / (double)runs,
 			 100.0 * p->error_rate);
-		return record(db, v, failed, "error_rate", "high", desc, now);
+		return record(db, v, normal, DISE_DETECT_ERROR_RATE, "high", desc, now);
 	}
 
 slowdown:
@@ -223,7 +228,7 @@ slowdown:
 					 "%s v%lld slowed down: median %.3f ms over its last %d runs, %.3f ms before", tool,
 					 (long long)v, recent / 1e6, p->slow_recent, before / 1e6);
 				free(d);
-				return record(db, v, failed, "slowdown", "medium", desc, now);
+				return record(db, v, normal, DISE_DETECT_SLOWDOWN, "medium", desc, now);
 			}
 		}
 		free(d);

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 
 #include "ingest.h"
+#include "outcome.h"
 
 #define CHECKPOINT_COMMITS 512
 
@@ -154,10 +155,8 @@ int dise_ingest_batch(dise_ingest *in, size_t max, struct dise_ingest_stats *sta
 		if (r < 0)
 			goto fail;
 		stats->stored++;
-		if (rec.type == DISE_REC_CRASH ||
-		    (rec.type == DISE_REC_EXIT && rec.u.exit.how != DISE_EXIT_DETACHED &&
-		     (rec.u.exit.how == DISE_EXIT_TRACED ? !(WIFEXITED(rec.u.exit.status) && !WEXITSTATUS(rec.u.exit.status))
-							 : (rec.u.exit.status & 0xff) != 0)))
+		/* a run that ends badly whatever the tool's policy: the detectors look at once */
+		if (dise_run_failed(dise_outcome_of_record(&rec), -1, NULL, 0))
 			stats->failures++;
 	}
 	for (k = 0; k < in->nshards; k++)

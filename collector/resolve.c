@@ -246,7 +246,7 @@ int dise_resolver_step(dise_resolver *rs, int max)
 		return -ENOMEM;
 	if (sqlite3_prepare_v2(db,
 			       "SELECT id, tool, COALESCE(exe, execfn), cwd, exe_dev, exe_ino, exe_size, exe_mtime_ns, "
-			       "start_wall_ns, outcome IN ('crash', 'fail', 'vanished') FROM runs "
+			       "start_wall_ns, dise_failed(outcome, exit_status, NULL) FROM runs "
 			       "WHERE version_id IS NULL AND exe_ino IS NOT NULL ORDER BY id LIMIT ?1",
 			       -1, &q, NULL) != SQLITE_OK) {
 		free(p);

@@ -18,7 +18,7 @@ struct sqlite3;
 struct sqlite3_stmt;
 typedef struct dise_store dise_store;
 
-#define DISE_SCHEMA_VERSION 7
+#define DISE_SCHEMA_VERSION 8
 
 /* Opens (creating and migrating) the database; readonly opens an existing one as is. */
 int dise_store_open(const char *path, int readonly, dise_store **ret);

@@ -156,8 +156,8 @@ static int describe_rule(sqlite3 *db, int64_t version, char *desc, size_t size, 
 	*ret_code = *ret_signal = -1;
 	if (sqlite3_prepare_v2(db,
 			       "SELECT r.outcome, r.exit_status, r.signal, r.argv, r.cwd, c.frames, c.signature FROM runs r "
-			       "LEFT JOIN crashes c ON c.run_id = r.id WHERE r.version_id = ?1 AND r.outcome IN "
-			       "('fail','crash','vanished') ORDER BY r.start_wall_ns DESC LIMIT 1",
+			       "LEFT JOIN crashes c ON c.run_id = r.id WHERE r.version_id = ?1 AND "
+			       "dise_failed(r.outcome, r.exit_status, NULL) ORDER BY r.start_wall_ns DESC LIMIT 1",
 			       -1, &q, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, version);
 		if ((r = dise_sql_step(q)) > 0) {
@@ -223,7 +223,7 @@ static int describe_rule(sqlite3 *db, int64_t version, char *desc, size_t size, 
 /* The avoidance rule learned from version's failures, covering scope, journaled. */
 static int learn_rule(struct ctx *c, const char *reason, const struct dise_tool_policy *p, int known)
 {
-	const char *scope = p ? p->rule_scope : "descendants";
+	const char *scope = dise_scope_name(p ? p->rule_scope : DISE_SCOPE_DESCENDANTS);
 	char desc[2048], *sig, *argv, *cwd;
 	int code, signo, r;
 
@@ -627,13 +627,13 @@ static int rule_covers(sqlite3 *db, const char *scope, const char *rtool, int64_
 	struct dag d;
 	int64_t *desc;
 	size_t nd, k;
-	int covered = 0, r;
+	int covered = 0, r, s = dise_scope_from_name(scope);
 
-	if (!strcmp(scope, "global"))
+	if (s == DISE_SCOPE_GLOBAL)
 		return 1;
 	if (strcmp(rtool, vtool))
 		return 0;
-	if (!strcmp(scope, "all_similar"))
+	if (s == DISE_SCOPE_ALL_SIMILAR)
 		return 1;
 	if ((r = dag_load(db, rtool, &d)) < 0)
 		return r;
