@@ -247,11 +247,11 @@ static void *notifier_main(void *p)
 	if (dise_store_open(a->db, 0, &st) < 0)
 		return NULL;
 	while (!stop) {
-		dise_notify_pending(dise_store_db(st), a->cfg->webhook, a->cfg->webhook_timeout_ms);
+		dise_notify_pending(st, a->cfg->webhook, a->cfg->webhook_timeout_ms);
 		for (int i = 0; i < 10 && !stop; i++)
 			nap(100);
 	}
-	dise_notify_pending(dise_store_db(st), a->cfg->webhook, a->cfg->webhook_timeout_ms); /* what the last pass healed */
+	dise_notify_pending(st, a->cfg->webhook, a->cfg->webhook_timeout_ms); /* what the last pass healed */
 	dise_store_free(st);
 	return NULL;
 }
@@ -464,7 +464,7 @@ int main(int argc, char **argv)
 	if (once) {
 		resolve_all(st, cas, &cfg);
 		dise_ingest_publish_routes(in, st, cas);
-		dise_notify_pending(dise_store_db(st), cfg.webhook, cfg.webhook_timeout_ms);
+		dise_notify_pending(st, cfg.webhook, cfg.webhook_timeout_ms);
 	}
 	if (cfg.webhook)
 		curl_global_cleanup();

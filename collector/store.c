@@ -25,6 +25,7 @@
 #include "config.h"
 #include "outcome.h"
 #include "schema.h"
+#include "store-internal.h"
 #include "store.h"
 #include "unwind.h"
 
@@ -95,11 +96,6 @@ static const char *const queries[Q_MAX] = {
 	[Q_ROLLBACK] = "ROLLBACK",
 };
 
-struct dise_store {
-	sqlite3 *db;
-	sqlite3_stmt *q[Q_MAX];
-	int in_tx;
-};
 
 int dise_sql_errno(int rc)
 {
@@ -226,6 +222,11 @@ int dise_store_open(const char *path, int readonly, dise_store **ret)
 				exec_sql(st, sql);
 			}
 		}
+		st->q = calloc(Q_MAX, sizeof(*st->q));
+		if (!st->q) {
+			r = -ENOMEM;
+			goto fail;
+		}
 		for (i = 0; i < Q_MAX; i++)
 			if (sqlite3_prepare_v3(st->db, queries[i], -1, SQLITE_PREPARE_PERSISTENT, &st->q[i], NULL) !=
 			    SQLITE_OK) {
@@ -253,8 +254,11 @@ dise_store *dise_store_free(dise_store *st)
 
 	if (!st)
 		return NULL;
-	for (i = 0; i < Q_MAX; i++)
+	for (i = 0; st->q && i < Q_MAX; i++)
 		sqlite3_finalize(st->q[i]);
+	free(st->q);
+	for (i = 0; i < st->ncache; i++)
+		sqlite3_finalize(st->cache[i].q);
 	sqlite3_close(st->db);
 	free(st);
 	return NULL;
@@ -559,6 +563,138 @@ static int add_crash(dise_store *st, uint64_t epoch, const struct dise_record *r
 	}
 	free(frames);
 	return r;
+}
+
+sqlite3_stmt *dise__stmt(dise_store *st, const char *sql)
+{
+	sqlite3_stmt *q;
+	int i;
+
+	for (i = 0; i < st->ncache; i++)
+		if (st->cache[i].sql == sql)
+			return st->cache[i].q;
+	if (st->ncache == DISE__CACHE_MAX) /* a bug: the cache is sized for every statement of the store */
+		return NULL;
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q, NULL) != SQLITE_OK)
+		return NULL;
+	st->cache[st->ncache].sql = sql;
+	st->cache[st->ncache++].q = q;
+	st->prepared++;
+	return q;
+}
+
+void dise__done(sqlite3_stmt *q)
+{
+	if (q) {
+		sqlite3_reset(q);
+		sqlite3_clear_bindings(q);
+	}
+}
+
+static int bindv(sqlite3_stmt *q, const char *types, va_list ap)
+{
+	int i;
+
+	if (sqlite3_bind_parameter_count(q) != (int)strlen(types))
+		return -EINVAL; /* a wrong type string is a bug: refuse it rather than read garbage */
+	for (i = 0; types[i]; i++) {
+		switch (types[i]) {
+		case 's': {
+			const char *v = va_arg(ap, const char *);
+
+			if (v)
+				sqlite3_bind_text(q, i + 1, v, -1, SQLITE_TRANSIENT);
+			break;
+		}
+		case 'd': sqlite3_bind_int(q, i + 1, va_arg(ap, int)); break;
+		case 'n': {
+			int64_t v = va_arg(ap, int64_t);
+
+			if (v >= 0)
+				sqlite3_bind_int64(q, i + 1, v);
+			break;
+		}
+		default: sqlite3_bind_int64(q, i + 1, va_arg(ap, int64_t));
+		}
+	}
+	return 0;
+}
+
+int dise__bind(sqlite3_stmt *q, const char *types, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, types);
+	r = bindv(q, types, ap);
+	va_end(ap);
+	return r;
+}
+
+int dise__exec(dise_store *st, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *q = dise__stmt(st, sql);
+	va_list ap;
+	int r;
+
+	if (!q)
+		return -EIO;
+	va_start(ap, types);
+	r = bindv(q, types, ap);
+	va_end(ap);
+	while (r == 0 && (r = dise_sql_step(q)) > 0)
+		r = 0;
+	dise__done(q);
+	return r;
+}
+
+int dise__int(dise_store *st, const char *sql, int64_t *ret, const char *types, ...)
+{
+	sqlite3_stmt *q = dise__stmt(st, sql);
+	va_list ap;
+	int r;
+
+	if (!q)
+		return -EIO;
+	va_start(ap, types);
+	r = bindv(q, types, ap);
+	va_end(ap);
+	if (r == 0 && (r = dise_sql_step(q)) > 0)
+		*ret = sqlite3_column_int64(q, 0);
+	dise__done(q);
+	return r;
+}
+
+int dise__text(dise_store *st, const char *sql, char *buf, size_t size, const char *types, ...)
+{
+	sqlite3_stmt *q = dise__stmt(st, sql);
+	va_list ap;
+	int r;
+
+	if (!q)
+		return -EIO;
+	va_start(ap, types);
+	r = bindv(q, types, ap);
+	va_end(ap);
+	if (r == 0 && (r = dise_sql_step(q)) > 0) {
+		const char *t = (const char *)sqlite3_column_text(q, 0);
+
+		snprintf(buf, size, "%s", t ? t : "");
+	}
+	dise__done(q);
+	return r;
+}
+
+char *dise__col_strdup(sqlite3_stmt *q, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(q, i);
+
+	return t ? strdup(t) : NULL;
+}
+
+int dise_store_statements_prepared(dise_store *st)
+{
+	return st->prepared;
 }
 
 int dise_sql_exec(struct sqlite3 *db, const char *sql, const char *types, ...)

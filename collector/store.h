@@ -12,7 +12,10 @@
 
 #include <stdint.h>
 
+#include <stddef.h>
+
 #include "decode.h"
+#include "names.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -87,7 +90,119 @@ int dise_sql_errno(int rc);
  */
 int dise_sql_step(struct sqlite3_stmt *q);
 
+/* How many statements this connection has prepared (each once: they are cached). */
+int dise_store_statements_prepared(dise_store *st);
+
 /* The underlying handle, for read-only queries by the CLI. */
 struct sqlite3 *dise_store_db(dise_store *st);
+
+/*
+ * ---- The healer's statements (store-heal.c) ----
+ * All return 0 (lookups: 1 with a row, 0 without) or -errno; none holds a
+ * statement open when it returns. Times are CLOCK_REALTIME ns.
+ */
+int dise_store_journal_add(dise_store *st, int64_t request, const char *tool, int64_t version, const char *step,
+			   const char *result, const char *detail, int64_t wall_ns, int64_t duration_ns);
+/* The tool of version into buf: 1, 0 when there is no such version, or -errno. */
+int dise_store_version_tool(dise_store *st, int64_t version, char *buf, size_t size);
+/* The path of version's content-addressed copy (to free), NULL when it has none. 0 or -errno. */
+int dise_store_version_copy(dise_store *st, int64_t version, char **ret_copy);
+
+struct dise_store_node {
+	int64_t id;
+	enum dise_health health;
+};
+struct dise_store_edge {
+	int64_t version, parent;
+};
+/* The versions of tool (by id) and its lineage edges (grouped by version, parents by id), to free. */
+int dise_store_tool_dag(dise_store *st, const char *tool, struct dise_store_node **ret_nodes, size_t *ret_n,
+			struct dise_store_edge **ret_edges, size_t *ret_ne);
+
+/* The latest failed run of a version (outcome.h's decision, no tool policy), with its crash if it crashed. */
+struct dise_failed_run {
+	int exit_status, signal; /* -1: none */
+	char *argv, *cwd, *frames, *signature; /* NULL: none */
+};
+int dise_store_last_failed_run(dise_store *st, int64_t version, struct dise_failed_run *ret);
+void dise_failed_run_free(struct dise_failed_run *f);
+
+/* A rule learned from version source; exit_code, signo -1: none. */
+int dise_store_rule_add(dise_store *st, const char *tool, int64_t source, const char *desc, const char *signature,
+			int exit_code, int signo, const char *argv, const char *cwd, const char *reason, enum dise_scope scope,
+			int64_t wall_ns);
+int dise_store_version_set_health(dise_store *st, int64_t version, enum dise_health health);
+/* version degraded, tainted by `by`, if it was healthy: returns 1 when it was, 0, or -errno. */
+int dise_store_version_taint(dise_store *st, int64_t version, int64_t by);
+int dise_store_heal_set_state(dise_store *st, int64_t request, enum dise_heal_state state);
+/* The state of request (enum dise_heal_state), -ENOENT, or -errno. */
+int dise_store_heal_state(dise_store *st, int64_t request);
+/* "detector: description" of a failure into buf, and whether a rule found it: 1, 0 (none), -errno. */
+int dise_store_failure_reason(dise_store *st, int64_t failure, char *buf, size_t size, int *ret_is_rule);
+int dise_store_route_set(dise_store *st, const char *tool, int64_t version, int64_t wall_ns);
+int dise_store_route_drop(dise_store *st, const char *tool);
+/* The version tool is routed to: 1, 0 when it has no route, -errno. */
+int dise_store_route_get(dise_store *st, const char *tool, int64_t *ret_version);
+
+/* Where a pruned version's files are, to be given back the ancestor's content. */
+struct dise_restore_target {
+	char *path, *sha256, *from;
+};
+int dise_store_restore_targets(dise_store *st, int64_t pruned, int64_t ancestor, struct dise_restore_target **ret,
+			       size_t *ret_n);
+void dise_restore_targets_free(struct dise_restore_target *t, size_t n);
+
+int dise_store_rule_check_set(dise_store *st, int64_t rule, int64_t version, enum dise_check result, const char *detail,
+			      int64_t wall_ns);
+/*
+ * A failure of version (detector, desc; severity high; rule > 0: with that
+ * rule's crash signature) and a queued heal request for it, unless one is
+ * queued already.
+ */
+int dise_store_heal_request_add(dise_store *st, int64_t version, enum dise_detector detector, const char *desc,
+				int64_t rule, int64_t wall_ns);
+/* (rule, version, run) of covered versions seen failing the way a rule describes since since_wall_ns; how many. */
+int dise_store_rule_matches(dise_store *st, int64_t since_wall_ns, int64_t (*m)[3], int max);
+int dise_store_rule_description(dise_store *st, int64_t rule, char *buf, size_t size);
+
+struct dise_rule_pair {
+	int64_t rule, version, source;
+	int replayable;
+	enum dise_scope scope;
+	char tool[256], vtool[256];
+};
+/* The (rule, version it may cover) pairs not checked yet, at most max; how many. */
+int dise_store_rule_pairs(dise_store *st, struct dise_rule_pair *t, int max);
+
+struct dise_heal_request {
+	int64_t id, version, failure;
+	enum dise_heal_state state;
+};
+/* Requests queued, validating or restoring, oldest first, at most max; how many. */
+int dise_store_heal_requests_open(dise_store *st, struct dise_heal_request *req, int max);
+/* `dise reset`: version healthy (strikes from wall_ns on), what it tainted healthy, its queued requests reset, tool's route dropped. */
+int dise_store_version_reset(dise_store *st, int64_t version, const char *tool, int64_t wall_ns);
+
+/* The rules of a tool that keep an invocation to replay (only_rule > 0: that one). */
+struct dise_replay {
+	int64_t rule;
+	char *argv, *cwd, *description;
+	int signal, exit_code; /* 0, -1: none */
+};
+int dise_store_rules_replayable(dise_store *st, const char *tool, int64_t only_rule, struct dise_replay **ret,
+				size_t *ret_n);
+void dise_replays_free(struct dise_replay *t, size_t n);
+
+/* The webhook's place in the journal, and the healing events after it. */
+int dise_store_notify_cursor(dise_store *st, int64_t *ret_journal_id);
+int dise_store_notify_cursor_set(dise_store *st, int64_t journal_id);
+struct dise_event {
+	int64_t journal_id, version, wall_ns;
+	char step[32], result[32];
+	char *tool, *detail, *reason; /* NULL: none */
+};
+/* Events journaled after `after`, at most max; how many, or -errno. dise_events_free() frees their strings. */
+int dise_store_notify_events(dise_store *st, int64_t after, struct dise_event *ev, int max);
+void dise_events_free(struct dise_event *ev, int n);
 
 #endif
