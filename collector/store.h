@@ -97,6 +97,38 @@ int dise_store_statements_prepared(dise_store *st);
 struct sqlite3 *dise_store_db(dise_store *st);
 
 /*
+ * ---- What the dise command reads (store-report.c) ----
+ * A report is the rows of one query as a JSON array of objects (column name
+ * -> value, NULL columns left out), read whole. arg: the tool (RUNS: NULL
+ * for every tool; LINEAGE: required); limit: RUNS' newest rows. 0 or -errno.
+ */
+struct json_t;
+enum dise_report {
+	DISE_REPORT_RUNS,
+	DISE_REPORT_LINEAGE,
+	DISE_REPORT_CRASHES,
+	DISE_REPORT_PRUNED,
+	DISE_REPORT_RULES,
+	DISE_REPORT_HEALTH_BY,
+	DISE_REPORT_RECENT_FAILURES,
+	DISE_REPORT_MAX,
+};
+int dise_store_report(dise_store *st, enum dise_report what, const char *arg, int64_t limit, struct json_t **ret);
+
+struct dise_health_counts {
+	int64_t runs, queued, routed, no_ancestor, frozen, mean_detection_to_route_ns;
+};
+int dise_store_health_counts(dise_store *st, struct dise_health_counts *ret);
+
+/* The version a command names: ver (label, v12 or 12), else the newest one it may act on. */
+enum dise_pick {
+	DISE_PICK_HEALABLE,   /* not pruned */
+	DISE_PICK_RESETTABLE, /* pruned or failed */
+};
+/* 1 with *ret, 0 when there is none, or -errno. */
+int dise_store_version_pick(dise_store *st, const char *tool, const char *ver, enum dise_pick pick, int64_t *ret);
+
+/*
  * ---- The healer's statements (store-heal.c) ----
  * All return 0 (lookups: 1 with a row, 0 without) or -errno; none holds a
  * statement open when it returns. Times are CLOCK_REALTIME ns.
