@@ -97,6 +97,39 @@ int dise_store_statements_prepared(dise_store *st);
 struct sqlite3 *dise_store_db(dise_store *st);
 
 /*
+ * ---- The detectors' statements (store-detect.c) ----
+ * normal: the tool's normal exit codes ("1,3", NULL: none), see outcome.h.
+ * 0 (or a count) or -errno.
+ */
+int dise_store_last_run_id(dise_store *st, int64_t *ret);
+struct dise_version_ref {
+	int64_t id;
+	char tool[256];
+};
+/*
+ * The versions to look at, to free: not pruned or failed, with no queued
+ * heal request, and with runs started since since_wall_ns (after_run < 0)
+ * or runs stored after run id after_run.
+ */
+int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t after_run, struct dise_version_ref **ret,
+				 size_t *ret_n);
+/* How many of version's runs since since_wall_ns (and its last reset) failed. */
+int dise_store_version_failures(dise_store *st, int64_t version, const char *normal, int64_t since_wall_ns,
+				int64_t *ret_count);
+/* Of version's last `last` ended runs (since its reset): how many, how many failed. */
+int dise_store_version_error_rate(dise_store *st, int64_t version, const char *normal, int last, int64_t *ret_runs,
+				  int64_t *ret_fails);
+/* Wall times (ns) of version's ok runs since its reset, newest first, at most max; how many. */
+int dise_store_version_ok_durations(dise_store *st, int64_t version, int64_t *out, int max);
+/*
+ * A detection: a failure row (with the latest failed run and its crash's
+ * stack and signature) and a queued heal request unless one is queued.
+ * Returns 1 when a request was queued, 0 when one was already, or -errno.
+ */
+int dise_store_detection_add(dise_store *st, int64_t version, const char *normal, enum dise_detector detector,
+			     const char *severity, const char *desc, int64_t wall_ns);
+
+/*
  * ---- What the dise command reads (store-report.c) ----
  * A report is the rows of one query as a JSON array of objects (column name
  * -> value, NULL columns left out), read whole. arg: the tool (RUNS: NULL
