@@ -97,6 +97,46 @@ int dise_store_statements_prepared(dise_store *st);
 struct sqlite3 *dise_store_db(dise_store *st);
 
 /*
+ * ---- The resolver's statements (store-version.c) ----
+ * Lookups: 1 with a value, 0 without, -errno; the rest 0 or -errno.
+ */
+struct dise_unversioned {
+	int64_t run_id, dev, ino, size, mtime_ns, wall_ns;
+	int failed; /* its bad end is stored already (outcome.h, no tool policy) */
+	char tool[256], path[4096];
+};
+/* Runs with a file identity and no version yet, oldest first, at most max; how many. */
+int dise_store_runs_unversioned(dise_store *st, struct dise_unversioned *p, int max);
+/* The hash cached for a file identity into sha ("" when it could not be hashed). */
+int dise_store_content_hash(dise_store *st, int64_t dev, int64_t ino, int64_t size, int64_t mtime_ns, char sha[65]);
+/* Caches sha (NULL: could not be hashed) for a file identity, unless one is cached. */
+int dise_store_content_add(dise_store *st, int64_t dev, int64_t ino, int64_t size, int64_t mtime_ns, const char *sha);
+/* The tool a registered path belongs to. */
+int dise_store_path_tool(dise_store *st, const char *path, char *buf, size_t size);
+int dise_store_path_tool_set(dise_store *st, const char *path, const char *tool);
+int dise_store_version_find(dise_store *st, const char *tool, const char *sha, int64_t *ret_id);
+int dise_store_version_by_label(dise_store *st, const char *tool, const char *label, int64_t *ret_id);
+int dise_store_version_add(dise_store *st, const char *tool, const char *sha, const char *label, const char *path,
+			   int64_t size, int64_t wall_ns, const char *cas_path, int64_t *ret_id);
+int dise_store_version_set_label(dise_store *st, int64_t version, const char *label);
+int dise_store_parent_add(dise_store *st, int64_t version, int64_t parent);
+/* The version last seen at path (its head). */
+int dise_store_path_head(dise_store *st, const char *path, int64_t *ret_id);
+int dise_store_path_head_set(dise_store *st, const char *path, int64_t version);
+int dise_store_run_set_version(dise_store *st, int64_t run, int64_t version);
+/* The bytes the content-addressed copies take. */
+int dise_store_cas_total(dise_store *st, int64_t *ret_bytes);
+struct dise_cas_copy {
+	char *path;
+	int64_t size;
+};
+/* The copies the cap may evict, used least recently first (never a tool's newest healthy version's), to free. */
+int dise_store_cas_evictable(dise_store *st, struct dise_cas_copy **ret, size_t *ret_n);
+void dise_cas_copies_free(struct dise_cas_copy *c, size_t n);
+/* No version has the copy at cas_path any more. */
+int dise_store_cas_forget(dise_store *st, const char *cas_path);
+
+/*
  * ---- The detectors' statements (store-detect.c) ----
  * normal: the tool's normal exit codes ("1,3", NULL: none), see outcome.h.
  * 0 (or a count) or -errno.
