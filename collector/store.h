@@ -97,6 +97,27 @@ int dise_store_statements_prepared(dise_store *st);
 struct sqlite3 *dise_store_db(dise_store *st);
 
 /*
+ * ---- Routes, and what the collector watches (store-route.c) ----
+ */
+struct dise_pruned_route {
+	int64_t dev, ino, size, mtime_ns; /* the identity of a file that ran as a pruned version */
+	int64_t version;                  /* the version its tool is routed to */
+	char tool[256], sha256[65];
+};
+/*
+ * The files that ran as a pruned version with the version to run instead,
+ * at most max (*ret_more: some were left out). How many, or -errno: never
+ * a shorter table than there is.
+ */
+int dise_store_pruned_routes(dise_store *st, struct dise_pruned_route *e, int max, int *ret_more);
+/* A value that changes whenever a route or a version's health changes. */
+int dise_store_routes_fingerprint(dise_store *st, int64_t *ret);
+/* PRAGMA data_version: changes when another connection commits. */
+int dise_store_data_version(dise_store *st, int64_t *ret);
+/* The rows this connection changed since it opened. */
+int64_t dise_store_total_changes(dise_store *st);
+
+/*
  * ---- The resolver's statements (store-version.c) ----
  * Lookups: 1 with a value, 0 without, -errno; the rest 0 or -errno.
  */
