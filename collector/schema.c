@@ -22,7 +22,7 @@
 
 #include "names.h"
 #include "schema.h"
-#include "store.h"
+#include "store-internal.h"
 
 static const char schema_v1[] =
 	"CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);"
@@ -173,7 +173,7 @@ static const struct rebuild {
 
 static int exec_sql(sqlite3 *db, const char *sql)
 {
-	return dise_sql_errno(sqlite3_exec(db, sql, NULL, NULL, NULL));
+	return dise__errno(sqlite3_exec(db, sql, NULL, NULL, NULL));
 }
 
 static int rebuild(sqlite3 *db, const struct rebuild *t)
@@ -225,7 +225,7 @@ static int read_version(sqlite3 *db)
 
 	if (sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &q, NULL) != SQLITE_OK)
 		return -ENODATA;
-	r = dise_sql_step(q);
+	r = dise__step(q);
 	if (r > 0)
 		version = sqlite3_column_int(q, 0);
 	sqlite3_finalize(q);
@@ -263,7 +263,7 @@ int dise__schema_migrate(sqlite3 *db, int target)
 			r = -EIO;
 		if (r == 0) {
 			sqlite3_bind_int(q, 1, version + 1);
-			r = dise_sql_step(q);
+			r = dise__step(q);
 			sqlite3_finalize(q);
 		}
 	}
@@ -293,7 +293,7 @@ int dise_store_create_old(const char *path, int version)
 
 	if (version < 1 || version > DISE_SCHEMA_VERSION)
 		return -EINVAL;
-	r = dise_sql_errno(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL));
+	r = dise__errno(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL));
 	if (r == 0)
 		r = dise__schema_migrate(db, version);
 	sqlite3_close(db);

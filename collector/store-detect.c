@@ -44,7 +44,7 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 	if (!q)
 		return -EIO;
 	dise__bind(q, "i", after_run < 0 ? since_wall_ns : after_run);
-	while ((r = dise_sql_step(q)) > 0) {
+	while ((r = dise__step(q)) > 0) {
 		if (n == cap) {
 			void *p = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
 
@@ -93,7 +93,7 @@ int dise_store_version_error_rate(dise_store *st, int64_t version, const char *n
 	if (!q)
 		return -EIO;
 	dise__bind(q, "ids", version, last, normal);
-	if ((r = dise_sql_step(q)) > 0) {
+	if ((r = dise__step(q)) > 0) {
 		*ret_runs = sqlite3_column_int64(q, 0);
 		*ret_fails = sqlite3_column_int64(q, 1);
 	}
@@ -112,7 +112,7 @@ int dise_store_version_ok_durations(dise_store *st, int64_t version, int64_t *ou
 	if (!q)
 		return -EIO;
 	dise__bind(q, "id", version, max);
-	while (n < max && (r = dise_sql_step(q)) > 0)
+	while (n < max && (r = dise__step(q)) > 0)
 		out[n++] = sqlite3_column_int64(q, 0);
 	dise__done(q);
 	return r < 0 ? r : n;
@@ -137,7 +137,7 @@ int dise_store_detection_add(dise_store *st, int64_t version, const char *normal
 	if (!q)
 		return -EIO;
 	dise__bind(q, "is", version, normal);
-	if ((r = dise_sql_step(q)) > 0) {
+	if ((r = dise__step(q)) > 0) {
 		run = sqlite3_column_int64(q, 0);
 		stack = dise__col_strdup(q, 1);
 		sig = dise__col_strdup(q, 2);

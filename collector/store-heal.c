@@ -42,7 +42,7 @@ int dise_store_version_copy(dise_store *st, int64_t version, char **ret_copy)
 	if (!q)
 		return -EIO;
 	dise__bind(q, "i", version);
-	if ((r = dise_sql_step(q)) > 0 && sqlite3_column_text(q, 0) && !(copy = dise__col_strdup(q, 0)))
+	if ((r = dise__step(q)) > 0 && sqlite3_column_text(q, 0) && !(copy = dise__col_strdup(q, 0)))
 		r = -ENOMEM;
 	dise__done(q);
 	if (r < 0)
@@ -67,7 +67,7 @@ int dise_store_tool_dag(dise_store *st, const char *tool, struct dise_store_node
 	if (!q)
 		return -EIO;
 	dise__bind(q, "s", tool);
-	while ((r = dise_sql_step(q)) > 0) {
+	while ((r = dise__step(q)) > 0) {
 		if (n == cap) {
 			void *p = realloc(nodes, (cap = cap ? cap * 2 : 16) * sizeof(*nodes));
 
@@ -89,7 +89,7 @@ int dise_store_tool_dag(dise_store *st, const char *tool, struct dise_store_node
 	if (r == 0) {
 		cap = 0;
 		dise__bind(q, "s", tool);
-		while ((r = dise_sql_step(q)) > 0) {
+		while ((r = dise__step(q)) > 0) {
 			if (ne == cap) {
 				void *p = realloc(e, (cap = cap ? cap * 2 : 16) * sizeof(*e));
 
@@ -138,7 +138,7 @@ int dise_store_last_failed_run(dise_store *st, int64_t version, struct dise_fail
 	if (!q)
 		return -EIO;
 	dise__bind(q, "i", version);
-	if ((r = dise_sql_step(q)) > 0) {
+	if ((r = dise__step(q)) > 0) {
 		if (sqlite3_column_type(q, 0) != SQLITE_NULL)
 			ret->exit_status = sqlite3_column_int(q, 0);
 		if (sqlite3_column_type(q, 1) != SQLITE_NULL)
@@ -206,7 +206,7 @@ int dise_store_failure_reason(dise_store *st, int64_t failure, char *buf, size_t
 	if (!q)
 		return -EIO;
 	dise__bind(q, "i", failure);
-	if ((r = dise_sql_step(q)) > 0) {
+	if ((r = dise__step(q)) > 0) {
 		snprintf(buf, size, "%s", (const char *)sqlite3_column_text(q, 0));
 		*ret_is_rule = sqlite3_column_int(q, 1); /* a rule's failure: that rule exists, nothing new to learn */
 	}
@@ -253,7 +253,7 @@ int dise_store_restore_targets(dise_store *st, int64_t pruned, int64_t ancestor,
 	if (!q)
 		return -EIO;
 	dise__bind(q, "ii", pruned, ancestor);
-	while ((r = dise_sql_step(q)) > 0) {
+	while ((r = dise__step(q)) > 0) {
 		if (n == cap) {
 			void *p = realloc(t, (cap = cap ? cap * 2 : 4) * sizeof(*t));
 
@@ -345,7 +345,7 @@ int dise_store_rule_matches(dise_store *st, int64_t since_wall_ns, int64_t (*m)[
 	if (!q)
 		return -EIO;
 	dise__bind(q, "id", since_wall_ns, max);
-	while (n < max && (r = dise_sql_step(q)) > 0) {
+	while (n < max && (r = dise__step(q)) > 0) {
 		m[n][0] = sqlite3_column_int64(q, 0);
 		m[n][1] = sqlite3_column_int64(q, 1);
 		m[n][2] = sqlite3_column_int64(q, 2);
@@ -378,7 +378,7 @@ int dise_store_rule_pairs(dise_store *st, struct dise_rule_pair *t, int max)
 	if (!q)
 		return -EIO;
 	dise__bind(q, "d", max);
-	while (n < max && (r = dise_sql_step(q)) > 0) {
+	while (n < max && (r = dise__step(q)) > 0) {
 		t[n].rule = sqlite3_column_int64(q, 0);
 		t[n].version = sqlite3_column_int64(q, 1);
 		t[n].source = sqlite3_column_int64(q, 2);
@@ -403,7 +403,7 @@ int dise_store_heal_requests_open(dise_store *st, struct dise_heal_request *req,
 	if (!q)
 		return -EIO;
 	dise__bind(q, "d", max);
-	while (n < max && (r = dise_sql_step(q)) > 0) {
+	while (n < max && (r = dise__step(q)) > 0) {
 		req[n].id = sqlite3_column_int64(q, 0);
 		req[n].version = sqlite3_column_int64(q, 1);
 		req[n].failure = sqlite3_column_int64(q, 2);
@@ -444,7 +444,7 @@ int dise_store_rules_replayable(dise_store *st, const char *tool, int64_t only_r
 	if (!q)
 		return -EIO;
 	dise__bind(q, "si", tool, only_rule);
-	while ((r = dise_sql_step(q)) > 0) {
+	while ((r = dise__step(q)) > 0) {
 		if (n == cap) {
 			void *p = realloc(t, (cap = cap ? cap * 2 : 8) * sizeof(*t));
 
@@ -510,7 +510,7 @@ int dise_store_notify_events(dise_store *st, int64_t after, struct dise_event *e
 	if (!q)
 		return -EIO;
 	dise__bind(q, "id", after, max);
-	while (n < max && (r = dise_sql_step(q)) > 0) {
+	while (n < max && (r = dise__step(q)) > 0) {
 		memset(&ev[n], 0, sizeof(ev[n]));
 		ev[n].journal_id = sqlite3_column_int64(q, 0);
 		snprintf(ev[n].step, sizeof(ev[n].step), "%s", (const char *)sqlite3_column_text(q, 1));

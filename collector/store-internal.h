@@ -29,6 +29,20 @@ struct dise_store {
 	int prepared; /* statements prepared since open: the cache's own count, for tests and benchmarks */
 };
 
+/*
+ * SQLite's result code as 0 or -errno: SQLITE_BUSY/LOCKED -> -EBUSY,
+ * SQLITE_FULL -> -ENOSPC, SQLITE_NOMEM -> -ENOMEM, SQLITE_READONLY/PERM ->
+ * -EACCES, SQLITE_CANTOPEN -> -ENOENT, anything else -> -EIO.
+ */
+int dise__errno(int rc);
+
+/*
+ * One step of q: 1 for a row, 0 at the end of the rows, -errno on an error.
+ * A busy database is an error, never the end of the rows: a loop
+ * `while ((r = dise__step(q)) > 0)` must look at r < 0 after it.
+ */
+int dise__step(sqlite3_stmt *q);
+
 /* The cached statement for sql (a constant: its address is the key), prepared on first use; NULL on error. */
 sqlite3_stmt *dise__stmt(dise_store *st, const char *sql);
 

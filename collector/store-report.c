@@ -87,7 +87,7 @@ int dise_store_report(dise_store *st, enum dise_report what, const char *arg, in
 	if (np >= 2)
 		sqlite3_bind_int64(q, 2, limit < 0 ? 0 : limit);
 	arr = json_array();
-	while ((r = dise_sql_step(q)) > 0) {
+	while ((r = dise__step(q)) > 0) {
 		json_t *o = json_object();
 
 		for (i = 0; i < sqlite3_column_count(q); i++) {
@@ -125,7 +125,7 @@ int dise_store_health_counts(dise_store *st, struct dise_health_counts *ret)
 
 	if (!q)
 		return -EIO;
-	if ((r = dise_sql_step(q)) > 0) {
+	if ((r = dise__step(q)) > 0) {
 		ret->runs = sqlite3_column_int64(q, 0);
 		ret->queued = sqlite3_column_int64(q, 1);
 		ret->routed = sqlite3_column_int64(q, 2);

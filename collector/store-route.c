@@ -32,7 +32,7 @@ int dise_store_pruned_routes(dise_store *st, struct dise_pruned_route *e, int ma
 		return -EIO;
 	*ret_more = 0;
 	dise__bind(q, "i", (int64_t)max + 1);
-	while ((r = dise_sql_step(q)) > 0) {
+	while ((r = dise__step(q)) > 0) {
 		if (n == max) {
 			*ret_more = 1;
 			break;

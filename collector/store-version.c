@@ -30,7 +30,7 @@ int dise_store_runs_unversioned(dise_store *st, struct dise_unversioned *p, int 
 	if (!q)
 		return -EIO;
 	dise__bind(q, "d", max);
-	while (n < max && (r = dise_sql_step(q)) > 0) {
+	while (n < max && (r = dise__step(q)) > 0) {
 		const char *tool = (const char *)sqlite3_column_text(q, 1), *path = (const char *)sqlite3_column_text(q, 2);
 		const char *cwd = (const char *)sqlite3_column_text(q, 3);
 
@@ -169,7 +169,7 @@ int dise_store_cas_evictable(dise_store *st, struct dise_cas_copy **ret, size_t 
 
 	if (!q)
 		return -EIO;
-	while ((r = dise_sql_step(q)) > 0) {
+	while ((r = dise__step(q)) > 0) {
 		if (n == cap) {
 			void *p = realloc(c, (cap = cap ? cap * 2 : 16) * sizeof(*c));
 

@@ -23,11 +23,11 @@
 #include <sys/wait.h>
 
 #include "config.h"
+#include "crash-sig.h"
 #include "outcome.h"
 #include "schema.h"
 #include "store-internal.h"
 #include "store.h"
-#include "unwind.h"
 
 enum {
 	Q_CURSOR_GET,
@@ -97,7 +97,7 @@ static const char *const queries[Q_MAX] = {
 };
 
 
-int dise_sql_errno(int rc)
+int dise__errno(int rc)
 {
 	switch (rc & 0xff) {
 	case SQLITE_OK:
@@ -116,16 +116,16 @@ int dise_sql_errno(int rc)
 
 static int map_rc(int rc)
 {
-	return dise_sql_errno(rc);
+	return dise__errno(rc);
 }
 
-int dise_sql_step(sqlite3_stmt *q)
+int dise__step(sqlite3_stmt *q)
 {
 	int rc = sqlite3_step(q);
 
 	if (rc == SQLITE_ROW)
 		return 1;
-	return rc == SQLITE_DONE ? 0 : dise_sql_errno(rc);
+	return rc == SQLITE_DONE ? 0 : dise__errno(rc);
 }
 
 const char *dise_store_errmsg(dise_store *st)
@@ -133,18 +133,6 @@ const char *dise_store_errmsg(dise_store *st)
 	return st && st->db ? sqlite3_errmsg(st->db) : "no database";
 }
 
-int64_t dise_sql_int(sqlite3 *db, const char *sql, int64_t none)
-{
-	sqlite3_stmt *q;
-	int64_t v = none;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
-		return none;
-	if (dise_sql_step(q) > 0)
-		v = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	return v;
-}
 
 struct sqlite3 *dise_store_db(dise_store *st)
 {
@@ -489,62 +477,16 @@ static int add_exec(dise_store *st, uint64_t epoch, const struct dise_record *re
 	return run(q, NULL);
 }
 
-/*
- * Crash signature: FNV-1a over the top frames that lie in a module, each as
- * (build-id, or the module's file name, and the offset in the module).
- * Stable across ASLR and across hosts that run the same binaries.
- */
-#define SIGNATURE_FRAMES 5
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	while (n--) {
-		h ^= *b++;
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
 static int add_crash(dise_store *st, uint64_t epoch, const struct dise_record *rec)
 {
 	const struct dise_rec_crash *c = &rec->u.crash;
-	struct dise_frame *fr = calloc(DISE_MAX_FRAMES, sizeof(*fr));
 	sqlite3_stmt *q = st->q[Q_CRASH_RUN];
-	json_t *arr = json_array();
-	uint64_t h = 14695981039346656037ull;
 	int64_t run_id = 0;
 	char sig[24], *frames = NULL;
-	int n, i, used = 0, r;
+	int r;
 
-	n = fr ? dise_unwind_crash(rec, fr, DISE_MAX_FRAMES) : -ENOMEM;
-	for (i = 0; i < n; i++) {
-		json_t *f = json_pack("{s:I}", "ip", (json_int_t)fr[i].ip);
-
-		if (fr[i].module) {
-			json_object_set_new(f, "module", json_string(fr[i].module));
-			json_object_set_new(f, "offset", json_integer((json_int_t)fr[i].module_off));
-			if (used < SIGNATURE_FRAMES) {
-				if (fr[i].build_id_len)
-					h = fnv(h, fr[i].build_id, fr[i].build_id_len);
-				else
-					h = fnv(h, base_name(fr[i].module), strlen(base_name(fr[i].module)));
-				h = fnv(h, &fr[i].module_off, sizeof(fr[i].module_off));
-				used++;
-			}
-		}
-		if (fr[i].symbol[0]) {
-			json_object_set_new(f, "function", json_string(fr[i].symbol));
-			json_object_set_new(f, "function_offset", json_integer((json_int_t)fr[i].symbol_off));
-		}
-		json_array_append_new(arr, f);
-	}
-	snprintf(sig, sizeof(sig), "%016llx", (unsigned long long)h);
-	frames = json_dumps(arr, JSON_COMPACT);
-	json_decref(arr);
-	free(fr);
-
+	/* what the stack is (crash-sig.c): unwound before the statements, which only store it */
+	dise_crash_signature(rec, sig, &frames);
 	bind_key(q, epoch, &rec->hdr);
 	sqlite3_bind_int64(q, 4, (int64_t)rec->hdr.mono_ns);
 	sqlite3_bind_int(q, 5, c->signo);
@@ -642,7 +584,7 @@ int dise__exec(dise_store *st, const char *sql, const char *types, ...)
 	va_start(ap, types);
 	r = bindv(q, types, ap);
 	va_end(ap);
-	while (r == 0 && (r = dise_sql_step(q)) > 0)
+	while (r == 0 && (r = dise__step(q)) > 0)
 		r = 0;
 	dise__done(q);
 	return r;
@@ -659,7 +601,7 @@ int dise__int(dise_store *st, const char *sql, int64_t *ret, const char *types, 
 	va_start(ap, types);
 	r = bindv(q, types, ap);
 	va_end(ap);
-	if (r == 0 && (r = dise_sql_step(q)) > 0)
+	if (r == 0 && (r = dise__step(q)) > 0)
 		*ret = sqlite3_column_int64(q, 0);
 	dise__done(q);
 	return r;
@@ -676,7 +618,7 @@ int dise__text(dise_store *st, const char *sql, char *buf, size_t size, const ch
 	va_start(ap, types);
 	r = bindv(q, types, ap);
 	va_end(ap);
-	if (r == 0 && (r = dise_sql_step(q)) > 0) {
+	if (r == 0 && (r = dise__step(q)) > 0) {
 		const char *t = (const char *)sqlite3_column_text(q, 0);
 
 		snprintf(buf, size, "%s", t ? t : "");
@@ -697,34 +639,6 @@ int dise_store_statements_prepared(dise_store *st)
 	return st->prepared;
 }
 
-int dise_sql_exec(struct sqlite3 *db, const char *sql, const char *types, ...)
-{
-	sqlite3_stmt *q;
-	va_list ap;
-	int i, rc;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
-		return -EIO;
-	if (sqlite3_bind_parameter_count(q) != (int)strlen(types)) {
-		sqlite3_finalize(q); /* a wrong type string is a bug: refuse it rather than read garbage */
-		return -EINVAL;
-	}
-	va_start(ap, types);
-	for (i = 0; types[i]; i++) {
-		if (types[i] == 's') {
-			const char *v = va_arg(ap, const char *);
-
-			if (v)
-				sqlite3_bind_text(q, i + 1, v, -1, SQLITE_TRANSIENT);
-		} else {
-			sqlite3_bind_int64(q, i + 1, va_arg(ap, int64_t));
-		}
-	}
-	va_end(ap);
-	rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	return map_rc(rc);
-}
 
 int dise_store_checkpoint(dise_store *st)
 {

@@ -18,7 +18,6 @@
 #include "names.h"
 
 struct sqlite3;
-struct sqlite3_stmt;
 typedef struct dise_store dise_store;
 
 #define DISE_SCHEMA_VERSION 8
@@ -65,35 +64,10 @@ int dise_store_mark_vanished(dise_store *st, uint64_t now_mono_ns,
  */
 int dise_store_checkpoint(dise_store *st);
 
-/*
- * Runs one SQL statement with its parameters bound in order: types holds a
- * letter per parameter, 's' for a string (NULL binds NULL) and 'i' for an
- * int64_t. For the resolver's and healer's few statements. Returns 0,
- * -EBUSY, or -EIO.
- */
-int dise_sql_exec(struct sqlite3 *db, const char *sql, const char *types, ...);
-
-/* The first column of the first row of sql (no parameters), or none when there is no row or it fails. */
-int64_t dise_sql_int(struct sqlite3 *db, const char *sql, int64_t none);
-
-/*
- * SQLite's result code as 0 or -errno: SQLITE_BUSY/LOCKED -> -EBUSY,
- * SQLITE_FULL -> -ENOSPC, SQLITE_NOMEM -> -ENOMEM, SQLITE_READONLY/PERM ->
- * -EACCES, SQLITE_CANTOPEN -> -ENOENT, anything else -> -EIO.
- */
-int dise_sql_errno(int rc);
-
-/*
- * One step of q: 1 for a row, 0 at the end of the rows, -errno on an error.
- * A busy database is an error, never the end of the rows: a loop
- * `while ((r = dise_sql_step(q)) > 0)` must look at r < 0 after it.
- */
-int dise_sql_step(struct sqlite3_stmt *q);
-
 /* How many statements this connection has prepared (each once: they are cached). */
 int dise_store_statements_prepared(dise_store *st);
 
-/* The underlying handle, for read-only queries by the CLI. */
+/* The underlying handle: for tests that look into the database, nothing else (the store owns all SQL). */
 struct sqlite3 *dise_store_db(dise_store *st);
 
 /*
