@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The SQLite store: runs and crashes, and the ingest cursor that makes
- * reading the ring exactly-once in effect.
+ * The SQLite store, the only part of dise that speaks SQL: runs and
+ * crashes, and the ingest cursor that makes reading the ring exactly-once
+ * in effect (store.c); versions (store-version.c); detections
+ * (store-detect.c); healing (store-heal.c); routes (store-route.c); what the
+ * dise command reads (store-report.c). Each function runs cached
+ * statements (prepared once per connection) with bound values, and returns
+ * with none of them open.
  *
  * Errors: 0 or -errno; SQLITE_BUSY/LOCKED map to -EBUSY, SQLITE_FULL to
  * -ENOSPC, anything else to -EIO (dise_store_errmsg() says what SQLite said).
