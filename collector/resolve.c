@@ -75,7 +75,7 @@ int dise_hash_file(const char *path, const char *cas_dir, const struct stat *exp
 		snprintf(tmp, sizeof(tmp), "%s/.new.%d.%lu", cas_dir, (int)getpid(), (unsigned long)st.st_ino);
 		out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (st.st_mode & 0755) | 0400);
 	}
-	dise_sha256_init(&s);
+	r = dise_sha256_init(&s); /* a failure here makes final fail: the file is read for nothing, and said so */
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
 		dise_sha256_update(&s, buf, (size_t)n);
 		if (out >= 0 && write(out, buf, (size_t)n) != n) {
@@ -87,7 +87,8 @@ int dise_hash_file(const char *path, const char *cas_dir, const struct stat *exp
 	if (n < 0)
 		r = -errno;
 	close(fd);
-	dise_sha256_final(&s, d);
+	if (dise_sha256_final(&s, d) < 0 && r == 0)
+		r = -ENOMEM;
 	dise_sha256_hex(d, hex);
 	if (out >= 0) {
 		close(out);

@@ -218,12 +218,16 @@ static int hash_fd(int fd, char hex[65])
 	uint8_t buf[65536], d[32];
 	ssize_t n;
 
-	dise_sha256_init(&s);
+	int r = dise_sha256_init(&s), k;
+
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		dise_sha256_update(&s, buf, (size_t)n);
-	if (n < 0)
-		return -errno;
-	dise_sha256_final(&s, d);
+	k = n < 0 ? -errno : 0;
+	r = dise_sha256_final(&s, d); /* always: it releases what init took */
+	if (k < 0)
+		return k;
+	if (r < 0)
+		return r;
 	dise_sha256_hex(d, hex);
 	return 0;
 }
