@@ -142,7 +142,7 @@ static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errs
 				if (!strcmp(k, "critical")) {
 					if (!json_is_boolean(v))
 						BAD("dise.json: 'tools.%s.critical' must be true or false", name);
-					s = json_is_true(v) ? "global" : NULL;
+					s = json_is_true(v) ? dise_scope_name(DISE_SCOPE_GLOBAL) : NULL;
 					if (!s)
 						continue;
 				}

@@ -498,7 +498,7 @@ int dise_store_mark_vanished(dise_store *st, uint64_t now_mono_ns,
 	int rc, r = 0;
 
 	/* collect first: no writes while the SELECT is stepping */
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = dise__step(q)) > 0) {
 		if (alive((uint32_t)sqlite3_column_int64(q, 1), (uint64_t)sqlite3_column_int64(q, 2), arg))
 			continue;
 		if (n == cap) {
@@ -512,8 +512,8 @@ int dise_store_mark_vanished(dise_store *st, uint64_t now_mono_ns,
 		}
 		gone[n++] = sqlite3_column_int64(q, 0);
 	}
-	if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
-		r = map_rc(rc);
+	if (r == 0 && rc < 0) /* busy: nothing is marked on a partial list, the next pass looks again */
+		r = rc;
 	sqlite3_reset(q);
 	if (r == 0 && n) {
 		r = dise_store_begin(st);
