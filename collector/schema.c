@@ -235,7 +235,7 @@ static int read_version(sqlite3 *db)
 int dise__schema_migrate(sqlite3 *db, int target)
 {
 	sqlite3_stmt *q;
-	int r, version;
+	int r, version, created = 0;
 
 	_Static_assert(DISE_SCHEMA_VERSION == 8, "a step per schema version");
 	r = exec_sql(db, "BEGIN IMMEDIATE");
@@ -255,6 +255,7 @@ int dise__schema_migrate(sqlite3 *db, int target)
 	if (version == 0) {
 		r = exec_sql(db, "INSERT INTO schema_version(version) VALUES (1)");
 		version = 1;
+		created = 1;
 	}
 	/* each step takes version v to v + 1 */
 	for (; r == 0 && version < target; version++) {
@@ -269,7 +270,15 @@ int dise__schema_migrate(sqlite3 *db, int target)
 	}
 	if (r < 0)
 		goto fail;
-	return exec_sql(db, "COMMIT");
+	r = exec_sql(db, "COMMIT");
+	/*
+	 * A new database went through v8's rebuilds: give their empty pages
+	 * back, so that it starts as small as its schema (an upgraded one keeps
+	 * them: it reuses them as it grows, and VACUUM would copy it all again).
+	 */
+	if (r == 0 && created && target >= 8)
+		r = exec_sql(db, "VACUUM");
+	return r;
 fail:
 	exec_sql(db, "ROLLBACK");
 	return r;
