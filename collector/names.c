@@ -51,7 +51,7 @@ NAMES(detector, enum dise_detector, dise_detector_names, DISE_DETECTOR_MAX)
 NAMES(scope, enum dise_scope, dise_scope_names, DISE_SCOPE_MAX)
 NAMES(check, enum dise_check, dise_check_names, DISE_CHECK_MAX)
 
-int dise_names_sql_list(const char *const *names, int n, char *buf, unsigned size)
+int dise_names_sql_check(const char *column, const char *const *names, int n, char *buf, unsigned size)
 {
 	unsigned off = 0;
 	int i, k;
@@ -59,7 +59,7 @@ int dise_names_sql_list(const char *const *names, int n, char *buf, unsigned siz
 	if (size)
 		buf[0] = '\0';
 	for (i = 0; i < n; i++) {
-		k = snprintf(buf + off, size - off, "%s'%s'", i ? ", " : "", names[i]);
+		k = snprintf(buf + off, size - off, "%s%s = '%s'", i ? " OR " : "", column, names[i]);
 		if (k < 0 || (unsigned)k >= size - off)
 			return -ENOSPC;
 		off += (unsigned)k;

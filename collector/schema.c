@@ -120,14 +120,14 @@ static const char schema_v7[] =
  * documents (ALTER TABLE cannot add one): a new table with the same
  * columns in the same order and the constraint, the rows copied, the old
  * table dropped, the new one renamed, its indexes made again. Foreign keys
- * are off meanwhile (crashes refer to runs). %s: the column's names.
+ * are off meanwhile (crashes refer to runs). %s: the column's condition.
  */
 static const struct rebuild {
-	const char *table, *columns, *def, *options, *indexes;
+	const char *table, *column, *columns, *def, *options, *indexes;
 	const char *const *names;
 	int nnames;
 } schema_v8[] = {
-	{ "runs",
+	{ "runs", "outcome",
 	  "id, epoch, pid, start_ns, ppid, uid, start_wall_ns, execfn, exe, cwd, argv, argc, exe_dev, exe_ino, exe_size, "
 	  "exe_mtime_ns, forked, exec_parent, end_ns, outcome, exit_status, signal, exec_path, user_ns, sys_ns, maxrss_kb, "
 	  "tool, version_id",
@@ -136,37 +136,37 @@ static const struct rebuild {
 	  "  execfn TEXT, exe TEXT, cwd TEXT, argv TEXT, argc INTEGER,"
 	  "  exe_dev INTEGER, exe_ino INTEGER, exe_size INTEGER, exe_mtime_ns INTEGER,"
 	  "  forked INTEGER, exec_parent INTEGER, end_ns INTEGER,"
-	  "  outcome TEXT CHECK (outcome IN (%s))," /* NULL while running */
+	  "  outcome TEXT CHECK (%s)," /* NULL while running */
 	  "  exit_status INTEGER, signal INTEGER, exec_path TEXT, user_ns INTEGER, sys_ns INTEGER, maxrss_kb INTEGER,"
 	  "  tool TEXT, version_id INTEGER, UNIQUE(epoch, pid, start_ns)",
 	  "",
 	  "CREATE INDEX runs_open ON runs(outcome) WHERE outcome IS NULL;"
 	  "CREATE INDEX runs_version ON runs(version_id, start_wall_ns);",
 	  dise_outcome_names, DISE_OUTCOME_MAX },
-	{ "versions", "id, tool, sha256, label, path, size, first_seen_wall_ns, cas_path, health, tainted_by, reset_wall_ns",
+	{ "versions", "health", "id, tool, sha256, label, path, size, first_seen_wall_ns, cas_path, health, tainted_by, reset_wall_ns",
 	  "id INTEGER PRIMARY KEY, tool TEXT NOT NULL, sha256 TEXT NOT NULL, label TEXT, path TEXT,"
 	  "  size INTEGER, first_seen_wall_ns INTEGER, cas_path TEXT,"
-	  "  health TEXT NOT NULL DEFAULT 'healthy' CHECK (health IN (%s)),"
+	  "  health TEXT NOT NULL DEFAULT 'healthy' CHECK (%s),"
 	  "  tainted_by INTEGER, reset_wall_ns INTEGER NOT NULL DEFAULT 0, UNIQUE(tool, sha256)",
 	  "", "", dise_health_names, DISE_HEALTH_MAX },
-	{ "failures", "id, version_id, run_id, detector, description, stack, severity, signature, created_wall_ns",
+	{ "failures", "detector", "id, version_id, run_id, detector, description, stack, severity, signature, created_wall_ns",
 	  "id INTEGER PRIMARY KEY, version_id INTEGER NOT NULL, run_id INTEGER,"
-	  "  detector TEXT NOT NULL CHECK (detector IN (%s)),"
+	  "  detector TEXT NOT NULL CHECK (%s),"
 	  "  description TEXT NOT NULL, stack TEXT, severity TEXT NOT NULL, signature TEXT, created_wall_ns INTEGER NOT NULL",
 	  "", "", dise_detector_names, DISE_DETECTOR_MAX },
-	{ "heal_requests", "id, version_id, failure_id, state, created_wall_ns",
+	{ "heal_requests", "state", "id, version_id, failure_id, state, created_wall_ns",
 	  "id INTEGER PRIMARY KEY, version_id INTEGER NOT NULL, failure_id INTEGER NOT NULL,"
-	  "  state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN (%s)), created_wall_ns INTEGER NOT NULL",
+	  "  state TEXT NOT NULL DEFAULT 'queued' CHECK (%s), created_wall_ns INTEGER NOT NULL",
 	  "",
 	  "CREATE UNIQUE INDEX heal_open ON heal_requests(version_id) WHERE state = 'queued';",
 	  dise_heal_state_names, DISE_HEAL_STATE_MAX },
-	{ "rules", "id, tool, source_version, description, signature, exit_code, signal, argv, cwd, reason, scope, created_wall_ns",
+	{ "rules", "scope", "id, tool, source_version, description, signature, exit_code, signal, argv, cwd, reason, scope, created_wall_ns",
 	  "id INTEGER PRIMARY KEY, tool TEXT NOT NULL, source_version INTEGER NOT NULL, description TEXT NOT NULL,"
 	  "  signature TEXT, exit_code INTEGER, signal INTEGER, argv TEXT, cwd TEXT, reason TEXT,"
-	  "  scope TEXT NOT NULL DEFAULT 'descendants' CHECK (scope IN (%s)), created_wall_ns INTEGER NOT NULL",
+	  "  scope TEXT NOT NULL DEFAULT 'descendants' CHECK (%s), created_wall_ns INTEGER NOT NULL",
 	  "", "", dise_scope_names, DISE_SCOPE_MAX },
-	{ "rule_checks", "rule_id, version_id, result, detail, wall_ns",
-	  "rule_id INTEGER NOT NULL, version_id INTEGER NOT NULL, result TEXT NOT NULL CHECK (result IN (%s)),"
+	{ "rule_checks", "result", "rule_id, version_id, result, detail, wall_ns",
+	  "rule_id INTEGER NOT NULL, version_id INTEGER NOT NULL, result TEXT NOT NULL CHECK (%s),"
 	  "  detail TEXT, wall_ns INTEGER NOT NULL, PRIMARY KEY(rule_id, version_id)",
 	  " WITHOUT ROWID", "", dise_check_names, DISE_CHECK_MAX },
 };
@@ -178,8 +178,8 @@ static int exec_sql(sqlite3 *db, const char *sql)
 
 static int rebuild(sqlite3 *db, const struct rebuild *t)
 {
-	char list[256], def[2048], *sql = NULL;
-	int r = dise_names_sql_list(t->names, t->nnames, list, sizeof(list));
+	char list[512], def[2048], *sql = NULL;
+	int r = dise_names_sql_check(t->column, t->names, t->nnames, list, sizeof(list));
 
 	if (r < 0)
 		return r;
