@@ -223,8 +223,9 @@ static int read_version(sqlite3 *db)
 	sqlite3_stmt *q;
 	int r, version = 0;
 
-	if (sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &q, NULL) != SQLITE_OK)
-		return -ENODATA;
+	r = sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &q, NULL);
+	if (r != SQLITE_OK) /* no such table: no schema yet; busy (the schema could not be read): an error */
+		return (r & 0xff) == SQLITE_ERROR ? -ENODATA : dise__errno(r);
 	r = dise__step(q);
 	if (r > 0)
 		version = sqlite3_column_int(q, 0);
