@@ -3,7 +3,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <jansson.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,42 +13,25 @@
 #include "home.h"
 #include "store.h"
 
-/* The version a command means: by label, by id (v12 or 12), else the newest of the tool matching `otherwise`. */
-static int64_t pick_version(dise_store *st, const char *tool, const char *ver, const char *otherwise)
-{
-	sqlite3_stmt *q;
-	int64_t id = 0;
-	char sql[256];
-
-	snprintf(sql, sizeof(sql), "SELECT max(id) FROM versions WHERE tool = ?1 AND %s", otherwise);
-	if (sqlite3_prepare_v2(dise_store_db(st),
-			       ver ? "SELECT id FROM versions WHERE tool = ?1 AND (label = ?2 OR id = CAST(ltrim(?2, 'v') AS INTEGER))"
-				   : sql,
-			       -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(q, 1, tool, -1, SQLITE_STATIC);
-		if (ver)
-			sqlite3_bind_text(q, 2, ver, -1, SQLITE_STATIC);
-		if (sqlite3_step(q) == SQLITE_ROW)
-			id = sqlite3_column_int64(q, 0);
-		sqlite3_finalize(q);
-	}
-	return id;
-}
-
 /*
  * Opens the store for writing and finds tool's version (ver, or the newest
  * matching `otherwise`; `none` names what is missing). Returns 0 with *st
  * and *id, or the exit status after saying why.
  */
-static int open_version(const char *tool, const char *ver, const char *otherwise, const char *none, dise_store **st,
+static int open_version(const char *tool, const char *ver, enum dise_pick otherwise, const char *none, dise_store **st,
 			char *home, size_t hsize, int64_t *id)
 {
 	int r = dise_cli_open_store(0, st, home, hsize);
 
 	if (r)
 		return r;
-	*id = pick_version(*st, tool, ver, otherwise);
-	if (!*id) {
+	/* the version a command means: by label, by id (v12 or 12), else the newest of the tool it may act on */
+	r = dise_store_version_pick(*st, tool, ver, otherwise, id);
+	if (r < 0) {
+		dise_store_free(*st);
+		return dise_cli_error(r, "looking up tool '%s'", tool);
+	}
+	if (r == 0) {
 		fprintf(stderr, "dise: tool '%s' has no %s%s\n", tool, ver ? "version " : none, ver ? ver : "");
 		dise_store_free(*st);
 		return 1;
@@ -75,7 +57,7 @@ int dise_cli_reset(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		}
 	}
 	tool = dise_cli_operands(argc, argv, 1, 1, cmd)[0];
-	r = open_version(tool, ver, "health IN ('pruned', 'failed')", "pruned version", &st, home, sizeof(home), &id);
+	r = open_version(tool, ver, DISE_PICK_RESETTABLE, "pruned version", &st, home, sizeof(home), &id);
 	if (r)
 		return r;
 	snprintf(who, sizeof(who), "%s (uid %u)", getenv("USER") ? getenv("USER") : "?", (unsigned)getuid());
@@ -101,7 +83,7 @@ int dise_cli_heal(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	while (dise_cli_getopt(argc, argv, opts, DISE_CLI_PERMUTE, cmd) == OPT_VERSION)
 		ver = optarg;
 	tool = dise_cli_operands(argc, argv, 1, 1, cmd)[0];
-	r = open_version(tool, ver, "health != 'pruned'", "version to heal", &st, home, sizeof(home), &id);
+	r = open_version(tool, ver, DISE_PICK_HEALABLE, "version to heal", &st, home, sizeof(home), &id);
 	if (r)
 		return r;
 	/* the same policy the collector heals by: $DISE_HOME/dise.json */
@@ -128,51 +110,40 @@ int dise_cli_heal(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	return 0;
 }
 
-/* Prints rows of a query as JSON objects (column name -> value) or as text lines. */
-static int list(int json, const char *what, const char *sql)
+/* Prints the rows of a report as JSON objects (column name -> value) or as text lines. */
+static int list(int json, const char *what, enum dise_report report)
 {
 	char home[4096];
-	int r, i, rows = 0;
+	int r;
 	dise_store *st;
-	sqlite3_stmt *q;
-	json_t *arr = json_array();
+	json_t *arr;
+	size_t i;
 
 	r = dise_cli_open_store(1, &st, home, sizeof(home));
-	if (r) {
-		json_decref(arr);
+	if (r)
 		return r;
-	}
-	if (sqlite3_prepare_v2(dise_store_db(st), sql, -1, &q, NULL) != SQLITE_OK) {
-		fprintf(stderr, "dise: %s\n", dise_store_errmsg(st));
-		dise_store_free(st);
-		json_decref(arr);
-		return 1;
-	}
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		json_t *o = json_object();
-
-		rows++;
-		for (i = 0; i < sqlite3_column_count(q); i++) {
-			const char *name = sqlite3_column_name(q, i);
-
-			switch (sqlite3_column_type(q, i)) {
-			case SQLITE_INTEGER: json_object_set_new(o, name, json_integer(sqlite3_column_int64(q, i))); break;
-			case SQLITE_NULL: break;
-			default: json_object_set_new(o, name, json_string((const char *)sqlite3_column_text(q, i)));
-			}
-			if (!json && sqlite3_column_type(q, i) != SQLITE_NULL)
-				printf("%s%s=%s", i ? "  " : "", name, (const char *)sqlite3_column_text(q, i));
-		}
-		if (!json)
-			putchar('\n');
-		json_array_append_new(arr, o);
-	}
-	sqlite3_finalize(q);
+	r = dise_store_report(st, report, NULL, 0, &arr);
 	dise_store_free(st);
+	if (r < 0)
+		return dise_cli_error(r, "reading the %s", what);
+	for (i = 0; !json && i < json_array_size(arr); i++) {
+		json_t *o = json_array_get(arr, i), *v;
+		const char *name;
+		int first = 1;
+
+		json_object_foreach(o, name, v) {
+			if (json_is_integer(v))
+				printf("%s%s=%lld", first ? "" : "  ", name, (long long)json_integer_value(v));
+			else
+				printf("%s%s=%s", first ? "" : "  ", name, json_string_value(v));
+			first = 0;
+		}
+		putchar('\n');
+	}
 	if (json) {
 		json_dumpf(arr, stdout, JSON_COMPACT);
 		putchar('\n');
-	} else if (!rows) {
+	} else if (!json_array_size(arr)) {
 		printf("no %s\n", what);
 	}
 	json_decref(arr);
@@ -181,22 +152,10 @@ static int list(int json, const char *what, const char *sql)
 
 int dise_cli_pruned(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
-	return list(dise_cli_parse_json(argc, argv, cmd), "pruned versions",
-		    "SELECT v.tool, v.id AS version, substr(v.sha256, 1, 12) AS sha256, v.label, "
-		    "(SELECT group_concat(t.id) FROM versions t WHERE t.tainted_by = v.id) AS tainted, "
-		    "(SELECT x.detector || ': ' || x.description FROM heal_requests h JOIN failures x ON x.id = h.failure_id "
-		    " WHERE h.version_id = v.id ORDER BY h.id DESC LIMIT 1) AS why, "
-		    "(SELECT version_id FROM routes r WHERE r.tool = v.tool) AS routed_to "
-		    "FROM versions v WHERE v.health = 'pruned' ORDER BY v.id");
+	return list(dise_cli_parse_json(argc, argv, cmd), "pruned versions", DISE_REPORT_PRUNED);
 }
 
 int dise_cli_rules(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
-	return list(dise_cli_parse_json(argc, argv, cmd), "rules",
-		    "SELECT id, tool, source_version, scope, description, signature, exit_code, signal, argv, reason, "
-		    "(SELECT count(*) FROM rule_checks c WHERE c.rule_id = r.id AND c.result != 'not_covered') AS covers, "
-		    "(SELECT count(*) FROM rule_checks c WHERE c.rule_id = r.id AND c.result = 'passed') AS replay_passed, "
-		    "(SELECT group_concat(c.version_id) FROM rule_checks c WHERE c.rule_id = r.id AND c.result = 'failed') "
-		    "AS refused_versions "
-		    "FROM rules r ORDER BY id");
+	return list(dise_cli_parse_json(argc, argv, cmd), "rules", DISE_REPORT_RULES);
 }

@@ -7,7 +7,6 @@
  */
 #define _GNU_SOURCE
 #include <jansson.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -15,62 +14,44 @@
 #include "cli.h"
 #include "store.h"
 
-static int64_t one(sqlite3 *db, const char *sql)
-{
-	return dise_sql_int(db, sql, 0);
-}
-
 int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
 	char home[4096];
 	int json = dise_cli_parse_json(argc, argv, cmd), r;
 	dise_store *st;
-	sqlite3 *db;
-	sqlite3_stmt *q;
-	json_t *o = json_object(), *by = json_object(), *recent = json_array();
+	struct dise_health_counts n = { 0 };
+	json_t *o = json_object(), *by = json_object(), *recent = NULL, *rows = NULL;
 	int64_t routed, lost, frozen, mean_ns;
+	size_t hi;
 
 	r = dise_cli_open_store(1, &st, home, sizeof(home));
 	if (r) {
-		json_decref(o), json_decref(by), json_decref(recent);
+		json_decref(o), json_decref(by);
 		return r;
 	}
-	db = dise_store_db(st);
-	if (sqlite3_prepare_v2(db, "SELECT health, count(*) FROM versions GROUP BY health ORDER BY health", -1, &q,
-			       NULL) == SQLITE_OK) {
-		while (sqlite3_step(q) == SQLITE_ROW)
-			json_object_set_new(by, (const char *)sqlite3_column_text(q, 0),
-					    json_integer(sqlite3_column_int64(q, 1)));
-		sqlite3_finalize(q);
+	r = dise_store_report(st, DISE_REPORT_HEALTH_BY, NULL, 0, &rows);
+	if (r == 0)
+		r = dise_store_report(st, DISE_REPORT_RECENT_FAILURES, NULL, 0, &recent);
+	if (r == 0)
+		r = dise_store_health_counts(st, &n);
+	dise_store_free(st);
+	if (r < 0) {
+		json_decref(o), json_decref(by), json_decref(recent), json_decref(rows);
+		return dise_cli_error(r, "reading the store");
 	}
-	if (sqlite3_prepare_v2(db,
-			       "SELECT f.created_wall_ns, v.tool, v.id, f.detector, f.description, "
-			       "COALESCE(h.state, 'not queued'), (SELECT version_id FROM routes r WHERE r.tool = v.tool) "
-			       "FROM failures f JOIN versions v ON v.id = f.version_id "
-			       "LEFT JOIN heal_requests h ON h.failure_id = f.id ORDER BY f.id DESC LIMIT 10",
-			       -1, &q, NULL) == SQLITE_OK) {
-		while (sqlite3_step(q) == SQLITE_ROW) {
-			json_t *e = json_pack("{s:I,s:s,s:I,s:s,s:s,s:s}", "wall_ns", (json_int_t)sqlite3_column_int64(q, 0),
-					      "tool", (const char *)sqlite3_column_text(q, 1), "version",
-					      (json_int_t)sqlite3_column_int64(q, 2), "detector",
-					      (const char *)sqlite3_column_text(q, 3), "description",
-					      (const char *)sqlite3_column_text(q, 4), "healing",
-					      (const char *)sqlite3_column_text(q, 5));
+	for (hi = 0; hi < json_array_size(rows); hi++) {
+		json_t *row = json_array_get(rows, hi);
 
-			if (sqlite3_column_type(q, 6) != SQLITE_NULL)
-				json_object_set_new(e, "runs_instead", json_integer(sqlite3_column_int64(q, 6)));
-			json_array_append_new(recent, e);
-		}
-		sqlite3_finalize(q);
+		json_object_set(by, json_string_value(json_object_get(row, "health")), json_object_get(row, "count"));
 	}
-	routed = one(db, "SELECT count(*) FROM heal_requests WHERE state = 'done'");
-	lost = one(db, "SELECT count(*) FROM heal_requests WHERE state = 'no_ancestor'");
-	frozen = one(db, "SELECT count(*) FROM heal_requests WHERE state = 'frozen'");
-	mean_ns = one(db, "SELECT COALESCE(avg(j.wall_ns - h.created_wall_ns), 0) FROM heal_requests h "
-			  "JOIN journal j ON j.request_id = h.id AND j.step = 'route' WHERE h.state = 'done'");
+	json_decref(rows);
+	routed = n.routed;
+	lost = n.no_ancestor;
+	frozen = n.frozen;
+	mean_ns = n.mean_detection_to_route_ns;
 	json_object_set_new(o, "versions", by);
-	json_object_set_new(o, "runs", json_integer(one(db, "SELECT count(*) FROM runs")));
-	json_object_set_new(o, "queued_heal_requests", json_integer(one(db, "SELECT count(*) FROM heal_requests WHERE state = 'queued'")));
+	json_object_set_new(o, "runs", json_integer(n.runs));
+	json_object_set_new(o, "queued_heal_requests", json_integer(n.queued));
 	json_object_set_new(o, "healings", json_integer(routed + lost));
 	json_object_set_new(o, "routed", json_integer(routed));
 	json_object_set_new(o, "no_ancestor", json_integer(lost));
@@ -78,7 +59,6 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	json_object_set_new(o, "success_rate", routed + lost ? json_real((double)routed / (double)(routed + lost)) : json_null());
 	json_object_set_new(o, "mean_detection_to_route_ns", json_integer(mean_ns));
 	json_object_set_new(o, "recent_failures", recent);
-	dise_store_free(st);
 	if (json) {
 		json_dumpf(o, stdout, JSON_COMPACT);
 		putchar('\n');

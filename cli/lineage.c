@@ -7,7 +7,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <jansson.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,13 +30,23 @@ static void dot_str(const char *s)
 
 static const char *dot_colour(const char *health)
 {
-	if (!strcmp(health, "healthy"))
-		return "palegreen";
-	if (!strcmp(health, "degraded"))
-		return "khaki";
-	if (!strcmp(health, "pruned"))
-		return "lightpink";
-	return "tomato"; /* failed */
+	switch (dise_health_from_name(health)) {
+	case DISE_HEALTHY: return "palegreen";
+	case DISE_DEGRADED: return "khaki";
+	case DISE_PRUNED: return "lightpink";
+	default: return "tomato"; /* failed */
+	}
+}
+
+/* A column of a report's row: text (NULL when NULL), integer (0 when NULL). */
+static const char *str(json_t *row, const char *name)
+{
+	return json_string_value(json_object_get(row, name));
+}
+
+static json_int_t num(json_t *row, const char *name)
+{
+	return json_integer_value(json_object_get(row, name));
 }
 
 int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
@@ -48,8 +57,7 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	char home[4096];
 	int json = 0, dot = 0, c, r, n = 0;
 	dise_store *st;
-	sqlite3_stmt *q;
-	json_t *arr;
+	json_t *arr, *rows;
 
 	while ((c = dise_cli_getopt(argc, argv, opts, DISE_CLI_PERMUTE, cmd)) != -1) {
 		switch (c) {
@@ -66,33 +74,26 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		json_decref(arr);
 		return r;
 	}
-	if (sqlite3_prepare_v2(dise_store_db(st),
-			       "SELECT v.id, v.sha256, v.label, v.path, v.health, v.first_seen_wall_ns, v.cas_path, "
-			       "(SELECT group_concat(parent_id) FROM version_parents p WHERE p.version_id = v.id), "
-			       "(SELECT count(*) FROM runs r WHERE r.version_id = v.id), "
-			       "(SELECT count(*) FROM runs r WHERE r.version_id = v.id AND r.outcome IN ('fail','crash','vanished')), "
-			       "(SELECT count(*) FROM runs r WHERE r.version_id = v.id AND r.outcome = 'crash'), "
-			       "(SELECT h.state FROM heal_requests h WHERE h.version_id = v.id ORDER BY h.id DESC LIMIT 1), "
-			       "(SELECT 1 FROM routes r WHERE r.tool = v.tool AND r.version_id = v.id), "
-			       "(SELECT x.detector || ': ' || x.description FROM heal_requests h JOIN failures x "
-			       " ON x.id = h.failure_id WHERE h.version_id = v.id ORDER BY h.id DESC LIMIT 1) "
-			       "FROM versions v WHERE v.tool = ?1 ORDER BY v.id",
-			       -1, &q, NULL) != SQLITE_OK) {
-		fprintf(stderr, "dise: %s\n", dise_store_errmsg(st));
-		dise_store_free(st);
+	r = dise_store_report(st, DISE_REPORT_LINEAGE, tool, 0, &rows);
+	dise_store_free(st);
+	if (r < 0) {
 		json_decref(arr);
-		return 1;
+		return dise_cli_error(r, "reading the versions of '%s'", tool);
 	}
-	sqlite3_bind_text(q, 1, tool, -1, SQLITE_STATIC);
 	if (dot) {
 		printf("digraph \"");
 		dot_str(tool);
 		printf("\" {\n  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", fontname=\"monospace\"];\n");
 	}
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		const char *sha = (const char *)sqlite3_column_text(q, 1);
-		const char *label = (const char *)sqlite3_column_text(q, 2);
-		const char *parents = (const char *)sqlite3_column_text(q, 7);
+	for (size_t ri = 0; ri < json_array_size(rows); ri++) {
+		json_t *row = json_array_get(rows, ri);
+		const char *sha = str(row, "sha256");
+		const char *label = str(row, "label");
+		const char *parents = str(row, "parents");
+		const char *health = str(row, "health");
+		const char *request = str(row, "heal_request"), *detection = str(row, "detection");
+		long long id = (long long)num(row, "id");
+		int route = (int)num(row, "route");
 		json_t *pj = json_array();
 
 		for (const char *p = parents; p && *p;) {
@@ -102,56 +103,45 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		}
 		n++;
 		if (dot) {
-			long long id = (long long)sqlite3_column_int64(q, 0);
-			const char *health = (const char *)sqlite3_column_text(q, 4);
-
 			printf("  v%lld [label=\"v%lld%s", id, id, label ? " " : "");
 			dot_str(label);
-			printf("\\n%.12s\\n%s\\nruns %lld, failures %lld", sha, health, (long long)sqlite3_column_int64(q, 8),
-			       (long long)sqlite3_column_int64(q, 9));
-			if (sqlite3_column_text(q, 13)) {
+			printf("\\n%.12s\\n%s\\nruns %lld, failures %lld", sha, health, (long long)num(row, "runs"),
+			       (long long)num(row, "failures"));
+			if (detection) {
 				printf("\\n");
-				dot_str((const char *)sqlite3_column_text(q, 13));
+				dot_str(detection);
 			}
-			printf("\", fillcolor=%s%s];\n", dot_colour(health),
-			       sqlite3_column_int(q, 12) ? ", peripheries=2, xlabel=\"route\"" : "");
+			printf("\", fillcolor=%s%s];\n", dot_colour(health), route ? ", peripheries=2, xlabel=\"route\"" : "");
 			for (size_t k = 0; k < json_array_size(pj); k++)
 				printf("  v%lld -> v%lld;\n", (long long)json_integer_value(json_array_get(pj, k)), id);
 			json_decref(pj);
 		} else if (json) {
-			json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:o,s:I,s:I,s:I}", "id", (json_int_t)sqlite3_column_int64(q, 0),
-					      "sha256", sha, "path",
-					      sqlite3_column_text(q, 3) ? (const char *)sqlite3_column_text(q, 3) : "",
-					      "health", (const char *)sqlite3_column_text(q, 4), "parents", pj, "runs",
-					      (json_int_t)sqlite3_column_int64(q, 8), "failures",
-					      (json_int_t)sqlite3_column_int64(q, 9), "crashes",
-					      (json_int_t)sqlite3_column_int64(q, 10));
+			const char *path = str(row, "path");
+			json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:o,s:I,s:I,s:I}", "id", (json_int_t)id, "sha256", sha, "path",
+					      path ? path : "", "health", health, "parents", pj, "runs", num(row, "runs"),
+					      "failures", num(row, "failures"), "crashes", num(row, "crashes"));
 
 			if (label)
 				json_object_set_new(o, "label", json_string(label));
-			if (sqlite3_column_text(q, 6))
-				json_object_set_new(o, "cas_path", json_string((const char *)sqlite3_column_text(q, 6)));
-			if (sqlite3_column_text(q, 11)) {
-				json_object_set_new(o, "heal_request", json_string((const char *)sqlite3_column_text(q, 11)));
-				json_object_set_new(o, "detection", json_string((const char *)sqlite3_column_text(q, 13)));
+			if (str(row, "cas_path"))
+				json_object_set_new(o, "cas_path", json_string(str(row, "cas_path")));
+			if (request) {
+				json_object_set_new(o, "heal_request", json_string(request));
+				json_object_set_new(o, "detection", json_string(detection));
 			}
-			json_object_set_new(o, "route", json_boolean(sqlite3_column_int(q, 12)));
+			json_object_set_new(o, "route", json_boolean(route));
 			json_array_append_new(arr, o);
 		} else {
-			printf("v%-4lld %.12s %-10s %-8s runs %lld, failures %lld, crashes %lld%s%s%s\n",
-			       (long long)sqlite3_column_int64(q, 0), sha, label ? label : "-",
-			       (const char *)sqlite3_column_text(q, 4), (long long)sqlite3_column_int64(q, 8),
-			       (long long)sqlite3_column_int64(q, 9), (long long)sqlite3_column_int64(q, 10),
-			       parents ? ", parents v" : "", parents ? parents : "",
-			       sqlite3_column_int(q, 12) ? "   <- route" : "");
-			if (sqlite3_column_text(q, 11))
-				printf("      heal request %s: %s\n", (const char *)sqlite3_column_text(q, 11),
-				       (const char *)sqlite3_column_text(q, 13));
+			printf("v%-4lld %.12s %-10s %-8s runs %lld, failures %lld, crashes %lld%s%s%s\n", id, sha,
+			       label ? label : "-", health, (long long)num(row, "runs"), (long long)num(row, "failures"),
+			       (long long)num(row, "crashes"), parents ? ", parents v" : "", parents ? parents : "",
+			       route ? "   <- route" : "");
+			if (request)
+				printf("      heal request %s: %s\n", request, detection);
 			json_decref(pj);
 		}
 	}
-	sqlite3_finalize(q);
-	dise_store_free(st);
+	json_decref(rows);
 	if (dot) {
 		puts("}");
 	} else if (json) {

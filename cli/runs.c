@@ -5,7 +5,6 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,17 +22,22 @@ static const char *tool_of(const char *execfn)
 	return s ? s + 1 : execfn ? execfn : "";
 }
 
+/* An integer column of a report's row (0 when NULL). */
+static json_int_t num(json_t *row, const char *name)
+{
+	return json_integer_value(json_object_get(row, name));
+}
+
 int dise_cli_runs(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
 	enum { OPT_TOOL = DISE_CLI_OPT_FIRST, OPT_LIMIT };
 	static const struct option opts[] = { DISE_CLI_JSON, { "tool", required_argument, NULL, OPT_TOOL },
 					      { "limit", required_argument, NULL, OPT_LIMIT }, DISE_CLI_OPT_END };
 	const char *tool = NULL;
-	int json = 0, limit = 100, c, r;
+	int json = 0, limit = 100, c, i, r;
 	char home[4096];
 	dise_store *st;
-	sqlite3_stmt *q;
-	json_t *arr = NULL;
+	json_t *arr = NULL, *rows;
 
 	while ((c = dise_cli_getopt(argc, argv, opts, DISE_CLI_PERMUTE, cmd)) != -1) {
 		switch (c) {
@@ -46,73 +50,64 @@ int dise_cli_runs(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	r = dise_cli_open_store(1, &st, home, sizeof(home));
 	if (r)
 		return r;
-	if (sqlite3_prepare_v2(dise_store_db(st),
-			       "SELECT r.id, r.pid, r.ppid, COALESCE(r.exe, r.execfn), r.cwd, r.argv, r.start_wall_ns, r.outcome, "
-			       "r.exit_status, r.signal, (r.end_ns - r.start_ns), r.user_ns, r.sys_ns, r.maxrss_kb, "
-			       "r.forked, r.exec_parent, r.exec_path, "
-			       "(SELECT signature FROM crashes c WHERE c.run_id = r.id ORDER BY c.id DESC LIMIT 1) "
-			       "FROM runs r ORDER BY r.start_wall_ns DESC, r.id DESC",
-			       -1, &q, NULL) != SQLITE_OK) {
-		fprintf(stderr, "dise: %s\n", dise_store_errmsg(st));
-		dise_store_free(st);
-		return 1;
-	}
+	r = dise_store_report(st, DISE_REPORT_RUNS, tool, limit, &rows);
+	dise_store_free(st);
+	if (r < 0)
+		return dise_cli_error(r, "reading the runs");
 	if (json)
 		arr = json_array();
-	while (limit > 0 && sqlite3_step(q) == SQLITE_ROW) {
-		const char *execfn = (const char *)sqlite3_column_text(q, 3);
-		const char *outcome = sqlite3_column_type(q, 7) == SQLITE_NULL ? "running"
-										 : (const char *)sqlite3_column_text(q, 7);
+	for (i = 0; i < (int)json_array_size(rows); i++) {
+		json_t *row = json_array_get(rows, i);
+		const char *execfn = json_string_value(json_object_get(row, "exe"));
+		const char *outcome = json_string_value(json_object_get(row, "outcome"));
+		json_t *v;
 
-		if (tool && strcmp(tool_of(execfn), tool))
-			continue;
-		limit--;
+		if (!outcome)
+			outcome = "running";
 		if (json) {
 			json_error_t err;
-			json_t *o = json_pack("{s:I,s:I,s:I,s:s,s:s,s:s}", "id", (json_int_t)sqlite3_column_int64(q, 0),
-					      "pid", (json_int_t)sqlite3_column_int64(q, 1), "ppid",
-					      (json_int_t)sqlite3_column_int64(q, 2), "tool", tool_of(execfn), "execfn",
-					      execfn ? execfn : "", "outcome", outcome);
-			const char *a = (const char *)sqlite3_column_text(q, 5);
+			json_t *o = json_pack("{s:I,s:I,s:I,s:s,s:s,s:s}", "id", num(row, "id"), "pid", num(row, "pid"), "ppid",
+					      num(row, "ppid"), "tool", tool_of(execfn), "execfn", execfn ? execfn : "",
+					      "outcome", outcome);
+			const char *a = json_string_value(json_object_get(row, "argv"));
+			const char *cwd = json_string_value(json_object_get(row, "cwd"));
 			json_t *argvj = a ? json_loads(a, 0, &err) : NULL;
 
-			json_object_set_new(o, "cwd", json_string(sqlite3_column_text(q, 4) ? (const char *)sqlite3_column_text(q, 4) : ""));
+			json_object_set_new(o, "cwd", json_string(cwd ? cwd : ""));
 			json_object_set_new(o, "argv", argvj ? argvj : json_array());
-			json_object_set_new(o, "start_wall_ns", json_integer(sqlite3_column_int64(q, 6)));
-			if (sqlite3_column_type(q, 8) != SQLITE_NULL)
-				json_object_set_new(o, "exit_status", json_integer(sqlite3_column_int(q, 8)));
-			if (sqlite3_column_type(q, 9) != SQLITE_NULL)
-				json_object_set_new(o, "signal", json_integer(sqlite3_column_int(q, 9)));
-			if (sqlite3_column_type(q, 10) != SQLITE_NULL)
-				json_object_set_new(o, "wall_ns", json_integer(sqlite3_column_int64(q, 10)));
-			if (sqlite3_column_type(q, 11) != SQLITE_NULL) {
-				json_object_set_new(o, "user_ns", json_integer(sqlite3_column_int64(q, 11)));
-				json_object_set_new(o, "sys_ns", json_integer(sqlite3_column_int64(q, 12)));
-				json_object_set_new(o, "maxrss_kb", json_integer(sqlite3_column_int64(q, 13)));
+			json_object_set_new(o, "start_wall_ns", json_integer(num(row, "start_wall_ns")));
+			if ((v = json_object_get(row, "exit_status")))
+				json_object_set(o, "exit_status", v);
+			if ((v = json_object_get(row, "signal")))
+				json_object_set(o, "signal", v);
+			if ((v = json_object_get(row, "wall_ns")))
+				json_object_set(o, "wall_ns", v);
+			if (json_object_get(row, "user_ns")) {
+				json_object_set_new(o, "user_ns", json_integer(num(row, "user_ns")));
+				json_object_set_new(o, "sys_ns", json_integer(num(row, "sys_ns")));
+				json_object_set_new(o, "maxrss_kb", json_integer(num(row, "maxrss_kb")));
 			}
-			json_object_set_new(o, "forked", json_boolean(sqlite3_column_int(q, 14)));
-			if (sqlite3_column_type(q, 15) != SQLITE_NULL)
-				json_object_set_new(o, "exec_parent", json_integer(sqlite3_column_int64(q, 15)));
-			if (sqlite3_column_type(q, 16) != SQLITE_NULL)
-				json_object_set_new(o, "exec_path", json_string((const char *)sqlite3_column_text(q, 16)));
-			if (sqlite3_column_type(q, 17) != SQLITE_NULL)
-				json_object_set_new(o, "crash_signature",
-						    json_string((const char *)sqlite3_column_text(q, 17)));
+			json_object_set_new(o, "forked", json_boolean(num(row, "forked")));
+			if ((v = json_object_get(row, "exec_parent")))
+				json_object_set(o, "exec_parent", v);
+			if ((v = json_object_get(row, "exec_path")))
+				json_object_set(o, "exec_path", v);
+			if ((v = json_object_get(row, "crash_signature")))
+				json_object_set(o, "crash_signature", v);
 			json_array_append_new(arr, o);
 		} else {
-			printf("%-6lld %-8lld %-16s %-8s", (long long)sqlite3_column_int64(q, 0),
-			       (long long)sqlite3_column_int64(q, 1), tool_of(execfn), outcome);
-			if (sqlite3_column_type(q, 8) != SQLITE_NULL)
-				printf(" status %d", sqlite3_column_int(q, 8));
-			if (sqlite3_column_type(q, 9) != SQLITE_NULL)
-				printf(" signal %d", sqlite3_column_int(q, 9));
-			if (sqlite3_column_type(q, 10) != SQLITE_NULL)
-				printf(" %.3f ms", sqlite3_column_int64(q, 10) / 1e6);
+			printf("%-6lld %-8lld %-16s %-8s", (long long)num(row, "id"), (long long)num(row, "pid"),
+			       tool_of(execfn), outcome);
+			if (json_object_get(row, "exit_status"))
+				printf(" status %d", (int)num(row, "exit_status"));
+			if (json_object_get(row, "signal"))
+				printf(" signal %d", (int)num(row, "signal"));
+			if (json_object_get(row, "wall_ns"))
+				printf(" %.3f ms", num(row, "wall_ns") / 1e6);
 			printf("\n");
 		}
 	}
-	sqlite3_finalize(q);
-	dise_store_free(st);
+	json_decref(rows);
 	if (json) {
 		json_dumpf(arr, stdout, JSON_COMPACT);
 		putchar('\n');

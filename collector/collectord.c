@@ -25,7 +25,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,20 +74,12 @@ static int process_alive(uint32_t pid, uint64_t start_ns, void *arg)
 	return (unsigned long long)ps.f[22] * (1000000000ull / (unsigned long long)hz) <= start_ns + 1000000000ull;
 }
 
-/* Changes whenever a route or a version's health changes. */
+/* Changes whenever a route or a version's health changes (busy: 0, and the next look, a second later, sees it). */
 static int64_t routes_fingerprint(dise_store *st)
 {
-	sqlite3_stmt *q;
 	int64_t v = 0;
 
-	if (sqlite3_prepare_v2(dise_store_db(st),
-			       "SELECT (SELECT COALESCE(sum(version_id * 7 + updated_wall_ns % 1000003), 0) FROM routes) + "
-			       "(SELECT count(*) FROM versions WHERE health = 'pruned')",
-			       -1, &q, NULL) != SQLITE_OK)
-		return 0;
-	if (sqlite3_step(q) == SQLITE_ROW)
-		v = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
+	dise_store_routes_fingerprint(st, &v);
 	return v;
 }
 
@@ -179,9 +170,14 @@ static void *resolver_main(void *p)
 			 * busy one what its new runs' versions cost.
 			 */
 			/* PRAGMA data_version changes when another connection commits */
-			int64_t dv = dise_sql_int(dise_store_db(st), "PRAGMA data_version", -1);
-			uint64_t made = dise_resolver_versions_made(rs) + dise_resolver_bad_resolved(rs), now = mono_ns();
-			int urgent = atomic_exchange(&a->failure_seen, 0) || made != seen_made || !last_all;
+			int64_t dv = -1;
+			uint64_t made, now;
+			int urgent;
+
+			dise_store_data_version(st, &dv);
+			made = dise_resolver_versions_made(rs) + dise_resolver_bad_resolved(rs);
+			now = mono_ns();
+			urgent = atomic_exchange(&a->failure_seen, 0) || made != seen_made || !last_all;
 
 			if (dv != seen_dv || urgent)
 				owed = 1;
@@ -190,7 +186,7 @@ static void *resolver_main(void *p)
 			if (owed && (urgent || now - last_pass >= 200000000ull)) {
 				int all = urgent || now - last_all >= 5000000000ull;
 				int full = all || now - last_full >= 1000000000ull;
-				int64_t tc = sqlite3_total_changes64(dise_store_db(st));
+				int64_t tc = dise_store_total_changes(st);
 
 				if (dise_detect_since(st, &a->cfg->detect, a->cfg, wall_ns(), full ? -1 : last_run,
 						      &last_run, all) >= 0 &&
@@ -210,7 +206,7 @@ static void *resolver_main(void *p)
 					last_full = now;
 				if (all) {
 					last_all = now;
-					owed = sqlite3_total_changes64(dise_store_db(st)) != tc;
+					owed = dise_store_total_changes(st) != tc;
 				}
 			}
 			struct timespec ts;
@@ -247,11 +243,11 @@ static void *notifier_main(void *p)
 	if (dise_store_open(a->db, 0, &st) < 0)
 		return NULL;
 	while (!stop) {
-		dise_notify_pending(dise_store_db(st), a->cfg->webhook, a->cfg->webhook_timeout_ms);
+		dise_notify_pending(st, a->cfg->webhook, a->cfg->webhook_timeout_ms);
 		for (int i = 0; i < 10 && !stop; i++)
 			nap(100);
 	}
-	dise_notify_pending(dise_store_db(st), a->cfg->webhook, a->cfg->webhook_timeout_ms); /* what the last pass healed */
+	dise_notify_pending(st, a->cfg->webhook, a->cfg->webhook_timeout_ms); /* what the last pass healed */
 	dise_store_free(st);
 	return NULL;
 }
@@ -424,8 +420,8 @@ int main(int argc, char **argv)
 			continue;
 		}
 		backoff = 0;
-		if (atomic_exchange(&ra.routes_changed, 0))
-			dise_ingest_publish_routes(in, st, cas);
+		if (atomic_exchange(&ra.routes_changed, 0) && dise_ingest_publish_routes(in, st, cas) < 0)
+			atomic_store(&ra.routes_changed, 1); /* not read whole (busy): the next pass publishes */
 		if (r > 0) {
 			if (stats.failures != failures)
 				atomic_store(&ra.failure_seen, 1);
@@ -444,10 +440,9 @@ int main(int argc, char **argv)
 				if (resolver_on)
 					resolver_kick(&ra);
 			}
-			if (fp != routes_fp) { /* `dise heal` by hand, or another change: publish */
-				dise_ingest_publish_routes(in, st, cas);
+			/* `dise heal` by hand, or another change: publish (again next time when it could not) */
+			if (fp != routes_fp && dise_ingest_publish_routes(in, st, cas) >= 0)
 				routes_fp = fp;
-			}
 			last_vanish = mono_ns();
 		}
 		if (once)
@@ -465,7 +460,7 @@ int main(int argc, char **argv)
 	if (once) {
 		resolve_all(st, cas, &cfg);
 		dise_ingest_publish_routes(in, st, cas);
-		dise_notify_pending(dise_store_db(st), cfg.webhook, cfg.webhook_timeout_ms);
+		dise_notify_pending(st, cfg.webhook, cfg.webhook_timeout_ms);
 	}
 	if (cfg.webhook)
 		curl_global_cleanup();

@@ -96,7 +96,7 @@ static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errs
 
 		p->name = strdup(name);
 		p->test_timeout_s = 60;
-		p->rule_scope = "descendants";
+		p->rule_scope = DISE_SCOPE_DESCENDANTS;
 		if (!json_is_object(t))
 			BAD("dise.json: 'tools.%s' must be an object", name);
 		json_object_foreach(t, k, v)
@@ -136,29 +136,27 @@ static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errs
 				continue;
 			}
 			if (!strcmp(k, "rule_scope") || !strcmp(k, "critical")) {
-				static const char *const scopes[] = { "descendants", "all_similar", "global" };
 				const char *s = json_string_value(v);
-				size_t j;
+				int j;
 
 				if (!strcmp(k, "critical")) {
 					if (!json_is_boolean(v))
 						BAD("dise.json: 'tools.%s.critical' must be true or false", name);
-					s = json_is_true(v) ? "global" : NULL;
+					s = json_is_true(v) ? dise_scope_name(DISE_SCOPE_GLOBAL) : NULL;
 					if (!s)
 						continue;
 				}
-				for (j = 0; s && j < 3; j++)
-					if (!strcmp(s, scopes[j]))
-						break;
-				if (!s || j == 3)
+				j = dise_scope_from_name(s);
+				if (j < 0)
 					BAD("dise.json: 'tools.%s.rule_scope' must be \"descendants\", \"all_similar\" or "
 					    "\"global\"",
 					    name);
 				/* "critical": true with another scope is a contradiction, not a preference */
-				if (strcmp(p->rule_scope, "descendants") && strcmp(p->rule_scope, scopes[j]))
+				if (p->rule_scope != DISE_SCOPE_DESCENDANTS && (int)p->rule_scope != j)
 					BAD("dise.json: 'tools.%s.critical' is true but 'rule_scope' is \"%s\"", name,
-					    strcmp(p->rule_scope, "global") ? p->rule_scope : scopes[j]);
-				p->rule_scope = scopes[j];
+					    dise_scope_name(p->rule_scope != DISE_SCOPE_GLOBAL ? p->rule_scope
+											   : (enum dise_scope)j));
+				p->rule_scope = (enum dise_scope)j;
 				continue;
 			}
 			if (strcmp(k, "normal_exit_codes"))
@@ -313,24 +311,20 @@ void dise_config_free(struct dise_config *cfg)
 	cfg->ntools = 0;
 }
 
-const char *dise_config_failed_sql(const struct dise_config *cfg, const char *tool, char *buf, size_t size)
+const char *dise_config_normal_codes(const struct dise_config *cfg, const char *tool, char *buf, size_t size)
 {
-	const struct dise_tool_policy *p = NULL;
-	size_t n;
-	int i;
+	const struct dise_tool_policy *p = dise_config_tool(cfg, tool);
+	size_t n = 0;
+	int i, k;
 
-	for (i = 0; cfg && i < cfg->ntools; i++)
-		if (!strcmp(cfg->tools[i].name, tool))
-			p = &cfg->tools[i];
-	if (!p || !p->nnormal) {
-		snprintf(buf, size, "(r.outcome IN ('fail','crash','vanished'))");
-		return buf;
+	if (!p || !p->nnormal || !size)
+		return NULL;
+	for (i = 0; i < p->nnormal; i++) {
+		k = snprintf(buf + n, size - n, "%s%d", i ? "," : "", p->normal[i]);
+		if (k < 0 || (size_t)k >= size - n)
+			return NULL;
+		n += (size_t)k;
 	}
-	n = (size_t)snprintf(buf, size, "(r.outcome IN ('crash','vanished') OR (r.outcome = 'fail' AND r.exit_status NOT IN (");
-	for (i = 0; i < p->nnormal && n < size; i++)
-		n += (size_t)snprintf(buf + n, size - n, "%s%d", i ? "," : "", p->normal[i]);
-	if (n < size)
-		snprintf(buf + n, size - n, ")))");
 	return buf;
 }
 

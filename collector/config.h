@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "detect.h"
+#include "names.h"
 
 #define DISE_MAX_NORMAL_CODES 32
 
@@ -32,7 +33,7 @@ struct dise_tool_policy {
 	char *test_command; /* "test_command": sh -c, with DISE_CANDIDATE=<copy>; exit 0 validates a candidate */
 	int test_timeout_s; /* "test_timeout_seconds", default 60 */
 	int replay;	    /* "replay": true lets the healer re-run failing invocations against candidates */
-	const char *rule_scope; /* "rule_scope": what the rules learned from this tool cover: "descendants"
+	enum dise_scope rule_scope; /* "rule_scope": what the rules learned from this tool cover: "descendants"
 				 * (default), "all_similar" (every version of the tool), "global" (every
 				 * version of every tool); "critical": true is "global" */
 };
@@ -58,7 +59,11 @@ const struct dise_tool_policy *dise_config_tool(const struct dise_config *cfg, c
 /* Whether tool's policy is to freeze instead of rolling back (no config, or no entry: no). */
 int dise_config_freezes(const struct dise_config *cfg, const char *tool);
 
-/* The SQL condition (over runs r) that a run failed, under tool's policy. Points into buf. */
-const char *dise_config_failed_sql(const struct dise_config *cfg, const char *tool, char *buf, size_t size);
+/*
+ * The exit codes tool's policy calls normal, as "1,3" in buf: the third
+ * argument of the store's SQL function dise_failed() (outcome.h), bound as
+ * a parameter. NULL when there are none (or buf is too small for them).
+ */
+const char *dise_config_normal_codes(const struct dise_config *cfg, const char *tool, char *buf, size_t size);
 
 #endif

@@ -20,13 +20,13 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "detect.h"
+#include "names.h"
 
 void dise_detect_policy_default(struct dise_detect_policy *p)
 {
@@ -54,140 +54,34 @@ static int64_t median(int64_t *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* Records one detection and queues a heal request (ignored when one is queued already). */
-static int record(sqlite3 *db, int64_t version, const char *failed, const char *detector, const char *severity,
-		  const char *desc, int64_t now)
-{
-	sqlite3_stmt *q;
-	char sql[1024];
-	int64_t run = 0, failure;
-	const char *stack = NULL, *sig = NULL;
-	char *stack_copy = NULL, *sig_copy = NULL;
-	int rc, added;
-
-	/* the latest failed run, and its crash's frames if it crashed */
-	snprintf(sql, sizeof(sql),
-		 "SELECT r.id, c.frames, c.signature FROM runs r LEFT JOIN crashes c ON c.run_id = r.id "
-		 "WHERE r.version_id = ?1 AND %s ORDER BY r.start_wall_ns DESC LIMIT 1",
-		 failed);
-	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(q, 1, version);
-	if (sqlite3_step(q) == SQLITE_ROW) {
-		run = sqlite3_column_int64(q, 0);
-		stack = (const char *)sqlite3_column_text(q, 1);
-		sig = (const char *)sqlite3_column_text(q, 2);
-		stack_copy = stack ? strdup(stack) : NULL;
-		sig_copy = sig ? strdup(sig) : NULL;
-	}
-	sqlite3_finalize(q);
-
-	rc = sqlite3_prepare_v2(db,
-				"INSERT INTO failures(version_id, run_id, detector, description, stack, severity, signature, "
-				"created_wall_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-				-1, &q, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, version);
-		if (run)
-			sqlite3_bind_int64(q, 2, run);
-		sqlite3_bind_text(q, 3, detector, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 4, desc, -1, SQLITE_STATIC);
-		if (stack_copy)
-			sqlite3_bind_text(q, 5, stack_copy, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 6, severity, -1, SQLITE_STATIC);
-		if (sig_copy)
-			sqlite3_bind_text(q, 7, sig_copy, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 8, now);
-		rc = sqlite3_step(q);
-		sqlite3_finalize(q);
-	}
-	free(stack_copy);
-	free(sig_copy);
-	if (rc != SQLITE_DONE)
-		return -EIO;
-	failure = sqlite3_last_insert_rowid(db);
-	if (sqlite3_prepare_v2(db,
-			       "INSERT OR IGNORE INTO heal_requests(version_id, failure_id, created_wall_ns) VALUES (?1, ?2, ?3)",
-			       -1, &q, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(q, 1, version);
-	sqlite3_bind_int64(q, 2, failure);
-	sqlite3_bind_int64(q, 3, now);
-	rc = sqlite3_step(q);
-	added = sqlite3_changes(db);
-	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? added : -EIO;
-}
-
-/* Wall times (ns) of a version's ok runs, newest first, at most max. */
-static int ok_durations(sqlite3 *db, int64_t version, int64_t *out, int max)
-{
-	sqlite3_stmt *q;
-	int n = 0;
-
-	if (sqlite3_prepare_v2(db,
-			       "SELECT end_ns - start_ns FROM runs WHERE version_id = ?1 AND outcome = 'ok' "
-			       "AND end_ns IS NOT NULL AND start_wall_ns >= (SELECT reset_wall_ns FROM versions WHERE id = ?1) "
-			       "ORDER BY start_wall_ns DESC LIMIT ?2",
-			       -1, &q, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(q, 1, version);
-	sqlite3_bind_int(q, 2, max);
-	while (n < max && sqlite3_step(q) == SQLITE_ROW)
-		out[n++] = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	return n;
-}
-
-static int check_version(sqlite3 *db, const struct dise_detect_policy *p, const struct dise_config *cfg, int64_t v,
+static int check_version(dise_store *st, const struct dise_detect_policy *p, const struct dise_config *cfg, int64_t v,
 			 const char *tool, int64_t now, int failures)
 {
-	sqlite3_stmt *q;
 	int64_t fails = 0, runs = 0;
-	char desc[512], fbuf[512], sql[1024];
-	const char *failed = dise_config_failed_sql(cfg, tool, fbuf, sizeof(fbuf));
+	char desc[512], nbuf[512];
+	int r;
+	/* what a failure is: outcome.h decides, with the exit codes the tool's policy calls normal */
+	const char *normal = dise_config_normal_codes(cfg, tool, nbuf, sizeof(nbuf));
 
 	/* three strikes (only failures can make it, or the error rate: when none arrived, only the slowdown) */
 	if (!failures)
 		goto slowdown;
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM runs r WHERE r.version_id = ?1 AND %s AND r.start_wall_ns >= "
-		 "max(?2, (SELECT reset_wall_ns FROM versions WHERE id = ?1))",
-		 failed);
-	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(q, 1, v);
-	sqlite3_bind_int64(q, 2, now - p->window_ns);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		fails = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
+	if ((r = dise_store_version_failures(st, v, normal, now - p->window_ns, &fails)) < 0)
+		return r;
 	if (fails >= p->strikes) {
 		snprintf(desc, sizeof(desc), "%s v%lld failed %lld times within %lld s", tool, (long long)v,
 			 (long long)fails, (long long)(p->window_ns / 1000000000));
-		return record(db, v, failed, "three_strikes", "critical", desc, now);
+		return dise_store_detection_add(st, v, normal, DISE_DETECT_THREE_STRIKES, "critical", desc, now);
 	}
 
 	/* error rate over the last runs */
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(*), sum(%s) FROM (SELECT outcome, exit_status FROM runs "
-		 "WHERE version_id = ?1 AND outcome IS NOT NULL AND outcome != 'exec' "
-		 "AND start_wall_ns >= (SELECT reset_wall_ns FROM versions WHERE id = ?1) "
-		 "ORDER BY start_wall_ns DESC LIMIT ?2) AS r",
-		 failed);
-	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(q, 1, v);
-	sqlite3_bind_int(q, 2, p->error_runs);
-	if (sqlite3_step(q) == SQLITE_ROW) {
-		runs = sqlite3_column_int64(q, 0);
-		fails = sqlite3_column_int64(q, 1);
-	}
-	sqlite3_finalize(q);
+	if ((r = dise_store_version_error_rate(st, v, normal, p->error_runs, &runs, &fails)) < 0)
+		return r;
 	if (runs >= p->error_min_runs && (double)fails / (double)runs > p->error_rate) {
 		snprintf(desc, sizeof(desc), "%s v%lld failed %lld of its last %lld runs (%.1f%% > %.1f%%)", tool,
 			 (long long)v, (long long)fails, (long long)runs, 100.0 * (double)fails / (double)runs,
 			 100.0 * p->error_rate);
-		return record(db, v, failed, "error_rate", "high", desc, now);
+		return dise_store_detection_add(st, v, normal, DISE_DETECT_ERROR_RATE, "high", desc, now);
 	}
 
 slowdown:
@@ -198,7 +92,11 @@ slowdown:
 
 		if (!d)
 			return -ENOMEM;
-		n = ok_durations(db, v, d, want);
+		n = dise_store_version_ok_durations(st, v, d, want);
+		if (n < 0) {
+			free(d);
+			return n;
+		}
 		if (n >= p->slow_recent + p->slow_min_history) {
 			recent = median(d, p->slow_recent);
 			before = median(d + p->slow_recent, n - p->slow_recent);
@@ -209,7 +107,7 @@ slowdown:
 					 "%s v%lld slowed down: median %.3f ms over its last %d runs, %.3f ms before", tool,
 					 (long long)v, recent / 1e6, p->slow_recent, before / 1e6);
 				free(d);
-				return record(db, v, failed, "slowdown", "medium", desc, now);
+				return dise_store_detection_add(st, v, normal, DISE_DETECT_SLOWDOWN, "medium", desc, now);
 			}
 		}
 		free(d);
@@ -225,53 +123,25 @@ int dise_detect(dise_store *st, const struct dise_detect_policy *p, const struct
 int dise_detect_since(dise_store *st, const struct dise_detect_policy *p, const struct dise_config *cfg, int64_t now,
 		      int64_t after_run, int64_t *ret_last_run, int failures)
 {
-	sqlite3 *db = dise_store_db(st);
-	sqlite3_stmt *q;
-	int64_t *ids = NULL;
-	char **tools = NULL;
-	size_t n = 0, cap = 0, i;
+	struct dise_version_ref *v = NULL;
+	size_t n = 0, i;
 	int r = 0, added = 0;
 
-	if (ret_last_run && (*ret_last_run = dise_sql_int(db, "SELECT COALESCE(max(id), 0) FROM runs", -1)) < 0)
-		return -EIO;
+	if (ret_last_run && (r = dise_store_last_run_id(st, ret_last_run)) < 0)
+		return r;
 	/*
 	 * The versions to look at, with no queued heal request: every version
 	 * with runs in the window, or only those of the runs stored after
 	 * after_run (the rowid: new rows, short runs whose START and end came
 	 * together; a long run's end updates an older row and waits for the
-	 * next full pass).
+	 * next full pass). Read whole before the transaction.
 	 */
-	if (sqlite3_prepare_v2(db,
-			       after_run < 0
-				       ? "SELECT v.id, v.tool FROM versions v WHERE v.health NOT IN ('pruned', 'failed') AND "
-					 "EXISTS (SELECT 1 FROM runs r WHERE r.version_id = v.id "
-					 "AND r.start_wall_ns >= ?1) AND NOT EXISTS (SELECT 1 FROM heal_requests h "
-					 "WHERE h.version_id = v.id AND h.state = 'queued')"
-				       : "SELECT v.id, v.tool FROM versions v WHERE v.id IN (SELECT DISTINCT version_id FROM runs "
-					 "WHERE id > ?2 AND version_id IS NOT NULL) AND v.health NOT IN ('pruned', 'failed') "
-					 "AND NOT EXISTS (SELECT 1 FROM heal_requests h "
-					 "WHERE h.version_id = v.id AND h.state = 'queued')",
-			       -1, &q, NULL) != SQLITE_OK)
-		return -EIO;
-	if (after_run < 0)
-		sqlite3_bind_int64(q, 1, now - p->window_ns);
-	else
-		sqlite3_bind_int64(q, 2, after_run);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			ids = realloc(ids, cap * sizeof(*ids));
-			tools = realloc(tools, cap * sizeof(*tools));
-		}
-		ids[n] = sqlite3_column_int64(q, 0);
-		tools[n] = strdup((const char *)sqlite3_column_text(q, 1));
-		n++;
-	}
-	sqlite3_finalize(q);
+	if ((r = dise_store_versions_to_check(st, now - p->window_ns, after_run, &v, &n)) < 0)
+		return r;
 	if (n) {
 		r = dise_store_begin(st);
 		for (i = 0; r == 0 && i < n; i++) {
-			int k = check_version(db, p, cfg, ids[i], tools[i], now, failures);
+			int k = check_version(st, p, cfg, v[i].id, v[i].tool, now, failures);
 
 			if (k < 0)
 				r = k;
@@ -283,9 +153,6 @@ int dise_detect_since(dise_store *st, const struct dise_detect_policy *p, const 
 		if (r < 0)
 			dise_store_rollback(st);
 	}
-	for (i = 0; i < n; i++)
-		free(tools[i]);
-	free(tools);
-	free(ids);
+	free(v);
 	return r < 0 ? r : added;
 }

@@ -9,7 +9,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +18,7 @@
 #include <sys/wait.h>
 
 #include "ingest.h"
+#include "outcome.h"
 
 #define CHECKPOINT_COMMITS 512
 
@@ -154,10 +154,8 @@ int dise_ingest_batch(dise_ingest *in, size_t max, struct dise_ingest_stats *sta
 		if (r < 0)
 			goto fail;
 		stats->stored++;
-		if (rec.type == DISE_REC_CRASH ||
-		    (rec.type == DISE_REC_EXIT && rec.u.exit.how != DISE_EXIT_DETACHED &&
-		     (rec.u.exit.how == DISE_EXIT_TRACED ? !(WIFEXITED(rec.u.exit.status) && !WEXITSTATUS(rec.u.exit.status))
-							 : (rec.u.exit.status & 0xff) != 0)))
+		/* a run that ends badly whatever the tool's policy: the detectors look at once */
+		if (dise_run_failed(dise_outcome_of_record(&rec), -1, NULL, 0))
 			stats->failures++;
 	}
 	for (k = 0; k < in->nshards; k++)
@@ -195,56 +193,49 @@ void dise_ingest_wait(dise_ingest *in, unsigned timeout_ms)
 
 int dise_ingest_publish_routes(dise_ingest *in, dise_store *st, const char *cas_dir)
 {
-	sqlite3_stmt *q;
+	struct dise_pruned_route *rows = calloc(DISE_ROUTES / 2, sizeof(*rows));
 	struct dise_route *e = calloc(DISE_ROUTES / 2, sizeof(*e));
 	size_t n = 0;
-	int r;
+	int r, i, nrows, more;
 
-	if (!e)
+	if (!e || !rows) {
+		free(e);
+		free(rows);
 		return -ENOMEM;
-	if (!in->rd && (r = dise_ring_reader_new(in->path, 0, 0, &in->rd)) < 0) {
-		free(e);
-		return r;
 	}
-	if (sqlite3_prepare_v2(dise_store_db(st),
-			       /* the files that ran as a pruned version (not every file with its content: another
-				  tool may hold the same bytes under another name, and is routed by its own lineage) */
-			       "SELECT DISTINCT c.exe_dev, c.exe_ino, c.exe_size, c.exe_mtime_ns, a.id, a.tool, a.sha256 "
-			       "FROM versions p JOIN routes rt ON rt.tool = p.tool JOIN versions a ON a.id = rt.version_id "
-			       "JOIN runs c ON c.version_id = p.id "
-			       "WHERE p.health = 'pruned' AND a.cas_path IS NOT NULL AND a.id != p.id AND c.exe_ino IS NOT NULL",
-			       -1, &q, NULL) != SQLITE_OK) {
-		free(e);
-		return -EIO;
-	}
-	while (n < DISE_ROUTES / 2 && sqlite3_step(q) == SQLITE_ROW) {
+	if (!in->rd && (r = dise_ring_reader_new(in->path, 0, 0, &in->rd)) < 0)
+		goto out;
+	/* a read cut short (busy) is no route table: the one published stays until the next try */
+	nrows = dise_store_pruned_routes(st, rows, DISE_ROUTES / 2, &more);
+	if ((r = nrows) < 0)
+		goto out;
+	for (i = 0; i < nrows; i++) {
 		char dir[DISE_ROUTE_PATH], link[DISE_ROUTE_PATH], to[128];
-		const char *tool = (const char *)sqlite3_column_text(q, 5), *sha = (const char *)sqlite3_column_text(q, 6);
-		long long vid = sqlite3_column_int64(q, 4);
 
 		/* cas/run/<version>/<tool> -> ../../<sha256>: what runs keeps its name */
 		if (snprintf(dir, sizeof(dir), "%s/run", cas_dir) >= (int)sizeof(dir))
 			continue;
 		mkdir(dir, 0700);
-		snprintf(dir, sizeof(dir), "%s/run/%lld", cas_dir, vid);
+		snprintf(dir, sizeof(dir), "%s/run/%lld", cas_dir, (long long)rows[i].version);
 		mkdir(dir, 0700);
-		if (snprintf(link, sizeof(link), "%s/%s", dir, tool) >= (int)sizeof(link))
+		if (snprintf(link, sizeof(link), "%s/%s", dir, rows[i].tool) >= (int)sizeof(link))
 			continue;
-		snprintf(to, sizeof(to), "../../%s", sha);
+		snprintf(to, sizeof(to), "../../%s", rows[i].sha256);
 		if (symlink(to, link) < 0 && errno != EEXIST)
 			continue;
-		e[n].dev = (uint64_t)sqlite3_column_int64(q, 0);
-		e[n].ino = (uint64_t)sqlite3_column_int64(q, 1);
-		e[n].size = (uint64_t)sqlite3_column_int64(q, 2);
-		e[n].mtime_ns = sqlite3_column_int64(q, 3);
+		e[n].dev = (uint64_t)rows[i].dev;
+		e[n].ino = (uint64_t)rows[i].ino;
+		e[n].size = (uint64_t)rows[i].size;
+		e[n].mtime_ns = rows[i].mtime_ns;
 		snprintf(e[n].target, sizeof(e[n].target), "%s", link);
 		n++;
 	}
-	if (n == DISE_ROUTES / 2 && sqlite3_step(q) == SQLITE_ROW)
+	if (more)
 		fprintf(stderr, "dise-collectord: more than %u pruned files are routed; the rest run unrouted\n",
 			DISE_ROUTES / 2);
-	sqlite3_finalize(q);
 	r = dise_ring_routes_publish(in->rd, e, n);
+out:
+	free(rows);
 	free(e);
 	return r < 0 ? r : (int)n;
 }

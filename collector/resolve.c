@@ -18,8 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +29,6 @@
 
 struct dise_resolver {
 	dise_store *st;
-	sqlite3 *db;
 	char cas[PATH_MAX];
 	uint64_t cap;
 	uint64_t made;	       /* versions made so far */
@@ -78,7 +75,7 @@ int dise_hash_file(const char *path, const char *cas_dir, const struct stat *exp
 		snprintf(tmp, sizeof(tmp), "%s/.new.%d.%lu", cas_dir, (int)getpid(), (unsigned long)st.st_ino);
 		out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (st.st_mode & 0755) | 0400);
 	}
-	dise_sha256_init(&s);
+	r = dise_sha256_init(&s); /* a failure here makes final fail: the file is read for nothing, and said so */
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
 		dise_sha256_update(&s, buf, (size_t)n);
 		if (out >= 0 && write(out, buf, (size_t)n) != n) {
@@ -90,7 +87,8 @@ int dise_hash_file(const char *path, const char *cas_dir, const struct stat *exp
 	if (n < 0)
 		r = -errno;
 	close(fd);
-	dise_sha256_final(&s, d);
+	if (dise_sha256_final(&s, d) < 0 && r == 0)
+		r = -ENOMEM;
 	dise_sha256_hex(d, hex);
 	if (out >= 0) {
 		close(out);
@@ -113,7 +111,6 @@ int dise_resolver_new(dise_store *st, const char *cas_dir, dise_resolver **ret)
 		return -errno;
 	}
 	rs->st = st;
-	rs->db = dise_store_db(st);
 	snprintf(rs->cas, sizeof(rs->cas), "%s", cas_dir);
 	*ret = rs;
 	return 0;
@@ -125,221 +122,131 @@ dise_resolver *dise_resolver_free(dise_resolver *rs)
 	return NULL;
 }
 
-static int64_t one_int(sqlite3 *db, const char *sql, const char *t1, const char *t2, int64_t none)
-{
-	sqlite3_stmt *q;
-	int64_t v = none;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
-		return none;
-	if (t1)
-		sqlite3_bind_text(q, 1, t1, -1, SQLITE_STATIC);
-	if (t2)
-		sqlite3_bind_text(q, 2, t2, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
-		v = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	return v;
-}
-
 /*
  * The version of (tool, sha) for a file at path: found, or made, with the
- * lineage edge from the version that was at path before.
+ * lineage edge from the version that was at path before. Returns its id,
+ * or -errno.
  */
 static int64_t version_for(dise_resolver *rs, const char *tool, const char *sha, const char *path, int64_t size,
 			   int64_t wall_ns, const char *label)
 {
-	sqlite3 *db = rs->db;
-	int64_t id = one_int(db, "SELECT id FROM versions WHERE tool = ?1 AND sha256 = ?2", tool, sha, 0), head;
+	int64_t id = 0, head = 0;
 	char cas[PATH_MAX + 80];
+	int r = dise_store_version_find(rs->st, tool, sha, &id);
 
+	if (r < 0)
+		return r;
 	if (id == 0) {
 		snprintf(cas, sizeof(cas), "%s/%s", rs->cas, sha);
-		if (dise_sql_exec(db,
-			  "INSERT INTO versions(tool, sha256, label, path, size, first_seen_wall_ns, cas_path) "
-			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-			  "ssssiis", tool, sha, label, path, size, wall_ns, access(cas, F_OK) == 0 ? cas : NULL) < 0)
-			return -1;
-		id = sqlite3_last_insert_rowid(db);
+		r = dise_store_version_add(rs->st, tool, sha, label, path, size, wall_ns, access(cas, F_OK) == 0 ? cas : NULL,
+					   &id);
+		if (r < 0)
+			return r;
 		rs->made++;
-		head = one_int(db, "SELECT version_id FROM path_heads WHERE path = ?1", path, NULL, 0);
-		if (head && head != id &&
-		    dise_sql_exec(db, "INSERT OR IGNORE INTO version_parents(version_id, parent_id) VALUES (?1, ?2)", "ii", id,
-			  head) < 0)
-			return -1;
+		if ((r = dise_store_path_head(rs->st, path, &head)) < 0)
+			return r;
+		if (head && head != id && (r = dise_store_parent_add(rs->st, id, head)) < 0)
+			return r;
 	}
-	if (dise_sql_exec(db,
-		  "INSERT INTO path_heads(path, version_id) VALUES (?1, ?2) "
-		  "ON CONFLICT(path) DO UPDATE SET version_id = excluded.version_id",
-		  "si", path, id) < 0)
-		return -1;
-	return id;
+	r = dise_store_path_head_set(rs->st, path, id);
+	return r < 0 ? r : id;
 }
 
 /* Evicts copies until the store is under its cap. Runs inside the caller's transaction. */
 static int enforce_cap(dise_resolver *rs)
 {
-	sqlite3 *db = rs->db;
-	sqlite3_stmt *q;
+	struct dise_cas_copy *c = NULL;
+	size_t n = 0, i;
 	int64_t total;
-	int r = 0;
+	int r;
 
 	if (!rs->cap)
 		return 0;
-	total = one_int(db, "SELECT COALESCE(sum(size), 0) FROM (SELECT DISTINCT cas_path, size FROM versions "
-			    "WHERE cas_path IS NOT NULL)",
-			NULL, NULL, 0);
+	if ((r = dise_store_cas_total(rs->st, &total)) < 0)
+		return r;
 	if ((uint64_t)total <= rs->cap)
 		return 0;
-	if (sqlite3_prepare_v2(db,
-			       "SELECT v.cas_path, max(v.size), max(COALESCE((SELECT max(start_wall_ns) FROM runs r "
-			       "WHERE r.version_id = v.id), v.first_seen_wall_ns, 0)) AS used FROM versions v "
-			       "WHERE v.cas_path IS NOT NULL GROUP BY v.cas_path HAVING sum(v.id IN (SELECT max(id) FROM "
-			       "versions WHERE health = 'healthy' GROUP BY tool)) = 0 ORDER BY used ASC",
-			       -1, &q, NULL) != SQLITE_OK)
-		return -EIO;
-	while ((uint64_t)total > rs->cap && sqlite3_step(q) == SQLITE_ROW) {
-		char *path = strdup((const char *)sqlite3_column_text(q, 0));
-
-		if (!path)
-			break;
-		r = dise_sql_exec(db, "UPDATE versions SET cas_path = NULL WHERE cas_path = ?1", "s", path);
-		if (r == 0 && (unlink(path) == 0 || errno == ENOENT))
-			total -= sqlite3_column_int64(q, 1);
-		free(path);
-		if (r < 0)
-			break;
+	if ((r = dise_store_cas_evictable(rs->st, &c, &n)) < 0)
+		return r;
+	for (i = 0; r == 0 && i < n && (uint64_t)total > rs->cap; i++) {
+		r = dise_store_cas_forget(rs->st, c[i].path);
+		if (r == 0 && (unlink(c[i].path) == 0 || errno == ENOENT))
+			total -= c[i].size;
 	}
-	sqlite3_finalize(q);
+	dise_cas_copies_free(c, n);
 	return r;
 }
 
-struct pending {
-	int64_t run_id, size, wall_ns;
-	struct stat id;
-	char tool[256], path[PATH_MAX];
-	char sha[65];
-	int known; /* sha valid (0: unresolvable) */
-};
-
 int dise_resolver_step(dise_resolver *rs, int max)
 {
-	sqlite3 *db = rs->db;
-	sqlite3_stmt *q;
-	struct pending *p;
-	int n = 0, i, r = 0;
+	struct dise_unversioned *p;
+	char (*sha)[65];
+	int *known; /* sha valid (0: unresolvable) */
+	int n, i, r = 0;
 
 	p = calloc((size_t)max, sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	if (sqlite3_prepare_v2(db,
-			       "SELECT id, tool, COALESCE(exe, execfn), cwd, exe_dev, exe_ino, exe_size, exe_mtime_ns, "
-			       "start_wall_ns, outcome IN ('crash', 'fail', 'vanished') FROM runs "
-			       "WHERE version_id IS NULL AND exe_ino IS NOT NULL ORDER BY id LIMIT ?1",
-			       -1, &q, NULL) != SQLITE_OK) {
-		free(p);
-		return -EIO;
+	sha = calloc((size_t)max, sizeof(*sha));
+	known = calloc((size_t)max, sizeof(*known));
+	if (!p || !sha || !known) {
+		r = -ENOMEM;
+		goto out;
 	}
-	/*
-	 * Every run with an identity and no version yet, whatever its age (the
-	 * runs_version index finds them): a START may arrive after later runs,
-	 * its EXIT having come first from another shard. Version 0 marks a file
-	 * that could not be hashed, so nothing is looked at twice.
-	 */
-	sqlite3_bind_int(q, 1, max);
-	while (n < max && sqlite3_step(q) == SQLITE_ROW) {
-		const char *tool = (const char *)sqlite3_column_text(q, 1), *path = (const char *)sqlite3_column_text(q, 2);
-		const char *cwd = (const char *)sqlite3_column_text(q, 3);
-		int64_t mt = sqlite3_column_int64(q, 7);
-
-		p[n].run_id = sqlite3_column_int64(q, 0);
-		snprintf(p[n].tool, sizeof(p[n].tool), "%s", tool ? tool : "");
-		if (path && path[0] != '/' && cwd)
-			snprintf(p[n].path, sizeof(p[n].path), "%s/%s", cwd, path);
-		else
-			snprintf(p[n].path, sizeof(p[n].path), "%s", path ? path : "");
-		p[n].id.st_dev = (dev_t)sqlite3_column_int64(q, 4);
-		p[n].id.st_ino = (ino_t)sqlite3_column_int64(q, 5);
-		p[n].id.st_size = (off_t)sqlite3_column_int64(q, 6);
-		p[n].id.st_mtim.tv_sec = mt / 1000000000;
-		p[n].id.st_mtim.tv_nsec = mt % 1000000000;
-		p[n].size = sqlite3_column_int64(q, 6);
-		p[n].wall_ns = sqlite3_column_int64(q, 8);
-		/* its bad end came first (from another shard): the detectors must look once it has its version */
-		rs->bad_resolved += (uint64_t)sqlite3_column_int(q, 9);
-		n++;
+	n = dise_store_runs_unversioned(rs->st, p, max);
+	if (n <= 0) {
+		r = n;
+		goto out;
 	}
-	sqlite3_finalize(q);
-	if (n == 0) {
-		free(p);
-		return 0;
-	}
+	/* its bad end came first (from another shard): the detectors must look once it has its version */
+	for (i = 0; i < n; i++)
+		rs->bad_resolved += (uint64_t)p[i].failed;
 
 	/* hashing: no transaction open, the collector's ingest goes on */
 	for (i = 0; i < n; i++) {
-		sqlite3_stmt *c;
-		int cached = 0;
+		int cached;
 
-		if (sqlite3_prepare_v2(db,
-				       "SELECT sha256 FROM contents WHERE dev = ?1 AND ino = ?2 AND size = ?3 AND mtime_ns = ?4",
-				       -1, &c, NULL) == SQLITE_OK) {
-			sqlite3_bind_int64(c, 1, (int64_t)p[i].id.st_dev);
-			sqlite3_bind_int64(c, 2, (int64_t)p[i].id.st_ino);
-			sqlite3_bind_int64(c, 3, (int64_t)p[i].id.st_size);
-			sqlite3_bind_int64(c, 4, (int64_t)p[i].id.st_mtim.tv_sec * 1000000000 + p[i].id.st_mtim.tv_nsec);
-			if (sqlite3_step(c) == SQLITE_ROW) {
-				cached = 1;
-				if (sqlite3_column_type(c, 0) != SQLITE_NULL) {
-					snprintf(p[i].sha, sizeof(p[i].sha), "%s", (const char *)sqlite3_column_text(c, 0));
-					p[i].known = 1;
-				}
-			}
-			sqlite3_finalize(c);
-		}
+		/* busy: not cached, hashed again (the same answer, at a cost) */
+		cached = dise_store_content_hash(rs->st, p[i].dev, p[i].ino, p[i].size, p[i].mtime_ns, sha[i]) > 0;
+		if (cached)
+			known[i] = sha[i][0] != '\0';
 		for (int j = 0; !cached && j < i; j++) /* same identity earlier in this step */
-			if (p[j].id.st_dev == p[i].id.st_dev && p[j].id.st_ino == p[i].id.st_ino &&
-			    p[j].id.st_size == p[i].id.st_size && p[j].id.st_mtim.tv_sec == p[i].id.st_mtim.tv_sec &&
-			    p[j].id.st_mtim.tv_nsec == p[i].id.st_mtim.tv_nsec) {
-				memcpy(p[i].sha, p[j].sha, sizeof(p[i].sha));
-				p[i].known = p[j].known;
+			if (p[j].dev == p[i].dev && p[j].ino == p[i].ino && p[j].size == p[i].size &&
+			    p[j].mtime_ns == p[i].mtime_ns) {
+				memcpy(sha[i], sha[j], sizeof(sha[i]));
+				known[i] = known[j];
 				cached = 1;
 			}
-		if (!cached)
-			p[i].known = dise_hash_file(p[i].path, rs->cas, &p[i].id, p[i].sha) == 0;
+		if (!cached) {
+			struct stat id = { 0 };
+
+			id.st_dev = (dev_t)p[i].dev;
+			id.st_ino = (ino_t)p[i].ino;
+			id.st_size = (off_t)p[i].size;
+			id.st_mtim.tv_sec = p[i].mtime_ns / 1000000000;
+			id.st_mtim.tv_nsec = p[i].mtime_ns % 1000000000;
+			known[i] = dise_hash_file(p[i].path, rs->cas, &id, sha[i]) == 0;
+		}
 	}
 
 	r = dise_store_begin(rs->st);
 	if (r < 0)
 		goto out;
 	for (i = 0; i < n && r == 0; i++) {
-		int64_t mt = (int64_t)p[i].id.st_mtim.tv_sec * 1000000000 + p[i].id.st_mtim.tv_nsec, v = 0;
+		int64_t v = 0;
 
-		r = dise_sql_exec(db, "INSERT OR IGNORE INTO contents(dev, ino, size, mtime_ns, sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
-			  "iiiis", (int64_t)p[i].id.st_dev, (int64_t)p[i].id.st_ino, (int64_t)p[i].id.st_size, mt,
-			  p[i].known ? p[i].sha : NULL);
-		if (r == 0 && p[i].known) {
+		r = dise_store_content_add(rs->st, p[i].dev, p[i].ino, p[i].size, p[i].mtime_ns, known[i] ? sha[i] : NULL);
+		if (r == 0 && known[i]) {
 			char tool[256];
 
 			/* a registered path belongs to its registered tool */
-			{
-				sqlite3_stmt *t;
-
-				snprintf(tool, sizeof(tool), "%s", p[i].tool);
-				if (sqlite3_prepare_v2(db, "SELECT tool FROM tool_paths WHERE path = ?1", -1, &t, NULL) ==
-				    SQLITE_OK) {
-					sqlite3_bind_text(t, 1, p[i].path, -1, SQLITE_STATIC);
-					if (sqlite3_step(t) == SQLITE_ROW)
-						snprintf(tool, sizeof(tool), "%s", (const char *)sqlite3_column_text(t, 0));
-					sqlite3_finalize(t);
-				}
-			}
-			v = version_for(rs, tool, p[i].sha, p[i].path, p[i].size, p[i].wall_ns, NULL);
-			if (v < 0)
-				r = -EIO;
+			snprintf(tool, sizeof(tool), "%s", p[i].tool);
+			if ((r = dise_store_path_tool(rs->st, p[i].path, tool, sizeof(tool))) < 0)
+				break; /* busy: the run would get the wrong tool */
+			v = version_for(rs, tool, sha[i], p[i].path, p[i].size, p[i].wall_ns, NULL);
+			r = v < 0 ? (int)v : 0;
 		}
 		/* version 0: the file was gone or changed before it could be hashed */
 		if (r == 0)
-			r = dise_sql_exec(db, "UPDATE runs SET version_id = ?1 WHERE id = ?2", "ii", v, p[i].run_id);
+			r = dise_store_run_set_version(rs->st, p[i].run_id, v);
 	}
 	if (r == 0)
 		r = enforce_cap(rs);
@@ -347,9 +254,13 @@ int dise_resolver_step(dise_resolver *rs, int max)
 		r = dise_store_commit(rs->st);
 	if (r < 0)
 		dise_store_rollback(rs->st);
+	if (r == 0)
+		r = n;
 out:
 	free(p);
-	return r < 0 ? r : n;
+	free(sha);
+	free(known);
+	return r;
 }
 
 int dise_resolver_register(dise_resolver *rs, const char *tool, const char *label, const char *path,
@@ -357,7 +268,7 @@ int dise_resolver_register(dise_resolver *rs, const char *tool, const char *labe
 {
 	char abs[PATH_MAX], sha[65];
 	struct stat st;
-	int64_t id;
+	int64_t id = 0;
 	int r, i;
 
 	if (!realpath(path, abs) || stat(abs, &st) < 0)
@@ -368,26 +279,26 @@ int dise_resolver_register(dise_resolver *rs, const char *tool, const char *labe
 	r = dise_store_begin(rs->st);
 	if (r < 0)
 		return r;
-	r = dise_sql_exec(rs->db,
-		  "INSERT INTO tool_paths(path, tool) VALUES (?1, ?2) ON CONFLICT(path) DO UPDATE SET tool = excluded.tool",
-		  "ss", abs, tool);
-	id = r == 0 ? version_for(rs, tool, sha, abs, (int64_t)st.st_size, 0, label) : -1;
-	if (id < 0)
-		r = r ? r : -EIO;
+	r = dise_store_path_tool_set(rs->st, abs, tool);
+	if (r == 0) {
+		id = version_for(rs, tool, sha, abs, (int64_t)st.st_size, 0, label);
+		r = id < 0 ? (int)id : 0;
+	}
 	if (r == 0)
-		r = dise_sql_exec(rs->db, "UPDATE versions SET label = ?1 WHERE id = ?2", "si", label, id);
+		r = dise_store_version_set_label(rs->st, id, label);
 	if (r == 0)
 		r = enforce_cap(rs);
 	for (i = 0; r == 0 && i < nparents; i++) {
-		int64_t pid = one_int(rs->db, "SELECT id FROM versions WHERE tool = ?1 AND label = ?2", tool, parents[i], 0);
+		int64_t pid = 0;
 
+		if ((r = dise_store_version_by_label(rs->st, tool, parents[i], &pid)) < 0)
+			break;
 		if (!pid) {
 			fprintf(stderr, "dise: tool '%s' has no version '%s'\n", tool, parents[i]);
 			r = -ENOENT;
 			break;
 		}
-		r = dise_sql_exec(rs->db, "INSERT OR IGNORE INTO version_parents(version_id, parent_id) VALUES (?1, ?2)", "ii",
-			  id, pid);
+		r = dise_store_parent_add(rs->st, id, pid);
 	}
 	if (r == 0)
 		r = dise_store_commit(rs->st);

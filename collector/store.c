@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * SQLite store. WAL mode, prepared statements only, schema created and
- * migrated here (schema_version).
+ * The SQLite store's connection and its ingest path. WAL mode, prepared
+ * statements only; the schema and its migrations are schema.c's
+ * (schema_version), the statements of the other parts store-*.c's, run
+ * through store-sql.c's cache. The raw sqlite3 handle goes no further than
+ * these files.
  *
  * Designed for ingest: runs get one row each, keyed by (epoch, pid,
  * start_ns) whose values arrive in nearly ascending order (so the unique
@@ -22,8 +25,12 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "config.h"
+#include "crash-sig.h"
+#include "outcome.h"
+#include "schema.h"
+#include "store-internal.h"
 #include "store.h"
-#include "unwind.h"
 
 enum {
 	Q_CURSOR_GET,
@@ -92,117 +99,10 @@ static const char *const queries[Q_MAX] = {
 	[Q_ROLLBACK] = "ROLLBACK",
 };
 
-static const char schema_v1[] =
-	"CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS ingest_cursor("
-	"  epoch INTEGER NOT NULL, shard INTEGER NOT NULL, next_pos INTEGER NOT NULL,"
-	"  PRIMARY KEY(epoch, shard)) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS runs("
-	"  id INTEGER PRIMARY KEY,"
-	"  epoch INTEGER NOT NULL,"    /* ring incarnation: pids and monotonic times are unique within it */
-	"  pid INTEGER NOT NULL,"
-	"  start_ns INTEGER NOT NULL," /* CLOCK_MONOTONIC at START */
-	"  ppid INTEGER, uid INTEGER, start_wall_ns INTEGER,"
-	"  execfn TEXT, exe TEXT, cwd TEXT, argv TEXT, argc INTEGER,"
-	"  exe_dev INTEGER, exe_ino INTEGER, exe_size INTEGER, exe_mtime_ns INTEGER,"
-	"  forked INTEGER, exec_parent INTEGER,"
-	"  end_ns INTEGER,"
-	"  outcome TEXT," /* NULL while running; ok, fail, crash, exec */
-	"  exit_status INTEGER, signal INTEGER, exec_path TEXT,"
-	"  user_ns INTEGER, sys_ns INTEGER, maxrss_kb INTEGER,"
-	"  UNIQUE(epoch, pid, start_ns));"
-	"CREATE TABLE IF NOT EXISTS crashes("
-	"  id INTEGER PRIMARY KEY,"
-	"  run_id INTEGER NOT NULL REFERENCES runs(id),"
-	"  tid INTEGER, signal INTEGER, si_code INTEGER, fault_addr INTEGER, main_thread INTEGER,"
-	"  signature TEXT," /* hash of the top frames as (module, offset): stable across ASLR and hosts */
-	"  frames TEXT);"   /* JSON array */
-	"CREATE INDEX IF NOT EXISTS crashes_signature ON crashes(signature);"
-	"CREATE INDEX IF NOT EXISTS runs_open ON runs(outcome) WHERE outcome IS NULL;";
-
-/* v2: versions. A version is one content (SHA-256) of one tool; lineage edges go from a version to its parents. */
-static const char schema_v2[] =
-	"ALTER TABLE runs ADD COLUMN tool TEXT;"
-	"ALTER TABLE runs ADD COLUMN version_id INTEGER;"
-	"CREATE TABLE IF NOT EXISTS contents(" /* hash cache: one hash per file identity */
-	"  dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
-	"  sha256 TEXT," /* NULL: the file changed or went away before it could be hashed */
-	"  PRIMARY KEY(dev, ino, size, mtime_ns)) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS versions("
-	"  id INTEGER PRIMARY KEY, tool TEXT NOT NULL, sha256 TEXT NOT NULL, label TEXT, path TEXT,"
-	"  size INTEGER, first_seen_wall_ns INTEGER, cas_path TEXT,"
-	"  health TEXT NOT NULL DEFAULT 'healthy',"
-	"  UNIQUE(tool, sha256));"
-	"CREATE TABLE IF NOT EXISTS version_parents(version_id INTEGER NOT NULL, parent_id INTEGER NOT NULL,"
-	"  PRIMARY KEY(version_id, parent_id)) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS path_heads(path TEXT PRIMARY KEY, version_id INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS tool_paths(path TEXT PRIMARY KEY, tool TEXT NOT NULL) WITHOUT ROWID;";
-
-/* v3: detections. A failure record per detection; at most one queued heal request per version. */
-static const char schema_v3[] =
-	"CREATE INDEX IF NOT EXISTS runs_version ON runs(version_id, start_wall_ns);"
-	"CREATE TABLE IF NOT EXISTS failures("
-	"  id INTEGER PRIMARY KEY, version_id INTEGER NOT NULL, run_id INTEGER,"
-	"  detector TEXT NOT NULL," /* three_strikes | error_rate | slowdown */
-	"  description TEXT NOT NULL, stack TEXT, severity TEXT NOT NULL, signature TEXT,"
-	"  created_wall_ns INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS heal_requests("
-	"  id INTEGER PRIMARY KEY, version_id INTEGER NOT NULL, failure_id INTEGER NOT NULL,"
-	"  state TEXT NOT NULL DEFAULT 'queued', created_wall_ns INTEGER NOT NULL);"
-	"CREATE UNIQUE INDEX IF NOT EXISTS heal_open ON heal_requests(version_id) WHERE state = 'queued';";
-
-/* v4: healing. Rules learned from pruned versions, the route of each tool, the journal of every step. */
-static const char schema_v4[] =
-	"ALTER TABLE versions ADD COLUMN tainted_by INTEGER;"
-	"CREATE TABLE IF NOT EXISTS rules("
-	"  id INTEGER PRIMARY KEY, tool TEXT NOT NULL, source_version INTEGER NOT NULL, description TEXT NOT NULL,"
-	"  signature TEXT, exit_code INTEGER, signal INTEGER, argv TEXT, cwd TEXT, reason TEXT,"
-	"  scope TEXT NOT NULL DEFAULT 'descendants', created_wall_ns INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS routes(tool TEXT PRIMARY KEY, version_id INTEGER NOT NULL,"
-	"  updated_wall_ns INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS journal("
-	"  id INTEGER PRIMARY KEY, wall_ns INTEGER NOT NULL, request_id INTEGER, tool TEXT, version_id INTEGER,"
-	"  step TEXT NOT NULL, result TEXT NOT NULL, detail TEXT, duration_ns INTEGER);";
-
-/* v5: operators' resets: strikes count only from the last reset on. */
-static const char schema_v5[] = "ALTER TABLE versions ADD COLUMN reset_wall_ns INTEGER NOT NULL DEFAULT 0;";
-
-/*
- * v6: where each rule propagated. One row per (rule, version of its tool):
- * 'not_covered' (not a descendant of the rule's source), 'covered' (not
- * replayed: the policy does not allow it, or nothing to replay), 'passed'
- * or 'failed' (replayed against the version's copy).
- */
-static const char schema_v6[] =
-	"CREATE TABLE IF NOT EXISTS rule_checks(rule_id INTEGER NOT NULL, version_id INTEGER NOT NULL,"
-	"  result TEXT NOT NULL, detail TEXT, wall_ns INTEGER NOT NULL, PRIMARY KEY(rule_id, version_id)) WITHOUT ROWID;";
-
-/* v7: the last journal row the webhook was told about. */
-static const char schema_v7[] =
-	"CREATE TABLE IF NOT EXISTS notify_cursor(id INTEGER PRIMARY KEY CHECK (id = 1), journal_id INTEGER NOT NULL);"
-	"INSERT OR IGNORE INTO notify_cursor(id, journal_id) SELECT 1, COALESCE(max(id), 0) FROM journal;";
-
-struct dise_store {
-	sqlite3 *db;
-	sqlite3_stmt *q[Q_MAX];
-	int in_tx;
-};
 
 static int map_rc(int rc)
 {
-	switch (rc & 0xff) {
-	case SQLITE_OK:
-	case SQLITE_DONE:
-	case SQLITE_ROW: return 0;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED: return -EBUSY;
-	case SQLITE_FULL: return -ENOSPC;
-	case SQLITE_NOMEM: return -ENOMEM;
-	case SQLITE_READONLY:
-	case SQLITE_PERM: return -EACCES;
-	case SQLITE_CANTOPEN: return -ENOENT;
-	default: return -EIO;
-	}
+	return dise__errno(rc);
 }
 
 const char *dise_store_errmsg(dise_store *st)
@@ -210,18 +110,6 @@ const char *dise_store_errmsg(dise_store *st)
 	return st && st->db ? sqlite3_errmsg(st->db) : "no database";
 }
 
-int64_t dise_sql_int(sqlite3 *db, const char *sql, int64_t none)
-{
-	sqlite3_stmt *q;
-	int64_t v = none;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
-		return none;
-	if (sqlite3_step(q) == SQLITE_ROW)
-		v = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	return v;
-}
 
 struct sqlite3 *dise_store_db(dise_store *st)
 {
@@ -233,50 +121,31 @@ static int exec_sql(dise_store *st, const char *sql)
 	return map_rc(sqlite3_exec(st->db, sql, NULL, NULL, NULL));
 }
 
-/* Brings the schema to version target (DISE_SCHEMA_VERSION but in tests), one step per version. */
-static int migrate(dise_store *st, int target)
+/*
+ * dise_failed(outcome, exit_status, normal): dise_run_failed() for SQL.
+ * normal: the exit codes the tool's policy calls normal, as "1,3" (NULL or
+ * "": none). With normal codes, a fail without an exit status (a death by
+ * signal that dise run saw) is not judged, as `exit_status NOT IN (...)`
+ * never judged it before.
+ */
+static void sql_failed(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
-	sqlite3_stmt *q;
-	int r, version = 0;
+	const char *o = (const char *)sqlite3_value_text(argv[0]);
+	const char *list = (const char *)sqlite3_value_text(argv[2]);
+	int normal[DISE_MAX_NORMAL_CODES], n = 0, outcome = o ? dise_outcome_from_name(o) : -1;
 
-	r = exec_sql(st, "BEGIN IMMEDIATE");
-	if (r < 0)
-		return r;
-	r = exec_sql(st, schema_v1);
-	if (r < 0)
-		goto fail;
-	if (sqlite3_prepare_v2(st->db, "SELECT version FROM schema_version", -1, &q, NULL) != SQLITE_OK) {
-		r = -EIO;
-		goto fail;
-	}
-	if (sqlite3_step(q) == SQLITE_ROW)
-		version = sqlite3_column_int(q, 0);
-	sqlite3_finalize(q);
-	if (version > DISE_SCHEMA_VERSION) {
-		r = -EPROTO; /* made by a newer dise */
-		goto fail;
-	}
-	if (version == 0) {
-		r = exec_sql(st, "INSERT INTO schema_version(version) VALUES (1)");
-		version = 1;
-	}
-	/* each step takes version v to v + 1 */
-	for (; r == 0 && version < target; version++) {
-		static const char *const step[] = { schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7 };
-		char sql[64];
+	(void)argc;
+	while (list && *list && n < DISE_MAX_NORMAL_CODES) {
+		char *end;
 
-		_Static_assert(sizeof(step) / sizeof(step[0]) == DISE_SCHEMA_VERSION - 1, "a step per schema version");
-		r = exec_sql(st, step[version - 1]);
-		snprintf(sql, sizeof(sql), "UPDATE schema_version SET version = %d", version + 1);
-		if (r == 0)
-			r = exec_sql(st, sql);
+		normal[n++] = (int)strtol(list, &end, 10);
+		list = *end == ',' ? end + 1 : NULL;
 	}
-	if (r < 0)
-		goto fail;
-	return exec_sql(st, "COMMIT");
-fail:
-	exec_sql(st, "ROLLBACK");
-	return r;
+	if (n && outcome == DISE_OUTCOME_FAIL && sqlite3_value_type(argv[1]) == SQLITE_NULL) {
+		sqlite3_result_int(ctx, 0);
+		return;
+	}
+	sqlite3_result_int(ctx, dise_run_failed(outcome, sqlite3_value_int(argv[1]), normal, n));
 }
 
 int dise_store_open(const char *path, int readonly, dise_store **ret)
@@ -290,13 +159,22 @@ int dise_store_open(const char *path, int readonly, dise_store **ret)
 	if (r < 0)
 		goto fail;
 	sqlite3_busy_timeout(st->db, 2000);
+	r = map_rc(sqlite3_create_function(st->db, "dise_failed", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_failed,
+					   NULL, NULL));
+	if (r < 0)
+		goto fail;
 	if (!readonly) {
-		/* WAL: readers never block the collector; NORMAL: durable at checkpoints, atomic always */
-		r = exec_sql(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
-				 "PRAGMA wal_autocheckpoint=0;");
+		/*
+		 * WAL: readers never block the collector; NORMAL: durable at
+		 * checkpoints, atomic always. Foreign keys on only after the
+		 * migration: a step may rebuild a table that others refer to.
+		 */
+		r = exec_sql(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0;");
 		if (r < 0)
 			goto fail;
-		r = migrate(st, DISE_SCHEMA_VERSION);
+		r = dise__schema_migrate(st->db, DISE_SCHEMA_VERSION);
+		if (r == 0)
+			r = exec_sql(st, "PRAGMA foreign_keys=ON;");
 		if (r < 0)
 			goto fail;
 		{
@@ -309,6 +187,11 @@ int dise_store_open(const char *path, int readonly, dise_store **ret)
 				exec_sql(st, sql);
 			}
 		}
+		st->q = calloc(Q_MAX, sizeof(*st->q));
+		if (!st->q) {
+			r = -ENOMEM;
+			goto fail;
+		}
 		for (i = 0; i < Q_MAX; i++)
 			if (sqlite3_prepare_v3(st->db, queries[i], -1, SQLITE_PREPARE_PERSISTENT, &st->q[i], NULL) !=
 			    SQLITE_OK) {
@@ -317,18 +200,9 @@ int dise_store_open(const char *path, int readonly, dise_store **ret)
 			}
 	} else {
 		/* a reader: the collector may not have made the schema yet, or not upgraded it yet */
-		sqlite3_stmt *q;
-		int version = 0;
-
-		if (sqlite3_prepare_v2(st->db, "SELECT version FROM schema_version", -1, &q, NULL) == SQLITE_OK) {
-			if (sqlite3_step(q) == SQLITE_ROW)
-				version = sqlite3_column_int(q, 0);
-			sqlite3_finalize(q);
-		}
-		if (version < DISE_SCHEMA_VERSION) {
-			r = version ? -ESTALE : -ENODATA;
+		r = dise__schema_check(st->db);
+		if (r < 0)
 			goto fail;
-		}
 	}
 	*ret = st;
 	return 0;
@@ -339,28 +213,17 @@ fail:
 	return r;
 }
 
-int dise_store_create_old(const char *path, int version)
-{
-	dise_store st = { 0 };
-	int r;
-
-	if (version < 1 || version > DISE_SCHEMA_VERSION)
-		return -EINVAL;
-	r = map_rc(sqlite3_open_v2(path, &st.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL));
-	if (r == 0)
-		r = migrate(&st, version);
-	sqlite3_close(st.db);
-	return r;
-}
-
 dise_store *dise_store_free(dise_store *st)
 {
 	int i;
 
 	if (!st)
 		return NULL;
-	for (i = 0; i < Q_MAX; i++)
+	for (i = 0; st->q && i < Q_MAX; i++)
 		sqlite3_finalize(st->q[i]);
+	free(st->q);
+	for (i = 0; i < st->ncache; i++)
+		sqlite3_finalize(st->cache[i].q);
 	sqlite3_close(st->db);
 	free(st);
 	return NULL;
@@ -532,38 +395,26 @@ out:
 	return r;
 }
 
-static int is_crash_signal(int sig)
-{
-	return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGABRT || sig == SIGSYS ||
-	       sig == SIGTRAP;
-}
-
 /* dise run's wait4: the true end of the latest run of that pid since the spawn. */
 static int add_traced(dise_store *st, uint64_t epoch, const struct dise_record *rec)
 {
 	const struct dise_rec_exit *e = &rec->u.exit;
 	sqlite3_stmt *q = st->q[Q_TRACED];
+	int outcome = dise_outcome_of_record(rec);
 	int64_t id;
 	int r = pid_since(st, epoch, rec->hdr.pid, rec->hdr.run_start_ns, &id);
 
 	if (r < 0 || !id)
 		return r;
+	if (outcome < 0)
+		return 0;
 	sqlite3_bind_int64(q, 1, id);
 	sqlite3_bind_int64(q, 2, (int64_t)rec->hdr.mono_ns);
-	if (WIFEXITED(e->status)) {
-		sqlite3_bind_text(q, 3, WEXITSTATUS(e->status) ? "fail" : "ok", -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, dise_outcome_name(outcome), -1, SQLITE_STATIC);
+	if (WIFEXITED(e->status))
 		sqlite3_bind_int(q, 4, WEXITSTATUS(e->status));
-	} else if (WIFSIGNALED(e->status)) {
-		int sig = WTERMSIG(e->status);
-
-		sqlite3_bind_text(q, 3, sig == SIGKILL ? "vanished" : is_crash_signal(sig) ? "crash" : "fail", -1,
-				  SQLITE_STATIC);
-		sqlite3_bind_int(q, 5, sig);
-	} else {
-		sqlite3_reset(q);
-		sqlite3_clear_bindings(q);
-		return 0;
-	}
+	else
+		sqlite3_bind_int(q, 5, WTERMSIG(e->status));
 	sqlite3_bind_int64(q, 6, (int64_t)e->user_ns);
 	sqlite3_bind_int64(q, 7, (int64_t)e->sys_ns);
 	sqlite3_bind_int64(q, 8, (int64_t)e->maxrss_kb);
@@ -585,7 +436,7 @@ static int add_exit(dise_store *st, uint64_t epoch, const struct dise_record *re
 	}
 	bind_key(q, epoch, &rec->hdr);
 	sqlite3_bind_int64(q, 4, (int64_t)rec->hdr.mono_ns);
-	sqlite3_bind_text(q, 5, (e->status & 0xff) == 0 ? "ok" : "fail", -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 5, dise_outcome_name(dise_outcome_of_record(rec)), -1, SQLITE_STATIC);
 	sqlite3_bind_int(q, 6, e->status & 0xff);
 	sqlite3_bind_int64(q, 7, (int64_t)e->user_ns);
 	sqlite3_bind_int64(q, 8, (int64_t)e->sys_ns);
@@ -603,62 +454,16 @@ static int add_exec(dise_store *st, uint64_t epoch, const struct dise_record *re
 	return run(q, NULL);
 }
 
-/*
- * Crash signature: FNV-1a over the top frames that lie in a module, each as
- * (build-id, or the module's file name, and the offset in the module).
- * Stable across ASLR and across hosts that run the same binaries.
- */
-#define SIGNATURE_FRAMES 5
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	while (n--) {
-		h ^= *b++;
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
 static int add_crash(dise_store *st, uint64_t epoch, const struct dise_record *rec)
 {
 	const struct dise_rec_crash *c = &rec->u.crash;
-	struct dise_frame *fr = calloc(DISE_MAX_FRAMES, sizeof(*fr));
 	sqlite3_stmt *q = st->q[Q_CRASH_RUN];
-	json_t *arr = json_array();
-	uint64_t h = 14695981039346656037ull;
 	int64_t run_id = 0;
 	char sig[24], *frames = NULL;
-	int n, i, used = 0, r;
+	int r;
 
-	n = fr ? dise_unwind_crash(rec, fr, DISE_MAX_FRAMES) : -ENOMEM;
-	for (i = 0; i < n; i++) {
-		json_t *f = json_pack("{s:I}", "ip", (json_int_t)fr[i].ip);
-
-		if (fr[i].module) {
-			json_object_set_new(f, "module", json_string(fr[i].module));
-			json_object_set_new(f, "offset", json_integer((json_int_t)fr[i].module_off));
-			if (used < SIGNATURE_FRAMES) {
-				if (fr[i].build_id_len)
-					h = fnv(h, fr[i].build_id, fr[i].build_id_len);
-				else
-					h = fnv(h, base_name(fr[i].module), strlen(base_name(fr[i].module)));
-				h = fnv(h, &fr[i].module_off, sizeof(fr[i].module_off));
-				used++;
-			}
-		}
-		if (fr[i].symbol[0]) {
-			json_object_set_new(f, "function", json_string(fr[i].symbol));
-			json_object_set_new(f, "function_offset", json_integer((json_int_t)fr[i].symbol_off));
-		}
-		json_array_append_new(arr, f);
-	}
-	snprintf(sig, sizeof(sig), "%016llx", (unsigned long long)h);
-	frames = json_dumps(arr, JSON_COMPACT);
-	json_decref(arr);
-	free(fr);
-
+	/* what the stack is (crash-sig.c): unwound before the statements, which only store it */
+	dise_crash_signature(rec, sig, &frames);
 	bind_key(q, epoch, &rec->hdr);
 	sqlite3_bind_int64(q, 4, (int64_t)rec->hdr.mono_ns);
 	sqlite3_bind_int(q, 5, c->signo);
@@ -679,35 +484,6 @@ static int add_crash(dise_store *st, uint64_t epoch, const struct dise_record *r
 	return r;
 }
 
-int dise_sql_exec(struct sqlite3 *db, const char *sql, const char *types, ...)
-{
-	sqlite3_stmt *q;
-	va_list ap;
-	int i, rc;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
-		return -EIO;
-	if (sqlite3_bind_parameter_count(q) != (int)strlen(types)) {
-		sqlite3_finalize(q); /* a wrong type string is a bug: refuse it rather than read garbage */
-		return -EINVAL;
-	}
-	va_start(ap, types);
-	for (i = 0; types[i]; i++) {
-		if (types[i] == 's') {
-			const char *v = va_arg(ap, const char *);
-
-			if (v)
-				sqlite3_bind_text(q, i + 1, v, -1, SQLITE_TRANSIENT);
-		} else {
-			sqlite3_bind_int64(q, i + 1, va_arg(ap, int64_t));
-		}
-	}
-	va_end(ap);
-	rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	return map_rc(rc);
-}
-
 int dise_store_checkpoint(dise_store *st)
 {
 	return map_rc(sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL));
@@ -722,7 +498,7 @@ int dise_store_mark_vanished(dise_store *st, uint64_t now_mono_ns,
 	int rc, r = 0;
 
 	/* collect first: no writes while the SELECT is stepping */
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = dise__step(q)) > 0) {
 		if (alive((uint32_t)sqlite3_column_int64(q, 1), (uint64_t)sqlite3_column_int64(q, 2), arg))
 			continue;
 		if (n == cap) {
@@ -736,8 +512,8 @@ int dise_store_mark_vanished(dise_store *st, uint64_t now_mono_ns,
 		}
 		gone[n++] = sqlite3_column_int64(q, 0);
 	}
-	if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
-		r = map_rc(rc);
+	if (r == 0 && rc < 0) /* busy: nothing is marked on a partial list, the next pass looks again */
+		r = rc;
 	sqlite3_reset(q);
 	if (r == 0 && n) {
 		r = dise_store_begin(st);

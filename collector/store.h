@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The SQLite store: runs and crashes, and the ingest cursor that makes
- * reading the ring exactly-once in effect.
+ * The SQLite store, the only part of dise that speaks SQL: runs and
+ * crashes, and the ingest cursor that makes reading the ring exactly-once
+ * in effect (store.c); versions (store-version.c); detections
+ * (store-detect.c); healing (store-heal.c); routes (store-route.c); what the
+ * dise command reads (store-report.c). Each function runs cached
+ * statements (prepared once per connection) with bound values, and returns
+ * with none of them open.
  *
  * Errors: 0 or -errno; SQLITE_BUSY/LOCKED map to -EBUSY, SQLITE_FULL to
  * -ENOSPC, anything else to -EIO (dise_store_errmsg() says what SQLite said).
@@ -12,12 +17,15 @@
 
 #include <stdint.h>
 
+#include <stddef.h>
+
 #include "decode.h"
+#include "names.h"
 
 struct sqlite3;
 typedef struct dise_store dise_store;
 
-#define DISE_SCHEMA_VERSION 7
+#define DISE_SCHEMA_VERSION 8
 
 /* Opens (creating and migrating) the database; readonly opens an existing one as is. */
 int dise_store_open(const char *path, int readonly, dise_store **ret);
@@ -61,18 +69,245 @@ int dise_store_mark_vanished(dise_store *st, uint64_t now_mono_ns,
  */
 int dise_store_checkpoint(dise_store *st);
 
-/*
- * Runs one SQL statement with its parameters bound in order: types holds a
- * letter per parameter, 's' for a string (NULL binds NULL) and 'i' for an
- * int64_t. For the resolver's and healer's few statements. Returns 0,
- * -EBUSY, or -EIO.
- */
-int dise_sql_exec(struct sqlite3 *db, const char *sql, const char *types, ...);
+/* How many statements this connection has prepared (each once: they are cached). */
+int dise_store_statements_prepared(dise_store *st);
 
-/* The first column of the first row of sql (no parameters), or none when there is no row or it fails. */
-int64_t dise_sql_int(struct sqlite3 *db, const char *sql, int64_t none);
-
-/* The underlying handle, for read-only queries by the CLI. */
+/* The underlying handle: for tests that look into the database, nothing else (the store owns all SQL). */
 struct sqlite3 *dise_store_db(dise_store *st);
+
+/*
+ * ---- Routes, and what the collector watches (store-route.c) ----
+ */
+struct dise_pruned_route {
+	int64_t dev, ino, size, mtime_ns; /* the identity of a file that ran as a pruned version */
+	int64_t version;                  /* the version its tool is routed to */
+	char tool[256], sha256[65];
+};
+/*
+ * The files that ran as a pruned version with the version to run instead,
+ * at most max (*ret_more: some were left out). How many, or -errno: never
+ * a shorter table than there is.
+ */
+int dise_store_pruned_routes(dise_store *st, struct dise_pruned_route *e, int max, int *ret_more);
+/* A value that changes whenever a route or a version's health changes. */
+int dise_store_routes_fingerprint(dise_store *st, int64_t *ret);
+/* PRAGMA data_version: changes when another connection commits. */
+int dise_store_data_version(dise_store *st, int64_t *ret);
+/* The rows this connection changed since it opened. */
+int64_t dise_store_total_changes(dise_store *st);
+
+/*
+ * ---- The resolver's statements (store-version.c) ----
+ * Lookups: 1 with a value, 0 without, -errno; the rest 0 or -errno.
+ */
+struct dise_unversioned {
+	int64_t run_id, dev, ino, size, mtime_ns, wall_ns;
+	int failed; /* its bad end is stored already (outcome.h, no tool policy) */
+	char tool[256], path[4096];
+};
+/* Runs with a file identity and no version yet, oldest first, at most max; how many. */
+int dise_store_runs_unversioned(dise_store *st, struct dise_unversioned *p, int max);
+/* The hash cached for a file identity into sha ("" when it could not be hashed). */
+int dise_store_content_hash(dise_store *st, int64_t dev, int64_t ino, int64_t size, int64_t mtime_ns, char sha[65]);
+/* Caches sha (NULL: could not be hashed) for a file identity, unless one is cached. */
+int dise_store_content_add(dise_store *st, int64_t dev, int64_t ino, int64_t size, int64_t mtime_ns, const char *sha);
+/* The tool a registered path belongs to. */
+int dise_store_path_tool(dise_store *st, const char *path, char *buf, size_t size);
+int dise_store_path_tool_set(dise_store *st, const char *path, const char *tool);
+int dise_store_version_find(dise_store *st, const char *tool, const char *sha, int64_t *ret_id);
+int dise_store_version_by_label(dise_store *st, const char *tool, const char *label, int64_t *ret_id);
+int dise_store_version_add(dise_store *st, const char *tool, const char *sha, const char *label, const char *path,
+			   int64_t size, int64_t wall_ns, const char *cas_path, int64_t *ret_id);
+int dise_store_version_set_label(dise_store *st, int64_t version, const char *label);
+int dise_store_parent_add(dise_store *st, int64_t version, int64_t parent);
+/* The version last seen at path (its head). */
+int dise_store_path_head(dise_store *st, const char *path, int64_t *ret_id);
+int dise_store_path_head_set(dise_store *st, const char *path, int64_t version);
+int dise_store_run_set_version(dise_store *st, int64_t run, int64_t version);
+/* The bytes the content-addressed copies take. */
+int dise_store_cas_total(dise_store *st, int64_t *ret_bytes);
+struct dise_cas_copy {
+	char *path;
+	int64_t size;
+};
+/* The copies the cap may evict, used least recently first (never a tool's newest healthy version's), to free. */
+int dise_store_cas_evictable(dise_store *st, struct dise_cas_copy **ret, size_t *ret_n);
+void dise_cas_copies_free(struct dise_cas_copy *c, size_t n);
+/* No version has the copy at cas_path any more. */
+int dise_store_cas_forget(dise_store *st, const char *cas_path);
+
+/*
+ * ---- The detectors' statements (store-detect.c) ----
+ * normal: the tool's normal exit codes ("1,3", NULL: none), see outcome.h.
+ * 0 (or a count) or -errno.
+ */
+int dise_store_last_run_id(dise_store *st, int64_t *ret);
+struct dise_version_ref {
+	int64_t id;
+	char tool[256];
+};
+/*
+ * The versions to look at, to free: not pruned or failed, with no queued
+ * heal request, and with runs started since since_wall_ns (after_run < 0)
+ * or runs stored after run id after_run.
+ */
+int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t after_run, struct dise_version_ref **ret,
+				 size_t *ret_n);
+/* How many of version's runs since since_wall_ns (and its last reset) failed. */
+int dise_store_version_failures(dise_store *st, int64_t version, const char *normal, int64_t since_wall_ns,
+				int64_t *ret_count);
+/* Of version's last `last` ended runs (since its reset): how many, how many failed. */
+int dise_store_version_error_rate(dise_store *st, int64_t version, const char *normal, int last, int64_t *ret_runs,
+				  int64_t *ret_fails);
+/* Wall times (ns) of version's ok runs since its reset, newest first, at most max; how many. */
+int dise_store_version_ok_durations(dise_store *st, int64_t version, int64_t *out, int max);
+/*
+ * A detection: a failure row (with the latest failed run and its crash's
+ * stack and signature) and a queued heal request unless one is queued.
+ * Returns 1 when a request was queued, 0 when one was already, or -errno.
+ */
+int dise_store_detection_add(dise_store *st, int64_t version, const char *normal, enum dise_detector detector,
+			     const char *severity, const char *desc, int64_t wall_ns);
+
+/*
+ * ---- What the dise command reads (store-report.c) ----
+ * A report is the rows of one query as a JSON array of objects (column name
+ * -> value, NULL columns left out), read whole. arg: the tool (RUNS: NULL
+ * for every tool; LINEAGE: required); limit: RUNS' newest rows. 0 or -errno.
+ */
+struct json_t;
+enum dise_report {
+	DISE_REPORT_RUNS,
+	DISE_REPORT_LINEAGE,
+	DISE_REPORT_CRASHES,
+	DISE_REPORT_PRUNED,
+	DISE_REPORT_RULES,
+	DISE_REPORT_HEALTH_BY,
+	DISE_REPORT_RECENT_FAILURES,
+	DISE_REPORT_MAX,
+};
+int dise_store_report(dise_store *st, enum dise_report what, const char *arg, int64_t limit, struct json_t **ret);
+
+struct dise_health_counts {
+	int64_t runs, queued, routed, no_ancestor, frozen, mean_detection_to_route_ns;
+};
+int dise_store_health_counts(dise_store *st, struct dise_health_counts *ret);
+
+/* The version a command names: ver (label, v12 or 12), else the newest one it may act on. */
+enum dise_pick {
+	DISE_PICK_HEALABLE,   /* not pruned */
+	DISE_PICK_RESETTABLE, /* pruned or failed */
+};
+/* 1 with *ret, 0 when there is none, or -errno. */
+int dise_store_version_pick(dise_store *st, const char *tool, const char *ver, enum dise_pick pick, int64_t *ret);
+
+/*
+ * ---- The healer's statements (store-heal.c) ----
+ * All return 0 (lookups: 1 with a row, 0 without) or -errno; none holds a
+ * statement open when it returns. Times are CLOCK_REALTIME ns.
+ */
+int dise_store_journal_add(dise_store *st, int64_t request, const char *tool, int64_t version, const char *step,
+			   const char *result, const char *detail, int64_t wall_ns, int64_t duration_ns);
+/* The tool of version into buf: 1, 0 when there is no such version, or -errno. */
+int dise_store_version_tool(dise_store *st, int64_t version, char *buf, size_t size);
+/* The path of version's content-addressed copy (to free), NULL when it has none. 0 or -errno. */
+int dise_store_version_copy(dise_store *st, int64_t version, char **ret_copy);
+
+struct dise_store_node {
+	int64_t id;
+	enum dise_health health;
+};
+struct dise_store_edge {
+	int64_t version, parent;
+};
+/* The versions of tool (by id) and its lineage edges (grouped by version, parents by id), to free. */
+int dise_store_tool_dag(dise_store *st, const char *tool, struct dise_store_node **ret_nodes, size_t *ret_n,
+			struct dise_store_edge **ret_edges, size_t *ret_ne);
+
+/* The latest failed run of a version (outcome.h's decision, no tool policy), with its crash if it crashed. */
+struct dise_failed_run {
+	int exit_status, signal; /* -1: none */
+	char *argv, *cwd, *frames, *signature; /* NULL: none */
+};
+int dise_store_last_failed_run(dise_store *st, int64_t version, struct dise_failed_run *ret);
+void dise_failed_run_free(struct dise_failed_run *f);
+
+/* A rule learned from version source; exit_code, signo -1: none. */
+int dise_store_rule_add(dise_store *st, const char *tool, int64_t source, const char *desc, const char *signature,
+			int exit_code, int signo, const char *argv, const char *cwd, const char *reason, enum dise_scope scope,
+			int64_t wall_ns);
+int dise_store_version_set_health(dise_store *st, int64_t version, enum dise_health health);
+/* version degraded, tainted by `by`, if it was healthy: returns 1 when it was, 0, or -errno. */
+int dise_store_version_taint(dise_store *st, int64_t version, int64_t by);
+int dise_store_heal_set_state(dise_store *st, int64_t request, enum dise_heal_state state);
+/* The state of request (enum dise_heal_state), -ENOENT, or -errno. */
+int dise_store_heal_state(dise_store *st, int64_t request);
+/* "detector: description" of a failure into buf, and whether a rule found it: 1, 0 (none), -errno. */
+int dise_store_failure_reason(dise_store *st, int64_t failure, char *buf, size_t size, int *ret_is_rule);
+int dise_store_route_set(dise_store *st, const char *tool, int64_t version, int64_t wall_ns);
+int dise_store_route_drop(dise_store *st, const char *tool);
+/* The version tool is routed to: 1, 0 when it has no route, -errno. */
+int dise_store_route_get(dise_store *st, const char *tool, int64_t *ret_version);
+
+/* Where a pruned version's files are, to be given back the ancestor's content. */
+struct dise_restore_target {
+	char *path, *sha256, *from;
+};
+int dise_store_restore_targets(dise_store *st, int64_t pruned, int64_t ancestor, struct dise_restore_target **ret,
+			       size_t *ret_n);
+void dise_restore_targets_free(struct dise_restore_target *t, size_t n);
+
+int dise_store_rule_check_set(dise_store *st, int64_t rule, int64_t version, enum dise_check result, const char *detail,
+			      int64_t wall_ns);
+/*
+ * A failure of version (detector, desc; severity high; rule > 0: with that
+ * rule's crash signature) and a queued heal request for it, unless one is
+ * queued already.
+ */
+int dise_store_heal_request_add(dise_store *st, int64_t version, enum dise_detector detector, const char *desc,
+				int64_t rule, int64_t wall_ns);
+/* (rule, version, run) of covered versions seen failing the way a rule describes since since_wall_ns; how many. */
+int dise_store_rule_matches(dise_store *st, int64_t since_wall_ns, int64_t (*m)[3], int max);
+int dise_store_rule_description(dise_store *st, int64_t rule, char *buf, size_t size);
+
+struct dise_rule_pair {
+	int64_t rule, version, source;
+	int replayable;
+	enum dise_scope scope;
+	char tool[256], vtool[256];
+};
+/* The (rule, version it may cover) pairs not checked yet, at most max; how many. */
+int dise_store_rule_pairs(dise_store *st, struct dise_rule_pair *t, int max);
+
+struct dise_heal_request {
+	int64_t id, version, failure;
+	enum dise_heal_state state;
+};
+/* Requests queued, validating or restoring, oldest first, at most max; how many. */
+int dise_store_heal_requests_open(dise_store *st, struct dise_heal_request *req, int max);
+/* `dise reset`: version healthy (strikes from wall_ns on), what it tainted healthy, its queued requests reset, tool's route dropped. */
+int dise_store_version_reset(dise_store *st, int64_t version, const char *tool, int64_t wall_ns);
+
+/* The rules of a tool that keep an invocation to replay (only_rule > 0: that one). */
+struct dise_replay {
+	int64_t rule;
+	char *argv, *cwd, *description;
+	int signal, exit_code; /* 0, -1: none */
+};
+int dise_store_rules_replayable(dise_store *st, const char *tool, int64_t only_rule, struct dise_replay **ret,
+				size_t *ret_n);
+void dise_replays_free(struct dise_replay *t, size_t n);
+
+/* The webhook's place in the journal, and the healing events after it. */
+int dise_store_notify_cursor(dise_store *st, int64_t *ret_journal_id);
+int dise_store_notify_cursor_set(dise_store *st, int64_t journal_id);
+struct dise_event {
+	int64_t journal_id, version, wall_ns;
+	char step[32], result[32];
+	char *tool, *detail, *reason; /* NULL: none */
+};
+/* Events journaled after `after`, at most max; how many, or -errno. dise_events_free() frees their strings. */
+int dise_store_notify_events(dise_store *st, int64_t after, struct dise_event *ev, int max);
+void dise_events_free(struct dise_event *ev, int n);
 
 #endif

@@ -24,8 +24,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <jansson.h>
-#include <stdarg.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +43,7 @@ static int64_t now_ns(clockid_t c)
 }
 
 struct ctx {
-	sqlite3 *db;
+	dise_store *st;
 	int64_t request, version;
 	char tool[256];
 	int64_t t0;
@@ -54,10 +52,8 @@ struct ctx {
 static int journal(struct ctx *c, const char *step, const char *result, const char *detail)
 {
 	int64_t t = now_ns(CLOCK_MONOTONIC);
-	int r = dise_sql_exec(c->db,
-			 "INSERT INTO journal(wall_ns, request_id, tool, version_id, step, result, detail, duration_ns) "
-			 "VALUES (?1, NULLIF(?2, 0), ?3, ?4, ?5, ?6, ?7, ?8)",
-			 "iisisssi", now_ns(CLOCK_REALTIME), c->request, c->tool, c->version, step, result, detail, t - c->t0);
+	int r = dise_store_journal_add(c->st, c->request, c->tool, c->version, step, result, detail, now_ns(CLOCK_REALTIME),
+				       t - c->t0);
 
 	c->t0 = t;
 	return r;
@@ -77,164 +73,117 @@ static void dag_free(struct dag *d)
 	memset(d, 0, sizeof(*d));
 }
 
-static int dag_load(sqlite3 *db, const char *tool, struct dag *d)
+static int dag_load(dise_store *st, const char *tool, struct dag *d)
 {
-	sqlite3_stmt *q;
-	size_t n = 0, np = 0, cap = 0, pcap = 0, i;
-	int64_t *owner = NULL;
+	struct dise_store_node *v;
+	struct dise_store_edge *e;
+	size_t n, ne, i, k;
+	int r;
 
 	memset(d, 0, sizeof(*d));
-	if (sqlite3_prepare_v2(db, "SELECT id, health FROM versions WHERE tool = ?1 ORDER BY id", -1, &q, NULL) !=
-	    SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_text(q, 1, tool, -1, SQLITE_STATIC);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			d->nodes = realloc(d->nodes, cap * sizeof(*d->nodes));
-		}
-		memset(&d->nodes[n], 0, sizeof(d->nodes[n]));
-		d->nodes[n].id = sqlite3_column_int64(q, 0);
-		if (dise_health_parse((const char *)sqlite3_column_text(q, 1), &d->nodes[n].health) < 0)
-			d->nodes[n].health = DISE_FAILED;
-		n++;
+	r = dise_store_tool_dag(st, tool, &v, &n, &e, &ne);
+	if (r < 0)
+		return r;
+	d->nodes = calloc(n + 1, sizeof(*d->nodes));
+	d->parents = calloc(ne + 1, sizeof(*d->parents));
+	if (!d->nodes || !d->parents) {
+		free(v);
+		free(e);
+		dag_free(d);
+		return -ENOMEM;
 	}
-	sqlite3_finalize(q);
-	/* edges grouped by version; a merge's parents in id order (the walk is breadth-first: nearest wins) */
-	if (sqlite3_prepare_v2(db,
-			       "SELECT p.version_id, p.parent_id FROM version_parents p JOIN versions v ON v.id = p.version_id "
-			       "WHERE v.tool = ?1 ORDER BY p.version_id, p.parent_id",
-			       -1, &q, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_text(q, 1, tool, -1, SQLITE_STATIC);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		if (np == pcap) {
-			pcap = pcap ? pcap * 2 : 16;
-			d->parents = realloc(d->parents, pcap * sizeof(*d->parents));
-			owner = realloc(owner, pcap * sizeof(*owner));
-		}
-		owner[np] = sqlite3_column_int64(q, 0);
-		d->parents[np++] = sqlite3_column_int64(q, 1);
+	for (k = 0; k < n; k++) {
+		d->nodes[k].id = v[k].id;
+		d->nodes[k].health = v[k].health;
 	}
-	sqlite3_finalize(q);
-	for (i = 0; i < np; i++) { /* rows are grouped by version: point each node at its run of parents */
-		size_t k;
-
+	for (i = 0; i < ne; i++) { /* edges are grouped by version: point each node at its run of parents */
+		d->parents[i] = e[i].parent;
 		for (k = 0; k < n; k++)
-			if (d->nodes[k].id == owner[i]) {
+			if (d->nodes[k].id == e[i].version) {
 				if (!d->nodes[k].nparents)
 					d->nodes[k].parents = &d->parents[i];
 				d->nodes[k].nparents++;
 			}
 	}
-	free(owner);
+	free(v);
+	free(e);
 	d->g.nodes = d->nodes;
 	d->g.n = n;
 	return 0;
 }
 
 /* "SIGSEGV in parse_email (validator+0x1129) when run as `validator --fast x`" */
-static void describe_rule(sqlite3 *db, int64_t version, char *desc, size_t size, char **ret_sig, char **ret_argv,
-			  char **ret_cwd, int *ret_code, int *ret_signal)
+static int describe_rule(dise_store *st, int64_t version, char *desc, size_t size, struct dise_failed_run *f)
 {
-	sqlite3_stmt *q;
 	char what[256] = "failed", where[512] = "", how[1200] = "";
+	int r = dise_store_last_failed_run(st, version, f);
 
-	*ret_sig = *ret_argv = *ret_cwd = NULL;
-	*ret_code = *ret_signal = -1;
-	if (sqlite3_prepare_v2(db,
-			       "SELECT r.outcome, r.exit_status, r.signal, r.argv, r.cwd, c.frames, c.signature FROM runs r "
-			       "LEFT JOIN crashes c ON c.run_id = r.id WHERE r.version_id = ?1 AND r.outcome IN "
-			       "('fail','crash','vanished') ORDER BY r.start_wall_ns DESC LIMIT 1",
-			       -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, version);
-		if (sqlite3_step(q) == SQLITE_ROW) {
-			const char *argv = (const char *)sqlite3_column_text(q, 3);
-			const char *frames = (const char *)sqlite3_column_text(q, 5);
-
-			if (sqlite3_column_type(q, 2) != SQLITE_NULL) {
-				*ret_signal = sqlite3_column_int(q, 2);
-				snprintf(what, sizeof(what), "%s", dise_signal_name(*ret_signal));
-			} else if (sqlite3_column_type(q, 1) != SQLITE_NULL) {
-				*ret_code = sqlite3_column_int(q, 1);
-				snprintf(what, sizeof(what), "exit status %d", *ret_code);
-			}
-			if (frames) {
-				json_error_t err;
-				json_t *fr = json_loads(frames, 0, &err);
-				size_t i;
-
-				for (i = 0; fr && i < json_array_size(fr); i++) {
-					json_t *f = json_array_get(fr, i);
-					const char *fn = json_string_value(json_object_get(f, "function"));
-					const char *mod = json_string_value(json_object_get(f, "module"));
-
-					if (fn && mod) {
-						const char *base = strrchr(mod, '/');
-
-						snprintf(where, sizeof(where), " in %s (%s+0x%llx)", fn, base ? base + 1 : mod,
-							 (unsigned long long)json_integer_value(json_object_get(f, "offset")));
-						break;
-					}
-				}
-				json_decref(fr);
-			}
-			if (argv) {
-				json_error_t err;
-				json_t *a = json_loads(argv, 0, &err);
-				size_t i, n = 0;
-
-				for (i = 0; a && i < json_array_size(a) && n < sizeof(how) - 64; i++) {
-					const char *s = json_string_value(json_array_get(a, i));
-					const char *b = i == 0 && s ? strrchr(s, '/') : NULL;
-
-					n += (size_t)snprintf(how + n, sizeof(how) - n, "%s%s", i ? " " : "",
-							      b ? b + 1 : s ? s : "");
-				}
-				json_decref(a);
-				*ret_argv = strdup(argv);
-			}
-			if (sqlite3_column_text(q, 4))
-				*ret_cwd = strdup((const char *)sqlite3_column_text(q, 4));
-			if (sqlite3_column_text(q, 6))
-				*ret_sig = strdup((const char *)sqlite3_column_text(q, 6));
+	if (r > 0) {
+		if (f->signal >= 0) {
+			snprintf(what, sizeof(what), "%s", dise_signal_name(f->signal));
+		} else if (f->exit_status >= 0) {
+			snprintf(what, sizeof(what), "exit status %d", f->exit_status);
 		}
-		sqlite3_finalize(q);
+		if (f->frames) {
+			json_error_t err;
+			json_t *fr = json_loads(f->frames, 0, &err);
+			size_t i;
+
+			for (i = 0; fr && i < json_array_size(fr); i++) {
+				json_t *o = json_array_get(fr, i);
+				const char *fn = json_string_value(json_object_get(o, "function"));
+				const char *mod = json_string_value(json_object_get(o, "module"));
+
+				if (fn && mod) {
+					const char *base = strrchr(mod, '/');
+
+					snprintf(where, sizeof(where), " in %s (%s+0x%llx)", fn, base ? base + 1 : mod,
+						 (unsigned long long)json_integer_value(json_object_get(o, "offset")));
+					break;
+				}
+			}
+			json_decref(fr);
+		}
+		if (f->argv) {
+			json_error_t err;
+			json_t *a = json_loads(f->argv, 0, &err);
+			size_t i, n = 0;
+
+			for (i = 0; a && i < json_array_size(a) && n < sizeof(how) - 64; i++) {
+				const char *s = json_string_value(json_array_get(a, i));
+				const char *b = i == 0 && s ? strrchr(s, '/') : NULL;
+
+				n += (size_t)snprintf(how + n, sizeof(how) - n, "%s%s", i ? " " : "", b ? b + 1 : s ? s : "");
+			}
+			json_decref(a);
+		}
 	}
 	if (how[0])
 		snprintf(desc, size, "%s%s when run as `%s`", what, where, how);
 	else
 		snprintf(desc, size, "%s%s", what, where);
+	return r < 0 ? r : 0;
 }
 
 /* The avoidance rule learned from version's failures, covering scope, journaled. */
 static int learn_rule(struct ctx *c, const char *reason, const struct dise_tool_policy *p, int known)
 {
-	const char *scope = p ? p->rule_scope : "descendants";
-	char desc[2048], *sig, *argv, *cwd;
-	int code, signo, r;
+	enum dise_scope scope = p ? p->rule_scope : DISE_SCOPE_DESCENDANTS;
+	struct dise_failed_run f;
+	char desc[2048];
+	int r;
 
 	if (known) /* the failure is an existing rule's */
 		return journal(c, "rule", "skipped", "the failure matches an existing rule: nothing new to learn");
-	describe_rule(c->db, c->version, desc, sizeof(desc), &sig, &argv, &cwd, &code, &signo);
-	r = dise_sql_exec(c->db,
-			     "INSERT INTO rules(tool, source_version, description, signature, exit_code, signal, argv, cwd, "
-			     "reason, scope, created_wall_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-			     "sissiissssi", c->tool, c->version, desc, sig, (int64_t)code, (int64_t)signo, argv, cwd, reason,
-			     scope, now_ns(CLOCK_REALTIME));
-	/* no value for exit code or signal: store NULL rather than -1 */
+	r = describe_rule(c->st, c->version, desc, sizeof(desc), &f);
 	if (r == 0)
-		r = dise_sql_exec(c->db,
-			     "UPDATE rules SET exit_code = NULLIF(exit_code, -1), signal = NULLIF(signal, -1) "
-			     "WHERE id = last_insert_rowid()",
-			     "");
-	free(sig);
-	free(argv);
-	free(cwd);
+		r = dise_store_rule_add(c->st, c->tool, c->version, desc, f.signature, f.exit_status, f.signal, f.argv, f.cwd,
+					reason, scope, now_ns(CLOCK_REALTIME));
+	dise_failed_run_free(&f);
 	if (r == 0) {
 		char detail[2100];
 
-		snprintf(detail, sizeof(detail), "%s [scope %s]", desc, scope);
+		snprintf(detail, sizeof(detail), "%s [scope %s]", desc, dise_scope_name(scope));
 		r = journal(c, "rule", "ok", detail);
 	}
 	return r;
@@ -247,7 +196,7 @@ static int learn_rule(struct ctx *c, const char *reason, const struct dise_tool_
  */
 static int freeze_one(struct ctx *c, const char *reason, const struct dise_tool_policy *p, int known)
 {
-	int r = dise_sql_exec(c->db, "UPDATE versions SET health = 'failed' WHERE id = ?1", "i", c->version);
+	int r = dise_store_version_set_health(c->st, c->version, DISE_FAILED);
 
 	if (r == 0)
 		r = journal(c, "mark_failed", "ok", NULL);
@@ -256,42 +205,21 @@ static int freeze_one(struct ctx *c, const char *reason, const struct dise_tool_
 	if (r == 0)
 		r = journal(c, "freeze", "ok", "policy on_failure=freeze: nothing pruned, tainted or routed");
 	if (r == 0)
-		r = dise_sql_exec(c->db, "UPDATE heal_requests SET state = 'frozen' WHERE id = ?1", "i", c->request);
+		r = dise_store_heal_set_state(c->st, c->request, DISE_HEAL_FROZEN);
 	return r;
 }
 
 static int ctx_tool(struct ctx *c)
 {
-	sqlite3_stmt *q;
+	int r = dise_store_version_tool(c->st, c->version, c->tool, sizeof(c->tool));
 
-	if (sqlite3_prepare_v2(c->db, "SELECT tool FROM versions WHERE id = ?1", -1, &q, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(q, 1, c->version);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		snprintf(c->tool, sizeof(c->tool), "%s", (const char *)sqlite3_column_text(q, 0));
-	sqlite3_finalize(q);
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 /* Whether tool policy p (may be NULL) validates candidates before routing. */
 static int validates(const struct dise_tool_policy *p)
 {
 	return p && (p->test_command || p->replay);
-}
-
-/* The path of version's content-addressed copy (to free), or NULL when it has none. */
-static char *version_copy(sqlite3 *db, int64_t version)
-{
-	sqlite3_stmt *q;
-	char *copy = NULL;
-
-	if (sqlite3_prepare_v2(db, "SELECT cas_path FROM versions WHERE id = ?1", -1, &q, NULL) != SQLITE_OK)
-		return NULL;
-	sqlite3_bind_int64(q, 1, version);
-	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
-		copy = strdup((const char *)sqlite3_column_text(q, 0));
-	sqlite3_finalize(q);
-	return copy;
 }
 
 /*
@@ -301,25 +229,18 @@ static char *version_copy(sqlite3 *db, int64_t version)
  */
 static int restore_paths(struct ctx *c, int64_t ancestor)
 {
-	sqlite3_stmt *q;
-	int r = 0;
+	struct dise_restore_target *t = NULL;
+	size_t n = 0, i;
+	int r = dise_store_restore_targets(c->st, c->version, ancestor, &t, &n);
 
-	if (sqlite3_prepare_v2(c->db,
-			       "SELECT DISTINCT x.path, p.sha256, a.cas_path FROM versions p JOIN versions a ON a.id = ?2 "
-			       "JOIN (SELECT path FROM versions WHERE id = ?1 UNION SELECT path FROM path_heads WHERE version_id = ?1) x "
-			       "WHERE p.id = ?1 AND x.path IS NOT NULL AND a.cas_path IS NOT NULL",
-			       -1, &q, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(q, 1, c->version);
-	sqlite3_bind_int64(q, 2, ancestor);
-	while (r == 0 && sqlite3_step(q) == SQLITE_ROW) {
+	/* read whole first: files are copied with no statement open */
+	for (i = 0; r == 0 && i < n; i++) {
 		char why[9000];
-		int k = dise_restore_in_place((const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
-					      (const char *)sqlite3_column_text(q, 2), why, sizeof(why));
+		int k = dise_restore_in_place(t[i].path, t[i].sha256, t[i].from, why, sizeof(why));
 
 		r = journal(c, "restore", k == 0 ? "ok" : "failed", why);
 	}
-	sqlite3_finalize(q);
+	dise_restore_targets_free(t, n);
 	return r;
 }
 
@@ -329,34 +250,29 @@ static int route_step(struct ctx *c, const int64_t *rejected, size_t nrejected, 
 	struct dag d;
 	char detail[768];
 	int64_t ancestor;
-	int r = dag_load(c->db, c->tool, &d);
+	int r = dag_load(c->st, c->tool, &d);
 
 	if (r < 0)
 		return r;
 	ancestor = dise_heal_pick_ancestor(&d.g, c->version, rejected, nrejected);
 	dag_free(&d);
 	if (ancestor) {
-		r = dise_sql_exec(c->db,
-				  "INSERT INTO routes(tool, version_id, updated_wall_ns) VALUES (?1, ?2, ?3) "
-				  "ON CONFLICT(tool) DO UPDATE SET version_id = excluded.version_id, updated_wall_ns = excluded.updated_wall_ns",
-				  "sii", c->tool, ancestor, now_ns(CLOCK_REALTIME));
+		r = dise_store_route_set(c->st, c->tool, ancestor, now_ns(CLOCK_REALTIME));
 		snprintf(detail, sizeof(detail), "%s -> v%lld (%s)", c->tool, (long long)ancestor, validated);
 		if (r == 0)
 			r = journal(c, "route", "ok", detail);
 		/* restoring copies files: after this transaction (finish_restoring), not holding the write lock */
 		if (r == 0)
-			r = dise_sql_exec(c->db, "UPDATE heal_requests SET state = ?2 WHERE id = ?1", "is", c->request,
-					  restore ? "restoring" : "done");
+			r = dise_store_heal_set_state(c->st, c->request, restore ? DISE_HEAL_RESTORING : DISE_HEAL_DONE);
 	} else {
 		/* route nowhere, and never to the pruned version */
-		r = dise_sql_exec(c->db, "DELETE FROM routes WHERE tool = ?1", "s", c->tool);
+		r = dise_store_route_drop(c->st, c->tool);
 		snprintf(detail, sizeof(detail), "no healthy ancestor%s: nothing to route to",
 			 nrejected ? " passed validation" : "");
 		if (r == 0)
 			r = journal(c, "route", "no_ancestor", detail);
 		if (r == 0)
-			r = dise_sql_exec(c->db, "UPDATE heal_requests SET state = 'no_ancestor' WHERE id = ?1", "i",
-					  c->request);
+			r = dise_store_heal_set_state(c->st, c->request, DISE_HEAL_NO_ANCESTOR);
 	}
 	return r;
 }
@@ -376,7 +292,7 @@ static int validate_candidates(struct ctx *c, const struct dise_tool_policy *p, 
 		char *copy;
 		int64_t a;
 		struct dag d;
-		int r = dag_load(c->db, c->tool, &d), bad = 0;
+		int r = dag_load(c->st, c->tool, &d), bad = 0;
 
 		if (r < 0)
 			return r;
@@ -384,7 +300,8 @@ static int validate_candidates(struct ctx *c, const struct dise_tool_policy *p, 
 		dag_free(&d);
 		if (!a)
 			break;
-		copy = version_copy(c->db, a);
+		if ((r = dise_store_version_copy(c->st, a, &copy)) < 0) /* busy: not a verdict on the candidate */
+			return r;
 		snprintf(cand, sizeof(cand), "v%lld: ", (long long)a);
 		if (!copy) {
 			snprintf(why, sizeof(why), "%sno copy of it to run", cand);
@@ -399,7 +316,7 @@ static int validate_candidates(struct ctx *c, const struct dise_tool_policy *p, 
 			journal(c, "validate_test", bad ? "rejected" : "ok", why);
 		}
 		if (!bad && p->replay) {
-			r = dise_validate_rules(c->db, c->tool, 0, copy, (unsigned)p->test_timeout_s * 1000u,
+			r = dise_validate_rules(c->st, c->tool, 0, copy, (unsigned)p->test_timeout_s * 1000u,
 						why + strlen(cand), sizeof(why) - strlen(cand));
 			memcpy(why, cand, strlen(cand));
 			bad = r != 0;
@@ -417,29 +334,21 @@ static int validate_candidates(struct ctx *c, const struct dise_tool_policy *p, 
 	return (int)n;
 }
 
-static int heal_one(sqlite3 *db, const struct dise_config *cfg, int64_t request, int64_t version, int64_t failure)
+static int heal_one(dise_store *st, const struct dise_config *cfg, int64_t request, int64_t version, int64_t failure)
 {
-	struct ctx c = { db, request, version, "", now_ns(CLOCK_MONOTONIC) };
+	struct ctx c = { st, request, version, "", now_ns(CLOCK_MONOTONIC) };
 	const struct dise_tool_policy *p;
 	struct dag d;
 	char detail[512], reason[1024] = "";
 	int64_t *desc_ids = NULL;
 	size_t n, i, tainted = 0;
 	int r, known = 0;
-	sqlite3_stmt *q;
 
 	if ((r = ctx_tool(&c)) < 0)
 		return r;
 	p = dise_config_tool(cfg, c.tool);
-	if (sqlite3_prepare_v2(db, "SELECT detector || ': ' || description, detector = 'rule' FROM failures WHERE id = ?1",
-			       -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, failure);
-		if (sqlite3_step(q) == SQLITE_ROW) {
-			snprintf(reason, sizeof(reason), "%s", (const char *)sqlite3_column_text(q, 0));
-			known = sqlite3_column_int(q, 1); /* a rule's failure: that rule exists, nothing new to learn */
-		}
-		sqlite3_finalize(q);
-	}
+	if ((r = dise_store_failure_reason(st, failure, reason, sizeof(reason), &known)) < 0)
+		return r;
 	r = journal(&c, "start", "ok", reason);
 
 	if (r == 0 && p && p->freeze)
@@ -447,25 +356,28 @@ static int heal_one(sqlite3 *db, const struct dise_config *cfg, int64_t request,
 
 	/* 1. failed, then pruned: kept with all its history */
 	if (r == 0)
-		r = dise_sql_exec(db, "UPDATE versions SET health = 'failed' WHERE id = ?1", "i", version);
+		r = dise_store_version_set_health(st, version, DISE_FAILED);
 	if (r == 0)
 		r = journal(&c, "mark_failed", "ok", NULL);
 	if (r == 0)
-		r = dise_sql_exec(db, "UPDATE versions SET health = 'pruned' WHERE id = ?1", "i", version);
+		r = dise_store_version_set_health(st, version, DISE_PRUNED);
 	if (r == 0)
 		r = journal(&c, "prune", "ok", NULL);
 
 	/* 2. taint the healthy descendants */
 	if (r == 0)
-		r = dag_load(db, c.tool, &d);
+		r = dag_load(st, c.tool, &d);
 	if (r < 0)
 		return r;
 	desc_ids = calloc(d.g.n + 1, sizeof(*desc_ids));
 	n = desc_ids ? dise_heal_descendants(&d.g, version, desc_ids) : 0;
 	for (i = 0; r == 0 && i < n; i++) {
-		r = dise_sql_exec(db, "UPDATE versions SET health = 'degraded', tainted_by = ?2 WHERE id = ?1 AND health = 'healthy'",
-			     "ii", desc_ids[i], version);
-		tainted += (size_t)sqlite3_changes(db);
+		int k = dise_store_version_taint(st, desc_ids[i], version);
+
+		if (k < 0)
+			r = k;
+		else
+			tainted += (size_t)k;
 	}
 	free(desc_ids);
 	dag_free(&d);
@@ -479,7 +391,7 @@ static int heal_one(sqlite3 *db, const struct dise_config *cfg, int64_t request,
 
 	/* 4. the route: at once, or after validating candidates outside this transaction */
 	if (r == 0 && validates(p)) {
-		r = dise_sql_exec(db, "UPDATE heal_requests SET state = 'validating' WHERE id = ?1", "i", request);
+		r = dise_store_heal_set_state(st, request, DISE_HEAL_VALIDATING);
 		return r < 0 ? r : 1;
 	}
 	if (r == 0)
@@ -496,28 +408,23 @@ static int heal_one(sqlite3 *db, const struct dise_config *cfg, int64_t request,
  */
 static int finish_restoring(dise_store *st, int64_t request, int64_t version)
 {
-	struct ctx c = { dise_store_db(st), request, version, "", now_ns(CLOCK_MONOTONIC) };
-	sqlite3_stmt *q;
+	struct ctx c = { st, request, version, "", now_ns(CLOCK_MONOTONIC) };
 	int64_t ancestor = 0;
 	int r = ctx_tool(&c);
 
-	if (r == 0 && sqlite3_prepare_v2(c.db, "SELECT version_id FROM routes WHERE tool = ?1", -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(q, 1, c.tool, -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(q) == SQLITE_ROW)
-			ancestor = sqlite3_column_int64(q, 0);
-		sqlite3_finalize(q);
-	}
+	if (r == 0 && (r = dise_store_route_get(st, c.tool, &ancestor)) > 0)
+		r = 0;
 	if (r == 0 && ancestor)
 		r = restore_paths(&c, ancestor);
 	if (r == 0)
-		r = dise_sql_exec(c.db, "UPDATE heal_requests SET state = 'done' WHERE id = ?1", "i", request);
+		r = dise_store_heal_set_state(st, request, DISE_HEAL_DONE);
 	return r;
 }
 
 /* The second half of a request left 'validating': candidates validated, then the route, in its own transaction. */
 static int finish_validating(dise_store *st, const struct dise_config *cfg, int64_t request, int64_t version)
 {
-	struct ctx c = { dise_store_db(st), request, version, "", now_ns(CLOCK_MONOTONIC) };
+	struct ctx c = { st, request, version, "", now_ns(CLOCK_MONOTONIC) };
 	const struct dise_tool_policy *p;
 	int64_t rejected[32];
 	int n = 0, r = ctx_tool(&c);
@@ -541,12 +448,9 @@ static int finish_validating(dise_store *st, const struct dise_config *cfg, int6
 }
 
 /* Records rule_checks(rule, version) = result, detail. */
-static int rule_check(sqlite3 *db, int64_t rule, int64_t version, const char *result, const char *detail)
+static int rule_check(dise_store *st, int64_t rule, int64_t version, enum dise_check result, const char *detail)
 {
-	return dise_sql_exec(db,
-			     "INSERT OR REPLACE INTO rule_checks(rule_id, version_id, result, detail, wall_ns) "
-			     "VALUES (?1, ?2, ?3, ?4, ?5)",
-			     "iissi", rule, version, result, detail, now_ns(CLOCK_REALTIME));
+	return dise_store_rule_check_set(st, rule, version, result, detail, now_ns(CLOCK_REALTIME));
 }
 
 /*
@@ -558,18 +462,10 @@ static int rule_check(sqlite3 *db, int64_t rule, int64_t version, const char *re
  */
 static int rule_failed(struct ctx *c, int64_t rule, const char *step, const char *desc)
 {
-	int r = rule_check(c->db, rule, c->version, "failed", desc);
+	int r = rule_check(c->st, rule, c->version, DISE_CHECK_FAILED, desc);
 
 	if (r == 0)
-		r = dise_sql_exec(c->db,
-				  "INSERT INTO failures(version_id, detector, description, severity, signature, created_wall_ns) "
-				  "SELECT ?1, 'rule', ?2, 'high', signature, ?3 FROM rules WHERE id = ?4",
-				  "isii", c->version, desc, now_ns(CLOCK_REALTIME), rule);
-	if (r == 0)
-		r = dise_sql_exec(c->db,
-				  "INSERT OR IGNORE INTO heal_requests(version_id, failure_id, created_wall_ns) "
-				  "VALUES (?1, last_insert_rowid(), ?2)",
-				  "ii", c->version, now_ns(CLOCK_REALTIME));
+		r = dise_store_heal_request_add(c->st, c->version, DISE_DETECT_RULE, desc, rule, now_ns(CLOCK_REALTIME));
 	if (r == 0)
 		r = journal(c, step, "failed", desc);
 	return r;
@@ -598,20 +494,21 @@ static int refuse(dise_store *st, struct ctx *c, int64_t rule, const char *why)
  * every version of its tool; descendants, the versions below source.
  * Returns 1, 0, or -errno.
  */
-static int rule_covers(sqlite3 *db, const char *scope, const char *rtool, int64_t source, const char *vtool, int64_t v)
+static int rule_covers(dise_store *st, enum dise_scope scope, const char *rtool, int64_t source, const char *vtool,
+		       int64_t v)
 {
 	struct dag d;
 	int64_t *desc;
 	size_t nd, k;
 	int covered = 0, r;
 
-	if (!strcmp(scope, "global"))
+	if (scope == DISE_SCOPE_GLOBAL)
 		return 1;
 	if (strcmp(rtool, vtool))
 		return 0;
-	if (!strcmp(scope, "all_similar"))
+	if (scope == DISE_SCOPE_ALL_SIMILAR)
 		return 1;
-	if ((r = dag_load(db, rtool, &d)) < 0)
+	if ((r = dag_load(st, rtool, &d)) < 0)
 		return r;
 	desc = calloc(d.g.n + 1, sizeof(*desc));
 	r = desc ? 0 : -ENOMEM;
@@ -631,61 +528,24 @@ static int rule_covers(sqlite3 *db, const char *scope, const char *rtool, int64_
  */
 static int match_observed(dise_store *st, int64_t since_wall_ns)
 {
-	sqlite3 *db = dise_store_db(st);
-	sqlite3_stmt *q;
 	int64_t m[64][3];
-	int n = 0, i, r, queued = 0;
+	int n, i, r, queued = 0;
 
-	/*
-	 * (rule, version, run): only pairs already found covered, versions not
-	 * failed yet, runs of the detectors' window. Crash rules start from the
-	 * crashes with their signature (an index; CROSS JOIN keeps that order),
-	 * so their cost follows the crashes that match, not the runs; exit
-	 * status rules look at the failed runs of each covered version in the
-	 * window (an index range per version).
-	 */
-	if (sqlite3_prepare_v2(db,
-			       "SELECT rule, version, MAX(run) FROM ("
-			       "SELECT ru.id AS rule, x.version_id AS version, x.id AS run FROM rules ru "
-			       "CROSS JOIN crashes c ON c.signature = ru.signature CROSS JOIN runs x ON x.id = c.run_id "
-			       "WHERE ru.signature IS NOT NULL AND x.start_wall_ns >= ?1 "
-			       "UNION ALL "
-			       "SELECT ru.id, k.version_id, x.id FROM rules ru CROSS JOIN rule_checks k ON k.rule_id = ru.id "
-			       "CROSS JOIN runs x ON x.version_id = k.version_id AND x.start_wall_ns >= ?1 "
-			       "WHERE ru.signature IS NULL AND ru.exit_code IS NOT NULL AND ru.argv IS NOT NULL "
-			       "AND x.outcome = 'fail' AND x.exit_status = ru.exit_code AND x.argv = ru.argv) m "
-			       "WHERE EXISTS (SELECT 1 FROM rule_checks k WHERE k.rule_id = m.rule AND k.version_id = m.version "
-			       "AND k.result IN ('covered', 'passed')) "
-			       "AND EXISTS (SELECT 1 FROM versions v WHERE v.id = m.version AND v.health IN ('healthy', 'degraded')) "
-			       "AND NOT EXISTS (SELECT 1 FROM heal_requests h WHERE h.version_id = m.version "
-			       "AND h.state IN ('queued', 'validating')) GROUP BY rule, version ORDER BY rule, version LIMIT 64",
-			       -1, &q, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(q, 1, since_wall_ns);
-	while (n < 64 && sqlite3_step(q) == SQLITE_ROW) {
-		m[n][0] = sqlite3_column_int64(q, 0);
-		m[n][1] = sqlite3_column_int64(q, 1);
-		m[n][2] = sqlite3_column_int64(q, 2);
-		n++;
-	}
-	sqlite3_finalize(q);
-	if (n == 0)
-		return 0;
+	n = dise_store_rule_matches(st, since_wall_ns, m, 64);
+	if (n <= 0)
+		return n;
 	if ((r = dise_store_begin(st)) < 0)
 		return r;
 	for (i = 0; r == 0 && i < n; i++) {
-		struct ctx c = { db, 0, m[i][1], "", now_ns(CLOCK_MONOTONIC) };
-		char desc[1200] = "";
+		struct ctx c = { st, 0, m[i][1], "", now_ns(CLOCK_MONOTONIC) };
+		char rule[1024] = "", desc[1200];
 
-		if ((r = ctx_tool(&c)) < 0)
+		if ((r = ctx_tool(&c)) < 0 || (r = dise_store_rule_description(st, m[i][0], rule, sizeof(rule))) < 0)
 			break;
-		if (sqlite3_prepare_v2(db, "SELECT description FROM rules WHERE id = ?1", -1, &q, NULL) == SQLITE_OK) {
-			sqlite3_bind_int64(q, 1, m[i][0]);
-			if (sqlite3_step(q) == SQLITE_ROW)
-				snprintf(desc, sizeof(desc), "run %lld failed the way rule %lld describes: %s",
-					 (long long)m[i][2], (long long)m[i][0], (const char *)sqlite3_column_text(q, 0));
-			sqlite3_finalize(q);
-		}
+		desc[0] = '\0';
+		if (r > 0)
+			snprintf(desc, sizeof(desc), "run %lld failed the way rule %lld describes: %s", (long long)m[i][2],
+				 (long long)m[i][0], rule);
 		r = rule_failed(&c, m[i][0], "rule_matched", desc);
 		queued++;
 	}
@@ -698,74 +558,51 @@ static int match_observed(dise_store *st, int64_t since_wall_ns)
 
 int dise_heal_check_rules(dise_store *st, const struct dise_config *cfg)
 {
-	sqlite3 *db = dise_store_db(st);
-	sqlite3_stmt *q;
-	struct todo {
-		int64_t rule, version, source;
-		int replayable;
-		char tool[256], vtool[256], scope[16];
-	} *t = calloc(256, sizeof(*t));
-	size_t n = 0, i;
-	int r = 0, refused = 0, in_tx = 0;
+	struct dise_rule_pair *t = calloc(256, sizeof(*t));
+	int n, i, r = 0, refused = 0, in_tx = 0;
 
 	if (!t)
 		return -ENOMEM;
-	/* the pairs (rule, version it may cover) not looked at yet; versions already failed or pruned wait */
-	if (sqlite3_prepare_v2(db,
-			       "SELECT r.id, v.id, r.source_version, r.tool, v.tool, r.scope, "
-			       "r.argv IS NOT NULL AND (r.signal IS NOT NULL OR r.exit_code IS NOT NULL) "
-			       "FROM rules r JOIN versions v ON (v.tool = r.tool OR r.scope = 'global') "
-			       "AND v.id != r.source_version AND v.health IN ('healthy', 'degraded') "
-			       "WHERE NOT EXISTS (SELECT 1 FROM rule_checks c WHERE c.rule_id = r.id AND c.version_id = v.id) "
-			       "ORDER BY r.id, v.id LIMIT 256",
-			       -1, &q, NULL) != SQLITE_OK) {
-		free(t);
-		return -EIO;
-	}
-	while (n < 256 && sqlite3_step(q) == SQLITE_ROW) {
-		t[n].rule = sqlite3_column_int64(q, 0);
-		t[n].version = sqlite3_column_int64(q, 1);
-		t[n].source = sqlite3_column_int64(q, 2);
-		snprintf(t[n].tool, sizeof(t[n].tool), "%s", (const char *)sqlite3_column_text(q, 3));
-		snprintf(t[n].vtool, sizeof(t[n].vtool), "%s", (const char *)sqlite3_column_text(q, 4));
-		snprintf(t[n].scope, sizeof(t[n].scope), "%s", (const char *)sqlite3_column_text(q, 5));
-		t[n].replayable = sqlite3_column_int(q, 6);
-		n++;
-	}
-	sqlite3_finalize(q);
+	n = dise_store_rule_pairs(st, t, 256);
+	if (n < 0)
+		r = n;
 	for (i = 0; r == 0 && i < n; i++) {
 		const struct dise_tool_policy *p = dise_config_tool(cfg, t[i].tool);
-		struct ctx c = { db, 0, t[i].version, "", now_ns(CLOCK_MONOTONIC) };
+		struct ctx c = { st, 0, t[i].version, "", now_ns(CLOCK_MONOTONIC) };
 		char why[1024], *copy = NULL;
 		int covered;
 
 		if (!in_tx && (r = dise_store_begin(st)) < 0) /* the quick verdicts: one commit for all */
 			break;
 		in_tx = 1;
-		if ((covered = rule_covers(db, t[i].scope, t[i].tool, t[i].source, t[i].vtool, t[i].version)) < 0) {
+		if ((covered = rule_covers(st, t[i].scope, t[i].tool, t[i].source, t[i].vtool, t[i].version)) < 0) {
 			r = covered;
 			break;
 		}
 		if (!covered) {
-			r = rule_check(db, t[i].rule, t[i].version, "not_covered", NULL);
+			r = rule_check(st, t[i].rule, t[i].version, DISE_CHECK_NOT_COVERED, NULL);
 			continue;
 		}
 		if (!t[i].replayable) {
-			r = rule_check(db, t[i].rule, t[i].version, "covered", "nothing to replay");
+			r = rule_check(st, t[i].rule, t[i].version, DISE_CHECK_COVERED, "nothing to replay");
 			continue;
 		}
 		if (strcmp(t[i].tool, t[i].vtool)) {
 			snprintf(why, sizeof(why), "not replayed: the invocation is of tool %s; its crash signature is watched",
 				 t[i].tool);
-			r = rule_check(db, t[i].rule, t[i].version, "covered", why);
+			r = rule_check(st, t[i].rule, t[i].version, DISE_CHECK_COVERED, why);
 			continue;
 		}
 		if (!p || !p->replay) {
-			r = rule_check(db, t[i].rule, t[i].version, "covered", "not replayed: the tool's policy has no replay");
+			r = rule_check(st, t[i].rule, t[i].version, DISE_CHECK_COVERED,
+				       "not replayed: the tool's policy has no replay");
 			continue;
 		}
-		if (!(copy = version_copy(db, t[i].version))) {
-			r = rule_check(db, t[i].rule, t[i].version, "covered", "not replayed: no copy of the version to run");
+		if ((r = dise_store_version_copy(st, t[i].version, &copy)) < 0)
+			break;
+		if (!copy) {
+			r = rule_check(st, t[i].rule, t[i].version, DISE_CHECK_COVERED,
+				       "not replayed: no copy of the version to run");
 			continue;
 		}
 		/* a replay may take long: outside any transaction */
@@ -774,14 +611,14 @@ int dise_heal_check_rules(dise_store *st, const struct dise_config *cfg)
 			free(copy);
 			break;
 		}
-		r = dise_validate_rules(db, t[i].tool, t[i].rule, copy, (unsigned)p->test_timeout_s * 1000u, why,
+		r = dise_validate_rules(st, t[i].tool, t[i].rule, copy, (unsigned)p->test_timeout_s * 1000u, why,
 					sizeof(why));
 		free(copy);
 		if (r < 0) {
 			snprintf(why, sizeof(why), "not replayed: %s", strerror(-r));
-			r = rule_check(db, t[i].rule, t[i].version, "covered", why);
+			r = rule_check(st, t[i].rule, t[i].version, DISE_CHECK_COVERED, why);
 		} else if (r == 0) {
-			r = rule_check(db, t[i].rule, t[i].version, "passed", why);
+			r = rule_check(st, t[i].rule, t[i].version, DISE_CHECK_PASSED, why);
 		} else {
 			snprintf(c.tool, sizeof(c.tool), "%s", t[i].tool);
 			r = refuse(st, &c, t[i].rule, why);
@@ -802,53 +639,24 @@ int dise_heal_check_rules(dise_store *st, const struct dise_config *cfg)
 	return r < 0 ? r : refused;
 }
 
-/* Whether request was left 'restoring' by the step that routed it. */
-static int restoring(sqlite3 *db, int64_t request)
-{
-	sqlite3_stmt *q;
-	int yes = 0;
-
-	if (sqlite3_prepare_v2(db, "SELECT state = 'restoring' FROM heal_requests WHERE id = ?1", -1, &q, NULL) != SQLITE_OK)
-		return 0;
-	sqlite3_bind_int64(q, 1, request);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		yes = sqlite3_column_int(q, 0);
-	sqlite3_finalize(q);
-	return yes;
-}
-
 int dise_heal_pending(dise_store *st, const struct dise_config *cfg)
 {
-	sqlite3 *db = dise_store_db(st);
-	sqlite3_stmt *q;
-	int64_t req[64][4];
-	int n = 0, i, r = 0, done = 0;
+	struct dise_heal_request req[64];
+	int n, i, r = 0, done = 0;
 
-	/* 'validating', 'restoring': a collector stopped between the halves; go on where it stood */
-	if (sqlite3_prepare_v2(db,
-			       "SELECT id, version_id, failure_id, CASE state WHEN 'validating' THEN 1 WHEN 'restoring' "
-			       "THEN 2 ELSE 0 END FROM heal_requests "
-			       "WHERE state IN ('queued', 'validating', 'restoring') ORDER BY id LIMIT 64",
-			       -1, &q, NULL) != SQLITE_OK)
-		return -EIO;
-	while (n < 64 && sqlite3_step(q) == SQLITE_ROW) {
-		req[n][0] = sqlite3_column_int64(q, 0);
-		req[n][1] = sqlite3_column_int64(q, 1);
-		req[n][2] = sqlite3_column_int64(q, 2);
-		req[n][3] = sqlite3_column_int64(q, 3);
-		n++;
-	}
-	sqlite3_finalize(q);
+	n = dise_store_heal_requests_open(st, req, 64);
+	if (n < 0)
+		return n;
 	for (i = 0; i < n; i++) {
-		if (req[i][3] == 2) {
-			if ((r = finish_restoring(st, req[i][0], req[i][1])) < 0)
+		if (req[i].state == DISE_HEAL_RESTORING) {
+			if ((r = finish_restoring(st, req[i].id, req[i].version)) < 0)
 				return r;
 			done++;
 			continue;
 		}
-		r = req[i][3] ? 1 : dise_store_begin(st);
+		r = req[i].state == DISE_HEAL_VALIDATING ? 1 : dise_store_begin(st);
 		if (r == 0) {
-			r = heal_one(db, cfg, req[i][0], req[i][1], req[i][2]);
+			r = heal_one(st, cfg, req[i].id, req[i].version, req[i].failure);
 			int k = r >= 0 ? dise_store_commit(st) : 0;
 
 			if (k < 0)
@@ -858,9 +666,12 @@ int dise_heal_pending(dise_store *st, const struct dise_config *cfg)
 			dise_store_rollback(st);
 			return r;
 		}
-		if (r == 1 && (r = finish_validating(st, cfg, req[i][0], req[i][1])) < 0)
+		if (r == 1 && (r = finish_validating(st, cfg, req[i].id, req[i].version)) < 0)
 			return r;
-		if (restoring(db, req[i][0]) && (r = finish_restoring(st, req[i][0], req[i][1])) < 0)
+		/* left 'restoring' by the step that routed it */
+		if ((r = dise_store_heal_state(st, req[i].id)) < 0 && r != -ENOENT)
+			return r;
+		if (r == DISE_HEAL_RESTORING && (r = finish_restoring(st, req[i].id, req[i].version)) < 0)
 			return r;
 		done++;
 	}
@@ -869,19 +680,11 @@ int dise_heal_pending(dise_store *st, const struct dise_config *cfg)
 
 int dise_heal_now(dise_store *st, const struct dise_config *cfg, int64_t version_id)
 {
-	sqlite3 *db = dise_store_db(st);
 	int r = dise_store_begin(st);
 
 	if (r == 0)
-		r = dise_sql_exec(db,
-			     "INSERT INTO failures(version_id, detector, description, severity, created_wall_ns) "
-			     "VALUES (?1, 'manual', 'healing asked by hand (dise heal)', 'high', ?2)",
-			     "ii", version_id, now_ns(CLOCK_REALTIME));
-	if (r == 0)
-		r = dise_sql_exec(db,
-			     "INSERT OR IGNORE INTO heal_requests(version_id, failure_id, created_wall_ns) "
-			     "VALUES (?1, last_insert_rowid(), ?2)",
-			     "ii", version_id, now_ns(CLOCK_REALTIME));
+		r = dise_store_heal_request_add(st, version_id, DISE_DETECT_MANUAL, "healing asked by hand (dise heal)", 0,
+						now_ns(CLOCK_REALTIME));
 	if (r == 0)
 		r = dise_store_commit(st);
 	else
@@ -896,32 +699,17 @@ int dise_heal_now(dise_store *st, const struct dise_config *cfg, int64_t version
 
 int dise_heal_reset(dise_store *st, int64_t version_id, const char *who, const char *why)
 {
-	sqlite3 *db = dise_store_db(st);
-	struct ctx c = { db, 0, version_id, "", now_ns(CLOCK_MONOTONIC) };
+	struct ctx c = { st, 0, version_id, "", now_ns(CLOCK_MONOTONIC) };
 	char detail[768];
-	sqlite3_stmt *q;
 	int r;
 
-	if (sqlite3_prepare_v2(db, "SELECT tool FROM versions WHERE id = ?1", -1, &q, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(q, 1, version_id);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		snprintf(c.tool, sizeof(c.tool), "%s", (const char *)sqlite3_column_text(q, 0));
-	sqlite3_finalize(q);
+	if ((r = ctx_tool(&c)) < 0)
+		return r;
 	if (!c.tool[0])
 		return -ENOENT;
 	r = dise_store_begin(st);
 	if (r == 0)
-		r = dise_sql_exec(db, "UPDATE versions SET health = 'healthy', reset_wall_ns = ?2 WHERE id = ?1", "ii",
-				  version_id, now_ns(CLOCK_REALTIME));
-	if (r == 0)
-		r = dise_sql_exec(db, "UPDATE versions SET health = 'healthy', tainted_by = NULL WHERE tainted_by = ?1", "i",
-				  version_id);
-	if (r == 0)
-		r = dise_sql_exec(db, "UPDATE heal_requests SET state = 'reset' WHERE version_id = ?1 AND state = 'queued'",
-				  "i", version_id);
-	if (r == 0)
-		r = dise_sql_exec(db, "DELETE FROM routes WHERE tool = ?1", "s", c.tool);
+		r = dise_store_version_reset(st, version_id, c.tool, now_ns(CLOCK_REALTIME));
 	snprintf(detail, sizeof(detail), "by %s: %s", who, why && why[0] ? why : "(no reason given)");
 	if (r == 0)
 		r = journal(&c, "reset", "ok", detail);

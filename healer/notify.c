@@ -14,12 +14,12 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "notify.h"
+#include "store.h"
 
 static size_t discard(char *p, size_t size, size_t n, void *u)
 {
@@ -63,50 +63,39 @@ static int post(const char *url, long timeout_ms, const char *body, char *why, s
 	return 0;
 }
 
-int dise_notify_pending(sqlite3 *db, const char *url, long timeout_ms)
+int dise_notify_pending(dise_store *st, const char *url, long timeout_ms)
 {
-	sqlite3_stmt *q;
-	int64_t cursor = 0, last;
-	int sent = 0;
+	struct dise_event ev[64];
+	int64_t cursor = 0;
+	int sent = 0, n, i, r;
 
 	if (!url)
 		return 0;
-	if (sqlite3_prepare_v2(db, "SELECT journal_id FROM notify_cursor WHERE id = 1", -1, &q, NULL) != SQLITE_OK)
-		return -EIO;
-	if (sqlite3_step(q) == SQLITE_ROW)
-		cursor = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	last = cursor;
-	if (sqlite3_prepare_v2(db,
-			       "SELECT j.id, j.step, j.result, j.tool, j.version_id, j.detail, j.wall_ns, "
-			       "(SELECT s.detail FROM journal s WHERE s.request_id = j.request_id AND s.step = 'start' "
-			       " ORDER BY s.id LIMIT 1) "
-			       "FROM journal j WHERE j.id > ?1 AND j.step IN ('route', 'freeze', 'rule_refused', 'rule_matched') "
-			       "ORDER BY j.id LIMIT 64",
-			       -1, &q, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(q, 1, cursor);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		const char *step = (const char *)sqlite3_column_text(q, 1);
-		const char *result = (const char *)sqlite3_column_text(q, 2);
-		const char *event = !strcmp(step, "freeze")	      ? "frozen"
-				    : !strcmp(step, "rule_refused")   ? "refused"
-				    : !strcmp(step, "rule_matched")   ? "matched"
-				    : !strcmp(result, "no_ancestor") ? "no_ancestor"
-								      : "routed";
-		json_t *o = json_pack("{s:s,s:s,s:I,s:s,s:I,s:I}", "event", event, "tool",
-				      sqlite3_column_text(q, 3) ? (const char *)sqlite3_column_text(q, 3) : "",
-				      "version", (json_int_t)sqlite3_column_int64(q, 4), "detail",
-				      sqlite3_column_text(q, 5) ? (const char *)sqlite3_column_text(q, 5) : "", "wall_ns",
-				      (json_int_t)sqlite3_column_int64(q, 6), "journal_id",
-				      (json_int_t)sqlite3_column_int64(q, 0));
+	if ((r = dise_store_notify_cursor(st, &cursor)) < 0)
+		return r;
+	/*
+	 * Read whole, the statement reset, before anything is sent: no read
+	 * snapshot is held (the WAL cannot be checkpointed past one) while a
+	 * webhook takes its time. Busy: nothing sent, the cursor stays.
+	 */
+	n = dise_store_notify_events(st, cursor, ev, (int)(sizeof(ev) / sizeof(ev[0])));
+	if (n <= 0)
+		return n;
+	for (i = 0; i < n; i++) {
+		const char *event = !strcmp(ev[i].step, "freeze")	    ? "frozen"
+				    : !strcmp(ev[i].step, "rule_refused")   ? "refused"
+				    : !strcmp(ev[i].step, "rule_matched")   ? "matched"
+				    : !strcmp(ev[i].result, "no_ancestor") ? "no_ancestor"
+									    : "routed";
+		json_t *o = json_pack("{s:s,s:s,s:I,s:s,s:I,s:I}", "event", event, "tool", ev[i].tool ? ev[i].tool : "",
+				      "version", (json_int_t)ev[i].version, "detail", ev[i].detail ? ev[i].detail : "",
+				      "wall_ns", (json_int_t)ev[i].wall_ns, "journal_id", (json_int_t)ev[i].journal_id);
 		char *body, why[256];
 
-		if (sqlite3_column_text(q, 7))
-			json_object_set_new(o, "reason", json_string((const char *)sqlite3_column_text(q, 7)));
+		if (o && ev[i].reason)
+			json_object_set_new(o, "reason", json_string(ev[i].reason));
 		body = o ? json_dumps(o, JSON_COMPACT) : NULL;
 		json_decref(o);
-		last = sqlite3_column_int64(q, 0);
 		if (!body)
 			continue;
 		if (post(url, timeout_ms, body, why, sizeof(why)) < 0)
@@ -115,12 +104,9 @@ int dise_notify_pending(sqlite3 *db, const char *url, long timeout_ms)
 			sent++;
 		free(body);
 	}
-	sqlite3_finalize(q);
-	if (last != cursor && sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO notify_cursor(id, journal_id) VALUES (1, ?1)",
-						 -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, last);
-		sqlite3_step(q);
-		sqlite3_finalize(q);
-	}
-	return sent;
+	cursor = ev[n - 1].journal_id;
+	dise_events_free(ev, n);
+	/* not retried (a dead endpoint must not replay the journal forever): the cursor moves past them all */
+	r = dise_store_notify_cursor_set(st, cursor);
+	return r < 0 ? r : sent;
 }

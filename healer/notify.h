@@ -3,7 +3,7 @@
 #ifndef DISE_HEAL_NOTIFY_H
 #define DISE_HEAL_NOTIFY_H
 
-#include <sqlite3.h>
+#include "store.h"
 
 /*
  * POSTs one JSON event to url for each healing event journaled since the
@@ -12,6 +12,6 @@
  * Keeps its place in notify_cursor. url NULL: nothing. Returns the number
  * delivered, or -errno. curl_global_init() must have run.
  */
-int dise_notify_pending(sqlite3 *db, const char *url, long timeout_ms);
+int dise_notify_pending(dise_store *st, const char *url, long timeout_ms);
 
 #endif

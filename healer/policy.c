@@ -9,23 +9,14 @@
 
 #include "policy.h"
 
-static const char *const names[] = { "healthy", "degraded", "failed", "pruned", "regenerated" };
-
-const char *dise_health_name(enum dise_health h)
-{
-	return (unsigned)h < sizeof(names) / sizeof(names[0]) ? names[h] : "unknown";
-}
-
 int dise_health_parse(const char *s, enum dise_health *ret)
 {
-	size_t i;
+	int h = dise_health_from_name(s);
 
-	for (i = 0; s && i < sizeof(names) / sizeof(names[0]); i++)
-		if (!strcmp(s, names[i])) {
-			*ret = (enum dise_health)i;
-			return 0;
-		}
-	return -1;
+	if (h < 0)
+		return -1;
+	*ret = (enum dise_health)h;
+	return 0;
 }
 
 static const struct dise_dag_node *find(const struct dise_dag *g, int64_t id)

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum dise_health { DISE_HEALTHY, DISE_DEGRADED, DISE_FAILED, DISE_PRUNED, DISE_REGENERATED };
+#include "names.h" /* enum dise_health, dise_health_name() */
 
 struct dise_dag_node {
 	int64_t id;
@@ -20,7 +20,7 @@ struct dise_dag {
 	size_t n;
 };
 
-const char *dise_health_name(enum dise_health h);
+/* The health named s into *ret: 0, or -1 for a name names.h does not know. */
 int dise_health_parse(const char *s, enum dise_health *ret);
 
 /*

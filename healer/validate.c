@@ -14,7 +14,6 @@
 #include <jansson.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,33 +170,26 @@ void dise_validate_argv_free(char **v)
 	free(v);
 }
 
-int dise_validate_rules(sqlite3 *db, const char *tool, int64_t only_rule, const char *candidate, unsigned timeout_ms,
+int dise_validate_rules(dise_store *st, const char *tool, int64_t only_rule, const char *candidate, unsigned timeout_ms,
 			char *why, size_t size)
 {
-	sqlite3_stmt *q;
-	int r = 0, replayed = 0;
+	struct dise_replay *t = NULL;
+	size_t n = 0, i;
+	int r, replayed = 0;
 
-	if (sqlite3_prepare_v2(db,
-			       "SELECT id, argv, cwd, signal, exit_code, description FROM rules "
-			       "WHERE tool = ?1 AND argv IS NOT NULL AND (signal IS NOT NULL OR exit_code IS NOT NULL) "
-			       "AND (?2 = 0 OR id = ?2) ORDER BY id",
-			       -1, &q, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_text(q, 1, tool, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(q, 2, only_rule);
-	while (r == 0 && sqlite3_step(q) == SQLITE_ROW) {
-		char **argv = argv_of((const char *)sqlite3_column_text(q, 1));
-		const char *cwd = (const char *)sqlite3_column_text(q, 2);
-		int sig = sqlite3_column_type(q, 3) == SQLITE_NULL ? 0 : sqlite3_column_int(q, 3);
-		int code = sqlite3_column_type(q, 4) == SQLITE_NULL ? -1 : sqlite3_column_int(q, 4);
-		int st, s;
+	/* read whole first: the replays run with no statement open */
+	r = dise_store_rules_replayable(st, tool, only_rule, &t, &n);
+	for (i = 0; r == 0 && i < n; i++) {
+		char **argv = argv_of(t[i].argv);
+		const char *cwd = t[i].cwd;
+		int status, s;
 
 		if (!argv)
 			continue;
 		/* the rule's cwd may be gone: then the replay runs where the collector is */
 		if (cwd && access(cwd, X_OK) < 0)
 			cwd = NULL;
-		s = dise_validate_spawn(candidate, argv, cwd, NULL, timeout_ms, &st);
+		s = dise_validate_spawn(candidate, argv, cwd, NULL, timeout_ms, &status);
 		dise_validate_argv_free(argv);
 		if (s == -ETIMEDOUT)
 			continue; /* did not fail the same way: it did not end at all; the detectors will judge */
@@ -206,14 +198,14 @@ int dise_validate_rules(sqlite3 *db, const char *tool, int64_t only_rule, const 
 			break;
 		}
 		replayed++;
-		if ((sig && WIFSIGNALED(st) && WTERMSIG(st) == sig) ||
-		    (code >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == code)) {
-			snprintf(why, size, "fails like rule %lld: %s", (long long)sqlite3_column_int64(q, 0),
-				 (const char *)sqlite3_column_text(q, 5));
+		if ((t[i].signal && WIFSIGNALED(status) && WTERMSIG(status) == t[i].signal) ||
+		    (t[i].exit_code >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == t[i].exit_code)) {
+			snprintf(why, size, "fails like rule %lld: %s", (long long)t[i].rule,
+				 t[i].description ? t[i].description : "");
 			r = 1;
 		}
 	}
-	sqlite3_finalize(q);
+	dise_replays_free(t, n);
 	if (r == 0)
 		snprintf(why, size, "%d rule%s replayed, none failed the same way", replayed, replayed == 1 ? "" : "s");
 	return r;
@@ -226,12 +218,16 @@ static int hash_fd(int fd, char hex[65])
 	uint8_t buf[65536], d[32];
 	ssize_t n;
 
-	dise_sha256_init(&s);
+	int r = dise_sha256_init(&s), k;
+
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		dise_sha256_update(&s, buf, (size_t)n);
-	if (n < 0)
-		return -errno;
-	dise_sha256_final(&s, d);
+	k = n < 0 ? -errno : 0;
+	r = dise_sha256_final(&s, d); /* always: it releases what init took */
+	if (k < 0)
+		return k;
+	if (r < 0)
+		return r;
 	dise_sha256_hex(d, hex);
 	return 0;
 }

@@ -3,11 +3,11 @@
 #ifndef DISE_HEAL_VALIDATE_H
 #define DISE_HEAL_VALIDATE_H
 
-#include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
+#include "store.h"
 
 /*
  * Runs path with argv in cwd (NULL: here), the environment minus LD_PRELOAD
@@ -32,7 +32,7 @@ int dise_validate_test(const struct dise_tool_policy *p, const char *candidate, 
  * Returns 1 when one fails the same way (the rule's signal, or its exit
  * status), 0 when none does, -errno when one could not run; why says which.
  */
-int dise_validate_rules(sqlite3 *db, const char *tool, int64_t only_rule, const char *candidate, unsigned timeout_ms,
+int dise_validate_rules(dise_store *st, const char *tool, int64_t only_rule, const char *candidate, unsigned timeout_ms,
 			char *why, size_t size);
 
 void dise_validate_argv_free(char **argv);

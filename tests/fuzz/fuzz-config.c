@@ -214,7 +214,7 @@ int main(int argc, char **argv)
 
 				(void)dise_config_tool(&cfg, cfg.tools[i].name);
 				(void)dise_config_freezes(&cfg, cfg.tools[i].name);
-				(void)dise_config_failed_sql(&cfg, cfg.tools[i].name, sql, size);
+				(void)dise_config_normal_codes(&cfg, cfg.tools[i].name, sql, size);
 			}
 			(void)dise_config_tool(&cfg, "not-configured");
 			dise_config_free(&cfg);

@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The schema, and how each version of it becomes the next. A database
+ * records its version in schema_version; opening it for writing runs the
+ * steps from there to DISE_SCHEMA_VERSION in one transaction, so a
+ * database is at one version or the next, never in between. A step is
+ * never edited once released: the upgrade test builds every older version
+ * from these steps (dise_store_create_old) and opens it with this code.
+ *
+ * The columns that hold a word of names.h (outcome, health, state,
+ * detector, scope, result) get a CHECK constraint made from its name table,
+ * by rebuilding their tables (v8: SQLite cannot add a constraint to a
+ * table in place), so every database, new or upgraded, refuses a word the
+ * code does not know.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "names.h"
+#include "schema.h"
+#include "store-internal.h"
+
+static const char schema_v1[] =
+	"CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS ingest_cursor("
+	"  epoch INTEGER NOT NULL, shard INTEGER NOT NULL, next_pos INTEGER NOT NULL,"
+	"  PRIMARY KEY(epoch, shard)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS runs("
+	"  id INTEGER PRIMARY KEY,"
+	"  epoch INTEGER NOT NULL,"    /* ring incarnation: pids and monotonic times are unique within it */
+	"  pid INTEGER NOT NULL,"
+	"  start_ns INTEGER NOT NULL," /* CLOCK_MONOTONIC at START */
+	"  ppid INTEGER, uid INTEGER, start_wall_ns INTEGER,"
+	"  execfn TEXT, exe TEXT, cwd TEXT, argv TEXT, argc INTEGER,"
+	"  exe_dev INTEGER, exe_ino INTEGER, exe_size INTEGER, exe_mtime_ns INTEGER,"
+	"  forked INTEGER, exec_parent INTEGER,"
+	"  end_ns INTEGER,"
+	"  outcome TEXT," /* NULL while running; ok, fail, crash, exec */
+	"  exit_status INTEGER, signal INTEGER, exec_path TEXT,"
+	"  user_ns INTEGER, sys_ns INTEGER, maxrss_kb INTEGER,"
+	"  UNIQUE(epoch, pid, start_ns));"
+	"CREATE TABLE IF NOT EXISTS crashes("
+	"  id INTEGER PRIMARY KEY,"
+	"  run_id INTEGER NOT NULL REFERENCES runs(id),"
+	"  tid INTEGER, signal INTEGER, si_code INTEGER, fault_addr INTEGER, main_thread INTEGER,"
+	"  signature TEXT," /* hash of the top frames as (module, offset): stable across ASLR and hosts */
+	"  frames TEXT);"   /* JSON array */
+	"CREATE INDEX IF NOT EXISTS crashes_signature ON crashes(signature);"
+	"CREATE INDEX IF NOT EXISTS runs_open ON runs(outcome) WHERE outcome IS NULL;";
+
+/* v2: versions. A version is one content (SHA-256) of one tool; lineage edges go from a version to its parents. */
+static const char schema_v2[] =
+	"ALTER TABLE runs ADD COLUMN tool TEXT;"
+	"ALTER TABLE runs ADD COLUMN version_id INTEGER;"
+	"CREATE TABLE IF NOT EXISTS contents(" /* hash cache: one hash per file identity */
+	"  dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
+	"  sha256 TEXT," /* NULL: the file changed or went away before it could be hashed */
+	"  PRIMARY KEY(dev, ino, size, mtime_ns)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS versions("
+	"  id INTEGER PRIMARY KEY, tool TEXT NOT NULL, sha256 TEXT NOT NULL, label TEXT, path TEXT,"
+	"  size INTEGER, first_seen_wall_ns INTEGER, cas_path TEXT,"
+	"  health TEXT NOT NULL DEFAULT 'healthy',"
+	"  UNIQUE(tool, sha256));"
+	"CREATE TABLE IF NOT EXISTS version_parents(version_id INTEGER NOT NULL, parent_id INTEGER NOT NULL,"
+	"  PRIMARY KEY(version_id, parent_id)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS path_heads(path TEXT PRIMARY KEY, version_id INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS tool_paths(path TEXT PRIMARY KEY, tool TEXT NOT NULL) WITHOUT ROWID;";
+
+/* v3: detections. A failure record per detection; at most one queued heal request per version. */
+static const char schema_v3[] =
+	"CREATE INDEX IF NOT EXISTS runs_version ON runs(version_id, start_wall_ns);"
+	"CREATE TABLE IF NOT EXISTS failures("
+	"  id INTEGER PRIMARY KEY, version_id INTEGER NOT NULL, run_id INTEGER,"
+	"  detector TEXT NOT NULL," /* three_strikes | error_rate | slowdown */
+	"  description TEXT NOT NULL, stack TEXT, severity TEXT NOT NULL, signature TEXT,"
+	"  created_wall_ns INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS heal_requests("
+	"  id INTEGER PRIMARY KEY, version_id INTEGER NOT NULL, failure_id INTEGER NOT NULL,"
+	"  state TEXT NOT NULL DEFAULT 'queued', created_wall_ns INTEGER NOT NULL);"
+	"CREATE UNIQUE INDEX IF NOT EXISTS heal_open ON heal_requests(version_id) WHERE state = 'queued';";
+
+/* v4: healing. Rules learned from pruned versions, the route of each tool, the journal of every step. */
+static const char schema_v4[] =
+	"ALTER TABLE versions ADD COLUMN tainted_by INTEGER;"
+	"CREATE TABLE IF NOT EXISTS rules("
+	"  id INTEGER PRIMARY KEY, tool TEXT NOT NULL, source_version INTEGER NOT NULL, description TEXT NOT NULL,"
+	"  signature TEXT, exit_code INTEGER, signal INTEGER, argv TEXT, cwd TEXT, reason TEXT,"
+	"  scope TEXT NOT NULL DEFAULT 'descendants', created_wall_ns INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS routes(tool TEXT PRIMARY KEY, version_id INTEGER NOT NULL,"
+	"  updated_wall_ns INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS journal("
+	"  id INTEGER PRIMARY KEY, wall_ns INTEGER NOT NULL, request_id INTEGER, tool TEXT, version_id INTEGER,"
+	"  step TEXT NOT NULL, result TEXT NOT NULL, detail TEXT, duration_ns INTEGER);";
+
+/* v5: operators' resets: strikes count only from the last reset on. */
+static const char schema_v5[] = "ALTER TABLE versions ADD COLUMN reset_wall_ns INTEGER NOT NULL DEFAULT 0;";
+
+/*
+ * v6: where each rule propagated. One row per (rule, version of its tool):
+ * 'not_covered' (not a descendant of the rule's source), 'covered' (not
+ * replayed: the policy does not allow it, or nothing to replay), 'passed'
+ * or 'failed' (replayed against the version's copy).
+ */
+static const char schema_v6[] =
+	"CREATE TABLE IF NOT EXISTS rule_checks(rule_id INTEGER NOT NULL, version_id INTEGER NOT NULL,"
+	"  result TEXT NOT NULL, detail TEXT, wall_ns INTEGER NOT NULL, PRIMARY KEY(rule_id, version_id)) WITHOUT ROWID;";
+
+/* v7: the last journal row the webhook was told about. */
+static const char schema_v7[] =
+	"CREATE TABLE IF NOT EXISTS notify_cursor(id INTEGER PRIMARY KEY CHECK (id = 1), journal_id INTEGER NOT NULL);"
+	"INSERT OR IGNORE INTO notify_cursor(id, journal_id) SELECT 1, COALESCE(max(id), 0) FROM journal;";
+
+
+/*
+ * v8: CHECK constraints on the columns of names.h, by the rebuild SQLite
+ * documents (ALTER TABLE cannot add one): a new table with the same
+ * columns in the same order and the constraint, the rows copied, the old
+ * table dropped, the new one renamed, its indexes made again. Foreign keys
+ * are off meanwhile (crashes refer to runs). %s: the column's condition.
+ */
+static const struct rebuild {
+	const char *table, *column, *columns, *def, *options, *indexes;
+	const char *const *names;
+	int nnames;
+} schema_v8[] = {
+	{ "runs", "outcome",
+	  "id, epoch, pid, start_ns, ppid, uid, start_wall_ns, execfn, exe, cwd, argv, argc, exe_dev, exe_ino, exe_size, "
+	  "exe_mtime_ns, forked, exec_parent, end_ns, outcome, exit_status, signal, exec_path, user_ns, sys_ns, maxrss_kb, "
+	  "tool, version_id",
+	  "id INTEGER PRIMARY KEY, epoch INTEGER NOT NULL, pid INTEGER NOT NULL, start_ns INTEGER NOT NULL,"
+	  "  ppid INTEGER, uid INTEGER, start_wall_ns INTEGER,"
+	  "  execfn TEXT, exe TEXT, cwd TEXT, argv TEXT, argc INTEGER,"
+	  "  exe_dev INTEGER, exe_ino INTEGER, exe_size INTEGER, exe_mtime_ns INTEGER,"
+	  "  forked INTEGER, exec_parent INTEGER, end_ns INTEGER,"
+	  "  outcome TEXT CHECK (%s)," /* NULL while running */
+	  "  exit_status INTEGER, signal INTEGER, exec_path TEXT, user_ns INTEGER, sys_ns INTEGER, maxrss_kb INTEGER,"
+	  "  tool TEXT, version_id INTEGER, UNIQUE(epoch, pid, start_ns)",
+	  "",
+	  "CREATE INDEX runs_open ON runs(outcome) WHERE outcome IS NULL;"
+	  "CREATE INDEX runs_version ON runs(version_id, start_wall_ns);",
+	  dise_outcome_names, DISE_OUTCOME_MAX },
+	{ "versions", "health", "id, tool, sha256, label, path, size, first_seen_wall_ns, cas_path, health, tainted_by, reset_wall_ns",
+	  "id INTEGER PRIMARY KEY, tool TEXT NOT NULL, sha256 TEXT NOT NULL, label TEXT, path TEXT,"
+	  "  size INTEGER, first_seen_wall_ns INTEGER, cas_path TEXT,"
+	  "  health TEXT NOT NULL DEFAULT 'healthy' CHECK (%s),"
+	  "  tainted_by INTEGER, reset_wall_ns INTEGER NOT NULL DEFAULT 0, UNIQUE(tool, sha256)",
+	  "", "", dise_health_names, DISE_HEALTH_MAX },
+	{ "failures", "detector", "id, version_id, run_id, detector, description, stack, severity, signature, created_wall_ns",
+	  "id INTEGER PRIMARY KEY, version_id INTEGER NOT NULL, run_id INTEGER,"
+	  "  detector TEXT NOT NULL CHECK (%s),"
+	  "  description TEXT NOT NULL, stack TEXT, severity TEXT NOT NULL, signature TEXT, created_wall_ns INTEGER NOT NULL",
+	  "", "", dise_detector_names, DISE_DETECTOR_MAX },
+	{ "heal_requests", "state", "id, version_id, failure_id, state, created_wall_ns",
+	  "id INTEGER PRIMARY KEY, version_id INTEGER NOT NULL, failure_id INTEGER NOT NULL,"
+	  "  state TEXT NOT NULL DEFAULT 'queued' CHECK (%s), created_wall_ns INTEGER NOT NULL",
+	  "",
+	  "CREATE UNIQUE INDEX heal_open ON heal_requests(version_id) WHERE state = 'queued';",
+	  dise_heal_state_names, DISE_HEAL_STATE_MAX },
+	{ "rules", "scope", "id, tool, source_version, description, signature, exit_code, signal, argv, cwd, reason, scope, created_wall_ns",
+	  "id INTEGER PRIMARY KEY, tool TEXT NOT NULL, source_version INTEGER NOT NULL, description TEXT NOT NULL,"
+	  "  signature TEXT, exit_code INTEGER, signal INTEGER, argv TEXT, cwd TEXT, reason TEXT,"
+	  "  scope TEXT NOT NULL DEFAULT 'descendants' CHECK (%s), created_wall_ns INTEGER NOT NULL",
+	  "", "", dise_scope_names, DISE_SCOPE_MAX },
+	{ "rule_checks", "result", "rule_id, version_id, result, detail, wall_ns",
+	  "rule_id INTEGER NOT NULL, version_id INTEGER NOT NULL, result TEXT NOT NULL CHECK (%s),"
+	  "  detail TEXT, wall_ns INTEGER NOT NULL, PRIMARY KEY(rule_id, version_id)",
+	  " WITHOUT ROWID", "", dise_check_names, DISE_CHECK_MAX },
+};
+
+static int exec_sql(sqlite3 *db, const char *sql)
+{
+	return dise__errno(sqlite3_exec(db, sql, NULL, NULL, NULL));
+}
+
+static int rebuild(sqlite3 *db, const struct rebuild *t)
+{
+	char list[512], def[2048], *sql = NULL;
+	int r = dise_names_sql_check(t->column, t->names, t->nnames, list, sizeof(list));
+
+	if (r < 0)
+		return r;
+	if (snprintf(def, sizeof(def), t->def, list) >= (int)sizeof(def))
+		return -ENOSPC;
+	/* the rows are copied as they are: a word outside the table fails the step, and the database stays at v7 */
+	if (asprintf(&sql,
+		     "CREATE TABLE dise_new_%s(%s)%s;"
+		     "INSERT INTO dise_new_%s(%s) SELECT %s FROM %s;"
+		     "DROP TABLE %s;"
+		     "ALTER TABLE dise_new_%s RENAME TO %s;%s",
+		     t->table, def, t->options, t->table,
+		     t->columns, t->columns, t->table, t->table, t->table, t->table, t->indexes) < 0)
+		return -ENOMEM;
+	r = exec_sql(db, sql);
+	free(sql);
+	return r;
+}
+
+static int step_v8(sqlite3 *db)
+{
+	size_t i;
+	int r = 0;
+
+	for (i = 0; r == 0 && i < sizeof(schema_v8) / sizeof(schema_v8[0]); i++)
+		r = rebuild(db, &schema_v8[i]);
+	return r;
+}
+
+static int step_sql(sqlite3 *db, int from)
+{
+	static const char *const step[] = { schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7 };
+
+	_Static_assert(sizeof(step) / sizeof(step[0]) == 6, "a step per schema version up to 7");
+	return from == 7 ? step_v8(db) : exec_sql(db, step[from - 1]);
+}
+
+/* The version db records (0: none), or -errno. */
+static int read_version(sqlite3 *db)
+{
+	sqlite3_stmt *q;
+	int r, version = 0;
+
+	r = sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &q, NULL);
+	if (r != SQLITE_OK) /* no such table: no schema yet; busy (the schema could not be read): an error */
+		return (r & 0xff) == SQLITE_ERROR ? -ENODATA : dise__errno(r);
+	r = dise__step(q);
+	if (r > 0)
+		version = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	return r < 0 ? r : version;
+}
+
+int dise__schema_migrate(sqlite3 *db, int target)
+{
+	sqlite3_stmt *q;
+	int r, version, created = 0;
+
+	_Static_assert(DISE_SCHEMA_VERSION == 8, "a step per schema version");
+	r = exec_sql(db, "BEGIN IMMEDIATE");
+	if (r < 0)
+		return r;
+	r = exec_sql(db, schema_v1);
+	if (r < 0)
+		goto fail;
+	version = r = read_version(db);
+	if (r < 0)
+		goto fail;
+	r = 0;
+	if (version > DISE_SCHEMA_VERSION) {
+		r = -EPROTO; /* made by a newer dise */
+		goto fail;
+	}
+	if (version == 0) {
+		r = exec_sql(db, "INSERT INTO schema_version(version) VALUES (1)");
+		version = 1;
+		created = 1;
+	}
+	/* each step takes version v to v + 1 */
+	for (; r == 0 && version < target; version++) {
+		r = step_sql(db, version);
+		if (r == 0 && sqlite3_prepare_v2(db, "UPDATE schema_version SET version = ?1", -1, &q, NULL) != SQLITE_OK)
+			r = -EIO;
+		if (r == 0) {
+			sqlite3_bind_int(q, 1, version + 1);
+			r = dise__step(q);
+			sqlite3_finalize(q);
+		}
+	}
+	if (r < 0)
+		goto fail;
+	r = exec_sql(db, "COMMIT");
+	/*
+	 * A new database went through v8's rebuilds: give their empty pages
+	 * back, so that it starts as small as its schema (an upgraded one keeps
+	 * them: it reuses them as it grows, and VACUUM would copy it all again).
+	 */
+	if (r == 0 && created && target >= 8)
+		r = exec_sql(db, "VACUUM");
+	return r;
+fail:
+	exec_sql(db, "ROLLBACK");
+	return r;
+}
+
+int dise__schema_check(sqlite3 *db)
+{
+	int version = read_version(db);
+
+	if (version == -ENODATA || version == 0)
+		return -ENODATA;
+	if (version < 0)
+		return version;
+	return version < DISE_SCHEMA_VERSION ? -ESTALE : 0;
+}
+
+int dise_store_create_old(const char *path, int version)
+{
+	sqlite3 *db = NULL;
+	int r;
+
+	if (version < 1 || version > DISE_SCHEMA_VERSION)
+		return -EINVAL;
+	r = dise__errno(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL));
+	if (r == 0)
+		r = dise__schema_migrate(db, version);
+	sqlite3_close(db);
+	return r;
+}

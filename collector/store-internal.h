@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared by the store's files (store*.c) and nothing else: the handle's
+ * inside and the statement cache. Every statement a store function runs is
+ * a constant string of its file, prepared once per connection on first use
+ * (SQLITE_PREPARE_PERSISTENT), found again by its address, and reset with
+ * its bindings cleared after every use, so that no statement holds a read
+ * snapshot between calls. Values are always bound, never pasted in.
+ */
+#ifndef DISE_STORE_INTERNAL_H
+#define DISE_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define DISE__CACHE_MAX 128
+
+struct dise_store {
+	sqlite3 *db;
+	sqlite3_stmt **q; /* ingest's statements, prepared at open (writers only) */
+	int in_tx;
+	int ncache;
+	struct {
+		const char *sql;
+		sqlite3_stmt *q;
+	} cache[DISE__CACHE_MAX];
+	int prepared; /* statements prepared since open: the cache's own count, for tests and benchmarks */
+};
+
+/*
+ * SQLite's result code as 0 or -errno: SQLITE_BUSY/LOCKED -> -EBUSY,
+ * SQLITE_FULL -> -ENOSPC, SQLITE_NOMEM -> -ENOMEM, SQLITE_READONLY/PERM ->
+ * -EACCES, SQLITE_CANTOPEN -> -ENOENT, anything else -> -EIO.
+ */
+int dise__errno(int rc);
+
+/*
+ * One step of q: 1 for a row, 0 at the end of the rows, -errno on an error.
+ * A busy database is an error, never the end of the rows: a loop
+ * `while ((r = dise__step(q)) > 0)` must look at r < 0 after it.
+ */
+int dise__step(sqlite3_stmt *q);
+
+/* The cached statement for sql (a constant: its address is the key), prepared on first use; NULL on error. */
+sqlite3_stmt *dise__stmt(dise_store *st, const char *sql);
+
+/* Resets q and clears its bindings (q may be NULL). */
+void dise__done(sqlite3_stmt *q);
+
+/*
+ * Binds in order, one letter of types per parameter: 's' a string (NULL
+ * binds NULL), 'i' an int64_t, 'd' an int, 'n' an int64_t that binds NULL
+ * when it is negative (no value). Returns 0 or -EINVAL (a wrong count).
+ */
+int dise__bind(sqlite3_stmt *q, const char *types, ...);
+
+/* Runs sql (cached) with its parameters to the end. Returns 0 or -errno. */
+int dise__exec(dise_store *st, const char *sql, const char *types, ...);
+
+/*
+ * The first column of the first row of sql (cached) into *ret (0 when
+ * NULL). Returns 1 with a row, 0 without (*ret untouched), or -errno.
+ */
+int dise__int(dise_store *st, const char *sql, int64_t *ret, const char *types, ...);
+
+/* The same for a text column, copied into buf (cut at size - 1; "" when NULL). */
+int dise__text(dise_store *st, const char *sql, char *buf, size_t size, const char *types, ...);
+
+/* A strdup of column i of q's current row, NULL when NULL (or out of memory). */
+char *dise__col_strdup(sqlite3_stmt *q, int i);
+
+#endif

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the `dise` command reads: each report one cached statement, its rows
+ * returned whole as a JSON array of objects (column name -> value; a NULL
+ * column is left out), so that the command formats them with no statement
+ * open and no SQL of its own. Also the version a command names.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store-internal.h"
+
+static const char *const reports[DISE_REPORT_MAX] = {
+	/* ?1: a tool or NULL; ?2: how many, newest first */
+	[DISE_REPORT_RUNS] =
+		"SELECT r.id, r.pid, r.ppid, COALESCE(r.exe, r.execfn) AS exe, r.cwd, r.argv, r.start_wall_ns, r.outcome, "
+		"r.exit_status, r.signal, (r.end_ns - r.start_ns) AS wall_ns, r.user_ns, r.sys_ns, r.maxrss_kb, "
+		"r.forked, r.exec_parent, r.exec_path, "
+		"(SELECT signature FROM crashes c WHERE c.run_id = r.id ORDER BY c.id DESC LIMIT 1) AS crash_signature "
+		"FROM runs r WHERE ?1 IS NULL OR r.tool = ?1 ORDER BY r.start_wall_ns DESC, r.id DESC LIMIT ?2",
+	/* ?1: the tool */
+	[DISE_REPORT_LINEAGE] =
+		"SELECT v.id, v.sha256, v.label, v.path, v.health, v.first_seen_wall_ns, v.cas_path, "
+		"(SELECT group_concat(parent_id) FROM version_parents p WHERE p.version_id = v.id) AS parents, "
+		"(SELECT count(*) FROM runs r WHERE r.version_id = v.id) AS runs, "
+		"(SELECT count(*) FROM runs r WHERE r.version_id = v.id AND dise_failed(r.outcome, r.exit_status, NULL)) "
+		"AS failures, "
+		"(SELECT count(*) FROM runs r WHERE r.version_id = v.id AND r.outcome = 'crash') AS crashes, "
+		"(SELECT h.state FROM heal_requests h WHERE h.version_id = v.id ORDER BY h.id DESC LIMIT 1) AS heal_request, "
+		"(SELECT 1 FROM routes r WHERE r.tool = v.tool AND r.version_id = v.id) AS route, "
+		"(SELECT x.detector || ': ' || x.description FROM heal_requests h JOIN failures x "
+		" ON x.id = h.failure_id WHERE h.version_id = v.id ORDER BY h.id DESC LIMIT 1) AS detection "
+		"FROM versions v WHERE v.tool = ?1 ORDER BY v.id",
+	[DISE_REPORT_CRASHES] =
+		"SELECT c.signature, count(*) AS count, min(r.start_wall_ns) AS first_seen_wall_ns, "
+		"max(r.start_wall_ns) AS last_seen_wall_ns, max(c.signal) AS signal, "
+		"group_concat(DISTINCT COALESCE(r.exe, r.execfn)) AS tools, "
+		"(SELECT c2.frames FROM crashes c2 WHERE c2.signature = c.signature ORDER BY c2.id DESC LIMIT 1) AS frames, "
+		/* strikes per version with this signature, and the versions a detection on it condemned */
+		"(SELECT group_concat(s, ', ') FROM (SELECT v.tool || ' v' || v.id || ' x' || count(*) AS s FROM crashes c3 "
+		" JOIN runs r3 ON r3.id = c3.run_id JOIN versions v ON v.id = r3.version_id WHERE c3.signature = c.signature "
+		" GROUP BY v.id ORDER BY v.id)) AS strikes_by_version, "
+		"(SELECT group_concat(s, ', ') FROM (SELECT DISTINCT v.tool || ' v' || v.id || ' (' || v.health || ')' AS s "
+		" FROM failures x JOIN heal_requests h ON h.failure_id = x.id JOIN versions v ON v.id = x.version_id "
+		" WHERE x.signature = c.signature)) AS condemned "
+		"FROM crashes c JOIN runs r ON r.id = c.run_id GROUP BY c.signature ORDER BY max(r.start_wall_ns) DESC",
+	[DISE_REPORT_PRUNED] =
+		"SELECT v.tool, v.id AS version, substr(v.sha256, 1, 12) AS sha256, v.label, "
+		"(SELECT group_concat(t.id) FROM versions t WHERE t.tainted_by = v.id) AS tainted, "
+		"(SELECT x.detector || ': ' || x.description FROM heal_requests h JOIN failures x ON x.id = h.failure_id "
+		" WHERE h.version_id = v.id ORDER BY h.id DESC LIMIT 1) AS why, "
+		"(SELECT version_id FROM routes r WHERE r.tool = v.tool) AS routed_to "
+		"FROM versions v WHERE v.health = 'pruned' ORDER BY v.id",
+	[DISE_REPORT_RULES] =
+		"SELECT id, tool, source_version, scope, description, signature, exit_code, signal, argv, reason, "
+		"(SELECT count(*) FROM rule_checks c WHERE c.rule_id = r.id AND c.result != 'not_covered') AS covers, "
+		"(SELECT count(*) FROM rule_checks c WHERE c.rule_id = r.id AND c.result = 'passed') AS replay_passed, "
+		"(SELECT group_concat(c.version_id) FROM rule_checks c WHERE c.rule_id = r.id AND c.result = 'failed') "
+		"AS refused_versions "
+		"FROM rules r ORDER BY id",
+	[DISE_REPORT_HEALTH_BY] = "SELECT health, count(*) AS count FROM versions GROUP BY health ORDER BY health",
+	[DISE_REPORT_RECENT_FAILURES] =
+		"SELECT f.created_wall_ns AS wall_ns, v.tool, v.id AS version, f.detector, f.description, "
+		"COALESCE(h.state, 'not queued') AS healing, "
+		"(SELECT version_id FROM routes r WHERE r.tool = v.tool) AS runs_instead "
+		"FROM failures f JOIN versions v ON v.id = f.version_id "
+		"LEFT JOIN heal_requests h ON h.failure_id = f.id ORDER BY f.id DESC LIMIT 10",
+};
+
+int dise_store_report(dise_store *st, enum dise_report what, const char *arg, int64_t limit, json_t **ret)
+{
+	sqlite3_stmt *q;
+	json_t *arr;
+	int r, i, np;
+
+	if ((unsigned)what >= DISE_REPORT_MAX)
+		return -EINVAL;
+	if (!(q = dise__stmt(st, reports[what])))
+		return -EIO;
+	np = sqlite3_bind_parameter_count(q);
+	if (np >= 1 && arg)
+		sqlite3_bind_text(q, 1, arg, -1, SQLITE_TRANSIENT);
+	if (np >= 2)
+		sqlite3_bind_int64(q, 2, limit < 0 ? 0 : limit);
+	arr = json_array();
+	while ((r = dise__step(q)) > 0) {
+		json_t *o = json_object();
+
+		for (i = 0; i < sqlite3_column_count(q); i++) {
+			const char *name = sqlite3_column_name(q, i);
+
+			switch (sqlite3_column_type(q, i)) {
+			case SQLITE_INTEGER: json_object_set_new(o, name, json_integer(sqlite3_column_int64(q, i))); break;
+			case SQLITE_NULL: break;
+			default: json_object_set_new(o, name, json_string((const char *)sqlite3_column_text(q, i)));
+			}
+		}
+		json_array_append_new(arr, o);
+	}
+	dise__done(q);
+	if (r < 0) { /* busy: a partial report is no answer */
+		json_decref(arr);
+		return r;
+	}
+	*ret = arr;
+	return 0;
+}
+
+int dise_store_health_counts(dise_store *st, struct dise_health_counts *ret)
+{
+	static const char sql[] =
+		"SELECT (SELECT count(*) FROM runs), "
+		"(SELECT count(*) FROM heal_requests WHERE state = 'queued'), "
+		"(SELECT count(*) FROM heal_requests WHERE state = 'done'), "
+		"(SELECT count(*) FROM heal_requests WHERE state = 'no_ancestor'), "
+		"(SELECT count(*) FROM heal_requests WHERE state = 'frozen'), "
+		"(SELECT COALESCE(avg(j.wall_ns - h.created_wall_ns), 0) FROM heal_requests h "
+		" JOIN journal j ON j.request_id = h.id AND j.step = 'route' WHERE h.state = 'done')";
+	sqlite3_stmt *q = dise__stmt(st, sql);
+	int r;
+
+	if (!q)
+		return -EIO;
+	if ((r = dise__step(q)) > 0) {
+		ret->runs = sqlite3_column_int64(q, 0);
+		ret->queued = sqlite3_column_int64(q, 1);
+		ret->routed = sqlite3_column_int64(q, 2);
+		ret->no_ancestor = sqlite3_column_int64(q, 3);
+		ret->frozen = sqlite3_column_int64(q, 4);
+		ret->mean_detection_to_route_ns = sqlite3_column_int64(q, 5);
+	}
+	dise__done(q);
+	return r < 0 ? r : 0;
+}
+
+int dise_store_version_pick(dise_store *st, const char *tool, const char *ver, enum dise_pick pick, int64_t *ret)
+{
+	/* by label, or by id (v12 or 12) */
+	static const char named[] = "SELECT id FROM versions WHERE tool = ?1 AND (label = ?2 OR id = CAST(ltrim(?2, 'v') AS INTEGER))";
+	static const char healable[] = "SELECT max(id) FROM versions WHERE tool = ?1 AND health != 'pruned'";
+	static const char resettable[] = "SELECT max(id) FROM versions WHERE tool = ?1 AND health IN ('pruned', 'failed')";
+	int64_t id = 0;
+	int r;
+
+	if (ver)
+		r = dise__int(st, named, &id, "ss", tool, ver);
+	else
+		r = dise__int(st, pick == DISE_PICK_RESETTABLE ? resettable : healable, &id, "s", tool);
+	if (r < 0)
+		return r;
+	*ret = id;
+	return id != 0;
+}
