@@ -346,16 +346,26 @@ int deadline_wait(struct deadline *d)
 	return 1;
 }
 
-static pid_t children[64];
+static pid_t children[256];
 static size_t nchildren;
+
+/* Is pid a child of ours not reaped yet? (Looks without reaping.) */
+static int still_child(pid_t pid)
+{
+	siginfo_t si;
+
+	return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0;
+}
 
 void track_child(pid_t pid)
 {
-	size_t i;
+	size_t i, n = 0;
 
+	/* forget those the test reaped already (no child of ours any more) */
 	for (i = 0; i < nchildren; i++)
-		if (children[i] == pid)
-			return;
+		if (children[i] != pid && still_child(children[i]))
+			children[n++] = children[i];
+	nchildren = n;
 	assert_true(nchildren < sizeof(children) / sizeof(children[0]));
 	children[nchildren++] = pid;
 }

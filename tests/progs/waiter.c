@@ -13,7 +13,7 @@
  *   spin N           N rounds of arithmetic, no system call; prints the sum, exits 0
  *   sys N            N getppid() system calls; exits 0
  *   signals N        N raise(SIGUSR1) with a handler; exits 0 if the handler ran N times, else 3;
- *                    prints "flooding" after the first tenth (N >= 10)
+ *                    prints "flooding" after the first 100 (N > 100)
  *   churn N          N threads created and joined one after another, then a crash on one more
  *   trace-child      fork a child that asks to be traced (PTRACE_TRACEME) and stops;
  *                    print "tracing", wait for stdin to close, kill the child, exit 0
@@ -176,7 +176,7 @@ int main(void)
 
 		signal(SIGUSR1, on_usr1);
 		for (k = 0; k < n; k++) {
-			if (n >= 10 && k == n / 10) { /* for a test that must act in the middle of the flood */
+			if (n > 100 && k == 100) { /* for a test that must act in the middle of the flood */
 				printf("flooding\n");
 				fflush(stdout);
 			}
