@@ -641,7 +641,7 @@ static void test_ring_dump_json(void **state)
 	char *dump[] = { (char *)bin_path("dise"), "ring", "dump", "--json", NULL };
 	char *stat[] = { (char *)bin_path("dise"), "ring", "stat", "--json", NULL };
 	char *rv;
-	const char *env[2];
+	const char *env[3];
 	struct run_result r, d;
 	char *line, *save = NULL;
 	int starts = 0, crashes = 0, found = 0;
@@ -649,7 +649,8 @@ static void test_ring_dump_json(void **state)
 	assert_transparent(crash, f->ring, NULL, &r);
 	assert_true(asprintf(&rv, "DISE_RING=%s", f->ring) > 0);
 	env[0] = rv;
-	env[1] = NULL;
+	env[1] = f->env_home; /* nothing of the user's own state, even by accident */
+	env[2] = NULL;
 	assert_int_equal(run_cmd(dump, env, NULL, &d), 0);
 	assert_int_equal(d.status, 0);
 	for (line = strtok_r(d.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
