@@ -71,21 +71,36 @@ static void on_stop(int sig)
  * gives the start in clock ticks since boot; the run's start is
  * CLOCK_MONOTONIC, which the same clock as boot time here unless the
  * machine was suspended since, hence the generous second of slack.
+ *
+ * A process writes its EXIT before it is gone, but the ring may still hold
+ * that EXIT unread: a process seen gone counts as gone only if the ring
+ * (arg) is empty now, after it was seen gone - everything reserved before
+ * then has been stored (this thread is the only consumer). Otherwise it
+ * counts as alive until the next look, after the next drain.
  */
+static int ring_empty(const dise_ring *ring)
+{
+	struct dise_ring_stats s;
+
+	dise_ring_stats(ring, &s);
+	return s.head == s.tail;
+}
+
 static int process_alive(uint32_t pid, uint64_t start_ns, void *arg)
 {
 	struct dise_proc_stat ps;
 	long hz = sysconf(_SC_CLK_TCK);
 	int r = dise_proc_stat((pid_t)pid, &ps);
 
-	(void)arg;
 	if (r == -ENOENT || r == -ESRCH)
-		return 0;
+		return !ring_empty(arg);
 	if (r < 0 || hz <= 0)
 		return 1; /* can't tell: assume alive */
-	if (ps.state == 'Z') /* a zombie has ended: its parent has not reaped it yet */
-		return 0;
-	return (unsigned long long)ps.f[22] * (1000000000ull / (unsigned long long)hz) <= start_ns + 1000000000ull;
+	/* a zombie has ended (its parent has not reaped it yet); a later start is another process with that pid */
+	if (ps.state != 'Z' &&
+	    (unsigned long long)ps.f[22] * (1000000000ull / (unsigned long long)hz) <= start_ns + 1000000000ull)
+		return 1;
+	return !ring_empty(arg);
 }
 
 /* Changes whenever a route or a version's health changes. */
@@ -577,7 +592,7 @@ int main(int argc, char **argv)
 		}
 		/* drained: runs whose process is gone without an end vanished (at most once a second) */
 		if (once || mono_ns() - last_vanish > 1000000000ull) {
-			int v = dise_store_mark_vanished(st, mono_ns(), process_alive, NULL);
+			int v = dise_store_mark_vanished(st, mono_ns(), process_alive, &ra.wake);
 			int64_t fp = routes_fingerprint(st);
 
 			if (v > 0) {
