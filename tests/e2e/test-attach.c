@@ -464,6 +464,20 @@ static void test_attach_detach(void **state)
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM failures"), 0);
 }
 
+/* Does pid run the program at path (after its exec)? */
+static int runs_exe(pid_t pid, const char *path)
+{
+	char proc[64], exe[4096], want[4096];
+	ssize_t n;
+
+	snprintf(proc, sizeof(proc), "/proc/%d/exe", (int)pid);
+	n = readlink(proc, exe, sizeof(exe) - 1);
+	if (n <= 0 || !realpath(path, want))
+		return 0;
+	exe[n] = '\0';
+	return !strcmp(exe, want);
+}
+
 /*
  * coreutils' sleep, attached: SIGSTOP stops it as its parent sees it
  * (WUNTRACED), SIGCONT resumes it, SIGTERM ends it with that status; the run
@@ -478,6 +492,9 @@ static void test_attach_sleep_stop_cont(void **state)
 	int st;
 
 	target_start(&t, argv, 0);
+	/* attached to sleep itself, not to the test's child before its exec */
+	if (!wait_for(runs_exe(t.pid, argv[0]), WAIT_MS))
+		fail_msg("%d never ran %s", (int)t.pid, argv[0]);
 	attach_start(f, &a, t.pid, NULL);
 	kill(t.pid, SIGSTOP);
 	assert_int_equal(waitpid(t.pid, &st, WUNTRACED), t.pid);
