@@ -2,7 +2,13 @@
 /*
  * `dise collector start|stop|status`. The collector's lock file
  * ($DISE_HOME/collector.lock) is the truth: it is running exactly while
- * someone holds the flock on it, and the file holds its pid.
+ * someone holds the flock on it, and the file holds its pid once it is
+ * ready (empty while it starts).
+ *
+ * `start` returns when the collector is ready: `dise-collectord --daemon`
+ * exits only then (0), or with the daemon's error. A collector someone else
+ * is starting at the same moment is waited for the same way, through the
+ * lock file.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -46,13 +52,27 @@ static void nap_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* A collector another process is starting: its pid once ready (60 s at most), 0 if it ended, or -errno. */
+static int wait_started(const char *lock)
+{
+	int i, pid = running_pid(lock);
+
+	for (i = 0; i < 6000 && pid == -EAGAIN; i++) {
+		nap_ms(10);
+		pid = running_pid(lock);
+	}
+	return pid;
+}
+
 static int start(const char *lock, int quiet)
 {
 	char self[PATH_MAX], daemon[PATH_MAX + 32];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	pid_t child;
-	int st, i, pid = running_pid(lock);
+	int st, pid = running_pid(lock);
 
+	if (pid == -EAGAIN) /* starting: not ready yet */
+		pid = wait_started(lock);
 	if (pid > 0) {
 		if (!quiet)
 			printf("collector already running (pid %d)\n", pid);
@@ -69,15 +89,26 @@ static int start(const char *lock, int quiet)
 		execl(daemon, daemon, "--daemon", (char *)NULL);
 		_exit(127);
 	}
-	waitpid(child, &st, 0); /* --daemon detaches: this child returns at once */
+	/* --daemon detaches, and its first process exits when the daemon is ready (0) or could not start */
+	while (waitpid(child, &st, 0) < 0)
+		if (errno != EINTR)
+			return dise_cli_error(-errno, "waitpid");
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 3) { /* another start won the lock: report that collector */
+		pid = wait_started(lock);
+		if (pid > 0) {
+			if (!quiet)
+				printf("collector already running (pid %d)\n", pid);
+			return 0;
+		}
+	}
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		/* the reason is on stderr already, from dise-collectord */
 		fprintf(stderr, "dise: '%s' failed to start (status %d)\n", daemon, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 		return 1;
 	}
-	for (i = 0; i < 200 && (pid = running_pid(lock)) <= 0; i++)
-		nap_ms(10);
+	pid = running_pid(lock); /* written before it said ready: the new collector's */
 	if (pid <= 0) {
-		fprintf(stderr, "dise: the collector did not come up\n");
+		fprintf(stderr, "dise: the collector said it was ready, then ended\n");
 		return 1;
 	}
 	if (!quiet)

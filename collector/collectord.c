@@ -14,6 +14,13 @@
  * Idle, it sleeps on the ring's wake futex: producers wake it after a
  * commit, with a system call only when it actually sleeps.
  *
+ * Readiness: the collector is ready once its database is open and migrated
+ * and the ring is mapped. Only then does it write its pid into the lock file
+ * (emptied as soon as the lock is taken, so that a previous collector's pid
+ * is never read as ours), send READY=1 to $NOTIFY_SOCKET when set, and with
+ * --daemon write "ready" into the pipe the launching process waits on: that
+ * process exits 0 then, or 1 with the daemon's one-line error.
+ *
  * Not yet: detectors, the version store and lineage (the collector issue
  * is open).
  */
@@ -28,8 +35,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,21 +70,36 @@ static void on_stop(int sig)
  * gives the start in clock ticks since boot; the run's start is
  * CLOCK_MONOTONIC, which the same clock as boot time here unless the
  * machine was suspended since, hence the generous second of slack.
+ *
+ * A process writes its EXIT before it is gone, but the ring may still hold
+ * that EXIT unread: a process seen gone counts as gone only if the ring
+ * (arg) is empty now, after it was seen gone - everything reserved before
+ * then has been stored (this thread is the only consumer). Otherwise it
+ * counts as alive until the next look, after the next drain.
  */
+static int ring_empty(const dise_ring *ring)
+{
+	struct dise_ring_stats s;
+
+	dise_ring_stats(ring, &s);
+	return s.head == s.tail;
+}
+
 static int process_alive(uint32_t pid, uint64_t start_ns, void *arg)
 {
 	struct dise_proc_stat ps;
 	long hz = sysconf(_SC_CLK_TCK);
 	int r = dise_proc_stat((pid_t)pid, &ps);
 
-	(void)arg;
 	if (r == -ENOENT || r == -ESRCH)
-		return 0;
+		return !ring_empty(arg);
 	if (r < 0 || hz <= 0)
 		return 1; /* can't tell: assume alive */
-	if (ps.state == 'Z') /* a zombie has ended: its parent has not reaped it yet */
-		return 0;
-	return (unsigned long long)ps.f[22] * (1000000000ull / (unsigned long long)hz) <= start_ns + 1000000000ull;
+	/* a zombie has ended (its parent has not reaped it yet); a later start is another process with that pid */
+	if (ps.state != 'Z' &&
+	    (unsigned long long)ps.f[22] * (1000000000ull / (unsigned long long)hz) <= start_ns + 1000000000ull)
+		return 1;
+	return !ring_empty(arg);
 }
 
 /* Changes whenever a route or a version's health changes (busy: 0, and the next look, a second later, sees it). */
@@ -279,15 +307,149 @@ static int usage(FILE *f, int rc)
 	return rc;
 }
 
+/* --daemon: the write end of the pipe the launching process waits on, until ready (-1: none) */
+static int ready_fd = -1;
+
+/* A startup error: on stderr, and to the launching process (its stderr is the one the user sees). */
+static void startup_error(const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line) - 1)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	if (ready_fd >= 0) {
+		(void)!write(ready_fd, line, (size_t)n);
+		close(ready_fd);
+		ready_fd = -1;
+	}
+	fprintf(stderr, "dise-collectord: %.*s", n, line);
+}
+
+/*
+ * sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET, a path or,
+ * with a leading '@', a name in the abstract namespace. Returns 0 when no
+ * socket is set, 1 when sent, or -errno.
+ */
+static int notify_ready(void)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char msg[64];
+	size_t len;
+	socklen_t salen;
+	int fd, n, r = 1;
+
+	if (!path || !*path)
+		return 0;
+	len = strlen(path);
+	if ((path[0] != '/' && path[0] != '@') || len >= sizeof(sa.sun_path))
+		return -EINVAL;
+	memcpy(sa.sun_path, path, len);
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0'; /* abstract: the name is the bytes after the NUL, no terminator */
+	salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + (path[0] == '/'));
+	n = snprintf(msg, sizeof(msg), "READY=1\nMAINPID=%d", (int)getpid());
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (sendto(fd, msg, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&sa, salen) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/*
+ * Ready: the pid into the lock file, READY=1 to the service manager, "ready"
+ * to the launching process. In that order, so that whoever learns the
+ * collector is ready reads its pid from the lock file.
+ */
+static void signal_ready(int lockfd)
+{
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid()), r;
+
+	(void)!pwrite(lockfd, pid, (size_t)n, 0);
+	r = notify_ready();
+	if (r < 0)
+		fprintf(stderr, "dise-collectord: cannot notify $NOTIFY_SOCKET: %s\n", strerror(-r));
+	unsetenv("NOTIFY_SOCKET"); /* not for the programs the healer runs (called before any thread starts) */
+	if (ready_fd >= 0) {
+		(void)!write(ready_fd, "ready\n", 6);
+		close(ready_fd);
+		ready_fd = -1;
+	}
+}
+
+/*
+ * The launching process of --daemon: waits until the daemon is ready.
+ * Exits 0 on "ready"; 1 with the daemon's error line, or when the daemon
+ * ended (the pipe closed) without a word, or after 60 s.
+ */
+_Noreturn static void wait_ready(int fd)
+{
+	char buf[1100];
+	size_t len = 0;
+	struct pollfd pf = { fd, POLLIN, 0 };
+
+	for (;;) {
+		ssize_t n;
+		int p = poll(&pf, 1, 60000);
+
+		if (p < 0 && errno == EINTR)
+			continue;
+		if (p <= 0) {
+			fprintf(stderr, "dise-collectord: the daemon was not ready within 60 s\n");
+			_exit(1);
+		}
+		n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || (len += (size_t)n) == sizeof(buf) - 1)
+			break;
+	}
+	buf[len] = '\0';
+	if (!strcmp(buf, "ready\n"))
+		_exit(0);
+	if (len)
+		fprintf(stderr, "dise-collectord: %s%s", buf, buf[len - 1] == '\n' ? "" : "\n");
+	else
+		fprintf(stderr, "dise-collectord: the daemon ended before it was ready\n");
+	_exit(1);
+}
+
+/*
+ * Detaches (fork, setsid, fork). The first process stays in wait_ready()
+ * until the daemon says it is ready; the daemon keeps the write end.
+ */
 static int daemonize(int can_chdir)
 {
-	pid_t pid = fork();
-	int fd;
+	int fds[2], fd, r;
+	pid_t pid;
 
-	if (pid < 0)
+	if (pipe2(fds, O_CLOEXEC) < 0)
 		return -errno;
-	if (pid > 0)
-		_exit(0);
+	pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		close(fds[0]);
+		close(fds[1]);
+		return r;
+	}
+	if (pid > 0) {
+		close(fds[1]);
+		waitpid(pid, NULL, 0); /* the middle process, which exits at once */
+		wait_ready(fds[0]);
+	}
+	close(fds[0]);
+	ready_fd = fds[1];
 	setsid();
 	pid = fork();
 	if (pid < 0)
@@ -364,16 +526,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dise-collectord: another collector runs for '%s'\n", home);
 		return 3;
 	}
+	/* ours now: the pid of the collector before us must not be read as ours; ours comes when ready */
+	(void)!ftruncate(lockfd, 0);
 	if (daemon && (r = daemonize(ring[0] == '/')) < 0) {
-		fprintf(stderr, "dise-collectord: cannot detach: %s\n", strerror(-r));
+		startup_error("cannot detach: %s", strerror(-r));
 		return 1;
-	}
-	{
-		char pid[32];
-		int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-
-		if (ftruncate(lockfd, 0) == 0)
-			(void)!pwrite(lockfd, pid, (size_t)n, 0);
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
@@ -383,13 +540,12 @@ int main(int argc, char **argv)
 
 	r = dise_store_open(db, 0, &st);
 	if (r < 0) {
-		fprintf(stderr, "dise-collectord: cannot open the database '%s': %s\n", db, strerror(-r));
+		startup_error("cannot open the database '%s': %s", db, strerror(-r));
 		return 1;
 	}
 	r = dise_ingest_new(ring, st, &in);
 	if (r < 0) {
-		fprintf(stderr, "dise-collectord: cannot consume the ring '%s': %s\n", ring,
-			r == -EBUSY ? "another consumer holds it" : strerror(-r));
+		startup_error("cannot consume the ring '%s': %s", ring, r == -EBUSY ? "another consumer holds it" : strerror(-r));
 		dise_store_free(st);
 		return 1;
 	}
@@ -403,6 +559,7 @@ int main(int argc, char **argv)
 		free(cfg.webhook);
 		cfg.webhook = NULL;
 	}
+	signal_ready(lockfd); /* the database is open and migrated, the ring mapped; before any thread starts */
 	if (!once) {
 		resolver_on = pthread_create(&resolver, NULL, resolver_main, &ra) == 0;
 		notifier_on = cfg.webhook && pthread_create(&notifier, NULL, notifier_main, &ra) == 0;
@@ -431,7 +588,7 @@ int main(int argc, char **argv)
 		}
 		/* drained: runs whose process is gone without an end vanished (at most once a second) */
 		if (once || mono_ns() - last_vanish > 1000000000ull) {
-			int v = dise_store_mark_vanished(st, mono_ns(), process_alive, NULL);
+			int v = dise_store_mark_vanished(st, mono_ns(), process_alive, &ra.wake);
 			int64_t fp = routes_fingerprint(st);
 
 			if (v > 0) {

@@ -14,7 +14,10 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -315,6 +318,75 @@ int func_range(const char *file, const char *func, unsigned long *lo, unsigned l
 	return found;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+struct deadline deadline_in(unsigned ms)
+{
+	struct deadline d = { mono_ns() + (uint64_t)ms * 1000000u, 1000 };
+
+	return d;
+}
+
+/* The one place the tests pause: between two looks at a condition. */
+int deadline_wait(struct deadline *d)
+{
+	struct timespec ts = { 0, (long)d->pause_us * 1000 };
+
+	if (mono_ns() >= d->end_ns)
+		return 0;
+	nanosleep(&ts, NULL);
+	if (d->pause_us < 20000)
+		d->pause_us *= 2;
+	return 1;
+}
+
+static pid_t children[256];
+static size_t nchildren;
+
+/* Is pid a child of ours not reaped yet? (Looks without reaping.) */
+static int still_child(pid_t pid)
+{
+	siginfo_t si;
+
+	return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0;
+}
+
+void track_child(pid_t pid)
+{
+	size_t i, n = 0;
+
+	/* forget those the test reaped already (no child of ours any more) */
+	for (i = 0; i < nchildren; i++)
+		if (children[i] != pid && still_child(children[i]))
+			children[n++] = children[i];
+	nchildren = n;
+	assert_true(nchildren < sizeof(children) / sizeof(children[0]));
+	children[nchildren++] = pid;
+}
+
+/* Ends the tracked children still alive; one the test reaped already is no child of ours any more: left alone. */
+static void reap_children(void)
+{
+	size_t i;
+
+	for (i = 0; i < nchildren; i++) {
+		int st;
+
+		if (waitpid(children[i], &st, WNOHANG) == 0) { /* still running, and ours: its pid cannot be reused */
+			kill(children[i], SIGKILL);
+			while (waitpid(children[i], &st, 0) < 0 && errno == EINTR)
+				;
+		}
+	}
+	nchildren = 0;
+}
+
 int fixture_setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -333,25 +405,34 @@ int fixture_setup(void **state)
  * `dise run` started a daemon): SIGKILL it, so that no test leaves a process
  * behind holding ctest's output pipe or a deleted directory.
  */
+static int lock_free(int fd)
+{
+	char buf[32] = "";
+	ssize_t n;
+
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return 1;
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n > 0) {
+		buf[n] = '\0';
+		if (atoi(buf) > 1)
+			kill(atoi(buf), SIGKILL);
+	}
+	return 0;
+}
+
 static void stop_collector(const char *home)
 {
-	char path[4096], buf[32] = "";
-	int fd, i;
-	ssize_t n;
+	char path[4096];
+	int fd;
 
 	snprintf(path, sizeof(path), "%s/collector.lock", home);
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	for (i = 0; i < 200 && flock(fd, LOCK_EX | LOCK_NB) < 0; i++) {
-		n = pread(fd, buf, sizeof(buf) - 1, 0);
-		if (n > 0) {
-			buf[n] = '\0';
-			if (atoi(buf) > 1)
-				kill(atoi(buf), SIGKILL);
-		}
-		usleep(10000);
-	}
+	/* the lock is free once it died; a collector still starting writes its pid when ready */
+	if (!wait_for(lock_free(fd), WAIT_MS))
+		print_error("teardown: the collector of %s does not go away\n", home);
 	close(fd);
 }
 
@@ -359,6 +440,7 @@ int fixture_teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	reap_children();
 	stop_collector(f->home);
 	test_dir_remove(f->dir);
 	free(f->dir);
@@ -376,6 +458,81 @@ void dise_cmd(struct fixture *f, char *const argv[], struct run_result *r)
 	const char *env[] = { f->env_ring, f->env_home, NULL };
 
 	assert_int_equal(run_cmd(argv, env, NULL, r), 0);
+}
+
+pid_t collector_start(struct fixture *f, const char *arg, const char *const env[], const char *errlog)
+{
+	static unsigned seq;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char name[96], buf[256];
+	struct deadline d = deadline_in(WAIT_MS);
+	int sock, ready = 0, st;
+	pid_t pid;
+
+	/* an abstract socket: nothing to clean up, and the collector's notify_ready() covers '@' */
+	snprintf(name, sizeof(name), "@dise-test-%d-%u", (int)getpid(), seq++);
+	memcpy(sa.sun_path, name, strlen(name));
+	sa.sun_path[0] = '\0';
+	sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(sock >= 0);
+	assert_int_equal(bind(sock, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(name))), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *argv[] = { (char *)bin_path("dise-collectord"), (char *)arg, NULL };
+
+		if (errlog) {
+			int fd = open(errlog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+			if (fd < 0 || dup2(fd, 2) < 0)
+				_exit(126);
+		}
+		for (; env && *env; env++)
+			putenv((char *)*env);
+		setenv("NOTIFY_SOCKET", name, 1);
+		setenv("DISE_RING", f->ring, 1);
+		setenv("DISE_HOME", f->home, 1);
+		unsetenv("LD_PRELOAD");
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	track_child(pid);
+	while (!ready) {
+		struct pollfd pf = { sock, POLLIN, 0 };
+		ssize_t n;
+
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			fail_msg("dise-collectord %s ended before it was ready (status %#x)", arg, st);
+		if (poll(&pf, 1, 20) > 0 && (n = recv(sock, buf, sizeof(buf) - 1, 0)) > 0) {
+			buf[n] = '\0';
+			ready = strstr(buf, "READY=1") != NULL;
+		}
+		if (!ready && !deadline_wait(&d))
+			fail_msg("dise-collectord %s was not ready within %d ms", arg, WAIT_MS);
+	}
+	close(sock);
+	return pid;
+}
+
+void collector_stop(struct fixture *f)
+{
+	char *stop[] = { (char *)bin_path("dise"), "collector", "stop", NULL };
+	struct run_result r;
+
+	dise_cmd(f, stop, &r);
+	if (r.status != 0)
+		print_error("dise collector stop: %s%s\n", r.out, r.err);
+	assert_int_equal(r.status, 0);
+	run_result_free(&r);
+}
+
+sqlite3 *db_open(const char *path)
+{
+	sqlite3 *h = NULL;
+
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	sqlite3_busy_timeout(h, WAIT_MS);
+	return h;
 }
 
 void collect_once(struct fixture *f, struct run_result *r)
@@ -416,11 +573,19 @@ static int64_t db_value(struct fixture *f, const char *sql, int strict)
 
 	assert_true(asprintf(&db, "%s/dise.db", f->home) > 0);
 	ok = sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-	     sqlite3_prepare_v2(h, sql, -1, &q, NULL) == SQLITE_OK;
+	     sqlite3_busy_timeout(h, strict ? WAIT_MS : 100) == SQLITE_OK && sqlite3_prepare_v2(h, sql, -1, &q, NULL) == SQLITE_OK;
 	if (strict && !ok)
 		print_error("%s: %s\n", sql, h ? sqlite3_errmsg(h) : "cannot open");
-	if (ok && sqlite3_step(q) == SQLITE_ROW)
-		v = sqlite3_column_int64(q, 0);
+	if (ok) {
+		int rc = sqlite3_step(q);
+
+		if (rc == SQLITE_ROW)
+			v = sqlite3_column_int64(q, 0);
+		else if (rc != SQLITE_DONE && strict) {
+			print_error("%s: %s\n", sql, sqlite3_errmsg(h));
+			ok = 0;
+		}
+	}
 	sqlite3_finalize(q);
 	sqlite3_close(h);
 	free(db);

@@ -50,6 +50,36 @@ char *test_dir(void);
 void test_dir_remove(const char *dir); /* rm -rf, for teardown */
 char *test_ring(const char *dir);
 
+/*
+ * Waiting on a condition, never for a fixed time. A test waits for what it
+ * needs with wait_for(cond, WAIT_MS): cond is evaluated until true or until
+ * the deadline passed (then once more); the result says which. The deadline
+ * only matters when something is broken: a loaded machine may be slow.
+ */
+#define WAIT_MS 30000
+struct deadline {
+	uint64_t end_ns;
+	unsigned pause_us;
+};
+struct deadline deadline_in(unsigned ms);
+/* 0 once the deadline passed; else pauses a little (1 ms, growing to 20 ms) and returns 1. */
+int deadline_wait(struct deadline *d);
+#define wait_for(cond, ms)                                                                                     \
+	__extension__({                                                                                        \
+		struct deadline d_ = deadline_in(ms);                                                          \
+		int ok_;                                                                                       \
+		while (!(ok_ = !!(cond)) && deadline_wait(&d_))                                                \
+			;                                                                                      \
+		ok_ ? ok_ : !!(cond);                                                                          \
+	})
+
+/*
+ * Helper processes of a test (servers, collectors, targets) that teardown
+ * must end even when an assertion failed: fixture_teardown SIGKILLs and
+ * reaps each that is still a live child of ours.
+ */
+void track_child(pid_t pid);
+
 /* A private directory per test, with a ring and a DISE_HOME inside it. */
 struct fixture {
 	char *dir, *ring, *home;
@@ -60,6 +90,17 @@ int fixture_teardown(void **state);
 
 /* Runs a dise binary (argv[0] a path) with f's ring and home. */
 void dise_cmd(struct fixture *f, char *const argv[], struct run_result *r);
+/*
+ * Starts dise-collectord ARG (e.g. "--foreground") with f's ring and home,
+ * the "K=V" entries of env (may be NULL) and stderr into errlog (NULL:
+ * ours), and waits until it is ready: READY=1 on a $NOTIFY_SOCKET of ours.
+ * Fails the test if it ends before. Returns its pid, tracked for teardown.
+ */
+pid_t collector_start(struct fixture *f, const char *arg, const char *const env[], const char *errlog);
+/* `dise collector stop` with f's home, asserted to succeed: returns once the collector finished its batch. */
+void collector_stop(struct fixture *f);
+/* Opens a database read-write with a busy timeout (a collector may hold the lock a moment); asserts it opened. */
+struct sqlite3 *db_open(const char *path);
 /* dise-collectord --once with f's ring and home; asserts it succeeded. */
 void collect_once(struct fixture *f, struct run_result *r);
 /* Runs a dise command that prints JSON; asserts success, returns the parsed output (json_decref it). */

@@ -64,6 +64,7 @@ static void target_start_env(struct target *t, char *const argv[], int waiter, c
 		execv(argv[0], argv);
 		_exit(127);
 	}
+	track_child(t->pid);
 	close(in[0]);
 	close(out[1]);
 	t->in = in[1];
@@ -136,6 +137,7 @@ static void attach_start_home(struct fixture *f, struct attacher *a, pid_t pid, 
 		execv(argv[0], argv);
 		_exit(127);
 	}
+	track_child(a->pid);
 	close(errp[1]);
 	a->err = fdopen(errp[0], "r");
 	a->text[0] = '\0';
@@ -462,6 +464,20 @@ static void test_attach_detach(void **state)
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM failures"), 0);
 }
 
+/* Does pid run the program at path (after its exec)? */
+static int runs_exe(pid_t pid, const char *path)
+{
+	char proc[64], exe[4096], want[4096];
+	ssize_t n;
+
+	snprintf(proc, sizeof(proc), "/proc/%d/exe", (int)pid);
+	n = readlink(proc, exe, sizeof(exe) - 1);
+	if (n <= 0 || !realpath(path, want))
+		return 0;
+	exe[n] = '\0';
+	return !strcmp(exe, want);
+}
+
 /*
  * coreutils' sleep, attached: SIGSTOP stops it as its parent sees it
  * (WUNTRACED), SIGCONT resumes it, SIGTERM ends it with that status; the run
@@ -476,6 +492,9 @@ static void test_attach_sleep_stop_cont(void **state)
 	int st;
 
 	target_start(&t, argv, 0);
+	/* attached to sleep itself, not to the test's child before its exec */
+	if (!wait_for(runs_exe(t.pid, argv[0]), WAIT_MS))
+		fail_msg("%d never ran %s", (int)t.pid, argv[0]);
 	attach_start(f, &a, t.pid, NULL);
 	kill(t.pid, SIGSTOP);
 	assert_int_equal(waitpid(t.pid, &st, WUNTRACED), t.pid);
@@ -619,6 +638,7 @@ static void test_attach_churn_and_signal_flood(void **state)
 	char *argv[] = { (char *)prog_path("waiter"), NULL };
 	struct target t;
 	struct attacher a;
+	char line[64];
 	int st, want = plain_status("churn 2000");
 
 	target_start(&t, argv, 1);
@@ -634,7 +654,9 @@ static void test_attach_churn_and_signal_flood(void **state)
 		target_start(&t, argv, 1);
 		attach_start(f, &a, t.pid, NULL);
 		assert_int_equal(write(t.in, "signals 100000\n", 15), 15);
-		usleep(50 * 1000); /* well inside the flood: 100 000 stops take seconds */
+		/* inside the flood: the waiter says so after 100 of its 100 000 signals */
+		assert_non_null(fgets(line, sizeof(line), t.out));
+		assert_string_equal(line, "flooding\n");
 		kill(a.pid, SIGTERM);
 		st = attach_finish(&a);
 		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -652,6 +674,32 @@ static void test_attach_churn_and_signal_flood(void **state)
  * without waiting for it either. Attaching after the main thread ended
  * works through the other threads (the leader cannot be traced).
  */
+/* Is the leader of pid a zombie (its process shows State: Z while other threads run)? */
+static int leader_zombie(pid_t pid)
+{
+	char path[64], line[128];
+	FILE *fp;
+	int z = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	fp = fopen(path, "r");
+	if (!fp)
+		return 0;
+	while (fgets(line, sizeof(line), fp))
+		if (!strncmp(line, "State:", 6)) {
+			z = strchr(line, 'Z') != NULL;
+			break;
+		}
+	fclose(fp);
+	return z;
+}
+
+static void wait_zombie_leader(pid_t pid)
+{
+	if (!wait_for(leader_zombie(pid), WAIT_MS))
+		fail_msg("the leader of %d never became a zombie", (int)pid);
+}
+
 static void test_attach_zombie_leader(void **state)
 {
 	struct fixture *f = *state;
@@ -660,10 +708,11 @@ static void test_attach_zombie_leader(void **state)
 	struct attacher a;
 	int st;
 
+	/* detaching while the leader is a zombie */
 	target_start(&t, argv, 1);
 	attach_start(f, &a, t.pid, NULL);
 	assert_int_equal(write(t.in, "leader-exit\n", 12), 12);
-	usleep(200 * 1000);
+	wait_zombie_leader(t.pid);
 	kill(a.pid, SIGTERM);
 	st = attach_finish(&a); /* would hang here, waiting for the zombie leader to stop */
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -671,9 +720,12 @@ static void test_attach_zombie_leader(void **state)
 	st = target_finish(&t, NULL);
 	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 
+	/* a crash on another thread while the leader is a zombie (the waiter crashes when its stdin closes) */
 	target_start(&t, argv, 1);
 	attach_start(f, &a, t.pid, NULL);
-	st = target_finish(&t, "leader-exit-crash");
+	assert_int_equal(write(t.in, "leader-exit-crash\n", 18), 18);
+	wait_zombie_leader(t.pid);
+	st = target_finish(&t, NULL);
 	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
 	st = attach_finish(&a);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -684,10 +736,11 @@ static void test_attach_zombie_leader(void **state)
 
 	/* attached after the main thread ended: followed through the others, named, its crash and end recorded */
 	target_start(&t, argv, 1);
-	assert_int_equal(write(t.in, "leader-exit-crash-later\n", 24), 24);
-	usleep(200 * 1000);
+	assert_int_equal(write(t.in, "leader-exit-crash\n", 18), 18);
+	wait_zombie_leader(t.pid);
 	attach_start(f, &a, t.pid, NULL);
 	assert_non_null(strstr(a.text, "watching process"));
+	assert_true(leader_zombie(t.pid)); /* it was attached to as such */
 	st = target_finish(&t, NULL);
 	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
 	st = attach_finish(&a);

@@ -32,6 +32,21 @@
 #include "store.h"
 
 
+/* Does the file at path (say, a collector's stderr) contain needle? */
+static int file_has(const char *path, const char *needle)
+{
+	char buf[65536];
+	FILE *fp = fopen(path, "r");
+	size_t n;
+
+	if (!fp)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	return strstr(buf, needle) != NULL;
+}
+
 static json_t *runs_json(struct fixture *f)
 {
 	char *argv[] = { (char *)bin_path("dise"), "runs", "--json", "--limit", "100000", NULL };
@@ -242,6 +257,7 @@ static void test_out_of_order(void **state)
 	free(db);
 }
 
+/* A collector without waiting for it to be ready: one that kills itself may die before we could see it. */
 static pid_t spawn_collector_env(struct fixture *f, const char *arg, const char *fault)
 {
 	pid_t pid = fork();
@@ -258,12 +274,24 @@ static pid_t spawn_collector_env(struct fixture *f, const char *arg, const char 
 		execv(argv[0], argv);
 		_exit(127);
 	}
+	track_child(pid);
 	return pid;
 }
 
-static pid_t spawn_collector(struct fixture *f, const char *arg)
+/* The pid in f's collector.lock, 0 if none. */
+static int lock_pid(struct fixture *f)
 {
-	return spawn_collector_env(f, arg, NULL);
+	char *lock, buf[32] = "";
+	FILE *fp;
+
+	assert_true(asprintf(&lock, "%s/collector.lock", f->home) > 0);
+	fp = fopen(lock, "r");
+	free(lock);
+	if (fp) {
+		(void)!fgets(buf, sizeof(buf), fp);
+		fclose(fp);
+	}
+	return atoi(buf);
 }
 
 static void test_lock_and_sigterm(void **state)
@@ -272,25 +300,12 @@ static void test_lock_and_sigterm(void **state)
 	char *second[] = { (char *)bin_path("dise-collectord"), "--once", NULL };
 	struct run_result r;
 	pid_t pid;
-	int st, i;
+	int st;
 
-	pid = spawn_collector(f, "--foreground");
-	/* it writes its pid into the lock file once it holds the lock */
-	for (i = 0; i < 1000; i++) {
-		char *lock, buf[32] = "";
-		FILE *fp;
-
-		assert_true(asprintf(&lock, "%s/collector.lock", f->home) > 0);
-		fp = fopen(lock, "r");
-		free(lock);
-		if (fp) {
-			(void)!fgets(buf, sizeof(buf), fp);
-			fclose(fp);
-		}
-		if (atoi(buf) == pid)
-			break;
-		usleep(5000);
-	}
+	pid = collector_start(f, "--foreground", NULL, NULL);
+	/* ready: its pid is in the lock file, and its database is there, migrated */
+	assert_int_equal(lock_pid(f), pid);
+	assert_true(db_count(f, "SELECT version FROM schema_version") > 0);
 	/* a second collector must refuse */
 	dise_cmd(f, second, &r);
 	assert_int_equal(WEXITSTATUS(r.status), 3);
@@ -302,21 +317,20 @@ static void test_lock_and_sigterm(void **state)
 	assert_int_equal(WEXITSTATUS(st), 0);
 }
 
-/* Waits (3 s at most) until a running collector stored the run of pid with that outcome. */
+static int has_run(struct fixture *f, pid_t pid, const char *outcome)
+{
+	json_t *runs = runs_json(f);
+	int found = find_run(runs, pid, outcome) != NULL;
+
+	json_decref(runs);
+	return found;
+}
+
+/* Waits until a running collector stored the run of pid with that outcome. */
 static void wait_run(struct fixture *f, pid_t pid, const char *outcome)
 {
-	int i;
-
-	for (i = 0; i < 300; i++) {
-		json_t *runs = runs_json(f);
-		int found = find_run(runs, pid, outcome) != NULL;
-
-		json_decref(runs);
-		if (found)
-			return;
-		usleep(10000);
-	}
-	fail_msg("the collector never stored pid %d as %s", (int)pid, outcome);
+	if (!wait_for(has_run(f, pid, outcome), WAIT_MS))
+		fail_msg("the collector never stored pid %d as %s", (int)pid, outcome);
 }
 
 static void test_collector_cli(void **state)
@@ -327,6 +341,7 @@ static void test_collector_cli(void **state)
 	char *status[] = { (char *)bin_path("dise"), "collector", "status", NULL };
 	char *ok[] = { "/bin/true", NULL };
 	struct run_result r, t;
+	int first, second;
 
 	dise_cmd(f, status, &r);
 	assert_int_equal(WEXITSTATUS(r.status), 3);
@@ -334,6 +349,11 @@ static void test_collector_cli(void **state)
 	dise_cmd(f, start, &r);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "collector started"));
+	/* it returned when the collector was ready: the database is there and migrated, its pid in the lock */
+	assert_true(db_count(f, "SELECT version FROM schema_version") > 0);
+	assert_non_null(strstr(r.out, "(pid "));
+	first = atoi(strstr(r.out, "(pid ") + 5);
+	assert_int_equal(lock_pid(f), first);
 	run_result_free(&r);
 	dise_cmd(f, status, &r);
 	assert_int_equal(r.status, 0);
@@ -352,29 +372,63 @@ static void test_collector_cli(void **state)
 	dise_cmd(f, status, &r);
 	assert_int_equal(WEXITSTATUS(r.status), 3);
 	run_result_free(&r);
+
+	/* started again: it prints the new collector's pid, never the one before it */
+	dise_cmd(f, start, &r);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "collector started (pid "));
+	second = atoi(strstr(r.out, "(pid ") + 5);
+	run_result_free(&r);
+	assert_true(second > 0 && second != first);
+	assert_int_equal(lock_pid(f), second);
+	assert_int_equal(kill(second, 0), 0);
+	collector_stop(f);
+
+	/* a collector that cannot start: start says why and fails */
+	{
+		char *bad_env;
+
+		assert_true(asprintf(&bad_env, "DISE_RING=%s/no/such/dir/ring", f->dir) > 0);
+		{
+			const char *envs[] = { bad_env, f->env_home, NULL };
+
+			assert_int_equal(run_cmd(start, envs, NULL, &r), 0);
+		}
+		assert_int_equal(WEXITSTATUS(r.status), 1);
+		assert_non_null(strstr(r.err, "cannot consume the ring"));
+		run_result_free(&r);
+		free(bad_env);
+	}
 }
 
-/* A locked database pauses ingest; the records wait in the ring and arrive once it is free. */
+/*
+ * A locked database pauses ingest; the records wait in the ring and arrive
+ * once it is free. The collector must be seen to meet the lock: it says so.
+ */
 static void test_locked_database(void **state)
 {
 	struct fixture *f = *state;
 	char *ok[] = { "/bin/true", NULL };
-	char *db;
+	char *db, *log;
 	sqlite3 *h;
-	struct run_result t;
+	struct run_result t, r;
 	pid_t pid;
 	int st;
 
 	assert_true(asprintf(&db, "%s/dise.db", f->home) > 0);
-	/* create the database, then hold its write lock */
-	pid = spawn_collector(f, "--once");
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_true(asprintf(&log, "%s/collector.log", f->dir) > 0);
+	collect_once(f, &r); /* the database */
+	run_result_free(&r);
+	pid = collector_start(f, "--foreground", NULL, log);
+	/* then hold its write lock */
+	h = db_open(db);
 	assert_int_equal(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-
-	pid = spawn_collector(f, "--foreground");
 	assert_transparent(ok, f->ring, NULL, &t);
-	usleep(300000); /* it tries, fails on the lock, waits */
+	/* it tries, fails on the lock (after its busy timeout), says so and waits */
+	if (!wait_for(file_has(log, "storing failed (Device or resource busy), will retry"), WAIT_MS))
+		fail_msg("the collector never met the lock");
+	assert_int_equal(waitpid(pid, &st, WNOHANG), 0); /* pausing, not dying */
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs"), 0); /* nothing stored behind the lock */
 	assert_int_equal(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(h);
 	wait_run(f, t.pid, "ok");
@@ -383,6 +437,7 @@ static void test_locked_database(void **state)
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	run_result_free(&t);
 	free(db);
+	free(log);
 }
 
 static json_t *lineage_json(struct fixture *f, const char *tool)
@@ -392,39 +447,41 @@ static json_t *lineage_json(struct fixture *f, const char *tool)
 	return dise_json(f, argv);
 }
 
+/* The lineage of tool when it has `versions` versions and `runs` runs with a version, else NULL. */
+static json_t *lineage_if(struct fixture *f, const char *tool, size_t versions, json_int_t runs)
+{
+	char *argv[] = { (char *)bin_path("dise"), "lineage", (char *)tool, "--json", NULL };
+	json_int_t n = 0;
+	struct run_result r;
+	json_error_t err;
+	json_t *l;
+	size_t k;
+
+	dise_cmd(f, argv, &r);
+	if (r.status != 0) { /* nothing of that tool stored yet */
+		assert_non_null(strstr(r.err, "nothing recorded yet"));
+		run_result_free(&r);
+		return NULL;
+	}
+	l = json_loads(r.out, 0, &err);
+	assert_non_null(l);
+	run_result_free(&r);
+	for (k = 0; k < json_array_size(l); k++)
+		n += json_integer_value(json_object_get(json_array_get(l, k), "runs"));
+	if (json_array_size(l) == versions && n == runs)
+		return l;
+	json_decref(l);
+	return NULL;
+}
+
 /* Waits until the tool has `versions` versions and `runs` runs with a version. */
 static json_t *wait_lineage(struct fixture *f, const char *tool, size_t versions, json_int_t runs)
 {
-	int i;
+	json_t *l = NULL;
 
-	for (i = 0; i < 500; i++) {
-		char *argv[] = { (char *)bin_path("dise"), "lineage", (char *)tool, "--json", NULL };
-		json_int_t n = 0;
-		struct run_result r;
-		json_error_t err;
-		json_t *l;
-		size_t k;
-
-		dise_cmd(f, argv, &r);
-		if (r.status != 0) { /* the collector has not made its database yet */
-			assert_non_null(strstr(r.err, "nothing recorded yet"));
-			run_result_free(&r);
-			usleep(10000);
-			continue;
-		}
-		l = json_loads(r.out, 0, &err);
-		assert_non_null(l);
-		run_result_free(&r);
-
-		for (k = 0; k < json_array_size(l); k++)
-			n += json_integer_value(json_object_get(json_array_get(l, k), "runs"));
-		if (json_array_size(l) == versions && n == runs)
-			return l;
-		json_decref(l);
-		usleep(10000);
-	}
-	fail_msg("lineage of %s never reached %zu versions, %lld runs", tool, versions, (long long)runs);
-	return NULL;
+	if (!wait_for((l = lineage_if(f, tool, versions, runs)) != NULL, WAIT_MS))
+		fail_msg("lineage of %s never reached %zu versions, %lld runs", tool, versions, (long long)runs);
+	return l;
 }
 
 static void copy_file(const char *from, const char *to)
@@ -460,7 +517,7 @@ static void test_versions_lineage(void **state)
 	assert_true(asprintf(&tool, "%s/mytool", f->dir) > 0);
 	argv_ok[0] = tool, argv_ok[1] = "0", argv_ok[2] = NULL;
 	argv_crash[0] = tool, argv_crash[1] = "segv", argv_crash[2] = NULL;
-	pid = spawn_collector(f, "--foreground");
+	pid = collector_start(f, "--foreground", NULL, NULL);
 
 	copy_file(prog_path("exitcode"), tool);
 	assert_transparent(argv_ok, f->ring, NULL, &r);
@@ -851,7 +908,6 @@ static void test_dise_run(void **state)
 	char *segv[] = { (char *)prog_path("crasher"), "segv", NULL };
 	char *stat5[] = { (char *)prog_path("static-exit"), "5", NULL };
 	char *missing[] = { "no-such-command-here", NULL };
-	char *stop[] = { (char *)bin_path("dise"), "collector", "stop", NULL };
 	struct run_result r, direct;
 	pid_t pid;
 
@@ -897,10 +953,8 @@ static void test_dise_run(void **state)
 	assert_non_null(strstr(r.err, "command not found"));
 	run_result_free(&r);
 
-	/* let the collector dise run started catch up, then stop it */
-	usleep(1500000);
-	dise_cmd(f, stop, &r);
-	run_result_free(&r);
+	/* stop the collector dise run started (it finishes its batch), then drain the rest of the ring */
+	collector_stop(f);
 	collect_once(f, &r);
 	run_result_free(&r);
 
@@ -949,13 +1003,45 @@ static void test_dise_run_inherits_signals(void **state)
 	assert_string_equal(wrapped.out, direct.out);
 	run_result_free(&direct);
 	run_result_free(&wrapped);
-	{
-		char *stop[] = { (char *)bin_path("dise"), "collector", "stop", NULL };
-		struct run_result r;
+	collector_stop(f);
+}
 
-		dise_cmd(f, stop, &r);
-		run_result_free(&r);
+/* The child of parent whose command name is comm, 0 if none. */
+static pid_t child_named(pid_t parent, const char *comm)
+{
+	char path[64], name[64];
+	FILE *fp;
+	int c;
+	pid_t found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)parent, (int)parent);
+	fp = fopen(path, "r");
+	if (!fp)
+		return 0;
+	while (!found && fscanf(fp, "%d", &c) == 1) {
+		FILE *cf;
+
+		snprintf(path, sizeof(path), "/proc/%d/comm", c);
+		cf = fopen(path, "r");
+		if (cf) {
+			if (fgets(name, sizeof(name), cf) && (name[strcspn(name, "\n")] = '\0', !strcmp(name, comm)))
+				found = c;
+			fclose(cf);
+		}
 	}
+	fclose(fp);
+	return found;
+}
+
+/* Has the collector stored the START of pid (its run, ended or not)? */
+static int run_started(struct fixture *f, pid_t pid)
+{
+	char sql[128];
+
+	if (pid <= 0)
+		return 0;
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM runs WHERE pid = %d", (int)pid);
+	return db_try_count(f, sql) == 1;
 }
 
 /* Ctrl-C: the terminal signals the whole foreground group; the tool dies of it, and so does dise. */
@@ -963,7 +1049,7 @@ static void test_dise_run_ctrl_c(void **state)
 {
 	struct fixture *f = *state;
 	int st;
-	pid_t pid = fork();
+	pid_t tool = 0, pid = fork();
 
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -976,23 +1062,29 @@ static void test_dise_run_ctrl_c(void **state)
 		execv(argv[0], argv);
 		_exit(127);
 	}
+	track_child(pid);
 	setpgid(pid, pid);
-	usleep(500000); /* dise runs, sleep sleeps */
+	/* dise runs, sleep sleeps: its START went through the collector dise run started */
+	if (!wait_for(run_started(f, tool = child_named(pid, "sleep")), WAIT_MS))
+		fail_msg("sleep never started under dise run (pid %d)", (int)tool);
 	assert_int_equal(killpg(pid, SIGINT), 0);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFSIGNALED(st));
 	assert_int_equal(WTERMSIG(st), SIGINT);
 	{
-		char *stop[] = { (char *)bin_path("dise"), "collector", "stop", NULL };
 		struct run_result r;
 
-		usleep(500000);
-		dise_cmd(f, stop, &r);
-		run_result_free(&r);
+		collector_stop(f);
 		collect_once(f, &r);
 		run_result_free(&r);
 	}
 	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'sleep' AND outcome = 'fail' AND signal = 2"), 1);
+	{
+		char sql[128];
+
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM runs WHERE pid = %d AND outcome = 'fail'", (int)tool);
+		assert_int_equal(db_count(f, sql), 1);
+	}
 }
 
 static void write_config(struct fixture *f, const char *json)
@@ -1306,7 +1398,14 @@ static void test_concurrent_failures_heal_once(void **state)
 	int i, st, crashed = 0;
 
 	add_chain(f, "race", progs, paths);
-	coll = spawn_collector(f, "--foreground");
+	/*
+	 * The healing under test is the one the crashes cause. 50 processes at
+	 * once on a loaded machine run v1 at very different speeds (1 ms, then
+	 * 20 ms): the slowdown detector, tested on its own elsewhere, would
+	 * rightly see that as a second strike here, so it only counts minutes.
+	 */
+	write_config(f, "{\"detect\": {\"slowdown_min_delta_ms\": 60000}}");
+	coll = collector_start(f, "--foreground", NULL, NULL);
 	snprintf(env_ring, sizeof(env_ring), "DISE_RING=%s", f->ring);
 	snprintf(env_pre, sizeof(env_pre), "LD_PRELOAD=%s", shim_path());
 	for (i = 0; i < 50; i++) {
@@ -1330,16 +1429,22 @@ static void test_concurrent_failures_heal_once(void **state)
 		crashed += WEXITSTATUS(st) == 0;
 	}
 	assert_true(crashed >= 3);
-	/* every crash stored and healing done, or 10 s */
-	for (i = 0; i < 1000; i++) {
-		if (db_try_count(f, "SELECT count(*) FROM runs WHERE outcome = 'crash'") == crashed &&
-		    db_try_count(f, "SELECT count(*) FROM heal_requests WHERE state = 'done'") >= 1)
-			break;
-		usleep(10000);
-	}
-	usleep(300000); /* a second healing, were there one, would have had time to happen */
+	/* every crash stored and healing done */
+	if (!wait_for(db_try_count(f, "SELECT count(*) FROM runs WHERE outcome = 'crash'") == crashed &&
+			      db_try_count(f, "SELECT count(*) FROM heal_requests WHERE state = 'done'") >= 1,
+		      WAIT_MS))
+		fail_msg("the %d crashes were not stored and healed", crashed);
+	/* stopped, it finishes what it was doing (a detection pass, a healing) */
 	kill(coll, SIGTERM);
 	assert_int_equal(waitpid(coll, &st, 0), coll);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* and every detector over everything stored once more: were a second healing due, it would happen here */
+	{
+		struct run_result r;
+
+		collect_once(f, &r);
+		run_result_free(&r);
+	}
 	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE outcome = 'crash'"), crashed);
 	if (db_count(f, "SELECT count(*) FROM heal_requests") != 1) {
 		char *cmd;
@@ -1418,9 +1523,10 @@ static void test_webhook(void **state)
 		execl("/usr/bin/python3", "python3", "-c", server, posts, portf, (char *)NULL);
 		_exit(127);
 	}
-	for (i = 0; i < 500 && !(port = slurp(portf)); i++)
-		usleep(10000);
-	assert_non_null(port);
+	track_child(srv); /* killed in teardown should an assertion fail before its end below */
+	/* it writes its port (renamed into place) once it listens */
+	if (!wait_for((port = slurp(portf)) != NULL, WAIT_MS))
+		fail_msg("the webhook server never listened");
 	add_chain(f, "hooked", progs, paths);
 	assert_true(asprintf(&json, "{\"notify\": {\"webhook\": \"http://127.0.0.1:%s/dise\", \"timeout_ms\": 3000}}",
 			     port) > 0);
@@ -1700,7 +1806,7 @@ static void test_schema_upgrade(void **state)
 
 		unlink(db);
 		assert_int_equal(dise_store_create_old(db, v), 0);
-		assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+		h = db_open(db);
 		assert_true(asprintf(&sql, "INSERT INTO runs(epoch, pid, start_ns, outcome, exit_status, execfn, argv) "
 					   "VALUES (1, %d, 5, 'fail', 3, '/bin/old', '[\"old\"]')",
 				     4200 + v) > 0);
@@ -1773,7 +1879,6 @@ static void test_done_when(void **state)
 	char *tool = tool_copy(f, "crasher", "crasher");
 	char *args[] = { tool, "segv", NULL };
 	char *crashes[] = { (char *)bin_path("dise"), "crashes", "--json", NULL };
-	char *stop[] = { (char *)bin_path("dise"), "collector", "stop", NULL };
 	struct run_result r;
 	json_t *j, *l;
 	size_t i;
@@ -1785,10 +1890,9 @@ static void test_done_when(void **state)
 		run_result_free(&r);
 	}
 	/* the collector dise run started stores, versions and detects by itself */
-	for (i = 0; i < 300 && heal_requests(f, "crasher", "three_strikes") == 0; i++)
-		usleep(10000);
-	dise_cmd(f, stop, &r);
-	run_result_free(&r);
+	if (!wait_for(heal_requests(f, "crasher", "three_strikes") > 0, WAIT_MS))
+		fail_msg("the collector dise run started never asked for healing");
+	collector_stop(f);
 
 	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'crasher' AND outcome = 'crash'"), 3);
 	j = dise_json(f, crashes);
@@ -1834,44 +1938,28 @@ static void test_disk_full(void **state)
 		assert_int_equal(dise_ring_put(&ring, b, (uint32_t)make_exit(b, 300000 + (uint32_t)i, 5000 + (uint64_t)i, 0)), 0);
 	}
 	/* a collector whose database cannot grow past its current size */
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		char n[16], *log, *argv[] = { (char *)bin_path("dise-collectord"), "--foreground", NULL };
-		int fd;
+	{
+		char env_pages[64], *log;
+		const char *env[] = { env_pages, NULL };
 
-		if (asprintf(&log, "%s/full.log", f->dir) < 0)
-			_exit(126);
-		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		snprintf(n, sizeof(n), "%d", pages + 1);
-		setenv("DISE_TEST_DB_MAX_PAGES", n, 1);
-		setenv("DISE_RING", f->ring, 1);
-		setenv("DISE_HOME", f->home, 1);
-		dup2(fd, 2);
-		execv(argv[0], argv);
-		_exit(127);
+		snprintf(env_pages, sizeof(env_pages), "DISE_TEST_DB_MAX_PAGES=%d", pages + 1);
+		assert_true(asprintf(&log, "%s/full.log", f->dir) > 0);
+		pid = collector_start(f, "--foreground", env, log);
+		/* it meets the full disk and says so */
+		if (!wait_for(file_has(log, "storing failed (No space left on device), will retry"), WAIT_MS)) {
+			char *buf = slurp(log);
+
+			print_error("the capped collector said: %s\n", buf ? buf : "(nothing)");
+			fail();
+		}
+		free(log);
 	}
-	usleep(500000);
 	assert_int_equal(waitpid(pid, &st, WNOHANG), 0); /* still running: pausing, not dying */
 	/* nothing was released: the records still wait in the ring */
 	assert_int_equal(dise_ring_stats_of(&ring).tail, 0);
 	kill(pid, SIGTERM);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
-	{
-		char *log, buf[4096] = "";
-		FILE *fp;
-
-		assert_true(asprintf(&log, "%s/full.log", f->dir) > 0);
-		fp = fopen(log, "r");
-		assert_non_null(fp);
-		(void)!fread(buf, 1, sizeof(buf) - 1, fp);
-		fclose(fp);
-		free(log);
-		if (!strstr(buf, "storing failed (No space left on device), will retry")) {
-			print_error("the capped collector said: %s\n", buf);
-			fail();
-		}
-	}
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	/* room again: everything arrives, once */
 	collect_once(f, &r);
 	run_result_free(&r);
@@ -1996,12 +2084,7 @@ static void test_healing(void **state)
 		run_result_free(&r);
 		free(pre);
 		free(rv);
-		{
-			char *stop[] = { (char *)bin_path("dise"), "collector", "stop", NULL };
-
-			dise_cmd(f, stop, &r);
-			run_result_free(&r);
-		}
+		collector_stop(f);
 		collect_once(f, &r);
 		run_result_free(&r);
 		/* recorded: the pruned image ended by a route exec, the routed run is app v1 */
@@ -2095,14 +2178,21 @@ static void test_sigkill_exactly_once(void **state)
 	}
 	assert_int_equal(dise_ring_stats_of(&ring).dropped, 0);
 
-	/* kill it several times at different moments of the load */
+	/*
+	 * Kill it several times at different moments of the load: once it
+	 * stored its first batch, then once it stored a sixteenth, two
+	 * sixteenths more; each time with records still in the ring.
+	 */
 	for (round = 0; round < 3; round++) {
-		struct timespec ts = { 0, (long)(20 + 40 * round) * 1000000L };
+		uint64_t from = dise_ring_stats_of(&ring).tail, step = dise_ring_stats_of(&ring).head / 16;
 
-		pid = spawn_collector(f, "--foreground");
-		nanosleep(&ts, NULL);
+		pid = collector_start(f, "--foreground", NULL, NULL);
+		if (!wait_for(dise_ring_stats_of(&ring).tail > from + (uint64_t)round * step, WAIT_MS))
+			fail_msg("round %d: the collector stored nothing", round);
+		assert_true(dise_ring_stats_of(&ring).tail < dise_ring_stats_of(&ring).head); /* mid-load */
 		kill(pid, SIGKILL);
 		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 	}
 	/* and once at the worst moment: right after a commit, before the release */
 	pid = spawn_collector_env(f, "--foreground", "DISE_TEST_KILL_AFTER_COMMIT");

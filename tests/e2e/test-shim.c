@@ -576,6 +576,19 @@ static void test_bad_rings(void **state)
 	free(path);
 }
 
+/* The ring's head (records written), 0 when it cannot be mapped. */
+static uint64_t ring_head(const char *path)
+{
+	dise_ring r;
+	uint64_t head;
+
+	if (dise_ring_map(path, 0, 0, 0, &r) != 0)
+		return 0;
+	head = dise_ring_stats_of(&r).head;
+	dise_ring_unmap(&r);
+	return head;
+}
+
 /*
  * Another process truncates the ring while a watched program runs: the
  * program's next write into the ring must not kill it with SIGBUS.
@@ -606,18 +619,8 @@ static void test_ring_truncated_under_producer(void **state)
 	}
 	close(in[0]);
 	/* wait for its START, so the ring is mapped in it, then cut the file */
-	for (int i = 0; i < 500; i++) {
-		struct stat sb;
-
-		if (stat(f->ring, &sb) == 0 && dise_ring_map(f->ring, 0, 0, 0, &r) == 0) {
-			uint64_t head = dise_ring_stats_of(&r).head;
-
-			dise_ring_unmap(&r);
-			if (head > 0)
-				break;
-		}
-		usleep(2000);
-	}
+	if (!wait_for(ring_head(f->ring) > 0, WAIT_MS))
+		fail_msg("the watched program never wrote its START");
 	assert_int_equal(truncate(f->ring, 0), 0);
 	assert_int_equal(write(in[1], "go\n", 3), 3);
 	close(in[1]);
@@ -638,7 +641,7 @@ static void test_ring_dump_json(void **state)
 	char *dump[] = { (char *)bin_path("dise"), "ring", "dump", "--json", NULL };
 	char *stat[] = { (char *)bin_path("dise"), "ring", "stat", "--json", NULL };
 	char *rv;
-	const char *env[2];
+	const char *env[3];
 	struct run_result r, d;
 	char *line, *save = NULL;
 	int starts = 0, crashes = 0, found = 0;
@@ -646,7 +649,8 @@ static void test_ring_dump_json(void **state)
 	assert_transparent(crash, f->ring, NULL, &r);
 	assert_true(asprintf(&rv, "DISE_RING=%s", f->ring) > 0);
 	env[0] = rv;
-	env[1] = NULL;
+	env[1] = f->env_home; /* nothing of the user's own state, even by accident */
+	env[2] = NULL;
 	assert_int_equal(run_cmd(dump, env, NULL, &d), 0);
 	assert_int_equal(d.status, 0);
 	for (line = strtok_r(d.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {

@@ -231,5 +231,9 @@ int main(int argc, char **argv)
 	free(b.p);
 	printf("fuzz-config: %ld documents, %ld accepted, %ld refused with a one-line error\n", iterations, ok,
 	       refused);
+	if (iterations >= 100 && (ok == 0 || refused == 0)) { /* both sides of the parser were reached */
+		fprintf(stderr, "fuzz-config: the documents never reached one side of the parser\n");
+		return 1;
+	}
 	return 0;
 }

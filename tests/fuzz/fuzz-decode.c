@@ -20,6 +20,7 @@
 #include "seeds.h"
 
 static volatile size_t sink;
+static unsigned long decoded; /* inputs the decoder accepted */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -36,6 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	copy = malloc(size ? size : 1); /* exact size: ASan sees any overread */
 	memcpy(copy, data, size);
 	if (dise_record_decode(copy, size, &rec, NULL) == 0) {
+		decoded++;
 		if (rec.exe)
 			sink += strlen(rec.exe) + strlen(rec.execfn) + strlen(rec.cwd);
 		if (rec.path)
@@ -121,7 +123,7 @@ static size_t mutate(uint8_t *b, size_t n, size_t cap)
 int main(int argc, char **argv)
 {
 	static uint8_t b[DISE_RECORD_MAX];
-	unsigned long iterations = 100000, i;
+	unsigned long iterations = 100000, i, accepted = 0;
 	int a;
 
 	for (a = 1; a < argc; a++) {
@@ -160,11 +162,26 @@ int main(int argc, char **argv)
 	for (i = 0; i < iterations; i++) {
 		size_t n = seed_record((unsigned)i, b);
 
-		if (i % 4 != 0) /* a quarter of the runs check the seed itself still decodes */
+		if (i % 4 != 0) { /* a quarter of the runs check the seed itself still decodes */
 			n = mutate(b, n, sizeof(b));
+		} else {
+			struct dise_record rec;
+			const char *why = NULL;
+
+			if (dise_record_decode(b, n, &rec, &why) != 0) {
+				fprintf(stderr, "fuzz-decode: seed %lu (%zu bytes) refused: %s\n", i, n, why ? why : "?");
+				return 1;
+			}
+		}
 		LLVMFuzzerTestOneInput(b, n);
 	}
-	printf("fuzz-decode: %lu inputs decoded without fault\n", iterations);
+	accepted = decoded;
+	/* the mutations must reach both sides of the decoder, or the fuzzing tested little */
+	if (accepted <= iterations / 4 || accepted == iterations) {
+		fprintf(stderr, "fuzz-decode: %lu of %lu inputs accepted: the mutations miss one side\n", accepted, iterations);
+		return 1;
+	}
+	printf("fuzz-decode: %lu inputs decoded without fault, %lu accepted\n", iterations, accepted);
 	return 0;
 }
 #endif

@@ -154,7 +154,7 @@ static uint32_t crash_record(uint8_t *b, const char *path, uint64_t ino, uint64_
 
 int main(int argc, char **argv)
 {
-	long iterations = 20000, it, opened = 0, frames = 0;
+	long iterations = 20000, it, opened = 0, frames = 0, real = 0;
 	static uint8_t rec[DISE_RECORD_MAX];
 	struct seed seeds[16];
 	int nseeds = 0, i, fd;
@@ -187,9 +187,27 @@ int main(int argc, char **argv)
 		n = it % 50 == 0 ? s->n : mutate(work, s->n); /* now and then the real file */
 		if (ftruncate(fd, 0) < 0 || pwrite(fd, work, n, 0) != (ssize_t)n)
 			return 1;
-		if (dise_elf_open(path, &e) < 0)
+		if (dise_elf_open(path, &e) < 0) {
+			if (it % 50 == 0) {
+				fprintf(stderr, "fuzz-elf: round %ld: a real ELF file was refused\n", it);
+				return 1;
+			}
 			continue;
+		}
 		opened++;
+		if (it % 50 == 0) { /* the real file reads as one: a text range, holding a named function */
+			uint64_t lo, hi, off, at;
+			int named = 0;
+
+			dise_elf_text_range(e, &lo, &hi);
+			for (at = lo; at < hi && !named; at += 16)
+				named = dise_elf_symbol(e, at, &off) != NULL;
+			if (hi <= lo || !named) {
+				fprintf(stderr, "fuzz-elf: round %ld: a real ELF file has no text or no symbol in it\n", it);
+				return 1;
+			}
+			real++;
+		}
 		{
 			uint64_t lo, hi, hdr, table, count, off, a;
 			const uint8_t *id;
@@ -235,5 +253,11 @@ int main(int argc, char **argv)
 		free(seeds[i].p);
 	printf("fuzz-elf: %ld garbled files, %ld opened and read through, %ld frames unwound from them\n", iterations,
 	       opened, frames);
+	/* both the reader and the unwinder were reached, over garbled files too */
+	if (real == 0 || opened <= real || frames == 0) {
+		fprintf(stderr, "fuzz-elf: %ld real, %ld opened, %ld frames: the fuzzing did not reach the readers\n", real,
+			opened, frames);
+		return 1;
+	}
 	return 0;
 }

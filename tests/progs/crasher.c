@@ -62,11 +62,11 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
+static pthread_t main_thread;
+
 static void *thread_late(void *arg)
 {
-	struct timespec ts = { 0, 100 * 1000 * 1000 };
-
-	nanosleep(&ts, NULL); /* the main thread has ended by now */
+	pthread_join(main_thread, NULL); /* returns once the main thread has ended */
 	dise_test_crash_segv();
 	return arg;
 }
@@ -128,6 +128,7 @@ NOINLINE void dispatch(const char *mode)
 	} else if (!strcmp(mode, "thread-after-main")) {
 		pthread_t t;
 
+		main_thread = pthread_self();
 		pthread_create(&t, NULL, thread_late, NULL);
 		pthread_exit(NULL);
 	} else if (!strcmp(mode, "thread-overflow")) {

@@ -12,13 +12,14 @@
  *   handled          SIGSEGV with a handler of its own that exits 42
  *   spin N           N rounds of arithmetic, no system call; prints the sum, exits 0
  *   sys N            N getppid() system calls; exits 0
- *   signals N        N raise(SIGUSR1) with a handler; exits 0 if the handler ran N times, else 3
+ *   signals N        N raise(SIGUSR1) with a handler; exits 0 if the handler ran N times, else 3;
+ *                    prints "flooding" after the first 100 (N > 100)
  *   churn N          N threads created and joined one after another, then a crash on one more
  *   trace-child      fork a child that asks to be traced (PTRACE_TRACEME) and stops;
  *                    print "tracing", wait for stdin to close, kill the child, exit 0
  *   leader-exit      the main thread ends (pthread_exit); the idle threads keep the process
- *   leader-exit-crash  the same, and a thread crashes 300 ms later
- *   leader-exit-crash-later  the same, 1 s later
+ *   leader-exit-crash  the same, and a thread crashes once stdin closes (the caller
+ *                    decides when: after it saw the leader a zombie, before or after attaching)
  *   spawn N          posix_spawn /bin/true N times (vfork-like clone, then exec), waiting for each; exit 0
  *   wait             read stdin until it closes, then exit 0
  * Until the command arrives it blocks in read(): attach, then send it.
@@ -33,7 +34,6 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define NOINLINE __attribute__((noinline))
@@ -63,9 +63,10 @@ static void *churn_main(void *arg)
 
 static void *late_crash_main(void *arg)
 {
-	struct timespec ts = { arg ? 1 : 0, arg ? 0 : 300 * 1000 * 1000 };
+	char line[64];
 
-	nanosleep(&ts, NULL);
+	while (fgets(line, sizeof(line), stdin))
+		;
 	waiter_crash_thread();
 	return arg;
 }
@@ -174,8 +175,13 @@ int main(void)
 		long n = atol(arg), k;
 
 		signal(SIGUSR1, on_usr1);
-		for (k = 0; k < n; k++)
+		for (k = 0; k < n; k++) {
+			if (n > 100 && k == 100) { /* for a test that must act in the middle of the flood */
+				printf("flooding\n");
+				fflush(stdout);
+			}
 			raise(SIGUSR1);
+		}
 		return usr1 == (sig_atomic_t)n ? 0 : 3;
 	} else if (!strcmp(line, "churn") && arg) {
 		long n = atol(arg), k;
@@ -204,8 +210,8 @@ int main(void)
 		waitpid(c, &st, 0);
 		return 0;
 	} else if (!strncmp(line, "leader-exit", 11)) {
-		if (!strcmp(line, "leader-exit-crash") || !strcmp(line, "leader-exit-crash-later"))
-			pthread_create(&t, NULL, late_crash_main, strstr(line, "later") ? line : NULL);
+		if (!strcmp(line, "leader-exit-crash"))
+			pthread_create(&t, NULL, late_crash_main, NULL);
 		pthread_exit(NULL);
 	} else if (!strcmp(line, "spawn") && arg) {
 		char *tr[] = { "/bin/true", NULL };
