@@ -69,6 +69,8 @@ int64_t dise_heal_pick_ancestor(const struct dise_dag *g, int64_t broken, const 
 	while (head < tail) {
 		const struct dise_dag_node *v = find(g, queue[head++]);
 
+		if (!v) /* only ids found in g are queued */
+			continue;
 		if (v->health == DISE_HEALTHY && !is_rejected(v->id, rejected, nrejected)) {
 			found = v->id;
 			break;

@@ -319,6 +319,7 @@ DISE_EXPORT __sighandler_t signal(int sig, __sighandler_t handler)
 	return bsd_signal_impl(sig, handler);
 }
 
+__sighandler_t bsd_signal(int sig, __sighandler_t handler); /* glibc declares it only for old standards */
 DISE_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t handler)
 {
 	return bsd_signal_impl(sig, handler);

@@ -341,7 +341,7 @@ static void test_exec_chain(void **state)
 			if (l.recs[i].type == DISE_REC_START && l.recs[i].hdr.pid == (uint32_t)r.pid)
 				e = &l.recs[i];
 		assert_non_null(e);
-		assert_non_null(strstr(e->execfn, "echo"));
+		assert_non_null(e ? strstr(e->execfn, "echo") : NULL);
 		rec_list_free(&l);
 		run_result_free(&r);
 	}

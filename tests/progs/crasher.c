@@ -16,6 +16,15 @@
 
 #define NOINLINE __attribute__((noinline))
 
+/* Not static: the tests look for these names in the unwound frames. */
+void dise_test_crash_segv(void);
+void dise_test_crash_abort(void);
+void dise_test_crash_fpe(void);
+void dise_test_crash_ill(void);
+void dise_test_crash_trap(void);
+int dise_test_crash_recurse(int depth);
+void dispatch(const char *mode);
+
 volatile int zero = 0;
 volatile int sink;
 

@@ -40,6 +40,10 @@
 
 extern char **environ;
 
+/* Not static: the tests look for these names in the unwound frames. */
+void waiter_crash_thread(void);
+long waiter_spin(long n);
+
 static volatile int *volatile nowhere;
 static pthread_barrier_t go;
 
