@@ -11,10 +11,12 @@
  * the other threads of a crashing process are taken, each stays stopped and
  * its wait status is queued (t->pend), then handled as usual.
  *
- * Waiting: from the ring's opening (or the first wait) on, SIGCHLD (a
- * tracee stopped or ended), SIGINT, SIGTERM and SIGHUP are blocked and read
- * from a signalfd — not before: a program the caller starts meanwhile, the
- * collector, must not inherit them blocked. The loop sleeps in poll() until
+ * Waiting: from the seize on, SIGCHLD (a tracee stopped or ended), SIGINT,
+ * SIGTERM and SIGHUP are blocked and read from a signalfd, so that a Ctrl-C
+ * at any moment after the first PTRACE_SEIZE detaches instead of killing
+ * dise attach (the kernel would detach, but no DETACHED record would say
+ * so). A program the caller starts meanwhile, the collector, unblocks them
+ * before its exec (cli/collector.c). The loop sleeps in poll() until
  * one of them or the detach deadline, with no signal handler and no alarm
  * racing waitpid(). Wait statuses are always drained with WNOHANG before
  * sleeping: SIGCHLDs coalesce, statuses do not.
@@ -443,8 +445,10 @@ int dise_tracer_seize(dise_tracer *t, int follow)
 					  PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT
 				    : 0;
 	char path[64];
-	int grew = 1;
+	int grew = 1, r = signals_on(t);
 
+	if (r < 0)
+		return r;
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)t->pid);
 	/* re-read the task list until it stops growing: threads made meanwhile are seized too */
 	while (grew) {
@@ -493,8 +497,7 @@ int dise_tracer_open_ring(dise_tracer *t, const char *ring_path)
 	if (r < 0)
 		return r;
 	t->have_ring = 1;
-	/* from here on a SIGTERM detaches rather than kills: the caller starts nothing after this */
-	if ((r = signals_on(t)) < 0)
+	if ((r = signals_on(t)) < 0) /* on since the seize; here for a caller that opens the ring first */
 		return r;
 	if ((p = dise__proc_find(t, t->pid)))
 		dise__record_start(t, p, DISE_START_ATTACHED, t->start_wall_ns);

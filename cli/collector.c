@@ -86,6 +86,12 @@ static int start(const char *lock, int quiet)
 	if (child < 0)
 		return dise_cli_error(-errno, "fork");
 	if (child == 0) {
+		sigset_t none;
+
+		/* the daemon starts with no signal blocked, whatever its starter blocks (dise attach blocks its
+		   stop signals from the seize on, to read them from a signalfd) */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		execl(daemon, daemon, "--daemon", (char *)NULL);
 		_exit(127);
 	}

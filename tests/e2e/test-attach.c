@@ -114,14 +114,14 @@ struct attacher {
 };
 
 /*
- * Starts `dise attach PID [extra]` and waits until it says it watches (or
- * ends); home: its DISE_HOME=... entry (NULL: the fixture's).
+ * attach_spawn starts `dise attach PID [extra]`; attach_start_home also waits
+ * until it says it watches (or ends); home: its DISE_HOME=... entry (NULL:
+ * the fixture's).
  */
-static void attach_start_home(struct fixture *f, struct attacher *a, pid_t pid, const char *extra, char *home)
+static void attach_spawn(struct fixture *f, struct attacher *a, pid_t pid, const char *extra, char *home)
 {
 	char spid[32];
 	int errp[2];
-	size_t n = 0;
 
 	snprintf(spid, sizeof(spid), "%d", (int)pid);
 	assert_int_equal(pipe2(errp, O_CLOEXEC), 0);
@@ -141,6 +141,13 @@ static void attach_start_home(struct fixture *f, struct attacher *a, pid_t pid, 
 	close(errp[1]);
 	a->err = fdopen(errp[0], "r");
 	a->text[0] = '\0';
+}
+
+static void attach_start_home(struct fixture *f, struct attacher *a, pid_t pid, const char *extra, char *home)
+{
+	size_t n = 0;
+
+	attach_spawn(f, a, pid, extra, home);
 	while (n + 1 < sizeof(a->text) && fgets(a->text + n, (int)(sizeof(a->text) - n), a->err)) {
 		if (strstr(a->text + n, "watching process"))
 			return;
@@ -462,6 +469,52 @@ static void test_attach_detach(void **state)
 		assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND outcome = 'detached'", (int)pids[k]),
 				 1);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM failures"), 0);
+}
+
+/* Who traces pid: its TracerPid, or -1. */
+static int tracer_of(pid_t pid)
+{
+	char path[64], buf[4096];
+	int traced = -1;
+	FILE *s;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (!(s = fopen(path, "r")))
+		return -1;
+	while (fgets(buf, sizeof(buf), s))
+		if (!strncmp(buf, "TracerPid:", 10))
+			traced = atoi(buf + 10);
+	fclose(s);
+	return traced;
+}
+
+/*
+ * SIGTERM the moment the target is seized, while dise attach is still
+ * starting the collector and opening the ring: it detaches (it used to die
+ * there, leaving no DETACHED record), and the collector it started does not
+ * inherit the stop signals blocked (the teardown stops it with SIGTERM).
+ */
+static void test_attach_sigterm_while_starting(void **state)
+{
+	struct fixture *f = *state;
+	char *argv[] = { (char *)prog_path("waiter"), NULL };
+	struct attacher a;
+	struct target t;
+	int st;
+
+	target_start(&t, argv, 1);
+	attach_spawn(f, &a, t.pid, NULL, NULL);
+	assert_true(wait_for(tracer_of(t.pid) == a.pid, WAIT_MS));
+	kill(a.pid, SIGTERM);
+	st = attach_finish(&a);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_non_null(strstr(a.text, "detached from process"));
+	assert_int_equal(tracer_of(t.pid), 0);
+	st = target_finish(&t, "exit 3");
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+	settle(f);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND outcome = 'detached'", (int)t.pid), 1);
 }
 
 /* Does pid run the program at path (after its exec)? */
@@ -950,6 +1003,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attach_spawns, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_detach, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_stack, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_attach_sigterm_while_starting, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_sleep_stop_cont, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_python_loop, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_deleted_exe, fixture_setup, fixture_teardown),
