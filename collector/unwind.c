@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The other half of shim/crash.c: unwinding a crash after the fact, from the
+ * The other half of record/crash.c: unwinding a crash after the fact, from the
  * registers, the stack bytes and the module map the handler captured.
  *
  * libunwind is driven through its remote interface (as perf does for
