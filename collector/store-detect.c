@@ -81,6 +81,24 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 /* the same invocation class as run r: the same argv (argv[0] included) in the same cwd */
 #define SAME_CLASS(a, r) a ".argv = " r ".argv AND " a ".cwd IS " r ".cwd"
 
+/*
+ * Whether run r of version ?1 (a failure, outcome.h) is a strike: a crash it
+ * raised itself whose signature no baseline version produced (without a
+ * signature: whose signal no baseline crash without one had); a non-zero
+ * exit of an invocation class a baseline version ended ok and this version
+ * never did. Needs BASE.
+ */
+#define STRIKE \
+	"((r.outcome = 'crash' AND NOT EXISTS (SELECT 1 FROM crashes c WHERE c.run_id = r.id AND dise_sent(c.si_code))" \
+	"  AND NOT EXISTS (SELECT 1 FROM crashes ac JOIN runs a ON a.id = ac.run_id WHERE ac.signature = " \
+	"   (SELECT c.signature FROM crashes c WHERE c.run_id = r.id ORDER BY c.id LIMIT 1) AND a.version_id IN base)" \
+	"  AND NOT (NOT EXISTS (SELECT 1 FROM crashes c WHERE c.run_id = r.id AND c.signature IS NOT NULL)" \
+	"   AND EXISTS (SELECT 1 FROM runs a WHERE a.version_id IN base AND a.outcome = 'crash' AND a.signal IS r.signal" \
+	"    AND NOT EXISTS (SELECT 1 FROM crashes ac WHERE ac.run_id = a.id AND ac.signature IS NOT NULL))))" \
+	" OR (r.outcome = 'fail' AND EXISTS (SELECT 1 FROM runs a WHERE a.version_id IN base AND " SAME_CLASS("a", "r") \
+	"  AND a.outcome = 'ok') AND NOT EXISTS (SELECT 1 FROM runs s WHERE s.version_id = ?1 AND " SAME_CLASS("s", "r") \
+	"  AND s.outcome = 'ok')))"
+
 int dise_store_version_strikes(dise_store *st, int64_t version, const char *normal, int64_t since_wall_ns,
 			       int64_t *ret_strikes, int *ret_has_base)
 {
@@ -94,16 +112,8 @@ int dise_store_version_strikes(dise_store *st, int64_t version, const char *norm
 	 */
 	static const char sql[] =
 		BASE "SELECT (SELECT count(*) FROM runs r WHERE r.version_id = ?1 AND dise_failed(r.outcome, r.exit_status, ?3) "
-		"AND r.start_wall_ns >= max(?2, (SELECT reset_wall_ns FROM versions WHERE id = ?1)) AND ("
-		" (r.outcome = 'crash' AND NOT EXISTS (SELECT 1 FROM crashes c WHERE c.run_id = r.id AND dise_sent(c.si_code))"
-		"  AND NOT EXISTS (SELECT 1 FROM crashes ac JOIN runs a ON a.id = ac.run_id WHERE ac.signature = "
-		"   (SELECT c.signature FROM crashes c WHERE c.run_id = r.id ORDER BY c.id LIMIT 1) AND a.version_id IN base)"
-		"  AND NOT (NOT EXISTS (SELECT 1 FROM crashes c WHERE c.run_id = r.id AND c.signature IS NOT NULL)"
-		"   AND EXISTS (SELECT 1 FROM runs a WHERE a.version_id IN base AND a.outcome = 'crash' AND a.signal IS r.signal"
-		"    AND NOT EXISTS (SELECT 1 FROM crashes ac WHERE ac.run_id = a.id AND ac.signature IS NOT NULL))))"
-		" OR (r.outcome = 'fail' AND EXISTS (SELECT 1 FROM runs a WHERE a.version_id IN base AND " SAME_CLASS("a", "r")
-		"  AND a.outcome = 'ok') AND NOT EXISTS (SELECT 1 FROM runs s WHERE s.version_id = ?1 AND " SAME_CLASS("s", "r")
-		"  AND s.outcome = 'ok')))), EXISTS (SELECT 1 FROM base)";
+		"AND r.start_wall_ns >= max(?2, (SELECT reset_wall_ns FROM versions WHERE id = ?1)) AND " STRIKE "), "
+		"EXISTS (SELECT 1 FROM base)";
 	sqlite3_stmt *q = dise__stmt(st, sql);
 	int r;
 
@@ -248,22 +258,35 @@ int dise_store_version_mark_failing(dise_store *st, int64_t version, const char 
 int dise_store_detection_add(dise_store *st, int64_t version, const char *normal, enum dise_detector detector,
 			     const char *severity, const char *desc, int64_t wall_ns)
 {
-	/* the latest failed run, and its crash's frames if it crashed */
+	/*
+	 * The latest failed run, and its crash's frames if it crashed; for
+	 * three strikes, the latest strike (not a failure the ancestors shared:
+	 * the rule the healer learns comes from this run).
+	 */
 	static const char latest[] = "SELECT r.id, c.frames, c.signature FROM runs r LEFT JOIN crashes c ON c.run_id = r.id "
 				     "WHERE r.version_id = ?1 AND dise_failed(r.outcome, r.exit_status, ?2) "
 				     "ORDER BY r.start_wall_ns DESC LIMIT 1";
+	static const char latest_strike[] =
+		BASE "SELECT r.id, (SELECT c.frames FROM crashes c WHERE c.run_id = r.id ORDER BY c.id LIMIT 1), "
+		"(SELECT c.signature FROM crashes c WHERE c.run_id = r.id ORDER BY c.id LIMIT 1) FROM runs r "
+		"WHERE r.version_id = ?1 AND dise_failed(r.outcome, r.exit_status, ?3) AND " STRIKE
+		" ORDER BY r.start_wall_ns DESC LIMIT 1";
 	static const char failure[] = "INSERT INTO failures(version_id, run_id, detector, description, stack, severity, "
 				      "signature, created_wall_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 	static const char request[] = "INSERT OR IGNORE INTO heal_requests(version_id, failure_id, created_wall_ns) "
 				      "VALUES (?1, ?2, ?3)";
-	sqlite3_stmt *q = dise__stmt(st, latest);
+	int strike = detector == DISE_DETECT_THREE_STRIKES;
+	sqlite3_stmt *q = dise__stmt(st, strike ? latest_strike : latest);
 	char *stack = NULL, *sig = NULL;
 	int64_t run = -1;
 	int r;
 
 	if (!q)
 		return -EIO;
-	dise__bind(q, "is", version, normal);
+	if (strike)
+		dise__bind(q, "iis", version, (int64_t)0, normal);
+	else
+		dise__bind(q, "is", version, normal);
 	if ((r = dise__step(q)) > 0) {
 		run = sqlite3_column_int64(q, 0);
 		stack = dise__col_strdup(q, 1);

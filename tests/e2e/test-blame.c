@@ -440,6 +440,31 @@ static void test_routed_version_keeps_route(void **state)
 	free(t);
 }
 
+/*
+ * The rule the healer learns comes from a strike, never from a failure the
+ * ancestors shared: a release pruned for a new crash whose latest failure is
+ * the missing input every release fails on learns the crash, not "exit 1".
+ */
+static void test_rule_from_strike(void **state)
+{
+	struct fixture *f = *state;
+	char *t = tool_path(f, "ruled"), *missing = tool_path(f, "no-such-input");
+
+	deploy("blamer-v1", t);
+	run_watched(f, t, "newcrash", NULL, NULL, 1);
+	run_watched(f, t, "open", missing, NULL, 1);
+	collect(f);
+	deploy("blamer-v2", t);
+	assert_true(WIFSIGNALED(run_watched(f, t, "newcrash", NULL, NULL, 3)));
+	assert_int_equal(WEXITSTATUS(run_watched(f, t, "open", missing, NULL, 1)), 1);
+	collect(f);
+	assert_int_equal(versions_at(f, t, "health = 'pruned'"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM rules"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM rules WHERE signature IS NOT NULL AND exit_code IS NULL"), 1);
+	free(t);
+	free(missing);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -453,6 +478,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_slowdown_vs_parent, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_vanished_never_strikes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_routed_version_keeps_route, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_rule_from_strike, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
