@@ -62,6 +62,8 @@ static int load_detect(json_t *o, struct dise_detect_policy *p, char *err, size_
 			r = get_num(v, "detect.error_rate", 0, 1, &p->error_rate, err, errsize);
 		else if (!strcmp(k, "error_runs"))
 			r = get_int(v, "detect.error_runs", 1, 100000, &p->error_runs, err, errsize);
+		else if (!strcmp(k, "error_alpha"))
+			r = get_num(v, "detect.error_alpha", 0, 1, &p->error_alpha, err, errsize);
 		else if (!strcmp(k, "error_min_runs"))
 			r = get_int(v, "detect.error_min_runs", 1, 100000, &p->error_min_runs, err, errsize);
 		else if (!strcmp(k, "slowdown_recent"))

@@ -1,25 +1,34 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Detectors, run by the collector over what it stored (pure SQL over runs
- * and versions; the healer consumes heal_requests).
+ * Detectors, run by the collector over what it stored (SQL over runs and
+ * versions; the healer consumes heal_requests). Blame by comparison: a
+ * version is judged against its baseline, the ancestors that ran before it
+ * and were not condemned (README: "What counts as a strike").
  *
- *  - three strikes: `strikes` failures of a version within `window_ns`;
- *  - error rate: more than `error_rate` of the version's last `error_runs`
- *    runs failed, once it has at least `error_min_runs`;
- *  - slowdown: the median wall time of the last `slow_recent` ok runs is
- *    more than `slow_factor` times the median of the ok runs before them,
- *    and at least `slow_min_delta_ms` more.
+ *  - strikes: `strikes` failures of a version within `window_ns` that its
+ *    baseline did not have: a self-raised crash with a new signature, a
+ *    non-zero exit of an invocation (argv, cwd) the baseline ran ok. With
+ *    no baseline at all (a first version), its crashes mark it failing:
+ *    visible and notified, never pruned, since there is nowhere to go;
+ *  - failure rate: its failures on the invocations its baseline also ran
+ *    are significantly more frequent than the baseline's (one-sided Fisher
+ *    exact test, p < `error_alpha`, at least `error_min_runs` on each side);
+ *  - slowdown: on one invocation class, the median wall time of its ok
+ *    runs (at least `slow_recent`) is more than `slow_factor` times the
+ *    baseline's (at least `slow_min_history` runs), and at least
+ *    `slow_min_delta_ms` more. Never a version against its own past.
  *
- * A pruned or failed version is not looked at (it was healed already), nor
- * one that already has a queued heal request:
- * the partial unique index heal_open makes "at most one queued request per
- * version" hold even if two collectors raced.
+ * A pruned, failed or failing version is not looked at (it was judged
+ * already), nor one that already has a queued heal request: the partial
+ * unique index heal_open makes "at most one queued request per version"
+ * hold even if two collectors raced.
  *
- * What counts as a failure is the tool's policy (dise.json: the exit codes
- * that are normal for it); the thresholds are dise.json's "detect".
+ * What counts as a failure at all is outcome.h's, with the exit codes the
+ * tool's policy (dise.json) calls normal; the thresholds are dise.json's "detect".
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +42,9 @@ void dise_detect_policy_default(struct dise_detect_policy *p)
 	p->strikes = 3;
 	p->window_ns = INT64_C(3600) * 1000000000;
 	p->error_rate = 0.05;
+	p->error_alpha = 0.01;
 	p->error_runs = 100;
-	p->error_min_runs = 10;
+	p->error_min_runs = 20;
 	p->slow_recent = 5;
 	p->slow_factor = 1.30;
 	p->slow_min_history = 5;
@@ -54,65 +64,123 @@ static int64_t median(int64_t *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/*
+ * One-sided Fisher exact test: the probability, if failures fell on the
+ * version's runs and its baseline's at random (a failures among n1 runs,
+ * b among n2), of the version getting a or more of the a + b failures.
+ */
+double dise_fisher_greater(int64_t a, int64_t n1, int64_t b, int64_t n2)
+{
+	int64_t k = a + b, n = n1 + n2, x, hi = k < n1 ? k : n1;
+	double p = 0, lc = lgamma((double)n + 1) - lgamma((double)n1 + 1) - lgamma((double)n2 + 1);
+
+	for (x = a; x <= hi; x++) {
+		if (k - x > n2)
+			continue;
+		p += exp(lgamma((double)k + 1) - lgamma((double)x + 1) - lgamma((double)(k - x) + 1) +
+			 lgamma((double)(n - k) + 1) - lgamma((double)(n1 - x) + 1) - lgamma((double)(n2 - k + x) + 1) - lc);
+	}
+	return p > 1 ? 1 : p;
+}
+
+/*
+ * Slowdown: for each invocation class the version ended ok often enough,
+ * its median wall time against its baseline's on the same class.
+ */
+static int check_slowdown(dise_store *st, const struct dise_detect_policy *p, int64_t v, const char *tool,
+			  const char *normal, int64_t now)
+{
+	enum { MAX = 200 };
+	struct dise_invocation *c = NULL;
+	size_t n = 0, i;
+	int64_t *mine = malloc(sizeof(int64_t) * MAX), *theirs = malloc(sizeof(int64_t) * MAX);
+	char desc[512];
+	int r = mine && theirs ? dise_store_version_classes(st, v, p->slow_recent, &c, &n) : -ENOMEM;
+
+	for (i = 0; r == 0 && i < n; i++) {
+		int a = dise_store_class_ok_durations(st, v, 0, &c[i], mine, MAX), b;
+		int64_t now_med, base_med;
+
+		if (a < 0 || (b = dise_store_class_ok_durations(st, v, 1, &c[i], theirs, MAX)) < 0) {
+			r = a < 0 ? a : b;
+			break;
+		}
+		if (a < p->slow_recent || b < p->slow_min_history)
+			continue;
+		now_med = median(mine, a);
+		base_med = median(theirs, b);
+		/* both relative and absolute: a 0.06 ms tool taking 0.09 ms on a busy machine is not a regression */
+		if (base_med > 0 && (double)now_med > p->slow_factor * (double)base_med &&
+		    now_med - base_med >= (int64_t)p->slow_min_delta_ms * 1000000) {
+			snprintf(desc, sizeof(desc),
+				 "%s v%lld is slower than its ancestors on the same invocation: median %.3f ms over %d runs, "
+				 "%.3f ms over %d runs before it",
+				 tool, (long long)v, now_med / 1e6, a, base_med / 1e6, b);
+			r = dise_store_detection_add(st, v, normal, DISE_DETECT_SLOWDOWN, "medium", desc, now);
+			break;
+		}
+	}
+	dise_invocations_free(c, n);
+	free(mine);
+	free(theirs);
+	return r;
+}
+
 static int check_version(dise_store *st, const struct dise_detect_policy *p, const struct dise_config *cfg, int64_t v,
 			 const char *tool, int64_t now, int failures)
 {
-	int64_t fails = 0, runs = 0;
+	int64_t strikes = 0;
+	int has_base = 0;
 	char desc[512], nbuf[512];
 	int r;
 	/* what a failure is: outcome.h decides, with the exit codes the tool's policy calls normal */
 	const char *normal = dise_config_normal_codes(cfg, tool, nbuf, sizeof(nbuf));
 
-	/* three strikes (only failures can make it, or the error rate: when none arrived, only the slowdown) */
+	/* strikes (only failures can make them, or the failure rate: when none arrived, only the slowdown) */
 	if (!failures)
 		goto slowdown;
-	if ((r = dise_store_version_failures(st, v, normal, now - p->window_ns, &fails)) < 0)
+	if ((r = dise_store_version_strikes(st, v, normal, now - p->window_ns, &strikes, &has_base)) < 0)
 		return r;
-	if (fails >= p->strikes) {
-		snprintf(desc, sizeof(desc), "%s v%lld failed %lld times within %lld s", tool, (long long)v,
-			 (long long)fails, (long long)(p->window_ns / 1000000000));
+	if (strikes >= p->strikes) {
+		if (!has_base) {
+			/* nothing ran before it: nothing to compare with, nowhere to go. Visible, notified, still run. */
+			snprintf(desc, sizeof(desc),
+				 "%s v%lld crashed %lld times within %lld s, with no earlier version to compare it to "
+				 "or route to: marked failing, nothing pruned",
+				 tool, (long long)v, (long long)strikes, (long long)(p->window_ns / 1000000000));
+			r = dise_store_version_mark_failing(st, v, tool, normal, desc, now);
+			return r < 0 ? r : 0;
+		}
+		snprintf(desc, sizeof(desc),
+			 "%s v%lld failed %lld times within %lld s where its ancestors did not (a new crash "
+			 "signature, or an invocation they ran ok)",
+			 tool, (long long)v, (long long)strikes, (long long)(p->window_ns / 1000000000));
 		return dise_store_detection_add(st, v, normal, DISE_DETECT_THREE_STRIKES, "critical", desc, now);
 	}
+	if (!has_base)
+		return 0; /* no baseline: a failure rate or a wall time means nothing on its own */
 
-	/* error rate over the last runs */
-	if ((r = dise_store_version_error_rate(st, v, normal, p->error_runs, &runs, &fails)) < 0)
-		return r;
-	if (runs >= p->error_min_runs && (double)fails / (double)runs > p->error_rate) {
-		snprintf(desc, sizeof(desc), "%s v%lld failed %lld of its last %lld runs (%.1f%% > %.1f%%)", tool,
-			 (long long)v, (long long)fails, (long long)runs, 100.0 * (double)fails / (double)runs,
-			 100.0 * p->error_rate);
-		return dise_store_detection_add(st, v, normal, DISE_DETECT_ERROR_RATE, "high", desc, now);
+	/* failure rate against the baseline's on the same invocations: one-sided Fisher exact test */
+	{
+		struct dise_rate_pair c = { 0, 0, 0, 0 };
+		double pv;
+
+		if ((r = dise_store_version_compare_rate(st, v, normal, p->error_runs, &c)) < 0)
+			return r;
+		if (c.runs >= p->error_min_runs && c.base_runs >= p->error_min_runs &&
+		    (double)c.fails / (double)c.runs > (double)c.base_fails / (double)c.base_runs &&
+		    (pv = dise_fisher_greater(c.fails, c.runs, c.base_fails, c.base_runs)) < p->error_alpha) {
+			snprintf(desc, sizeof(desc),
+				 "%s v%lld failed %lld of %lld runs, its ancestors %lld of %lld on the same invocations "
+				 "(one-sided Fisher exact test: p = %.2g < %.2g)",
+				 tool, (long long)v, (long long)c.fails, (long long)c.runs, (long long)c.base_fails,
+				 (long long)c.base_runs, pv, p->error_alpha);
+			return dise_store_detection_add(st, v, normal, DISE_DETECT_ERROR_RATE, "high", desc, now);
+		}
 	}
 
 slowdown:
-	/* slowdown: the last few ok runs against the ones before them */
-	{
-		int want = p->slow_recent + 200, n; /* the median before: of the 200 ok runs before, at most */
-		int64_t *d = malloc(sizeof(int64_t) * (size_t)want), recent, before;
-
-		if (!d)
-			return -ENOMEM;
-		n = dise_store_version_ok_durations(st, v, d, want);
-		if (n < 0) {
-			free(d);
-			return n;
-		}
-		if (n >= p->slow_recent + p->slow_min_history) {
-			recent = median(d, p->slow_recent);
-			before = median(d + p->slow_recent, n - p->slow_recent);
-			/* both relative and absolute: a 0.06 ms tool taking 0.09 ms on a busy machine is not a regression */
-			if (before > 0 && (double)recent > p->slow_factor * (double)before &&
-			    recent - before >= (int64_t)p->slow_min_delta_ms * 1000000) {
-				snprintf(desc, sizeof(desc),
-					 "%s v%lld slowed down: median %.3f ms over its last %d runs, %.3f ms before", tool,
-					 (long long)v, recent / 1e6, p->slow_recent, before / 1e6);
-				free(d);
-				return dise_store_detection_add(st, v, normal, DISE_DETECT_SLOWDOWN, "medium", desc, now);
-			}
-		}
-		free(d);
-	}
-	return 0;
+	return check_slowdown(st, p, v, tool, normal, now);
 }
 
 int dise_detect(dise_store *st, const struct dise_detect_policy *p, const struct dise_config *cfg, int64_t now)

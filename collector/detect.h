@@ -10,18 +10,20 @@
 struct dise_detect_policy {
 	int strikes;             /* three strikes: this many failures ... */
 	int64_t window_ns;       /* ... within this window (wall clock) */
-	double error_rate;       /* error rate above this over the last error_runs runs ... */
-	int error_runs;          /* ... */
-	int error_min_runs;      /* ... once there are at least this many */
-	int slow_recent;         /* slowdown: the median wall time of the last slow_recent ok runs ... */
-	double slow_factor;      /* ... above this factor of the median of the version's history */
-	int slow_min_history;    /* ... with at least this many earlier ok runs */
+	double error_rate;       /* unused since blame by comparison (kept: dise.json may still set it) */
+	double error_alpha;      /* failure rate: one-sided Fisher p below this, version vs baseline ... */
+	int error_runs;          /* ... over the last this many comparable runs of each ... */
+	int error_min_runs;      /* ... once each side has at least this many */
+	int slow_recent;         /* slowdown: the median wall time of at least slow_recent ok runs of one invocation ... */
+	double slow_factor;      /* ... above this factor of the baseline's median on the same invocation */
+	int slow_min_history;    /* ... with at least this many ok runs of the baseline on it */
 	int slow_min_delta_ms;   /* ... and at least this much slower in absolute terms (jitter of short runs) */
 };
 
 /*
- * The defaults: 3 in 1 hour; 5% of the last 100 runs once 10; last 5 runs
- * 30% slower than before (5 before) and at least 10 ms slower.
+ * The defaults: 3 strikes in 1 hour; Fisher p < 0.01 over the last 100
+ * comparable runs once 20 on each side; 5 ok runs of an invocation 30%
+ * slower than the baseline's (5 of them) and at least 10 ms slower.
  */
 void dise_detect_policy_default(struct dise_detect_policy *p);
 
@@ -36,6 +38,9 @@ struct dise_config;
  * exit code the tool's policy (cfg, may be NULL) does not call normal.
  * Returns the number of new heal requests, or -errno.
  */
+/* One-sided Fisher exact test: P(X >= a) for a failures in n1 runs against b in n2, under no difference. */
+double dise_fisher_greater(int64_t a, int64_t n1, int64_t b, int64_t n2);
+
 int dise_detect(dise_store *st, const struct dise_detect_policy *p, const struct dise_config *cfg, int64_t now_wall_ns);
 
 /*

@@ -154,9 +154,13 @@ int dise_ingest_batch(dise_ingest *in, size_t max, struct dise_ingest_stats *sta
 		if (r < 0)
 			goto fail;
 		stats->stored++;
-		/* a run that ends badly whatever the tool's policy: the detectors look at once */
-		if (dise_run_failed(dise_outcome_of_record(&rec), -1, NULL, 0))
-			stats->failures++;
+		/* a run that may have ended badly (the tool's policy and the comparison decide): the detectors look at once */
+		{
+			int o = dise_outcome_of_record(&rec);
+
+			if (o == DISE_OUTCOME_CRASH || o == DISE_OUTCOME_FAIL)
+				stats->failures++;
+		}
 	}
 	for (k = 0; k < in->nshards; k++)
 		if (in->staged[k] != in->next[k] && (r = dise_store_cursor_set(in->st, in->epoch, k, in->staged[k])) < 0)

@@ -11,11 +11,11 @@
 #include "names.h"
 
 const char *const dise_outcome_names[DISE_OUTCOME_MAX] = { "ok", "fail", "crash", "vanished", "exec", "detached" };
-const char *const dise_health_names[DISE_HEALTH_MAX] = { "healthy", "degraded", "failed", "pruned", "regenerated" };
+const char *const dise_health_names[DISE_HEALTH_MAX] = { "healthy", "degraded", "failed", "pruned", "regenerated", "failing" };
 const char *const dise_heal_state_names[DISE_HEAL_STATE_MAX] = { "queued",	"validating", "restoring", "done",
 								  "no_ancestor", "frozen",	"reset" };
 const char *const dise_detector_names[DISE_DETECTOR_MAX] = { "three_strikes", "error_rate", "slowdown", "rule",
-							     "manual" };
+							     "manual", "no_baseline" };
 const char *const dise_scope_names[DISE_SCOPE_MAX] = { "descendants", "all_similar", "global" };
 const char *const dise_check_names[DISE_CHECK_MAX] = { "not_covered", "covered", "passed", "failed" };
 

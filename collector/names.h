@@ -22,7 +22,8 @@ enum dise_outcome {
 	DISE_OUTCOME_MAX,
 };
 
-enum dise_health { DISE_HEALTHY, DISE_DEGRADED, DISE_FAILED, DISE_PRUNED, DISE_REGENERATED, DISE_HEALTH_MAX };
+/* failing: bad with nothing to compare it to or nowhere better to go: visible and notified, still run, never routed away from */
+enum dise_health { DISE_HEALTHY, DISE_DEGRADED, DISE_FAILED, DISE_PRUNED, DISE_REGENERATED, DISE_FAILING, DISE_HEALTH_MAX };
 
 enum dise_heal_state {
 	DISE_HEAL_QUEUED,
@@ -41,6 +42,7 @@ enum dise_detector {
 	DISE_DETECT_SLOWDOWN,
 	DISE_DETECT_RULE,
 	DISE_DETECT_MANUAL,
+	DISE_DETECT_NO_BASELINE, /* bad endings with no ancestor to compare to: marks the version failing, heals nothing */
 	DISE_DETECTOR_MAX,
 };
 

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Outcomes and the failure decision (outcome.h): the only place that
- * knows which signals are crashes and which endings count against a
- * version. DESIGN.md's words: a failure is a crash, or a non-zero exit not
- * listed as normal; a run that vanished (SIGKILL, the OOM killer) counts too.
+ * knows which signals are crashes and which endings can count against a
+ * version. DESIGN.md's words: a failure is a crash the process raised
+ * itself, or a non-zero exit not listed as normal; a death by a signal sent
+ * from outside, and an ending dise could not see (vanished), are endings,
+ * not failures. Whether a failure is a strike (worse than the ancestors)
+ * is the detectors' comparison (detect.c); this file only says which
+ * endings may be compared at all.
  */
 #include <signal.h>
 #include <sys/wait.h>
@@ -43,18 +47,38 @@ int dise_outcome_of_record(const struct dise_record *rec)
 	}
 }
 
+int dise_exit_is_external(int exit_status)
+{
+	/*
+	 * 124: timeout(1) (and GNU parallel, and others after it) saying the time
+	 * ran out; 128 + SIGHUP, SIGINT, SIGKILL, SIGPIPE, SIGTERM: a shell, or a
+	 * wrapper, reporting that its child was killed from outside.
+	 */
+	return exit_status == 124 || exit_status == 128 + SIGHUP || exit_status == 128 + SIGINT ||
+	       exit_status == 128 + SIGKILL || exit_status == 128 + SIGPIPE || exit_status == 128 + SIGTERM;
+}
+
+int dise_crash_sent_from_outside(int si_code)
+{
+	/* SI_USER: kill(2); SI_QUEUE: sigqueue(3). raise() and abort() use tgkill (SI_TKILL); a fault has si_code > 0 */
+	return si_code == SI_USER || si_code == SI_QUEUE;
+}
+
 int dise_run_failed(int outcome, int exit_status, const int *normal, int nnormal)
 {
 	int i;
 
 	switch (outcome) {
-	case DISE_OUTCOME_CRASH:
-	case DISE_OUTCOME_VANISHED: return 1;
+	case DISE_OUTCOME_CRASH: return 1;
 	case DISE_OUTCOME_FAIL:
+		if (exit_status < 0) /* died of a signal that is not a crash (dise run saw it): sent from outside */
+			return 0;
+		if (dise_exit_is_external(exit_status))
+			return 0;
 		for (i = 0; normal && i < nnormal; i++)
 			if (normal[i] == exit_status)
 				return 0;
 		return 1;
-	default: return 0;
+	default: return 0; /* ok, exec, detached; vanished: an ending dise could not see */
 	}
 }

@@ -25,10 +25,22 @@ int dise_outcome_of_wait_status(int status);
 
 /*
  * Whether a run that ended with outcome (-1: not ended) and exit_status
- * counts as a failure: a crash or a vanishing always, a fail unless its
- * exit status is one of the nnormal codes the tool's policy calls normal
- * (normal may be NULL). Anything else (ok, exec, detached, running) never.
+ * (-1: none, the run died of a signal) is a failure: an ending that may
+ * count against its version once compared with its ancestors (detect.c
+ * decides whether it is a strike). A crash always (the caller drops the
+ * ones dise_crash_sent_from_outside() says were sent); a fail with an exit
+ * status that is neither one of the nnormal codes the tool's policy calls
+ * normal (normal may be NULL) nor external (dise_exit_is_external()).
+ * Never: ok, exec, detached, running; a death by a signal that is not a
+ * crash; vanished (no EXIT record: SIGKILL, or a record dropped while the
+ * ring was full: an ending dise could not see).
  */
 int dise_run_failed(int outcome, int exit_status, const int *normal, int nnormal);
+
+/* Whether an exit status tells of an ending from outside: 124 (timeout's), 128 + SIGHUP/INT/KILL/PIPE/TERM. */
+int dise_exit_is_external(int exit_status);
+
+/* Whether a crash signal's si_code says another process sent it (kill, sigqueue) rather than the process raising it. */
+int dise_crash_sent_from_outside(int si_code);
 
 #endif

@@ -213,12 +213,31 @@ static int step_v8(sqlite3 *db)
 	return r;
 }
 
+/*
+ * v9: blame by comparison. A version's health may be 'failing' (bad with
+ * no ancestor to compare to: still run, never routed away from) and a
+ * detection 'no_baseline': versions and failures are rebuilt with those
+ * names in their CHECK constraints (v8's definitions, today's names). An
+ * index finds the runs of one invocation class (argv, cwd) of a version:
+ * a failure is compared with the same invocation on the ancestors.
+ */
+static int step_v9(sqlite3 *db)
+{
+	int r = rebuild(db, &schema_v8[1]);
+
+	if (r == 0)
+		r = rebuild(db, &schema_v8[2]);
+	if (r == 0)
+		r = exec_sql(db, "CREATE INDEX IF NOT EXISTS runs_class ON runs(version_id, argv, cwd);");
+	return r;
+}
+
 static int step_sql(sqlite3 *db, int from)
 {
 	static const char *const step[] = { schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7 };
 
 	_Static_assert(sizeof(step) / sizeof(step[0]) == 6, "a step per schema version up to 7");
-	return from == 7 ? step_v8(db) : exec_sql(db, step[from - 1]);
+	return from == 8 ? step_v9(db) : from == 7 ? step_v8(db) : exec_sql(db, step[from - 1]);
 }
 
 /* The version db records (0: none), or -errno. */
@@ -242,7 +261,7 @@ int dise__schema_migrate(sqlite3 *db, int target)
 	sqlite3_stmt *q;
 	int r, version, created = 0;
 
-	_Static_assert(DISE_SCHEMA_VERSION == 8, "a step per schema version");
+	_Static_assert(DISE_SCHEMA_VERSION == 9, "a step per schema version");
 	r = exec_sql(db, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;

@@ -27,13 +27,13 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 				 size_t *ret_n)
 {
 	/* every version with runs in the window, with no queued heal request */
-	static const char window[] = "SELECT v.id, v.tool FROM versions v WHERE v.health NOT IN ('pruned', 'failed') AND "
+	static const char window[] = "SELECT v.id, v.tool FROM versions v WHERE v.health NOT IN ('pruned', 'failed', 'failing') AND "
 				     "EXISTS (SELECT 1 FROM runs r WHERE r.version_id = v.id "
 				     "AND r.start_wall_ns >= ?1) AND NOT EXISTS (SELECT 1 FROM heal_requests h "
 				     "WHERE h.version_id = v.id AND h.state = 'queued')";
 	/* the versions of the runs stored after a run id, with no queued heal request */
 	static const char since[] = "SELECT v.id, v.tool FROM versions v WHERE v.id IN (SELECT DISTINCT version_id FROM runs "
-				    "WHERE id > ?1 AND version_id IS NOT NULL) AND v.health NOT IN ('pruned', 'failed') "
+				    "WHERE id > ?1 AND version_id IS NOT NULL) AND v.health NOT IN ('pruned', 'failed', 'failing') "
 				    "AND NOT EXISTS (SELECT 1 FROM heal_requests h "
 				    "WHERE h.version_id = v.id AND h.state = 'queued')";
 	sqlite3_stmt *q = dise__stmt(st, after_run < 0 ? window : since);
@@ -68,25 +68,93 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 	return 0;
 }
 
-int dise_store_version_failures(dise_store *st, int64_t version, const char *normal, int64_t since_wall_ns,
-				int64_t *ret_count)
-{
-	/* since the window began or the version was last reset, whichever is later */
-	static const char sql[] = "SELECT count(*) FROM runs r WHERE r.version_id = ?1 AND dise_failed(r.outcome, r.exit_status, ?3) "
-				  "AND r.start_wall_ns >= max(?2, (SELECT reset_wall_ns FROM versions WHERE id = ?1))";
-	int r = dise__int(st, sql, ret_count, "iis", version, since_wall_ns, normal);
+/*
+ * The baseline of a version (?1): its ancestors that are not pruned or
+ * failed (what ran before it and was not condemned). A CTE for the
+ * statements below; base(id) is empty for a first version.
+ */
+#define BASE                                                                                                          \
+	"WITH RECURSIVE anc(id) AS (SELECT parent_id FROM version_parents WHERE version_id = ?1 "                    \
+	"UNION SELECT p.parent_id FROM version_parents p JOIN anc ON p.version_id = anc.id), "                       \
+	"base(id) AS (SELECT anc.id FROM anc JOIN versions b ON b.id = anc.id WHERE b.health NOT IN ('pruned', 'failed')) "
 
+/* the same invocation class as run r: the same argv (argv[0] included) in the same cwd */
+#define SAME_CLASS(a, r) a ".argv = " r ".argv AND " a ".cwd IS " r ".cwd"
+
+/*
+ * Whether run r of version ?1 (a failure, outcome.h) is a strike: a crash it
+ * raised itself whose signature no baseline version produced (without a
+ * signature: whose signal no baseline crash without one had); a non-zero
+ * exit of an invocation class a baseline version ended ok and this version
+ * never did. Needs BASE.
+ */
+#define STRIKE \
+	"((r.outcome = 'crash' AND NOT EXISTS (SELECT 1 FROM crashes c WHERE c.run_id = r.id AND dise_sent(c.si_code))" \
+	"  AND NOT EXISTS (SELECT 1 FROM crashes ac JOIN runs a ON a.id = ac.run_id WHERE ac.signature = " \
+	"   (SELECT c.signature FROM crashes c WHERE c.run_id = r.id ORDER BY c.id LIMIT 1) AND a.version_id IN base)" \
+	"  AND NOT (NOT EXISTS (SELECT 1 FROM crashes c WHERE c.run_id = r.id AND c.signature IS NOT NULL)" \
+	"   AND EXISTS (SELECT 1 FROM runs a WHERE a.version_id IN base AND a.outcome = 'crash' AND a.signal IS r.signal" \
+	"    AND NOT EXISTS (SELECT 1 FROM crashes ac WHERE ac.run_id = a.id AND ac.signature IS NOT NULL))))" \
+	" OR (r.outcome = 'fail' AND EXISTS (SELECT 1 FROM runs a WHERE a.version_id IN base AND " SAME_CLASS("a", "r") \
+	"  AND a.outcome = 'ok') AND NOT EXISTS (SELECT 1 FROM runs s WHERE s.version_id = ?1 AND " SAME_CLASS("s", "r") \
+	"  AND s.outcome = 'ok')))"
+
+int dise_store_version_strikes(dise_store *st, int64_t version, const char *normal, int64_t since_wall_ns,
+			       int64_t *ret_strikes, int *ret_has_base)
+{
+	/*
+	 * Since the window began or the version was last reset, whichever is
+	 * later, the failures (outcome.h) that are evidence against this
+	 * version: a crash it raised itself whose signature no baseline
+	 * version produced (without a signature: whose signal no baseline
+	 * crash without one had); a non-zero exit of an invocation class a
+	 * baseline version ended ok and this version never did.
+	 */
+	static const char sql[] =
+		BASE "SELECT (SELECT count(*) FROM runs r WHERE r.version_id = ?1 AND dise_failed(r.outcome, r.exit_status, ?3) "
+		"AND r.start_wall_ns >= max(?2, (SELECT reset_wall_ns FROM versions WHERE id = ?1)) AND " STRIKE "), "
+		"EXISTS (SELECT 1 FROM base)";
+	sqlite3_stmt *q = dise__stmt(st, sql);
+	int r;
+
+	if (!q)
+		return -EIO;
+	dise__bind(q, "iis", version, since_wall_ns, normal);
+	if ((r = dise__step(q)) > 0) {
+		*ret_strikes = sqlite3_column_int64(q, 0);
+		*ret_has_base = sqlite3_column_int(q, 1);
+	}
+	dise__done(q);
 	return r < 0 ? r : 0;
 }
 
-int dise_store_version_error_rate(dise_store *st, int64_t version, const char *normal, int last, int64_t *ret_runs,
-				  int64_t *ret_fails)
+int dise_store_version_compare_rate(dise_store *st, int64_t version, const char *normal, int last,
+				    struct dise_rate_pair *ret)
 {
-	/* the last runs that ended (not by exec) since the version was last reset */
-	static const char sql[] = "SELECT count(*), sum(dise_failed(r.outcome, r.exit_status, ?3)) FROM (SELECT outcome, exit_status "
-				  "FROM runs WHERE version_id = ?1 AND outcome IS NOT NULL AND outcome != 'exec' "
-				  "AND start_wall_ns >= (SELECT reset_wall_ns FROM versions WHERE id = ?1) "
-				  "ORDER BY start_wall_ns DESC LIMIT ?2) AS r";
+	/*
+	 * Comparable runs: the version's last `last` judged runs (ok, or a
+	 * failure) of the invocation classes its baseline also ran, and the
+	 * baseline's last `last` judged runs of the classes the version ran.
+	 */
+	static const char sql[] =
+		BASE "SELECT (SELECT count(*) FROM (SELECT 1 FROM runs r WHERE r.version_id = ?1 "
+		"  AND r.start_wall_ns >= (SELECT reset_wall_ns FROM versions WHERE id = ?1) "
+		"  AND (r.outcome = 'ok' OR dise_failed(r.outcome, r.exit_status, ?3)) "
+		"  AND EXISTS (SELECT 1 FROM runs a WHERE a.version_id IN base AND " SAME_CLASS("a", "r") ") "
+		"  ORDER BY r.start_wall_ns DESC LIMIT ?2)), "
+		"(SELECT total(f) FROM (SELECT dise_failed(r.outcome, r.exit_status, ?3) AS f FROM runs r WHERE r.version_id = ?1 "
+		"  AND r.start_wall_ns >= (SELECT reset_wall_ns FROM versions WHERE id = ?1) "
+		"  AND (r.outcome = 'ok' OR dise_failed(r.outcome, r.exit_status, ?3)) "
+		"  AND EXISTS (SELECT 1 FROM runs a WHERE a.version_id IN base AND " SAME_CLASS("a", "r") ") "
+		"  ORDER BY r.start_wall_ns DESC LIMIT ?2)), "
+		"(SELECT count(*) FROM (SELECT 1 FROM runs a WHERE a.version_id IN base "
+		"  AND (a.outcome = 'ok' OR dise_failed(a.outcome, a.exit_status, ?3)) "
+		"  AND EXISTS (SELECT 1 FROM runs r WHERE r.version_id = ?1 AND " SAME_CLASS("r", "a") ") "
+		"  ORDER BY a.start_wall_ns DESC LIMIT ?2)), "
+		"(SELECT total(f) FROM (SELECT dise_failed(a.outcome, a.exit_status, ?3) AS f FROM runs a WHERE a.version_id IN base "
+		"  AND (a.outcome = 'ok' OR dise_failed(a.outcome, a.exit_status, ?3)) "
+		"  AND EXISTS (SELECT 1 FROM runs r WHERE r.version_id = ?1 AND " SAME_CLASS("r", "a") ") "
+		"  ORDER BY a.start_wall_ns DESC LIMIT ?2))";
 	sqlite3_stmt *q = dise__stmt(st, sql);
 	int r;
 
@@ -94,49 +162,131 @@ int dise_store_version_error_rate(dise_store *st, int64_t version, const char *n
 		return -EIO;
 	dise__bind(q, "ids", version, last, normal);
 	if ((r = dise__step(q)) > 0) {
-		*ret_runs = sqlite3_column_int64(q, 0);
-		*ret_fails = sqlite3_column_int64(q, 1);
+		ret->runs = sqlite3_column_int64(q, 0);
+		ret->fails = (int64_t)sqlite3_column_double(q, 1);
+		ret->base_runs = sqlite3_column_int64(q, 2);
+		ret->base_fails = (int64_t)sqlite3_column_double(q, 3);
 	}
 	dise__done(q);
 	return r < 0 ? r : 0;
 }
 
-int dise_store_version_ok_durations(dise_store *st, int64_t version, int64_t *out, int max)
+int dise_store_version_classes(dise_store *st, int64_t version, int min_ok, struct dise_invocation **ret, size_t *ret_n)
 {
-	static const char sql[] = "SELECT end_ns - start_ns FROM runs WHERE version_id = ?1 AND outcome = 'ok' "
-				  "AND end_ns IS NOT NULL AND start_wall_ns >= (SELECT reset_wall_ns FROM versions WHERE id = ?1) "
-				  "ORDER BY start_wall_ns DESC LIMIT ?2";
+	/* the classes this version ended ok at least min_ok times since its reset, the most run first */
+	static const char sql[] = "SELECT argv, cwd FROM runs WHERE version_id = ?1 AND outcome = 'ok' AND end_ns IS NOT NULL "
+				  "AND start_wall_ns >= (SELECT reset_wall_ns FROM versions WHERE id = ?1) "
+				  "GROUP BY argv, cwd HAVING count(*) >= ?2 ORDER BY count(*) DESC LIMIT 16";
 	sqlite3_stmt *q = dise__stmt(st, sql);
+	struct dise_invocation *v = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!q)
+		return -EIO;
+	dise__bind(q, "ii", version, min_ok);
+	while ((r = dise__step(q)) > 0) {
+		void *p = realloc(v, (n + 1) * sizeof(*v));
+
+		if (!p) {
+			r = -ENOMEM;
+			break;
+		}
+		v = p;
+		v[n].argv = dise__col_strdup(q, 0);
+		v[n].cwd = dise__col_strdup(q, 1);
+		n++;
+	}
+	dise__done(q);
+	if (r < 0) {
+		dise_invocations_free(v, n);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+void dise_invocations_free(struct dise_invocation *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].argv);
+		free(v[i].cwd);
+	}
+	free(v);
+}
+
+int dise_store_class_ok_durations(dise_store *st, int64_t version, int of_base, const struct dise_invocation *c,
+				  int64_t *out, int max)
+{
+	/* wall times of the ok runs of one class, newest first: of the version since its reset, or of its baseline */
+	static const char own[] = "SELECT end_ns - start_ns FROM runs r WHERE r.version_id = ?1 AND r.outcome = 'ok' "
+				  "AND r.end_ns IS NOT NULL AND r.argv = ?2 AND r.cwd IS ?3 "
+				  "AND r.start_wall_ns >= (SELECT reset_wall_ns FROM versions WHERE id = ?1) "
+				  "ORDER BY r.start_wall_ns DESC LIMIT ?4";
+	static const char base[] = BASE "SELECT end_ns - start_ns FROM runs r WHERE r.version_id IN base AND r.outcome = 'ok' "
+					"AND r.end_ns IS NOT NULL AND r.argv = ?2 AND r.cwd IS ?3 "
+					"ORDER BY r.start_wall_ns DESC LIMIT ?4";
+	sqlite3_stmt *q = dise__stmt(st, of_base ? base : own);
 	int n = 0, r = 0;
 
 	if (!q)
 		return -EIO;
-	dise__bind(q, "id", version, max);
+	dise__bind(q, "issi", version, c->argv, c->cwd, max);
 	while (n < max && (r = dise__step(q)) > 0)
 		out[n++] = sqlite3_column_int64(q, 0);
 	dise__done(q);
 	return r < 0 ? r : n;
 }
 
+int dise_store_version_mark_failing(dise_store *st, int64_t version, const char *tool, const char *normal, const char *desc,
+				    int64_t wall_ns)
+{
+	static const char mark[] = "UPDATE versions SET health = 'failing' WHERE id = ?1 AND health IN ('healthy', 'degraded')";
+	int r = dise__exec(st, mark, "i", version);
+
+	if (r < 0 || sqlite3_changes(st->db) == 0)
+		return r < 0 ? r : 0;
+	/* the failure row, with the latest failed run's stack and signature, as any detection; no heal request */
+	r = dise_store_detection_add(st, version, normal, DISE_DETECT_NO_BASELINE, "high", desc, wall_ns);
+	/* the journal: `dise health` and the webhook (step 'failing') tell the operator */
+	if (r >= 0)
+		r = dise_store_journal_add(st, 0, tool, version, "failing", "no_ancestor", desc, wall_ns, 0);
+	return r < 0 ? r : 1;
+}
+
 int dise_store_detection_add(dise_store *st, int64_t version, const char *normal, enum dise_detector detector,
 			     const char *severity, const char *desc, int64_t wall_ns)
 {
-	/* the latest failed run, and its crash's frames if it crashed */
+	/*
+	 * The latest failed run, and its crash's frames if it crashed; for
+	 * three strikes, the latest strike (not a failure the ancestors shared:
+	 * the rule the healer learns comes from this run).
+	 */
 	static const char latest[] = "SELECT r.id, c.frames, c.signature FROM runs r LEFT JOIN crashes c ON c.run_id = r.id "
 				     "WHERE r.version_id = ?1 AND dise_failed(r.outcome, r.exit_status, ?2) "
 				     "ORDER BY r.start_wall_ns DESC LIMIT 1";
+	static const char latest_strike[] =
+		BASE "SELECT r.id, (SELECT c.frames FROM crashes c WHERE c.run_id = r.id ORDER BY c.id LIMIT 1), "
+		"(SELECT c.signature FROM crashes c WHERE c.run_id = r.id ORDER BY c.id LIMIT 1) FROM runs r "
+		"WHERE r.version_id = ?1 AND dise_failed(r.outcome, r.exit_status, ?3) AND " STRIKE
+		" ORDER BY r.start_wall_ns DESC LIMIT 1";
 	static const char failure[] = "INSERT INTO failures(version_id, run_id, detector, description, stack, severity, "
 				      "signature, created_wall_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 	static const char request[] = "INSERT OR IGNORE INTO heal_requests(version_id, failure_id, created_wall_ns) "
 				      "VALUES (?1, ?2, ?3)";
-	sqlite3_stmt *q = dise__stmt(st, latest);
+	int strike = detector == DISE_DETECT_THREE_STRIKES;
+	sqlite3_stmt *q = dise__stmt(st, strike ? latest_strike : latest);
 	char *stack = NULL, *sig = NULL;
 	int64_t run = -1;
 	int r;
 
 	if (!q)
 		return -EIO;
-	dise__bind(q, "is", version, normal);
+	if (strike)
+		dise__bind(q, "iis", version, (int64_t)0, normal);
+	else
+		dise__bind(q, "is", version, normal);
 	if ((r = dise__step(q)) > 0) {
 		run = sqlite3_column_int64(q, 0);
 		stack = dise__col_strdup(q, 1);
@@ -148,8 +298,8 @@ int dise_store_detection_add(dise_store *st, int64_t version, const char *normal
 			       sig, wall_ns);
 	free(stack);
 	free(sig);
-	if (r < 0)
-		return r;
+	if (r < 0 || detector == DISE_DETECT_NO_BASELINE) /* nothing to heal: marked failing by the caller */
+		return r < 0 ? r : 0;
 	r = dise__exec(st, request, "iii", version, (int64_t)sqlite3_last_insert_rowid(st->db), wall_ns);
 	return r < 0 ? r : sqlite3_changes(st->db);
 }

@@ -127,9 +127,16 @@ void dise_failed_run_free(struct dise_failed_run *f)
 
 int dise_store_last_failed_run(dise_store *st, int64_t version, struct dise_failed_run *ret)
 {
+	/*
+	 * The run the version's latest detection named (for three strikes: a
+	 * strike, never a failure its ancestors shared), else its latest failure.
+	 */
 	static const char sql[] = "SELECT r.exit_status, r.signal, r.argv, r.cwd, c.frames, c.signature FROM runs r "
-				  "LEFT JOIN crashes c ON c.run_id = r.id WHERE r.version_id = ?1 AND "
-				  "dise_failed(r.outcome, r.exit_status, NULL) ORDER BY r.start_wall_ns DESC LIMIT 1";
+				  "LEFT JOIN crashes c ON c.run_id = r.id WHERE r.id = COALESCE("
+				  "(SELECT x.run_id FROM failures x WHERE x.version_id = ?1 AND x.run_id IS NOT NULL "
+				  "AND x.detector IN ('three_strikes', 'error_rate') ORDER BY x.id DESC LIMIT 1), "
+				  "(SELECT r2.id FROM runs r2 WHERE r2.version_id = ?1 AND dise_failed(r2.outcome, r2.exit_status, NULL) "
+				  "ORDER BY r2.start_wall_ns DESC LIMIT 1))";
 	sqlite3_stmt *q = dise__stmt(st, sql);
 	int r;
 
@@ -502,7 +509,7 @@ int dise_store_notify_events(dise_store *st, int64_t after, struct dise_event *e
 	static const char sql[] =
 		"SELECT j.id, j.step, j.result, j.tool, j.version_id, j.detail, j.wall_ns, "
 		"(SELECT s.detail FROM journal s WHERE s.request_id = j.request_id AND s.step = 'start' ORDER BY s.id LIMIT 1) "
-		"FROM journal j WHERE j.id > ?1 AND j.step IN ('route', 'freeze', 'rule_refused', 'rule_matched') "
+		"FROM journal j WHERE j.id > ?1 AND j.step IN ('route', 'freeze', 'rule_refused', 'rule_matched', 'failing') "
 		"ORDER BY j.id LIMIT ?2";
 	sqlite3_stmt *q = dise__stmt(st, sql);
 	int n = 0, r = 0;

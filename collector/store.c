@@ -145,7 +145,17 @@ static void sql_failed(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 		sqlite3_result_int(ctx, 0);
 		return;
 	}
-	sqlite3_result_int(ctx, dise_run_failed(outcome, sqlite3_value_int(argv[1]), normal, n));
+	sqlite3_result_int(ctx, dise_run_failed(outcome,
+						   sqlite3_value_type(argv[1]) == SQLITE_NULL ? -1 : sqlite3_value_int(argv[1]),
+						   normal, n));
+}
+
+/* dise_sent(si_code): whether a crash signal was sent by another process (outcome.h) */
+static void sql_sent(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	sqlite3_result_int(ctx, sqlite3_value_type(argv[0]) != SQLITE_NULL &&
+					dise_crash_sent_from_outside(sqlite3_value_int(argv[0])));
 }
 
 int dise_store_open(const char *path, int readonly, dise_store **ret)
@@ -161,6 +171,9 @@ int dise_store_open(const char *path, int readonly, dise_store **ret)
 	sqlite3_busy_timeout(st->db, 2000);
 	r = map_rc(sqlite3_create_function(st->db, "dise_failed", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_failed,
 					   NULL, NULL));
+	if (r == 0)
+		r = map_rc(sqlite3_create_function(st->db, "dise_sent", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_sent,
+						   NULL, NULL));
 	if (r < 0)
 		goto fail;
 	if (!readonly) {

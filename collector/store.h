@@ -25,7 +25,7 @@
 struct sqlite3;
 typedef struct dise_store dise_store;
 
-#define DISE_SCHEMA_VERSION 8
+#define DISE_SCHEMA_VERSION 9
 
 /* Opens (creating and migrating) the database; readonly opens an existing one as is. */
 int dise_store_open(const char *path, int readonly, dise_store **ret);
@@ -153,17 +153,47 @@ struct dise_version_ref {
  */
 int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t after_run, struct dise_version_ref **ret,
 				 size_t *ret_n);
-/* How many of version's runs since since_wall_ns (and its last reset) failed. */
-int dise_store_version_failures(dise_store *st, int64_t version, const char *normal, int64_t since_wall_ns,
-				int64_t *ret_count);
-/* Of version's last `last` ended runs (since its reset): how many, how many failed. */
-int dise_store_version_error_rate(dise_store *st, int64_t version, const char *normal, int last, int64_t *ret_runs,
-				  int64_t *ret_fails);
-/* Wall times (ns) of version's ok runs since its reset, newest first, at most max; how many. */
-int dise_store_version_ok_durations(dise_store *st, int64_t version, int64_t *out, int max);
+/*
+ * Strikes of version since since_wall_ns (and its last reset): failures
+ * that are evidence it is worse than its baseline (its ancestors not pruned
+ * or failed): a self-raised crash with a signature no baseline version
+ * produced; a non-zero exit of an invocation class (argv, cwd) that a
+ * baseline version ended ok and this version never did. *ret_has_base: 1
+ * when it has a baseline at all (0: a first version, whose crashes are all
+ * counted, but which can only be marked failing).
+ */
+int dise_store_version_strikes(dise_store *st, int64_t version, const char *normal, int64_t since_wall_ns,
+			       int64_t *ret_strikes, int *ret_has_base);
+
+/* Judged runs (ok or failed) and failures of a version and of its baseline, on the invocation classes both ran. */
+struct dise_rate_pair {
+	int64_t runs, fails, base_runs, base_fails;
+};
+int dise_store_version_compare_rate(dise_store *st, int64_t version, const char *normal, int last,
+				    struct dise_rate_pair *ret);
+
+/* An invocation class: argv (JSON, as runs.argv) and cwd (may be NULL). */
+struct dise_invocation {
+	char *argv, *cwd;
+};
+/* The classes a version ended ok at least min_ok times (at most 16, the most run first). */
+int dise_store_version_classes(dise_store *st, int64_t version, int min_ok, struct dise_invocation **ret, size_t *ret_n);
+void dise_invocations_free(struct dise_invocation *v, size_t n);
+/* Wall times (ns) of the ok runs of class c, newest first, at most max: of version (since its reset), or of its baseline. */
+int dise_store_class_ok_durations(dise_store *st, int64_t version, int of_base, const struct dise_invocation *c,
+				  int64_t *out, int max);
+/*
+ * Marks a healthy or degraded version failing (bad, with no baseline to
+ * compare it to: still run, never routed away from), with a failure row
+ * (detector no_baseline) and a journal row (step 'failing'), once.
+ * Returns 1 when it was marked, 0 when it already was (or is not healthy), or -errno.
+ */
+int dise_store_version_mark_failing(dise_store *st, int64_t version, const char *tool, const char *normal, const char *desc,
+				    int64_t wall_ns);
 /*
  * A detection: a failure row (with the latest failed run and its crash's
- * stack and signature) and a queued heal request unless one is queued.
+ * stack and signature) and a queued heal request unless one is queued
+ * (none for DISE_DETECT_NO_BASELINE: nothing to heal).
  * Returns 1 when a request was queued, 0 when one was already, or -errno.
  */
 int dise_store_detection_add(dise_store *st, int64_t version, const char *normal, enum dise_detector detector,

@@ -265,9 +265,13 @@ static int route_step(struct ctx *c, const int64_t *rejected, size_t nrejected, 
 		if (r == 0)
 			r = dise_store_heal_set_state(c->st, c->request, restore ? DISE_HEAL_RESTORING : DISE_HEAL_DONE);
 	} else {
-		/* route nowhere, and never to the pruned version */
-		r = dise_store_route_drop(c->st, c->tool);
-		snprintf(detail, sizeof(detail), "no healthy ancestor%s: nothing to route to",
+		/*
+		 * Nowhere better to go: the route in effect stays (dropping it would
+		 * run a version pruned before), and this version, which runs at its
+		 * path anyway, is failing rather than pruned: frozen and alerted.
+		 */
+		r = dise_store_version_set_health(c->st, c->version, DISE_FAILING);
+		snprintf(detail, sizeof(detail), "no healthy ancestor%s: nothing to route to; marked failing, route kept",
 			 nrejected ? " passed validation" : "");
 		if (r == 0)
 			r = journal(c, "route", "no_ancestor", detail);
@@ -353,6 +357,27 @@ static int heal_one(dise_store *st, const struct dise_config *cfg, int64_t reque
 
 	if (r == 0 && p && p->freeze)
 		return freeze_one(&c, reason, p, known);
+
+	/*
+	 * 0. nowhere better to go (no healthy ancestor): nothing is pruned,
+	 * tainted or learned, the route in effect stays; the version is failing
+	 * (still run, visible, notified). A route target judged bad is pruned
+	 * only when the next healthy ancestor takes its place.
+	 */
+	if (r == 0 && (r = dag_load(st, c.tool, &d)) == 0) {
+		int64_t to = dise_heal_pick_ancestor(&d.g, version, NULL, 0);
+
+		dag_free(&d);
+		if (!to) {
+			r = dise_store_version_set_health(st, version, DISE_FAILING);
+			if (r == 0)
+				r = journal(&c, "route", "no_ancestor",
+					    "no healthy ancestor: nothing to route to; marked failing, nothing pruned, route kept");
+			if (r == 0)
+				r = dise_store_heal_set_state(st, request, DISE_HEAL_NO_ANCESTOR);
+			return r;
+		}
+	}
 
 	/* 1. failed, then pruned: kept with all its history */
 	if (r == 0)

@@ -6,7 +6,7 @@
  * committed just before the collector stopped is sent when it starts again.
  * A failed POST is said on stderr in one line and not retried.
  *
- *   {"event": "routed" | "no_ancestor" | "frozen" | "refused" | "matched", "tool": "app",
+ *   {"event": "routed" | "no_ancestor" | "frozen" | "refused" | "matched" | "failing", "tool": "app",
  *    "version": 12, "detail": "app -> v11 (...)", "reason": "three_strikes: ...",
  *    "wall_ns": ..., "journal_id": ...}
  */
@@ -85,6 +85,7 @@ int dise_notify_pending(dise_store *st, const char *url, long timeout_ms)
 		const char *event = !strcmp(ev[i].step, "freeze")	    ? "frozen"
 				    : !strcmp(ev[i].step, "rule_refused")   ? "refused"
 				    : !strcmp(ev[i].step, "rule_matched")   ? "matched"
+				    : !strcmp(ev[i].step, "failing")	    ? "failing"
 				    : !strcmp(ev[i].result, "no_ancestor") ? "no_ancestor"
 									    : "routed";
 		json_t *o = json_pack("{s:s,s:s,s:I,s:s,s:I,s:I}", "event", event, "tool", ev[i].tool ? ev[i].tool : "",

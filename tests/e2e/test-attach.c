@@ -660,8 +660,8 @@ static void test_attach_script(void **state)
 
 /*
  * Attached runs count as strikes like preloaded ones: three attached
- * crashes of the same waiter heal its version (here no healthy ancestor
- * exists: the request ends 'no_ancestor', said so).
+ * crashes of the same waiter judge its version (here no ancestor exists:
+ * nothing to compare to or route to, the version is marked failing).
  */
 static void test_attach_three_strikes(void **state)
 {
@@ -672,11 +672,9 @@ static void test_attach_three_strikes(void **state)
 		assert_true(WIFSIGNALED(waiter_attached(f, "thread-segv", NULL, NULL)));
 	settle(f);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM failures x JOIN versions v ON v.id = x.version_id "
-				      "WHERE v.tool = 'waiter' AND x.detector = 'three_strikes'"),
+				      "WHERE v.tool = 'waiter' AND x.detector = 'no_baseline'"),
 			 1);
-	assert_int_equal(count_sql(f, "SELECT count(*) FROM heal_requests h JOIN versions v ON v.id = h.version_id "
-				      "WHERE v.tool = 'waiter' AND h.state = 'no_ancestor'"),
-			 1);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM versions WHERE tool = 'waiter' AND health = 'failing'"), 1);
 }
 
 /*

@@ -746,13 +746,31 @@ static void test_late_start_gets_version(void **state)
 	free(t);
 }
 
+/*
+ * A release (blamer-v1) that runs `regress` ok, then the next (blamer-v2)
+ * at the same path, which fails it: the baseline strikes are counted against.
+ */
+static char *regressing_tool(struct fixture *f, const char *name)
+{
+	char *t = tool_copy(f, name, "blamer-v1"), *ok[] = { t, "regress", NULL };
+	struct run_result r;
+
+	assert_transparent(ok, f->ring, NULL, &r);
+	assert_int_equal(r.status, 0);
+	run_result_free(&r);
+	collect_once(f, &r);
+	run_result_free(&r);
+	copy_file(prog_path("blamer-v2"), t);
+	return t;
+}
+
 /* Three strikes: 2 failures do not heal, the 3rd does, once; 50 at once heal once; 3 outside the window never. */
 static void test_three_strikes(void **state)
 {
 	struct fixture *f = *state;
-	char *t1 = tool_copy(f, "strike1", "exitcode"), *t2 = tool_copy(f, "strike50", "exitcode");
-	char *t3 = tool_copy(f, "strikeold", "exitcode");
-	char *fail1[] = { t1, "1", NULL }, *fail2[] = { t2, "2", NULL };
+	char *t1 = regressing_tool(f, "strike1"), *t2 = regressing_tool(f, "strike50");
+	char *t3 = tool_copy(f, "strikeold", "blamer-v1");
+	char *fail1[] = { t1, "regress", NULL }, *fail2[] = { t2, "regress", NULL };
 	struct run_result r;
 	dise_ring ring;
 	pid_t pids[50];
@@ -774,18 +792,27 @@ static void test_three_strikes(void **state)
 	{
 		json_t *l = lineage_json(f, "strike1");
 
-		assert_int_equal(json_array_size(l), 1);
-		assert_non_null(json_object_get(json_array_get(l, 0), "heal_request")); /* taken by the healer since */
-		assert_non_null(strstr(json_string_value(json_object_get(json_array_get(l, 0), "detection")),
+		assert_int_equal(json_array_size(l), 2);
+		assert_non_null(json_object_get(json_array_get(l, 1), "heal_request")); /* taken by the healer since */
+		assert_non_null(strstr(json_string_value(json_object_get(json_array_get(l, 1), "detection")),
 				       "three_strikes: strike1"));
 		json_decref(l);
 	}
 	assert_int_equal(db_count(f, "SELECT count(*) FROM failures WHERE detector = 'three_strikes' AND "
-				     "description LIKE 'strike1 v% failed 3 times within 3600 s'"),
+				     "description LIKE 'strike1 v% failed 3 times within 3600 s where its ancestors did not%'"),
 			 1);
-	/* a 4th failure and another pass: still exactly one queued request */
-	assert_transparent(fail1, f->ring, NULL, &r);
-	run_result_free(&r);
+	/* a 4th run and another pass: routed to the release before, it runs ok; still exactly one request */
+	{
+		char *pre;
+		const char *env[3];
+
+		assert_true(asprintf(&pre, "LD_PRELOAD=%s", shim_path()) > 0);
+		env[0] = pre, env[1] = f->env_ring, env[2] = NULL;
+		assert_int_equal(run_cmd(fail1, env, NULL, &r), 0);
+		assert_int_equal(r.status, 0);
+		run_result_free(&r);
+		free(pre);
+	}
 	collect_once(f, &r);
 	run_result_free(&r);
 	assert_int_equal(heal_requests(f, "strike1", NULL), 1);
@@ -809,15 +836,19 @@ static void test_three_strikes(void **state)
 	}
 	for (i = 0; i < 50; i++) {
 		assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
-		assert_int_equal(WEXITSTATUS(st), 2);
+		assert_int_equal(WEXITSTATUS(st), 3);
 	}
 	collect_once(f, &r);
 	run_result_free(&r);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'strike50' AND outcome = 'fail'"), 50);
 	assert_int_equal(heal_requests(f, "strike50", NULL), 1);
 
-	/* three failures, but two hours ago, a minute apart */
+	/* three failures where the release before ran ok, but two hours ago, a minute apart */
 	assert_int_equal(dise_ring_map(f->ring, DISE_RING_WRITE, 0, 0, &ring), 0);
+	synth_run(&ring, t3, 899999, now_wall() - INT64_C(7300) * 1000000000, 1000000, 0);
+	collect_once(f, &r);
+	run_result_free(&r);
+	copy_file(prog_path("blamer-v2"), t3);
 	for (i = 0; i < 3; i++)
 		synth_run(&ring, t3, 900000 + (uint32_t)i, now_wall() - INT64_C(7200) * 1000000000 + i * INT64_C(60000000000),
 			  1000000, 1);
@@ -826,38 +857,56 @@ static void test_three_strikes(void **state)
 	run_result_free(&r);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'strikeold' AND outcome = 'fail'"), 3);
 	/* they have their version (so the detectors did look at them), and are simply too old */
-	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'strikeold' AND version_id > 0"), 3);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'strikeold' AND version_id > 0"), 4);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool = 'strikeold'"), 2);
 	assert_int_equal(heal_requests(f, "strikeold", NULL), 0);
 	free(t1);
 	free(t2);
 	free(t3);
 }
 
-/* Error rate: 1 failure in 12 runs (8%) is above 5%; slowdown: the last 5 runs take twice as long. */
+/*
+ * Against the release before, on the same invocation: failure rate 10 of 30
+ * against 0 of 30 (Fisher p < 0.01); slowdown: twice the parent's wall time;
+ * twice as slow but 1 ms more: jitter, not a regression.
+ */
 static void test_error_rate_and_slowdown(void **state)
 {
 	struct fixture *f = *state;
-	char *te = tool_copy(f, "flaky", "exitcode"), *ts = tool_copy(f, "sluggish", "forker");
-	char *tj = tool_copy(f, "jittery", "crasher");
+	char *te = tool_copy(f, "flaky", "blamer-v1"), *ts = tool_copy(f, "sluggish", "blamer-v1");
+	char *tj = tool_copy(f, "jittery", "blamer-v1");
 	struct run_result r;
 	dise_ring ring;
 	int64_t now = now_wall();
-	int i;
+	int i, v;
 
 	assert_int_equal(dise_ring_map(f->ring, DISE_RING_WRITE | DISE_RING_CREATE, 0, 0, &ring), 0);
-	for (i = 0; i < 12; i++)
-		synth_run(&ring, te, 800000 + (uint32_t)i, now - (12 - i) * INT64_C(1000000000), 1000000, i == 5);
-	for (i = 0; i < 15; i++)
-		synth_run(&ring, ts, 810000 + (uint32_t)i, now - (15 - i) * INT64_C(1000000000), i < 10 ? 50000000 : 100000000,
-			  0);
-	/* twice as slow, but 1 ms more: below detect.slowdown_min_delta_ms (10), jitter rather than a regression */
-	for (i = 0; i < 15; i++)
-		synth_run(&ring, tj, 820000 + (uint32_t)i, now - (15 - i) * INT64_C(1000000000), i < 10 ? 1000000 : 2000000,
-			  0);
+	for (v = 1; v <= 2; v++) {
+		uint32_t pid = 800000 + (uint32_t)v * 1000;
+
+		if (v == 2) {
+			copy_file(prog_path("blamer-v2"), te);
+			copy_file(prog_path("blamer-v2"), ts);
+			copy_file(prog_path("blamer-v2"), tj);
+		}
+		for (i = 0; i < 30; i++)
+			synth_run(&ring, te, pid + (uint32_t)i, now - (100 - v * 40 - i) * INT64_C(1000000000), 1000000,
+				  v == 2 && i % 3 == 0);
+		for (i = 0; i < 10; i++)
+			synth_run(&ring, ts, pid + 100 + (uint32_t)i, now - (100 - v * 40 - i) * INT64_C(1000000000),
+				  v == 1 ? 50000000 : 100000000, 0);
+		for (i = 0; i < 10; i++)
+			synth_run(&ring, tj, pid + 200 + (uint32_t)i, now - (100 - v * 40 - i) * INT64_C(1000000000),
+				  v == 1 ? 1000000 : 2000000, 0);
+		collect_once(f, &r);
+		run_result_free(&r);
+	}
 	dise_ring_unmap(&ring);
-	collect_once(f, &r);
-	run_result_free(&r);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool IN ('flaky', 'sluggish', 'jittery')"), 6);
 	assert_int_equal(heal_requests(f, "flaky", "error_rate"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM failures WHERE detector = 'error_rate' AND description LIKE "
+				     "'flaky v% failed 10 of 30 runs, its ancestors 0 of 30 on the same invocations%'"),
+			 1);
 	assert_int_equal(heal_requests(f, "sluggish", "slowdown"), 1);
 	assert_int_equal(heal_requests(f, "jittery", NULL), 0);
 	free(te);
@@ -1155,12 +1204,13 @@ static void test_config_errors(void **state)
 static void test_config_normal_exit_codes(void **state)
 {
 	struct fixture *f = *state;
-	char *g = tool_copy(f, "grepish", "exitcode"), *s = tool_copy(f, "strict", "exitcode");
-	char *ga[] = { g, "1", NULL }, *sa[] = { s, "1", NULL };
+	char *g = regressing_tool(f, "grepish"), *s = regressing_tool(f, "strict");
+	char *ga[] = { g, "regress", NULL }, *sa[] = { s, "regress", NULL };
 	struct run_result r;
 	int i;
 
-	write_config(f, "{\"tools\": {\"grepish\": {\"normal_exit_codes\": [1]}}, \"detect\": {\"strikes\": 3}}");
+	/* both releases fail an invocation their parent ran ok (exit 3): for grepish, 3 is a normal ending */
+	write_config(f, "{\"tools\": {\"grepish\": {\"normal_exit_codes\": [3]}}, \"detect\": {\"strikes\": 3}}");
 	for (i = 0; i < 3; i++) {
 		assert_transparent(ga, f->ring, NULL, &r);
 		run_result_free(&r);
@@ -1889,18 +1939,20 @@ static void test_done_when(void **state)
 		assert_true(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGSEGV);
 		run_result_free(&r);
 	}
-	/* the collector dise run started stores, versions and detects by itself */
-	if (!wait_for(heal_requests(f, "crasher", "three_strikes") > 0, WAIT_MS))
-		fail_msg("the collector dise run started never asked for healing");
+	/* the collector dise run started stores, versions and detects by itself: a first version, nothing to compare
+	 * it to or route to: failing, not healed */
+	if (!wait_for(db_try_count(f, "SELECT count(*) FROM versions WHERE tool = 'crasher' AND health = 'failing'") > 0,
+		      WAIT_MS))
+		fail_msg("the collector dise run started never judged the crashes");
 	collector_stop(f);
 
 	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'crasher' AND outcome = 'crash'"), 3);
 	j = dise_json(f, crashes);
 	assert_int_equal(json_array_size(j), 1);
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(j, 0), "count")), 3);
-	/* the signature's strikes, per version, and the version they condemned */
+	/* the signature's strikes, per version; no version condemned (nothing was healed) */
 	assert_non_null(strstr(json_string_value(json_object_get(json_array_get(j, 0), "strikes_by_version")), " x3"));
-	assert_non_null(strstr(json_string_value(json_object_get(json_array_get(j, 0), "condemned")), "crasher v"));
+	assert_null(json_object_get(json_array_get(j, 0), "condemned"));
 	for (i = 0; i < json_array_size(json_object_get(json_array_get(j, 0), "top_frames")); i++) {
 		const char *fn = json_string_value(
 			json_object_get(json_array_get(json_object_get(json_array_get(j, 0), "top_frames"), i), "function"));
@@ -1912,9 +1964,10 @@ static void test_done_when(void **state)
 	l = lineage_json(f, "crasher");
 	assert_int_equal(json_array_size(l), 1);
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 0), "crashes")), 3);
-	/* one heal request, which the healer then took: a single version has no ancestor to route to */
-	assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0), "heal_request")), "no_ancestor");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0), "health")), "pruned");
+	/* no heal request: a single version has no ancestor to route to; marked failing, still run */
+	assert_null(json_string_value(json_object_get(json_array_get(l, 0), "heal_request")));
+	assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0), "health")), "failing");
+	assert_int_equal(db_count(f, "SELECT count(*) FROM failures WHERE detector = 'no_baseline' AND signature IS NOT NULL"), 1);
 	json_decref(l);
 	free(tool);
 }
@@ -2130,22 +2183,20 @@ static void test_healing(void **state)
 		}
 		collect_once(f, &r);
 		run_result_free(&r);
-		assert_int_equal(db_count(f, "SELECT count(*) FROM heal_requests h JOIN versions v ON v.id = h.version_id "
-					     "WHERE v.tool = 'lonely' AND h.state = 'no_ancestor'"),
-				 1);
+		assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool = 'lonely' AND health = 'failing'"), 1);
 		assert_int_equal(db_count(f, "SELECT count(*) FROM routes WHERE tool = 'lonely'"), 0);
 		assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE tool = 'lonely' AND result = 'no_ancestor'"), 1);
 		free(lone);
 	}
-	/* the report: two healings, one routed, one with no ancestor */
+	/* the report: one healing, routed; the lone version is failing, not a healing */
 	{
 		char *health[] = { (char *)bin_path("dise"), "health", "--json", NULL };
 
 		j = dise_json(f, health);
-		assert_int_equal(json_integer_value(json_object_get(j, "healings")), 2);
+		assert_int_equal(json_integer_value(json_object_get(j, "healings")), 1);
 		assert_int_equal(json_integer_value(json_object_get(j, "routed")), 1);
-		assert_int_equal(json_integer_value(json_object_get(j, "no_ancestor")), 1);
-		assert_true(json_real_value(json_object_get(j, "success_rate")) == 0.5);
+		assert_int_equal(json_integer_value(json_object_get(j, "no_ancestor")), 0);
+		assert_true(json_real_value(json_object_get(j, "success_rate")) == 1.0);
 		assert_true(json_integer_value(json_object_get(j, "mean_detection_to_route_ns")) > 0);
 		assert_true(json_array_size(json_object_get(j, "recent_failures")) >= 2);
 		json_decref(j);
