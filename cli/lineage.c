@@ -54,7 +54,7 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	enum { OPT_DOT = DISE_CLI_OPT_FIRST };
 	static const struct option opts[] = { DISE_CLI_JSON, { "dot", no_argument, NULL, OPT_DOT }, DISE_CLI_OPT_END };
 	const char *tool = NULL;
-	char home[4096];
+	char home[4096], name[4096];
 	int json = 0, dot = 0, c, r, n = 0;
 	dise_store *st;
 	json_t *arr, *rows;
@@ -74,6 +74,12 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		json_decref(arr);
 		return r;
 	}
+	if ((r = dise_cli_tool_name(st, tool, name, sizeof(name)))) {
+		dise_store_free(st);
+		json_decref(arr);
+		return r;
+	}
+	tool = name;
 	r = dise_store_report(st, DISE_REPORT_LINEAGE, tool, 0, &rows);
 	dise_store_free(st);
 	if (r < 0) {

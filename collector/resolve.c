@@ -24,11 +24,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "resolve.h"
 #include "sha256.h"
+#include "toolpath.h"
 
 struct dise_resolver {
 	dise_store *st;
+	const struct dise_config *cfg; /* dise.json "tools": {"name": {"paths": [globs]}} */
 	char cas[PATH_MAX];
 	uint64_t cap;
 	uint64_t made;	       /* versions made so far */
@@ -43,6 +46,11 @@ uint64_t dise_resolver_versions_made(const dise_resolver *rs)
 uint64_t dise_resolver_bad_resolved(const dise_resolver *rs)
 {
 	return rs->bad_resolved;
+}
+
+void dise_resolver_set_config(dise_resolver *rs, const struct dise_config *cfg)
+{
+	rs->cfg = cfg;
 }
 
 void dise_resolver_set_cas_cap(dise_resolver *rs, uint64_t max_bytes)
@@ -111,7 +119,9 @@ int dise_resolver_new(dise_store *st, const char *cas_dir, dise_resolver **ret)
 		return -errno;
 	}
 	rs->st = st;
-	snprintf(rs->cas, sizeof(rs->cas), "%s", cas_dir);
+	/* normal, as the paths of runs are (routed_tool compares them) */
+	if (dise_path_absolute(cas_dir, NULL, rs->cas, sizeof(rs->cas)) < 0)
+		snprintf(rs->cas, sizeof(rs->cas), "%s", cas_dir);
 	*ret = rs;
 	return 0;
 }
@@ -150,6 +160,26 @@ static int64_t version_for(dise_resolver *rs, const char *tool, const char *sha,
 	}
 	r = dise_store_path_head_set(rs->st, path, id);
 	return r < 0 ? r : id;
+}
+
+/*
+ * A routed run runs $DISE_HOME/cas/run/<version>/<name> (ingest.c): it is a
+ * run of that version's tool, not a tool of its own. 1 with the tool in
+ * buf, 0 when path is no such link, or -errno.
+ */
+static int routed_tool(dise_resolver *rs, const char *path, char *buf, size_t size)
+{
+	size_t n = strlen(rs->cas);
+	const char *p = path + n + 5;
+	char *end;
+	long long v;
+
+	if (strncmp(path, rs->cas, n) || strncmp(path + n, "/run/", 5) || *p < '1' || *p > '9')
+		return 0;
+	v = strtoll(p, &end, 10);
+	if (*end != '/' || strchr(end + 1, '/'))
+		return 0;
+	return dise_store_version_tool(rs->st, v, buf, size);
 }
 
 /* Evicts copies until the store is under its cap. Runs inside the caller's transaction. */
@@ -235,12 +265,23 @@ int dise_resolver_step(dise_resolver *rs, int max)
 
 		r = dise_store_content_add(rs->st, p[i].dev, p[i].ino, p[i].size, p[i].mtime_ns, known[i] ? sha[i] : NULL);
 		if (r == 0 && known[i]) {
-			char tool[256];
+			char tool[sizeof(p[i].path)];
+			const char *group;
 
-			/* a registered path belongs to its registered tool */
+			/*
+			 * The path is the tool, unless it is one of a group's: a path
+			 * `dise tool add` registered, else one dise.json's "paths" match
+			 */
 			snprintf(tool, sizeof(tool), "%s", p[i].tool);
-			if ((r = dise_store_path_tool(rs->st, p[i].path, tool, sizeof(tool))) < 0)
+			if ((r = routed_tool(rs, p[i].path, tool, sizeof(tool))) == 0)
+				r = dise_store_path_tool(rs->st, p[i].path, tool, sizeof(tool));
+			if (r < 0)
 				break; /* busy: the run would get the wrong tool */
+			if (r == 0 && (group = dise_config_group(rs->cfg, p[i].path)))
+				snprintf(tool, sizeof(tool), "%s", group);
+			r = strcmp(tool, p[i].tool) ? dise_store_run_set_tool(rs->st, p[i].run_id, tool) : 0;
+			if (r < 0)
+				break;
 			v = version_for(rs, tool, sha[i], p[i].path, p[i].size, p[i].wall_ns, NULL);
 			r = v < 0 ? (int)v : 0;
 		}
@@ -271,7 +312,14 @@ int dise_resolver_register(dise_resolver *rs, const char *tool, const char *labe
 	int64_t id = 0;
 	int r, i;
 
-	if (!realpath(path, abs) || stat(abs, &st) < 0)
+	char cwd[PATH_MAX];
+
+	/* the path as it is invoked (absolute, symbolic links kept): what runs of it will be found by */
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -errno;
+	if ((r = dise_path_absolute(path, cwd, abs, sizeof(abs))) < 0)
+		return r;
+	if (stat(abs, &st) < 0)
 		return -errno;
 	r = dise_hash_file(abs, rs->cas, NULL, sha);
 	if (r < 0)
