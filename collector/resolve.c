@@ -7,7 +7,9 @@
  * ingest. Every new content is copied to $DISE_HOME/cas/<sha256> (mode
  * kept), so any ancestor stays runnable after its path was overwritten.
  * Lineage: when the content at a path changes, the new version's parent is
- * the version that was there before (path_heads); `dise tool add` names
+ * the version that was there before (path_heads); the first version seen at
+ * a new path of a tool that has versions already (a group: a new release
+ * directory) follows the tool's newest version; `dise tool add` names
  * parents explicitly, several for a merge.
  *
  * The store has a size cap (dise.json cas.max_bytes): over it, the copies
@@ -138,7 +140,7 @@ dise_resolver *dise_resolver_free(dise_resolver *rs)
  * or -errno.
  */
 static int64_t version_for(dise_resolver *rs, const char *tool, const char *sha, const char *path, int64_t size,
-			   int64_t wall_ns, const char *label)
+			   int64_t wall_ns, const char *label, int observed)
 {
 	int64_t id = 0, head = 0;
 	char cas[PATH_MAX + 80];
@@ -154,6 +156,9 @@ static int64_t version_for(dise_resolver *rs, const char *tool, const char *sha,
 			return r;
 		rs->made++;
 		if ((r = dise_store_path_head(rs->st, path, &head)) < 0)
+			return r;
+		/* a new path of a tool that has versions (a group's next release directory): after its newest */
+		if (!head && observed && (r = dise_store_tool_newest(rs->st, tool, id, &head)) < 0)
 			return r;
 		if (head && head != id && (r = dise_store_parent_add(rs->st, id, head)) < 0)
 			return r;
@@ -282,7 +287,7 @@ int dise_resolver_step(dise_resolver *rs, int max)
 			r = strcmp(tool, p[i].tool) ? dise_store_run_set_tool(rs->st, p[i].run_id, tool) : 0;
 			if (r < 0)
 				break;
-			v = version_for(rs, tool, sha[i], p[i].path, p[i].size, p[i].wall_ns, NULL);
+			v = version_for(rs, tool, sha[i], p[i].path, p[i].size, p[i].wall_ns, NULL, 1);
 			r = v < 0 ? (int)v : 0;
 		}
 		/* version 0: the file was gone or changed before it could be hashed */
@@ -329,7 +334,7 @@ int dise_resolver_register(dise_resolver *rs, const char *tool, const char *labe
 		return r;
 	r = dise_store_path_tool_set(rs->st, abs, tool);
 	if (r == 0) {
-		id = version_for(rs, tool, sha, abs, (int64_t)st.st_size, 0, label);
+		id = version_for(rs, tool, sha, abs, (int64_t)st.st_size, 0, label, 0); /* its parents are named */
 		r = id < 0 ? (int)id : 0;
 	}
 	if (r == 0)

@@ -133,6 +133,16 @@ int dise_store_path_head(dise_store *st, const char *path, int64_t *ret_id)
 	return dise__int(st, sql, ret_id, "s", path);
 }
 
+int dise_store_tool_newest(dise_store *st, const char *tool, int64_t except, int64_t *ret_id)
+{
+	static const char sql[] = "SELECT max(id) FROM versions WHERE tool = ?1 AND id != ?2";
+	int r;
+
+	*ret_id = 0;
+	r = dise__int(st, sql, ret_id, "si", tool, except);
+	return r < 0 ? r : 0;
+}
+
 int dise_store_path_head_set(dise_store *st, const char *path, int64_t version)
 {
 	static const char sql[] = "INSERT INTO path_heads(path, version_id) VALUES (?1, ?2) "

@@ -122,6 +122,8 @@ int dise_store_version_set_label(dise_store *st, int64_t version, const char *la
 int dise_store_parent_add(dise_store *st, int64_t version, int64_t parent);
 /* The version last seen at path (its head). */
 int dise_store_path_head(dise_store *st, const char *path, int64_t *ret_id);
+/* The newest version of tool other than except (0: none). */
+int dise_store_tool_newest(dise_store *st, const char *tool, int64_t except, int64_t *ret_id);
 int dise_store_path_head_set(dise_store *st, const char *path, int64_t version);
 int dise_store_run_set_version(dise_store *st, int64_t run, int64_t version);
 /* The tool a run belongs to, once known to be a group's (dise tool add, dise.json "paths"). */
