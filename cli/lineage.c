@@ -138,9 +138,12 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 			json_object_set_new(o, "route", json_boolean(route));
 			json_array_append_new(arr, o);
 		} else {
-			printf("v%-4lld %.12s %-10s %-8s runs %lld, failures %lld, crashes %lld%s%s%s\n", id, sha,
-			       label ? label : "-", health, (long long)num(row, "runs"), (long long)num(row, "failures"),
-			       (long long)num(row, "crashes"), parents ? ", parents v" : "", parents ? parents : "",
+			/* by its label (v1, v2, … within the tool), then its id (what --version also takes) */
+			const char *plabels = str(row, "parent_labels");
+
+			printf("%-10s id %-5lld %.12s %-8s runs %lld, failures %lld, crashes %lld%s%s%s\n",
+			       label ? label : "-", id, sha, health, (long long)num(row, "runs"), (long long)num(row, "failures"),
+			       (long long)num(row, "crashes"), plabels ? ", parents " : "", plabels ? plabels : "",
 			       route ? "   <- route" : "");
 			if (request)
 				printf("      heal request %s: %s\n", request, detection);

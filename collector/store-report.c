@@ -27,6 +27,8 @@ static const char *const reports[DISE_REPORT_MAX] = {
 	[DISE_REPORT_LINEAGE] =
 		"SELECT v.id, v.sha256, v.label, v.path, v.health, v.first_seen_wall_ns, v.cas_path, "
 		"(SELECT group_concat(parent_id) FROM version_parents p WHERE p.version_id = v.id) AS parents, "
+		"(SELECT group_concat(COALESCE(pv.label, 'v' || pv.id), ', ') FROM version_parents p JOIN versions pv "
+		" ON pv.id = p.parent_id WHERE p.version_id = v.id) AS parent_labels, "
 		"(SELECT count(*) FROM runs r WHERE r.version_id = v.id) AS runs, "
 		"(SELECT count(*) FROM runs r WHERE r.version_id = v.id AND dise_failed(r.outcome, r.exit_status, NULL)) "
 		"AS failures, "

@@ -187,6 +187,14 @@ static void test_two_products_one_name(void **state)
 		assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "label")), "v1");
 		assert_string_equal(json_string_value(json_object_get(json_array_get(j, 1), "label")), "v2");
 		json_decref(j);
+		/* the text: by label, the parent by its label too */
+		lin[3] = NULL;
+		dise_cmd(f, lin, &r);
+		assert_int_equal(r.status, 0);
+		assert_true(!strncmp(r.out, "v1 ", 3));
+		assert_non_null(strstr(r.out, "\nv2 "));
+		assert_non_null(strstr(r.out, "parents v1"));
+		run_result_free(&r);
 	}
 	free(alpha);
 	free(beta);
