@@ -35,6 +35,14 @@ int dise_cli_rules(int argc, char **argv, const struct dise_cli_cmd *cmd);
 /* Starts the collector of this DISE_HOME unless one runs. Returns 0 or an exit code. */
 int dise_cli_collector_ensure(void);
 int dise_cli_tool(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_tools(int argc, char **argv, const struct dise_cli_cmd *cmd);
+/*
+ * The tool a command's operand names (cli/tools.c) into buf: its path or
+ * group name, a relative path, or a unique file name (the name as given
+ * when none). 0, or the exit status after saying why (several tools).
+ */
+struct dise_store;
+int dise_cli_tool_name(struct dise_store *st, const char *name, char *buf, size_t size);
 int dise_cli_attach(int argc, char **argv, const struct dise_cli_cmd *cmd);
 
 struct dise_store;

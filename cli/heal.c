@@ -18,13 +18,21 @@
  * matching `otherwise`; `none` names what is missing). Returns 0 with *st
  * and *id, or the exit status after saying why.
  */
-static int open_version(const char *tool, const char *ver, enum dise_pick otherwise, const char *none, dise_store **st,
+static int open_version(const char **toolp, const char *ver, enum dise_pick otherwise, const char *none, dise_store **st,
 			char *home, size_t hsize, int64_t *id)
 {
+	static char name[4096];
+	const char *tool;
 	int r = dise_cli_open_store(0, st, home, hsize);
 
 	if (r)
 		return r;
+	/* TOOL: a path, a group's name, or a file name only one tool has */
+	if ((r = dise_cli_tool_name(*st, *toolp, name, sizeof(name)))) {
+		dise_store_free(*st);
+		return r;
+	}
+	tool = *toolp = name;
 	/* the version a command means: by label, by id (v12 or 12), else the newest of the tool it may act on */
 	r = dise_store_version_pick(*st, tool, ver, otherwise, id);
 	if (r < 0) {
@@ -57,7 +65,7 @@ int dise_cli_reset(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		}
 	}
 	tool = dise_cli_operands(argc, argv, 1, 1, cmd)[0];
-	r = open_version(tool, ver, DISE_PICK_RESETTABLE, "pruned version", &st, home, sizeof(home), &id);
+	r = open_version(&tool, ver, DISE_PICK_RESETTABLE, "pruned version", &st, home, sizeof(home), &id);
 	if (r)
 		return r;
 	snprintf(who, sizeof(who), "%s (uid %u)", getenv("USER") ? getenv("USER") : "?", (unsigned)getuid());
@@ -83,7 +91,7 @@ int dise_cli_heal(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	while (dise_cli_getopt(argc, argv, opts, DISE_CLI_PERMUTE, cmd) == OPT_VERSION)
 		ver = optarg;
 	tool = dise_cli_operands(argc, argv, 1, 1, cmd)[0];
-	r = open_version(tool, ver, DISE_PICK_HEALABLE, "version to heal", &st, home, sizeof(home), &id);
+	r = open_version(&tool, ver, DISE_PICK_HEALABLE, "version to heal", &st, home, sizeof(home), &id);
 	if (r)
 		return r;
 	/* the same policy the collector heals by: $DISE_HOME/dise.json */

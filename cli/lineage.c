@@ -54,7 +54,7 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	enum { OPT_DOT = DISE_CLI_OPT_FIRST };
 	static const struct option opts[] = { DISE_CLI_JSON, { "dot", no_argument, NULL, OPT_DOT }, DISE_CLI_OPT_END };
 	const char *tool = NULL;
-	char home[4096];
+	char home[4096], name[4096];
 	int json = 0, dot = 0, c, r, n = 0;
 	dise_store *st;
 	json_t *arr, *rows;
@@ -74,6 +74,12 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		json_decref(arr);
 		return r;
 	}
+	if ((r = dise_cli_tool_name(st, tool, name, sizeof(name)))) {
+		dise_store_free(st);
+		json_decref(arr);
+		return r;
+	}
+	tool = name;
 	r = dise_store_report(st, DISE_REPORT_LINEAGE, tool, 0, &rows);
 	dise_store_free(st);
 	if (r < 0) {
@@ -132,9 +138,12 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 			json_object_set_new(o, "route", json_boolean(route));
 			json_array_append_new(arr, o);
 		} else {
-			printf("v%-4lld %.12s %-10s %-8s runs %lld, failures %lld, crashes %lld%s%s%s\n", id, sha,
-			       label ? label : "-", health, (long long)num(row, "runs"), (long long)num(row, "failures"),
-			       (long long)num(row, "crashes"), parents ? ", parents v" : "", parents ? parents : "",
+			/* by its label (v1, v2, … within the tool), then its id (what --version also takes) */
+			const char *plabels = str(row, "parent_labels");
+
+			printf("%-10s id %-5lld %.12s %-8s runs %lld, failures %lld, crashes %lld%s%s%s\n",
+			       label ? label : "-", id, sha, health, (long long)num(row, "runs"), (long long)num(row, "failures"),
+			       (long long)num(row, "crashes"), plabels ? ", parents " : "", plabels ? plabels : "",
 			       route ? "   <- route" : "");
 			if (request)
 				printf("      heal request %s: %s\n", request, detection);

@@ -77,7 +77,7 @@ static const struct dise_cli_cmd commands[] = {
 	{ "runs", dise_cli_runs, "runs stored by dise-collectord, newest first",
 	  "usage: dise runs [--tool T] [--limit N] [--json]\n"
 	  "  the runs dise-collectord stored, newest first\n"
-	  "  --tool T    only the runs of T (the last part of the path it ran from)\n"
+	  "  --tool T    only the runs of T: its path, its group's name, or a file name only it has\n"
 	  "  --limit N   at most N runs (default 100)\n"
 	  "  --json      a JSON array instead of text\n" },
 	{ "crashes", dise_cli_crashes, "crashes grouped by signature, with their top frames",
@@ -116,6 +116,12 @@ static const struct dise_cli_cmd commands[] = {
 	  "  a version of TOOL healthy again: un-pruned, its strikes cleared, the route dropped\n"
 	  "  --version V   its label, or its id (v12 or 12); default: the newest pruned or failed\n"
 	  "  --why TEXT    the reason, journaled with who gave it\n" },
+	{ "tools", dise_cli_tools, "the tools: their paths, versions, health and route",
+	  "usage: dise tools [--json]\n"
+	  "  every tool (a lineage of versions): named by the path it is invoked at, or by its\n"
+	  "  group's name (dise.json \"tools\": {\"app\": {\"paths\": [globs]}}, or dise tool add),\n"
+	  "  with its paths, versions by health, and the version its runs are routed to\n"
+	  "  --json   a JSON array\n" },
 	{ "tool", dise_cli_tool, "register a version of a tool by hand",
 	  "usage: dise tool add NAME --version V PATH [--parent V0 ...]\n"
 	  "  register the program at PATH as version V of tool NAME, and its runs as NAME's\n"

@@ -14,14 +14,6 @@
 #include "home.h"
 #include "store.h"
 
-/* The tool name: the basename of the path it was run from. */
-static const char *tool_of(const char *execfn)
-{
-	const char *s = execfn ? strrchr(execfn, '/') : NULL;
-
-	return s ? s + 1 : execfn ? execfn : "";
-}
-
 /* An integer column of a report's row (0 when NULL). */
 static json_int_t num(json_t *row, const char *name)
 {
@@ -35,7 +27,7 @@ int dise_cli_runs(int argc, char **argv, const struct dise_cli_cmd *cmd)
 					      { "limit", required_argument, NULL, OPT_LIMIT }, DISE_CLI_OPT_END };
 	const char *tool = NULL;
 	int json = 0, limit = 100, c, i, r;
-	char home[4096];
+	char home[4096], name[4096];
 	dise_store *st;
 	json_t *arr = NULL, *rows;
 
@@ -50,7 +42,11 @@ int dise_cli_runs(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	r = dise_cli_open_store(1, &st, home, sizeof(home));
 	if (r)
 		return r;
-	r = dise_store_report(st, DISE_REPORT_RUNS, tool, limit, &rows);
+	if (tool && (r = dise_cli_tool_name(st, tool, name, sizeof(name)))) {
+		dise_store_free(st);
+		return r;
+	}
+	r = dise_store_report(st, DISE_REPORT_RUNS, tool ? name : NULL, limit, &rows);
 	dise_store_free(st);
 	if (r < 0)
 		return dise_cli_error(r, "reading the runs");
@@ -60,14 +56,18 @@ int dise_cli_runs(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		json_t *row = json_array_get(rows, i);
 		const char *execfn = json_string_value(json_object_get(row, "exe"));
 		const char *outcome = json_string_value(json_object_get(row, "outcome"));
+		const char *rtool = json_string_value(json_object_get(row, "tool"));
 		json_t *v;
+
+		if (!rtool)
+			rtool = "";
 
 		if (!outcome)
 			outcome = "running";
 		if (json) {
 			json_error_t err;
 			json_t *o = json_pack("{s:I,s:I,s:I,s:s,s:s,s:s}", "id", num(row, "id"), "pid", num(row, "pid"), "ppid",
-					      num(row, "ppid"), "tool", tool_of(execfn), "execfn", execfn ? execfn : "",
+					      num(row, "ppid"), "tool", rtool, "execfn", execfn ? execfn : "",
 					      "outcome", outcome);
 			const char *a = json_string_value(json_object_get(row, "argv"));
 			const char *cwd = json_string_value(json_object_get(row, "cwd"));
@@ -96,8 +96,8 @@ int dise_cli_runs(int argc, char **argv, const struct dise_cli_cmd *cmd)
 				json_object_set(o, "crash_signature", v);
 			json_array_append_new(arr, o);
 		} else {
-			printf("%-6lld %-8lld %-16s %-8s", (long long)num(row, "id"), (long long)num(row, "pid"),
-			       tool_of(execfn), outcome);
+			printf("%-6lld %-8lld %-8s %s", (long long)num(row, "id"), (long long)num(row, "pid"), outcome,
+			       rtool);
 			if (json_object_get(row, "exit_status"))
 				printf(" status %d", (int)num(row, "exit_status"));
 			if (json_object_get(row, "signal"))

@@ -173,6 +173,7 @@ static void *resolver_main(void *p)
 		return NULL;
 	}
 	dise_resolver_set_cas_cap(rs, a->cfg->cas_max_bytes);
+	dise_resolver_set_config(rs, a->cfg);
 	while (!stop) {
 		r = dise_resolver_step(rs, 256);
 		if (r < 0) {
@@ -288,6 +289,7 @@ static void resolve_all(dise_store *st, const char *cas, const struct dise_confi
 	if (dise_resolver_new(st, cas, &rs) < 0)
 		return;
 	dise_resolver_set_cas_cap(rs, cfg->cas_max_bytes);
+	dise_resolver_set_config(rs, cfg);
 	while (dise_resolver_step(rs, 256) > 0)
 		;
 	dise_resolver_free(rs);

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fnmatch.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -161,6 +162,27 @@ static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errs
 				p->rule_scope = (enum dise_scope)j;
 				continue;
 			}
+			if (!strcmp(k, "paths")) {
+				if (!json_is_array(v) || !json_array_size(v) || json_array_size(v) > 1024)
+					BAD("dise.json: 'tools.%s.paths' must be an array of 1 to 1024 absolute paths or globs",
+					    name);
+				if (p->paths)
+					BAD("dise.json: 'tools.%s.paths' given twice", name);
+				p->paths = calloc(json_array_size(v) + 1, sizeof(*p->paths));
+				if (!p->paths)
+					BAD("dise.json: out of memory");
+				json_array_foreach(v, i, c)
+				{
+					const char *g = json_string_value(c);
+
+					if (!g || g[0] != '/' || json_string_length(c) >= 4096)
+						BAD("dise.json: 'tools.%s.paths' holds something not an absolute path (\"/opt/app/releases/*/bin/app\")",
+						    name);
+					if (!(p->paths[p->npaths++] = strdup(g)))
+						BAD("dise.json: out of memory");
+				}
+				continue;
+			}
 			if (strcmp(k, "normal_exit_codes"))
 				BAD("dise.json: unknown key 'tools.%s.%s'", name, k);
 			if (!json_is_array(v) || json_array_size(v) > DISE_MAX_NORMAL_CODES)
@@ -305,6 +327,9 @@ void dise_config_free(struct dise_config *cfg)
 	for (i = 0; i < cfg->ntools; i++) {
 		free(cfg->tools[i].name);
 		free(cfg->tools[i].test_command);
+		for (int j = 0; j < cfg->tools[i].npaths; j++)
+			free(cfg->tools[i].paths[j]);
+		free(cfg->tools[i].paths);
 	}
 	free(cfg->tools);
 	cfg->tools = NULL;
@@ -330,13 +355,36 @@ const char *dise_config_normal_codes(const struct dise_config *cfg, const char *
 	return buf;
 }
 
+/*
+ * A policy applies to the tool of its name (a group, or a path); a policy
+ * that names no paths also applies, by its name, to every tool whose path
+ * ends in that file name ("grep" covers /usr/bin/grep and /bin/grep). A
+ * policy with paths is a group: only its name and its paths are it.
+ */
 const struct dise_tool_policy *dise_config_tool(const struct dise_config *cfg, const char *tool)
 {
+	const char *base = tool ? strrchr(tool, '/') : NULL;
 	int i;
 
+	if (!tool)
+		return NULL;
 	for (i = 0; cfg && i < cfg->ntools; i++)
 		if (!strcmp(cfg->tools[i].name, tool))
 			return &cfg->tools[i];
+	for (i = 0; base && cfg && i < cfg->ntools; i++)
+		if (!cfg->tools[i].npaths && !strcmp(cfg->tools[i].name, base + 1))
+			return &cfg->tools[i];
+	return NULL;
+}
+
+const char *dise_config_group(const struct dise_config *cfg, const char *path)
+{
+	int i, j;
+
+	for (i = 0; cfg && path && i < cfg->ntools; i++)
+		for (j = 0; j < cfg->tools[i].npaths; j++)
+			if (!fnmatch(cfg->tools[i].paths[j], path, FNM_PATHNAME))
+				return cfg->tools[i].name;
 	return NULL;
 }
 

@@ -6,7 +6,8 @@
  *   { "detect": { "strikes": 3, "window_seconds": 3600, "error_rate": 0.05,
  *                 "error_runs": 100, "error_min_runs": 10, "slowdown_recent": 5,
  *                 "slowdown_factor": 1.3, "slowdown_min_history": 5 },
- *     "tools":  { "grep": { "normal_exit_codes": [0, 1], "on_failure": "rollback",
+ *     "tools":  { "app":  { "paths": ["/opt/app/releases/v[0-9]*[0-9]/bin/app"] },
+ *                 "grep": { "normal_exit_codes": [0, 1], "on_failure": "rollback",
  *                           "test_command": "$DISE_CANDIDATE -q x /dev/null; test $? = 1",
  *                           "test_timeout_seconds": 60, "replay": false,
  *                           "rule_scope": "descendants", "critical": false } },
@@ -25,7 +26,9 @@
 #define DISE_MAX_NORMAL_CODES 32
 
 struct dise_tool_policy {
-	char *name;
+	char *name; /* a group's name, a tool's path, or a file name (the policy of every tool of that name) */
+	char **paths; /* "paths": globs (fnmatch, FNM_PATHNAME) of the invoked paths that are this one tool */
+	int npaths;
 	int normal[DISE_MAX_NORMAL_CODES]; /* exit codes that are not failures (besides 0) */
 	int nnormal;
 	int freeze;  /* "on_failure": "freeze": record, learn, alert; prune and route nothing */
@@ -53,8 +56,15 @@ int dise_config_load(const char *path, struct dise_config *cfg, char *err, size_
 int dise_config_parse(const char *text, size_t len, struct dise_config *cfg, char *err, size_t errsize);
 void dise_config_free(struct dise_config *cfg);
 
-/* tool's policy, or NULL when dise.json names no such tool. */
+/*
+ * tool's policy, or NULL when dise.json names no such tool: by its name
+ * (a group, or the tool's path), else, for a policy without "paths", by the
+ * file name of the tool's path.
+ */
 const struct dise_tool_policy *dise_config_tool(const struct dise_config *cfg, const char *tool);
+
+/* The group (a policy's name) whose "paths" match path, or NULL: path is its own tool. */
+const char *dise_config_group(const struct dise_config *cfg, const char *path);
 
 /* Whether tool's policy is to freeze instead of rolling back (no config, or no entry: no). */
 int dise_config_freezes(const struct dise_config *cfg, const char *tool);

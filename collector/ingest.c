@@ -215,14 +215,16 @@ int dise_ingest_publish_routes(dise_ingest *in, dise_store *st, const char *cas_
 		goto out;
 	for (i = 0; i < nrows; i++) {
 		char dir[DISE_ROUTE_PATH], link[DISE_ROUTE_PATH], to[128];
+		const char *name = strrchr(rows[i].tool, '/'); /* a tool is a path (or a group's name) */
 
-		/* cas/run/<version>/<tool> -> ../../<sha256>: what runs keeps its name */
+		/* cas/run/<version>/<file name> -> ../../<sha256>: what runs keeps its name */
+		name = name ? name + 1 : rows[i].tool;
 		if (snprintf(dir, sizeof(dir), "%s/run", cas_dir) >= (int)sizeof(dir))
 			continue;
 		mkdir(dir, 0700);
 		snprintf(dir, sizeof(dir), "%s/run/%lld", cas_dir, (long long)rows[i].version);
 		mkdir(dir, 0700);
-		if (snprintf(link, sizeof(link), "%s/%s", dir, rows[i].tool) >= (int)sizeof(link))
+		if (!name[0] || snprintf(link, sizeof(link), "%s/%s", dir, name) >= (int)sizeof(link))
 			continue;
 		snprintf(to, sizeof(to), "../../%s", rows[i].sha256);
 		if (symlink(to, link) < 0 && errno != EEXIST)

@@ -7,7 +7,9 @@
  * ingest. Every new content is copied to $DISE_HOME/cas/<sha256> (mode
  * kept), so any ancestor stays runnable after its path was overwritten.
  * Lineage: when the content at a path changes, the new version's parent is
- * the version that was there before (path_heads); `dise tool add` names
+ * the version that was there before (path_heads); the first version seen at
+ * a new path of a tool that has versions already (a group: a new release
+ * directory) follows the tool's newest version; `dise tool add` names
  * parents explicitly, several for a merge.
  *
  * The store has a size cap (dise.json cas.max_bytes): over it, the copies
@@ -24,11 +26,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "resolve.h"
 #include "sha256.h"
+#include "toolpath.h"
 
 struct dise_resolver {
 	dise_store *st;
+	const struct dise_config *cfg; /* dise.json "tools": {"name": {"paths": [globs]}} */
 	char cas[PATH_MAX];
 	uint64_t cap;
 	uint64_t made;	       /* versions made so far */
@@ -43,6 +48,11 @@ uint64_t dise_resolver_versions_made(const dise_resolver *rs)
 uint64_t dise_resolver_bad_resolved(const dise_resolver *rs)
 {
 	return rs->bad_resolved;
+}
+
+void dise_resolver_set_config(dise_resolver *rs, const struct dise_config *cfg)
+{
+	rs->cfg = cfg;
 }
 
 void dise_resolver_set_cas_cap(dise_resolver *rs, uint64_t max_bytes)
@@ -111,7 +121,9 @@ int dise_resolver_new(dise_store *st, const char *cas_dir, dise_resolver **ret)
 		return -errno;
 	}
 	rs->st = st;
-	snprintf(rs->cas, sizeof(rs->cas), "%s", cas_dir);
+	/* normal, as the paths of runs are (routed_tool compares them) */
+	if (dise_path_absolute(cas_dir, NULL, rs->cas, sizeof(rs->cas)) < 0)
+		snprintf(rs->cas, sizeof(rs->cas), "%s", cas_dir);
 	*ret = rs;
 	return 0;
 }
@@ -128,7 +140,7 @@ dise_resolver *dise_resolver_free(dise_resolver *rs)
  * or -errno.
  */
 static int64_t version_for(dise_resolver *rs, const char *tool, const char *sha, const char *path, int64_t size,
-			   int64_t wall_ns, const char *label)
+			   int64_t wall_ns, const char *label, int observed)
 {
 	int64_t id = 0, head = 0;
 	char cas[PATH_MAX + 80];
@@ -145,11 +157,34 @@ static int64_t version_for(dise_resolver *rs, const char *tool, const char *sha,
 		rs->made++;
 		if ((r = dise_store_path_head(rs->st, path, &head)) < 0)
 			return r;
+		/* a new path of a tool that has versions (a group's next release directory): after its newest */
+		if (!head && observed && (r = dise_store_tool_newest(rs->st, tool, id, &head)) < 0)
+			return r;
 		if (head && head != id && (r = dise_store_parent_add(rs->st, id, head)) < 0)
 			return r;
 	}
 	r = dise_store_path_head_set(rs->st, path, id);
 	return r < 0 ? r : id;
+}
+
+/*
+ * A routed run runs $DISE_HOME/cas/run/<version>/<name> (ingest.c): it is a
+ * run of that version's tool, not a tool of its own. 1 with the tool in
+ * buf, 0 when path is no such link, or -errno.
+ */
+static int routed_tool(dise_resolver *rs, const char *path, char *buf, size_t size)
+{
+	size_t n = strlen(rs->cas);
+	const char *p = path + n + 5;
+	char *end;
+	long long v;
+
+	if (strncmp(path, rs->cas, n) || strncmp(path + n, "/run/", 5) || *p < '1' || *p > '9')
+		return 0;
+	v = strtoll(p, &end, 10);
+	if (*end != '/' || strchr(end + 1, '/'))
+		return 0;
+	return dise_store_version_tool(rs->st, v, buf, size);
 }
 
 /* Evicts copies until the store is under its cap. Runs inside the caller's transaction. */
@@ -235,13 +270,24 @@ int dise_resolver_step(dise_resolver *rs, int max)
 
 		r = dise_store_content_add(rs->st, p[i].dev, p[i].ino, p[i].size, p[i].mtime_ns, known[i] ? sha[i] : NULL);
 		if (r == 0 && known[i]) {
-			char tool[256];
+			char tool[sizeof(p[i].path)];
+			const char *group;
 
-			/* a registered path belongs to its registered tool */
+			/*
+			 * The path is the tool, unless it is one of a group's: a path
+			 * `dise tool add` registered, else one dise.json's "paths" match
+			 */
 			snprintf(tool, sizeof(tool), "%s", p[i].tool);
-			if ((r = dise_store_path_tool(rs->st, p[i].path, tool, sizeof(tool))) < 0)
+			if ((r = routed_tool(rs, p[i].path, tool, sizeof(tool))) == 0)
+				r = dise_store_path_tool(rs->st, p[i].path, tool, sizeof(tool));
+			if (r < 0)
 				break; /* busy: the run would get the wrong tool */
-			v = version_for(rs, tool, sha[i], p[i].path, p[i].size, p[i].wall_ns, NULL);
+			if (r == 0 && (group = dise_config_group(rs->cfg, p[i].path)))
+				snprintf(tool, sizeof(tool), "%s", group);
+			r = strcmp(tool, p[i].tool) ? dise_store_run_set_tool(rs->st, p[i].run_id, tool) : 0;
+			if (r < 0)
+				break;
+			v = version_for(rs, tool, sha[i], p[i].path, p[i].size, p[i].wall_ns, NULL, 1);
 			r = v < 0 ? (int)v : 0;
 		}
 		/* version 0: the file was gone or changed before it could be hashed */
@@ -271,7 +317,14 @@ int dise_resolver_register(dise_resolver *rs, const char *tool, const char *labe
 	int64_t id = 0;
 	int r, i;
 
-	if (!realpath(path, abs) || stat(abs, &st) < 0)
+	char cwd[PATH_MAX];
+
+	/* the path as it is invoked (absolute, symbolic links kept): what runs of it will be found by */
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -errno;
+	if ((r = dise_path_absolute(path, cwd, abs, sizeof(abs))) < 0)
+		return r;
+	if (stat(abs, &st) < 0)
 		return -errno;
 	r = dise_hash_file(abs, rs->cas, NULL, sha);
 	if (r < 0)
@@ -281,7 +334,7 @@ int dise_resolver_register(dise_resolver *rs, const char *tool, const char *labe
 		return r;
 	r = dise_store_path_tool_set(rs->st, abs, tool);
 	if (r == 0) {
-		id = version_for(rs, tool, sha, abs, (int64_t)st.st_size, 0, label);
+		id = version_for(rs, tool, sha, abs, (int64_t)st.st_size, 0, label, 0); /* its parents are named */
 		r = id < 0 ? (int)id : 0;
 	}
 	if (r == 0)

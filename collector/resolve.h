@@ -20,6 +20,9 @@ dise_resolver *dise_resolver_free(dise_resolver *rs);
  * healthy version (and, once the healer exists, never a route's).
  */
 void dise_resolver_set_cas_cap(dise_resolver *rs, uint64_t max_bytes);
+/* The groups of dise.json (cfg outlives the resolver; NULL: none): a path they match is their tool's. */
+struct dise_config;
+void dise_resolver_set_config(dise_resolver *rs, const struct dise_config *cfg);
 
 /*
  * Gives versions to up to max runs that have none yet. Files are hashed

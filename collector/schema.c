@@ -23,6 +23,7 @@
 #include "names.h"
 #include "schema.h"
 #include "store-internal.h"
+#include "toolpath.h"
 
 static const char schema_v1[] =
 	"CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);"
@@ -176,6 +177,55 @@ static int exec_sql(sqlite3 *db, const char *sql)
 	return dise__errno(sqlite3_exec(db, sql, NULL, NULL, NULL));
 }
 
+/*
+ * v10: a tool is the path it was invoked at, not its basename (toolpath.h).
+ * Each run gets `path` (what it was invoked at, made absolute); each
+ * version the path of its first run as its tool (a version of a tool
+ * `dise tool add` named keeps that name); routes, rules and journal rows
+ * follow their version; labels count per tool (v1, v2, … by age) where
+ * none was given. A content an old database knew under one basename at two
+ * paths stays with the path it first ran at: the other path's next run
+ * makes it a version of that path's tool.
+ */
+static const char schema_v10[] =
+	"ALTER TABLE runs ADD COLUMN path TEXT;"
+	"UPDATE runs SET path = COALESCE(dise_abs_path(COALESCE(exe, execfn), cwd), COALESCE(exe, execfn));"
+	"UPDATE OR IGNORE versions SET tool = COALESCE((SELECT r.path FROM runs r WHERE r.version_id = versions.id "
+	"  ORDER BY r.id LIMIT 1), dise_abs_path(path, NULL), tool) WHERE tool NOT IN (SELECT tool FROM tool_paths);"
+	"UPDATE runs SET tool = COALESCE((SELECT v.tool FROM versions v WHERE v.id = runs.version_id), path, tool);"
+	"UPDATE OR IGNORE routes SET tool = (SELECT v.tool FROM versions v WHERE v.id = routes.version_id) "
+	"  WHERE EXISTS (SELECT 1 FROM versions v WHERE v.id = routes.version_id);"
+	"UPDATE rules SET tool = (SELECT v.tool FROM versions v WHERE v.id = rules.source_version) "
+	"  WHERE EXISTS (SELECT 1 FROM versions v WHERE v.id = rules.source_version);"
+	"UPDATE journal SET tool = (SELECT v.tool FROM versions v WHERE v.id = journal.version_id) "
+	"  WHERE EXISTS (SELECT 1 FROM versions v WHERE v.id = journal.version_id);"
+	"UPDATE OR REPLACE path_heads SET path = COALESCE(dise_abs_path(path, NULL), path);"
+	"UPDATE versions SET label = 'v' || (SELECT count(*) FROM versions w WHERE w.tool = versions.tool AND w.id <= versions.id) "
+	"  WHERE label IS NULL;"
+	"CREATE INDEX IF NOT EXISTS versions_tool ON versions(tool, id);"
+	"CREATE INDEX IF NOT EXISTS runs_tool ON runs(tool);";
+
+/* dise_abs_path(path, cwd): path made absolute and normal (toolpath.h), NULL when it cannot be. */
+static void sql_abs_path(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const char *path = (const char *)sqlite3_value_text(argv[0]);
+	const char *cwd = argc > 1 ? (const char *)sqlite3_value_text(argv[1]) : NULL;
+	char out[4096];
+
+	if (path && dise_path_absolute(path, cwd, out, sizeof(out)) == 0)
+		sqlite3_result_text(ctx, out, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_result_null(ctx);
+}
+
+static int step_v10(sqlite3 *db)
+{
+	int r = dise__errno(sqlite3_create_function(db, "dise_abs_path", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+						    sql_abs_path, NULL, NULL));
+
+	return r < 0 ? r : exec_sql(db, schema_v10);
+}
+
 static int rebuild(sqlite3 *db, const struct rebuild *t)
 {
 	char list[512], def[2048], *sql = NULL;
@@ -237,7 +287,11 @@ static int step_sql(sqlite3 *db, int from)
 	static const char *const step[] = { schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7 };
 
 	_Static_assert(sizeof(step) / sizeof(step[0]) == 6, "a step per schema version up to 7");
-	return from == 8 ? step_v9(db) : from == 7 ? step_v8(db) : exec_sql(db, step[from - 1]);
+	if (from == 9)
+		return step_v10(db);
+	if (from == 8)
+		return step_v9(db);
+	return from == 7 ? step_v8(db) : exec_sql(db, step[from - 1]);
 }
 
 /* The version db records (0: none), or -errno. */
@@ -261,7 +315,7 @@ int dise__schema_migrate(sqlite3 *db, int target)
 	sqlite3_stmt *q;
 	int r, version, created = 0;
 
-	_Static_assert(DISE_SCHEMA_VERSION == 9, "a step per schema version");
+	_Static_assert(DISE_SCHEMA_VERSION == 10, "a step per schema version");
 	r = exec_sql(db, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;

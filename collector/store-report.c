@@ -13,11 +13,12 @@
 #include <string.h>
 
 #include "store-internal.h"
+#include "toolpath.h"
 
 static const char *const reports[DISE_REPORT_MAX] = {
 	/* ?1: a tool or NULL; ?2: how many, newest first */
 	[DISE_REPORT_RUNS] =
-		"SELECT r.id, r.pid, r.ppid, COALESCE(r.exe, r.execfn) AS exe, r.cwd, r.argv, r.start_wall_ns, r.outcome, "
+		"SELECT r.id, r.pid, r.ppid, r.tool, COALESCE(r.exe, r.execfn) AS exe, r.cwd, r.argv, r.start_wall_ns, r.outcome, "
 		"r.exit_status, r.signal, (r.end_ns - r.start_ns) AS wall_ns, r.user_ns, r.sys_ns, r.maxrss_kb, "
 		"r.forked, r.exec_parent, r.exec_path, "
 		"(SELECT signature FROM crashes c WHERE c.run_id = r.id ORDER BY c.id DESC LIMIT 1) AS crash_signature "
@@ -26,6 +27,8 @@ static const char *const reports[DISE_REPORT_MAX] = {
 	[DISE_REPORT_LINEAGE] =
 		"SELECT v.id, v.sha256, v.label, v.path, v.health, v.first_seen_wall_ns, v.cas_path, "
 		"(SELECT group_concat(parent_id) FROM version_parents p WHERE p.version_id = v.id) AS parents, "
+		"(SELECT group_concat(COALESCE(pv.label, 'v' || pv.id), ', ') FROM version_parents p JOIN versions pv "
+		" ON pv.id = p.parent_id WHERE p.version_id = v.id) AS parent_labels, "
 		"(SELECT count(*) FROM runs r WHERE r.version_id = v.id) AS runs, "
 		"(SELECT count(*) FROM runs r WHERE r.version_id = v.id AND dise_failed(r.outcome, r.exit_status, NULL)) "
 		"AS failures, "
@@ -62,6 +65,20 @@ static const char *const reports[DISE_REPORT_MAX] = {
 		"(SELECT group_concat(c.version_id) FROM rule_checks c WHERE c.rule_id = r.id AND c.result = 'failed') "
 		"AS refused_versions "
 		"FROM rules r ORDER BY id",
+	/* every tool: its paths, versions by health, its route (by label) */
+	[DISE_REPORT_TOOLS] =
+		"WITH t(tool) AS (SELECT tool FROM versions UNION SELECT tool FROM tool_paths) "
+		"SELECT t.tool, "
+		"(SELECT group_concat(p, ' ') FROM (SELECT path AS p FROM tool_paths WHERE tool = t.tool UNION "
+		" SELECT path FROM versions WHERE tool = t.tool AND path IS NOT NULL ORDER BY 1)) AS paths, "
+		"(SELECT count(*) FROM versions v WHERE v.tool = t.tool) AS versions, "
+		"(SELECT group_concat(h, ', ') FROM (SELECT count(*) || ' ' || health AS h FROM versions v "
+		" WHERE v.tool = t.tool GROUP BY health ORDER BY health)) AS health, "
+		"(SELECT COALESCE(v.label, 'v' || v.id) FROM routes r JOIN versions v ON v.id = r.version_id "
+		" WHERE r.tool = t.tool) AS route, "
+		"(SELECT COALESCE(v.label, 'v' || v.id) FROM versions v WHERE v.tool = t.tool ORDER BY v.id DESC LIMIT 1) "
+		"AS newest "
+		"FROM t ORDER BY t.tool",
 	[DISE_REPORT_HEALTH_BY] = "SELECT health, count(*) AS count FROM versions GROUP BY health ORDER BY health",
 	[DISE_REPORT_RECENT_FAILURES] =
 		"SELECT f.created_wall_ns AS wall_ns, v.tool, v.id AS version, f.detector, f.description, "
@@ -140,7 +157,8 @@ int dise_store_health_counts(dise_store *st, struct dise_health_counts *ret)
 int dise_store_version_pick(dise_store *st, const char *tool, const char *ver, enum dise_pick pick, int64_t *ret)
 {
 	/* by label, or by id (v12 or 12) */
-	static const char named[] = "SELECT id FROM versions WHERE tool = ?1 AND (label = ?2 OR id = CAST(ltrim(?2, 'v') AS INTEGER))";
+	static const char named[] = "SELECT id FROM versions WHERE tool = ?1 AND (label = ?2 OR id = CAST(ltrim(?2, 'v') AS INTEGER)) "
+				    "ORDER BY label = ?2 DESC LIMIT 1"; /* a label before an id that reads the same */
 	static const char healable[] = "SELECT max(id) FROM versions WHERE tool = ?1 AND health != 'pruned'";
 	static const char resettable[] = "SELECT max(id) FROM versions WHERE tool = ?1 AND health IN ('pruned', 'failed')";
 	int64_t id = 0;
@@ -154,4 +172,75 @@ int dise_store_version_pick(dise_store *st, const char *tool, const char *ver, e
 		return r;
 	*ret = id;
 	return id != 0;
+}
+
+int dise_store_tool_lookup(dise_store *st, const char *name, const char *cwd, char *buf, size_t size, char **ret_candidates)
+{
+	/* the tools: of versions, of registered paths, and of runs (runs_tool) */
+	static const char exact[] = "SELECT ?1 WHERE EXISTS (SELECT 1 FROM versions WHERE tool = ?1) "
+				    "OR EXISTS (SELECT 1 FROM tool_paths WHERE tool = ?1) OR EXISTS (SELECT 1 FROM runs WHERE tool = ?1)";
+	/* a path of a group: registered, or the path a version of it was seen at */
+	static const char by_path[] = "SELECT tool FROM tool_paths WHERE path = ?1 UNION SELECT tool FROM versions WHERE path = ?1 "
+				      "LIMIT 1";
+	/* a file name: the tools whose path ends in it */
+	static const char by_base[] = "SELECT tool FROM (SELECT tool FROM versions UNION SELECT tool FROM tool_paths "
+				      "UNION SELECT path FROM tool_paths UNION SELECT DISTINCT tool FROM runs) "
+				      "WHERE substr(tool, -length(?1) - 1) = '/' || ?1 ORDER BY tool";
+	char abs[4096];
+	sqlite3_stmt *q;
+	char *cand = NULL;
+	size_t len = 0;
+	int r, n = 0;
+
+	*ret_candidates = NULL;
+	if ((r = dise__text(st, exact, buf, size, "s", name)) != 0)
+		return r;
+	if (strchr(name, '/')) {
+		if (dise_path_absolute(name, cwd, abs, sizeof(abs)) < 0)
+			return 0;
+		if ((r = dise__text(st, exact, buf, size, "s", abs)) != 0)
+			return r;
+		return dise__text(st, by_path, buf, size, "s", abs);
+	}
+	if (!(q = dise__stmt(st, by_base)))
+		return -EIO;
+	dise__bind(q, "s", name);
+	while ((r = dise__step(q)) > 0) {
+		const char *t = (const char *)sqlite3_column_text(q, 0);
+		char tool[4096];
+		size_t tl;
+
+		/* a registered path stands for its tool */
+		if (dise__text(st, "SELECT tool FROM tool_paths WHERE path = ?1", tool, sizeof(tool), "s", t) <= 0)
+			snprintf(tool, sizeof(tool), "%s", t);
+		tl = strlen(tool);
+		if (cand) { /* each tool once */
+			const char *c = cand;
+
+			while ((c = strstr(c, tool)) && !((c == cand || c[-1] == ' ') && (c[tl] == ',' || !c[tl])))
+				c++;
+			if (c)
+				continue;
+		}
+		if (n == 0)
+			snprintf(buf, size, "%s", tool);
+		{
+			char *p = realloc(cand, len + tl + 3);
+
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			cand = p;
+			len += (size_t)sprintf(cand + len, "%s%s", n ? ", " : "", tool);
+		}
+		n++;
+	}
+	dise__done(q);
+	if (r < 0 || n < 2) {
+		free(cand);
+		return r < 0 ? r : n;
+	}
+	*ret_candidates = cand;
+	return -EEXIST;
 }

@@ -21,7 +21,7 @@ int dise_store_runs_unversioned(dise_store *st, struct dise_unversioned *p, int 
 	 * its EXIT having come first from another shard. Version 0 marks a file
 	 * that could not be hashed, so nothing is looked at twice.
 	 */
-	static const char sql[] = "SELECT id, tool, COALESCE(exe, execfn), cwd, exe_dev, exe_ino, exe_size, exe_mtime_ns, "
+	static const char sql[] = "SELECT id, tool, COALESCE(path, exe, execfn), cwd, exe_dev, exe_ino, exe_size, exe_mtime_ns, "
 				  "start_wall_ns, dise_failed(outcome, exit_status, NULL) FROM runs "
 				  "WHERE version_id IS NULL AND exe_ino IS NOT NULL ORDER BY id LIMIT ?1";
 	sqlite3_stmt *q = dise__stmt(st, sql);
@@ -99,8 +99,12 @@ int dise_store_version_by_label(dise_store *st, const char *tool, const char *la
 int dise_store_version_add(dise_store *st, const char *tool, const char *sha, const char *label, const char *path,
 			   int64_t size, int64_t wall_ns, const char *cas_path, int64_t *ret_id)
 {
-	static const char sql[] = "INSERT INTO versions(tool, sha256, label, path, size, first_seen_wall_ns, cas_path) "
-				  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+	/* no label given: v1, v2, … counted within the tool (the first such name no version of it has) */
+	static const char sql[] =
+		"INSERT INTO versions(tool, sha256, label, path, size, first_seen_wall_ns, cas_path) "
+		"VALUES (?1, ?2, COALESCE(?3, (WITH RECURSIVE n(k) AS (SELECT (SELECT count(*) FROM versions WHERE tool = ?1) + 1 "
+		"  UNION ALL SELECT k + 1 FROM n WHERE EXISTS (SELECT 1 FROM versions WHERE tool = ?1 AND label = 'v' || k)) "
+		"  SELECT 'v' || max(k) FROM n)), ?4, ?5, ?6, ?7)";
 	int r = dise__exec(st, sql, "ssssiis", tool, sha, label, path, size, wall_ns, cas_path);
 
 	if (r == 0)
@@ -129,6 +133,16 @@ int dise_store_path_head(dise_store *st, const char *path, int64_t *ret_id)
 	return dise__int(st, sql, ret_id, "s", path);
 }
 
+int dise_store_tool_newest(dise_store *st, const char *tool, int64_t except, int64_t *ret_id)
+{
+	static const char sql[] = "SELECT max(id) FROM versions WHERE tool = ?1 AND id != ?2";
+	int r;
+
+	*ret_id = 0;
+	r = dise__int(st, sql, ret_id, "si", tool, except);
+	return r < 0 ? r : 0;
+}
+
 int dise_store_path_head_set(dise_store *st, const char *path, int64_t version)
 {
 	static const char sql[] = "INSERT INTO path_heads(path, version_id) VALUES (?1, ?2) "
@@ -142,6 +156,13 @@ int dise_store_run_set_version(dise_store *st, int64_t run, int64_t version)
 	static const char sql[] = "UPDATE runs SET version_id = ?1 WHERE id = ?2";
 
 	return dise__exec(st, sql, "ii", version, run);
+}
+
+int dise_store_run_set_tool(dise_store *st, int64_t run, const char *tool)
+{
+	static const char sql[] = "UPDATE runs SET tool = ?1 WHERE id = ?2";
+
+	return dise__exec(st, sql, "si", tool, run);
 }
 
 int dise_store_cas_total(dise_store *st, int64_t *ret_bytes)

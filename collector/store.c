@@ -30,6 +30,7 @@
 #include "outcome.h"
 #include "schema.h"
 #include "store-internal.h"
+#include "toolpath.h"
 #include "store.h"
 
 enum {
@@ -57,9 +58,10 @@ static const char *const queries[Q_MAX] = {
 	[Q_CURSOR_SET] = "INSERT INTO ingest_cursor(epoch, shard, next_pos) VALUES (?1, ?2, ?3) "
 			 "ON CONFLICT(epoch, shard) DO UPDATE SET next_pos = excluded.next_pos",
 	[Q_START] = "INSERT INTO runs(epoch, pid, start_ns, ppid, uid, start_wall_ns, execfn, exe, cwd, argv, argc, "
-		    "exe_dev, exe_ino, exe_size, exe_mtime_ns, forked, exec_parent, tool) "
-		    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) "
+		    "exe_dev, exe_ino, exe_size, exe_mtime_ns, forked, exec_parent, tool, path) "
+		    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18) "
 		    "ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET ppid = excluded.ppid, uid = excluded.uid, tool = excluded.tool, "
+		    "path = excluded.path, "
 		    "start_wall_ns = excluded.start_wall_ns, execfn = excluded.execfn, exe = excluded.exe, "
 		    "cwd = excluded.cwd, argv = excluded.argv, argc = excluded.argc, exe_dev = excluded.exe_dev, "
 		    "exe_ino = excluded.exe_ino, exe_size = excluded.exe_size, exe_mtime_ns = excluded.exe_mtime_ns, "
@@ -337,13 +339,6 @@ static char *argv_json(const char *p, uint32_t count)
 	return s;
 }
 
-static const char *base_name(const char *p)
-{
-	const char *s = strrchr(p, '/');
-
-	return s ? s + 1 : p;
-}
-
 /* The id of the latest run of pid in epoch that began at or after since_ns (0: none). */
 static int pid_since(dise_store *st, uint64_t epoch, uint32_t pid, uint64_t since_ns, int64_t *ret_id)
 {
@@ -360,9 +355,11 @@ static int add_start(dise_store *st, uint64_t epoch, const struct dise_record *r
 {
 	const struct dise_rec_start *s = &rec->u.start;
 	sqlite3_stmt *q = st->q[Q_START];
+	const char *invoked = rec->exe[0] ? rec->exe : rec->execfn;
 	int64_t parent = 0;
-	char *argv;
-	int r;
+	char *argv, path[4096];
+	struct stat script;
+	int r, interpreted;
 
 	if (s->flags & DISE_START_WRAPPED) {
 		/* dise run's stand-in: only when the shim did not record this process itself */
@@ -391,7 +388,18 @@ static int add_start(dise_store *st, uint64_t epoch, const struct dise_record *r
 	sqlite3_bind_text(q, 9, rec->cwd, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 10, argv ? argv : "[]", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 11, s->argc);
-	if (!(s->flags & DISE_START_NO_EXE)) {
+	/*
+	 * The tool: the path it was invoked at, absolute (of the real exe when
+	 * that path was /proc or /dev/fd); an interpreter given a script file
+	 * runs the script, whose file is then the run's identity (toolpath.h).
+	 */
+	interpreted = dise_interpreter_script(invoked, rec->argv, rec->argv_count, rec->cwd, path, sizeof(path), &script);
+	if (interpreted) {
+		sqlite3_bind_int64(q, 12, (int64_t)script.st_dev);
+		sqlite3_bind_int64(q, 13, (int64_t)script.st_ino);
+		sqlite3_bind_int64(q, 14, (int64_t)script.st_size);
+		sqlite3_bind_int64(q, 15, (int64_t)script.st_mtim.tv_sec * 1000000000 + script.st_mtim.tv_nsec);
+	} else if (!(s->flags & DISE_START_NO_EXE)) {
 		sqlite3_bind_int64(q, 12, (int64_t)s->exe.dev);
 		sqlite3_bind_int64(q, 13, (int64_t)s->exe.ino);
 		sqlite3_bind_int64(q, 14, (int64_t)s->exe.size);
@@ -400,8 +408,10 @@ static int add_start(dise_store *st, uint64_t epoch, const struct dise_record *r
 	sqlite3_bind_int(q, 16, !!(s->flags & DISE_START_FORK));
 	if (parent)
 		sqlite3_bind_int64(q, 17, parent);
-	/* the tool: the basename of the path it was run from (of the real exe when that path was /proc or /dev/fd) */
-	sqlite3_bind_text(q, 18, base_name(rec->exe[0] ? rec->exe : rec->execfn), -1, SQLITE_STATIC);
+	if (interpreted || dise_path_absolute(invoked, rec->cwd, path, sizeof(path)) == 0)
+		sqlite3_bind_text(q, 18, path, -1, SQLITE_STATIC);
+	else /* no usable path: its name, as it came */
+		sqlite3_bind_text(q, 18, invoked, -1, SQLITE_STATIC);
 	r = run(q, NULL);
 out:
 	free(argv);

@@ -25,7 +25,7 @@
 struct sqlite3;
 typedef struct dise_store dise_store;
 
-#define DISE_SCHEMA_VERSION 9
+#define DISE_SCHEMA_VERSION 10
 
 /* Opens (creating and migrating) the database; readonly opens an existing one as is. */
 int dise_store_open(const char *path, int readonly, dise_store **ret);
@@ -103,7 +103,7 @@ int64_t dise_store_total_changes(dise_store *st);
 struct dise_unversioned {
 	int64_t run_id, dev, ino, size, mtime_ns, wall_ns;
 	int failed; /* its bad end is stored already (outcome.h, no tool policy) */
-	char tool[256], path[4096];
+	char tool[4096], path[4096];
 };
 /* Runs with a file identity and no version yet, oldest first, at most max; how many. */
 int dise_store_runs_unversioned(dise_store *st, struct dise_unversioned *p, int max);
@@ -122,8 +122,12 @@ int dise_store_version_set_label(dise_store *st, int64_t version, const char *la
 int dise_store_parent_add(dise_store *st, int64_t version, int64_t parent);
 /* The version last seen at path (its head). */
 int dise_store_path_head(dise_store *st, const char *path, int64_t *ret_id);
+/* The newest version of tool other than except (0: none). */
+int dise_store_tool_newest(dise_store *st, const char *tool, int64_t except, int64_t *ret_id);
 int dise_store_path_head_set(dise_store *st, const char *path, int64_t version);
 int dise_store_run_set_version(dise_store *st, int64_t run, int64_t version);
+/* The tool a run belongs to, once known to be a group's (dise tool add, dise.json "paths"). */
+int dise_store_run_set_tool(dise_store *st, int64_t run, const char *tool);
 /* The bytes the content-addressed copies take. */
 int dise_store_cas_total(dise_store *st, int64_t *ret_bytes);
 struct dise_cas_copy {
@@ -212,6 +216,7 @@ enum dise_report {
 	DISE_REPORT_CRASHES,
 	DISE_REPORT_PRUNED,
 	DISE_REPORT_RULES,
+	DISE_REPORT_TOOLS,
 	DISE_REPORT_HEALTH_BY,
 	DISE_REPORT_RECENT_FAILURES,
 	DISE_REPORT_MAX,
@@ -229,6 +234,15 @@ enum dise_pick {
 	DISE_PICK_RESETTABLE, /* pruned or failed */
 };
 /* 1 with *ret, 0 when there is none, or -errno. */
+/*
+ * The tool a command names (name): a tool's name (its path, or a group's
+ * name); a path (made absolute against cwd) that is a tool or one of a
+ * group's; or a file name that exactly one tool's path ends in. 1 with the
+ * tool in buf, 0 when none, -EEXIST when the file name is several tools'
+ * (*ret_candidates: them, ", "-separated, to free), or -errno.
+ */
+int dise_store_tool_lookup(dise_store *st, const char *name, const char *cwd, char *buf, size_t size,
+			   char **ret_candidates);
 int dise_store_version_pick(dise_store *st, const char *tool, const char *ver, enum dise_pick pick, int64_t *ret);
 
 /*

@@ -323,7 +323,7 @@ static void test_attach_endings(void **state)
 	}
 	settle(f);
 	for (i = 0; i < 7; i++)
-		assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND outcome = '%s' AND tool = 'waiter'",
+		assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND outcome = '%s' AND tool LIKE '%%/waiter'",
 					   (int)pids[i],
 					   cases[i].outcome),
 				 1);
@@ -388,11 +388,11 @@ static void test_attach_fork_and_exec(void **state)
 				      "AND r.forked = 1 AND r.outcome = 'crash' AND c.frames LIKE '%%waiter_crash_thread%%'",
 				   (int)vp),
 			 1);
-	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND tool = 'waiter' AND outcome = 'exec'",
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND tool LIKE '%%/waiter' AND outcome = 'exec'",
 				   (int)up),
 			 1);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs n JOIN runs o ON o.id = n.exec_parent WHERE n.pid = %d "
-				      "AND n.tool = 'exitcode' AND n.outcome = 'fail' AND n.exit_status = 9",
+				      "AND n.tool LIKE '%%/exitcode' AND n.outcome = 'fail' AND n.exit_status = 9",
 				   (int)up),
 			 1);
 }
@@ -411,7 +411,7 @@ static void test_attach_spawns(void **state)
 				   (int)pid),
 			 50);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs n JOIN runs o ON o.id = n.exec_parent "
-				      "WHERE o.ppid = %d AND n.tool = 'true' AND n.outcome = 'ok'", (int)pid),
+				      "WHERE o.ppid = %d AND n.tool LIKE '%%/true' AND n.outcome = 'ok'", (int)pid),
 			 50);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND outcome = 'ok'", (int)pid), 1);
 }
@@ -561,7 +561,7 @@ static void test_attach_sleep_stop_cont(void **state)
 	assert_true(WIFEXITED(attach_finish(&a)));
 	assert_non_null(strstr(a.text, "was killed by SIGTERM"));
 	settle(f);
-	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND tool = 'sleep' AND outcome = 'fail' "
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND tool LIKE '%%/sleep' AND outcome = 'fail' "
 				      "AND signal = 15", (int)t.pid),
 			 1);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM crashes"), 0);
@@ -597,7 +597,7 @@ static void test_attach_python_loop(void **state)
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 3);
 	assert_true(WIFEXITED(attach_finish(&a)));
 	settle(f);
-	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND tool LIKE 'python3%%' "
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND tool LIKE '%%/python3%%' "
 				      "AND outcome = 'fail' AND exit_status = 3 AND argv LIKE '%%sys.stdin%%'",
 				   (int)t.pid),
 			 1);
@@ -623,7 +623,7 @@ static void test_attach_deleted_exe(void **state)
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 5);
 	assert_true(WIFEXITED(attach_finish(&a)));
 	settle(f);
-	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND tool = 'gone-waiter' "
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND tool LIKE '%%/gone-waiter' "
 				      "AND outcome = 'fail' AND exit_status = 5", (int)t.pid),
 			 1);
 }
@@ -653,8 +653,8 @@ static void test_attach_script(void **state)
 	assert_true(WIFEXITED(attach_finish(&a)));
 	settle(f);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs r JOIN versions v ON v.id = r.version_id "
-				      "WHERE r.pid = %d AND r.tool = 'slow-script' AND r.outcome = 'fail' "
-				      "AND r.exit_status = 4 AND v.tool = 'slow-script'", (int)t.pid),
+				      "WHERE r.pid = %d AND r.tool LIKE '%%/slow-script' AND r.outcome = 'fail' "
+				      "AND r.exit_status = 4 AND v.tool LIKE '%%/slow-script'", (int)t.pid),
 			 1);
 }
 
@@ -672,9 +672,9 @@ static void test_attach_three_strikes(void **state)
 		assert_true(WIFSIGNALED(waiter_attached(f, "thread-segv", NULL, NULL)));
 	settle(f);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM failures x JOIN versions v ON v.id = x.version_id "
-				      "WHERE v.tool = 'waiter' AND x.detector = 'no_baseline'"),
+				      "WHERE v.tool LIKE '%%/waiter' AND x.detector = 'no_baseline'"),
 			 1);
-	assert_int_equal(count_sql(f, "SELECT count(*) FROM versions WHERE tool = 'waiter' AND health = 'failing'"), 1);
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM versions WHERE tool LIKE '%%/waiter' AND health = 'failing'"), 1);
 }
 
 /*
@@ -799,7 +799,7 @@ static void test_attach_zombie_leader(void **state)
 	assert_non_null(strstr(a.text, "waiter_crash_thread"));
 	assert_non_null(strstr(a.text, "was killed by SIGSEGV"));
 	settle(f);
-	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND tool = 'waiter' AND outcome = 'crash' "
+	assert_int_equal(count_sql(f, "SELECT count(*) FROM runs WHERE pid = %d AND tool LIKE '%%/waiter' AND outcome = 'crash' "
 				      "AND signal = 11", (int)t.pid),
 			 1);
 }
@@ -826,7 +826,7 @@ static void test_attach_static(void **state)
 	assert_non_null(strstr(a.text, " crash_main+"));
 	settle(f);
 	assert_int_equal(count_sql(f, "SELECT count(*) FROM crashes c JOIN runs r ON r.id = c.run_id WHERE r.pid = %d "
-				      "AND r.tool = 'static-waiter' AND c.frames LIKE '%%\"crash_main\"%%'",
+				      "AND r.tool LIKE '%%/static-waiter' AND c.frames LIKE '%%\"crash_main\"%%'",
 				   (int)t.pid),
 			 1);
 }

@@ -100,7 +100,9 @@ static void test_end_to_end(void **state)
 	assert_non_null(find_run(runs, d.pid, "exec"));
 	o = find_run(runs, d.pid, "ok");
 	assert_non_null(o);
-	assert_string_equal(json_string_value(json_object_get(o, "tool")), "echo");
+	/* a tool is the path it was invoked at, absolute */
+	assert_true(json_string_value(json_object_get(o, "tool"))[0] == '/');
+	assert_non_null(strstr(json_string_value(json_object_get(o, "tool")), "/echo"));
 	assert_non_null(json_object_get(o, "exec_parent"));
 	/* three forked children, each a run of its own */
 	{
@@ -696,8 +698,8 @@ static int64_t heal_requests(struct fixture *f, const char *tool, const char *de
 
 	assert_true(asprintf(&sql,
 			     "SELECT count(*) FROM heal_requests h JOIN versions v ON v.id = h.version_id "
-			     "JOIN failures x ON x.id = h.failure_id WHERE v.tool = '%s'%s%s%s",
-			     tool, detector ? " AND x.detector = '" : "", detector ? detector : "", detector ? "'" : "") > 0);
+			     "JOIN failures x ON x.id = h.failure_id WHERE (v.tool = '%s' OR v.tool LIKE '%%/%s')%s%s%s",
+			     tool, tool, detector ? " AND x.detector = '" : "", detector ? detector : "", detector ? "'" : "") > 0);
 	n = db_count(f, sql);
 	free(sql);
 	return n;
@@ -742,7 +744,7 @@ static void test_late_start_gets_version(void **state)
 	dise_ring_unmap(&ring);
 	collect_once(f, &r);
 	run_result_free(&r);
-	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'latestart' AND version_id > 0"), 2);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool LIKE '%%/latestart' AND version_id > 0"), 2);
 	free(t);
 }
 
@@ -795,11 +797,11 @@ static void test_three_strikes(void **state)
 		assert_int_equal(json_array_size(l), 2);
 		assert_non_null(json_object_get(json_array_get(l, 1), "heal_request")); /* taken by the healer since */
 		assert_non_null(strstr(json_string_value(json_object_get(json_array_get(l, 1), "detection")),
-				       "three_strikes: strike1"));
+				       "/strike1 v")); /* the tool by its path */
 		json_decref(l);
 	}
 	assert_int_equal(db_count(f, "SELECT count(*) FROM failures WHERE detector = 'three_strikes' AND "
-				     "description LIKE 'strike1 v% failed 3 times within 3600 s where its ancestors did not%'"),
+				     "description LIKE '/%/strike1 v% failed 3 times within 3600 s where its ancestors did not%'"),
 			 1);
 	/* a 4th run and another pass: routed to the release before, it runs ok; still exactly one request */
 	{
@@ -840,7 +842,7 @@ static void test_three_strikes(void **state)
 	}
 	collect_once(f, &r);
 	run_result_free(&r);
-	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'strike50' AND outcome = 'fail'"), 50);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool LIKE '%%/strike50' AND outcome = 'fail'"), 50);
 	assert_int_equal(heal_requests(f, "strike50", NULL), 1);
 
 	/* three failures where the release before ran ok, but two hours ago, a minute apart */
@@ -855,10 +857,10 @@ static void test_three_strikes(void **state)
 	dise_ring_unmap(&ring);
 	collect_once(f, &r);
 	run_result_free(&r);
-	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'strikeold' AND outcome = 'fail'"), 3);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool LIKE '%%/strikeold' AND outcome = 'fail'"), 3);
 	/* they have their version (so the detectors did look at them), and are simply too old */
-	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'strikeold' AND version_id > 0"), 4);
-	assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool = 'strikeold'"), 2);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool LIKE '%%/strikeold' AND version_id > 0"), 4);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool LIKE '%%/strikeold'"), 2);
 	assert_int_equal(heal_requests(f, "strikeold", NULL), 0);
 	free(t1);
 	free(t2);
@@ -943,7 +945,7 @@ static pid_t child_pid(struct fixture *f, const char *tool)
 	char *sql;
 	int64_t pid;
 
-	assert_true(asprintf(&sql, "SELECT max(pid) FROM runs WHERE tool = '%s'", tool) > 0);
+	assert_true(asprintf(&sql, "SELECT max(pid) FROM runs WHERE tool = '%s' OR tool LIKE '%%/%s'", tool, tool) > 0);
 	pid = db_count(f, sql);
 	free(sql);
 	return (pid_t)pid;
@@ -1009,19 +1011,19 @@ static void test_dise_run(void **state)
 
 	pid = child_pid(f, "exitcode");
 	assert_true(pid > 0);
-	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'exitcode' AND outcome = 'fail'"), 2);
-	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'crasher' AND outcome = 'crash' AND signal = 11"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool LIKE '%%/exitcode' AND outcome = 'fail'"), 2);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool LIKE '%%/crasher' AND outcome = 'crash' AND signal = 11"), 1);
 	/* the shim's run only: dise run's stand-in was not needed */
-	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE pid = (SELECT pid FROM runs WHERE tool = 'crasher' "
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE pid = (SELECT pid FROM runs WHERE tool LIKE '%%/crasher' "
 				     "AND outcome = 'crash')"),
 			 1);
 	pid = child_pid(f, "static-exit");
 	assert_int_equal(runs_of(f, pid, " AND outcome = 'fail' AND exit_status = 5"), 1);
-	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'python3' AND outcome = 'fail' AND exit_status = 4"), 1);
-	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'ls' AND outcome = 'fail' AND exit_status = 2"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool LIKE '%%/python3' AND outcome = 'fail' AND exit_status = 4"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool LIKE '%%/ls' AND outcome = 'fail' AND exit_status = 2"), 1);
 	/* killed: wait4 told dise run at once, no need to wait for the vanished sweep */
-	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'crasher' AND outcome = 'vanished' AND signal = 9"), 1);
-	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'static-exit' AND version_id > 0"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool LIKE '%%/crasher' AND outcome = 'vanished' AND signal = 9"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool LIKE '%%/static-exit' AND version_id > 0"), 1);
 }
 
 /* Under nohup (SIGHUP ignored) and with a signal blocked, the tool sees the same as when run directly. */
@@ -1127,7 +1129,7 @@ static void test_dise_run_ctrl_c(void **state)
 		collect_once(f, &r);
 		run_result_free(&r);
 	}
-	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'sleep' AND outcome = 'fail' AND signal = 2"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool LIKE '%%/sleep' AND outcome = 'fail' AND signal = 2"), 1);
 	{
 		char sql[128];
 
@@ -1941,12 +1943,12 @@ static void test_done_when(void **state)
 	}
 	/* the collector dise run started stores, versions and detects by itself: a first version, nothing to compare
 	 * it to or route to: failing, not healed */
-	if (!wait_for(db_try_count(f, "SELECT count(*) FROM versions WHERE tool = 'crasher' AND health = 'failing'") > 0,
+	if (!wait_for(db_try_count(f, "SELECT count(*) FROM versions WHERE tool LIKE '%%/crasher' AND health = 'failing'") > 0,
 		      WAIT_MS))
 		fail_msg("the collector dise run started never judged the crashes");
 	collector_stop(f);
 
-	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool = 'crasher' AND outcome = 'crash'"), 3);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool LIKE '%%/crasher' AND outcome = 'crash'"), 3);
 	j = dise_json(f, crashes);
 	assert_int_equal(json_array_size(j), 1);
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(j, 0), "count")), 3);
@@ -2183,9 +2185,9 @@ static void test_healing(void **state)
 		}
 		collect_once(f, &r);
 		run_result_free(&r);
-		assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool = 'lonely' AND health = 'failing'"), 1);
-		assert_int_equal(db_count(f, "SELECT count(*) FROM routes WHERE tool = 'lonely'"), 0);
-		assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE tool = 'lonely' AND result = 'no_ancestor'"), 1);
+		assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool LIKE '%/lonely' AND health = 'failing'"), 1);
+		assert_int_equal(db_count(f, "SELECT count(*) FROM routes WHERE tool LIKE '%/lonely'"), 0);
+		assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE tool LIKE '%/lonely' AND result = 'no_ancestor'"), 1);
 		free(lone);
 	}
 	/* the report: one healing, routed; the lone version is failing, not a healing */

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Which tool a run belongs to: the path it was invoked at (AT_EXECFN made
+ * absolute against the run's cwd, lexically: not the realpath, not the
+ * basename), or, for an interpreter given a script file, the script.
+ */
+#ifndef DISE_TOOLPATH_H
+#define DISE_TOOLPATH_H
+
+#include <stddef.h>
+#include <sys/stat.h>
+
+/*
+ * path made absolute against cwd and normalised lexically ("//", "/./",
+ * "/../" folded; symbolic links are not followed) into out. Returns 0, or
+ * -ENAMETOOLONG / -EINVAL (no usable path).
+ */
+int dise_path_absolute(const char *path, const char *cwd, char *out, size_t size);
+
+/*
+ * Whether name (a path or basename) is an interpreter whose first
+ * non-option operand is a script: sh, bash, dash, zsh, ksh, mksh, busybox
+ * sh is not, python, python3, python3.N, perl, perl5.N, ruby, tclsh, lua, node.
+ */
+int dise_is_interpreter(const char *name);
+
+/*
+ * The script an interpreter run executes: for interp (its path) and its
+ * argv (count strings packed, as in a record), the first non-option operand
+ * when it is an existing regular file (made absolute against cwd into out,
+ * its stat into st). None when an option gives the program inline (-c, -e,
+ * -E, python's -m) or reads it from stdin ("-"). Returns 1 with a script,
+ * 0 without.
+ */
+int dise_interpreter_script(const char *interp, const char *argv, unsigned count, const char *cwd, char *out,
+			    size_t size, struct stat *st);
+
+#endif
