@@ -34,6 +34,7 @@ static const char *dot_colour(const char *health)
 	case DISE_HEALTHY: return "palegreen";
 	case DISE_DEGRADED: return "khaki";
 	case DISE_PRUNED: return "lightpink";
+	case DISE_FAILING: return "orange"; /* bad, nowhere to go: still run */
 	default: return "tomato"; /* failed */
 	}
 }
