@@ -58,10 +58,18 @@ int dise_exit_is_external(int exit_status)
 	       exit_status == 128 + SIGKILL || exit_status == 128 + SIGPIPE || exit_status == 128 + SIGTERM;
 }
 
-int dise_crash_sent_from_outside(int si_code)
+int dise_crash_sent_from_outside(int si_code, uint64_t fault_addr, uint32_t pid)
 {
-	/* SI_USER: kill(2); SI_QUEUE: sigqueue(3). raise() and abort() use tgkill (SI_TKILL); a fault has si_code > 0 */
-	return si_code == SI_USER || si_code == SI_QUEUE;
+	/*
+	 * SI_USER: kill(2); SI_QUEUE: sigqueue(3). raise() and abort() use
+	 * tgkill (SI_TKILL); a fault has si_code > 0. For SI_USER and SI_QUEUE
+	 * the kernel fills si_pid where a fault's si_addr is (x86-64: the low 32
+	 * bits of the CRASH record's fault address): a process that kills
+	 * itself (`kill -SEGV $$` in a shell script) raised its crash itself.
+	 */
+	if (si_code != SI_USER && si_code != SI_QUEUE)
+		return 0;
+	return (uint32_t)(fault_addr & 0xffffffffu) != pid;
 }
 
 int dise_run_failed(int outcome, int exit_status, const int *normal, int nnormal)

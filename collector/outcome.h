@@ -40,7 +40,12 @@ int dise_run_failed(int outcome, int exit_status, const int *normal, int nnormal
 /* Whether an exit status tells of an ending from outside: 124 (timeout's), 128 + SIGHUP/INT/KILL/PIPE/TERM. */
 int dise_exit_is_external(int exit_status);
 
-/* Whether a crash signal's si_code says another process sent it (kill, sigqueue) rather than the process raising it. */
-int dise_crash_sent_from_outside(int si_code);
+/*
+ * Whether a crash signal was sent by another process (kill, sigqueue: si_code
+ * SI_USER or SI_QUEUE, with a sender other than pid) rather than raised by
+ * the process itself. fault_addr: the CRASH record's, which holds si_pid
+ * for those codes.
+ */
+int dise_crash_sent_from_outside(int si_code, uint64_t fault_addr, uint32_t pid);
 
 #endif

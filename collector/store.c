@@ -152,12 +152,14 @@ static void sql_failed(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 						   normal, n));
 }
 
-/* dise_sent(si_code): whether a crash signal was sent by another process (outcome.h) */
+/* dise_sent(si_code, fault_addr, pid): whether a crash signal was sent by another process (outcome.h) */
 static void sql_sent(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
 	(void)argc;
 	sqlite3_result_int(ctx, sqlite3_value_type(argv[0]) != SQLITE_NULL &&
-					dise_crash_sent_from_outside(sqlite3_value_int(argv[0])));
+					dise_crash_sent_from_outside(sqlite3_value_int(argv[0]),
+								     (uint64_t)sqlite3_value_int64(argv[1]),
+								     (uint32_t)sqlite3_value_int64(argv[2])));
 }
 
 int dise_store_open(const char *path, int readonly, dise_store **ret)
@@ -174,7 +176,7 @@ int dise_store_open(const char *path, int readonly, dise_store **ret)
 	r = map_rc(sqlite3_create_function(st->db, "dise_failed", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_failed,
 					   NULL, NULL));
 	if (r == 0)
-		r = map_rc(sqlite3_create_function(st->db, "dise_sent", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_sent,
+		r = map_rc(sqlite3_create_function(st->db, "dise_sent", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_sent,
 						   NULL, NULL));
 	if (r < 0)
 		goto fail;
