@@ -197,6 +197,7 @@ static void *resolver_main(void *p)
 		return NULL;
 	}
 	dise_resolver_set_cas_cap(rs, a->cfg->cas_max_bytes);
+	dise_store_pruned_identities(st, &pruned_ids); /* what the publication at start covered */
 	while (!stop) {
 		r = dise_resolver_step(rs, 256);
 		if (r > 0) {
@@ -208,7 +209,7 @@ static void *resolver_main(void *p)
 			int64_t ids = -1;
 
 			if (dise_store_pruned_identities(st, &ids) == 0 && ids != pruned_ids) {
-				if (pruned_ids >= 0 && ids > pruned_ids) {
+				if (ids > pruned_ids) {
 					atomic_store(&a->routes_changed, 1);
 					dise_ring_notify(&a->wake);
 				}
