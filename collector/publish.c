@@ -178,7 +178,7 @@ int dise_publish_routes(dise_ring_reader *rd, const char *ring_path, dise_store 
 	struct dise_route_in *e = NULL;
 	char **targets = NULL, rpath[PATH_MAX + 16];
 	size_t nrows = 0, n = 0, i;
-	int r;
+	int r, began = 0;
 
 	r = dise_routes_path(ring_path, rpath, sizeof(rpath));
 	if (r < 0)
@@ -187,6 +187,10 @@ int dise_publish_routes(dise_ring_reader *rd, const char *ring_path, dise_store 
 	r = dise_store_pruned_routes(st, &rows, &nrows);
 	if (r < 0)
 		return r;
+	/* the placements, replaced in one transaction (a reader sees the old set or the new one) */
+	if (dise_store_begin(st) == 0)
+		began = 1;
+	dise_store_route_placements_clear(st);
 	e = calloc(nrows ? nrows : 1, sizeof(*e));
 	targets = calloc(nrows ? nrows : 1, sizeof(*targets));
 	if (!e || !targets) {
@@ -235,6 +239,8 @@ int dise_publish_routes(dise_ring_reader *rd, const char *ring_path, dise_store 
 			dise_store_route_published(st, rows[i].tool, rows[i].version, rows[i].path, NULL, r,
 						   "the route table could not be written");
 out:
+	if (began && dise_store_commit(st) < 0)
+		dise_store_rollback(st);
 	if (targets)
 		for (i = 0; i < n; i++)
 			free(targets[i]);

@@ -66,9 +66,18 @@ static const char *const reports[DISE_REPORT_MAX] = {
 	[DISE_REPORT_RECENT_FAILURES] =
 		"SELECT f.created_wall_ns AS wall_ns, v.tool, v.id AS version, f.detector, f.description, "
 		"COALESCE(h.state, 'not queued') AS healing, "
-		"(SELECT version_id FROM routes r WHERE r.tool = v.tool) AS runs_instead "
+		"(SELECT version_id FROM routes r WHERE r.tool = v.tool) AS runs_instead, "
+		"(SELECT group_concat(p.path || ': ' || p.note, '; ') FROM route_placements p "
+		" WHERE p.tool = v.tool AND p.target IS NULL) AS route_not_published, "
+		"(SELECT group_concat(p.path, ', ') FROM route_placements p "
+		" WHERE p.tool = v.tool AND p.target IS NOT NULL AND p.beside = 0) AS routed_from_store "
 		"FROM failures f JOIN versions v ON v.id = f.version_id "
 		"LEFT JOIN heal_requests h ON h.failure_id = f.id ORDER BY f.id DESC LIMIT 10",
+	[DISE_REPORT_ROUTE_PLACEMENTS] =
+		"SELECT tool, path, version_id AS version, target, beside, error, note, wall_ns FROM route_placements "
+		"ORDER BY tool, path",
+	[DISE_REPORT_TOOL_PATHS] =
+		"SELECT DISTINCT tool, path FROM versions WHERE path IS NOT NULL AND health != 'pruned' ORDER BY tool, path",
 };
 
 int dise_store_report(dise_store *st, enum dise_report what, const char *arg, int64_t limit, json_t **ret)

@@ -100,6 +100,13 @@ int dise_store_pruned_identities(dise_store *st, int64_t *ret)
 	return r < 0 ? r : 0;
 }
 
+int dise_store_route_placements_clear(dise_store *st)
+{
+	static const char sql[] = "DELETE FROM route_placements";
+
+	return dise__exec(st, sql, "");
+}
+
 int dise_store_route_published(dise_store *st, const char *tool, int64_t version, const char *path,
 			       const char *target, int error, const char *note)
 {

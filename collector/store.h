@@ -99,6 +99,7 @@ int dise_store_pruned_identities(dise_store *st, int64_t *ret);
  * (NULL: not published), error (0: beside the original; else why not), a
  * note for people. Returns 0 or -errno.
  */
+int dise_store_route_placements_clear(dise_store *st);
 int dise_store_route_published(dise_store *st, const char *tool, int64_t version, const char *path,
 			       const char *target, int error, const char *note);
 /* A value that changes whenever a route or a version's health changes. */
@@ -196,6 +197,8 @@ enum dise_report {
 	DISE_REPORT_RULES,
 	DISE_REPORT_HEALTH_BY,
 	DISE_REPORT_RECENT_FAILURES,
+	DISE_REPORT_ROUTE_PLACEMENTS, /* where each published route runs from, or why it is not published */
+	DISE_REPORT_TOOL_PATHS,       /* each tool's paths (for: can a route run beside the original?) */
 	DISE_REPORT_MAX,
 };
 int dise_store_report(dise_store *st, enum dise_report what, const char *arg, int64_t limit, struct json_t **ret);

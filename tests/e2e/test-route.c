@@ -624,25 +624,46 @@ static void test_no_capacity_or_path_limit(void **state)
 }
 
 /*
- * Where the directory cannot take a copy beside the original (here: not
- * writable by the collector), the route runs the store's copy and says so.
+ * Where no copy can be placed beside the original (here: its name is taken
+ * by a directory; for a user, a directory not writable), the route runs the
+ * store's copy, and `dise health` says so - before a heal for the
+ * directory a user cannot write, after it for the route in effect.
  */
-static void test_unwritable_dir_routes_from_store_flagged(void **state)
+static void test_route_from_store_is_flagged(void **state)
 {
 	struct fixture *f = *state;
-	char *dir, *path, *argv[3];
+	char *dir, *path, *argv[3], sha[65] = "";
 	struct run_result r;
+	json_t *j;
+	FILE *p;
 
-	if (geteuid() == 0)
-		skip(); /* root writes everywhere */
 	assert_true(asprintf(&dir, "%s/ro", f->dir) > 0);
 	sh("mkdir -p '%s'", dir);
 	assert_true(asprintf(&path, "%s/rotool", dir) > 0);
 	sh("cp '%s' '%s'", prog_path("exitcode"), path);
 	argv[0] = path, argv[1] = "0", argv[2] = NULL;
 	tool_add(f, "ro", "v1", path, NULL);
-	sh("cp '%s' '%s.new' && mv '%s.new' '%s' && chmod 555 '%s'", prog_path("crasher"), path, path, path, dir);
+	{
+		char *cmd;
+
+		assert_true(asprintf(&cmd, "sha256sum '%s'", path) > 0);
+		p = popen(cmd, "r");
+		assert_non_null(p);
+		assert_int_equal(fscanf(p, "%64s", sha), 1);
+		pclose(p);
+		free(cmd);
+	}
+	sh("mkdir '%s/.dise-%.16s-rotool' && touch '%s/.dise-%.16s-rotool/x'", dir, sha, dir, sha);
+	sh("cp '%s' '%s.new' && mv '%s.new' '%s'", prog_path("crasher"), path, path, path);
 	tool_add(f, "ro", "v2", path, "v1");
+	if (geteuid() != 0) {
+		char *health[] = { (char *)bin_path("dise"), "health", NULL };
+
+		sh("chmod 555 '%s'", dir);
+		dise_cmd(f, health, &r);
+		assert_non_null(strstr(r.out, "if healed, would run from the store (directory not writable): ro"));
+		run_result_free(&r);
+	}
 	watched(f, argv, &r);
 	run_result_free(&r);
 	collect_once(f, &r);
@@ -651,11 +672,26 @@ static void test_unwritable_dir_routes_from_store_flagged(void **state)
 	collect_once(f, &r);
 	run_result_free(&r);
 	watched(f, argv, &r);
-	assert_string_equal(r.out, "exiting with 0 via main\n");
+	assert_string_equal(r.out, "exiting with 0 via main\n"); /* routed all the same */
 	run_result_free(&r);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM route_placements WHERE tool = 'ro' AND beside = 0 AND "
 				     "target LIKE '%/cas/run/%/rotool'"),
 			 1);
+	{
+		char *health[] = { (char *)bin_path("dise"), "health", "--json", NULL };
+
+		j = dise_json(f, health);
+		assert_int_equal(json_array_size(json_object_get(j, "routes_from_store")), 1);
+		assert_int_equal(json_array_size(json_object_get(j, "routes_not_published")), 0);
+		json_decref(j);
+	}
+	{
+		char *health[] = { (char *)bin_path("dise"), "health", NULL };
+
+		dise_cmd(f, health, &r);
+		assert_non_null(strstr(r.out, "routed from the store (its directory takes no copy): ro"));
+		run_result_free(&r);
+	}
 	sh("chmod 755 '%s'", dir);
 	free(path);
 	free(dir);
@@ -671,8 +707,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_privilege_drop_forgery, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_route_follows_content, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_no_capacity_or_path_limit, fixture_setup, fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_unwritable_dir_routes_from_store_flagged, fixture_setup,
-						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_route_from_store_is_flagged, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
