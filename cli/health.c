@@ -21,7 +21,7 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	int json = dise_cli_parse_json(argc, argv, cmd), r;
 	dise_store *st;
 	struct dise_health_counts n = { 0 };
-	json_t *o = json_object(), *by = json_object(), *recent = NULL, *rows = NULL, *placements = NULL, *paths = NULL;
+	json_t *o = json_object(), *by = json_object(), *recent = NULL, *rows = NULL, *placements = NULL, *paths = NULL, *restores = NULL;
 	json_t *not_published = json_array(), *from_store = json_array(), *beside_impossible = json_array();
 	int64_t routed, lost, frozen, mean_ns;
 	size_t hi;
@@ -40,10 +40,12 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		r = dise_store_report(st, DISE_REPORT_ROUTE_PLACEMENTS, NULL, 0, &placements);
 	if (r == 0)
 		r = dise_store_report(st, DISE_REPORT_TOOL_PATHS, NULL, 0, &paths);
+	if (r == 0)
+		r = dise_store_report(st, DISE_REPORT_RESTORE_FAILURES, NULL, 0, &restores);
 	dise_store_free(st);
 	if (r < 0) {
 		json_decref(o), json_decref(by), json_decref(recent), json_decref(rows);
-		json_decref(placements), json_decref(paths);
+		json_decref(placements), json_decref(paths), json_decref(restores);
 		json_decref(not_published), json_decref(from_store), json_decref(beside_impossible);
 		return dise_cli_error(r, "reading the store");
 	}
@@ -98,6 +100,7 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	json_object_set_new(o, "routes_not_published", not_published);
 	json_object_set_new(o, "routes_from_store", from_store);
 	json_object_set_new(o, "route_beside_impossible", beside_impossible);
+	json_object_set_new(o, "restore_failures", restores);
 	if (json) {
 		json_dumpf(o, stdout, JSON_COMPACT);
 		putchar('\n');
@@ -155,6 +158,14 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 			       "relative to itself are not found\n",
 			       json_string_value(json_object_get(p, "tool")), json_string_value(json_object_get(p, "path")),
 			       json_string_value(json_object_get(p, "target")));
+		}
+		for (i = 0; i < json_array_size(restores); i++) {
+			json_t *p = json_array_get(restores, i);
+
+			printf("restore FAILED (the file at the path was not restored; the route stands): %s v%lld: %s\n",
+			       json_string_value(json_object_get(p, "tool")),
+			       (long long)json_integer_value(json_object_get(p, "version")),
+			       json_string_value(json_object_get(p, "detail")));
 		}
 		for (i = 0; i < json_array_size(beside_impossible); i++) {
 			json_t *p = json_array_get(beside_impossible, i);

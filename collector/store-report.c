@@ -78,6 +78,9 @@ static const char *const reports[DISE_REPORT_MAX] = {
 		"ORDER BY tool, path",
 	[DISE_REPORT_TOOL_PATHS] =
 		"SELECT DISTINCT tool, path FROM versions WHERE path IS NOT NULL AND health != 'pruned' ORDER BY tool, path",
+	[DISE_REPORT_RESTORE_FAILURES] =
+		"SELECT wall_ns, tool, version_id AS version, detail FROM journal WHERE step = 'restore' AND result = 'failed' "
+		"ORDER BY id DESC LIMIT 10",
 };
 
 int dise_store_report(dise_store *st, enum dise_report what, const char *arg, int64_t limit, json_t **ret)

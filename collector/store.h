@@ -199,6 +199,7 @@ enum dise_report {
 	DISE_REPORT_RECENT_FAILURES,
 	DISE_REPORT_ROUTE_PLACEMENTS, /* where each published route runs from, or why it is not published */
 	DISE_REPORT_TOOL_PATHS,       /* each tool's paths (for: can a route run beside the original?) */
+	DISE_REPORT_RESTORE_FAILURES, /* on_failure "restore" that did not restore, newest first */
 	DISE_REPORT_MAX,
 };
 int dise_store_report(dise_store *st, enum dise_report what, const char *arg, int64_t limit, struct json_t **ret);

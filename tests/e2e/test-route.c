@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "dise/ring.h"
 #include "harness.h"
@@ -93,7 +94,7 @@ static void watched(struct fixture *f, char *const argv[], struct run_result *r)
 
 static void heal(struct fixture *f, const char *tool, const char *label)
 {
-	char *h[] = { (char *)bin_path("dise"), "heal", (char *)tool, "--version", (char *)label, NULL };
+	char *h[] = { (char *)bin_path("dise"), "heal", (char *)tool, label ? "--version" : NULL, (char *)label, NULL };
 	struct run_result r;
 
 	dise_cmd(f, h, &r);
@@ -119,7 +120,7 @@ static void deploy_and_heal(struct fixture *f, const char *tool, const char *pat
 	run_result_free(&r);
 	collect_once(f, &r);
 	run_result_free(&r);
-	heal(f, tool, "v2");
+	heal(f, tool, NULL); /* the newest: v2 */
 	collect_once(f, &r);
 	run_result_free(&r);
 }
@@ -697,6 +698,111 @@ static void test_route_from_store_is_flagged(void **state)
 	free(dir);
 }
 
+/*
+ * Observation 13: on_failure "restore" through a symlinked path restores
+ * the file the link names (the link stays a link); a restore that cannot
+ * happen is shown by `dise health`.
+ */
+static char *tool_of(struct fixture *f, const char *path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	char *home, *t = NULL;
+
+	assert_true(asprintf(&home, "%s/dise.db", f->home) > 0);
+	db = db_open(home);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT tool FROM runs WHERE execfn = ?1 AND tool IS NOT NULL LIMIT 1", -1,
+					    &q, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_text(q, 1, path, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		t = strdup((const char *)sqlite3_column_text(q, 0));
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	free(home);
+	assert_non_null(t);
+	return t;
+}
+
+/* v1 then v2 at a symlinked path, found by running it (not registered): the path dise knows is the link */
+static char *symlinked_deploy(struct fixture *f, const char *name)
+{
+	char *real, *link, *argv[3];
+	struct run_result r;
+
+	assert_true(asprintf(&real, "%s/real/%s", f->dir, name) > 0);
+	assert_true(asprintf(&link, "%s/bin/%s", f->dir, name) > 0);
+	sh("cp '%s' '%s' && ln -s ../real/%s '%s'", prog_path("exitcode"), real, name, link);
+	argv[0] = link, argv[1] = "0", argv[2] = NULL;
+	watched(f, argv, &r);
+	run_result_free(&r);
+	collect_once(f, &r);
+	run_result_free(&r);
+	sh("cp '%s' '%s.new' && chmod 751 '%s.new' && mv '%s.new' '%s'", prog_path("crasher"), real, real, real, real);
+	watched(f, argv, &r);
+	run_result_free(&r);
+	collect_once(f, &r);
+	run_result_free(&r);
+	free(real);
+	return link;
+}
+
+static void test_restore_through_symlink(void **state)
+{
+	struct fixture *f = *state;
+	char *real, *link, *conf, *tool, *link2, *tool2;
+	struct run_result r;
+	struct stat st;
+	FILE *fp;
+
+	sh("mkdir -p '%s/real' '%s/bin' '%s'", f->dir, f->dir, f->home);
+	assert_true(asprintf(&conf, "%s/dise.json", f->home) > 0);
+	fp = fopen(conf, "w");
+	assert_non_null(fp);
+	/* by name and by path: whichever names the tool */
+	fprintf(fp,
+		"{\"tools\": {\"lnkapp\": {\"on_failure\": \"restore\"}, \"lnkapp2\": {\"on_failure\": \"restore\"}, "
+		"\"%s/bin/lnkapp\": {\"on_failure\": \"restore\"}, \"%s/bin/lnkapp2\": {\"on_failure\": \"restore\"}}}",
+		f->dir, f->dir);
+	fclose(fp);
+	assert_true(asprintf(&real, "%s/real/lnkapp", f->dir) > 0);
+	link = symlinked_deploy(f, "lnkapp");
+	tool = tool_of(f, link);
+	heal(f, tool, NULL); /* the newest: v2 */
+	if (db_count(f, "SELECT count(*) FROM journal WHERE step = 'restore' AND result = 'ok'") != 1) {
+		print_error("restore not ok: %lld failed\n",
+			    (long long)db_count(f, "SELECT count(*) FROM journal WHERE step = 'restore' AND result = 'failed'"));
+		fail();
+	}
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISLNK(st.st_mode)); /* the link stays a link */
+	sh("cmp -s '%s' '%s'", real, prog_path("exitcode")); /* the file it names holds v1 again */
+	assert_int_equal(stat(real, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0751);
+
+	/* a restore that cannot happen (the link dangles by then) is in `dise health` */
+	link2 = symlinked_deploy(f, "lnkapp2");
+	tool2 = tool_of(f, link2);
+	sh("rm '%s/real/lnkapp2'", f->dir);
+	heal(f, tool2, NULL);
+	{
+		char *health[] = { (char *)bin_path("dise"), "health", NULL };
+
+		dise_cmd(f, health, &r);
+		if (!strstr(r.out, "restore FAILED") || !strstr(r.out, tool2))
+			print_error("%s\n", r.out);
+		assert_non_null(strstr(r.out, "restore FAILED (the file at the path was not restored; the route stands)"));
+		assert_non_null(strstr(r.out, tool2));
+		run_result_free(&r);
+	}
+	free(tool);
+	free(tool2);
+	free(link2);
+	free(conf);
+	free(link);
+	free(real);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -708,6 +814,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_route_follows_content, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_no_capacity_or_path_limit, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_route_from_store_is_flagged, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_restore_through_symlink, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
