@@ -210,6 +210,8 @@ int dise_publish_routes(dise_ring_reader *rd, const char *ring_path, dise_store 
 			if (store_copy(cas_dir, &rows[i], buf, sizeof(buf), &to) < 0) {
 				dise_store_route_published(st, rows[i].tool, rows[i].version, rows[i].path, NULL, b,
 							   "neither beside the file nor from the store");
+				dise_store_route_unpublished(st, rows[i].tool, rows[i].version, rows[i].path,
+							     "neither beside the file nor from the store");
 				continue;
 			}
 		}
@@ -235,9 +237,12 @@ int dise_publish_routes(dise_ring_reader *rd, const char *ring_path, dise_store 
 	if (r == 0 && rd)
 		r = dise_ring_routes_announce(rd, (uint32_t)(n < UINT32_MAX ? n : UINT32_MAX));
 	if (r < 0)
-		for (i = 0; i < nrows; i++)
+		for (i = 0; i < nrows; i++) {
 			dise_store_route_published(st, rows[i].tool, rows[i].version, rows[i].path, NULL, r,
 						   "the route table could not be written");
+			dise_store_route_unpublished(st, rows[i].tool, rows[i].version, rows[i].path,
+						     "the route table could not be written");
+		}
 out:
 	if (began && dise_store_commit(st) < 0)
 		dise_store_rollback(st);

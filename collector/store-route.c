@@ -100,6 +100,32 @@ int dise_store_pruned_identities(dise_store *st, int64_t *ret)
 	return r < 0 ? r : 0;
 }
 
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int dise_store_route_unpublished(dise_store *st, const char *tool, int64_t version, const char *path, const char *why)
+{
+	/* once per (version, path, reason): the journal (and so the webhook) hears of it, not every publication */
+	static const char known[] = "SELECT count(*) FROM journal WHERE step = 'route_publish' AND result = 'failed' "
+				    "AND version_id = ?1 AND detail = ?2";
+	char *detail;
+	int64_t n = 0;
+	int r;
+
+	if (asprintf(&detail, "%s: %s", path, why) < 0)
+		return -ENOMEM;
+	r = dise__int(st, known, &n, "is", version, detail);
+	if (r >= 0 && n == 0)
+		r = dise_store_journal_add(st, 0, tool, version, "route_publish", "failed", detail, now_ns(), 0);
+	free(detail);
+	return r < 0 ? r : 0;
+}
+
 int dise_store_route_placements_clear(dise_store *st)
 {
 	static const char sql[] = "DELETE FROM route_placements";

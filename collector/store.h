@@ -100,6 +100,8 @@ int dise_store_pruned_identities(dise_store *st, int64_t *ret);
  * note for people. Returns 0 or -errno.
  */
 int dise_store_route_placements_clear(dise_store *st);
+/* Journals (once) that the route of path to version could not be published: the webhook says so. */
+int dise_store_route_unpublished(dise_store *st, const char *tool, int64_t version, const char *path, const char *why);
 int dise_store_route_published(dise_store *st, const char *tool, int64_t version, const char *path,
 			       const char *target, int error, const char *note);
 /* A value that changes whenever a route or a version's health changes. */

@@ -803,6 +803,48 @@ static void test_restore_through_symlink(void **state)
 	free(real);
 }
 
+/*
+ * Observation 11: a route that could not be published (here the route
+ * file's path is taken by a directory) is not "done": `dise health` says
+ * the route is not in effect, and the journal (so the webhook) hears of it
+ * once, however many times publication is tried again.
+ */
+static void test_unpublished_route_is_shown(void **state)
+{
+	struct fixture *f = *state;
+	char *path, *argv[3], *rp = routes_file(f);
+	struct run_result r;
+	json_t *j;
+
+	sh("mkdir -p '%s'", rp);
+	assert_true(asprintf(&path, "%s/unpub", f->dir) > 0);
+	sh("cp '%s' '%s'", prog_path("exitcode"), path);
+	argv[0] = path, argv[1] = "0", argv[2] = NULL;
+	deploy_and_heal(f, "unpub", path, "#!/bin/sh\nexit 3\n", 0755, argv);
+	collect_once(f, &r); /* publication tried again */
+	run_result_free(&r);
+	watched(f, argv, &r);
+	assert_string_equal(r.out, ""); /* the broken v2 runs: nothing routes it */
+	run_result_free(&r);
+	{
+		char *health[] = { (char *)bin_path("dise"), "health", "--json", NULL };
+
+		j = dise_json(f, health);
+		assert_int_equal(json_array_size(json_object_get(j, "routes_not_published")), 1);
+		json_decref(j);
+	}
+	{
+		char *health[] = { (char *)bin_path("dise"), "health", NULL };
+
+		dise_cmd(f, health, &r);
+		assert_non_null(strstr(r.out, "route NOT published: unpub"));
+		run_result_free(&r);
+	}
+	assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE step = 'route_publish' AND result = 'failed'"), 1);
+	free(path);
+	free(rp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -815,6 +857,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_capacity_or_path_limit, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_route_from_store_is_flagged, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_restore_through_symlink, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_unpublished_route_is_shown, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
