@@ -219,6 +219,7 @@ static void test_routed_python_script(void **state)
 				     shebang[k]) > 0);
 		write_file(path, 0755, text);
 		argv[0] = path, argv[1] = "--flag", argv[2] = "two words", argv[3] = "3", argv[4] = NULL;
+		free(text);
 		assert_true(asprintf(&text, "%simport sys\nprint('v2 broken')\nsys.exit(3)\n", shebang[k]) > 0);
 		deploy_and_heal(f, tool, path, text, 0755, argv);
 
