@@ -92,9 +92,13 @@ void dise_pruned_routes_free(struct dise_pruned_route *e, size_t n)
 
 int dise_store_pruned_identities(dise_store *st, int64_t *ret)
 {
-	/* how many distinct files ran as a pruned version: grows when pruned content appears at a new inode */
-	static const char sql[] = "SELECT count(*) FROM (SELECT DISTINCT c.exe_dev, c.exe_ino, c.exe_size, c.exe_mtime_ns "
-				  "FROM versions p JOIN runs c ON c.version_id = p.id WHERE p.health = 'pruned')";
+	/*
+	 * How many file identities hold a pruned version's content: grows when
+	 * pruned content appears at a new identity. Over the identities (one row
+	 * each), not the runs: routed runs, however many, cost nothing here.
+	 */
+	static const char sql[] = "SELECT count(*) FROM contents c WHERE c.sha256 IN "
+				  "(SELECT sha256 FROM versions WHERE health = 'pruned')";
 	int r = dise__int(st, sql, ret, "");
 
 	return r < 0 ? r : 0;

@@ -92,7 +92,7 @@ struct dise_pruned_route {
  */
 int dise_store_pruned_routes(dise_store *st, struct dise_pruned_route **ret, size_t *ret_n);
 void dise_pruned_routes_free(struct dise_pruned_route *e, size_t n);
-/* How many distinct files ran as a pruned version (changes when pruned content appears at a new identity). */
+/* How many file identities hold a pruned version's content (grows when pruned content appears at a new identity). */
 int dise_store_pruned_identities(dise_store *st, int64_t *ret);
 /*
  * Records where the route of the file at path to version runs from: target
