@@ -80,7 +80,8 @@ int main(int argc, char **argv)
 	for (i = 0; i < rounds; i++) {
 		struct stat st;
 		struct dise_file_id id;
-		char out[DISE_ROUTE_PATH];
+		struct dise_file_id to;
+		char out[4096], routes[4200];
 		uint64_t t0;
 
 		snprintf(tool, sizeof(tool), "%s/tool%d", dir, i);
@@ -103,7 +104,8 @@ int main(int argc, char **argv)
 			run(a, env);
 		}
 		t0 = now_ns();
-		while (!dise_ring_route_lookup(&r, &id, out, sizeof(out))) {
+		dise_routes_path(ring, routes, sizeof(routes));
+		while (dise_routes_lookup(routes, (uint32_t)geteuid(), &id, out, sizeof(out), &to, NULL) != 1) {
 			if (now_ns() - t0 > 5000000000ull) {
 				fprintf(stderr, "bench-heal: round %d: no route after 5 s\n", i);
 				break;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "store.h"
@@ -20,7 +21,8 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	int json = dise_cli_parse_json(argc, argv, cmd), r;
 	dise_store *st;
 	struct dise_health_counts n = { 0 };
-	json_t *o = json_object(), *by = json_object(), *recent = NULL, *rows = NULL;
+	json_t *o = json_object(), *by = json_object(), *recent = NULL, *rows = NULL, *placements = NULL, *paths = NULL, *restores = NULL;
+	json_t *not_published = json_array(), *from_store = json_array(), *beside_impossible = json_array();
 	int64_t routed, lost, frozen, mean_ns;
 	size_t hi;
 
@@ -34,11 +36,47 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		r = dise_store_report(st, DISE_REPORT_RECENT_FAILURES, NULL, 0, &recent);
 	if (r == 0)
 		r = dise_store_health_counts(st, &n);
+	if (r == 0)
+		r = dise_store_report(st, DISE_REPORT_ROUTE_PLACEMENTS, NULL, 0, &placements);
+	if (r == 0)
+		r = dise_store_report(st, DISE_REPORT_TOOL_PATHS, NULL, 0, &paths);
+	if (r == 0)
+		r = dise_store_report(st, DISE_REPORT_RESTORE_FAILURES, NULL, 0, &restores);
 	dise_store_free(st);
 	if (r < 0) {
 		json_decref(o), json_decref(by), json_decref(recent), json_decref(rows);
+		json_decref(placements), json_decref(paths), json_decref(restores);
+		json_decref(not_published), json_decref(from_store), json_decref(beside_impossible);
 		return dise_cli_error(r, "reading the store");
 	}
+	/*
+	 * Routes: one that could not be published is not in effect, whatever
+	 * the heal says; one that runs from the store does not find what the
+	 * original finds beside itself. And before any heal: the paths whose
+	 * directory cannot take a copy beside the original.
+	 */
+	for (hi = 0; hi < json_array_size(placements); hi++) {
+		json_t *p = json_array_get(placements, hi);
+
+		if (!json_object_get(p, "target"))
+			json_array_append(not_published, p);
+		else if (!json_integer_value(json_object_get(p, "beside")))
+			json_array_append(from_store, p);
+	}
+	json_decref(placements);
+	for (hi = 0; hi < json_array_size(paths); hi++) {
+		json_t *p = json_array_get(paths, hi);
+		const char *path = json_string_value(json_object_get(p, "path"));
+		const char *slash = path ? strrchr(path, '/') : NULL;
+		char dir[4096];
+
+		if (!slash || path[0] != '/' || (size_t)(slash - path) >= sizeof(dir))
+			continue;
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path) > 0 ? (int)(slash - path) : 1, path);
+		if (access(dir, W_OK) != 0)
+			json_array_append(beside_impossible, p);
+	}
+	json_decref(paths);
 	for (hi = 0; hi < json_array_size(rows); hi++) {
 		json_t *row = json_array_get(rows, hi);
 
@@ -59,6 +97,10 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	json_object_set_new(o, "success_rate", routed + lost ? json_real((double)routed / (double)(routed + lost)) : json_null());
 	json_object_set_new(o, "mean_detection_to_route_ns", json_integer(mean_ns));
 	json_object_set_new(o, "recent_failures", recent);
+	json_object_set_new(o, "routes_not_published", not_published);
+	json_object_set_new(o, "routes_from_store", from_store);
+	json_object_set_new(o, "route_beside_impossible", beside_impossible);
+	json_object_set_new(o, "restore_failures", restores);
 	if (json) {
 		json_dumpf(o, stdout, JSON_COMPACT);
 		putchar('\n');
@@ -91,9 +133,45 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 			       (long long)json_integer_value(json_object_get(e, "version")),
 			       json_string_value(json_object_get(e, "description")),
 			       json_string_value(json_object_get(e, "healing")));
-			if (json_object_get(e, "runs_instead"))
+			if (json_object_get(e, "route_not_published"))
+				printf(", NOT in effect: the route could not be published (%s)",
+				       json_string_value(json_object_get(e, "route_not_published")));
+			else if (json_object_get(e, "runs_instead"))
 				printf(", runs v%lld instead", (long long)json_integer_value(json_object_get(e, "runs_instead")));
+			if (json_object_get(e, "routed_from_store"))
+				printf(", from the store: %s", json_string_value(json_object_get(e, "routed_from_store")));
 			printf("]\n");
+		}
+		for (i = 0; i < json_array_size(not_published); i++) {
+			json_t *p = json_array_get(not_published, i);
+
+			printf("route NOT published: %s %s -> v%lld: %s (%s)\n", json_string_value(json_object_get(p, "tool")),
+			       json_string_value(json_object_get(p, "path")),
+			       (long long)json_integer_value(json_object_get(p, "version")),
+			       json_string_value(json_object_get(p, "note")),
+			       strerror((int)json_integer_value(json_object_get(p, "error"))));
+		}
+		for (i = 0; i < json_array_size(from_store); i++) {
+			json_t *p = json_array_get(from_store, i);
+
+			printf("routed from the store (its directory takes no copy): %s %s runs %s: files it finds "
+			       "relative to itself are not found\n",
+			       json_string_value(json_object_get(p, "tool")), json_string_value(json_object_get(p, "path")),
+			       json_string_value(json_object_get(p, "target")));
+		}
+		for (i = 0; i < json_array_size(restores); i++) {
+			json_t *p = json_array_get(restores, i);
+
+			printf("restore FAILED (the file at the path was not restored; the route stands): %s v%lld: %s\n",
+			       json_string_value(json_object_get(p, "tool")),
+			       (long long)json_integer_value(json_object_get(p, "version")),
+			       json_string_value(json_object_get(p, "detail")));
+		}
+		for (i = 0; i < json_array_size(beside_impossible); i++) {
+			json_t *p = json_array_get(beside_impossible, i);
+
+			printf("if healed, would run from the store (directory not writable): %s %s\n",
+			       json_string_value(json_object_get(p, "tool")), json_string_value(json_object_get(p, "path")));
 		}
 	}
 	json_decref(o);

@@ -111,6 +111,30 @@ static int64_t routes_fingerprint(dise_store *st)
 	return v;
 }
 
+/* How many routes the last publication announced in the ring header (-1: none yet). */
+static int64_t routes_announced = -1;
+
+static int publish_routes(dise_ingest *in, dise_store *st, const char *cas)
+{
+	int r = dise_ingest_publish_routes(in, st, cas);
+
+	if (r >= 0)
+		routes_announced = r;
+	return r;
+}
+
+/*
+ * The ring header's route count is only a hint, in memory every producer
+ * can write: a process (of this uid, or one that dropped privileges but kept
+ * its mapping) that clears it makes runs skip their routes. Put it back.
+ */
+static void routes_reannounce(dise_ring *ring)
+{
+	if (ring->hdr && routes_announced >= 0 &&
+	    atomic_load(&ring->hdr->nroutes) != (uint32_t)routes_announced)
+		atomic_store(&ring->hdr->nroutes, (uint32_t)routes_announced);
+}
+
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -162,7 +186,7 @@ static void *resolver_main(void *p)
 	struct resolver_arg *a = p;
 	dise_store *st;
 	dise_resolver *rs;
-	int64_t seen_dv = -1, last_run = -1;
+	int64_t seen_dv = -1, last_run = -1, pruned_ids = -1;
 	uint64_t last_full = 0, last_pass = 0, last_all = 0, seen_made = 0;
 	int r, owed = 1;
 
@@ -174,8 +198,25 @@ static void *resolver_main(void *p)
 	}
 	dise_resolver_set_cas_cap(rs, a->cfg->cas_max_bytes);
 	dise_resolver_set_config(rs, a->cfg);
+	dise_store_pruned_identities(st, &pruned_ids); /* what the publication at start covered */
 	while (!stop) {
 		r = dise_resolver_step(rs, 256);
+		if (r > 0) {
+			/*
+			 * Routes follow content: a pruned version's bytes at a new
+			 * identity (touch, a re-push with mv) get their route now, not
+			 * at the next heal.
+			 */
+			int64_t ids = -1;
+
+			if (dise_store_pruned_identities(st, &ids) == 0 && ids != pruned_ids) {
+				if (ids > pruned_ids) {
+					atomic_store(&a->routes_changed, 1);
+					dise_ring_notify(&a->wake);
+				}
+				pruned_ids = ids;
+			}
+		}
 		if (r < 0) {
 			nap(200);
 		} else if (r == 0) {
@@ -554,8 +595,9 @@ int main(int argc, char **argv)
 	uint64_t last_vanish = 0;
 	int64_t routes_fp = routes_fingerprint(st);
 
-	dise_ingest_publish_routes(in, st, cas); /* what an earlier run of the collector decided */
+	publish_routes(in, st, cas); /* what an earlier run of the collector decided */
 	dise_ring_map(ring, DISE_RING_WRITE, 0, 0, &ra.wake);
+	routes_reannounce(&ra.wake);
 	if (cfg.webhook && curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
 		fprintf(stderr, "dise-collectord: cannot initialise libcurl: webhook notifications are off\n");
 		free(cfg.webhook);
@@ -579,8 +621,9 @@ int main(int argc, char **argv)
 			continue;
 		}
 		backoff = 0;
-		if (atomic_exchange(&ra.routes_changed, 0) && dise_ingest_publish_routes(in, st, cas) < 0)
+		if (atomic_exchange(&ra.routes_changed, 0) && publish_routes(in, st, cas) < 0)
 			atomic_store(&ra.routes_changed, 1); /* not read whole (busy): the next pass publishes */
+		routes_reannounce(&ra.wake); /* a load, a store only when someone changed it */
 		if (r > 0) {
 			if (stats.failures != failures)
 				atomic_store(&ra.failure_seen, 1);
@@ -600,7 +643,7 @@ int main(int argc, char **argv)
 					resolver_kick(&ra);
 			}
 			/* `dise heal` by hand, or another change: publish (again next time when it could not) */
-			if (fp != routes_fp && dise_ingest_publish_routes(in, st, cas) >= 0)
+			if (fp != routes_fp && publish_routes(in, st, cas) >= 0)
 				routes_fp = fp;
 			last_vanish = mono_ns();
 		}
@@ -618,7 +661,7 @@ int main(int argc, char **argv)
 		pthread_join(notifier, NULL);
 	if (once) {
 		resolve_all(st, cas, &cfg);
-		dise_ingest_publish_routes(in, st, cas);
+		publish_routes(in, st, cas);
 		dise_notify_pending(st, cfg.webhook, cfg.webhook_timeout_ms);
 	}
 	if (cfg.webhook)

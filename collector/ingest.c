@@ -19,6 +19,7 @@
 
 #include "ingest.h"
 #include "outcome.h"
+#include "publish.h"
 
 #define CHECKPOINT_COMMITS 512
 
@@ -197,51 +198,9 @@ void dise_ingest_wait(dise_ingest *in, unsigned timeout_ms)
 
 int dise_ingest_publish_routes(dise_ingest *in, dise_store *st, const char *cas_dir)
 {
-	struct dise_pruned_route *rows = calloc(DISE_ROUTES / 2, sizeof(*rows));
-	struct dise_route *e = calloc(DISE_ROUTES / 2, sizeof(*e));
-	size_t n = 0;
-	int r, i, nrows, more;
+	int r;
 
-	if (!e || !rows) {
-		free(e);
-		free(rows);
-		return -ENOMEM;
-	}
 	if (!in->rd && (r = dise_ring_reader_new(in->path, 0, 0, &in->rd)) < 0)
-		goto out;
-	/* a read cut short (busy) is no route table: the one published stays until the next try */
-	nrows = dise_store_pruned_routes(st, rows, DISE_ROUTES / 2, &more);
-	if ((r = nrows) < 0)
-		goto out;
-	for (i = 0; i < nrows; i++) {
-		char dir[DISE_ROUTE_PATH], link[DISE_ROUTE_PATH], to[128];
-		const char *name = strrchr(rows[i].tool, '/'); /* a tool is a path (or a group's name) */
-
-		/* cas/run/<version>/<file name> -> ../../<sha256>: what runs keeps its name */
-		name = name ? name + 1 : rows[i].tool;
-		if (snprintf(dir, sizeof(dir), "%s/run", cas_dir) >= (int)sizeof(dir))
-			continue;
-		mkdir(dir, 0700);
-		snprintf(dir, sizeof(dir), "%s/run/%lld", cas_dir, (long long)rows[i].version);
-		mkdir(dir, 0700);
-		if (!name[0] || snprintf(link, sizeof(link), "%s/%s", dir, name) >= (int)sizeof(link))
-			continue;
-		snprintf(to, sizeof(to), "../../%s", rows[i].sha256);
-		if (symlink(to, link) < 0 && errno != EEXIST)
-			continue;
-		e[n].dev = (uint64_t)rows[i].dev;
-		e[n].ino = (uint64_t)rows[i].ino;
-		e[n].size = (uint64_t)rows[i].size;
-		e[n].mtime_ns = rows[i].mtime_ns;
-		snprintf(e[n].target, sizeof(e[n].target), "%s", link);
-		n++;
-	}
-	if (more)
-		fprintf(stderr, "dise-collectord: more than %u pruned files are routed; the rest run unrouted\n",
-			DISE_ROUTES / 2);
-	r = dise_ring_routes_publish(in->rd, e, n);
-out:
-	free(rows);
-	free(e);
-	return r < 0 ? r : (int)n;
+		return r;
+	return dise_publish_routes(in->rd, in->path, st, cas_dir);
 }

@@ -32,12 +32,7 @@ dise_ingest *dise_ingest_free(dise_ingest *in);
  */
 int dise_ingest_batch(dise_ingest *in, size_t max, struct dise_ingest_stats *stats);
 
-/*
- * Publishes the routes into the ring: for every identity of a pruned
- * version's content, the routed version of its tool, as a symlink
- * cas_dir/run/<version>/<tool> to its content-addressed copy (so the run
- * keeps the tool's name). Returns the number of entries, or -errno.
- */
+/* Publishes the routes (publish.c: dise_publish_routes) through this ingest's ring consumer. */
 int dise_ingest_publish_routes(dise_ingest *in, dise_store *st, const char *cas_dir);
 
 /* Checkpoints the store if commits happened since the last time, then sleeps until producers commit more (or timeout_ms). */

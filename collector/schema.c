@@ -282,11 +282,24 @@ static int step_v9(sqlite3 *db)
 	return r;
 }
 
+/*
+ * v11: where each route runs from, as the collector last published it: one
+ * row per (original path, routed version): the target (NULL: not
+ * published), beside = 1 when it is the copy beside the original, the
+ * error (0 or an errno) and a note for people.
+ */
+static const char schema_v11[] =
+	"CREATE TABLE IF NOT EXISTS route_placements(path TEXT NOT NULL, version_id INTEGER NOT NULL,"
+	"  tool TEXT NOT NULL, target TEXT, beside INTEGER NOT NULL, error INTEGER NOT NULL, note TEXT,"
+	"  wall_ns INTEGER NOT NULL, PRIMARY KEY(path, version_id)) WITHOUT ROWID;";
+
 static int step_sql(sqlite3 *db, int from)
 {
 	static const char *const step[] = { schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7 };
 
 	_Static_assert(sizeof(step) / sizeof(step[0]) == 6, "a step per schema version up to 7");
+	if (from == 10)
+		return exec_sql(db, schema_v11);
 	if (from == 9)
 		return step_v10(db);
 	if (from == 8)
@@ -315,7 +328,7 @@ int dise__schema_migrate(sqlite3 *db, int target)
 	sqlite3_stmt *q;
 	int r, version, created = 0;
 
-	_Static_assert(DISE_SCHEMA_VERSION == 10, "a step per schema version");
+	_Static_assert(DISE_SCHEMA_VERSION == 11, "a step per schema version");
 	r = exec_sql(db, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;

@@ -69,7 +69,8 @@ static const char *const reports[DISE_REPORT_MAX] = {
 	[DISE_REPORT_TOOLS] =
 		"WITH t(tool) AS (SELECT tool FROM versions UNION SELECT tool FROM tool_paths) "
 		"SELECT t.tool, "
-		"(SELECT group_concat(p, ' ') FROM (SELECT path AS p FROM tool_paths WHERE tool = t.tool UNION "
+		"(SELECT group_concat(p, ' ') FROM (SELECT path AS p FROM tool_paths WHERE tool = t.tool AND path NOT IN "
+		" (SELECT target FROM route_placements WHERE target IS NOT NULL) UNION " /* a routed copy is no path of its own */
 		" SELECT path FROM versions WHERE tool = t.tool AND path IS NOT NULL ORDER BY 1)) AS paths, "
 		"(SELECT count(*) FROM versions v WHERE v.tool = t.tool) AS versions, "
 		"(SELECT group_concat(h, ', ') FROM (SELECT count(*) || ' ' || health AS h FROM versions v "
@@ -83,9 +84,21 @@ static const char *const reports[DISE_REPORT_MAX] = {
 	[DISE_REPORT_RECENT_FAILURES] =
 		"SELECT f.created_wall_ns AS wall_ns, v.tool, v.id AS version, f.detector, f.description, "
 		"COALESCE(h.state, 'not queued') AS healing, "
-		"(SELECT version_id FROM routes r WHERE r.tool = v.tool) AS runs_instead "
+		"(SELECT version_id FROM routes r WHERE r.tool = v.tool) AS runs_instead, "
+		"(SELECT group_concat(p.path || ': ' || p.note, '; ') FROM route_placements p "
+		" WHERE p.tool = v.tool AND p.target IS NULL) AS route_not_published, "
+		"(SELECT group_concat(p.path, ', ') FROM route_placements p "
+		" WHERE p.tool = v.tool AND p.target IS NOT NULL AND p.beside = 0) AS routed_from_store "
 		"FROM failures f JOIN versions v ON v.id = f.version_id "
 		"LEFT JOIN heal_requests h ON h.failure_id = f.id ORDER BY f.id DESC LIMIT 10",
+	[DISE_REPORT_ROUTE_PLACEMENTS] =
+		"SELECT tool, path, version_id AS version, target, beside, error, note, wall_ns FROM route_placements "
+		"ORDER BY tool, path",
+	[DISE_REPORT_TOOL_PATHS] =
+		"SELECT DISTINCT tool, path FROM versions WHERE path IS NOT NULL AND health != 'pruned' ORDER BY tool, path",
+	[DISE_REPORT_RESTORE_FAILURES] =
+		"SELECT wall_ns, tool, version_id AS version, detail FROM journal WHERE step = 'restore' AND result = 'failed' "
+		"ORDER BY id DESC LIMIT 10",
 };
 
 int dise_store_report(dise_store *st, enum dise_report what, const char *arg, int64_t limit, json_t **ret)

@@ -8,46 +8,148 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store-internal.h"
 
-int dise_store_pruned_routes(dise_store *st, struct dise_pruned_route *e, int max, int *ret_more)
+int dise_store_pruned_routes(dise_store *st, struct dise_pruned_route **ret, size_t *ret_n)
 {
 	/*
 	 * The files that ran as a pruned version (not every file with its
 	 * content: another tool may hold the same bytes under another name, and
-	 * is routed by its own lineage). One row more than max: whether some
-	 * are left out.
+	 * is routed by its own lineage), each with one absolute path it ran at.
+	 * No limit: the route table grows.
 	 */
 	static const char sql[] =
-		"SELECT DISTINCT c.exe_dev, c.exe_ino, c.exe_size, c.exe_mtime_ns, a.id, a.tool, a.sha256 "
+		"SELECT c.exe_dev, c.exe_ino, c.exe_size, c.exe_mtime_ns, a.id, a.tool, a.sha256, a.cas_path, "
+		/* the path the run's identity is at: for an interpreter's run, its script's (runs.path), never
+		   the interpreter's execfn, beside which a copy of the script does not belong */
+		"  min(COALESCE(c.path, CASE WHEN substr(c.execfn, 1, 1) = '/' THEN c.execfn ELSE c.cwd || '/' || c.execfn END)) "
 		"FROM versions p JOIN routes rt ON rt.tool = p.tool JOIN versions a ON a.id = rt.version_id "
 		"JOIN runs c ON c.version_id = p.id "
-		"WHERE p.health = 'pruned' AND a.cas_path IS NOT NULL AND a.id != p.id AND c.exe_ino IS NOT NULL LIMIT ?1";
+		"WHERE p.health = 'pruned' AND a.cas_path IS NOT NULL AND a.id != p.id AND c.exe_ino IS NOT NULL "
+		"  AND c.execfn IS NOT NULL "
+		"GROUP BY c.exe_dev, c.exe_ino, c.exe_size, c.exe_mtime_ns, a.id";
 	sqlite3_stmt *q = dise__stmt(st, sql);
-	int n = 0, r;
+	struct dise_pruned_route *e = NULL;
+	size_t n = 0, cap = 0;
+	int r;
 
 	if (!q)
 		return -EIO;
-	*ret_more = 0;
-	dise__bind(q, "i", (int64_t)max + 1);
 	while ((r = dise__step(q)) > 0) {
-		if (n == max) {
-			*ret_more = 1;
-			break;
+		const char *tool = (const char *)sqlite3_column_text(q, 5);
+		const char *sha = (const char *)sqlite3_column_text(q, 6);
+		const char *cas = (const char *)sqlite3_column_text(q, 7);
+		const char *path = (const char *)sqlite3_column_text(q, 8);
+
+		if (n == cap) {
+			struct dise_pruned_route *m = realloc(e, (cap = cap ? 2 * cap : 64) * sizeof(*e));
+
+			if (!m) {
+				r = -ENOMEM;
+				break;
+			}
+			e = m;
 		}
+		memset(&e[n], 0, sizeof(e[n]));
 		e[n].dev = sqlite3_column_int64(q, 0);
 		e[n].ino = sqlite3_column_int64(q, 1);
 		e[n].size = sqlite3_column_int64(q, 2);
 		e[n].mtime_ns = sqlite3_column_int64(q, 3);
 		e[n].version = sqlite3_column_int64(q, 4);
-		snprintf(e[n].tool, sizeof(e[n].tool), "%s", (const char *)sqlite3_column_text(q, 5));
-		snprintf(e[n].sha256, sizeof(e[n].sha256), "%s", (const char *)sqlite3_column_text(q, 6));
+		e[n].tool = strdup(tool ? tool : "");
+		e[n].cas_path = strdup(cas ? cas : "");
+		e[n].path = strdup(path ? path : "");
+		snprintf(e[n].sha256, sizeof(e[n].sha256), "%s", sha ? sha : "");
 		n++;
+		if (!e[n - 1].tool || !e[n - 1].cas_path || !e[n - 1].path) {
+			r = -ENOMEM;
+			break;
+		}
 	}
 	dise__done(q);
-	return r < 0 ? r : n;
+	if (r < 0) {
+		dise_pruned_routes_free(e, n);
+		return r;
+	}
+	*ret = e;
+	*ret_n = n;
+	return 0;
+}
+
+void dise_pruned_routes_free(struct dise_pruned_route *e, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(e[i].tool);
+		free(e[i].cas_path);
+		free(e[i].path);
+	}
+	free(e);
+}
+
+int dise_store_pruned_identities(dise_store *st, int64_t *ret)
+{
+	/*
+	 * How many file identities hold a pruned version's content: grows when
+	 * pruned content appears at a new identity. Over the identities (one row
+	 * each), not the runs: routed runs, however many, cost nothing here.
+	 */
+	static const char sql[] = "SELECT count(*) FROM contents c WHERE c.sha256 IN "
+				  "(SELECT sha256 FROM versions WHERE health = 'pruned')";
+	int r = dise__int(st, sql, ret, "");
+
+	return r < 0 ? r : 0;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int dise_store_route_unpublished(dise_store *st, const char *tool, int64_t version, const char *path, const char *why)
+{
+	/* once per (version, path, reason): the journal (and so the webhook) hears of it, not every publication */
+	static const char known[] = "SELECT count(*) FROM journal WHERE step = 'route_publish' AND result = 'failed' "
+				    "AND version_id = ?1 AND detail = ?2";
+	char *detail;
+	int64_t n = 0;
+	int r;
+
+	if (asprintf(&detail, "%s: %s", path, why) < 0)
+		return -ENOMEM;
+	r = dise__int(st, known, &n, "is", version, detail);
+	if (r >= 0 && n == 0)
+		r = dise_store_journal_add(st, 0, tool, version, "route_publish", "failed", detail, now_ns(), 0);
+	free(detail);
+	return r < 0 ? r : 0;
+}
+
+int dise_store_route_placements_clear(dise_store *st)
+{
+	static const char sql[] = "DELETE FROM route_placements";
+
+	return dise__exec(st, sql, "");
+}
+
+int dise_store_route_published(dise_store *st, const char *tool, int64_t version, const char *path,
+			       const char *target, int error, const char *note)
+{
+	static const char sql[] =
+		"INSERT OR REPLACE INTO route_placements(path, version_id, tool, target, beside, error, note, wall_ns) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return dise__exec(st, sql, "sissiisi", path, version, tool, target, (int64_t)(target && error == 0),
+			  (int64_t)(error < 0 ? -error : error), note, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
 }
 
 int dise_store_routes_fingerprint(dise_store *st, int64_t *ret)

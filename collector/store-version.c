@@ -153,7 +153,9 @@ int dise_store_path_head_set(dise_store *st, const char *path, int64_t version)
 
 int dise_store_run_set_version(dise_store *st, int64_t run, int64_t version)
 {
-	static const char sql[] = "UPDATE runs SET version_id = ?1 WHERE id = ?2";
+	/* a run is its version's tool's (a registered path, a routed copy beside the original) */
+	static const char sql[] = "UPDATE runs SET version_id = ?1, "
+				  "tool = COALESCE((SELECT tool FROM versions WHERE id = ?1), tool) WHERE id = ?2";
 
 	return dise__exec(st, sql, "ii", version, run);
 }

@@ -25,7 +25,7 @@
 struct sqlite3;
 typedef struct dise_store dise_store;
 
-#define DISE_SCHEMA_VERSION 10
+#define DISE_SCHEMA_VERSION 11
 
 /* Opens (creating and migrating) the database; readonly opens an existing one as is. */
 int dise_store_open(const char *path, int readonly, dise_store **ret);
@@ -80,15 +80,30 @@ struct sqlite3 *dise_store_db(dise_store *st);
  */
 struct dise_pruned_route {
 	int64_t dev, ino, size, mtime_ns; /* the identity of a file that ran as a pruned version */
+	char *path;                       /* an absolute path it ran at */
 	int64_t version;                  /* the version its tool is routed to */
-	char tool[256], sha256[65];
+	char *tool, *cas_path;            /* of that version */
+	char sha256[65];
 };
 /*
- * The files that ran as a pruned version with the version to run instead,
- * at most max (*ret_more: some were left out). How many, or -errno: never
- * a shorter table than there is.
+ * The files that ran as a pruned version with the version to run instead:
+ * all of them (*ret, *ret_n: free with dise_pruned_routes_free), or -errno:
+ * never a shorter table than there is.
  */
-int dise_store_pruned_routes(dise_store *st, struct dise_pruned_route *e, int max, int *ret_more);
+int dise_store_pruned_routes(dise_store *st, struct dise_pruned_route **ret, size_t *ret_n);
+void dise_pruned_routes_free(struct dise_pruned_route *e, size_t n);
+/* How many file identities hold a pruned version's content (grows when pruned content appears at a new identity). */
+int dise_store_pruned_identities(dise_store *st, int64_t *ret);
+/*
+ * Records where the route of the file at path to version runs from: target
+ * (NULL: not published), error (0: beside the original; else why not), a
+ * note for people. Returns 0 or -errno.
+ */
+int dise_store_route_placements_clear(dise_store *st);
+/* Journals (once) that the route of path to version could not be published: the webhook says so. */
+int dise_store_route_unpublished(dise_store *st, const char *tool, int64_t version, const char *path, const char *why);
+int dise_store_route_published(dise_store *st, const char *tool, int64_t version, const char *path,
+			       const char *target, int error, const char *note);
 /* A value that changes whenever a route or a version's health changes. */
 int dise_store_routes_fingerprint(dise_store *st, int64_t *ret);
 /* PRAGMA data_version: changes when another connection commits. */
@@ -219,6 +234,9 @@ enum dise_report {
 	DISE_REPORT_TOOLS,
 	DISE_REPORT_HEALTH_BY,
 	DISE_REPORT_RECENT_FAILURES,
+	DISE_REPORT_ROUTE_PLACEMENTS, /* where each published route runs from, or why it is not published */
+	DISE_REPORT_TOOL_PATHS,       /* each tool's paths (for: can a route run beside the original?) */
+	DISE_REPORT_RESTORE_FAILURES, /* on_failure "restore" that did not restore, newest first */
 	DISE_REPORT_MAX,
 };
 int dise_store_report(dise_store *st, enum dise_report what, const char *arg, int64_t limit, struct json_t **ret);

@@ -6,7 +6,8 @@
  * committed just before the collector stopped is sent when it starts again.
  * A failed POST is said on stderr in one line and not retried.
  *
- *   {"event": "routed" | "no_ancestor" | "frozen" | "refused" | "matched" | "failing", "tool": "app",
+ *   {"event": "routed" | "no_ancestor" | "frozen" | "refused" | "matched" | "failing" | "not_published" (a route
+ *    that could not be put in effect) | "restore_failed", "tool": "app",
  *    "version": 12, "detail": "app -> v11 (...)", "reason": "three_strikes: ...",
  *    "wall_ns": ..., "journal_id": ...}
  */
@@ -82,7 +83,9 @@ int dise_notify_pending(dise_store *st, const char *url, long timeout_ms)
 	if (n <= 0)
 		return n;
 	for (i = 0; i < n; i++) {
-		const char *event = !strcmp(ev[i].step, "freeze")	    ? "frozen"
+		const char *event = !strcmp(ev[i].step, "route_publish") ? "not_published"
+				    : !strcmp(ev[i].step, "restore")	    ? "restore_failed"
+				    : !strcmp(ev[i].step, "freeze")	    ? "frozen"
 				    : !strcmp(ev[i].step, "rule_refused")   ? "refused"
 				    : !strcmp(ev[i].step, "rule_matched")   ? "matched"
 				    : !strcmp(ev[i].step, "failing")	    ? "failing"

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <jansson.h>
 #include <signal.h>
 #include <spawn.h>
@@ -234,11 +235,27 @@ static int hash_fd(int fd, char hex[65])
 
 int dise_restore_in_place(const char *path, const char *expect_sha, const char *from, char *why, size_t size)
 {
-	char tmp[4200], hex[65];
+	char tmp[4200], hex[65], real[PATH_MAX];
+	const char *link = NULL;
 	struct stat st;
 	int in = -1, out = -1, dir, r;
 	ssize_t n;
 
+	/*
+	 * A path that is a symlink (/usr/local/bin/app -> ../app/current/bin/app)
+	 * is restored through it: the file it names is what ran, and what is
+	 * replaced (the link stays a link). Only once resolved, then with
+	 * O_NOFOLLOW: a link changed meanwhile is refused, not followed.
+	 */
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+		if (!realpath(path, real)) {
+			r = -errno;
+			snprintf(why, size, "'%s': a symlink that does not resolve: %s", path, strerror(errno));
+			goto out;
+		}
+		link = path;
+		path = real;
+	}
 	in = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (in < 0 || fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
 		r = in < 0 ? -errno : -EINVAL;
@@ -302,7 +319,11 @@ int dise_restore_in_place(const char *path, const char *expect_sha, const char *
 			close(dir);
 		}
 	}
-	snprintf(why, size, "'%s' restored from '%s', mode %04o kept", path, from, (unsigned)(st.st_mode & 07777));
+	if (link)
+		snprintf(why, size, "'%s' (through the symlink '%s') restored from '%s', mode %04o kept", path, link, from,
+			 (unsigned)(st.st_mode & 07777));
+	else
+		snprintf(why, size, "'%s' restored from '%s', mode %04o kept", path, from, (unsigned)(st.st_mode & 07777));
 	r = 0;
 out:
 	if (in >= 0)

@@ -414,58 +414,10 @@ int dise_ring_reader_wait(dise_ring_reader *rd, unsigned timeout_ms)
 	return r;
 }
 
-static uint32_t route_slot(const struct dise_route *e)
+int dise_ring_routes_announce(dise_ring_reader *rd, uint32_t n)
 {
-	struct dise_file_id id = { e->dev, e->ino, e->size, e->mtime_ns };
-	const uint8_t *p = (const uint8_t *)&id;
-	uint64_t h = 14695981039346656037ull;
-	size_t i;
-
-	for (i = 0; i < sizeof(id); i++) {
-		h ^= p[i];
-		h *= 1099511628211ull;
-	}
-	return (uint32_t)(h % DISE_ROUTES);
-}
-
-int dise_ring_routes_publish(dise_ring_reader *rd, const struct dise_route *entries, size_t n)
-{
-	struct dise_route *t = rd->ring.routes;
-	sigjmp_buf jb;
-	size_t i, k;
-
 	if (rd->flags & DISE_READER_PEEK)
 		return -EINVAL;
-	if (n > DISE_ROUTES / 2) /* keep probes short */
-		return -E2BIG;
-	if (sigsetjmp(jb, 1)) {
-		bus_guard = NULL;
-		return -EIO;
-	}
-	bus_guard = &jb;
-	/* rebuild from scratch: clear (odd seq while each entry changes, 0 when empty) */
-	atomic_store_explicit(&rd->ring.hdr->nroutes, 0, memory_order_release);
-	for (i = 0; i < DISE_ROUTES; i++)
-		atomic_store_explicit(&t[i].seq, 0, memory_order_release);
-	for (i = 0; i < n; i++) {
-		uint32_t s = route_slot(&entries[i]);
-
-		for (k = 0; k < 8; k++) {
-			struct dise_route *e = &t[(s + k) % DISE_ROUTES];
-
-			if (atomic_load_explicit(&e->seq, memory_order_relaxed))
-				continue;
-			atomic_store_explicit(&e->seq, 1, memory_order_relaxed);
-			atomic_thread_fence(memory_order_release);
-			e->dev = entries[i].dev, e->ino = entries[i].ino, e->size = entries[i].size;
-			e->mtime_ns = entries[i].mtime_ns;
-			memcpy(e->target, entries[i].target, sizeof(e->target));
-			e->target[sizeof(e->target) - 1] = '\0';
-			atomic_store_explicit(&e->seq, 2, memory_order_release);
-			break;
-		}
-	}
-	atomic_store_explicit(&rd->ring.hdr->nroutes, (uint32_t)n, memory_order_release);
-	bus_guard = NULL;
+	atomic_store_explicit(&rd->ring.hdr->nroutes, n, memory_order_release);
 	return 0;
 }

@@ -149,8 +149,6 @@ static int validate(int fd, dise_ring *out, int flags)
 	}
 	out->hdr = map;
 	out->slots = (struct dise_slot *)((char *)map + DISE_RING_HEADER_SIZE);
-	out->routes = (struct dise_route *)((char *)map + DISE_RING_HEADER_SIZE +
-					    (size_t)nshards * (size_t)nslots * DISE_SLOT_SIZE);
 	out->nshards = nshards;
 	out->nslots = nslots;
 	out->mask = nslots - 1;

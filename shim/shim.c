@@ -217,35 +217,97 @@ const char *dise__preload_env(void)
  * Routing: when this executable is a pruned version and the collector
  * published a route for it, run the routed version instead, with the same
  * argv, environment and cwd, before the program's own constructors ran.
- * One hop at most: a target that is itself routed is refused. If the exec
- * fails, the program simply goes on as it would have.
+ *
+ * Nothing is looked up unless the ring says routes exist (one load). The
+ * route comes from the route file (ring.h: written only by the collector,
+ * checked to be owned by our euid or root and writable by no one else),
+ * never from the ring, which every producer can write. The target is run
+ * only when it is a regular executable file owned by our euid or root,
+ * writable by neither group nor others, in a directory no one else can
+ * change (or a sticky one), and its identity (dev, ino, size, mtime) is
+ * the one the collector published. One hop at most: a target that is
+ * itself routed is refused. If anything fails, the program goes on as it
+ * would have.
+ *
+ * A #! script: the kernel handed the interpreter
+ * [interpreter, optional argument, script path, the caller's argv[1..]].
+ * Executing the target with the argv from the script path on makes the
+ * kernel build [interpreter, optional argument, target, the caller's
+ * argv[1..]]: the arguments the script sees are exactly the original ones.
  */
-static void route(char *buf)
+static int safe_target(const char *path, const struct dise_file_id *want, uint32_t owner)
+{
+	char dir[DISE_PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct dise_file_id got;
+	struct stat st;
+	size_t n;
+
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111) || (st.st_mode & 022) ||
+	    (st.st_uid != owner && st.st_uid != 0))
+		return 0;
+	file_id(&st, &got);
+	if (got.dev != want->dev || got.ino != want->ino || got.size != want->size || got.mtime_ns != want->mtime_ns)
+		return 0;
+	if (!slash || (n = (size_t)(slash - path)) >= sizeof(dir))
+		return 0;
+	memcpy(dir, path, n ? n : 1);
+	dir[n ? n : 1] = '\0';
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_uid != owner && st.st_uid != 0) ||
+	    ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)))
+		return 0;
+	return 1;
+}
+
+/* For a #! script, the index of the script path in argv (1 or 2); 0 for an ELF; -1 when unsure. */
+static int script_argv_index(void)
 {
 	struct dise_shim *S = &dise__shim;
-	struct dise_file_id tid;
-	struct stat st;
+	char head[2];
+	int fd, i;
+	ssize_t n;
+
+	fd = open(S->execfn, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	n = read(fd, head, sizeof(head));
+	close(fd);
+	if (n != 2)
+		return -1;
+	if (head[0] != '#' || head[1] != '!')
+		return 0;
+	for (i = 1; i <= 2 && i < S->argc && S->argv[i]; i++)
+		if (strcmp(S->argv[i], S->execfn) == 0)
+			return i;
+	return -1;
+}
+
+static void route(const char *ring_path)
+{
+	struct dise_shim *S = &dise__shim;
+	struct dise_file_id tid, tid2;
+	char rpath[DISE_PATH_MAX + 8], target[DISE_PATH_MAX], again[DISE_PATH_MAX];
+	uint32_t owner = (uint32_t)getauxval(AT_EUID);
+	int k;
 	extern char **environ;
 
 	if (S->start_flags & DISE_START_NO_SCRIPT)
 		return;
-	if (!dise_ring_route_lookup(&S->ring, &S->script_id, buf, DISE_PATH_MAX))
+	if (!atomic_load_explicit(&S->ring.hdr->nroutes, memory_order_acquire))
 		return;
-	if (stat(buf, &st) != 0)
+	if (dise_routes_path(ring_path, rpath, sizeof(rpath)) < 0 ||
+	    dise_routes_lookup(rpath, owner, &S->script_id, target, sizeof(target), &tid, NULL) != 1)
 		return;
-	file_id(&st, &tid);
-	{
-		char again[DISE_PATH_MAX];
-
-		if (dise_ring_route_lookup(&S->ring, &tid, again, sizeof(again)))
-			return; /* a route to a routed version: a loop, or a table gone wrong */
+	if (!safe_target(target, &tid, owner)) {
+		dise__debug("route target refused", 0);
+		return;
 	}
-	{
-		char *const one[] = { S->argv && S->argv[0] ? S->argv[0] : buf, NULL };
-
-		dise__record_exec(DISE_EXEC_ROUTE, buf, S->argv ? S->argv : one);
-		DISE_REAL(execve)(buf, S->argv ? S->argv : one, environ);
-	}
+	if (dise_routes_lookup(rpath, owner, &tid, again, sizeof(again), &tid2, NULL) != 0)
+		return; /* a route to a routed version: a loop, or a table gone wrong */
+	if (!S->argv || !S->argv[0] || (k = script_argv_index()) < 0)
+		return;
+	dise__record_exec(DISE_EXEC_ROUTE, target, S->argv + k);
+	DISE_REAL(execve)(target, S->argv + k, environ);
 }
 
 static void init(int argc, char **argv)
@@ -313,8 +375,13 @@ static void init(int argc, char **argv)
 		S->start_flags |= DISE_START_NO_SCRIPT | DISE_START_NO_EXE;
 	}
 
-	dise__record_start(0, exe, path);
-	route(path);
+	{
+		char ring_path[DISE_PATH_MAX];
+
+		memcpy(ring_path, path, sizeof(ring_path));
+		dise__record_start(0, exe, path);
+		route(ring_path);
+	}
 	dise__signals_init();
 	dise__fork_init();
 	dise__threads_init();

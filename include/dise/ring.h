@@ -52,7 +52,7 @@
 #include "event.h"
 
 #define DISE_RING_MAGIC UINT64_C(0x474e495245534944) /* "DISERING" */
-#define DISE_RING_LAYOUT_VERSION 3u
+#define DISE_RING_LAYOUT_VERSION 4u /* 4: the route table left the ring for its own file */
 #define DISE_RING_HEADER_SIZE 4096u
 #define DISE_SLOT_SIZE 128u
 #define DISE_SLOT_HDR 16u
@@ -62,8 +62,6 @@
 #define DISE_RING_DEFAULT_SLOTS 65536u   /* in all: 8 MiB + 4 KiB; tmpfs pages are allocated as touched */
 #define DISE_RING_MAX_SHARDS 16u
 #define DISE_RING_SHARD_MIN_SLOTS 4096u  /* automatic sharding keeps shards at least this big */
-#define DISE_ROUTES 256u                 /* route entries, after the slots */
-#define DISE_ROUTE_PATH 216u
 #define DISE_RECORD_MAX_SLOTS ((DISE_RECORD_MAX + DISE_SLOT_DATA - 1) / DISE_SLOT_DATA)
 #define DISE_SEQ_TORN (UINT64_C(1) << 63)
 
@@ -95,24 +93,11 @@ struct dise_ring_header {
 	_Atomic uint64_t corrupt; /* records the consumer rejected as malformed */
 	_Atomic uint32_t consumer_pid;
 	_Atomic uint32_t wake;   /* futex word a consumer may sleep on */
-	_Atomic uint32_t nroutes; /* route entries in use: 0 lets every process skip the lookup */
+	_Atomic uint32_t nroutes; /* routes published in the route file: 0 lets every process skip the lookup (a hint only, see below) */
 	uint8_t pad1[64 - 20];
 
 	struct dise_ring_shard shards[DISE_RING_MAX_SHARDS];
 };
-
-/*
- * A route, published by the collector (the only writer) after healing: a
- * process whose executable has this identity (a pruned version) runs
- * `target` instead. Seqlocked: seq is odd while the entry is written.
- */
-struct dise_route {
-	_Atomic uint64_t seq;
-	uint64_t dev, ino, size;
-	int64_t mtime_ns;
-	char target[DISE_ROUTE_PATH]; /* NUL-terminated absolute path */
-};
-_Static_assert(sizeof(struct dise_route) == 256, "route layout");
 
 struct dise_slot {
 	_Atomic uint64_t seq;
@@ -131,7 +116,6 @@ _Static_assert(sizeof(struct dise_slot) == DISE_SLOT_SIZE, "slot layout");
 typedef struct dise_ring {
 	struct dise_ring_header *hdr;
 	struct dise_slot *slots; /* shard s, slot i: slots[s * nslots + i] */
-	struct dise_route *routes; /* DISE_ROUTES entries after the slots */
 	uint32_t nshards;
 	uint64_t nslots; /* per shard */
 	uint64_t mask;
@@ -149,8 +133,7 @@ typedef struct dise_ring_resv {
 
 static inline size_t dise_ring_file_size(uint32_t nshards, uint64_t nslots)
 {
-	return DISE_RING_HEADER_SIZE + (size_t)nshards * (size_t)nslots * DISE_SLOT_SIZE +
-	       DISE_ROUTES * sizeof(struct dise_route);
+	return DISE_RING_HEADER_SIZE + (size_t)nshards * (size_t)nslots * DISE_SLOT_SIZE;
 }
 
 static inline struct dise_slot *dise_ring_slot(const dise_ring *r, uint32_t shard, uint64_t pos)
@@ -232,13 +215,6 @@ void dise_ring_commit(dise_ring *r, const dise_ring_resv *v);
 /* Gives the reservation back as a PAD record the consumer skips. */
 void dise_ring_discard(dise_ring *r, const dise_ring_resv *v);
 
-/*
- * The route for an executable of identity id: copies the target path into
- * out and returns 1, or returns 0 (no route, or a torn or malformed entry).
- * Costs one load when no route exists. Async-signal-safe, no system call.
- */
-int dise_ring_route_lookup(const dise_ring *r, const struct dise_file_id *id, char *out, size_t size);
-
 /* reserve + write + commit of a contiguous record. Returns 0 or -errno. */
 int dise_ring_put(dise_ring *r, const void *rec, uint32_t len);
 
@@ -281,10 +257,11 @@ int dise_ring_read(dise_ring_reader *rd, void *buf, size_t size, size_t *ret_len
 int dise_ring_release(dise_ring_reader *rd);
 
 /*
- * Replaces the route table with n entries (the consumer is its only
- * writer). Returns 0 or -errno (-E2BIG: more than DISE_ROUTES).
+ * Says in the ring header how many routes the route file holds (0: none, so
+ * that every process skips the lookup with one load). Call after
+ * dise_routes_write.
  */
-int dise_ring_routes_publish(dise_ring_reader *rd, const struct dise_route *entries, size_t n);
+int dise_ring_routes_announce(dise_ring_reader *rd, uint32_t n);
 
 /*
  * Sleeps until a producer commits something new (dise_ring_notify) or
@@ -298,5 +275,75 @@ void dise_ring_count_corrupt(dise_ring_reader *rd);
 
 void dise_ring_reader_stats(const dise_ring_reader *rd, struct dise_ring_stats *ret);
 uint64_t dise_ring_reader_epoch(const dise_ring_reader *rd);
+
+
+/* ---- routes (ring/routes.c) ----
+ *
+ * The route table is a file of its own beside the ring ("<ring>.routes"),
+ * written only by the collector: a new file each time, fully written, then
+ * renamed into place, so a reader never sees a half-written table and no
+ * table has a fixed capacity or path length. Watched processes only read
+ * it (pread, no mapping), and only after checking that it is a regular
+ * file owned by their own euid (or root) that neither group nor others may
+ * write. So a producer, which can write the ring, cannot write a route: a
+ * process that dropped privileges keeps its writable mapping of the ring,
+ * but never had a writable handle on the route file. The ring header's
+ * `nroutes` is only a hint that saves the open when nothing is routed: a
+ * forger that clears it makes processes run their own file (what they would
+ * run without dise); one that sets it costs them an open. It never chooses
+ * a target.
+ *
+ * Layout: a header, nbuckets (a power of two) entries, then the target
+ * paths. An identity lives in bucket hash(id) & (nbuckets - 1) or one of the
+ * DISE_ROUTE_PROBE after it (the writer grows the table until every entry
+ * fits); an entry with target_len 0 is empty.
+ */
+#define DISE_ROUTES_MAGIC UINT64_C(0x5345545554524444) /* "DDRTUTES" */
+#define DISE_ROUTES_VERSION 1u
+#define DISE_ROUTE_PROBE 8u
+#define DISE_ROUTES_MAX_BUCKETS (1u << 24)
+
+struct dise_routes_header {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t nbuckets;
+	uint32_t nentries;
+	uint32_t reserved;
+	uint64_t strings_len; /* bytes of paths after the buckets */
+};
+
+struct dise_route_entry {
+	struct dise_file_id from; /* a file that ran as a pruned version */
+	struct dise_file_id to;   /* the identity of the target when it was published */
+	uint64_t target_off;      /* in the strings, after the buckets */
+	uint32_t target_len;      /* without the NUL; 0: an empty bucket */
+	uint32_t flags;           /* DISE_ROUTE_* */
+};
+
+enum {
+	DISE_ROUTE_BESIDE = 1 << 0, /* the target is a copy beside the original file (else in the store) */
+};
+
+struct dise_route_in {
+	struct dise_file_id from, to;
+	const char *target; /* absolute */
+	uint32_t flags;
+};
+
+/* "<ring path>.routes". Returns 0 or -ENAMETOOLONG. Async-signal-safe. */
+int dise_routes_path(const char *ring_path, char *buf, size_t size);
+
+/* Writes a new route table of n entries at path (atomically: a temporary file renamed). Returns 0 or -errno. */
+int dise_routes_write(const char *path, const struct dise_route_in *e, size_t n);
+
+/*
+ * Looks id up in the route table at path, which must be a regular file
+ * owned by owner (or root), not writable by group or others. Copies the
+ * target into out (size bytes) and its published identity into *ret_to.
+ * Returns 1, 0 when there is no route (or no usable table), or -errno.
+ * No allocation; a few system calls (open, fstat, pread, close).
+ */
+int dise_routes_lookup(const char *path, uint32_t owner, const struct dise_file_id *id, char *out, size_t size,
+		       struct dise_file_id *ret_to, uint32_t *ret_flags);
 
 #endif

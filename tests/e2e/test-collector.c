@@ -2144,7 +2144,7 @@ static void test_healing(void **state)
 		collect_once(f, &r);
 		run_result_free(&r);
 		/* recorded: the pruned image ended by a route exec, the routed run is app v1 */
-		assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE outcome = 'exec' AND exec_path LIKE '%/cas/run/%/app'"), 2);
+		assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE outcome = 'exec' AND exec_path LIKE '%/.dise-%-app-v2'"), 2);
 		assert_int_equal(db_count(f, "SELECT count(*) FROM runs r JOIN versions v ON v.id = r.version_id WHERE "
 					     "r.tool = 'app' AND v.label = 'v1' AND r.outcome = 'ok'"),
 				 2);

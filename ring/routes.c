@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The route table file (see include/dise/ring.h): written whole by the
+ * collector and renamed into place; read by the shim with a few preads,
+ * every value bounded before use.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dise/ring.h"
+
+/* FNV-1a of an identity */
+static uint64_t route_hash(const struct dise_file_id *id)
+{
+	uint64_t v[4] = { id->dev, id->ino, id->size, (uint64_t)id->mtime_ns };
+	const uint8_t *p = (const uint8_t *)v;
+	uint64_t h = 14695981039346656037ull;
+	size_t i;
+
+	for (i = 0; i < sizeof(v); i++) {
+		h ^= p[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static int same_id(const struct dise_file_id *a, const struct dise_file_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns;
+}
+
+int dise_routes_path(const char *ring_path, char *buf, size_t size)
+{
+	size_t n = strlen(ring_path);
+
+	if (n + sizeof(".routes") > size)
+		return -ENAMETOOLONG;
+	memcpy(buf, ring_path, n);
+	memcpy(buf + n, ".routes", sizeof(".routes"));
+	return 0;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n) {
+		ssize_t w = write(fd, c, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int dise_routes_write(const char *path, const struct dise_route_in *e, size_t n)
+{
+	struct dise_routes_header h;
+	struct dise_route_entry *b = NULL;
+	uint32_t nb = 16;
+	uint64_t off = 0;
+	size_t i, k;
+	char tmp[4096 + 32];
+	int fd, r = 0;
+
+	/* a table at most half full, grown until every entry sits within DISE_ROUTE_PROBE of its bucket */
+	while (nb < 2 * n)
+		nb *= 2;
+	for (;;) {
+		if (nb > DISE_ROUTES_MAX_BUCKETS)
+			return -E2BIG;
+		free(b);
+		b = calloc(nb, sizeof(*b));
+		if (!b)
+			return -ENOMEM;
+		off = 0;
+		for (i = 0; i < n; i++) {
+			uint64_t s = route_hash(&e[i].from);
+			size_t len = strlen(e[i].target);
+
+			if (e[i].target[0] != '/' || len == 0 || len >= 4096) {
+				free(b);
+				return -EINVAL;
+			}
+			for (k = 0; k < DISE_ROUTE_PROBE; k++) {
+				struct dise_route_entry *x = &b[(s + k) & (nb - 1)];
+
+				if (x->target_len)
+					continue;
+				x->from = e[i].from;
+				x->to = e[i].to;
+				x->target_off = off;
+				x->target_len = (uint32_t)len;
+				x->flags = e[i].flags;
+				off += len + 1;
+				break;
+			}
+			if (k == DISE_ROUTE_PROBE)
+				break;
+		}
+		if (i == n)
+			break;
+		nb *= 2;
+	}
+	memset(&h, 0, sizeof(h));
+	h.magic = DISE_ROUTES_MAGIC;
+	h.version = DISE_ROUTES_VERSION;
+	h.nbuckets = nb;
+	h.nentries = (uint32_t)n;
+	h.strings_len = off;
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
+		free(b);
+		return -ENAMETOOLONG;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
+	if (fd < 0) {
+		free(b);
+		return -errno;
+	}
+	r = write_all(fd, &h, sizeof(h));
+	if (r == 0)
+		r = write_all(fd, b, (size_t)nb * sizeof(*b));
+	for (i = 0; r == 0 && i < n; i++)
+		r = write_all(fd, e[i].target, strlen(e[i].target) + 1);
+	free(b);
+	if (r == 0 && fchmod(fd, 0600) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
+static int pread_all(int fd, void *p, size_t n, uint64_t off)
+{
+	ssize_t r;
+
+	do
+		r = pread(fd, p, n, (off_t)off);
+	while (r < 0 && errno == EINTR);
+	return r == (ssize_t)n ? 0 : -EBADMSG;
+}
+
+int dise_routes_lookup(const char *path, uint32_t owner, const struct dise_file_id *id, char *out, size_t size,
+		       struct dise_file_id *ret_to, uint32_t *ret_flags)
+{
+	struct dise_routes_header h;
+	struct dise_route_entry b[DISE_ROUTE_PROBE];
+	struct stat st;
+	uint64_t s, strings;
+	uint32_t k;
+	int fd, r = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_uid != owner && st.st_uid != 0) ||
+	    (st.st_mode & 022)) {
+		r = -EPERM;
+		goto out;
+	}
+	if (pread_all(fd, &h, sizeof(h), 0) < 0 || h.magic != DISE_ROUTES_MAGIC || h.version != DISE_ROUTES_VERSION ||
+	    h.nbuckets < DISE_ROUTE_PROBE || h.nbuckets > DISE_ROUTES_MAX_BUCKETS || (h.nbuckets & (h.nbuckets - 1))) {
+		r = -EBADMSG;
+		goto out;
+	}
+	strings = sizeof(h) + (uint64_t)h.nbuckets * sizeof(struct dise_route_entry);
+	s = route_hash(id) & (h.nbuckets - 1);
+	/* the probe window, possibly wrapping: read it in up to two pieces */
+	{
+		uint64_t first = h.nbuckets - s < DISE_ROUTE_PROBE ? h.nbuckets - s : DISE_ROUTE_PROBE;
+
+		if (pread_all(fd, b, first * sizeof(b[0]), sizeof(h) + s * sizeof(b[0])) < 0 ||
+		    (first < DISE_ROUTE_PROBE &&
+		     pread_all(fd, b + first, (DISE_ROUTE_PROBE - first) * sizeof(b[0]), sizeof(h)) < 0)) {
+			r = -EBADMSG;
+			goto out;
+		}
+	}
+	for (k = 0; k < DISE_ROUTE_PROBE; k++) {
+		if (!b[k].target_len)
+			break;
+		if (!same_id(&b[k].from, id))
+			continue;
+		if ((uint64_t)b[k].target_len + 1 > size || b[k].target_off > h.strings_len ||
+		    b[k].target_len + 1 > h.strings_len - b[k].target_off) {
+			r = -EBADMSG;
+			goto out;
+		}
+		if (pread_all(fd, out, (size_t)b[k].target_len + 1, strings + b[k].target_off) < 0 ||
+		    out[b[k].target_len] != '\0' || out[0] != '/' || memchr(out, '\0', b[k].target_len)) {
+			r = -EBADMSG;
+			goto out;
+		}
+		*ret_to = b[k].to;
+		if (ret_flags)
+			*ret_flags = b[k].flags;
+		r = 1;
+		break;
+	}
+out:
+	close(fd);
+	return r;
+}
