@@ -116,6 +116,17 @@ static const char schema_v7[] =
 
 
 /*
+ * v9: symbolic crash signatures (the function names of the top frames,
+ * crash-sig.c), on crashes and on the rules learned from them, so that a
+ * rule also matches a rebuild with the same bug; indexed for the rules'
+ * matching.
+ */
+static const char schema_v9[] =
+	"ALTER TABLE crashes ADD COLUMN sym_signature TEXT;"
+	"CREATE INDEX IF NOT EXISTS crashes_sym_signature ON crashes(sym_signature) WHERE sym_signature IS NOT NULL;"
+	"ALTER TABLE rules ADD COLUMN sym_signature TEXT;";
+
+/*
  * v8: CHECK constraints on the columns of names.h, by the rebuild SQLite
  * documents (ALTER TABLE cannot add one): a new table with the same
  * columns in the same order and the constraint, the rows copied, the old
@@ -218,6 +229,8 @@ static int step_sql(sqlite3 *db, int from)
 	static const char *const step[] = { schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7 };
 
 	_Static_assert(sizeof(step) / sizeof(step[0]) == 6, "a step per schema version up to 7");
+	if (from == 8)
+		return exec_sql(db, schema_v9);
 	return from == 7 ? step_v8(db) : exec_sql(db, step[from - 1]);
 }
 
@@ -242,7 +255,7 @@ int dise__schema_migrate(sqlite3 *db, int target)
 	sqlite3_stmt *q;
 	int r, version, created = 0;
 
-	_Static_assert(DISE_SCHEMA_VERSION == 8, "a step per schema version");
+	_Static_assert(DISE_SCHEMA_VERSION == 9, "a step per schema version");
 	r = exec_sql(db, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;

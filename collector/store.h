@@ -25,7 +25,7 @@
 struct sqlite3;
 typedef struct dise_store dise_store;
 
-#define DISE_SCHEMA_VERSION 8
+#define DISE_SCHEMA_VERSION 9
 
 /* Opens (creating and migrating) the database; readonly opens an existing one as is. */
 int dise_store_open(const char *path, int readonly, dise_store **ret);
