@@ -172,8 +172,9 @@ int dise_store_detection_add(dise_store *st, int64_t version, const char *normal
 /*
  * ---- What the dise command reads (store-report.c) ----
  * A report is the rows of one query as a JSON array of objects (column name
- * -> value, NULL columns left out), read whole. arg: the tool (RUNS: NULL
- * for every tool; LINEAGE: required); limit: RUNS' newest rows. 0 or -errno.
+ * -> value, NULL columns left out), read whole. arg: the tool (RUNS,
+ * JOURNAL: NULL for every tool; LINEAGE: required); limit: RUNS' and
+ * JOURNAL's newest rows. 0 or -errno.
  */
 struct json_t;
 enum dise_report {
@@ -184,12 +185,20 @@ enum dise_report {
 	DISE_REPORT_RULES,
 	DISE_REPORT_HEALTH_BY,
 	DISE_REPORT_RECENT_FAILURES,
+	DISE_REPORT_JOURNAL,	   /* arg: a tool or NULL; limit: the newest rows, oldest first */
+	DISE_REPORT_HEAL_PROBLEMS, /* the latest steps that went wrong: rejections, no ancestor, failed restores */
 	DISE_REPORT_MAX,
 };
 int dise_store_report(dise_store *st, enum dise_report what, const char *arg, int64_t limit, struct json_t **ret);
 
+/*
+ * Detection to route: from the record of the run that made the detection
+ * (the third strike's end), or the detection itself when no run made it
+ * (a rule), to the route.
+ */
 struct dise_health_counts {
 	int64_t runs, queued, routed, no_ancestor, frozen, mean_detection_to_route_ns;
+	int64_t restore_failed; /* restores in place that failed: the route applies, the file was not written back */
 };
 int dise_store_health_counts(dise_store *st, struct dise_health_counts *ret);
 
