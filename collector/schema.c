@@ -119,12 +119,29 @@ static const char schema_v7[] =
  * v9: symbolic crash signatures (the function names of the top frames,
  * crash-sig.c), on crashes and on the rules learned from them, so that a
  * rule also matches a rebuild with the same bug; indexed for the rules'
- * matching.
+ * matching. And the versions the detectors have to look at again.
  */
 static const char schema_v9[] =
 	"ALTER TABLE crashes ADD COLUMN sym_signature TEXT;"
 	"CREATE INDEX IF NOT EXISTS crashes_sym_signature ON crashes(sym_signature) WHERE sym_signature IS NOT NULL;"
-	"ALTER TABLE rules ADD COLUMN sym_signature TEXT;";
+	"ALTER TABLE rules ADD COLUMN sym_signature TEXT;"
+	/*
+	 * The versions whose runs ended (or got their version after they ended)
+	 * since the detectors last looked at them, kept by the database itself
+	 * as ingest writes: the detectors look at these, not at every version
+	 * with runs in the window, so the heal time does not grow with history.
+	 * (No OR IGNORE in the triggers: the conflict policy of the statement
+	 * that fires them would replace it.)
+	 */
+	"CREATE TABLE IF NOT EXISTS detect_touched(version_id INTEGER PRIMARY KEY);"
+	"CREATE TRIGGER IF NOT EXISTS runs_touched_insert AFTER INSERT ON runs "
+	" WHEN NEW.version_id IS NOT NULL AND NEW.outcome IS NOT NULL "
+	" BEGIN INSERT INTO detect_touched(version_id) SELECT NEW.version_id "
+	" WHERE NOT EXISTS (SELECT 1 FROM detect_touched WHERE version_id = NEW.version_id); END;"
+	"CREATE TRIGGER IF NOT EXISTS runs_touched_update AFTER UPDATE OF outcome, version_id ON runs "
+	" WHEN NEW.version_id IS NOT NULL AND NEW.outcome IS NOT NULL "
+	" BEGIN INSERT INTO detect_touched(version_id) SELECT NEW.version_id "
+	" WHERE NOT EXISTS (SELECT 1 FROM detect_touched WHERE version_id = NEW.version_id); END;";
 
 /*
  * v8: CHECK constraints on the columns of names.h, by the rebuild SQLite
