@@ -5,10 +5,20 @@
  * the rollback path with no test command. Each round deploys a fresh tool
  * (one good run of v1, then v2 that crashes three times) with a running
  * dise-collectord; the clock starts when the third crash is reaped.
+ *
+ *   bench-heal [BUILD] [ROUNDS] [--history N] [--storm]
+ *
+ * --history N: the database starts with N runs of 200 other tools x 5
+ * versions, all in the detectors' window (what an hour of a busy host
+ * leaves), so that the figure shows whether heal time depends on history.
+ * --storm: a supervisor restarting the crashing tool at once, again and
+ * again, until the route is in effect; the extra crashing runs are counted
+ * (the runs that started before the route and crashed).
  */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <spawn.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +28,7 @@
 
 #include "bench-util.h"
 #include "dise/ring.h"
+#include "store.h"
 
 extern char **environ;
 
@@ -40,16 +51,106 @@ static int run(char *const argv[], char **env)
 	return st;
 }
 
+/* n runs of 200 tools x 5 versions, ok, spread over the last 30 minutes, in home's new database. */
+static void make_history(const char *home, long n)
+{
+	static const char sql[] =
+		"BEGIN;"
+		"WITH RECURSIVE t(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM t WHERE i < 999) "
+		"INSERT INTO versions(id, tool, sha256, label, path, first_seen_wall_ns) SELECT 1000000 + i, "
+		"'hist' || (i / 5), printf('%064x', i), 'v' || (i % 5 + 1), '/opt/hist/' || (i / 5), ?2 FROM t;"
+		"WITH RECURSIVE t(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM t WHERE i < ?1 - 1) "
+		"INSERT INTO runs(epoch, pid, start_ns, ppid, uid, start_wall_ns, execfn, exe, cwd, argv, argc, end_ns, "
+		"outcome, exit_status, tool, version_id) SELECT 1, 100000 + i, i * 1000, 1, 0, "
+		"?2 - (?1 - i) * (1800000000000 / ?1), '/opt/hist/' || (i % 1000 / 5), '/opt/hist/' || (i % 1000 / 5), '/', "
+		"'[\"x\"]', 1, i * 1000 + 1000000, 'ok', 0, 'hist' || (i % 1000 / 5), 1000000 + i % 1000 FROM t;"
+		"COMMIT;";
+	char db[300];
+	sqlite3 *h = NULL;
+	sqlite3_stmt *q;
+	const char *tail = sql;
+	struct timespec ts;
+	int r = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	mkdir(home, 0700);
+	snprintf(db, sizeof(db), "%s/dise.db", home);
+	if (dise_store_create_old(db, DISE_SCHEMA_VERSION) < 0 || sqlite3_open(db, &h) != SQLITE_OK) {
+		fprintf(stderr, "bench-heal: cannot make the history database\n");
+		exit(1);
+	}
+	while (r == 0 && *tail) {
+		if (sqlite3_prepare_v2(h, tail, -1, &q, &tail) != SQLITE_OK) {
+			r = -1;
+			break;
+		}
+		if (!q)
+			break;
+		if (sqlite3_bind_parameter_count(q) >= 1)
+			sqlite3_bind_int64(q, 1, n);
+		if (sqlite3_bind_parameter_count(q) >= 2)
+			sqlite3_bind_int64(q, 2, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+		if (sqlite3_step(q) != SQLITE_DONE)
+			r = -1;
+		sqlite3_finalize(q);
+	}
+	if (r < 0) {
+		fprintf(stderr, "bench-heal: history: %s\n", sqlite3_errmsg(h));
+		exit(1);
+	}
+	sqlite3_close(h);
+}
+
+/* Whether the program at path became a version (the collector hashed it), waiting up to 10 s. */
+static int wait_version(const char *home, const char *path)
+{
+	char db[300];
+	uint64_t t0 = now_ns();
+
+	snprintf(db, sizeof(db), "%s/dise.db", home);
+	while (now_ns() - t0 < 10000000000ull) {
+		sqlite3 *h = NULL;
+		sqlite3_stmt *q = NULL;
+		int found = 0;
+
+		if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+		    sqlite3_prepare_v2(h, "SELECT 1 FROM versions WHERE path = ?1", -1, &q, NULL) == SQLITE_OK) {
+			sqlite3_bind_text(q, 1, path, -1, SQLITE_STATIC);
+			found = sqlite3_step(q) == SQLITE_ROW;
+		}
+		sqlite3_finalize(q);
+		sqlite3_close(h);
+		if (found)
+			return 1;
+		usleep(2000);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	const char *build = argc > 1 ? argv[1] : "build";
-	int rounds = argc > 2 ? atoi(argv[2]) : 30, i, k;
+	const char *build = "build";
+	int rounds = 30, i, k, storm = 0, pos = 0;
+	long history = 0, extra_total = 0, extra_max = 0;
 	char dir[128], cmd[1024], ring[256], home[256], pre[512], rv[300], hv[300], tool[256];
 	char *env[8];
-	uint64_t *lat = calloc((size_t)rounds, sizeof(uint64_t));
+	uint64_t *lat;
 	dise_ring r;
 	pid_t collector;
 
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--history") && i + 1 < argc)
+			history = atol(argv[++i]);
+		else if (!strcmp(argv[i], "--storm"))
+			storm = 1;
+		else if (pos++ == 0)
+			build = argv[i];
+		else
+			rounds = atoi(argv[i]);
+	}
+	if (rounds < 1)
+		rounds = 1;
+	lat = calloc((size_t)rounds, sizeof(uint64_t));
 	snprintf(dir, sizeof(dir), "/tmp/dise-bench-heal-%d", (int)getpid());
 	snprintf(ring, sizeof(ring), "%s/ring", dir);
 	snprintf(home, sizeof(home), "%s/home", dir);
@@ -67,6 +168,8 @@ int main(int argc, char **argv)
 	setenv("DISE_HOME", home, 1);
 	if (dise_ring_map(ring, DISE_RING_WRITE | DISE_RING_CREATE, 0, 0, &r) < 0)
 		return 1;
+	if (history > 0)
+		make_history(home, history);
 	{
 		char *cargv[] = { NULL, "--foreground", NULL };
 		char path[300];
@@ -92,7 +195,13 @@ int main(int argc, char **argv)
 
 			run(a, env);
 		}
-		usleep(300000); /* v1 hashed before the deploy replaces it */
+		/* v1 hashed (a version) before the deploy replaces it */
+		if (!wait_version(home, tool)) {
+			fprintf(stderr, "bench-heal: round %d: v1 not hashed after 10 s\n", i);
+			kill(collector, SIGTERM);
+			waitpid(collector, NULL, 0);
+			return 1;
+		}
 		snprintf(cmd, sizeof(cmd), "cp %s/tests/progs/crasher %s.new && mv %s.new %s", build, tool, tool, tool);
 		sh(cmd);
 		stat(tool, &st);
@@ -105,23 +214,45 @@ int main(int argc, char **argv)
 		}
 		t0 = now_ns();
 		dise_routes_path(ring, routes, sizeof(routes));
-		while (dise_routes_lookup(routes, (uint32_t)geteuid(), &id, out, sizeof(out), &to, NULL) != 1) {
-			if (now_ns() - t0 > 5000000000ull) {
-				fprintf(stderr, "bench-heal: round %d: no route after 5 s\n", i);
-				break;
+		{
+			long extra = 0;
+
+			while (dise_routes_lookup(routes, (uint32_t)geteuid(), &id, out, sizeof(out), &to, NULL) != 1) {
+				if (now_ns() - t0 > 5000000000ull) {
+					fprintf(stderr, "bench-heal: round %d: no route after 5 s\n", i);
+					break;
+				}
+				if (storm) { /* restarted at once: a crash that ran before the route is one more */
+					char *a[] = { tool, "segv", NULL };
+					int st2 = run(a, env);
+
+					extra += WIFSIGNALED(st2);
+				} else {
+					usleep(50);
+				}
 			}
-			usleep(50);
+			lat[i] = now_ns() - t0;
+			extra_total += extra;
+			if (extra > extra_max)
+				extra_max = extra;
 		}
-		lat[i] = now_ns() - t0;
 	}
 	kill(collector, SIGTERM);
 	waitpid(collector, NULL, 0);
 	qsort(lat, (size_t)rounds, sizeof(uint64_t), cmp_u64);
-	printf("bench-heal: %d rounds, exit of the third failing run -> route in effect (rollback, no test command)\n",
-	       rounds);
+	printf("bench-heal: %d rounds, exit of the third failing run -> route in effect (rollback, no test command), "
+	       "history %ld runs%s\n",
+	       rounds, history, storm ? ", restart storm" : "");
+	if (storm)
+		printf("  extra crashing runs before the route: %.1f on average, %ld at most\n",
+		       (double)extra_total / rounds, extra_max);
 	printf("  p50 %.2f ms   p99 %.2f ms   max %.2f ms\n", lat[rounds / 2] / 1e6, lat[(rounds * 99) / 100] / 1e6,
 	       lat[rounds - 1] / 1e6);
 	dise_ring_unmap(&r);
+	if (getenv("DISE_BENCH_KEEP")) { /* to look at what the collector did */
+		printf("  kept %s\n", dir);
+		return 0;
+	}
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	return system(cmd) == 0 ? 0 : 1;
 }

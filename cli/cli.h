@@ -32,6 +32,7 @@ int dise_cli_reset(int argc, char **argv, const struct dise_cli_cmd *cmd);
 int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd);
 int dise_cli_pruned(int argc, char **argv, const struct dise_cli_cmd *cmd);
 int dise_cli_rules(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_journal(int argc, char **argv, const struct dise_cli_cmd *cmd);
 /* Starts the collector of this DISE_HOME unless one runs. Returns 0 or an exit code. */
 int dise_cli_collector_ensure(void);
 int dise_cli_tool(int argc, char **argv, const struct dise_cli_cmd *cmd);

@@ -2,10 +2,13 @@
 /* `dise heal TOOL [--version V]`, `dise pruned [--json]`, `dise rules [--json]`. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -47,6 +50,38 @@ static int open_version(const char **toolp, const char *ver, enum dise_pick othe
 	return 0;
 }
 
+/* Who runs this command: the user name of the real uid (not $USER: unset for root under cron, sudo, su). */
+static void who_am_i(char *buf, size_t size)
+{
+	struct passwd pw, *res = NULL;
+	char tmp[4096];
+	uid_t uid = getuid();
+
+	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &res) == 0 && res && res->pw_name && res->pw_name[0])
+		snprintf(buf, size, "%s (uid %u)", res->pw_name, (unsigned)uid);
+	else
+		snprintf(buf, size, "uid %u", (unsigned)uid);
+}
+
+/*
+ * Whether the collector of home runs (someone holds the flock of its lock
+ * file: cli/collector.c): it is what publishes the routes to the shim.
+ */
+static int collector_runs(const char *home)
+{
+	char lock[4200];
+	int fd, held;
+
+	if (dise_path_join(lock, sizeof(lock), home, "collector.lock") < 0)
+		return 0;
+	fd = open(lock, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	held = flock(fd, LOCK_SH | LOCK_NB) != 0;
+	close(fd);
+	return held;
+}
+
 int dise_cli_reset(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
 	enum { OPT_VERSION = DISE_CLI_OPT_FIRST, OPT_WHY };
@@ -68,12 +103,20 @@ int dise_cli_reset(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	r = open_version(&tool, ver, DISE_PICK_RESETTABLE, "pruned version", &st, home, sizeof(home), &id);
 	if (r)
 		return r;
-	snprintf(who, sizeof(who), "%s (uid %u)", getenv("USER") ? getenv("USER") : "?", (unsigned)getuid());
+	who_am_i(who, sizeof(who));
 	r = dise_heal_reset(st, id, who, why);
 	dise_store_free(st);
 	if (r < 0)
 		return dise_cli_error(r, "resetting %s v%lld", tool, (long long)id);
-	printf("%s v%lld is healthy again, its strikes cleared and the route dropped\n", tool, (long long)id);
+	/* the shim follows the route table the collector publishes, not the database */
+	if (collector_runs(home))
+		printf("%s v%lld is healthy again, its strikes cleared; the route is dropped once the collector "
+		       "publishes it (within a second)\n",
+		       tool, (long long)id);
+	else
+		printf("%s v%lld is healthy again, its strikes cleared; the collector is not running: a route of %s "
+		       "still applies to watched runs until it runs and publishes the routes (dise collector start)\n",
+		       tool, (long long)id, tool);
 	return 0;
 }
 

@@ -2,8 +2,10 @@
 /*
  * `dise health [--json]`: what an operator wants at 3 a.m.: how many
  * versions are healthy, degraded, pruned; the latest failures and whether
- * they were healed; what runs instead; how often healing found an ancestor,
- * and how long from detection to the route.
+ * they were healed, and what went wrong when they were not (a candidate
+ * rejected by validation and why, no ancestor, a failed restore); what runs
+ * instead; how often healing found an ancestor, and how long from the
+ * record that made the detection to the route.
  */
 #define _GNU_SOURCE
 #include <jansson.h>
@@ -21,7 +23,7 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	int json = dise_cli_parse_json(argc, argv, cmd), r;
 	dise_store *st;
 	struct dise_health_counts n = { 0 };
-	json_t *o = json_object(), *by = json_object(), *recent = NULL, *rows = NULL, *placements = NULL, *paths = NULL, *restores = NULL;
+	json_t *o = json_object(), *by = json_object(), *recent = NULL, *rows = NULL, *placements = NULL, *paths = NULL, *restores = NULL, *problems = NULL;
 	json_t *not_published = json_array(), *from_store = json_array(), *beside_impossible = json_array();
 	int64_t routed, lost, frozen, mean_ns;
 	size_t hi;
@@ -35,6 +37,8 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	if (r == 0)
 		r = dise_store_report(st, DISE_REPORT_RECENT_FAILURES, NULL, 0, &recent);
 	if (r == 0)
+		r = dise_store_report(st, DISE_REPORT_HEAL_PROBLEMS, NULL, 0, &problems);
+	if (r == 0)
 		r = dise_store_health_counts(st, &n);
 	if (r == 0)
 		r = dise_store_report(st, DISE_REPORT_ROUTE_PLACEMENTS, NULL, 0, &placements);
@@ -45,7 +49,7 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	dise_store_free(st);
 	if (r < 0) {
 		json_decref(o), json_decref(by), json_decref(recent), json_decref(rows);
-		json_decref(placements), json_decref(paths), json_decref(restores);
+		json_decref(placements), json_decref(paths), json_decref(restores), json_decref(problems);
 		json_decref(not_published), json_decref(from_store), json_decref(beside_impossible);
 		return dise_cli_error(r, "reading the store");
 	}
@@ -96,11 +100,13 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	json_object_set_new(o, "frozen", json_integer(frozen));
 	json_object_set_new(o, "success_rate", routed + lost ? json_real((double)routed / (double)(routed + lost)) : json_null());
 	json_object_set_new(o, "mean_detection_to_route_ns", json_integer(mean_ns));
+	json_object_set_new(o, "restore_failed", json_integer(n.restore_failed));
 	json_object_set_new(o, "recent_failures", recent);
 	json_object_set_new(o, "routes_not_published", not_published);
 	json_object_set_new(o, "routes_from_store", from_store);
 	json_object_set_new(o, "route_beside_impossible", beside_impossible);
 	json_object_set_new(o, "restore_failures", restores);
+	json_object_set_new(o, "went_wrong", problems);
 	if (json) {
 		json_dumpf(o, stdout, JSON_COMPACT);
 		putchar('\n');
@@ -117,9 +123,12 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		printf("healings: %lld (%lld routed to a healthy ancestor, %lld with none)", (long long)(routed + lost),
 		       (long long)routed, (long long)lost);
 		if (routed)
-			printf(", detection to route %.2f ms on average", mean_ns / 1e6);
+			printf(", detection (its run's record) to route %.2f ms on average", mean_ns / 1e6);
 		if (frozen)
 			printf("\nfrozen by policy (failed, nothing routed): %lld", (long long)frozen);
+		if (n.restore_failed)
+			printf("\nrestores in place that failed (the route applies; see went wrong): %lld",
+			       (long long)n.restore_failed);
 		printf("\nrecent failures:\n");
 		for (i = 0; i < json_array_size(recent); i++) {
 			json_t *e = json_array_get(recent, i);
@@ -141,6 +150,24 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 			if (json_object_get(e, "routed_from_store"))
 				printf(", from the store: %s", json_string_value(json_object_get(e, "routed_from_store")));
 			printf("]\n");
+			if (json_object_get(e, "went_wrong"))
+				printf("      went wrong: %s\n", json_string_value(json_object_get(e, "went_wrong")));
+		}
+		if (json_array_size(problems))
+			printf("went wrong (latest first; all of it: dise journal):\n");
+		for (i = 0; i < json_array_size(problems); i++) {
+			json_t *e = json_array_get(problems, i);
+			time_t t = (time_t)(json_integer_value(json_object_get(e, "wall_ns")) / 1000000000);
+			const char *detail = json_string_value(json_object_get(e, "detail"));
+			struct tm tm;
+			char when[32];
+
+			localtime_r(&t, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+			printf("  %s  %s v%lld  %s %s%s%s\n", when, json_string_value(json_object_get(e, "tool")),
+			       (long long)json_integer_value(json_object_get(e, "version")),
+			       json_string_value(json_object_get(e, "step")), json_string_value(json_object_get(e, "result")),
+			       detail ? ": " : "", detail ? detail : "");
 		}
 		for (i = 0; i < json_array_size(not_published); i++) {
 			json_t *p = json_array_get(not_published, i);

@@ -136,6 +136,8 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 				json_object_set_new(o, "heal_request", json_string(request));
 				json_object_set_new(o, "detection", json_string(detection));
 			}
+			if (str(row, "went_wrong"))
+				json_object_set_new(o, "went_wrong", json_string(str(row, "went_wrong")));
 			json_object_set_new(o, "route", json_boolean(route));
 			json_array_append_new(arr, o);
 		} else {
@@ -148,6 +150,8 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 			       route ? "   <- route" : "");
 			if (request)
 				printf("      heal request %s: %s\n", request, detection);
+			if (str(row, "went_wrong"))
+				printf("      went wrong: %s\n", str(row, "went_wrong"));
 			json_decref(pj);
 		}
 	}

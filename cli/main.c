@@ -106,6 +106,13 @@ static const struct dise_cli_cmd commands[] = {
 	  "usage: dise rules [--json]\n"
 	  "  the rules healing learned, the versions they cover and how their replays went\n"
 	  "  --json   a JSON array instead of text\n" },
+	{ "journal", dise_cli_journal, "every step healing took, and why",
+	  "usage: dise journal [--tool T] [--limit N] [--json]\n"
+	  "  the steps healing took (start, prune, taint, rule, validation, route, restore,\n"
+	  "  reset), each with its result and detail, the newest N shown oldest first\n"
+	  "  --tool T    only the steps of T\n"
+	  "  --limit N   at most N steps (default 100)\n"
+	  "  --json      a JSON array instead of text\n" },
 	{ "heal", dise_cli_heal, "prune a version now, taint, learn a rule, route to an ancestor",
 	  "usage: dise heal TOOL [--version V]\n"
 	  "  heal a version of TOOL now, by the policy in $DISE_HOME/dise.json: prune it, taint\n"
@@ -114,6 +121,7 @@ static const struct dise_cli_cmd commands[] = {
 	{ "reset", dise_cli_reset, "un-prune a version, clear its strikes, drop the route",
 	  "usage: dise reset TOOL [--version V] [--why TEXT]\n"
 	  "  a version of TOOL healthy again: un-pruned, its strikes cleared, the route dropped\n"
+	  "  (for watched runs once the collector publishes the routes: start it if it is not running)\n"
 	  "  --version V   its label, or its id (v12 or 12); default: the newest pruned or failed\n"
 	  "  --why TEXT    the reason, journaled with who gave it\n" },
 	{ "tools", dise_cli_tools, "the tools: their paths, versions, health and route",

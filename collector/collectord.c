@@ -187,7 +187,7 @@ static void *resolver_main(void *p)
 	dise_store *st;
 	dise_resolver *rs;
 	int64_t seen_dv = -1, last_run = -1, pruned_ids = -1;
-	uint64_t last_full = 0, last_pass = 0, last_all = 0, seen_made = 0;
+	uint64_t last_pass = 0, last_all = 0, seen_made = 0;
 	int r, owed = 1;
 
 	if (dise_store_open(a->db, 0, &st) < 0)
@@ -225,15 +225,18 @@ static void *resolver_main(void *p)
 			 * new outcomes or `dise heal|reset|tool add` (other connections:
 			 * PRAGMA data_version), new versions (ours). Time alone only ages
 			 * failures out of the window. So a change leaves a pass owed:
-			 *  - at once, every detector over every version with runs in the
-			 *    window, when ingest stored a run's bad end, a version
-			 *    appeared, or a run got its version after its bad end (the
-			 *    records of a run may cross shards) - the heal latency;
-			 *  - otherwise every 200 ms over the versions of the runs stored
-			 *    since (only ok runs came: only a slowdown can show), once a
-			 *    second over every version (a long run's end updates an old
-			 *    row), and every 5 s every detector over every version, as a
-			 *    net for what nothing announced.
+			 *  - at once, every detector over the versions that changed (the
+			 *    versions of the runs stored since, and those whose runs
+			 *    ended or got their version since they were looked at:
+			 *    detect_touched, kept by triggers on runs, so a long run's
+			 *    end, an old row, is there too), when ingest stored a run's
+			 *    bad end, a version appeared, or a run got its version after
+			 *    its bad end (the records of a run may cross shards) - the
+			 *    heal latency, whatever the history;
+			 *  - otherwise the same every 200 ms, and once a minute every
+			 *    detector over every version, as a net for what nothing
+			 *    announced (not in the pass a bad end asked for: over a
+			 *    large history it holds the write lock for a while).
 			 * The debt is settled by that last kind of pass when it changed
 			 * nothing (rules are checked 256 pairs at a time: again until
 			 * then). An idle collector over a large history costs nothing, a
@@ -254,12 +257,16 @@ static void *resolver_main(void *p)
 			seen_dv = dv;
 			seen_made = made;
 			if (owed && (urgent || now - last_pass >= 200000000ull)) {
-				int all = urgent || now - last_all >= 5000000000ull;
-				int full = all || now - last_full >= 1000000000ull;
+				/*
+				 * A bad end is looked at at once, over the versions that
+				 * changed only (detect_touched, new runs): its cost does not
+				 * grow with history. The pass over every version is the net.
+				 */
+				int all = !last_all || (!urgent && now - last_all >= 60000000000ull);
 				int64_t tc = dise_store_total_changes(st);
 
-				if (dise_detect_since(st, &a->cfg->detect, a->cfg, wall_ns(), full ? -1 : last_run,
-						      &last_run, all) >= 0 &&
+				if (dise_detect_since(st, &a->cfg->detect, a->cfg, wall_ns(), all ? -1 : last_run,
+						      &last_run, 1) >= 0 &&
 				    dise_heal_pending(st, a->cfg) > 0) {
 					/* the healer consumed what the detectors queued: publish the routes now */
 					atomic_store(&a->routes_changed, 1);
@@ -272,8 +279,6 @@ static void *resolver_main(void *p)
 					dise_ring_notify(&a->wake);
 				}
 				last_pass = now;
-				if (full)
-					last_full = now;
 				if (all) {
 					last_all = now;
 					owed = dise_store_total_changes(st) != tc;

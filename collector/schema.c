@@ -117,6 +117,34 @@ static const char schema_v7[] =
 
 
 /*
+ * v12: symbolic crash signatures (the function names of the top frames,
+ * crash-sig.c), on crashes and on the rules learned from them, so that a
+ * rule also matches a rebuild with the same bug; indexed for the rules'
+ * matching. And the versions the detectors have to look at again.
+ */
+static const char schema_v12[] =
+	"ALTER TABLE crashes ADD COLUMN sym_signature TEXT;"
+	"CREATE INDEX IF NOT EXISTS crashes_sym_signature ON crashes(sym_signature) WHERE sym_signature IS NOT NULL;"
+	"ALTER TABLE rules ADD COLUMN sym_signature TEXT;"
+	/*
+	 * The versions whose runs ended (or got their version after they ended)
+	 * since the detectors last looked at them, kept by the database itself
+	 * as ingest writes: the detectors look at these, not at every version
+	 * with runs in the window, so the heal time does not grow with history.
+	 * (No OR IGNORE in the triggers: the conflict policy of the statement
+	 * that fires them would replace it.)
+	 */
+	"CREATE TABLE IF NOT EXISTS detect_touched(version_id INTEGER PRIMARY KEY);"
+	"CREATE TRIGGER IF NOT EXISTS runs_touched_insert AFTER INSERT ON runs "
+	" WHEN NEW.version_id IS NOT NULL AND NEW.outcome IS NOT NULL "
+	" BEGIN INSERT INTO detect_touched(version_id) SELECT NEW.version_id "
+	" WHERE NOT EXISTS (SELECT 1 FROM detect_touched WHERE version_id = NEW.version_id); END;"
+	"CREATE TRIGGER IF NOT EXISTS runs_touched_update AFTER UPDATE OF outcome, version_id ON runs "
+	" WHEN NEW.version_id IS NOT NULL AND NEW.outcome IS NOT NULL "
+	" BEGIN INSERT INTO detect_touched(version_id) SELECT NEW.version_id "
+	" WHERE NOT EXISTS (SELECT 1 FROM detect_touched WHERE version_id = NEW.version_id); END;";
+
+/*
  * v8: CHECK constraints on the columns of names.h, by the rebuild SQLite
  * documents (ALTER TABLE cannot add one): a new table with the same
  * columns in the same order and the constraint, the rows copied, the old
@@ -298,6 +326,8 @@ static int step_sql(sqlite3 *db, int from)
 	static const char *const step[] = { schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7 };
 
 	_Static_assert(sizeof(step) / sizeof(step[0]) == 6, "a step per schema version up to 7");
+	if (from == 11)
+		return exec_sql(db, schema_v12);
 	if (from == 10)
 		return exec_sql(db, schema_v11);
 	if (from == 9)
@@ -328,7 +358,7 @@ int dise__schema_migrate(sqlite3 *db, int target)
 	sqlite3_stmt *q;
 	int r, version, created = 0;
 
-	_Static_assert(DISE_SCHEMA_VERSION == 11, "a step per schema version");
+	_Static_assert(DISE_SCHEMA_VERSION == 12, "a step per schema version");
 	r = exec_sql(db, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;

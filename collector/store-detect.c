@@ -31,11 +31,18 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 				     "EXISTS (SELECT 1 FROM runs r WHERE r.version_id = v.id "
 				     "AND r.start_wall_ns >= ?1) AND NOT EXISTS (SELECT 1 FROM heal_requests h "
 				     "WHERE h.version_id = v.id AND h.state = 'queued')";
-	/* the versions of the runs stored after a run id, with no queued heal request */
-	static const char since[] = "SELECT v.id, v.tool FROM versions v WHERE v.id IN (SELECT DISTINCT version_id FROM runs "
-				    "WHERE id > ?1 AND version_id IS NOT NULL) AND v.health NOT IN ('pruned', 'failed', 'failing') "
+	/*
+	 * the versions of the runs stored after a run id, or whose runs ended
+	 * since they were last looked at (detect_touched: kept by triggers on
+	 * runs, so a long run's end, an old row, is in it), with no queued heal
+	 * request: what changed, whatever the history
+	 */
+	static const char since[] = "SELECT v.id, v.tool FROM versions v WHERE (v.id IN (SELECT DISTINCT version_id FROM runs "
+				    "WHERE id > ?1 AND version_id IS NOT NULL) OR v.id IN (SELECT version_id FROM detect_touched)) "
+				    "AND v.health NOT IN ('pruned', 'failed', 'failing') "
 				    "AND NOT EXISTS (SELECT 1 FROM heal_requests h "
 				    "WHERE h.version_id = v.id AND h.state = 'queued')";
+	static const char seen[] = "DELETE FROM detect_touched WHERE version_id = ?1";
 	sqlite3_stmt *q = dise__stmt(st, after_run < 0 ? window : since);
 	struct dise_version_ref *v = NULL;
 	size_t n = 0, cap = 0;
@@ -59,6 +66,12 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 		n++;
 	}
 	dise__done(q);
+	/*
+	 * Looked at from now: no longer touched (a run ending meanwhile touches
+	 * it again). A failure here only means they are looked at once more.
+	 */
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		dise__exec(st, seen, "i", v[i].id);
 	if (r < 0) {
 		free(v);
 		return r;

@@ -163,9 +163,16 @@ int dise_store_rule_add(dise_store *st, const char *tool, int64_t source, const 
 			int exit_code, int signo, const char *argv, const char *cwd, const char *reason, enum dise_scope scope,
 			int64_t wall_ns)
 {
-	/* no exit code or signal (-1): NULL */
+	/*
+	 * No exit code or signal (-1): NULL. The symbolic signature is the one
+	 * of the crashes with this build-specific signature (the same frames of
+	 * the same build: the same names), so that the rule also matches a
+	 * rebuild with the same bug.
+	 */
 	static const char sql[] = "INSERT INTO rules(tool, source_version, description, signature, exit_code, signal, argv, cwd, "
-				  "reason, scope, created_wall_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+				  "reason, scope, created_wall_ns, sym_signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+				  "?11, (SELECT c.sym_signature FROM crashes c WHERE c.signature = ?4 "
+				  "AND c.sym_signature IS NOT NULL ORDER BY c.id DESC LIMIT 1))";
 
 	return dise__exec(st, sql, "sissnnssssi", tool, source, desc, signature, (int64_t)exit_code, (int64_t)signo, argv,
 			  cwd, reason, dise_scope_name(scope), wall_ns);
@@ -327,7 +334,9 @@ int dise_store_rule_matches(dise_store *st, int64_t since_wall_ns, int64_t (*m)[
 	 * (rule, version, run): only pairs already found covered, versions not
 	 * failed yet, runs of the detectors' window. Crash rules start from the
 	 * crashes with their signature (an index; CROSS JOIN keeps that order),
-	 * so their cost follows the crashes that match, not the runs; exit
+	 * build-specific or symbolic (a rebuild with the same bug: other
+	 * build-id, same functions), so their cost follows the crashes that
+	 * match, not the runs; exit
 	 * status rules look at the failed runs of each covered version in the
 	 * window (an index range per version).
 	 */
@@ -336,6 +345,10 @@ int dise_store_rule_matches(dise_store *st, int64_t since_wall_ns, int64_t (*m)[
 		"SELECT ru.id AS rule, x.version_id AS version, x.id AS run FROM rules ru "
 		"CROSS JOIN crashes c ON c.signature = ru.signature CROSS JOIN runs x ON x.id = c.run_id "
 		"WHERE ru.signature IS NOT NULL AND x.start_wall_ns >= ?1 "
+		"UNION ALL "
+		"SELECT ru.id, x.version_id, x.id FROM rules ru "
+		"CROSS JOIN crashes c ON c.sym_signature = ru.sym_signature CROSS JOIN runs x ON x.id = c.run_id "
+		"WHERE ru.sym_signature IS NOT NULL AND x.start_wall_ns >= ?1 "
 		"UNION ALL "
 		"SELECT ru.id, k.version_id, x.id FROM rules ru CROSS JOIN rule_checks k ON k.rule_id = ru.id "
 		"CROSS JOIN runs x ON x.version_id = k.version_id AND x.start_wall_ns >= ?1 "

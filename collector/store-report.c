@@ -15,6 +15,13 @@
 #include "store-internal.h"
 #include "toolpath.h"
 
+/* The journal's results that mean a healing step went wrong, for operators to see. */
+#define DISE__PROBLEMS "'rejected', 'failed', 'no_ancestor'"
+/* A heal request's steps that went wrong, one line ("step: detail; ..."), for the request h.id. */
+#define DISE__WHY_NOT(h)                                                                                         \
+	"(SELECT group_concat(j.step || ': ' || COALESCE(j.detail, j.result), '; ') FROM journal j WHERE j.request_id = " \
+	h " AND j.result IN (" DISE__PROBLEMS "))"
+
 static const char *const reports[DISE_REPORT_MAX] = {
 	/* ?1: a tool or NULL; ?2: how many, newest first */
 	[DISE_REPORT_RUNS] =
@@ -36,7 +43,9 @@ static const char *const reports[DISE_REPORT_MAX] = {
 		"(SELECT h.state FROM heal_requests h WHERE h.version_id = v.id ORDER BY h.id DESC LIMIT 1) AS heal_request, "
 		"(SELECT 1 FROM routes r WHERE r.tool = v.tool AND r.version_id = v.id) AS route, "
 		"(SELECT x.detector || ': ' || x.description FROM heal_requests h JOIN failures x "
-		" ON x.id = h.failure_id WHERE h.version_id = v.id ORDER BY h.id DESC LIMIT 1) AS detection "
+		" ON x.id = h.failure_id WHERE h.version_id = v.id ORDER BY h.id DESC LIMIT 1) AS detection, "
+		"(SELECT " DISE__WHY_NOT("h.id") " FROM heal_requests h WHERE h.version_id = v.id "
+		" ORDER BY h.id DESC LIMIT 1) AS went_wrong "
 		"FROM versions v WHERE v.tool = ?1 ORDER BY v.id",
 	[DISE_REPORT_CRASHES] =
 		"SELECT c.signature, count(*) AS count, min(r.start_wall_ns) AS first_seen_wall_ns, "
@@ -83,7 +92,7 @@ static const char *const reports[DISE_REPORT_MAX] = {
 	[DISE_REPORT_HEALTH_BY] = "SELECT health, count(*) AS count FROM versions GROUP BY health ORDER BY health",
 	[DISE_REPORT_RECENT_FAILURES] =
 		"SELECT f.created_wall_ns AS wall_ns, v.tool, v.id AS version, f.detector, f.description, "
-		"COALESCE(h.state, 'not queued') AS healing, "
+		"COALESCE(h.state, 'not queued') AS healing, " DISE__WHY_NOT("h.id") " AS went_wrong, "
 		"(SELECT version_id FROM routes r WHERE r.tool = v.tool) AS runs_instead, "
 		"(SELECT group_concat(p.path || ': ' || p.note, '; ') FROM route_placements p "
 		" WHERE p.tool = v.tool AND p.target IS NULL) AS route_not_published, "
@@ -99,6 +108,14 @@ static const char *const reports[DISE_REPORT_MAX] = {
 	[DISE_REPORT_RESTORE_FAILURES] =
 		"SELECT wall_ns, tool, version_id AS version, detail FROM journal WHERE step = 'restore' AND result = 'failed' "
 		"ORDER BY id DESC LIMIT 10",
+	/* ?1: a tool or NULL; ?2: how many, the newest, shown oldest first */
+	[DISE_REPORT_JOURNAL] =
+		"SELECT * FROM (SELECT j.id, j.wall_ns, j.request_id, j.tool, j.version_id AS version, v.label, j.step, "
+		"j.result, j.detail, j.duration_ns FROM journal j LEFT JOIN versions v ON v.id = j.version_id "
+		"WHERE ?1 IS NULL OR j.tool = ?1 ORDER BY j.id DESC LIMIT ?2) ORDER BY id",
+	[DISE_REPORT_HEAL_PROBLEMS] =
+		"SELECT j.id, j.wall_ns, j.tool, j.version_id AS version, j.step, j.result, j.detail FROM journal j "
+		"WHERE j.result IN (" DISE__PROBLEMS ") ORDER BY j.id DESC LIMIT 10",
 };
 
 int dise_store_report(dise_store *st, enum dise_report what, const char *arg, int64_t limit, json_t **ret)
@@ -148,8 +165,12 @@ int dise_store_health_counts(dise_store *st, struct dise_health_counts *ret)
 		"(SELECT count(*) FROM heal_requests WHERE state = 'done'), "
 		"(SELECT count(*) FROM heal_requests WHERE state = 'no_ancestor'), "
 		"(SELECT count(*) FROM heal_requests WHERE state = 'frozen'), "
-		"(SELECT COALESCE(avg(j.wall_ns - h.created_wall_ns), 0) FROM heal_requests h "
-		" JOIN journal j ON j.request_id = h.id AND j.step = 'route' WHERE h.state = 'done')";
+		/* from the record of the run that made the detection (its end), else the detection */
+		"(SELECT COALESCE(avg(j.wall_ns - COALESCE(x.start_wall_ns + (x.end_ns - x.start_ns), x.start_wall_ns, "
+		" h.created_wall_ns)), 0) FROM heal_requests h JOIN failures f ON f.id = h.failure_id "
+		" LEFT JOIN runs x ON x.id = f.run_id "
+		" JOIN journal j ON j.request_id = h.id AND j.step = 'route' AND j.result = 'ok' WHERE h.state = 'done'), "
+		"(SELECT count(*) FROM journal WHERE step = 'restore' AND result = 'failed')";
 	sqlite3_stmt *q = dise__stmt(st, sql);
 	int r;
 
@@ -162,6 +183,7 @@ int dise_store_health_counts(dise_store *st, struct dise_health_counts *ret)
 		ret->no_ancestor = sqlite3_column_int64(q, 3);
 		ret->frozen = sqlite3_column_int64(q, 4);
 		ret->mean_detection_to_route_ns = sqlite3_column_int64(q, 5);
+		ret->restore_failed = sqlite3_column_int64(q, 6);
 	}
 	dise__done(q);
 	return r < 0 ? r : 0;

@@ -79,8 +79,8 @@ static const char *const queries[Q_MAX] = {
 	[Q_CRASH_RUN] = "INSERT INTO runs(epoch, pid, start_ns, end_ns, outcome, signal) VALUES (?1, ?2, ?3, ?4, 'crash', ?5) "
 			"ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET end_ns = excluded.end_ns, outcome = 'crash', "
 			"signal = excluded.signal RETURNING id",
-	[Q_CRASH_ADD] = "INSERT INTO crashes(run_id, tid, signal, si_code, fault_addr, main_thread, signature, frames) "
-			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[Q_CRASH_ADD] = "INSERT INTO crashes(run_id, tid, signal, si_code, fault_addr, main_thread, signature, frames, "
+			"sym_signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	/* the image this one replaced: the latest run of the same pid that ended by exec */
 	[Q_EXEC_PARENT] = "SELECT id FROM runs WHERE epoch = ?1 AND pid = ?2 AND start_ns < ?3 AND outcome = 'exec' "
 			  "ORDER BY start_ns DESC LIMIT 1",
@@ -484,11 +484,11 @@ static int add_crash(dise_store *st, uint64_t epoch, const struct dise_record *r
 	const struct dise_rec_crash *c = &rec->u.crash;
 	sqlite3_stmt *q = st->q[Q_CRASH_RUN];
 	int64_t run_id = 0;
-	char sig[24], *frames = NULL;
+	char sig[24], sym[24], *frames = NULL;
 	int r;
 
 	/* what the stack is (crash-sig.c): unwound before the statements, which only store it */
-	dise_crash_signature(rec, sig, &frames);
+	dise_crash_signature(rec, sig, sym, &frames);
 	bind_key(q, epoch, &rec->hdr);
 	sqlite3_bind_int64(q, 4, (int64_t)rec->hdr.mono_ns);
 	sqlite3_bind_int(q, 5, c->signo);
@@ -503,6 +503,10 @@ static int add_crash(dise_store *st, uint64_t epoch, const struct dise_record *r
 		sqlite3_bind_int(q, 6, !(c->flags & DISE_CRASH_OTHER_THREAD));
 		sqlite3_bind_text(q, 7, sig, -1, SQLITE_STATIC);
 		sqlite3_bind_text(q, 8, frames ? frames : "[]", -1, SQLITE_STATIC);
+		if (sym[0])
+			sqlite3_bind_text(q, 9, sym, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(q, 9);
 		r = run(q, NULL);
 	}
 	free(frames);

@@ -25,7 +25,7 @@
 struct sqlite3;
 typedef struct dise_store dise_store;
 
-#define DISE_SCHEMA_VERSION 11
+#define DISE_SCHEMA_VERSION 12
 
 /* Opens (creating and migrating) the database; readonly opens an existing one as is. */
 int dise_store_open(const char *path, int readonly, dise_store **ret);
@@ -221,8 +221,9 @@ int dise_store_detection_add(dise_store *st, int64_t version, const char *normal
 /*
  * ---- What the dise command reads (store-report.c) ----
  * A report is the rows of one query as a JSON array of objects (column name
- * -> value, NULL columns left out), read whole. arg: the tool (RUNS: NULL
- * for every tool; LINEAGE: required); limit: RUNS' newest rows. 0 or -errno.
+ * -> value, NULL columns left out), read whole. arg: the tool (RUNS,
+ * JOURNAL: NULL for every tool; LINEAGE: required); limit: RUNS' and
+ * JOURNAL's newest rows. 0 or -errno.
  */
 struct json_t;
 enum dise_report {
@@ -237,12 +238,20 @@ enum dise_report {
 	DISE_REPORT_ROUTE_PLACEMENTS, /* where each published route runs from, or why it is not published */
 	DISE_REPORT_TOOL_PATHS,       /* each tool's paths (for: can a route run beside the original?) */
 	DISE_REPORT_RESTORE_FAILURES, /* on_failure "restore" that did not restore, newest first */
+	DISE_REPORT_JOURNAL,	   /* arg: a tool or NULL; limit: the newest rows, oldest first */
+	DISE_REPORT_HEAL_PROBLEMS, /* the latest steps that went wrong: rejections, no ancestor, failed restores */
 	DISE_REPORT_MAX,
 };
 int dise_store_report(dise_store *st, enum dise_report what, const char *arg, int64_t limit, struct json_t **ret);
 
+/*
+ * Detection to route: from the record of the run that made the detection
+ * (the third strike's end), or the detection itself when no run made it
+ * (a rule), to the route.
+ */
 struct dise_health_counts {
 	int64_t runs, queued, routed, no_ancestor, frozen, mean_detection_to_route_ns;
+	int64_t restore_failed; /* restores in place that failed: the route applies, the file was not written back */
 };
 int dise_store_health_counts(dise_store *st, struct dise_health_counts *ret);
 
