@@ -11,6 +11,7 @@
 #define DISE_CLI_H
 
 #include <getopt.h>
+#include <jansson.h>
 #include <stddef.h>
 
 /* One subcommand: `dise NAME ...` calls fn(argc, argv, cmd) with argv[0] = NAME. */
@@ -109,5 +110,16 @@ long long dise_cli_number(const char *s, long long min, long long max, const cha
 /* Prints "dise NAME: <msg>" and cmd's usage on stderr and exits 2. */
 __attribute__((noreturn, format(printf, 2, 3))) void dise_cli_usage_error(const struct dise_cli_cmd *cmd,
 									 const char *fmt, ...);
+
+/* A column of a store report's row (collector/store-report.c): text (NULL when NULL), integer (0 when NULL). */
+static inline const char *dise_cli_str(json_t *row, const char *name)
+{
+	return json_string_value(json_object_get(row, name));
+}
+
+static inline json_int_t dise_cli_num(json_t *row, const char *name)
+{
+	return json_integer_value(json_object_get(row, name));
+}
 
 #endif

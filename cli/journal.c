@@ -15,16 +15,6 @@
 #include "cli.h"
 #include "store.h"
 
-static const char *str(json_t *row, const char *name)
-{
-	return json_string_value(json_object_get(row, name));
-}
-
-static json_int_t num(json_t *row, const char *name)
-{
-	return json_integer_value(json_object_get(row, name));
-}
-
 int dise_cli_journal(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
 	enum { OPT_TOOL = DISE_CLI_OPT_FIRST, OPT_LIMIT };
@@ -60,8 +50,8 @@ int dise_cli_journal(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	}
 	for (i = 0; i < json_array_size(rows); i++) {
 		json_t *row = json_array_get(rows, i);
-		time_t t = (time_t)(num(row, "wall_ns") / 1000000000);
-		const char *label = str(row, "label"), *detail = str(row, "detail");
+		time_t t = (time_t)(dise_cli_num(row, "wall_ns") / 1000000000);
+		const char *label = dise_cli_str(row, "label"), *detail = dise_cli_str(row, "detail");
 		struct tm tm;
 		char when[32], ver[96] = "-";
 
@@ -70,14 +60,14 @@ int dise_cli_journal(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		if (json_object_get(row, "version")) {
 			char id[32];
 
-			snprintf(id, sizeof(id), "v%lld", (long long)num(row, "version"));
+			snprintf(id, sizeof(id), "v%lld", (long long)dise_cli_num(row, "version"));
 			if (label && strcmp(label, id))
 				snprintf(ver, sizeof(ver), "%s (%s)", id, label);
 			else
 				snprintf(ver, sizeof(ver), "%s", id);
 		}
-		printf("%s  %s %s  %s %s", when, str(row, "tool") ? str(row, "tool") : "-", ver, str(row, "step"),
-		       str(row, "result"));
+		printf("%s  %s %s  %s %s", when, dise_cli_str(row, "tool") ? dise_cli_str(row, "tool") : "-", ver, dise_cli_str(row, "step"),
+		       dise_cli_str(row, "result"));
 		if (detail && detail[0])
 			printf(": %s", detail);
 		putchar('\n');

@@ -39,17 +39,6 @@ static const char *dot_colour(const char *health)
 	}
 }
 
-/* A column of a report's row: text (NULL when NULL), integer (0 when NULL). */
-static const char *str(json_t *row, const char *name)
-{
-	return json_string_value(json_object_get(row, name));
-}
-
-static json_int_t num(json_t *row, const char *name)
-{
-	return json_integer_value(json_object_get(row, name));
-}
-
 int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
 	enum { OPT_DOT = DISE_CLI_OPT_FIRST };
@@ -94,13 +83,13 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	}
 	for (size_t ri = 0; ri < json_array_size(rows); ri++) {
 		json_t *row = json_array_get(rows, ri);
-		const char *sha = str(row, "sha256");
-		const char *label = str(row, "label");
-		const char *parents = str(row, "parents");
-		const char *health = str(row, "health");
-		const char *request = str(row, "heal_request"), *detection = str(row, "detection");
-		long long id = (long long)num(row, "id");
-		int route = (int)num(row, "route");
+		const char *sha = dise_cli_str(row, "sha256");
+		const char *label = dise_cli_str(row, "label");
+		const char *parents = dise_cli_str(row, "parents");
+		const char *health = dise_cli_str(row, "health");
+		const char *request = dise_cli_str(row, "heal_request"), *detection = dise_cli_str(row, "detection");
+		long long id = (long long)dise_cli_num(row, "id");
+		int route = (int)dise_cli_num(row, "route");
 		json_t *pj = json_array();
 
 		for (const char *p = parents; p && *p;) {
@@ -112,8 +101,8 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		if (dot) {
 			printf("  v%lld [label=\"v%lld%s", id, id, label ? " " : "");
 			dot_str(label);
-			printf("\\n%.12s\\n%s\\nruns %lld, failures %lld", sha, health, (long long)num(row, "runs"),
-			       (long long)num(row, "failures"));
+			printf("\\n%.12s\\n%s\\nruns %lld, failures %lld", sha, health, (long long)dise_cli_num(row, "runs"),
+			       (long long)dise_cli_num(row, "failures"));
 			if (detection) {
 				printf("\\n");
 				dot_str(detection);
@@ -123,35 +112,35 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 				printf("  v%lld -> v%lld;\n", (long long)json_integer_value(json_array_get(pj, k)), id);
 			json_decref(pj);
 		} else if (json) {
-			const char *path = str(row, "path");
+			const char *path = dise_cli_str(row, "path");
 			json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:o,s:I,s:I,s:I}", "id", (json_int_t)id, "sha256", sha, "path",
-					      path ? path : "", "health", health, "parents", pj, "runs", num(row, "runs"),
-					      "failures", num(row, "failures"), "crashes", num(row, "crashes"));
+					      path ? path : "", "health", health, "parents", pj, "runs", dise_cli_num(row, "runs"),
+					      "failures", dise_cli_num(row, "failures"), "crashes", dise_cli_num(row, "crashes"));
 
 			if (label)
 				json_object_set_new(o, "label", json_string(label));
-			if (str(row, "cas_path"))
-				json_object_set_new(o, "cas_path", json_string(str(row, "cas_path")));
+			if (dise_cli_str(row, "cas_path"))
+				json_object_set_new(o, "cas_path", json_string(dise_cli_str(row, "cas_path")));
 			if (request) {
 				json_object_set_new(o, "heal_request", json_string(request));
 				json_object_set_new(o, "detection", json_string(detection));
 			}
-			if (str(row, "went_wrong"))
-				json_object_set_new(o, "went_wrong", json_string(str(row, "went_wrong")));
+			if (dise_cli_str(row, "went_wrong"))
+				json_object_set_new(o, "went_wrong", json_string(dise_cli_str(row, "went_wrong")));
 			json_object_set_new(o, "route", json_boolean(route));
 			json_array_append_new(arr, o);
 		} else {
 			/* by its label (v1, v2, … within the tool), then its id (what --version also takes) */
-			const char *plabels = str(row, "parent_labels");
+			const char *plabels = dise_cli_str(row, "parent_labels");
 
 			printf("%-10s id %-5lld %.12s %-8s runs %lld, failures %lld, crashes %lld%s%s%s\n",
-			       label ? label : "-", id, sha, health, (long long)num(row, "runs"), (long long)num(row, "failures"),
-			       (long long)num(row, "crashes"), plabels ? ", parents " : "", plabels ? plabels : "",
+			       label ? label : "-", id, sha, health, (long long)dise_cli_num(row, "runs"), (long long)dise_cli_num(row, "failures"),
+			       (long long)dise_cli_num(row, "crashes"), plabels ? ", parents " : "", plabels ? plabels : "",
 			       route ? "   <- route" : "");
 			if (request)
 				printf("      heal request %s: %s\n", request, detection);
-			if (str(row, "went_wrong"))
-				printf("      went wrong: %s\n", str(row, "went_wrong"));
+			if (dise_cli_str(row, "went_wrong"))
+				printf("      went wrong: %s\n", dise_cli_str(row, "went_wrong"));
 			json_decref(pj);
 		}
 	}

@@ -14,12 +14,6 @@
 #include "home.h"
 #include "store.h"
 
-/* An integer column of a report's row (0 when NULL). */
-static json_int_t num(json_t *row, const char *name)
-{
-	return json_integer_value(json_object_get(row, name));
-}
-
 int dise_cli_runs(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
 	enum { OPT_TOOL = DISE_CLI_OPT_FIRST, OPT_LIMIT };
@@ -66,8 +60,8 @@ int dise_cli_runs(int argc, char **argv, const struct dise_cli_cmd *cmd)
 			outcome = "running";
 		if (json) {
 			json_error_t err;
-			json_t *o = json_pack("{s:I,s:I,s:I,s:s,s:s,s:s}", "id", num(row, "id"), "pid", num(row, "pid"), "ppid",
-					      num(row, "ppid"), "tool", rtool, "execfn", execfn ? execfn : "",
+			json_t *o = json_pack("{s:I,s:I,s:I,s:s,s:s,s:s}", "id", dise_cli_num(row, "id"), "pid", dise_cli_num(row, "pid"), "ppid",
+					      dise_cli_num(row, "ppid"), "tool", rtool, "execfn", execfn ? execfn : "",
 					      "outcome", outcome);
 			const char *a = json_string_value(json_object_get(row, "argv"));
 			const char *cwd = json_string_value(json_object_get(row, "cwd"));
@@ -75,7 +69,7 @@ int dise_cli_runs(int argc, char **argv, const struct dise_cli_cmd *cmd)
 
 			json_object_set_new(o, "cwd", json_string(cwd ? cwd : ""));
 			json_object_set_new(o, "argv", argvj ? argvj : json_array());
-			json_object_set_new(o, "start_wall_ns", json_integer(num(row, "start_wall_ns")));
+			json_object_set_new(o, "start_wall_ns", json_integer(dise_cli_num(row, "start_wall_ns")));
 			if ((v = json_object_get(row, "exit_status")))
 				json_object_set(o, "exit_status", v);
 			if ((v = json_object_get(row, "signal")))
@@ -83,11 +77,11 @@ int dise_cli_runs(int argc, char **argv, const struct dise_cli_cmd *cmd)
 			if ((v = json_object_get(row, "wall_ns")))
 				json_object_set(o, "wall_ns", v);
 			if (json_object_get(row, "user_ns")) {
-				json_object_set_new(o, "user_ns", json_integer(num(row, "user_ns")));
-				json_object_set_new(o, "sys_ns", json_integer(num(row, "sys_ns")));
-				json_object_set_new(o, "maxrss_kb", json_integer(num(row, "maxrss_kb")));
+				json_object_set_new(o, "user_ns", json_integer(dise_cli_num(row, "user_ns")));
+				json_object_set_new(o, "sys_ns", json_integer(dise_cli_num(row, "sys_ns")));
+				json_object_set_new(o, "maxrss_kb", json_integer(dise_cli_num(row, "maxrss_kb")));
 			}
-			json_object_set_new(o, "forked", json_boolean(num(row, "forked")));
+			json_object_set_new(o, "forked", json_boolean(dise_cli_num(row, "forked")));
 			if ((v = json_object_get(row, "exec_parent")))
 				json_object_set(o, "exec_parent", v);
 			if ((v = json_object_get(row, "exec_path")))
@@ -96,14 +90,14 @@ int dise_cli_runs(int argc, char **argv, const struct dise_cli_cmd *cmd)
 				json_object_set(o, "crash_signature", v);
 			json_array_append_new(arr, o);
 		} else {
-			printf("%-6lld %-8lld %-8s %s", (long long)num(row, "id"), (long long)num(row, "pid"), outcome,
+			printf("%-6lld %-8lld %-8s %s", (long long)dise_cli_num(row, "id"), (long long)dise_cli_num(row, "pid"), outcome,
 			       rtool);
 			if (json_object_get(row, "exit_status"))
-				printf(" status %d", (int)num(row, "exit_status"));
+				printf(" status %d", (int)dise_cli_num(row, "exit_status"));
 			if (json_object_get(row, "signal"))
-				printf(" signal %d", (int)num(row, "signal"));
+				printf(" signal %d", (int)dise_cli_num(row, "signal"));
 			if (json_object_get(row, "wall_ns"))
-				printf(" %.3f ms", num(row, "wall_ns") / 1e6);
+				printf(" %.3f ms", dise_cli_num(row, "wall_ns") / 1e6);
 			printf("\n");
 		}
 	}
