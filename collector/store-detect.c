@@ -52,15 +52,8 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 		return -EIO;
 	dise__bind(q, "i", after_run < 0 ? since_wall_ns : after_run);
 	while ((r = dise__step(q)) > 0) {
-		if (n == cap) {
-			void *p = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
-
-			if (!p) {
-				r = -ENOMEM;
-				break;
-			}
-			v = p;
-		}
+		if ((r = dise__grow((void **)&v, &cap, n, sizeof(*v))) < 0)
+			break;
 		v[n].id = sqlite3_column_int64(q, 0);
 		snprintf(v[n].tool, sizeof(v[n].tool), "%s", (const char *)sqlite3_column_text(q, 1));
 		n++;

@@ -68,15 +68,8 @@ int dise_store_tool_dag(dise_store *st, const char *tool, struct dise_store_node
 		return -EIO;
 	dise__bind(q, "s", tool);
 	while ((r = dise__step(q)) > 0) {
-		if (n == cap) {
-			void *p = realloc(nodes, (cap = cap ? cap * 2 : 16) * sizeof(*nodes));
-
-			if (!p) {
-				r = -ENOMEM;
-				break;
-			}
-			nodes = p;
-		}
+		if ((r = dise__grow((void **)&nodes, &cap, n, sizeof(*nodes))) < 0)
+			break;
 		nodes[n].id = sqlite3_column_int64(q, 0);
 		nodes[n].health = dise_health_from_name((const char *)sqlite3_column_text(q, 1));
 		if ((int)nodes[n].health < 0) /* the CHECK constraint keeps this from happening */
@@ -268,15 +261,8 @@ int dise_store_restore_targets(dise_store *st, int64_t pruned, int64_t ancestor,
 		return -EIO;
 	dise__bind(q, "ii", pruned, ancestor);
 	while ((r = dise__step(q)) > 0) {
-		if (n == cap) {
-			void *p = realloc(t, (cap = cap ? cap * 2 : 4) * sizeof(*t));
-
-			if (!p) {
-				r = -ENOMEM;
-				break;
-			}
-			t = p;
-		}
+		if ((r = dise__grow((void **)&t, &cap, n, sizeof(*t))) < 0)
+			break;
 		t[n].path = dise__col_strdup(q, 0);
 		t[n].sha256 = dise__col_strdup(q, 1);
 		t[n].from = dise__col_strdup(q, 2);
@@ -465,15 +451,8 @@ int dise_store_rules_replayable(dise_store *st, const char *tool, int64_t only_r
 		return -EIO;
 	dise__bind(q, "si", tool, only_rule);
 	while ((r = dise__step(q)) > 0) {
-		if (n == cap) {
-			void *p = realloc(t, (cap = cap ? cap * 2 : 8) * sizeof(*t));
-
-			if (!p) {
-				r = -ENOMEM;
-				break;
-			}
-			t = p;
-		}
+		if ((r = dise__grow((void **)&t, &cap, n, sizeof(*t))) < 0)
+			break;
 		t[n].rule = sqlite3_column_int64(q, 0);
 		t[n].argv = dise__col_strdup(q, 1);
 		t[n].cwd = dise__col_strdup(q, 2);

@@ -42,6 +42,12 @@ int dise__errno(int rc);
  * `while ((r = dise__step(q)) > 0)` must look at r < 0 after it.
  */
 int dise__step(sqlite3_stmt *q);
+/*
+ * Makes room for element n of a growing array *arr of capacity *cap
+ * (elements of size bytes; doubling from 8). Returns 0 or -ENOMEM, with
+ * *arr and *cap untouched on failure.
+ */
+int dise__grow(void **arr, size_t *cap, size_t n, size_t size);
 
 /* The cached statement for sql (a constant: its address is the key), prepared on first use; NULL on error. */
 sqlite3_stmt *dise__stmt(dise_store *st, const char *sql);

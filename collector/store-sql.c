@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "store-internal.h"
@@ -170,4 +171,22 @@ char *dise__col_strdup(sqlite3_stmt *q, int i)
 int dise_store_statements_prepared(dise_store *st)
 {
 	return st->prepared;
+}
+
+int dise__grow(void **arr, size_t *cap, size_t n, size_t size)
+{
+	size_t want;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	want = *cap ? *cap * 2 : 8;
+	if (want > SIZE_MAX / size)
+		return -ENOMEM;
+	p = realloc(*arr, want * size);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = want;
+	return 0;
 }

@@ -193,15 +193,8 @@ int dise_store_cas_evictable(dise_store *st, struct dise_cas_copy **ret, size_t 
 	if (!q)
 		return -EIO;
 	while ((r = dise__step(q)) > 0) {
-		if (n == cap) {
-			void *p = realloc(c, (cap = cap ? cap * 2 : 16) * sizeof(*c));
-
-			if (!p) {
-				r = -ENOMEM;
-				break;
-			}
-			c = p;
-		}
+		if ((r = dise__grow((void **)&c, &cap, n, sizeof(*c))) < 0)
+			break;
 		if (!(c[n].path = dise__col_strdup(q, 0))) {
 			r = -ENOMEM;
 			break;
