@@ -185,20 +185,15 @@ int dise_store_version_classes(dise_store *st, int64_t version, int min_ok, stru
 				  "GROUP BY argv, cwd HAVING count(*) >= ?2 ORDER BY count(*) DESC LIMIT 16";
 	sqlite3_stmt *q = dise__stmt(st, sql);
 	struct dise_invocation *v = NULL;
-	size_t n = 0;
+	size_t n = 0, cap = 0;
 	int r;
 
 	if (!q)
 		return -EIO;
 	dise__bind(q, "ii", version, min_ok);
 	while ((r = dise__step(q)) > 0) {
-		void *p = realloc(v, (n + 1) * sizeof(*v));
-
-		if (!p) {
-			r = -ENOMEM;
+		if ((r = dise__grow((void **)&v, &cap, n, sizeof(*v))) < 0)
 			break;
-		}
-		v = p;
 		v[n].argv = dise__col_strdup(q, 0);
 		v[n].cwd = dise__col_strdup(q, 1);
 		n++;

@@ -83,15 +83,8 @@ int dise_store_tool_dag(dise_store *st, const char *tool, struct dise_store_node
 		cap = 0;
 		dise__bind(q, "s", tool);
 		while ((r = dise__step(q)) > 0) {
-			if (ne == cap) {
-				void *p = realloc(e, (cap = cap ? cap * 2 : 16) * sizeof(*e));
-
-				if (!p) {
-					r = -ENOMEM;
-					break;
-				}
-				e = p;
-			}
+			if ((r = dise__grow((void **)&e, &cap, ne, sizeof(*e))) < 0)
+				break;
 			e[ne].version = sqlite3_column_int64(q, 0);
 			e[ne++].parent = sqlite3_column_int64(q, 1);
 		}

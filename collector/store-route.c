@@ -45,15 +45,8 @@ int dise_store_pruned_routes(dise_store *st, struct dise_pruned_route **ret, siz
 		const char *cas = (const char *)sqlite3_column_text(q, 7);
 		const char *path = (const char *)sqlite3_column_text(q, 8);
 
-		if (n == cap) {
-			struct dise_pruned_route *m = realloc(e, (cap = cap ? 2 * cap : 64) * sizeof(*e));
-
-			if (!m) {
-				r = -ENOMEM;
-				break;
-			}
-			e = m;
-		}
+		if ((r = dise__grow((void **)&e, &cap, n, sizeof(*e))) < 0)
+			break;
 		memset(&e[n], 0, sizeof(e[n]));
 		e[n].dev = sqlite3_column_int64(q, 0);
 		e[n].ino = sqlite3_column_int64(q, 1);

@@ -530,15 +530,8 @@ int dise_store_mark_vanished(dise_store *st, uint64_t now_mono_ns,
 	while ((rc = dise__step(q)) > 0) {
 		if (alive((uint32_t)sqlite3_column_int64(q, 1), (uint64_t)sqlite3_column_int64(q, 2), arg))
 			continue;
-		if (n == cap) {
-			int64_t *g = realloc(gone, (cap = cap ? cap * 2 : 64) * sizeof(*gone));
-
-			if (!g) {
-				r = -ENOMEM;
-				break;
-			}
-			gone = g;
-		}
+		if ((r = dise__grow((void **)&gone, &cap, n, sizeof(*gone))) < 0)
+			break;
 		gone[n++] = sqlite3_column_int64(q, 0);
 	}
 	if (r == 0 && rc < 0) /* busy: nothing is marked on a partial list, the next pass looks again */
