@@ -230,8 +230,7 @@ static const char schema_v10[] =
 	"UPDATE OR REPLACE path_heads SET path = COALESCE(dise_abs_path(path, NULL), path);"
 	"UPDATE versions SET label = 'v' || (SELECT count(*) FROM versions w WHERE w.tool = versions.tool AND w.id <= versions.id) "
 	"  WHERE label IS NULL;"
-	"CREATE INDEX IF NOT EXISTS versions_tool ON versions(tool, id);"
-	"CREATE INDEX IF NOT EXISTS runs_tool ON runs(tool);";
+	"CREATE INDEX IF NOT EXISTS versions_tool ON versions(tool, id);";
 
 /* dise_abs_path(path, cwd): path made absolute and normal (toolpath.h), NULL when it cannot be. */
 static void sql_abs_path(sqlite3_context *ctx, int argc, sqlite3_value **argv)

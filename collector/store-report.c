@@ -211,15 +211,15 @@ int dise_store_version_pick(dise_store *st, const char *tool, const char *ver, e
 
 int dise_store_tool_lookup(dise_store *st, const char *name, const char *cwd, char *buf, size_t size, char **ret_candidates)
 {
-	/* the tools: of versions, of registered paths, and of runs (runs_tool) */
+	/* the tools: of versions and of registered paths (runs are not indexed by tool: ingest stays as fast) */
 	static const char exact[] = "SELECT ?1 WHERE EXISTS (SELECT 1 FROM versions WHERE tool = ?1) "
-				    "OR EXISTS (SELECT 1 FROM tool_paths WHERE tool = ?1) OR EXISTS (SELECT 1 FROM runs WHERE tool = ?1)";
+				    "OR EXISTS (SELECT 1 FROM tool_paths WHERE tool = ?1)";
 	/* a path of a group: registered, or the path a version of it was seen at */
 	static const char by_path[] = "SELECT tool FROM tool_paths WHERE path = ?1 UNION SELECT tool FROM versions WHERE path = ?1 "
 				      "LIMIT 1";
 	/* a file name: the tools whose path ends in it */
 	static const char by_base[] = "SELECT tool FROM (SELECT tool FROM versions UNION SELECT tool FROM tool_paths "
-				      "UNION SELECT path FROM tool_paths UNION SELECT DISTINCT tool FROM runs) "
+				      "UNION SELECT path FROM tool_paths) "
 				      "WHERE substr(tool, -length(?1) - 1) = '/' || ?1 ORDER BY tool";
 	char abs[4096];
 	sqlite3_stmt *q;

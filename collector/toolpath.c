@@ -14,9 +14,11 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "toolpath.h"
 
@@ -148,6 +150,23 @@ static int inline_program(enum family f, const char *o, int *takes_next)
 	return 0;
 }
 
+/*
+ * An executable given to an interpreter (`sh /usr/bin/ls`) is no script of
+ * it: the run fails as the interpreter's, and must not count against the
+ * program at that path.
+ */
+static int is_elf(const char *path)
+{
+	char b[4];
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), elf;
+
+	if (fd < 0)
+		return 0;
+	elf = read(fd, b, sizeof(b)) == (ssize_t)sizeof(b) && !memcmp(b, "\177ELF", 4);
+	close(fd);
+	return elf;
+}
+
 int dise_interpreter_script(const char *interp, const char *argv, unsigned count, const char *cwd, char *out,
 			    size_t size, struct stat *st)
 {
@@ -186,5 +205,5 @@ int dise_interpreter_script(const char *interp, const char *argv, unsigned count
 		return 0;
 	if (dise_path_absolute(a, cwd, out, size) < 0 || stat(out, st) < 0 || !S_ISREG(st->st_mode))
 		return 0;
-	return 1;
+	return !is_elf(out);
 }

@@ -29,7 +29,8 @@ int dise_is_interpreter(const char *name);
  * argv (count strings packed, as in a record), the first non-option operand
  * when it is an existing regular file (made absolute against cwd into out,
  * its stat into st). None when an option gives the program inline (-c, -e,
- * -E, python's -m) or reads it from stdin ("-"). Returns 1 with a script,
+ * -E, python's -m) or reads it from stdin ("-"), and when the file is an
+ * ELF executable (no script: `sh /usr/bin/ls`). Returns 1 with a script,
  * 0 without.
  */
 int dise_interpreter_script(const char *interp, const char *argv, unsigned count, const char *cwd, char *out,

@@ -316,7 +316,19 @@ static void test_interpreted_tools_are_scripts(void **state)
 	script_story(f, "job.sh", "echo ok\n", "echo bad\nkill -SEGV $$\n", sh_script);
 	script_story(f, "job.py", "print('ok')\n", "import os\nos.abort()\n", py_script);
 	watched_n(f, py_c, f->dir, 1);
-	collect(f);
+	{
+		/* an executable handed to an interpreter is no script of it: the interpreter's failure */
+		char *elf = deploy(f, "bin/prog", prog_path("exitcode"));
+		char *py_elf[] = { "/usr/bin/python3", elf, NULL };
+
+		watched_n(f, py_elf, f->dir, 1);
+		collect(f);
+		assert_int_equal(count(f, "SELECT count(*) FROM runs WHERE tool = '%s'", elf), 0);
+		assert_int_equal(count(f, "SELECT count(*) FROM runs WHERE argv LIKE '%%/bin/prog%%' AND tool LIKE '%%/python3%%' "
+					  "AND outcome = 'fail'"),
+				 1);
+		free(elf);
+	}
 
 	/* the interpreters: never blamed, never pruned */
 	assert_int_equal(count(f, "SELECT count(*) FROM failures x JOIN versions v ON v.id = x.version_id "
