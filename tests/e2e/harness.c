@@ -167,7 +167,7 @@ int run_cmd(char *const argv[], const char *const env[], const char *cwd, struct
 	close(pe[1]);
 	drain(po[0], pe[0], r);
 	r->pid = pid;
-	while (waitpid(pid, &r->status, 0) < 0 && errno == EINTR)
+	while (wait4(pid, &r->status, 0, &r->ru) < 0 && errno == EINTR)
 		;
 	return 0;
 }

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include "decode.h"
@@ -12,6 +13,7 @@
 struct run_result {
 	int status; /* as from waitpid */
 	pid_t pid;
+	struct rusage ru; /* what the process used, from wait4 */
 	char *out, *err;
 	size_t out_len, err_len;
 };
