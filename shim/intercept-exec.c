@@ -1,14 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The exec family and posix_spawn: record EXEC, and keep the shim in the
- * child's environment.
- *
- * Children stay watched even when a program hands exec a scrubbed
- * environment: if LD_PRELOAD does not name the shim, a copy of the
- * environment is built on the stack with the shim appended (and DISE_RING
- * carried over when it was set), since the heap is off limits in a vfork
- * child. DISE_DISABLE=1 in the child's environment is the way out. An
- * environment too large for the stack copy is passed on untouched.
+ * The exec family and posix_spawn: record EXEC, and hand the child the
+ * environment child-env.c decides on: the shim kept in an environment that
+ * merely lost it, left out of one cleared on purpose, and never named where
+ * the child's loader could not open it. The copy is built on the stack,
+ * since the heap is off limits in a vfork child. DISE_DISABLE=1 in the
+ * child's environment is the way out.
  *
  * execv, execvp, execl and friends call execve inside glibc without going
  * through the PLT, so each is interposed on its own.
@@ -23,14 +20,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-
-/*
- * The copy lives on the caller's stack, which may be a small thread stack
- * or a vfork child's borrowed one: at most 512 pointers and a 2 KiB value
- * (~6 KiB). A larger environment is passed on untouched.
- */
-#define ENV_MAX_ENTRIES 512
-#define ENV_VALUE_MAX 2048
 
 extern char **environ;
 
@@ -48,83 +37,26 @@ void dise__record_exec(unsigned call, const char *path, char *const argv[])
 		dise__ring_sink_commit(&rs);
 }
 
-static int has_prefix(const char *s, const char *p)
-{
-	return strncmp(s, p, strlen(p)) == 0;
-}
-
 /*
- * Decides how envp must change. Returns the number of entries of envp
- * (n), or -1 to pass it on untouched. *ret_preload is the index of the
- * LD_PRELOAD entry to rewrite (-1 to add one, -2 to leave it), *ret_ring
- * whether DISE_RING must be added.
+ * Runs `call` with envp, or with a patched copy on this stack frame
+ * (child-env.c decides). A macro, not a function: the copy must live in the
+ * caller's frame until exec.
  */
-static long env_plan(char *const envp[], long *ret_preload, int *ret_ring)
-{
-	const char *pre = dise__preload_env();
-	const char *self = pre ? pre + sizeof("LD_PRELOAD=") - 1 : NULL;
-	long n, preload = -1;
-	int ring = dise__shim.ring_env != NULL;
-
-	if (!self || !envp)
-		return -1;
-	for (n = 0; envp[n]; n++) {
-		if (n >= ENV_MAX_ENTRIES)
-			return -1;
-		if (has_prefix(envp[n], "DISE_DISABLE=") && envp[n][13] && strcmp(envp[n] + 13, "0") != 0)
-			return -1;
-		if (has_prefix(envp[n], "DISE_RING="))
-			ring = 0;
-		if (has_prefix(envp[n], "LD_PRELOAD="))
-			preload = strstr(envp[n], "libdise_shim") ? -2 : n;
-	}
-	if (preload == -2 && !ring)
-		return -1;
-	*ret_preload = preload;
-	*ret_ring = ring;
-	return n;
-}
-
-/*
- * Runs `call` with envp, or with a patched copy on this stack frame.
- * A macro, not a function: the copy must live in the caller's frame
- * until exec.
- */
-#define WITH_ENV(envp, newenv, call)                                                               \
-	do {                                                                                       \
-		long pre_, n_ = -1;                                                                \
-		int ring_ = 0;                                                                     \
-		size_t vlen_ = 1;                                                                  \
-		if (!dise__shim.secure)                                                            \
-			n_ = env_plan((envp), &pre_, &ring_);                                      \
-		if (n_ >= 0 && pre_ >= 0)                                                          \
-			vlen_ = strlen((envp)[pre_]) + strlen(dise__preload_env()) + 2;          \
-		if (n_ < 0 || vlen_ > ENV_VALUE_MAX) {                                             \
-			char *const *newenv = (envp);                                              \
-			call;                                                                      \
-		} else {                                                                           \
-			char *copy_[n_ + 3];                                                       \
-			char val_[vlen_];                                                          \
-			long i_, k_ = 0;                                                           \
-			for (i_ = 0; i_ < n_; i_++)                                                \
-				copy_[k_++] = (envp)[i_];                                          \
-			if (pre_ >= 0) {                                                           \
-				/* LD_PRELOAD=<theirs>:<shim> */                                   \
-				size_t a_ = strlen((envp)[pre_]);                                  \
-				memcpy(val_, (envp)[pre_], a_);                                    \
-				val_[a_] = ':';                                                    \
-				strcpy(val_ + a_ + 1, dise__preload_env() + sizeof("LD_PRELOAD=") - 1); \
-				copy_[pre_] = val_;                                                \
-			} else if (pre_ == -1)                                                     \
-				copy_[k_++] = (char *)dise__preload_env();                         \
-			if (ring_)                                                                 \
-				copy_[k_++] = (char *)dise__shim.ring_env;                         \
-			copy_[k_] = NULL;                                                          \
-			{                                                                          \
-				char *const *newenv = copy_;                                       \
-				call;                                                              \
-			}                                                                          \
-		}                                                                                  \
+#define WITH_ENV(envp, newenv, call)                                                   \
+	do {                                                                           \
+		struct dise__env_plan p_;                                              \
+		if (dise__shim.secure || !dise__env_plan((envp), &p_)) {               \
+			char *const *newenv = (envp);                                  \
+			call;                                                          \
+		} else {                                                               \
+			char *copy_[p_.n + 3];                                         \
+			char val_[p_.vlen ? p_.vlen : 1];                              \
+			dise__env_build((envp), &p_, copy_, val_);                     \
+			{                                                              \
+				char *const *newenv = copy_;                           \
+				call;                                                  \
+			}                                                              \
+		}                                                                      \
 	} while (0)
 
 static int do_execve(unsigned call, const char *path, char *const argv[], char *const envp[])

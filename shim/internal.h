@@ -37,6 +37,7 @@ struct dise_shim {
 	uint32_t start_flags;
 	const char *execfn;
 	const char *ring_env; /* the "DISE_RING=..." entry of the initial environment, if any */
+	char **envp0;         /* the environment the process started with (child-env.c compares with it) */
 };
 /*
  * Everything the shim touches in every process lives in this one small
@@ -100,6 +101,25 @@ void dise__ring_sink_commit(struct dise__ring_sink *rs);
 void dise__record_start(uint32_t extra_flags, char *exe_buf, char *cwd_buf);
 void dise__record_exec(unsigned call, const char *path, char *const argv[]);
 void dise__record_exit(int status, unsigned how);
+
+/*
+ * child-env.c: the environment a child is executed with. The copy lives on
+ * the caller's stack, which may be a small thread stack or a vfork child's
+ * borrowed one: at most 512 pointers and a 2 KiB LD_PRELOAD (~6 KiB). A
+ * larger environment is passed on untouched.
+ */
+#define DISE_ENV_MAX_ENTRIES 512
+#define DISE_ENV_VALUE_MAX 2048
+struct dise__env_plan {
+	long n;	     /* entries of envp */
+	long preload;    /* index of envp's LD_PRELOAD entry (the last: ld.so's), -1: none */
+	int add_ring;    /* append our DISE_RING entry */
+	size_t vlen;     /* bytes of the new LD_PRELOAD entry with its NUL; 0: unchanged */
+};
+/* 1: the child needs a copy of envp, built by dise__env_build; 0: envp goes on untouched. */
+int dise__env_plan(char *const envp[], struct dise__env_plan *ret);
+/* Builds the copy into copy (p->n + 3 pointers) and val (p->vlen bytes, when not 0). */
+void dise__env_build(char *const envp[], const struct dise__env_plan *p, char **copy, char *val);
 
 /* intercept-signal.c */
 void dise__signals_init(void);

@@ -412,7 +412,7 @@ __attribute__((constructor)) static void dise_shim_init(int argc, char **argv, c
 {
 	int saved = errno;
 
-	(void)envp;
+	dise__shim.envp0 = envp;
 	init(argc, argv);
 	if (dise__shim.ring.hdr)
 		on_exit(on_exit_handler, NULL);
