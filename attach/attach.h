@@ -57,7 +57,10 @@ struct dise_tracer_end {
 /*
  * A tracer for process pid (a thread-group leader); report (may be NULL: no
  * stacks are taken of the other threads of a crashing process) is called
- * with ctx. Reads pid's start time. Returns 0, -ESRCH, -ENOMEM.
+ * with ctx. Pins the process (a pidfd, and its start time): if pid is
+ * reused by another process before dise_tracer_seize, the seize fails with
+ * -ESRCH instead of following the other one. Make it before checking what
+ * the process is. Returns 0, -ESRCH, -ENOMEM.
  */
 int dise_tracer_new(pid_t pid, dise_tracer_report_fn report, void *ctx, dise_tracer **ret);
 /* Detaches what is still seized, frees. Accepts NULL, returns NULL. */
@@ -67,7 +70,7 @@ dise_tracer *dise_tracer_free(dise_tracer *t);
  * Seizes every thread of the process (PTRACE_SEIZE: nothing is stopped),
  * following clone, fork, vfork, exec and exit when follow is set. On error
  * what was seized is detached again. Returns 0 or -errno (-EPERM: not
- * allowed; -ESRCH: gone).
+ * allowed; -ESRCH: gone, or the pid is no longer the pinned process's).
  */
 int dise_tracer_seize(dise_tracer *t, int follow);
 /* Threads seized. */

@@ -15,7 +15,11 @@
 
 struct thr {
 	pid_t tid, tgid;
+	int announced; /* seized, or its parent's fork or clone event was seen */
 };
+
+/* Tasks that ended before their parent's event announced them: at most this many are remembered. */
+#define DISE_EARLY_ENDS 64
 
 /* A run followed: a process, from its START (attach, fork or exec) on. */
 struct proc {
@@ -42,6 +46,11 @@ struct dise_tracer {
 	uint64_t start_mono_ns; /* its start on CLOCK_MONOTONIC */
 	uint64_t start_wall_ns; /* and on CLOCK_REALTIME */
 	int zombie_leader;	/* its main thread had ended before the attach */
+	int pidfd;		/* the process attached to, pinned at dise_tracer_new (-1: no pidfd_open) */
+	long long start_ticks;	/* and its start time in /proc/PID/stat, checked again after the seize */
+	int late_fork_events;	/* test switch DISE_TEST_ATTACH_LATE_FORK: see a forked child's life before its parent's event */
+	pid_t early_end[DISE_EARLY_ENDS]; /* ended before announced, oldest overwritten (tables.c) */
+	size_t nearly_end;
 	struct thr *t;
 	size_t nt, capt;
 	struct proc *p;
@@ -68,6 +77,10 @@ struct proc *dise__proc_find(dise_tracer *t, pid_t pid);
 struct proc *dise__proc_add(dise_tracer *t, pid_t pid, uint64_t run_start_ns);
 void dise__proc_del(dise_tracer *t, struct proc *p);
 void dise__pend_push(dise_tracer *t, pid_t tid, int status); /* dropped when out of memory */
+/* A task that ended before its parent's event: remembered, so that the late event makes no run of it. */
+void dise__early_end_note(dise_tracer *t, pid_t tid);
+/* Whether tid ended before it was announced (forgotten once asked). */
+int dise__early_end_take(dise_tracer *t, pid_t tid);
 /* The task through which /proc tells about process pid (a live thread when its leader is a zombie). */
 pid_t dise__live_task(const dise_tracer *t, pid_t pid);
 

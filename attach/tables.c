@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The tracer's tables: the threads seized (tid -> thread group), the runs
- * followed (one per process, from its START), and the wait statuses queued
- * while the stacks of a crashing process were taken. Invariant: a thread is
+ * followed (one per process, from its START), the wait statuses queued
+ * while the stacks of a crashing process were taken, and the tasks that
+ * ended before their parent's event announced them. Invariant: a thread is
  * in the table exactly while it is traced; a process while its run has no
  * EXIT yet. Small arrays searched linearly: a traced process has tens of
  * threads, not thousands. Removal moves the last entry into the hole, so a
@@ -35,7 +36,7 @@ struct thr *dise__thr_add(dise_tracer *t, pid_t tid, pid_t tgid)
 		t->t = n;
 		t->capt = cap;
 	}
-	t->t[t->nt] = (struct thr){tid, tgid};
+	t->t[t->nt] = (struct thr){tid, tgid, 0};
 	return &t->t[t->nt++];
 }
 
@@ -97,4 +98,21 @@ pid_t dise__live_task(const dise_tracer *t, pid_t pid)
 			if (t->t[i].tgid == pid && t->t[i].tid != pid)
 				return t->t[i].tid;
 	return pid;
+}
+
+void dise__early_end_note(dise_tracer *t, pid_t tid)
+{
+	t->early_end[t->nearly_end++ % DISE_EARLY_ENDS] = tid;
+}
+
+int dise__early_end_take(dise_tracer *t, pid_t tid)
+{
+	size_t n = t->nearly_end < DISE_EARLY_ENDS ? t->nearly_end : DISE_EARLY_ENDS;
+
+	for (size_t i = 0; i < n; i++)
+		if (t->early_end[i] == tid) {
+			t->early_end[i] = 0;
+			return 1;
+		}
+	return 0;
 }

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -141,6 +142,10 @@ static int interrupt_and_wait(dise_tracer *t, pid_t tid, int *st)
 static void on_end(dise_tracer *t, pid_t tid, int st)
 {
 	struct proc *q = dise__proc_find(t, tid);
+	struct thr *h = dise__thr_find(t, tid);
+
+	if (!h || !h->announced)
+		dise__early_end_note(t, tid); /* its parent's event is still to come: it must not make a run again */
 
 	if (q) {
 		dise__record_exit(t, q, st, DISE_EXIT_TRACED);
@@ -164,20 +169,54 @@ static void on_event_stop(dise_tracer *t, struct thr *h, pid_t tid, int sig)
 		ptrace(PTRACE_CONT, tid, NULL, NULL);
 }
 
-/* PTRACE_EVENT_FORK / VFORK / CLONE: the new task is traced; a new process is a run of its own. */
+static void dispatch(dise_tracer *t, pid_t tid, int st, int nested);
+
+/*
+ * Test switch (DISE_TEST_ATTACH_LATE_FORK): the whole life of child c is
+ * handled before its parent's fork event, an order the kernel may deliver
+ * (the child's stops come first, and a short child ends before the parent
+ * reaches its event stop), made certain for a test.
+ */
+static void see_child_life(dise_tracer *t, pid_t c)
+{
+	int st;
+
+	while (waitpid(c, &st, __WALL) == c) {
+		dispatch(t, c, st, 1);
+		if (WIFEXITED(st) || WIFSIGNALED(st))
+			break;
+	}
+}
+
+/*
+ * PTRACE_EVENT_FORK / VFORK / CLONE: the new task is traced; a new process
+ * is a run of its own. The child's first stop, and even its end, may have
+ * come before this event: a child already known is only marked announced,
+ * and one that already ended is not made again (a phantom run with no
+ * tool and no end).
+ */
 static void on_new_task(dise_tracer *t, struct thr *h, pid_t tid, int ev)
 {
 	unsigned long child = 0;
 	pid_t tgid = h->tgid;
 
 	if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &child) == 0 && child) {
-		pid_t c = (pid_t)child, tg = ev == PTRACE_EVENT_CLONE ? (pid_t)dise_proc_status_num(c, "Tgid", 10) : c;
+		pid_t c = (pid_t)child, tg;
+		struct thr *k;
 
-		if (tg <= 0)
-			tg = ev == PTRACE_EVENT_CLONE ? tgid : c;
-		dise__thr_add(t, c, tg); /* may move h */
-		if (tg == c && !dise__proc_find(t, c))
-			proc_new(t, c);
+		if (t->late_fork_events && ev == PTRACE_EVENT_FORK)
+			see_child_life(t, c); /* may move h */
+		if ((k = dise__thr_find(t, c))) {
+			k->announced = 1;
+		} else if (!dise__early_end_take(t, c)) {
+			tg = ev == PTRACE_EVENT_CLONE ? (pid_t)dise_proc_status_num(c, "Tgid", 10) : c;
+			if (tg <= 0)
+				tg = ev == PTRACE_EVENT_CLONE ? tgid : c;
+			if ((k = dise__thr_add(t, c, tg)))
+				k->announced = 1;
+			if (tg == c && !dise__proc_find(t, c))
+				proc_new(t, c);
+		}
 	}
 	ptrace(PTRACE_CONT, tid, NULL, NULL);
 }
@@ -315,6 +354,10 @@ static void dispatch(dise_tracer *t, pid_t tid, int st, int nested)
 	struct thr *h = dise__thr_find(t, tid);
 	int ev;
 
+	if (!h && (WIFEXITED(st) || WIFSIGNALED(st))) {
+		dise__early_end_note(t, tid); /* ended before anything announced it */
+		return;
+	}
 	if (!h) /* a new task's first stop can come before its parent's event */
 		h = dise__thr_add(t, tid, (pid_t)dise_proc_status_num(tid, "Tgid", 10));
 	if (!h)
@@ -405,12 +448,17 @@ int dise_tracer_new(pid_t pid, dise_tracer_report_fn report, void *ctx, dise_tra
 	if (!t)
 		return -ENOMEM;
 	t->pid = pid;
+	t->start_ticks = ps.f[22];
+	t->pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* -1 before Linux 5.3, and for a thread id */
+	t->late_fork_events = getenv("DISE_TEST_ATTACH_LATE_FORK") != NULL;
 	t->start_mono_ns = dise_rec_clock_ns(CLOCK_MONOTONIC) - (uint64_t)(now_boot - start_boot);
 	t->start_wall_ns = dise_rec_clock_ns(CLOCK_REALTIME) - (uint64_t)(now_boot - start_boot);
 	t->sigfd = -1;
 	t->report = report;
 	t->report_ctx = ctx;
 	if (!dise__proc_add(t, pid, t->start_mono_ns)) {
+		if (t->pidfd >= 0)
+			close(t->pidfd);
 		free(t);
 		return -ENOMEM;
 	}
@@ -425,6 +473,8 @@ dise_tracer *dise_tracer_free(dise_tracer *t)
 	if (t->nt)
 		detach_all(t);
 	signals_off(t);
+	if (t->pidfd >= 0)
+		close(t->pidfd);
 	if (t->have_ring)
 		dise_ring_unmap(&t->ring);
 	free(t->t);
@@ -437,6 +487,21 @@ dise_tracer *dise_tracer_free(dise_tracer *t)
 size_t dise_tracer_nthreads(const dise_tracer *t)
 {
 	return t->nt;
+}
+
+/*
+ * Whether t->pid is still the process dise_tracer_new pinned: its pidfd has
+ * not reported an end (a live process's pid cannot be reused), and its start
+ * time is the one read then.
+ */
+static int same_process(dise_tracer *t)
+{
+	struct pollfd pf = {t->pidfd, POLLIN, 0};
+	struct dise_proc_stat ps;
+
+	if (t->pidfd >= 0 && poll(&pf, 1, 0) != 0)
+		return 0;
+	return dise_proc_stat(t->pid, &ps) == 0 && ps.f[22] == t->start_ticks;
 }
 
 int dise_tracer_seize(dise_tracer *t, int follow)
@@ -461,6 +526,7 @@ int dise_tracer_seize(dise_tracer *t, int follow)
 		while ((e = readdir(d))) {
 			pid_t tid = (pid_t)atoi(e->d_name);
 			struct dise_proc_stat ps;
+			struct thr *h;
 
 			if (tid <= 0 || dise__thr_find(t, tid))
 				continue;
@@ -477,14 +543,20 @@ int dise_tracer_seize(dise_tracer *t, int follow)
 				detach_all(t);
 				return -err;
 			}
-			if (!dise__thr_add(t, tid, t->pid)) {
+			if (!(h = dise__thr_add(t, tid, t->pid))) {
 				closedir(d);
 				detach_all(t);
 				return -ENOMEM;
 			}
+			h->announced = 1;
 			grew = 1;
 		}
 		closedir(d);
+	}
+	/* seized by pid: what was seized must be the process pinned before the caller's checks */
+	if (!same_process(t)) {
+		detach_all(t);
+		return -ESRCH;
 	}
 	return 0;
 }

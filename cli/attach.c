@@ -82,8 +82,9 @@ static int attach_error(pid_t pid, int err)
 	char buf[64];
 	long long tracer = dise_proc_status_num(pid, "TracerPid", 10);
 
-	if (err == ESRCH && kill(pid, 0) < 0) {
-		fprintf(stderr, "dise attach: process %d exited during attach\n", (int)pid);
+	if (err == ESRCH) {
+		fprintf(stderr, "dise attach: process %d exited during attach%s\n", (int)pid,
+			kill(pid, 0) == 0 ? " (its pid names another process now, which is not followed)" : "");
 		return 1;
 	}
 	if (tracer > 0) {
@@ -200,9 +201,14 @@ int dise_cli_attach(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	}
 	operand = dise_cli_operands(argc, argv, 1, 1, cmd)[0];
 	pid = (pid_t)dise_cli_number(operand, 1, INT_MAX, "PID", cmd);
-	if ((rc = precheck(pid, stack)) != 0)
-		return rc;
-	/* --stack prints the stacks whatever --quiet says; following, they go to stderr */
+	/*
+	 * The process is pinned first (dise_tracer_new), then checked, then
+	 * seized: a pid reused meanwhile makes the seize fail instead of
+	 * following another process. --stack prints the stacks whatever --quiet
+	 * says; following, they go to stderr.
+	 */
+	if (pid == getpid())
+		return precheck(pid, stack);
 	r = dise_tracer_new(pid, stack || !quiet ? report : NULL, stack ? (void *)stdout : (void *)stderr, &t);
 	if (r == -ESRCH) {
 		fprintf(stderr, "dise attach: no such process: %d\n", (int)pid);
@@ -210,6 +216,8 @@ int dise_cli_attach(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	}
 	if (r < 0)
 		return dise_cli_error(r, "attach");
+	if ((rc = precheck(pid, stack)) != 0)
+		goto out;
 	signal(SIGPIPE, SIG_IGN); /* `dise attach PID | head`: a closed pipe must not end the watch, and with it a
 				     signal in flight */
 

@@ -21,6 +21,7 @@
  *   leader-exit-crash  the same, and a thread crashes once stdin closes (the caller
  *                    decides when: after it saw the leader a zombie, before or after attaching)
  *   spawn N          posix_spawn /bin/true N times (vfork-like clone, then exec), waiting for each; exit 0
+ *   forks N          fork N children that _exit(0) at once, waiting for each; exit 0
  *   wait             read stdin until it closes, then exit 0
  * Until the command arrives it blocks in read(): attach, then send it.
  */
@@ -226,6 +227,19 @@ int main(void)
 			pid_t c;
 
 			if (posix_spawn(&c, tr[0], NULL, NULL, tr, environ) != 0 || waitpid(c, &st, 0) != c || st != 0)
+				return 4;
+		}
+		return 0;
+	} else if (!strcmp(line, "forks") && arg) {
+		long n = atol(arg), k;
+		int st;
+
+		for (k = 0; k < n; k++) {
+			pid_t c = fork();
+
+			if (c == 0)
+				_exit(0);
+			if (c < 0 || waitpid(c, &st, 0) != c || st != 0)
 				return 4;
 		}
 		return 0;
