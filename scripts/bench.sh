@@ -11,3 +11,4 @@ scripts/build.sh build
 ./build/bin/bench-latency "${LATENCY_RECORDS:-2000}"
 ./build/bin/bench-heal build "${HEAL_ROUNDS:-30}"
 ./build/bin/bench-attach build "${ATTACH_ROUNDS:-7}"
+./build/bin/bench-masscrash build "${MASSCRASH_THREADS:-1000}" "${MASSCRASH_ROUNDS:-5}"
