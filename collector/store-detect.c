@@ -95,7 +95,7 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
  * never did. Needs BASE.
  */
 #define STRIKE \
-	"((r.outcome = 'crash' AND NOT EXISTS (SELECT 1 FROM crashes c WHERE c.run_id = r.id AND dise_sent(c.si_code, c.fault_addr, r.pid))" \
+	"((r.outcome = 'crash' AND NOT EXISTS (SELECT 1 FROM crashes c WHERE c.run_id = r.id AND (c.reraised OR dise_sent(c.si_code, c.fault_addr, r.pid)))" \
 	"  AND NOT EXISTS (SELECT 1 FROM crashes ac JOIN runs a ON a.id = ac.run_id WHERE ac.signature = " \
 	"   (SELECT c.signature FROM crashes c WHERE c.run_id = r.id ORDER BY c.id LIMIT 1) AND a.version_id IN base)" \
 	"  AND NOT (NOT EXISTS (SELECT 1 FROM crashes c WHERE c.run_id = r.id AND c.signature IS NOT NULL)" \
