@@ -89,7 +89,10 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 
 /*
  * Whether run r of version ?1 (a failure, outcome.h) is a strike: a crash it
- * raised itself whose signature no baseline version produced (without a
+ * raised itself (not sent by another process, not re-raised after a child
+ * died of it) whose signature no baseline version produced, neither the
+ * build's nor the symbolic one (a rebuild crashing in the same functions:
+ * the bug was there before; a fork child's crash included) (without a
  * signature: whose signal no baseline crash without one had); a non-zero
  * exit of an invocation class a baseline version ended ok and this version
  * never did. Needs BASE.
@@ -98,6 +101,8 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 	"((r.outcome = 'crash' AND NOT EXISTS (SELECT 1 FROM crashes c WHERE c.run_id = r.id AND (c.reraised OR dise_sent(c.si_code, c.fault_addr, r.pid)))" \
 	"  AND NOT EXISTS (SELECT 1 FROM crashes ac JOIN runs a ON a.id = ac.run_id WHERE ac.signature = " \
 	"   (SELECT c.signature FROM crashes c WHERE c.run_id = r.id ORDER BY c.id LIMIT 1) AND a.version_id IN base)" \
+	"  AND NOT EXISTS (SELECT 1 FROM crashes ac JOIN runs a ON a.id = ac.run_id WHERE ac.sym_signature = " \
+	"   (SELECT c.sym_signature FROM crashes c WHERE c.run_id = r.id ORDER BY c.id LIMIT 1) AND a.version_id IN base)" \
 	"  AND NOT (NOT EXISTS (SELECT 1 FROM crashes c WHERE c.run_id = r.id AND c.signature IS NOT NULL)" \
 	"   AND EXISTS (SELECT 1 FROM runs a WHERE a.version_id IN base AND a.outcome = 'crash' AND a.signal IS r.signal" \
 	"    AND NOT EXISTS (SELECT 1 FROM crashes ac WHERE ac.run_id = a.id AND ac.signature IS NOT NULL))))" \
