@@ -12,8 +12,9 @@
  *
  * Every reaped child is recorded, watched or not: the parent cannot know
  * whether its child's shim wrote an ending without a system call or a
- * shared table, and a REAP costs one clock read and a ring write, only in a
- * process that reaps (the collector ignores a REAP that matches no run).
+ * shared table, and a REAP costs one clock read (the only system call it
+ * adds, with a futex wake when the collector sleeps) and a ring write, only
+ * in a process that reaps (the collector ignores a REAP that matches no run).
  * Nothing else is added: no system call when nothing was reaped.
  *
  * The last reaped child's fatal signal is kept for the crash handler: a
@@ -57,7 +58,14 @@ static void reaped(pid_t pid, int status, const struct rusage *ru)
 	struct dise_rec_who who;
 
 	atomic_store_explicit(&last_reaped_sig, WIFSIGNALED(status) ? WTERMSIG(status) : 0, memory_order_relaxed);
-	if (!dise__active())
+	/*
+	 * Not dise__active(): its getpid() would be a second system call per
+	 * reap. A fork child's state is its own (the atfork handler); a child
+	 * made by a raw clone that reaps names the wrong reaper, whose children
+	 * are not the reaped one's siblings: the collector finds no run whose
+	 * parent it is, and ignores the record.
+	 */
+	if (!dise__shim.ring.hdr || dise__shim.disabled)
 		return;
 	who = dise__who(dise__shim.pid); /* the reaper's run; the thread is not what matters here */
 	dise_rec_reap_init(&w, &who, (uint32_t)pid, status);

@@ -493,6 +493,25 @@ static void test_forked_child_crash(void **state)
 							 "WHERE p.pid = runs.ppid AND p.version_id = runs.version_id AND p.outcome = 'ok')"),
 			 3);
 	assert_untouched(f, t);
+
+	free(t);
+
+	/*
+	 * A pool's workers, done at once (release 1) or SIGTERMed at shutdown
+	 * (release 2), under a parent that ends ok taking as long on both: the
+	 * workers' wall times are not samples of the invocation (its median
+	 * would halve on release 1 and make release 2 "slower").
+	 */
+	t = tool_path(f, "pool");
+	deploy("blamer-v1", t);
+	assert_int_equal(run_watched(f, t, "forkworker", "200", NULL, 6), 0);
+	collect(f);
+	deploy("blamer-v2", t);
+	assert_int_equal(run_watched(f, t, "forkworker", "200", NULL, 6), 0);
+	collect(f);
+	assert_int_equal(runs_of(f, version_id(f, t, 1), "outcome = 'ok' AND forked = 1"), 6);
+	assert_int_equal(runs_of(f, version_id(f, t, 2), "outcome = 'ok'"), 6);
+	assert_untouched(f, t);
 	free(t);
 }
 

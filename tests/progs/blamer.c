@@ -17,6 +17,8 @@
  *   newcrash           v1: exit 0; v2: SIGSEGV
  *   regress            v1: exit 0; v2: exit 3
  *   slower MS          v1: sleep MS ms; v2: sleep 2 * MS ms
+ *   forkworker MS      fork a worker (no exec) that exits 0 at once (v1) or waits and is SIGTERMed by
+ *                      the parent (v2, as a pool shuts down); reap it, sleep MS ms, exit 0
  */
 #include <signal.h>
 #include <stdint.h>
@@ -88,6 +90,21 @@ int main(int argc, char **argv)
 		if (c == 0)
 			crash_here();
 		return c > 0 && waitpid(c, &st, 0) == c && WIFSIGNALED(st) ? 0 : 4;
+	}
+	if (!strcmp(mode, "forkworker")) {
+		pid_t c = fork();
+		int st;
+
+		if (c == 0) {
+			if (BLAMER_VARIANT == 2)
+				for (;;)
+					pause();
+			_exit(0);
+		}
+		if (c < 0 || (BLAMER_VARIANT == 2 && kill(c, SIGTERM) != 0) || waitpid(c, &st, 0) != c)
+			return 4;
+		sleep_ms(atol(arg));
+		return 0;
 	}
 	if (!strcmp(mode, "newcrash")) {
 		if (BLAMER_VARIANT == 2)
