@@ -43,6 +43,7 @@ int dise_outcome_of_record(const struct dise_record *rec)
 		if (rec->u.exit.how == DISE_EXIT_TRACED)
 			return dise_outcome_of_wait_status(rec->u.exit.status);
 		return (rec->u.exit.status & 0xff) ? DISE_OUTCOME_FAIL : DISE_OUTCOME_OK;
+	case DISE_REC_REAP: return dise_outcome_of_wait_status(rec->u.reap.status); /* the child's, not the reaper's */
 	default: return -1;
 	}
 }

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "record-json.h"
 #include "unwind.h"
@@ -131,6 +132,7 @@ static json_t *crash_json(const struct dise_record *rec)
 	json_object_set_new(o, "stack_bytes", json_integer(rec->stack_len));
 	json_object_set_new(o, "stack_truncated", json_boolean(c->flags & DISE_CRASH_STACK_TRUNC));
 	json_object_set_new(o, "modules_truncated", json_boolean(c->flags & DISE_CRASH_MODULES_TRUNC));
+	json_object_set_new(o, "reraised", json_boolean(c->flags & DISE_CRASH_RERAISED));
 	while (dise_record_next_module(rec, &off, &mv) == 0) {
 		build_id_hex(mv.build_id, mv.build_id_len, bid);
 		json_array_append_new(mods, json_pack("{s:o,s:o,s:o,s:s}", "path", str(mv.path), "base", hex(mv.base),
@@ -216,6 +218,16 @@ json_t *dise_record_to_json(const struct dise_record *rec, uint64_t id, uint64_t
 	case DISE_REC_CRASH:
 		json_object_update_new(o, crash_json(rec));
 		break;
+	case DISE_REC_REAP: {
+		const struct dise_rec_reap *w = &rec->u.reap;
+
+		json_object_set_new(o, "child_pid", json_integer(w->child_pid));
+		json_object_set_new(o, "status", json_integer(w->status));
+		json_object_set_new(o, "user_ns", json_integer((json_int_t)w->user_ns));
+		json_object_set_new(o, "sys_ns", json_integer((json_int_t)w->sys_ns));
+		json_object_set_new(o, "maxrss_kb", json_integer((json_int_t)w->maxrss_kb));
+		break;
+	}
 	case DISE_REC_TEST:
 		json_object_set_new(o, "payload_bytes", json_integer(rec->payload_len));
 		break;
@@ -264,6 +276,15 @@ void dise_record_print(FILE *f, const struct dise_record *rec, uint64_t id)
 			fputc('\n', f);
 		}
 		free(fr);
+		break;
+	}
+	case DISE_REC_REAP: {
+		int st = rec->u.reap.status;
+
+		if (WIFEXITED(st))
+			fprintf(f, " child %u exited %d\n", rec->u.reap.child_pid, WEXITSTATUS(st));
+		else
+			fprintf(f, " child %u killed by %s\n", rec->u.reap.child_pid, dise_signal_name(WTERMSIG(st)));
 		break;
 	}
 	default:

@@ -320,11 +320,23 @@ static const char schema_v11[] =
 	"  tool TEXT NOT NULL, target TEXT, beside INTEGER NOT NULL, error INTEGER NOT NULL, note TEXT,"
 	"  wall_ns INTEGER NOT NULL, PRIMARY KEY(path, version_id)) WITHOUT ROWID;";
 
+/*
+ * v13: how a run really ended. A crash its process re-raised after a child
+ * died of the same signal (GNU timeout) is the child's, not its own
+ * (crashes.reraised); a run whose end came from its parent's wait status
+ * (a REAP record) says so (runs.reaped = 1).
+ */
+static const char schema_v13[] =
+	"ALTER TABLE crashes ADD COLUMN reraised INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE runs ADD COLUMN reaped INTEGER;";
+
 static int step_sql(sqlite3 *db, int from)
 {
 	static const char *const step[] = { schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7 };
 
 	_Static_assert(sizeof(step) / sizeof(step[0]) == 6, "a step per schema version up to 7");
+	if (from == 12)
+		return exec_sql(db, schema_v13);
 	if (from == 11)
 		return exec_sql(db, schema_v12);
 	if (from == 10)
@@ -357,7 +369,7 @@ int dise__schema_migrate(sqlite3 *db, int target)
 	sqlite3_stmt *q;
 	int r, version, created = 0;
 
-	_Static_assert(DISE_SCHEMA_VERSION == 12, "a step per schema version");
+	_Static_assert(DISE_SCHEMA_VERSION == 13, "a step per schema version");
 	r = exec_sql(db, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;

@@ -84,20 +84,31 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 	"UNION SELECT p.parent_id FROM version_parents p JOIN anc ON p.version_id = anc.id), "                       \
 	"base(id) AS (SELECT anc.id FROM anc JOIN versions b ON b.id = anc.id WHERE b.health NOT IN ('pruned', 'failed')) "
 
-/* the same invocation class as run r: the same argv (argv[0] included) in the same cwd */
-#define SAME_CLASS(a, r) a ".argv = " r ".argv AND " a ".cwd IS " r ".cwd"
+/*
+ * the same invocation class as run r: the same argv (argv[0] included) in
+ * the same cwd. Of runs that were invoked: a fork child (a worker, not
+ * exec'd) is part of its parent's run, and its exit status and wall time
+ * are the parent's business (a pool's workers SIGTERMed or done early);
+ * only its crash is judged, by its signature (STRIKE).
+ */
+#define SAME_CLASS(a, r) a ".argv = " r ".argv AND " a ".cwd IS " r ".cwd AND " a ".forked IS NOT 1 AND " r ".forked IS NOT 1"
 
 /*
  * Whether run r of version ?1 (a failure, outcome.h) is a strike: a crash it
- * raised itself whose signature no baseline version produced (without a
+ * raised itself (not sent by another process, not re-raised after a child
+ * died of it) whose signature no baseline version produced, neither the
+ * build's nor the symbolic one (a rebuild crashing in the same functions:
+ * the bug was there before; a fork child's crash included) (without a
  * signature: whose signal no baseline crash without one had); a non-zero
  * exit of an invocation class a baseline version ended ok and this version
  * never did. Needs BASE.
  */
 #define STRIKE \
-	"((r.outcome = 'crash' AND NOT EXISTS (SELECT 1 FROM crashes c WHERE c.run_id = r.id AND dise_sent(c.si_code, c.fault_addr, r.pid))" \
+	"((r.outcome = 'crash' AND NOT EXISTS (SELECT 1 FROM crashes c WHERE c.run_id = r.id AND (c.reraised OR dise_sent(c.si_code, c.fault_addr, r.pid)))" \
 	"  AND NOT EXISTS (SELECT 1 FROM crashes ac JOIN runs a ON a.id = ac.run_id WHERE ac.signature = " \
 	"   (SELECT c.signature FROM crashes c WHERE c.run_id = r.id ORDER BY c.id LIMIT 1) AND a.version_id IN base)" \
+	"  AND NOT EXISTS (SELECT 1 FROM crashes ac JOIN runs a ON a.id = ac.run_id WHERE ac.sym_signature = " \
+	"   (SELECT c.sym_signature FROM crashes c WHERE c.run_id = r.id ORDER BY c.id LIMIT 1) AND a.version_id IN base)" \
 	"  AND NOT (NOT EXISTS (SELECT 1 FROM crashes c WHERE c.run_id = r.id AND c.signature IS NOT NULL)" \
 	"   AND EXISTS (SELECT 1 FROM runs a WHERE a.version_id IN base AND a.outcome = 'crash' AND a.signal IS r.signal" \
 	"    AND NOT EXISTS (SELECT 1 FROM crashes ac WHERE ac.run_id = a.id AND ac.signature IS NOT NULL))))" \
@@ -181,6 +192,7 @@ int dise_store_version_classes(dise_store *st, int64_t version, int min_ok, stru
 {
 	/* the classes this version ended ok at least min_ok times since its reset, the most run first */
 	static const char sql[] = "SELECT argv, cwd FROM runs WHERE version_id = ?1 AND outcome = 'ok' AND end_ns IS NOT NULL "
+				  "AND forked IS NOT 1 "
 				  "AND start_wall_ns >= (SELECT reset_wall_ns FROM versions WHERE id = ?1) "
 				  "GROUP BY argv, cwd HAVING count(*) >= ?2 ORDER BY count(*) DESC LIMIT 16";
 	sqlite3_stmt *q = dise__stmt(st, sql);
@@ -222,11 +234,11 @@ int dise_store_class_ok_durations(dise_store *st, int64_t version, int of_base, 
 {
 	/* wall times of the ok runs of one class, newest first: of the version since its reset, or of its baseline */
 	static const char own[] = "SELECT end_ns - start_ns FROM runs r WHERE r.version_id = ?1 AND r.outcome = 'ok' "
-				  "AND r.end_ns IS NOT NULL AND r.argv = ?2 AND r.cwd IS ?3 "
+				  "AND r.end_ns IS NOT NULL AND r.argv = ?2 AND r.cwd IS ?3 AND r.forked IS NOT 1 "
 				  "AND r.start_wall_ns >= (SELECT reset_wall_ns FROM versions WHERE id = ?1) "
 				  "ORDER BY r.start_wall_ns DESC LIMIT ?4";
 	static const char base[] = BASE "SELECT end_ns - start_ns FROM runs r WHERE r.version_id IN base AND r.outcome = 'ok' "
-					"AND r.end_ns IS NOT NULL AND r.argv = ?2 AND r.cwd IS ?3 "
+					"AND r.end_ns IS NOT NULL AND r.argv = ?2 AND r.cwd IS ?3 AND r.forked IS NOT 1 "
 					"ORDER BY r.start_wall_ns DESC LIMIT ?4";
 	sqlite3_stmt *q = dise__stmt(st, of_base ? base : own);
 	int n = 0, r = 0;

@@ -74,6 +74,9 @@ int dise__int(dise_store *st, const char *sql, int64_t *ret, const char *types, 
 /* The same for a text column, copied into buf (cut at size - 1; "" when NULL). */
 int dise__text(dise_store *st, const char *sql, char *buf, size_t size, const char *types, ...);
 
+/* store-reap.c: a REAP record's wait status ends the reaped child's run when nothing else did. */
+int dise__store_add_reap(dise_store *st, uint64_t epoch, const struct dise_record *rec);
+
 /* A strdup of column i of q's current row, NULL when NULL (or out of memory). */
 char *dise__col_strdup(sqlite3_stmt *q, int i);
 

@@ -80,7 +80,7 @@ static const char *const queries[Q_MAX] = {
 			"ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET end_ns = excluded.end_ns, outcome = 'crash', "
 			"signal = excluded.signal RETURNING id",
 	[Q_CRASH_ADD] = "INSERT INTO crashes(run_id, tid, signal, si_code, fault_addr, main_thread, signature, frames, "
-			"sym_signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+			"sym_signature, reraised) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	/* the image this one replaced: the latest run of the same pid that ended by exec */
 	[Q_EXEC_PARENT] = "SELECT id FROM runs WHERE epoch = ?1 AND pid = ?2 AND start_ns < ?3 AND outcome = 'exec' "
 			  "ORDER BY start_ns DESC LIMIT 1",
@@ -507,6 +507,7 @@ static int add_crash(dise_store *st, uint64_t epoch, const struct dise_record *r
 			sqlite3_bind_text(q, 9, sym, -1, SQLITE_STATIC);
 		else
 			sqlite3_bind_null(q, 9);
+		sqlite3_bind_int(q, 10, !!(c->flags & DISE_CRASH_RERAISED)); /* the child's crash passed on */
 		r = run(q, NULL);
 	}
 	free(frames);
@@ -561,6 +562,7 @@ int dise_store_add_record(dise_store *st, uint64_t epoch, const struct dise_reco
 	case DISE_REC_EXIT: return add_exit(st, epoch, rec);
 	case DISE_REC_EXEC: return add_exec(st, epoch, rec);
 	case DISE_REC_CRASH: return add_crash(st, epoch, rec);
+	case DISE_REC_REAP: return dise__store_add_reap(st, epoch, rec);
 	default: return 0; /* test records and the like: nothing to keep */
 	}
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Headers, strings and argv: the layout of START, EXEC and EXIT.
+ * Headers, strings and argv: the layout of START, EXEC, EXIT and REAP.
  *
  * Invariant: a record is sized once, reserved once at that size, and then
  * written piece by piece at the offsets the size was computed from, so a
@@ -234,4 +234,12 @@ void dise_rec_exit_init(struct dise_rec_exit *e, const struct dise_rec_who *who,
 	e->status = status;
 	e->how = how;
 	e->elapsed_ns = e->h.mono_ns - who->run_start_ns;
+}
+
+void dise_rec_reap_init(struct dise_rec_reap *w, const struct dise_rec_who *who, uint32_t child_pid, int status)
+{
+	memset(w, 0, sizeof(*w));
+	dise_rec_hdr_init(&w->h, DISE_REC_REAP, sizeof(*w), who);
+	w->child_pid = child_pid;
+	w->status = status;
 }

@@ -486,6 +486,7 @@ int dise_rec_crash_write(const struct dise_rec_crash_in *in, struct dise_rec_sin
 	dise_rec_hdr_init(&rec.h, DISE_REC_CRASH, len, &in->who);
 	if (in->who.tid != in->who.pid)
 		rec.flags |= DISE_CRASH_OTHER_THREAD;
+	rec.flags |= in->flags & DISE_CRASH_RERAISED;
 	rec.signo = in->signo;
 	rec.si_code = in->si_code;
 	rec.fault_addr = in->fault_addr;

@@ -28,6 +28,7 @@ const char *dise_rec_type_name(unsigned type)
 	case DISE_REC_EXEC: return "exec";
 	case DISE_REC_EXIT: return "exit";
 	case DISE_REC_CRASH: return "crash";
+	case DISE_REC_REAP: return "reap";
 	case DISE_REC_TEST: return "test";
 	default: return "unknown";
 	}
@@ -214,6 +215,20 @@ int dise_record_decode(const void *buf, size_t len, struct dise_record *rec, con
 		rec->modules_len = c->modules_len;
 		if (check_modules(rec, ret_why) < 0)
 			return -EBADMSG;
+		break;
+	}
+	case DISE_REC_REAP: {
+		const struct dise_rec_reap *w = &rec->u.reap;
+
+		if (len < sizeof(*w))
+			BAD("reap record truncated");
+		copy_fixed(&rec->u.reap, sizeof(rec->u.reap), b, len);
+		if (w->child_pid == 0 || w->child_pid > INT32_MAX || w->child_pid == h.pid)
+			BAD("reap record child pid out of range");
+		/* an ended child only: exited (low 7 bits 0), or killed by a signal 1..64 (no stop, no continue) */
+		if ((w->status & 0x7f) == 0 ? (w->status & ~0xff00) != 0
+					    : (w->status & 0x7f) == 0x7f || (w->status & 0x7f) > 64 || (w->status & ~0xff) != 0)
+			BAD("reap record status is not an ending");
 		break;
 	}
 	case DISE_REC_TEST:

@@ -20,6 +20,7 @@ struct dise_record {
 		struct dise_rec_exec exec;
 		struct dise_rec_exit exit;
 		struct dise_rec_crash crash;
+		struct dise_rec_reap reap;
 	} u; /* fixed part, zero-extended when the writer knew a shorter struct */
 	const char *exe, *execfn, *cwd, *path; /* START: exe/execfn/cwd; EXEC: path */
 	const char *argv;                       /* argv_count strings packed */

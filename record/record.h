@@ -86,6 +86,9 @@ int dise_rec_exec_write(const struct dise_rec_who *who, unsigned call, const cha
 /* EXIT's header, status, how and elapsed time; the caller adds CPU times and peak RSS. */
 void dise_rec_exit_init(struct dise_rec_exit *e, const struct dise_rec_who *who, int status, unsigned how);
 
+/* REAP: header, the child's pid and wait status; the caller adds CPU times and peak RSS when it has them. */
+void dise_rec_reap_init(struct dise_rec_reap *w, const struct dise_rec_who *who, uint32_t child_pid, int status);
+
 /* ---- CRASH (record/crash.c) ---- */
 
 /*
@@ -104,6 +107,7 @@ struct dise_rec_crash_in {
 	struct dise_rec_who who; /* who.tid: the crashed thread */
 	int signo, si_code;
 	uint64_t fault_addr;
+	uint32_t flags; /* DISE_CRASH_RERAISED, when the caller knows; the other flags are the builder's */
 	uint64_t regs[DISE_CRASH_NREGS]; /* DWARF order (event.h) */
 	uint32_t maps_tid; /* whose /proc/TID/maps; 0: the calling thread's own (/proc/thread-self/maps) */
 	dise_rec_mem_fn mem;

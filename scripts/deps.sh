@@ -3,7 +3,7 @@
 # Installs what dise needs to build and test, when it is missing (Debian).
 set -eu
 
-PKGS="cmake make gcc pkg-config binutils libunwind-dev libjansson-dev libcmocka-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev python3 git coreutils bubblewrap"
+PKGS="cmake make gcc pkg-config binutils libunwind-dev libjansson-dev libcmocka-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev python3 git coreutils bubblewrap golang-go"
 
 missing=""
 for p in $PKGS; do

@@ -122,12 +122,23 @@ static int ring_fault(int sig, const siginfo_t *si)
 }
 
 /*
+ * Whether this process sent itself sig (kill, tgkill, sigqueue: raise())
+ * after it reaped a child that died of sig: GNU timeout, and wrappers like
+ * it, die of their child's signal to report it; the crash was the child's.
+ */
+static int reraised(int sig, const siginfo_t *si, int pid)
+{
+	return (si->si_code == SI_USER || si->si_code == SI_TKILL || si->si_code == SI_QUEUE) && si->si_pid == pid &&
+	       dise__reaped_signal() == sig;
+}
+
+/*
  * The crash, captured by record/ from inside: this thread's registers, its
  * stack and the module map, read in place (the handler runs on an alternate
  * stack, so the stack above the faulting sp is as the fault left it).
  * Written straight into a ring reservation. Async-signal-safe.
  */
-static void capture_crash(int sig, const siginfo_t *si, const ucontext_t *uc, int tid)
+static void capture_crash(int sig, const siginfo_t *si, const ucontext_t *uc, int tid, int pid)
 {
 	struct dise_rec_crash_in in;
 	struct dise__ring_sink rs;
@@ -139,6 +150,7 @@ static void capture_crash(int sig, const siginfo_t *si, const ucontext_t *uc, in
 	in.signo = sig;
 	in.si_code = si->si_code;
 	in.fault_addr = (uint64_t)(uintptr_t)si->si_addr;
+	in.flags = reraised(sig, si, pid) ? DISE_CRASH_RERAISED : 0;
 	dise_rec_regs_from_ucontext(uc, in.regs);
 	in.maps_tid = 0;
 	in.mem = dise_rec_mem_self;
@@ -183,7 +195,7 @@ static void crash_handler(int sig, siginfo_t *si, void *ucv)
 
 	if ((uint32_t)pid == dise__shim.pid && !dise__shim.disabled) {
 		if (atomic_compare_exchange_strong(&crash_owner, &expect, tid)) {
-			capture_crash(sig, si, ucv, tid);
+			capture_crash(sig, si, ucv, tid, pid);
 			atomic_store(&crash_done, 1);
 		} else if (expect != tid) {
 			wait_for_owner();

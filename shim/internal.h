@@ -10,7 +10,9 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <ucontext.h>
 
@@ -60,6 +62,8 @@ struct dise_real {
 	int (*posix_spawn)(pid_t *, const char *, const void *, const void *, char *const[], char *const[]);
 	int (*posix_spawnp)(pid_t *, const char *, const void *, const void *, char *const[], char *const[]);
 	int (*pthread_create)(void *, const void *, void *(*)(void *), void *);
+	pid_t (*wait4)(pid_t, int *, int, struct rusage *);
+	int (*waitid)(idtype_t, id_t, siginfo_t *, int);
 };
 int dise__sigaltstack(const stack_t *ss, stack_t *old); /* the system call, not our interposer */
 extern struct dise_real dise__real;
@@ -127,6 +131,9 @@ void dise__signals_after_fork(void);
 void dise__altstack_main(void);
 void dise__altstack_set(void *sp, size_t size); /* installs and remembers it as ours */
 int dise__altstack_is_ours(void *sp);
+
+/* intercept-wait.c: the fatal signal of the last child this process reaped (0: it exited) */
+int dise__reaped_signal(void);
 
 /* intercept-fork.c, intercept-thread.c */
 void dise__fork_init(void);

@@ -24,6 +24,7 @@ enum dise_rec_type {
 	DISE_REC_EXEC = 2,  /* the run is about to replace its image */
 	DISE_REC_EXIT = 3,  /* the run ended by exit status */
 	DISE_REC_CRASH = 4, /* the run got a fatal signal */
+	DISE_REC_REAP = 5,  /* the run reaped a child: the child's pid and wait status */
 	DISE_REC_TEST = 15, /* tests and benchmarks: opaque payload */
 	DISE_REC_TYPE_MAX = 15,
 };
@@ -131,6 +132,26 @@ struct dise_rec_exit {
 	uint64_t maxrss_kb;
 };
 
+/*
+ * REAP: a watched process reaped a child (wait, waitpid, wait3, wait4,
+ * waitid: the calls through which a program learns how its child ended).
+ * The header names the reaper's run; child_pid and status say which child
+ * ended how, status as wait(2) gives it (waitid's siginfo is turned into
+ * that form). mono_ns of the header is the moment of the reap: the child's
+ * pid was its own from its fork until then (a zombie keeps its pid), so the
+ * child's run is the latest run of child_pid with parent h.pid that began
+ * before mono_ns. It ends that run when nothing else did (the Go runtime and
+ * quick_exit leave the shim no EXIT; SIGKILL leaves no record at all).
+ */
+struct dise_rec_reap {
+	struct dise_rec_hdr h;
+	uint32_t child_pid;
+	int32_t status; /* a wait status: WIFEXITED/WEXITSTATUS, WIFSIGNALED/WTERMSIG */
+	uint64_t user_ns; /* the child's CPU times and peak RSS when the call gave them (wait3, wait4), else 0 */
+	uint64_t sys_ns;
+	uint64_t maxrss_kb;
+};
+
 /* Registers in DWARF numbering for x86-64 (rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip). */
 #define DISE_CRASH_NREGS 17u
 #define DISE_REG_SP 7u
@@ -144,6 +165,9 @@ enum {
 	DISE_CRASH_MODULES_TRUNC = 1u << 0, /* the module map did not fit */
 	DISE_CRASH_STACK_TRUNC = 1u << 1,   /* the stack was longer than kept */
 	DISE_CRASH_OTHER_THREAD = 1u << 2,  /* not the main thread */
+	DISE_CRASH_RERAISED = 1u << 3,      /* a signal the process sent itself (SI_USER/SI_TKILL/SI_QUEUE,
+					       si_pid its own) after it reaped a child that died of the same
+					       signal: the child's crash passed on (GNU timeout), not its own */
 };
 
 /*

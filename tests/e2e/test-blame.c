@@ -468,6 +468,53 @@ static void test_rule_from_strike(void **state)
 	free(missing);
 }
 
+/*
+ * A forked (not exec'd) worker's crash is part of its parent's run: recorded
+ * as a crash of a fork child of the parent's version, and a strike only if
+ * new for the lineage. A rebuilt release whose worker crashes exactly as
+ * the previous release's did (same function, another build-id) is not
+ * pruned.
+ */
+static void test_forked_child_crash(void **state)
+{
+	struct fixture *f = *state;
+	char *t = tool_path(f, "worker");
+
+	deploy("blamer-v1", t);
+	run_watched(f, t, "ok", NULL, NULL, 1);
+	assert_int_equal(run_watched(f, t, "forkcrash", NULL, NULL, 2), 0);
+	collect(f);
+	deploy("blamer-v2", t);
+	assert_int_equal(run_watched(f, t, "forkcrash", NULL, NULL, 3), 0);
+	collect(f);
+	assert_int_equal(versions_at(f, t, "1"), 2);
+	/* each crash is a fork child's, of the version its parent ran, and the parent ended ok */
+	assert_int_equal(runs_of(f, version_id(f, t, 2), "outcome = 'crash' AND forked = 1 AND EXISTS (SELECT 1 FROM runs p "
+							 "WHERE p.pid = runs.ppid AND p.version_id = runs.version_id AND p.outcome = 'ok')"),
+			 3);
+	assert_untouched(f, t);
+
+	free(t);
+
+	/*
+	 * A pool's workers, done at once (release 1) or SIGTERMed at shutdown
+	 * (release 2), under a parent that ends ok taking as long on both: the
+	 * workers' wall times are not samples of the invocation (its median
+	 * would halve on release 1 and make release 2 "slower").
+	 */
+	t = tool_path(f, "pool");
+	deploy("blamer-v1", t);
+	assert_int_equal(run_watched(f, t, "forkworker", "200", NULL, 6), 0);
+	collect(f);
+	deploy("blamer-v2", t);
+	assert_int_equal(run_watched(f, t, "forkworker", "200", NULL, 6), 0);
+	collect(f);
+	assert_int_equal(runs_of(f, version_id(f, t, 1), "outcome = 'ok' AND forked = 1"), 6);
+	assert_int_equal(runs_of(f, version_id(f, t, 2), "outcome = 'ok'"), 6);
+	assert_untouched(f, t);
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -482,6 +529,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vanished_never_strikes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_routed_version_keeps_route, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_rule_from_strike, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_forked_child_crash, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -428,6 +428,42 @@ static void test_fork(void **state)
 	run_result_free(&r);
 }
 
+/*
+ * The wait family, interposed: every call returns, fills and fails exactly
+ * as without the shim (reaper prints each result), and each child reaped
+ * is one REAP record of the reaper with the child's wait status; no record
+ * for a stop, a continue, WNOHANG's 0, WNOWAIT or ECHILD.
+ */
+static void test_wait_calls(void **state)
+{
+	static const int endings[] = { 3 << 8, SIGTERM, 0, 7 << 8, 9 << 8, 11 << 8, 12 << 8, 13 << 8, SIGKILL, SIGKILL, 21 << 8 };
+	struct fixture *f = *state;
+	char *argv[] = { (char *)prog_path("reaper"), NULL };
+	struct run_result r;
+	struct rec_list l;
+	size_t i, k = 0;
+
+	assert_transparent(argv, f->ring, NULL, &r);
+	assert_non_null(strstr(r.out, "waitpid no child: -1 status 0 errno ECHILD"));
+	assert_non_null(strstr(r.out, "SIGCHLD handler: reaped 1 status 0x1500"));
+	read_ring(f->ring, &l);
+	for (i = 0; i < l.n; i++) {
+		const struct dise_record *w = &l.recs[i];
+
+		if (w->type != DISE_REC_REAP)
+			continue;
+		assert_int_equal(w->hdr.pid, r.pid);
+		assert_true(k < sizeof(endings) / sizeof(endings[0]));
+		assert_int_equal(w->u.reap.status, endings[k]);
+		if (WIFEXITED(endings[k])) /* a child killed at once may die before its START */
+			assert_non_null(find_rec(&l, (pid_t)w->u.reap.child_pid, DISE_REC_START));
+		k++;
+	}
+	assert_int_equal(k, sizeof(endings) / sizeof(endings[0]));
+	rec_list_free(&l);
+	run_result_free(&r);
+}
+
 static void test_spawn(void **state)
 {
 	struct fixture *f = *state;
@@ -761,6 +797,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ring_truncated_under_producer, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_ring_dump_json, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_setuid, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_wait_calls, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

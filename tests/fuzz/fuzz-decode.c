@@ -133,7 +133,7 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(argv[a], "--write-seeds") && a + 1 < argc) {
 			/* a starting corpus for libFuzzer: one file per record type */
-			for (unsigned k = 0; k < 4; k++) {
+			for (unsigned k = 0; k < SEED_COUNT; k++) {
 				char path[4096];
 				size_t n = seed_record(k, b);
 				FILE *f;

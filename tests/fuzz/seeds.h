@@ -25,12 +25,15 @@ static inline void seed_hdr(struct dise_rec_hdr *h, unsigned type, size_t size)
 	h->tid = 42;
 }
 
-/* Writes seed number k (0..3) into b; returns its size. */
+/* How many seeds there are: one per record type (START, EXEC, EXIT, CRASH, REAP). */
+#define SEED_COUNT 5u
+
+/* Writes seed number k (0..SEED_COUNT - 1) into b; returns its size. */
 static inline size_t seed_record(unsigned k, uint8_t *b)
 {
 	size_t off;
 
-	switch (k % 4) {
+	switch (k % SEED_COUNT) {
 	case 0: {
 		struct dise_rec_start s;
 		static const char argv[] = "prog\0--flag\0x";
@@ -77,6 +80,17 @@ static inline size_t seed_record(unsigned k, uint8_t *b)
 		seed_hdr(&x.h, DISE_REC_EXIT, sizeof(x));
 		memcpy(b, &x, sizeof(x));
 		return sizeof(x);
+	}
+	case 4: {
+		struct dise_rec_reap w;
+
+		memset(&w, 0, sizeof(w));
+		w.child_pid = 43;
+		w.status = 11 | 0x80; /* killed by SIGSEGV, core dumped */
+		w.user_ns = 2000;
+		seed_hdr(&w.h, DISE_REC_REAP, sizeof(w));
+		memcpy(b, &w, sizeof(w));
+		return sizeof(w);
 	}
 	default: {
 		struct dise_rec_crash c;

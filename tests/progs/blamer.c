@@ -12,10 +12,13 @@
  *   yes                write lines until stdout breaks (SIGPIPE)
  *   slow MS            sleep MS ms, exit 0 (input growth: a test passes other MS)
  *   flaky              exit 1 when $BLAMER_FAIL is set, else 0
+ *   forkcrash          fork a child (no exec) that crashes (SIGSEGV in crash_here); wait for it; exit 0
  * Variant 2 only (the regressions a release brings):
  *   newcrash           v1: exit 0; v2: SIGSEGV
  *   regress            v1: exit 0; v2: exit 3
  *   slower MS          v1: sleep MS ms; v2: sleep 2 * MS ms
+ *   forkworker MS      fork a worker (no exec) that exits 0 at once (v1) or waits and is SIGTERMed by
+ *                      the parent (v2, as a pool shuts down); reap it, sleep MS ms, exit 0
  */
 #include <signal.h>
 #include <stdint.h>
@@ -23,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef BLAMER_VARIANT
@@ -79,6 +83,29 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(mode, "flaky"))
 		return getenv("BLAMER_FAIL") ? 1 : 0;
+	if (!strcmp(mode, "forkcrash")) {
+		pid_t c = fork();
+		int st;
+
+		if (c == 0)
+			crash_here();
+		return c > 0 && waitpid(c, &st, 0) == c && WIFSIGNALED(st) ? 0 : 4;
+	}
+	if (!strcmp(mode, "forkworker")) {
+		pid_t c = fork();
+		int st;
+
+		if (c == 0) {
+			if (BLAMER_VARIANT == 2)
+				for (;;)
+					pause();
+			_exit(0);
+		}
+		if (c < 0 || (BLAMER_VARIANT == 2 && kill(c, SIGTERM) != 0) || waitpid(c, &st, 0) != c)
+			return 4;
+		sleep_ms(atol(arg));
+		return 0;
+	}
 	if (!strcmp(mode, "newcrash")) {
 		if (BLAMER_VARIANT == 2)
 			crash_here();

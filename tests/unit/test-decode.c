@@ -50,6 +50,12 @@ static void test_valid(void **state)
 	assert_int_equal(dise_record_next_module(&rec, &off, &mv), 0);
 	assert_int_equal(mv.base, 0x2000);
 	assert_int_equal(dise_record_next_module(&rec, &off, &mv), -ENOENT);
+
+	n = seed_record(4, buf);
+	assert_int_equal(dise_record_decode(buf, n, &rec, NULL), 0);
+	assert_int_equal(rec.type, DISE_REC_REAP);
+	assert_int_equal(rec.u.reap.child_pid, 43);
+	assert_int_equal(rec.u.reap.status, 11 | 0x80);
 }
 
 static void expect_bad(size_t n, const char *what)
@@ -68,7 +74,7 @@ static void test_damage(void **state)
 
 	(void)state;
 	/* every truncation of every seed is refused */
-	for (unsigned k = 0; k < 4; k++) {
+	for (unsigned k = 0; k < SEED_COUNT; k++) {
 		n = seed_record(k, buf);
 		for (size_t cut = 0; cut < n; cut++) {
 			((struct dise_rec_hdr *)buf)->size = (uint32_t)cut;
@@ -122,6 +128,24 @@ static void test_damage(void **state)
 	n = seed_record(3, buf);
 	((struct dise_module *)(buf + sizeof(struct dise_rec_crash) + 64))->path_len = 2;
 	expect_bad(n, "module path not terminated");
+
+	/* REAP: a child that ended, named by a pid that is not the reaper's */
+	static const int32_t not_endings[] = { 0x137f /* stopped by SIGSTOP */, 0xffff /* continued */, 0x41 /* signal 65 */,
+					       0x10100 /* exit status out of its byte */, 0x1080 /* exit with a core bit */ };
+	for (unsigned k = 0; k < sizeof(not_endings) / sizeof(not_endings[0]); k++) {
+		n = seed_record(4, buf);
+		((struct dise_rec_reap *)buf)->status = not_endings[k];
+		expect_bad(n, "reap status not an ending");
+	}
+	n = seed_record(4, buf);
+	((struct dise_rec_reap *)buf)->child_pid = 0;
+	expect_bad(n, "reap pid 0");
+	n = seed_record(4, buf);
+	((struct dise_rec_reap *)buf)->child_pid = 42; /* the reaper itself */
+	expect_bad(n, "reap of itself");
+	n = seed_record(4, buf);
+	((struct dise_rec_reap *)buf)->child_pid = 0x80000000u;
+	expect_bad(n, "reap pid out of range");
 }
 
 int main(void)
