@@ -371,7 +371,9 @@ static void resolve_all(dise_store *st, const char *cas, const struct dise_confi
 static int ring_check(dise_ingest *in, dise_store *st, struct resolver_arg *ra, const char *ring)
 {
 	static char last_error[512];
-	char what[512];
+	static uint64_t last_said;          /* when a repair was last journaled */
+	static unsigned long long unsaid;    /* repairs since, not journaled */
+	char what[600];
 	int r = dise_ingest_check(in, what, sizeof(what));
 
 	if (r < 0) {
@@ -383,11 +385,23 @@ static int ring_check(dise_ingest *in, dise_store *st, struct resolver_arg *ra, 
 	last_error[0] = '\0';
 	if (r == 0)
 		return 0;
+	if (r == DISE_INGEST_REOPENED)
+		wake_remap(ra, ring);
+	/* a writer that keeps scribbling gets one line a minute, not one per wakeup */
+	if (r == DISE_INGEST_REPAIRED && last_said && mono_ns() - last_said < 60000000000ull) {
+		unsaid++;
+		return r;
+	}
+	if (unsaid) {
+		size_t n = strlen(what);
+
+		snprintf(what + n, sizeof(what) - n, " (and %llu repairs in the minute before)", unsaid);
+		unsaid = 0;
+	}
+	last_said = r == DISE_INGEST_REPAIRED ? mono_ns() : last_said;
 	fprintf(stderr, "dise-collectord: %s\n", what);
 	dise_store_journal_add(st, 0, NULL, 0, "ring", r == DISE_INGEST_REOPENED ? "reopened" : "repaired", what,
 			       wall_ns(), 0);
-	if (r == DISE_INGEST_REOPENED)
-		wake_remap(ra, ring);
 	return r;
 }
 

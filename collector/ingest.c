@@ -241,8 +241,8 @@ int dise_ingest_check(dise_ingest *in, char *what, size_t size)
 	if (r <= 0)
 		return r;
 	snprintf(what, size,
-		 "the ring '%s' was written by someone else: %u shard head%s put back into its lap, %u tail%s restored, "
-		 "%llu stray slot%s ahead of a head freed",
+		 "repaired the ring '%s' (stores no producer makes): %u shard head%s put back into the lap, %u tail%s "
+		 "restored, %llu stray slot%s ahead of a head freed",
 		 in->path, rep.heads, rep.heads == 1 ? "" : "s", rep.tails, rep.tails == 1 ? "" : "s",
 		 (unsigned long long)rep.slots, rep.slots == 1 ? "" : "s");
 	return DISE_INGEST_REPAIRED;
