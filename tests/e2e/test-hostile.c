@@ -436,7 +436,6 @@ static void test_hostile_writer(void **state)
 		fail_msg("a watched program's run was not stored after the hostile writer");
 	run_result_free(&run);
 	assert_collector_sound(f, pid);
-	if (getenv("DEBUG_LOG")) { char *o = slurp(log); print_message("%s", o); free(o); }
 	dise_ring_unmap(&ring);
 	free(log);
 }
