@@ -29,6 +29,7 @@ struct dise_ingest {
 	dise_ring_reader *rd;
 	uint64_t epoch;
 	uint32_t nshards;
+	uint64_t lap; /* slots per shard */
 	uint64_t next[DISE_RING_MAX_SHARDS];   /* stored cursor */
 	uint64_t staged[DISE_RING_MAX_SHARDS]; /* cursor within the open batch */
 	void *buf;
@@ -71,6 +72,7 @@ static int open_reader(dise_ingest *in)
 	in->rd = rd;
 	in->epoch = s.epoch;
 	in->nshards = s.nshards;
+	in->lap = s.nslots / s.nshards;
 	for (k = 0; k < s.nshards; k++)
 		in->next[k] = in->staged[k] = next[k];
 	return 0;
@@ -174,7 +176,15 @@ int dise_ingest_batch(dise_ingest *in, size_t max, struct dise_ingest_stats *sta
 		pos = id & ((UINT64_C(1) << 56) - 1);
 		if (k >= in->nshards)
 			continue;
-		if (pos < in->staged[k]) {
+		/*
+		 * Below the cursor: read again after a restart (at most one lap
+		 * below it: the slots of a batch stored but not released), so
+		 * skipped. Further below, the cursor is not where this ring is
+		 * (someone moved the ring's tail back): a new record, and the
+		 * cursor follows it down, or every record up to the old cursor
+		 * would be skipped in silence.
+		 */
+		if (pos < in->staged[k] && pos + in->lap >= in->staged[k]) {
 			b.skipped++;
 			continue;
 		}
