@@ -40,7 +40,9 @@
  * Trust: any process of the user can write the file. Producers keep private
  * copies of the geometry so that no value read from shared memory is ever
  * used as an index without masking; the consumer copies data out before it
- * looks at it and bounds every length.
+ * looks at it and bounds every length, keeps its own copy of each tail and
+ * never looks more than one lap past it, and repairs heads, tails and stray
+ * slots it finds out of protocol (dise_ring_repair).
  */
 #ifndef DISE_RING_H
 #define DISE_RING_H
