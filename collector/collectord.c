@@ -371,8 +371,8 @@ static void resolve_all(dise_store *st, const char *cas, const struct dise_confi
 static int ring_check(dise_ingest *in, dise_store *st, struct resolver_arg *ra, const char *ring)
 {
 	static char last_error[512];
-	static uint64_t last_said;          /* when a repair was last journaled */
-	static unsigned long long unsaid;    /* repairs since, not journaled */
+	static uint64_t last_said;        /* when a repair was last journaled */
+	static unsigned long long unsaid; /* repairs since, not journaled */
 	char what[600];
 	int r = dise_ingest_check(in, what, sizeof(what));
 
@@ -587,8 +587,8 @@ int main(int argc, char **argv)
 	};
 	char home[4096], db[4200], lock[4200], cas[4200], conf[4200], ring[DISE_PATH_MAX], err[512];
 	struct dise_config cfg;
-	struct resolver_arg ra = { db,	  cas,	   &cfg, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0,
-				   { 0 }, PTHREAD_MUTEX_INITIALIZER };
+	struct resolver_arg ra = { db, cas, &cfg, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, { 0 },
+				   PTHREAD_MUTEX_INITIALIZER };
 	pthread_t resolver, notifier;
 	int resolver_on = 0, notifier_on = 0;
 	struct dise_ingest_stats stats = { 0 };
