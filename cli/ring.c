@@ -45,6 +45,12 @@ static int open_reader(const char *path, int flags, dise_ring_reader **rd)
 	return -1;
 }
 
+/* A counter for JSON: anybody can write the ring, and a value past INT64_MAX must not turn negative. */
+static json_int_t json_u64(uint64_t v)
+{
+	return v > (uint64_t)INT64_MAX ? (json_int_t)INT64_MAX : (json_int_t)v;
+}
+
 static int ring_stat(const char *path, int json)
 {
 	dise_ring_reader *rd;
@@ -59,14 +65,14 @@ static int ring_stat(const char *path, int json)
 		json_t *o;
 
 		snprintf(eb, sizeof(eb), "%016" PRIx64, s.epoch);
-		o = json_pack("{s:s,s:i,s:s,s:I,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i}", "path", path,
+		o = json_pack("{s:s,s:i,s:s,s:I,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i}", "path", path,
 			      "layout_version", (int)s.layout_version, "epoch", eb, "slots", (json_int_t)s.nslots,
 			      "shards", (int)s.nshards, "slot_size", DISE_SLOT_SIZE, "bytes",
 			      (json_int_t)dise_ring_file_size(s.nshards, s.nslots / s.nshards), "head",
-			      (json_int_t)s.head, "tail", (json_int_t)s.tail, "pending_slots",
-			      (json_int_t)(s.head - s.tail), "written", (json_int_t)s.written, "dropped",
-			      (json_int_t)s.dropped, "torn", (json_int_t)s.torn, "corrupt", (json_int_t)s.corrupt,
-			      "consumer_pid", (int)s.consumer_pid);
+			      json_u64(s.head), "tail", json_u64(s.tail), "pending_slots", json_u64(s.pending),
+			      "written", json_u64(s.written), "dropped", json_u64(s.dropped), "torn", json_u64(s.torn),
+			      "corrupt", json_u64(s.corrupt), "consumer_pid", (int)s.consumer_pid, "corrupt_shards",
+			      (int)s.bad_shards);
 		json_dumpf(o, stdout, JSON_COMPACT);
 		putchar('\n');
 		json_decref(o);
@@ -76,8 +82,13 @@ static int ring_stat(const char *path, int json)
 	printf("layout      v%u, %u shard%s of %" PRIu64 " slots of %u bytes (%zu bytes), epoch %016" PRIx64 "\n",
 	       s.layout_version, s.nshards, s.nshards == 1 ? "" : "s", s.nslots / s.nshards, DISE_SLOT_SIZE,
 	       dise_ring_file_size(s.nshards, s.nslots / s.nshards), s.epoch);
-	printf("cursor      head %" PRIu64 ", tail %" PRIu64 " (%" PRIu64 " slots pending)\n", s.head, s.tail,
-	       s.head - s.tail);
+	if (s.bad_shards)
+		printf("cursor      head %" PRIu64 ", tail %" PRIu64 " (%" PRIu64
+		       " slots pending; %u shard%s with a head outside its lap: a stray store, the collector repairs it)\n",
+		       s.head, s.tail, s.pending, s.bad_shards, s.bad_shards == 1 ? "" : "s");
+	else
+		printf("cursor      head %" PRIu64 ", tail %" PRIu64 " (%" PRIu64 " slots pending)\n", s.head, s.tail,
+		       s.pending);
 	printf("written     %" PRIu64 "\n", s.written);
 	printf("dropped     %" PRIu64 "\n", s.dropped);
 	printf("torn        %" PRIu64 "\n", s.torn);

@@ -163,7 +163,25 @@ struct resolver_arg {
 	atomic_int routes_changed; /* the healer ran: publish the routes */
 	atomic_int failure_seen;   /* ingest stored a run's bad end: the detectors look at once */
 	dise_ring wake;            /* a mapping of the ring, to wake the ingest loop when it sleeps */
+	pthread_mutex_t wake_lock; /* the main thread maps wake anew when the ring file is replaced */
 };
+
+/* Wakes the ingest loop (it sleeps on the ring's futex). */
+static void wake_ingest(struct resolver_arg *a)
+{
+	pthread_mutex_lock(&a->wake_lock);
+	dise_ring_notify(&a->wake);
+	pthread_mutex_unlock(&a->wake_lock);
+}
+
+/* The ring file was replaced: the wake mapping follows it (the ingest reader already did). */
+static void wake_remap(struct resolver_arg *a, const char *ring)
+{
+	pthread_mutex_lock(&a->wake_lock);
+	dise_ring_unmap(&a->wake);
+	dise_ring_map(ring, DISE_RING_WRITE, 0, 0, &a->wake);
+	pthread_mutex_unlock(&a->wake_lock);
+}
 
 static void resolver_kick(struct resolver_arg *a)
 {
@@ -212,7 +230,7 @@ static void *resolver_main(void *p)
 			if (dise_store_pruned_identities(st, &ids) == 0 && ids != pruned_ids) {
 				if (ids > pruned_ids) {
 					atomic_store(&a->routes_changed, 1);
-					dise_ring_notify(&a->wake);
+					wake_ingest(a);
 				}
 				pruned_ids = ids;
 			}
@@ -270,13 +288,13 @@ static void *resolver_main(void *p)
 				    dise_heal_pending(st, a->cfg) > 0) {
 					/* the healer consumed what the detectors queued: publish the routes now */
 					atomic_store(&a->routes_changed, 1);
-					dise_ring_notify(&a->wake);
+					wake_ingest(a);
 				}
 				/* then what the rules say about versions new and old (replays may take a while) */
 				if (dise_heal_check_rules(st, a->cfg) > 0) {
 					dise_heal_pending(st, a->cfg); /* what a rule matched is healed now */
 					atomic_store(&a->routes_changed, 1);
-					dise_ring_notify(&a->wake);
+					wake_ingest(a);
 				}
 				last_pass = now;
 				if (all) {
@@ -336,12 +354,55 @@ static void resolve_all(dise_store *st, const char *cas, const struct dise_confi
 		return;
 	dise_resolver_set_cas_cap(rs, cfg->cas_max_bytes);
 	dise_resolver_set_config(rs, cfg);
-	while (dise_resolver_step(rs, 256) > 0)
+	while (!stop && dise_resolver_step(rs, 256) > 0)
 		;
 	dise_resolver_free(rs);
 	if (dise_detect(st, &cfg->detect, cfg, wall_ns()) >= 0 && dise_heal_pending(st, cfg) >= 0 &&
 	    dise_heal_check_rules(st, cfg) > 0)
 		dise_heal_pending(st, cfg);
+}
+
+/*
+ * The ring replaced (`dise ring reset`) or written by someone else: the
+ * collector follows or repairs it itself, says so on stderr and in the
+ * journal (a failure to reopen only when it changes). Returns what
+ * dise_ingest_check() did.
+ */
+static int ring_check(dise_ingest *in, dise_store *st, struct resolver_arg *ra, const char *ring)
+{
+	static char last_error[512];
+	static uint64_t last_said;        /* when a repair was last journaled */
+	static unsigned long long unsaid; /* repairs since, not journaled */
+	char what[600];
+	int r = dise_ingest_check(in, what, sizeof(what));
+
+	if (r < 0) {
+		if (strcmp(what, last_error))
+			fprintf(stderr, "dise-collectord: %s\n", what);
+		snprintf(last_error, sizeof(last_error), "%s", what);
+		return r;
+	}
+	last_error[0] = '\0';
+	if (r == 0)
+		return 0;
+	if (r == DISE_INGEST_REOPENED)
+		wake_remap(ra, ring);
+	/* a writer that keeps scribbling gets one line a minute, not one per wakeup */
+	if (r == DISE_INGEST_REPAIRED && last_said && mono_ns() - last_said < 60000000000ull) {
+		unsaid++;
+		return r;
+	}
+	if (unsaid) {
+		size_t n = strlen(what);
+
+		snprintf(what + n, sizeof(what) - n, " (and %llu repairs in the minute before)", unsaid);
+		unsaid = 0;
+	}
+	last_said = r == DISE_INGEST_REPAIRED ? mono_ns() : last_said;
+	fprintf(stderr, "dise-collectord: %s\n", what);
+	dise_store_journal_add(st, 0, NULL, 0, "ring", r == DISE_INGEST_REOPENED ? "reopened" : "repaired", what,
+			       wall_ns(), 0);
+	return r;
 }
 
 static int usage(FILE *f, int rc)
@@ -526,7 +587,8 @@ int main(int argc, char **argv)
 	};
 	char home[4096], db[4200], lock[4200], cas[4200], conf[4200], ring[DISE_PATH_MAX], err[512];
 	struct dise_config cfg;
-	struct resolver_arg ra = { db, cas, &cfg, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, { 0 } };
+	struct resolver_arg ra = { db, cas, &cfg, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, { 0 },
+				   PTHREAD_MUTEX_INITIALIZER };
 	pthread_t resolver, notifier;
 	int resolver_on = 0, notifier_on = 0;
 	struct dise_ingest_stats stats = { 0 };
@@ -600,6 +662,8 @@ int main(int argc, char **argv)
 	uint64_t last_vanish = 0;
 	int64_t routes_fp = routes_fingerprint(st);
 
+	dise_ingest_set_stop(in, &stop);
+
 	publish_routes(in, st, cas); /* what an earlier run of the collector decided */
 	dise_ring_map(ring, DISE_RING_WRITE, 0, 0, &ra.wake);
 	routes_reannounce(&ra.wake);
@@ -636,7 +700,10 @@ int main(int argc, char **argv)
 				resolver_kick(&ra);
 			continue;
 		}
-		/* drained: runs whose process is gone without an end vanished (at most once a second) */
+		/* drained: is the ring still the file at its path, and sound? */
+		if (ring_check(in, st, &ra, ring) == DISE_INGEST_REOPENED)
+			publish_routes(in, st, cas); /* the new ring's header announces the routes */
+		/* runs whose process is gone without an end vanished (at most once a second) */
 		if (once || mono_ns() - last_vanish > 1000000000ull) {
 			int v = dise_store_mark_vanished(st, mono_ns(), process_alive, &ra.wake);
 			int64_t fp = routes_fingerprint(st);

@@ -29,37 +29,52 @@ struct dise_ingest {
 	dise_ring_reader *rd;
 	uint64_t epoch;
 	uint32_t nshards;
+	uint64_t lap; /* slots per shard */
 	uint64_t next[DISE_RING_MAX_SHARDS];   /* stored cursor */
 	uint64_t staged[DISE_RING_MAX_SHARDS]; /* cursor within the open batch */
 	void *buf;
 	int kill_after_commit; /* test-only fault switch: DISE_TEST_KILL_AFTER_COMMIT */
 	uint64_t since_checkpoint; /* commits not yet checkpointed */
+	const volatile sig_atomic_t *stop; /* set: end the batch in hand early (commit what was read) */
 };
 
+/*
+ * Opens a consumer on the ring at in->path (making the ring if no watched
+ * program did yet, so the collector can start first) and loads the store's
+ * cursors for it. Only on success does it replace in->rd (the caller frees
+ * the one it had).
+ */
 static int open_reader(dise_ingest *in)
 {
 	struct dise_ring_stats s;
+	dise_ring_reader *rd;
+	uint64_t next[DISE_RING_MAX_SHARDS];
 	dise_ring r;
 	uint32_t k;
 	int e;
 
-	/* Make the ring if no watched program did yet, so the collector can start first. */
 	e = dise_ring_map(in->path, DISE_RING_WRITE | DISE_RING_CREATE, 0, 0, &r);
 	if (e < 0)
 		return e;
 	dise_ring_unmap(&r);
-	e = dise_ring_reader_new(in->path, 0, 0, &in->rd);
+	e = dise_ring_reader_new(in->path, 0, 0, &rd);
 	if (e < 0)
 		return e;
-	dise_ring_reader_stats(in->rd, &s);
+	dise_ring_reader_stats(rd, &s);
+	for (k = 0; k < s.nshards; k++) {
+		e = dise_store_cursor_get(in->st, s.epoch, k, &next[k]);
+		if (e < 0) {
+			dise_ring_reader_free(rd);
+			return e;
+		}
+	}
+	dise_ring_reader_free(in->rd);
+	in->rd = rd;
 	in->epoch = s.epoch;
 	in->nshards = s.nshards;
-	for (k = 0; k < in->nshards; k++) {
-		e = dise_store_cursor_get(in->st, in->epoch, k, &in->next[k]);
-		if (e < 0)
-			return e;
-		in->staged[k] = in->next[k];
-	}
+	in->lap = s.nslots / s.nshards;
+	for (k = 0; k < s.nshards; k++)
+		in->next[k] = in->staged[k] = next[k];
 	return 0;
 }
 
@@ -104,32 +119,52 @@ static void reset(dise_ingest *in)
 	uint32_t k;
 
 	dise_store_rollback(in->st);
-	in->rd = dise_ring_reader_free(in->rd);
-	if (dise_ring_reader_new(in->path, 0, 0, &in->rd) < 0)
-		in->rd = NULL;
+	in->rd = dise_ring_reader_free(in->rd); /* its read-ahead is void */
 	for (k = 0; k < in->nshards; k++)
 		in->staged[k] = in->next[k];
+	open_reader(in); /* else the next batch tries again */
+}
+
+void dise_ingest_set_stop(dise_ingest *in, const volatile sig_atomic_t *stop)
+{
+	in->stop = stop;
+}
+
+static void stats_add(struct dise_ingest_stats *to, const struct dise_ingest_stats *b)
+{
+	to->stored += b->stored;
+	to->skipped += b->skipped;
+	to->bad += b->bad;
+	to->failures += b->failures;
 }
 
 int dise_ingest_batch(dise_ingest *in, size_t max, struct dise_ingest_stats *stats)
 {
+	/* what this batch did: counted in *stats only once it committed (a rolled-back batch is read again) */
+	struct dise_ingest_stats b = { 0 };
 	size_t n = 0;
 	uint32_t k;
 	int r;
 
-	if (!in->rd && (r = dise_ring_reader_new(in->path, 0, 0, &in->rd)) < 0)
+	if (!in->rd && (r = open_reader(in)) < 0)
 		return r;
 	r = dise_store_begin(in->st);
 	if (r < 0)
 		return r;
-	while (n < max) {
+	/*
+	 * Bounded by construction: every slot looked at, good or malformed,
+	 * counts toward max (the reader never looks past one lap before its
+	 * release), and a stop request ends the batch: what was read commits.
+	 */
+	while (n < max && !(in->stop && *in->stop)) {
 		struct dise_record rec;
 		size_t len;
 		uint64_t id, pos;
 
 		r = dise_ring_read(in->rd, in->buf, DISE_RECORD_MAX, &len, &id);
 		if (r == -EBADMSG) { /* already counted by the reader */
-			stats->bad++;
+			b.bad++;
+			n++;
 			continue;
 		}
 		if (r < 0)
@@ -141,26 +176,34 @@ int dise_ingest_batch(dise_ingest *in, size_t max, struct dise_ingest_stats *sta
 		pos = id & ((UINT64_C(1) << 56) - 1);
 		if (k >= in->nshards)
 			continue;
-		if (pos < in->staged[k]) {
-			stats->skipped++;
+		/*
+		 * Below the cursor: read again after a restart (at most one lap
+		 * below it: the slots of a batch stored but not released), so
+		 * skipped. Further below, the cursor is not where this ring is
+		 * (someone moved the ring's tail back): a new record, and the
+		 * cursor follows it down, or every record up to the old cursor
+		 * would be skipped in silence.
+		 */
+		if (pos < in->staged[k] && pos + in->lap >= in->staged[k]) {
+			b.skipped++;
 			continue;
 		}
 		in->staged[k] = pos + (len + DISE_SLOT_DATA - 1) / DISE_SLOT_DATA;
 		if (dise_record_decode(in->buf, len, &rec, NULL) < 0) {
 			dise_ring_count_corrupt(in->rd);
-			stats->bad++;
+			b.bad++;
 			continue;
 		}
 		r = dise_store_add_record(in->st, in->epoch, &rec);
 		if (r < 0)
 			goto fail;
-		stats->stored++;
+		b.stored++;
 		/* a run that may have ended badly (the tool's policy and the comparison decide): the detectors look at once */
 		{
 			int o = dise_outcome_of_record(&rec);
 
 			if (o == DISE_OUTCOME_CRASH || o == DISE_OUTCOME_FAIL)
-				stats->failures++;
+				b.failures++;
 		}
 	}
 	for (k = 0; k < in->nshards; k++)
@@ -171,6 +214,7 @@ int dise_ingest_batch(dise_ingest *in, size_t max, struct dise_ingest_stats *sta
 		goto fail;
 	for (k = 0; k < in->nshards; k++)
 		in->next[k] = in->staged[k];
+	stats_add(stats, &b);
 	if (n > 0 && ++in->since_checkpoint >= 16 * CHECKPOINT_COMMITS && dise_store_checkpoint(in->st) == 0)
 		in->since_checkpoint = 0; /* a load that never lets the ring drain must not grow the WAL forever */
 	if (in->kill_after_commit && n > 0)
@@ -181,6 +225,37 @@ int dise_ingest_batch(dise_ingest *in, size_t max, struct dise_ingest_stats *sta
 fail:
 	reset(in);
 	return r;
+}
+
+int dise_ingest_check(dise_ingest *in, char *what, size_t size)
+{
+	struct dise_ring_repair rep;
+	int r;
+
+	what[0] = '\0';
+	if (!in->rd)
+		return 0;
+	if (dise_ring_reader_replaced(in->rd, in->path)) {
+		/* the old file's records were drained a moment ago: what it still gets is lost with it */
+		r = open_reader(in);
+		if (r < 0) {
+			snprintf(what, size, "the ring '%s' was replaced, and the new one cannot be read: %s", in->path,
+				 strerror(-r));
+			return r;
+		}
+		snprintf(what, size, "the ring '%s' was replaced (dise ring reset?): reading the new one, epoch %016llx",
+			 in->path, (unsigned long long)in->epoch);
+		return DISE_INGEST_REOPENED;
+	}
+	r = dise_ring_repair(in->rd, &rep);
+	if (r <= 0)
+		return r;
+	snprintf(what, size,
+		 "repaired the ring '%s' (stores no producer makes): %u shard head%s put back into the lap, %u tail%s "
+		 "restored, %llu stray slot%s ahead of a head freed",
+		 in->path, rep.heads, rep.heads == 1 ? "" : "s", rep.tails, rep.tails == 1 ? "" : "s",
+		 (unsigned long long)rep.slots, rep.slots == 1 ? "" : "s");
+	return DISE_INGEST_REPAIRED;
 }
 
 void dise_ingest_wait(dise_ingest *in, unsigned timeout_ms)
@@ -200,7 +275,7 @@ int dise_ingest_publish_routes(dise_ingest *in, dise_store *st, const char *cas_
 {
 	int r;
 
-	if (!in->rd && (r = dise_ring_reader_new(in->path, 0, 0, &in->rd)) < 0)
+	if (!in->rd && (r = open_reader(in)) < 0)
 		return r;
 	return dise_publish_routes(in->rd, in->path, st, cas_dir);
 }

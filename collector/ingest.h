@@ -3,6 +3,7 @@
 #ifndef DISE_INGEST_H
 #define DISE_INGEST_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,20 @@ dise_ingest *dise_ingest_free(dise_ingest *in);
  * call reads the same records again.
  */
 int dise_ingest_batch(dise_ingest *in, size_t max, struct dise_ingest_stats *stats);
+
+/* Ends a batch early (what was read commits) once *stop is set (a signal handler's flag). */
+void dise_ingest_set_stop(dise_ingest *in, const volatile sig_atomic_t *stop);
+
+enum { DISE_INGEST_REOPENED = 1, DISE_INGEST_REPAIRED = 2 };
+
+/*
+ * Call when drained: is the ring still the file at its path (else the new
+ * one is opened: DISE_INGEST_REOPENED), and is it sound (else repaired:
+ * DISE_INGEST_REPAIRED, see dise_ring_repair)? what gets a one-line
+ * account of anything done, for the journal. Returns 0 (nothing to say),
+ * one of those, or -errno (what says why).
+ */
+int dise_ingest_check(dise_ingest *in, char *what, size_t size);
 
 /* Publishes the routes (publish.c: dise_publish_routes) through this ingest's ring consumer. */
 int dise_ingest_publish_routes(dise_ingest *in, dise_store *st, const char *cas_dir);

@@ -20,7 +20,7 @@ int dise_store_journal_add(dise_store *st, int64_t request, const char *tool, in
 			   const char *result, const char *detail, int64_t wall_ns, int64_t duration_ns)
 {
 	static const char sql[] = "INSERT INTO journal(wall_ns, request_id, tool, version_id, step, result, detail, duration_ns) "
-				  "VALUES (?1, NULLIF(?2, 0), ?3, ?4, ?5, ?6, ?7, ?8)";
+				  "VALUES (?1, NULLIF(?2, 0), ?3, NULLIF(?4, 0), ?5, ?6, ?7, ?8)";
 
 	return dise__exec(st, sql, "iisisssi", wall_ns, request, tool, version, step, result, detail, duration_ns);
 }

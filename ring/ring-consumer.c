@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +37,8 @@
 struct shard_state {
 	uint64_t rpos;
 	uint64_t done;
+	uint64_t base;        /* our own copy of tail (released up to here): the lap we may look at is [base, base + nslots) */
+	uint64_t seen_dropped; /* the shard's drop counter at the last look for a wedge */
 	uint64_t stall_pos;   /* position we are waiting on, UINT64_MAX for none */
 	uint64_t stall_since; /* monotonic ns when the wait began */
 	uint64_t stall_head;  /* head when the wait began: slots below it had their chance */
@@ -51,6 +54,7 @@ struct dise_ring_reader {
 	int fd;
 	int flags;
 	uint64_t torn_ns;
+	int looked; /* the first dise_ring_repair looks for a wedge whatever the drop counters say */
 	struct shard_state sh[DISE_RING_MAX_SHARDS];
 };
 
@@ -140,7 +144,7 @@ int dise_ring_reader_new(const char *path, int flags, unsigned torn_timeout_ms, 
 		}
 		bus_guard = &jb;
 		for (i = 0; i < rd->ring.nshards; i++)
-			rd->sh[i].rpos = rd->sh[i].done =
+			rd->sh[i].rpos = rd->sh[i].done = rd->sh[i].base =
 				atomic_load_explicit(&rd->ring.hdr->shards[i].tail, memory_order_acquire);
 		if (!(flags & DISE_READER_PEEK))
 			atomic_store_explicit(&rd->ring.hdr->consumer_pid, (uint32_t)getpid(), memory_order_relaxed);
@@ -164,6 +168,17 @@ dise_ring_reader *dise_ring_reader_free(dise_ring_reader *rd)
 		close(rd->fd);
 	free(rd);
 	return NULL;
+}
+
+int dise_ring_reader_replaced(const dise_ring_reader *rd, const char *path)
+{
+	struct stat ours, now;
+
+	if (rd->fd < 0 || fstat(rd->fd, &ours) < 0)
+		return 0;
+	if (lstat(path, &now) < 0)
+		return errno == ENOENT;
+	return ours.st_dev != now.st_dev || ours.st_ino != now.st_ino;
 }
 
 uint64_t dise_ring_reader_epoch(const dise_ring_reader *rd)
@@ -198,10 +213,17 @@ static int step(dise_ring_reader *rd, uint32_t k)
 	struct dise_rec_hdr rh;
 	int peek = rd->flags & DISE_READER_PEEK;
 
+	/*
+	 * No honest producer reserves beyond base + nslots (the slot it needs
+	 * is freed by our release of base). A head outside [base, base + nslots]
+	 * is someone's store: look at our lap only, and never past it before we
+	 * released it (slots beyond it still hold the lap we read), so that a
+	 * wild head costs one lap at most, never an endless walk.
+	 */
+	if (head > st->base + r->nslots || head < st->base)
+		head = st->base + r->nslots;
 	if (head <= pos)
 		return 0;
-	if (head - pos > r->nslots) /* a head no producer could have set: look at one lap only */
-		head = pos + r->nslots;
 	s = dise_ring_slot(r, k, pos);
 	seq = atomic_load_explicit(&s->seq, memory_order_acquire);
 
@@ -340,7 +362,7 @@ int dise_ring_release(dise_ring_reader *rd)
 {
 	dise_ring *r = &rd->ring;
 	sigjmp_buf jb;
-	uint64_t tail, p;
+	uint64_t p;
 	uint32_t k;
 
 	if (rd->flags & DISE_READER_PEEK)
@@ -353,12 +375,11 @@ int dise_ring_release(dise_ring_reader *rd)
 	for (k = 0; k < r->nshards; k++) {
 		struct shard_state *st = &rd->sh[k];
 
-		tail = atomic_load_explicit(&r->hdr->shards[k].tail, memory_order_relaxed);
-		if (st->done - tail > r->nslots) /* someone moved tail under us: free only our lap */
-			tail = st->done - r->nslots;
-		for (p = tail; p < st->done; p++)
+		/* from our own copy of tail: the shared one is anybody's to scribble on */
+		for (p = st->base; p < st->done; p++)
 			atomic_store_explicit(&dise_ring_slot(r, k, p)->seq, p + r->nslots, memory_order_release);
 		atomic_store_explicit(&r->hdr->shards[k].tail, st->done, memory_order_release);
+		st->base = st->done;
 	}
 	bus_guard = NULL;
 	return 0;
@@ -378,24 +399,68 @@ void dise_ring_reader_stats(const dise_ring_reader *rd, struct dise_ring_stats *
 	bus_guard = NULL;
 }
 
-/* Anything committed, or at least reserved, beyond what this reader looked at? */
-static int pending(dise_ring_reader *rd)
+/*
+ * Anything to read beyond what this reader looked at? Returns 1 when
+ * something is, else 0 with *ret_ms lowered to when a slot we wait on
+ * (reserved, not committed yet) is worth another look: soon while the wait
+ * is young (a producer between reserve and commit), then at the torn
+ * deadline. A slot a hostile process reserved and never commits costs a few
+ * wakeups, not a spinning consumer; a head nobody could have set is nothing
+ * to read (dise_ring_repair puts it back).
+ */
+static int pending(dise_ring_reader *rd, unsigned *ret_ms)
 {
+	dise_ring *r = &rd->ring;
+	uint64_t now = now_ns();
 	uint32_t k;
 
-	for (k = 0; k < rd->ring.nshards; k++)
-		if (rd->sh[k].staged ||
-		    atomic_load_explicit(&rd->ring.hdr->shards[k].head, memory_order_seq_cst) > rd->sh[k].rpos)
+	for (k = 0; k < r->nshards; k++) {
+		struct shard_state *st = &rd->sh[k];
+		uint64_t head = atomic_load_explicit(&r->hdr->shards[k].head, memory_order_seq_cst), age, left;
+
+		if (st->staged)
 			return 1;
+		if (head <= st->rpos || head < st->base || head > st->base + r->nslots)
+			continue;
+		if (st->stall_pos != st->rpos ||
+		    atomic_load_explicit(&dise_ring_slot(r, k, st->rpos)->seq, memory_order_acquire) != free_seq(r, st->rpos))
+			return 1; /* committed (or garbage to count): read it now */
+		age = now - st->stall_since;
+		left = age >= rd->torn_ns ? 0 : rd->torn_ns - age;
+		if (age < left)
+			left = age;
+		left = left / 1000000u + 1;
+		if (left < *ret_ms)
+			*ret_ms = (unsigned)left;
+	}
 	return 0;
+}
+
+/* Says we sleep, then sleeps unless something is to read. 0 or -errno. */
+static int sleep_on(dise_ring_reader *rd, unsigned timeout_ms)
+{
+	_Atomic uint32_t *w = &rd->ring.hdr->wake;
+	struct timespec ts;
+	int r = 0;
+
+	atomic_store_explicit(w, 1, memory_order_seq_cst);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!pending(rd, &timeout_ms)) {
+		ts.tv_sec = timeout_ms / 1000;
+		ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+		if (syscall(SYS_futex, w, FUTEX_WAIT, 1, &ts, NULL, 0) != 0 && errno != EAGAIN && errno != ETIMEDOUT &&
+		    errno != EINTR)
+			r = -errno;
+	}
+	atomic_store_explicit(w, 0, memory_order_relaxed);
+	return r;
 }
 
 int dise_ring_reader_wait(dise_ring_reader *rd, unsigned timeout_ms)
 {
-	_Atomic uint32_t *w = &rd->ring.hdr->wake;
-	struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
+	volatile unsigned ms = timeout_ms; /* across sigsetjmp */
 	sigjmp_buf jb;
-	int r = 0;
+	int r;
 
 	if (rd->flags & DISE_READER_PEEK)
 		return -EINVAL;
@@ -404,14 +469,94 @@ int dise_ring_reader_wait(dise_ring_reader *rd, unsigned timeout_ms)
 		return -EIO;
 	}
 	bus_guard = &jb;
-	atomic_store_explicit(w, 1, memory_order_seq_cst);
-	atomic_thread_fence(memory_order_seq_cst);
-	if (!pending(rd) && syscall(SYS_futex, w, FUTEX_WAIT, 1, &ts, NULL, 0) != 0 && errno != EAGAIN &&
-	    errno != ETIMEDOUT && errno != EINTR)
-		r = -errno;
-	atomic_store_explicit(w, 0, memory_order_relaxed);
+	r = sleep_on(rd, ms);
 	bus_guard = NULL;
 	return r;
+}
+
+/* Shard k's head, if it lies outside the only lap a producer can reserve in: moved to its end. */
+static int repair_head(dise_ring_reader *rd, uint32_t k, struct dise_ring_repair *rep)
+{
+	dise_ring *r = &rd->ring;
+	struct dise_ring_shard *h = &r->hdr->shards[k];
+	struct shard_state *st = &rd->sh[k];
+	uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
+
+	if (atomic_load_explicit(&h->tail, memory_order_relaxed) != st->base) {
+		atomic_store_explicit(&h->tail, st->base, memory_order_release);
+		rep->tails++;
+	}
+	if (head >= st->base && head <= st->base + r->nslots)
+		return 0;
+	/*
+	 * Not to base: producers that reserved before the store may still be
+	 * writing in [base, their head), and a new one must not reserve the
+	 * same slots. The end of the lap is always safe: we read (or tear)
+	 * what the lap holds, release it, and the producers go on from there.
+	 */
+	if (atomic_compare_exchange_strong_explicit(&h->head, &head, st->base + r->nslots, memory_order_acq_rel,
+						    memory_order_acquire))
+		rep->heads++;
+	return 1;
+}
+
+/*
+ * Slots ahead of shard k's head (nobody reserved them) that do not say
+ * "free": a stray store, and every producer that needs one of them sees a
+ * full shard for good. Freed again, unless a producer reserved meanwhile.
+ */
+static void repair_slots(dise_ring_reader *rd, uint32_t k, struct dise_ring_repair *rep)
+{
+	dise_ring *r = &rd->ring;
+	struct dise_ring_shard *h = &r->hdr->shards[k];
+	uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire), p, seq;
+
+	for (p = head; p < rd->sh[k].base + r->nslots; p++) {
+		struct dise_slot *s = dise_ring_slot(r, k, p);
+
+		seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+		if (seq == free_seq(r, p))
+			continue;
+		if (atomic_load_explicit(&h->head, memory_order_acquire) != head)
+			return; /* a producer reserved: the next look goes on */
+		if (atomic_compare_exchange_strong_explicit(&s->seq, &seq, free_seq(r, p), memory_order_acq_rel,
+							    memory_order_acquire))
+			rep->slots++;
+	}
+}
+
+int dise_ring_repair(dise_ring_reader *rd, struct dise_ring_repair *ret)
+{
+	dise_ring *r = &rd->ring;
+	sigjmp_buf jb;
+	uint32_t k;
+
+	memset(ret, 0, sizeof(*ret));
+	if (rd->flags & DISE_READER_PEEK)
+		return -EINVAL;
+	if (sigsetjmp(jb, 1)) {
+		bus_guard = NULL;
+		return -EIO;
+	}
+	bus_guard = &jb;
+	for (k = 0; k < r->nshards; k++) {
+		struct shard_state *st = &rd->sh[k];
+		uint64_t dropped = atomic_load_explicit(&r->hdr->shards[k].dropped, memory_order_relaxed);
+
+		if (repair_head(rd, k, ret))
+			continue; /* the lap is read (or torn) first; the next look finds the slots */
+		/* a wedge shows as drops with nothing left to read: look only then, the scan costs a lap */
+		if (st->staged || st->rpos != st->base ||
+		    atomic_load_explicit(&r->hdr->shards[k].head, memory_order_acquire) != st->rpos)
+			continue;
+		if (rd->looked && dropped == st->seen_dropped)
+			continue;
+		st->seen_dropped = dropped;
+		repair_slots(rd, k, ret);
+	}
+	rd->looked = 1;
+	bus_guard = NULL;
+	return (int)(ret->heads + ret->tails + (ret->slots > 0));
 }
 
 int dise_ring_routes_announce(dise_ring_reader *rd, uint32_t n)

@@ -249,6 +249,11 @@ int dise_ring_map(const char *path, int flags, uint32_t nslots, uint32_t nshards
 	return 0;
 }
 
+static void sat_add(uint64_t *sum, uint64_t v)
+{
+	*sum = *sum > UINT64_MAX - v ? UINT64_MAX : *sum + v;
+}
+
 void dise_ring_stats(const dise_ring *r, struct dise_ring_stats *ret)
 {
 	const struct dise_ring_header *h = r->hdr;
@@ -259,12 +264,18 @@ void dise_ring_stats(const dise_ring *r, struct dise_ring_stats *ret)
 		return;
 	for (i = 0; i < r->nshards; i++) {
 		struct dise_ring_shard *s = (struct dise_ring_shard *)&h->shards[i];
+		uint64_t head = atomic_load_explicit(&s->head, memory_order_relaxed);
+		uint64_t tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
 
-		ret->head += atomic_load_explicit(&s->head, memory_order_relaxed);
-		ret->tail += atomic_load_explicit(&s->tail, memory_order_relaxed);
-		ret->written += atomic_load_explicit(&s->written, memory_order_relaxed);
-		ret->dropped += atomic_load_explicit(&s->dropped, memory_order_relaxed);
-		ret->torn += atomic_load_explicit(&s->torn, memory_order_relaxed);
+		sat_add(&ret->head, head);
+		sat_add(&ret->tail, tail);
+		sat_add(&ret->written, atomic_load_explicit(&s->written, memory_order_relaxed));
+		sat_add(&ret->dropped, atomic_load_explicit(&s->dropped, memory_order_relaxed));
+		sat_add(&ret->torn, atomic_load_explicit(&s->torn, memory_order_relaxed));
+		if (head >= tail && head - tail <= r->nslots)
+			ret->pending += head - tail;
+		else
+			ret->bad_shards++;
 	}
 	ret->corrupt = atomic_load_explicit(&((struct dise_ring_header *)h)->corrupt, memory_order_relaxed);
 	ret->consumer_pid = atomic_load_explicit(&((struct dise_ring_header *)h)->consumer_pid, memory_order_relaxed);

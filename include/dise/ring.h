@@ -40,7 +40,9 @@
  * Trust: any process of the user can write the file. Producers keep private
  * copies of the geometry so that no value read from shared memory is ever
  * used as an index without masking; the consumer copies data out before it
- * looks at it and bounds every length.
+ * looks at it and bounds every length, keeps its own copy of each tail and
+ * never looks more than one lap past it, and repairs heads, tails and stray
+ * slots it finds out of protocol (dise_ring_repair).
  */
 #ifndef DISE_RING_H
 #define DISE_RING_H
@@ -148,7 +150,9 @@ static inline uint64_t dise_ring_id(uint32_t shard, uint64_t pos)
 }
 
 struct dise_ring_stats {
-	uint64_t head, tail, written, dropped, torn, corrupt; /* summed over shards */
+	uint64_t head, tail, written, dropped, torn, corrupt; /* summed over shards (saturating: anybody can write them) */
+	uint64_t pending;                                     /* head - tail, over the shards where that makes sense */
+	uint32_t bad_shards; /* shards whose head is outside [tail, tail + slots]: a stray store, the consumer repairs it */
 	uint64_t nslots;                                      /* in all */
 	uint64_t epoch;
 	uint32_t nshards, layout_version, consumer_pid;
@@ -265,13 +269,40 @@ int dise_ring_routes_announce(dise_ring_reader *rd, uint32_t n);
 
 /*
  * Sleeps until a producer commits something new (dise_ring_notify) or
- * timeout_ms pass. Returns at once when records are already waiting.
- * Returns 0, or -errno from the futex.
+ * timeout_ms pass. Returns at once when records are already waiting; a
+ * reserved slot not committed yet shortens the sleep (a few wakeups until
+ * its torn deadline, never a spin). Returns 0, or -errno from the futex.
  */
 int dise_ring_reader_wait(dise_ring_reader *rd, unsigned timeout_ms);
 
+/*
+ * Puts back what a stray store into the ring broke (the consumer is the
+ * only party that knows where the lap is): a shard's head outside
+ * [tail, tail + nslots] is moved to the end of the lap (what the lap holds is
+ * read, or torn, as usual), a tail that is not the consumer's is restored,
+ * and when a shard's drops rose while it had nothing to read (a wedge: a
+ * slot ahead of head that does not say free, so every producer sees a full
+ * shard), the slots ahead of head are freed again. Cheap but for that scan
+ * of one lap, which runs only on rising drops (and at the first call).
+ * Returns how many kinds of repair were made (0: nothing was wrong), with
+ * what in *ret, or -errno.
+ */
+struct dise_ring_repair {
+	uint32_t heads; /* heads moved back into their lap */
+	uint32_t tails; /* tails put back */
+	uint64_t slots; /* slots ahead of head freed */
+};
+int dise_ring_repair(dise_ring_reader *rd, struct dise_ring_repair *ret);
+
 /* Counts a record the caller found malformed after reading it. */
 void dise_ring_count_corrupt(dise_ring_reader *rd);
+
+/*
+ * Is the file at path no longer the one this (consuming) reader reads: gone,
+ * or another file (`dise ring reset`, then a new ring)? One lstat and one
+ * fstat: cheap enough for every idle wakeup. Returns 1 or 0.
+ */
+int dise_ring_reader_replaced(const dise_ring_reader *rd, const char *path);
 
 void dise_ring_reader_stats(const dise_ring_reader *rd, struct dise_ring_stats *ret);
 uint64_t dise_ring_reader_epoch(const dise_ring_reader *rd);

@@ -112,6 +112,14 @@ int64_t db_count(struct fixture *f, const char *sql);
 /* The same, -1 on any error (no database yet, locked). */
 int64_t db_try_count(struct fixture *f, const char *sql);
 
+/* Does the file at path (say, a collector's stderr) contain needle? */
+int file_has(const char *path, const char *needle);
+/* Reads a whole small file (up to 64 KiB; NULL if it is not there): free it. */
+char *slurp(const char *path);
+/* A START (of /usr/bin/loadgen, no argv) and an EXIT record of pid into b (512 bytes): their sizes. */
+size_t make_start(uint8_t *b, uint32_t pid, uint64_t start);
+size_t make_exit(uint8_t *b, uint32_t pid, uint64_t start, int status);
+
 /* [lo, hi) of a function in an ELF file, from nm. Returns 0 or -1. */
 int func_range(const char *file, const char *func, unsigned long *lo, unsigned long *hi);
 

@@ -32,21 +32,6 @@
 #include "store.h"
 
 
-/* Does the file at path (say, a collector's stderr) contain needle? */
-static int file_has(const char *path, const char *needle)
-{
-	char buf[65536];
-	FILE *fp = fopen(path, "r");
-	size_t n;
-
-	if (!fp)
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, fp);
-	fclose(fp);
-	buf[n] = '\0';
-	return strstr(buf, needle) != NULL;
-}
-
 static json_t *runs_json(struct fixture *f)
 {
 	char *argv[] = { (char *)bin_path("dise"), "runs", "--json", "--limit", "100000", NULL };
@@ -191,42 +176,6 @@ static void test_crash_groups_and_vanished(void **state)
 	assert_non_null(find_run(runs, k.pid, "vanished"));
 	json_decref(runs);
 	run_result_free(&k);
-}
-
-static size_t make_start(uint8_t *b, uint32_t pid, uint64_t start)
-{
-	struct dise_rec_start s;
-	static const char fn[] = "/usr/bin/loadgen";
-
-	memset(&s, 0, sizeof(s));
-	s.h.size = sizeof(s) + sizeof(fn);
-	s.h.type = DISE_REC_START;
-	s.h.hdr_size = sizeof(s.h);
-	s.h.mono_ns = start;
-	s.h.run_start_ns = start;
-	s.h.pid = s.h.tid = pid;
-	s.execfn_len = sizeof(fn);
-	s.argc = 0;
-	memcpy(b, &s, sizeof(s));
-	memcpy(b + sizeof(s), fn, sizeof(fn));
-	return s.h.size;
-}
-
-static size_t make_exit(uint8_t *b, uint32_t pid, uint64_t start, int status)
-{
-	struct dise_rec_exit e;
-
-	memset(&e, 0, sizeof(e));
-	e.h.size = sizeof(e);
-	e.h.type = DISE_REC_EXIT;
-	e.h.hdr_size = sizeof(e.h);
-	e.h.mono_ns = start + 1000;
-	e.h.run_start_ns = start;
-	e.h.pid = e.h.tid = pid;
-	e.status = status;
-	e.how = DISE_EXIT_EXIT;
-	memcpy(b, &e, sizeof(e));
-	return sizeof(e);
 }
 
 /* EXIT before START (they can: other shards): one run with both halves. */
@@ -1521,25 +1470,6 @@ static void test_concurrent_failures_heal_once(void **state)
 			 1);
 	for (i = 0; i < 3; i++)
 		free(paths[i]);
-}
-
-/* Reads a whole small file (NULL if it is not there). */
-static char *slurp(const char *path)
-{
-	FILE *fp = fopen(path, "r");
-	char *s = calloc(1, 65536);
-	size_t n;
-
-	if (!fp || !s) {
-		if (fp)
-			fclose(fp);
-		free(s);
-		return NULL;
-	}
-	n = fread(s, 1, 65535, fp);
-	s[n] = '\0';
-	fclose(fp);
-	return s;
 }
 
 /*

@@ -682,6 +682,136 @@ static void test_truncated_under_reader(void **state)
 	munmap(r.hdr, r.map_len);
 }
 
+/* Reads until the reader has nothing; returns the records, counts the malformed ones into *bad. Bounded. */
+static uint64_t drain_bounded(dise_ring_reader *rd, uint64_t max_steps, uint64_t *bad)
+{
+	static uint8_t buf[DISE_RECORD_MAX];
+	uint64_t id, got = 0, i;
+	size_t len;
+	int k;
+
+	for (i = 0; i < max_steps; i++) {
+		k = dise_ring_read(rd, buf, sizeof(buf), &len, &id);
+		if (k == 0)
+			break;
+		if (k == -EBADMSG)
+			(*bad)++;
+		else if (k == 1)
+			got++;
+		else
+			fail_msg("dise_ring_read: %d", k);
+	}
+	return got;
+}
+
+/* Puts a record, reading and releasing in between, until it fits: the ring works again. */
+static int put_fits(dise_ring *r, dise_ring_reader *rd, uint64_t seq)
+{
+	uint64_t bad = 0;
+
+	drain_bounded(rd, 1000, &bad);
+	dise_ring_release(rd);
+	return put_test(r, 9, seq, 48) == 0;
+}
+
+/*
+ * Issue 10, observation 1: one 8-byte store (head = 2^62) made the reader
+ * walk on for ever, one -EBADMSG per call (it looked a lap ahead of what it
+ * had released, again and again), and the collector's batch never ended.
+ * Now a wild head costs at most one lap of reading, and the consumer puts
+ * it back itself.
+ */
+static void test_wild_head(void **state)
+{
+	dise_ring r;
+	dise_ring_reader *rd;
+	struct dise_ring_repair rep;
+	uint64_t bad = 0, got, i;
+
+	(void)state;
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 64, 1, &r), 0);
+	assert_int_equal(dise_ring_reader_new(ring_path, 0, 1, &rd), 0);
+	for (i = 0; i < 5; i++)
+		assert_int_equal(put_test(&r, 1, i, 48), 0);
+	atomic_store(&r.hdr->shards[0].head, UINT64_C(1) << 62);
+	assert_int_equal(dise_ring_stats_of(&r).bad_shards, 1);
+	assert_int_equal(dise_ring_stats_of(&r).pending, 0);
+	/* what was committed is read; the rest of the lap is torn after 1 ms; then nothing, within a lap */
+	got = 0;
+	assert_true(wait_for((got += drain_bounded(rd, 100000, &bad)) == 5 &&
+				     (dise_ring_stats_of(&r).torn > 0 || bad > 0),
+			     WAIT_MS));
+	bad = 0;
+	got = drain_bounded(rd, 100000, &bad);
+	assert_int_equal(got, 0);
+	assert_true(bad <= r.nslots);
+	assert_int_equal(dise_ring_read(rd, (uint8_t[DISE_RECORD_MAX]){ 0 }, DISE_RECORD_MAX, &(size_t){ 0 },
+					&(uint64_t){ 0 }),
+			 0);
+	/* the consumer puts the head back into its lap; producers write again once that lap is read */
+	assert_int_equal(dise_ring_release(rd), 0);
+	assert_true(dise_ring_repair(rd, &rep) > 0);
+	assert_int_equal(rep.heads, 1);
+	assert_int_equal(dise_ring_stats_of(&r).bad_shards, 0);
+	assert_true(dise_ring_stats_of(&r).pending <= r.nslots);
+	assert_true(wait_for(put_fits(&r, rd, 100), WAIT_MS));
+	assert_int_equal(drain_bounded(rd, 1000, &bad), 1);
+	/* a head moved back: no wrapped "pending" count, and repaired the same way */
+	assert_int_equal(dise_ring_release(rd), 0);
+	atomic_store(&r.hdr->shards[0].head, atomic_load(&r.hdr->shards[0].tail) - 3);
+	assert_int_equal(dise_ring_stats_of(&r).bad_shards, 1);
+	assert_int_equal(dise_ring_stats_of(&r).pending, 0);
+	assert_true(dise_ring_repair(rd, &rep) > 0);
+	assert_int_equal(rep.heads, 1);
+	assert_true(wait_for(put_fits(&r, rd, 101), WAIT_MS));
+	dise_ring_reader_free(rd);
+	dise_ring_unmap(&r);
+}
+
+/*
+ * Issue 10, observation 2: a few stray seq stores ahead of head made every
+ * producer see a full ring, for good (nothing pending, drops rising, a new
+ * reader no help). The consumer frees them again when drops rise with
+ * nothing to read.
+ */
+static void test_stray_seq_wedge(void **state)
+{
+	dise_ring r;
+	dise_ring_reader *rd;
+	struct dise_ring_repair rep;
+	uint64_t bad = 0, head, i;
+
+	(void)state;
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 64, 1, &r), 0);
+	assert_int_equal(dise_ring_reader_new(ring_path, 0, 1, &rd), 0);
+	for (i = 0; i < 70; i++) { /* past lap 0 */
+		assert_int_equal(put_test(&r, 1, i, 48), 0);
+		assert_int_equal(drain_bounded(rd, 10, &bad), 1);
+		assert_int_equal(dise_ring_release(rd), 0);
+	}
+	head = atomic_load(&r.hdr->shards[0].head);
+	for (i = 0; i < 4; i++)
+		atomic_store(&dise_ring_slot(&r, 0, head + i)->seq, head + 1000 + i);
+	for (i = 0; i < 3; i++)
+		assert_int_not_equal(put_test(&r, 1, 1000 + i, 48), 0); /* wedged: full, with nothing pending */
+	assert_int_equal(dise_ring_stats_of(&r).pending, 0);
+	/* a new reader reads nothing: the wedge is in the ring, not in the reader */
+	dise_ring_reader_free(rd);
+	assert_int_equal(dise_ring_reader_new(ring_path, 0, 1, &rd), 0);
+	assert_int_equal(drain_bounded(rd, 1000, &bad), 0);
+	assert_int_not_equal(put_test(&r, 1, 2000, 48), 0);
+	/* the consumer sees drops with nothing to read, and frees the stray slots */
+	assert_true(dise_ring_repair(rd, &rep) > 0);
+	assert_int_equal(rep.slots, 4);
+	assert_int_equal(rep.heads, 0);
+	for (i = 0; i < 200; i++)
+		assert_int_equal(put_fits(&r, rd, 3000 + i), 1);
+	/* nothing wrong: nothing repaired */
+	assert_int_equal(dise_ring_repair(rd, &rep), 0);
+	dise_ring_reader_free(rd);
+	dise_ring_unmap(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -697,6 +827,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_corrupt_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_slots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_under_reader, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wild_head, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stray_seq_wedge, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
