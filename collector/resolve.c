@@ -5,7 +5,9 @@
  * (dev, ino, size, mtime), on this resolver's own connection and outside
  * any transaction, so a large binary delays version assignment, never
  * ingest. Every new content is copied to $DISE_HOME/cas/<sha256> (mode
- * kept), so any ancestor stays runnable after its path was overwritten.
+ * 0500, or 0400 for a file that was not executable: the owner's only,
+ * never writable), so any ancestor stays runnable after its path was
+ * overwritten.
  * Lineage: when the content at a path changes, the new version's parent is
  * the version that was there before (path_heads); the first version seen at
  * a new path of a tool that has versions already (a group: a new release
@@ -27,6 +29,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "home.h"
 #include "resolve.h"
 #include "sha256.h"
 #include "toolpath.h"
@@ -69,13 +72,10 @@ int dise_hash_file(const char *path, const char *cas_dir, const struct stat *exp
 	int fd, out = -1, r = 0;
 	ssize_t n;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* the path came from the ring: never blocks in open() (a FIFO), regular files only */
+	fd = dise_open_regular(path, 0, &st);
 	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return -EINVAL;
-	}
+		return fd;
 	if (expect && (st.st_dev != expect->st_dev || st.st_ino != expect->st_ino || st.st_size != expect->st_size ||
 		       st.st_mtim.tv_sec != expect->st_mtim.tv_sec || st.st_mtim.tv_nsec != expect->st_mtim.tv_nsec)) {
 		close(fd);
@@ -83,7 +83,8 @@ int dise_hash_file(const char *path, const char *cas_dir, const struct stat *exp
 	}
 	if (cas_dir) {
 		snprintf(tmp, sizeof(tmp), "%s/.new.%d.%lu", cas_dir, (int)getpid(), (unsigned long)st.st_ino);
-		out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (st.st_mode & 0755) | 0400);
+		unlink(tmp); /* a leftover of a collector that died here */
+		out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	}
 	r = dise_sha256_init(&s); /* a failure here makes final fail: the file is read for nothing, and said so */
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
@@ -100,6 +101,12 @@ int dise_hash_file(const char *path, const char *cas_dir, const struct stat *exp
 	if (dise_sha256_final(&s, d) < 0 && r == 0)
 		r = -ENOMEM;
 	dise_sha256_hex(d, hex);
+	/* the store's copy: the owner's only, never writable (umask plays no part) */
+	if (out >= 0 && fchmod(out, (st.st_mode & 0111) ? 0500 : 0400) < 0) {
+		close(out);
+		unlink(tmp);
+		out = -1;
+	}
 	if (out >= 0) {
 		close(out);
 		snprintf(dst, sizeof(dst), "%s/%s", cas_dir, hex);

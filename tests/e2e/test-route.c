@@ -67,6 +67,16 @@ static void file_id_of(const char *path, struct dise_file_id *id)
 	id->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 }
 
+/* A route entry's target: its identity and ctime, as the collector publishes them */
+static void target_of(const char *path, struct dise_route_in *e)
+{
+	struct stat s;
+
+	file_id_of(path, &e->to);
+	assert_int_equal(stat(path, &s), 0);
+	e->to_ctime_ns = (int64_t)s.st_ctim.tv_sec * 1000000000 + s.st_ctim.tv_nsec;
+}
+
 static void tool_add(struct fixture *f, const char *tool, const char *label, const char *path, const char *parent)
 {
 	char *add[] = { (char *)bin_path("dise"), "tool", "add", (char *)tool, "--version", (char *)label, (char *)path,
@@ -138,7 +148,7 @@ static int routed(struct fixture *f, const struct dise_file_id *id, char *out, s
 {
 	char *rp = routes_file(f);
 	struct dise_file_id to;
-	int r = dise_routes_lookup(rp, (uint32_t)geteuid(), id, out, size, &to, NULL);
+	int r = dise_routes_lookup(rp, (uint32_t)geteuid(), id, out, size, &to, NULL, NULL);
 
 	free(rp);
 	return r == 1;
@@ -320,14 +330,14 @@ static void test_forged_route_writable_target(void **state)
 	sh("cp '%s' '%s' && cp '%s' '%s' && cp '%s' '%s'", prog_path("exitcode"), victim, prog_path("crasher"), evil,
 	   prog_path("crasher"), safe);
 	assert_int_equal(chmod(evil, 0777), 0);
-	assert_int_equal(chmod(safe, 0755), 0);
+	assert_int_equal(chmod(safe, 0555), 0); /* as the collector makes its copies: unwritable */
 	rp = routes_file(f);
 	assert_int_equal(dise_ring_map(f->ring, DISE_RING_WRITE | DISE_RING_CREATE, 0, 0, &ring), 0);
 	atomic_store(&ring.hdr->nroutes, 1);
 
 	memset(&e, 0, sizeof(e));
 	file_id_of(victim, &e.from);
-	file_id_of(evil, &e.to);
+	target_of(evil, &e);
 	e.target = evil;
 	assert_int_equal(dise_routes_write(rp, &e, 1), 0);
 	argv[0] = victim, argv[1] = "0", argv[2] = NULL;
@@ -336,7 +346,7 @@ static void test_forged_route_writable_target(void **state)
 	run_result_free(&r);
 
 	/* a target whose identity is not the published one (replaced since) is refused too */
-	file_id_of(safe, &e.to);
+	target_of(safe, &e);
 	e.to.size++;
 	e.target = safe;
 	assert_int_equal(dise_routes_write(rp, &e, 1), 0);
@@ -345,16 +355,16 @@ static void test_forged_route_writable_target(void **state)
 	run_result_free(&r);
 
 	/* the control: the same route to a safe target is followed (crasher with "0": usage, not exitcode's line) */
-	file_id_of(safe, &e.to);
+	target_of(safe, &e);
 	assert_int_equal(dise_routes_write(rp, &e, 1), 0);
 	watched(f, argv, &r);
 	assert_true(strcmp(r.out, "exiting with 0 via main\n") != 0);
 	run_result_free(&r);
 
 	/* a route file others may write is no route file */
-	file_id_of(evil, &e.to);
-	assert_int_equal(chmod(evil, 0755), 0);
-	file_id_of(evil, &e.to);
+	target_of(evil, &e);
+	assert_int_equal(chmod(evil, 0555), 0); /* unwritable, as the collector's copies are */
+	target_of(evil, &e);
 	e.target = evil;
 	assert_int_equal(dise_routes_write(rp, &e, 1), 0);
 	assert_int_equal(chmod(rp, 0666), 0);
@@ -471,11 +481,11 @@ static void test_privilege_drop_forgery(void **state)
 		char *mine, *argv[] = { victim, "0", NULL };
 
 		assert_true(asprintf(&mine, "%s/mine", f->dir) > 0);
-		sh("cp '%s' '%s' && chmod 755 '%s'", prog_path("crasher"), mine, mine);
+		sh("cp '%s' '%s' && chmod 555 '%s'", prog_path("crasher"), mine, mine);
 		unlink(rp);
 		memset(&e, 0, sizeof(e));
 		e.from = vid;
-		file_id_of(mine, &e.to);
+		target_of(mine, &e);
 		e.target = mine;
 		assert_int_equal(dise_routes_write(rp, &e, 1), 0);
 		watched(f, argv, &r);
@@ -589,14 +599,14 @@ static void test_no_capacity_or_path_limit(void **state)
 	for (i = 0; i < N; i++) {
 		struct dise_file_id to;
 
-		assert_int_equal(dise_routes_lookup(rp, (uint32_t)geteuid(), &e[i].from, out, sizeof(out), &to, NULL), 1);
+		assert_int_equal(dise_routes_lookup(rp, (uint32_t)geteuid(), &e[i].from, out, sizeof(out), &to, NULL, NULL), 1);
 		assert_string_equal(out, t[i]);
 		assert_int_equal(to.ino, (uint64_t)i);
 	}
 	{
 		struct dise_file_id none = { 2, 3, 4, 5 }, to;
 
-		assert_int_equal(dise_routes_lookup(rp, (uint32_t)geteuid(), &none, out, sizeof(out), &to, NULL), 0);
+		assert_int_equal(dise_routes_lookup(rp, (uint32_t)geteuid(), &none, out, sizeof(out), &to, NULL, NULL), 0);
 	}
 	for (i = 0; i < N; i++)
 		free(t[i]);
