@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <glob.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <pwd.h>
@@ -198,6 +199,64 @@ static void test_routed_sh_script(void **state)
 	free(dir);
 	free(path);
 	free(lib);
+}
+
+/*
+ * Issue 10, observation 4: a routed copy overwritten in place by a
+ * same-user process (made writable, rewritten with the same size, made
+ * 0555 again, its mtime set back) is not run: the shim sees another ctime
+ * and the program runs as the file it executed, unrouted (never the
+ * unknown content under the healthy version's name). The copy is made
+ * again at the next publication.
+ */
+static void test_overwritten_copy_not_run(void **state)
+{
+	struct fixture *f = *state;
+	char *dir, *path, *argv[2], copy[4096];
+	struct run_result r;
+	glob_t g;
+
+	assert_true(asprintf(&dir, "%s/app", f->dir) > 0);
+	sh("mkdir -p '%s'", dir);
+	assert_true(asprintf(&path, "%s/tool.sh", dir) > 0);
+	write_file(path, 0755, "#!/bin/sh\necho v1 good\n");
+	argv[0] = path, argv[1] = NULL;
+	deploy_and_heal(f, "ow", path, "#!/bin/sh\necho v2 bad; exit 3\n", 0755, argv);
+	watched(f, argv, &r);
+	assert_string_equal(r.out, "v1 good\n"); /* routed */
+	run_result_free(&r);
+
+	sh("cd '%s' && ls .dise-*-tool.sh > /dev/null", dir);
+	{
+		char *pat;
+
+		assert_true(asprintf(&pat, "%s/.dise-*-tool.sh", dir) > 0);
+		assert_int_equal(glob(pat, 0, NULL, &g), 0);
+		assert_int_equal(g.gl_pathc, 1);
+		snprintf(copy, sizeof(copy), "%s", g.gl_pathv[0]);
+		globfree(&g);
+		free(pat);
+	}
+	/* in place: same inode, same size, mode and mtime as published */
+	sh("touch -r '%s' '%s.t' && chmod u+w '%s' && printf '#!/bin/sh\\necho EVIL!!!\\n' 1<> '%s' && chmod 555 '%s' && "
+	   "touch -r '%s.t' '%s'",
+	   copy, copy, copy, copy, copy, copy, copy);
+	watched(f, argv, &r);
+	if (strstr(r.out, "EVIL"))
+		print_error("the overwritten copy ran: %s\n", r.out);
+	assert_null(strstr(r.out, "EVIL"));
+	assert_string_equal(r.out, "v2 bad\n"); /* the file it executed, as if no route existed */
+	run_result_free(&r);
+
+	/* the next publication checks the copy against the version's hash and makes it again */
+	heal(f, "ow", "v2");
+	collect_once(f, &r);
+	run_result_free(&r);
+	watched(f, argv, &r);
+	assert_string_equal(r.out, "v1 good\n");
+	run_result_free(&r);
+	free(path);
+	free(dir);
 }
 
 /* The same for python3, directly and through #!/usr/bin/env (the interpreter's optional argument). */
@@ -873,6 +932,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_routed_sh_script, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_routed_python_script, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_overwritten_copy_not_run, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_routed_binary_finds_its_config, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_forged_route_writable_target, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_privilege_drop_forgery, fixture_setup, fixture_teardown),
