@@ -94,6 +94,45 @@ static void test_fifo_exe_and_module(void **state)
 	free(crash);
 }
 
+/*
+ * A hung filesystem (the test-only switch DISE_TEST_HANG_OPEN makes every
+ * open under a directory block forever, as a dead NFS server does): the
+ * resolver and ingest give up on those files after their deadline
+ * (shortened by DISE_TEST_FILE_DEADLINE_MS); their runs are stored, without
+ * a version, and a program elsewhere gets its version as always.
+ */
+static void test_hung_filesystem(void **state)
+{
+	struct fixture *f = *state;
+	char *dir, *hang, *exe, *crash, *a1[] = { NULL, "0", NULL }, *a2[] = { NULL, NULL };
+	char *a3[] = { (char *)prog_path("exitcode"), "0", NULL };
+	char *argv[] = { "/usr/bin/timeout", "-s", "KILL", BOUND, (char *)bin_path("dise-collectord"), "--once", NULL };
+	const char *env[] = { f->env_ring, f->env_home, NULL, "DISE_TEST_FILE_DEADLINE_MS=300", NULL };
+	struct run_result r;
+
+	assert_true(asprintf(&dir, "%s/nfs/", f->dir) > 0);
+	assert_true(asprintf(&hang, "DISE_TEST_HANG_OPEN=%s", dir) > 0);
+	env[2] = hang;
+	assert_true(asprintf(&exe, "%sexitcode", dir) > 0);
+	assert_true(asprintf(&crash, "%scrasher", dir) > 0);
+	sh("mkdir -p '%s' && cp '%s' '%s' && cp '%s' '%s'", dir, prog_path("exitcode"), exe, prog_path("crasher"), crash);
+	a1[0] = exe, a2[0] = crash;
+	shimmed(f, a1);
+	shimmed(f, a2);
+	shimmed(f, a3);
+	assert_int_equal(run_cmd(argv, env, NULL, &r), 0);
+	if (r.status != 0)
+		print_error("collector: status %d: %s\n", r.status, r.err);
+	assert_int_equal(r.status, 0);
+	run_result_free(&r);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE outcome IS NOT NULL"), 3);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE version_id > 0"), 1); /* the one elsewhere */
+	free(dir);
+	free(hang);
+	free(exe);
+	free(crash);
+}
+
 /* dise.json, dise.db (and a journal) and the ring as FIFOs: a one-line error, never a wait */
 static void test_fifo_config_db_ring(void **state)
 {
@@ -268,6 +307,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_fifo_exe_and_module, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_hung_filesystem, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_config_db_ring, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_modes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_ring_path, fixture_setup, users_teardown),
