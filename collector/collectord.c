@@ -577,6 +577,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dise-collectord: cannot open '%s': %s\n", lock, strerror(errno));
 		return 1;
 	}
+	{
+		struct stat lst;
+
+		if (fstat(lockfd, &lst) < 0 || !S_ISREG(lst.st_mode)) {
+			fprintf(stderr, "dise-collectord: '%s' is not a regular file\n", lock);
+			return 1;
+		}
+	}
 	if (flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
 		fprintf(stderr, "dise-collectord: another collector runs for '%s'\n", home);
 		return 3;

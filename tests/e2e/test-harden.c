@@ -133,7 +133,7 @@ static void test_hung_filesystem(void **state)
 	free(crash);
 }
 
-/* dise.json, dise.db (and a journal) and the ring as FIFOs: a one-line error, never a wait */
+/* dise.json, dise.db (and a journal), the collector's lock and the ring as FIFOs: a one-line error, never a wait */
 static void test_fifo_config_db_ring(void **state)
 {
 	struct fixture *f = *state;
@@ -164,6 +164,17 @@ static void test_fifo_config_db_ring(void **state)
 	unlink(p);
 	assert_int_equal(mkfifo(p, 0600), 0);
 	assert_int_equal(bounded(f, "dise", "runs", NULL, &r), 1);
+	run_result_free(&r);
+	unlink(p);
+	free(p);
+
+	assert_true(asprintf(&p, "%s/collector.lock", f->home) > 0);
+	unlink(p);
+	assert_int_equal(mkfifo(p, 0600), 0);
+	assert_int_equal(bounded(f, "dise", "collector", "status", &r), 1);
+	run_result_free(&r);
+	assert_int_equal(bounded(f, "dise-collectord", "--once", NULL, &r), 1);
+	assert_non_null(strstr(r.err, "not a regular file"));
 	run_result_free(&r);
 	unlink(p);
 	free(p);
