@@ -30,7 +30,6 @@
 
 #include "config.h"
 #include "crash-sig.h"
-#include "home.h"
 #include "outcome.h"
 #include "schema.h"
 #include "store-internal.h"
@@ -172,31 +171,29 @@ static void sql_sent(sqlite3_context *ctx, int argc, sqlite3_value **argv)
  * mode 0600 whatever the umask or an older dise left (the runs' argv is
  * in there): SQLite gives -wal and -shm the database file's mode. The
  * database itself is made here when missing (0600); a journal that is
- * missing is SQLite's to make. Returns 0 or -errno.
+ * missing is SQLite's to make. By path only, never an open and close of a
+ * file SQLite may hold here: closing any descriptor of a file drops every
+ * POSIX lock this process holds on it, SQLite's included. Returns 0 or -errno.
  */
 static int own_file(const char *path, int readonly, int create)
 {
 	struct stat st;
 	int fd;
 
-	fd = create ? open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600) : -1;
-	if (fd < 0 && (!create || errno == EACCES || errno == EROFS || errno == EISDIR))
-		fd = dise_open_regular(path, 0, &st);
-	else if (fd >= 0 && fstat(fd, &st) < 0) {
-		close(fd);
-		return -errno;
+	if (stat(path, &st) < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		if (!create)
+			return 0;
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd >= 0)
+			close(fd); /* new: no one held it */
+		return fd >= 0 || errno == EEXIST ? 0 : -errno;
 	}
-	if (fd < 0)
-		return fd == -ENOENT && !create ? 0 : fd;
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
+	if (!S_ISREG(st.st_mode))
 		return -EINVAL;
-	}
-	if (!readonly && st.st_uid == geteuid() && (st.st_mode & 077) && fchmod(fd, 0600) < 0) {
-		close(fd);
+	if (!readonly && st.st_uid == geteuid() && (st.st_mode & 077) && chmod(path, 0600) < 0)
 		return -errno;
-	}
-	close(fd);
 	return 0;
 }
 
