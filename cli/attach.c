@@ -236,7 +236,7 @@ int dise_cli_attach(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	 */
 	if (dise_cli_collector_ensure() != 0)
 		fprintf(stderr, "dise attach: no collector runs; the records wait in the ring\n");
-	r = dise_ring_path(ring_path, sizeof(ring_path));
+	r = dise_cli_ring_path(ring_path, sizeof(ring_path), 0);
 	if (r == 0)
 		r = dise_tracer_open_ring(t, ring_path);
 	if (r < 0) {

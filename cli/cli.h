@@ -55,6 +55,13 @@ struct dise_store;
  */
 int dise_cli_open_store(int readonly, struct dise_store **st, char *home, size_t hsize);
 
+/*
+ * The ring path to use (dise_ring_choose: the default, or the per-user
+ * fallback when another user holds the default path). With say, a
+ * fallback is said in one line on stderr. Returns 0 or -errno.
+ */
+int dise_cli_ring_path(char *buf, size_t size, int say);
+
 /* Prints "dise: <msg>: <strerror(-err)>" once and returns the exit code 1. */
 int dise_cli_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,10 +32,11 @@
 static int running_pid(const char *lock)
 {
 	char buf[32] = "";
-	int fd = open(lock, O_RDONLY | O_CLOEXEC), pid;
+	struct stat st;
+	int fd = dise_open_regular(lock, 1, &st), pid; /* never waits on a FIFO */
 
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
+		return fd == -ENOENT ? 0 : fd;
 	if (flock(fd, LOCK_SH | LOCK_NB) == 0) { /* nobody holds it */
 		close(fd);
 		return 0;
@@ -173,6 +175,10 @@ int dise_cli_collector(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	if (!strcmp(verb, "stop"))
 		return stop(lock);
 	pid = running_pid(lock);
+	if (pid == -EINVAL) {
+		fprintf(stderr, "dise: '%s' is not a regular file\n", lock);
+		return 1;
+	}
 	if (pid > 0)
 		printf("collector running (pid %d), state in %s\n", pid, home);
 	else

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -70,11 +71,12 @@ static void who_am_i(char *buf, size_t size)
 static int collector_runs(const char *home)
 {
 	char lock[4200];
+	struct stat st;
 	int fd, held;
 
 	if (dise_path_join(lock, sizeof(lock), home, "collector.lock") < 0)
 		return 0;
-	fd = open(lock, O_RDONLY | O_CLOEXEC);
+	fd = dise_open_regular(lock, 1, &st); /* never waits on a FIFO */
 	if (fd < 0)
 		return 0;
 	held = flock(fd, LOCK_SH | LOCK_NB) != 0;

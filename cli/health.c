@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dise/ring.h"
 #include "store.h"
 
 int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
@@ -28,6 +29,12 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	int64_t routed, lost, frozen, mean_ns;
 	size_t hi;
 
+	{
+		char ring_path[DISE_PATH_MAX];
+
+		if (dise_cli_ring_path(ring_path, sizeof(ring_path), 1) < 0) /* a fallback said in one line */
+			fprintf(stderr, "dise: no usable ring: nothing can be recorded\n");
+	}
 	r = dise_cli_open_store(1, &st, home, sizeof(home));
 	if (r) {
 		json_decref(o), json_decref(by);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dise/ring.h"
 #include "home.h"
 #include "store.h"
 
@@ -51,6 +52,16 @@ int dise_cli_open_store(int readonly, struct dise_store **st, char *home, size_t
 		return 1;
 	}
 	return r < 0 ? dise_cli_error(r, "cannot open '%s'", db) : 0;
+}
+
+int dise_cli_ring_path(char *buf, size_t size, int say)
+{
+	char def[DISE_PATH_MAX];
+	int r = dise_ring_choose(buf, size);
+
+	if (r == 1 && say && dise_ring_path(def, sizeof(def)) == 0)
+		fprintf(stderr, "dise: '%s' is someone else's or not a ring file: recording uses '%s'\n", def, buf);
+	return r < 0 ? r : 0;
 }
 
 static int cmd_version(int argc, char **argv, const struct dise_cli_cmd *cmd);

@@ -180,7 +180,7 @@ int dise_cli_ring(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		dise_cli_usage_error(cmd, "--consume is for 'ring dump' only");
 	if (json && !strcmp(verb, "reset"))
 		dise_cli_usage_error(cmd, "'ring reset' prints nothing: no --json");
-	r = dise_ring_path(path, sizeof(path));
+	r = dise_cli_ring_path(path, sizeof(path), 0);
 	if (r < 0)
 		return dise_cli_error(r, "ring path");
 	if (!strcmp(verb, "stat"))

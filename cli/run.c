@@ -125,7 +125,7 @@ static void record(pid_t pid, const char *path, char **argv, uint64_t t0, uint64
 	dise_ring ring;
 	int len;
 
-	if (dise_ring_path(ring_path, sizeof(ring_path)) < 0 ||
+	if (dise_cli_ring_path(ring_path, sizeof(ring_path), 0) < 0 ||
 	    dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 0, 0, &ring) < 0)
 		return;
 	memset(&in, 0, sizeof(in));
@@ -187,6 +187,12 @@ int dise_cli_run(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	if (find_tool(argv[0], path, sizeof(path)) < 0) {
 		fprintf(stderr, "dise: %s: command not found\n", argv[0]);
 		return 127;
+	}
+	{
+		char ring_path[DISE_PATH_MAX];
+
+		if (dise_cli_ring_path(ring_path, sizeof(ring_path), 1) < 0) /* a fallback said in one line */
+			fprintf(stderr, "dise: no usable ring: '%s' runs unrecorded\n", argv[0]);
 	}
 	r = dise_cli_collector_ensure();
 	if (r)

@@ -618,19 +618,34 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (dise_path_join(db, sizeof(db), home, "dise.db") < 0 || dise_path_join(lock, sizeof(lock), home, "collector.lock") < 0 ||
-	    dise_path_join(cas, sizeof(cas), home, "cas") < 0 || dise_path_join(conf, sizeof(conf), home, "dise.json") < 0 ||
-	    dise_ring_path(ring, sizeof(ring)) < 0) {
+	    dise_path_join(cas, sizeof(cas), home, "cas") < 0 || dise_path_join(conf, sizeof(conf), home, "dise.json") < 0) {
 		fprintf(stderr, "dise-collectord: path too long\n");
 		return 1;
 	}
+	r = dise_ring_choose(ring, sizeof(ring));
+	if (r < 0) {
+		fprintf(stderr, "dise-collectord: no usable ring path: %s\n", strerror(-r));
+		return 1;
+	}
+	if (r == 1)
+		fprintf(stderr, "dise-collectord: the default ring path is someone else's or not a ring file: using '%s'\n",
+			ring);
 	if (dise_config_load(conf, &cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "dise-collectord: %s\n", err);
 		return 1;
 	}
-	lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
 	if (lockfd < 0) {
 		fprintf(stderr, "dise-collectord: cannot open '%s': %s\n", lock, strerror(errno));
 		return 1;
+	}
+	{
+		struct stat lst;
+
+		if (fstat(lockfd, &lst) < 0 || !S_ISREG(lst.st_mode)) {
+			fprintf(stderr, "dise-collectord: '%s' is not a regular file\n", lock);
+			return 1;
+		}
 	}
 	if (flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
 		fprintf(stderr, "dise-collectord: another collector runs for '%s'\n", home);

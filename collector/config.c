@@ -7,9 +7,11 @@
 #include <stdlib.h>
 #include <fnmatch.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "home.h"
 
 #define BAD(...)                                          \
 	do {                                              \
@@ -241,12 +243,21 @@ static int load_root(json_t *root, struct dise_config *cfg, char *err, size_t er
 int dise_config_load(const char *path, struct dise_config *cfg, char *err, size_t errsize)
 {
 	json_error_t je;
+	struct stat st;
 	json_t *root;
+	int fd;
 
 	defaults(cfg);
-	if (access(path, F_OK) != 0 && errno == ENOENT)
-		return 0; /* no file: the defaults (an unreadable one is an error, below) */
-	root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	/* never blocks: a FIFO (or a device) at dise.json is refused, not waited on */
+	fd = dise_open_regular(path, 0, &st);
+	if (fd == -ENOENT)
+		return 0; /* no file: the defaults (an unreadable one is an error) */
+	if (fd == -EINVAL)
+		BAD("dise.json: '%s' is not a regular file", path);
+	if (fd < 0)
+		BAD("dise.json: cannot open '%s': %s", path, strerror(-fd));
+	root = json_loadfd(fd, JSON_REJECT_DUPLICATES, &je);
+	close(fd);
 	if (!root)
 		BAD("dise.json:%d: %s", je.line, je.text);
 	return load_root(root, cfg, err, errsize);

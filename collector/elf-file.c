@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "elf-file.h"
+#include "home.h"
 
 struct dise_elf {
 	const uint8_t *map;
@@ -108,10 +109,13 @@ int dise_elf_open(const char *path, dise_elf **ret)
 	void *map;
 	int fd, r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* a module path from the ring: never blocks in open() (a FIFO), regular files only */
+	fd = dise_open_regular(path, 0, &st);
+	if (fd == -EINVAL)
+		return -ENOEXEC;
 	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
+		return fd;
+	if (st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
 		r = -ENOEXEC;
 		close(fd);
 		return r;

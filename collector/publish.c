@@ -26,15 +26,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "home.h"
 #include "publish.h"
 #include "sha256.h"
 
-static void file_id(const struct stat *st, struct dise_file_id *id)
+/* A route target's identity and ctime, which the shim checks before it runs the target (shim.c). */
+static void target_id(const struct stat *st, struct dise_route_in *ret)
 {
-	id->dev = st->st_dev;
-	id->ino = st->st_ino;
-	id->size = (uint64_t)st->st_size;
-	id->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	ret->to.dev = st->st_dev;
+	ret->to.ino = st->st_ino;
+	ret->to.size = (uint64_t)st->st_size;
+	ret->to.mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	ret->to_ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
 }
 
 /* 1 when fd's content hashes to sha, 0 when not, -errno */
@@ -87,10 +90,11 @@ int dise_beside_path(const char *orig, const char *sha, char *buf, size_t size)
 }
 
 int dise_beside_copy(const char *orig, const char *sha, const char *cas_file, char *out, size_t size,
-		     struct dise_file_id *ret)
+		     struct dise_route_in *ret)
 {
 	char tmp[PATH_MAX + 32];
 	struct stat st;
+	ino_t ino;
 	int fd, in, r;
 
 	r = dise_beside_path(orig, sha, out, size);
@@ -104,16 +108,16 @@ int dise_beside_copy(const char *orig, const char *sha, const char *cas_file, ch
 
 		close(fd);
 		if (ok) {
-			file_id(&st, ret);
+			target_id(&st, ret);
 			return 0;
 		}
 	}
 	r = snprintf(tmp, sizeof(tmp), "%.*s/.dise-tmp-XXXXXX", (int)(strrchr(out, '/') - out), out);
 	if (r < 0 || (size_t)r >= sizeof(tmp))
 		return -ENAMETOOLONG;
-	in = open(cas_file, O_RDONLY | O_CLOEXEC);
+	in = dise_open_regular(cas_file, 1, &st);
 	if (in < 0)
-		return -errno;
+		return in;
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
@@ -138,18 +142,24 @@ int dise_beside_copy(const char *orig, const char *sha, const char *cas_file, ch
 		unlink(tmp);
 		return r;
 	}
-	file_id(&st, ret);
+	/* the rename changed its ctime: the identity is the one in place */
+	ino = st.st_ino;
+	if (lstat(out, &st) < 0)
+		return -errno;
+	if (st.st_ino != ino)
+		return -ESTALE; /* replaced at once: the next publication makes it again */
+	target_id(&st, ret);
 	return 0;
 }
 
 /* cas/run/<version>/<name> -> ../../<sha256>: the store's copy, under the original's name */
 static int store_copy(const char *cas_dir, const struct dise_pruned_route *p, char *out, size_t size,
-		      struct dise_file_id *ret)
+		      struct dise_route_in *ret)
 {
 	const char *name = strrchr(p->path, '/');
 	char dir[PATH_MAX], to[128];
 	struct stat st;
-	int n;
+	int n, fd, ok;
 
 	name = name ? name + 1 : p->path;
 	if (!name[0])
@@ -166,9 +176,17 @@ static int store_copy(const char *cas_dir, const struct dise_pruned_route *p, ch
 	snprintf(to, sizeof(to), "../../%s", p->sha256);
 	if (symlink(to, out) < 0 && errno != EEXIST)
 		return -errno;
-	if (stat(out, &st) < 0)
-		return -errno;
-	file_id(&st, ret);
+	/* what runs is exactly that content, and unwritable (the shim refuses a writable target) */
+	fd = dise_open_regular(out, 0, &st);
+	if (fd < 0)
+		return fd;
+	ok = content_is(fd, p->sha256);
+	if (ok == 1 && (st.st_mode & 0222) && (fchmod(fd, st.st_mode & 0555) < 0 || fstat(fd, &st) < 0))
+		ok = -errno;
+	close(fd);
+	if (ok != 1)
+		return ok < 0 ? ok : -EIO;
+	target_id(&st, ret);
 	return 0;
 }
 
@@ -199,7 +217,7 @@ int dise_publish_routes(dise_ring_reader *rd, const char *ring_path, dise_store 
 	}
 	for (i = 0; i < nrows; i++) {
 		char buf[PATH_MAX + 128], cas_file[PATH_MAX + 80];
-		struct dise_file_id to;
+		struct dise_route_in to = { 0 };
 		uint32_t flags = DISE_ROUTE_BESIDE;
 		int b;
 
@@ -226,7 +244,8 @@ int dise_publish_routes(dise_ring_reader *rd, const char *ring_path, dise_store 
 		e[n].from.ino = (uint64_t)rows[i].ino;
 		e[n].from.size = (uint64_t)rows[i].size;
 		e[n].from.mtime_ns = rows[i].mtime_ns;
-		e[n].to = to;
+		e[n].to = to.to;
+		e[n].to_ctime_ns = to.to_ctime_ns;
 		e[n].target = targets[n];
 		e[n].flags = flags;
 		dise_store_route_published(st, rows[i].tool, rows[i].version, rows[i].path, targets[n], b,

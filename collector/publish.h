@@ -23,9 +23,10 @@ int dise_beside_path(const char *orig, const char *sha, char *buf, size_t size);
 /*
  * Makes (or checks) the copy of content sha (from cas_file) beside orig:
  * owned by us, mode 0555, exactly that content. Its path into out, its
- * identity into *ret. Returns 0 or -errno (-EACCES, -EROFS: not there).
+ * identity and ctime into ret->to and ret->to_ctime_ns (as it is in place:
+ * after the rename). Returns 0 or -errno (-EACCES, -EROFS: not there).
  */
 int dise_beside_copy(const char *orig, const char *sha, const char *cas_file, char *out, size_t size,
-		     struct dise_file_id *ret);
+		     struct dise_route_in *ret);
 
 #endif

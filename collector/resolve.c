@@ -4,8 +4,12 @@
  * #! script, the script) of one tool. Files are hashed once per identity
  * (dev, ino, size, mtime), on this resolver's own connection and outside
  * any transaction, so a large binary delays version assignment, never
- * ingest. Every new content is copied to $DISE_HOME/cas/<sha256> (mode
- * kept), so any ancestor stays runnable after its path was overwritten.
+ * ingest; each on a thread with a deadline (bounded.h): a file on a hung
+ * filesystem leaves its run without a version, never the resolver stuck.
+ * Every new content is copied to $DISE_HOME/cas/<sha256> (mode
+ * 0500, or 0400 for a file that was not executable: the owner's only,
+ * never writable), so any ancestor stays runnable after its path was
+ * overwritten.
  * Lineage: when the content at a path changes, the new version's parent is
  * the version that was there before (path_heads); the first version seen at
  * a new path of a tool that has versions already (a group: a new release
@@ -26,7 +30,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bounded.h"
 #include "config.h"
+#include "home.h"
 #include "resolve.h"
 #include "sha256.h"
 #include "toolpath.h"
@@ -69,13 +75,10 @@ int dise_hash_file(const char *path, const char *cas_dir, const struct stat *exp
 	int fd, out = -1, r = 0;
 	ssize_t n;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* the path came from the ring: never blocks in open() (a FIFO), regular files only */
+	fd = dise_open_regular(path, 0, &st);
 	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return -EINVAL;
-	}
+		return fd;
 	if (expect && (st.st_dev != expect->st_dev || st.st_ino != expect->st_ino || st.st_size != expect->st_size ||
 		       st.st_mtim.tv_sec != expect->st_mtim.tv_sec || st.st_mtim.tv_nsec != expect->st_mtim.tv_nsec)) {
 		close(fd);
@@ -83,7 +86,8 @@ int dise_hash_file(const char *path, const char *cas_dir, const struct stat *exp
 	}
 	if (cas_dir) {
 		snprintf(tmp, sizeof(tmp), "%s/.new.%d.%lu", cas_dir, (int)getpid(), (unsigned long)st.st_ino);
-		out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (st.st_mode & 0755) | 0400);
+		unlink(tmp); /* a leftover of a collector that died here */
+		out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	}
 	r = dise_sha256_init(&s); /* a failure here makes final fail: the file is read for nothing, and said so */
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
@@ -100,6 +104,12 @@ int dise_hash_file(const char *path, const char *cas_dir, const struct stat *exp
 	if (dise_sha256_final(&s, d) < 0 && r == 0)
 		r = -ENOMEM;
 	dise_sha256_hex(d, hex);
+	/* the store's copy: the owner's only, never writable (umask plays no part) */
+	if (out >= 0 && fchmod(out, (st.st_mode & 0111) ? 0500 : 0400) < 0) {
+		close(out);
+		unlink(tmp);
+		out = -1;
+	}
 	if (out >= 0) {
 		close(out);
 		snprintf(dst, sizeof(dst), "%s/%s", cas_dir, hex);
@@ -107,6 +117,41 @@ int dise_hash_file(const char *path, const char *cas_dir, const struct stat *exp
 			return 0;
 		unlink(tmp); /* already stored: content-addressed, so it is the same */
 	}
+	return r;
+}
+
+/* Hashing one file of a run with a deadline (bounded.h): a hung filesystem delays that run only. */
+struct hash_job {
+	char path[PATH_MAX], cas[PATH_MAX], hex[65];
+	struct stat expect;
+};
+
+static int hash_job_run(void *p)
+{
+	struct hash_job *j = p;
+
+	return dise_hash_file(j->path, j->cas, &j->expect, j->hex);
+}
+
+#define HASH_DEADLINE_MS 60000
+
+/* dise_hash_file on a thread of its own: 0, -errno, or -ETIMEDOUT / -EBUSY (not now: the file is not answering) */
+static int hash_bounded(const char *path, const char *cas, const struct stat *expect, char hex[65])
+{
+	struct hash_job *j = calloc(1, sizeof(*j));
+	int r;
+
+	if (!j)
+		return -ENOMEM;
+	snprintf(j->path, sizeof(j->path), "%s", path);
+	snprintf(j->cas, sizeof(j->cas), "%s", cas);
+	j->expect = *expect;
+	r = dise_bounded(hash_job_run, j, free, dise_file_deadline_ms(HASH_DEADLINE_MS));
+	if (r == -ETIMEDOUT)
+		return r; /* j is the thread's now */
+	if (r == 0)
+		memcpy(hex, j->hex, sizeof(j->hex));
+	free(j);
 	return r;
 }
 
@@ -216,7 +261,7 @@ int dise_resolver_step(dise_resolver *rs, int max)
 {
 	struct dise_unversioned *p;
 	char (*sha)[65];
-	int *known; /* sha valid (0: unresolvable) */
+	int *known; /* 1: sha valid, 0: unresolvable, -1: did not answer in time */
 	int n, i, r = 0;
 
 	p = calloc((size_t)max, sizeof(*p));
@@ -258,7 +303,10 @@ int dise_resolver_step(dise_resolver *rs, int max)
 			id.st_size = (off_t)p[i].size;
 			id.st_mtim.tv_sec = p[i].mtime_ns / 1000000000;
 			id.st_mtim.tv_nsec = p[i].mtime_ns % 1000000000;
-			known[i] = dise_hash_file(p[i].path, rs->cas, &id, sha[i]) == 0;
+			r = hash_bounded(p[i].path, rs->cas, &id, sha[i]);
+			/* not answering in time: no version for this run, and nothing cached (it may answer later) */
+			known[i] = r == 0 ? 1 : r == -ETIMEDOUT || r == -EBUSY ? -1 : 0;
+			r = 0;
 		}
 	}
 
@@ -268,8 +316,10 @@ int dise_resolver_step(dise_resolver *rs, int max)
 	for (i = 0; i < n && r == 0; i++) {
 		int64_t v = 0;
 
-		r = dise_store_content_add(rs->st, p[i].dev, p[i].ino, p[i].size, p[i].mtime_ns, known[i] ? sha[i] : NULL);
-		if (r == 0 && known[i]) {
+		if (known[i] >= 0)
+			r = dise_store_content_add(rs->st, p[i].dev, p[i].ino, p[i].size, p[i].mtime_ns,
+						   known[i] ? sha[i] : NULL);
+		if (r == 0 && known[i] > 0) {
 			char tool[sizeof(p[i].path)];
 			const char *group;
 

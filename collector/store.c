@@ -23,7 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "crash-sig.h"
@@ -162,6 +165,53 @@ static void sql_sent(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 								     (uint32_t)sqlite3_value_int64(argv[2])));
 }
 
+/*
+ * One of the database's files before SQLite opens it: a regular file (a
+ * FIFO would block SQLite's first read forever), and, for the writer,
+ * mode 0600 whatever the umask or an older dise left (the runs' argv is
+ * in there): SQLite gives -wal and -shm the database file's mode. The
+ * database itself is made here when missing (0600); a journal that is
+ * missing is SQLite's to make. By path only, never an open and close of a
+ * file SQLite may hold here: closing any descriptor of a file drops every
+ * POSIX lock this process holds on it, SQLite's included. Returns 0 or -errno.
+ */
+static int own_file(const char *path, int readonly, int create)
+{
+	struct stat st;
+	int fd;
+
+	if (stat(path, &st) < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		if (!create)
+			return 0;
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd >= 0)
+			close(fd); /* new: no one held it */
+		return fd >= 0 || errno == EEXIST ? 0 : -errno;
+	}
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	if (!readonly && st.st_uid == geteuid() && (st.st_mode & 077) && chmod(path, 0600) < 0)
+		return -errno;
+	return 0;
+}
+
+static int own_files(const char *path, int readonly)
+{
+	static const char *const side[] = { "-wal", "-shm", "-journal" };
+	char buf[4200];
+	size_t i;
+	int r = own_file(path, readonly, !readonly);
+
+	for (i = 0; r == 0 && i < sizeof(side) / sizeof(side[0]); i++) {
+		if (snprintf(buf, sizeof(buf), "%s%s", path, side[i]) >= (int)sizeof(buf))
+			return -ENAMETOOLONG;
+		r = own_file(buf, readonly, 0);
+	}
+	return r;
+}
+
 int dise_store_open(const char *path, int readonly, dise_store **ret)
 {
 	dise_store *st = calloc(1, sizeof(*st));
@@ -169,6 +219,10 @@ int dise_store_open(const char *path, int readonly, dise_store **ret)
 
 	if (!st)
 		return -ENOMEM;
+	if (strcmp(path, ":memory:") && (r = own_files(path, readonly)) < 0) {
+		free(st);
+		return r;
+	}
 	r = map_rc(sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL));
 	if (r < 0)
 		goto fail;

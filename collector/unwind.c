@@ -15,10 +15,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <libunwind.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bounded.h"
 #include "elf-file.h"
 #include "unwind.h"
 
@@ -49,6 +51,45 @@ struct uctx {
 	int nmods;
 };
 
+/* Opening a module with a deadline (bounded.h): this runs inside ingest's write transaction. */
+struct open_job {
+	char path[DISE_PATH_MAX];
+	dise_elf *elf;
+};
+
+static int open_job_run(void *p)
+{
+	struct open_job *j = p;
+
+	return dise_elf_open(j->path, &j->elf);
+}
+
+static void open_job_done(void *p)
+{
+	struct open_job *j = p;
+
+	dise_elf_free(j->elf);
+	free(j);
+}
+
+#define MODULE_OPEN_DEADLINE_MS 2000
+
+static int elf_open_bounded(const char *path, dise_elf **ret)
+{
+	struct open_job *j = calloc(1, sizeof(*j));
+	int r;
+
+	if (!j)
+		return -ENOMEM;
+	snprintf(j->path, sizeof(j->path), "%s", path);
+	r = dise_bounded(open_job_run, j, open_job_done, dise_file_deadline_ms(MODULE_OPEN_DEADLINE_MS));
+	if (r == -ETIMEDOUT)
+		return r; /* j is the thread's now */
+	*ret = j->elf;
+	free(j);
+	return r;
+}
+
 static struct umod *module_of(struct uctx *c, uint64_t addr)
 {
 	int i;
@@ -60,7 +101,7 @@ static struct umod *module_of(struct uctx *c, uint64_t addr)
 			continue;
 		if (!m->tried) {
 			m->tried = 1;
-			if (dise_elf_open(m->v.path, &m->elf) == 0 && dise_elf_ino(m->elf) != m->v.ino)
+			if (elf_open_bounded(m->v.path, &m->elf) == 0 && dise_elf_ino(m->elf) != m->v.ino)
 				m->elf = dise_elf_free(m->elf); /* replaced since the crash */
 			if (m->elf)
 				m->bias = m->v.base - dise_elf_first_vaddr(m->elf);

@@ -76,6 +76,97 @@ int dise_ring_path(char *buf, size_t size)
 	return 0;
 }
 
+/* buf = a + b + c (b, c may be NULL); -ENAMETOOLONG when it does not fit. No stdio: this runs in the shim. */
+static int cat3(char *buf, size_t size, const char *a, const char *b, const char *c)
+{
+	const char *part[3] = { a, b, c };
+	size_t n = 0, k, i;
+
+	for (i = 0; i < 3; i++) {
+		if (!part[i])
+			continue;
+		k = strlen(part[i]);
+		if (n + k + 1 > size)
+			return -ENAMETOOLONG;
+		memcpy(buf + n, part[i], k);
+		n += k;
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
+/* dir (of buf's path, cut at its last slash) is ours and no one else can add or replace a file in it */
+static int private_dir(const char *path)
+{
+	char dir[DISE_PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+	size_t n = slash ? (size_t)(slash - path) : 0;
+
+	if (!n || n >= sizeof(dir))
+		return 0;
+	memcpy(dir, path, n);
+	dir[n] = '\0';
+	return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == euid() && !(st.st_mode & 022);
+}
+
+int dise_ring_fallback_path(char *buf, size_t size)
+{
+	const char *e;
+	int r;
+
+	if ((e = getenv("XDG_RUNTIME_DIR")) && e[0] == '/' &&
+	    (r = cat3(buf, size, e, "/dise-ring", NULL)) == 0 && private_dir(buf))
+		return 0;
+	if ((e = getenv("DISE_HOME")) && e[0])
+		r = e[0] == '/' ? cat3(buf, size, e, "/ring", NULL) : -ENOENT; /* relative: no anchor the shim can share */
+	else if ((e = getenv("XDG_STATE_HOME")) && e[0] == '/')
+		r = cat3(buf, size, e, "/dise/ring", NULL);
+	else if ((e = getenv("HOME")) && e[0] == '/')
+		r = cat3(buf, size, e, "/.local/state/dise/ring", NULL);
+	else
+		r = -ENOENT;
+	if (r == 0 && !private_dir(buf))
+		r = -EPERM;
+	return r;
+}
+
+int dise_ring_foreign(int err)
+{
+	/* what dise_ring_map returns for a FIFO, a directory, a symbolic link or a file of someone else's */
+	return err == -EPERM || err == -EACCES || err == -ELOOP || err == -EISDIR || err == -ENXIO || err == -ENOTDIR;
+}
+
+int dise_ring_choose(char *buf, size_t size)
+{
+	const char *env = getenv("DISE_RING");
+	struct stat st;
+	int r = dise_ring_path(buf, size);
+
+	if (r < 0 || (env && env[0]))
+		return r; /* named: used as it is, or refused */
+	if (lstat(buf, &st) < 0 ||
+	    (S_ISREG(st.st_mode) && st.st_uid == euid() && !(st.st_mode & 077)))
+		return 0; /* missing (made here) or ours: the default */
+	r = dise_ring_fallback_path(buf, size);
+	return r < 0 ? r : 1;
+}
+
+int dise_ring_map_default(int flags, uint32_t nslots, uint32_t nshards, dise_ring *ret, char *buf, size_t size)
+{
+	const char *env = getenv("DISE_RING");
+	int r = dise_ring_path(buf, size);
+
+	if (r == 0)
+		r = dise_ring_map(buf, flags, nslots, nshards, ret);
+	if (r >= 0 || !dise_ring_foreign(r) || (env && env[0]))
+		return r;
+	r = dise_ring_fallback_path(buf, size);
+	if (r == 0)
+		r = dise_ring_map(buf, flags, nslots, nshards, ret);
+	return r < 0 ? r : 1;
+}
+
 static uint32_t round_slots(uint32_t want)
 {
 	uint32_t n = DISE_RING_MIN_SLOTS;
@@ -232,7 +323,8 @@ int dise_ring_map(const char *path, int flags, uint32_t nslots, uint32_t nshards
 	int fd, r, tries;
 
 	for (tries = 0; tries < 2; tries++) {
-		fd = open(path, ((flags & DISE_RING_WRITE) ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW);
+		/* O_NONBLOCK: a FIFO at the path opens at once (and is then refused), never waits for a writer */
+		fd = open(path, ((flags & DISE_RING_WRITE) ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 		if (fd >= 0)
 			break;
 		if (errno != ENOENT || !(flags & DISE_RING_CREATE) || tries)

@@ -100,6 +100,7 @@ int dise_routes_write(const char *path, const struct dise_route_in *e, size_t n)
 					continue;
 				x->from = e[i].from;
 				x->to = e[i].to;
+				x->to_ctime_ns = e[i].to_ctime_ns;
 				x->target_off = off;
 				x->target_len = (uint32_t)len;
 				x->flags = e[i].flags;
@@ -156,7 +157,7 @@ static int pread_all(int fd, void *p, size_t n, uint64_t off)
 }
 
 int dise_routes_lookup(const char *path, uint32_t owner, const struct dise_file_id *id, char *out, size_t size,
-		       struct dise_file_id *ret_to, uint32_t *ret_flags)
+		       struct dise_file_id *ret_to, int64_t *ret_ctime_ns, uint32_t *ret_flags)
 {
 	struct dise_routes_header h;
 	struct dise_route_entry b[DISE_ROUTE_PROBE];
@@ -207,6 +208,8 @@ int dise_routes_lookup(const char *path, uint32_t owner, const struct dise_file_
 			goto out;
 		}
 		*ret_to = b[k].to;
+		if (ret_ctime_ns)
+			*ret_ctime_ns = b[k].to_ctime_ns;
 		if (ret_flags)
 			*ret_flags = b[k].flags;
 		r = 1;

@@ -223,11 +223,18 @@ const char *dise__preload_env(void)
  * checked to be owned by our euid or root and writable by no one else),
  * never from the ring, which every producer can write. The target is run
  * only when it is a regular executable file owned by our euid or root,
- * writable by neither group nor others, in a directory no one else can
- * change (or a sticky one), and its identity (dev, ino, size, mtime) is
- * the one the collector published. One hop at most: a target that is
- * itself routed is refused. If anything fails, the program goes on as it
- * would have.
+ * writable by no one (the collector made it 0555 after checking its
+ * content against the version's hash), in a directory no one else can
+ * change (or a sticky one), and its identity (dev, ino, size, mtime) and
+ * its ctime are the ones the collector published: a copy overwritten in
+ * place since (chmod u+w, write, chmod back, even with its mtime set back)
+ * has another ctime, which no unprivileged process can set. All of it
+ * from one stat of the target. Such a copy is not run: the program goes on
+ * as the file it executed, the pruned version, as if no route existed.
+ * Running it would record unknown content as the healthy version, and
+ * refusing the exec would change what the program does. The same when
+ * anything else fails. One hop at most: a target that is itself routed is
+ * refused.
  *
  * A #! script: the kernel handed the interpreter
  * [interpreter, optional argument, script path, the caller's argv[1..]].
@@ -235,7 +242,7 @@ const char *dise__preload_env(void)
  * kernel build [interpreter, optional argument, target, the caller's
  * argv[1..]]: the arguments the script sees are exactly the original ones.
  */
-static int safe_target(const char *path, const struct dise_file_id *want, uint32_t owner)
+static int safe_target(const char *path, const struct dise_file_id *want, int64_t want_ctime, uint32_t owner)
 {
 	char dir[DISE_PATH_MAX];
 	const char *slash = strrchr(path, '/');
@@ -243,11 +250,13 @@ static int safe_target(const char *path, const struct dise_file_id *want, uint32
 	struct stat st;
 	size_t n;
 
-	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111) || (st.st_mode & 022) ||
+	/* unwritable (the collector makes it so), and not written or chmod'ed since: its ctime is the one published */
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111) || (st.st_mode & 0222) ||
 	    (st.st_uid != owner && st.st_uid != 0))
 		return 0;
 	file_id(&st, &got);
-	if (got.dev != want->dev || got.ino != want->ino || got.size != want->size || got.mtime_ns != want->mtime_ns)
+	if (got.dev != want->dev || got.ino != want->ino || got.size != want->size || got.mtime_ns != want->mtime_ns ||
+	    (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec != want_ctime)
 		return 0;
 	if (!slash || (n = (size_t)(slash - path)) >= sizeof(dir))
 		return 0;
@@ -286,6 +295,7 @@ static void route(const char *ring_path)
 {
 	struct dise_shim *S = &dise__shim;
 	struct dise_file_id tid, tid2;
+	int64_t tctime = 0;
 	char rpath[DISE_PATH_MAX + 8], target[DISE_PATH_MAX], again[DISE_PATH_MAX];
 	uint32_t owner = (uint32_t)getauxval(AT_EUID);
 	int k;
@@ -296,13 +306,13 @@ static void route(const char *ring_path)
 	if (!atomic_load_explicit(&S->ring.hdr->nroutes, memory_order_acquire))
 		return;
 	if (dise_routes_path(ring_path, rpath, sizeof(rpath)) < 0 ||
-	    dise_routes_lookup(rpath, owner, &S->script_id, target, sizeof(target), &tid, NULL) != 1)
+	    dise_routes_lookup(rpath, owner, &S->script_id, target, sizeof(target), &tid, &tctime, NULL) != 1)
 		return;
-	if (!safe_target(target, &tid, owner)) {
+	if (!safe_target(target, &tid, tctime, owner)) {
 		dise__debug("route target refused", 0);
 		return;
 	}
-	if (dise_routes_lookup(rpath, owner, &tid, again, sizeof(again), &tid2, NULL) != 0)
+	if (dise_routes_lookup(rpath, owner, &tid, again, sizeof(again), &tid2, NULL, NULL) != 0)
 		return; /* a route to a routed version: a loop, or a table gone wrong */
 	if (!S->argv || !S->argv[0] || (k = script_argv_index()) < 0)
 		return;
@@ -351,12 +361,10 @@ static void init(int argc, char **argv)
 	S->run_start_ns = dise__now_ns();
 	S->start_wall_ns = dise__clock_ns(CLOCK_REALTIME);
 
-	r = dise_ring_path(path, sizeof(path));
-	if (r == 0) {
-		env = getenv("DISE_RING_SLOTS");
-		r = dise_ring_map(path, DISE_RING_WRITE | DISE_RING_CREATE, env ? (uint32_t)strtoul(env, NULL, 0) : 0, 0,
-				  &S->ring);
-	}
+	/* the default ring, or the per-user fallback when someone else holds the default path (ring.h) */
+	env = getenv("DISE_RING_SLOTS");
+	r = dise_ring_map_default(DISE_RING_WRITE | DISE_RING_CREATE, env ? (uint32_t)strtoul(env, NULL, 0) : 0, 0,
+				  &S->ring, path, sizeof(path));
 	if (r < 0) {
 		dise__debug("no usable ring, recording nothing", -r);
 		return;

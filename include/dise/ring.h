@@ -172,6 +172,31 @@ enum {
 int dise_ring_path(char *buf, size_t size);
 
 /*
+ * Another user can pre-create /dev/shm/dise-<uid> (a file, a symbolic link,
+ * a directory, a FIFO): the default path is then not usable, and the ring
+ * lives at the fallback instead, a place only this user can create files
+ * in: $XDG_RUNTIME_DIR/dise-ring when that directory is ours and writable
+ * by no one else, else "ring" in the state directory ($DISE_HOME, else
+ * $XDG_STATE_HOME/dise, else ~/.local/state/dise; it must exist, be ours
+ * and writable by no one else). $DISE_RING, when set, is used as it is:
+ * no fallback.
+ *
+ * dise_ring_fallback_path: that path into buf; 0 or -errno (-EPERM: the
+ * directory is not private, -ENOENT: none to be had).
+ * dise_ring_foreign: whether dise_ring_map's error says "not our ring file"
+ * (a reason to fall back) rather than "a ring file of ours gone bad".
+ * dise_ring_choose: the path to use (for the collector and commands): 0
+ * for the default (or $DISE_RING), 1 for the fallback, or -errno. One lstat.
+ * dise_ring_map_default: for a producer: maps the default and only when
+ * that fails as foreign the fallback (no system call more in the normal
+ * case); the path used into buf; 0, 1 (fell back) or -errno.
+ */
+int dise_ring_fallback_path(char *buf, size_t size);
+int dise_ring_foreign(int err);
+int dise_ring_choose(char *buf, size_t size);
+int dise_ring_map_default(int flags, uint32_t nslots, uint32_t nshards, dise_ring *ret, char *buf, size_t size);
+
+/*
  * Maps the ring at path. With DISE_RING_CREATE a missing file is created with
  * `nslots` slots in all (0: DISE_RING_DEFAULT_SLOTS, else rounded to a power
  * of two in range) in `nshards` shards (0: one per CPU, up to
@@ -330,7 +355,7 @@ uint64_t dise_ring_reader_epoch(const dise_ring_reader *rd);
  * fits); an entry with target_len 0 is empty.
  */
 #define DISE_ROUTES_MAGIC UINT64_C(0x5345545554524444) /* "DDRTUTES" */
-#define DISE_ROUTES_VERSION 1u
+#define DISE_ROUTES_VERSION 2u
 #define DISE_ROUTE_PROBE 8u
 #define DISE_ROUTES_MAX_BUCKETS (1u << 24)
 
@@ -346,6 +371,7 @@ struct dise_routes_header {
 struct dise_route_entry {
 	struct dise_file_id from; /* a file that ran as a pruned version */
 	struct dise_file_id to;   /* the identity of the target when it was published */
+	int64_t to_ctime_ns;      /* and its ctime: a write, chmod or utimensat since changes it, and no one can set it */
 	uint64_t target_off;      /* in the strings, after the buckets */
 	uint32_t target_len;      /* without the NUL; 0: an empty bucket */
 	uint32_t flags;           /* DISE_ROUTE_* */
@@ -357,6 +383,7 @@ enum {
 
 struct dise_route_in {
 	struct dise_file_id from, to;
+	int64_t to_ctime_ns;
 	const char *target; /* absolute */
 	uint32_t flags;
 };
@@ -370,11 +397,12 @@ int dise_routes_write(const char *path, const struct dise_route_in *e, size_t n)
 /*
  * Looks id up in the route table at path, which must be a regular file
  * owned by owner (or root), not writable by group or others. Copies the
- * target into out (size bytes) and its published identity into *ret_to.
+ * target into out (size bytes) and its published identity into *ret_to
+ * (and its ctime into *ret_ctime_ns when not NULL).
  * Returns 1, 0 when there is no route (or no usable table), or -errno.
  * No allocation; a few system calls (open, fstat, pread, close).
  */
 int dise_routes_lookup(const char *path, uint32_t owner, const struct dise_file_id *id, char *out, size_t size,
-		       struct dise_file_id *ret_to, uint32_t *ret_flags);
+		       struct dise_file_id *ret_to, int64_t *ret_ctime_ns, uint32_t *ret_flags);
 
 #endif

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <glob.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <pwd.h>
@@ -65,6 +66,16 @@ static void file_id_of(const char *path, struct dise_file_id *id)
 	id->ino = st.st_ino;
 	id->size = (uint64_t)st.st_size;
 	id->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+/* A route entry's target: its identity and ctime, as the collector publishes them */
+static void target_of(const char *path, struct dise_route_in *e)
+{
+	struct stat s;
+
+	file_id_of(path, &e->to);
+	assert_int_equal(stat(path, &s), 0);
+	e->to_ctime_ns = (int64_t)s.st_ctim.tv_sec * 1000000000 + s.st_ctim.tv_nsec;
 }
 
 static void tool_add(struct fixture *f, const char *tool, const char *label, const char *path, const char *parent)
@@ -138,7 +149,7 @@ static int routed(struct fixture *f, const struct dise_file_id *id, char *out, s
 {
 	char *rp = routes_file(f);
 	struct dise_file_id to;
-	int r = dise_routes_lookup(rp, (uint32_t)geteuid(), id, out, size, &to, NULL);
+	int r = dise_routes_lookup(rp, (uint32_t)geteuid(), id, out, size, &to, NULL, NULL);
 
 	free(rp);
 	return r == 1;
@@ -188,6 +199,64 @@ static void test_routed_sh_script(void **state)
 	free(dir);
 	free(path);
 	free(lib);
+}
+
+/*
+ * Issue 10, observation 4: a routed copy overwritten in place by a
+ * same-user process (made writable, rewritten with the same size, made
+ * 0555 again, its mtime set back) is not run: the shim sees another ctime
+ * and the program runs as the file it executed, unrouted (never the
+ * unknown content under the healthy version's name). The copy is made
+ * again at the next publication.
+ */
+static void test_overwritten_copy_not_run(void **state)
+{
+	struct fixture *f = *state;
+	char *dir, *path, *argv[2], copy[4096];
+	struct run_result r;
+	glob_t g;
+
+	assert_true(asprintf(&dir, "%s/app", f->dir) > 0);
+	sh("mkdir -p '%s'", dir);
+	assert_true(asprintf(&path, "%s/tool.sh", dir) > 0);
+	write_file(path, 0755, "#!/bin/sh\necho v1 good\n");
+	argv[0] = path, argv[1] = NULL;
+	deploy_and_heal(f, "ow", path, "#!/bin/sh\necho v2 bad; exit 3\n", 0755, argv);
+	watched(f, argv, &r);
+	assert_string_equal(r.out, "v1 good\n"); /* routed */
+	run_result_free(&r);
+
+	sh("cd '%s' && ls .dise-*-tool.sh > /dev/null", dir);
+	{
+		char *pat;
+
+		assert_true(asprintf(&pat, "%s/.dise-*-tool.sh", dir) > 0);
+		assert_int_equal(glob(pat, 0, NULL, &g), 0);
+		assert_int_equal(g.gl_pathc, 1);
+		snprintf(copy, sizeof(copy), "%s", g.gl_pathv[0]);
+		globfree(&g);
+		free(pat);
+	}
+	/* in place: same inode, same size, mode and mtime as published */
+	sh("touch -r '%s' '%s.t' && chmod u+w '%s' && printf '#!/bin/sh\\necho EVIL!!!\\n' 1<> '%s' && chmod 555 '%s' && "
+	   "touch -r '%s.t' '%s'",
+	   copy, copy, copy, copy, copy, copy, copy);
+	watched(f, argv, &r);
+	if (strstr(r.out, "EVIL"))
+		print_error("the overwritten copy ran: %s\n", r.out);
+	assert_null(strstr(r.out, "EVIL"));
+	assert_string_equal(r.out, "v2 bad\n"); /* the file it executed, as if no route existed */
+	run_result_free(&r);
+
+	/* the next publication checks the copy against the version's hash and makes it again */
+	heal(f, "ow", "v2");
+	collect_once(f, &r);
+	run_result_free(&r);
+	watched(f, argv, &r);
+	assert_string_equal(r.out, "v1 good\n");
+	run_result_free(&r);
+	free(path);
+	free(dir);
 }
 
 /* The same for python3, directly and through #!/usr/bin/env (the interpreter's optional argument). */
@@ -320,14 +389,14 @@ static void test_forged_route_writable_target(void **state)
 	sh("cp '%s' '%s' && cp '%s' '%s' && cp '%s' '%s'", prog_path("exitcode"), victim, prog_path("crasher"), evil,
 	   prog_path("crasher"), safe);
 	assert_int_equal(chmod(evil, 0777), 0);
-	assert_int_equal(chmod(safe, 0755), 0);
+	assert_int_equal(chmod(safe, 0555), 0); /* as the collector makes its copies: unwritable */
 	rp = routes_file(f);
 	assert_int_equal(dise_ring_map(f->ring, DISE_RING_WRITE | DISE_RING_CREATE, 0, 0, &ring), 0);
 	atomic_store(&ring.hdr->nroutes, 1);
 
 	memset(&e, 0, sizeof(e));
 	file_id_of(victim, &e.from);
-	file_id_of(evil, &e.to);
+	target_of(evil, &e);
 	e.target = evil;
 	assert_int_equal(dise_routes_write(rp, &e, 1), 0);
 	argv[0] = victim, argv[1] = "0", argv[2] = NULL;
@@ -336,7 +405,7 @@ static void test_forged_route_writable_target(void **state)
 	run_result_free(&r);
 
 	/* a target whose identity is not the published one (replaced since) is refused too */
-	file_id_of(safe, &e.to);
+	target_of(safe, &e);
 	e.to.size++;
 	e.target = safe;
 	assert_int_equal(dise_routes_write(rp, &e, 1), 0);
@@ -345,16 +414,16 @@ static void test_forged_route_writable_target(void **state)
 	run_result_free(&r);
 
 	/* the control: the same route to a safe target is followed (crasher with "0": usage, not exitcode's line) */
-	file_id_of(safe, &e.to);
+	target_of(safe, &e);
 	assert_int_equal(dise_routes_write(rp, &e, 1), 0);
 	watched(f, argv, &r);
 	assert_true(strcmp(r.out, "exiting with 0 via main\n") != 0);
 	run_result_free(&r);
 
 	/* a route file others may write is no route file */
-	file_id_of(evil, &e.to);
-	assert_int_equal(chmod(evil, 0755), 0);
-	file_id_of(evil, &e.to);
+	target_of(evil, &e);
+	assert_int_equal(chmod(evil, 0555), 0); /* unwritable, as the collector's copies are */
+	target_of(evil, &e);
 	e.target = evil;
 	assert_int_equal(dise_routes_write(rp, &e, 1), 0);
 	assert_int_equal(chmod(rp, 0666), 0);
@@ -471,11 +540,11 @@ static void test_privilege_drop_forgery(void **state)
 		char *mine, *argv[] = { victim, "0", NULL };
 
 		assert_true(asprintf(&mine, "%s/mine", f->dir) > 0);
-		sh("cp '%s' '%s' && chmod 755 '%s'", prog_path("crasher"), mine, mine);
+		sh("cp '%s' '%s' && chmod 555 '%s'", prog_path("crasher"), mine, mine);
 		unlink(rp);
 		memset(&e, 0, sizeof(e));
 		e.from = vid;
-		file_id_of(mine, &e.to);
+		target_of(mine, &e);
 		e.target = mine;
 		assert_int_equal(dise_routes_write(rp, &e, 1), 0);
 		watched(f, argv, &r);
@@ -589,14 +658,14 @@ static void test_no_capacity_or_path_limit(void **state)
 	for (i = 0; i < N; i++) {
 		struct dise_file_id to;
 
-		assert_int_equal(dise_routes_lookup(rp, (uint32_t)geteuid(), &e[i].from, out, sizeof(out), &to, NULL), 1);
+		assert_int_equal(dise_routes_lookup(rp, (uint32_t)geteuid(), &e[i].from, out, sizeof(out), &to, NULL, NULL), 1);
 		assert_string_equal(out, t[i]);
 		assert_int_equal(to.ino, (uint64_t)i);
 	}
 	{
 		struct dise_file_id none = { 2, 3, 4, 5 }, to;
 
-		assert_int_equal(dise_routes_lookup(rp, (uint32_t)geteuid(), &none, out, sizeof(out), &to, NULL), 0);
+		assert_int_equal(dise_routes_lookup(rp, (uint32_t)geteuid(), &none, out, sizeof(out), &to, NULL, NULL), 0);
 	}
 	for (i = 0; i < N; i++)
 		free(t[i]);
@@ -863,6 +932,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_routed_sh_script, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_routed_python_script, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_overwritten_copy_not_run, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_routed_binary_finds_its_config, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_forged_route_writable_target, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_privilege_drop_forgery, fixture_setup, fixture_teardown),
