@@ -66,14 +66,14 @@ int dise_cli_journal(int argc, char **argv, const struct dise_cli_cmd *cmd)
 			else
 				snprintf(ver, sizeof(ver), "%s", id);
 		}
-		printf("%s  %s %s  %s %s", when, dise_cli_str(row, "tool") ? dise_cli_str(row, "tool") : "-", ver, dise_cli_str(row, "step"),
+		dise_cli_print(stdout, "%s  %s %s  %s %s", when, dise_cli_str(row, "tool") ? dise_cli_str(row, "tool") : "-", ver, dise_cli_str(row, "step"),
 		       dise_cli_str(row, "result"));
 		if (detail && detail[0])
-			printf(": %s", detail);
+			dise_cli_print(stdout, ": %s", detail);
 		putchar('\n');
 	}
 	if (!json_array_size(rows))
-		printf("nothing journaled%s%s\n", tool ? " for " : "", tool ? tool : "");
+		dise_cli_print(stdout, "nothing journaled%s%s\n", tool ? " for " : "", tool ? tool : "");
 	json_decref(rows);
 	return 0;
 }

@@ -90,15 +90,15 @@ int dise_cli_runs(int argc, char **argv, const struct dise_cli_cmd *cmd)
 				json_object_set(o, "crash_signature", v);
 			json_array_append_new(arr, o);
 		} else {
-			printf("%-6lld %-8lld %-8s %s", (long long)dise_cli_num(row, "id"), (long long)dise_cli_num(row, "pid"), outcome,
+			dise_cli_print(stdout, "%-6lld %-8lld %-8s %s", (long long)dise_cli_num(row, "id"), (long long)dise_cli_num(row, "pid"), outcome,
 			       rtool);
 			if (json_object_get(row, "exit_status"))
-				printf(" status %d", (int)dise_cli_num(row, "exit_status"));
+				dise_cli_print(stdout, " status %d", (int)dise_cli_num(row, "exit_status"));
 			if (json_object_get(row, "signal"))
-				printf(" signal %d", (int)dise_cli_num(row, "signal"));
+				dise_cli_print(stdout, " signal %d", (int)dise_cli_num(row, "signal"));
 			if (json_object_get(row, "wall_ns"))
-				printf(" %.3f ms", dise_cli_num(row, "wall_ns") / 1e6);
-			printf("\n");
+				dise_cli_print(stdout, " %.3f ms", dise_cli_num(row, "wall_ns") / 1e6);
+			dise_cli_print(stdout, "\n");
 		}
 	}
 	json_decref(rows);

@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "crash-sig.h"
@@ -162,13 +164,51 @@ static void sql_sent(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 								     (uint32_t)sqlite3_value_int64(argv[2])));
 }
 
+/* What SQLite said when this thread's last dise_store_open() failed ("" when it said nothing). */
+static _Thread_local char open_errmsg[256];
+
+const char *dise_store_open_errmsg(void)
+{
+	return open_errmsg;
+}
+
+/*
+ * The writer's journals, -wal and -shm, made writable for their owner when
+ * they are not: SQLite gives them the mode the database had when it made
+ * them, and a -shm made while the database was read-only (0444) would keep
+ * the collector out after the database is writable again. chmod, never
+ * unlink: a reader may have the -shm mapped.
+ */
+static void journals_writable(const char *path)
+{
+	static const char *const ext[] = { "-wal", "-shm" };
+	char j[4200];
+	struct stat s;
+	size_t i;
+
+	for (i = 0; i < 2; i++)
+		if ((size_t)snprintf(j, sizeof(j), "%s%s", path, ext[i]) < sizeof(j) && lstat(j, &s) == 0 &&
+		    S_ISREG(s.st_mode) && s.st_uid == geteuid() && (s.st_mode & 0600) != 0600)
+			(void)chmod(j, (s.st_mode & 07777) | 0600);
+}
+
 int dise_store_open(const char *path, int readonly, dise_store **ret)
 {
 	dise_store *st = calloc(1, sizeof(*st));
 	int r, i, flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 
+	open_errmsg[0] = '\0';
 	if (!st)
 		return -ENOMEM;
+	if (!readonly) {
+		/* SQLite would open a database it cannot write read-only, and fail at the first write */
+		if (access(path, W_OK) < 0 && errno != ENOENT) {
+			snprintf(open_errmsg, sizeof(open_errmsg), "the database is not writable: %s", strerror(errno));
+			free(st);
+			return -EACCES;
+		}
+		journals_writable(path);
+	}
 	r = map_rc(sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL));
 	if (r < 0)
 		goto fail;
@@ -224,8 +264,8 @@ int dise_store_open(const char *path, int readonly, dise_store **ret)
 	*ret = st;
 	return 0;
 fail:
-	if (st->db && r == -EIO)
-		fprintf(stderr, "dise: store '%s': %s\n", path, sqlite3_errmsg(st->db));
+	if (st->db && r != -ENODATA && r != -ESTALE)
+		snprintf(open_errmsg, sizeof(open_errmsg), "%s", sqlite3_errmsg(st->db));
 	dise_store_free(st);
 	return r;
 }
