@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Errors are loud, text is data. A damaged database is said by every
+ * command that reads it, in one line, with a non-zero exit, never shown as
+ * an empty history or "nothing recorded yet"; a collector that cannot store
+ * says so where `dise health`, `dise collector status` and every reading
+ * command see it (and --once ends instead of retrying forever). Whatever a
+ * tool's name holds, no control character reaches the terminal.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+/* `dise ARGS...` (up to 6, then NULL) with f's home and ring. */
+static void dise(struct fixture *f, struct run_result *r, ...)
+{
+	char *argv[8] = { (char *)bin_path("dise") };
+	va_list ap;
+	size_t n = 1;
+
+	va_start(ap, r);
+	while (n < 7 && (argv[n] = va_arg(ap, char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	dise_cmd(f, argv, r);
+}
+
+static int exit_status(const struct run_result *r)
+{
+	return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : 128 + WTERMSIG(r->status);
+}
+
+/* A few runs of /bin/true recorded and stored. */
+static void record_runs(struct fixture *f, int n)
+{
+	char *argv[] = { "/bin/true", NULL };
+	struct run_result r;
+
+	while (n--) {
+		assert_transparent(argv, f->ring, NULL, &r);
+		run_result_free(&r);
+	}
+}
+
+/* Overwrites len bytes of f's dise.db at off with byte b (len 0: from off to the end). */
+static void damage(struct fixture *f, off_t off, size_t len, int b)
+{
+	char *db, *buf;
+	struct stat s;
+	int fd;
+
+	assert_true(asprintf(&db, "%s/dise.db", f->home) > 0);
+	fd = open(db, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &s), 0);
+	if (!len)
+		len = (size_t)(s.st_size - off);
+	buf = malloc(len);
+	assert_non_null(buf);
+	memset(buf, b, len);
+	assert_int_equal(pwrite(fd, buf, len, off), (ssize_t)len);
+	close(fd);
+	free(buf);
+	free(db);
+}
+
+/* r failed (exit 1), nothing on stdout, one line on stderr that has says in it. */
+static void assert_loud(const struct run_result *r, const char *what, const char *says)
+{
+	const char *nl = strchr(r->err, '\n');
+
+	if (exit_status(r) != 1 || r->out_len || !strstr(r->err, says) || !nl || nl[1])
+		fail_msg("%s: status %d, wanted 1 and one line with '%s'; out '%s', err '%s'", what, exit_status(r), says,
+			 r->out, r->err);
+}
+
+/* Pages of runs replaced by garbage: every reading command fails, saying the database is damaged. */
+static void test_damaged_pages(void **state)
+{
+	struct fixture *f = *state;
+	struct run_result r;
+
+	record_runs(f, 3);
+	collect_once(f, &r);
+	run_result_free(&r);
+	dise(f, &r, "runs", NULL);
+	assert_int_equal(exit_status(&r), 0);
+	assert_non_null(strstr(r.out, "/bin/true"));
+	run_result_free(&r);
+
+	damage(f, 4096, 0, 0xa5); /* every page but the first */
+	dise(f, &r, "runs", NULL);
+	assert_loud(&r, "runs", "the database is damaged");
+	run_result_free(&r);
+	dise(f, &r, "runs", "--json", NULL);
+	assert_loud(&r, "runs --json", "the database is damaged");
+	run_result_free(&r);
+	dise(f, &r, "health", NULL);
+	assert_loud(&r, "health", "the database is damaged");
+	run_result_free(&r);
+	dise(f, &r, "tools", NULL);
+	assert_loud(&r, "tools", "the database is damaged");
+	run_result_free(&r);
+}
+
+/* A header the schema cannot be read through is a damaged database, not "nothing recorded yet". */
+static void test_damaged_header(void **state)
+{
+	struct fixture *f = *state;
+	struct run_result r;
+
+	record_runs(f, 1);
+	collect_once(f, &r);
+	run_result_free(&r);
+	damage(f, 44, 4, 0xff); /* the schema format number */
+	dise(f, &r, "runs", NULL);
+	assert_loud(&r, "runs", "the database is damaged");
+	assert_null(strstr(r.err, "nothing recorded"));
+	run_result_free(&r);
+}
+
+/*
+ * Records waiting and a damaged database: `dise-collectord --once` ends
+ * (exit 1, saying why) instead of retrying forever (bounded here by
+ * timeout(1), a guard against a hang, not a measure); its error stands for
+ * `dise health` and `dise collector status` and fails every reading command
+ * until a collector stores again.
+ */
+static void test_collector_error_published(void **state)
+{
+	struct fixture *f = *state;
+	char *once[] = { "/usr/bin/timeout", "60", (char *)bin_path("dise-collectord"), "--once", NULL };
+	char *db, *aside;
+	struct run_result r;
+
+	assert_true(asprintf(&db, "%s/dise.db", f->home) > 0);
+	assert_true(asprintf(&aside, "%s/dise.db.damaged", f->home) > 0);
+	collect_once(f, &r); /* an empty database */
+	run_result_free(&r);
+	record_runs(f, 2);
+	/* the runs table's root page only: the collector opens the database, and fails at the first store */
+	damage(f, (db_count(f, "SELECT rootpage FROM sqlite_master WHERE name = 'runs'") - 1) *
+			  db_count(f, "PRAGMA page_size"),
+	       (size_t)db_count(f, "PRAGMA page_size"), 0xa5);
+	dise_cmd(f, once, &r);
+	if (exit_status(&r) != 1 || !strstr(r.err, "the database is damaged"))
+		fail_msg("--once: status %d (124: it retried until timeout killed it), err '%s'", exit_status(&r), r.err);
+	run_result_free(&r);
+
+	dise(f, &r, "collector", "status", NULL);
+	assert_int_equal(exit_status(&r), 3); /* not running */
+	assert_non_null(strstr(r.out, "the collector's last error"));
+	assert_non_null(strstr(r.out, "stopped: storing failed"));
+	run_result_free(&r);
+
+	/* moved aside: a new database, and the records that waited in the ring arrive */
+	assert_int_equal(rename(db, aside), 0);
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE exe = '/bin/true' OR execfn = '/bin/true'"), 2);
+	dise(f, &r, "runs", NULL);
+	assert_int_equal(exit_status(&r), 0);
+	assert_null(strstr(r.err, "last error"));
+	run_result_free(&r);
+	free(db);
+	free(aside);
+}
+
+/* A running collector that cannot store (a full disk): status, health and runs say so and fail. */
+static void test_running_collector_cannot_store(void **state)
+{
+	struct fixture *f = *state;
+	char env_pages[64];
+	const char *env[] = { env_pages, NULL };
+	struct run_result r;
+	int pages;
+
+	collect_once(f, &r);
+	run_result_free(&r);
+	pages = (int)db_count(f, "PRAGMA page_count");
+	snprintf(env_pages, sizeof(env_pages), "DISE_TEST_DB_MAX_PAGES=%d", pages);
+	collector_start(f, "--foreground", env, "/dev/null");
+	record_runs(f, 200);
+	{
+		int said = 0;
+
+		/* the collector meets the full disk: status says so (exit 1, running but failing) */
+		assert_true(wait_for((dise(f, &r, "collector", "status", NULL), said = exit_status(&r) == 1 &&
+									       strstr(r.out, "storing fails: No space left"),
+				      run_result_free(&r), said),
+				     WAIT_MS));
+	}
+	dise(f, &r, "health", NULL);
+	assert_int_equal(exit_status(&r), 1);
+	assert_non_null(strstr(r.out, "the collector's last error"));
+	run_result_free(&r);
+	dise(f, &r, "runs", NULL);
+	assert_int_equal(exit_status(&r), 1);
+	assert_non_null(strstr(r.err, "storing fails: No space left"));
+	run_result_free(&r);
+	collector_stop(f);
+}
+
+/* A copy of /bin/true at path. */
+static void copy_true(const char *path)
+{
+	char buf[65536];
+	int in = open("/bin/true", O_RDONLY), out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0755);
+	ssize_t n;
+
+	assert_true(in >= 0 && out >= 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		assert_int_equal(write(out, buf, (size_t)n), n);
+	close(in);
+	close(out);
+}
+
+/*
+ * A tool whose name sets the terminal's title and clears the screen: no
+ * command writes an escape character; the bytes are shown escaped.
+ */
+static void test_terminal_escapes(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const cmds[] = { "runs", "tools" };
+	char *tool, *argv[2];
+	struct run_result r;
+	size_t i;
+
+	assert_true(asprintf(&tool, "%s/evil\033]0;owned\007\033[2J\033[H", f->dir) > 0);
+	copy_true(tool);
+	argv[0] = tool, argv[1] = NULL;
+	assert_transparent(argv, f->ring, NULL, &r);
+	run_result_free(&r);
+	collect_once(f, &r);
+	run_result_free(&r);
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		dise(f, &r, cmds[i], NULL);
+		assert_int_equal(exit_status(&r), 0);
+		if (memchr(r.out, '\033', r.out_len) || memchr(r.out, '\007', r.out_len) ||
+		    memchr(r.err, '\033', r.err_len))
+			fail_msg("dise %s wrote a raw escape: %s", cmds[i], r.out);
+		if (!strstr(r.out, "evil\\x1b]0;owned\\x07\\x1b[2J"))
+			fail_msg("dise %s does not show the name escaped: %s", cmds[i], r.out);
+		run_result_free(&r);
+	}
+	unlink(tool);
+	free(tool);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_damaged_pages, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_header, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_collector_error_published, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_running_collector_cannot_store, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_terminal_escapes, fixture_setup, fixture_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
