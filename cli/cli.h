@@ -68,6 +68,11 @@ int dise_cli_open_store(int readonly, struct dise_store **st, char *home, size_t
  */
 int dise_cli_print(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int dise_cli_vprint(FILE *f, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/*
+ * v as one line of JSON on stdout, text that is not UTF-8 written as
+ * {"hex": "<its bytes>"} (dise_json_text), never dropped. 0 or -1.
+ */
+int dise_cli_json_print(json_t *v);
 /* The n bytes at s, escaped as dise_cli_print() escapes a string. */
 void dise_cli_escape(FILE *f, const char *s, size_t n);
 /*

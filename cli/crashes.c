@@ -102,8 +102,7 @@ int dise_cli_crashes(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	}
 	json_decref(rows);
 	if (json) {
-		json_dumpf(arr, stdout, JSON_COMPACT);
-		putchar('\n');
+		dise_cli_json_print(arr);
 	}
 	json_decref(arr);
 	return 0;

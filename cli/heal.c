@@ -192,8 +192,7 @@ static int list(int json, const char *what, enum dise_report report)
 		putchar('\n');
 	}
 	if (json) {
-		json_dumpf(arr, stdout, JSON_COMPACT);
-		putchar('\n');
+		dise_cli_json_print(arr);
 	} else if (!json_array_size(arr)) {
 		dise_cli_print(stdout, "no %s\n", what);
 	}

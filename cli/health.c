@@ -118,8 +118,7 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 										    : json_null());
 	}
 	if (json) {
-		json_dumpf(o, stdout, JSON_COMPACT);
-		putchar('\n');
+		dise_cli_json_print(o);
 	} else {
 		const char *k;
 		json_t *v;

@@ -43,8 +43,7 @@ int dise_cli_journal(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	if (r < 0)
 		return dise_cli_error(r, "reading the journal");
 	if (json) {
-		json_dumpf(rows, stdout, JSON_COMPACT);
-		putchar('\n');
+		dise_cli_json_print(rows);
 		json_decref(rows);
 		return 0;
 	}

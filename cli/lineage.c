@@ -148,8 +148,7 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	if (dot) {
 		puts("}");
 	} else if (json) {
-		json_dumpf(arr, stdout, JSON_COMPACT);
-		putchar('\n');
+		dise_cli_json_print(arr);
 	} else if (!n) {
 		dise_cli_print(stdout, "no versions of '%s' recorded\n", tool);
 	}

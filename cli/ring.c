@@ -67,8 +67,7 @@ static int ring_stat(const char *path, int json)
 			      (json_int_t)(s.head - s.tail), "written", (json_int_t)s.written, "dropped",
 			      (json_int_t)s.dropped, "torn", (json_int_t)s.torn, "corrupt", (json_int_t)s.corrupt,
 			      "consumer_pid", (int)s.consumer_pid);
-		json_dumpf(o, stdout, JSON_COMPACT);
-		putchar('\n');
+		dise_cli_json_print(o);
 		json_decref(o);
 		return 0;
 	}
@@ -129,8 +128,7 @@ static int ring_dump(const char *path, int json, int consume)
 			json_t *o = dise_record_to_json(&rec, id, dise_ring_reader_epoch(rd));
 
 			if (o) {
-				json_dumpf(o, stdout, JSON_COMPACT);
-				putchar('\n');
+				dise_cli_json_print(o);
 				json_decref(o);
 			}
 		} else {

@@ -5,7 +5,9 @@
  * escape sequences in them (set the title, clear the screen, move the
  * cursor, fake a line). dise_cli_print() is the CLI's printf for text: the
  * format is the program's, and every string argument (%s) is written with
- * its control characters and invalid UTF-8 escaped.
+ * its control characters and invalid UTF-8 escaped. JSON output goes
+ * through dise_cli_json_print(), which writes text that is not UTF-8 as
+ * {"hex": ...} (collector/record-json.h) rather than drop or mangle it.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "record-json.h"
 
 /* The length of the valid UTF-8 sequence at s (at most n bytes), 0 when none starts there. */
 static size_t utf8_len(const unsigned char *s, size_t n)
@@ -181,4 +184,12 @@ int dise_cli_print(FILE *f, const char *fmt, ...)
 	r = dise_cli_vprint(f, fmt, ap);
 	va_end(ap);
 	return r;
+}
+
+int dise_cli_json_print(json_t *v)
+{
+	dise_json_text_fix(v);
+	if (json_dumpf(v, stdout, JSON_COMPACT) < 0)
+		return -1;
+	return putchar('\n') == EOF ? -1 : 0;
 }

@@ -80,8 +80,7 @@ int dise_cli_tools(int argc, char **argv, const struct dise_cli_cmd *cmd)
 			json_object_set(o, "route", (v = json_object_get(row, "route")) ? v : json_null());
 			json_array_append_new(arr, o);
 		}
-		json_dumpf(arr, stdout, JSON_COMPACT);
-		putchar('\n');
+		dise_cli_json_print(arr);
 		json_decref(arr);
 	} else if (!json_array_size(rows)) {
 		dise_cli_print(stdout, "no tools recorded yet\n");

@@ -30,6 +30,7 @@
 #include "config.h"
 #include "crash-sig.h"
 #include "outcome.h"
+#include "record-json.h"
 #include "schema.h"
 #include "store-internal.h"
 #include "toolpath.h"
@@ -355,27 +356,15 @@ static void bind_key(sqlite3_stmt *q, uint64_t epoch, const struct dise_rec_hdr 
 	sqlite3_bind_int64(q, 3, (int64_t)h->run_start_ns);
 }
 
-/* argv as a JSON array of strings (invalid UTF-8 bytes become '?'). */
+/* argv as a JSON array: each argument a string, or {"hex": ...} when it is not UTF-8 (its exact bytes). */
 static char *argv_json(const char *p, uint32_t count)
 {
 	json_t *a = json_array();
 	char *s;
 	uint32_t i;
 
-	for (i = 0; p && i < count; i++, p += strlen(p) + 1) {
-		json_t *v = json_string(p);
-
-		if (!v) {
-			char *c = strdup(p);
-
-			for (char *x = c; x && *x; x++)
-				if ((unsigned char)*x >= 0x80)
-					*x = '?';
-			v = json_string(c ? c : "");
-			free(c);
-		}
-		json_array_append_new(a, v);
-	}
+	for (i = 0; p && i < count; i++, p += strlen(p) + 1)
+		json_array_append_new(a, dise_json_text(p, strlen(p)));
 	s = json_dumps(a, JSON_COMPACT);
 	json_decref(a);
 	return s;

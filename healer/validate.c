@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "record-json.h"
 #include "sha256.h"
 #include "validate.h"
 
@@ -188,9 +189,7 @@ static char **argv_of(const char *js)
 		goto out;
 	v = calloc(json_array_size(a) + 1, sizeof(*v));
 	for (i = 0; v && i < json_array_size(a); i++) {
-		const char *s = json_string_value(json_array_get(a, i));
-
-		v[i] = strdup(s ? s : "");
+		v[i] = dise_json_text_bytes(json_array_get(a, i)); /* the exact bytes that ran */
 		if (!v[i]) {
 			dise_validate_argv_free(v);
 			v = NULL;

@@ -21,8 +21,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
+#include <sqlite3.h>
 
 #include "harness.h"
+#include "record-json.h"
 
 /* `dise ARGS...` (up to 6, then NULL) with f's home and ring. */
 static void dise(struct fixture *f, struct run_result *r, ...)
@@ -262,6 +265,80 @@ static void test_terminal_escapes(void **state)
 	free(tool);
 }
 
+/* The exact bytes v holds, in the documented escape of text that is not UTF-8 ({"hex": ...}) or a string. */
+static int holds(json_t *v, const char *bytes)
+{
+	char *b = dise_json_text_bytes(v);
+	int same = b && !strcmp(b, bytes);
+
+	free(b);
+	return same;
+}
+
+/*
+ * A tool path and an argument that are not UTF-8: the run is listed by
+ * `dise runs --json` (never dropped), the tool and the argument kept byte
+ * for byte ({"hex"} in JSON), in the database as in the output: what a rule
+ * would replay is what ran, not a '?' in its place.
+ */
+static void test_non_utf8_text(void **state)
+{
+	struct fixture *f = *state;
+	char *tool, *argv[4], arg[] = "caf\xe9", *stored;
+	struct run_result r;
+	json_t *runs, *run, *a;
+	json_error_t err;
+
+	assert_true(asprintf(&tool, "%s/t\xff\xfe", f->dir) > 0);
+	copy_true(tool);
+	argv[0] = tool, argv[1] = arg, argv[2] = "plain", argv[3] = NULL;
+	assert_transparent(argv, f->ring, NULL, &r);
+	run_result_free(&r);
+	collect_once(f, &r);
+	run_result_free(&r);
+	{
+		char *args[] = { (char *)bin_path("dise"), "runs", "--json", NULL };
+
+		runs = dise_json(f, args);
+	}
+	assert_int_equal(json_array_size(runs), 1);
+	run = json_array_get(runs, 0);
+	if (!holds(json_object_get(run, "tool"), tool) || !holds(json_object_get(run, "execfn"), tool))
+		fail_msg("the tool's name is not kept: %s", json_dumps(run, 0));
+	a = json_object_get(run, "argv");
+	assert_int_equal(json_array_size(a), 3);
+	assert_true(holds(json_array_get(a, 0), tool));
+	assert_true(holds(json_array_get(a, 1), arg));
+	assert_string_equal(json_object_get(json_array_get(a, 1), "hex") ? json_string_value(json_object_get(json_array_get(a, 1), "hex")) : "", "636166e9");
+	assert_true(json_is_string(json_array_get(a, 2)));
+	json_decref(runs);
+	/* stored: the argv the healer replays from */
+	{
+		sqlite3 *db;
+		sqlite3_stmt *q;
+		json_t *sa;
+
+		assert_true(asprintf(&stored, "%s/dise.db", f->home) > 0);
+		db = db_open(stored);
+		assert_int_equal(sqlite3_prepare_v2(db, "SELECT argv FROM runs", -1, &q, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+		sa = json_loads((const char *)sqlite3_column_text(q, 0), 0, &err);
+		assert_non_null(sa);
+		assert_true(holds(json_array_get(sa, 1), arg));
+		json_decref(sa);
+		sqlite3_finalize(q);
+		sqlite3_close(db);
+		free(stored);
+	}
+	/* and in text, escaped */
+	dise(f, &r, "runs", NULL);
+	assert_int_equal(exit_status(&r), 0);
+	assert_non_null(strstr(r.out, "t\\xff\\xfe"));
+	run_result_free(&r);
+	unlink(tool);
+	free(tool);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +347,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_collector_error_published, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_running_collector_cannot_store, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_terminal_escapes, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_non_utf8_text, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
