@@ -218,6 +218,39 @@ static void test_running_collector_cannot_store(void **state)
 	collector_stop(f);
 }
 
+/*
+ * A -shm left read-only (made by a reader while the database was 0444:
+ * SQLite gives it the database's mode) no longer keeps the collector out
+ * once the database is writable: the collector makes its journals
+ * owner-writable when it opens the database, and stores.
+ */
+static void test_readonly_shm_recovered(void **state)
+{
+	struct fixture *f = *state;
+	char *shm;
+	struct run_result r;
+	struct stat s;
+	int fd;
+
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_true(asprintf(&shm, "%s/dise.db-shm", f->home) > 0);
+	fd = open(shm, O_WRONLY | O_CREAT | O_EXCL, 0444);
+	assert_true(fd >= 0);
+	/* not empty, as a reader leaves it (SQLite itself fixes the mode of an empty one) */
+	assert_int_equal(ftruncate(fd, 32768), 0);
+	close(fd);
+	assert_int_equal(chmod(shm, 0444), 0);
+	collector_start(f, "--foreground", NULL, NULL);
+	assert_int_equal(stat(shm, &s), 0);
+	if ((s.st_mode & 0600) != 0600)
+		fail_msg("the -shm is still %04o", (unsigned)(s.st_mode & 07777));
+	record_runs(f, 1);
+	assert_true(wait_for(db_try_count(f, "SELECT count(*) FROM runs WHERE outcome = 'ok'") == 1, WAIT_MS));
+	collector_stop(f);
+	free(shm);
+}
+
 /* A copy of /bin/true at path. */
 static void copy_true(const char *path)
 {
@@ -348,6 +381,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_running_collector_cannot_store, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_terminal_escapes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_non_utf8_text, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_readonly_shm_recovered, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
