@@ -69,6 +69,8 @@ int dise_cli_open_store(int readonly, struct dise_store **st, char *home, size_t
 		dise_cli_print(stderr, "dise: nothing recorded yet in '%s' (is dise-collectord running?)\n", home);
 		return 1;
 	}
+	if (access(db, readonly ? R_OK : R_OK | W_OK) != 0 && errno != ENOENT) /* SQLite would say "unable to open" */
+		return dise_cli_error(-errno, "cannot %s '%s'", readonly ? "read" : "write", db);
 	r = dise_store_open(db, readonly, st);
 	if (r == -ENODATA) {
 		dise_cli_print(stderr, "dise: nothing recorded yet in '%s' (is dise-collectord running?)\n", home);

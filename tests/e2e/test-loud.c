@@ -251,6 +251,58 @@ static void test_readonly_shm_recovered(void **state)
 	free(shm);
 }
 
+/*
+ * The same as another user would meet it, where permissions hold (root's
+ * do not): the database 0444, a reader leaves a 0444 -shm; the collector
+ * refuses the database in one line, published; writable again, the
+ * collector opens it and stores. Needs root (to become nobody) and setpriv.
+ */
+static void test_readonly_database_as_user(void **state)
+{
+	struct fixture *f = *state;
+	char *db, *ring, *home, *cmd;
+	const char *env[] = { NULL, NULL, NULL };
+	struct run_result r;
+
+	if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0)
+		skip();
+	collect_once(f, &r); /* made by root: handed over to nobody below */
+	run_result_free(&r);
+	assert_true(asprintf(&db, "%s/dise.db", f->home) > 0);
+	assert_true(asprintf(&ring, "DISE_RING=%s/ring-nobody", f->dir) > 0);
+	assert_true(asprintf(&home, "DISE_HOME=%s", f->home) > 0);
+	assert_true(asprintf(&cmd, "chown -R 65534:65534 '%s' && chmod 0444 '%s'", f->dir, db) > 0);
+	assert_int_equal(system(cmd), 0);
+	env[0] = ring, env[1] = home;
+	{
+		char *reader[] = { "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+				   (char *)bin_path("dise"), "runs", NULL };
+		char *collector[] = { "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+				      (char *)bin_path("dise-collectord"), "--once", NULL };
+
+		assert_int_equal(run_cmd(reader, env, "/", &r), 0);
+		assert_int_equal(exit_status(&r), 0);
+		run_result_free(&r);
+		assert_int_equal(run_cmd(collector, env, "/", &r), 0);
+		if (exit_status(&r) != 1 || !strstr(r.err, "not writable"))
+			fail_msg("a read-only database: status %d, err '%s'", exit_status(&r), r.err);
+		run_result_free(&r);
+		assert_int_equal(run_cmd(reader, env, "/", &r), 0);
+		assert_int_equal(exit_status(&r), 1); /* the collector's error stands */
+		assert_non_null(strstr(r.err, "not writable"));
+		run_result_free(&r);
+		assert_int_equal(chmod(db, 0644), 0);
+		assert_int_equal(run_cmd(collector, env, "/", &r), 0);
+		if (exit_status(&r) != 0)
+			fail_msg("writable again: status %d, err '%s'", exit_status(&r), r.err);
+		run_result_free(&r);
+		assert_int_equal(run_cmd(reader, env, "/", &r), 0);
+		assert_int_equal(exit_status(&r), 0);
+		run_result_free(&r);
+	}
+	free(db), free(ring), free(home), free(cmd);
+}
+
 /* A copy of /bin/true at path. */
 static void copy_true(const char *path)
 {
@@ -382,6 +434,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_terminal_escapes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_non_utf8_text, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_shm_recovered, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_readonly_database_as_user, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
