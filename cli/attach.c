@@ -37,24 +37,24 @@ static void print_stack(FILE *out, const void *b, uint32_t len, pid_t tid)
 	const char *why = NULL;
 	int n, i;
 
-	fprintf(out, "TID %d:\n", (int)tid);
+	dise_cli_print(out, "TID %d:\n", (int)tid);
 	if (dise_record_decode(b, len, &rec, &why) < 0) {
-		fprintf(out, "  (no stack: %s)\n", why ? why : "bad capture");
+		dise_cli_print(out, "  (no stack: %s)\n", why ? why : "bad capture");
 		return;
 	}
 	n = dise_unwind_crash(&rec, fr, DISE_MAX_FRAMES);
 	for (i = 0; i < n; i++) {
 		const char *mod = fr[i].module ? strrchr(fr[i].module, '/') : NULL;
 
-		fprintf(out, "#%-2d 0x%016" PRIx64 " %s", i, fr[i].ip, fr[i].symbol[0] ? fr[i].symbol : "??");
+		dise_cli_print(out, "#%-2d 0x%016" PRIx64 " %s", i, fr[i].ip, fr[i].symbol[0] ? fr[i].symbol : "??");
 		if (fr[i].symbol[0] && fr[i].symbol_off)
-			fprintf(out, "+0x%" PRIx64, fr[i].symbol_off);
+			dise_cli_print(out, "+0x%" PRIx64, fr[i].symbol_off);
 		if (fr[i].module)
-			fprintf(out, " (%s+0x%" PRIx64 ")", mod ? mod + 1 : fr[i].module, fr[i].module_off);
+			dise_cli_print(out, " (%s+0x%" PRIx64 ")", mod ? mod + 1 : fr[i].module, fr[i].module_off);
 		fputc('\n', out);
 	}
 	if (n < 0)
-		fprintf(out, "  (no stack: %s)\n", strerror(-n));
+		dise_cli_print(out, "  (no stack: %s)\n", strerror(-n));
 }
 
 /* What the tracer reports: ctx is the stream. */
@@ -64,12 +64,12 @@ static void report(void *ctx, const struct dise_tracer_report *r)
 
 	switch (r->what) {
 	case DISE_TRACER_CRASH:
-		fprintf(out, "dise attach: process %d gets %s on thread %d; recorded:\n", (int)r->pid,
+		dise_cli_print(out, "dise attach: process %d gets %s on thread %d; recorded:\n", (int)r->pid,
 			dise_signal_name(r->sig), (int)r->tid);
 		print_stack(out, r->rec, r->len, r->tid);
 		break;
 	case DISE_TRACER_OTHERS:
-		fprintf(out, "dise attach: the other %zu thread%s of process %d:\n", r->nthreads,
+		dise_cli_print(out, "dise attach: the other %zu thread%s of process %d:\n", r->nthreads,
 			r->nthreads == 1 ? "" : "s", (int)r->pid);
 		break;
 	case DISE_TRACER_THREAD: print_stack(out, r->rec, r->len, r->tid); break;
@@ -83,12 +83,12 @@ static int attach_error(pid_t pid, int err)
 	long long tracer = dise_proc_status_num(pid, "TracerPid", 10);
 
 	if (err == ESRCH) {
-		fprintf(stderr, "dise attach: process %d exited during attach%s\n", (int)pid,
-			kill(pid, 0) == 0 ? " (its pid names another process now, which is not followed)" : "");
+		dise_cli_print(stderr, "dise attach: process %d exited during attach%s\n", (int)pid,
+			       kill(pid, 0) == 0 ? " (its pid names another process now, which is not followed)" : "");
 		return 1;
 	}
 	if (tracer > 0) {
-		fprintf(stderr,
+		dise_cli_print(stderr,
 			"dise attach: process %d is already traced by process %lld (a debugger?); dise does not "
 			"interfere\n",
 			(int)pid, tracer);
@@ -98,30 +98,30 @@ static int attach_error(pid_t pid, int err)
 		int scope = dise_read_small("/proc/sys/kernel/yama/ptrace_scope", buf, sizeof(buf)) > 0 ? atoi(buf) : 0;
 
 		if (scope >= 3)
-			fprintf(stderr,
+			dise_cli_print(stderr,
 				"dise attach: permission denied for process %d: Yama's ptrace_scope is 3, ptrace is "
 				"disabled on this system until reboot\n",
 				(int)pid);
 		else if (scope == 2)
-			fprintf(stderr,
+			dise_cli_print(stderr,
 				"dise attach: permission denied for process %d: Yama's ptrace_scope is 2, only a "
 				"process with CAP_SYS_PTRACE may attach (run as root)\n",
 				(int)pid);
 		else if (scope == 1 && geteuid() != 0)
-			fprintf(
+			dise_cli_print(
 			    stderr,
 			    "dise attach: permission denied for process %d: Yama's ptrace_scope is %d, so attaching to "
 			    "a process that is not your child needs CAP_SYS_PTRACE (run as root), or start the program "
 			    "under the shim with DISE_PTRACER=any\n",
 			    (int)pid, scope);
 		else
-			fprintf(stderr,
+			dise_cli_print(stderr,
 				"dise attach: permission denied for process %d: it belongs to another user or is not "
 				"dumpable; run as root\n",
 				(int)pid);
 		return 1;
 	}
-	fprintf(stderr, "dise attach: cannot attach to process %d: %s\n", (int)pid, strerror(err));
+	dise_cli_print(stderr, "dise attach: cannot attach to process %d: %s\n", (int)pid, strerror(err));
 	return 1;
 }
 
@@ -134,7 +134,7 @@ static int snapshot(dise_tracer *t, pid_t pid)
 	if (dise_read_small(path, comm, sizeof(comm)) < 0)
 		comm[0] = '\0';
 	comm[strcspn(comm, "\n")] = '\0';
-	printf("PID %d - process %s\n", (int)pid, comm);
+	dise_cli_print(stdout, "PID %d - process %s\n", (int)pid, comm);
 	dise_tracer_snapshot(t);
 	fflush(stdout);
 	return 0;
@@ -147,26 +147,26 @@ static int precheck(pid_t pid, int stack)
 	pid_t r;
 
 	if (pid == getpid()) {
-		fprintf(stderr, "dise attach: %d is dise attach itself\n", (int)pid);
+		dise_cli_print(stderr, "dise attach: %d is dise attach itself\n", (int)pid);
 		return 1;
 	}
 	if (kill(pid, 0) < 0 && errno == ESRCH) {
-		fprintf(stderr, "dise attach: no such process: %d\n", (int)pid);
+		dise_cli_print(stderr, "dise attach: no such process: %d\n", (int)pid);
 		return 1;
 	}
 	if ((tgid = dise_proc_status_num(pid, "Tgid", 10)) != pid) {
-		fprintf(stderr, "dise attach: %d is a thread of process %lld; attach to the process\n", (int)pid, tgid);
+		dise_cli_print(stderr, "dise attach: %d is a thread of process %lld; attach to the process\n", (int)pid, tgid);
 		return 1;
 	}
 	if (!stack && (r = dise_attach_tracee_of(pid)) > 0) {
-		fprintf(stderr,
+		dise_cli_print(stderr,
 			"dise attach: process %d traces process %d itself (a debugger or tracer); following it "
 			"would take its children from it, so dise does not attach\n",
 			(int)pid, (int)r);
 		return 1;
 	}
 	if (!stack && dise_attach_has_shim(pid)) {
-		fprintf(stderr,
+		dise_cli_print(stderr,
 			"dise attach: process %d is already watched by the dise shim (LD_PRELOAD); its runs are "
 			"recorded\n",
 			(int)pid);
@@ -211,7 +211,7 @@ int dise_cli_attach(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		return precheck(pid, stack);
 	r = dise_tracer_new(pid, stack || !quiet ? report : NULL, stack ? (void *)stdout : (void *)stderr, &t);
 	if (r == -ESRCH) {
-		fprintf(stderr, "dise attach: no such process: %d\n", (int)pid);
+		dise_cli_print(stderr, "dise attach: no such process: %d\n", (int)pid);
 		return 1;
 	}
 	if (r < 0)
@@ -235,7 +235,7 @@ int dise_cli_attach(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	 * before any event is handled; its launcher is reaped by pid.
 	 */
 	if (dise_cli_collector_ensure() != 0)
-		fprintf(stderr, "dise attach: no collector runs; the records wait in the ring\n");
+		dise_cli_print(stderr, "dise attach: no collector runs; the records wait in the ring\n");
 	r = dise_cli_ring_path(ring_path, sizeof(ring_path), 0);
 	if (r == 0)
 		r = dise_tracer_open_ring(t, ring_path);
@@ -244,7 +244,7 @@ int dise_cli_attach(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		goto out;
 	}
 	if (!quiet)
-		fprintf(stderr, "dise attach: watching process %d (%zu thread%s); Ctrl-C detaches\n", (int)pid,
+		dise_cli_print(stderr, "dise attach: watching process %d (%zu thread%s); Ctrl-C detaches\n", (int)pid,
 			dise_tracer_nthreads(t), dise_tracer_nthreads(t) == 1 ? "" : "s");
 	if ((r = dise_tracer_run(t, (unsigned)detach_after * 1000u, &how)) < 0) {
 		rc = dise_cli_error(r, "following process %d", (int)pid);
@@ -252,12 +252,12 @@ int dise_cli_attach(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	}
 	if (!quiet) {
 		if (how.detached)
-			fprintf(stderr, "dise attach: detached from process %d; it runs on\n", (int)pid);
+			dise_cli_print(stderr, "dise attach: detached from process %d; it runs on\n", (int)pid);
 		else if (how.ended && WIFEXITED(how.status))
-			fprintf(stderr, "dise attach: process %d exited with status %d\n", (int)pid,
+			dise_cli_print(stderr, "dise attach: process %d exited with status %d\n", (int)pid,
 				WEXITSTATUS(how.status));
 		else if (how.ended && WIFSIGNALED(how.status))
-			fprintf(stderr, "dise attach: process %d was killed by %s%s\n", (int)pid,
+			dise_cli_print(stderr, "dise attach: process %d was killed by %s%s\n", (int)pid,
 				dise_signal_name(WTERMSIG(how.status)), WCOREDUMP(how.status) ? " (core dumped)" : "");
 	}
 out:

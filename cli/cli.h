@@ -12,7 +12,9 @@
 
 #include <getopt.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /* One subcommand: `dise NAME ...` calls fn(argc, argv, cmd) with argv[0] = NAME. */
 struct dise_cli_cmd {
@@ -61,6 +63,30 @@ int dise_cli_open_store(int readonly, struct dise_store **st, char *home, size_t
  * fallback is said in one line on stderr. Returns 0 or -errno.
  */
 int dise_cli_ring_path(char *buf, size_t size, int say);
+/* ---- text (text.c): what reaches a terminal ---- */
+
+/*
+ * printf for everything the CLI writes as text: fmt is written as is, and
+ * every %s argument (a tool name, a path, argv, a message from SQLite) with
+ * its control characters, C1 controls and invalid UTF-8 escaped (\x1b,
+ * \n, \\), so that no data can drive the terminal or fake a line.
+ * Conversions: printf's. Returns 0, or -1 on a write error.
+ */
+int dise_cli_print(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int dise_cli_vprint(FILE *f, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/*
+ * v as one line of JSON on stdout, text that is not UTF-8 written as
+ * {"hex": "<its bytes>"} (dise_json_text), never dropped. 0 or -1.
+ */
+int dise_cli_json_print(json_t *v);
+/* The n bytes at s, escaped as dise_cli_print() escapes a string. */
+void dise_cli_escape(FILE *f, const char *s, size_t n);
+/*
+ * The collector's standing error (collector/status.h), as one line on to,
+ * once per command: 1 when there is one. A command that read the store
+ * exits non-zero after it (main.c).
+ */
+int dise_cli_collector_error(const char *home, FILE *to);
 
 /* Prints "dise: <msg>: <strerror(-err)>" once and returns the exit code 1. */
 int dise_cli_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

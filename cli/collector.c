@@ -77,7 +77,7 @@ static int start(const char *lock, int quiet)
 		pid = wait_started(lock);
 	if (pid > 0) {
 		if (!quiet)
-			printf("collector already running (pid %d)\n", pid);
+			dise_cli_print(stdout, "collector already running (pid %d)\n", pid);
 		return 0;
 	}
 	if (n <= 0)
@@ -105,22 +105,22 @@ static int start(const char *lock, int quiet)
 		pid = wait_started(lock);
 		if (pid > 0) {
 			if (!quiet)
-				printf("collector already running (pid %d)\n", pid);
+				dise_cli_print(stdout, "collector already running (pid %d)\n", pid);
 			return 0;
 		}
 	}
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		/* the reason is on stderr already, from dise-collectord */
-		fprintf(stderr, "dise: '%s' failed to start (status %d)\n", daemon, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+		dise_cli_print(stderr, "dise: '%s' failed to start (status %d)\n", daemon, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 		return 1;
 	}
 	pid = running_pid(lock); /* written before it said ready: the new collector's */
 	if (pid <= 0) {
-		fprintf(stderr, "dise: the collector said it was ready, then ended\n");
+		dise_cli_print(stderr, "dise: the collector said it was ready, then ended\n");
 		return 1;
 	}
 	if (!quiet)
-		printf("collector started (pid %d)\n", pid);
+		dise_cli_print(stdout, "collector started (pid %d)\n", pid);
 	return 0;
 }
 
@@ -139,7 +139,7 @@ static int stop(const char *lock)
 	int i, pid = running_pid(lock);
 
 	if (pid == 0) {
-		printf("collector not running\n");
+		dise_cli_print(stdout, "collector not running\n");
 		return 0;
 	}
 	if (pid < 0)
@@ -149,10 +149,10 @@ static int stop(const char *lock)
 	for (i = 0; i < 500 && running_pid(lock) > 0; i++)
 		nap_ms(10);
 	if (running_pid(lock) > 0) {
-		fprintf(stderr, "dise: the collector (pid %d) did not stop within 5 s\n", pid);
+		dise_cli_print(stderr, "dise: the collector (pid %d) did not stop within 5 s\n", pid);
 		return 1;
 	}
-	printf("collector stopped\n");
+	dise_cli_print(stdout, "collector stopped\n");
 	return 0;
 }
 
@@ -176,12 +176,15 @@ int dise_cli_collector(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		return stop(lock);
 	pid = running_pid(lock);
 	if (pid == -EINVAL) {
-		fprintf(stderr, "dise: '%s' is not a regular file\n", lock);
+		dise_cli_print(stderr, "dise: '%s' is not a regular file\n", lock);
 		return 1;
 	}
 	if (pid > 0)
-		printf("collector running (pid %d), state in %s\n", pid, home);
+		dise_cli_print(stdout, "collector running (pid %d), state in %s\n", pid, home);
 	else
-		printf("collector not running, state in %s\n", home);
+		dise_cli_print(stdout, "collector not running, state in %s\n", home);
+	/* running is not enough: one that cannot store says so, and status fails */
+	if (dise_cli_collector_error(home, stdout) && pid > 0)
+		return 1;
 	return pid > 0 ? 0 : 3;
 }

@@ -29,7 +29,7 @@ static void print_time(const char *label, int64_t wall_ns)
 
 	localtime_r(&t, &tm);
 	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
-	printf("%s%s", label, buf);
+	dise_cli_print(stdout, "%s%s", label, buf);
 }
 
 int dise_cli_crashes(int argc, char **argv, const struct dise_cli_cmd *cmd)
@@ -78,32 +78,31 @@ int dise_cli_crashes(int argc, char **argv, const struct dise_cli_cmd *cmd)
 			json_array_append_new(arr, o);
 			continue;
 		}
-		printf("%s  %s x%lld  in %s\n", sig, dise_signal_name(signo), (long long)count, tools ? tools : "?");
+		dise_cli_print(stdout, "%s  %s x%lld  in %s\n", sig, dise_signal_name(signo), (long long)count, tools ? tools : "?");
 		print_time("    first ", first);
 		print_time(", last ", last);
 		putchar('\n');
 		if (strikes)
-			printf("    strikes: %s\n", strikes);
+			dise_cli_print(stdout, "    strikes: %s\n", strikes);
 		if (condemned)
-			printf("    condemned: %s\n", condemned);
+			dise_cli_print(stdout, "    condemned: %s\n", condemned);
 		for (k = 0; k < json_array_size(top); k++) {
 			json_t *f = json_array_get(top, k);
 			const char *fn = json_string_value(json_object_get(f, "function"));
 			const char *mod = json_string_value(json_object_get(f, "module"));
 
-			printf("    #%zu %s", k, fn ? fn : "??");
+			dise_cli_print(stdout, "    #%zu %s", k, fn ? fn : "??");
 			if (fn)
-				printf("+0x%llx", (unsigned long long)json_integer_value(json_object_get(f, "function_offset")));
+				dise_cli_print(stdout, "+0x%llx", (unsigned long long)json_integer_value(json_object_get(f, "function_offset")));
 			if (mod)
-				printf(" (%s+0x%llx)", mod, (unsigned long long)json_integer_value(json_object_get(f, "offset")));
+				dise_cli_print(stdout, " (%s+0x%llx)", mod, (unsigned long long)json_integer_value(json_object_get(f, "offset")));
 			putchar('\n');
 		}
 		json_decref(top);
 	}
 	json_decref(rows);
 	if (json) {
-		json_dumpf(arr, stdout, JSON_COMPACT);
-		putchar('\n');
+		dise_cli_json_print(arr);
 	}
 	json_decref(arr);
 	return 0;

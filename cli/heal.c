@@ -44,7 +44,7 @@ static int open_version(const char **toolp, const char *ver, enum dise_pick othe
 		return dise_cli_error(r, "looking up tool '%s'", tool);
 	}
 	if (r == 0) {
-		fprintf(stderr, "dise: tool '%s' has no %s%s\n", tool, ver ? "version " : none, ver ? ver : "");
+		dise_cli_print(stderr, "dise: tool '%s' has no %s%s\n", tool, ver ? "version " : none, ver ? ver : "");
 		dise_store_free(*st);
 		return 1;
 	}
@@ -112,11 +112,11 @@ int dise_cli_reset(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		return dise_cli_error(r, "resetting %s v%lld", tool, (long long)id);
 	/* the shim follows the route table the collector publishes, not the database */
 	if (collector_runs(home))
-		printf("%s v%lld is healthy again, its strikes cleared; the route is dropped once the collector "
+		dise_cli_print(stdout, "%s v%lld is healthy again, its strikes cleared; the route is dropped once the collector "
 		       "publishes it (within a second)\n",
 		       tool, (long long)id);
 	else
-		printf("%s v%lld is healthy again, its strikes cleared; the collector is not running: a route of %s "
+		dise_cli_print(stdout, "%s v%lld is healthy again, its strikes cleared; the collector is not running: a route of %s "
 		       "still applies to watched runs until it runs and publishes the routes (dise collector start)\n",
 		       tool, (long long)id, tool);
 	return 0;
@@ -145,7 +145,7 @@ int dise_cli_heal(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	else
 		r = dise_config_load(conf, &cfg, err, sizeof(err));
 	if (r < 0) {
-		fprintf(stderr, "dise: %s\n", err);
+		dise_cli_print(stderr, "dise: %s\n", err);
 		dise_store_free(st);
 		return 1;
 	}
@@ -156,9 +156,9 @@ int dise_cli_heal(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		return dise_cli_error(r, "healing %s v%lld", tool, (long long)id);
 	}
 	if (dise_config_freezes(&cfg, tool))
-		printf("%s v%lld marked failed; its policy freezes: nothing pruned or routed\n", tool, (long long)id);
+		dise_cli_print(stdout, "%s v%lld marked failed; its policy freezes: nothing pruned or routed\n", tool, (long long)id);
 	else
-		printf("%s v%lld pruned; see 'dise lineage %s'\n", tool, (long long)id, tool);
+		dise_cli_print(stdout, "%s v%lld pruned; see 'dise lineage %s'\n", tool, (long long)id, tool);
 	dise_config_free(&cfg);
 	return 0;
 }
@@ -186,18 +186,17 @@ static int list(int json, const char *what, enum dise_report report)
 
 		json_object_foreach(o, name, v) {
 			if (json_is_integer(v))
-				printf("%s%s=%lld", first ? "" : "  ", name, (long long)json_integer_value(v));
+				dise_cli_print(stdout, "%s%s=%lld", first ? "" : "  ", name, (long long)json_integer_value(v));
 			else
-				printf("%s%s=%s", first ? "" : "  ", name, json_string_value(v));
+				dise_cli_print(stdout, "%s%s=%s", first ? "" : "  ", name, json_string_value(v));
 			first = 0;
 		}
 		putchar('\n');
 	}
 	if (json) {
-		json_dumpf(arr, stdout, JSON_COMPACT);
-		putchar('\n');
+		dise_cli_json_print(arr);
 	} else if (!json_array_size(arr)) {
-		printf("no %s\n", what);
+		dise_cli_print(stdout, "no %s\n", what);
 	}
 	json_decref(arr);
 	return 0;

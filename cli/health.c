@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "dise/ring.h"
+#include "status.h"
 #include "store.h"
 
 int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
@@ -33,11 +34,12 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		char ring_path[DISE_PATH_MAX];
 
 		if (dise_cli_ring_path(ring_path, sizeof(ring_path), 1) < 0) /* a fallback said in one line */
-			fprintf(stderr, "dise: no usable ring: nothing can be recorded\n");
+			dise_cli_print(stderr, "dise: no usable ring: nothing can be recorded\n");
 	}
 	r = dise_cli_open_store(1, &st, home, sizeof(home));
 	if (r) {
 		json_decref(o), json_decref(by);
+		json_decref(not_published), json_decref(from_store), json_decref(beside_impossible);
 		return r;
 	}
 	r = dise_store_report(st, DISE_REPORT_HEALTH_BY, NULL, 0, &rows);
@@ -114,29 +116,38 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	json_object_set_new(o, "route_beside_impossible", beside_impossible);
 	json_object_set_new(o, "restore_failures", restores);
 	json_object_set_new(o, "went_wrong", problems);
+	{
+		char msg[1100];
+		int64_t at;
+
+		json_object_set_new(o, "collector_error",
+				    dise_status_get(home, msg, sizeof(msg), &at) > 0 ? json_pack("{s:s,s:I}", "message", msg,
+											     "wall_ns", (json_int_t)at)
+										    : json_null());
+	}
 	if (json) {
-		json_dumpf(o, stdout, JSON_COMPACT);
-		putchar('\n');
+		dise_cli_json_print(o);
 	} else {
 		const char *k;
 		json_t *v;
 		size_t i;
 
-		printf("versions:");
+		dise_cli_collector_error(home, stdout); /* first: nothing below is current while it stands */
+		dise_cli_print(stdout, "versions:");
 		json_object_foreach(by, k, v)
-			printf(" %lld %s", (long long)json_integer_value(v), k);
-		printf("\nruns: %lld   heal requests queued: %lld\n", (long long)json_integer_value(json_object_get(o, "runs")),
+			dise_cli_print(stdout, " %lld %s", (long long)json_integer_value(v), k);
+		dise_cli_print(stdout, "\nruns: %lld   heal requests queued: %lld\n", (long long)json_integer_value(json_object_get(o, "runs")),
 		       (long long)json_integer_value(json_object_get(o, "queued_heal_requests")));
-		printf("healings: %lld (%lld routed to a healthy ancestor, %lld with none)", (long long)(routed + lost),
+		dise_cli_print(stdout, "healings: %lld (%lld routed to a healthy ancestor, %lld with none)", (long long)(routed + lost),
 		       (long long)routed, (long long)lost);
 		if (routed)
-			printf(", detection (its run's record) to route %.2f ms on average", mean_ns / 1e6);
+			dise_cli_print(stdout, ", detection (its run's record) to route %.2f ms on average", mean_ns / 1e6);
 		if (frozen)
-			printf("\nfrozen by policy (failed, nothing routed): %lld", (long long)frozen);
+			dise_cli_print(stdout, "\nfrozen by policy (failed, nothing routed): %lld", (long long)frozen);
 		if (n.restore_failed)
-			printf("\nrestores in place that failed (the route applies; see went wrong): %lld",
+			dise_cli_print(stdout, "\nrestores in place that failed (the route applies; see went wrong): %lld",
 			       (long long)n.restore_failed);
-		printf("\nrecent failures:\n");
+		dise_cli_print(stdout, "\nrecent failures:\n");
 		for (i = 0; i < json_array_size(recent); i++) {
 			json_t *e = json_array_get(recent, i);
 			time_t t = (time_t)(json_integer_value(json_object_get(e, "wall_ns")) / 1000000000);
@@ -145,23 +156,23 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 
 			localtime_r(&t, &tm);
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-			printf("  %s  %s v%lld  %s  [%s", when, json_string_value(json_object_get(e, "tool")),
+			dise_cli_print(stdout, "  %s  %s v%lld  %s  [%s", when, json_string_value(json_object_get(e, "tool")),
 			       (long long)json_integer_value(json_object_get(e, "version")),
 			       json_string_value(json_object_get(e, "description")),
 			       json_string_value(json_object_get(e, "healing")));
 			if (json_object_get(e, "route_not_published"))
-				printf(", NOT in effect: the route could not be published (%s)",
+				dise_cli_print(stdout, ", NOT in effect: the route could not be published (%s)",
 				       json_string_value(json_object_get(e, "route_not_published")));
 			else if (json_object_get(e, "runs_instead"))
-				printf(", runs v%lld instead", (long long)json_integer_value(json_object_get(e, "runs_instead")));
+				dise_cli_print(stdout, ", runs v%lld instead", (long long)json_integer_value(json_object_get(e, "runs_instead")));
 			if (json_object_get(e, "routed_from_store"))
-				printf(", from the store: %s", json_string_value(json_object_get(e, "routed_from_store")));
-			printf("]\n");
+				dise_cli_print(stdout, ", from the store: %s", json_string_value(json_object_get(e, "routed_from_store")));
+			dise_cli_print(stdout, "]\n");
 			if (json_object_get(e, "went_wrong"))
-				printf("      went wrong: %s\n", json_string_value(json_object_get(e, "went_wrong")));
+				dise_cli_print(stdout, "      went wrong: %s\n", json_string_value(json_object_get(e, "went_wrong")));
 		}
 		if (json_array_size(problems))
-			printf("went wrong (latest first; all of it: dise journal):\n");
+			dise_cli_print(stdout, "went wrong (latest first; all of it: dise journal):\n");
 		for (i = 0; i < json_array_size(problems); i++) {
 			json_t *e = json_array_get(problems, i);
 			time_t t = (time_t)(json_integer_value(json_object_get(e, "wall_ns")) / 1000000000);
@@ -171,7 +182,7 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 
 			localtime_r(&t, &tm);
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-			printf("  %s  %s v%lld  %s %s%s%s\n", when, json_string_value(json_object_get(e, "tool")),
+			dise_cli_print(stdout, "  %s  %s v%lld  %s %s%s%s\n", when, json_string_value(json_object_get(e, "tool")),
 			       (long long)json_integer_value(json_object_get(e, "version")),
 			       json_string_value(json_object_get(e, "step")), json_string_value(json_object_get(e, "result")),
 			       detail ? ": " : "", detail ? detail : "");
@@ -179,7 +190,7 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		for (i = 0; i < json_array_size(not_published); i++) {
 			json_t *p = json_array_get(not_published, i);
 
-			printf("route NOT published: %s %s -> v%lld: %s (%s)\n", json_string_value(json_object_get(p, "tool")),
+			dise_cli_print(stdout, "route NOT published: %s %s -> v%lld: %s (%s)\n", json_string_value(json_object_get(p, "tool")),
 			       json_string_value(json_object_get(p, "path")),
 			       (long long)json_integer_value(json_object_get(p, "version")),
 			       json_string_value(json_object_get(p, "note")),
@@ -188,7 +199,7 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		for (i = 0; i < json_array_size(from_store); i++) {
 			json_t *p = json_array_get(from_store, i);
 
-			printf("routed from the store (its directory takes no copy): %s %s runs %s: files it finds "
+			dise_cli_print(stdout, "routed from the store (its directory takes no copy): %s %s runs %s: files it finds "
 			       "relative to itself are not found\n",
 			       json_string_value(json_object_get(p, "tool")), json_string_value(json_object_get(p, "path")),
 			       json_string_value(json_object_get(p, "target")));
@@ -196,7 +207,7 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		for (i = 0; i < json_array_size(restores); i++) {
 			json_t *p = json_array_get(restores, i);
 
-			printf("restore FAILED (the file at the path was not restored; the route stands): %s v%lld: %s\n",
+			dise_cli_print(stdout, "restore FAILED (the file at the path was not restored; the route stands): %s v%lld: %s\n",
 			       json_string_value(json_object_get(p, "tool")),
 			       (long long)json_integer_value(json_object_get(p, "version")),
 			       json_string_value(json_object_get(p, "detail")));
@@ -204,7 +215,7 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		for (i = 0; i < json_array_size(beside_impossible); i++) {
 			json_t *p = json_array_get(beside_impossible, i);
 
-			printf("if healed, would run from the store (directory not writable): %s %s\n",
+			dise_cli_print(stdout, "if healed, would run from the store (directory not writable): %s %s\n",
 			       json_string_value(json_object_get(p, "tool")), json_string_value(json_object_get(p, "path")));
 		}
 	}

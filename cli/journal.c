@@ -43,8 +43,7 @@ int dise_cli_journal(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	if (r < 0)
 		return dise_cli_error(r, "reading the journal");
 	if (json) {
-		json_dumpf(rows, stdout, JSON_COMPACT);
-		putchar('\n');
+		dise_cli_json_print(rows);
 		json_decref(rows);
 		return 0;
 	}
@@ -66,14 +65,14 @@ int dise_cli_journal(int argc, char **argv, const struct dise_cli_cmd *cmd)
 			else
 				snprintf(ver, sizeof(ver), "%s", id);
 		}
-		printf("%s  %s %s  %s %s", when, dise_cli_str(row, "tool") ? dise_cli_str(row, "tool") : "-", ver, dise_cli_str(row, "step"),
+		dise_cli_print(stdout, "%s  %s %s  %s %s", when, dise_cli_str(row, "tool") ? dise_cli_str(row, "tool") : "-", ver, dise_cli_str(row, "step"),
 		       dise_cli_str(row, "result"));
 		if (detail && detail[0])
-			printf(": %s", detail);
+			dise_cli_print(stdout, ": %s", detail);
 		putchar('\n');
 	}
 	if (!json_array_size(rows))
-		printf("nothing journaled%s%s\n", tool ? " for " : "", tool ? tool : "");
+		dise_cli_print(stdout, "nothing journaled%s%s\n", tool ? " for " : "", tool ? tool : "");
 	json_decref(rows);
 	return 0;
 }

@@ -77,9 +77,9 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		return dise_cli_error(r, "reading the versions of '%s'", tool);
 	}
 	if (dot) {
-		printf("digraph \"");
+		dise_cli_print(stdout, "digraph \"");
 		dot_str(tool);
-		printf("\" {\n  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", fontname=\"monospace\"];\n");
+		dise_cli_print(stdout, "\" {\n  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", fontname=\"monospace\"];\n");
 	}
 	for (size_t ri = 0; ri < json_array_size(rows); ri++) {
 		json_t *row = json_array_get(rows, ri);
@@ -99,17 +99,17 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		}
 		n++;
 		if (dot) {
-			printf("  v%lld [label=\"v%lld%s", id, id, label ? " " : "");
+			dise_cli_print(stdout, "  v%lld [label=\"v%lld%s", id, id, label ? " " : "");
 			dot_str(label);
-			printf("\\n%.12s\\n%s\\nruns %lld, failures %lld", sha, health, (long long)dise_cli_num(row, "runs"),
+			dise_cli_print(stdout, "\\n%.12s\\n%s\\nruns %lld, failures %lld", sha, health, (long long)dise_cli_num(row, "runs"),
 			       (long long)dise_cli_num(row, "failures"));
 			if (detection) {
-				printf("\\n");
+				dise_cli_print(stdout, "\\n");
 				dot_str(detection);
 			}
-			printf("\", fillcolor=%s%s];\n", dot_colour(health), route ? ", peripheries=2, xlabel=\"route\"" : "");
+			dise_cli_print(stdout, "\", fillcolor=%s%s];\n", dot_colour(health), route ? ", peripheries=2, xlabel=\"route\"" : "");
 			for (size_t k = 0; k < json_array_size(pj); k++)
-				printf("  v%lld -> v%lld;\n", (long long)json_integer_value(json_array_get(pj, k)), id);
+				dise_cli_print(stdout, "  v%lld -> v%lld;\n", (long long)json_integer_value(json_array_get(pj, k)), id);
 			json_decref(pj);
 		} else if (json) {
 			const char *path = dise_cli_str(row, "path");
@@ -133,14 +133,14 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 			/* by its label (v1, v2, … within the tool), then its id (what --version also takes) */
 			const char *plabels = dise_cli_str(row, "parent_labels");
 
-			printf("%-10s id %-5lld %.12s %-8s runs %lld, failures %lld, crashes %lld%s%s%s\n",
+			dise_cli_print(stdout, "%-10s id %-5lld %.12s %-8s runs %lld, failures %lld, crashes %lld%s%s%s\n",
 			       label ? label : "-", id, sha, health, (long long)dise_cli_num(row, "runs"), (long long)dise_cli_num(row, "failures"),
 			       (long long)dise_cli_num(row, "crashes"), plabels ? ", parents " : "", plabels ? plabels : "",
 			       route ? "   <- route" : "");
 			if (request)
-				printf("      heal request %s: %s\n", request, detection);
+				dise_cli_print(stdout, "      heal request %s: %s\n", request, detection);
 			if (dise_cli_str(row, "went_wrong"))
-				printf("      went wrong: %s\n", dise_cli_str(row, "went_wrong"));
+				dise_cli_print(stdout, "      went wrong: %s\n", dise_cli_str(row, "went_wrong"));
 			json_decref(pj);
 		}
 	}
@@ -148,10 +148,9 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	if (dot) {
 		puts("}");
 	} else if (json) {
-		json_dumpf(arr, stdout, JSON_COMPACT);
-		putchar('\n');
+		dise_cli_json_print(arr);
 	} else if (!n) {
-		printf("no versions of '%s' recorded\n", tool);
+		dise_cli_print(stdout, "no versions of '%s' recorded\n", tool);
 	}
 	json_decref(arr);
 	return 0;
@@ -204,6 +203,6 @@ int dise_cli_tool(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		return 1; /* a missing parent: already said */
 	if (r < 0)
 		return dise_cli_error(r, "cannot register '%s'", path);
-	printf("%s %s registered as v%lld\n", name, label, (long long)id);
+	dise_cli_print(stdout, "%s %s registered as v%lld\n", name, label, (long long)id);
 	return 0;
 }

@@ -7,14 +7,16 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "dise/ring.h"
 #include "home.h"
+#include "status.h"
 #include "store.h"
 
 int dise_cli_error(int err, const char *fmt, ...)
@@ -23,35 +25,66 @@ int dise_cli_error(int err, const char *fmt, ...)
 
 	fputs("dise: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	dise_cli_vprint(stderr, fmt, ap);
 	va_end(ap);
-	if (err)
-		fprintf(stderr, ": %s", strerror(err < 0 ? -err : err));
+	if (err == -EUCLEAN)
+		fputs(": the database is damaged or not a database (move it aside; the collector makes a new one)", stderr);
+	else if (err)
+		dise_cli_print(stderr, ": %s", strerror(err < 0 ? -err : err));
 	fputc('\n', stderr);
+	return 1;
+}
+
+/* The state directory of the store a reading command opened (or tried to): its collector's error is told after. */
+static char read_home[4096];
+
+int dise_cli_collector_error(const char *home, FILE *to)
+{
+	static int told = -1;
+	char msg[1100], when[64];
+	int64_t wall_ns;
+	time_t t;
+	struct tm tm;
+
+	if (told >= 0)
+		return told;
+	if ((told = dise_status_get(home, msg, sizeof(msg), &wall_ns) > 0) == 0)
+		return 0;
+	t = (time_t)(wall_ns / 1000000000);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
+	dise_cli_print(to, "dise: the collector's last error (%s): %s\n", when, msg);
 	return 1;
 }
 
 int dise_cli_open_store(int readonly, struct dise_store **st, char *home, size_t hsize)
 {
 	char db[4200];
+	const char *why;
 	int r = dise_home(home, hsize);
 
 	if (r < 0 || dise_path_join(db, sizeof(db), home, "dise.db") < 0)
 		return dise_cli_error(r < 0 ? r : -ENAMETOOLONG, "state directory");
+	if (readonly)
+		snprintf(read_home, sizeof(read_home), "%s", home);
 	if (readonly && access(db, F_OK) != 0) {
-		fprintf(stderr, "dise: nothing recorded yet in '%s' (is dise-collectord running?)\n", home);
+		dise_cli_print(stderr, "dise: nothing recorded yet in '%s' (is dise-collectord running?)\n", home);
 		return 1;
 	}
+	if (access(db, readonly ? R_OK : R_OK | W_OK) != 0 && errno != ENOENT) /* SQLite would say "unable to open" */
+		return dise_cli_error(-errno, "cannot %s '%s'", readonly ? "read" : "write", db);
 	r = dise_store_open(db, readonly, st);
 	if (r == -ENODATA) {
-		fprintf(stderr, "dise: nothing recorded yet in '%s' (is dise-collectord running?)\n", home);
+		dise_cli_print(stderr, "dise: nothing recorded yet in '%s' (is dise-collectord running?)\n", home);
 		return 1;
 	}
 	if (r == -ESTALE) {
-		fprintf(stderr, "dise: '%s' was made by an older dise; start dise-collectord once to upgrade it\n", db);
+		dise_cli_print(stderr, "dise: '%s' was made by an older dise; start dise-collectord once to upgrade it\n", db);
 		return 1;
 	}
-	return r < 0 ? dise_cli_error(r, "cannot open '%s'", db) : 0;
+	why = dise_store_open_errmsg();
+	if (r < 0 && why[0] && r != -EUCLEAN)
+		return dise_cli_error(0, "cannot open '%s': %s", db, why);
+	return r < 0 ? dise_cli_error(r, "cannot open '%s'%s%s%s", db, why[0] ? " (" : "", why, why[0] ? ")" : "") : 0;
 }
 
 int dise_cli_ring_path(char *buf, size_t size, int say)
@@ -60,7 +93,7 @@ int dise_cli_ring_path(char *buf, size_t size, int say)
 	int r = dise_ring_choose(buf, size);
 
 	if (r == 1 && say && dise_ring_path(def, sizeof(def)) == 0)
-		fprintf(stderr, "dise: '%s' is someone else's or not a ring file: recording uses '%s'\n", def, buf);
+		dise_cli_print(stderr, "dise: '%s' is someone else's or not a ring file: recording uses '%s'\n", def, buf);
 	return r < 0 ? r : 0;
 }
 
@@ -193,7 +226,7 @@ static void usage(FILE *f)
 	      "\n",
 	      f);
 	for (i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+		dise_cli_print(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fputs("\n"
 	      "Environment: DISE_RING (ring file, default /dev/shm/dise-<uid>), DISE_HOME (state,\n"
 	      "default $XDG_STATE_HOME/dise or ~/.local/state/dise).\n",
@@ -205,7 +238,7 @@ static int cmd_version(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	while (dise_cli_getopt(argc, argv, NULL, DISE_CLI_PERMUTE, cmd) != -1)
 		;
 	dise_cli_operands(argc, argv, 0, 0, cmd);
-	printf("dise %s\n", DISE_VERSION);
+	dise_cli_print(stdout, "dise %s\n", DISE_VERSION);
 	return 0;
 }
 
@@ -242,14 +275,21 @@ int main(int argc, char **argv)
 	else if (!strcmp(argv[1], "--version"))
 		argv[1] = (char *)"version";
 	if (argv[1][0] == '-') {
-		fprintf(stderr, "dise: unknown option '%s'\n", argv[1]);
+		dise_cli_print(stderr, "dise: unknown option '%s'\n", argv[1]);
 		usage(stderr);
 		return 2;
 	}
 	cmd = find_command(argv[1]);
 	if (!cmd) {
-		fprintf(stderr, "dise: unknown command '%s' (try 'dise --help')\n", argv[1]);
+		dise_cli_print(stderr, "dise: unknown command '%s' (try 'dise --help')\n", argv[1]);
 		return 2;
 	}
-	return cmd->fn(argc - 1, argv + 1, cmd);
+	{
+		int rc = cmd->fn(argc - 1, argv + 1, cmd);
+
+		/* a command that read the store fails when what it read may be stale or partial */
+		if (read_home[0] && dise_cli_collector_error(read_home, stderr) && rc == 0)
+			rc = 1;
+		return rc;
+	}
 }

@@ -26,9 +26,9 @@ void dise_cli_usage_error(const struct dise_cli_cmd *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "dise %s: ", cmd->name);
+	dise_cli_print(stderr, "dise %s: ", cmd->name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	dise_cli_vprint(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 	fputs(cmd->usage, stderr);

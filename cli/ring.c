@@ -39,7 +39,7 @@ static int open_reader(const char *path, int flags, dise_ring_reader **rd)
 	if (r == 0)
 		return 0;
 	if (hint)
-		fprintf(stderr, "dise: ring '%s': %s\n", path, hint);
+		dise_cli_print(stderr, "dise: ring '%s': %s\n", path, hint);
 	else
 		dise_cli_error(r, "cannot open ring '%s'", path);
 	return -1;
@@ -73,28 +73,27 @@ static int ring_stat(const char *path, int json)
 			      "written", json_u64(s.written), "dropped", json_u64(s.dropped), "torn", json_u64(s.torn),
 			      "corrupt", json_u64(s.corrupt), "consumer_pid", (int)s.consumer_pid, "corrupt_shards",
 			      (int)s.bad_shards);
-		json_dumpf(o, stdout, JSON_COMPACT);
-		putchar('\n');
+		dise_cli_json_print(o);
 		json_decref(o);
 		return 0;
 	}
-	printf("ring        %s\n", path);
-	printf("layout      v%u, %u shard%s of %" PRIu64 " slots of %u bytes (%zu bytes), epoch %016" PRIx64 "\n",
+	dise_cli_print(stdout, "ring        %s\n", path);
+	dise_cli_print(stdout, "layout      v%u, %u shard%s of %" PRIu64 " slots of %u bytes (%zu bytes), epoch %016" PRIx64 "\n",
 	       s.layout_version, s.nshards, s.nshards == 1 ? "" : "s", s.nslots / s.nshards, DISE_SLOT_SIZE,
 	       dise_ring_file_size(s.nshards, s.nslots / s.nshards), s.epoch);
 	if (s.bad_shards)
-		printf("cursor      head %" PRIu64 ", tail %" PRIu64 " (%" PRIu64
-		       " slots pending; %u shard%s with a head outside its lap: a stray store, the collector repairs it)\n",
-		       s.head, s.tail, s.pending, s.bad_shards, s.bad_shards == 1 ? "" : "s");
+		dise_cli_print(stdout, "cursor      head %" PRIu64 ", tail %" PRIu64 " (%" PRIu64
+			       " slots pending; %u shard%s with a head outside its lap: a stray store, the collector repairs it)\n",
+			       s.head, s.tail, s.pending, s.bad_shards, s.bad_shards == 1 ? "" : "s");
 	else
-		printf("cursor      head %" PRIu64 ", tail %" PRIu64 " (%" PRIu64 " slots pending)\n", s.head, s.tail,
-		       s.pending);
-	printf("written     %" PRIu64 "\n", s.written);
-	printf("dropped     %" PRIu64 "\n", s.dropped);
-	printf("torn        %" PRIu64 "\n", s.torn);
-	printf("corrupt     %" PRIu64 "\n", s.corrupt);
+		dise_cli_print(stdout, "cursor      head %" PRIu64 ", tail %" PRIu64 " (%" PRIu64 " slots pending)\n",
+			       s.head, s.tail, s.pending);
+	dise_cli_print(stdout, "written     %" PRIu64 "\n", s.written);
+	dise_cli_print(stdout, "dropped     %" PRIu64 "\n", s.dropped);
+	dise_cli_print(stdout, "torn        %" PRIu64 "\n", s.torn);
+	dise_cli_print(stdout, "corrupt     %" PRIu64 "\n", s.corrupt);
 	if (s.consumer_pid)
-		printf("consumer    pid %u (last)\n", s.consumer_pid);
+		dise_cli_print(stdout, "consumer    pid %u (last)\n", s.consumer_pid);
 	return 0;
 }
 
@@ -132,7 +131,7 @@ static int ring_dump(const char *path, int json, int consume)
 			bad++;
 			dise_ring_count_corrupt(rd);
 			if (!json)
-				fprintf(stderr, "dise: record %" PRIu64 " rejected: %s\n", id, why);
+				dise_cli_print(stderr, "dise: record %" PRIu64 " rejected: %s\n", id, why);
 			continue;
 		}
 		n++;
@@ -140,8 +139,7 @@ static int ring_dump(const char *path, int json, int consume)
 			json_t *o = dise_record_to_json(&rec, id, dise_ring_reader_epoch(rd));
 
 			if (o) {
-				json_dumpf(o, stdout, JSON_COMPACT);
-				putchar('\n');
+				dise_cli_json_print(o);
 				json_decref(o);
 			}
 		} else {
@@ -154,7 +152,7 @@ static int ring_dump(const char *path, int json, int consume)
 	dise_ring_reader_free(rd);
 	free(buf);
 	if (!json)
-		fprintf(stderr, "%" PRIu64 " records, %" PRIu64 " rejected\n", n, bad);
+		dise_cli_print(stderr, "%" PRIu64 " records, %" PRIu64 " rejected\n", n, bad);
 	return r < 0 ? 1 : 0;
 }
 

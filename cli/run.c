@@ -181,22 +181,22 @@ int dise_cli_run(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	self[n] = '\0';
 	snprintf(shim, sizeof(shim), "%s/../lib/libdise_shim.so", dirname(self));
 	if (!realpath(shim, abs_shim)) {
-		fprintf(stderr, "dise: the shim is not where it should be: %s\n", shim);
+		dise_cli_print(stderr, "dise: the shim is not where it should be: %s\n", shim);
 		return 1;
 	}
 	if (find_tool(argv[0], path, sizeof(path)) < 0) {
-		fprintf(stderr, "dise: %s: command not found\n", argv[0]);
+		dise_cli_print(stderr, "dise: %s: command not found\n", argv[0]);
 		return 127;
 	}
 	{
 		char ring_path[DISE_PATH_MAX];
 
 		if (dise_cli_ring_path(ring_path, sizeof(ring_path), 1) < 0) /* a fallback said in one line */
-			fprintf(stderr, "dise: no usable ring: '%s' runs unrecorded\n", argv[0]);
+			dise_cli_print(stderr, "dise: no usable ring: '%s' runs unrecorded\n", argv[0]);
 	}
 	r = dise_cli_collector_ensure();
 	if (r)
-		fprintf(stderr, "dise: running '%s' without a collector\n", argv[0]); /* the records wait in the ring */
+		dise_cli_print(stderr, "dise: running '%s' without a collector\n", argv[0]); /* the records wait in the ring */
 
 	/*
 	 * The tool must inherit the dispositions and mask dise inherited (under
@@ -234,13 +234,13 @@ int dise_cli_run(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	free(env);
 	free(owned);
 	if (r != 0) {
-		fprintf(stderr, "dise: cannot run '%s': %s\n", path, strerror(r));
+		dise_cli_print(stderr, "dise: cannot run '%s': %s\n", path, strerror(r));
 		return r == ENOENT ? 127 : 126;
 	}
 	child = pid;
 	while (wait4(pid, &status, 0, &ru) < 0) {
 		if (errno != EINTR) {
-			fprintf(stderr, "dise: waiting for '%s': %s\n", path, strerror(errno));
+			dise_cli_print(stderr, "dise: waiting for '%s': %s\n", path, strerror(errno));
 			return 1;
 		}
 	}

@@ -48,7 +48,6 @@ int dise_cli_runs(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		arr = json_array();
 	for (i = 0; i < (int)json_array_size(rows); i++) {
 		json_t *row = json_array_get(rows, i);
-		const char *execfn = json_string_value(json_object_get(row, "exe"));
 		const char *outcome = json_string_value(json_object_get(row, "outcome"));
 		const char *rtool = json_string_value(json_object_get(row, "tool"));
 		json_t *v;
@@ -60,14 +59,20 @@ int dise_cli_runs(int argc, char **argv, const struct dise_cli_cmd *cmd)
 			outcome = "running";
 		if (json) {
 			json_error_t err;
-			json_t *o = json_pack("{s:I,s:I,s:I,s:s,s:s,s:s}", "id", dise_cli_num(row, "id"), "pid", dise_cli_num(row, "pid"), "ppid",
-					      dise_cli_num(row, "ppid"), "tool", rtool, "execfn", execfn ? execfn : "",
-					      "outcome", outcome);
-			const char *a = json_string_value(json_object_get(row, "argv"));
-			const char *cwd = json_string_value(json_object_get(row, "cwd"));
+			json_t *o = json_pack("{s:I,s:I,s:I}", "id", dise_cli_num(row, "id"), "pid", dise_cli_num(row, "pid"),
+					      "ppid", dise_cli_num(row, "ppid"));
+			const char *a = dise_cli_str(row, "argv");
 			json_t *argvj = a ? json_loads(a, 0, &err) : NULL;
+			static const char *const texts[][2] = { { "tool", "tool" }, { "execfn", "exe" }, { "cwd", "cwd" } };
+			size_t t;
 
-			json_object_set_new(o, "cwd", json_string(cwd ? cwd : ""));
+			/* the exact bytes (dise_cli_json_print writes them as {"hex"} when not UTF-8): never a row dropped */
+			for (t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
+				json_t *x = json_object_get(row, texts[t][1]);
+
+				json_object_set_new(o, texts[t][0], x ? json_incref(x) : json_string(""));
+			}
+			json_object_set_new(o, "outcome", json_string(outcome));
 			json_object_set_new(o, "argv", argvj ? argvj : json_array());
 			json_object_set_new(o, "start_wall_ns", json_integer(dise_cli_num(row, "start_wall_ns")));
 			if ((v = json_object_get(row, "exit_status")))
@@ -90,21 +95,20 @@ int dise_cli_runs(int argc, char **argv, const struct dise_cli_cmd *cmd)
 				json_object_set(o, "crash_signature", v);
 			json_array_append_new(arr, o);
 		} else {
-			printf("%-6lld %-8lld %-8s %s", (long long)dise_cli_num(row, "id"), (long long)dise_cli_num(row, "pid"), outcome,
+			dise_cli_print(stdout, "%-6lld %-8lld %-8s %s", (long long)dise_cli_num(row, "id"), (long long)dise_cli_num(row, "pid"), outcome,
 			       rtool);
 			if (json_object_get(row, "exit_status"))
-				printf(" status %d", (int)dise_cli_num(row, "exit_status"));
+				dise_cli_print(stdout, " status %d", (int)dise_cli_num(row, "exit_status"));
 			if (json_object_get(row, "signal"))
-				printf(" signal %d", (int)dise_cli_num(row, "signal"));
+				dise_cli_print(stdout, " signal %d", (int)dise_cli_num(row, "signal"));
 			if (json_object_get(row, "wall_ns"))
-				printf(" %.3f ms", dise_cli_num(row, "wall_ns") / 1e6);
-			printf("\n");
+				dise_cli_print(stdout, " %.3f ms", dise_cli_num(row, "wall_ns") / 1e6);
+			dise_cli_print(stdout, "\n");
 		}
 	}
 	json_decref(rows);
 	if (json) {
-		json_dumpf(arr, stdout, JSON_COMPACT);
-		putchar('\n');
+		dise_cli_json_print(arr);
 		json_decref(arr);
 	}
 	return 0;

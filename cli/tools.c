@@ -27,7 +27,7 @@ int dise_cli_tool_name(struct dise_store *st, const char *name, char *buf, size_
 		cwd[0] = '\0';
 	r = dise_store_tool_lookup(st, name, cwd, buf, size, &cand);
 	if (r == -EEXIST) {
-		fprintf(stderr, "dise: '%s' names several tools: %s (name one by its path)\n", name, cand);
+		dise_cli_print(stderr, "dise: '%s' names several tools: %s (name one by its path)\n", name, cand);
 		free(cand);
 		return 1;
 	}
@@ -80,11 +80,10 @@ int dise_cli_tools(int argc, char **argv, const struct dise_cli_cmd *cmd)
 			json_object_set(o, "route", (v = json_object_get(row, "route")) ? v : json_null());
 			json_array_append_new(arr, o);
 		}
-		json_dumpf(arr, stdout, JSON_COMPACT);
-		putchar('\n');
+		dise_cli_json_print(arr);
 		json_decref(arr);
 	} else if (!json_array_size(rows)) {
-		printf("no tools recorded yet\n");
+		dise_cli_print(stdout, "no tools recorded yet\n");
 	} else {
 		for (i = 0; i < json_array_size(rows); i++) {
 			json_t *row = json_array_get(rows, i);
@@ -94,11 +93,11 @@ int dise_cli_tools(int argc, char **argv, const struct dise_cli_cmd *cmd)
 			const char *route = json_string_value(json_object_get(row, "route"));
 			json_int_t nv = json_integer_value(json_object_get(row, "versions"));
 
-			printf("%s\n  versions %lld (%s)%s%s\n", tool ? tool : "?", (long long)nv, health ? health : "none",
+			dise_cli_print(stdout, "%s\n  versions %lld (%s)%s%s\n", tool ? tool : "?", (long long)nv, health ? health : "none",
 			       route ? ", runs " : "", route ? route : "");
 			/* a group's paths; a tool that is its one path needs no second line */
 			if (paths && (!tool || strcmp(paths, tool)))
-				printf("  paths %s\n", paths);
+				dise_cli_print(stdout, "  paths %s\n", paths);
 		}
 	}
 	json_decref(rows);

@@ -54,6 +54,7 @@
 #include "ingest.h"
 #include "proc.h"
 #include "resolve.h"
+#include "status.h"
 #include "store.h"
 
 static volatile sig_atomic_t stop;
@@ -405,6 +406,30 @@ static int ring_check(dise_ingest *in, dise_store *st, struct resolver_arg *ra, 
 	return r;
 }
 
+/*
+ * Ingest failed with r (the records wait in the ring): says so on stderr and
+ * in the status file (status.h) at the first failure of a run of them, for
+ * `dise health` and every reading command. Returns 1 when the collector
+ * must stop instead of retrying: a damaged database never mends by itself,
+ * and --once does not wait on anything but a busy or full database.
+ */
+static int ingest_failed(const char *home, int r, int failures, int once)
+{
+	int fatal = r == -EUCLEAN || (once && r != -EBUSY && r != -ENOSPC && r != -ENOMEM);
+	const char *what = r == -EUCLEAN ? "the database is damaged" : strerror(-r);
+
+	if (fatal) {
+		fprintf(stderr, "dise-collectord: stopped: storing failed: %s; the records wait in the ring\n", what);
+		dise_status_set(home, "stopped: storing failed: %s; the records wait in the ring", what);
+		return 1;
+	}
+	if (failures == 0)
+		dise_status_set(home, "storing fails: %s; the records wait in the ring", what);
+	if (failures % 50 == 0)
+		fprintf(stderr, "dise-collectord: storing failed (%s), will retry\n", what);
+	return 0;
+}
+
 static int usage(FILE *f, int rc)
 {
 	fputs("usage: dise-collectord [--foreground | --daemon] [--once] [--batch N]\n"
@@ -595,7 +620,7 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	dise_store *st = NULL;
 	dise_ingest *in = NULL;
-	int c, once = 0, daemon = 0, lockfd, r, backoff = 0;
+	int c, once = 0, daemon = 0, lockfd, r, backoff = 0, failed = 0;
 	size_t batch = 4096;
 
 	while ((c = getopt_long(argc, argv, "fdob:h", opts, NULL)) != -1) {
@@ -665,9 +690,13 @@ int main(int argc, char **argv)
 
 	r = dise_store_open(db, 0, &st);
 	if (r < 0) {
-		startup_error("cannot open the database '%s': %s", db, strerror(-r));
+		const char *why = dise_store_open_errmsg()[0] ? dise_store_open_errmsg() : strerror(-r);
+
+		startup_error("cannot open the database '%s': %s", db, why);
+		dise_status_set(home, "stopped: cannot open the database '%s': %s", db, why);
 		return 1;
 	}
+	dise_status_clear(home); /* an error of a collector before this one no longer stands */
 	r = dise_ingest_new(ring, st, &in);
 	if (r < 0) {
 		startup_error("cannot consume the ring '%s': %s", ring, r == -EBUSY ? "another consumer holds it" : strerror(-r));
@@ -698,12 +727,14 @@ int main(int argc, char **argv)
 		r = dise_ingest_batch(in, batch, &stats);
 		if (r < 0) {
 			/* a locked or full database: the records wait in the ring; try again, a bit later each time */
-			if (backoff == 0 || backoff % 50 == 0)
-				fprintf(stderr, "dise-collectord: storing failed (%s), will retry\n", strerror(-r));
+			if ((failed = ingest_failed(home, r, backoff, once)))
+				break;
 			backoff++;
 			nap(backoff < 10 ? 10 : 200);
 			continue;
 		}
+		if (backoff)
+			dise_status_clear(home); /* storing works again */
 		backoff = 0;
 		if (atomic_exchange(&ra.routes_changed, 0) && publish_routes(in, st, cas) < 0)
 			atomic_store(&ra.routes_changed, 1); /* not read whole (busy): the next pass publishes */
@@ -746,7 +777,7 @@ int main(int argc, char **argv)
 	}
 	if (notifier_on)
 		pthread_join(notifier, NULL);
-	if (once) {
+	if (once && !failed) {
 		resolve_all(st, cas, &cfg);
 		publish_routes(in, st, cas);
 		dise_notify_pending(st, cfg.webhook, cfg.webhook_timeout_ms);
@@ -761,5 +792,5 @@ int main(int argc, char **argv)
 	dise_store_free(st);
 	dise_config_free(&cfg);
 	dise_ring_unmap(&ra.wake);
-	return 0;
+	return failed;
 }

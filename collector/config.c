@@ -85,6 +85,24 @@ static int load_detect(json_t *o, struct dise_detect_policy *p, char *err, size_
 	return 0;
 }
 
+/*
+ * A tool's rule scope from its "rule_scope" (scope, -1: not given) and its
+ * "critical", whatever order they came in: "critical": true means "global",
+ * and with any other scope given it is a contradiction, not a preference.
+ */
+static int resolve_scope(struct dise_tool_policy *p, const char *name, int scope, int critical, char *err,
+			 size_t errsize)
+{
+	if (critical && scope >= 0 && scope != DISE_SCOPE_GLOBAL)
+		BAD("dise.json: 'tools.%s.critical' is true but 'rule_scope' is \"%s\"", name,
+		    dise_scope_name((enum dise_scope)scope));
+	if (critical)
+		p->rule_scope = DISE_SCOPE_GLOBAL;
+	else if (scope >= 0)
+		p->rule_scope = (enum dise_scope)scope;
+	return 0;
+}
+
 static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errsize)
 {
 	const char *name, *k;
@@ -98,6 +116,7 @@ static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errs
 	json_object_foreach(o, name, t)
 	{
 		struct dise_tool_policy *p = &cfg->tools[cfg->ntools++];
+		int scope = -1, critical = 0; /* as given; resolved once the whole object is read */
 
 		p->name = strdup(name);
 		p->test_timeout_s = 60;
@@ -140,28 +159,18 @@ static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errs
 				p->replay = json_is_true(v);
 				continue;
 			}
-			if (!strcmp(k, "rule_scope") || !strcmp(k, "critical")) {
-				const char *s = json_string_value(v);
-				int j;
-
-				if (!strcmp(k, "critical")) {
-					if (!json_is_boolean(v))
-						BAD("dise.json: 'tools.%s.critical' must be true or false", name);
-					s = json_is_true(v) ? dise_scope_name(DISE_SCOPE_GLOBAL) : NULL;
-					if (!s)
-						continue;
-				}
-				j = dise_scope_from_name(s);
-				if (j < 0)
+			if (!strcmp(k, "rule_scope")) {
+				scope = json_is_string(v) ? dise_scope_from_name(json_string_value(v)) : -1;
+				if (scope < 0)
 					BAD("dise.json: 'tools.%s.rule_scope' must be \"descendants\", \"all_similar\" or "
 					    "\"global\"",
 					    name);
-				/* "critical": true with another scope is a contradiction, not a preference */
-				if (p->rule_scope != DISE_SCOPE_DESCENDANTS && (int)p->rule_scope != j)
-					BAD("dise.json: 'tools.%s.critical' is true but 'rule_scope' is \"%s\"", name,
-					    dise_scope_name(p->rule_scope != DISE_SCOPE_GLOBAL ? p->rule_scope
-											   : (enum dise_scope)j));
-				p->rule_scope = (enum dise_scope)j;
+				continue;
+			}
+			if (!strcmp(k, "critical")) {
+				if (!json_is_boolean(v))
+					BAD("dise.json: 'tools.%s.critical' must be true or false", name);
+				critical = json_is_true(v);
 				continue;
 			}
 			if (!strcmp(k, "paths")) {
@@ -198,6 +207,8 @@ static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errs
 				p->normal[p->nnormal++] = (int)json_integer_value(c);
 			}
 		}
+		if (resolve_scope(p, name, scope, critical, err, errsize) < 0)
+			return -EINVAL;
 	}
 	return 0;
 }

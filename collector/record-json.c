@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Rendering of decoded records. Strings from the ring are data of unknown
- * encoding: jansson is given them with json_stringn_nocheck only after they
- * were checked to be valid UTF-8, and otherwise with the invalid bytes
- * replaced, so one odd argv never makes a whole dump unparseable.
+ * encoding: a string when they are valid UTF-8, else {"hex": ...} with
+ * their exact bytes (dise_json_text), so one odd argv never makes a whole
+ * dump unparseable, and nothing of it is lost.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -33,24 +34,93 @@ const char *dise_signal_name(int sig)
 	}
 }
 
-static json_t *str(const char *s)
+json_t *dise_json_text(const char *s, size_t n)
 {
-	json_t *j = json_string(s);
-	char *copy;
-	size_t i, n;
+	static const char digits[] = "0123456789abcdef";
+	json_t *j = json_stringn(s, n);
+	char *h;
+	size_t i;
 
 	if (j)
 		return j;
-	/* Not UTF-8: keep ASCII, replace other bytes with '?'. */
-	n = strlen(s);
-	copy = strdup(s);
-	if (!copy)
-		return json_null();
-	for (i = 0; i < n; i++)
-		if ((unsigned char)copy[i] >= 0x80)
-			copy[i] = '?';
-	j = json_string(copy);
-	free(copy);
+	h = malloc(2 * n + 1);
+	if (!h)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		h[2 * i] = digits[(unsigned char)s[i] >> 4];
+		h[2 * i + 1] = digits[(unsigned char)s[i] & 15];
+	}
+	h[2 * n] = '\0';
+	j = json_pack("{s:s}", "hex", h);
+	free(h);
+	return j;
+}
+
+char *dise_json_text_bytes(json_t *v)
+{
+	const char *h = json_string_value(json_object_get(v, "hex"));
+	size_t i, n;
+	char *b;
+
+	if (json_is_string(v)) {
+		b = malloc(json_string_length(v) + 1);
+		if (b)
+			memcpy(b, json_string_value(v), json_string_length(v) + 1);
+		return b;
+	}
+	if (!h || json_object_size(v) != 1 || (n = strlen(h)) % 2 || !(b = malloc(n / 2 + 1)))
+		return NULL;
+	for (i = 0; i < n; i += 2) {
+		unsigned hi, lo;
+
+		if (sscanf(h + i, "%1x%1x", &hi, &lo) != 2) {
+			free(b);
+			return NULL;
+		}
+		b[i / 2] = (char)(hi << 4 | lo);
+	}
+	b[n / 2] = '\0';
+	return b;
+}
+
+/* Whether string x holds UTF-8 (jansson's own check). */
+static int is_utf8(json_t *x)
+{
+	json_t *j = json_stringn(json_string_value(x), json_string_length(x));
+
+	json_decref(j);
+	return j != NULL;
+}
+
+void dise_json_text_fix(json_t *v)
+{
+	const char *k;
+	json_t *x;
+	size_t i;
+
+	if (json_is_object(v)) {
+		json_object_foreach(v, k, x)
+		{
+			if (json_is_string(x) && !is_utf8(x))
+				json_object_set_new(v, k, dise_json_text(json_string_value(x), json_string_length(x)));
+			else
+				dise_json_text_fix(x);
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+		{
+			if (json_is_string(x) && !is_utf8(x))
+				json_array_set_new(v, i, dise_json_text(json_string_value(x), json_string_length(x)));
+			else
+				dise_json_text_fix(x);
+		}
+	}
+}
+
+static json_t *str(const char *s)
+{
+	json_t *j = dise_json_text(s, strlen(s));
+
 	return j ? j : json_null();
 }
 

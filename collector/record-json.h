@@ -16,4 +16,15 @@ void dise_record_print(FILE *f, const struct dise_record *rec, uint64_t id);
 
 const char *dise_signal_name(int sig);
 
+/*
+ * Text of unknown encoding (argv, paths, tool names) as JSON, losslessly:
+ * a string when its n bytes are UTF-8, else the object {"hex": "<its bytes
+ * in lowercase hex>"}, the documented escape. NULL on ENOMEM.
+ */
+json_t *dise_json_text(const char *s, size_t n);
+/* The bytes v holds as dise_json_text() wrote them (a string, or {"hex"}), NUL-terminated (free it); NULL when neither. */
+char *dise_json_text_bytes(json_t *v);
+/* Every string in v whose bytes are not UTF-8 (json_stringn_nocheck) replaced by its dise_json_text() form. */
+void dise_json_text_fix(json_t *v);
+
 #endif

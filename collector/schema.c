@@ -349,6 +349,25 @@ static int step_sql(sqlite3 *db, int from)
 }
 
 /* The version db records (0: none), or -errno. */
+/*
+ * Why schema_version could not be read: -ENODATA when the schema is there
+ * to read and has no such table (nothing made yet), -EUCLEAN when the file
+ * has no readable schema (a damaged header: "unsupported file format").
+ */
+static int no_schema(sqlite3 *db)
+{
+	sqlite3_stmt *q;
+	int r = sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE name = 'schema_version'", -1, &q, NULL);
+
+	if (r != SQLITE_OK)
+		return (r & 0xff) == SQLITE_ERROR ? -EUCLEAN : dise__errno(r);
+	r = dise__step(q);
+	if (r > 0)
+		r = sqlite3_column_int(q, 0) ? -EUCLEAN : -ENODATA; /* there, yet unreadable */
+	sqlite3_finalize(q);
+	return r < 0 ? r : -EUCLEAN;
+}
+
 static int read_version(sqlite3 *db)
 {
 	sqlite3_stmt *q;
@@ -356,7 +375,7 @@ static int read_version(sqlite3 *db)
 
 	r = sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &q, NULL);
 	if (r != SQLITE_OK) /* no such table: no schema yet; busy (the schema could not be read): an error */
-		return (r & 0xff) == SQLITE_ERROR ? -ENODATA : dise__errno(r);
+		return (r & 0xff) == SQLITE_ERROR ? no_schema(db) : dise__errno(r);
 	r = dise__step(q);
 	if (r > 0)
 		version = sqlite3_column_int(q, 0);

@@ -2,7 +2,8 @@
 /*
  * What the `dise` command reads: each report one cached statement, its rows
  * returned whole as a JSON array of objects (column name -> value; a NULL
- * column is left out), so that the command formats them with no statement
+ * column is left out; text as its exact bytes, which may not be UTF-8:
+ * dise_json_text_fix() before dumping), so that the command formats them with no statement
  * open and no SQL of its own. Also the version a command names.
  */
 #define _GNU_SOURCE
@@ -143,7 +144,10 @@ int dise_store_report(dise_store *st, enum dise_report what, const char *arg, in
 			switch (sqlite3_column_type(q, i)) {
 			case SQLITE_INTEGER: json_object_set_new(o, name, json_integer(sqlite3_column_int64(q, i))); break;
 			case SQLITE_NULL: break;
-			default: json_object_set_new(o, name, json_string((const char *)sqlite3_column_text(q, i)));
+			/* the exact bytes, UTF-8 or not: the command escapes them for a terminal, encodes them for JSON */
+			default:
+				json_object_set_new(o, name, json_stringn_nocheck((const char *)sqlite3_column_text(q, i),
+										  (size_t)sqlite3_column_bytes(q, i)));
 			}
 		}
 		json_array_append_new(arr, o);

@@ -28,6 +28,8 @@ int dise__errno(int rc)
 	case SQLITE_READONLY:
 	case SQLITE_PERM: return -EACCES;
 	case SQLITE_CANTOPEN: return -ENOENT;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB: return -EUCLEAN; /* a damaged page, or not a database at all */
 	default: return -EIO;
 	}
 }

@@ -31,6 +31,7 @@
 #include "config.h"
 #include "crash-sig.h"
 #include "outcome.h"
+#include "record-json.h"
 #include "schema.h"
 #include "store-internal.h"
 #include "toolpath.h"
@@ -212,17 +213,56 @@ static int own_files(const char *path, int readonly)
 	return r;
 }
 
+/* What SQLite said when this thread's last dise_store_open() failed ("" when it said nothing). */
+static _Thread_local char open_errmsg[256];
+
+const char *dise_store_open_errmsg(void)
+{
+	return open_errmsg;
+}
+
+/*
+ * The writer's journals, -wal and -shm, made writable for their owner when
+ * they are not: SQLite gives them the mode the database had when it made
+ * them, and a -shm made while the database was read-only (0444) would keep
+ * the collector out after the database is writable again. chmod, never
+ * unlink: a reader may have the -shm mapped.
+ */
+static void journals_writable(const char *path)
+{
+	static const char *const ext[] = { "-wal", "-shm" };
+	char j[4200];
+	struct stat s;
+	size_t i;
+
+	for (i = 0; i < 2; i++)
+		if ((size_t)snprintf(j, sizeof(j), "%s%s", path, ext[i]) < sizeof(j) && lstat(j, &s) == 0 &&
+		    S_ISREG(s.st_mode) && s.st_uid == geteuid() && (s.st_mode & 0600) != 0600)
+			(void)chmod(j, (s.st_mode & 07777) | 0600);
+}
+
 int dise_store_open(const char *path, int readonly, dise_store **ret)
 {
 	dise_store *st = calloc(1, sizeof(*st));
 	int r, i, flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 
+	open_errmsg[0] = '\0';
 	if (!st)
 		return -ENOMEM;
+	if (!readonly && strcmp(path, ":memory:")) {
+		/* SQLite would open a database it cannot write read-only, and fail at the first write */
+		if (access(path, W_OK) < 0 && errno != ENOENT) {
+			snprintf(open_errmsg, sizeof(open_errmsg), "the database is not writable: %s", strerror(errno));
+			free(st);
+			return -EACCES;
+		}
+	}
 	if (strcmp(path, ":memory:") && (r = own_files(path, readonly)) < 0) {
 		free(st);
 		return r;
 	}
+	if (!readonly && strcmp(path, ":memory:"))
+		journals_writable(path);
 	r = map_rc(sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL));
 	if (r < 0)
 		goto fail;
@@ -278,8 +318,8 @@ int dise_store_open(const char *path, int readonly, dise_store **ret)
 	*ret = st;
 	return 0;
 fail:
-	if (st->db && r == -EIO)
-		fprintf(stderr, "dise: store '%s': %s\n", path, sqlite3_errmsg(st->db));
+	if (st->db && r != -ENODATA && r != -ESTALE)
+		snprintf(open_errmsg, sizeof(open_errmsg), "%s", sqlite3_errmsg(st->db));
 	dise_store_free(st);
 	return r;
 }
@@ -369,27 +409,15 @@ static void bind_key(sqlite3_stmt *q, uint64_t epoch, const struct dise_rec_hdr 
 	sqlite3_bind_int64(q, 3, (int64_t)h->run_start_ns);
 }
 
-/* argv as a JSON array of strings (invalid UTF-8 bytes become '?'). */
+/* argv as a JSON array: each argument a string, or {"hex": ...} when it is not UTF-8 (its exact bytes). */
 static char *argv_json(const char *p, uint32_t count)
 {
 	json_t *a = json_array();
 	char *s;
 	uint32_t i;
 
-	for (i = 0; p && i < count; i++, p += strlen(p) + 1) {
-		json_t *v = json_string(p);
-
-		if (!v) {
-			char *c = strdup(p);
-
-			for (char *x = c; x && *x; x++)
-				if ((unsigned char)*x >= 0x80)
-					*x = '?';
-			v = json_string(c ? c : "");
-			free(c);
-		}
-		json_array_append_new(a, v);
-	}
+	for (i = 0; p && i < count; i++, p += strlen(p) + 1)
+		json_array_append_new(a, dise_json_text(p, strlen(p)));
 	s = json_dumps(a, JSON_COMPACT);
 	json_decref(a);
 	return s;

@@ -9,7 +9,8 @@
  * with none of them open.
  *
  * Errors: 0 or -errno; SQLITE_BUSY/LOCKED map to -EBUSY, SQLITE_FULL to
- * -ENOSPC, anything else to -EIO (dise_store_errmsg() says what SQLite said).
+ * -ENOSPC, SQLITE_CORRUPT/NOTADB to -EUCLEAN, SQLITE_READONLY/PERM to
+ * -EACCES, anything else to -EIO (dise_store_errmsg() says what SQLite said).
  * Not thread-safe: one store per thread.
  */
 #ifndef DISE_STORE_H
@@ -27,8 +28,14 @@ typedef struct dise_store dise_store;
 
 #define DISE_SCHEMA_VERSION 13
 
-/* Opens (creating and migrating) the database; readonly opens an existing one as is. */
+/*
+ * Opens (creating and migrating) the database; readonly opens an existing
+ * one as is. -EUCLEAN: the file is damaged or no database; -EACCES: not
+ * writable (for a writer); -ENODATA: no schema yet (a reader).
+ */
 int dise_store_open(const char *path, int readonly, dise_store **ret);
+/* What SQLite said when this thread's last dise_store_open() failed, one line ("" when nothing). */
+const char *dise_store_open_errmsg(void);
 /*
  * Tests of the upgrade path: creates path as a database of an older schema
  * version (1 .. DISE_SCHEMA_VERSION), as the migration steps define that

@@ -150,10 +150,11 @@ static int describe_rule(dise_store *st, int64_t version, char *desc, size_t siz
 			size_t i, n = 0;
 
 			for (i = 0; a && i < json_array_size(a) && n < sizeof(how) - 64; i++) {
-				const char *s = json_string_value(json_array_get(a, i));
+				char *s = dise_json_text_bytes(json_array_get(a, i));
 				const char *b = i == 0 && s ? strrchr(s, '/') : NULL;
 
 				n += (size_t)snprintf(how + n, sizeof(how) - n, "%s%s", i ? " " : "", b ? b + 1 : s ? s : "");
+				free(s);
 			}
 			json_decref(a);
 		}

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "record-json.h"
 #include "sha256.h"
 #include "validate.h"
 
@@ -113,15 +114,52 @@ int dise_validate_spawn(const char *path, char *const argv[], const char *cwd, c
 	}
 }
 
+/*
+ * The name the test command gets for the candidate. Users write
+ * `$DISE_CANDIDATE --self-test` unquoted, and sh splits and globs an
+ * unquoted expansion: a copy under a DISE_HOME with a space (or a tab, a
+ * newline, '*', '?', '[') in it would be another command. Such a path gets a
+ * symlink to it of a plain name, in a directory of this process's own under
+ * /tmp (not $TMPDIR, which may have a space too), into alias; *dir receives
+ * that directory (to remove), "" when the candidate's own path is plain or
+ * no alias could be made (the path is then given as is).
+ */
+static void plain_alias(const char *candidate, char dir[64], char *alias, size_t size)
+{
+	const char *base = strrchr(candidate, '/');
+
+	dir[0] = '\0';
+	snprintf(alias, size, "%s", candidate);
+	if (!strpbrk(candidate, " \t\n*?[") || candidate[0] != '/')
+		return;
+	base = base && !strpbrk(base + 1, " \t\n*?[") && base[1] ? base + 1 : "candidate";
+	snprintf(dir, 64, "/tmp/dise-candidate-XXXXXX");
+	if (!mkdtemp(dir)) {
+		dir[0] = '\0';
+		return;
+	}
+	if ((size_t)snprintf(alias, size, "%s/%s", dir, base) >= size || symlink(candidate, alias) < 0) {
+		rmdir(dir);
+		dir[0] = '\0';
+		snprintf(alias, size, "%s", candidate);
+	}
+}
+
 int dise_validate_test(const struct dise_tool_policy *p, const char *candidate, char *why, size_t size)
 {
-	char *argv[] = { "sh", "-c", p->test_command, NULL }, *env;
-	int st, r;
+	char *argv[] = { "sh", "-c", p->test_command, NULL }, *env = NULL, dir[64], alias[PATH_MAX];
+	int st, r = -ENOMEM;
 
-	if (asprintf(&env, "DISE_CANDIDATE=%s", candidate) < 0)
-		return -ENOMEM;
-	r = dise_validate_spawn("/bin/sh", argv, NULL, env, (unsigned)p->test_timeout_s * 1000u, &st);
+	plain_alias(candidate, dir, alias, sizeof(alias));
+	if (asprintf(&env, "DISE_CANDIDATE=%s", alias) < 0)
+		env = NULL;
+	else
+		r = dise_validate_spawn("/bin/sh", argv, NULL, env, (unsigned)p->test_timeout_s * 1000u, &st);
 	free(env);
+	if (dir[0]) {
+		unlink(alias);
+		rmdir(dir);
+	}
 	if (r == -ETIMEDOUT) {
 		snprintf(why, size, "test command timed out after %d s", p->test_timeout_s);
 		return 1;
@@ -151,9 +189,7 @@ static char **argv_of(const char *js)
 		goto out;
 	v = calloc(json_array_size(a) + 1, sizeof(*v));
 	for (i = 0; v && i < json_array_size(a); i++) {
-		const char *s = json_string_value(json_array_get(a, i));
-
-		v[i] = strdup(s ? s : "");
+		v[i] = dise_json_text_bytes(json_array_get(a, i)); /* the exact bytes that ran */
 		if (!v[i]) {
 			dise_validate_argv_free(v);
 			v = NULL;

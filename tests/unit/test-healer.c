@@ -1,13 +1,24 @@
 /* SPDX-License-Identifier: MIT */
-/* The healer's pure decisions (healer/policy.c): which ancestor, which descendants. */
+/*
+ * The healer's pure decisions (healer/policy.c): which ancestor, which
+ * descendants; and the test command of a candidate (healer/validate.c).
+ */
+#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "config.h"
 #include "policy.h"
+#include "validate.h"
 
 #define H DISE_HEALTHY
 #define D DISE_DEGRADED
@@ -74,12 +85,52 @@ static void test_names(void **state)
 	assert_int_equal(dise_health_parse("nonsense", &h), -1);
 }
 
+/* Writes an executable shell script at path. */
+static void script(const char *path, const char *body)
+{
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	fprintf(fp, "#!/bin/sh\n%s\n", body);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(chmod(path, 0755), 0);
+}
+
+/*
+ * The README's test command, `$DISE_CANDIDATE --self-test` unquoted, with a
+ * DISE_HOME that has a space in it: the healthy candidate passes, the
+ * broken one fails, as under a plain DISE_HOME.
+ */
+static void test_candidate_in_spaced_home(void **state)
+{
+	char top[] = "/tmp/dise-healer-XXXXXX", home[64], good[96], bad[96], why[256];
+	struct dise_tool_policy p = { .test_command = "$DISE_CANDIDATE --self-test", .test_timeout_s = 10 };
+
+	(void)state;
+	assert_non_null(mkdtemp(top));
+	snprintf(home, sizeof(home), "%s/my home", top);
+	assert_int_equal(mkdir(home, 0700), 0);
+	snprintf(good, sizeof(good), "%s/good copy", home);
+	snprintf(bad, sizeof(bad), "%s/bad", home);
+	script(good, "[ \"$1\" = --self-test ] && [ $# = 1 ]");
+	script(bad, "exit 1");
+	assert_int_equal(dise_validate_test(&p, good, why, sizeof(why)), 0);
+	assert_string_equal(why, "test command passed");
+	assert_int_equal(dise_validate_test(&p, bad, why, sizeof(why)), 1);
+	assert_string_equal(why, "test command exited 1");
+	/* quoted, as the README now writes it, works as well */
+	p.test_command = "\"$DISE_CANDIDATE\" --self-test";
+	assert_int_equal(dise_validate_test(&p, good, why, sizeof(why)), 0);
+	unlink(good), unlink(bad), rmdir(home), rmdir(top);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chain),
 		cmocka_unit_test(test_merge),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_candidate_in_spaced_home),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
