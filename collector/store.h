@@ -15,6 +15,7 @@
 #ifndef DISE_STORE_H
 #define DISE_STORE_H
 
+#include <limits.h>
 #include <stdint.h>
 
 #include <stddef.h>
@@ -163,7 +164,7 @@ int dise_store_cas_forget(dise_store *st, const char *cas_path);
 int dise_store_last_run_id(dise_store *st, int64_t *ret);
 struct dise_version_ref {
 	int64_t id;
-	char tool[256];
+	char tool[PATH_MAX]; /* a tool is the path it was invoked at: up to PATH_MAX */
 };
 /*
  * The versions to look at, to free: not pruned or failed, with no queued
@@ -345,7 +346,7 @@ struct dise_rule_pair {
 	int64_t rule, version, source;
 	int replayable;
 	enum dise_scope scope;
-	char tool[256], vtool[256];
+	char tool[PATH_MAX], vtool[PATH_MAX]; /* tools are paths */
 };
 /* The (rule, version it may cover) pairs not checked yet, at most max; how many. */
 int dise_store_rule_pairs(dise_store *st, struct dise_rule_pair *t, int max);

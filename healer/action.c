@@ -24,6 +24,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,7 @@ static int64_t now_ns(clockid_t c)
 struct ctx {
 	dise_store *st;
 	int64_t request, version;
-	char tool[256];
+	char tool[PATH_MAX]; /* a tool is the path it was invoked at */
 	int64_t t0;
 };
 
@@ -248,7 +249,7 @@ static int restore_paths(struct ctx *c, int64_t ancestor)
 static int route_step(struct ctx *c, const int64_t *rejected, size_t nrejected, const char *validated, int restore)
 {
 	struct dag d;
-	char detail[768];
+	char detail[PATH_MAX + 128];
 	int64_t ancestor;
 	int r = dag_load(c->st, c->tool, &d);
 

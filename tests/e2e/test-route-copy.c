@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Routes, what runs and what is left behind (issue 16, items 4 and 6): a
+ * routed script keeps its own name ($0, sys.argv[0]) and finds what lies
+ * beside it; the copies beside originals go away with their route and
+ * nothing else does; tools at long paths heal.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <jansson.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "route-util.h"
+
+struct interp {
+	const char *name, *shebang, *v1, *v2;
+};
+
+/*
+ * v1 prints its $0 and what it sourced from beside itself; v2 is broken.
+ * Routed, the script's $0 is exactly the path run (not the copy's name,
+ * not /proc/self/fd/N), and lib (beside $0) is found.
+ */
+static const struct interp interps[] = {
+	{ "sh", "#!/bin/sh\n",
+	  ". \"$(dirname \"$0\")/lib.sh\" || exit 9\nprintf 'v1 %s %s [%s]\\n' \"$0\" \"$LIBV\" \"$*\"\n",
+	  "echo v2 broken; exit 3\n" },
+	{ "bash", "#!/bin/bash\n",
+	  "source \"$(dirname \"$0\")/lib.sh\" || exit 9\nprintf 'v1 %s %s [%s]\\n' \"$0\" \"$LIBV\" \"$*\"\n",
+	  "echo v2 broken; exit 3\n" },
+	{ "python3", "#!/usr/bin/python3\n",
+	  "import os, sys\nexec(open(os.path.join(os.path.dirname(sys.argv[0]), 'lib.sh')).read().strip().replace('LIBV=', "
+	  "'LIBV=\\'') + '\\'')\nprint('v1 %s %s [%s]' % (sys.argv[0], LIBV, ' '.join(sys.argv[1:])))\n"
+	  "assert __file__ == sys.argv[0], __file__\n",
+	  "import sys\nprint('v2 broken')\nsys.exit(3)\n" },
+	{ "perl", "#!/usr/bin/perl\n",
+	  "use File::Basename; our $LIBV; do(dirname($0) . '/lib.pl') or exit 9;\nprint \"v1 $0 $LIBV [@ARGV]\\n\";\n",
+	  "print \"v2 broken\\n\"; exit 3;\n" },
+};
+
+static void test_routed_script_keeps_its_name(void **state)
+{
+	struct fixture *f = *state;
+	size_t k;
+
+	for (k = 0; k < sizeof(interps) / sizeof(interps[0]); k++) {
+		const struct interp *in = &interps[k];
+		const char *interp = in->shebang + 2;
+		char *dir, *path, *text, *want, tool[32], ipath[64];
+		char *argv[4];
+		struct run_result r;
+
+		snprintf(ipath, sizeof(ipath), "%.*s", (int)(strchr(interp, '\n') - interp), interp);
+		if (access(ipath, X_OK) != 0)
+			continue;
+		snprintf(tool, sizeof(tool), "name-%s", in->name);
+		assert_true(asprintf(&dir, "%s/%s/bin", f->dir, in->name) > 0);
+		sh("mkdir -p '%s'", dir);
+		assert_true(asprintf(&path, "%s/tool", dir) > 0);
+		assert_true(asprintf(&text, "%s/lib.sh", dir) > 0);
+		write_file(text, 0644, "LIBV=beside\n");
+		free(text);
+		assert_true(asprintf(&text, "%s/lib.pl", dir) > 0);
+		write_file(text, 0644, "$LIBV = 'beside'; 1;\n");
+		free(text);
+		assert_true(asprintf(&text, "%s%s", in->shebang, in->v1) > 0);
+		write_file(path, 0755, text);
+		free(text);
+		argv[0] = path, argv[1] = "a", argv[2] = "b", argv[3] = NULL;
+		assert_true(asprintf(&text, "%s%s", in->shebang, in->v2) > 0);
+		deploy_and_heal(f, tool, path, text, 0755, argv);
+		free(text);
+
+		watched(f, argv, &r);
+		assert_true(asprintf(&want, "v1 %s beside [a b]\n", path) > 0);
+		if (strcmp(r.out, want) != 0)
+			print_error("%s: got  %swant %s(stderr %s)\n", in->name, r.out, want, r.err);
+		assert_string_equal(r.out, want);
+		assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+		run_result_free(&r);
+		free(want);
+		free(path);
+		free(dir);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_routed_script_keeps_its_name, fixture_setup, fixture_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
