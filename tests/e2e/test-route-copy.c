@@ -95,10 +95,55 @@ static void test_routed_script_keeps_its_name(void **state)
 	}
 }
 
+/*
+ * A tool is the path it was invoked at: a path longer than 256 bytes is a
+ * tool like any other, healed and routed (the heal structs once held tool
+ * names in 256 bytes: the healer looked up a truncated tool and found
+ * nothing to route to).
+ */
+static void test_long_tool_path_heals(void **state)
+{
+	struct fixture *f = *state;
+	char *dir, *path, *want, seg[101];
+	char *argv[2];
+	struct run_result r;
+
+	memset(seg, 'd', 100);
+	seg[100] = '\0';
+	assert_true(asprintf(&dir, "%s/%s/%s/%s", f->dir, seg, seg, seg) > 0);
+	sh("mkdir -p '%s'", dir);
+	assert_true(asprintf(&path, "%s/longtool", dir) > 0);
+	assert_true(strlen(path) > 300);
+	write_file(path, 0755, "#!/bin/sh\necho v1 ok\n");
+	argv[0] = path, argv[1] = NULL;
+	deploy_and_heal(f, path, path, "#!/bin/sh\necho v2 broken; exit 3\n", 0755, argv);
+	watched(f, argv, &r);
+	if (strcmp(r.out, "v1 ok\n")) {
+		char *j[] = { (char *)bin_path("dise"), "journal", NULL };
+		char *h[] = { (char *)bin_path("dise"), "health", NULL };
+		struct run_result jr;
+
+		dise_cmd(f, j, &jr);
+		print_error("journal: %s %s\n", jr.out, jr.err);
+		run_result_free(&jr);
+		dise_cmd(f, h, &jr);
+		print_error("health: %s %s\n", jr.out, jr.err);
+		run_result_free(&jr);
+	}
+	assert_string_equal(r.out, "v1 ok\n");
+	run_result_free(&r);
+	assert_true(asprintf(&want, "SELECT count(*) FROM routes WHERE tool = '%s'", path) > 0);
+	assert_int_equal(db_count(f, want), 1);
+	free(want);
+	free(path);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_routed_script_keeps_its_name, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_long_tool_path_heals, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
