@@ -100,6 +100,13 @@ int dise_store_pruned_identities(dise_store *st, int64_t *ret);
  * (NULL: not published), error (0: beside the original; else why not), a
  * note for people. Returns 0 or -errno.
  */
+/* The copies beside originals that the placements in effect use, each with its version's content (free with dise_route_copies_free). 0 or -errno. */
+struct dise_route_copy {
+	char *path;
+	char sha256[65];
+};
+int dise_store_route_copies(dise_store *st, struct dise_route_copy **ret, size_t *ret_n);
+void dise_route_copies_free(struct dise_route_copy *c, size_t n);
 int dise_store_route_placements_clear(dise_store *st);
 /* Journals (once) that the route of path to version could not be published: the webhook says so. */
 int dise_store_route_unpublished(dise_store *st, const char *tool, int64_t version, const char *path, const char *why);

@@ -83,7 +83,7 @@ static int redirected(const char *path, int flags)
 	    strcmp(path, redirect.from) != 0)
 		return -1;
 	if (stat(path, &st) == 0 && same_id(&st, &redirect.from_id)) {
-		fd = __open(redirect.to, flags | O_NOFOLLOW);
+		fd = __open(redirect.to, flags); /* the store's copy is a link: what counts is what it opened */
 		if (fd >= 0 && (fstat(fd, &st) != 0 || !same_id(&st, &redirect.to_id))) {
 			close(fd);
 			fd = -1;

@@ -312,16 +312,12 @@ static ssize_t first_line(const char *path, char *buf, size_t size)
  */
 static int redirectable(const char *target)
 {
-	static const char *const readers[] = { "sh", "dash", "bash", "python3", "perl" };
 	const char *interp = dise__shim.argv[0], *base = strrchr(interp, '/');
 	char a[256], b[256];
-	size_t i;
-	int known = 0;
+	int known;
 
 	base = base ? base + 1 : interp;
-	for (i = 0; i < sizeof(readers) / sizeof(readers[0]); i++)
-		known |= strcmp(base, readers[i]) == 0;
-	known |= strncmp(base, "python3.", 8) == 0;
+	known = dise_route_script_reader(base);
 	return known && first_line(dise__shim.execfn, a, sizeof(a)) > 2 && first_line(target, b, sizeof(b)) > 2 &&
 	       strcmp(a, b) == 0;
 }

@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "beside.h"
 #include "route-util.h"
 
 struct interp {
@@ -93,6 +94,21 @@ static void test_routed_script_keeps_its_name(void **state)
 		free(path);
 		free(dir);
 	}
+	/* where $0 cannot be kept (env executes another interpreter), `dise health` says so before any heal */
+	{
+		char *path, *health[] = { (char *)bin_path("dise"), "health", NULL };
+		struct run_result r;
+
+		assert_true(asprintf(&path, "%s/envtool", f->dir) > 0);
+		write_file(path, 0755, "#!/usr/bin/env python3\nprint(1)\n");
+		tool_add(f, "envtool", "v1", path, NULL);
+		dise_cmd(f, health, &r);
+		if (!strstr(r.out, "if healed, $0 would not be the path run (its interpreter /usr/bin/env"))
+			print_error("%s\n", r.out);
+		assert_non_null(strstr(r.out, "if healed, $0 would not be the path run (its interpreter /usr/bin/env"));
+		run_result_free(&r);
+		free(path);
+	}
 }
 
 /*
@@ -139,11 +155,145 @@ static void test_long_tool_path_heals(void **state)
 	free(dir);
 }
 
+static void reset(struct fixture *f, const char *tool, const char *label, struct run_result *r)
+{
+	char *argv[] = { (char *)bin_path("dise"), "reset", (char *)tool, "--version", (char *)label, NULL };
+
+	dise_cmd(f, argv, r);
+	if (r->status != 0)
+		print_error("reset: %s %s\n", r->out, r->err);
+	assert_int_equal(r->status, 0);
+}
+
+/* The copies beside dir/name (glob .dise-*-name): how many. */
+static int copies(const char *dir, const char *name)
+{
+	char *cmd, line[64] = "";
+	FILE *p;
+
+	assert_true(asprintf(&cmd, "ls -A '%s' | grep -c -- '^\\.dise-.*-%s$'", dir, name) > 0);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(line, sizeof(line), p));
+	pclose(p);
+	free(cmd);
+	return atoi(line);
+}
+
+/*
+ * A dropped route takes its copy with it: `dise reset` of the pruned
+ * version, then the collector, and the .dise-* copy beside the original is
+ * gone. Only a copy provably dise's: one replaced by someone (other
+ * content under the same name) stays, and so do other files.
+ */
+static void test_stale_copy_removed(void **state)
+{
+	struct fixture *f = *state;
+	char *dir, *a, *b, *decoy;
+	char *argv[2];
+	struct run_result r;
+
+	assert_true(asprintf(&dir, "%s/stale/bin", f->dir) > 0);
+	sh("mkdir -p '%s'", dir);
+	assert_true(asprintf(&a, "%s/ta", dir) > 0);
+	assert_true(asprintf(&b, "%s/tb", dir) > 0);
+	write_file(a, 0755, "#!/bin/sh\necho a1\n");
+	write_file(b, 0755, "#!/bin/sh\necho b1\n");
+	argv[0] = a, argv[1] = NULL;
+	deploy_and_heal(f, "ta", a, "#!/bin/sh\nexit 3\n", 0755, argv);
+	argv[0] = b;
+	deploy_and_heal(f, "tb", b, "#!/bin/sh\nexit 4\n", 0755, argv);
+	assert_int_equal(copies(dir, "ta"), 1);
+	assert_int_equal(copies(dir, "tb"), 1);
+	/* someone put their own file where tb's copy was: not dise's any more */
+	sh("cd '%s' && f=$(ls -A | grep -- '-tb$') && rm -f \"$f\" && printf 'theirs\\n' > \"$f\" && chmod 555 \"$f\"", dir);
+	assert_true(asprintf(&decoy, "%s/.dise-notours", dir) > 0);
+	write_file(decoy, 0644, "x\n");
+
+	reset(f, "ta", "v2", &r);
+	run_result_free(&r);
+	reset(f, "tb", "v2", &r);
+	run_result_free(&r);
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(copies(dir, "ta"), 0); /* dise's copy: gone with its route */
+	assert_int_equal(copies(dir, "tb"), 1); /* not provably dise's: left alone */
+	assert_int_equal(access(decoy, F_OK), 0);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM route_placements"), 0);
+	/* the reset versions run at their paths again */
+	argv[0] = a;
+	watched(f, argv, &r);
+	assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 3);
+	run_result_free(&r);
+	free(decoy);
+	free(a);
+	free(b);
+	free(dir);
+}
+
+/*
+ * Where copies go: never into a system directory, never into a directory
+ * not owned by the store's owner (there a root collector would put root's
+ * file into someone else's directory); such a route runs the store's copy,
+ * and `dise health` says so before any heal, with the reason.
+ */
+static void test_no_copy_in_system_or_foreign_dirs(void **state)
+{
+	struct fixture *f = *state;
+	char why[4200], *dir, *path, *argv[2];
+	struct run_result r;
+
+	assert_int_equal(dise_beside_allowed("/usr/bin/true", geteuid(), why, sizeof(why)), -EPERM);
+	assert_non_null(strstr(why, "system directory"));
+	assert_int_equal(dise_beside_allowed("/bin/true", geteuid(), why, sizeof(why)), -EPERM); /* after symlinks */
+	assert_int_equal(dise_beside_allowed("/sbin/x", geteuid(), why, sizeof(why)), -EPERM);
+	assert_int_equal(dise_beside_allowed("/etc/x", geteuid(), why, sizeof(why)), -EPERM);
+	assert_int_equal(dise_beside_allowed("/proc/self/x", geteuid(), why, sizeof(why)), -EPERM);
+	/* registered at a system path: said before any heal */
+	tool_add(f, "systool", "v1", "/bin/sh", NULL);
+	{
+		char *health[] = { (char *)bin_path("dise"), "health", NULL };
+
+		dise_cmd(f, health, &r);
+		if (!strstr(r.out, "if healed, would run from the store (/usr/bin is a system directory"))
+			print_error("%s\n", r.out);
+		assert_non_null(strstr(r.out, "if healed, would run from the store (/usr/bin is a system directory"));
+		run_result_free(&r);
+	}
+	if (geteuid() != 0)
+		return; /* a directory of another owner needs root to make */
+	assert_true(asprintf(&dir, "%s/nobodys/bin", f->dir) > 0);
+	sh("mkdir -p '%s' && chown 65534 '%s'", dir, dir);
+	assert_true(asprintf(&path, "%s/tool", dir) > 0);
+	assert_int_equal(dise_beside_allowed(path, geteuid(), why, sizeof(why)), -EPERM);
+	assert_non_null(strstr(why, "not by the store's owner"));
+	write_file(path, 0755, "#!/bin/sh\necho one \"$0\"\n");
+	argv[0] = path, argv[1] = NULL;
+	deploy_and_heal(f, "nob", path, "#!/bin/sh\nexit 3\n", 0755, argv);
+	assert_int_equal(copies(dir, "tool"), 0); /* nothing placed in nobody's directory */
+	watched(f, argv, &r);
+	{
+		char *want;
+
+		assert_true(asprintf(&want, "one %s\n", path) > 0);
+		assert_string_equal(r.out, want); /* routed from the store, under its own name */
+		free(want);
+	}
+	run_result_free(&r);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM route_placements WHERE tool = 'nob' AND beside = 0 AND "
+				     "note LIKE '%not by the store''s owner%'"),
+			 1);
+	free(path);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_routed_script_keeps_its_name, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_long_tool_path_heals, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_stale_copy_removed, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_no_copy_in_system_or_foreign_dirs, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
