@@ -287,6 +287,124 @@ static void test_no_copy_in_system_or_foreign_dirs(void **state)
 	free(dir);
 }
 
+/* The row of version label in `dise lineage tool --json` (decref the array: *arr). */
+static json_t *lineage_row(struct fixture *f, const char *tool, const char *label, json_t **arr)
+{
+	char *argv[] = { (char *)bin_path("dise"), "lineage", (char *)tool, "--json", NULL };
+	size_t i;
+
+	*arr = dise_json(f, argv);
+	for (i = 0; i < json_array_size(*arr); i++) {
+		json_t *o = json_array_get(*arr, i);
+
+		if (json_string_value(json_object_get(o, "label")) &&
+		    !strcmp(json_string_value(json_object_get(o, "label")), label))
+			return o;
+	}
+	fail_msg("no %s in the lineage of %s", label, tool);
+	return NULL;
+}
+
+/*
+ * What the views say about routes: a pruned version's runs that the shim
+ * sent on to the routed copy are not its runs ("N runs, M redirected");
+ * `<- route` says whose files the route runs, and which version is at the
+ * path; `dise pruned` tells the ancestor a version was healed to from what
+ * its files run now (the tool's route, moved by a later heal to a sibling).
+ */
+static void test_route_views(void **state)
+{
+	struct fixture *f = *state;
+	char *dir, *path, *argv[2], *p3;
+	struct run_result r;
+	json_t *arr, *o;
+	int i;
+	int64_t v1, v3, own;
+
+	assert_true(asprintf(&dir, "%s/views", f->dir) > 0);
+	sh("mkdir -p '%s'", dir);
+	assert_true(asprintf(&path, "%s/lin", dir) > 0);
+	/* through env: routed by executing the copy, so the pruned version's run is an exec to it */
+	write_file(path, 0755, "#!/usr/bin/env sh\necho one\n");
+	argv[0] = path, argv[1] = NULL;
+	deploy_and_heal(f, "lin", path, "#!/usr/bin/env sh\nexit 3\n", 0755, argv);
+	o = lineage_row(f, "lin", "v2", &arr);
+	own = json_integer_value(json_object_get(o, "runs"));
+	assert_true(own >= 1);
+	assert_int_equal(json_integer_value(json_object_get(o, "redirected")), 0);
+	json_decref(arr);
+	for (i = 0; i < 2; i++) {
+		watched(f, argv, &r);
+		assert_string_equal(r.out, "one\n");
+		run_result_free(&r);
+	}
+	collect_once(f, &r);
+	run_result_free(&r);
+	o = lineage_row(f, "lin", "v2", &arr);
+	assert_int_equal(json_integer_value(json_object_get(o, "runs")), own); /* its own runs only */
+	assert_int_equal(json_integer_value(json_object_get(o, "redirected")), 2);
+	json_decref(arr);
+	o = lineage_row(f, "lin", "v1", &arr);
+	assert_true(json_is_true(json_object_get(o, "route")));
+	assert_string_equal(json_string_value(json_object_get(o, "route_for")), "v2");
+	assert_null(json_object_get(o, "at_paths")); /* v2's file is at the path, routed */
+	v1 = json_integer_value(json_object_get(o, "id"));
+	json_decref(arr);
+
+	/* a newer healthy version at the path: it is what runs there, and lineage says so */
+	write_file(path, 0755, "#!/usr/bin/env sh\necho three\n");
+	tool_add(f, "lin", "v3", path, "v1");
+	watched(f, argv, &r);
+	assert_string_equal(r.out, "three\n");
+	run_result_free(&r);
+	collect_once(f, &r);
+	run_result_free(&r);
+	o = lineage_row(f, "lin", "v3", &arr);
+	assert_string_equal(json_string_value(json_object_get(o, "at_paths")), path);
+	v3 = json_integer_value(json_object_get(o, "id"));
+	json_decref(arr);
+	{
+		char *lin[] = { (char *)bin_path("dise"), "lineage", "lin", NULL };
+
+		dise_cmd(f, lin, &r);
+		char want[64];
+
+		snprintf(want, sizeof(want), "runs %lld, 2 redirected", (long long)own);
+		assert_non_null(strstr(r.out, want));
+		assert_non_null(strstr(r.out, "<- route: runs in place of v2"));
+		assert_non_null(strstr(r.out, "<- at "));
+		run_result_free(&r);
+	}
+
+	/* v4 below v3 fails: the tool's route moves to v3, a sibling of v2, which v2 was never healed to */
+	assert_true(asprintf(&p3, "%s/lin4", dir) > 0);
+	write_file(p3, 0755, "#!/usr/bin/env sh\nexit 4\n");
+	tool_add(f, "lin", "v4", p3, "v3");
+	heal(f, "lin", "v4");
+	{
+		char *pr[] = { (char *)bin_path("dise"), "pruned", "--json", NULL };
+		size_t k;
+		int seen = 0;
+
+		arr = dise_json(f, pr);
+		for (k = 0; k < json_array_size(arr); k++) {
+			o = json_array_get(arr, k);
+			if (strcmp(json_string_value(json_object_get(o, "label")), "v2"))
+				continue;
+			seen = 1;
+			assert_int_equal(json_integer_value(json_object_get(o, "healed_to")), v1);
+			assert_int_equal(json_integer_value(json_object_get(o, "runs_instead")), v3);
+			assert_null(json_object_get(o, "routed_to"));
+			assert_int_equal(json_integer_value(json_object_get(o, "redirected")), 2);
+		}
+		assert_true(seen);
+		json_decref(arr);
+	}
+	free(p3);
+	free(path);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -294,6 +412,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_long_tool_path_heals, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_stale_copy_removed, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_no_copy_in_system_or_foreign_dirs, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_route_views, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
