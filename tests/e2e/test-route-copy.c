@@ -405,6 +405,58 @@ static void test_route_views(void **state)
 	free(dir);
 }
 
+/*
+ * `dise heal` and `dise reset` say what happens: a heal with no ancestor
+ * prunes nothing (it said "pruned"); a reset with the collector stopped
+ * says the route still applies only when one was in effect, and that the
+ * tool's other pruned versions run again once the route is dropped.
+ */
+static void test_heal_and_reset_say_what_happens(void **state)
+{
+	struct fixture *f = *state;
+	char *solo, *two, *two3, *argv[2];
+	struct run_result r;
+
+	assert_true(asprintf(&solo, "%s/solo", f->dir) > 0);
+	write_file(solo, 0755, "#!/bin/sh\nexit 3\n");
+	tool_add(f, "solo", "v1", solo, NULL);
+	{
+		char *h[] = { (char *)bin_path("dise"), "heal", "solo", NULL };
+
+		dise_cmd(f, h, &r);
+		assert_int_equal(r.status, 0);
+		if (!strstr(r.out, "solo v1 not pruned: it is failing"))
+			print_error("heal: %s\n", r.out);
+		assert_non_null(strstr(r.out, "solo v1 not pruned: it is failing"));
+		run_result_free(&r);
+	}
+	reset(f, "solo", "v1", &r);
+	assert_non_null(strstr(r.out, "no route of solo was in effect"));
+	assert_null(strstr(r.out, "still applies"));
+	run_result_free(&r);
+
+	assert_true(asprintf(&two, "%s/two", f->dir) > 0);
+	write_file(two, 0755, "#!/bin/sh\necho one\n");
+	argv[0] = two, argv[1] = NULL;
+	deploy_and_heal(f, "two", two, "#!/bin/sh\nexit 3\n", 0755, argv); /* v2 pruned, routed to v1 */
+	/* v3, another child of v1 at another path of the tool, pruned too */
+	assert_true(asprintf(&two3, "%s/two3", f->dir) > 0);
+	write_file(two3, 0755, "#!/bin/sh\nexit 4\n");
+	tool_add(f, "two", "v3", two3, "v1");
+	heal(f, "two", "v3");
+	collect_once(f, &r);
+	run_result_free(&r);
+	reset(f, "two", "v3", &r);
+	if (!strstr(r.out, "the collector is not running: the route of two (1 file) still applies"))
+		print_error("reset: %s\n", r.out);
+	assert_non_null(strstr(r.out, "the collector is not running: the route of two (1 file) still applies"));
+	assert_non_null(strstr(r.out, "its other pruned version (v2) runs at its paths again"));
+	run_result_free(&r);
+	free(two3);
+	free(two);
+	free(solo);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +465,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stale_copy_removed, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_no_copy_in_system_or_foreign_dirs, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_route_views, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_heal_and_reset_say_what_happens, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
