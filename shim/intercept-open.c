@@ -11,9 +11,10 @@
  * So for a script, routing does not execute anything: in the interpreter
  * (this process, before its main ran), every read-only open of exactly
  * that path string opens the routed copy instead, when
- *   - the interpreter is one known to read its script itself (sh, dash,
- *     bash, python3, perl: not env, which executes another interpreter
- *     that would read the original), and
+ *   - the interpreter is one known to read its script itself
+ *     (dise_route_script_reader in dise/ring.h: sh, dash, bash, python3,
+ *     perl; not env, which executes another interpreter that would read
+ *     the original), and
  *   - the copy's #! line is the original's (same interpreter, same
  *     argument);
  * each redirected open checks that the path still names the file that was
