@@ -84,16 +84,72 @@ static int collector_runs(const char *home)
 	return held;
 }
 
+/* How many files of tool the route table in effect routes (the collector's last publication), or -errno. */
+static int route_files(dise_store *st, const char *tool)
+{
+	json_t *rows = NULL;
+	size_t i;
+	int n = 0, r = dise_store_report(st, DISE_REPORT_ROUTE_PLACEMENTS, NULL, 0, &rows);
+
+	for (i = 0; r == 0 && i < json_array_size(rows); i++) {
+		json_t *p = json_array_get(rows, i);
+
+		n += dise_cli_str(p, "target") && dise_cli_str(p, "tool") && !strcmp(dise_cli_str(p, "tool"), tool);
+	}
+	json_decref(rows);
+	return r < 0 ? r : n;
+}
+
+/* The labels of tool's pruned versions other than id, into buf; how many, or -errno. */
+static int other_pruned(dise_store *st, const char *tool, int64_t id, char *buf, size_t size)
+{
+	json_t *rows = NULL;
+	size_t i, len = 0;
+	int n = 0, r = dise_store_report(st, DISE_REPORT_LINEAGE, tool, 0, &rows);
+
+	buf[0] = '\0';
+	for (i = 0; r == 0 && i < json_array_size(rows); i++) {
+		json_t *v = json_array_get(rows, i);
+		const char *label = dise_cli_str(v, "label");
+
+		if (dise_cli_num(v, "id") == id || !dise_cli_str(v, "health") || strcmp(dise_cli_str(v, "health"), "pruned"))
+			continue;
+		if (len < size)
+			len += (size_t)snprintf(buf + len, size - len, "%s%s", n ? ", " : "", label ? label : "?");
+		n++;
+	}
+	json_decref(rows);
+	return r < 0 ? r : n;
+}
+
+/* The health of tool's version id into buf (NULL when not found). */
+static const char *version_health(dise_store *st, const char *tool, int64_t id, char *buf, size_t size)
+{
+	json_t *rows = NULL;
+	const char *h = NULL;
+	size_t i;
+
+	if (dise_store_report(st, DISE_REPORT_LINEAGE, tool, 0, &rows) < 0)
+		return NULL;
+	for (i = 0; i < json_array_size(rows); i++)
+		if (dise_cli_num(json_array_get(rows, i), "id") == id && dise_cli_str(json_array_get(rows, i), "health")) {
+			snprintf(buf, size, "%s", dise_cli_str(json_array_get(rows, i), "health"));
+			h = buf;
+		}
+	json_decref(rows);
+	return h;
+}
+
 int dise_cli_reset(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
 	enum { OPT_VERSION = DISE_CLI_OPT_FIRST, OPT_WHY };
 	static const struct option opts[] = { { "version", required_argument, NULL, OPT_VERSION },
 					      { "why", required_argument, NULL, OPT_WHY }, DISE_CLI_OPT_END };
 	const char *tool = NULL, *ver = NULL, *why = NULL;
-	char home[4096], who[64];
+	char home[4096], who[64], others_buf[512];
 	dise_store *st;
 	int64_t id;
-	int c, r;
+	int c, r, placed, others;
 
 	while ((c = dise_cli_getopt(argc, argv, opts, DISE_CLI_PERMUTE, cmd)) != -1) {
 		switch (c) {
@@ -106,19 +162,27 @@ int dise_cli_reset(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	if (r)
 		return r;
 	who_am_i(who, sizeof(who));
+	/* what the shim does now, before the reset: the route table it reads is the collector's last one */
+	placed = route_files(st, tool);
+	others = other_pruned(st, tool, id, others_buf, sizeof(others_buf));
 	r = dise_heal_reset(st, id, who, why);
 	dise_store_free(st);
 	if (r < 0)
 		return dise_cli_error(r, "resetting %s v%lld", tool, (long long)id);
-	/* the shim follows the route table the collector publishes, not the database */
-	if (collector_runs(home))
-		dise_cli_print(stdout, "%s v%lld is healthy again, its strikes cleared; the route is dropped once the collector "
-		       "publishes it (within a second)\n",
-		       tool, (long long)id);
+	dise_cli_print(stdout, "%s v%lld is healthy again, its strikes cleared", tool, (long long)id);
+	if (placed <= 0)
+		dise_cli_print(stdout, "; no route of %s was in effect: watched runs already ran the files at its paths\n", tool);
+	else if (collector_runs(home)) /* the shim follows the route table the collector publishes, not the database */
+		dise_cli_print(stdout, "; the route of %s (%d file%s) is dropped once the collector publishes the routes (within a "
+		       "second), and its copies beside the originals removed\n",
+		       tool, placed, placed == 1 ? "" : "s");
 	else
-		dise_cli_print(stdout, "%s v%lld is healthy again, its strikes cleared; the collector is not running: a route of %s "
-		       "still applies to watched runs until it runs and publishes the routes (dise collector start)\n",
-		       tool, (long long)id, tool);
+		dise_cli_print(stdout, "; the collector is not running: the route of %s (%d file%s) still applies to watched runs "
+		       "until it runs and publishes the routes (dise collector start)\n",
+		       tool, placed, placed == 1 ? "" : "s");
+	if (others > 0)
+		dise_cli_print(stdout, "the tool's route is dropped as a whole: its other pruned version%s (%s) run%s at %s paths again\n",
+		       others == 1 ? "" : "s", others_buf, others == 1 ? "s" : "", others == 1 ? "its" : "their");
 	return 0;
 }
 
@@ -127,7 +191,8 @@ int dise_cli_heal(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	enum { OPT_VERSION = DISE_CLI_OPT_FIRST };
 	static const struct option opts[] = { { "version", required_argument, NULL, OPT_VERSION }, DISE_CLI_OPT_END };
 	const char *tool = NULL, *ver = NULL;
-	char home[4096], conf[4096], err[512];
+	char home[4096], conf[4096], err[512], health_buf[32];
+	const char *health = NULL;
 	struct dise_config cfg;
 	dise_store *st;
 	int64_t id;
@@ -150,6 +215,8 @@ int dise_cli_heal(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		return 1;
 	}
 	r = dise_heal_now(st, &cfg, id);
+	if (r == 0)
+		health = version_health(st, tool, id, health_buf, sizeof(health_buf));
 	dise_store_free(st);
 	if (r < 0) {
 		dise_config_free(&cfg);
@@ -157,8 +224,11 @@ int dise_cli_heal(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	}
 	if (dise_config_freezes(&cfg, tool))
 		dise_cli_print(stdout, "%s v%lld marked failed; its policy freezes: nothing pruned or routed\n", tool, (long long)id);
-	else
+	else if (health && !strcmp(health, "pruned"))
 		dise_cli_print(stdout, "%s v%lld pruned; see 'dise lineage %s'\n", tool, (long long)id, tool);
+	else /* no healthy ancestor: nothing pruned (policy.c) */
+		dise_cli_print(stdout, "%s v%lld not pruned: it is %s (no healthy ancestor to run instead); see 'dise lineage %s'\n", tool,
+		       (long long)id, health ? health : "unknown", tool);
 	dise_config_free(&cfg);
 	return 0;
 }

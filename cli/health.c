@@ -11,13 +11,71 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "beside.h"
 #include "cli.h"
 #include "dise/ring.h"
 #include "status.h"
 #include "store.h"
+
+/*
+ * Before any heal: whether a route of path would run the store's copy
+ * (beside.c's policy, or a directory the collector cannot write), with why.
+ */
+static int path_would_route_from_store(const char *path, const char *home, char *why, size_t size)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+	struct stat hs;
+
+	if (!slash || path[0] != '/' || (size_t)(slash - path) >= sizeof(dir) || stat(home, &hs) != 0)
+		return 0;
+	/* the collector runs as the store's owner */
+	if (dise_beside_allowed(path, hs.st_uid, why, size) < 0)
+		return 1;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path) > 0 ? (int)(slash - path) : 1, path);
+	if (access(dir, W_OK) != 0) {
+		snprintf(why, size, "directory not writable");
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Before any heal: whether a routed run of the script at path would see
+ * the copy's name as $0 (its interpreter is not one handed the copy under
+ * the script's name: dise_route_script_reader), with why.
+ */
+static int script_runs_by_copy_name(const char *path, char *why, size_t size)
+{
+	char line[256], *nl, *interp, *end, *base;
+	FILE *fp = fopen(path, "re");
+	size_t n;
+
+	if (!fp)
+		return 0;
+	n = fread(line, 1, sizeof(line) - 1, fp);
+	fclose(fp);
+	line[n] = '\0';
+	if (n < 3 || line[0] != '#' || line[1] != '!' || !(nl = strchr(line, '\n')))
+		return 0;
+	*nl = '\0';
+	for (interp = line + 2; *interp == ' ' || *interp == '\t'; interp++)
+		;
+	for (end = interp; *end && *end != ' ' && *end != '\t'; end++)
+		;
+	*end = '\0';
+	base = strrchr(interp, '/');
+	base = base ? base + 1 : interp;
+	if (dise_route_script_reader(base))
+		return 0;
+	snprintf(why, size, "its interpreter %s does not read the script itself: a routed run's $0 would be the copy's "
+		 "name (.dise-...) in the same directory", interp);
+	return 1;
+}
 
 int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
@@ -27,6 +85,7 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	struct dise_health_counts n = { 0 };
 	json_t *o = json_object(), *by = json_object(), *recent = NULL, *rows = NULL, *placements = NULL, *paths = NULL, *restores = NULL, *problems = NULL;
 	json_t *not_published = json_array(), *from_store = json_array(), *beside_impossible = json_array();
+	json_t *name_differs = json_array();
 	int64_t routed, lost, frozen, mean_ns;
 	size_t hi;
 
@@ -60,6 +119,7 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		json_decref(o), json_decref(by), json_decref(recent), json_decref(rows);
 		json_decref(placements), json_decref(paths), json_decref(restores), json_decref(problems);
 		json_decref(not_published), json_decref(from_store), json_decref(beside_impossible);
+		json_decref(name_differs);
 		return dise_cli_error(r, "reading the store");
 	}
 	/*
@@ -80,14 +140,20 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	for (hi = 0; hi < json_array_size(paths); hi++) {
 		json_t *p = json_array_get(paths, hi);
 		const char *path = json_string_value(json_object_get(p, "path"));
-		const char *slash = path ? strrchr(path, '/') : NULL;
-		char dir[4096];
+		char why[4200];
 
-		if (!slash || path[0] != '/' || (size_t)(slash - path) >= sizeof(dir))
-			continue;
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path) > 0 ? (int)(slash - path) : 1, path);
-		if (access(dir, W_OK) != 0)
-			json_array_append(beside_impossible, p);
+		if (path && path_would_route_from_store(path, home, why, sizeof(why))) {
+			json_t *c = json_copy(p);
+
+			json_object_set_new(c, "why", json_string(why));
+			json_array_append_new(beside_impossible, c);
+		}
+		if (path && script_runs_by_copy_name(path, why, sizeof(why))) {
+			json_t *c = json_copy(p);
+
+			json_object_set_new(c, "why", json_string(why));
+			json_array_append_new(name_differs, c);
+		}
 	}
 	json_decref(paths);
 	for (hi = 0; hi < json_array_size(rows); hi++) {
@@ -114,6 +180,7 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	json_object_set_new(o, "routes_not_published", not_published);
 	json_object_set_new(o, "routes_from_store", from_store);
 	json_object_set_new(o, "route_beside_impossible", beside_impossible);
+	json_object_set_new(o, "route_name_differs", name_differs);
 	json_object_set_new(o, "restore_failures", restores);
 	json_object_set_new(o, "went_wrong", problems);
 	{
@@ -198,11 +265,12 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		}
 		for (i = 0; i < json_array_size(from_store); i++) {
 			json_t *p = json_array_get(from_store, i);
+			const char *note = json_string_value(json_object_get(p, "note"));
 
-			dise_cli_print(stdout, "routed from the store (its directory takes no copy): %s %s runs %s: files it finds "
-			       "relative to itself are not found\n",
+			dise_cli_print(stdout, "routed from the store (its directory takes no copy): %s %s runs %s: a binary finds nothing "
+			       "relative to /proc/self/exe (a script keeps its name: sh, bash, python3, perl)%s%s\n",
 			       json_string_value(json_object_get(p, "tool")), json_string_value(json_object_get(p, "path")),
-			       json_string_value(json_object_get(p, "target")));
+			       json_string_value(json_object_get(p, "target")), note ? "; " : "", note ? note : "");
 		}
 		for (i = 0; i < json_array_size(restores); i++) {
 			json_t *p = json_array_get(restores, i);
@@ -215,8 +283,15 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		for (i = 0; i < json_array_size(beside_impossible); i++) {
 			json_t *p = json_array_get(beside_impossible, i);
 
-			dise_cli_print(stdout, "if healed, would run from the store (directory not writable): %s %s\n",
+			dise_cli_print(stdout, "if healed, would run from the store (%s): %s %s\n", json_string_value(json_object_get(p, "why")),
 			       json_string_value(json_object_get(p, "tool")), json_string_value(json_object_get(p, "path")));
+		}
+		for (i = 0; i < json_array_size(name_differs); i++) {
+			json_t *p = json_array_get(name_differs, i);
+
+			dise_cli_print(stdout, "if healed, $0 would not be the path run (%s): %s %s\n",
+			       json_string_value(json_object_get(p, "why")), json_string_value(json_object_get(p, "tool")),
+			       json_string_value(json_object_get(p, "path")));
 		}
 	}
 	json_decref(o);

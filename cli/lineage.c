@@ -117,6 +117,12 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 					      path ? path : "", "health", health, "parents", pj, "runs", dise_cli_num(row, "runs"),
 					      "failures", dise_cli_num(row, "failures"), "crashes", dise_cli_num(row, "crashes"));
 
+			json_object_set_new(o, "redirected", json_integer(dise_cli_num(row, "redirected")));
+			if (dise_cli_str(row, "route_for"))
+				json_object_set_new(o, "route_for", json_string(dise_cli_str(row, "route_for")));
+			if (dise_cli_str(row, "at_paths"))
+				json_object_set_new(o, "at_paths", json_string(dise_cli_str(row, "at_paths")));
+
 			if (label)
 				json_object_set_new(o, "label", json_string(label));
 			if (dise_cli_str(row, "cas_path"))
@@ -133,10 +139,20 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 			/* by its label (v1, v2, … within the tool), then its id (what --version also takes) */
 			const char *plabels = dise_cli_str(row, "parent_labels");
 
-			dise_cli_print(stdout, "%-10s id %-5lld %.12s %-8s runs %lld, failures %lld, crashes %lld%s%s%s\n",
-			       label ? label : "-", id, sha, health, (long long)dise_cli_num(row, "runs"), (long long)dise_cli_num(row, "failures"),
-			       (long long)dise_cli_num(row, "crashes"), plabels ? ", parents " : "", plabels ? plabels : "",
-			       route ? "   <- route" : "");
+			const char *route_for = dise_cli_str(row, "route_for"), *at = dise_cli_str(row, "at_paths");
+			long long redirected = (long long)dise_cli_num(row, "redirected");
+
+			dise_cli_print(stdout, "%-10s id %-5lld %.12s %-8s runs %lld", label ? label : "-", id, sha, health,
+			       (long long)dise_cli_num(row, "runs"));
+			if (redirected)
+				dise_cli_print(stdout, ", %lld redirected", redirected);
+			dise_cli_print(stdout, ", failures %lld, crashes %lld%s%s", (long long)dise_cli_num(row, "failures"),
+			       (long long)dise_cli_num(row, "crashes"), plabels ? ", parents " : "", plabels ? plabels : "");
+			if (route)
+				dise_cli_print(stdout, "   <- route: runs in place of %s", route_for ? route_for : "no pruned version");
+			if (at)
+				dise_cli_print(stdout, "   <- at %s", at);
+			putchar('\n');
 			if (request)
 				dise_cli_print(stdout, "      heal request %s: %s\n", request, detection);
 			if (dise_cli_str(row, "went_wrong"))

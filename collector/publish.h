@@ -17,16 +17,4 @@
  */
 int dise_publish_routes(dise_ring_reader *rd, const char *ring_path, dise_store *st, const char *cas_dir);
 
-/* "<dir of orig>/.dise-<sha256 prefix>-<name of orig>". Returns 0 or -errno. */
-int dise_beside_path(const char *orig, const char *sha, char *buf, size_t size);
-
-/*
- * Makes (or checks) the copy of content sha (from cas_file) beside orig:
- * owned by us, mode 0555, exactly that content. Its path into out, its
- * identity and ctime into ret->to and ret->to_ctime_ns (as it is in place:
- * after the rename). Returns 0 or -errno (-EACCES, -EROFS: not there).
- */
-int dise_beside_copy(const char *orig, const char *sha, const char *cas_file, char *out, size_t size,
-		     struct dise_route_in *ret);
-
 #endif

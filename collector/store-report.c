@@ -23,6 +23,10 @@
 	"(SELECT group_concat(j.step || ': ' || COALESCE(j.detail, j.result), '; ') FROM journal j WHERE j.request_id = " \
 	h " AND j.result IN (" DISE__PROBLEMS "))"
 
+/* Run r was sent on by the shim to a routed copy (beside the original, or the store's). */
+#define DISE__REDIRECTED(r) \
+	"(" r ".outcome = 'exec' AND (" r ".exec_path GLOB '*/.dise-*' OR " r ".exec_path GLOB '*/cas/run/*'))"
+
 static const char *const reports[DISE_REPORT_MAX] = {
 	/* ?1: a tool or NULL; ?2: how many, newest first */
 	[DISE_REPORT_RUNS] =
@@ -37,12 +41,22 @@ static const char *const reports[DISE_REPORT_MAX] = {
 		"(SELECT group_concat(parent_id) FROM version_parents p WHERE p.version_id = v.id) AS parents, "
 		"(SELECT group_concat(COALESCE(pv.label, 'v' || pv.id), ', ') FROM version_parents p JOIN versions pv "
 		" ON pv.id = p.parent_id WHERE p.version_id = v.id) AS parent_labels, "
-		"(SELECT count(*) FROM runs r WHERE r.version_id = v.id) AS runs, "
+		/* runs of its own; a run the shim sent on to a routed copy (exec to a .dise-* or cas/run copy) is
+		   counted apart: it ran the other version */
+		"(SELECT count(*) FROM runs r WHERE r.version_id = v.id AND NOT " DISE__REDIRECTED("r") ") AS runs, "
+		"(SELECT count(*) FROM runs r WHERE r.version_id = v.id AND " DISE__REDIRECTED("r") ") AS redirected, "
 		"(SELECT count(*) FROM runs r WHERE r.version_id = v.id AND dise_failed(r.outcome, r.exit_status, NULL)) "
 		"AS failures, "
 		"(SELECT count(*) FROM runs r WHERE r.version_id = v.id AND r.outcome = 'crash') AS crashes, "
 		"(SELECT h.state FROM heal_requests h WHERE h.version_id = v.id ORDER BY h.id DESC LIMIT 1) AS heal_request, "
 		"(SELECT 1 FROM routes r WHERE r.tool = v.tool AND r.version_id = v.id) AS route, "
+		/* the route runs this version in place of the pruned ones' files, not at every path of the tool */
+		"(SELECT group_concat(COALESCE(pv.label, 'v' || pv.id), ', ') FROM versions pv WHERE pv.tool = v.tool "
+		" AND pv.health = 'pruned' AND EXISTS (SELECT 1 FROM routes r WHERE r.tool = v.tool AND r.version_id = v.id)) "
+		" AS route_for, "
+		/* the paths where this version is what a deploy put there last (not a routed copy's) */
+		"(SELECT group_concat(h.path, ', ') FROM path_heads h WHERE h.version_id = v.id "
+		" AND h.path NOT GLOB '*/.dise-*' AND h.path NOT GLOB '*/cas/run/*') AS at_paths, "
 		"(SELECT x.detector || ': ' || x.description FROM heal_requests h JOIN failures x "
 		" ON x.id = h.failure_id WHERE h.version_id = v.id ORDER BY h.id DESC LIMIT 1) AS detection, "
 		"(SELECT " DISE__WHY_NOT("h.id") " FROM heal_requests h WHERE h.version_id = v.id "
@@ -66,7 +80,14 @@ static const char *const reports[DISE_REPORT_MAX] = {
 		"(SELECT group_concat(t.id) FROM versions t WHERE t.tainted_by = v.id) AS tainted, "
 		"(SELECT x.detector || ': ' || x.description FROM heal_requests h JOIN failures x ON x.id = h.failure_id "
 		" WHERE h.version_id = v.id ORDER BY h.id DESC LIMIT 1) AS why, "
-		"(SELECT version_id FROM routes r WHERE r.tool = v.tool) AS routed_to "
+		/* the ancestor its own heal routed to; and what its files run now (the tool's route, which a later
+		   heal may have moved): two things, never one shown as the other */
+		"(SELECT CAST(substr(j.detail, instr(j.detail, ' -> v') + 5) AS INTEGER) FROM journal j "
+		" JOIN heal_requests h ON h.id = j.request_id WHERE h.version_id = v.id AND j.step = 'route' "
+		" AND j.result = 'ok' AND instr(j.detail, ' -> v') > 0 ORDER BY j.id DESC LIMIT 1) AS healed_to, "
+		"(SELECT version_id FROM routes r WHERE r.tool = v.tool) AS runs_instead, "
+		"(SELECT count(*) FROM runs r WHERE r.version_id = v.id AND NOT " DISE__REDIRECTED("r") ") AS runs, "
+		"(SELECT count(*) FROM runs r WHERE r.version_id = v.id AND " DISE__REDIRECTED("r") ") AS redirected "
 		"FROM versions v WHERE v.health = 'pruned' ORDER BY v.id",
 	[DISE_REPORT_RULES] =
 		"SELECT id, tool, source_version, scope, description, signature, exit_code, signal, argv, reason, "

@@ -125,6 +125,47 @@ int dise_store_route_unpublished(dise_store *st, const char *tool, int64_t versi
 	return r < 0 ? r : 0;
 }
 
+int dise_store_route_copies(dise_store *st, struct dise_route_copy **ret, size_t *ret_n)
+{
+	static const char sql[] = "SELECT DISTINCT p.target, v.sha256 FROM route_placements p "
+				  "JOIN versions v ON v.id = p.version_id WHERE p.beside = 1 AND p.target IS NOT NULL";
+	sqlite3_stmt *q = dise__stmt(st, sql);
+	struct dise_route_copy *c = NULL;
+	size_t n = 0, cap = 0;
+	int r;
+
+	if (!q)
+		return -EIO;
+	while ((r = dise__step(q)) > 0) {
+		const char *sha = (const char *)sqlite3_column_text(q, 1);
+
+		if ((r = dise__grow((void **)&c, &cap, n, sizeof(*c))) < 0)
+			break;
+		snprintf(c[n].sha256, sizeof(c[n].sha256), "%s", sha ? sha : "");
+		if (!(c[n++].path = dise__col_strdup(q, 0))) {
+			r = -ENOMEM;
+			break;
+		}
+	}
+	dise__done(q);
+	if (r < 0) {
+		dise_route_copies_free(c, n);
+		return r;
+	}
+	*ret = c;
+	*ret_n = n;
+	return 0;
+}
+
+void dise_route_copies_free(struct dise_route_copy *c, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(c[i].path);
+	free(c);
+}
+
 int dise_store_route_placements_clear(dise_store *st)
 {
 	static const char sql[] = "DELETE FROM route_placements";

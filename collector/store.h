@@ -16,6 +16,7 @@
 #ifndef DISE_STORE_H
 #define DISE_STORE_H
 
+#include <limits.h>
 #include <stdint.h>
 
 #include <stddef.h>
@@ -106,6 +107,13 @@ int dise_store_pruned_identities(dise_store *st, int64_t *ret);
  * (NULL: not published), error (0: beside the original; else why not), a
  * note for people. Returns 0 or -errno.
  */
+/* The copies beside originals that the placements in effect use, each with its version's content (free with dise_route_copies_free). 0 or -errno. */
+struct dise_route_copy {
+	char *path;
+	char sha256[65];
+};
+int dise_store_route_copies(dise_store *st, struct dise_route_copy **ret, size_t *ret_n);
+void dise_route_copies_free(struct dise_route_copy *c, size_t n);
 int dise_store_route_placements_clear(dise_store *st);
 /* Journals (once) that the route of path to version could not be published: the webhook says so. */
 int dise_store_route_unpublished(dise_store *st, const char *tool, int64_t version, const char *path, const char *why);
@@ -170,7 +178,7 @@ int dise_store_cas_forget(dise_store *st, const char *cas_path);
 int dise_store_last_run_id(dise_store *st, int64_t *ret);
 struct dise_version_ref {
 	int64_t id;
-	char tool[256];
+	char tool[PATH_MAX]; /* a tool is the path it was invoked at: up to PATH_MAX */
 };
 /*
  * The versions to look at, to free: not pruned or failed, with no queued
@@ -352,7 +360,7 @@ struct dise_rule_pair {
 	int64_t rule, version, source;
 	int replayable;
 	enum dise_scope scope;
-	char tool[256], vtool[256];
+	char tool[PATH_MAX], vtool[PATH_MAX]; /* tools are paths */
 };
 /* The (rule, version it may cover) pairs not checked yet, at most max; how many. */
 int dise_store_rule_pairs(dise_store *st, struct dise_rule_pair *t, int max);

@@ -23,18 +23,16 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "heal.h"
-#include "policy.h"
-#include "record-json.h"
+#include "heal-internal.h"
 #include "validate.h"
 
-static int64_t now_ns(clockid_t c)
+int64_t dise__now_ns(clockid_t c)
 {
 	struct timespec ts;
 
@@ -42,38 +40,24 @@ static int64_t now_ns(clockid_t c)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-struct ctx {
-	dise_store *st;
-	int64_t request, version;
-	char tool[256];
-	int64_t t0;
-};
-
-static int journal(struct ctx *c, const char *step, const char *result, const char *detail)
+int dise__journal(struct dise__ctx *c, const char *step, const char *result, const char *detail)
 {
-	int64_t t = now_ns(CLOCK_MONOTONIC);
-	int r = dise_store_journal_add(c->st, c->request, c->tool, c->version, step, result, detail, now_ns(CLOCK_REALTIME),
+	int64_t t = dise__now_ns(CLOCK_MONOTONIC);
+	int r = dise_store_journal_add(c->st, c->request, c->tool, c->version, step, result, detail, dise__now_ns(CLOCK_REALTIME),
 				       t - c->t0);
 
 	c->t0 = t;
 	return r;
 }
 
-/* The tool's version DAG, for policy.c. */
-struct dag {
-	struct dise_dag g;
-	struct dise_dag_node *nodes;
-	int64_t *parents;
-};
-
-static void dag_free(struct dag *d)
+void dise__dag_free(struct dise__dag *d)
 {
 	free(d->nodes);
 	free(d->parents);
 	memset(d, 0, sizeof(*d));
 }
 
-static int dag_load(dise_store *st, const char *tool, struct dag *d)
+int dise__dag_load(dise_store *st, const char *tool, struct dise__dag *d)
 {
 	struct dise_store_node *v;
 	struct dise_store_edge *e;
@@ -89,7 +73,7 @@ static int dag_load(dise_store *st, const char *tool, struct dag *d)
 	if (!d->nodes || !d->parents) {
 		free(v);
 		free(e);
-		dag_free(d);
+		dise__dag_free(d);
 		return -ENOMEM;
 	}
 	for (k = 0; k < n; k++) {
@@ -112,82 +96,11 @@ static int dag_load(dise_store *st, const char *tool, struct dag *d)
 	return 0;
 }
 
-/* "SIGSEGV in parse_email (validator+0x1129) when run as `validator --fast x`" */
-static int describe_rule(dise_store *st, int64_t version, char *desc, size_t size, struct dise_failed_run *f)
+int dise__ctx_tool(struct dise__ctx *c)
 {
-	char what[256] = "failed", where[512] = "", how[1200] = "";
-	int r = dise_store_last_failed_run(st, version, f);
+	int r = dise_store_version_tool(c->st, c->version, c->tool, sizeof(c->tool));
 
-	if (r > 0) {
-		if (f->signal >= 0) {
-			snprintf(what, sizeof(what), "%s", dise_signal_name(f->signal));
-		} else if (f->exit_status >= 0) {
-			snprintf(what, sizeof(what), "exit status %d", f->exit_status);
-		}
-		if (f->frames) {
-			json_error_t err;
-			json_t *fr = json_loads(f->frames, 0, &err);
-			size_t i;
-
-			for (i = 0; fr && i < json_array_size(fr); i++) {
-				json_t *o = json_array_get(fr, i);
-				const char *fn = json_string_value(json_object_get(o, "function"));
-				const char *mod = json_string_value(json_object_get(o, "module"));
-
-				if (fn && mod) {
-					const char *base = strrchr(mod, '/');
-
-					snprintf(where, sizeof(where), " in %s (%s+0x%llx)", fn, base ? base + 1 : mod,
-						 (unsigned long long)json_integer_value(json_object_get(o, "offset")));
-					break;
-				}
-			}
-			json_decref(fr);
-		}
-		if (f->argv) {
-			json_error_t err;
-			json_t *a = json_loads(f->argv, 0, &err);
-			size_t i, n = 0;
-
-			for (i = 0; a && i < json_array_size(a) && n < sizeof(how) - 64; i++) {
-				char *s = dise_json_text_bytes(json_array_get(a, i));
-				const char *b = i == 0 && s ? strrchr(s, '/') : NULL;
-
-				n += (size_t)snprintf(how + n, sizeof(how) - n, "%s%s", i ? " " : "", b ? b + 1 : s ? s : "");
-				free(s);
-			}
-			json_decref(a);
-		}
-	}
-	if (how[0])
-		snprintf(desc, size, "%s%s when run as `%s`", what, where, how);
-	else
-		snprintf(desc, size, "%s%s", what, where);
 	return r < 0 ? r : 0;
-}
-
-/* The avoidance rule learned from version's failures, covering scope, journaled. */
-static int learn_rule(struct ctx *c, const char *reason, const struct dise_tool_policy *p, int known)
-{
-	enum dise_scope scope = p ? p->rule_scope : DISE_SCOPE_DESCENDANTS;
-	struct dise_failed_run f;
-	char desc[2048];
-	int r;
-
-	if (known) /* the failure is an existing rule's */
-		return journal(c, "rule", "skipped", "the failure matches an existing rule: nothing new to learn");
-	r = describe_rule(c->st, c->version, desc, sizeof(desc), &f);
-	if (r == 0)
-		r = dise_store_rule_add(c->st, c->tool, c->version, desc, f.signature, f.exit_status, f.signal, f.argv, f.cwd,
-					reason, scope, now_ns(CLOCK_REALTIME));
-	dise_failed_run_free(&f);
-	if (r == 0) {
-		char detail[2100];
-
-		snprintf(detail, sizeof(detail), "%s [scope %s]", desc, dise_scope_name(scope));
-		r = journal(c, "rule", "ok", detail);
-	}
-	return r;
 }
 
 /*
@@ -195,26 +108,19 @@ static int learn_rule(struct ctx *c, const char *reason, const struct dise_tool_
  * counting it) and the rule is learned, but nothing is pruned, tainted or
  * routed: the failure stays visible in `dise health` for an operator.
  */
-static int freeze_one(struct ctx *c, const char *reason, const struct dise_tool_policy *p, int known)
+static int freeze_one(struct dise__ctx *c, const char *reason, const struct dise_tool_policy *p, int known)
 {
 	int r = dise_store_version_set_health(c->st, c->version, DISE_FAILED);
 
 	if (r == 0)
-		r = journal(c, "mark_failed", "ok", NULL);
+		r = dise__journal(c, "mark_failed", "ok", NULL);
 	if (r == 0)
-		r = learn_rule(c, reason, p, known);
+		r = dise__learn_rule(c, reason, p, known);
 	if (r == 0)
-		r = journal(c, "freeze", "ok", "policy on_failure=freeze: nothing pruned, tainted or routed");
+		r = dise__journal(c, "freeze", "ok", "policy on_failure=freeze: nothing pruned, tainted or routed");
 	if (r == 0)
 		r = dise_store_heal_set_state(c->st, c->request, DISE_HEAL_FROZEN);
 	return r;
-}
-
-static int ctx_tool(struct ctx *c)
-{
-	int r = dise_store_version_tool(c->st, c->version, c->tool, sizeof(c->tool));
-
-	return r < 0 ? r : 0;
 }
 
 /* Whether tool policy p (may be NULL) validates candidates before routing. */
@@ -228,7 +134,7 @@ static int validates(const struct dise_tool_policy *p)
  * version gets the ancestor's content back, if it still holds the pruned
  * one. Each outcome journaled; a failure leaves the route in effect.
  */
-static int restore_paths(struct ctx *c, int64_t ancestor)
+static int restore_paths(struct dise__ctx *c, int64_t ancestor)
 {
 	struct dise_restore_target *t = NULL;
 	size_t n = 0, i;
@@ -239,29 +145,29 @@ static int restore_paths(struct ctx *c, int64_t ancestor)
 		char why[9000];
 		int k = dise_restore_in_place(t[i].path, t[i].sha256, t[i].from, why, sizeof(why));
 
-		r = journal(c, "restore", k == 0 ? "ok" : "failed", why);
+		r = dise__journal(c, "restore", k == 0 ? "ok" : "failed", why);
 	}
 	dise_restore_targets_free(t, n);
 	return r;
 }
 
 /* 4. the last healthy ancestor not in rejected, and the route T -> it; or none */
-static int route_step(struct ctx *c, const int64_t *rejected, size_t nrejected, const char *validated, int restore)
+static int route_step(struct dise__ctx *c, const int64_t *rejected, size_t nrejected, const char *validated, int restore)
 {
-	struct dag d;
-	char detail[768];
+	struct dise__dag d;
+	char detail[PATH_MAX + 128];
 	int64_t ancestor;
-	int r = dag_load(c->st, c->tool, &d);
+	int r = dise__dag_load(c->st, c->tool, &d);
 
 	if (r < 0)
 		return r;
 	ancestor = dise_heal_pick_ancestor(&d.g, c->version, rejected, nrejected);
-	dag_free(&d);
+	dise__dag_free(&d);
 	if (ancestor) {
-		r = dise_store_route_set(c->st, c->tool, ancestor, now_ns(CLOCK_REALTIME));
+		r = dise_store_route_set(c->st, c->tool, ancestor, dise__now_ns(CLOCK_REALTIME));
 		snprintf(detail, sizeof(detail), "%s -> v%lld (%s)", c->tool, (long long)ancestor, validated);
 		if (r == 0)
-			r = journal(c, "route", "ok", detail);
+			r = dise__journal(c, "route", "ok", detail);
 		/* restoring copies files: after this transaction (finish_restoring), not holding the write lock */
 		if (r == 0)
 			r = dise_store_heal_set_state(c->st, c->request, restore ? DISE_HEAL_RESTORING : DISE_HEAL_DONE);
@@ -275,7 +181,7 @@ static int route_step(struct ctx *c, const int64_t *rejected, size_t nrejected, 
 		snprintf(detail, sizeof(detail), "no healthy ancestor%s: nothing to route to; marked failing, route kept",
 			 nrejected ? " passed validation" : "");
 		if (r == 0)
-			r = journal(c, "route", "no_ancestor", detail);
+			r = dise__journal(c, "route", "no_ancestor", detail);
 		if (r == 0)
 			r = dise_store_heal_set_state(c->st, c->request, DISE_HEAL_NO_ANCESTOR);
 	}
@@ -288,7 +194,7 @@ static int route_step(struct ctx *c, const int64_t *rejected, size_t nrejected, 
  * rejected (room for max) with the candidates that failed. Returns how many,
  * or -errno.
  */
-static int validate_candidates(struct ctx *c, const struct dise_tool_policy *p, int64_t *rejected, size_t max)
+static int validate_candidates(struct dise__ctx *c, const struct dise_tool_policy *p, int64_t *rejected, size_t max)
 {
 	size_t n = 0;
 
@@ -296,13 +202,13 @@ static int validate_candidates(struct ctx *c, const struct dise_tool_policy *p, 
 		char why[1024] = "", cand[64];
 		char *copy;
 		int64_t a;
-		struct dag d;
-		int r = dag_load(c->st, c->tool, &d), bad = 0;
+		struct dise__dag d;
+		int r = dise__dag_load(c->st, c->tool, &d), bad = 0;
 
 		if (r < 0)
 			return r;
 		a = dise_heal_pick_ancestor(&d.g, c->version, rejected, n);
-		dag_free(&d);
+		dise__dag_free(&d);
 		if (!a)
 			break;
 		if ((r = dise_store_version_copy(c->st, a, &copy)) < 0) /* busy: not a verdict on the candidate */
@@ -318,7 +224,7 @@ static int validate_candidates(struct ctx *c, const struct dise_tool_policy *p, 
 			bad = r != 0;
 			if (r < 0)
 				snprintf(why, sizeof(why), "%stest command could not run: %s", cand, strerror(-r));
-			journal(c, "validate_test", bad ? "rejected" : "ok", why);
+			dise__journal(c, "validate_test", bad ? "rejected" : "ok", why);
 		}
 		if (!bad && p->replay) {
 			r = dise_validate_rules(c->st, c->tool, 0, copy, (unsigned)p->test_timeout_s * 1000u,
@@ -327,9 +233,9 @@ static int validate_candidates(struct ctx *c, const struct dise_tool_policy *p, 
 			bad = r != 0;
 			if (r < 0)
 				snprintf(why, sizeof(why), "%sa rule could not be replayed: %s", cand, strerror(-r));
-			journal(c, "validate_rules", bad ? "rejected" : "ok", why);
+			dise__journal(c, "validate_rules", bad ? "rejected" : "ok", why);
 		} else if (!copy) {
-			journal(c, "validate", "rejected", why);
+			dise__journal(c, "validate", "rejected", why);
 		}
 		free(copy);
 		if (!bad)
@@ -341,20 +247,20 @@ static int validate_candidates(struct ctx *c, const struct dise_tool_policy *p, 
 
 static int heal_one(dise_store *st, const struct dise_config *cfg, int64_t request, int64_t version, int64_t failure)
 {
-	struct ctx c = { st, request, version, "", now_ns(CLOCK_MONOTONIC) };
+	struct dise__ctx c = { st, request, version, "", dise__now_ns(CLOCK_MONOTONIC) };
 	const struct dise_tool_policy *p;
-	struct dag d;
+	struct dise__dag d;
 	char detail[512], reason[1024] = "";
 	int64_t *desc_ids = NULL;
 	size_t n, i, tainted = 0;
 	int r, known = 0;
 
-	if ((r = ctx_tool(&c)) < 0)
+	if ((r = dise__ctx_tool(&c)) < 0)
 		return r;
 	p = dise_config_tool(cfg, c.tool);
 	if ((r = dise_store_failure_reason(st, failure, reason, sizeof(reason), &known)) < 0)
 		return r;
-	r = journal(&c, "start", "ok", reason);
+	r = dise__journal(&c, "start", "ok", reason);
 
 	if (r == 0 && p && p->freeze)
 		return freeze_one(&c, reason, p, known);
@@ -365,14 +271,14 @@ static int heal_one(dise_store *st, const struct dise_config *cfg, int64_t reque
 	 * (still run, visible, notified). A route target judged bad is pruned
 	 * only when the next healthy ancestor takes its place.
 	 */
-	if (r == 0 && (r = dag_load(st, c.tool, &d)) == 0) {
+	if (r == 0 && (r = dise__dag_load(st, c.tool, &d)) == 0) {
 		int64_t to = dise_heal_pick_ancestor(&d.g, version, NULL, 0);
 
-		dag_free(&d);
+		dise__dag_free(&d);
 		if (!to) {
 			r = dise_store_version_set_health(st, version, DISE_FAILING);
 			if (r == 0)
-				r = journal(&c, "route", "no_ancestor",
+				r = dise__journal(&c, "route", "no_ancestor",
 					    "no healthy ancestor: nothing to route to; marked failing, nothing pruned, route kept");
 			if (r == 0)
 				r = dise_store_heal_set_state(st, request, DISE_HEAL_NO_ANCESTOR);
@@ -384,15 +290,15 @@ static int heal_one(dise_store *st, const struct dise_config *cfg, int64_t reque
 	if (r == 0)
 		r = dise_store_version_set_health(st, version, DISE_FAILED);
 	if (r == 0)
-		r = journal(&c, "mark_failed", "ok", NULL);
+		r = dise__journal(&c, "mark_failed", "ok", NULL);
 	if (r == 0)
 		r = dise_store_version_set_health(st, version, DISE_PRUNED);
 	if (r == 0)
-		r = journal(&c, "prune", "ok", NULL);
+		r = dise__journal(&c, "prune", "ok", NULL);
 
 	/* 2. taint the healthy descendants */
 	if (r == 0)
-		r = dag_load(st, c.tool, &d);
+		r = dise__dag_load(st, c.tool, &d);
 	if (r < 0)
 		return r;
 	desc_ids = calloc(d.g.n + 1, sizeof(*desc_ids));
@@ -406,14 +312,14 @@ static int heal_one(dise_store *st, const struct dise_config *cfg, int64_t reque
 			tainted += (size_t)k;
 	}
 	free(desc_ids);
-	dag_free(&d);
+	dise__dag_free(&d);
 	snprintf(detail, sizeof(detail), "%zu of %zu descendants degraded", tainted, n);
 	if (r == 0)
-		r = journal(&c, "taint", "ok", detail);
+		r = dise__journal(&c, "taint", "ok", detail);
 
 	/* 3. the rule */
 	if (r == 0)
-		r = learn_rule(&c, reason, p, known);
+		r = dise__learn_rule(&c, reason, p, known);
 
 	/* 4. the route: at once, or after validating candidates outside this transaction */
 	if (r == 0 && validates(p)) {
@@ -434,9 +340,9 @@ static int heal_one(dise_store *st, const struct dise_config *cfg, int64_t reque
  */
 static int finish_restoring(dise_store *st, int64_t request, int64_t version)
 {
-	struct ctx c = { st, request, version, "", now_ns(CLOCK_MONOTONIC) };
+	struct dise__ctx c = { st, request, version, "", dise__now_ns(CLOCK_MONOTONIC) };
 	int64_t ancestor = 0;
-	int r = ctx_tool(&c);
+	int r = dise__ctx_tool(&c);
 
 	if (r == 0 && (r = dise_store_route_get(st, c.tool, &ancestor)) > 0)
 		r = 0;
@@ -450,10 +356,10 @@ static int finish_restoring(dise_store *st, int64_t request, int64_t version)
 /* The second half of a request left 'validating': candidates validated, then the route, in its own transaction. */
 static int finish_validating(dise_store *st, const struct dise_config *cfg, int64_t request, int64_t version)
 {
-	struct ctx c = { st, request, version, "", now_ns(CLOCK_MONOTONIC) };
+	struct dise__ctx c = { st, request, version, "", dise__now_ns(CLOCK_MONOTONIC) };
 	const struct dise_tool_policy *p;
 	int64_t rejected[32];
-	int n = 0, r = ctx_tool(&c);
+	int n = 0, r = dise__ctx_tool(&c);
 
 	if (r < 0)
 		return r;
@@ -471,198 +377,6 @@ static int finish_validating(dise_store *st, const struct dise_config *cfg, int6
 	else
 		dise_store_rollback(st);
 	return r;
-}
-
-/* Records rule_checks(rule, version) = result, detail. */
-static int rule_check(dise_store *st, int64_t rule, int64_t version, enum dise_check result, const char *detail)
-{
-	return dise_store_rule_check_set(st, rule, version, result, detail, now_ns(CLOCK_REALTIME));
-}
-
-/*
- * Version c->version fails rule (desc says how): recorded as failed in
- * rule_checks, a failure of detector 'rule', and a heal request, so that the
- * healing cycle prunes it (never routed to, its runs routed away), taints
- * what is below it and routes the tool to its last healthy ancestor (which
- * replaces a route that led to the version). In the caller's transaction.
- */
-static int rule_failed(struct ctx *c, int64_t rule, const char *step, const char *desc)
-{
-	int r = rule_check(c->st, rule, c->version, DISE_CHECK_FAILED, desc);
-
-	if (r == 0)
-		r = dise_store_heal_request_add(c->st, c->version, DISE_DETECT_RULE, desc, rule, now_ns(CLOCK_REALTIME));
-	if (r == 0)
-		r = journal(c, step, "failed", desc);
-	return r;
-}
-
-/* A replay of rule failed version c->version the same way (why): refused, in a transaction of its own. */
-static int refuse(dise_store *st, struct ctx *c, int64_t rule, const char *why)
-{
-	char desc[1200];
-	int r;
-
-	snprintf(desc, sizeof(desc), "replayed rule %lld %s", (long long)rule, why);
-	if ((r = dise_store_begin(st)) < 0)
-		return r;
-	r = rule_failed(c, rule, "rule_refused", desc);
-	if (r == 0)
-		r = dise_store_commit(st);
-	else
-		dise_store_rollback(st);
-	return r;
-}
-
-/*
- * Whether a rule of tool rtool learned from version source with scope covers
- * version v of tool vtool: global, every version of every tool; all_similar,
- * every version of its tool; descendants, the versions below source.
- * Returns 1, 0, or -errno.
- */
-static int rule_covers(dise_store *st, enum dise_scope scope, const char *rtool, int64_t source, const char *vtool,
-		       int64_t v)
-{
-	struct dag d;
-	int64_t *desc;
-	size_t nd, k;
-	int covered = 0, r;
-
-	if (scope == DISE_SCOPE_GLOBAL)
-		return 1;
-	if (strcmp(rtool, vtool))
-		return 0;
-	if (scope == DISE_SCOPE_ALL_SIMILAR)
-		return 1;
-	if ((r = dag_load(st, rtool, &d)) < 0)
-		return r;
-	desc = calloc(d.g.n + 1, sizeof(*desc));
-	r = desc ? 0 : -ENOMEM;
-	nd = desc ? dise_heal_descendants(&d.g, source, desc) : 0;
-	for (k = 0; k < nd; k++)
-		covered |= desc[k] == v;
-	free(desc);
-	dag_free(&d);
-	return r < 0 ? r : covered;
-}
-
-/*
- * A covered version seen failing the way a rule describes (the same crash
- * signature; or the same exit status for the same argv) needs no three
- * strikes: the failure is known. It is queued for healing at once, with a
- * failure of detector 'rule'. Returns the number queued, or -errno.
- */
-static int match_observed(dise_store *st, int64_t since_wall_ns)
-{
-	int64_t m[64][3];
-	int n, i, r, queued = 0;
-
-	n = dise_store_rule_matches(st, since_wall_ns, m, 64);
-	if (n <= 0)
-		return n;
-	if ((r = dise_store_begin(st)) < 0)
-		return r;
-	for (i = 0; r == 0 && i < n; i++) {
-		struct ctx c = { st, 0, m[i][1], "", now_ns(CLOCK_MONOTONIC) };
-		char rule[1024] = "", desc[1200];
-
-		if ((r = ctx_tool(&c)) < 0 || (r = dise_store_rule_description(st, m[i][0], rule, sizeof(rule))) < 0)
-			break;
-		desc[0] = '\0';
-		if (r > 0)
-			snprintf(desc, sizeof(desc), "run %lld failed the way rule %lld describes: %s", (long long)m[i][2],
-				 (long long)m[i][0], rule);
-		r = rule_failed(&c, m[i][0], "rule_matched", desc);
-		queued++;
-	}
-	if (r == 0)
-		r = dise_store_commit(st);
-	else
-		dise_store_rollback(st);
-	return r < 0 ? r : queued;
-}
-
-int dise_heal_check_rules(dise_store *st, const struct dise_config *cfg)
-{
-	struct dise_rule_pair *t = calloc(256, sizeof(*t));
-	int n, i, r = 0, refused = 0, in_tx = 0;
-
-	if (!t)
-		return -ENOMEM;
-	n = dise_store_rule_pairs(st, t, 256);
-	if (n < 0)
-		r = n;
-	for (i = 0; r == 0 && i < n; i++) {
-		const struct dise_tool_policy *p = dise_config_tool(cfg, t[i].tool);
-		struct ctx c = { st, 0, t[i].version, "", now_ns(CLOCK_MONOTONIC) };
-		char why[1024], *copy = NULL;
-		int covered;
-
-		if (!in_tx && (r = dise_store_begin(st)) < 0) /* the quick verdicts: one commit for all */
-			break;
-		in_tx = 1;
-		if ((covered = rule_covers(st, t[i].scope, t[i].tool, t[i].source, t[i].vtool, t[i].version)) < 0) {
-			r = covered;
-			break;
-		}
-		if (!covered) {
-			r = rule_check(st, t[i].rule, t[i].version, DISE_CHECK_NOT_COVERED, NULL);
-			continue;
-		}
-		if (!t[i].replayable) {
-			r = rule_check(st, t[i].rule, t[i].version, DISE_CHECK_COVERED, "nothing to replay");
-			continue;
-		}
-		if (strcmp(t[i].tool, t[i].vtool)) {
-			snprintf(why, sizeof(why), "not replayed: the invocation is of tool %s; its crash signature is watched",
-				 t[i].tool);
-			r = rule_check(st, t[i].rule, t[i].version, DISE_CHECK_COVERED, why);
-			continue;
-		}
-		if (!p || !p->replay) {
-			r = rule_check(st, t[i].rule, t[i].version, DISE_CHECK_COVERED,
-				       "not replayed: the tool's policy has no replay");
-			continue;
-		}
-		if ((r = dise_store_version_copy(st, t[i].version, &copy)) < 0)
-			break;
-		if (!copy) {
-			r = rule_check(st, t[i].rule, t[i].version, DISE_CHECK_COVERED,
-				       "not replayed: no copy of the version to run");
-			continue;
-		}
-		/* a replay may take long: outside any transaction */
-		in_tx = 0;
-		if ((r = dise_store_commit(st)) < 0) {
-			free(copy);
-			break;
-		}
-		r = dise_validate_rules(st, t[i].tool, t[i].rule, copy, (unsigned)p->test_timeout_s * 1000u, why,
-					sizeof(why));
-		free(copy);
-		if (r < 0) {
-			snprintf(why, sizeof(why), "not replayed: %s", strerror(-r));
-			r = rule_check(st, t[i].rule, t[i].version, DISE_CHECK_COVERED, why);
-		} else if (r == 0) {
-			r = rule_check(st, t[i].rule, t[i].version, DISE_CHECK_PASSED, why);
-		} else {
-			snprintf(c.tool, sizeof(c.tool), "%s", t[i].tool);
-			r = refuse(st, &c, t[i].rule, why);
-			refused++;
-		}
-	}
-	if (in_tx) {
-		if (r == 0)
-			r = dise_store_commit(st);
-		else
-			dise_store_rollback(st);
-	}
-	free(t);
-	/* runs as old as the detectors look at (no config: their default hour) */
-	if (r == 0 && (r = match_observed(st, now_ns(CLOCK_REALTIME) -
-						  (cfg ? cfg->detect.window_ns : (int64_t)3600 * 1000000000))) > 0)
-		refused += r;
-	return r < 0 ? r : refused;
 }
 
 int dise_heal_pending(dise_store *st, const struct dise_config *cfg)
@@ -710,7 +424,7 @@ int dise_heal_now(dise_store *st, const struct dise_config *cfg, int64_t version
 
 	if (r == 0)
 		r = dise_store_heal_request_add(st, version_id, DISE_DETECT_MANUAL, "healing asked by hand (dise heal)", 0,
-						now_ns(CLOCK_REALTIME));
+						dise__now_ns(CLOCK_REALTIME));
 	if (r == 0)
 		r = dise_store_commit(st);
 	else
@@ -725,20 +439,20 @@ int dise_heal_now(dise_store *st, const struct dise_config *cfg, int64_t version
 
 int dise_heal_reset(dise_store *st, int64_t version_id, const char *who, const char *why)
 {
-	struct ctx c = { st, 0, version_id, "", now_ns(CLOCK_MONOTONIC) };
+	struct dise__ctx c = { st, 0, version_id, "", dise__now_ns(CLOCK_MONOTONIC) };
 	char detail[768];
 	int r;
 
-	if ((r = ctx_tool(&c)) < 0)
+	if ((r = dise__ctx_tool(&c)) < 0)
 		return r;
 	if (!c.tool[0])
 		return -ENOENT;
 	r = dise_store_begin(st);
 	if (r == 0)
-		r = dise_store_version_reset(st, version_id, c.tool, now_ns(CLOCK_REALTIME));
+		r = dise_store_version_reset(st, version_id, c.tool, dise__now_ns(CLOCK_REALTIME));
 	snprintf(detail, sizeof(detail), "by %s: %s", who, why && why[0] ? why : "(no reason given)");
 	if (r == 0)
-		r = journal(&c, "reset", "ok", detail);
+		r = dise__journal(&c, "reset", "ok", detail);
 	if (r == 0)
 		r = dise_store_commit(st);
 	else

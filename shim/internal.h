@@ -40,6 +40,7 @@ struct dise_shim {
 	const char *execfn;
 	const char *ring_env; /* the "DISE_RING=..." entry of the initial environment, if any */
 	char **envp0;         /* the environment the process started with (child-env.c compares with it) */
+	atomic_int script_redirect; /* a routed script: opens of its path open the copy (intercept-open.c) */
 };
 /*
  * Everything the shim touches in every process lives in this one small
@@ -84,6 +85,11 @@ static inline uint64_t dise__now_ns(void)
 	return dise_rec_clock_ns(CLOCK_MONOTONIC);
 }
 void dise__debug(const char *msg, int err);
+/* Routes every read-only open of the path string from (naming from_id) to the copy to (to_id): intercept-open.c. */
+void dise__script_redirect_arm(const char *from, const struct dise_file_id *from_id, const char *to,
+			       const struct dise_file_id *to_id);
+/* The copy a redirected script reads (valid once armed). */
+const char *dise__script_redirect_to(void);
 int dise__active(void); /* ring mapped, and this is the process the state belongs to */
 /* The run's identity for a record written by thread tid. */
 static inline struct dise_rec_who dise__who(uint32_t tid)

@@ -134,7 +134,9 @@ void dise__record_start(uint32_t extra_flags, char *exe_buf, char *cwd_buf)
 	struct dise__ring_sink rs;
 
 	memset(&in, 0, sizeof(in));
-	in.exe = exe_path(exe_buf);
+	/* a redirected script runs the copy under the original's name: the copy is what ran */
+	in.exe = atomic_load_explicit(&S->script_redirect, memory_order_relaxed) ? dise__script_redirect_to()
+										 : exe_path(exe_buf);
 	in.cwd = getcwd(cwd_buf, DISE_PATH_MAX) ? cwd_buf : "";
 	in.argv.v = S->argv;
 	in.wall_ns = S->start_wall_ns;
@@ -291,33 +293,85 @@ static int script_argv_index(void)
 	return -1;
 }
 
-static void route(const char *ring_path)
+/* The first line of path (a #! line) into buf, NUL-terminated; its length, or -1 when none fits. */
+static ssize_t first_line(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	ssize_t n;
+	char *nl;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if (!(nl = memchr(buf, '\n', (size_t)n)))
+		return -1;
+	*nl = '\0';
+	return nl - buf;
+}
+
+/*
+ * Whether this interpreter reads the script itself (so intercept-open.c can
+ * hand it the routed copy under the original's name) and the copy is for
+ * the same interpreter line. Known readers only: one that executes another
+ * program (env) would let that one read the original.
+ */
+static int redirectable(const char *target)
+{
+	const char *interp = dise__shim.argv[0], *base = strrchr(interp, '/');
+	char a[256], b[256];
+	int known;
+
+	base = base ? base + 1 : interp;
+	known = dise_route_script_reader(base);
+	return known && first_line(dise__shim.execfn, a, sizeof(a)) > 2 && first_line(target, b, sizeof(b)) > 2 &&
+	       strcmp(a, b) == 0;
+}
+
+/*
+ * Finds the route of this executable (0: none, 1: target and *ret_to set).
+ * A script whose interpreter can be handed the copy is redirected here
+ * (2): nothing is executed, the run is the copy's from its START on.
+ */
+static int route_find(const char *ring_path, char *target, size_t size, struct dise_file_id *ret_to, int *ret_k)
 {
 	struct dise_shim *S = &dise__shim;
-	struct dise_file_id tid, tid2;
+	struct dise_file_id tid2;
 	int64_t tctime = 0;
-	char rpath[DISE_PATH_MAX + 8], target[DISE_PATH_MAX], again[DISE_PATH_MAX];
+	char rpath[DISE_PATH_MAX + 8], again[DISE_PATH_MAX];
 	uint32_t owner = (uint32_t)getauxval(AT_EUID);
-	int k;
-	extern char **environ;
 
 	if (S->start_flags & DISE_START_NO_SCRIPT)
-		return;
+		return 0;
 	if (!atomic_load_explicit(&S->ring.hdr->nroutes, memory_order_acquire))
-		return;
+		return 0;
 	if (dise_routes_path(ring_path, rpath, sizeof(rpath)) < 0 ||
-	    dise_routes_lookup(rpath, owner, &S->script_id, target, sizeof(target), &tid, &tctime, NULL) != 1)
-		return;
-	if (!safe_target(target, &tid, tctime, owner)) {
+	    dise_routes_lookup(rpath, owner, &S->script_id, target, size, ret_to, &tctime, NULL) != 1)
+		return 0;
+	if (!safe_target(target, ret_to, tctime, owner)) {
 		dise__debug("route target refused", 0);
-		return;
+		return 0;
 	}
-	if (dise_routes_lookup(rpath, owner, &tid, again, sizeof(again), &tid2, NULL, NULL) != 0)
-		return; /* a route to a routed version: a loop, or a table gone wrong */
-	if (!S->argv || !S->argv[0] || (k = script_argv_index()) < 0)
-		return;
-	dise__record_exec(DISE_EXEC_ROUTE, target, S->argv + k);
-	DISE_REAL(execve)(target, S->argv + k, environ);
+	if (dise_routes_lookup(rpath, owner, ret_to, again, sizeof(again), &tid2, NULL, NULL) != 0)
+		return 0; /* a route to a routed version: a loop, or a table gone wrong */
+	if (!S->argv || !S->argv[0] || (*ret_k = script_argv_index()) < 0)
+		return 0;
+	if (*ret_k > 0 && redirectable(target)) {
+		dise__script_redirect_arm(S->execfn, &S->script_id, target, ret_to);
+		return 2;
+	}
+	return 1;
+}
+
+static void route_exec(const char *target, int k)
+{
+	extern char **environ;
+
+	dise__record_exec(DISE_EXEC_ROUTE, target, dise__shim.argv + k);
+	DISE_REAL(execve)(target, dise__shim.argv + k, environ);
 }
 
 static void init(int argc, char **argv)
@@ -384,11 +438,15 @@ static void init(int argc, char **argv)
 	}
 
 	{
-		char ring_path[DISE_PATH_MAX];
+		char target[DISE_PATH_MAX];
+		struct dise_file_id to;
+		int k = 0, how = route_find(path, target, sizeof(target), &to, &k);
 
-		memcpy(ring_path, path, sizeof(ring_path));
+		if (how == 2) /* a redirected script: the run is the copy's, under the original's name */
+			S->script_id = S->exe_id = to;
 		dise__record_start(0, exe, path);
-		route(ring_path);
+		if (how == 1)
+			route_exec(target, k);
 	}
 	dise__signals_init();
 	dise__fork_init();

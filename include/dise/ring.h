@@ -50,6 +50,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "event.h"
 
@@ -387,6 +388,24 @@ struct dise_route_in {
 	const char *target; /* absolute */
 	uint32_t flags;
 };
+
+/*
+ * Whether the interpreter named base (a #! line's, without its directory)
+ * reads its script itself: a routed script of one is handed the routed
+ * copy under its own name (shim/intercept-open.c), so that `$0` is the path
+ * run. Others (env, which executes another interpreter) run the copy by
+ * its own name. Async-signal-safe.
+ */
+static inline int dise_route_script_reader(const char *base)
+{
+	static const char *const readers[] = { "sh", "dash", "bash", "python3", "perl" };
+	unsigned i;
+
+	for (i = 0; i < sizeof(readers) / sizeof(readers[0]); i++)
+		if (strcmp(base, readers[i]) == 0)
+			return 1;
+	return strncmp(base, "python3.", 8) == 0 && base[8] >= '0' && base[8] <= '9';
+}
 
 /* "<ring path>.routes". Returns 0 or -ENAMETOOLONG. Async-signal-safe. */
 int dise_routes_path(const char *ring_path, char *buf, size_t size);
