@@ -320,11 +320,61 @@ static const char schema_v11[] =
 	"  tool TEXT NOT NULL, target TEXT, beside INTEGER NOT NULL, error INTEGER NOT NULL, note TEXT,"
 	"  wall_ns INTEGER NOT NULL, PRIMARY KEY(path, version_id)) WITHOUT ROWID;";
 
+/*
+ * v13: the invocation class of a run as an integer (dise_store_run_class(): a
+ * hash of argv and cwd), computed once at ingest, indexed with the version
+ * instead of the argv text (v9's runs_class made every run's START write
+ * its whole argv into a second b-tree), partial: a run enters it when the
+ * resolver gives it its version, not at a random place (a hash) at ingest;
+ * the queries compare argv and cwd
+ * too, so a collision never merges two classes. runs_tool, which databases
+ * made before v9 lost it still have, is dropped. And detect_touched is no
+ * longer kept by triggers (an OP_Program per stored record): a run whose
+ * end or version arrives when it already has the other is marked touched
+ * by the statement that writes it, found by a partial index.
+ */
+static const char schema_v13[] =
+	"ALTER TABLE runs ADD COLUMN class INTEGER;"
+	"UPDATE runs SET class = dise_class(argv, cwd) WHERE argv IS NOT NULL;"
+	"DROP INDEX IF EXISTS runs_class;"
+	"DROP INDEX IF EXISTS runs_tool;"
+	"CREATE INDEX IF NOT EXISTS runs_version_class ON runs(version_id, class) WHERE version_id IS NOT NULL;"
+	"DROP TRIGGER IF EXISTS runs_touched_insert;"
+	"DROP TRIGGER IF EXISTS runs_touched_update;"
+	"ALTER TABLE runs ADD COLUMN touched INTEGER;"
+	"CREATE INDEX IF NOT EXISTS runs_touched ON runs(version_id) WHERE touched = 1;"
+	/* what was touched and not yet looked at: its version's latest ended run */
+	"UPDATE runs SET touched = 1 WHERE id IN (SELECT (SELECT max(r.id) FROM runs r WHERE r.version_id = t.version_id "
+	"  AND r.outcome IS NOT NULL) FROM detect_touched t);"
+	"DROP TABLE IF EXISTS detect_touched;";
+
+/* dise_class(argv, cwd): dise_store_run_class() for SQL, NULL without an argv */
+static void sql_class(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const char *a = (const char *)sqlite3_value_text(argv[0]);
+
+	(void)argc;
+	if (a)
+		sqlite3_result_int64(ctx, dise_store_run_class(a, (const char *)sqlite3_value_text(argv[1])));
+	else
+		sqlite3_result_null(ctx);
+}
+
+static int step_v13(sqlite3 *db)
+{
+	int r = dise__errno(sqlite3_create_function(db, "dise_class", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_class,
+						    NULL, NULL));
+
+	return r < 0 ? r : exec_sql(db, schema_v13);
+}
+
 static int step_sql(sqlite3 *db, int from)
 {
 	static const char *const step[] = { schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7 };
 
 	_Static_assert(sizeof(step) / sizeof(step[0]) == 6, "a step per schema version up to 7");
+	if (from == 12)
+		return step_v13(db);
 	if (from == 11)
 		return exec_sql(db, schema_v12);
 	if (from == 10)
@@ -357,7 +407,7 @@ int dise__schema_migrate(sqlite3 *db, int target)
 	sqlite3_stmt *q;
 	int r, version, created = 0;
 
-	_Static_assert(DISE_SCHEMA_VERSION == 12, "a step per schema version");
+	_Static_assert(DISE_SCHEMA_VERSION == 13, "a step per schema version");
 	r = exec_sql(db, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;

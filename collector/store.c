@@ -53,32 +53,40 @@ enum {
 	Q_MAX,
 };
 
+/* a run of table t whose end is written when it has its version: touched (store-detect.c's versions to check) */
+#define TOUCH(t) "touched = CASE WHEN " t ".version_id IS NULL THEN " t ".touched ELSE 1 END"
+
 static const char *const queries[Q_MAX] = {
 	[Q_CURSOR_GET] = "SELECT next_pos FROM ingest_cursor WHERE epoch = ?1 AND shard = ?2",
 	[Q_CURSOR_SET] = "INSERT INTO ingest_cursor(epoch, shard, next_pos) VALUES (?1, ?2, ?3) "
 			 "ON CONFLICT(epoch, shard) DO UPDATE SET next_pos = excluded.next_pos",
 	[Q_START] = "INSERT INTO runs(epoch, pid, start_ns, ppid, uid, start_wall_ns, execfn, exe, cwd, argv, argc, "
-		    "exe_dev, exe_ino, exe_size, exe_mtime_ns, forked, exec_parent, tool, path) "
-		    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18) "
+		    "exe_dev, exe_ino, exe_size, exe_mtime_ns, forked, exec_parent, tool, path, class) "
+		    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18, ?19) "
 		    "ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET ppid = excluded.ppid, uid = excluded.uid, tool = excluded.tool, "
-		    "path = excluded.path, "
+		    "path = excluded.path, class = excluded.class, "
 		    "start_wall_ns = excluded.start_wall_ns, execfn = excluded.execfn, exe = excluded.exe, "
 		    "cwd = excluded.cwd, argv = excluded.argv, argc = excluded.argc, exe_dev = excluded.exe_dev, "
 		    "exe_ino = excluded.exe_ino, exe_size = excluded.exe_size, exe_mtime_ns = excluded.exe_mtime_ns, "
 		    "forked = excluded.forked, exec_parent = excluded.exec_parent",
-	/* an EXIT never overrides a CRASH of the same run (a crash in an atexit handler) */
+	/*
+	 * The ends. An EXIT never overrides a CRASH of the same run (a crash in
+	 * an atexit handler). A run that has its version already (a long run:
+	 * its START was resolved before it ended) is marked touched (TOUCH):
+	 * the detectors look at its version again (store-detect.c).
+	 */
 	[Q_EXIT] = "INSERT INTO runs(epoch, pid, start_ns, end_ns, outcome, exit_status, user_ns, sys_ns, maxrss_kb) "
 		   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
 		   "ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET "
 		   "end_ns = excluded.end_ns, outcome = excluded.outcome, exit_status = excluded.exit_status, "
-		   "user_ns = excluded.user_ns, sys_ns = excluded.sys_ns, maxrss_kb = excluded.maxrss_kb "
+		   "user_ns = excluded.user_ns, sys_ns = excluded.sys_ns, maxrss_kb = excluded.maxrss_kb, " TOUCH("runs") " "
 		   "WHERE runs.outcome IS NULL OR runs.outcome NOT IN ('crash')",
 	[Q_EXEC] = "INSERT INTO runs(epoch, pid, start_ns, end_ns, outcome, exec_path) VALUES (?1, ?2, ?3, ?4, 'exec', ?5) "
 		   "ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET end_ns = excluded.end_ns, outcome = 'exec', "
-		   "exec_path = excluded.exec_path WHERE runs.outcome IS NULL",
+		   "exec_path = excluded.exec_path, " TOUCH("runs") " WHERE runs.outcome IS NULL",
 	[Q_CRASH_RUN] = "INSERT INTO runs(epoch, pid, start_ns, end_ns, outcome, signal) VALUES (?1, ?2, ?3, ?4, 'crash', ?5) "
 			"ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET end_ns = excluded.end_ns, outcome = 'crash', "
-			"signal = excluded.signal RETURNING id",
+			"signal = excluded.signal, " TOUCH("runs") " RETURNING id",
 	[Q_CRASH_ADD] = "INSERT INTO crashes(run_id, tid, signal, si_code, fault_addr, main_thread, signature, frames, "
 			"sym_signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	/* the image this one replaced: the latest run of the same pid that ended by exec */
@@ -88,14 +96,15 @@ static const char *const queries[Q_MAX] = {
 	[Q_PID_SINCE] = "SELECT id FROM runs WHERE epoch = ?1 AND pid = ?2 AND start_ns >= ?3 ORDER BY start_ns DESC LIMIT 1",
 	/* what dise run saw: fills the end of a run the shim could not end itself (SIGKILL, no shim) */
 	[Q_TRACED] = "UPDATE runs SET end_ns = ?2, outcome = ?3, exit_status = ?4, signal = ?5, "
-		     "user_ns = COALESCE(user_ns, ?6), sys_ns = COALESCE(sys_ns, ?7), maxrss_kb = COALESCE(maxrss_kb, ?8) "
+		     "user_ns = COALESCE(user_ns, ?6), sys_ns = COALESCE(sys_ns, ?7), maxrss_kb = COALESCE(maxrss_kb, ?8), "
+		     TOUCH("runs") " "
 		     "WHERE id = ?1 AND (outcome IS NULL OR outcome = 'vanished')",
 	[Q_OPEN_RUNS] = "SELECT id, pid, start_ns FROM runs WHERE outcome IS NULL",
-	[Q_VANISH] = "UPDATE runs SET outcome = 'vanished', end_ns = ?2 WHERE id = ?1 AND outcome IS NULL",
+	[Q_VANISH] = "UPDATE runs SET outcome = 'vanished', end_ns = ?2, " TOUCH("runs") " WHERE id = ?1 AND outcome IS NULL",
 	/* `dise attach` stopped watching a live process: its end is unknown, and not a failure (nor, later, vanished) */
 	[Q_DETACH] = "INSERT INTO runs(epoch, pid, start_ns, end_ns, outcome) VALUES (?1, ?2, ?3, ?4, 'detached') "
-		     "ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET end_ns = excluded.end_ns, outcome = 'detached' "
-		     "WHERE runs.outcome IS NULL",
+		     "ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET end_ns = excluded.end_ns, outcome = 'detached', "
+		     TOUCH("runs") " WHERE runs.outcome IS NULL",
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
 	[Q_COMMIT] = "COMMIT",
 	[Q_ROLLBACK] = "ROLLBACK",
@@ -390,6 +399,7 @@ static int add_start(dise_store *st, uint64_t epoch, const struct dise_record *r
 	sqlite3_bind_text(q, 9, rec->cwd, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 10, argv ? argv : "[]", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 11, s->argc);
+	sqlite3_bind_int64(q, 19, dise_store_run_class(argv ? argv : "[]", rec->cwd));
 	/*
 	 * The tool: the path it was invoked at, absolute (of the real exe when
 	 * that path was /proc or /dev/fd); an interpreter given a script file
