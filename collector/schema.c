@@ -321,24 +321,25 @@ static const char schema_v11[] =
 	"  wall_ns INTEGER NOT NULL, PRIMARY KEY(path, version_id)) WITHOUT ROWID;";
 
 /*
- * v13: the invocation class of a run as an integer (dise_store_run_class(): a
- * hash of argv and cwd), computed once at ingest, indexed with the version
- * instead of the argv text (v9's runs_class made every run's START write
- * its whole argv into a second b-tree), partial: a run enters it when the
- * resolver gives it its version, not at a random place (a hash) at ingest;
- * the queries compare argv and cwd
- * too, so a collision never merges two classes. runs_tool, which databases
- * made before v9 lost it still have, is dropped. And detect_touched is no
- * longer kept by triggers (an OP_Program per stored record): a run whose
- * end or version arrives when it already has the other is marked touched
- * by the statement that writes it, found by a partial index.
+ * v13: the invocation class of a run as an integer (dise_store_run_class():
+ * a hash of argv and cwd), indexed with the version and the start instead
+ * of the argv text (v9's runs_class made every run's START write its whole
+ * argv into a second b-tree). It is set with the version (the resolver,
+ * store-version.c), so that at ingest the index grows at its edge (no
+ * version, no class, the start) rather than at a random place; the
+ * queries compare argv and cwd too, so a collision never merges two
+ * classes. runs_tool, which databases made before v9 lost it still have,
+ * is dropped. And detect_touched is no longer kept by triggers (an
+ * OP_Program per stored record): a run whose end or version arrives when
+ * it already has the other is marked touched by the statement that writes
+ * it, found by a partial index.
  */
 static const char schema_v13[] =
 	"ALTER TABLE runs ADD COLUMN class INTEGER;"
-	"UPDATE runs SET class = dise_class(argv, cwd) WHERE argv IS NOT NULL;"
+	"UPDATE runs SET class = dise_class(argv, cwd) WHERE version_id IS NOT NULL;"
 	"DROP INDEX IF EXISTS runs_class;"
 	"DROP INDEX IF EXISTS runs_tool;"
-	"CREATE INDEX IF NOT EXISTS runs_version_class ON runs(version_id, class) WHERE version_id IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS runs_version_class ON runs(version_id, class, start_wall_ns);"
 	"DROP TRIGGER IF EXISTS runs_touched_insert;"
 	"DROP TRIGGER IF EXISTS runs_touched_update;"
 	"ALTER TABLE runs ADD COLUMN touched INTEGER;"
@@ -348,22 +349,9 @@ static const char schema_v13[] =
 	"  AND r.outcome IS NOT NULL) FROM detect_touched t);"
 	"DROP TABLE IF EXISTS detect_touched;";
 
-/* dise_class(argv, cwd): dise_store_run_class() for SQL, NULL without an argv */
-static void sql_class(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-	const char *a = (const char *)sqlite3_value_text(argv[0]);
-
-	(void)argc;
-	if (a)
-		sqlite3_result_int64(ctx, dise_store_run_class(a, (const char *)sqlite3_value_text(argv[1])));
-	else
-		sqlite3_result_null(ctx);
-}
-
 static int step_v13(sqlite3 *db)
 {
-	int r = dise__errno(sqlite3_create_function(db, "dise_class", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_class,
-						    NULL, NULL));
+	int r = dise__register_class(db);
 
 	return r < 0 ? r : exec_sql(db, schema_v13);
 }

@@ -37,10 +37,11 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 	 * set by the statement that wrote the second of the two, store.c and
 	 * store-version.c, so a long run's end, an old row, is there; found by
 	 * the partial index runs_touched), with no queued heal request: what
-	 * changed, whatever the history
+	 * changed, whatever the history (NOT INDEXED: the new runs by their
+	 * rowid, never a scan of a version index over every run)
 	 */
 	static const char since[] = "SELECT v.id, v.tool FROM versions v WHERE (v.id IN (SELECT DISTINCT version_id FROM runs "
-				    "WHERE id > ?1 AND version_id IS NOT NULL) OR v.id IN (SELECT version_id FROM runs "
+				    "NOT INDEXED WHERE id > ?1 AND version_id IS NOT NULL) OR v.id IN (SELECT version_id FROM runs "
 				    "WHERE touched = 1)) AND v.health NOT IN ('pruned', 'failed', 'failing') "
 				    "AND NOT EXISTS (SELECT 1 FROM heal_requests h "
 				    "WHERE h.version_id = v.id AND h.state = 'queued')";

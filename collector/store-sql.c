@@ -187,6 +187,24 @@ int64_t dise_store_run_class(const char *argv, const char *cwd)
 	return (int64_t)h;
 }
 
+/* dise_class(argv, cwd): dise_store_run_class() for SQL, NULL without an argv */
+static void sql_class(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const char *a = (const char *)sqlite3_value_text(argv[0]);
+
+	(void)argc;
+	if (a)
+		sqlite3_result_int64(ctx, dise_store_run_class(a, (const char *)sqlite3_value_text(argv[1])));
+	else
+		sqlite3_result_null(ctx);
+}
+
+int dise__register_class(sqlite3 *db)
+{
+	return dise__errno(sqlite3_create_function(db, "dise_class", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_class,
+						   NULL, NULL));
+}
+
 int dise_store_statements_prepared(dise_store *st)
 {
 	return st->prepared;

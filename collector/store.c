@@ -61,10 +61,10 @@ static const char *const queries[Q_MAX] = {
 	[Q_CURSOR_SET] = "INSERT INTO ingest_cursor(epoch, shard, next_pos) VALUES (?1, ?2, ?3) "
 			 "ON CONFLICT(epoch, shard) DO UPDATE SET next_pos = excluded.next_pos",
 	[Q_START] = "INSERT INTO runs(epoch, pid, start_ns, ppid, uid, start_wall_ns, execfn, exe, cwd, argv, argc, "
-		    "exe_dev, exe_ino, exe_size, exe_mtime_ns, forked, exec_parent, tool, path, class) "
-		    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18, ?19) "
+		    "exe_dev, exe_ino, exe_size, exe_mtime_ns, forked, exec_parent, tool, path) "
+		    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18) "
 		    "ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET ppid = excluded.ppid, uid = excluded.uid, tool = excluded.tool, "
-		    "path = excluded.path, class = excluded.class, "
+		    "path = excluded.path, "
 		    "start_wall_ns = excluded.start_wall_ns, execfn = excluded.execfn, exe = excluded.exe, "
 		    "cwd = excluded.cwd, argv = excluded.argv, argc = excluded.argc, exe_dev = excluded.exe_dev, "
 		    "exe_ino = excluded.exe_ino, exe_size = excluded.exe_size, exe_mtime_ns = excluded.exe_mtime_ns, "
@@ -184,6 +184,8 @@ int dise_store_open(const char *path, int readonly, dise_store **ret)
 	sqlite3_busy_timeout(st->db, 2000);
 	r = map_rc(sqlite3_create_function(st->db, "dise_failed", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_failed,
 					   NULL, NULL));
+	if (r == 0)
+		r = dise__register_class(st->db);
 	if (r == 0)
 		r = map_rc(sqlite3_create_function(st->db, "dise_sent", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_sent,
 						   NULL, NULL));
@@ -399,7 +401,6 @@ static int add_start(dise_store *st, uint64_t epoch, const struct dise_record *r
 	sqlite3_bind_text(q, 9, rec->cwd, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 10, argv ? argv : "[]", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 11, s->argc);
-	sqlite3_bind_int64(q, 19, dise_store_run_class(argv ? argv : "[]", rec->cwd));
 	/*
 	 * The tool: the path it was invoked at, absolute (of the real exe when
 	 * that path was /proc or /dev/fd); an interpreter given a script file
