@@ -325,25 +325,31 @@ static const char schema_v11[] =
  * a hash of argv and cwd), indexed with the version and the start instead
  * of the argv text (v9's runs_class made every run's START write its whole
  * argv into a second b-tree). It is set with the version (the resolver,
- * store-version.c), so that at ingest the index grows at its edge (no
- * version, no class, the start) rather than at a random place; the
- * queries compare argv and cwd too, so a collision never merges two
- * classes. runs_tool, which databases made before v9 lost it still have,
- * is dropped. And detect_touched is no longer kept by triggers (an
+ * store-version.c), and the index holds only the runs with a class: ingest
+ * does not write it at all (v9's index, and one over a hash set at ingest,
+ * took a random place in it for every START). Partial on the class, not on
+ * the version: the queries that find runs by version alone keep
+ * runs_version (a partial index on version_id IS NOT NULL made the planner
+ * scan it whole for a join on the version). The queries compare argv and
+ * cwd too, so a collision never merges two classes. runs_tool, which
+ * databases made before v9 lost it still have, is dropped. And detect_touched is no longer kept by triggers (an
  * OP_Program per stored record): a run whose end or version arrives when
  * it already has the other is marked touched by the statement that writes
- * it, found by a partial index.
+ * it. One partial index, runs_pending, holds the open runs (v1's runs_open)
+ * and the touched ones: an end moves a run out of it or keeps it there, and
+ * ingest writes no more index entries than before.
  */
 static const char schema_v13[] =
 	"ALTER TABLE runs ADD COLUMN class INTEGER;"
 	"UPDATE runs SET class = dise_class(argv, cwd) WHERE version_id IS NOT NULL;"
 	"DROP INDEX IF EXISTS runs_class;"
 	"DROP INDEX IF EXISTS runs_tool;"
-	"CREATE INDEX IF NOT EXISTS runs_version_class ON runs(version_id, class, start_wall_ns);"
+	"CREATE INDEX IF NOT EXISTS runs_version_class ON runs(version_id, class, start_wall_ns) WHERE class IS NOT NULL;"
 	"DROP TRIGGER IF EXISTS runs_touched_insert;"
 	"DROP TRIGGER IF EXISTS runs_touched_update;"
 	"ALTER TABLE runs ADD COLUMN touched INTEGER;"
-	"CREATE INDEX IF NOT EXISTS runs_touched ON runs(version_id) WHERE touched = 1;"
+	"DROP INDEX IF EXISTS runs_open;"
+	"CREATE INDEX IF NOT EXISTS runs_pending ON runs(outcome, version_id) WHERE outcome IS NULL OR touched = 1;"
 	/* what was touched and not yet looked at: its version's latest ended run */
 	"UPDATE runs SET touched = 1 WHERE id IN (SELECT (SELECT max(r.id) FROM runs r WHERE r.version_id = t.version_id "
 	"  AND r.outcome IS NOT NULL) FROM detect_touched t);"

@@ -36,7 +36,7 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 	 * ended or got their version since they were last looked at (touched:
 	 * set by the statement that wrote the second of the two, store.c and
 	 * store-version.c, so a long run's end, an old row, is there; found by
-	 * the partial index runs_touched), with no queued heal request: what
+	 * the partial index runs_pending), with no queued heal request: what
 	 * changed, whatever the history (NOT INDEXED: the new runs by their
 	 * rowid, never a scan of a version index over every run)
 	 */
@@ -45,9 +45,10 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 				    "WHERE touched = 1)) AND v.health NOT IN ('pruned', 'failed', 'failing') "
 				    "AND NOT EXISTS (SELECT 1 FROM heal_requests h "
 				    "WHERE h.version_id = v.id AND h.state = 'queued')";
-	static const char seen[] = "UPDATE runs SET touched = NULL WHERE touched = 1 AND version_id = ?1";
+	/* through runs_pending (open and touched runs), never through a version's every run */
+	static const char seen[] = "UPDATE runs INDEXED BY runs_pending SET touched = NULL WHERE touched = 1 AND version_id = ?1";
 	/* a judged version is never looked at again: what touched it is forgotten, not kept for ever */
-	static const char judged[] = "UPDATE runs SET touched = NULL WHERE touched = 1 AND version_id IN "
+	static const char judged[] = "UPDATE runs INDEXED BY runs_pending SET touched = NULL WHERE touched = 1 AND version_id IN "
 				     "(SELECT id FROM versions WHERE health IN ('pruned', 'failed', 'failing'))";
 	sqlite3_stmt *q = dise__stmt(st, after_run < 0 ? window : since);
 	struct dise_version_ref *v = NULL;
@@ -197,7 +198,7 @@ int dise_store_version_compare_rate(dise_store *st, int64_t version, const char 
 int dise_store_version_classes(dise_store *st, int64_t version, int min_ok, struct dise_invocation **ret, size_t *ret_n)
 {
 	/* the classes this version ended ok at least min_ok times since its reset, the most run first */
-	static const char sql[] = "SELECT argv, cwd, class FROM runs WHERE version_id = ?1 AND outcome = 'ok' "
+	static const char sql[] = "SELECT argv, cwd, class FROM runs WHERE version_id = ?1 AND class IS NOT NULL AND outcome = 'ok' "
 				  "AND end_ns IS NOT NULL AND start_wall_ns >= (SELECT reset_wall_ns FROM versions WHERE id = ?1) "
 				  "GROUP BY class, argv, cwd HAVING count(*) >= ?2 ORDER BY count(*) DESC LIMIT 16";
 	sqlite3_stmt *q = dise__stmt(st, sql);
