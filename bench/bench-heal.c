@@ -61,9 +61,9 @@ static void make_history(const char *home, long n)
 		"'hist' || (i / 5), printf('%064x', i), 'v' || (i % 5 + 1), '/opt/hist/' || (i / 5), ?2 FROM t;"
 		"WITH RECURSIVE t(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM t WHERE i < ?1 - 1) "
 		"INSERT INTO runs(epoch, pid, start_ns, ppid, uid, start_wall_ns, execfn, exe, cwd, argv, argc, end_ns, "
-		"outcome, exit_status, tool, version_id) SELECT 1, 100000 + i, i * 1000, 1, 0, "
+		"outcome, exit_status, tool, version_id, class) SELECT 1, 100000 + i, i * 1000, 1, 0, "
 		"?2 - (?1 - i) * (1800000000000 / ?1), '/opt/hist/' || (i % 1000 / 5), '/opt/hist/' || (i % 1000 / 5), '/', "
-		"'[\"x\"]', 1, i * 1000 + 1000000, 'ok', 0, 'hist' || (i % 1000 / 5), 1000000 + i % 1000 FROM t;"
+		"'[\"x\"]', 1, i * 1000 + 1000000, 'ok', 0, 'hist' || (i % 1000 / 5), 1000000 + i % 1000, ?3 FROM t;"
 		"COMMIT;";
 	char db[300];
 	sqlite3 *h = NULL;
@@ -90,6 +90,8 @@ static void make_history(const char *home, long n)
 			sqlite3_bind_int64(q, 1, n);
 		if (sqlite3_bind_parameter_count(q) >= 2)
 			sqlite3_bind_int64(q, 2, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+		if (sqlite3_bind_parameter_count(q) >= 3) /* the class ingest gives argv ["x"] in / */
+			sqlite3_bind_int64(q, 3, dise_store_run_class("[\"x\"]", "/"));
 		if (sqlite3_step(q) != SQLITE_DONE)
 			r = -1;
 		sqlite3_finalize(q);

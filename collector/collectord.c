@@ -247,7 +247,7 @@ static void *resolver_main(void *p)
 			 *  - at once, every detector over the versions that changed (the
 			 *    versions of the runs stored since, and those whose runs
 			 *    ended or got their version since they were looked at:
-			 *    detect_touched, kept by triggers on runs, so a long run's
+			 *    runs marked touched by the statements writing them, so a long run's
 			 *    end, an old row, is there too), when ingest stored a run's
 			 *    bad end, a version appeared, or a run got its version after
 			 *    its bad end (the records of a run may cross shards) - the
@@ -278,7 +278,7 @@ static void *resolver_main(void *p)
 			if (owed && (urgent || now - last_pass >= 200000000ull)) {
 				/*
 				 * A bad end is looked at at once, over the versions that
-				 * changed only (detect_touched, new runs): its cost does not
+				 * changed only (touched runs, new runs): its cost does not
 				 * grow with history. The pass over every version is the net.
 				 */
 				int all = !last_all || (!urgent && now - last_all >= 60000000000ull);

@@ -330,11 +330,55 @@ static const char schema_v13[] =
 	"ALTER TABLE crashes ADD COLUMN reraised INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE runs ADD COLUMN reaped INTEGER;";
 
+/*
+ * v14: the invocation class of a run as an integer (dise_store_run_class():
+ * a hash of argv and cwd), indexed with the version and the start instead
+ * of the argv text (v9's runs_class made every run's START write its whole
+ * argv into a second b-tree). It is set with the version (the resolver,
+ * store-version.c), and the index holds only the runs with a class: ingest
+ * does not write it at all (v9's index, and one over a hash set at ingest,
+ * took a random place in it for every START). Partial on the class, not on
+ * the version: the queries that find runs by version alone keep
+ * runs_version (a partial index on version_id IS NOT NULL made the planner
+ * scan it whole for a join on the version). The queries compare argv and
+ * cwd too, so a collision never merges two classes. runs_tool, which
+ * databases made before v9 lost it still have, is dropped. And detect_touched is no longer kept by triggers (an
+ * OP_Program per stored record): a run whose end or version arrives when
+ * it already has the other is marked touched by the statement that writes
+ * it. One partial index, runs_pending, holds the open runs (v1's runs_open)
+ * and the touched ones: an end moves a run out of it or keeps it there, and
+ * ingest writes no more index entries than before.
+ */
+static const char schema_v14[] =
+	"ALTER TABLE runs ADD COLUMN class INTEGER;"
+	"UPDATE runs SET class = dise_class(argv, cwd) WHERE version_id IS NOT NULL;"
+	"DROP INDEX IF EXISTS runs_class;"
+	"DROP INDEX IF EXISTS runs_tool;"
+	"CREATE INDEX IF NOT EXISTS runs_version_class ON runs(version_id, class, start_wall_ns) WHERE class IS NOT NULL;"
+	"DROP TRIGGER IF EXISTS runs_touched_insert;"
+	"DROP TRIGGER IF EXISTS runs_touched_update;"
+	"ALTER TABLE runs ADD COLUMN touched INTEGER;"
+	"DROP INDEX IF EXISTS runs_open;"
+	"CREATE INDEX IF NOT EXISTS runs_pending ON runs(outcome, version_id) WHERE outcome IS NULL OR touched = 1;"
+	/* what was touched and not yet looked at: its version's latest ended run */
+	"UPDATE runs SET touched = 1 WHERE id IN (SELECT (SELECT max(r.id) FROM runs r WHERE r.version_id = t.version_id "
+	"  AND r.outcome IS NOT NULL) FROM detect_touched t);"
+	"DROP TABLE IF EXISTS detect_touched;";
+
+static int step_v14(sqlite3 *db)
+{
+	int r = dise__register_class(db);
+
+	return r < 0 ? r : exec_sql(db, schema_v14);
+}
+
 static int step_sql(sqlite3 *db, int from)
 {
 	static const char *const step[] = { schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7 };
 
 	_Static_assert(sizeof(step) / sizeof(step[0]) == 6, "a step per schema version up to 7");
+	if (from == 13)
+		return step_v14(db);
 	if (from == 12)
 		return exec_sql(db, schema_v13);
 	if (from == 11)
@@ -388,7 +432,7 @@ int dise__schema_migrate(sqlite3 *db, int target)
 	sqlite3_stmt *q;
 	int r, version, created = 0;
 
-	_Static_assert(DISE_SCHEMA_VERSION == 13, "a step per schema version");
+	_Static_assert(DISE_SCHEMA_VERSION == 14, "a step per schema version");
 	r = exec_sql(db, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;

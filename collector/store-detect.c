@@ -32,17 +32,24 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 				     "AND r.start_wall_ns >= ?1) AND NOT EXISTS (SELECT 1 FROM heal_requests h "
 				     "WHERE h.version_id = v.id AND h.state = 'queued')";
 	/*
-	 * the versions of the runs stored after a run id, or whose runs ended
-	 * since they were last looked at (detect_touched: kept by triggers on
-	 * runs, so a long run's end, an old row, is in it), with no queued heal
-	 * request: what changed, whatever the history
+	 * the versions of the runs stored after a run id, or of the runs that
+	 * ended or got their version since they were last looked at (touched:
+	 * set by the statement that wrote the second of the two, store.c and
+	 * store-version.c, so a long run's end, an old row, is there; found by
+	 * the partial index runs_pending), with no queued heal request: what
+	 * changed, whatever the history (NOT INDEXED: the new runs by their
+	 * rowid, never a scan of a version index over every run)
 	 */
 	static const char since[] = "SELECT v.id, v.tool FROM versions v WHERE (v.id IN (SELECT DISTINCT version_id FROM runs "
-				    "WHERE id > ?1 AND version_id IS NOT NULL) OR v.id IN (SELECT version_id FROM detect_touched)) "
-				    "AND v.health NOT IN ('pruned', 'failed', 'failing') "
+				    "NOT INDEXED WHERE id > ?1 AND version_id IS NOT NULL) OR v.id IN (SELECT version_id FROM runs "
+				    "WHERE touched = 1)) AND v.health NOT IN ('pruned', 'failed', 'failing') "
 				    "AND NOT EXISTS (SELECT 1 FROM heal_requests h "
 				    "WHERE h.version_id = v.id AND h.state = 'queued')";
-	static const char seen[] = "DELETE FROM detect_touched WHERE version_id = ?1";
+	/* through runs_pending (open and touched runs), never through a version's every run */
+	static const char seen[] = "UPDATE runs INDEXED BY runs_pending SET touched = NULL WHERE touched = 1 AND version_id = ?1";
+	/* a judged version is never looked at again: what touched it is forgotten, not kept for ever */
+	static const char judged[] = "UPDATE runs INDEXED BY runs_pending SET touched = NULL WHERE touched = 1 AND version_id IN "
+				     "(SELECT id FROM versions WHERE health IN ('pruned', 'failed', 'failing'))";
 	sqlite3_stmt *q = dise__stmt(st, after_run < 0 ? window : since);
 	struct dise_version_ref *v = NULL;
 	size_t n = 0, cap = 0;
@@ -65,6 +72,8 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 	 */
 	for (size_t i = 0; r >= 0 && i < n; i++)
 		dise__exec(st, seen, "i", v[i].id);
+	if (r >= 0)
+		dise__exec(st, judged, "");
 	if (r < 0) {
 		free(v);
 		return r;
@@ -86,12 +95,16 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 
 /*
  * the same invocation class as run r: the same argv (argv[0] included) in
- * the same cwd. Of runs that were invoked: a fork child (a worker, not
- * exec'd) is part of its parent's run, and its exit status and wall time
- * are the parent's business (a pool's workers SIGTERMed or done early);
- * only its crash is judged, by its signature (STRIKE).
+ * the same cwd; found by the class (their hash, indexed with the version),
+ * argv and cwd compared for a collision. Of runs that were invoked: a fork
+ * child (a worker, not exec'd) is part of its parent's run, and its exit
+ * status and wall time are the parent's business (a pool's workers
+ * SIGTERMed or done early); only its crash is judged, by its signature
+ * (STRIKE).
  */
-#define SAME_CLASS(a, r) a ".argv = " r ".argv AND " a ".cwd IS " r ".cwd AND " a ".forked IS NOT 1 AND " r ".forked IS NOT 1"
+#define SAME_CLASS(a, r)                                                                                              \
+	a ".class = " r ".class AND " a ".argv = " r ".argv AND " a ".cwd IS " r ".cwd AND " a ".forked IS NOT 1 AND " r \
+	".forked IS NOT 1"
 
 /*
  * Whether run r of version ?1 (a failure, outcome.h) is a strike: a crash it
@@ -122,7 +135,7 @@ int dise_store_version_strikes(dise_store *st, int64_t version, const char *norm
 	/*
 	 * Since the window began or the version was last reset, whichever is
 	 * later, the failures (outcome.h) that are evidence against this
-	 * version: a crash it raised itself whose signature no baseline
+	 * version: a crash it raised itself whose signature (either) no baseline
 	 * version produced (without a signature: whose signal no baseline
 	 * crash without one had); a non-zero exit of an invocation class a
 	 * baseline version ended ok and this version never did.
@@ -191,10 +204,10 @@ int dise_store_version_compare_rate(dise_store *st, int64_t version, const char 
 int dise_store_version_classes(dise_store *st, int64_t version, int min_ok, struct dise_invocation **ret, size_t *ret_n)
 {
 	/* the classes this version ended ok at least min_ok times since its reset, the most run first */
-	static const char sql[] = "SELECT argv, cwd FROM runs WHERE version_id = ?1 AND outcome = 'ok' AND end_ns IS NOT NULL "
-				  "AND forked IS NOT 1 "
+	static const char sql[] = "SELECT argv, cwd, class FROM runs WHERE version_id = ?1 AND class IS NOT NULL AND outcome = 'ok' "
+				  "AND end_ns IS NOT NULL AND forked IS NOT 1 "
 				  "AND start_wall_ns >= (SELECT reset_wall_ns FROM versions WHERE id = ?1) "
-				  "GROUP BY argv, cwd HAVING count(*) >= ?2 ORDER BY count(*) DESC LIMIT 16";
+				  "GROUP BY class, argv, cwd HAVING count(*) >= ?2 ORDER BY count(*) DESC LIMIT 16";
 	sqlite3_stmt *q = dise__stmt(st, sql);
 	struct dise_invocation *v = NULL;
 	size_t n = 0, cap = 0;
@@ -208,6 +221,7 @@ int dise_store_version_classes(dise_store *st, int64_t version, int min_ok, stru
 			break;
 		v[n].argv = dise__col_strdup(q, 0);
 		v[n].cwd = dise__col_strdup(q, 1);
+		v[n].class = sqlite3_column_int64(q, 2);
 		n++;
 	}
 	dise__done(q);
@@ -234,18 +248,18 @@ int dise_store_class_ok_durations(dise_store *st, int64_t version, int of_base, 
 {
 	/* wall times of the ok runs of one class, newest first: of the version since its reset, or of its baseline */
 	static const char own[] = "SELECT end_ns - start_ns FROM runs r WHERE r.version_id = ?1 AND r.outcome = 'ok' "
-				  "AND r.end_ns IS NOT NULL AND r.argv = ?2 AND r.cwd IS ?3 AND r.forked IS NOT 1 "
+				  "AND r.end_ns IS NOT NULL AND r.class = ?5 AND r.argv = ?2 AND r.cwd IS ?3 AND r.forked IS NOT 1 "
 				  "AND r.start_wall_ns >= (SELECT reset_wall_ns FROM versions WHERE id = ?1) "
 				  "ORDER BY r.start_wall_ns DESC LIMIT ?4";
 	static const char base[] = BASE "SELECT end_ns - start_ns FROM runs r WHERE r.version_id IN base AND r.outcome = 'ok' "
-					"AND r.end_ns IS NOT NULL AND r.argv = ?2 AND r.cwd IS ?3 AND r.forked IS NOT 1 "
+					"AND r.end_ns IS NOT NULL AND r.class = ?5 AND r.argv = ?2 AND r.cwd IS ?3 AND r.forked IS NOT 1 "
 					"ORDER BY r.start_wall_ns DESC LIMIT ?4";
 	sqlite3_stmt *q = dise__stmt(st, of_base ? base : own);
 	int n = 0, r = 0;
 
 	if (!q)
 		return -EIO;
-	dise__bind(q, "issi", version, c->argv, c->cwd, max);
+	dise__bind(q, "issdi", version, c->argv, c->cwd, max, c->class);
 	while (n < max && (r = dise__step(q)) > 0)
 		out[n++] = sqlite3_column_int64(q, 0);
 	dise__done(q);

@@ -74,9 +74,14 @@ int dise__int(dise_store *st, const char *sql, int64_t *ret, const char *types, 
 /* The same for a text column, copied into buf (cut at size - 1; "" when NULL). */
 int dise__text(dise_store *st, const char *sql, char *buf, size_t size, const char *types, ...);
 
+/* a run of table t whose end is written when it has its version: touched (store-detect.c's versions to check) */
+#define TOUCH(t) "touched = CASE WHEN " t ".version_id IS NULL THEN " t ".touched ELSE 1 END"
+
 /* store-reap.c: a REAP record's wait status ends the reaped child's run when nothing else did. */
 int dise__store_add_reap(dise_store *st, uint64_t epoch, const struct dise_record *rec);
 
+/* Registers dise_class(argv, cwd) (dise_store_run_class()) on db. Returns 0 or -errno. */
+int dise__register_class(sqlite3 *db);
 /* A strdup of column i of q's current row, NULL when NULL (or out of memory). */
 char *dise__col_strdup(sqlite3_stmt *q, int i);
 

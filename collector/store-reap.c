@@ -24,7 +24,7 @@
 int dise__store_add_reap(dise_store *st, uint64_t epoch, const struct dise_record *rec)
 {
 	static const char sql[] =
-		"UPDATE runs SET end_ns = ?4, outcome = ?5, exit_status = ?6, signal = ?7, reaped = 1, "
+		"UPDATE runs SET end_ns = ?4, outcome = ?5, exit_status = ?6, signal = ?7, reaped = 1, " TOUCH("runs") ", "
 		"user_ns = COALESCE(user_ns, ?8), sys_ns = COALESCE(sys_ns, ?9), maxrss_kb = COALESCE(maxrss_kb, ?10) "
 		"WHERE id = (SELECT id FROM runs WHERE epoch = ?1 AND pid = ?2 AND start_ns < ?3 ORDER BY start_ns DESC LIMIT 1) "
 		"AND ppid = ?11 AND start_ns >= ?12 AND (outcome IS NULL OR outcome = 'vanished')";

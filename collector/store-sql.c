@@ -170,6 +170,43 @@ char *dise__col_strdup(sqlite3_stmt *q, int i)
 	return t ? strdup(t) : NULL;
 }
 
+static uint64_t fnv1a(uint64_t h, const char *p)
+{
+	for (; *p; p++) {
+		h ^= (unsigned char)*p;
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+int64_t dise_store_run_class(const char *argv, const char *cwd)
+{
+	uint64_t h = fnv1a(14695981039346656037ull, argv ? argv : "");
+
+	/* a separator no text holds, then the cwd; a NULL cwd is a byte no text holds either */
+	h = (h ^ 0xffu) * 1099511628211ull;
+	h = cwd ? fnv1a(h, cwd) : (h ^ 0xfeu) * 1099511628211ull;
+	return (int64_t)h;
+}
+
+/* dise_class(argv, cwd): dise_store_run_class() for SQL, NULL without an argv */
+static void sql_class(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const char *a = (const char *)sqlite3_value_text(argv[0]);
+
+	(void)argc;
+	if (a)
+		sqlite3_result_int64(ctx, dise_store_run_class(a, (const char *)sqlite3_value_text(argv[1])));
+	else
+		sqlite3_result_null(ctx);
+}
+
+int dise__register_class(sqlite3 *db)
+{
+	return dise__errno(sqlite3_create_function(db, "dise_class", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_class,
+						   NULL, NULL));
+}
+
 int dise_store_statements_prepared(dise_store *st)
 {
 	return st->prepared;

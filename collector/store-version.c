@@ -153,9 +153,15 @@ int dise_store_path_head_set(dise_store *st, const char *path, int64_t version)
 
 int dise_store_run_set_version(dise_store *st, int64_t run, int64_t version)
 {
-	/* a run is its version's tool's (a registered path, a routed copy beside the original) */
-	static const char sql[] = "UPDATE runs SET version_id = ?1, "
-				  "tool = COALESCE((SELECT tool FROM versions WHERE id = ?1), tool) WHERE id = ?2";
+	/*
+	 * A run is its version's tool's (a registered path, a routed copy
+	 * beside the original); its invocation class is set with its version
+	 * (schema v13); one that ended already is touched: the detectors look
+	 * at its version (store-detect.c).
+	 */
+	static const char sql[] = "UPDATE runs SET version_id = ?1, class = dise_class(argv, cwd), "
+				  "tool = COALESCE((SELECT tool FROM versions WHERE id = ?1), tool), "
+				  "touched = CASE WHEN outcome IS NULL THEN touched ELSE 1 END WHERE id = ?2";
 
 	return dise__exec(st, sql, "ii", version, run);
 }

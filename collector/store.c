@@ -16,7 +16,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <jansson.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -70,19 +69,24 @@ static const char *const queries[Q_MAX] = {
 		    "cwd = excluded.cwd, argv = excluded.argv, argc = excluded.argc, exe_dev = excluded.exe_dev, "
 		    "exe_ino = excluded.exe_ino, exe_size = excluded.exe_size, exe_mtime_ns = excluded.exe_mtime_ns, "
 		    "forked = excluded.forked, exec_parent = excluded.exec_parent",
-	/* an EXIT never overrides a CRASH of the same run (a crash in an atexit handler) */
+	/*
+	 * The ends. An EXIT never overrides a CRASH of the same run (a crash in
+	 * an atexit handler). A run that has its version already (a long run:
+	 * its START was resolved before it ended) is marked touched (TOUCH):
+	 * the detectors look at its version again (store-detect.c).
+	 */
 	[Q_EXIT] = "INSERT INTO runs(epoch, pid, start_ns, end_ns, outcome, exit_status, user_ns, sys_ns, maxrss_kb) "
 		   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
 		   "ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET "
 		   "end_ns = excluded.end_ns, outcome = excluded.outcome, exit_status = excluded.exit_status, "
-		   "user_ns = excluded.user_ns, sys_ns = excluded.sys_ns, maxrss_kb = excluded.maxrss_kb "
+		   "user_ns = excluded.user_ns, sys_ns = excluded.sys_ns, maxrss_kb = excluded.maxrss_kb, " TOUCH("runs") " "
 		   "WHERE runs.outcome IS NULL OR runs.outcome NOT IN ('crash')",
 	[Q_EXEC] = "INSERT INTO runs(epoch, pid, start_ns, end_ns, outcome, exec_path) VALUES (?1, ?2, ?3, ?4, 'exec', ?5) "
 		   "ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET end_ns = excluded.end_ns, outcome = 'exec', "
-		   "exec_path = excluded.exec_path WHERE runs.outcome IS NULL",
+		   "exec_path = excluded.exec_path, " TOUCH("runs") " WHERE runs.outcome IS NULL",
 	[Q_CRASH_RUN] = "INSERT INTO runs(epoch, pid, start_ns, end_ns, outcome, signal) VALUES (?1, ?2, ?3, ?4, 'crash', ?5) "
 			"ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET end_ns = excluded.end_ns, outcome = 'crash', "
-			"signal = excluded.signal RETURNING id",
+			"signal = excluded.signal, " TOUCH("runs") " RETURNING id",
 	[Q_CRASH_ADD] = "INSERT INTO crashes(run_id, tid, signal, si_code, fault_addr, main_thread, signature, frames, "
 			"sym_signature, reraised) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	/* the image this one replaced: the latest run of the same pid that ended by exec */
@@ -92,14 +96,15 @@ static const char *const queries[Q_MAX] = {
 	[Q_PID_SINCE] = "SELECT id FROM runs WHERE epoch = ?1 AND pid = ?2 AND start_ns >= ?3 ORDER BY start_ns DESC LIMIT 1",
 	/* what dise run saw: fills the end of a run the shim could not end itself (SIGKILL, no shim) */
 	[Q_TRACED] = "UPDATE runs SET end_ns = ?2, outcome = ?3, exit_status = ?4, signal = ?5, "
-		     "user_ns = COALESCE(user_ns, ?6), sys_ns = COALESCE(sys_ns, ?7), maxrss_kb = COALESCE(maxrss_kb, ?8) "
+		     "user_ns = COALESCE(user_ns, ?6), sys_ns = COALESCE(sys_ns, ?7), maxrss_kb = COALESCE(maxrss_kb, ?8), "
+		     TOUCH("runs") " "
 		     "WHERE id = ?1 AND (outcome IS NULL OR outcome = 'vanished')",
 	[Q_OPEN_RUNS] = "SELECT id, pid, start_ns FROM runs WHERE outcome IS NULL",
-	[Q_VANISH] = "UPDATE runs SET outcome = 'vanished', end_ns = ?2 WHERE id = ?1 AND outcome IS NULL",
+	[Q_VANISH] = "UPDATE runs SET outcome = 'vanished', end_ns = ?2, " TOUCH("runs") " WHERE id = ?1 AND outcome IS NULL",
 	/* `dise attach` stopped watching a live process: its end is unknown, and not a failure (nor, later, vanished) */
 	[Q_DETACH] = "INSERT INTO runs(epoch, pid, start_ns, end_ns, outcome) VALUES (?1, ?2, ?3, ?4, 'detached') "
-		     "ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET end_ns = excluded.end_ns, outcome = 'detached' "
-		     "WHERE runs.outcome IS NULL",
+		     "ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET end_ns = excluded.end_ns, outcome = 'detached', "
+		     TOUCH("runs") " WHERE runs.outcome IS NULL",
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
 	[Q_COMMIT] = "COMMIT",
 	[Q_ROLLBACK] = "ROLLBACK",
@@ -270,6 +275,8 @@ int dise_store_open(const char *path, int readonly, dise_store **ret)
 	r = map_rc(sqlite3_create_function(st->db, "dise_failed", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_failed,
 					   NULL, NULL));
 	if (r == 0)
+		r = dise__register_class(st->db);
+	if (r == 0)
 		r = map_rc(sqlite3_create_function(st->db, "dise_sent", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_sent,
 						   NULL, NULL));
 	if (r < 0)
@@ -409,17 +416,94 @@ static void bind_key(sqlite3_stmt *q, uint64_t epoch, const struct dise_rec_hdr 
 	sqlite3_bind_int64(q, 3, (int64_t)h->run_start_ns);
 }
 
-/* argv as a JSON array: each argument a string, or {"hex": ...} when it is not UTF-8 (its exact bytes). */
+/* The length of the valid UTF-8 sequence at p (as jansson checks it: no overlong, surrogate or > U+10FFFF), 0 if none. */
+static size_t utf8_seq(const unsigned char *p)
+{
+	size_t n = *p < 0x80 ? 1 : *p < 0xc2 ? 0 : *p < 0xe0 ? 2 : *p < 0xf0 ? 3 : *p < 0xf5 ? 4 : 0;
+	uint32_t c = n == 2 ? *p & 0x1f : n == 3 ? *p & 0x0f : *p & 0x07;
+
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) || (n == 4 && (c < 0x10000 || c > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+/*
+ * One argument at o as jansson's compact dump writes dise_json_text() of
+ * it: a JSON string, or {"hex":"..."} when it is not UTF-8 (room: 6 bytes
+ * per input byte + 12).
+ */
+static char *json_str(char *o, const char *s)
+{
+	static const char digits[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	int valid = 1;
+
+	for (const unsigned char *q = p; *q;) {
+		size_t n = utf8_seq(q);
+
+		if (!n) {
+			valid = 0;
+			break;
+		}
+		q += n;
+	}
+	if (!valid) { /* its exact bytes, as dise_json_text() writes them: {"hex":"..."} */
+		o = stpcpy(o, "{\"hex\":\"");
+		for (; *p; p++) {
+			*o++ = digits[*p >> 4];
+			*o++ = digits[*p & 15];
+		}
+		return stpcpy(o, "\"}");
+	}
+	*o++ = '"';
+	for (; *p; p++) {
+		unsigned char c = *p;
+		const char *e = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\b' ? "\\b" : c == '\f' ? "\\f" :
+				c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+
+		if (e) {
+			*o++ = e[0];
+			*o++ = e[1];
+		} else if (c < 0x20) {
+			o += sprintf(o, "\\u%04X", c);
+		} else {
+			*o++ = (char)c;
+		}
+	}
+	*o++ = '"';
+	return o;
+}
+
+/*
+ * argv as a JSON array: each argument a string, or {"hex": ...} when it is
+ * not UTF-8 (its exact bytes), byte for byte what jansson's compact dump
+ * of dise_json_text() makes of it (runs.argv is compared across runs, old
+ * and new). Written by hand: the JSON objects cost a tenth of ingest.
+ */
 static char *argv_json(const char *p, uint32_t count)
 {
-	json_t *a = json_array();
-	char *s;
+	size_t len = 0;
+	const char *a = p;
+	char *s, *o;
 	uint32_t i;
 
-	for (i = 0; p && i < count; i++, p += strlen(p) + 1)
-		json_array_append_new(a, dise_json_text(p, strlen(p)));
-	s = json_dumps(a, JSON_COMPACT);
-	json_decref(a);
+	for (i = 0; p && i < count; i++, a += strlen(a) + 1)
+		len += strlen(a) * 6 + 13;
+	if (!(s = o = malloc(len + 3)))
+		return NULL;
+	*o++ = '[';
+	for (i = 0, a = p; p && i < count; i++, a += strlen(a) + 1) {
+		if (i)
+			*o++ = ',';
+		o = json_str(o, a);
+	}
+	*o++ = ']';
+	*o = 0;
 	return s;
 }
 

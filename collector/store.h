@@ -27,7 +27,7 @@
 struct sqlite3;
 typedef struct dise_store dise_store;
 
-#define DISE_SCHEMA_VERSION 13
+#define DISE_SCHEMA_VERSION 14
 
 /*
  * Opens (creating and migrating) the database; readonly opens an existing
@@ -207,8 +207,16 @@ int dise_store_version_compare_rate(dise_store *st, int64_t version, const char 
 				    struct dise_rate_pair *ret);
 
 /* An invocation class: argv (JSON, as runs.argv) and cwd (may be NULL). */
+/*
+ * The invocation class of a run (runs.class): a 64-bit FNV-1a hash of its
+ * argv (the JSON text runs.argv holds) and its cwd (NULL hashes apart from
+ * ""). Equal classes may still differ (a collision): queries compare argv
+ * and cwd too.
+ */
+int64_t dise_store_run_class(const char *argv_json, const char *cwd);
 struct dise_invocation {
 	char *argv, *cwd;
+	int64_t class; /* their hash (runs.class): what the index finds */
 };
 /* The classes a version ended ok at least min_ok times (at most 16, the most run first). */
 int dise_store_version_classes(dise_store *st, int64_t version, int min_ok, struct dise_invocation **ret, size_t *ret_n);

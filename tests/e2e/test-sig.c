@@ -275,6 +275,44 @@ static void test_rebuilt_descendant(void **state)
 }
 
 /*
+ * A rebuild crashing with its parent's bug is not a strike: v1 (sigsites)
+ * crashes once at site 1, v2 (sigsites-rebuilt, its child: another
+ * build-id, so another build-specific signature) three times at the same
+ * site: the same symbolic signature as its baseline's crash, nothing new,
+ * v2 stays. Three crashes of v2 at site 2, a bug v1 never had, prune it.
+ */
+static void test_rebuild_same_bug_no_strike(void **state)
+{
+	struct fixture *f = *state;
+	char *v1, *v2;
+	int i;
+
+	v1 = add_version(f, "same", "v1", "sigsites", 0, NULL);
+	v2 = add_version(f, "same", "v2", "sigsites-rebuilt", 0, "v1");
+	assert_true(WIFSIGNALED(run_preloaded(f, v1, "segv1")));
+	for (i = 0; i < 3; i++)
+		assert_true(WIFSIGNALED(run_preloaded(f, v2, "segv1")));
+	collect(f);
+	/* the two builds' crashes: two build-specific signatures, one symbolic */
+	assert_int_equal(db_count(f, "SELECT count(DISTINCT signature) FROM crashes"), 2);
+	assert_int_equal(db_count(f, "SELECT count(DISTINCT sym_signature) FROM crashes"), 1);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM failures x JOIN versions v ON v.id = x.version_id "
+				     "WHERE v.tool = 'same' AND v.label = 'v2'"),
+			 0);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool = 'same' AND health = 'healthy'"), 2);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM routes WHERE tool = 'same'"), 0);
+
+	for (i = 0; i < 3; i++)
+		assert_true(WIFSIGNALED(run_preloaded(f, v2, "segv2")));
+	collect(f);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool = 'same' AND label = 'v2' AND health = 'pruned'"),
+			 1);
+	assert_int_equal(ROUTED_TO("same", "v1"), 1);
+	free(v1);
+	free(v2);
+}
+
+/*
  * A candidate rejected by validation: v2 crashes three times, its only
  * ancestor v1 fails the tool's test command, so nothing is routed. `dise
  * health` and `dise lineage` say why (the rejection's reason, not only
@@ -406,6 +444,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_two_segv_sites, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_two_abort_sites, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_rebuilt_descendant, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_rebuild_same_bug_no_strike, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_rejection_visible, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_reset_who, fixture_setup, fixture_teardown),
 	};
