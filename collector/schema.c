@@ -436,10 +436,18 @@ int dise__schema_migrate(sqlite3 *db, int target)
 	r = exec_sql(db, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;
-	r = exec_sql(db, schema_v1);
-	if (r < 0)
-		goto fail;
+	/*
+	 * v1's statements only where there is no schema yet: run on a later
+	 * one, they would make again what a later step dropped (runs_open, at
+	 * the cost of a scan of every run at each open and an index entry per
+	 * stored run ever after).
+	 */
 	version = r = read_version(db);
+	if (r == -ENODATA) {
+		r = exec_sql(db, schema_v1);
+		if (r == 0)
+			version = r = read_version(db);
+	}
 	if (r < 0)
 		goto fail;
 	r = 0;

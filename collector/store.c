@@ -325,7 +325,9 @@ int dise_store_open(const char *path, int readonly, dise_store **ret)
 	*ret = st;
 	return 0;
 fail:
-	if (st->db && r != -ENODATA && r != -ESTALE)
+	if (r == -EUCLEAN)
+		snprintf(open_errmsg, sizeof(open_errmsg), "the database is damaged or not a database");
+	else if (st->db && r != -ENODATA && r != -ESTALE)
 		snprintf(open_errmsg, sizeof(open_errmsg), "%s", sqlite3_errmsg(st->db));
 	dise_store_free(st);
 	return r;
