@@ -18,6 +18,11 @@
  *    baseline's (at least `slow_min_history` runs), and at least
  *    `slow_min_delta_ms` more. Never a version against its own past.
  *
+ * Nor a version whose content came back at its path after another
+ * version ran there (store.h: dise_store_version_alternates), nor a build
+ * system's probe (toolpath.h: dise_is_build_probe): unrelated programs
+ * built at one path, configure's conftest, are not a lineage.
+ *
  * A pruned, failed or failing version is not looked at (it was judged
  * already), nor one that already has a queued heal request: the partial
  * unique index heal_open makes "at most one queued request per version"
@@ -36,6 +41,7 @@
 #include "config.h"
 #include "detect.h"
 #include "names.h"
+#include "toolpath.h"
 
 void dise_detect_policy_default(struct dise_detect_policy *p)
 {
@@ -136,6 +142,17 @@ static int check_version(dise_store *st, const struct dise_detect_policy *p, con
 	/* what a failure is: outcome.h decides, with the exit codes the tool's policy calls normal */
 	const char *normal = dise_config_normal_codes(cfg, tool, nbuf, sizeof(nbuf));
 
+	/*
+	 * A content that came back at its path after another ran there is not
+	 * a release of a program (a test program rebuilt in place), nor is a
+	 * build system's probe (configure's conftest, toolpath.h): the versions
+	 * before it are other programs, not a baseline, and routing to one
+	 * would run the wrong program. Recorded, never judged.
+	 */
+	if (dise_is_build_probe(tool))
+		return 0;
+	if ((r = dise_store_version_alternates(st, v)) != 0)
+		return r < 0 ? r : 0;
 	/* strikes (only failures can make them, or the failure rate: when none arrived, only the slowdown) */
 	if (!failures)
 		goto slowdown;

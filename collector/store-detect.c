@@ -139,6 +139,25 @@ int dise_store_version_strikes(dise_store *st, int64_t version, const char *norm
 	return r < 0 ? r : 0;
 }
 
+int dise_store_version_alternates(dise_store *st, int64_t version)
+{
+	/*
+	 * a run of another version at the same path that started between this
+	 * version's first run and its last; not a condemned one (coming back
+	 * after a pruned version is the heal, or an operator's rollback)
+	 */
+	static const char sql[] =
+		"SELECT EXISTS (SELECT 1 FROM versions w JOIN runs x ON x.version_id = w.id "
+		"WHERE w.path = (SELECT path FROM versions WHERE id = ?1) AND w.id != ?1 "
+		"AND w.health NOT IN ('pruned', 'failed') "
+		"AND x.start_wall_ns > (SELECT min(start_wall_ns) FROM runs WHERE version_id = ?1) "
+		"AND x.start_wall_ns < (SELECT max(start_wall_ns) FROM runs WHERE version_id = ?1))";
+	int64_t v = 0;
+	int r = dise__int(st, sql, &v, "i", version);
+
+	return r < 0 ? r : v != 0;
+}
+
 int dise_store_version_compare_rate(dise_store *st, int64_t version, const char *normal, int last,
 				    struct dise_rate_pair *ret)
 {
