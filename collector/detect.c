@@ -89,6 +89,14 @@ double dise_fisher_greater(int64_t a, int64_t n1, int64_t b, int64_t n2)
 	return p > 1 ? 1 : p;
 }
 
+/* 1 when version v may be judged against the versions before it at its path (dise_store_version_alternates), 0 if not, or -errno. */
+static int judged(dise_store *st, int64_t v)
+{
+	int r = dise_store_version_alternates(st, v);
+
+	return r < 0 ? r : !r;
+}
+
 /*
  * Slowdown: for each invocation class the version ended ok often enough,
  * its median wall time against its baseline's on the same class.
@@ -122,7 +130,8 @@ static int check_slowdown(dise_store *st, const struct dise_detect_policy *p, in
 				 "%s v%lld is slower than its ancestors on the same invocation: median %.3f ms over %d runs, "
 				 "%.3f ms over %d runs before it",
 				 tool, (long long)v, now_med / 1e6, a, base_med / 1e6, b);
-			r = dise_store_detection_add(st, v, normal, DISE_DETECT_SLOWDOWN, "medium", desc, now);
+			if ((r = judged(st, v)) > 0)
+				r = dise_store_detection_add(st, v, normal, DISE_DETECT_SLOWDOWN, "medium", desc, now);
 			break;
 		}
 	}
@@ -143,22 +152,22 @@ static int check_version(dise_store *st, const struct dise_detect_policy *p, con
 	const char *normal = dise_config_normal_codes(cfg, tool, nbuf, sizeof(nbuf));
 
 	/*
-	 * A content that came back at its path after another ran there is not
-	 * a release of a program (a test program rebuilt in place), nor is a
-	 * build system's probe (configure's conftest, toolpath.h): the versions
-	 * before it are other programs, not a baseline, and routing to one
-	 * would run the wrong program. Recorded, never judged.
+	 * A build system's probe (configure's conftest, toolpath.h) is not a
+	 * release of a program, nor is a content that came back at its path
+	 * after another ran there (judged(), asked only before a detection):
+	 * the versions before it are other programs, not a baseline, and
+	 * routing to one would run the wrong program. Recorded, never judged.
 	 */
 	if (dise_is_build_probe(tool))
 		return 0;
-	if ((r = dise_store_version_alternates(st, v)) != 0)
-		return r < 0 ? r : 0;
 	/* strikes (only failures can make them, or the failure rate: when none arrived, only the slowdown) */
 	if (!failures)
 		goto slowdown;
 	if ((r = dise_store_version_strikes(st, v, normal, now - p->window_ns, &strikes, &has_base)) < 0)
 		return r;
 	if (strikes >= p->strikes) {
+		if ((r = judged(st, v)) <= 0)
+			return r;
 		if (!has_base) {
 			/* nothing ran before it: nothing to compare with, nowhere to go. Visible, notified, still run. */
 			snprintf(desc, sizeof(desc),
@@ -187,6 +196,8 @@ static int check_version(dise_store *st, const struct dise_detect_policy *p, con
 		if (c.runs >= p->error_min_runs && c.base_runs >= p->error_min_runs &&
 		    (double)c.fails / (double)c.runs > (double)c.base_fails / (double)c.base_runs &&
 		    (pv = dise_fisher_greater(c.fails, c.runs, c.base_fails, c.base_runs)) < p->error_alpha) {
+			if ((r = judged(st, v)) <= 0)
+				return r;
 			snprintf(desc, sizeof(desc),
 				 "%s v%lld failed %lld of %lld runs, its ancestors %lld of %lld on the same invocations "
 				 "(one-sided Fisher exact test: p = %.2g < %.2g)",
