@@ -258,11 +258,13 @@ func main() {
 EOF
 printf 'module example.com/hello\n\ngo 1.19\n' > "$W/go/go.mod"
 for i in 1 2 3; do quiet go version; quiet go env GOROOT; done
-(cd "$W/go" && W_ go build -o "$W/app/bin/hello" . >/dev/null 2>&1)
+# linked dynamically (a plain `go build` of a cgo-free program is static: no shim can watch it)
+GOLINK=-ldflags=-linkmode=external
+(cd "$W/go" && W_ go build $GOLINK -o "$W/app/bin/hello" . >/dev/null 2>&1)
 for i in 1 2 3 4; do quiet "$W/app/bin/hello"; quiet "$W/app/bin/hello" fail; done
 wait_version "$W/app/bin/hello"
 sed -i 's/"v1"/"v2"/' "$W/go/main.go"
-(cd "$W/go" && W_ go build -o "$W/app/bin/hello.new" . >/dev/null 2>&1 && mv "$W/app/bin/hello.new" "$W/app/bin/hello")
+(cd "$W/go" && W_ go build $GOLINK -o "$W/app/bin/hello.new" . >/dev/null 2>&1 && mv "$W/app/bin/hello.new" "$W/app/bin/hello")
 for i in 1 2 3 4; do quiet "$W/app/bin/hello"; quiet "$W/app/bin/hello" fail; done
 
 # ---------------------------------------------------------------- configure && make
