@@ -18,6 +18,11 @@
  *    baseline's (at least `slow_min_history` runs), and at least
  *    `slow_min_delta_ms` more. Never a version against its own past.
  *
+ * Nor a version whose content came back at its path after another
+ * version ran there (store.h: dise_store_version_alternates), nor a build
+ * system's probe (toolpath.h: dise_is_build_probe): unrelated programs
+ * built at one path, configure's conftest, are not a lineage.
+ *
  * A pruned, failed or failing version is not looked at (it was judged
  * already), nor one that already has a queued heal request: the partial
  * unique index heal_open makes "at most one queued request per version"
@@ -36,6 +41,7 @@
 #include "config.h"
 #include "detect.h"
 #include "names.h"
+#include "toolpath.h"
 
 void dise_detect_policy_default(struct dise_detect_policy *p)
 {
@@ -83,6 +89,14 @@ double dise_fisher_greater(int64_t a, int64_t n1, int64_t b, int64_t n2)
 	return p > 1 ? 1 : p;
 }
 
+/* 1 when version v may be judged against the versions before it at its path (dise_store_version_alternates), 0 if not, or -errno. */
+static int judged(dise_store *st, int64_t v)
+{
+	int r = dise_store_version_alternates(st, v);
+
+	return r < 0 ? r : !r;
+}
+
 /*
  * Slowdown: for each invocation class the version ended ok often enough,
  * its median wall time against its baseline's on the same class.
@@ -116,7 +130,8 @@ static int check_slowdown(dise_store *st, const struct dise_detect_policy *p, in
 				 "%s v%lld is slower than its ancestors on the same invocation: median %.3f ms over %d runs, "
 				 "%.3f ms over %d runs before it",
 				 tool, (long long)v, now_med / 1e6, a, base_med / 1e6, b);
-			r = dise_store_detection_add(st, v, normal, DISE_DETECT_SLOWDOWN, "medium", desc, now);
+			if ((r = judged(st, v)) > 0)
+				r = dise_store_detection_add(st, v, normal, DISE_DETECT_SLOWDOWN, "medium", desc, now);
 			break;
 		}
 	}
@@ -136,12 +151,23 @@ static int check_version(dise_store *st, const struct dise_detect_policy *p, con
 	/* what a failure is: outcome.h decides, with the exit codes the tool's policy calls normal */
 	const char *normal = dise_config_normal_codes(cfg, tool, nbuf, sizeof(nbuf));
 
+	/*
+	 * A build system's probe (configure's conftest, toolpath.h) is not a
+	 * release of a program, nor is a content that came back at its path
+	 * after another ran there (judged(), asked only before a detection):
+	 * the versions before it are other programs, not a baseline, and
+	 * routing to one would run the wrong program. Recorded, never judged.
+	 */
+	if (dise_is_build_probe(tool))
+		return 0;
 	/* strikes (only failures can make them, or the failure rate: when none arrived, only the slowdown) */
 	if (!failures)
 		goto slowdown;
 	if ((r = dise_store_version_strikes(st, v, normal, now - p->window_ns, &strikes, &has_base)) < 0)
 		return r;
 	if (strikes >= p->strikes) {
+		if ((r = judged(st, v)) <= 0)
+			return r;
 		if (!has_base) {
 			/* nothing ran before it: nothing to compare with, nowhere to go. Visible, notified, still run. */
 			snprintf(desc, sizeof(desc),
@@ -170,6 +196,8 @@ static int check_version(dise_store *st, const struct dise_detect_policy *p, con
 		if (c.runs >= p->error_min_runs && c.base_runs >= p->error_min_runs &&
 		    (double)c.fails / (double)c.runs > (double)c.base_fails / (double)c.base_runs &&
 		    (pv = dise_fisher_greater(c.fails, c.runs, c.base_fails, c.base_runs)) < p->error_alpha) {
+			if ((r = judged(st, v)) <= 0)
+				return r;
 			snprintf(desc, sizeof(desc),
 				 "%s v%lld failed %lld of %lld runs, its ancestors %lld of %lld on the same invocations "
 				 "(one-sided Fisher exact test: p = %.2g < %.2g)",

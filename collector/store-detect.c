@@ -114,7 +114,10 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
  * the bug was there before; a fork child's crash included) (without a
  * signature: whose signal no baseline crash without one had); a non-zero
  * exit of an invocation class a baseline version ended ok and this version
- * never did. Needs BASE.
+ * never did, with an exit status no baseline version ever gave (an exit
+ * status the ancestors gave too, grep's 1 or cat's 1, is one of the tool's
+ * ordinary endings: the input may have changed with the upgrade, a rotated
+ * log, a feed not delivered yet). Needs BASE.
  */
 #define STRIKE \
 	"((r.outcome = 'crash' AND NOT EXISTS (SELECT 1 FROM crashes c WHERE c.run_id = r.id AND (c.reraised OR dise_sent(c.si_code, c.fault_addr, r.pid)))" \
@@ -127,7 +130,8 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 	"    AND NOT EXISTS (SELECT 1 FROM crashes ac WHERE ac.run_id = a.id AND ac.signature IS NOT NULL))))" \
 	" OR (r.outcome = 'fail' AND EXISTS (SELECT 1 FROM runs a WHERE a.version_id IN base AND " SAME_CLASS("a", "r") \
 	"  AND a.outcome = 'ok') AND NOT EXISTS (SELECT 1 FROM runs s WHERE s.version_id = ?1 AND " SAME_CLASS("s", "r") \
-	"  AND s.outcome = 'ok')))"
+	"  AND s.outcome = 'ok') AND NOT EXISTS (SELECT 1 FROM runs b WHERE b.version_id IN base AND b.outcome = 'fail'" \
+	"  AND b.exit_status = r.exit_status)))"
 
 int dise_store_version_strikes(dise_store *st, int64_t version, const char *normal, int64_t since_wall_ns,
 			       int64_t *ret_strikes, int *ret_has_base)
@@ -138,7 +142,8 @@ int dise_store_version_strikes(dise_store *st, int64_t version, const char *norm
 	 * version: a crash it raised itself whose signature (either) no baseline
 	 * version produced (without a signature: whose signal no baseline
 	 * crash without one had); a non-zero exit of an invocation class a
-	 * baseline version ended ok and this version never did.
+	 * baseline version ended ok and this version never did, with an exit
+	 * status no baseline version gave.
 	 */
 	static const char sql[] =
 		BASE "SELECT (SELECT count(*) FROM runs r WHERE r.version_id = ?1 AND dise_failed(r.outcome, r.exit_status, ?3) "
@@ -156,6 +161,25 @@ int dise_store_version_strikes(dise_store *st, int64_t version, const char *norm
 	}
 	dise__done(q);
 	return r < 0 ? r : 0;
+}
+
+int dise_store_version_alternates(dise_store *st, int64_t version)
+{
+	/*
+	 * a run of another version at the same path that started between this
+	 * version's first run and its last; not a condemned one (coming back
+	 * after a pruned version is the heal, or an operator's rollback)
+	 */
+	static const char sql[] =
+		"SELECT EXISTS (SELECT 1 FROM versions w JOIN runs x ON x.version_id = w.id "
+		"WHERE w.path = (SELECT path FROM versions WHERE id = ?1) AND w.id != ?1 "
+		"AND w.health NOT IN ('pruned', 'failed') "
+		"AND x.start_wall_ns > (SELECT min(start_wall_ns) FROM runs WHERE version_id = ?1) "
+		"AND x.start_wall_ns < (SELECT max(start_wall_ns) FROM runs WHERE version_id = ?1))";
+	int64_t v = 0;
+	int r = dise__int(st, sql, &v, "i", version);
+
+	return r < 0 ? r : v != 0;
 }
 
 int dise_store_version_compare_rate(dise_store *st, int64_t version, const char *normal, int last,

@@ -192,12 +192,21 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
  * that are evidence it is worse than its baseline (its ancestors not pruned
  * or failed): a self-raised crash with a signature no baseline version
  * produced; a non-zero exit of an invocation class (argv, cwd) that a
- * baseline version ended ok and this version never did. *ret_has_base: 1
+ * baseline version ended ok and this version never did, with an exit
+ * status no baseline version gave. *ret_has_base: 1
  * when it has a baseline at all (0: a first version, whose crashes are all
  * counted, but which can only be marked failing).
  */
 int dise_store_version_strikes(dise_store *st, int64_t version, const char *normal, int64_t since_wall_ns,
 			       int64_t *ret_strikes, int *ret_has_base);
+
+/*
+ * 1 when another version, not pruned or failed, ran at version's path
+ * between two of its runs (its content came back after another: a
+ * configure probe's conftest, a test program rebuilt in place), else 0;
+ * or -errno.
+ */
+int dise_store_version_alternates(dise_store *st, int64_t version);
 
 /* Judged runs (ok or failed) and failures of a version and of its baseline, on the invocation classes both ran. */
 struct dise_rate_pair {

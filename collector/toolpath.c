@@ -101,6 +101,19 @@ int dise_is_interpreter(const char *name)
 	return name && family_of(name) != NONE;
 }
 
+int dise_is_build_probe(const char *path)
+{
+	static const char *const probes[] = { "conftest", "conftest.exe", "cmTC_*" };
+	const char *base = path ? strrchr(path, '/') : NULL;
+	size_t i;
+
+	base = base ? base + 1 : path;
+	for (i = 0; base && i < sizeof(probes) / sizeof(probes[0]); i++)
+		if (fnmatch(probes[i], base, 0) == 0)
+			return 1;
+	return 0;
+}
+
 /* Whether option o (one word of argv, "-x…") makes the program inline (no script), and whether it takes the next word. */
 static int inline_program(enum family f, const char *o, int *takes_next)
 {

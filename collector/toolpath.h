@@ -25,6 +25,13 @@ int dise_path_absolute(const char *path, const char *cwd, char *out, size_t size
 int dise_is_interpreter(const char *name);
 
 /*
+ * Whether path (or a basename) names a build system's probe program: each
+ * run there is another program (autoconf's conftest, conftest.exe; CMake's
+ * try_compile cmTC_*), some meant to fail, none a release of the one before.
+ */
+int dise_is_build_probe(const char *path);
+
+/*
  * The script an interpreter run executes: for interp (its path) and its
  * argv (count strings packed, as in a record), the first non-option operand
  * when it is an existing regular file (made absolute against cwd into out,

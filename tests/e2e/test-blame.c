@@ -250,6 +250,86 @@ static void test_missing_input(void **state)
 	free(missing);
 }
 
+/*
+ * The day's wrong prunes (scripts/day.sh): the input changed when the
+ * package was upgraded. `grep -c ERROR app.log` ran ok on v1 and exits 1 on
+ * v2 because the log rotated; `cat feed.csv` ran ok on v1 and exits 1 on v2
+ * because the feed is not there yet. Exit 1 is an ending v1 gave too (no
+ * match, a missing file): no evidence against v2. A new exit status on that
+ * invocation still is (test_regression_pruned).
+ */
+static void test_input_changed_at_upgrade(void **state)
+{
+	struct fixture *f = *state;
+	char *t = tool_path(f, "cat"), *feed = tool_path(f, "feed.csv"), *missing = tool_path(f, "no-such-input");
+
+	sh("touch '%s'", feed);
+	deploy("blamer-v1", t);
+	assert_int_equal(run_watched(f, t, "open", feed, NULL, 3), 0);
+	assert_int_equal(WEXITSTATUS(run_watched(f, t, "open", missing, NULL, 3)), 1);
+	collect(f);
+	deploy("blamer-v2", t);
+	sh("rm '%s'", feed);
+	assert_int_equal(WEXITSTATUS(run_watched(f, t, "open", feed, NULL, 4)), 1);
+	collect(f);
+	assert_int_equal(runs_of(f, version_id(f, t, 2), "outcome = 'fail' AND exit_status = 1"), 4);
+	assert_untouched(f, t);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM rules"), 0);
+	free(t);
+	free(feed);
+	free(missing);
+}
+
+/*
+ * A program rebuilt in place and run between builds, alternating (a test
+ * binary of a branch switched back and forth, configure's conftest): v2
+ * exits 3 where v1 ran ok, three times, but v1 came back between each. A
+ * content that comes back at its path after another is not a release: not
+ * judged (before: pruned, and the next run of v2's program ran v1's).
+ */
+static void test_probes_at_one_path(void **state)
+{
+	struct fixture *f = *state;
+	char *t = tool_path(f, "unit-test");
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		deploy("blamer-v1", t);
+		assert_int_equal(run_watched(f, t, "regress", NULL, NULL, 1), 0);
+		collect(f);
+		deploy("blamer-v2", t);
+		assert_int_equal(WEXITSTATUS(run_watched(f, t, "regress", NULL, NULL, 1)), 3);
+		collect(f);
+	}
+	assert_int_equal(versions_at(f, t, "1"), 2);
+	assert_int_equal(runs_of(f, version_id(f, t, 2), "outcome = 'fail' AND exit_status = 3"), 3);
+	assert_untouched(f, t);
+	free(t);
+}
+
+/*
+ * scripts/day.sh, GNU sed's ./configure: one probe program run three times
+ * in a row at ./conftest exits 1 where the previous probe's program ran ok:
+ * pruned, and a rule "exit status 1 when run as conftest" then pruned seven
+ * more probes. A build system's probe path is not a tool's release: not judged.
+ */
+static void test_configure_probe(void **state)
+{
+	struct fixture *f = *state;
+	char *t = tool_path(f, "conftest");
+
+	deploy("blamer-v1", t);
+	assert_int_equal(run_watched(f, t, "regress", NULL, NULL, 1), 0);
+	collect(f);
+	deploy("blamer-v2", t);
+	assert_int_equal(WEXITSTATUS(run_watched(f, t, "regress", NULL, NULL, 3)), 3);
+	collect(f);
+	assert_int_equal(runs_of(f, version_id(f, t, 2), "outcome = 'fail' AND exit_status = 3"), 3);
+	assert_untouched(f, t);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM rules"), 0);
+	free(t);
+}
+
 /* A first release that crashes, with nothing before it: failing (visible, notified), not pruned, not routed. */
 static void test_first_version_failing(void **state)
 {
@@ -521,6 +601,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_grep_no_match, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_external_endings, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_missing_input, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_input_changed_at_upgrade, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_probes_at_one_path, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_configure_probe, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_first_version_failing, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_flaky, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_new_crash_pruned, fixture_setup, fixture_teardown),
