@@ -170,19 +170,21 @@ int dise_cli_reset(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	if (r < 0)
 		return dise_cli_error(r, "resetting %s v%lld", tool, (long long)id);
 	dise_cli_print(stdout, "%s v%lld is healthy again, its strikes cleared", tool, (long long)id);
-	if (placed <= 0)
+	if (others > 0) /* the route stays for them (dise_store_version_reset): only this version's files leave it */
+		dise_cli_print(stdout, "; the route of %s stays for its other pruned version%s (%s); v%lld's files %s\n",
+			       tool, others == 1 ? "" : "s", others_buf, (long long)id, !collector_runs(home) ? "run as they are once the collector runs and publishes the "
+			       "routes (dise collector start; until then the route table it last published applies)" :
+			       "run as they are once the collector publishes the routes (within a second)");
+	else if (placed <= 0)
 		dise_cli_print(stdout, "; no route of %s was in effect: watched runs already ran the files at its paths\n", tool);
 	else if (collector_runs(home)) /* the shim follows the route table the collector publishes, not the database */
 		dise_cli_print(stdout, "; the route of %s (%d file%s) is dropped once the collector publishes the routes (within a "
-		       "second), and its copies beside the originals removed\n",
-		       tool, placed, placed == 1 ? "" : "s");
+			       "second), and its copies beside the originals removed\n",
+			       tool, placed, placed == 1 ? "" : "s");
 	else
 		dise_cli_print(stdout, "; the collector is not running: the route of %s (%d file%s) still applies to watched runs "
-		       "until it runs and publishes the routes (dise collector start)\n",
-		       tool, placed, placed == 1 ? "" : "s");
-	if (others > 0)
-		dise_cli_print(stdout, "the tool's route is dropped as a whole: its other pruned version%s (%s) run%s at %s paths again\n",
-		       others == 1 ? "" : "s", others_buf, others == 1 ? "s" : "", others == 1 ? "its" : "their");
+			       "until it runs and publishes the routes (dise collector start)\n",
+			       tool, placed, placed == 1 ? "" : "s");
 	return 0;
 }
 

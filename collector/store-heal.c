@@ -418,15 +418,23 @@ int dise_store_version_reset(dise_store *st, int64_t version, const char *tool, 
 	static const char health[] = "UPDATE versions SET health = 'healthy', reset_wall_ns = ?2 WHERE id = ?1";
 	static const char untaint[] = "UPDATE versions SET health = 'healthy', tainted_by = NULL WHERE tainted_by = ?1";
 	static const char close[] = "UPDATE heal_requests SET state = 'reset' WHERE version_id = ?1 AND state = 'queued'";
+	static const char pruned[] = "SELECT count(*) FROM versions WHERE tool = ?1 AND health = 'pruned'";
+	int64_t left = 0;
 	int r = dise__exec(st, health, "ii", version, wall_ns);
 
 	if (r == 0)
 		r = dise__exec(st, untaint, "i", version);
 	if (r == 0)
 		r = dise__exec(st, close, "i", version);
-	if (r == 0)
-		r = dise_store_route_drop(st, tool);
-	return r;
+	/*
+	 * The tool's route goes only with its last pruned version: the others
+	 * stay condemned, and a pruned version runs again only when an operator
+	 * resets it (this version's files leave the published table by
+	 * themselves: it is no longer pruned).
+	 */
+	if (r == 0 && (r = dise__int(st, pruned, &left, "s", tool)) >= 0)
+		r = left ? 0 : dise_store_route_drop(st, tool);
+	return r < 0 ? r : 0;
 }
 
 int dise_store_rules_replayable(dise_store *st, const char *tool, int64_t only_rule, struct dise_replay **ret,

@@ -447,11 +447,36 @@ static void test_heal_and_reset_say_what_happens(void **state)
 	collect_once(f, &r);
 	run_result_free(&r);
 	reset(f, "two", "v3", &r);
-	if (!strstr(r.out, "the collector is not running: the route of two (1 file) still applies"))
+	if (!strstr(r.out, "the route of two stays for its other pruned version (v2)"))
 		print_error("reset: %s\n", r.out);
-	assert_non_null(strstr(r.out, "the collector is not running: the route of two (1 file) still applies"));
-	assert_non_null(strstr(r.out, "its other pruned version (v2) runs at its paths again"));
+	assert_non_null(strstr(r.out, "the route of two stays for its other pruned version (v2)"));
+	assert_non_null(strstr(r.out, "once the collector runs and publishes"));
 	run_result_free(&r);
+	/* published: v2 (at two) is still routed to v1, v3 (at two3) runs as it is */
+	collect_once(f, &r);
+	run_result_free(&r);
+	{
+		struct dise_file_id v2, v3;
+		char out[4096];
+
+		file_id_of(two, &v2);
+		file_id_of(two3, &v3);
+		assert_true(routed(f, &v2, out, sizeof(out)));
+		assert_false(routed(f, &v3, out, sizeof(out)));
+	}
+	/* the last pruned version reset: the route goes */
+	reset(f, "two", "v2", &r);
+	assert_null(strstr(r.out, "stays for"));
+	run_result_free(&r);
+	collect_once(f, &r);
+	run_result_free(&r);
+	{
+		struct dise_file_id v2;
+		char out[4096];
+
+		file_id_of(two, &v2);
+		assert_false(routed(f, &v2, out, sizeof(out)));
+	}
 	free(two3);
 	free(two);
 	free(solo);
