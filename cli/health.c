@@ -99,6 +99,7 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	if (r) {
 		json_decref(o), json_decref(by);
 		json_decref(not_published), json_decref(from_store), json_decref(beside_impossible);
+		json_decref(name_differs);
 		return r;
 	}
 	r = dise_store_report(st, DISE_REPORT_HEALTH_BY, NULL, 0, &rows);

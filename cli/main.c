@@ -84,7 +84,8 @@ int dise_cli_open_store(int readonly, struct dise_store **st, char *home, size_t
 	why = dise_store_open_errmsg();
 	if (r < 0 && why[0] && r != -EUCLEAN)
 		return dise_cli_error(0, "cannot open '%s': %s", db, why);
-	return r < 0 ? dise_cli_error(r, "cannot open '%s'%s%s%s", db, why[0] ? " (" : "", why, why[0] ? ")" : "") : 0;
+	/* -EUCLEAN: dise_cli_error() says what it means; SQLite's own words would say it twice */
+	return r < 0 ? dise_cli_error(r, "cannot open '%s'", db) : 0;
 }
 
 int dise_cli_ring_path(char *buf, size_t size, int say)
