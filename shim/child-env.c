@@ -36,15 +36,10 @@
 #define PRELOAD_KEY "LD_PRELOAD="
 #define PRELOAD_KEY_LEN (sizeof(PRELOAD_KEY) - 1)
 
-static int has_prefix(const char *s, const char *p)
-{
-	return strncmp(s, p, strlen(p)) == 0;
-}
-
 /* LD_PRELOAD and DISE_*: the shim's own variables, never evidence of where an environment came from. */
 static int ours(const char *entry)
 {
-	return has_prefix(entry, PRELOAD_KEY) || has_prefix(entry, "DISE_");
+	return dise__has_prefix(entry, PRELOAD_KEY) || dise__has_prefix(entry, "DISE_");
 }
 
 /* ld.so splits LD_PRELOAD at spaces and colons. */
@@ -183,11 +178,11 @@ static int plan(char *const envp[], struct dise__env_plan *p)
 	for (n = 0; envp[n]; n++) {
 		if (n >= DISE_ENV_MAX_ENTRIES)
 			return 0;
-		if (has_prefix(envp[n], "DISE_DISABLE=") && envp[n][13] && strcmp(envp[n] + 13, "0") != 0)
+		if (dise__has_prefix(envp[n], "DISE_DISABLE=") && envp[n][13] && strcmp(envp[n] + 13, "0") != 0)
 			disable = 1;
-		else if (has_prefix(envp[n], "DISE_RING="))
+		else if (dise__has_prefix(envp[n], "DISE_RING="))
 			ring = 1;
-		else if (has_prefix(envp[n], PRELOAD_KEY))
+		else if (dise__has_prefix(envp[n], PRELOAD_KEY))
 			p->preload = n; /* ld.so takes the last one */
 	}
 	p->n = n;

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,16 +19,19 @@
 static void child(void)
 {
 	struct dise_shim *S = &dise__shim;
+	int saved = errno;
+
 	if (!S->ring.hdr || S->disabled)
 		return;
 	dise_rec_clock_reset();
-	S->pid = (uint32_t)getpid();
+	S->pid = (uint32_t)syscall(SYS_getpid);
 	S->run_start_ns = dise__now_ns();
 	S->start_wall_ns = dise__clock_ns(CLOCK_REALTIME);
 	atomic_store(&S->exited, 0);
 	atomic_store(&S->threaded, 0); /* a fork child has one thread */
 	dise__signals_after_fork();
 	dise__record_start(DISE_START_FORK);
+	errno = saved;
 }
 
 void dise__fork_init(void)

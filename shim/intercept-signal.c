@@ -202,9 +202,8 @@ static void crash_handler(int sig, siginfo_t *si, void *ucv)
 		}
 	}
 
-	memset(&dfl, 0, sizeof(dfl));
+	memset(&dfl, 0, sizeof(dfl)); /* the mask empty too */
 	dfl.sa_handler = SIG_DFL;
-	sigemptyset(&dfl.sa_mask);
 	__sigaction(sig, &dfl, NULL);
 	atomic_store(&slot(sig)->ours, 0);
 	if (!refaults(sig, si)) {
@@ -219,10 +218,9 @@ static int install_ours(int sig, struct sigaction *ret_old)
 {
 	struct sigaction sa;
 
-	memset(&sa, 0, sizeof(sa));
+	memset(&sa, 0, sizeof(sa)); /* the mask empty too: no sigemptyset to bind in every process */
 	sa.sa_sigaction = crash_handler;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
-	sigemptyset(&sa.sa_mask);
 	return __sigaction(sig, &sa, ret_old);
 }
 

@@ -87,6 +87,16 @@ void *dise__resolve(void **slot, const char *name);
 /* "LD_PRELOAD=<absolute path of the shim>", found on first use; NULL if unknown. */
 const char *dise__preload_env(void);
 
+/* Whether s starts with p. A loop, not strncmp: see child-env.c (nothing bound lazily in a fork child). */
+static inline int dise__has_prefix(const char *s, const char *p)
+{
+	while (*p && *s == *p) {
+		s++;
+		p++;
+	}
+	return !*p;
+}
+
 /* The clocks: system calls first, then the vDSO (record/build.c says why). Async-signal-safe. */
 static inline uint64_t dise__clock_ns(int clock)
 {

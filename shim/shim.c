@@ -133,11 +133,26 @@ static const char *exe_path(char *buf)
 	const char *fn = dise__shim.execfn;
 	ssize_t n;
 
-	if (fn && fn[0] && strncmp(fn, "/dev/fd/", 8) && strncmp(fn, "/proc/", 6))
+	if (fn && fn[0] && !dise__has_prefix(fn, "/dev/fd/") && !dise__has_prefix(fn, "/proc/"))
 		return NULL;
 	n = readlink("/proc/self/exe", buf, DISE_PATH_MAX - 1);
 	buf[n > 0 ? n : 0] = '\0';
 	return buf;
+}
+
+/*
+ * The cwd by syscall(), which every process has bound already (each libc
+ * function the shim calls first is a lazy binding and often a page of libc
+ * of its own); glibc's getcwd for what the system call cannot answer (a cwd
+ * not reachable from our root, a path too long).
+ */
+static const char *cwd_now(char *buf, size_t size)
+{
+	long n = syscall(SYS_getcwd, buf, size);
+
+	if (n > 0 && buf[0] == '/')
+		return buf;
+	return getcwd(buf, size) ? buf : "";
 }
 
 void dise__record_start(uint32_t extra_flags)
@@ -150,10 +165,10 @@ void dise__record_start(uint32_t extra_flags)
 	/* a redirected script runs the copy under the original's name: the copy is what ran */
 	in.exe = atomic_load_explicit(&S->script_redirect, memory_order_relaxed) ? dise__script_redirect_to()
 										 : exe_path(exe_buf);
-	in.cwd = getcwd(S->scratch, sizeof(S->scratch)) ? S->scratch : "";
+	in.cwd = cwd_now(S->scratch, sizeof(S->scratch));
 	in.argv.v = S->argv;
 	in.wall_ns = S->start_wall_ns;
-	in.ppid = (uint32_t)getppid();
+	in.ppid = (uint32_t)syscall(SYS_getppid);
 	in.uid = (uint32_t)getauxval(AT_UID);
 	in.flags = S->start_flags | extra_flags;
 	in.exe_id = S->exe_id;
@@ -186,7 +201,7 @@ void dise__record_exit(int status, unsigned how)
 	 * CLOCK_PROCESS_CPUTIME_ID alike) against ~0.5 us for RUSAGE_THREAD.
 	 * While the process never had a second thread the two are the same.
 	 */
-	if (getrusage(atomic_load(&dise__shim.threaded) ? RUSAGE_SELF : RUSAGE_THREAD, &ru) == 0) {
+	if (syscall(SYS_getrusage, atomic_load(&dise__shim.threaded) ? RUSAGE_SELF : RUSAGE_THREAD, &ru) == 0) {
 		e.user_ns = (uint64_t)ru.ru_utime.tv_sec * 1000000000u + (uint64_t)ru.ru_utime.tv_usec * 1000u;
 		e.sys_ns = (uint64_t)ru.ru_stime.tv_sec * 1000000000u + (uint64_t)ru.ru_stime.tv_usec * 1000u;
 		e.maxrss_kb = (uint64_t)ru.ru_maxrss;
@@ -439,7 +454,7 @@ static void init(int argc, char **argv)
 			prctl(PR_SET_PTRACER, who, 0, 0, 0);
 	}
 
-	S->pid = (uint32_t)getpid();
+	S->pid = (uint32_t)syscall(SYS_getpid);
 	S->argc = argc;
 	S->argv = argv;
 	S->run_start_ns = dise__now_ns();
