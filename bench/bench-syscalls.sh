@@ -58,13 +58,13 @@ count() {
 
 total() { awk '{ s += $2 } END { print s + 0 }' "$tmp/$1"; }
 
-# Page faults of a command under a variant (children included).
+# Page faults of a command under a variant (children included); perf: the mean of $2 runs.
 pagefaults() {
-	v=$1
-	shift
+	v=$1 reps=$2
+	shift 2
 	# shellcheck disable=SC2046
 	case $faults in
-	perf) env $(vars "$v") perf stat -x, -e page-faults "$@" 2>&1 >/dev/null | awk -F, '/page-faults/ { print $1 }' ;;
+	perf) env $(vars "$v") perf stat -r "$reps" -x, -e page-faults "$@" 2>&1 >/dev/null | awk -F, '/page-faults/ { print $1 }' ;;
 	time) env $(vars "$v") /usr/bin/time -f %R "$@" 2>&1 >/dev/null | tail -1 ;;
 	*) echo "-" ;;
 	esac
@@ -81,9 +81,9 @@ for v in plain empty shim; do
 	# per spawn, by name: (loop N - loop 0) / N
 	join -a1 -a2 -e0 -o 0,1.2,2.2 "$tmp/$v.loopn" "$tmp/$v.loop0" |
 		awk -v n="$n" '{ printf "%s %.2f\n", $1, ($2 - $3) / n }' >"$tmp/$v.spawn"
-	eval "pf_true_$v=\$(pagefaults $v /bin/true)"
-	eval "pf_l0_$v=\$(pagefaults $v bash -c \"\$loop\" loop 0)"
-	eval "pf_ln_$v=\$(pagefaults $v bash -c \"\$loop\" loop $n)"
+	eval "pf_true_$v=\$(pagefaults $v 100 /bin/true)"
+	eval "pf_l0_$v=\$(pagefaults $v 5 bash -c \"\$loop\" loop 0)"
+	eval "pf_ln_$v=\$(pagefaults $v 1 bash -c \"\$loop\" loop $n)"
 done
 
 per_spawn() { awk '{ s += $2 } END { printf "%.1f", s }' "$tmp/$1"; }
