@@ -10,13 +10,14 @@
  * first arguments that fit in DISE_ARGV_MAX whole, counts them all (argc),
  * and says DISE_START_ARGV_TRUNC when any was left out.
  *
- * Costs, for the shim's fast path: one clock read per header (a system call:
- * the first vDSO read of a process faults in the vvar page, which costs more
- * than the few system calls the shim makes; measured in bench-spawn), no
- * other system call, no allocation.
+ * Costs, for the shim's fast path: one clock read per header (a system call
+ * in a process's first reads, the vDSO later: dise_rec_clock_ns says why),
+ * none for START (the run's start, read a moment before), no other system
+ * call, no allocation.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -24,24 +25,57 @@
 
 #include "record.h"
 
+/*
+ * A process's first DISE_CLOCK_SYSCALLS reads are system calls, the rest go
+ * through the vDSO. The first vDSO read of a process faults in the vDSO's
+ * code and data pages: ~90 000 cycles on this project's VM kind against
+ * ~2 500 for one clock_gettime system call (measured in fresh processes,
+ * issue 11), so a short process (a START and an EXIT: most processes) is
+ * cheaper by system call, and a long one (a shell reaping its children)
+ * cheaper once it paid for the pages. Switching after about as many system
+ * calls as the pages cost is never worse than twice the better choice
+ * (a ski rental). A fork child starts counting again (dise_rec_clock_reset):
+ * its vDSO code page is not copied by the fork. A relaxed count: threads
+ * may switch a read or two late. In .data: a page every process touches.
+ */
+#define DISE_CLOCK_SYSCALLS 32u
+static _Atomic unsigned clock_reads __attribute__((section(".data.dise_hot")));
+
 uint64_t dise_rec_clock_ns(int clock)
 {
 	struct timespec ts;
+	unsigned n = atomic_load_explicit(&clock_reads, memory_order_relaxed);
 
-	if (syscall(SYS_clock_gettime, clock, &ts) != 0)
+	if (n < DISE_CLOCK_SYSCALLS) {
+		atomic_store_explicit(&clock_reads, n + 1, memory_order_relaxed);
+		if (syscall(SYS_clock_gettime, clock, &ts) != 0)
+			return 0;
+	} else if (clock_gettime(clock, &ts) != 0) {
 		return 0;
+	}
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void dise_rec_hdr_init(struct dise_rec_hdr *h, uint16_t type, uint32_t size, const struct dise_rec_who *who)
+void dise_rec_clock_reset(void)
+{
+	atomic_store_explicit(&clock_reads, 0, memory_order_relaxed);
+}
+
+void dise_rec_hdr_init_at(struct dise_rec_hdr *h, uint16_t type, uint32_t size, const struct dise_rec_who *who,
+			  uint64_t mono_ns)
 {
 	h->size = size;
 	h->type = type;
 	h->hdr_size = sizeof(*h);
-	h->mono_ns = dise_rec_clock_ns(CLOCK_MONOTONIC);
+	h->mono_ns = mono_ns ? mono_ns : dise_rec_clock_ns(CLOCK_MONOTONIC);
 	h->run_start_ns = who->run_start_ns;
 	h->pid = who->pid;
 	h->tid = who->tid;
+}
+
+void dise_rec_hdr_init(struct dise_rec_hdr *h, uint16_t type, uint32_t size, const struct dise_rec_who *who)
+{
+	dise_rec_hdr_init_at(h, type, size, who, 0);
 }
 
 static int buf_reserve(struct dise_rec_sink *s, uint32_t len)
@@ -189,7 +223,7 @@ int dise_rec_start_write(const struct dise_rec_start_in *in, struct dise_rec_sin
 	s.argv_len = (uint16_t)plan.bytes;
 	s.argv_count = plan.count;
 	len = (uint32_t)sizeof(s) + s.exe_len + s.execfn_len + s.cwd_len + s.argv_len;
-	dise_rec_hdr_init(&s.h, DISE_REC_START, len, &in->who);
+	dise_rec_hdr_init_at(&s.h, DISE_REC_START, len, &in->who, in->mono_ns);
 	if ((r = out->reserve(out, len)) < 0)
 		return r;
 	out->write(out, 0, &s, sizeof(s));

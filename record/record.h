@@ -46,11 +46,16 @@ struct dise_rec_buf {
 };
 void dise_rec_buf_init(struct dise_rec_buf *b, void *mem, uint32_t size);
 
-/* CLOCK_* by system call, not through the vDSO (see record/build.c). 0 on failure. */
+/* CLOCK_*: by system call for a process's first reads, then through the vDSO (record/build.c says why). 0 on failure. Async-signal-safe. */
 uint64_t dise_rec_clock_ns(int clock);
+/* A fork child: count its reads from 0 again (the vDSO's code page is not copied by fork). */
+void dise_rec_clock_reset(void);
 
 /* Fills a header; mono_ns is read now. */
 void dise_rec_hdr_init(struct dise_rec_hdr *h, uint16_t type, uint32_t size, const struct dise_rec_who *who);
+/* The same with a time the caller already read (0: read now): a START needs no second clock read. */
+void dise_rec_hdr_init_at(struct dise_rec_hdr *h, uint16_t type, uint32_t size, const struct dise_rec_who *who,
+			  uint64_t mono_ns);
 
 /* Bytes a string takes in a record (with its NUL, cut at DISE_PATH_MAX - 1), 0 for NULL or "". */
 uint16_t dise_rec_str_len(const char *s);
@@ -69,6 +74,7 @@ struct dise_rec_argv {
 /* START: the fixed part's fields the caller knows; the lengths and counts are the builder's. */
 struct dise_rec_start_in {
 	struct dise_rec_who who;
+	uint64_t mono_ns; /* the header's time when the caller just read it (the run's start), else 0: read now */
 	uint64_t wall_ns;
 	uint32_t ppid, uid, flags; /* DISE_START_*; ARGV_TRUNC is added when argv is cut */
 	struct dise_file_id exe_id, script_id;

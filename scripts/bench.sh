@@ -7,6 +7,7 @@ scripts/deps.sh
 scripts/build.sh build
 ./build/bin/bench-ring
 ./build/bin/bench-spawn build "${SPAWN_RUNS:-3000}"
+bench/bench-syscalls.sh build "${SYSCALL_SPAWNS:-200}"
 ./build/bin/bench-ingest "${INGEST_RUNS:-300000}"
 ./build/bin/bench-latency "${LATENCY_RECORDS:-2000}"
 ./build/bin/bench-heal build "${HEAL_ROUNDS:-30}"

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -35,15 +36,10 @@
 #define PRELOAD_KEY "LD_PRELOAD="
 #define PRELOAD_KEY_LEN (sizeof(PRELOAD_KEY) - 1)
 
-static int has_prefix(const char *s, const char *p)
-{
-	return strncmp(s, p, strlen(p)) == 0;
-}
-
 /* LD_PRELOAD and DISE_*: the shim's own variables, never evidence of where an environment came from. */
 static int ours(const char *entry)
 {
-	return has_prefix(entry, PRELOAD_KEY) || has_prefix(entry, "DISE_");
+	return dise__has_prefix(entry, PRELOAD_KEY) || dise__has_prefix(entry, "DISE_");
 }
 
 /* ld.so splits LD_PRELOAD at spaces and colons. */
@@ -52,9 +48,45 @@ static int is_sep(char c)
 	return c == ' ' || c == ':';
 }
 
+/*
+ * Loops, not memmem, memchr, strstr: this runs in fork children before
+ * exec, and a libc function the parent never called is bound lazily there,
+ * in every child, walking the loader's tables in pages a fork does not copy.
+ */
+static int has_char(const char *s, size_t len, char c)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (s[i] == c)
+			return 1;
+	return 0;
+}
+
 static int names_shim(const char *tok, size_t len)
 {
-	return memmem(tok, len, "libdise_shim", sizeof("libdise_shim") - 1) != NULL;
+	static const char name[] = "libdise_shim";
+	size_t n = sizeof(name) - 1, i, k;
+
+	for (i = 0; i + n <= len; i++) {
+		for (k = 0; k < n && tok[i + k] == name[k]; k++)
+			;
+		if (k == n)
+			return 1;
+	}
+	return 0;
+}
+
+/* faccessat(AT_EACCESS) as glibc makes it, by syscall(), which every process has bound already. */
+static int can_read(const char *path)
+{
+#ifdef SYS_faccessat2
+	long r = syscall(SYS_faccessat2, AT_FDCWD, path, R_OK, AT_EACCESS);
+
+	if (r == 0 || errno != ENOSYS)
+		return r == 0;
+#endif
+	return faccessat(AT_FDCWD, path, R_OK, AT_EACCESS) == 0;
 }
 
 /* Whether the loader of a child executed now could open the library at tok (a path, or a name it searches). */
@@ -62,11 +94,11 @@ static int loadable(const char *tok, size_t len)
 {
 	char path[DISE_ENV_VALUE_MAX];
 
-	if (!memchr(tok, '/', len) || memchr(tok, '$', len) || len >= sizeof(path))
+	if (!has_char(tok, len, '/') || has_char(tok, len, '$') || len >= sizeof(path))
 		return 1; /* searched in the library path, or expanded by ld.so: not ours to judge */
 	memcpy(path, tok, len);
 	path[len] = '\0';
-	return faccessat(AT_FDCWD, path, R_OK, AT_EACCESS) == 0;
+	return can_read(path);
 }
 
 /* Whether a token of value names the shim at a path that cannot be opened from here. */
@@ -90,7 +122,7 @@ static int has_unloadable_shim(const char *value)
 
 static int names_shim_anywhere(const char *value)
 {
-	return strstr(value, "libdise_shim") != NULL;
+	return names_shim(value, strlen(value));
 }
 
 /* Whether envp[0..n) is equal to entry somewhere, looking from *at on (copies keep their order). */
@@ -134,8 +166,7 @@ static int derived(char *const envp[], long n)
 
 static int plan(char *const envp[], struct dise__env_plan *p)
 {
-	const char *pre = dise__preload_env();
-	const char *self = pre ? pre + PRELOAD_KEY_LEN : NULL;
+	const char *pre, *self;
 	const char *theirs = NULL;
 	int disable = 0, ring = 0;
 	long n;
@@ -147,11 +178,11 @@ static int plan(char *const envp[], struct dise__env_plan *p)
 	for (n = 0; envp[n]; n++) {
 		if (n >= DISE_ENV_MAX_ENTRIES)
 			return 0;
-		if (has_prefix(envp[n], "DISE_DISABLE=") && envp[n][13] && strcmp(envp[n] + 13, "0") != 0)
+		if (dise__has_prefix(envp[n], "DISE_DISABLE=") && envp[n][13] && strcmp(envp[n] + 13, "0") != 0)
 			disable = 1;
-		else if (has_prefix(envp[n], "DISE_RING="))
+		else if (dise__has_prefix(envp[n], "DISE_RING="))
 			ring = 1;
-		else if (has_prefix(envp[n], PRELOAD_KEY))
+		else if (dise__has_prefix(envp[n], PRELOAD_KEY))
 			p->preload = n; /* ld.so takes the last one */
 	}
 	p->n = n;
@@ -165,7 +196,11 @@ static int plan(char *const envp[], struct dise__env_plan *p)
 		p->add_ring = !disable && !ring && dise__shim.ring_env && derived(envp, n);
 		return p->add_ring;
 	}
-	if (disable || !self || !derived(envp, n) || !loadable(self, strlen(self)))
+	/* our own path only now: a fork child looking it up (dladdr) pays the loader's pages again */
+	if (disable || !derived(envp, n) || !(pre = dise__preload_env()))
+		return 0;
+	self = pre + PRELOAD_KEY_LEN;
+	if (!loadable(self, strlen(self)))
 		return 0;
 	p->vlen = (theirs ? strlen(envp[p->preload]) + 1 : PRELOAD_KEY_LEN) + strlen(self) + 1;
 	if (p->vlen > DISE_ENV_VALUE_MAX)

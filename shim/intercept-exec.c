@@ -28,10 +28,11 @@ void dise__record_exec(unsigned call, const char *path, char *const argv[])
 	struct dise_rec_argv a = { .v = argv };
 	struct dise_rec_who who;
 	struct dise__ring_sink rs;
+	uint32_t tid = dise__active_tid();
 
-	if (!dise__active())
+	if (!tid)
 		return; /* also: a vfork child shares our memory, and is not our run */
-	who = dise__who((uint32_t)syscall(SYS_gettid));
+	who = dise__who(tid);
 	dise__ring_sink_init(&rs);
 	if (dise_rec_exec_write(&who, call, path, &a, &rs.sink) >= 0)
 		dise__ring_sink_commit(&rs);

@@ -43,7 +43,7 @@ struct sigslot {
 	struct sigaction prog; /* the program's view while ours */
 };
 #define NCRASH (sizeof(crash_sigs) / sizeof(crash_sigs[0]))
-static struct sigslot slots_by_index[NCRASH];
+static struct sigslot slots_by_index[NCRASH] DISE_HOT;
 
 /* The slot of a crash signal (callers check is_crash_sig first). */
 static struct sigslot *slot(int sig)
@@ -56,8 +56,8 @@ static struct sigslot *slot(int sig)
 	return &slots_by_index[0];
 }
 
-static atomic_int crash_owner; /* tid of the thread recording a crash */
-static atomic_int crash_done;
+static atomic_int crash_owner DISE_HOT; /* tid of the thread recording a crash */
+static atomic_int crash_done DISE_HOT;
 
 static char main_altstack[ALTSTACK_SIZE] __attribute__((aligned(64)));
 
@@ -202,9 +202,8 @@ static void crash_handler(int sig, siginfo_t *si, void *ucv)
 		}
 	}
 
-	memset(&dfl, 0, sizeof(dfl));
+	memset(&dfl, 0, sizeof(dfl)); /* the mask empty too */
 	dfl.sa_handler = SIG_DFL;
-	sigemptyset(&dfl.sa_mask);
 	__sigaction(sig, &dfl, NULL);
 	atomic_store(&slot(sig)->ours, 0);
 	if (!refaults(sig, si)) {
@@ -219,10 +218,9 @@ static int install_ours(int sig, struct sigaction *ret_old)
 {
 	struct sigaction sa;
 
-	memset(&sa, 0, sizeof(sa));
+	memset(&sa, 0, sizeof(sa)); /* the mask empty too: no sigemptyset to bind in every process */
 	sa.sa_sigaction = crash_handler;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
-	sigemptyset(&sa.sa_mask);
 	return __sigaction(sig, &sa, ret_old);
 }
 
@@ -233,11 +231,22 @@ static int is_default(const struct sigaction *sa)
 
 void dise__altstack_main(void)
 {
-	stack_t old;
+	stack_t ss, old;
 
-	/* Another preloaded library's constructor may have set one already: keep it. */
-	if (dise__sigaltstack(NULL, &old) == 0 && (old.ss_flags & SS_DISABLE))
-		dise__altstack_set(main_altstack, sizeof(main_altstack));
+	/*
+	 * Installed before anything runs: a stack overflow cannot install it
+	 * later. Set and read the old one in one call; another preloaded
+	 * library's constructor may have set one already: then it goes back.
+	 */
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_sp = main_altstack;
+	ss.ss_size = sizeof(main_altstack);
+	if (dise__sigaltstack(&ss, &old) != 0)
+		return;
+	if (old.ss_flags & SS_DISABLE)
+		our_altstack = main_altstack;
+	else
+		dise__sigaltstack(&old, NULL);
 }
 
 /* The program sees no alternate stack where only ours is, and replaces ours freely. */
@@ -286,8 +295,11 @@ void dise__signals_init(void)
 
 void dise__signals_after_fork(void)
 {
-	atomic_store(&crash_owner, 0);
-	atomic_store(&crash_done, 0);
+	/* stored only when set: a write copies the page in the child */
+	if (atomic_load(&crash_owner))
+		atomic_store(&crash_owner, 0);
+	if (atomic_load(&crash_done))
+		atomic_store(&crash_done, 0);
 }
 
 static int dise_sigaction(int sig, const struct sigaction *act, struct sigaction *oldact)

@@ -45,7 +45,7 @@
 extern pid_t __wait(int *status);
 extern pid_t __waitpid(pid_t pid, int *status, int options);
 
-static atomic_int last_reaped_sig; /* the fatal signal of the last child reaped, 0 if it exited */
+static atomic_int last_reaped_sig DISE_HOT; /* the fatal signal of the last child reaped, 0 if it exited */
 
 int dise__reaped_signal(void)
 {

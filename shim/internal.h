@@ -21,6 +21,12 @@
 #include "record.h"
 
 #define DISE_EXPORT __attribute__((visibility("default")))
+/*
+ * Small state every process writes: in .data, the page the loader has
+ * written already (relocations), not in a .bss page of its own beside the
+ * big buffers. Each page a process touches is a fault.
+ */
+#define DISE_HOT __attribute__((section(".data.dise_hot")))
 
 struct dise_shim {
 	dise_ring ring;       /* hdr == NULL: no ring, record nothing */
@@ -41,6 +47,12 @@ struct dise_shim {
 	const char *ring_env; /* the "DISE_RING=..." entry of the initial environment, if any */
 	char **envp0;         /* the environment the process started with (child-env.c compares with it) */
 	atomic_int script_redirect; /* a routed script: opens of its path open the copy (intercept-open.c) */
+	/*
+	 * Last: the ring's path at init, then the cwd START records (init and
+	 * a fork child's handler: one thread each). Only the bytes written are
+	 * touched, in the page of the fields above, which both write anyway.
+	 */
+	char scratch[DISE_PATH_MAX];
 };
 /*
  * Everything the shim touches in every process lives in this one small
@@ -75,7 +87,17 @@ void *dise__resolve(void **slot, const char *name);
 /* "LD_PRELOAD=<absolute path of the shim>", found on first use; NULL if unknown. */
 const char *dise__preload_env(void);
 
-/* The clocks by system call (record/build.c says why). Async-signal-safe. */
+/* Whether s starts with p. A loop, not strncmp: see child-env.c (nothing bound lazily in a fork child). */
+static inline int dise__has_prefix(const char *s, const char *p)
+{
+	while (*p && *s == *p) {
+		s++;
+		p++;
+	}
+	return !*p;
+}
+
+/* The clocks: system calls first, then the vDSO (record/build.c says why). Async-signal-safe. */
 static inline uint64_t dise__clock_ns(int clock)
 {
 	return dise_rec_clock_ns(clock);
@@ -90,7 +112,7 @@ void dise__script_redirect_arm(const char *from, const struct dise_file_id *from
 			       const struct dise_file_id *to_id);
 /* The copy a redirected script reads (valid once armed). */
 const char *dise__script_redirect_to(void);
-int dise__active(void); /* ring mapped, and this is the process the state belongs to */
+uint32_t dise__active_tid(void); /* ring mapped and this is the state's process: the caller's tid, else 0 */
 /* The run's identity for a record written by thread tid. */
 static inline struct dise_rec_who dise__who(uint32_t tid)
 {
@@ -107,8 +129,8 @@ struct dise__ring_sink {
 void dise__ring_sink_init(struct dise__ring_sink *rs);
 void dise__ring_sink_commit(struct dise__ring_sink *rs);
 
-/* exe_buf and cwd_buf: DISE_PATH_MAX bytes each, scratch. */
-void dise__record_start(uint32_t extra_flags, char *exe_buf, char *cwd_buf);
+/* Writes START (init, a fork child): uses dise__shim.scratch. */
+void dise__record_start(uint32_t extra_flags);
 void dise__record_exec(unsigned call, const char *path, char *const argv[]);
 void dise__record_exit(int status, unsigned how);
 

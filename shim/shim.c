@@ -30,6 +30,7 @@ struct dise_shim dise__shim;
 struct dise_real dise__real;
 
 static char preload_buf[DISE_PATH_MAX + 16]; /* "LD_PRELOAD=<absolute shim path>", built on first exec */
+static char exe_buf[DISE_PATH_MAX];	   /* /proc/self/exe for START, rarely needed (exe_path) */
 
 void dise__debug(const char *msg, int err)
 {
@@ -74,9 +75,21 @@ void *dise__resolve(void **slot, const char *name)
 	return p;
 }
 
-int dise__active(void)
+/*
+ * The calling thread's tid when this process is the one the state belongs
+ * to, else 0. The main thread's tid is the pid: one system call. A tid that
+ * is not our pid is another thread of ours, or another process sharing our
+ * memory (a vfork or clone child, whose tid is never our live pid): only
+ * then a getpid tells which.
+ */
+uint32_t dise__active_tid(void)
 {
-	return dise__shim.ring.hdr && !dise__shim.disabled && (uint32_t)getpid() == dise__shim.pid;
+	uint32_t tid;
+
+	if (!dise__shim.ring.hdr || dise__shim.disabled)
+		return 0;
+	tid = (uint32_t)syscall(SYS_gettid);
+	return tid == dise__shim.pid || (uint32_t)syscall(SYS_getpid) == dise__shim.pid ? tid : 0;
 }
 
 static int ring_reserve(struct dise_rec_sink *s, uint32_t len)
@@ -120,14 +133,29 @@ static const char *exe_path(char *buf)
 	const char *fn = dise__shim.execfn;
 	ssize_t n;
 
-	if (fn && fn[0] && strncmp(fn, "/dev/fd/", 8) && strncmp(fn, "/proc/", 6))
+	if (fn && fn[0] && !dise__has_prefix(fn, "/dev/fd/") && !dise__has_prefix(fn, "/proc/"))
 		return NULL;
 	n = readlink("/proc/self/exe", buf, DISE_PATH_MAX - 1);
 	buf[n > 0 ? n : 0] = '\0';
 	return buf;
 }
 
-void dise__record_start(uint32_t extra_flags, char *exe_buf, char *cwd_buf)
+/*
+ * The cwd by syscall(), which every process has bound already (each libc
+ * function the shim calls first is a lazy binding and often a page of libc
+ * of its own); glibc's getcwd for what the system call cannot answer (a cwd
+ * not reachable from our root, a path too long).
+ */
+static const char *cwd_now(char *buf, size_t size)
+{
+	long n = syscall(SYS_getcwd, buf, size);
+
+	if (n > 0 && buf[0] == '/')
+		return buf;
+	return getcwd(buf, size) ? buf : "";
+}
+
+void dise__record_start(uint32_t extra_flags)
 {
 	struct dise_shim *S = &dise__shim;
 	struct dise_rec_start_in in;
@@ -137,10 +165,10 @@ void dise__record_start(uint32_t extra_flags, char *exe_buf, char *cwd_buf)
 	/* a redirected script runs the copy under the original's name: the copy is what ran */
 	in.exe = atomic_load_explicit(&S->script_redirect, memory_order_relaxed) ? dise__script_redirect_to()
 										 : exe_path(exe_buf);
-	in.cwd = getcwd(cwd_buf, DISE_PATH_MAX) ? cwd_buf : "";
+	in.cwd = cwd_now(S->scratch, sizeof(S->scratch));
 	in.argv.v = S->argv;
 	in.wall_ns = S->start_wall_ns;
-	in.ppid = (uint32_t)getppid();
+	in.ppid = (uint32_t)syscall(SYS_getppid);
 	in.uid = (uint32_t)getauxval(AT_UID);
 	in.flags = S->start_flags | extra_flags;
 	in.exe_id = S->exe_id;
@@ -148,6 +176,7 @@ void dise__record_start(uint32_t extra_flags, char *exe_buf, char *cwd_buf)
 	in.execfn = S->execfn;
 	/* START is written by the only thread there is (init, or a fork child): tid == pid */
 	in.who = dise__who(S->pid);
+	in.mono_ns = S->run_start_ns; /* read a moment ago: the header's time too */
 	dise__ring_sink_init(&rs);
 	if (dise_rec_start_write(&in, &rs.sink) >= 0)
 		dise__ring_sink_commit(&rs);
@@ -158,12 +187,13 @@ void dise__record_exit(int status, unsigned how)
 	struct dise_rec_exit e;
 	struct dise_rec_who who;
 	struct rusage ru;
+	uint32_t tid = dise__active_tid();
 
-	if (!dise__active())
+	if (!tid)
 		return;
 	if (atomic_exchange(&dise__shim.exited, 1))
 		return;
-	who = dise__who((uint32_t)syscall(SYS_gettid));
+	who = dise__who(tid);
 	dise_rec_exit_init(&e, &who, status, how);
 	/*
 	 * The first process-wide CPU time read of a fresh process costs ~40 us
@@ -171,7 +201,7 @@ void dise__record_exit(int status, unsigned how)
 	 * CLOCK_PROCESS_CPUTIME_ID alike) against ~0.5 us for RUSAGE_THREAD.
 	 * While the process never had a second thread the two are the same.
 	 */
-	if (getrusage(atomic_load(&dise__shim.threaded) ? RUSAGE_SELF : RUSAGE_THREAD, &ru) == 0) {
+	if (syscall(SYS_getrusage, atomic_load(&dise__shim.threaded) ? RUSAGE_SELF : RUSAGE_THREAD, &ru) == 0) {
 		e.user_ns = (uint64_t)ru.ru_utime.tv_sec * 1000000000u + (uint64_t)ru.ru_utime.tv_usec * 1000u;
 		e.sys_ns = (uint64_t)ru.ru_stime.tv_sec * 1000000000u + (uint64_t)ru.ru_stime.tv_usec * 1000u;
 		e.maxrss_kb = (uint64_t)ru.ru_maxrss;
@@ -332,7 +362,8 @@ static int redirectable(const char *target)
 }
 
 /*
- * Finds the route of this executable (0: none, 1: target and *ret_to set).
+ * Finds the route of this executable (0: none, 1: target and *ret_to set);
+ * init asks only when the ring says routes exist (one load).
  * A script whose interpreter can be handed the copy is redirected here
  * (2): nothing is executed, the run is the copy's from its START on.
  */
@@ -344,10 +375,6 @@ static int route_find(const char *ring_path, char *target, size_t size, struct d
 	char rpath[DISE_PATH_MAX + 8], again[DISE_PATH_MAX];
 	uint32_t owner = (uint32_t)getauxval(AT_EUID);
 
-	if (S->start_flags & DISE_START_NO_SCRIPT)
-		return 0;
-	if (!atomic_load_explicit(&S->ring.hdr->nroutes, memory_order_acquire))
-		return 0;
 	if (dise_routes_path(ring_path, rpath, sizeof(rpath)) < 0 ||
 	    dise_routes_lookup(rpath, owner, &S->script_id, target, size, ret_to, &tctime, NULL) != 1)
 		return 0;
@@ -374,10 +401,28 @@ static void route_exec(const char *target, int k)
 	DISE_REAL(execve)(target, dise__shim.argv + k, environ);
 }
 
+/*
+ * START, and the route when the collector published any: its buffers are
+ * in this frame only then (every page of stack the start goes down is a
+ * fault in a short process).
+ */
+static __attribute__((noinline)) void start_routed(const char *ring_path)
+{
+	char target[DISE_PATH_MAX];
+	struct dise_file_id to;
+	int k = 0, how = route_find(ring_path, target, sizeof(target), &to, &k);
+
+	if (how == 2) /* a redirected script: the run is the copy's, under the original's name */
+		dise__shim.script_id = dise__shim.exe_id = to;
+	dise__record_start(0);
+	if (how == 1)
+		route_exec(target, k);
+}
+
 static void init(int argc, char **argv)
 {
 	struct dise_shim *S = &dise__shim;
-	char path[DISE_PATH_MAX], exe[DISE_PATH_MAX];
+	char *path = S->scratch; /* the ring's path, then START's cwd */
 	struct stat st;
 	const char *env;
 	int r;
@@ -409,7 +454,7 @@ static void init(int argc, char **argv)
 			prctl(PR_SET_PTRACER, who, 0, 0, 0);
 	}
 
-	S->pid = (uint32_t)getpid();
+	S->pid = (uint32_t)syscall(SYS_getpid);
 	S->argc = argc;
 	S->argv = argv;
 	S->run_start_ns = dise__now_ns();
@@ -418,7 +463,7 @@ static void init(int argc, char **argv)
 	/* the default ring, or the per-user fallback when someone else holds the default path (ring.h) */
 	env = getenv("DISE_RING_SLOTS");
 	r = dise_ring_map_default(DISE_RING_WRITE | DISE_RING_CREATE, env ? (uint32_t)strtoul(env, NULL, 0) : 0, 0,
-				  &S->ring, path, sizeof(path));
+				  &S->ring, path, sizeof(S->scratch));
 	if (r < 0) {
 		dise__debug("no usable ring, recording nothing", -r);
 		return;
@@ -437,17 +482,11 @@ static void init(int argc, char **argv)
 		S->start_flags |= DISE_START_NO_SCRIPT | DISE_START_NO_EXE;
 	}
 
-	{
-		char target[DISE_PATH_MAX];
-		struct dise_file_id to;
-		int k = 0, how = route_find(path, target, sizeof(target), &to, &k);
-
-		if (how == 2) /* a redirected script: the run is the copy's, under the original's name */
-			S->script_id = S->exe_id = to;
-		dise__record_start(0, exe, path);
-		if (how == 1)
-			route_exec(target, k);
-	}
+	if (!(S->start_flags & DISE_START_NO_SCRIPT) &&
+	    atomic_load_explicit(&S->ring.hdr->nroutes, memory_order_acquire))
+		start_routed(path);
+	else
+		dise__record_start(0);
 	dise__signals_init();
 	dise__fork_init();
 	dise__threads_init();
