@@ -237,7 +237,8 @@ int dise_detect_since(dise_store *st, const struct dise_detect_policy *p, const 
 	if (n) {
 		r = dise_store_begin(st);
 		for (i = 0; r == 0 && i < n; i++) {
-			int k = check_version(st, p, cfg, v[i].id, v[i].tool, now, failures);
+			/* strikes and the failure rate move only with the version's own new failures */
+			int k = check_version(st, p, cfg, v[i].id, v[i].tool, now, failures && v[i].failed);
 
 			if (k < 0)
 				r = k;
