@@ -205,19 +205,28 @@ static int64_t wall_ns(void)
  * after the last one waits for the rest of it, so that the runs stored
  * meanwhile get their versions in one step and one detection pass (each of
  * them a transaction, and every other connection's commit empties SQLite's
- * page cache: the cost is per wake, not per run). A bad end waits the
- * shorter time (the heal latency under load); an idle collector's first
- * wake, and a lone run's, wait nothing.
+ * page cache: the cost is per wake, not per run). A bad end waits nothing
+ * (the heal latency), nor does an idle collector's first wake.
  */
 #define RESOLVE_GATHER_NS 20000000ull
-#define RESOLVE_GATHER_URGENT_NS 5000000ull
 
 static void resolver_gather(struct resolver_arg *a, uint64_t last_wake)
 {
-	uint64_t gap = atomic_load(&a->failure_seen) ? RESOLVE_GATHER_URGENT_NS : RESOLVE_GATHER_NS, now = mono_ns();
+	uint64_t now = mono_ns(), left;
+	struct timespec ts;
 
-	if (!stop && now - last_wake < gap)
-		nap((unsigned)((gap - (now - last_wake) + 999999) / 1000000));
+	if (now - last_wake >= RESOLVE_GATHER_NS)
+		return;
+	left = RESOLVE_GATHER_NS - (now - last_wake);
+	clock_gettime(CLOCK_REALTIME, &ts); /* the condition variable's clock */
+	ts.tv_sec += (time_t)((uint64_t)ts.tv_nsec + left) / 1000000000;
+	ts.tv_nsec = (long)(((uint64_t)ts.tv_nsec + left) % 1000000000);
+	/* a bad end stored meanwhile (its kick) ends the wait */
+	pthread_mutex_lock(&a->lock);
+	while (!stop && !atomic_load(&a->failure_seen) && pthread_cond_timedwait(&a->more, &a->lock, &ts) == 0)
+		;
+	a->pending = 0;
+	pthread_mutex_unlock(&a->lock);
 }
 
 /*
@@ -289,10 +298,11 @@ static void *resolver_main(void *p)
 			 *    versions of the runs stored since, and those whose runs
 			 *    ended or got their version since they were looked at:
 			 *    runs marked touched by the statements writing them, so a long run's
-			 *    end, an old row, is there too), when ingest stored a run's
-			 *    bad end, a version appeared, or a run got its version after
-			 *    its bad end (the records of a run may cross shards) - the
-			 *    heal latency, whatever the history;
+			 *    end, an old row, is there too), when a version appeared, or
+			 *    a run got its version after its bad end (the records of a
+			 *    run may cross shards) - the heal latency, whatever the
+			 *    history; when ingest stored a run's bad end, at once over
+			 *    the versions with a new bad end only;
 			 *  - otherwise the same every 200 ms, and once a minute every
 			 *    detector over every version, as a net for what nothing
 			 *    announced (not in the pass a bad end asked for: over a
@@ -305,14 +315,15 @@ static void *resolver_main(void *p)
 			/* PRAGMA data_version changes when another connection commits */
 			int64_t dv = -1;
 			uint64_t made, now;
-			int urgent;
+			int urgent, bad_end;
 
 			dise_store_data_version(st, &dv);
 			made = dise_resolver_versions_made(rs) + dise_resolver_bad_resolved(rs);
 			now = mono_ns();
-			urgent = atomic_exchange(&a->failure_seen, 0) || made != seen_made || !last_all;
+			bad_end = atomic_exchange(&a->failure_seen, 0);
+			urgent = made != seen_made || !last_all;
 
-			if (dv != seen_dv || urgent)
+			if (dv != seen_dv || urgent || bad_end)
 				owed = 1;
 			seen_dv = dv;
 			seen_made = made;
@@ -342,6 +353,20 @@ static void *resolver_main(void *p)
 				if (all) {
 					last_all = now;
 					owed = dise_store_total_changes(st) != tc;
+				}
+			} else if (bad_end) {
+				/*
+				 * A bad end between passes: at once, the versions that had
+				 * one (strikes, failure rate; what a heal needs), not every
+				 * version with new runs (the pass owed does those): under a
+				 * load that fails often, a pass per bad end over all of
+				 * them was most of the collector's CPU.
+				 */
+				if (dise_detect_since(st, &a->cfg->detect, a->cfg, wall_ns(), last_run, NULL,
+						      DISE_DETECT_BAD_ENDS_ONLY) >= 0 &&
+				    dise_heal_pending(st, a->cfg) > 0) {
+					atomic_store(&a->routes_changed, 1);
+					wake_ingest(a);
 				}
 			}
 			struct timespec ts;

@@ -23,8 +23,8 @@ int dise_store_last_run_id(dise_store *st, int64_t *ret)
 	return r < 0 ? r : 0;
 }
 
-int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t after_run, struct dise_version_ref **ret,
-				 size_t *ret_n)
+int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t after_run, int failed_only,
+				 struct dise_version_ref **ret, size_t *ret_n)
 {
 	/* every version with runs in the window, with no queued heal request */
 	static const char window[] = "SELECT v.id, v.tool, 1 FROM versions v WHERE v.health NOT IN ('pruned', 'failed', 'failing') AND "
@@ -70,7 +70,7 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 		v[n].id = sqlite3_column_int64(q, 0);
 		snprintf(v[n].tool, sizeof(v[n].tool), "%s", (const char *)sqlite3_column_text(q, 1));
 		v[n].failed = sqlite3_column_int(q, 2);
-		n++;
+		n += !failed_only || v[n].failed;
 	}
 	dise__done(q);
 	/*

@@ -184,10 +184,12 @@ struct dise_version_ref {
 /*
  * The versions to look at, to free: not pruned or failed, with no queued
  * heal request, and with runs started since since_wall_ns (after_run < 0)
- * or runs stored after run id after_run (or touched since looked at).
+ * or runs stored after run id after_run (or touched since looked at);
+ * failed_only: only those with a failure among them (the others keep their
+ * touched runs, for the next call).
  */
-int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t after_run, struct dise_version_ref **ret,
-				 size_t *ret_n);
+int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t after_run, int failed_only,
+				 struct dise_version_ref **ret, size_t *ret_n);
 /*
  * Strikes of version since since_wall_ns (and its last reset): failures
  * that are evidence it is worse than its baseline (its ancestors not pruned
