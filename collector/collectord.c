@@ -38,7 +38,9 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <linux/futex.h>
 #include <sys/file.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -167,12 +169,13 @@ struct resolver_arg {
 	pthread_mutex_t wake_lock; /* the main thread maps wake anew when the ring file is replaced */
 };
 
-/* Wakes the ingest loop (it sleeps on the ring's futex). */
+/* Wakes the ingest loop (it sleeps on the ring's futex, or gathers: ingest_gather). */
 static void wake_ingest(struct resolver_arg *a)
 {
 	pthread_mutex_lock(&a->wake_lock);
 	dise_ring_notify(&a->wake);
 	pthread_mutex_unlock(&a->wake_lock);
+	syscall(SYS_futex, &a->routes_changed, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 /* The ring file was replaced: the wake mapping follows it (the ingest reader already did). */
@@ -239,12 +242,16 @@ static void resolver_gather(struct resolver_arg *a, uint64_t last_wake)
  */
 #define INGEST_GATHER_NS 2000000ull
 
-static void ingest_gather(uint64_t *last_batch)
+static void ingest_gather(uint64_t *last_batch, atomic_int *routes_changed)
 {
 	uint64_t now = mono_ns();
 
-	if (!stop && now - *last_batch < INGEST_GATHER_NS) {
-		nap((unsigned)((INGEST_GATHER_NS - (now - *last_batch) + 999999) / 1000000));
+	/* routes to publish (the healer ran: wake_ingest) end the wait */
+	if (!stop && now - *last_batch < INGEST_GATHER_NS && !atomic_load(routes_changed)) {
+		uint64_t left = INGEST_GATHER_NS - (now - *last_batch);
+		struct timespec ts = { (time_t)(left / 1000000000), (long)(left % 1000000000) };
+
+		syscall(SYS_futex, routes_changed, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
 		now = mono_ns();
 	}
 	*last_batch = now;
@@ -813,7 +820,7 @@ int main(int argc, char **argv)
 			if (resolver_on)
 				resolver_kick(&ra);
 			if ((size_t)r < batch && !once)
-				ingest_gather(&last_batch);
+				ingest_gather(&last_batch, &ra.routes_changed);
 			continue;
 		}
 		/* drained: is the ring still the file at its path, and sound? */
