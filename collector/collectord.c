@@ -38,7 +38,9 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <linux/futex.h>
 #include <sys/file.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -167,12 +169,13 @@ struct resolver_arg {
 	pthread_mutex_t wake_lock; /* the main thread maps wake anew when the ring file is replaced */
 };
 
-/* Wakes the ingest loop (it sleeps on the ring's futex). */
+/* Wakes the ingest loop (it sleeps on the ring's futex, or gathers: ingest_gather). */
 static void wake_ingest(struct resolver_arg *a)
 {
 	pthread_mutex_lock(&a->wake_lock);
 	dise_ring_notify(&a->wake);
 	pthread_mutex_unlock(&a->wake_lock);
+	syscall(SYS_futex, &a->routes_changed, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 /* The ring file was replaced: the wake mapping follows it (the ingest reader already did). */
@@ -200,13 +203,67 @@ static int64_t wall_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/*
+ * The resolver's cadence under load: a wake that comes sooner than this
+ * after the last one waits for the rest of it, so that the runs stored
+ * meanwhile get their versions in one step and one detection pass (each of
+ * them a transaction, and every other connection's commit empties SQLite's
+ * page cache: the cost is per wake, not per run). A bad end waits nothing
+ * (the heal latency), nor does an idle collector's first wake.
+ */
+#define RESOLVE_GATHER_NS 20000000ull
+
+static void resolver_gather(struct resolver_arg *a, uint64_t last_wake)
+{
+	uint64_t now = mono_ns(), left;
+	struct timespec ts;
+
+	if (now - last_wake >= RESOLVE_GATHER_NS)
+		return;
+	left = RESOLVE_GATHER_NS - (now - last_wake);
+	clock_gettime(CLOCK_REALTIME, &ts); /* the condition variable's clock */
+	ts.tv_sec += (time_t)((uint64_t)ts.tv_nsec + left) / 1000000000;
+	ts.tv_nsec = (long)(((uint64_t)ts.tv_nsec + left) % 1000000000);
+	/* a bad end stored meanwhile (its kick) ends the wait */
+	pthread_mutex_lock(&a->lock);
+	while (!stop && !atomic_load(&a->failure_seen) && pthread_cond_timedwait(&a->more, &a->lock, &ts) == 0)
+		;
+	a->pending = 0;
+	pthread_mutex_unlock(&a->lock);
+}
+
+/*
+ * Ingest's cadence under load: records that keep coming (a build, a shell
+ * loop: five records a run) are stored a few milliseconds' worth per
+ * transaction, not one wakeup's worth. A batch that follows the one before
+ * by less than this waits for the rest of it first; the first record after
+ * a quiet moment is stored at once (the idle latency stays what it was),
+ * and a full batch goes on at once (a backlog drains at full speed).
+ */
+#define INGEST_GATHER_NS 2000000ull
+
+static void ingest_gather(uint64_t *last_batch, atomic_int *routes_changed)
+{
+	uint64_t now = mono_ns();
+
+	/* routes to publish (the healer ran: wake_ingest) end the wait */
+	if (!stop && now - *last_batch < INGEST_GATHER_NS && !atomic_load(routes_changed)) {
+		uint64_t left = INGEST_GATHER_NS - (now - *last_batch);
+		struct timespec ts = { (time_t)(left / 1000000000), (long)(left % 1000000000) };
+
+		syscall(SYS_futex, routes_changed, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
+		now = mono_ns();
+	}
+	*last_batch = now;
+}
+
 static void *resolver_main(void *p)
 {
 	struct resolver_arg *a = p;
 	dise_store *st;
 	dise_resolver *rs;
 	int64_t seen_dv = -1, last_run = -1, pruned_ids = -1;
-	uint64_t last_pass = 0, last_all = 0, seen_made = 0;
+	uint64_t last_pass = 0, last_all = 0, seen_made = 0, last_wake = 0;
 	int r, owed = 1;
 
 	if (dise_store_open(a->db, 0, &st) < 0)
@@ -248,10 +305,11 @@ static void *resolver_main(void *p)
 			 *    versions of the runs stored since, and those whose runs
 			 *    ended or got their version since they were looked at:
 			 *    runs marked touched by the statements writing them, so a long run's
-			 *    end, an old row, is there too), when ingest stored a run's
-			 *    bad end, a version appeared, or a run got its version after
-			 *    its bad end (the records of a run may cross shards) - the
-			 *    heal latency, whatever the history;
+			 *    end, an old row, is there too), when a version appeared, or
+			 *    a run got its version after its bad end (the records of a
+			 *    run may cross shards) - the heal latency, whatever the
+			 *    history; when ingest stored a run's bad end, at once over
+			 *    the versions with a new bad end only;
 			 *  - otherwise the same every 200 ms, and once a minute every
 			 *    detector over every version, as a net for what nothing
 			 *    announced (not in the pass a bad end asked for: over a
@@ -264,14 +322,15 @@ static void *resolver_main(void *p)
 			/* PRAGMA data_version changes when another connection commits */
 			int64_t dv = -1;
 			uint64_t made, now;
-			int urgent;
+			int urgent, bad_end;
 
 			dise_store_data_version(st, &dv);
 			made = dise_resolver_versions_made(rs) + dise_resolver_bad_resolved(rs);
 			now = mono_ns();
-			urgent = atomic_exchange(&a->failure_seen, 0) || made != seen_made || !last_all;
+			bad_end = atomic_exchange(&a->failure_seen, 0);
+			urgent = made != seen_made || !last_all;
 
-			if (dv != seen_dv || urgent)
+			if (dv != seen_dv || urgent || bad_end)
 				owed = 1;
 			seen_dv = dv;
 			seen_made = made;
@@ -302,6 +361,20 @@ static void *resolver_main(void *p)
 					last_all = now;
 					owed = dise_store_total_changes(st) != tc;
 				}
+			} else if (bad_end) {
+				/*
+				 * A bad end between passes: at once, the versions that had
+				 * one (strikes, failure rate; what a heal needs), not every
+				 * version with new runs (the pass owed does those): under a
+				 * load that fails often, a pass per bad end over all of
+				 * them was most of the collector's CPU.
+				 */
+				if (dise_detect_since(st, &a->cfg->detect, a->cfg, wall_ns(), last_run, NULL,
+						      DISE_DETECT_BAD_ENDS_ONLY) >= 0 &&
+				    dise_heal_pending(st, a->cfg) > 0) {
+					atomic_store(&a->routes_changed, 1);
+					wake_ingest(a);
+				}
 			}
 			struct timespec ts;
 
@@ -318,6 +391,8 @@ static void *resolver_main(void *p)
 				;
 			a->pending = 0;
 			pthread_mutex_unlock(&a->lock);
+			resolver_gather(a, last_wake);
+			last_wake = mono_ns();
 		}
 	}
 	dise_resolver_free(rs);
@@ -703,7 +778,7 @@ int main(int argc, char **argv)
 		dise_store_free(st);
 		return 1;
 	}
-	uint64_t last_vanish = 0;
+	uint64_t last_vanish = 0, last_batch = 0;
 	int64_t routes_fp = routes_fingerprint(st);
 
 	dise_ingest_set_stop(in, &stop);
@@ -744,6 +819,8 @@ int main(int argc, char **argv)
 				atomic_store(&ra.failure_seen, 1);
 			if (resolver_on)
 				resolver_kick(&ra);
+			if ((size_t)r < batch && !once)
+				ingest_gather(&last_batch, &ra.routes_changed);
 			continue;
 		}
 		/* drained: is the ring still the file at its path, and sound? */

@@ -223,7 +223,9 @@ int dise_detect_since(dise_store *st, const struct dise_detect_policy *p, const 
 	size_t n = 0, i;
 	int r = 0, added = 0;
 
-	if (ret_last_run && (r = dise_store_last_run_id(st, ret_last_run)) < 0)
+	int only = failures == DISE_DETECT_BAD_ENDS_ONLY;
+
+	if (ret_last_run && !only && (r = dise_store_last_run_id(st, ret_last_run)) < 0)
 		return r;
 	/*
 	 * The versions to look at, with no queued heal request: every version
@@ -232,12 +234,13 @@ int dise_detect_since(dise_store *st, const struct dise_detect_policy *p, const 
 	 * together; a long run's end updates an older row and waits for the
 	 * next full pass). Read whole before the transaction.
 	 */
-	if ((r = dise_store_versions_to_check(st, now - p->window_ns, after_run, &v, &n)) < 0)
+	if ((r = dise_store_versions_to_check(st, now - p->window_ns, after_run, only, &v, &n)) < 0)
 		return r;
 	if (n) {
 		r = dise_store_begin(st);
 		for (i = 0; r == 0 && i < n; i++) {
-			int k = check_version(st, p, cfg, v[i].id, v[i].tool, now, failures);
+			/* strikes and the failure rate move only with the version's own new failures */
+			int k = check_version(st, p, cfg, v[i].id, v[i].tool, now, failures && v[i].failed);
 
 			if (k < 0)
 				r = k;

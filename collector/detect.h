@@ -49,8 +49,12 @@ int dise_detect(dise_store *st, const struct dise_detect_policy *p, const struct
  * NULL) gets the last run id there was when the versions were chosen: the
  * after_run of the next call. failures: 0 when no run ended badly since
  * the last call with 1 (then three strikes and the error rate cannot have
- * changed, and only the slowdown is looked at).
+ * changed, and only the slowdown is looked at); DISE_DETECT_BAD_ENDS_ONLY:
+ * only the versions with a new bad end (the heal latency), the others left
+ * as they were for the next call (*ret_last_run is not set, their touched
+ * runs stay touched).
  */
+#define DISE_DETECT_BAD_ENDS_ONLY 2
 int dise_detect_since(dise_store *st, const struct dise_detect_policy *p, const struct dise_config *cfg,
 		      int64_t now_wall_ns, int64_t after_run, int64_t *ret_last_run, int failures);
 

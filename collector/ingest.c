@@ -144,13 +144,15 @@ int dise_ingest_batch(dise_ingest *in, size_t max, struct dise_ingest_stats *sta
 	struct dise_ingest_stats b = { 0 };
 	size_t n = 0;
 	uint32_t k;
-	int r;
+	int r, tx = 0;
 
 	if (!in->rd && (r = open_reader(in)) < 0)
 		return r;
-	r = dise_store_begin(in->st);
-	if (r < 0)
-		return r;
+	/*
+	 * The transaction begins with the first record to store: a look at a
+	 * ring with nothing new (after every batch that drained it) takes no
+	 * write lock, writes no WAL frame.
+	 */
 	/*
 	 * Bounded by construction: every slot looked at, good or malformed,
 	 * counts toward max (the reader never looks past one lap before its
@@ -194,6 +196,9 @@ int dise_ingest_batch(dise_ingest *in, size_t max, struct dise_ingest_stats *sta
 			b.bad++;
 			continue;
 		}
+		if (!tx && (r = dise_store_begin(in->st)) < 0)
+			goto fail;
+		tx = 1;
 		r = dise_store_add_record(in->st, in->epoch, &rec);
 		if (r < 0)
 			goto fail;
@@ -206,16 +211,21 @@ int dise_ingest_batch(dise_ingest *in, size_t max, struct dise_ingest_stats *sta
 				b.failures++;
 		}
 	}
-	for (k = 0; k < in->nshards; k++)
-		if (in->staged[k] != in->next[k] && (r = dise_store_cursor_set(in->st, in->epoch, k, in->staged[k])) < 0)
+	for (k = 0; k < in->nshards; k++) {
+		if (in->staged[k] == in->next[k])
+			continue;
+		if (!tx && (r = dise_store_begin(in->st)) < 0)
 			goto fail;
-	r = dise_store_commit(in->st);
-	if (r < 0)
+		tx = 1;
+		if ((r = dise_store_cursor_set(in->st, in->epoch, k, in->staged[k])) < 0)
+			goto fail;
+	}
+	if (tx && (r = dise_store_commit(in->st)) < 0)
 		goto fail;
 	for (k = 0; k < in->nshards; k++)
 		in->next[k] = in->staged[k];
 	stats_add(stats, &b);
-	if (n > 0 && ++in->since_checkpoint >= 16 * CHECKPOINT_COMMITS && dise_store_checkpoint(in->st) == 0)
+	if (tx && ++in->since_checkpoint >= 16 * CHECKPOINT_COMMITS && dise_store_checkpoint(in->st) == 0)
 		in->since_checkpoint = 0; /* a load that never lets the ring drain must not grow the WAL forever */
 	if (in->kill_after_commit && n > 0)
 		raise(SIGKILL); /* the worst moment: stored, not yet released */

@@ -9,7 +9,11 @@
  * Every new content is copied to $DISE_HOME/cas/<sha256> (mode
  * 0500, or 0400 for a file that was not executable: the owner's only,
  * never writable), so any ancestor stays runnable after its path was
- * overwritten.
+ * overwritten; by reflink where the filesystem allows. Not a build
+ * system's probe (configure's conftest, made, run once and deleted by the
+ * hundred): hashed, a version, no copy, as it can never be routed to
+ * (wants_copy). A version without a copy is never a route target: the
+ * healer rejects such an ancestor ("no copy of it to run").
  * Lineage: when the content at a path changes, the new version's parent is
  * the version that was there before (path_heads); the first version seen at
  * a new path of a tool that has versions already (a group: a new release
@@ -27,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -66,57 +72,103 @@ void dise_resolver_set_cas_cap(dise_resolver *rs, uint64_t max_bytes)
 	rs->cap = max_bytes;
 }
 
-int dise_hash_file(const char *path, const char *cas_dir, const struct stat *expect, char hex[65])
+static int same_identity(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* The rest of a copy, from off, by read and write (a filesystem without copy_file_range). */
+static int copy_plain(int fd, int out, off_t off)
+{
+	uint8_t buf[65536];
+	ssize_t n;
+
+	while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
+		if (write(out, buf, (size_t)n) != n)
+			return errno ? -errno : -EIO;
+		off += n;
+	}
+	return n < 0 ? -errno : 0;
+}
+
+/*
+ * The store's copy of the file open at fd, hashed as hex: made beside, then
+ * renamed to cas_dir/<hex>. A reflink where the filesystem shares blocks
+ * (btrfs, XFS: no byte copied, and later writes to the file never reach the
+ * copy), else copy_file_range, else read and write. The bytes copied are
+ * the bytes hashed: the file kept its identity (dev, ino, size, mtime,
+ * checked after the copy), the test the content cache rests on too; a file
+ * that changed meanwhile leaves no copy. Not a hard link: the file written
+ * in place later (cp over it) would change the copy with it.
+ */
+static int store_copy(int fd, const struct stat *st, const char *cas_dir, const char *hex)
 {
 	char tmp[PATH_MAX], dst[PATH_MAX];
+	struct stat after;
+	off_t off = 0;
+	int out, r = 0;
+
+	snprintf(dst, sizeof(dst), "%s/%s", cas_dir, hex);
+	if (access(dst, F_OK) == 0)
+		return 0; /* content-addressed: stored already */
+	snprintf(tmp, sizeof(tmp), "%s/.new.%d.%lu", cas_dir, (int)getpid(), (unsigned long)st->st_ino);
+	unlink(tmp); /* a leftover of a collector that died here */
+	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out < 0)
+		return -errno;
+	if (ioctl(out, FICLONE, fd) < 0) {
+		while (off < st->st_size) {
+			ssize_t n = copy_file_range(fd, &off, out, NULL, (size_t)(st->st_size - off), 0);
+
+			if (n <= 0) {
+				r = n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)
+					    ? copy_plain(fd, out, off)
+					    : n < 0 ? -errno : -ESTALE; /* shorter than it was */
+				break;
+			}
+		}
+	}
+	if (r == 0 && (fstat(fd, &after) < 0 || !same_identity(st, &after)))
+		r = -ESTALE;
+	/* the store's copy: the owner's only, never writable (umask plays no part) */
+	if (r == 0 && fchmod(out, (st->st_mode & 0111) ? 0500 : 0400) < 0)
+		r = -errno;
+	if (close(out) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && access(dst, F_OK) != 0 && rename(tmp, dst) == 0)
+		return 0;
+	unlink(tmp);
+	return r;
+}
+
+int dise_hash_file(const char *path, const char *cas_dir, const struct stat *expect, char hex[65])
+{
 	struct dise_sha256 s;
 	uint8_t buf[65536], d[32];
 	struct stat st;
-	int fd, out = -1, r = 0;
+	int fd, r = 0;
 	ssize_t n;
 
 	/* the path came from the ring: never blocks in open() (a FIFO), regular files only */
 	fd = dise_open_regular(path, 0, &st);
 	if (fd < 0)
 		return fd;
-	if (expect && (st.st_dev != expect->st_dev || st.st_ino != expect->st_ino || st.st_size != expect->st_size ||
-		       st.st_mtim.tv_sec != expect->st_mtim.tv_sec || st.st_mtim.tv_nsec != expect->st_mtim.tv_nsec)) {
+	if (expect && !same_identity(expect, &st)) {
 		close(fd);
 		return -ESTALE;
 	}
-	if (cas_dir) {
-		snprintf(tmp, sizeof(tmp), "%s/.new.%d.%lu", cas_dir, (int)getpid(), (unsigned long)st.st_ino);
-		unlink(tmp); /* a leftover of a collector that died here */
-		out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	}
 	r = dise_sha256_init(&s); /* a failure here makes final fail: the file is read for nothing, and said so */
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		dise_sha256_update(&s, buf, (size_t)n);
-		if (out >= 0 && write(out, buf, (size_t)n) != n) {
-			close(out);
-			unlink(tmp);
-			out = -1;
-		}
-	}
 	if (n < 0)
 		r = -errno;
-	close(fd);
 	if (dise_sha256_final(&s, d) < 0 && r == 0)
 		r = -ENOMEM;
 	dise_sha256_hex(d, hex);
-	/* the store's copy: the owner's only, never writable (umask plays no part) */
-	if (out >= 0 && fchmod(out, (st.st_mode & 0111) ? 0500 : 0400) < 0) {
-		close(out);
-		unlink(tmp);
-		out = -1;
-	}
-	if (out >= 0) {
-		close(out);
-		snprintf(dst, sizeof(dst), "%s/%s", cas_dir, hex);
-		if (r == 0 && access(dst, F_OK) != 0 && rename(tmp, dst) == 0)
-			return 0;
-		unlink(tmp); /* already stored: content-addressed, so it is the same */
-	}
+	if (r == 0 && cas_dir)
+		store_copy(fd, &st, cas_dir, hex); /* no copy: the version is no route target (the healer asks for one) */
+	close(fd);
 	return r;
 }
 
@@ -130,7 +182,7 @@ static int hash_job_run(void *p)
 {
 	struct hash_job *j = p;
 
-	return dise_hash_file(j->path, j->cas, &j->expect, j->hex);
+	return dise_hash_file(j->path, j->cas[0] ? j->cas : NULL, &j->expect, j->hex);
 }
 
 #define HASH_DEADLINE_MS 60000
@@ -144,7 +196,7 @@ static int hash_bounded(const char *path, const char *cas, const struct stat *ex
 	if (!j)
 		return -ENOMEM;
 	snprintf(j->path, sizeof(j->path), "%s", path);
-	snprintf(j->cas, sizeof(j->cas), "%s", cas);
+	snprintf(j->cas, sizeof(j->cas), "%s", cas ? cas : "");
 	j->expect = *expect;
 	r = dise_bounded(hash_job_run, j, free, dise_file_deadline_ms(HASH_DEADLINE_MS));
 	if (r == -ETIMEDOUT)
@@ -179,6 +231,15 @@ dise_resolver *dise_resolver_free(dise_resolver *rs)
 	return NULL;
 }
 
+/* Whether the store holds a copy of content sha. */
+static int stored(const dise_resolver *rs, const char *sha)
+{
+	char cas[PATH_MAX + 80];
+
+	snprintf(cas, sizeof(cas), "%s/%s", rs->cas, sha);
+	return access(cas, F_OK) == 0;
+}
+
 /*
  * The version of (tool, sha) for a file at path: found, or made, with the
  * lineage edge from the version that was at path before. Returns its id,
@@ -195,8 +256,7 @@ static int64_t version_for(dise_resolver *rs, const char *tool, const char *sha,
 		return r;
 	if (id == 0) {
 		snprintf(cas, sizeof(cas), "%s/%s", rs->cas, sha);
-		r = dise_store_version_add(rs->st, tool, sha, label, path, size, wall_ns, access(cas, F_OK) == 0 ? cas : NULL,
-					   &id);
+		r = dise_store_version_add(rs->st, tool, sha, label, path, size, wall_ns, stored(rs, sha) ? cas : NULL, &id);
 		if (r < 0)
 			return r;
 		rs->made++;
@@ -230,6 +290,45 @@ static int routed_tool(dise_resolver *rs, const char *path, char *buf, size_t si
 	if (*end != '/' || strchr(end + 1, '/'))
 		return 0;
 	return dise_store_version_tool(rs->st, v, buf, size);
+}
+
+/*
+ * The tool of run u, into tool: the path, unless it is one of a group's: a
+ * path `dise tool add` registered, else one dise.json's "paths" match (or a
+ * routed run's copy: its version's tool). >= 0, or -errno (busy: the run
+ * would get the wrong tool).
+ */
+static int tool_of(dise_resolver *rs, const struct dise_unversioned *u, char *tool, size_t size)
+{
+	const char *group;
+	int r;
+
+	snprintf(tool, size, "%s", u->tool);
+	if ((r = routed_tool(rs, u->path, tool, size)) == 0)
+		r = dise_store_path_tool(rs->st, u->path, tool, size);
+	if (r == 0 && (group = dise_config_group(rs->cfg, u->path)))
+		snprintf(tool, size, "%s", group);
+	return r;
+}
+
+/*
+ * Whether run u's file needs a copy in the store: a version that may ever
+ * be routed to must have its bytes before its file is replaced, and the
+ * file may be replaced right after its run, so the copy is made when the
+ * file is hashed. Not for a build system's probe (configure's conftest,
+ * cmake's cmTC_*, toolpath.h): such a tool is never judged (detect.c), so
+ * never pruned and never routed, and its versions are no other tool's
+ * ancestors; nor for a file in the store already (a routed run's copy).
+ * When its tool cannot be told now: a copy, to be safe.
+ */
+static int wants_copy(dise_resolver *rs, const struct dise_unversioned *u)
+{
+	char tool[sizeof(u->path)];
+	size_t n = strlen(rs->cas);
+
+	if (!strncmp(u->path, rs->cas, n) && u->path[n] == '/')
+		return 0;
+	return tool_of(rs, u, tool, sizeof(tool)) < 0 || !dise_is_build_probe(tool);
 }
 
 /* Evicts copies until the store is under its cap. Runs inside the caller's transaction. */
@@ -282,10 +381,13 @@ int dise_resolver_step(dise_resolver *rs, int max)
 
 	/* hashing: no transaction open, the collector's ingest goes on */
 	for (i = 0; i < n; i++) {
-		int cached;
+		int cached, copy = -1; /* -1: not asked yet */
 
 		/* busy: not cached, hashed again (the same answer, at a cost) */
 		cached = dise_store_content_hash(rs->st, p[i].dev, p[i].ino, p[i].size, p[i].mtime_ns, sha[i]) > 0;
+		/* known, and hashed without a copy (a probe's) that is now wanted (mv conftest tool): hashed again, copied */
+		if (cached && sha[i][0] && !stored(rs, sha[i]) && (copy = wants_copy(rs, &p[i])))
+			cached = 0;
 		if (cached)
 			known[i] = sha[i][0] != '\0';
 		for (int j = 0; !cached && j < i; j++) /* same identity earlier in this step */
@@ -303,7 +405,9 @@ int dise_resolver_step(dise_resolver *rs, int max)
 			id.st_size = (off_t)p[i].size;
 			id.st_mtim.tv_sec = p[i].mtime_ns / 1000000000;
 			id.st_mtim.tv_nsec = p[i].mtime_ns % 1000000000;
-			r = hash_bounded(p[i].path, rs->cas, &id, sha[i]);
+			if (copy < 0)
+				copy = wants_copy(rs, &p[i]);
+			r = hash_bounded(p[i].path, copy ? rs->cas : NULL, &id, sha[i]);
 			/* not answering in time: no version for this run, and nothing cached (it may answer later) */
 			known[i] = r == 0 ? 1 : r == -ETIMEDOUT || r == -EBUSY ? -1 : 0;
 			r = 0;
@@ -321,19 +425,9 @@ int dise_resolver_step(dise_resolver *rs, int max)
 						   known[i] ? sha[i] : NULL);
 		if (r == 0 && known[i] > 0) {
 			char tool[sizeof(p[i].path)];
-			const char *group;
 
-			/*
-			 * The path is the tool, unless it is one of a group's: a path
-			 * `dise tool add` registered, else one dise.json's "paths" match
-			 */
-			snprintf(tool, sizeof(tool), "%s", p[i].tool);
-			if ((r = routed_tool(rs, p[i].path, tool, sizeof(tool))) == 0)
-				r = dise_store_path_tool(rs->st, p[i].path, tool, sizeof(tool));
-			if (r < 0)
+			if ((r = tool_of(rs, &p[i], tool, sizeof(tool))) < 0)
 				break; /* busy: the run would get the wrong tool */
-			if (r == 0 && (group = dise_config_group(rs->cfg, p[i].path)))
-				snprintf(tool, sizeof(tool), "%s", group);
 			r = strcmp(tool, p[i].tool) ? dise_store_run_set_tool(rs->st, p[i].run_id, tool) : 0;
 			if (r < 0)
 				break;

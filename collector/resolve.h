@@ -37,8 +37,10 @@ uint64_t dise_resolver_versions_made(const dise_resolver *rs);
 uint64_t dise_resolver_bad_resolved(const dise_resolver *rs);
 
 /*
- * Hashes path into ret_hex and copies it to cas_dir/<sha256> (once). With
- * expect, fails with -ESTALE when the file's identity is no longer that one.
+ * Hashes path into ret_hex and, with cas_dir, copies it to cas_dir/<sha256>
+ * (once; a reflink where the filesystem allows; no copy when the file
+ * changed while read, which is no error of the hash). With expect, fails
+ * with -ESTALE when the file's identity is no longer that one.
  */
 int dise_hash_file(const char *path, const char *cas_dir, const struct stat *expect, char ret_hex[65]);
 

@@ -23,11 +23,11 @@ int dise_store_last_run_id(dise_store *st, int64_t *ret)
 	return r < 0 ? r : 0;
 }
 
-int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t after_run, struct dise_version_ref **ret,
-				 size_t *ret_n)
+int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t after_run, int failed_only,
+				 struct dise_version_ref **ret, size_t *ret_n)
 {
 	/* every version with runs in the window, with no queued heal request */
-	static const char window[] = "SELECT v.id, v.tool FROM versions v WHERE v.health NOT IN ('pruned', 'failed', 'failing') AND "
+	static const char window[] = "SELECT v.id, v.tool, 1 FROM versions v WHERE v.health NOT IN ('pruned', 'failed', 'failing') AND "
 				     "EXISTS (SELECT 1 FROM runs r WHERE r.version_id = v.id "
 				     "AND r.start_wall_ns >= ?1) AND NOT EXISTS (SELECT 1 FROM heal_requests h "
 				     "WHERE h.version_id = v.id AND h.state = 'queued')";
@@ -38,9 +38,15 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 	 * store-version.c, so a long run's end, an old row, is there; found by
 	 * the partial index runs_pending), with no queued heal request: what
 	 * changed, whatever the history (NOT INDEXED: the new runs by their
-	 * rowid, never a scan of a version index over every run)
+	 * rowid, never a scan of a version index over every run); and whether
+	 * one of those runs is a failure (crash or fail: what dise_failed can
+	 * call one): a version with none new has no new strike, and no higher
+	 * failure rate, to look for
 	 */
-	static const char since[] = "SELECT v.id, v.tool FROM versions v WHERE (v.id IN (SELECT DISTINCT version_id FROM runs "
+	static const char since[] = "SELECT v.id, v.tool, EXISTS (SELECT 1 FROM runs f NOT INDEXED WHERE f.id > ?1 AND "
+				    "f.version_id = v.id AND f.outcome IN ('crash', 'fail')) OR EXISTS (SELECT 1 FROM runs t "
+				    "INDEXED BY runs_pending WHERE t.touched = 1 AND t.version_id = v.id AND t.outcome IN "
+				    "('crash', 'fail')) FROM versions v WHERE (v.id IN (SELECT DISTINCT version_id FROM runs "
 				    "NOT INDEXED WHERE id > ?1 AND version_id IS NOT NULL) OR v.id IN (SELECT version_id FROM runs "
 				    "WHERE touched = 1)) AND v.health NOT IN ('pruned', 'failed', 'failing') "
 				    "AND NOT EXISTS (SELECT 1 FROM heal_requests h "
@@ -63,7 +69,8 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 			break;
 		v[n].id = sqlite3_column_int64(q, 0);
 		snprintf(v[n].tool, sizeof(v[n].tool), "%s", (const char *)sqlite3_column_text(q, 1));
-		n++;
+		v[n].failed = sqlite3_column_int(q, 2);
+		n += !failed_only || v[n].failed;
 	}
 	dise__done(q);
 	/*
@@ -146,7 +153,8 @@ int dise_store_version_strikes(dise_store *st, int64_t version, const char *norm
 	 * status no baseline version gave.
 	 */
 	static const char sql[] =
-		BASE "SELECT (SELECT count(*) FROM runs r WHERE r.version_id = ?1 AND dise_failed(r.outcome, r.exit_status, ?3) "
+		BASE "SELECT (SELECT count(*) FROM runs r WHERE r.version_id = ?1 AND r.outcome IN ('crash', 'fail') "
+		"AND dise_failed(r.outcome, r.exit_status, ?3) "
 		"AND r.start_wall_ns >= max(?2, (SELECT reset_wall_ns FROM versions WHERE id = ?1)) AND " STRIKE "), "
 		"EXISTS (SELECT 1 FROM base)";
 	sqlite3_stmt *q = dise__stmt(st, sql);

@@ -27,7 +27,7 @@
 struct sqlite3;
 typedef struct dise_store dise_store;
 
-#define DISE_SCHEMA_VERSION 14
+#define DISE_SCHEMA_VERSION 15
 
 /*
  * Opens (creating and migrating) the database; readonly opens an existing
@@ -179,14 +179,17 @@ int dise_store_last_run_id(dise_store *st, int64_t *ret);
 struct dise_version_ref {
 	int64_t id;
 	char tool[PATH_MAX]; /* a tool is the path it was invoked at: up to PATH_MAX */
+	int failed;	     /* a failure among the runs that made it one to look at (always 1 over the window) */
 };
 /*
  * The versions to look at, to free: not pruned or failed, with no queued
  * heal request, and with runs started since since_wall_ns (after_run < 0)
- * or runs stored after run id after_run.
+ * or runs stored after run id after_run (or touched since looked at);
+ * failed_only: only those with a failure among them (the others keep their
+ * touched runs, for the next call).
  */
-int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t after_run, struct dise_version_ref **ret,
-				 size_t *ret_n);
+int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t after_run, int failed_only,
+				 struct dise_version_ref **ret, size_t *ret_n);
 /*
  * Strikes of version since since_wall_ns (and its last reset): failures
  * that are evidence it is worse than its baseline (its ancestors not pruned

@@ -11,5 +11,7 @@ bench/bench-syscalls.sh build "${SYSCALL_SPAWNS:-200}"
 ./build/bin/bench-ingest "${INGEST_RUNS:-300000}"
 ./build/bin/bench-latency "${LATENCY_RECORDS:-2000}"
 ./build/bin/bench-heal build "${HEAL_ROUNDS:-30}"
+./build/bin/bench-collector-cpu build --seconds "${COLLECTOR_SECONDS:-10}"
+./build/bin/bench-collector-cpu build --seconds "${COLLECTOR_SECONDS:-10}" --probe-every 50
 ./build/bin/bench-attach build "${ATTACH_ROUNDS:-7}"
 ./build/bin/bench-masscrash build "${MASSCRASH_THREADS:-1000}" "${MASSCRASH_ROUNDS:-5}"

@@ -502,6 +502,70 @@ static void test_versions_lineage(void **state)
 	free(tool);
 }
 
+/*
+ * What the store keeps (resolve.c, wants_copy): a build tree's probe
+ * (configure's conftest: run once, never judged, never routed to) gets its
+ * version without a copy; a program of the same build tree run only once
+ * gets its copy, kept after its file was replaced, and is the route when
+ * its successor crashes.
+ */
+static void test_store_keeps_what_may_run(void **state)
+{
+	struct fixture *f = *state;
+	char *tree, *probe, *tool, *cas, hex[65];
+	struct run_result r;
+	int i;
+
+	assert_true(asprintf(&tree, "%s/build", f->dir) > 0);
+	assert_int_equal(mkdir(tree, 0700), 0);
+	assert_true(asprintf(&probe, "%s/conftest", tree) > 0);
+	assert_true(asprintf(&tool, "%s/testbin", tree) > 0);
+	copy_file(prog_path("closefds"), probe);
+	copy_file(prog_path("exitcode"), tool);
+	{
+		char *a[] = { probe, NULL }, *b[] = { tool, "0", NULL };
+
+		assert_transparent(a, f->ring, NULL, &r);
+		run_result_free(&r);
+		assert_transparent(b, f->ring, NULL, &r);
+		run_result_free(&r);
+	}
+	collect_once(f, &r);
+	run_result_free(&r);
+	/* the probe: a version, hashed, no copy */
+	assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool LIKE '%/build/conftest' AND cas_path IS NULL"),
+			 1);
+	assert_int_equal(dise_hash_file(probe, NULL, NULL, hex), 0);
+	assert_true(asprintf(&cas, "%s/cas/%s", f->home, hex) > 0);
+	assert_int_equal(access(cas, F_OK), -1);
+	free(cas);
+
+	/* the program run once is replaced by a crashing build: its first version is the route, from its copy */
+	copy_file(prog_path("crasher"), tool);
+	for (i = 0; i < 3; i++) {
+		char *a[] = { tool, "segv", NULL };
+
+		assert_transparent(a, f->ring, NULL, &r);
+		run_result_free(&r);
+	}
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM routes rt JOIN versions v ON v.id = rt.version_id "
+				     "WHERE rt.tool LIKE '%/build/testbin' AND v.cas_path IS NOT NULL"),
+			 1);
+	assert_int_equal(dise_hash_file(prog_path("exitcode"), NULL, NULL, hex), 0);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM routes rt JOIN versions v ON v.id = rt.version_id "
+				     "WHERE rt.tool LIKE '%/build/testbin' AND v.sha256 = (SELECT sha256 FROM versions "
+				     "WHERE tool LIKE '%/build/testbin' ORDER BY id LIMIT 1)"),
+			 1);
+	assert_true(asprintf(&cas, "%s/cas/%s", f->home, hex) > 0);
+	assert_true(same_file(cas, prog_path("exitcode")));
+	free(cas);
+	free(tree);
+	free(probe);
+	free(tool);
+}
+
 /* Versions registered by hand, with a merge: v4 has two parents. */
 static void test_tool_add_merge(void **state)
 {
@@ -2210,6 +2274,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_locked_database, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_versions_lineage, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_store_keeps_what_may_run, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_tool_add_merge, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_late_start_gets_version, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_dise_run, fixture_setup, fixture_teardown),
