@@ -479,12 +479,13 @@ static void load_cpu0(int n)
 /*
  * The same code (a new version) measured while five busy loops share its
  * CPU: six times the wall time, the same CPU time. Load, not the version:
- * no slowdown. A release doing twice the CPU work is one, loaded or not.
+ * no slowdown; nor a script waiting for such a command. A release doing
+ * twice the CPU work is one.
  */
 static void test_slowdown_not_load(void **state)
 {
 	struct fixture *f = *state;
-	char *t = tool_path(f, "busy"), *h = tool_path(f, "heavy");
+	char *t = tool_path(f, "busy"), *h = tool_path(f, "heavy"), *s = tool_path(f, "job.sh");
 	cpu_set_t all;
 	int64_t v1, v2;
 
@@ -502,6 +503,26 @@ static void test_slowdown_not_load(void **state)
 	/* the load did make it look slower: what the wall time alone called a slowdown */
 	assert_true(median5(f, v2, "r.end_ns - r.start_ns") > 2 * median5(f, v1, "r.end_ns - r.start_ns"));
 	assert_untouched(f, t);
+
+	/*
+	 * A script that waits for its command (under 10% of its wall time on
+	 * CPU itself, like a sleeping program): its wait is CPU work, stretched
+	 * by the load as much. Not a slowdown either.
+	 */
+	sh("printf '#!/bin/sh\\n%s heavier 100\\n' > '%s' && chmod +x '%s'", prog_path("blamer-v1"), s, s);
+	run_watched(f, s, NULL, NULL, NULL, 5);
+	collect(f);
+	sh("printf '#!/bin/sh\\n# v2\\n%s heavier 100\\n' > '%s.tmp' && chmod +x '%s.tmp' && mv '%s.tmp' '%s'",
+	   prog_path("blamer-v1"), s, s, s, s);
+	load_cpu0(5);
+	run_watched(f, s, NULL, NULL, NULL, 5);
+	load_cpu0(0);
+	collect(f);
+	v1 = version_id(f, s, 1), v2 = version_id(f, s, 2);
+	assert_true(median5(f, v2, "r.end_ns - r.start_ns") > 2 * median5(f, v1, "r.end_ns - r.start_ns"));
+	assert_true(median5(f, v1, "(r.user_ns + r.sys_ns) * 10") < median5(f, v1, "r.end_ns - r.start_ns"));
+	assert_true(median5(f, v2, "(r.user_ns + r.sys_ns) * 10") < median5(f, v2, "r.end_ns - r.start_ns"));
+	assert_untouched(f, s);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM failures WHERE detector = 'slowdown'"), 0);
 
 	/* twice the work: twice the CPU time, pruned with both times said */
@@ -520,6 +541,7 @@ static void test_slowdown_not_load(void **state)
 	assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
 	free(t);
 	free(h);
+	free(s);
 }
 
 /* Slowdown against the parent on the same invocation: a release twice as slow is; input growth on one release is not. */
