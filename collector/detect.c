@@ -17,8 +17,8 @@
  *    runs (at least `slow_recent`) is more than `slow_factor` times the
  *    baseline's (at least `slow_min_history` runs), and at least
  *    `slow_min_delta_ms` more, and a load cannot explain it: its median CPU
- *    time grew as much, or it is a sleeping run that waits longer with no
- *    watched child (slow_cause). Never a version against its own past.
+ *    time grew as much, or its waits grew by far more than its CPU time,
+ *    with no watched child (slow_cause). Never a version against its own past.
  *
  * Nor a version whose content came back at its path after another
  * version ran there (store.h: dise_store_version_alternates), nor a build
@@ -123,10 +123,12 @@ static int spawned(dise_store *st, const struct dise_duration *d, int n)
  *  - it does more work: its median CPU time (user + sys) is slow_factor
  *    times the baseline's and slow_min_delta_ms more. Competing processes
  *    lengthen the wall time of a CPU-bound run, not its CPU time;
- *  - it waits longer: both sides spend less than a tenth of their wall time
- *    on CPU (a sleeping or I/O-bound run, whose waits a load barely
- *    stretches) and none of the version's runs started a watched process
- *    (a script waiting for its commands waits for CPU work: load).
+ *  - it waits longer: its median wait (wall - CPU) grew by more than 5
+ *    times its CPU time (the larger median of the two sides): a load
+ *    stretches a run's CPU work, and would have to leave it less than a
+ *    sixth of a CPU to add that much; and none of the version's runs
+ *    started a watched process (a script waiting for its commands waits
+ *    for their CPU work, which a load stretches as much).
  * What is left (e.g. a shell script 40% slower with the same CPU time
  * while the machine was busier) is load, not the version.
  */
@@ -137,7 +139,7 @@ static const char *slow_cause(dise_store *st, const struct dise_detect_policy *p
 
 	if ((double)cpu > p->slow_factor * (double)base_cpu && cpu - base_cpu >= min_delta)
 		return "more CPU work";
-	if (cpu * 10 >= wall || base_cpu * 10 >= base_wall)
+	if ((wall - cpu) - (base_wall - base_cpu) <= 5 * (cpu > base_cpu ? cpu : base_cpu))
 		return NULL;
 	*err = spawned(st, mine, a);
 	return *err == 0 ? "longer waits, no watched child" : NULL;
