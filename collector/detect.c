@@ -16,7 +16,9 @@
  *  - slowdown: on one invocation class, the median wall time of its ok
  *    runs (at least `slow_recent`) is more than `slow_factor` times the
  *    baseline's (at least `slow_min_history` runs), and at least
- *    `slow_min_delta_ms` more. Never a version against its own past.
+ *    `slow_min_delta_ms` more, and a load cannot explain it: its median CPU
+ *    time grew as much, or its waits grew by far more than its CPU time,
+ *    with no watched child (slow_cause). Never a version against its own past.
  *
  * Nor a version whose content came back at its path after another
  * version ran there (store.h: dise_store_version_alternates), nor a build
@@ -64,10 +66,17 @@ static int cmp_i64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int64_t median(int64_t *v, int n)
+/* The medians of the wall and CPU times of d[0..n) (n > 0), each on its own; tmp holds n values. */
+static void medians(const struct dise_duration *d, int n, int64_t *tmp, int64_t *wall, int64_t *cpu)
 {
-	qsort(v, (size_t)n, sizeof(*v), cmp_i64);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	int i, k;
+
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < n; i++)
+			tmp[i] = k ? d[i].cpu_ns : d[i].wall_ns;
+		qsort(tmp, (size_t)n, sizeof(*tmp), cmp_i64);
+		*(k ? cpu : wall) = n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
+	}
 }
 
 /*
@@ -97,9 +106,49 @@ static int judged(dise_store *st, int64_t v)
 	return r < 0 ? r : !r;
 }
 
+/* 1 when one of the newest (at most 20) runs of d[0..n) started a watched process while it ran, 0 if none, or -errno. */
+static int spawned(dise_store *st, const struct dise_duration *d, int n)
+{
+	int i, r = 0;
+
+	for (i = 0; r == 0 && i < n && i < 20; i++)
+		r = dise_store_run_spawned(st, d[i].run_id);
+	return r;
+}
+
+/*
+ * Why the version's runs of one class are slower than its baseline's, in
+ * terms a machine's load cannot fake, or NULL (not a slowdown): wall time
+ * alone is not evidence, a machine busy with other work stretches it.
+ *  - it does more work: its median CPU time (user + sys) is slow_factor
+ *    times the baseline's and slow_min_delta_ms more. Competing processes
+ *    lengthen the wall time of a CPU-bound run, not its CPU time;
+ *  - it waits longer: its median wait (wall - CPU) grew by more than 5
+ *    times its CPU time (the larger median of the two sides): a load
+ *    stretches a run's CPU work, and would have to leave it less than a
+ *    sixth of a CPU to add that much; and none of the version's runs
+ *    started a watched process (a script waiting for its commands waits
+ *    for their CPU work, which a load stretches as much).
+ * What is left (e.g. a shell script 40% slower with the same CPU time
+ * while the machine was busier) is load, not the version.
+ */
+static const char *slow_cause(dise_store *st, const struct dise_detect_policy *p, const struct dise_duration *mine, int a,
+			      int64_t wall, int64_t cpu, int64_t base_wall, int64_t base_cpu, int *err)
+{
+	int64_t min_delta = (int64_t)p->slow_min_delta_ms * 1000000;
+
+	if ((double)cpu > p->slow_factor * (double)base_cpu && cpu - base_cpu >= min_delta)
+		return "more CPU work";
+	if ((wall - cpu) - (base_wall - base_cpu) <= 5 * (cpu > base_cpu ? cpu : base_cpu))
+		return NULL;
+	*err = spawned(st, mine, a);
+	return *err == 0 ? "longer waits, no watched child" : NULL;
+}
+
 /*
  * Slowdown: for each invocation class the version ended ok often enough,
- * its median wall time against its baseline's on the same class.
+ * its median wall time against its baseline's on the same class, explained
+ * by its CPU time or its waits (slow_cause).
  */
 static int check_slowdown(dise_store *st, const struct dise_detect_policy *p, int64_t v, const char *tool,
 			  const char *normal, int64_t now)
@@ -107,13 +156,15 @@ static int check_slowdown(dise_store *st, const struct dise_detect_policy *p, in
 	enum { MAX = 200 };
 	struct dise_invocation *c = NULL;
 	size_t n = 0, i;
-	int64_t *mine = malloc(sizeof(int64_t) * MAX), *theirs = malloc(sizeof(int64_t) * MAX);
+	struct dise_duration *mine = malloc(sizeof(*mine) * MAX), *theirs = malloc(sizeof(*theirs) * MAX);
+	int64_t *tmp = malloc(sizeof(int64_t) * MAX);
 	char desc[512];
-	int r = mine && theirs ? dise_store_version_classes(st, v, p->slow_recent, &c, &n) : -ENOMEM;
+	int r = mine && theirs && tmp ? dise_store_version_classes(st, v, p->slow_recent, &c, &n) : -ENOMEM;
 
 	for (i = 0; r == 0 && i < n; i++) {
 		int a = dise_store_class_ok_durations(st, v, 0, &c[i], mine, MAX), b;
-		int64_t now_med, base_med;
+		int64_t wall, cpu, base_wall, base_cpu;
+		const char *why;
 
 		if (a < 0 || (b = dise_store_class_ok_durations(st, v, 1, &c[i], theirs, MAX)) < 0) {
 			r = a < 0 ? a : b;
@@ -121,23 +172,29 @@ static int check_slowdown(dise_store *st, const struct dise_detect_policy *p, in
 		}
 		if (a < p->slow_recent || b < p->slow_min_history)
 			continue;
-		now_med = median(mine, a);
-		base_med = median(theirs, b);
+		medians(mine, a, tmp, &wall, &cpu);
+		medians(theirs, b, tmp, &base_wall, &base_cpu);
 		/* both relative and absolute: a 0.06 ms tool taking 0.09 ms on a busy machine is not a regression */
-		if (base_med > 0 && (double)now_med > p->slow_factor * (double)base_med &&
-		    now_med - base_med >= (int64_t)p->slow_min_delta_ms * 1000000) {
-			snprintf(desc, sizeof(desc),
-				 "%s v%lld is slower than its ancestors on the same invocation: median %.3f ms over %d runs, "
-				 "%.3f ms over %d runs before it",
-				 tool, (long long)v, now_med / 1e6, a, base_med / 1e6, b);
-			if ((r = judged(st, v)) > 0)
-				r = dise_store_detection_add(st, v, normal, DISE_DETECT_SLOWDOWN, "medium", desc, now);
-			break;
+		if (base_wall <= 0 || (double)wall <= p->slow_factor * (double)base_wall ||
+		    wall - base_wall < (int64_t)p->slow_min_delta_ms * 1000000)
+			continue;
+		if (!(why = slow_cause(st, p, mine, a, wall, cpu, base_wall, base_cpu, &r))) {
+			if (r < 0)
+				break;
+			continue;
 		}
+		snprintf(desc, sizeof(desc),
+			 "%s v%lld is slower than its ancestors on the same invocation (%s): median %.3f ms wall, "
+			 "%.3f ms CPU over %d runs, against %.3f ms wall, %.3f ms CPU over %d runs before it",
+			 tool, (long long)v, why, wall / 1e6, cpu / 1e6, a, base_wall / 1e6, base_cpu / 1e6, b);
+		if ((r = judged(st, v)) > 0)
+			r = dise_store_detection_add(st, v, normal, DISE_DETECT_SLOWDOWN, "medium", desc, now);
+		break;
 	}
 	dise_invocations_free(c, n);
 	free(mine);
 	free(theirs);
+	free(tmp);
 	return r;
 }
 

@@ -17,13 +17,15 @@ struct dise_detect_policy {
 	int slow_recent;         /* slowdown: the median wall time of at least slow_recent ok runs of one invocation ... */
 	double slow_factor;      /* ... above this factor of the baseline's median on the same invocation */
 	int slow_min_history;    /* ... with at least this many ok runs of the baseline on it */
-	int slow_min_delta_ms;   /* ... and at least this much slower in absolute terms (jitter of short runs) */
+	int slow_min_delta_ms;   /* ... and at least this much slower in absolute terms (jitter of short runs); the
+				    same factor and delta on the CPU time, unless its waits explain it (detect.c) */
 };
 
 /*
  * The defaults: 3 strikes in 1 hour; Fisher p < 0.01 over the last 100
  * comparable runs once 20 on each side; 5 ok runs of an invocation 30%
- * slower than the baseline's (5 of them) and at least 10 ms slower.
+ * slower than the baseline's (5 of them) and at least 10 ms slower, in wall
+ * time and in CPU time (or in waits: 5 times its CPU time more, no child).
  */
 void dise_detect_policy_default(struct dise_detect_policy *p);
 

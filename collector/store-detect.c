@@ -276,14 +276,16 @@ void dise_invocations_free(struct dise_invocation *v, size_t n)
 }
 
 int dise_store_class_ok_durations(dise_store *st, int64_t version, int of_base, const struct dise_invocation *c,
-				  int64_t *out, int max)
+				  struct dise_duration *out, int max)
 {
-	/* wall times of the ok runs of one class, newest first: of the version since its reset, or of its baseline */
-	static const char own[] = "SELECT end_ns - start_ns FROM runs r WHERE r.version_id = ?1 AND r.outcome = 'ok' "
+	/* wall and CPU times of the ok runs of one class, newest first: of the version since its reset, or of its baseline */
+	static const char own[] = "SELECT end_ns - start_ns, COALESCE(user_ns, 0) + COALESCE(sys_ns, 0), id FROM runs r "
+				  "WHERE r.version_id = ?1 AND r.outcome = 'ok' "
 				  "AND r.end_ns IS NOT NULL AND r.class = ?5 AND r.argv = ?2 AND r.cwd IS ?3 AND r.forked IS NOT 1 "
 				  "AND r.start_wall_ns >= (SELECT reset_wall_ns FROM versions WHERE id = ?1) "
 				  "ORDER BY r.start_wall_ns DESC LIMIT ?4";
-	static const char base[] = BASE "SELECT end_ns - start_ns FROM runs r WHERE r.version_id IN base AND r.outcome = 'ok' "
+	static const char base[] = BASE "SELECT end_ns - start_ns, COALESCE(user_ns, 0) + COALESCE(sys_ns, 0), id FROM runs r "
+					"WHERE r.version_id IN base AND r.outcome = 'ok' "
 					"AND r.end_ns IS NOT NULL AND r.class = ?5 AND r.argv = ?2 AND r.cwd IS ?3 AND r.forked IS NOT 1 "
 					"ORDER BY r.start_wall_ns DESC LIMIT ?4";
 	sqlite3_stmt *q = dise__stmt(st, of_base ? base : own);
@@ -292,10 +294,39 @@ int dise_store_class_ok_durations(dise_store *st, int64_t version, int of_base, 
 	if (!q)
 		return -EIO;
 	dise__bind(q, "issdi", version, c->argv, c->cwd, max, c->class);
-	while (n < max && (r = dise__step(q)) > 0)
-		out[n++] = sqlite3_column_int64(q, 0);
+	while (n < max && (r = dise__step(q)) > 0) {
+		out[n].wall_ns = sqlite3_column_int64(q, 0);
+		out[n].cpu_ns = sqlite3_column_int64(q, 1);
+		out[n++].run_id = sqlite3_column_int64(q, 2);
+	}
 	dise__done(q);
 	return r < 0 ? r : n;
+}
+
+int dise_store_run_spawned(dise_store *st, int64_t run_id)
+{
+	/*
+	 * A child started while run_id ran: same boot epoch, its ppid run_id's
+	 * pid, started between its start and end. runs has no index on ppid
+	 * (one per insert would cost the ingest): children's START records come
+	 * after their parent's in the ring, so their rows are the next ones,
+	 * and the rowid range is bounded (a child started after 4096 other runs
+	 * is not seen: the caller asks this only to rule a slowdown in).
+	 */
+	static const char spawned[] = "SELECT EXISTS (SELECT 1 FROM runs c, runs r WHERE r.id = ?1 AND c.id > ?1 "
+				      "AND c.id <= ?1 + 4096 AND c.epoch = r.epoch AND c.ppid = r.pid "
+				      "AND c.start_ns >= r.start_ns AND c.start_ns <= r.end_ns)";
+	sqlite3_stmt *q = dise__stmt(st, spawned);
+	int r;
+
+	if (!q)
+		return -EIO;
+	dise__bind(q, "i", run_id);
+	r = dise__step(q);
+	if (r > 0)
+		r = sqlite3_column_int(q, 0) != 0;
+	dise__done(q);
+	return r;
 }
 
 int dise_store_version_mark_failing(dise_store *st, int64_t version, const char *tool, const char *normal, const char *desc,

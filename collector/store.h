@@ -233,9 +233,18 @@ struct dise_invocation {
 /* The classes a version ended ok at least min_ok times (at most 16, the most run first). */
 int dise_store_version_classes(dise_store *st, int64_t version, int min_ok, struct dise_invocation **ret, size_t *ret_n);
 void dise_invocations_free(struct dise_invocation *v, size_t n);
-/* Wall times (ns) of the ok runs of class c, newest first, at most max: of version (since its reset), or of its baseline. */
+/* One ok run's times: wall (end - start) and CPU (user + sys, 0 when unknown). */
+struct dise_duration {
+	int64_t wall_ns, cpu_ns, run_id;
+};
+/* The times of the ok runs of class c, newest first, at most max: of version (since its reset), or of its baseline. */
 int dise_store_class_ok_durations(dise_store *st, int64_t version, int of_base, const struct dise_invocation *c,
-				  int64_t *out, int max);
+				  struct dise_duration *out, int max);
+/*
+ * 1 when a watched process whose parent was run run_id started while it
+ * ran (among the 4096 runs stored after it), 0 if none, or -errno.
+ */
+int dise_store_run_spawned(dise_store *st, int64_t run_id);
 /*
  * Marks a healthy or degraded version failing (bad, with no baseline to
  * compare it to: still run, never routed away from), with a failure row

@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <jansson.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -430,6 +431,123 @@ static void test_regression_pruned(void **state)
 	free(t);
 }
 
+/* The median of a time (SQL over runs r, e.g. "r.end_ns - r.start_ns") of version's 5 ok runs. */
+static int64_t median5(struct fixture *f, int64_t version, const char *what)
+{
+	char *sql;
+	int64_t n;
+
+	assert_int_equal(runs_of(f, version, "outcome = 'ok'"), 5);
+	assert_true(asprintf(&sql, "SELECT %s AS t FROM runs r WHERE version_id = %lld AND outcome = 'ok' ORDER BY t "
+				   "LIMIT 1 OFFSET 2",
+			     what, (long long)version) > 0);
+	n = db_count(f, sql);
+	free(sql);
+	return n;
+}
+
+/*
+ * A loaded machine, made deterministic: this process and its children (the
+ * watched runs) pinned to CPU 0 with `n` busy loops pinned there too, so a
+ * run gets at most a share 1 / (n + 1) of its CPU. n = 0 ends them.
+ */
+static void load_cpu0(int n)
+{
+	static pid_t hogs[8];
+	static int nhogs;
+	cpu_set_t one;
+	int st;
+
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+	for (; nhogs < n && nhogs < 8; nhogs++) {
+		pid_t p = fork();
+
+		assert_true(p >= 0);
+		if (p == 0)
+			for (;;)
+				__asm__ volatile("" ::: "memory");
+		track_child(hogs[nhogs] = p);
+	}
+	for (; n == 0 && nhogs > 0; nhogs--) {
+		assert_int_equal(kill(hogs[nhogs - 1], SIGKILL), 0);
+		assert_int_equal(waitpid(hogs[nhogs - 1], &st, 0), hogs[nhogs - 1]);
+	}
+}
+
+/*
+ * The same code (a new version) measured while five busy loops share its
+ * CPU: six times the wall time, the same CPU time. Load, not the version:
+ * no slowdown; nor a script waiting for such a command. A release doing
+ * twice the CPU work is one.
+ */
+static void test_slowdown_not_load(void **state)
+{
+	struct fixture *f = *state;
+	char *t = tool_path(f, "busy"), *h = tool_path(f, "heavy"), *s = tool_path(f, "job.sh");
+	cpu_set_t all;
+	int64_t v1, v2;
+
+	assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+	load_cpu0(0);
+	deploy("blamer-v1", t);
+	run_watched(f, t, "heavier", "30", NULL, 5);
+	collect(f);
+	deploy_same_code("blamer-v1", t);
+	load_cpu0(5);
+	run_watched(f, t, "heavier", "30", NULL, 5);
+	load_cpu0(0);
+	collect(f);
+	v1 = version_id(f, t, 1), v2 = version_id(f, t, 2);
+	/* the load did make it look slower: what the wall time alone called a slowdown */
+	assert_true(median5(f, v2, "r.end_ns - r.start_ns") > 2 * median5(f, v1, "r.end_ns - r.start_ns"));
+	assert_untouched(f, t);
+
+	/*
+	 * A script that waits for its command (its wait grows far more than
+	 * its own CPU time, like a sleeping program's): its wait is CPU work,
+	 * stretched by the load as much. Not a slowdown either.
+	 */
+	sh("printf '#!/bin/sh\\n%s heavier 100\\n' > '%s' && chmod +x '%s'", prog_path("blamer-v1"), s, s);
+	run_watched(f, s, NULL, NULL, NULL, 5);
+	collect(f);
+	sh("printf '#!/bin/sh\\n# v2\\n%s heavier 100\\n' > '%s.tmp' && chmod +x '%s.tmp' && mv '%s.tmp' '%s'",
+	   prog_path("blamer-v1"), s, s, s, s);
+	load_cpu0(5);
+	run_watched(f, s, NULL, NULL, NULL, 5);
+	load_cpu0(0);
+	collect(f);
+	v1 = version_id(f, s, 1), v2 = version_id(f, s, 2);
+	assert_true(median5(f, v2, "r.end_ns - r.start_ns") > 2 * median5(f, v1, "r.end_ns - r.start_ns"));
+	{ /* its wait grew by more than 5 times its own CPU time: only the watched child says it is load */
+		const char *wait = "r.end_ns - r.start_ns - r.user_ns - r.sys_ns", *cpu = "r.user_ns + r.sys_ns";
+		int64_t more = median5(f, v2, wait) - median5(f, v1, wait);
+
+		assert_true(more > 5 * median5(f, v1, cpu) && more > 5 * median5(f, v2, cpu));
+	}
+	assert_untouched(f, s);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM failures WHERE detector = 'slowdown'"), 0);
+
+	/* twice the work: twice the CPU time, pruned with both times said */
+	deploy("blamer-v1", h);
+	run_watched(f, h, "heavier", "30", NULL, 5);
+	collect(f);
+	deploy("blamer-v2", h);
+	run_watched(f, h, "heavier", "30", NULL, 5);
+	collect(f);
+	assert_int_equal(versions_at(f, h, "health = 'pruned'"), 1);
+	assert_int_equal(route_of(f, h), version_id(f, h, 1));
+	assert_int_equal(db_count(f, "SELECT count(*) FROM failures WHERE detector = 'slowdown' AND description LIKE "
+				     "'%heavy v% (more CPU work): median % ms wall, % ms CPU over 5 runs, against % ms wall, "
+				     "% ms CPU over 5 runs before it'"),
+			 1);
+	assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
+	free(t);
+	free(h);
+	free(s);
+}
+
 /* Slowdown against the parent on the same invocation: a release twice as slow is; input growth on one release is not. */
 static void test_slowdown_vs_parent(void **state)
 {
@@ -609,6 +727,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_new_crash_pruned, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_regression_pruned, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_slowdown_vs_parent, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_slowdown_not_load, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_vanished_never_strikes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_routed_version_keeps_route, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_rule_from_strike, fixture_setup, fixture_teardown),

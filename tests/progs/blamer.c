@@ -17,6 +17,7 @@
  *   newcrash           v1: exit 0; v2: SIGSEGV
  *   regress            v1: exit 0; v2: exit 3
  *   slower MS          v1: sleep MS ms; v2: sleep 2 * MS ms
+ *   heavier N          v1: N million loop iterations of CPU work; v2: 2 * N million
  *   forkworker MS      fork a worker (no exec) that exits 0 at once (v1) or waits and is SIGTERMed by
  *                      the parent (v2, as a pool shuts down); reap it, sleep MS ms, exit 0
  */
@@ -115,6 +116,14 @@ int main(int argc, char **argv)
 		return BLAMER_VARIANT == 2 ? 3 : 0;
 	if (!strcmp(mode, "slower")) {
 		sleep_ms(atol(arg) * BLAMER_VARIANT);
+		return 0;
+	}
+	if (!strcmp(mode, "heavier")) {
+		volatile uint64_t x = 0;
+		long i, n = atol(arg) * 1000000L * BLAMER_VARIANT;
+
+		for (i = 0; i < n; i++)
+			x += (uint64_t)i ^ (x >> 3);
 		return 0;
 	}
 	return 0;
