@@ -22,10 +22,13 @@
 # /usr/bin/time); with the collector, plus the collector's CPU from
 # /proc/PID/stat between the workload's start and the moment the collector is
 # idle again (it has caught up with the ring), read before it is stopped.
-# Every run has its own private DISE_HOME and ring (the shim-only runs a fresh
-# ring that nothing reads, as a user with no collector running); nothing of the
-# user's dise state is read or written, and no collector outlives the script.
+# Each mode of each round has its own private DISE_HOME and ring (the collector
+# sees the workloads one after the other, as in a user's day; the shim-only runs
+# write to a ring the collector made and nobody reads any more, as with the
+# collector stopped); nothing of the user's dise state is read or written, and
+# no collector outlives the script.
 set -u
+{ # read whole before it runs: an edit of this file during a run does not change the run
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=scripts/lib/sed-source.sh
 . "$ROOT/scripts/lib/sed-source.sh"
@@ -63,6 +66,7 @@ stop_collector() {
     kill -TERM "$COLL_PID" 2>/dev/null
   COLL_PID=""
 }
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() { stop_collector; [ -n "${WORKLOAD_KEEP:-}" ] || rm -rf "$W"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP PIPE # PIPE: a reader gone (| head) ends the script, not the collector
@@ -210,3 +214,5 @@ for b in "${BUILDS[@]}"; do
     }' "$RES"
 done
 [ -z "${WORKLOAD_KEEP:-}" ] || echo "raw figures: $RES"
+exit
+}
