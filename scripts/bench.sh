@@ -15,3 +15,6 @@ bench/bench-syscalls.sh build "${SYSCALL_SPAWNS:-200}"
 ./build/bin/bench-collector-cpu build --seconds "${COLLECTOR_SECONDS:-10}" --probe-every 50
 ./build/bin/bench-attach build "${ATTACH_ROUNDS:-7}"
 ./build/bin/bench-masscrash build "${MASSCRASH_THREADS:-1000}" "${MASSCRASH_ROUNDS:-5}"
+# real workloads (bash loop, sed's configure and make, this project's build, python), plain vs shim vs
+# shim + collector: one round by default (WORKLOAD_ROUNDS; WORKLOAD_ONLY=bash,python picks workloads)
+bench/workload.sh build "${WORKLOAD_ROUNDS:-1}"

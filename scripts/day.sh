@@ -27,6 +27,8 @@ case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 DISE=$BUILD/bin/dise
 SHIM=$BUILD/lib/libdise_shim.so
 CACHE=${DAY_CACHE:-/tmp/dise-day-cache}
+# shellcheck source=scripts/lib/sed-source.sh
+. "$ROOT/scripts/lib/sed-source.sh"
 [ -x "$DISE" ] && [ -f "$SHIM" ] || { echo "day: no build in $BUILD (scripts/build.sh $BUILD)" >&2; exit 1; }
 
 # what the day needs, installed like scripts/deps.sh does
@@ -270,20 +272,7 @@ for i in 1 2 3 4; do quiet "$W/app/bin/hello"; quiet "$W/app/bin/hello" fail; do
 # ---------------------------------------------------------------- configure && make
 if [ -z "${DAY_SKIP_CONFIGURE:-}" ]; then
   phase "./configure && make of Debian's GNU sed under the shim"
-  if [ ! -d "$CACHE/src" ]; then
-    mkdir -p "$CACHE/apt/lists/partial" "$CACHE/apt/cache/archives/partial" "$CACHE/src"
-    echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main" \
-      > "$CACHE/apt/sources.list"
-    APT="-o Dir::Etc::SourceList=$CACHE/apt/sources.list -o Dir::Etc::SourceParts=/dev/null
-         -o Dir::State::Lists=$CACHE/apt/lists -o Dir::Cache=$CACHE/apt/cache -o APT::Sandbox::User=root"
-    # shellcheck disable=SC2086
-    if ! (apt-get $APT -qq update && cd "$CACHE/src" && apt-get $APT -qq source sed) >"$W/apt.log" 2>&1; then
-      echo "day: could not fetch sed's source (see below); the configure phase is skipped" >&2
-      tail -5 "$W/apt.log" >&2
-      rm -rf "$CACHE/src"
-    fi
-  fi
-  SRC=$(find "$CACHE/src" -maxdepth 1 -type d -name 'sed-*' 2>/dev/null | head -1)
+  SRC=$(dise_sed_source "$CACHE" "$W/apt.log") || echo "day: the configure phase is skipped" >&2
   if [ -n "$SRC" ]; then
     rm -rf "$W/sed" && cp -a "$SRC" "$W/sed"
     (cd "$W/sed" && W_ ./configure --quiet --disable-nls >"$W/configure.log" 2>&1 &&

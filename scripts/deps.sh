@@ -1,9 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Installs what dise needs to build and test, when it is missing (Debian).
+# Installs what dise needs to build, test and benchmark, when it is missing (Debian;
+# time, dpkg-dev and xz-utils for bench/workload.sh: /usr/bin/time and apt-get source).
 set -eu
 
-PKGS="cmake make gcc pkg-config binutils libunwind-dev libjansson-dev libcmocka-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev python3 git coreutils bubblewrap golang-go"
+PKGS="cmake make gcc pkg-config binutils libunwind-dev libjansson-dev libcmocka-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev python3 git coreutils bubblewrap golang-go time dpkg-dev xz-utils"
 
 missing=""
 for p in $PKGS; do
