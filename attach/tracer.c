@@ -16,7 +16,7 @@
  * at any moment after the first PTRACE_SEIZE detaches instead of killing
  * dise attach (the kernel would detach, but no DETACHED record would say
  * so). A program the caller starts meanwhile, the collector, unblocks them
- * before its exec (cli/collector.c). The loop sleeps in poll() until
+ * before its exec (cli/cmd-collector.c). The loop sleeps in poll() until
  * one of them or the detach deadline, with no signal handler and no alarm
  * racing waitpid(). Wait statuses are always drained with WNOHANG before
  * sleeping: SIGCHLDs coalesce, statuses do not.

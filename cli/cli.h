@@ -41,7 +41,7 @@ int dise_cli_collector_ensure(void);
 int dise_cli_tool(int argc, char **argv, const struct dise_cli_cmd *cmd);
 int dise_cli_tools(int argc, char **argv, const struct dise_cli_cmd *cmd);
 /*
- * The tool a command's operand names (cli/tools.c) into buf: its path or
+ * The tool a command's operand names (cli/cmd-tools.c) into buf: its path or
  * group name, a relative path, or a unique file name (the name as given
  * when none). 0, or the exit status after saying why (several tools).
  */

@@ -66,7 +66,7 @@ static void who_am_i(char *buf, size_t size)
 
 /*
  * Whether the collector of home runs (someone holds the flock of its lock
- * file: cli/collector.c): it is what publishes the routes to the shim.
+ * file: cli/cmd-collector.c): it is what publishes the routes to the shim.
  */
 static int collector_runs(const char *home)
 {
