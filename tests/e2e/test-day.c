@@ -278,7 +278,13 @@ static void test_day(void **state)
 			       d.f->dir),
 			 2);
 	assert_true(count(&d, "SELECT count(*) FROM runs WHERE outcome = 'fail'") >= 40);
-	assert_true(count(&d, "SELECT count(*) FROM versions WHERE path = '%s/conftest'", d.f->dir) >= 4);
+	/*
+	 * The probes ran (runs, not versions: a conftest removed at once gets a
+	 * version only when the resolver hashed it first, which is timing; that
+	 * probes with versions are never judged is test-blame's
+	 * test_configure_probe, deterministic).
+	 */
+	assert_true(count(&d, "SELECT count(*) FROM runs WHERE path = '%s/conftest'", d.f->dir) >= 4);
 
 	{ /* what was judged, for the log when an assertion below fails */
 		char *argv[] = { (char *)bin_path("dise"), "health", NULL };
