@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -75,6 +76,44 @@ static int script_runs_by_copy_name(const char *path, char *why, size_t size)
 	snprintf(why, size, "its interpreter %s does not read the script itself: a routed run's $0 would be the copy's "
 		 "name (.dise-...) in the same directory", interp);
 	return 1;
+}
+
+/* The reason of row j ("" when none). */
+static const char *why_of(json_t *rows, size_t j)
+{
+	const char *w = dise_cli_str(json_array_get(rows, j), "why");
+
+	return w ? w : "";
+}
+
+/*
+ * Before any heal, what a route would do differently at some paths: one
+ * line per reason, not per path (under /etc/ld.so.preload every program
+ * in /usr/bin has the same one), with the first paths; --json lists all.
+ */
+static void say_by_reason(json_t *rows, const char *what)
+{
+	size_t i, j, count, n = json_array_size(rows);
+	char *done = calloc(n ? n : 1, 1);
+
+	for (i = 0; done && i < n; i++) {
+		if (done[i])
+			continue;
+		for (j = i, count = 0; j < n; j++)
+			count += !done[j] && !strcmp(why_of(rows, i), why_of(rows, j));
+		dise_cli_print(stdout, "if healed, %s (%s): %zu path%s:", what, why_of(rows, i), count, count == 1 ? "" : "s");
+		for (j = i, count = 0; j < n; j++) {
+			if (done[j] || strcmp(why_of(rows, i), why_of(rows, j)))
+				continue;
+			done[j] = 1;
+			if (++count <= 3)
+				dise_cli_print(stdout, " %s", dise_cli_str(json_array_get(rows, j), "path"));
+		}
+		if (count > 3)
+			dise_cli_print(stdout, " and %zu more (dise health --json lists them)", count - 3);
+		dise_cli_print(stdout, "\n");
+	}
+	free(done);
 }
 
 int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
@@ -281,19 +320,8 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 			       (long long)json_integer_value(json_object_get(p, "version")),
 			       json_string_value(json_object_get(p, "detail")));
 		}
-		for (i = 0; i < json_array_size(beside_impossible); i++) {
-			json_t *p = json_array_get(beside_impossible, i);
-
-			dise_cli_print(stdout, "if healed, would run from the store (%s): %s %s\n", json_string_value(json_object_get(p, "why")),
-			       json_string_value(json_object_get(p, "tool")), json_string_value(json_object_get(p, "path")));
-		}
-		for (i = 0; i < json_array_size(name_differs); i++) {
-			json_t *p = json_array_get(name_differs, i);
-
-			dise_cli_print(stdout, "if healed, $0 would not be the path run (%s): %s %s\n",
-			       json_string_value(json_object_get(p, "why")), json_string_value(json_object_get(p, "tool")),
-			       json_string_value(json_object_get(p, "path")));
-		}
+		say_by_reason(beside_impossible, "would run from the store");
+		say_by_reason(name_differs, "$0 would not be the path run");
 	}
 	json_decref(o);
 	return 0;

@@ -618,7 +618,8 @@ static void test_route_from_store_is_flagged(void **state)
 
 		sh("chmod 555 '%s'", dir);
 		dise_cmd(f, health, &r);
-		assert_non_null(strstr(r.out, "if healed, would run from the store (directory not writable): ro"));
+		assert_non_null(strstr(r.out, "if healed, would run from the store (directory not writable): 1 path: "));
+		assert_non_null(strstr(r.out, path));
 		run_result_free(&r);
 	}
 	watched(f, argv, &r);
