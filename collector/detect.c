@@ -123,7 +123,8 @@ static int spawned(dise_store *st, const struct dise_duration *d, int n)
  *  - it does more work: its median CPU time (user + sys) is slow_factor
  *    times the baseline's and slow_min_delta_ms more. Competing processes
  *    lengthen the wall time of a CPU-bound run, not its CPU time;
- *  - it waits longer: its median wait (wall - CPU) grew by more than 5
+ *  - it waits longer: it mostly waited before (CPU at most a third of
+ *    its wall time), and its median wait (wall - CPU) grew by more than 5
  *    times its CPU time (the larger median of the two sides): a load
  *    stretches a run's CPU work, and would have to leave it less than a
  *    sixth of a CPU to add that much; and none of the version's runs
@@ -139,6 +140,14 @@ static const char *slow_cause(dise_store *st, const struct dise_detect_policy *p
 
 	if ((double)cpu > p->slow_factor * (double)base_cpu && cpu - base_cpu >= min_delta)
 		return "more CPU work";
+	/*
+	 * Waits only for a run that mostly waited before (its CPU at most a
+	 * third of its wall time): a CPU-bound run left a sixth of a CPU by
+	 * five busy processes waits five times its CPU time too (seen on a
+	 * clean CI machine), and that is the load.
+	 */
+	if (base_wall - base_cpu < 2 * base_cpu)
+		return NULL;
 	if ((wall - cpu) - (base_wall - base_cpu) <= 5 * (cpu > base_cpu ? cpu : base_cpu))
 		return NULL;
 	*err = spawned(st, mine, a);
