@@ -98,6 +98,13 @@ double dise_fisher_greater(int64_t a, int64_t n1, int64_t b, int64_t n2)
 	return p > 1 ? 1 : p;
 }
 
+/* Version v's label as people see it (v1, v2… per tool), for a detection's description. */
+static const char *label_of(dise_store *st, int64_t v, char *buf, size_t size)
+{
+	dise_store_version_label(st, v, buf, size);
+	return buf;
+}
+
 /* 1 when version v may be judged against the versions before it at its path (dise_store_version_alternates), 0 if not, or -errno. */
 static int judged(dise_store *st, int64_t v)
 {
@@ -167,7 +174,7 @@ static int check_slowdown(dise_store *st, const struct dise_detect_policy *p, in
 	size_t n = 0, i;
 	struct dise_duration *mine = malloc(sizeof(*mine) * MAX), *theirs = malloc(sizeof(*theirs) * MAX);
 	int64_t *tmp = malloc(sizeof(int64_t) * MAX);
-	char desc[512];
+	char desc[512], lbl[64];
 	int r = mine && theirs && tmp ? dise_store_version_classes(st, v, p->slow_recent, &c, &n) : -ENOMEM;
 
 	for (i = 0; r == 0 && i < n; i++) {
@@ -193,9 +200,9 @@ static int check_slowdown(dise_store *st, const struct dise_detect_policy *p, in
 			continue;
 		}
 		snprintf(desc, sizeof(desc),
-			 "%s v%lld is slower than its ancestors on the same invocation (%s): median %.3f ms wall, "
+			 "%s %s is slower than its ancestors on the same invocation (%s): median %.3f ms wall, "
 			 "%.3f ms CPU over %d runs, against %.3f ms wall, %.3f ms CPU over %d runs before it",
-			 tool, (long long)v, why, wall / 1e6, cpu / 1e6, a, base_wall / 1e6, base_cpu / 1e6, b);
+			 tool, label_of(st, v, lbl, sizeof(lbl)), why, wall / 1e6, cpu / 1e6, a, base_wall / 1e6, base_cpu / 1e6, b);
 		if ((r = judged(st, v)) > 0)
 			r = dise_store_detection_add(st, v, normal, DISE_DETECT_SLOWDOWN, "medium", desc, now);
 		break;
@@ -212,7 +219,7 @@ static int check_version(dise_store *st, const struct dise_detect_policy *p, con
 {
 	int64_t strikes = 0;
 	int has_base = 0;
-	char desc[512], nbuf[512];
+	char desc[512], nbuf[512], lbl[64];
 	int r;
 	/* what a failure is: outcome.h decides, with the exit codes the tool's policy calls normal */
 	const char *normal = dise_config_normal_codes(cfg, tool, nbuf, sizeof(nbuf));
@@ -237,16 +244,16 @@ static int check_version(dise_store *st, const struct dise_detect_policy *p, con
 		if (!has_base) {
 			/* nothing ran before it: nothing to compare with, nowhere to go. Visible, notified, still run. */
 			snprintf(desc, sizeof(desc),
-				 "%s v%lld crashed %lld times within %lld s, with no earlier version to compare it to "
+				 "%s %s crashed %lld times within %lld s, with no earlier version to compare it to "
 				 "or route to: marked failing, nothing pruned",
-				 tool, (long long)v, (long long)strikes, (long long)(p->window_ns / 1000000000));
+				 tool, label_of(st, v, lbl, sizeof(lbl)), (long long)strikes, (long long)(p->window_ns / 1000000000));
 			r = dise_store_version_mark_failing(st, v, tool, normal, desc, now);
 			return r < 0 ? r : 0;
 		}
 		snprintf(desc, sizeof(desc),
-			 "%s v%lld failed %lld times within %lld s where its ancestors did not (a new crash "
+			 "%s %s failed %lld times within %lld s where its ancestors did not (a new crash "
 			 "signature, or an invocation they ran ok)",
-			 tool, (long long)v, (long long)strikes, (long long)(p->window_ns / 1000000000));
+			 tool, label_of(st, v, lbl, sizeof(lbl)), (long long)strikes, (long long)(p->window_ns / 1000000000));
 		return dise_store_detection_add(st, v, normal, DISE_DETECT_THREE_STRIKES, "critical", desc, now);
 	}
 	if (!has_base)
@@ -265,9 +272,9 @@ static int check_version(dise_store *st, const struct dise_detect_policy *p, con
 			if ((r = judged(st, v)) <= 0)
 				return r;
 			snprintf(desc, sizeof(desc),
-				 "%s v%lld failed %lld of %lld runs, its ancestors %lld of %lld on the same invocations "
+				 "%s %s failed %lld of %lld runs, its ancestors %lld of %lld on the same invocations "
 				 "(one-sided Fisher exact test: p = %.2g < %.2g)",
-				 tool, (long long)v, (long long)c.fails, (long long)c.runs, (long long)c.base_fails,
+				 tool, label_of(st, v, lbl, sizeof(lbl)), (long long)c.fails, (long long)c.runs, (long long)c.base_fails,
 				 (long long)c.base_runs, pv, p->error_alpha);
 			return dise_store_detection_add(st, v, normal, DISE_DETECT_ERROR_RATE, "high", desc, now);
 		}

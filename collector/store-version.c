@@ -230,3 +230,13 @@ int dise_store_cas_forget(dise_store *st, const char *cas_path)
 
 	return dise__exec(st, sql, "s", cas_path);
 }
+
+int dise_store_version_label(dise_store *st, int64_t version, char *buf, size_t size)
+{
+	static const char sql[] = "SELECT COALESCE(label, 'v' || id) FROM versions WHERE id = ?1";
+	int r = dise__text(st, sql, buf, size, "i", version);
+
+	if (r <= 0 || !buf[0])
+		snprintf(buf, size, "v%lld", (long long)version);
+	return r < 0 ? r : 0;
+}

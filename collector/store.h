@@ -149,6 +149,8 @@ int dise_store_version_by_label(dise_store *st, const char *tool, const char *la
 int dise_store_version_add(dise_store *st, const char *tool, const char *sha, const char *label, const char *path,
 			   int64_t size, int64_t wall_ns, const char *cas_path, int64_t *ret_id);
 int dise_store_version_set_label(dise_store *st, int64_t version, const char *label);
+/* The label a person sees for version (per tool: v1, v2…; "v<id>" when it has none) into buf. 0 or -errno. */
+int dise_store_version_label(dise_store *st, int64_t version, char *buf, size_t size);
 int dise_store_parent_add(dise_store *st, int64_t version, int64_t parent);
 /* The version last seen at path (its head). */
 int dise_store_path_head(dise_store *st, const char *path, int64_t *ret_id);
