@@ -360,7 +360,7 @@ static void test_locked_database(void **state)
 {
 	struct fixture *f = *state;
 	char *ok[] = { "/bin/true", NULL };
-	char *db, *log;
+	char *db, *log, *status;
 	sqlite3 *h;
 	struct run_result t, r;
 	pid_t pid;
@@ -382,6 +382,14 @@ static void test_locked_database(void **state)
 	assert_int_equal(db_count(f, "SELECT count(*) FROM runs"), 0); /* nothing stored behind the lock */
 	assert_int_equal(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(h);
+	/*
+	 * Storing works again: the collector's standing error goes (after the
+	 * batch it stored); until then every reading command fails with it.
+	 */
+	assert_true(asprintf(&status, "%s/collector.status", f->home) > 0);
+	if (!wait_for(access(status, F_OK) != 0, WAIT_MS))
+		fail_msg("the collector's error stands after the lock went");
+	free(status);
 	wait_run(f, t.pid, "ok");
 	kill(pid, SIGTERM);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
