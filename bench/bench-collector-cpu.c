@@ -84,6 +84,39 @@ static uint64_t proc_cpu_ns(pid_t pid)
 	return (ut + stime) * (1000000000ull / (unsigned long long)sysconf(_SC_CLK_TCK));
 }
 
+/* The CPU (ns) of each thread of pid, by its name (comm), into names/ns (at most max); returns how many. */
+static int thread_cpu(pid_t pid, char names[][32], uint64_t *ns, int max)
+{
+	char dir[64];
+	DIR *d;
+	struct dirent *de;
+	int n = 0;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+	if (!(d = opendir(dir)))
+		return 0;
+	while ((de = readdir(d)) && n < max) {
+		char path[300], buf[1024], *p, *q;
+		unsigned long long ut, stime;
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%.32s/stat", dir, de->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;
+		p = fgets(buf, sizeof(buf), f);
+		fclose(f);
+		if (!p || !(p = strchr(buf, '(')) || !(q = strrchr(buf, ')')) ||
+		    sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &stime) != 2)
+			continue;
+		snprintf(names[n], 32, "%.*s", (int)(q - p - 1), p + 1);
+		ns[n++] = (ut + stime) * (1000000000ull / (unsigned long long)sysconf(_SC_CLK_TCK));
+	}
+	closedir(d);
+	return n;
+}
+
 /* As the shim writes: each record committed, then the collector woken if it sleeps. */
 static void put(dise_ring *r, const void *rec, size_t len)
 {
@@ -244,6 +277,9 @@ int main(int argc, char **argv)
 	uint64_t c0, c1, t0, t1, tlast, next;
 	dise_ring r;
 	pid_t collector;
+	char tname0[8][32], tname1[8][32];
+	uint64_t tcpu0[8], tcpu1[8];
+	int nthreads0 = 0, nthreads1 = 0;
 	int pos = 0;
 
 	for (i = 1; i < argc; i++) {
@@ -308,6 +344,7 @@ int main(int argc, char **argv)
 
 		put_start(&r, &shell, 1, 0, &sh, shargv);
 	}
+	nthreads0 = thread_cpu(collector, tname0, tcpu0, 8);
 	c0 = proc_cpu_ns(collector);
 	t0 = next = now_ns();
 	for (i = 0; i < runs; i++) {
@@ -343,6 +380,7 @@ int main(int argc, char **argv)
 	}
 	t1 = now_ns();
 	c1 = proc_cpu_ns(collector);
+	nthreads1 = thread_cpu(collector, tname1, tcpu1, 8);
 	kill(collector, SIGTERM);
 	waitpid(collector, NULL, 0);
 	printf("  fed in %.2f s, all stored and resolved %.0f ms after the last record\n", (double)(tlast - t0) / 1e9,
@@ -355,6 +393,14 @@ int main(int argc, char **argv)
 		       (double)(c1 - c0) / 1e3 / (double)runs, (double)(c1 - c0) / 1e9, runs,
 		       100.0 * (double)(c1 - c0) / (double)(t1 - t0));
 		printf("  content store: +%llu files, +%llu bytes\n", f2 - files, b2 - bytes);
+		for (int t = 0; t < nthreads1; t++) { /* by thread: ingest (the main one), resolver and detectors, ... */
+			uint64_t before = 0;
+
+			for (int u = 0; u < nthreads0; u++)
+				if (!strcmp(tname0[u], tname1[t]))
+					before = tcpu0[u];
+			printf("    thread %-16s %.1f us per run\n", tname1[t], (double)(tcpu1[t] - before) / 1e3 / (double)runs);
+		}
 	}
 	dise_ring_unmap(&r);
 	if (getenv("DISE_BENCH_KEEP")) {

@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
@@ -263,9 +264,10 @@ static void *resolver_main(void *p)
 	dise_store *st;
 	dise_resolver *rs;
 	int64_t seen_dv = -1, last_run = -1, pruned_ids = -1;
-	uint64_t last_pass = 0, last_all = 0, seen_made = 0, last_wake = 0;
+	uint64_t last_pass = 0, last_all = 0, seen_made = 0, seen_bad = 0, last_wake = 0;
 	int r, owed = 1;
 
+	pthread_setname_np(pthread_self(), "dise-resolver"); /* what top -H and /proc/PID/task show */
 	if (dise_store_open(a->db, 0, &st) < 0)
 		return NULL;
 	if (dise_resolver_new(st, a->cas, &rs) < 0) {
@@ -305,11 +307,11 @@ static void *resolver_main(void *p)
 			 *    versions of the runs stored since, and those whose runs
 			 *    ended or got their version since they were looked at:
 			 *    runs marked touched by the statements writing them, so a long run's
-			 *    end, an old row, is there too), when a version appeared, or
-			 *    a run got its version after its bad end (the records of a
-			 *    run may cross shards) - the heal latency, whatever the
-			 *    history; when ingest stored a run's bad end, at once over
-			 *    the versions with a new bad end only;
+			 *    end, an old row, is there too), when a version appeared;
+			 *    when ingest stored a run's bad end, or a run got its
+			 *    version after its bad end (the records of a run may cross
+			 *    shards), at once the strikes of the versions with a new bad
+			 *    end only - the heal latency, whatever the history;
 			 *  - otherwise the same every 200 ms, and once a minute every
 			 *    detector over every version, as a net for what nothing
 			 *    announced (not in the pass a bad end asked for: over a
@@ -325,9 +327,15 @@ static void *resolver_main(void *p)
 			int urgent, bad_end;
 
 			dise_store_data_version(st, &dv);
-			made = dise_resolver_versions_made(rs) + dise_resolver_bad_resolved(rs);
+			/*
+			 * A run that got its version after its bad end is a bad end
+			 * like any other (strikes at once, the rest at the pass owed);
+			 * a new version is looked at whole at once.
+			 */
+			made = dise_resolver_versions_made(rs);
 			now = mono_ns();
-			bad_end = atomic_exchange(&a->failure_seen, 0);
+			bad_end = atomic_exchange(&a->failure_seen, 0) | (dise_resolver_bad_resolved(rs) != seen_bad);
+			seen_bad = dise_resolver_bad_resolved(rs);
 			urgent = made != seen_made || !last_all;
 
 			if (dv != seen_dv || urgent || bad_end)
@@ -409,6 +417,7 @@ static void *notifier_main(void *p)
 	struct resolver_arg *a = p;
 	dise_store *st;
 
+	pthread_setname_np(pthread_self(), "dise-notifier");
 	if (dise_store_open(a->db, 0, &st) < 0)
 		return NULL;
 	while (!stop) {
@@ -698,6 +707,13 @@ int main(int argc, char **argv)
 	int c, once = 0, daemon = 0, lockfd, r, backoff = 0, failed = 0;
 	size_t batch = 4096;
 
+	/*
+	 * Every pass allocates and frees what it reads (tens of KiB); glibc
+	 * gave a thread's freed top back to the kernel each time (madvise: a
+	 * twentieth of the resolver's CPU under a steady stream). Kept instead:
+	 * the collector's memory stays what its largest pass needed.
+	 */
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 	while ((c = getopt_long(argc, argv, "fdob:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f': daemon = 0; break;

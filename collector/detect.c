@@ -166,23 +166,32 @@ static const char *slow_cause(dise_store *st, const struct dise_detect_policy *p
  * its median wall time against its baseline's on the same class, explained
  * by its CPU time or its waits (slow_cause).
  */
-static int check_slowdown(dise_store *st, const struct dise_detect_policy *p, int64_t v, const char *tool,
+static int check_slowdown(dise_store *st, const struct dise_detect_policy *p, const struct dise_version_ref *ref,
 			  const char *normal, int64_t now)
 {
+	const int64_t v = ref->id;
+	const char *tool = ref->tool;
 	enum { MAX = 200 };
 	struct dise_invocation *c = NULL;
 	size_t n = 0, i;
 	struct dise_duration *mine = malloc(sizeof(*mine) * MAX), *theirs = malloc(sizeof(*theirs) * MAX);
 	int64_t *tmp = malloc(sizeof(int64_t) * MAX);
-	char desc[512], lbl[64];
-	int r = mine && theirs && tmp ? dise_store_version_classes(st, v, p->slow_recent, &c, &n) : -ENOMEM;
+	char desc[PATH_MAX + 512], lbl[64];
+	/* the classes with new ok runs when that is known, else every class it ran often enough */
+	int r = !mine || !theirs || !tmp ? -ENOMEM
+		: ref->classes_known ? 0
+				     : dise_store_version_classes(st, v, p->slow_recent, &c, &n);
+	const struct dise_invocation *cl = ref->classes_known ? ref->classes : c;
+
+	if (ref->classes_known)
+		n = ref->nclasses;
 
 	for (i = 0; r == 0 && i < n; i++) {
-		int a = dise_store_class_ok_durations(st, v, 0, &c[i], mine, MAX), b;
+		int a = dise_store_class_ok_durations(st, v, 0, &cl[i], mine, MAX), b;
 		int64_t wall, cpu, base_wall, base_cpu;
 		const char *why;
 
-		if (a < 0 || (b = dise_store_class_ok_durations(st, v, 1, &c[i], theirs, MAX)) < 0) {
+		if (a < 0 || (b = dise_store_class_ok_durations(st, v, 1, &cl[i], theirs, MAX)) < 0) {
 			r = a < 0 ? a : b;
 			break;
 		}
@@ -207,19 +216,29 @@ static int check_slowdown(dise_store *st, const struct dise_detect_policy *p, in
 			r = dise_store_detection_add(st, v, normal, DISE_DETECT_SLOWDOWN, "medium", desc, now);
 		break;
 	}
-	dise_invocations_free(c, n);
+	if (!ref->classes_known)
+		dise_invocations_free(c, n);
 	free(mine);
 	free(theirs);
 	free(tmp);
 	return r;
 }
 
-static int check_version(dise_store *st, const struct dise_detect_policy *p, const struct dise_config *cfg, int64_t v,
-			 const char *tool, int64_t now, int failures)
+/*
+ * What the detectors say about one version. failures: 0 when none of the
+ * runs that made it one to look at failed (only the slowdown can be new);
+ * DISE_DETECT_BAD_ENDS_ONLY: the strikes only (the rest waits for the next
+ * pass, which looks at everything that changed). exact: the pass over the
+ * window, every failure read anew (the net under the verdicts kept).
+ */
+static int check_version(dise_store *st, const struct dise_detect_policy *p, const struct dise_config *cfg,
+			 const struct dise_version_ref *ref, int64_t now, int failures, int exact)
 {
+	const int64_t v = ref->id;
+	const char *tool = ref->tool;
 	int64_t strikes = 0;
 	int has_base = 0;
-	char desc[512], nbuf[512], lbl[64];
+	char desc[PATH_MAX + 512], nbuf[512], lbl[64];
 	int r;
 	/* what a failure is: outcome.h decides, with the exit codes the tool's policy calls normal */
 	const char *normal = dise_config_normal_codes(cfg, tool, nbuf, sizeof(nbuf));
@@ -232,12 +251,29 @@ static int check_version(dise_store *st, const struct dise_detect_policy *p, con
 	 * routing to one would run the wrong program. Recorded, never judged.
 	 */
 	if (dise_is_build_probe(tool))
-		return 0;
+		return dise_store_version_strikes_settle(st, v);
 	/* strikes (only failures can make them, or the failure rate: when none arrived, only the slowdown) */
 	if (!failures)
 		goto slowdown;
-	if ((r = dise_store_version_strikes(st, v, normal, now - p->window_ns, &strikes, &has_base)) < 0)
+	/*
+	 * Over what changed, each failure's verdict made when it was first
+	 * looked at; a count that reaches the threshold, and the pass over the
+	 * window, read every failure anew: nothing is decided on a verdict alone.
+	 */
+	if (!exact && (r = dise_store_version_strikes_seen(st, v, normal, now - p->window_ns, &strikes, &has_base)) < 0)
 		return r;
+	if (!exact && strikes >= p->strikes && (r = judged(st, v)) <= 0)
+		return r; /* not to be judged (another version ran at its path meanwhile): nothing to count for */
+	if (exact || strikes >= p->strikes) {
+		int64_t seen = strikes;
+
+		if ((r = dise_store_version_strikes(st, v, normal, now - p->window_ns, &strikes, &has_base)) < 0)
+			return r;
+		/* verdicts the facts since overturned (a later ok run of the class): judged again, from now */
+		if (!exact && seen >= p->strikes && strikes < p->strikes &&
+		    (r = dise_store_version_strikes_rejudge(st, v, normal, now - p->window_ns)) < 0)
+			return r;
+	}
 	if (strikes >= p->strikes) {
 		if ((r = judged(st, v)) <= 0)
 			return r;
@@ -256,7 +292,7 @@ static int check_version(dise_store *st, const struct dise_detect_policy *p, con
 			 tool, label_of(st, v, lbl, sizeof(lbl)), (long long)strikes, (long long)(p->window_ns / 1000000000));
 		return dise_store_detection_add(st, v, normal, DISE_DETECT_THREE_STRIKES, "critical", desc, now);
 	}
-	if (!has_base)
+	if (!has_base || failures == DISE_DETECT_BAD_ENDS_ONLY)
 		return 0; /* no baseline: a failure rate or a wall time means nothing on its own */
 
 	/* failure rate against the baseline's on the same invocations: one-sided Fisher exact test */
@@ -281,7 +317,7 @@ static int check_version(dise_store *st, const struct dise_detect_policy *p, con
 	}
 
 slowdown:
-	return check_slowdown(st, p, v, tool, normal, now);
+	return check_slowdown(st, p, ref, normal, now);
 }
 
 int dise_detect(dise_store *st, const struct dise_detect_policy *p, const struct dise_config *cfg, int64_t now)
@@ -313,7 +349,8 @@ int dise_detect_since(dise_store *st, const struct dise_detect_policy *p, const 
 		r = dise_store_begin(st);
 		for (i = 0; r == 0 && i < n; i++) {
 			/* strikes and the failure rate move only with the version's own new failures */
-			int k = check_version(st, p, cfg, v[i].id, v[i].tool, now, failures && v[i].failed);
+			int k = check_version(st, p, cfg, &v[i], now, !v[i].failed ? 0 : only ? DISE_DETECT_BAD_ENDS_ONLY : failures,
+					      after_run < 0);
 
 			if (k < 0)
 				r = k;
@@ -325,6 +362,6 @@ int dise_detect_since(dise_store *st, const struct dise_detect_policy *p, const 
 		if (r < 0)
 			dise_store_rollback(st);
 	}
-	free(v);
+	dise_version_refs_free(v, n);
 	return r < 0 ? r : added;
 }

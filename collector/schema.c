@@ -382,11 +382,41 @@ static int step_v14(sqlite3 *db)
 static const char schema_v15[] =
 	"CREATE INDEX IF NOT EXISTS runs_failed ON runs(version_id, start_wall_ns) WHERE outcome IN ('crash', 'fail');";
 
+/*
+ * v16: the strike count without reading every failure again.
+ *  - runs.strike: whether a failure is evidence against its version (the
+ *    STRIKE condition of store-detect.c), judged once when it is first
+ *    looked at (NULL: not yet); runs_unjudged finds those, runs_strike
+ *    counts the strikes in the window. Never acted on alone: a count that
+ *    reaches the threshold is checked again with every failure read anew.
+ *  - contents_sha256, versions_pruned: which identities hold a pruned
+ *    content, asked after every resolver step, from the pruned versions
+ *    rather than every identity and every version.
+ *  - crashes_run: a run's crash, asked for each failure judged (a scan of
+ *    every crash before).
+ *  - runs_pending (outcome, version_id) split in two: runs_open for the
+ *    runs not ended, runs_touched (version_id) for the touched ones. The
+ *    detectors ask for one version's touched runs, which runs_pending
+ *    could only give by walking every open and touched run.
+ */
+static const char schema_v16[] =
+	"DROP INDEX IF EXISTS runs_pending;"
+	"CREATE INDEX IF NOT EXISTS runs_open ON runs(outcome) WHERE outcome IS NULL;"
+	"CREATE INDEX IF NOT EXISTS runs_touched ON runs(version_id) WHERE touched = 1;"
+	"ALTER TABLE runs ADD COLUMN strike INTEGER;"
+	"CREATE INDEX IF NOT EXISTS runs_unjudged ON runs(version_id) WHERE strike IS NULL AND outcome IN ('crash', 'fail');"
+	"CREATE INDEX IF NOT EXISTS runs_strike ON runs(version_id, start_wall_ns) WHERE strike = 1;"
+	"CREATE INDEX IF NOT EXISTS contents_sha256 ON contents(sha256);"
+	"CREATE INDEX IF NOT EXISTS versions_pruned ON versions(sha256) WHERE health = 'pruned';"
+	"CREATE INDEX IF NOT EXISTS crashes_run ON crashes(run_id);";
+
 static int step_sql(sqlite3 *db, int from)
 {
 	static const char *const step[] = { schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7 };
 
 	_Static_assert(sizeof(step) / sizeof(step[0]) == 6, "a step per schema version up to 7");
+	if (from == 15)
+		return exec_sql(db, schema_v16);
 	if (from == 14)
 		return exec_sql(db, schema_v15);
 	if (from == 13)
@@ -444,7 +474,7 @@ int dise__schema_migrate(sqlite3 *db, int target)
 	sqlite3_stmt *q;
 	int r, version, created = 0;
 
-	_Static_assert(DISE_SCHEMA_VERSION == 15, "a step per schema version");
+	_Static_assert(DISE_SCHEMA_VERSION == 16, "a step per schema version");
 	r = exec_sql(db, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;

@@ -23,6 +23,39 @@ int dise_store_last_run_id(dise_store *st, int64_t *ret)
 	return r < 0 ? r : 0;
 }
 
+/* ref->classes: the classes of ref's touched runs that ended ok (at most 16). 0 or -errno. */
+static int touched_classes(dise_store *st, struct dise_version_ref *ref)
+{
+	static const char sql[] = "SELECT DISTINCT argv, cwd, class FROM runs INDEXED BY runs_touched "
+				  "WHERE touched = 1 AND version_id = ?1 AND outcome = 'ok' AND class IS NOT NULL "
+				  "AND end_ns IS NOT NULL AND forked IS NOT 1 LIMIT 16";
+	sqlite3_stmt *q = dise__stmt(st, sql);
+	size_t cap = 0;
+	int r;
+
+	if (!q)
+		return -EIO;
+	dise__bind(q, "i", ref->id);
+	while ((r = dise__step(q)) > 0) {
+		if ((r = dise__grow((void **)&ref->classes, &cap, ref->nclasses, sizeof(*ref->classes))) < 0)
+			break;
+		ref->classes[ref->nclasses].argv = dise__col_strdup(q, 0);
+		ref->classes[ref->nclasses].cwd = dise__col_strdup(q, 1);
+		ref->classes[ref->nclasses++].class = sqlite3_column_int64(q, 2);
+	}
+	dise__done(q);
+	ref->classes_known = r == 0;
+	return r;
+}
+
+void dise_version_refs_free(struct dise_version_ref *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		if (v[i].classes)
+			dise_invocations_free(v[i].classes, v[i].nclasses);
+	free(v);
+}
+
 int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t after_run, int failed_only,
 				 struct dise_version_ref **ret, size_t *ret_n)
 {
@@ -36,53 +69,79 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 	 * ended or got their version since they were last looked at (touched:
 	 * set by the statement that wrote the second of the two, store.c and
 	 * store-version.c, so a long run's end, an old row, is there; found by
-	 * the partial index runs_pending), with no queued heal request: what
+	 * the partial index runs_touched), with no queued heal request: what
 	 * changed, whatever the history (NOT INDEXED: the new runs by their
 	 * rowid, never a scan of a version index over every run); and whether
 	 * one of those runs is a failure (crash or fail: what dise_failed can
 	 * call one): a version with none new has no new strike, and no higher
 	 * failure rate, to look for
 	 */
-	static const char since[] = "SELECT v.id, v.tool, EXISTS (SELECT 1 FROM runs f NOT INDEXED WHERE f.id > ?1 AND "
-				    "f.version_id = v.id AND f.outcome IN ('crash', 'fail')) OR EXISTS (SELECT 1 FROM runs t "
-				    "INDEXED BY runs_pending WHERE t.touched = 1 AND t.version_id = v.id AND t.outcome IN "
-				    "('crash', 'fail')) FROM versions v WHERE (v.id IN (SELECT DISTINCT version_id FROM runs "
-				    "NOT INDEXED WHERE id > ?1 AND version_id IS NOT NULL) OR v.id IN (SELECT version_id FROM runs "
-				    "WHERE touched = 1)) AND v.health NOT IN ('pruned', 'failed', 'failing') "
+	static const char since[] = "WITH changed(id, failed) AS (SELECT version_id, max(outcome IN ('crash', 'fail')) FROM "
+				    "(SELECT version_id, outcome FROM runs NOT INDEXED WHERE id > ?1 AND version_id IS NOT NULL "
+				    "UNION ALL SELECT version_id, outcome FROM runs INDEXED BY runs_touched WHERE touched = 1) "
+				    "GROUP BY version_id) "
+				    "SELECT v.id, v.tool, changed.failed FROM changed CROSS JOIN versions v ON v.id = changed.id "
+				    "WHERE v.health NOT IN ('pruned', 'failed', 'failing') "
 				    "AND NOT EXISTS (SELECT 1 FROM heal_requests h "
 				    "WHERE h.version_id = v.id AND h.state = 'queued')";
-	/* through runs_pending (open and touched runs), never through a version's every run */
-	static const char seen[] = "UPDATE runs INDEXED BY runs_pending SET touched = NULL WHERE touched = 1 AND version_id = ?1";
+	/*
+	 * the versions with a failure not judged yet (runs_unjudged): what a
+	 * pass for the bad ends looks at, whatever else is new since the last
+	 * full pass
+	 */
+	static const char unjudged[] = "WITH changed(id) AS (SELECT DISTINCT version_id FROM runs INDEXED BY runs_unjudged "
+				       "WHERE strike IS NULL AND outcome IN ('crash', 'fail') AND version_id IS NOT NULL) "
+				       "SELECT v.id, v.tool, 1 FROM changed CROSS JOIN versions v ON v.id = changed.id "
+				       "WHERE v.health NOT IN ('pruned', 'failed', 'failing') "
+				       "AND NOT EXISTS (SELECT 1 FROM heal_requests h "
+				       "WHERE h.version_id = v.id AND h.state = 'queued')";
+	/* through runs_touched (the touched runs by version), never through a version's every run */
+	static const char seen[] = "UPDATE runs INDEXED BY runs_touched SET touched = NULL WHERE touched = 1 AND version_id = ?1";
 	/* a judged version is never looked at again: what touched it is forgotten, not kept for ever */
-	static const char judged[] = "UPDATE runs INDEXED BY runs_pending SET touched = NULL WHERE touched = 1 AND version_id IN "
+	static const char judged[] = "UPDATE runs INDEXED BY runs_touched SET touched = NULL WHERE touched = 1 AND version_id IN "
 				     "(SELECT id FROM versions WHERE health IN ('pruned', 'failed', 'failing'))";
-	sqlite3_stmt *q = dise__stmt(st, after_run < 0 ? window : since);
+	/* nor are its failures judged one by one */
+	static const char settled[] = "UPDATE runs INDEXED BY runs_unjudged SET strike = 0 WHERE strike IS NULL "
+				      "AND outcome IN ('crash', 'fail') AND version_id IN "
+				      "(SELECT id FROM versions WHERE health IN ('pruned', 'failed', 'failing'))";
+	sqlite3_stmt *q = dise__stmt(st, failed_only ? unjudged : after_run < 0 ? window : since);
 	struct dise_version_ref *v = NULL;
 	size_t n = 0, cap = 0;
 	int r;
 
 	if (!q)
 		return -EIO;
-	dise__bind(q, "i", after_run < 0 ? since_wall_ns : after_run);
+	if (!failed_only)
+		dise__bind(q, "i", after_run < 0 ? since_wall_ns : after_run);
 	while ((r = dise__step(q)) > 0) {
 		if ((r = dise__grow((void **)&v, &cap, n, sizeof(*v))) < 0)
 			break;
 		v[n].id = sqlite3_column_int64(q, 0);
 		snprintf(v[n].tool, sizeof(v[n].tool), "%s", (const char *)sqlite3_column_text(q, 1));
 		v[n].failed = sqlite3_column_int(q, 2);
+		v[n].classes = NULL, v[n].nclasses = 0, v[n].classes_known = 0;
 		n += !failed_only || v[n].failed;
 	}
 	dise__done(q);
 	/*
-	 * Looked at from now: no longer touched (a run ending meanwhile touches
+	 * A pass for the bad ends only looks at strikes: what else the touched
+	 * runs say (the failure rate, a slowdown) waits for the next pass.
+	 * Otherwise, what changed: the classes of the runs that ended ok since
+	 * the version was looked at (the only slowdowns that can be new), then
+	 * looked at from now: no longer touched (a run ending meanwhile touches
 	 * it again). A failure here only means they are looked at once more.
 	 */
-	for (size_t i = 0; r >= 0 && i < n; i++)
+	for (size_t i = 0; r >= 0 && !failed_only && i < n; i++) {
+		if (after_run >= 0 && (r = touched_classes(st, &v[i])) < 0)
+			break;
 		dise__exec(st, seen, "i", v[i].id);
-	if (r >= 0)
+	}
+	if (r >= 0 && !failed_only) {
 		dise__exec(st, judged, "");
+		dise__exec(st, settled, "");
+	}
 	if (r < 0) {
-		free(v);
+		dise_version_refs_free(v, n);
 		return r;
 	}
 	*ret = v;
@@ -98,7 +157,7 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 #define BASE                                                                                                          \
 	"WITH RECURSIVE anc(id) AS (SELECT parent_id FROM version_parents WHERE version_id = ?1 "                    \
 	"UNION SELECT p.parent_id FROM version_parents p JOIN anc ON p.version_id = anc.id), "                       \
-	"base(id) AS (SELECT anc.id FROM anc JOIN versions b ON b.id = anc.id WHERE b.health NOT IN ('pruned', 'failed')) "
+	"base(id) AS (SELECT anc.id FROM anc CROSS JOIN versions b ON b.id = anc.id WHERE b.health NOT IN ('pruned', 'failed')) "
 
 /*
  * the same invocation class as run r: the same argv (argv[0] included) in
@@ -153,7 +212,7 @@ int dise_store_version_strikes(dise_store *st, int64_t version, const char *norm
 	 * status no baseline version gave.
 	 */
 	static const char sql[] =
-		BASE "SELECT (SELECT count(*) FROM runs r WHERE r.version_id = ?1 AND r.outcome IN ('crash', 'fail') "
+		BASE "SELECT (SELECT count(*) FROM runs r INDEXED BY runs_failed WHERE r.version_id = ?1 AND r.outcome IN ('crash', 'fail') "
 		"AND dise_failed(r.outcome, r.exit_status, ?3) "
 		"AND r.start_wall_ns >= max(?2, (SELECT reset_wall_ns FROM versions WHERE id = ?1)) AND " STRIKE "), "
 		"EXISTS (SELECT 1 FROM base)";
@@ -169,6 +228,54 @@ int dise_store_version_strikes(dise_store *st, int64_t version, const char *norm
 	}
 	dise__done(q);
 	return r < 0 ? r : 0;
+}
+
+int dise_store_version_strikes_seen(dise_store *st, int64_t version, const char *normal, int64_t since_wall_ns,
+				    int64_t *ret_strikes, int *ret_has_base)
+{
+	/*
+	 * The failures not judged yet (runs_unjudged: the new ones) judged by
+	 * the same condition, once; then the strikes among the judged ones
+	 * (runs_strike), with whether there is a baseline at all.
+	 */
+	static const char judge[] =
+		BASE "UPDATE runs AS r SET strike = (dise_failed(r.outcome, r.exit_status, ?3) AND " STRIKE ") "
+		"WHERE r.id IN (SELECT id FROM runs INDEXED BY runs_unjudged WHERE version_id = ?1 AND strike IS NULL "
+		"AND outcome IN ('crash', 'fail'))";
+	static const char count[] =
+		BASE "SELECT (SELECT count(*) FROM runs r INDEXED BY runs_strike WHERE r.version_id = ?1 AND r.strike = 1 "
+		"AND r.start_wall_ns >= max(?2, (SELECT reset_wall_ns FROM versions WHERE id = ?1))), "
+		"EXISTS (SELECT 1 FROM base)";
+	sqlite3_stmt *q;
+	int r = dise__exec(st, judge, "iis", version, since_wall_ns, normal);
+
+	if (r < 0 || !(q = dise__stmt(st, count)))
+		return r < 0 ? r : -EIO;
+	dise__bind(q, "ii", version, since_wall_ns);
+	if ((r = dise__step(q)) > 0) {
+		*ret_strikes = sqlite3_column_int64(q, 0);
+		*ret_has_base = sqlite3_column_int(q, 1);
+	}
+	dise__done(q);
+	return r < 0 ? r : 0;
+}
+
+int dise_store_version_strikes_settle(dise_store *st, int64_t version)
+{
+	static const char sql[] = "UPDATE runs SET strike = 0 WHERE id IN (SELECT id FROM runs INDEXED BY runs_unjudged "
+				  "WHERE version_id = ?1 AND strike IS NULL AND outcome IN ('crash', 'fail'))";
+
+	return dise__exec(st, sql, "i", version);
+}
+
+int dise_store_version_strikes_rejudge(dise_store *st, int64_t version, const char *normal, int64_t since_wall_ns)
+{
+	static const char forget[] = "UPDATE runs SET strike = NULL WHERE id IN "
+				     "(SELECT id FROM runs INDEXED BY runs_strike WHERE version_id = ?1 AND strike = 1)";
+	int64_t strikes;
+	int has_base, r = dise__exec(st, forget, "i", version);
+
+	return r < 0 ? r : dise_store_version_strikes_seen(st, version, normal, since_wall_ns, &strikes, &has_base);
 }
 
 int dise_store_version_alternates(dise_store *st, int64_t version)

@@ -27,6 +27,7 @@ struct dise_store {
 		sqlite3_stmt *q;
 	} cache[DISE__CACHE_MAX];
 	int prepared; /* statements prepared since open: the cache's own count, for tests and benchmarks */
+	struct dise__profile *profile; /* DISE_SQL_PROFILE: time per statement (store-profile.c), or NULL */
 };
 
 /*
@@ -84,5 +85,9 @@ int dise__store_add_reap(dise_store *st, uint64_t epoch, const struct dise_recor
 int dise__register_class(sqlite3 *db);
 /* A strdup of column i of q's current row, NULL when NULL (or out of memory). */
 char *dise__col_strdup(sqlite3_stmt *q, int i);
+
+/* store-profile.c: DISE_SQL_PROFILE=1 times every statement, printed to stderr at close. */
+void dise__profile_start(dise_store *st);
+void dise__profile_end(dise_store *st);
 
 #endif

@@ -272,6 +272,7 @@ int dise_store_open(const char *path, int readonly, dise_store **ret)
 	if (r < 0)
 		goto fail;
 	sqlite3_busy_timeout(st->db, 2000);
+	dise__profile_start(st);
 	r = map_rc(sqlite3_create_function(st->db, "dise_failed", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_failed,
 					   NULL, NULL));
 	if (r == 0)
@@ -339,6 +340,7 @@ dise_store *dise_store_free(dise_store *st)
 
 	if (!st)
 		return NULL;
+	dise__profile_end(st);
 	for (i = 0; st->q && i < Q_MAX; i++)
 		sqlite3_finalize(st->q[i]);
 	free(st->q);

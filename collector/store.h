@@ -27,7 +27,7 @@
 struct sqlite3;
 typedef struct dise_store dise_store;
 
-#define DISE_SCHEMA_VERSION 15
+#define DISE_SCHEMA_VERSION 16
 
 /*
  * Opens (creating and migrating) the database; readonly opens an existing
@@ -178,20 +178,35 @@ int dise_store_cas_forget(dise_store *st, const char *cas_path);
  * 0 (or a count) or -errno.
  */
 int dise_store_last_run_id(dise_store *st, int64_t *ret);
+struct dise_invocation {
+	char *argv, *cwd;
+	int64_t class; /* their hash (runs.class): what the index finds */
+};
 struct dise_version_ref {
 	int64_t id;
 	char tool[PATH_MAX]; /* a tool is the path it was invoked at: up to PATH_MAX */
 	int failed;	     /* a failure among the runs that made it one to look at (always 1 over the window) */
+	/*
+	 * Looking at what changed (after_run >= 0, not failed_only): the
+	 * invocation classes of its runs that ended ok since it was last looked
+	 * at (at most 16), the only ones whose slowdown can have changed;
+	 * classes_known 0: every class is to be looked at (the pass over the window).
+	 */
+	int classes_known;
+	struct dise_invocation *classes;
+	size_t nclasses;
 };
 /*
  * The versions to look at, to free: not pruned or failed, with no queued
  * heal request, and with runs started since since_wall_ns (after_run < 0)
  * or runs stored after run id after_run (or touched since looked at);
- * failed_only: only those with a failure among them (the others keep their
- * touched runs, for the next call).
+ * failed_only: those with a failure not judged yet (runs.strike), every touched run
+ * kept touched for the next call (which looks at everything else: the
+ * failure rate, the slowdown). Free with dise_version_refs_free.
  */
 int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t after_run, int failed_only,
 				 struct dise_version_ref **ret, size_t *ret_n);
+void dise_version_refs_free(struct dise_version_ref *v, size_t n);
 /*
  * Strikes of version since since_wall_ns (and its last reset): failures
  * that are evidence it is worse than its baseline (its ancestors not pruned
@@ -204,6 +219,19 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
  */
 int dise_store_version_strikes(dise_store *st, int64_t version, const char *normal, int64_t since_wall_ns,
 			       int64_t *ret_strikes, int *ret_has_base);
+/*
+ * The same from each failure's verdict (runs.strike), made once when the
+ * failure is first looked at: what changed since is not read again, so
+ * the count can differ from dise_store_version_strikes() (a later ok run
+ * of the class, a baseline pruned since). A count that reaches the
+ * threshold is only a reason to ask dise_store_version_strikes().
+ */
+int dise_store_version_strikes_seen(dise_store *st, int64_t version, const char *normal, int64_t since_wall_ns,
+				    int64_t *ret_strikes, int *ret_has_base);
+/* Its failures not judged yet judged no strike: a version never judged (a build probe). 0 or -errno. */
+int dise_store_version_strikes_settle(dise_store *st, int64_t version);
+/* Its strikes' verdicts made again from the facts as they are now (after dise_store_version_strikes() disagreed). */
+int dise_store_version_strikes_rejudge(dise_store *st, int64_t version, const char *normal, int64_t since_wall_ns);
 
 /*
  * 1 when another version, not pruned or failed, ran at version's path
@@ -228,10 +256,6 @@ int dise_store_version_compare_rate(dise_store *st, int64_t version, const char 
  * and cwd too.
  */
 int64_t dise_store_run_class(const char *argv_json, const char *cwd);
-struct dise_invocation {
-	char *argv, *cwd;
-	int64_t class; /* their hash (runs.class): what the index finds */
-};
 /* The classes a version ended ok at least min_ok times (at most 16, the most run first). */
 int dise_store_version_classes(dise_store *st, int64_t version, int min_ok, struct dise_invocation **ret, size_t *ret_n);
 void dise_invocations_free(struct dise_invocation *v, size_t n);

@@ -604,6 +604,24 @@ int64_t db_count(struct fixture *f, const char *sql)
 	return db_value(f, sql, 1);
 }
 
+void db_print(struct fixture *f, const char *sql)
+{
+	char *db;
+	sqlite3 *h = NULL;
+	sqlite3_stmt *q = NULL;
+
+	assert_true(asprintf(&db, "%s/dise.db", f->home) > 0);
+	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK && sqlite3_busy_timeout(h, WAIT_MS) == SQLITE_OK &&
+	    sqlite3_prepare_v2(h, sql, -1, &q, NULL) == SQLITE_OK)
+		while (sqlite3_step(q) == SQLITE_ROW)
+			for (int i = 0; i < sqlite3_column_count(q); i++)
+				print_message("%s%s", (const char *)sqlite3_column_text(q, i) ? (const char *)sqlite3_column_text(q, i) : "NULL",
+					      i + 1 < sqlite3_column_count(q) ? " | " : "\n");
+	sqlite3_finalize(q);
+	sqlite3_close(h);
+	free(db);
+}
+
 /* Does the file at path (say, a collector's stderr) contain needle? */
 int file_has(const char *path, const char *needle)
 {

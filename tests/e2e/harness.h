@@ -109,6 +109,8 @@ void collect_once(struct fixture *f, struct run_result *r);
 struct json_t *dise_json(struct fixture *f, char *const argv[]);
 /* The first column of the first row of sql over f's dise.db (asserted to open); -1 when no row. */
 int64_t db_count(struct fixture *f, const char *sql);
+/* Prints the rows of sql over f's database (columns " | "-separated): what a failing assertion saw. */
+void db_print(struct fixture *f, const char *sql);
 /* The same, -1 on any error (no database yet, locked). */
 int64_t db_try_count(struct fixture *f, const char *sql);
 

@@ -181,6 +181,8 @@ static char *tool_path(struct fixture *f, const char *name)
 /* Nothing judged, nothing marked: no heal request, nothing pruned, failed or failing at path. */
 static void assert_untouched(struct fixture *f, const char *path)
 {
+	if (heal_requests_at(f, path) != 0)
+		db_print(f, "SELECT detector, description FROM failures");
 	assert_int_equal(heal_requests_at(f, path), 0);
 	assert_int_equal(versions_at(f, path, "health != 'healthy'"), 0);
 }
