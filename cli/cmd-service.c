@@ -5,7 +5,7 @@
  *
  *   /etc/systemd/system/UNIT.d/dise-watch.conf   (--user: ~/.config/systemd/user/UNIT.d/)
  *     [Service]
- *     Environment=LD_PRELOAD=/usr/lib/dise/libdise_shim.so
+ *     Environment=LD_PRELOAD=/usr/lib/x86_64-linux-gnu/dise/libdise_shim.so
  *
  * unwatch removes exactly that file, and UNIT.d when dise made it (the
  * marker UNIT.d/.dise-created says so; systemd reads only *.conf there) and

@@ -8,7 +8,8 @@
  * The binaries are in one directory (bin/ of the build tree, or
  * ${CMAKE_INSTALL_BINDIR}), so the collector is beside dise. The shim is
  * at DISE_SHIM_RELPATH from that directory when installed (CMake computes
- * it from the install directories: ../lib/dise/libdise_shim.so), and at
+ * it from the install directories: ../lib/x86_64-linux-gnu/dise/libdise_shim.so
+ * on Debian amd64), and at
  * ../lib/libdise_shim.so in the build tree.
  */
 #define _GNU_SOURCE
@@ -23,7 +24,7 @@
 #include "cli.h"
 
 #ifndef DISE_SHIM_RELPATH
-#define DISE_SHIM_RELPATH "../lib/dise/libdise_shim.so"
+#define DISE_SHIM_RELPATH "../lib/x86_64-linux-gnu/dise/libdise_shim.so"
 #endif
 
 /* The directory of the running binary into buf: 0 or -errno. */
