@@ -207,10 +207,22 @@ static int run_preloaded(const char *shim, const char *ring, const char *errfile
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return dise_cli_error(-errno, "self-test: waitpid");
-	if (stat(errfile, &st) == 0 && st.st_size > 0) /* ld.so: "object ... cannot be preloaded" */
-		return dise_cli_error(0, "self-test: '/bin/sh -c \"exit 7\"' under the shim wrote to stderr (see %s)", errfile);
+	if (stat(errfile, &st) == 0 && st.st_size > 0) { /* ld.so: "object ... cannot be preloaded" */
+		char said[256] = "";
+		FILE *f = fopen(errfile, "re");
+
+		if (f) {
+			if (!fgets(said, sizeof(said), f))
+				said[0] = '\0';
+			fclose(f);
+		}
+		said[strcspn(said, "\n")] = '\0';
+		return dise_cli_error(0, "self-test: '/bin/sh -c \"exit 7\"' under the shim wrote to stderr: %s", said);
+	}
+	if (WIFSIGNALED(status))
+		return dise_cli_error(0, "self-test: '/bin/sh -c \"exit 7\"' under the shim was killed by signal %d", WTERMSIG(status));
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 7)
-		return dise_cli_error(0, "self-test: '/bin/sh -c \"exit 7\"' under the shim ended with status 0x%x, not exit 7", status);
+		return dise_cli_error(0, "self-test: '/bin/sh -c \"exit 7\"' under the shim exited %d, not 7", WEXITSTATUS(status));
 	return 0;
 }
 
@@ -237,10 +249,8 @@ int dise_cli_shim_selftest(const char *shim)
 	} else if (r < 0) {
 		r = dise_cli_error(r, "self-test: the shim made no ring at '%s'", ring);
 	}
-	if (r == 0) { /* kept for reading when it failed */
-		unlink(ring);
-		unlink(errfile);
-		rmdir(dir);
-	}
+	unlink(ring);
+	unlink(errfile);
+	rmdir(dir);
 	return r;
 }
