@@ -250,7 +250,8 @@ static void usage(FILE *f)
 		dise_cli_print(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fputs("\n"
 	      "Environment: DISE_RING (ring file, default /dev/shm/dise-<uid>), DISE_HOME (state,\n"
-	      "default $XDG_STATE_HOME/dise or ~/.local/state/dise).\n",
+	      "default $XDG_STATE_HOME/dise or ~/.local/state/dise), DISE_SYSROOT (the root preload\n"
+	      "and service edit, default /). dise-run is dise run.\n",
 	      f);
 }
 
