@@ -66,7 +66,13 @@ done
 for cmd in $("$R/usr/bin/dise" --help | sed -n 's/^  \([a-z][a-z-]*\)  .*/\1/p'); do
 	zcat "$R/usr/share/man/man1/dise.1.gz" | grep -q -e "^\\\\fB$cmd\\\\fR" -e "^\\\\fB$cmd " || fail "dise(1) does not describe '$cmd'"
 done
-ok "man pages render; dise(1) describes every command of dise --help"
+for opt in $("$R/usr/bin/dise-collectord" --help 2>&1 | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+	zcat "$R/usr/share/man/man8/dise-collectord.8.gz" | grep -qF -- "fB$opt" || fail "dise-collectord(8) does not describe $opt"
+done
+for opt in $("$R/usr/bin/dise" preload --help | grep -o -- '--[a-z][a-z-]*' | sort -u) $("$R/usr/bin/dise" service --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+	[ "$opt" = --help ] || zcat "$R/usr/share/man/man1/dise.1.gz" | grep -qF -- "fB$opt" || fail "dise(1) does not describe $opt"
+done
+ok "man pages render; dise(1) describes every command of dise --help, dise-collectord(8) every option"
 
 # units: systemd-analyze verify (no systemd needs to run), on the installed paths
 if command -v systemd-analyze >/dev/null; then
