@@ -93,28 +93,30 @@ static int shim(struct service *sv, const char *shim_opt)
 /* systemctl [--user] daemon-reload when systemd runs here, so that the unit's next start has the change. */
 static void reload(const struct service *sv)
 {
-	char *argv[] = { (char *)"systemctl", (char *)(sv->user ? "--user" : "daemon-reload"), (char *)"daemon-reload", NULL };
-	const char *rt = getenv("XDG_RUNTIME_DIR");
+	char *user_argv[] = { (char *)"systemctl", (char *)"--user", (char *)"daemon-reload", NULL };
+	char *system_argv[] = { (char *)"systemctl", (char *)"daemon-reload", NULL };
+	const char *rt = getenv("XDG_RUNTIME_DIR"), *flag = sv->user ? " --user" : "";
 	char probe[PATH_MAX];
 	pid_t pid;
 	int st;
 
 	if (!sv->live)
 		return;
-	snprintf(probe, sizeof(probe), "%s", sv->user ? (rt ? rt : "/nonexistent") : "/run/systemd/system");
+	/* a running manager: /run/systemd/system for the system's, $XDG_RUNTIME_DIR/systemd for a user's */
 	if (sv->user)
-		strncat(probe, "/systemd", sizeof(probe) - strlen(probe) - 1);
-	if (!sv->user)
-		argv[2] = NULL;
+		snprintf(probe, sizeof(probe), "%s/systemd", rt && rt[0] == '/' ? rt : "/nonexistent");
+	else
+		snprintf(probe, sizeof(probe), "/run/systemd/system");
 	if (access(probe, F_OK) != 0) {
-		dise_cli_print(stdout, "systemd is not running%s: the change applies when it starts %s\n", sv->user ? " for you" : "", sv->unit);
+		dise_cli_print(stdout, "systemd is not running%s: the change applies when it starts %s\n", sv->user ? " for you" : "",
+			       sv->unit);
 		return;
 	}
-	if (posix_spawnp(&pid, "systemctl", NULL, NULL, argv, environ) != 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) ||
-	    WEXITSTATUS(st))
-		dise_cli_print(stderr, "dise: systemctl%s daemon-reload failed: run it, then restart %s\n", sv->user ? " --user" : "", sv->unit);
+	if (posix_spawnp(&pid, "systemctl", NULL, NULL, sv->user ? user_argv : system_argv, environ) != 0 ||
+	    waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
+		dise_cli_print(stderr, "dise: systemctl%s daemon-reload failed: run it, then restart %s\n", flag, sv->unit);
 	else
-		dise_cli_print(stdout, "restart %s to apply: systemctl%s restart %s\n", sv->unit, sv->user ? " --user" : "", sv->unit);
+		dise_cli_print(stdout, "restart %s to apply: systemctl%s restart %s\n", sv->unit, flag, sv->unit);
 }
 
 static int watch(struct service *sv)

@@ -8,6 +8,9 @@
 # The binaries find the shim and each other relative to themselves
 # (cli/locate.c): DISE_SHIM_RELPATH is the shim's path from the bin directory.
 include(GNUInstallDirs)
+# install and cpack take the build as it is, never rebuild it: test-install runs cpack on the build
+# tree while other tests run its binaries (build first: scripts/build.sh)
+set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)
 
 # lib/<multiarch>/dise/: a private directory (no ldconfig, not on the linker's path), one per architecture
 if(CMAKE_LIBRARY_ARCHITECTURE)
