@@ -86,6 +86,7 @@ if command -v systemd-analyze >/dev/null; then
 		{ cat "$T/verify"; fail "systemd-analyze verify"; }
 	[ -s "$T/verify" ] && { cat "$T/verify"; fail "systemd-analyze verify warned"; }
 	ok "units: systemd-analyze verify says nothing"
+	[ -d /run/systemd/system ] || echo "note: not run: systemctl --user enable --now dise-collectord (PID 1 is not systemd here); dise-run starts the same collector below"
 else
 	echo "note: systemd-analyze not installed (scripts/deps.sh installs systemd): units not verified"
 fi
