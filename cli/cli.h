@@ -48,6 +48,51 @@ int dise_cli_tools(int argc, char **argv, const struct dise_cli_cmd *cmd);
 struct dise_store;
 int dise_cli_tool_name(struct dise_store *st, const char *name, char *buf, size_t size);
 int dise_cli_attach(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_preload(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_service(int argc, char **argv, const struct dise_cli_cmd *cmd);
+
+/* ---- where dise's own files are (locate.c): relative to the running binary, build tree or installed ---- */
+
+/* The absolute path of the program NAME beside this one (dise-collectord) into buf: 0 or -errno. */
+int dise_cli_sibling(const char *name, char *buf, size_t size);
+/*
+ * The shim's canonical absolute path into buf: the installed layout's, else
+ * the build tree's. 0, or -ENOENT (tried, when not NULL, receives the
+ * installed layout's path, for the error) or -errno.
+ */
+int dise_cli_shim_path(char *buf, size_t size, char *tried, size_t tsize);
+
+/* ---- system files (sysfile.c), for dise preload and dise service ---- */
+
+struct stat;
+/* The system root to edit into buf: opt (--root), else $DISE_SYSROOT, else "/". 0, or the exit status after saying why. */
+int dise_cli_sysroot(const char *opt, char *buf, size_t size);
+/* root + path (an absolute path inside the root) into buf: 0 or -ENAMETOOLONG. */
+int dise_cli_syspath(char *buf, size_t size, const char *root, const char *path);
+/*
+ * The shim to name in a file of root into buf: shim_opt (--shim), else this
+ * dise's own, made absolute; a shim inside root is named as the root's
+ * programs see it. 0, or the exit status after saying why.
+ */
+int dise_cli_shim_entry(const char *root, const char *shim_opt, char *buf, size_t size);
+/*
+ * A small regular file, not through a symbolic link, read whole into buf
+ * (NUL-terminated) and its stat: its length, or -errno (-EMLINK: a symbolic
+ * link, -EINVAL: not a regular file, -EFBIG: larger than size - 1).
+ */
+int dise_cli_read_small(const char *path, char *buf, size_t size, struct stat *st);
+/* mkdir -p, mode 0755: 1 when dir was made, 0 when it was there, or -errno (dir is restored after use). */
+int dise_cli_make_dirs(char *dir);
+/* Replaces path by data atomically (temporary file, fsync, rename, fsync of the directory), with mode and owner: 0 or -errno. */
+int dise_cli_replace(const char *path, const char *data, size_t len, unsigned mode, unsigned uid, unsigned gid);
+/*
+ * The shim's self-test before it is named where a host or a service loads
+ * it: a regular ELF file that nobody but root (or you) can change, through
+ * directories nobody else can change; `/bin/sh -c 'exit 7'` under it exits 7,
+ * writes nothing on stderr, and its start and end reach a scratch ring.
+ * 0, or 1 after saying what failed.
+ */
+int dise_cli_shim_selftest(const char *shim);
 
 struct dise_store;
 /*

@@ -13,7 +13,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -68,10 +67,9 @@ static int wait_started(const char *lock)
 
 static int start(const char *lock, int quiet)
 {
-	char self[PATH_MAX], daemon[PATH_MAX + 32];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char daemon[PATH_MAX + 32];
 	pid_t child;
-	int st, pid = running_pid(lock);
+	int st, r, pid = running_pid(lock);
 
 	if (pid == -EAGAIN) /* starting: not ready yet */
 		pid = wait_started(lock);
@@ -80,10 +78,8 @@ static int start(const char *lock, int quiet)
 			dise_cli_print(stdout, "collector already running (pid %d)\n", pid);
 		return 0;
 	}
-	if (n <= 0)
-		return dise_cli_error(-errno, "cannot find dise-collectord");
-	self[n] = '\0';
-	snprintf(daemon, sizeof(daemon), "%s/dise-collectord", dirname(self));
+	if ((r = dise_cli_sibling("dise-collectord", daemon, sizeof(daemon))) < 0)
+		return dise_cli_error(r, "cannot find dise-collectord");
 	child = fork();
 	if (child < 0)
 		return dise_cli_error(-errno, "fork");

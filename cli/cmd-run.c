@@ -20,7 +20,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <spawn.h>
@@ -161,13 +160,12 @@ static void record(pid_t pid, const char *path, char **argv, uint64_t t0, uint64
 
 int dise_cli_run(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
-	char self[PATH_MAX], shim[PATH_MAX + 32], abs_shim[PATH_MAX], path[PATH_MAX], *owned, **env;
+	char shim[PATH_MAX + 64], abs_shim[PATH_MAX], path[PATH_MAX], *owned, **env;
 	posix_spawnattr_t attr;
 	struct sigaction ign, fwd, old_int, old_quit;
 	sigset_t defaults;
 	struct rusage ru;
 	uint64_t t0, wall0;
-	ssize_t n;
 	pid_t pid;
 	int r, status = 0;
 
@@ -175,12 +173,7 @@ int dise_cli_run(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	while (dise_cli_getopt(argc, argv, NULL, DISE_CLI_STOP, cmd) != -1)
 		;
 	argv = dise_cli_operands(argc, argv, 1, -1, cmd); /* argv[0]: TOOL */
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return dise_cli_error(-errno, "cannot find the shim");
-	self[n] = '\0';
-	snprintf(shim, sizeof(shim), "%s/../lib/libdise_shim.so", dirname(self));
-	if (!realpath(shim, abs_shim)) {
+	if (dise_cli_shim_path(abs_shim, sizeof(abs_shim), shim, sizeof(shim)) < 0) {
 		dise_cli_print(stderr, "dise: the shim is not where it should be: %s\n", shim);
 		return 1;
 	}

@@ -109,6 +109,7 @@ static int cmd_help(int argc, char **argv, const struct dise_cli_cmd *cmd);
 static const struct dise_cli_cmd commands[] = {
 	{ "run", dise_cli_run, "run TOOL watched (starts the collector if none runs)",
 	  "usage: dise run TOOL [ARGS...]\n"
+	  "       dise-run TOOL [ARGS...]\n"
 	  "  run TOOL (a path, or a name looked up in PATH) with the shim preloaded, wait for\n"
 	  "  it and exit as it did; starts the collector of this DISE_HOME unless one runs.\n"
 	  "  Everything after TOOL is TOOL's, its options included.\n" },
@@ -196,6 +197,25 @@ static const struct dise_cli_cmd commands[] = {
 	  "  reset       remove the ring file (a new one is made on next use)\n"
 	  "  --json      JSON instead of text\n"
 	  "  --consume   dump: take the records, as the collector does\n" },
+	{ "preload", dise_cli_preload, "watch every program of the host: the shim in /etc/ld.so.preload",
+	  "usage: dise preload enable|disable|status [--root DIR] [--shim PATH]\n"
+	  "  the shim in /etc/ld.so.preload: every dynamically linked program started after is\n"
+	  "  watched, each user's records going to that user's ring (dise-collectord@UID.service)\n"
+	  "  enable        add the shim after its self-test, keeping every other entry (atomic)\n"
+	  "  disable       remove exactly what enable added\n"
+	  "  status        whether it is enabled: exit status 0 if it is, 3 if not\n"
+	  "  --root DIR    edit DIR/etc/ld.so.preload (a chroot, an image); default $DISE_SYSROOT or /\n"
+	  "  --shim PATH   the shim to name (default: this dise's own)\n" },
+	{ "service", dise_cli_service, "watch one systemd service: a drop-in that preloads the shim",
+	  "usage: dise service watch|unwatch|status UNIT [--user | --root DIR] [--shim PATH]\n"
+	  "  the drop-in /etc/systemd/system/UNIT.d/dise-watch.conf (Environment=LD_PRELOAD=the shim)\n"
+	  "  watch         add it after the shim's self-test, then systemctl daemon-reload\n"
+	  "  unwatch       remove exactly it (and UNIT.d when dise made it), then daemon-reload\n"
+	  "  status        whether UNIT is watched: exit status 0 if it is, 3 if not\n"
+	  "  --user        a unit of your own service manager (~/.config/systemd/user)\n"
+	  "  --root DIR    edit DIR/etc/systemd/system; default $DISE_SYSROOT or /\n"
+	  "  --shim PATH   the shim to name (default: this dise's own)\n"
+	  "  The unit is not restarted: its runs are watched from its next start.\n" },
 	{ "version", cmd_version, "the version of dise",
 	  "usage: dise version\n"
 	  "       dise --version\n"
@@ -230,7 +250,8 @@ static void usage(FILE *f)
 		dise_cli_print(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fputs("\n"
 	      "Environment: DISE_RING (ring file, default /dev/shm/dise-<uid>), DISE_HOME (state,\n"
-	      "default $XDG_STATE_HOME/dise or ~/.local/state/dise).\n",
+	      "default $XDG_STATE_HOME/dise or ~/.local/state/dise), DISE_SYSROOT (the root preload\n"
+	      "and service edit, default /). dise-run is dise run.\n",
 	      f);
 }
 
@@ -265,7 +286,11 @@ static int cmd_help(int argc, char **argv, const struct dise_cli_cmd *cmd)
 int main(int argc, char **argv)
 {
 	const struct dise_cli_cmd *cmd;
+	const char *base = strrchr(argv[0], '/');
 
+	/* dise-run (a link to dise) is exactly `dise run` */
+	if (!strcmp(base ? base + 1 : argv[0], "dise-run"))
+		return dise_cli_run(argc, argv, find_command("run"));
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
