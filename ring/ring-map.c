@@ -201,6 +201,36 @@ static uint32_t pick_shards(uint32_t want, uint32_t slots)
 	return n;
 }
 
+void dise_ring_populate_next(const dise_ring *r, uint32_t nslots)
+{
+	uintptr_t page = (uintptr_t)getauxval(AT_PAGESZ), a, b;
+	uint64_t head, first, last;
+	uint32_t shard;
+
+	if (!r->hdr || !r->writable || !nslots)
+		return;
+	if (!page || (page & (page - 1)))
+		page = 4096;
+	shard = dise_ring_shard_here(r);
+	head = atomic_load_explicit(&r->hdr->shards[shard].head, memory_order_relaxed);
+	first = head & r->mask;
+	last = (head + nslots - 1) & r->mask;
+	if (last < first)
+		last = r->mask; /* wraps: to the shard's end */
+	a = (uintptr_t)dise_ring_slot(r, shard, first) & ~(page - 1);
+	b = ((uintptr_t)dise_ring_slot(r, shard, last) + DISE_SLOT_SIZE + page - 1) & ~(page - 1);
+	(void)syscall(SYS_madvise, (void *)a, (size_t)(b - a), MADV_POPULATE_WRITE);
+}
+
+static int fstat_sys(int fd, struct stat *st)
+{
+#if defined(SYS_fstat) && defined(__x86_64__)
+	return (int)syscall(SYS_fstat, fd, st); /* glibc's struct stat is the kernel's here */
+#else
+	return fstat(fd, st);
+#endif
+}
+
 static int validate(int fd, dise_ring *out, int flags)
 {
 	const struct dise_ring_header *h;
@@ -210,7 +240,13 @@ static int validate(int fd, dise_ring *out, int flags)
 	uint64_t nslots;
 	uint32_t nshards;
 
-	if (fstat(fd, &st) < 0)
+	/*
+	 * The fstat system call, not glibc's fstat: that is fstatat(fd, "",
+	 * AT_EMPTY_PATH), and the kernel reading the "" from libc's read-only
+	 * data is a page fault in most processes (perf record -e page-faults:
+	 * __get_user_1 under vfs_fstatat), one of the few the shim adds.
+	 */
+	if (fstat_sys(fd, &st) < 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -EPERM;

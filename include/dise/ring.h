@@ -211,6 +211,17 @@ int dise_ring_map_default(int flags, uint32_t nslots, uint32_t nshards, dise_rin
  */
 int dise_ring_map(const char *path, int flags, uint32_t nslots, uint32_t nshards, dise_ring *ret);
 
+/*
+ * Maps in, writable, the page(s) of the next nslots slots of the current
+ * CPU's shard (MADV_POPULATE_WRITE): a short process's records go there,
+ * and its first touch of them would otherwise be a read fault that also
+ * maps the pages around (fault-around), the dearest way into a page
+ * (docs/shim-cost.md). A hint only: a kernel without it, or another
+ * producer taking those slots first, only means a page fault later.
+ * One system call; async-signal-safe.
+ */
+void dise_ring_populate_next(const dise_ring *r, uint32_t nslots);
+
 /* Unmaps; accepts a ring that was never mapped. */
 void dise_ring_unmap(dise_ring *r);
 
@@ -228,6 +239,9 @@ static inline struct dise_ring_stats dise_ring_stats_of(const dise_ring *r)
 
 /* ---- producer (ring/ring-producer.c): all async-signal-safe, lock-free,
  *      no allocation and no system call ---- */
+
+/* The shard a producer on the current CPU writes to. */
+uint32_t dise_ring_shard_here(const dise_ring *r);
 
 /*
  * Reserves room for a record of len bytes in the shard of the current CPU.
