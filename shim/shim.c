@@ -475,7 +475,7 @@ static void init(int argc, char **argv)
 
 	/* the default ring, or the per-user fallback when someone else holds the default path (ring.h) */
 	env = getenv("DISE_RING_SLOTS");
-	r = dise_ring_map_default(DISE_RING_WRITE | DISE_RING_CREATE, env ? (uint32_t)strtoul(env, NULL, 0) : 0, 0,
+	r = dise_ring_map_default(DISE_RING_WRITE | DISE_RING_CREATE | DISE_RING_SPLIT, env ? (uint32_t)strtoul(env, NULL, 0) : 0, 0,
 				  &S->ring, path, sizeof(S->scratch));
 	if (r < 0) {
 		dise__debug("no usable ring, recording nothing", -r);

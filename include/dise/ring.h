@@ -164,6 +164,17 @@ struct dise_ring_stats {
 enum {
 	DISE_RING_WRITE = 1 << 0,  /* map read-write (producers, consumer); else read-only */
 	DISE_RING_CREATE = 1 << 1, /* create the file when it does not exist */
+	/*
+	 * Map the header page and the slots as two mappings, the header's
+	 * first (for the shim). A new process's first mapping lands next to
+	 * its libraries, in a 2 MiB stretch whose page table exists already;
+	 * the header at the bottom of one 8 MiB mapping sat in a stretch of
+	 * its own, and its first touch allocated a page table too: 74 us
+	 * against 17 us in a fresh process on this project's VM kind
+	 * (docs/shim-cost.md). A fork child's page tables of the libraries'
+	 * data are copied, so there too the header's fault finds its table.
+	 */
+	DISE_RING_SPLIT = 1 << 2,
 };
 
 /*
@@ -221,6 +232,9 @@ int dise_ring_map(const char *path, int flags, uint32_t nslots, uint32_t nshards
  * One system call; async-signal-safe.
  */
 void dise_ring_populate_next(const dise_ring *r, uint32_t nslots);
+
+/* The mapped regions of r (one, or two when mapped with DISE_RING_SPLIT): their count. */
+int dise_ring_regions(const dise_ring *r, void *ret_p[2], size_t ret_n[2]);
 
 /* Unmaps; accepts a ring that was never mapped. */
 void dise_ring_unmap(dise_ring *r);
