@@ -6,6 +6,9 @@
  *   plain          no preload
  *   empty preload  LD_PRELOAD of an empty library (the floor for any preload)
  *   dise shim      LD_PRELOAD=libdise_shim.so writing START and EXIT to a ring
+ *   base shim      the same from another build (BASE_BUILD_DIR, optional):
+ *                  the code before a change, measured side by side
+ * bench-spawn [BUILD_DIR] [RUNS] [PROGRAM] [BASE_BUILD_DIR]
  * Prints medians, ratios to plain, and the shim's cost per process. The ring
  * is drained between batches, never during a timed run: a consumer polling
  * beside the runs would take CPU from them on a two-core machine.
@@ -85,41 +88,42 @@ int main(int argc, char **argv)
 	const char *build = argc > 1 ? argv[1] : "build";
 	int runs = argc > 2 ? atoi(argv[2]) : 2000;
 	char *prog[] = { argc > 3 ? argv[3] : "/bin/true", NULL };
-	char shim[4096], empty[4096], ring[128], ringenv[160];
-	char **env_plain, **env_empty, **env_shim;
-	uint64_t *t[3], *c[3], med[3], cmed[3], consumed = 0, scratch;
-	static const char *names[] = { "plain", "empty preload", "dise shim" };
+	const char *base = argc > 4 ? argv[4] : NULL;
+	char shim[4096], empty[4096], baseshim[4096], ring[128], ringenv[160];
+	char **env[4];
+	uint64_t *t[4], *c[4], med[4], cmed[4], consumed = 0, scratch;
+	static const char *names[] = { "plain", "empty preload", "dise shim", "base shim" };
 	uint64_t dropped = 0;
-	int i, v;
+	int i, v, nv = base ? 4 : 3;
 
 	snprintf(shim, sizeof(shim), "LD_PRELOAD=%s/lib/libdise_shim.so", build);
 	snprintf(empty, sizeof(empty), "LD_PRELOAD=%s/lib/libdise_bench_empty.so", build);
-	if (access(shim + 11, R_OK) || access(empty + 11, R_OK)) {
-		fprintf(stderr, "bench-spawn: build first (%s, %s)\n", shim + 11, empty + 11);
+	snprintf(baseshim, sizeof(baseshim), "LD_PRELOAD=%s/lib/libdise_shim.so", base ? base : build);
+	if (access(shim + 11, R_OK) || access(empty + 11, R_OK) || access(baseshim + 11, R_OK)) {
+		fprintf(stderr, "bench-spawn: build first (%s, %s, %s)\n", shim + 11, empty + 11, baseshim + 11);
 		return 1;
 	}
 	snprintf(ring, sizeof(ring), "/dev/shm/dise-bench-spawn-%d", (int)getpid());
 	snprintf(ringenv, sizeof(ringenv), "DISE_RING=%s", ring);
-	env_plain = make_env(NULL, NULL);
-	env_empty = make_env(empty, NULL);
-	env_shim = make_env(shim, ringenv);
-	for (v = 0; v < 3; v++) {
+	env[0] = make_env(NULL, NULL);
+	env[1] = make_env(empty, NULL);
+	env[2] = make_env(shim, ringenv);
+	env[3] = make_env(baseshim, ringenv);
+	for (v = 0; v < nv; v++) {
 		t[v] = calloc((size_t)runs, sizeof(uint64_t));
 		c[v] = calloc((size_t)runs, sizeof(uint64_t));
 	}
 
-	for (i = 0; i < 50; i++) { /* warm the page cache and the ring */
-		spawn_once(prog, env_plain, &scratch);
-		spawn_once(prog, env_empty, &scratch);
-		spawn_once(prog, env_shim, &scratch);
-	}
+	for (i = 0; i < 50; i++) /* warm the page cache and the ring */
+		for (v = 0; v < nv; v++)
+			spawn_once(prog, env[v], &scratch);
 	for (i = 0; i < runs; i++) {
-		int order = i % 3; /* rotate who goes first */
+		int order = i % nv; /* rotate who goes first */
 
-		for (v = 0; v < 3; v++) {
-			int w = (v + order) % 3;
+		for (v = 0; v < nv; v++) {
+			int w = (v + order) % nv;
 
-			t[w][i] = spawn_once(prog, w == 0 ? env_plain : w == 1 ? env_empty : env_shim, &c[w][i]);
+			t[w][i] = spawn_once(prog, env[w], &c[w][i]);
 		}
 		if (i % 500 == 499)
 			consumed += drain(ring);
@@ -136,13 +140,13 @@ int main(int argc, char **argv)
 	unlink(ring);
 
 	printf("bench-spawn: %s, %d interleaved runs per variant\n", prog[0], runs);
-	for (v = 0; v < 3; v++) {
+	for (v = 0; v < nv; v++) {
 		qsort(t[v], (size_t)runs, sizeof(uint64_t), cmp_u64);
 		qsort(c[v], (size_t)runs, sizeof(uint64_t), cmp_u64);
 		med[v] = t[v][runs / 2];
 		cmed[v] = c[v][runs / 2];
 	}
-	for (v = 0; v < 3; v++)
+	for (v = 0; v < nv; v++)
 		printf("  %-14s median %7.1f us   p90 %7.1f us   ratio to plain %.3f\n", names[v], med[v] / 1e3,
 		       t[v][runs * 9 / 10] / 1e3, (double)med[v] / (double)med[0]);
 	printf("  shim cost per process: %.1f us over plain, %.1f us over an empty preload; %llu records consumed, "
@@ -154,5 +158,10 @@ int main(int argc, char **argv)
 	       "shim - empty %.1f us\n",
 	       cmed[0] / 1e3, cmed[1] / 1e3, cmed[2] / 1e3, cmed[1] ? (double)cmed[2] / (double)cmed[1] : 0.0,
 	       ((double)cmed[2] - (double)cmed[1]) / 1e3);
+	if (base)
+		printf("  base shim (%s): %.1f us over an empty preload (wall), child CPU %.1f us over it; "
+		       "dise shim - base shim: wall %+.1f us, child CPU %+.1f us\n",
+		       base, ((double)med[3] - (double)med[1]) / 1e3, ((double)cmed[3] - (double)cmed[1]) / 1e3,
+		       ((double)med[2] - (double)med[3]) / 1e3, ((double)cmed[2] - (double)cmed[3]) / 1e3);
 	return 0;
 }

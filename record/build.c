@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dise/rawsys.h"
 #include "record.h"
 
 /*
@@ -48,7 +49,7 @@ uint64_t dise_rec_clock_ns(int clock)
 
 	if (n < DISE_CLOCK_SYSCALLS) {
 		atomic_store_explicit(&clock_reads, n + 1, memory_order_relaxed);
-		if (syscall(SYS_clock_gettime, clock, &ts) != 0)
+		if (dise_sys3(SYS_clock_gettime, clock, (long)&ts, 0) != 0)
 			return 0;
 	} else if (clock_gettime(clock, &ts) != 0) {
 		return 0;
@@ -126,7 +127,7 @@ void dise_rec_buf_init(struct dise_rec_buf *b, void *mem, uint32_t size)
 
 uint16_t dise_rec_str_len(const char *s)
 {
-	return s && s[0] ? (uint16_t)(strnlen(s, DISE_PATH_MAX - 1) + 1) : 0;
+	return s && s[0] ? (uint16_t)(dise_strnlen(s, DISE_PATH_MAX - 1) + 1) : 0;
 }
 
 /* Writes a string of len bytes (dise_rec_str_len) with an explicit NUL, so a cut string still ends in one. */
@@ -154,7 +155,7 @@ static void argv_plan(const struct dise_rec_argv *a, struct argv_plan *ret)
 		for (i = 0; a->v[i] && i < INT32_MAX; i++) {
 			if (!ret->truncated) {
 				size_t room = DISE_ARGV_MAX - ret->bytes;
-				size_t n = strnlen(a->v[i], room);
+				size_t n = dise_strnlen(a->v[i], room);
 
 				if (n + 1 > room)
 					ret->truncated = 1;
@@ -194,7 +195,7 @@ static void argv_write(struct dise_rec_sink *out, uint32_t off, const struct dis
 		return;
 	}
 	for (i = 0; i < plan->count; i++) {
-		uint32_t n = (uint32_t)strlen(a->v[i]) + 1;
+		uint32_t n = (uint32_t)dise_strnlen(a->v[i], DISE_ARGV_MAX) + 1;
 
 		out->write(out, off, a->v[i], n);
 		off += n;

@@ -201,16 +201,53 @@ static uint32_t pick_shards(uint32_t want, uint32_t slots)
 	return n;
 }
 
+void dise_ring_populate_next(const dise_ring *r, uint32_t nslots)
+{
+	uintptr_t page = (uintptr_t)getauxval(AT_PAGESZ), a, b;
+	uint64_t head, first, last;
+	uint32_t shard;
+
+	if (!r->hdr || !r->writable || !nslots)
+		return;
+	if (!page || (page & (page - 1)))
+		page = 4096;
+	shard = dise_ring_shard_here(r);
+	head = atomic_load_explicit(&r->hdr->shards[shard].head, memory_order_relaxed);
+	first = head & r->mask;
+	last = (head + nslots - 1) & r->mask;
+	if (last < first)
+		last = r->mask; /* wraps: to the shard's end */
+	a = (uintptr_t)dise_ring_slot(r, shard, first) & ~(page - 1);
+	b = ((uintptr_t)dise_ring_slot(r, shard, last) + DISE_SLOT_SIZE + page - 1) & ~(page - 1);
+	(void)syscall(SYS_madvise, (void *)a, (size_t)(b - a), MADV_POPULATE_WRITE);
+}
+
+static int fstat_sys(int fd, struct stat *st)
+{
+#if defined(SYS_fstat) && defined(__x86_64__)
+	return (int)syscall(SYS_fstat, fd, st); /* glibc's struct stat is the kernel's here */
+#else
+	return fstat(fd, st);
+#endif
+}
+
 static int validate(int fd, dise_ring *out, int flags)
 {
 	const struct dise_ring_header *h;
 	struct stat st;
-	void *map;
+	void *map, *slots;
+	size_t map_len;
 	int prot = PROT_READ | ((flags & DISE_RING_WRITE) ? PROT_WRITE : 0);
 	uint64_t nslots;
 	uint32_t nshards;
 
-	if (fstat(fd, &st) < 0)
+	/*
+	 * The fstat system call, not glibc's fstat: that is fstatat(fd, "",
+	 * AT_EMPTY_PATH), and the kernel reading the "" from libc's read-only
+	 * data is a page fault in most processes (perf record -e page-faults:
+	 * __get_user_1 under vfs_fstatat), one of the few the shim adds.
+	 */
+	if (fstat_sys(fd, &st) < 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -EPERM;
@@ -224,7 +261,8 @@ static int validate(int fd, dise_ring *out, int flags)
 	 * checked a moment ago; the file may still shrink under us, which is
 	 * the same exposure every later write to the ring has.
 	 */
-	map = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, fd, 0);
+	map_len = (flags & DISE_RING_SPLIT) ? DISE_RING_HEADER_SIZE : (size_t)st.st_size;
+	map = mmap(NULL, map_len, prot, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED)
 		return -errno;
 	/*
@@ -243,17 +281,30 @@ static int validate(int fd, dise_ring *out, int flags)
 	nshards = h->nshards;
 	if (h->magic != DISE_RING_MAGIC || h->layout_version != DISE_RING_LAYOUT_VERSION ||
 	    h->header_size != DISE_RING_HEADER_SIZE || h->slot_size != DISE_SLOT_SIZE) {
-		munmap(map, (size_t)st.st_size);
+		munmap(map, map_len);
 		return -EPROTO;
 	}
 	if (nslots < DISE_RING_MIN_SLOTS || nslots > DISE_RING_MAX_SLOTS || (nslots & (nslots - 1)) ||
 	    nshards < 1 || nshards > DISE_RING_MAX_SHARDS || nslots * nshards > DISE_RING_MAX_SLOTS ||
 	    (uint64_t)st.st_size != dise_ring_file_size(nshards, nslots)) {
-		munmap(map, (size_t)st.st_size);
+		munmap(map, map_len);
 		return -EBADMSG;
 	}
+	if (flags & DISE_RING_SPLIT) {
+		/* the slots on their own, below the header's page (ring.h: DISE_RING_SPLIT says why) */
+		slots = mmap(NULL, (size_t)st.st_size - DISE_RING_HEADER_SIZE, prot, MAP_SHARED, fd,
+			     DISE_RING_HEADER_SIZE);
+		if (slots == MAP_FAILED) {
+			int e = -errno;
+
+			munmap(map, map_len);
+			return e;
+		}
+	} else {
+		slots = (char *)map + DISE_RING_HEADER_SIZE;
+	}
 	out->hdr = map;
-	out->slots = (struct dise_slot *)((char *)map + DISE_RING_HEADER_SIZE);
+	out->slots = slots;
 	out->nshards = nshards;
 	out->nslots = nslots;
 	out->mask = nslots - 1;
@@ -391,10 +442,32 @@ void dise_ring_stats(const dise_ring *r, struct dise_ring_stats *ret)
 	ret->epoch = r->epoch;
 }
 
+int dise_ring_regions(const dise_ring *r, void *ret_p[2], size_t ret_n[2])
+{
+	if (!r->hdr)
+		return 0;
+	if ((char *)r->slots == (char *)r->hdr + DISE_RING_HEADER_SIZE) {
+		ret_p[0] = r->hdr;
+		ret_n[0] = r->map_len;
+		return 1;
+	}
+	ret_p[0] = r->hdr;
+	ret_n[0] = DISE_RING_HEADER_SIZE;
+	ret_p[1] = r->slots;
+	ret_n[1] = r->map_len - DISE_RING_HEADER_SIZE;
+	return 2;
+}
+
 void dise_ring_unmap(dise_ring *r)
 {
-	if (r && r->hdr)
-		munmap(r->hdr, r->map_len);
-	if (r)
-		memset(r, 0, sizeof(*r));
+	void *p[2];
+	size_t n[2];
+	int i, k;
+
+	if (!r)
+		return;
+	k = dise_ring_regions(r, p, n);
+	for (i = 0; i < k; i++)
+		munmap(p[i], n[i]);
+	memset(r, 0, sizeof(*r));
 }

@@ -21,10 +21,15 @@
 #include <errno.h>
 #include <linux/futex.h>
 #include <sched.h>
+#include <stddef.h>
+#if defined(__GLIBC__) && __has_include(<sys/rseq.h>)
+#include <sys/rseq.h>
+#endif
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "dise/rawsys.h"
 #include "dise/ring.h"
 
 #define RESERVE_TRIES 1024
@@ -34,20 +39,46 @@ static inline uint64_t free_seq(const dise_ring *r, uint64_t pos)
 	return pos < r->nslots ? 0 : pos;
 }
 
+/*
+ * The current CPU, from the rseq area glibc registered (what sched_getcpu
+ * reads too), without calling into libc: in a fork child before its exec,
+ * sched_getcpu's page of libc is a page fault (rawsys.h). Where rseq is not
+ * registered (an older glibc, glibc.pthread.rseq=0), sched_getcpu.
+ */
+static int cpu_here(void)
+{
+#if defined(__GLIBC__) && __has_include(<sys/rseq.h>) && defined(__x86_64__)
+	if (__rseq_size >= offsetof(struct rseq, cpu_id) + sizeof(uint32_t)) {
+		const struct rseq *rs = (const struct rseq *)((char *)__builtin_thread_pointer() + __rseq_offset);
+		int32_t cpu = (int32_t)__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED);
+
+		if (cpu >= 0)
+			return cpu;
+	}
+#endif
+	return sched_getcpu();
+}
+
+uint32_t dise_ring_shard_here(const dise_ring *r)
+{
+	int cpu;
+
+	if (r->nshards <= 1)
+		return 0;
+	cpu = cpu_here();
+	return cpu > 0 ? (uint32_t)cpu % r->nshards : 0;
+}
+
 int dise_ring_reserve(dise_ring *r, uint32_t len, dise_ring_resv *ret)
 {
 	struct dise_ring_shard *h;
 	uint64_t pos, last, seq, n;
-	uint32_t shard = 0;
+	uint32_t shard;
 	int tries;
 
 	if (!r->hdr || !r->writable)
 		return -ENODEV;
-	if (r->nshards > 1) {
-		int cpu = sched_getcpu();
-
-		shard = cpu > 0 ? (uint32_t)cpu % r->nshards : 0;
-	}
+	shard = dise_ring_shard_here(r);
 	h = &r->hdr->shards[shard];
 	n = (len + DISE_SLOT_DATA - 1) / DISE_SLOT_DATA;
 	if (len == 0 || len > DISE_RECORD_MAX || n > r->nslots / 2) {
@@ -162,6 +193,6 @@ void dise_ring_notify(dise_ring *r)
 	w = &r->hdr->wake;
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(w, memory_order_relaxed) && atomic_exchange_explicit(w, 0, memory_order_seq_cst))
-		syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+		dise_sys3(SYS_futex, (long)w, FUTEX_WAKE, 1); /* inline: no libc page (dise/rawsys.h) */
 }
 

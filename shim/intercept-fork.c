@@ -15,23 +15,24 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "dise/rawsys.h"
 
 static void child(void)
 {
 	struct dise_shim *S = &dise__shim;
-	int saved = errno;
 
 	if (!S->ring.hdr || S->disabled)
 		return;
 	dise_rec_clock_reset();
-	S->pid = (uint32_t)syscall(SYS_getpid);
+	/* the parent is the process that forked: the one this state was of until now */
+	S->ppid = S->pid;
+	S->pid = (uint32_t)dise_sys0(SYS_getpid);
 	S->run_start_ns = dise__now_ns();
 	S->start_wall_ns = dise__clock_ns(CLOCK_REALTIME);
 	atomic_store(&S->exited, 0);
 	atomic_store(&S->threaded, 0); /* a fork child has one thread */
 	dise__signals_after_fork();
-	dise__record_start(DISE_START_FORK);
-	errno = saved;
+	dise__record_start(DISE_START_FORK); /* leaves errno alone (rawsys.h): no errno page touched */
 }
 
 void dise__fork_init(void)

@@ -109,13 +109,22 @@ static int refaults(int sig, const siginfo_t *si)
 static int ring_fault(int sig, const siginfo_t *si)
 {
 	dise_ring *r = &dise__shim.ring;
-	uintptr_t a = (uintptr_t)si->si_addr, base = (uintptr_t)r->hdr;
+	uintptr_t a = (uintptr_t)si->si_addr;
+	void *p[2];
+	size_t n[2];
+	int i, k, ours = 0;
 
-	if (sig != SIGBUS || !base || a < base || a - base >= r->map_len)
+	if (sig != SIGBUS)
 		return 0;
-	if (mmap(r->hdr, r->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
-	    MAP_FAILED)
+	k = dise_ring_regions(r, p, n); /* the header's page and the slots may be two mappings */
+	for (i = 0; i < k; i++)
+		ours |= a >= (uintptr_t)p[i] && a - (uintptr_t)p[i] < n[i];
+	if (!ours)
 		return 0;
+	for (i = 0; i < k; i++)
+		if (mmap(p[i], n[i], PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
+		    MAP_FAILED)
+			return 0;
 	r->writable = 0;
 	dise__shim.disabled = 1;
 	return 1;

@@ -35,6 +35,8 @@ struct dise_shim {
 	int signals_on;       /* crash handlers installed */
 	int debug;            /* DISE_DEBUG set: say why we are silent */
 	uint32_t pid;         /* pid this state belongs to (a vfork child differs) */
+	uint32_t ppid;        /* the parent's pid when known without asking (a fork child: the forker), else 0 */
+	uint32_t uid;         /* AT_UID, for START */
 	uint64_t run_start_ns;
 	uint64_t start_wall_ns;
 	int argc;

@@ -25,9 +25,13 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "dise/rawsys.h"
 
 struct dise_shim dise__shim;
 struct dise_real dise__real;
+
+/* The slots a short process's START and EXIT usually take (a START with a short argv and cwd, an EXIT) */
+#define DISE_START_EXIT_SLOTS 4
 
 static char preload_buf[DISE_PATH_MAX + 16]; /* "LD_PRELOAD=<absolute shim path>", built on first exec */
 static char exe_buf[DISE_PATH_MAX];	   /* /proc/self/exe for START, rarely needed (exe_path) */
@@ -88,8 +92,8 @@ uint32_t dise__active_tid(void)
 
 	if (!dise__shim.ring.hdr || dise__shim.disabled)
 		return 0;
-	tid = (uint32_t)syscall(SYS_gettid);
-	return tid == dise__shim.pid || (uint32_t)syscall(SYS_getpid) == dise__shim.pid ? tid : 0;
+	tid = (uint32_t)dise_sys0(SYS_gettid);
+	return tid == dise__shim.pid || (uint32_t)dise_sys0(SYS_getpid) == dise__shim.pid ? tid : 0;
 }
 
 static int ring_reserve(struct dise_rec_sink *s, uint32_t len)
@@ -132,10 +136,13 @@ static const char *exe_path(char *buf)
 {
 	const char *fn = dise__shim.execfn;
 	ssize_t n;
+	int saved;
 
 	if (fn && fn[0] && !dise__has_prefix(fn, "/dev/fd/") && !dise__has_prefix(fn, "/proc/"))
 		return NULL;
+	saved = errno; /* a fork child's START leaves errno alone */
 	n = readlink("/proc/self/exe", buf, DISE_PATH_MAX - 1);
+	errno = saved;
 	buf[n > 0 ? n : 0] = '\0';
 	return buf;
 }
@@ -148,11 +155,15 @@ static const char *exe_path(char *buf)
  */
 static const char *cwd_now(char *buf, size_t size)
 {
-	long n = syscall(SYS_getcwd, buf, size);
+	long n = dise_sys3(SYS_getcwd, (long)buf, (long)size, 0);
+	int saved;
 
 	if (n > 0 && buf[0] == '/')
 		return buf;
-	return getcwd(buf, size) ? buf : "";
+	saved = errno; /* a fork child's START touches errno only here (rawsys.h) */
+	n = getcwd(buf, size) != NULL;
+	errno = saved;
+	return n ? buf : "";
 }
 
 void dise__record_start(uint32_t extra_flags)
@@ -168,8 +179,8 @@ void dise__record_start(uint32_t extra_flags)
 	in.cwd = cwd_now(S->scratch, sizeof(S->scratch));
 	in.argv.v = S->argv;
 	in.wall_ns = S->start_wall_ns;
-	in.ppid = (uint32_t)syscall(SYS_getppid);
-	in.uid = (uint32_t)getauxval(AT_UID);
+	in.ppid = S->ppid ? S->ppid : (uint32_t)dise_sys0(SYS_getppid);
+	in.uid = S->uid;
 	in.flags = S->start_flags | extra_flags;
 	in.exe_id = S->exe_id;
 	in.script_id = S->script_id;
@@ -454,7 +465,9 @@ static void init(int argc, char **argv)
 			prctl(PR_SET_PTRACER, who, 0, 0, 0);
 	}
 
-	S->pid = (uint32_t)syscall(SYS_getpid);
+	S->pid = (uint32_t)dise_sys0(SYS_getpid);
+	S->ppid = 0; /* asked at START */
+	S->uid = (uint32_t)getauxval(AT_UID);
 	S->argc = argc;
 	S->argv = argv;
 	S->run_start_ns = dise__now_ns();
@@ -462,12 +475,14 @@ static void init(int argc, char **argv)
 
 	/* the default ring, or the per-user fallback when someone else holds the default path (ring.h) */
 	env = getenv("DISE_RING_SLOTS");
-	r = dise_ring_map_default(DISE_RING_WRITE | DISE_RING_CREATE, env ? (uint32_t)strtoul(env, NULL, 0) : 0, 0,
+	r = dise_ring_map_default(DISE_RING_WRITE | DISE_RING_CREATE | DISE_RING_SPLIT, env ? (uint32_t)strtoul(env, NULL, 0) : 0, 0,
 				  &S->ring, path, sizeof(S->scratch));
 	if (r < 0) {
 		dise__debug("no usable ring, recording nothing", -r);
 		return;
 	}
+	/* START and EXIT go to the next few slots: their page mapped in now, not by a read fault (ring.h) */
+	dise_ring_populate_next(&S->ring, DISE_START_EXIT_SLOTS);
 
 	/*
 	 * One stat: of what was executed. For an ELF that is the executable

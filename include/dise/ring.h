@@ -164,6 +164,17 @@ struct dise_ring_stats {
 enum {
 	DISE_RING_WRITE = 1 << 0,  /* map read-write (producers, consumer); else read-only */
 	DISE_RING_CREATE = 1 << 1, /* create the file when it does not exist */
+	/*
+	 * Map the header page and the slots as two mappings, the header's
+	 * first (for the shim). A new process's first mapping lands next to
+	 * its libraries, in a 2 MiB stretch whose page table exists already;
+	 * the header at the bottom of one 8 MiB mapping sat in a stretch of
+	 * its own, and its first touch allocated a page table too: 74 us
+	 * against 17 us in a fresh process on this project's VM kind
+	 * (docs/shim-cost.md). A fork child's page tables of the libraries'
+	 * data are copied, so there too the header's fault finds its table.
+	 */
+	DISE_RING_SPLIT = 1 << 2,
 };
 
 /*
@@ -211,6 +222,20 @@ int dise_ring_map_default(int flags, uint32_t nslots, uint32_t nshards, dise_rin
  */
 int dise_ring_map(const char *path, int flags, uint32_t nslots, uint32_t nshards, dise_ring *ret);
 
+/*
+ * Maps in, writable, the page(s) of the next nslots slots of the current
+ * CPU's shard (MADV_POPULATE_WRITE): a short process's records go there,
+ * and its first touch of them would otherwise be a read fault that also
+ * maps the pages around (fault-around), the dearest way into a page
+ * (docs/shim-cost.md). A hint only: a kernel without it, or another
+ * producer taking those slots first, only means a page fault later.
+ * One system call; async-signal-safe.
+ */
+void dise_ring_populate_next(const dise_ring *r, uint32_t nslots);
+
+/* The mapped regions of r (one, or two when mapped with DISE_RING_SPLIT): their count. */
+int dise_ring_regions(const dise_ring *r, void *ret_p[2], size_t ret_n[2]);
+
 /* Unmaps; accepts a ring that was never mapped. */
 void dise_ring_unmap(dise_ring *r);
 
@@ -228,6 +253,9 @@ static inline struct dise_ring_stats dise_ring_stats_of(const dise_ring *r)
 
 /* ---- producer (ring/ring-producer.c): all async-signal-safe, lock-free,
  *      no allocation and no system call ---- */
+
+/* The shard a producer on the current CPU writes to. */
+uint32_t dise_ring_shard_here(const dise_ring *r);
 
 /*
  * Reserves room for a record of len bytes in the shard of the current CPU.

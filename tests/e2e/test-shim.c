@@ -237,6 +237,7 @@ static void test_crashes(void **state)
 		{ "overflow", SIGSEGV, "dise_test_crash_recurse" },
 		{ "thread", SIGSEGV, "dise_test_crash_segv" },
 		{ "thread-overflow", SIGSEGV, "dise_test_crash_recurse" },
+		{ "thread-overflow-reused", SIGSEGV, "dise_test_crash_recurse" }, /* on a spare alternate stack */
 		{ "thread-after-main", SIGSEGV, "dise_test_crash_segv" }, /* the main thread ended (pthread_exit) */
 		{ "race", SIGSEGV, "dise_test_crash_segv" },
 		{ "own-handler-reraise", SIGSEGV, "dise_test_crash_segv" },

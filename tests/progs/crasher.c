@@ -80,6 +80,11 @@ static void *thread_late(void *arg)
 	return arg;
 }
 
+static void *thread_noop(void *arg)
+{
+	return arg;
+}
+
 static void *thread_overflow(void *arg)
 {
 	(void)arg;
@@ -143,6 +148,17 @@ NOINLINE void dispatch(const char *mode)
 	} else if (!strcmp(mode, "thread-overflow")) {
 		pthread_t t;
 
+		pthread_create(&t, NULL, thread_overflow, NULL);
+		pthread_join(t, NULL);
+	} else if (!strcmp(mode, "thread-overflow-reused")) {
+		/* threads come and go first: the overflowing one runs on an alternate stack one of them had */
+		pthread_t t;
+		int i;
+
+		for (i = 0; i < 3; i++) {
+			pthread_create(&t, NULL, thread_noop, NULL);
+			pthread_join(t, NULL);
+		}
 		pthread_create(&t, NULL, thread_overflow, NULL);
 		pthread_join(t, NULL);
 	} else if (!strcmp(mode, "race")) {

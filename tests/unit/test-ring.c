@@ -108,6 +108,47 @@ static void test_create_and_header(void **state)
 	dise_ring_unmap(&r);
 }
 
+/* The shim's mapping: the header's page and the slots as two mappings; records go round intact; unmap frees both. */
+static void test_split_mapping(void **state)
+{
+	static uint8_t buf[DISE_RECORD_MAX];
+	dise_ring r;
+	dise_ring_reader *rd;
+	void *p[2];
+	size_t n[2], len;
+	uint64_t seq, id;
+	unsigned char vec;
+	int k, i;
+
+	(void)state;
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE | DISE_RING_SPLIT, 64, 1, &r), 0);
+	k = dise_ring_regions(&r, p, n);
+	if (k == 2) {
+		assert_ptr_equal(p[0], r.hdr);
+		assert_int_equal(n[0], DISE_RING_HEADER_SIZE);
+		assert_ptr_equal(p[1], r.slots);
+		assert_int_equal(n[1], dise_ring_file_size(1, 64) - DISE_RING_HEADER_SIZE);
+	} else { /* the kernel put the slots right above the header: one mapping of the file after all */
+		assert_int_equal(k, 1);
+		assert_ptr_equal((char *)r.slots, (char *)r.hdr + DISE_RING_HEADER_SIZE);
+	}
+	assert_int_equal(dise_ring_reader_new(ring_path, 0, 50, &rd), 0);
+	for (seq = 0; seq < 500; seq++) { /* many laps of 64 slots */
+		uint32_t pr;
+		uint64_t sq;
+
+		assert_int_equal(put_test(&r, 1, seq, 48 + (uint32_t)(seq % 3) * DISE_SLOT_DATA), 0);
+		assert_int_equal(dise_ring_read(rd, buf, sizeof(buf), &len, &id), 1);
+		check_test(buf, len, &pr, &sq);
+		assert_int_equal(sq, seq);
+		assert_int_equal(dise_ring_release(rd), 0);
+	}
+	dise_ring_reader_free(rd);
+	dise_ring_unmap(&r);
+	for (i = 0; i < k; i++) /* both gone */
+		assert_int_equal(mincore(p[i], 4096, &vec), -1);
+}
+
 /* Many laps of a 64-slot ring with records of 1..5 slots, read back intact and in order. */
 static void wrap_around(uint32_t shards)
 {
@@ -816,6 +857,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_create_and_header, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_split_mapping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrap_around, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_drops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_slot, setup, teardown),
