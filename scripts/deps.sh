@@ -1,10 +1,12 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Installs what dise needs to build, test and benchmark, when it is missing (Debian;
-# time, dpkg-dev and xz-utils for bench/workload.sh: /usr/bin/time and apt-get source).
+# time, dpkg-dev and xz-utils for bench/workload.sh: /usr/bin/time and apt-get source;
+# libdw-dev, libdebuginfod-dev, elfutils for symbols; prometheus-node-exporter
+# for the metrics test).
 set -eu
 
-PKGS="cmake make gcc pkg-config binutils libunwind-dev libjansson-dev libcmocka-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev python3 git coreutils bubblewrap golang-go time dpkg-dev xz-utils"
+PKGS="cmake make gcc pkg-config binutils libunwind-dev libjansson-dev libcmocka-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev python3 git coreutils bubblewrap golang-go time dpkg-dev xz-utils libdw-dev libdebuginfod-dev elfutils prometheus-node-exporter"
 
 missing=""
 for p in $PKGS; do
