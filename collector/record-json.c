@@ -175,7 +175,7 @@ static json_t *file_id_json(const struct dise_file_id *id)
 			 (json_int_t)id->size, "mtime_ns", (json_int_t)id->mtime_ns);
 }
 
-static void build_id_hex(const uint8_t *b, uint32_t n, char *out)
+void dise_build_id_hex(const uint8_t *b, uint32_t n, char *out)
 {
 	uint32_t i;
 
@@ -228,7 +228,7 @@ static json_t *crash_json(const struct dise_record *rec)
 	json_object_set_new(o, "modules_truncated", json_boolean(c->flags & DISE_CRASH_MODULES_TRUNC));
 	json_object_set_new(o, "reraised", json_boolean(c->flags & DISE_CRASH_RERAISED));
 	while (dise_record_next_module(rec, &off, &mv) == 0) {
-		build_id_hex(mv.build_id, mv.build_id_len, bid);
+		dise_build_id_hex(mv.build_id, mv.build_id_len, bid);
 		json_array_append_new(mods, json_pack("{s:o,s:o,s:o,s:s}", "path", str(mv.path), "base", hex(mv.base),
 						      "end", hex(mv.end), "build_id", bid));
 	}
@@ -240,7 +240,7 @@ static json_t *crash_json(const struct dise_record *rec)
 		if (frames[i].module) {
 			json_object_set_new(f, "module", str(frames[i].module));
 			json_object_set_new(f, "offset", hex(frames[i].module_off));
-			build_id_hex(frames[i].build_id, frames[i].build_id_len, bid);
+			dise_build_id_hex(frames[i].build_id, frames[i].build_id_len, bid);
 			json_object_set_new(f, "build_id", json_string(bid));
 		}
 		if (frames[i].symbol[0]) {

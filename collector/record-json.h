@@ -34,4 +34,7 @@ void dise_json_text_fix(json_t *v);
  */
 size_t dise_utf8_len(const unsigned char *s, size_t n);
 
+/* A build id of n bytes as 2n lowercase hex digits and a NUL into out. */
+void dise_build_id_hex(const uint8_t *b, uint32_t n, char *out);
+
 #endif
