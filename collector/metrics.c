@@ -200,6 +200,7 @@ struct dise_metrics_writer {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int stop;
+	int last_error; /* said once until it changes */
 	dise_store *st;
 };
 
@@ -213,8 +214,12 @@ static void write_once(struct dise_metrics_writer *w)
 	if (!w->st && dise_store_open(w->db, 1, &w->st) < 0)
 		return;
 	r = dise_metrics_render(w->st, w->db, w->ring, &text, &len);
-	if (r == 0 && (r = dise_file_replace(w->out, text, len, 0644)) < 0)
-		fprintf(stderr, "dise-collectord: cannot write the metrics to '%s': %s\n", w->out, strerror(-r));
+	if (r == 0)
+		r = dise_file_replace(w->out, text, len, 0644);
+	if (r < 0 && r != w->last_error)
+		fprintf(stderr, "dise-collectord: cannot %s the metrics%s%s: %s\n", text ? "write" : "read",
+			text ? " to " : "", text ? w->out : "", strerror(-r));
+	w->last_error = r;
 	free(text);
 }
 
