@@ -7,6 +7,12 @@
  * /usr/lib/debug), the build-id tree /usr/lib/debug/.build-id, and
  * debuginfod when DEBUGINFOD_URLS is set (libdwfl loads libdebuginfod
  * itself); it checks that a debug file found is of the same build.
+ *
+ * Module paths come from CRASH records, which any process of the user can
+ * write: a module, and the debug files libdwfl then opens (blocking, a FIFO
+ * named as a debug link would hold it forever), are opened and read on a
+ * thread with a deadline (bounded.h); a module not ready by then has no
+ * lines.
  */
 #define _GNU_SOURCE
 #include <dwarf.h>
@@ -20,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bounded.h"
 #include "symbols.h"
 
 #define MODULES_MAX 64
@@ -46,6 +53,13 @@ static const Dwfl_Callbacks callbacks = {
 	.debuginfo_path = &debuginfo_path,
 };
 
+static void smod_clear(struct smod *m)
+{
+	if (m->dwfl)
+		dwfl_end(m->dwfl);
+	free(m->path);
+}
+
 dise_symbols *dise_symbols_new(void)
 {
 	return calloc(1, sizeof(struct dise_symbols));
@@ -57,11 +71,8 @@ dise_symbols *dise_symbols_free(dise_symbols *s)
 
 	if (!s)
 		return NULL;
-	for (i = 0; i < s->n; i++) {
-		if (s->mods[i].dwfl)
-			dwfl_end(s->mods[i].dwfl);
-		free(s->mods[i].path);
-	}
+	for (i = 0; i < s->n; i++)
+		smod_clear(&s->mods[i]);
 	free(s);
 	return NULL;
 }
@@ -86,11 +97,56 @@ static void module_open(struct smod *m)
 	if (!m->mod && fcntl(fd, F_GETFD) >= 0)
 		close(fd); /* consumed only on success */
 	dwfl_report_end(m->dwfl, NULL, NULL);
-	if (!m->mod || !m->build_id_len)
+	if (!m->mod)
 		return;
 	n = dwfl_module_build_id(m->mod, &bits, &at);
-	if (n != (int)m->build_id_len || memcmp(bits, m->build_id, (size_t)n) != 0)
+	if (m->build_id_len && (n != (int)m->build_id_len || memcmp(bits, m->build_id, (size_t)n) != 0)) {
 		m->mod = NULL; /* another build at that path now: its lines would be wrong */
+		return;
+	}
+	(void)dwfl_module_getdwarf(m->mod, &at); /* finds and reads the debug file now, within the deadline */
+}
+
+static int open_job_run(void *p)
+{
+	module_open(p);
+	return 0;
+}
+
+static void open_job_done(void *p)
+{
+	smod_clear(p);
+	free(p);
+}
+
+/* A local lookup takes milliseconds; a download from debuginfod may take a while. */
+#define LOCAL_DEADLINE_MS 5000
+#define DEBUGINFOD_DEADLINE_MS 120000
+
+/* module_open() with a deadline: m->mod NULL when it could not be opened in time. */
+static void module_open_bounded(struct smod *m)
+{
+	const char *urls = getenv("DEBUGINFOD_URLS");
+	struct smod *job = calloc(1, sizeof(*job));
+	int r;
+
+	if (!job || !(job->path = strdup(m->path))) {
+		free(job);
+		return;
+	}
+	memcpy(job->build_id, m->build_id, m->build_id_len);
+	job->build_id_len = m->build_id_len;
+	r = dise_bounded(open_job_run, job, open_job_done,
+			 dise_file_deadline_ms(urls && urls[0] ? DEBUGINFOD_DEADLINE_MS : LOCAL_DEADLINE_MS));
+	if (r == -ETIMEDOUT || r == -EBUSY) {
+		if (r == -EBUSY)
+			open_job_done(job);
+		return; /* on timeout the job is the thread's */
+	}
+	m->dwfl = job->dwfl;
+	m->mod = job->mod;
+	free(job->path);
+	free(job);
 }
 
 static struct smod *module_get(dise_symbols *s, const char *path, const uint8_t *build_id, size_t len)
@@ -113,7 +169,7 @@ static struct smod *module_get(dise_symbols *s, const char *path, const uint8_t 
 	memcpy(m->build_id, build_id, len);
 	m->build_id_len = len;
 	s->n++;
-	module_open(m);
+	module_open_bounded(m);
 	return m;
 }
 

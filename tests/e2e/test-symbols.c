@@ -181,6 +181,48 @@ static void test_symbols_debuglink(void **state)
 	free(moved);
 }
 
+/*
+ * A hostile debug file: a FIFO where the .gnu_debuglink of a copy of
+ * symprog-split points (beside it). Opening it would wait for a writer
+ * forever; `dise crashes` ends, the frames without lines (the lookup has a
+ * deadline, DISE_TEST_FILE_DEADLINE_MS here).
+ */
+static void test_symbols_fifo_debuglink(void **state)
+{
+	struct fixture *f = *state;
+	char *copy, *fifo, *cmd, *argv[] = { NULL, "segv", NULL };
+	const char *env[] = { "DISE_TEST_FILE_DEADLINE_MS=300", NULL };
+	struct run_result r;
+	json_t *g;
+
+	assert_true(asprintf(&copy, "%s/symprog-split", f->dir) > 0);
+	assert_true(asprintf(&fifo, "%s/symprog-split.debug", f->dir) > 0);
+	assert_true(asprintf(&cmd, "cp '%s-split' '%s'", prog_path("symprog"), copy) > 0);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	argv[0] = copy;
+	{
+		char *pre;
+		const char *penv[] = { NULL, f->env_ring, NULL };
+
+		assert_true(asprintf(&pre, "LD_PRELOAD=%s", shim_path()) > 0);
+		penv[0] = pre;
+		assert_int_equal(run_cmd(argv, penv, NULL, &r), 0);
+		assert_true(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGSEGV);
+		run_result_free(&r);
+		free(pre);
+	}
+	collect_once(f, &r);
+	run_result_free(&r);
+	g = crashes(f, env);
+	assert_string_equal(json_string_value(json_object_get(top_frame(g, 0), "module")), copy);
+	assert_null(json_object_get(top_frame(g, 0), "source"));
+	json_decref(g);
+	free(cmd);
+	free(fifo);
+	free(copy);
+}
+
 /* A debuginfod server of one file: GET /buildid/<id>/debuginfo answers path, anything else 404. Never returns. */
 _Noreturn static void serve(int ls, const char *id, const char *path)
 {
@@ -273,6 +315,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_symbols_dwarf, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_symbols_debuglink, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_symbols_debuginfod, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_symbols_fifo_debuglink, fixture_setup, fixture_teardown),
 	};
 
 	unsetenv("DEBUGINFOD_URLS"); /* a login shell's default server must not answer for the files of this build */
