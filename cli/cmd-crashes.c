@@ -67,7 +67,6 @@ static json_t *frame_source(dise_symbols *sy, json_t *f, size_t k)
 	if (n <= 0)
 		return NULL;
 	arr = json_array();
-	sy = dise_symbols_new();
 	for (i = 0; i < n; i++) {
 		json_t *o = json_pack("{s:s,s:b}", "function", src[i].function, "inlined", src[i].inlined);
 
