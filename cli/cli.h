@@ -27,6 +27,7 @@ struct dise_cli_cmd {
 int dise_cli_ring(int argc, char **argv, const struct dise_cli_cmd *cmd);
 int dise_cli_runs(int argc, char **argv, const struct dise_cli_cmd *cmd);
 int dise_cli_crashes(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_metrics(int argc, char **argv, const struct dise_cli_cmd *cmd);
 int dise_cli_collector(int argc, char **argv, const struct dise_cli_cmd *cmd);
 int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd);
 int dise_cli_run(int argc, char **argv, const struct dise_cli_cmd *cmd);

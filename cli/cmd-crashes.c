@@ -3,7 +3,8 @@
  * `dise crashes [--json]`: crashes grouped by signature (the top frames as
  * module + offset: stable across ASLR and hosts), with counts, first and
  * last seen, the tools they hit, and the symbolized top frames of the
- * latest one.
+ * latest one: with the source file:line and the inlined functions of each
+ * where debug information is found (symbols.h), looked up now.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include "home.h"
 #include "record-json.h"
 #include "store.h"
+#include "symbols.h"
 
 #define TOP_FRAMES 6
 
@@ -32,11 +34,74 @@ static void print_time(const char *label, int64_t wall_ns)
 	dise_cli_print(stdout, "%s%s", label, buf);
 }
 
+static int hex_bytes(const char *hex, uint8_t *out, size_t size)
+{
+	size_t n = 0;
+	unsigned v;
+
+	while (hex && hex[0] && hex[1] && n < size && sscanf(hex, "%2x", &v) == 1) {
+		out[n++] = (uint8_t)v;
+		hex += 2;
+	}
+	return hex && !hex[0] ? (int)n : 0;
+}
+
+/*
+ * Frame k's place in the source, as a JSON array (innermost first; NULL
+ * when nothing is known): only for a frame whose offset is an address of
+ * the file that ran (its build id recorded), so that a file rebuilt since
+ * says nothing rather than something wrong.
+ */
+static json_t *frame_source(dise_symbols *sy, json_t *f, size_t k)
+{
+	const char *mod = json_string_value(json_object_get(f, "module"));
+	uint8_t bid[64];
+	struct dise_src src[DISE_SRC_MAX];
+	int nb = hex_bytes(json_string_value(json_object_get(f, "build_id")), bid, sizeof(bid)), n, i;
+	json_t *arr;
+
+	if (!mod || nb <= 0)
+		return NULL;
+	n = dise_symbols_lookup(sy, mod, bid, (size_t)nb, (uint64_t)json_integer_value(json_object_get(f, "offset")),
+				k > 0, src, DISE_SRC_MAX);
+	if (n <= 0)
+		return NULL;
+	arr = json_array();
+	for (i = 0; i < n; i++) {
+		json_t *o = json_pack("{s:s,s:b}", "function", src[i].function, "inlined", src[i].inlined);
+
+		if (src[i].file[0])
+			json_object_set_new(o, "file", json_string(src[i].file));
+		if (src[i].line)
+			json_object_set_new(o, "line", json_integer(src[i].line));
+		if (src[i].column)
+			json_object_set_new(o, "column", json_integer(src[i].column));
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
+static void print_source(json_t *src)
+{
+	size_t i;
+
+	for (i = 0; i < json_array_size(src); i++) {
+		json_t *o = json_array_get(src, i);
+		const char *fn = json_string_value(json_object_get(o, "function"));
+		const char *file = json_string_value(json_object_get(o, "file"));
+
+		dise_cli_print(stdout, "        %s:%lld in %s%s\n", file ? file : "??",
+			       (long long)json_integer_value(json_object_get(o, "line")), fn && fn[0] ? fn : "??",
+			       json_is_true(json_object_get(o, "inlined")) ? " (inlined)" : "");
+	}
+}
+
 int dise_cli_crashes(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
 	char home[4096];
 	int json = dise_cli_parse_json(argc, argv, cmd), i, r;
 	dise_store *st;
+	dise_symbols *sy;
 	json_t *arr, *rows;
 
 	r = dise_cli_open_store(1, &st, home, sizeof(home));
@@ -47,6 +112,7 @@ int dise_cli_crashes(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	if (r < 0) /* busy: a partial list is no answer */
 		return dise_cli_error(r, "reading the crashes");
 	arr = json_array();
+	sy = dise_symbols_new();
 	for (i = 0; i < (int)json_array_size(rows); i++) {
 		json_t *row = json_array_get(rows, i);
 		const char *frames = json_string_value(json_object_get(row, "frames"));
@@ -62,8 +128,13 @@ int dise_cli_crashes(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		json_t *fr = frames ? json_loads(frames, 0, &err) : NULL, *top = json_array();
 		size_t k;
 
-		for (k = 0; fr && k < json_array_size(fr) && json_array_size(top) < TOP_FRAMES; k++)
-			json_array_append(top, json_array_get(fr, k));
+		for (k = 0; fr && k < json_array_size(fr) && json_array_size(top) < TOP_FRAMES; k++) {
+			json_t *f = json_deep_copy(json_array_get(fr, k)), *src = sy ? frame_source(sy, f, k) : NULL;
+
+			if (src)
+				json_object_set_new(f, "source", src);
+			json_array_append_new(top, f);
+		}
 		json_decref(fr);
 		if (json) {
 			json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:i,s:s,s:s,s:o}", "signature", sig, "count", count,
@@ -97,10 +168,12 @@ int dise_cli_crashes(int argc, char **argv, const struct dise_cli_cmd *cmd)
 			if (mod)
 				dise_cli_print(stdout, " (%s+0x%llx)", mod, (unsigned long long)json_integer_value(json_object_get(f, "offset")));
 			putchar('\n');
+			print_source(json_object_get(f, "source"));
 		}
 		json_decref(top);
 	}
 	json_decref(rows);
+	dise_symbols_free(sy);
 	if (json) {
 		dise_cli_json_print(arr);
 	}

@@ -132,6 +132,10 @@ static const struct dise_cli_cmd commands[] = {
 	  "  first and last seen, the tools they hit, the strikes they made and the top frames\n"
 	  "  of the latest one\n"
 	  "  --json   a JSON array instead of text\n" },
+	{ "metrics", dise_cli_metrics, "Prometheus metrics: runs, failures, crashes, heals, the ring",
+	  "usage: dise metrics\n"
+	  "  the metrics dise-collectord writes for node-exporter's textfile collector\n"
+	  "  (--metrics-file), computed now, in the Prometheus text exposition format\n" },
 	{ "health", dise_cli_health, "versions by health, recent failures, what runs instead",
 	  "usage: dise health [--json]\n"
 	  "  versions by health, runs, queued heal requests, how healing went (routed to a\n"

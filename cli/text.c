@@ -20,30 +20,6 @@
 #include "cli.h"
 #include "record-json.h"
 
-/* The length of the valid UTF-8 sequence at s (at most n bytes), 0 when none starts there. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	size_t k, i;
-	uint32_t c;
-
-	if (s[0] < 0x80)
-		return 1;
-	k = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
-	if (!k || k > n || (s[0] >= 0xf5))
-		return 0;
-	c = s[0] & (0x7f >> k);
-	for (i = 1; i < k; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = c << 6 | (s[i] & 0x3f);
-	}
-	/* overlong, surrogates, beyond U+10FFFF, and the C1 controls (U+0080..U+009F) */
-	if ((k == 3 && c < 0x800) || (k == 4 && c < 0x10000) || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff ||
-	    (c >= 0x80 && c <= 0x9f))
-		return 0;
-	return k;
-}
-
 void dise_cli_escape(FILE *f, const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -54,7 +30,7 @@ void dise_cli_escape(FILE *f, const char *s, size_t n)
 			fputc(p[i++], f);
 			continue;
 		}
-		if (p[i] >= 0x80 && (k = utf8_len(p + i, n - i))) {
+		if (p[i] >= 0x80 && (k = dise_utf8_len(p + i, n - i))) {
 			fwrite(p + i, 1, k, f);
 			i += k;
 			continue;

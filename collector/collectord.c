@@ -55,6 +55,7 @@
 #include "heal.h"
 #include "notify.h"
 #include "ingest.h"
+#include "metrics.h"
 #include "proc.h"
 #include "resolve.h"
 #include "status.h"
@@ -520,7 +521,10 @@ static int usage(FILE *f, int rc)
 	      "  --foreground   run in this terminal (the default)\n"
 	      "  --daemon       detach and run in the background\n"
 	      "  --once         drain what the ring holds, then exit\n"
-	      "  --batch N      records per transaction (default 4096)\n",
+	      "  --batch N      records per transaction (default 4096)\n"
+	      "  --metrics-file PATH  where to write the Prometheus metrics (default: $DISE_METRICS_FILE,\n"
+	      "                 else $DISE_HOME/metrics.prom; \"off\": none)\n"
+	      "  --metrics-interval S seconds between two writes of the metrics (default 15)\n",
 	      f);
 	return rc;
 }
@@ -692,9 +696,13 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "foreground", no_argument, NULL, 'f' }, { "daemon", no_argument, NULL, 'd' },
 		{ "once", no_argument, NULL, 'o' },       { "batch", required_argument, NULL, 'b' },
-		{ "help", no_argument, NULL, 'h' },       { NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, 'h' },       { "metrics-file", required_argument, NULL, 'm' },
+		{ "metrics-interval", required_argument, NULL, 'i' }, { NULL, 0, NULL, 0 },
 	};
-	char home[4096], db[4200], lock[4200], cas[4200], conf[4200], ring[DISE_PATH_MAX], err[512];
+	char home[4096], db[4200], lock[4200], cas[4200], conf[4200], ring[DISE_PATH_MAX], err[512], metrics[4200];
+	const char *metrics_arg = getenv("DISE_METRICS_FILE");
+	unsigned long metrics_s = 15;
+	dise_metrics_writer *mw = NULL;
 	struct dise_config cfg;
 	struct resolver_arg ra = { db, cas, &cfg, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, { 0 },
 				   PTHREAD_MUTEX_INITIALIZER };
@@ -720,6 +728,8 @@ int main(int argc, char **argv)
 		case 'd': daemon = 1; break;
 		case 'o': once = 1; break;
 		case 'b': batch = strtoul(optarg, NULL, 0); break;
+		case 'm': metrics_arg = optarg; break;
+		case 'i': metrics_s = strtoul(optarg, NULL, 10); break;
 		case 'h': return usage(stdout, 0);
 		default: return usage(stderr, 2);
 		}
@@ -728,13 +738,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dise-collectord: --batch must be between 1 and 1000000\n");
 		return 2;
 	}
+	if (metrics_s == 0 || metrics_s > 86400) {
+		fprintf(stderr, "dise-collectord: --metrics-interval must be between 1 and 86400 seconds\n");
+		return 2;
+	}
 	r = dise_home(home, sizeof(home));
 	if (r < 0) {
 		fprintf(stderr, "dise-collectord: cannot make the state directory: %s\n", strerror(-r));
 		return 1;
 	}
 	if (dise_path_join(db, sizeof(db), home, "dise.db") < 0 || dise_path_join(lock, sizeof(lock), home, "collector.lock") < 0 ||
-	    dise_path_join(cas, sizeof(cas), home, "cas") < 0 || dise_path_join(conf, sizeof(conf), home, "dise.json") < 0) {
+	    dise_path_join(cas, sizeof(cas), home, "cas") < 0 || dise_path_join(conf, sizeof(conf), home, "dise.json") < 0 ||
+	    snprintf(metrics, sizeof(metrics), "%s", metrics_arg && metrics_arg[0] ? metrics_arg : "") >= (int)sizeof(metrics) ||
+	    (!metrics[0] && dise_path_join(metrics, sizeof(metrics), home, "metrics.prom") < 0)) {
 		fprintf(stderr, "dise-collectord: path too long\n");
 		return 1;
 	}
@@ -812,6 +828,8 @@ int main(int argc, char **argv)
 		resolver_on = pthread_create(&resolver, NULL, resolver_main, &ra) == 0;
 		notifier_on = cfg.webhook && pthread_create(&notifier, NULL, notifier_main, &ra) == 0;
 	}
+	if (strcmp(metrics, "off") != 0 && (r = dise_metrics_writer_start(db, ring, metrics, (unsigned)metrics_s * 1000, &mw)) < 0)
+		fprintf(stderr, "dise-collectord: cannot start writing the metrics: %s\n", strerror(-r));
 	while (!stop) {
 		uint64_t failures = stats.failures;
 
@@ -877,6 +895,7 @@ int main(int argc, char **argv)
 	}
 	if (cfg.webhook)
 		curl_global_cleanup();
+	dise_metrics_writer_stop(mw); /* after the last batch: its last write has everything */
 	fprintf(stderr,
 		"dise-collectord: stored %llu records, %llu read again and skipped, %llu malformed, %llu runs vanished\n",
 		(unsigned long long)stats.stored, (unsigned long long)stats.skipped, (unsigned long long)stats.bad,

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "crash-sig.h"
+#include "record-json.h"
 #include "unwind.h"
 
 static const char *base_name(const char *p)
@@ -181,6 +182,12 @@ void dise_crash_signature(const struct dise_record *rec, char sig[24], char sym[
 
 			json_object_set_new(f, "module", json_string(fr[i].module));
 			json_object_set_new(f, "offset", json_integer((json_int_t)fr[i].module_off));
+			if (fr[i].in_file && fr[i].build_id_len) { /* for source lines later (symbols.h), not the signature */
+				char hex[2 * DISE_BUILD_ID_MAX + 1];
+
+				dise_build_id_hex(fr[i].build_id, fr[i].build_id_len, hex);
+				json_object_set_new(f, "build_id", json_string(hex));
+			}
 			if (i >= first && used < SIGNATURE_FRAMES) {
 				if (fr[i].build_id_len)
 					h = fnv(h, fr[i].build_id, fr[i].build_id_len);

@@ -83,6 +83,30 @@ char *dise_json_text_bytes(json_t *v)
 	return b;
 }
 
+/* record-json.h */
+size_t dise_utf8_len(const unsigned char *s, size_t n)
+{
+	size_t k, i;
+	uint32_t c;
+
+	if (s[0] < 0x80)
+		return 1;
+	k = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+	if (!k || k > n || (s[0] >= 0xf5))
+		return 0;
+	c = s[0] & (0x7f >> k);
+	for (i = 1; i < k; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	/* overlong, surrogates, beyond U+10FFFF, and the C1 controls (U+0080..U+009F) */
+	if ((k == 3 && c < 0x800) || (k == 4 && c < 0x10000) || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff ||
+	    (c >= 0x80 && c <= 0x9f))
+		return 0;
+	return k;
+}
+
 /* Whether string x holds UTF-8 (jansson's own check). */
 static int is_utf8(json_t *x)
 {
@@ -151,7 +175,7 @@ static json_t *file_id_json(const struct dise_file_id *id)
 			 (json_int_t)id->size, "mtime_ns", (json_int_t)id->mtime_ns);
 }
 
-static void build_id_hex(const uint8_t *b, uint32_t n, char *out)
+void dise_build_id_hex(const uint8_t *b, uint32_t n, char *out)
 {
 	uint32_t i;
 
@@ -204,7 +228,7 @@ static json_t *crash_json(const struct dise_record *rec)
 	json_object_set_new(o, "modules_truncated", json_boolean(c->flags & DISE_CRASH_MODULES_TRUNC));
 	json_object_set_new(o, "reraised", json_boolean(c->flags & DISE_CRASH_RERAISED));
 	while (dise_record_next_module(rec, &off, &mv) == 0) {
-		build_id_hex(mv.build_id, mv.build_id_len, bid);
+		dise_build_id_hex(mv.build_id, mv.build_id_len, bid);
 		json_array_append_new(mods, json_pack("{s:o,s:o,s:o,s:s}", "path", str(mv.path), "base", hex(mv.base),
 						      "end", hex(mv.end), "build_id", bid));
 	}
@@ -216,7 +240,7 @@ static json_t *crash_json(const struct dise_record *rec)
 		if (frames[i].module) {
 			json_object_set_new(f, "module", str(frames[i].module));
 			json_object_set_new(f, "offset", hex(frames[i].module_off));
-			build_id_hex(frames[i].build_id, frames[i].build_id_len, bid);
+			dise_build_id_hex(frames[i].build_id, frames[i].build_id_len, bid);
 			json_object_set_new(f, "build_id", json_string(bid));
 		}
 		if (frames[i].symbol[0]) {

@@ -27,4 +27,14 @@ char *dise_json_text_bytes(json_t *v);
 /* Every string in v whose bytes are not UTF-8 (json_stringn_nocheck) replaced by its dise_json_text() form. */
 void dise_json_text_fix(json_t *v);
 
+/*
+ * The length of the valid UTF-8 sequence at s (at most n bytes, n >= 1), 0
+ * when none starts there (overlong forms, surrogates and C1 controls are
+ * not valid here).
+ */
+size_t dise_utf8_len(const unsigned char *s, size_t n);
+
+/* A build id of n bytes as 2n lowercase hex digits and a NUL into out. */
+void dise_build_id_hex(const uint8_t *b, uint32_t n, char *out);
+
 #endif

@@ -17,16 +17,48 @@
 
 #define STATUS_FILE "collector.status"
 
+int dise_file_replace(const char *path, const void *data, size_t len, mode_t mode)
+{
+	char tmp[4300];
+	const char *p = data;
+	size_t done = 0;
+	int fd, r = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid()) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, mode) < 0) /* whatever the umask took away, or the mode of a leftover */
+		r = -errno;
+	while (r == 0 && done < len) {
+		ssize_t n = write(fd, p + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			r = n < 0 ? -errno : -EIO;
+		else
+			done += (size_t)n;
+	}
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
 int dise_status_set(const char *home, const char *fmt, ...)
 {
-	char path[4200], tmp[4300], line[1024];
+	char path[4200], line[1024];
 	struct timespec ts;
 	va_list ap;
 	char *c;
-	int fd, n, r = 0;
+	int n;
 
-	if (dise_path_join(path, sizeof(path), home, STATUS_FILE) < 0 ||
-	    snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid()) >= (int)sizeof(tmp))
+	if (dise_path_join(path, sizeof(path), home, STATUS_FILE) < 0)
 		return -ENAMETOOLONG;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	n = snprintf(line, sizeof(line), "%" PRId64 " ", (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
@@ -37,18 +69,7 @@ int dise_status_set(const char *home, const char *fmt, ...)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = '?';
 	strcat(line, "\n");
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, line, strlen(line)) != (ssize_t)strlen(line))
-		r = -EIO;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp);
-	return r;
+	return dise_file_replace(path, line, strlen(line), 0600);
 }
 
 int dise_status_clear(const char *home)

@@ -10,6 +10,15 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * Replaces the file at path with len bytes of data, atomically: written to
+ * "<path>.<pid>" (never followed if a symlink, chmod'ed to mode), then
+ * renamed over path; on any error the temporary file is removed and path
+ * is untouched. Returns 0 or -errno.
+ */
+int dise_file_replace(const char *path, const void *data, size_t len, mode_t mode);
 
 /* Records the error (printf-style, made one line). Returns 0 or -errno. */
 int dise_status_set(const char *home, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

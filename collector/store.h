@@ -451,4 +451,24 @@ struct dise_event {
 int dise_store_notify_events(dise_store *st, int64_t after, struct dise_event *ev, int max);
 void dise_events_free(struct dise_event *ev, int n);
 
+/*
+ * ---- Prometheus metrics (store-metrics.c; formatted by metrics.c) ----
+ * Each family's rows: its label values, then the value.
+ */
+enum dise_metric {
+	DISE_METRIC_RUNS,	/* tool, outcome: ended runs */
+	DISE_METRIC_FAILURES,	/* tool, outcome: of those, failures (outcome.h, no tool policy) */
+	DISE_METRIC_CRASHES,	/* signature, tool, signal: crashes (the 500 most frequent groups) */
+	DISE_METRIC_HEALS,	/* tool: versions pruned by the healer */
+	DISE_METRIC_ROUTES,	/* tool: routes to an ancestor made by the healer */
+	DISE_METRIC_HEAL_STEPS, /* step, result: every step of the journal */
+	DISE_METRIC_ROUTED,	/* tool, version: 1 per route in effect */
+	DISE_METRIC_VERSIONS,	/* health: versions */
+	DISE_METRIC_MAX,
+};
+#define DISE_METRIC_LABELS_MAX 4
+/* Calls fn for each row of family m (stops at fn's first error, and returns it). 0 or -errno. */
+int dise_store_metric(dise_store *st, enum dise_metric m,
+		      int (*fn)(void *arg, const char *const *labels, int nlabels, int64_t value), void *arg);
+
 #endif

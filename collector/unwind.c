@@ -419,6 +419,7 @@ static void describe(struct uctx *c, uint64_t ip, int first, struct dise_frame *
 		uint64_t va = ip - m->bias, look = first || va == 0 ? va : va - 1, off = 0;
 
 		f->module_off = va;
+		f->in_file = 1;
 		name = dise_elf_symbol(m->elf, look, &off);
 		if (name) {
 			strncpy(f->symbol, name, sizeof(f->symbol) - 1);

@@ -13,6 +13,7 @@ struct dise_frame {
 	uint64_t ip;
 	const char *module;  /* path from the record, NULL when ip is in no module */
 	uint64_t module_off; /* ip as an address of the ELF file (ip - load bias) */
+	int in_file;	     /* the module's file on disk is the one that ran: module_off is an address of it */
 	char symbol[128];    /* empty when unknown */
 	uint64_t symbol_off;
 	uint8_t build_id[DISE_BUILD_ID_MAX];

@@ -23,7 +23,7 @@
 
 /* Every command of the table in cli/main.c. */
 static const char *const commands[] = {
-	"run", "attach", "runs", "crashes", "health", "lineage", "pruned", "rules", "journal",
+	"run", "attach", "runs", "crashes", "metrics", "health", "lineage", "pruned", "rules", "journal",
 	"heal", "reset", "tool", "collector", "ring", "version", "help",
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
