@@ -48,6 +48,7 @@ int dise_cli_tools(int argc, char **argv, const struct dise_cli_cmd *cmd);
 struct dise_store;
 int dise_cli_tool_name(struct dise_store *st, const char *name, char *buf, size_t size);
 int dise_cli_attach(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_core(int argc, char **argv, const struct dise_cli_cmd *cmd);
 
 struct dise_store;
 /*
