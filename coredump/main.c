@@ -16,6 +16,10 @@
  *      needs kept (core.c);
  *   6. writes START and CRASH (flags CORE) into the ring: the collector
  *      keeps them only when no shim or tracer recorded this process.
+ * Run by hand with a core file on stdin (the process gone: /proc/PID is not
+ * its dump), it records from the core alone: argv from the core's psargs,
+ * the executable from %E, DISE_RING and the like from its own environment,
+ * and a core with the shim mapped is left to the shim's records.
  * Whatever fails in dise, the core still goes on to the chain; what is not
  * done is said in one line (stderr and syslog).
  */
@@ -354,6 +358,9 @@ int main(int argc, char **argv)
 	dise_chain_close(&pipe_ch);
 	if (!skip && dise_core_err(core))
 		skip = dise_core_err(core);
+	/* live, the collector tells (store-core.c); a core fed later has only its maps to say so */
+	if (!skip && !pr.live && dise_core_mapped(core, "libdise_shim.so"))
+		skip = "the shim was loaded in it: the shim recorded this crash";
 	if (!skip && (r = record(core, &a, &pr, &ring)) < 0)
 		skip = "the ring refused the records";
 	if (skip)

@@ -122,7 +122,7 @@ int dise_core_sysctl_get(const char *file, char *buf, size_t size)
 
 int dise_core_sysctl_set(const char *file, const char *value)
 {
-	int fd = open(file, O_WRONLY | O_CLOEXEC);
+	int fd = open(file, O_WRONLY | O_TRUNC | O_CLOEXEC); /* O_TRUNC: a stand-in file (tests); no effect on /proc/sys */
 	size_t n = strlen(value);
 	ssize_t w;
 
