@@ -201,6 +201,14 @@ static size_t psargs_packed(const char *psargs, char *out, size_t size)
 	return n;
 }
 
+/* %t, the dump's time in seconds; now when that is this very second (runs are ordered by it). */
+static uint64_t dump_wall_ns(const char *t)
+{
+	uint64_t at = strtoull(t, NULL, 10) * 1000000000ull, now = dise_rec_clock_ns(CLOCK_REALTIME);
+
+	return now >= at && now - at < 1000000000ull ? now : at;
+}
+
 /* Step 6: START then CRASH of the run. */
 static int record(dise_core *core, const struct dise_core_args *a, const struct dise_core_proc *pr, dise_ring *ring)
 {
@@ -218,7 +226,7 @@ static int record(dise_core *core, const struct dise_core_args *a, const struct 
 	s.who.pid = (uint32_t)strtoul(a->P, NULL, 10);
 	s.who.tid = s.who.pid;
 	s.who.run_start_ns = pr->live ? pr->start_mono_ns : dise_rec_clock_ns(CLOCK_MONOTONIC) - 1;
-	s.wall_ns = pr->live ? pr->start_wall_ns : strtoull(a->t, NULL, 10) * 1000000000ull;
+	s.wall_ns = pr->live ? pr->start_wall_ns : dump_wall_ns(a->t);
 	s.ppid = pr->live ? pr->ppid : ci->ppid;
 	s.uid = (uint32_t)strtoul(a->u, NULL, 10);
 	s.flags = DISE_START_CORE;

@@ -26,6 +26,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -148,7 +149,7 @@ struct dump {
 	const char *exe;   /* its executable's path */
 	const char *limit; /* %c, RLIMIT_CORE ("" : unlimited) */
 	const char *uid;   /* %u and %g ("" : 0) */
-	const char *t;	   /* %t ("" : 1700000000) */
+	const char *t;	   /* %t ("" : now) */
 };
 
 /* Feeds core to dise-coredump as the kernel would, with f's ring and home and the state file state. */
@@ -160,7 +161,9 @@ static void feed(struct fixture *f, const char *core, const struct dump *d, cons
 	char env_state[4200];
 	const char *env[] = {f->env_ring, f->env_home, env_state, NULL};
 	char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+	char now[32];
 
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
 	if (access(f->ring, F_OK) < 0) { /* the handler writes only into a ring there is: the collector makes it */
 		collect_once(f, r);
 		run_result_free(r);
@@ -173,7 +176,7 @@ static void feed(struct fixture *f, const char *core, const struct dump *d, cons
 	snprintf(env_state, sizeof(env_state), "DISE_CORE_STATE=%s", state);
 	snprintf(cmd, sizeof(cmd), "exec '%s' %d %d %d %d %s %s %s %s 1 %d host 0 '%s' '%s' '%s' < '%s'",
 		 bin_path("dise-coredump"), (int)d->pid, (int)d->pid, (int)d->pid, d->sig,
-		 d->t && d->t[0] ? d->t : "1700000000", uid, uid,
+		 d->t && d->t[0] ? d->t : now, uid, uid,
 		 d->limit && d->limit[0] ? d->limit : "18446744073709551615", (int)d->pid, comm, E, E, core);
 	assert_int_equal(run_cmd(argv, env, NULL, r), 0);
 	assert_true(WIFEXITED(r->status));
@@ -488,6 +491,70 @@ static void test_big_core(void **state)
 	free(dir);
 }
 
+static void copy_prog(const char *prog, const char *to)
+{
+	char cmd[8400];
+
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s.new' && mv '%s.new' '%s'", prog_path(prog), to, to, to);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void dise_run(struct fixture *f, const char *tool, const char *arg, struct run_result *r)
+{
+	char *argv[] = {(char *)bin_path("dise"), "run", (char *)tool, (char *)arg, NULL};
+
+	dise_cmd(f, argv, r);
+}
+
+/*
+ * Strikes and healing for a static binary: a release that ran ok (through
+ * dise run), then one that crashes three times with no shim and no dise run,
+ * seen only by its cores: pruned, routed, and dise run runs the one before.
+ */
+static void test_static_strikes_heal(void **state)
+{
+	struct fixture *f = *state;
+	struct run_result r;
+	char *dir = scratch(f, "c"), *st = write_state(f->dir, ""), *app = NULL, *core;
+	struct dump d = {0};
+	int i;
+
+	need_cores();
+	assert_true(asprintf(&app, "%s/app", f->dir) > 0);
+	copy_prog("static-exit", app); /* the release that works */
+	dise_run(f, app, "0", &r);
+	assert_int_equal(r.status, 0);
+	run_result_free(&r);
+	collector_stop(f); /* dise run started it: from here on the test drains the ring itself */
+	copy_prog("static-crasher", app); /* the next, which crashes */
+	for (i = 0; i < 3; i++) {
+		char *argv[] = {app, "segv", NULL};
+
+		core = make_core(dir, argv, NULL, &d.pid);
+		d.sig = SIGSEGV;
+		d.exe = app;
+		feed(f, core, &d, st, &r);
+		assert_non_null(strstr(r.err, "recorded in"));
+		run_result_free(&r);
+		unlink(core);
+		free(core);
+	}
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE tool LIKE '%/app' AND outcome = 'crash'"), 3);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM heal_requests h JOIN versions v ON v.id = h.version_id "
+				     "JOIN failures x ON x.id = h.failure_id WHERE v.tool LIKE '%/app' AND "
+				     "x.detector = 'three_strikes'"), 1);
+	dise_run(f, app, "0", &r); /* routed: the release before runs in its place */
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "static 0\n");
+	run_result_free(&r);
+	collector_stop(f);
+	free(app);
+	free(st);
+	free(dir);
+}
+
 /* dise core install / uninstall / status on stand-in sysctl files: exactly back as it was. */
 static void test_install_files(void **state)
 {
@@ -683,6 +750,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_chain_pipe, fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_owner_checks, fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_big_core, fixture_setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_static_strikes_heal, fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_install_files, fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_install_refuses_writable_handler, fixture_setup, fixture_teardown),
 	};
