@@ -122,6 +122,10 @@ static char *make_core(const char *dir, char *const argv[], const char *const en
 		struct rlimit inf = {RLIM_INFINITY, RLIM_INFINITY};
 		size_t i;
 
+		int null = open("/dev/null", O_WRONLY);
+
+		if (null < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0) /* a Go panic's pages of goroutines */
+			_exit(125);
 		clearenv();
 		setenv("PATH", "/usr/bin:/bin", 1);
 		for (i = 0; env && env[i]; i++)
@@ -302,6 +306,58 @@ static void test_shim_crash_once(void **state)
 	assert_int_equal(db_count(f, "SELECT COUNT(*) FROM runs"), 1);
 	assert_int_equal(db_count(f, "SELECT COUNT(*) FROM crashes"), 1);
 	free(core);
+	free(st);
+	free(dir);
+}
+
+/* A Go program built with CGO_ENABLED=0 (static, no libc), or NULL when there is no go toolchain. */
+static char *build_go(struct fixture *f)
+{
+	char *out, *cmd;
+
+	if (system("command -v go >/dev/null 2>&1") != 0)
+		return NULL;
+	assert_true(asprintf(&out, "%s/gocrash", f->dir) > 0);
+	assert_true(asprintf(&cmd,
+			     "cd '%s' && env -u LD_PRELOAD CGO_ENABLED=0 GO111MODULE=off GOCACHE='%s/go-cache' "
+			     "GOPATH='%s/go-path' HOME='%s' go build -o '%s' gocrash.go",
+			     DISE_SOURCE_DIR "/tests/progs/go", DISE_BUILD_DIR, DISE_BUILD_DIR, f->dir, out) > 0);
+	assert_int_equal(system(cmd), 0); /* go is there: a build that fails is a failure, not a skip */
+	free(cmd);
+	return out;
+}
+
+/* A Go program's crash (GOTRACEBACK=crash: the runtime dies of SIGABRT): recorded, its frames named. */
+static void test_go_crash(void **state)
+{
+	struct fixture *f = *state;
+	struct run_result r;
+	char *dir = scratch(f, "c"), *st = write_state(f->dir, ""), *core, *go;
+	const char *env[] = {"GOTRACEBACK=crash", NULL};
+	struct dump d = {0};
+
+	need_cores();
+	if (!(go = build_go(f))) {
+		print_message("no go toolchain (scripts/deps.sh installs golang-go)\n");
+		skip();
+	}
+	{
+		char *argv[] = {go, NULL};
+
+		core = make_core(dir, argv, env, &d.pid);
+	}
+	d.sig = SIGABRT;
+	d.exe = go;
+	feed(f, core, &d, st, &r);
+	assert_non_null(strstr(r.err, "recorded in"));
+	run_result_free(&r);
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_int_equal(db_count(f, "SELECT COUNT(*) FROM crashes c JOIN runs r ON r.id = c.run_id WHERE "
+				     "r.path LIKE '%/gocrash' AND c.signal = 6 AND c.frames LIKE '%runtime.raise%'"), 1);
+	unlink(core);
+	free(core);
+	free(go);
 	free(st);
 	free(dir);
 }
@@ -745,6 +801,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_static_crash, fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_same_signature, fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_shim_crash_once, fixture_setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_go_crash, fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_thread_crash, fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_chain_file, fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_chain_pipe, fixture_setup, fixture_teardown),
