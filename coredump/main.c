@@ -201,12 +201,17 @@ static size_t psargs_packed(const char *psargs, char *out, size_t size)
 	return n;
 }
 
-/* %t, the dump's time in seconds; now when that is this very second (runs are ordered by it). */
+/*
+ * The wall time of a run known only from its core: %t, the dump's second,
+ * for a core fed long after; now for a fresh one (within a minute), finer
+ * than %t: runs and versions are ordered by it, and a second cut down
+ * would put this run before the ones that ended just before it.
+ */
 static uint64_t dump_wall_ns(const char *t)
 {
 	uint64_t at = strtoull(t, NULL, 10) * 1000000000ull, now = dise_rec_clock_ns(CLOCK_REALTIME);
 
-	return now >= at && now - at < 1000000000ull ? now : at;
+	return now >= at && now - at < 60 * 1000000000ull ? now : at;
 }
 
 /* Step 6: START then CRASH of the run. */
