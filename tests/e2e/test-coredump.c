@@ -203,7 +203,7 @@ static char *write_state(const char *dir, const char *previous)
 
 static int same_file_prefix(const char *a, const char *b, off_t n)
 {
-	char cmd[8400];
+	char cmd[8800];
 
 	snprintf(cmd, sizeof(cmd), "cmp -s -n %lld '%s' '%s'", (long long)n, a, b);
 	return system(cmd) == 0;
@@ -521,6 +521,62 @@ static void test_owner_checks(void **state)
 	free(dir);
 }
 
+/* A core cut short, or not a core: one line saying why, nothing recorded, the bytes still chained as they came. */
+static void test_bad_core(void **state)
+{
+	struct fixture *f = *state;
+	struct run_result r;
+	char *dir = scratch(f, "c"), *out = scratch(f, "out"), *core, *st, pattern[4200], bad[4300], got[4300], cmd[9000];
+	char *argv[] = {(char *)prog_path("static-crasher"), "segv", NULL};
+	struct dump d = {0};
+	struct rec_list l;
+	static const char *const why[] = {
+	    "the core ended before its notes",
+	    "not a 64-bit little-endian ELF file",
+	    NULL, /* random program headers: whatever they make wrong */
+	    "more than 65534 mappings (PN_XNUM): not supported",
+	};
+	size_t i;
+
+	need_cores();
+	snprintf(pattern, sizeof(pattern), "%s/core.%%t", out);
+	st = write_state(f->dir, pattern);
+	core = make_core(dir, argv, NULL, &d.pid);
+	d.sig = SIGSEGV;
+	d.exe = prog_path("static-crasher");
+	for (i = 0; i < sizeof(why) / sizeof(why[0]); i++) {
+		char t[16];
+
+		snprintf(bad, sizeof(bad), "%s/bad%zu", f->dir, i);
+		if (i == 0) /* cut in its notes */
+			snprintf(cmd, sizeof(cmd), "head -c 3000 '%s' > '%s'", core, bad);
+		else if (i == 1) /* not a core at all */
+			snprintf(cmd, sizeof(cmd), "head -c 70000 /dev/urandom > '%s'", bad);
+		else if (i == 2) /* its ELF header, then garbage */
+			snprintf(cmd, sizeof(cmd), "head -c 64 '%s' > '%s' && head -c 8000 /dev/urandom >> '%s'", core, bad, bad);
+		else /* e_phnum PN_XNUM */
+			snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && printf '\\377\\377' | dd of='%s' bs=1 seek=56 conv=notrunc 2>/dev/null",
+				 core, bad, bad);
+		assert_int_equal(system(cmd), 0);
+		snprintf(t, sizeof(t), "%zu", 100 + i);
+		d.t = t;
+		feed(f, bad, &d, st, &r);
+		assert_non_null(strstr(r.err, "not recorded"));
+		assert_true(!why[i] || strstr(r.err, why[i]));
+		run_result_free(&r);
+		snprintf(got, sizeof(got), "%s/core.%zu", out, 100 + i);
+		assert_int_equal(file_size(got), file_size(bad));
+		assert_true(same_file_prefix(got, bad, file_size(bad)));
+	}
+	read_ring(f->ring, &l);
+	assert_int_equal(l.n, 0);
+	rec_list_free(&l);
+	free(core);
+	free(st);
+	free(out);
+	free(dir);
+}
+
 /* A 2 GiB core streams through in bounded memory. */
 static void test_big_core(void **state)
 {
@@ -806,6 +862,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_chain_file, fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_chain_pipe, fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_owner_checks, fixture_setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_core, fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_big_core, fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_static_strikes_heal, fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_install_files, fixture_setup, fixture_teardown),
