@@ -8,8 +8,8 @@
  * "core" (a file in its cwd). When the pattern is something else, the test
  * (root, holding the core_pattern resource lock) sets "core" for its
  * duration and puts the old one back in its teardown, also when a test
- * failed. Nothing here changes the pattern to a pipe: that is
- * test-coredump-install (`--install`), which ctest runs alone (RUN_SERIAL):
+ * failed (tests/e2e/core-util.c). Nothing here changes the pattern to a
+ * pipe: that is test-coredump-install, which ctest runs alone (RUN_SERIAL):
  * it installs dise-coredump for real, crashes programs, and uninstalls.
  */
 #define _GNU_SOURCE
@@ -29,122 +29,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core-util.h"
 #include "harness.h"
 
 #include <cmocka.h>
 
-#define PATTERN "/proc/sys/kernel/core_pattern"
-#define PIPE_LIMIT "/proc/sys/kernel/core_pipe_limit"
-
-static char saved_pattern[256], saved_limit[32];
-static int pattern_changed;
-
-static int read_line(const char *path, char *buf, size_t size)
-{
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return -1;
-	if (!fgets(buf, (int)size, f))
-		buf[0] = '\0';
-	fclose(f);
-	buf[strcspn(buf, "\n")] = '\0';
-	return 0;
-}
-
-static int write_line(const char *path, const char *v)
-{
-	FILE *f = fopen(path, "w");
-	int r;
-
-	if (!f)
-		return -1;
-	r = fputs(v, f) < 0;
-	return (fclose(f) != 0 || r) ? -1 : 0;
-}
-
-static void restore_pattern(void)
-{
-	if (pattern_changed) {
-		write_line(PATTERN, saved_pattern);
-		write_line(PIPE_LIMIT, saved_limit);
-		pattern_changed = 0;
-	}
-}
-
-/* Cores as files named "core" in the crashing process's cwd (see the top). */
-static int cores_setup(void **state)
-{
-	(void)state;
-	if (read_line(PATTERN, saved_pattern, sizeof(saved_pattern)) < 0 ||
-	    read_line(PIPE_LIMIT, saved_limit, sizeof(saved_limit)) < 0)
-		return 0;
-	if (strcmp(saved_pattern, "core")) {
-		if (write_line(PATTERN, "core") < 0)
-			return 0; /* the tests skip: no way to make real cores */
-		pattern_changed = 1;
-	}
-	atexit(restore_pattern);
-	return 0;
-}
-
-static int cores_teardown(void **state)
-{
-	(void)state;
-	restore_pattern();
-	return 0;
-}
-
-static void need_cores(void)
-{
-	char p[256];
-
-	if (read_line(PATTERN, p, sizeof(p)) < 0 || strcmp(p, "core")) {
-		print_message("kernel.core_pattern is not 'core' and cannot be set (not root?): no real cores to feed\n");
-		skip();
-	}
-}
-
-/*
- * Runs argv in dir with RLIMIT_CORE unlimited and env ("K=V", NULL-ended,
- * may be NULL) on a clean environment; asserts it dumped core. Returns the
- * core's path (malloc'ed), its pid in *ret_pid.
- */
-static char *make_core(const char *dir, char *const argv[], const char *const env[], pid_t *ret_pid)
-{
-	char path[4096];
-	struct stat st;
-	int status;
-	pid_t pid = fork();
-
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct rlimit inf = {RLIM_INFINITY, RLIM_INFINITY};
-		size_t i;
-
-		int null = open("/dev/null", O_WRONLY);
-
-		if (null < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0) /* a Go panic's pages of goroutines */
-			_exit(125);
-		clearenv();
-		setenv("PATH", "/usr/bin:/bin", 1);
-		for (i = 0; env && env[i]; i++)
-			putenv((char *)env[i]);
-		if (chdir(dir) < 0 || setrlimit(RLIMIT_CORE, &inf) < 0)
-			_exit(126);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFSIGNALED(status));
-	assert_true(WCOREDUMP(status));
-	snprintf(path, sizeof(path), "%s/core", dir);
-	if (stat(path, &st) < 0) /* kernel.core_uses_pid */
-		snprintf(path, sizeof(path), "%s/core.%d", dir, (int)pid);
-	assert_int_equal(stat(path, &st), 0);
-	*ret_pid = pid;
-	return strdup(path);
-}
 
 /* The kernel's expansions for a dump of pid (uid 0 unless uid says), pid = tid. */
 struct dump {
@@ -199,30 +88,6 @@ static char *write_state(const char *dir, const char *previous)
 	assert_int_equal(fclose(out), 0);
 	assert_int_equal(chmod(path, 0644), 0);
 	return path;
-}
-
-static int same_file_prefix(const char *a, const char *b, off_t n)
-{
-	char cmd[8800];
-
-	snprintf(cmd, sizeof(cmd), "cmp -s -n %lld '%s' '%s'", (long long)n, a, b);
-	return system(cmd) == 0;
-}
-
-static off_t file_size(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 ? st.st_size : -1;
-}
-
-static char *scratch(struct fixture *f, const char *name)
-{
-	char *p = NULL;
-
-	assert_true(asprintf(&p, "%s/%s", f->dir, name) > 0);
-	assert_true(mkdir(p, 0755) == 0 || errno == EEXIST);
-	return p;
 }
 
 /* A static binary's crash, no shim, no dise run: a CRASH run with its frames named. */
@@ -667,191 +532,7 @@ static void test_static_strikes_heal(void **state)
 	free(dir);
 }
 
-/* dise core install / uninstall / status on stand-in sysctl files: exactly back as it was. */
-static void test_install_files(void **state)
-{
-	struct fixture *f = *state;
-	struct run_result r;
-	char *sys = scratch(f, "sys"), path[4200], env_sys[4300], env_state[4300], *v;
-	const char *env[] = {env_sys, env_state, NULL};
-	char *install[] = {(char *)bin_path("dise"), "core", "install", NULL};
-	char *uninstall[] = {(char *)bin_path("dise"), "core", "uninstall", NULL};
-	char *status[] = {(char *)bin_path("dise"), "core", "status", NULL};
-
-	snprintf(env_sys, sizeof(env_sys), "DISE_CORE_SYSCTL=%s", sys);
-	snprintf(env_state, sizeof(env_state), "DISE_CORE_STATE=%s/var/core-previous", f->dir);
-	snprintf(path, sizeof(path), "%s/core_pattern", sys);
-	assert_int_equal(write_line(path, "|/usr/lib/systemd/systemd-coredump %P %u %g %s %t %c %h\n"), 0);
-	snprintf(path, sizeof(path), "%s/core_pipe_limit", sys);
-	assert_int_equal(write_line(path, "0\n"), 0);
-
-	assert_int_equal(run_cmd(install, env, NULL, &r), 0);
-	assert_int_equal(r.status, 0);
-	run_result_free(&r);
-	snprintf(path, sizeof(path), "%s/core_pattern", sys);
-	assert_non_null(v = slurp(path));
-	assert_true(!strncmp(v, "|", 1) && strstr(v, "/dise-coredump %P %i %I %s %t %u %g %c %d %p %h %C %e %f %E"));
-	free(v);
-	snprintf(path, sizeof(path), "%s/core_pipe_limit", sys);
-	assert_non_null(v = slurp(path));
-	assert_string_equal(v, "16");
-	free(v);
-	assert_int_equal(run_cmd(status, env, NULL, &r), 0);
-	assert_non_null(strstr(r.out, "installed, chaining to: |/usr/lib/systemd/systemd-coredump %P %u %g %s %t %c %h"));
-	run_result_free(&r);
-	assert_int_equal(run_cmd(install, env, NULL, &r), 0); /* again: nothing changes, the saved pattern stays */
-	assert_int_equal(r.status, 0);
-	assert_non_null(strstr(r.out, "already installed"));
-	run_result_free(&r);
-
-	assert_int_equal(run_cmd(uninstall, env, NULL, &r), 0);
-	assert_int_equal(r.status, 0);
-	run_result_free(&r);
-	snprintf(path, sizeof(path), "%s/core_pattern", sys);
-	assert_non_null(v = slurp(path));
-	assert_string_equal(v, "|/usr/lib/systemd/systemd-coredump %P %u %g %s %t %c %h");
-	free(v);
-	snprintf(path, sizeof(path), "%s/core_pipe_limit", sys);
-	assert_non_null(v = slurp(path));
-	assert_string_equal(v, "0");
-	free(v);
-	assert_int_equal(run_cmd(uninstall, env, NULL, &r), 0); /* twice: says so, fails */
-	assert_int_equal(WEXITSTATUS(r.status), 1);
-	assert_non_null(strstr(r.err, "not installed"));
-	run_result_free(&r);
-	free(sys);
-}
-
-/* A handler anyone but root could replace is not installed: the kernel would run it as root. */
-static void test_install_refuses_writable_handler(void **state)
-{
-	struct fixture *f = *state;
-	struct run_result r;
-	char *sys = scratch(f, "sys"), *open_dir = scratch(f, "open"), path[4200], env_sys[4300], env_state[4300];
-	const char *env[] = {env_sys, env_state, NULL};
-	char *install[] = {(char *)bin_path("dise"), "core", "install", "--handler", path, NULL};
-	char cmd[8600];
-
-	snprintf(env_sys, sizeof(env_sys), "DISE_CORE_SYSCTL=%s", sys);
-	snprintf(env_state, sizeof(env_state), "DISE_CORE_STATE=%s/var/core-previous", f->dir);
-	snprintf(path, sizeof(path), "%s/core_pattern", sys);
-	assert_int_equal(write_line(path, "core\n"), 0);
-	snprintf(path, sizeof(path), "%s/core_pipe_limit", sys);
-	assert_int_equal(write_line(path, "0\n"), 0);
-	assert_int_equal(chmod(open_dir, 0777), 0);
-	snprintf(path, sizeof(path), "%s/dise-coredump", open_dir);
-	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", bin_path("dise-coredump"), path);
-	assert_int_equal(system(cmd), 0);
-	assert_int_equal(run_cmd(install, env, NULL, &r), 0);
-	assert_int_equal(WEXITSTATUS(r.status), 1);
-	assert_non_null(strstr(r.err, "can be written by someone other than root"));
-	run_result_free(&r);
-	snprintf(path, sizeof(path), "%s/core_pattern", sys);
-	{
-		char *v = slurp(path);
-
-		assert_non_null(v);
-		assert_string_equal(v, "core\n");
-		free(v);
-	}
-	free(open_dir);
-	free(sys);
-}
-
-/* ---- test-coredump-install: the real kernel.core_pattern (run alone) ---- */
-
-#define REAL_STATE "/var/lib/dise/core-previous" /* the kernel gives the handler no environment: the default */
-
-static void need_real_install(void)
-{
-	if (geteuid() != 0 || access(PATTERN, W_OK) < 0) {
-		print_message("needs root and a writable kernel.core_pattern: it installs dise-coredump for real\n");
-		skip();
-	}
-	if (access(REAL_STATE, F_OK) == 0) {
-		print_message("dise-coredump is installed on this machine (" REAL_STATE "): left alone\n");
-		skip();
-	}
-}
-
-static void restore_real(void)
-{
-	restore_pattern();
-	unlink(REAL_STATE);
-}
-
-static void test_real_install(void **state)
-{
-	struct fixture *f = *state;
-	struct run_result r;
-	char *dir = scratch(f, "c"), preload[4200], now[256], cf[4300];
-	const char *env[] = {"DISE_CORE_STATE=", NULL};
-	char *install[] = {(char *)bin_path("dise"), "core", "install", NULL};
-	char *uninstall[] = {(char *)bin_path("dise"), "core", "uninstall", NULL};
-	char *crash_static[] = {(char *)prog_path("static-crasher"), "segv", NULL};
-	char *crash_shim[] = {(char *)prog_path("crasher"), "segv", NULL};
-	const char *crash_env[] = {f->env_ring, NULL};
-	const char *shim_env[] = {f->env_ring, preload, NULL};
-	pid_t pid, shim_pid;
-	char *core;
-
-	need_real_install();
-	assert_int_equal(read_line(PATTERN, saved_pattern, sizeof(saved_pattern)), 0);
-	assert_int_equal(read_line(PIPE_LIMIT, saved_limit, sizeof(saved_limit)), 0);
-	pattern_changed = 1; /* from here on, teardown puts both back whatever happens */
-	atexit(restore_real);
-	if (strcmp(saved_pattern, "core"))
-		assert_int_equal(write_line(PATTERN, "core"), 0); /* the previous handler whose files are checked */
-	collect_once(f, &r); /* the ring */
-	run_result_free(&r);
-	assert_int_equal(run_cmd(install, env, NULL, &r), 0);
-	assert_int_equal(r.status, 0);
-	run_result_free(&r);
-
-	/* a static binary: recorded from the core, and its core file written where "core" put it */
-	core = make_core(dir, crash_static, crash_env, &pid);
-	snprintf(cf, sizeof(cf), "%s/core", dir);
-	assert_true(file_size(cf) > 4096);
-	unlink(core);
-	free(core);
-	/* a shim-watched crash: the kernel dumps it too, recorded once */
-	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", shim_path());
-	core = make_core(dir, crash_shim, shim_env, &shim_pid);
-	free(core);
-
-	assert_int_equal(run_cmd(uninstall, env, NULL, &r), 0);
-	assert_int_equal(r.status, 0);
-	run_result_free(&r);
-	assert_int_equal(read_line(PATTERN, now, sizeof(now)), 0);
-	assert_string_equal(now, strcmp(saved_pattern, "core") ? "core" : saved_pattern);
-	restore_real();
-
-	collect_once(f, &r);
-	run_result_free(&r);
-	{
-		char q[256];
-
-		snprintf(q, sizeof(q), "SELECT COUNT(*) FROM crashes c JOIN runs r ON r.id = c.run_id WHERE r.pid = %d "
-			 "AND c.frames LIKE '%%dise_test_crash_segv%%' AND r.path LIKE '%%/static-crasher'", (int)pid);
-		assert_int_equal(db_count(f, q), 1);
-		snprintf(q, sizeof(q), "SELECT COUNT(*) FROM crashes c JOIN runs r ON r.id = c.run_id WHERE r.pid = %d",
-			 (int)shim_pid);
-		assert_int_equal(db_count(f, q), 1);
-		snprintf(q, sizeof(q), "SELECT COUNT(*) FROM runs WHERE pid = %d", (int)shim_pid);
-		assert_int_equal(db_count(f, q), 1);
-	}
-	free(dir);
-}
-
-static int real_teardown(void **state)
-{
-	(void)state;
-	if (pattern_changed)
-		restore_real();
-	return 0;
-}
-
-int main(int argc, char **argv)
+int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_static_crash, fixture_setup, fixture_teardown),
@@ -865,14 +546,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_bad_core, fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_big_core, fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_static_strikes_heal, fixture_setup, fixture_teardown),
-	    cmocka_unit_test_setup_teardown(test_install_files, fixture_setup, fixture_teardown),
-	    cmocka_unit_test_setup_teardown(test_install_refuses_writable_handler, fixture_setup, fixture_teardown),
-	};
-	const struct CMUnitTest install[] = {
-	    cmocka_unit_test_setup_teardown(test_real_install, fixture_setup, fixture_teardown),
 	};
 
-	if (argc > 1 && !strcmp(argv[1], "--install"))
-		return cmocka_run_group_tests_name("test-coredump-install", install, NULL, real_teardown);
 	return cmocka_run_group_tests(tests, cores_setup, cores_teardown);
 }
