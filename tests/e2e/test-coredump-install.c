@@ -30,6 +30,19 @@
 #include <cmocka.h>
 
 
+/* Stand-in sysctl files in sys (pattern, core_pipe_limit 0) and a state file of f's: their environment entries (4300 bytes each). */
+static void stand_ins(struct fixture *f, const char *sys, const char *pattern, char *env_sys, char *env_state)
+{
+	char path[4200];
+
+	snprintf(env_sys, 4300, "DISE_CORE_SYSCTL=%s", sys);
+	snprintf(env_state, 4300, "DISE_CORE_STATE=%s/var/core-previous", f->dir);
+	snprintf(path, sizeof(path), "%s/core_pattern", sys);
+	assert_int_equal(write_line(path, pattern), 0);
+	snprintf(path, sizeof(path), "%s/core_pipe_limit", sys);
+	assert_int_equal(write_line(path, "0\n"), 0);
+}
+
 /* dise core install / uninstall / status on stand-in sysctl files: exactly back as it was. */
 static void test_install_files(void **state)
 {
@@ -41,12 +54,7 @@ static void test_install_files(void **state)
 	char *uninstall[] = {(char *)bin_path("dise"), "core", "uninstall", NULL};
 	char *status[] = {(char *)bin_path("dise"), "core", "status", NULL};
 
-	snprintf(env_sys, sizeof(env_sys), "DISE_CORE_SYSCTL=%s", sys);
-	snprintf(env_state, sizeof(env_state), "DISE_CORE_STATE=%s/var/core-previous", f->dir);
-	snprintf(path, sizeof(path), "%s/core_pattern", sys);
-	assert_int_equal(write_line(path, "|/usr/lib/systemd/systemd-coredump %P %u %g %s %t %c %h\n"), 0);
-	snprintf(path, sizeof(path), "%s/core_pipe_limit", sys);
-	assert_int_equal(write_line(path, "0\n"), 0);
+	stand_ins(f, sys, "|/usr/lib/systemd/systemd-coredump %P %u %g %s %t %c %h\n", env_sys, env_state);
 
 	assert_int_equal(run_cmd(install, env, NULL, &r), 0);
 	assert_int_equal(r.status, 0);
@@ -95,12 +103,7 @@ static void test_install_refuses_writable_handler(void **state)
 	char *install[] = {(char *)bin_path("dise"), "core", "install", "--handler", path, NULL};
 	char cmd[8600];
 
-	snprintf(env_sys, sizeof(env_sys), "DISE_CORE_SYSCTL=%s", sys);
-	snprintf(env_state, sizeof(env_state), "DISE_CORE_STATE=%s/var/core-previous", f->dir);
-	snprintf(path, sizeof(path), "%s/core_pattern", sys);
-	assert_int_equal(write_line(path, "core\n"), 0);
-	snprintf(path, sizeof(path), "%s/core_pipe_limit", sys);
-	assert_int_equal(write_line(path, "0\n"), 0);
+	stand_ins(f, sys, "core\n", env_sys, env_state);
 	assert_int_equal(chmod(open_dir, 0777), 0);
 	snprintf(path, sizeof(path), "%s/dise-coredump", open_dir);
 	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", bin_path("dise-coredump"), path);
