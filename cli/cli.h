@@ -94,6 +94,7 @@ int dise_cli_replace(const char *path, const char *data, size_t len, unsigned mo
  * 0, or 1 after saying what failed.
  */
 int dise_cli_shim_selftest(const char *shim);
+int dise_cli_core(int argc, char **argv, const struct dise_cli_cmd *cmd);
 
 struct dise_store;
 /*

@@ -17,9 +17,16 @@
  * with the raw wait status and the kernel's resource use, which ends the
  * latest run of that pid unless the shim already ended it (so a SIGKILL is
  * known at once).
+ *
+ * Routes: the shim follows a route from inside the process; a tool no shim
+ * can load into (a static or set-id binary) is routed here, with the same
+ * checks of the target, and recorded as the shim records a route.
  */
 #define _GNU_SOURCE
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <spawn.h>
@@ -111,22 +118,16 @@ static char **child_env(const char *shim, char **ret_owned)
 	return env;
 }
 
-/* WRAPPED START, then TRACED EXIT, built by record/ into the ring. Best effort: the child's fate is what matters. */
-static void record(pid_t pid, const char *path, char **argv, uint64_t t0, uint64_t wall0, int status,
-		   const struct rusage *ru)
+/* A WRAPPED START of path (its identity now) for run (pid, t0), into the ring. */
+static void start_wrapped(dise_ring *ring, pid_t pid, const char *path, char **argv, uint64_t t0, uint64_t wall0)
 {
 	static uint8_t b[DISE_RECORD_MAX];
-	char ring_path[DISE_PATH_MAX], cwd[DISE_PATH_MAX];
+	char cwd[DISE_PATH_MAX];
 	struct dise_rec_start_in in;
-	struct dise_rec_exit e;
 	struct dise_rec_buf buf;
 	struct stat st;
-	dise_ring ring;
 	int len;
 
-	if (dise_cli_ring_path(ring_path, sizeof(ring_path), 0) < 0 ||
-	    dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 0, 0, &ring) < 0)
-		return;
 	memset(&in, 0, sizeof(in));
 	in.who = (struct dise_rec_who){ t0, (uint32_t)pid, (uint32_t)pid };
 	in.wall_ns = wall0;
@@ -147,9 +148,40 @@ static void record(pid_t pid, const char *path, char **argv, uint64_t t0, uint64
 	in.argv.v = argv;
 	dise_rec_buf_init(&buf, b, sizeof(b));
 	if ((len = dise_rec_start_write(&in, &buf.sink)) > 0)
-		dise_ring_put(&ring, b, (uint32_t)len);
+		dise_ring_put(ring, b, (uint32_t)len);
+}
 
-	dise_rec_exit_init(&e, &in.who, status, DISE_EXIT_TRACED);
+/*
+ * WRAPPED START, then TRACED EXIT, built by record/ into the ring; with a
+ * route (target), the records the shim writes when it routes: START of
+ * path, EXEC (ROUTE) to target, START of target. Best effort: the child's
+ * fate is what matters.
+ */
+static void record(pid_t pid, const char *path, const char *target, char **argv, uint64_t t0, uint64_t wall0,
+		   int status, const struct rusage *ru)
+{
+	static uint8_t b[DISE_RECORD_MAX];
+	char ring_path[DISE_PATH_MAX];
+	struct dise_rec_who who = { t0, (uint32_t)pid, (uint32_t)pid };
+	struct dise_rec_exit e;
+	dise_ring ring;
+
+	if (dise_cli_ring_path(ring_path, sizeof(ring_path), 0) < 0 ||
+	    dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 0, 0, &ring) < 0)
+		return;
+	start_wrapped(&ring, pid, path, argv, t0, wall0);
+	if (target) {
+		struct dise_rec_argv a = { .v = argv };
+		struct dise_rec_buf buf;
+		int len;
+
+		dise_rec_buf_init(&buf, b, sizeof(b));
+		if ((len = dise_rec_exec_write(&who, DISE_EXEC_ROUTE, target, &a, &buf.sink)) > 0)
+			dise_ring_put(&ring, b, (uint32_t)len);
+		who.run_start_ns = t0 + 1; /* the routed image: a run of its own, as after the shim's exec */
+		start_wrapped(&ring, pid, target, argv, who.run_start_ns, wall0);
+	}
+	dise_rec_exit_init(&e, &who, status, DISE_EXIT_TRACED);
 	e.user_ns = (uint64_t)ru->ru_utime.tv_sec * 1000000000u + (uint64_t)ru->ru_utime.tv_usec * 1000u;
 	e.sys_ns = (uint64_t)ru->ru_stime.tv_sec * 1000000000u + (uint64_t)ru->ru_stime.tv_usec * 1000u;
 	e.maxrss_kb = (uint64_t)ru->ru_maxrss;
@@ -158,16 +190,67 @@ static void record(pid_t pid, const char *path, char **argv, uint64_t t0, uint64
 	dise_ring_unmap(&ring);
 }
 
+/* Whether no shim can load into path: set-id (the loader drops LD_PRELOAD), or an ELF with no interpreter. */
+static int unwatchable(const char *path, const struct stat *st)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	int fd, r = 1;
+	unsigned i;
+
+	if (st->st_mode & (S_ISUID | S_ISGID))
+		return 1;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(ph))
+		r = 0; /* a script, or not ours to judge: the shim's */
+	for (i = 0; r && i < eh.e_phnum; i++)
+		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + i * sizeof(ph))) != (ssize_t)sizeof(ph) ||
+		    ph.p_type == PT_INTERP)
+			r = 0;
+	close(fd);
+	return r;
+}
+
+/*
+ * The route of a tool no shim can watch (a static or set-id binary): the
+ * shim routes the others itself, in the process. 1 with the target in
+ * target, or 0: none, or one the shim's checks refuse.
+ */
+static int route_of(const char *path, char *target, size_t size)
+{
+	char ring_path[DISE_PATH_MAX], rpath[DISE_PATH_MAX + 8], again[DISE_PATH_MAX];
+	struct dise_file_id id, to, to2;
+	int64_t ctime = 0;
+	struct stat st;
+	uint32_t owner = (uint32_t)geteuid();
+
+	if (stat(path, &st) < 0 || !unwatchable(path, &st))
+		return 0;
+	id.dev = st.st_dev;
+	id.ino = st.st_ino;
+	id.size = (uint64_t)st.st_size;
+	id.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	if (dise_cli_ring_path(ring_path, sizeof(ring_path), 0) < 0 ||
+	    dise_routes_path(ring_path, rpath, sizeof(rpath)) < 0 ||
+	    dise_routes_lookup(rpath, owner, &id, target, size, &to, &ctime, NULL) != 1 ||
+	    !dise_routes_target_ok(target, &to, ctime, owner))
+		return 0;
+	/* a route to a routed version: a loop, or a table gone wrong */
+	return dise_routes_lookup(rpath, owner, &to, again, sizeof(again), &to2, NULL, NULL) == 0;
+}
+
 int dise_cli_run(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
-	char shim[PATH_MAX + 64], abs_shim[PATH_MAX], path[PATH_MAX], *owned, **env;
+	char shim[PATH_MAX + 64], abs_shim[PATH_MAX], path[PATH_MAX], target[DISE_PATH_MAX], *owned, **env;
 	posix_spawnattr_t attr;
 	struct sigaction ign, fwd, old_int, old_quit;
 	sigset_t defaults;
 	struct rusage ru;
 	uint64_t t0, wall0;
 	pid_t pid;
-	int r, status = 0;
+	int r, routed, status = 0;
 
 	/* options stop at TOOL: what follows is TOOL's, passed through untouched */
 	while (dise_cli_getopt(argc, argv, NULL, DISE_CLI_STOP, cmd) != -1)
@@ -187,6 +270,7 @@ int dise_cli_run(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		if (dise_cli_ring_path(ring_path, sizeof(ring_path), 1) < 0) /* a fallback said in one line */
 			dise_cli_print(stderr, "dise: no usable ring: '%s' runs unrecorded\n", argv[0]);
 	}
+	routed = route_of(path, target, sizeof(target));
 	r = dise_cli_collector_ensure();
 	if (r)
 		dise_cli_print(stderr, "dise: running '%s' without a collector\n", argv[0]); /* the records wait in the ring */
@@ -222,7 +306,7 @@ int dise_cli_run(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	t0 = dise_rec_clock_ns(CLOCK_MONOTONIC);
 	wall0 = dise_rec_clock_ns(CLOCK_REALTIME);
 	env = child_env(abs_shim, &owned);
-	r = env ? posix_spawn(&pid, path, NULL, &attr, argv, env) : ENOMEM;
+	r = env ? posix_spawn(&pid, routed ? target : path, NULL, &attr, argv, env) : ENOMEM;
 	posix_spawnattr_destroy(&attr);
 	free(env);
 	free(owned);
@@ -238,7 +322,7 @@ int dise_cli_run(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		}
 	}
 	child = 0;
-	record(pid, path, argv, t0, wall0, status, &ru);
+	record(pid, path, routed ? target : NULL, argv, t0, wall0, status, &ru);
 
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);

@@ -120,6 +120,15 @@ static const struct dise_cli_cmd commands[] = {
 	  "  --stack                  print every thread's stack once, then detach\n"
 	  "  --detach-after SECONDS   detach after that long (Ctrl-C and SIGTERM detach too)\n"
 	  "  --quiet                  print nothing but errors\n" },
+	{ "core", dise_cli_core, "record every program's crashes through the kernel's core_pattern",
+	  "usage: dise core install [--handler PATH] | uninstall | status [--json]\n"
+	  "  install     (root) make dise-coredump the kernel's core_pattern handler; it records\n"
+	  "              each crash into the crashing user's ring and passes the core on to the\n"
+	  "              handler it replaces (a pipe, or the file pattern), byte for byte\n"
+	  "  uninstall   (root) put back the pattern and core_pipe_limit install replaced\n"
+	  "  status      what kernel.core_pattern is now, and what dise replaced\n"
+	  "  --handler PATH   the dise-coredump to install (default: the one beside dise)\n"
+	  "  --json           status as a JSON object\n" },
 	{ "runs", dise_cli_runs, "runs stored by dise-collectord, newest first",
 	  "usage: dise runs [--tool T] [--limit N] [--json]\n"
 	  "  the runs dise-collectord stored, newest first\n"

@@ -78,6 +78,9 @@ int dise__text(dise_store *st, const char *sql, char *buf, size_t size, const ch
 /* a run of table t whose end is written when it has its version: touched (store-detect.c's versions to check) */
 #define TOUCH(t) "touched = CASE WHEN " t ".version_id IS NULL THEN " t ".touched ELSE 1 END"
 
+/* store-core.c: 1 when a dise-coredump START or CRASH (flag CORE) is of a crash recorded otherwise: drop it; 0, or -errno. */
+int dise__store_core_seen(dise_store *st, uint64_t epoch, const struct dise_record *rec);
+
 /* store-reap.c: a REAP record's wait status ends the reaped child's run when nothing else did. */
 int dise__store_add_reap(dise_store *st, uint64_t epoch, const struct dise_record *rec);
 

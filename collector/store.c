@@ -541,6 +541,8 @@ static int add_start(dise_store *st, uint64_t epoch, const struct dise_record *r
 		if (r < 0 || shim_run)
 			return r;
 	}
+	if ((s->flags & DISE_START_CORE) && (r = dise__store_core_seen(st, epoch, rec)) != 0)
+		return r < 0 ? r : 0; /* the shim (or a tracer) recorded this crash */
 	argv = argv_json(rec->argv, rec->argv_count);
 	if (!(s->flags & DISE_START_FORK) && !(s->flags & DISE_START_ATTACHED)) {
 		sqlite3_stmt *p = st->q[Q_EXEC_PARENT];
@@ -657,6 +659,8 @@ static int add_crash(dise_store *st, uint64_t epoch, const struct dise_record *r
 	char sig[24], sym[24], *frames = NULL;
 	int r;
 
+	if ((c->flags & DISE_CRASH_CORE) && (r = dise__store_core_seen(st, epoch, rec)) != 0)
+		return r < 0 ? r : 0; /* its START was dropped: recorded otherwise */
 	/* what the stack is (crash-sig.c): unwound before the statements, which only store it */
 	dise_crash_signature(rec, sig, sym, &frames);
 	bind_key(q, epoch, &rec->hdr);

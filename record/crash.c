@@ -86,7 +86,9 @@ void dise_rec_regs_from_user(const void *user_regs, uint64_t regs[DISE_CRASH_NRE
 /* ---- /proc/TID/maps with raw system calls ---- */
 
 struct maps_reader {
-	int fd;
+	int fd; /* -2: reading text instead */
+	const char *text;
+	size_t text_len, text_off;
 	char buf[4096];
 	size_t len, off;
 	char line[LINE_MAX_BYTES];
@@ -98,18 +100,26 @@ struct mapping {
 	const char *path; /* inside the reader's line buffer */
 };
 
-static int maps_open(struct maps_reader *m, uint32_t tid)
+static int maps_open(struct maps_reader *m, const struct dise_rec_crash_in *in)
 {
 	char path[32] = "/proc/", digits[12];
 	size_t n = 6, k = 0;
+	uint32_t tid = in->maps_tid;
 
 	m->len = m->off = 0;
+	if (in->maps_text) {
+		m->text = in->maps_text;
+		m->text_len = in->maps_len;
+		m->text_off = 0;
+		m->fd = -2;
+		return 0;
+	}
 	if (!tid) {
 		/* thread-self: when the main thread has ended, /proc/self (its) maps are empty; before 3.17, self */
 		m->fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
 		if (m->fd < 0)
 			m->fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
-		return m->fd;
+		return m->fd < 0 ? -1 : 0;
 	}
 	do
 		digits[k++] = (char)('0' + tid % 10);
@@ -118,14 +128,27 @@ static int maps_open(struct maps_reader *m, uint32_t tid)
 		path[n++] = digits[--k];
 	memcpy(path + n, "/maps", sizeof("/maps"));
 	m->fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
-	return m->fd;
+	return m->fd < 0 ? -1 : 0;
 }
 
 static void maps_close(struct maps_reader *m)
 {
 	if (m->fd >= 0)
 		syscall(SYS_close, m->fd);
+	m->text = NULL;
 	m->fd = -1;
+}
+
+/* The next piece of a maps text into m->buf, as a read of the file would give it. */
+static long maps_text_read(struct maps_reader *m)
+{
+	size_t n = m->text_len - m->text_off;
+
+	if (n > sizeof(m->buf))
+		n = sizeof(m->buf);
+	memcpy(m->buf, m->text + m->text_off, n);
+	m->text_off += n;
+	return (long)n;
 }
 
 /* Reads one line into m->line; returns its length (0: an overlong line, skipped), or -1 at the end. */
@@ -136,7 +159,7 @@ static long maps_line(struct maps_reader *m)
 
 	for (;;) {
 		if (m->off == m->len) {
-			long r = syscall(SYS_read, m->fd, m->buf, sizeof(m->buf));
+			long r = m->fd == -2 ? maps_text_read(m) : syscall(SYS_read, m->fd, m->buf, sizeof(m->buf));
 
 			if (r <= 0)
 				return n ? (long)n : -1;
@@ -367,7 +390,7 @@ static void walk_maps(struct crash_ctx *c, struct maps_reader *mr, struct module
 	long n;
 
 	acc->open = 0;
-	if (maps_open(mr, c->in->maps_tid) < 0)
+	if (maps_open(mr, c->in) < 0)
 		return;
 	while ((n = maps_line(mr)) >= 0) {
 		size_t plen;
@@ -486,7 +509,7 @@ int dise_rec_crash_write(const struct dise_rec_crash_in *in, struct dise_rec_sin
 	dise_rec_hdr_init(&rec.h, DISE_REC_CRASH, len, &in->who);
 	if (in->who.tid != in->who.pid)
 		rec.flags |= DISE_CRASH_OTHER_THREAD;
-	rec.flags |= in->flags & DISE_CRASH_RERAISED;
+	rec.flags |= in->flags & (DISE_CRASH_RERAISED | DISE_CRASH_CORE);
 	rec.signo = in->signo;
 	rec.si_code = in->si_code;
 	rec.fault_addr = in->fault_addr;

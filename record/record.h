@@ -113,9 +113,11 @@ struct dise_rec_crash_in {
 	struct dise_rec_who who; /* who.tid: the crashed thread */
 	int signo, si_code;
 	uint64_t fault_addr;
-	uint32_t flags; /* DISE_CRASH_RERAISED, when the caller knows; the other flags are the builder's */
+	uint32_t flags; /* DISE_CRASH_RERAISED, when the caller knows, DISE_CRASH_CORE; the others are the builder's */
 	uint64_t regs[DISE_CRASH_NREGS]; /* DWARF order (event.h) */
 	uint32_t maps_tid; /* whose /proc/TID/maps; 0: the calling thread's own (/proc/thread-self/maps) */
+	const char *maps_text; /* else, when not NULL: the maps file's text (maps_len bytes), e.g. made from a core */
+	uint32_t maps_len;
 	dise_rec_mem_fn mem;
 	void *mem_ctx;
 };

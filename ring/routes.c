@@ -219,3 +219,32 @@ out:
 	close(fd);
 	return r;
 }
+
+int dise_routes_target_ok(const char *path, const struct dise_file_id *want, int64_t want_ctime, uint32_t owner)
+{
+	char dir[DISE_PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct dise_file_id got;
+	struct stat st;
+	size_t n;
+
+	/* unwritable (the collector makes it so), and not written or chmod'ed since: its ctime is the one published */
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111) || (st.st_mode & 0222) ||
+	    (st.st_uid != owner && st.st_uid != 0))
+		return 0;
+	got.dev = st.st_dev;
+	got.ino = st.st_ino;
+	got.size = (uint64_t)st.st_size;
+	got.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	if (got.dev != want->dev || got.ino != want->ino || got.size != want->size || got.mtime_ns != want->mtime_ns ||
+	    (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec != want_ctime)
+		return 0;
+	if (!slash || (n = (size_t)(slash - path)) >= sizeof(dir))
+		return 0;
+	memcpy(dir, path, n ? n : 1);
+	dir[n ? n : 1] = '\0';
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_uid != owner && st.st_uid != 0) ||
+	    ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)))
+		return 0;
+	return 1;
+}

@@ -18,3 +18,4 @@ bench/bench-syscalls.sh build "${SYSCALL_SPAWNS:-200}"
 # real workloads (bash loop, sed's configure and make, this project's build, python), plain vs shim vs
 # shim + collector: one round by default (WORKLOAD_ROUNDS; WORKLOAD_ONLY=bash,python picks workloads)
 bench/workload.sh build "${WORKLOAD_ROUNDS:-1}"
+bench/bench-coredump.sh build

@@ -287,28 +287,7 @@ const char *dise__preload_env(void)
  */
 static int safe_target(const char *path, const struct dise_file_id *want, int64_t want_ctime, uint32_t owner)
 {
-	char dir[DISE_PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	struct dise_file_id got;
-	struct stat st;
-	size_t n;
-
-	/* unwritable (the collector makes it so), and not written or chmod'ed since: its ctime is the one published */
-	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111) || (st.st_mode & 0222) ||
-	    (st.st_uid != owner && st.st_uid != 0))
-		return 0;
-	file_id(&st, &got);
-	if (got.dev != want->dev || got.ino != want->ino || got.size != want->size || got.mtime_ns != want->mtime_ns ||
-	    (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec != want_ctime)
-		return 0;
-	if (!slash || (n = (size_t)(slash - path)) >= sizeof(dir))
-		return 0;
-	memcpy(dir, path, n ? n : 1);
-	dir[n ? n : 1] = '\0';
-	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_uid != owner && st.st_uid != 0) ||
-	    ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)))
-		return 0;
-	return 1;
+	return dise_routes_target_ok(path, want, want_ctime, owner);
 }
 
 /* For a #! script, the index of the script path in argv (1 or 2); 0 for an ELF; -1 when unsure. */

@@ -56,6 +56,8 @@ enum {
 	DISE_START_ATTACHED = 1u << 4,   /* written by `dise attach`, not the shim */
 	DISE_START_WRAPPED = 1u << 5,    /* written by `dise run` after the child ended: a stand-in,
 					    used only when no shim run of that pid began since run_start_ns */
+	DISE_START_CORE = 1u << 6,       /* written by dise-coredump from a core: a stand-in, used only when no
+					    run of that pid (not ended by exec) began from about run_start_ns on */
 };
 
 #define DISE_ARGV_MAX 4096u /* bytes of argv kept in START and EXEC */
@@ -168,6 +170,7 @@ enum {
 	DISE_CRASH_RERAISED = 1u << 3,      /* a signal the process sent itself (SI_USER/SI_TKILL/SI_QUEUE,
 					       si_pid its own) after it reaped a child that died of the same
 					       signal: the child's crash passed on (GNU timeout), not its own */
+	DISE_CRASH_CORE = 1u << 4,	    /* written by dise-coredump: kept only when its START was */
 };
 
 /*

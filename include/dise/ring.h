@@ -452,4 +452,12 @@ int dise_routes_write(const char *path, const struct dise_route_in *e, size_t n)
 int dise_routes_lookup(const char *path, uint32_t owner, const struct dise_file_id *id, char *out, size_t size,
 		       struct dise_file_id *ret_to, int64_t *ret_ctime_ns, uint32_t *ret_flags);
 
+/*
+ * Whether a route's target may be executed in place of the routed file: a
+ * regular executable file nobody can write, owned by owner or root, with
+ * the published identity and ctime (not written or chmod'ed since), in a
+ * directory of owner or root that nobody else can change. Async-signal-safe.
+ */
+int dise_routes_target_ok(const char *path, const struct dise_file_id *want, int64_t want_ctime, uint32_t owner);
+
 #endif
