@@ -48,6 +48,9 @@ int dise_cli_tools(int argc, char **argv, const struct dise_cli_cmd *cmd);
 struct dise_store;
 int dise_cli_tool_name(struct dise_store *st, const char *name, char *buf, size_t size);
 int dise_cli_attach(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_canary(int argc, char **argv, const struct dise_cli_cmd *cmd);
+/* Who runs this command, for the journal: "name (uid N)" (cmd-heal.c). */
+void dise_cli_who(char *buf, size_t size);
 
 struct dise_store;
 /*

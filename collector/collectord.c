@@ -50,6 +50,7 @@
 
 #include "home.h"
 #include "config.h"
+#include "canary.h"
 #include "detect.h"
 #include "heal.h"
 #include "notify.h"
@@ -262,7 +263,7 @@ static void *resolver_main(void *p)
 	struct resolver_arg *a = p;
 	dise_store *st;
 	dise_resolver *rs;
-	int64_t seen_dv = -1, last_run = -1, pruned_ids = -1;
+	int64_t seen_dv = -1, last_run = -1, pruned_ids = -1, canary_fp = 0;
 	uint64_t last_pass = 0, last_all = 0, seen_made = 0, last_wake = 0;
 	int r, owed = 1;
 
@@ -283,8 +284,14 @@ static void *resolver_main(void *p)
 			 * identity (touch, a re-push with mv) get their route now, not
 			 * at the next heal.
 			 */
-			int64_t ids = -1;
+			int64_t ids = -1, cfp = 0;
 
+			/* a rollout started, or its canary at a new identity: its weighted route now */
+			if (dise_store_canary_fingerprint(st, &cfp) == 0 && cfp != canary_fp) {
+				canary_fp = cfp;
+				atomic_store(&a->routes_changed, 1);
+				wake_ingest(a);
+			}
 			if (dise_store_pruned_identities(st, &ids) == 0 && ids != pruned_ids) {
 				if (ids > pruned_ids) {
 					atomic_store(&a->routes_changed, 1);
@@ -375,6 +382,16 @@ static void *resolver_main(void *p)
 					atomic_store(&a->routes_changed, 1);
 					wake_ingest(a);
 				}
+			}
+			/*
+			 * The canary rollouts, at every wake (at least once a second:
+			 * a step may be due by time alone): an abort or a step; an
+			 * abort's heal request is healed now.
+			 */
+			if (dise_canary_pass(st, a->cfg, wall_ns()) > 0) {
+				dise_heal_pending(st, a->cfg);
+				atomic_store(&a->routes_changed, 1);
+				wake_ingest(a);
 			}
 			struct timespec ts;
 
