@@ -22,6 +22,7 @@
 #include <math.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,18 +40,54 @@
 #include "harness.h"
 #include "route-util.h"
 
-/* dise.json with tool path's canary policy, then the collector */
-static pid_t start_with_policy(struct fixture *f, const char *path, const char *policy)
+/* dise.json with tool path's canary policy (and more top-level keys: "" or "K": V,), then the collector */
+static pid_t start_with(struct fixture *f, const char *path, const char *policy, const char *more)
 {
 	char *conf, *text;
 
 	sh("mkdir -p '%s'", f->home);
 	assert_true(asprintf(&conf, "%s/dise.json", f->home) > 0);
-	assert_true(asprintf(&text, "{\"tools\": {\"%s\": {\"canary\": %s}}}\n", path, policy) > 0);
+	assert_true(asprintf(&text, "{%s\"tools\": {\"%s\": {\"canary\": %s}}}\n", more, path, policy) > 0);
 	write_file(conf, 0644, text);
 	free(text);
 	free(conf);
 	return collector_start(f, "--foreground", NULL, NULL);
+}
+
+static pid_t start_with_policy(struct fixture *f, const char *path, const char *policy)
+{
+	return start_with(f, path, policy, "");
+}
+
+/* A local webhook endpoint (python3) appending each POST's body to posts; its port into *port (free it). */
+static void webhook_server(struct fixture *f, const char *posts, char **port)
+{
+	static const char server[] =
+		"import http.server, sys\n"
+		"class H(http.server.BaseHTTPRequestHandler):\n"
+		"    def do_POST(self):\n"
+		"        b = self.rfile.read(int(self.headers['Content-Length']))\n"
+		"        open(sys.argv[1], 'ab').write(b + b'\\n')\n"
+		"        self.send_response(204); self.end_headers()\n"
+		"    def log_message(self, *a): pass\n"
+		"s = http.server.HTTPServer(('127.0.0.1', 0), H)\n"
+		"open(sys.argv[2] + '.tmp', 'w').write(str(s.server_address[1]))\n"
+		"import os; os.rename(sys.argv[2] + '.tmp', sys.argv[2])\n"
+		"s.serve_forever()\n";
+	char *portf;
+	pid_t srv;
+
+	assert_true(asprintf(&portf, "%s/port", f->dir) > 0);
+	srv = fork();
+	assert_true(srv >= 0);
+	if (srv == 0) {
+		execl("/usr/bin/python3", "python3", "-c", server, posts, portf, (char *)NULL);
+		_exit(127);
+	}
+	track_child(srv); /* killed in teardown */
+	if (!wait_for((*port = slurp(portf)) != NULL, WAIT_MS))
+		fail_msg("the webhook server never listened");
+	free(portf);
 }
 
 /* The route of the file now at path: -1 none, else its canary percent (0: every run to the target). */
@@ -156,6 +193,46 @@ static void canary_cli(struct fixture *f, const char *what, const char *path)
 	run_result_free(&r);
 }
 
+/* dise runs shows each run's arm, dise canary the rollout, dise lineage marks the arms */
+static void check_cli(struct fixture *f, const char *path)
+{
+	char *runs[] = { (char *)bin_path("dise"), "runs", "--tool", (char *)path, "--limit", "300", "--json", NULL };
+	char *canary[] = { (char *)bin_path("dise"), "canary", "--json", NULL };
+	char *lineage[] = { (char *)bin_path("dise"), "lineage", (char *)path, "--json", NULL };
+	int arms[2] = { 0, 0 };
+	json_t *j, *o, *k;
+	size_t i;
+
+	assert_true(wait_for(db_try_count(f, "SELECT count(*) FROM runs WHERE outcome IS NULL") == 0, WAIT_MS));
+	j = dise_json(f, runs);
+	json_array_foreach(j, i, o)
+	{
+		const char *arm = json_string_value(json_object_get(o, "arm"));
+
+		assert_non_null(arm);
+		arms[!strcmp(arm, "canary")]++;
+	}
+	assert_true(arms[0] > 0 && arms[1] > 0);
+	json_decref(j);
+
+	j = dise_json(f, canary);
+	assert_int_equal(json_array_size(j), 1);
+	o = json_array_get(j, 0);
+	assert_int_equal(json_integer_value(json_object_get(o, "weight")), 50);
+	assert_int_equal(json_integer_value(json_object_get(o, "step")), 2);
+	assert_string_equal(json_string_value(json_object_get(o, "state")), "running");
+	k = json_object_get(o, "canary_arm");
+	assert_true(json_integer_value(json_object_get(k, "runs")) > 0);
+	assert_non_null(strstr(json_string_value(json_object_get(o, "verdict")), "waiting"));
+	json_decref(j);
+
+	j = dise_json(f, lineage);
+	assert_int_equal(json_array_size(j), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "arm")), "stable");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(j, 1), "arm")), "canary at 50%");
+	json_decref(j);
+}
+
 /*
  * 1000 runs split within the binomial bound at 5% and at 50%; a wrapper
  * and the child it executes never mix arms; a collector restarted in the
@@ -196,6 +273,8 @@ static void test_split_chain_restart(void **state)
 		}
 		assert_true(seen_canary > 0 && seen_stable > 0);
 	}
+
+	check_cli(f, path);
 
 	/* a restart in the middle: the rollout resumes where it was */
 	collector_stop(f);
@@ -246,11 +325,15 @@ static void test_promoted_through_steps(void **state)
 static void test_abort_on_first_unknown_crash(void **state)
 {
 	struct fixture *f = *state;
-	char *path, out[64];
+	char *path, out[64], *posts, *port, *hook, *got = NULL;
 	int64_t canary_runs;
 
 	assert_true(asprintf(&path, "%s/tool", f->dir) > 0);
-	start_with_policy(f, path, "{\"on_deploy\": true, \"min_runs\": 100000000}");
+	assert_true(asprintf(&posts, "%s/posts", f->dir) > 0);
+	webhook_server(f, posts, &port);
+	assert_true(asprintf(&hook, "\"notify\": {\"webhook\": \"http://127.0.0.1:%s/dise\", \"timeout_ms\": 3000}, ",
+			     port) > 0);
+	start_with(f, path, "{\"on_deploy\": true, \"min_runs\": 100000000}", hook);
 	deploy(f, path, "canaryprog-crashy");
 	assert_true(wait_for(route_pct(f, path) == 5, WAIT_MS));
 	/* boom until a run takes the canary arm and crashes: the first crash of the canary */
@@ -281,7 +364,15 @@ static void test_abort_on_first_unknown_crash(void **state)
 	assert_int_equal(db_count(f, "SELECT count(*) FROM runs r JOIN canaries k ON r.version_id = k.canary_id "
 				     "WHERE r.outcome != 'exec'"),
 			 canary_runs);
+	/* the webhook heard of the start and the abort (the notifier looks about once a second) */
+	assert_true(wait_for((got = slurp(posts)) && strstr(got, "\"event\":\"canary_abort\"") ? 1 : (free(got), got = NULL, 0),
+			     WAIT_MS));
+	assert_non_null(strstr(got, "\"event\":\"canary_start\""));
+	free(got);
 	collector_stop(f);
+	free(hook);
+	free(port);
+	free(posts);
 	free(path);
 }
 
@@ -374,9 +465,76 @@ static void test_parallel_runs_never_run_pruned(void **state)
 	free(path);
 }
 
+/* patches 4 bytes at off of the file at path */
+static void patch32(const char *path, off_t off, uint32_t v)
+{
+	int fd = open(path, O_WRONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, &v, sizeof(v), off), (ssize_t)sizeof(v));
+	close(fd);
+}
+
+/*
+ * The route table's format is versioned: a reader of another version (an
+ * older shim reading v3, a newer table) routes nothing, never a wrong
+ * route; a weight out of range is refused by the writer and by the reader.
+ */
+static void test_route_format_versions(void **state)
+{
+	struct fixture *f = *state;
+	char *path, *target, *rp = routes_file(f), out[4096];
+	struct dise_route_in e = { 0 };
+	struct dise_file_id to;
+	uint32_t pct = 0;
+	struct run_result r;
+	char *argv[2];
+
+	assert_true(asprintf(&path, "%s/tool", f->dir) > 0);
+	assert_true(asprintf(&target, "%s/.dise-stable", f->dir) > 0);
+	sh("cp '%s' '%s' && cp '%s' '%s' && chmod 0555 '%s'", prog_path("canaryprog-canary"), path,
+	   prog_path("canaryprog-stable"), target, target);
+	file_id_of(path, &e.from);
+	target_of(target, &e);
+	e.target = target;
+	e.canary_pct = 100;
+	assert_int_equal(dise_routes_write(rp, &e, 1), -EINVAL);
+	e.canary_pct = 0; /* every run to the stable: a shim that reads the table runs it */
+	assert_int_equal(dise_routes_write(rp, &e, 1), 0);
+	assert_int_equal(dise_routes_lookup(rp, (uint32_t)geteuid(), &e.from, out, sizeof(out), &to, NULL, NULL, &pct), 1);
+	argv[0] = path, argv[1] = NULL;
+	/* the ring's header says routes exist (the hint the shim looks at first; the collector's job) */
+	watched(f, argv, &r); /* makes the ring */
+	run_result_free(&r);
+	{
+		dise_ring ring;
+
+		assert_int_equal(dise_ring_map(f->ring, DISE_RING_WRITE, 0, 0, &ring), 0);
+		atomic_store(&ring.hdr->nroutes, 1);
+		dise_ring_unmap(&ring);
+	}
+	watched(f, argv, &r);
+	assert_string_equal(r.out, "stable\n");
+	run_result_free(&r);
+	/* the same table saying version 2 (or 4): no route, the file runs as it is */
+	patch32(rp, offsetof(struct dise_routes_header, version), 2);
+	assert_true(dise_routes_lookup(rp, (uint32_t)geteuid(), &e.from, out, sizeof(out), &to, NULL, NULL, &pct) != 1);
+	watched(f, argv, &r);
+	assert_string_equal(r.out, "canary\n");
+	run_result_free(&r);
+	patch32(rp, offsetof(struct dise_routes_header, version), DISE_ROUTES_VERSION + 1);
+	watched(f, argv, &r);
+	assert_string_equal(r.out, "canary\n");
+	run_result_free(&r);
+	free(path);
+	free(target);
+	free(rp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_route_format_versions, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_split_chain_restart, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_promoted_through_steps, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_abort_on_first_unknown_crash, fixture_setup, fixture_teardown),
