@@ -212,7 +212,7 @@ int dise_canary_on_deploy(dise_store *st, const struct dise_config *cfg, const c
 {
 	const struct dise_tool_policy *tp = cfg ? dise_config_tool(cfg, tool) : NULL;
 	struct dise_canary old, c = { 0 };
-	char health[32], detail[512];
+	char health[32], detail[512], other[4096] = "";
 	int stored, r;
 
 	if (!tp || !tp->canary.on_deploy || tp->canary.steps[0] >= 100 || stable == canary)
@@ -232,8 +232,12 @@ int dise_canary_on_deploy(dise_store *st, const struct dise_config *cfg, const c
 	if (r < 0)
 		return r;
 	r = dise_store_version_state(st, stable, health, sizeof(health), &stored);
-	if (r < 0)
+	if (r < 0 || (r = dise_store_version_tool(st, stable, other, sizeof(other))) < 0)
 		return r;
+	if (strcmp(other, tool)) { /* the path's previous content was another tool's: never a route to it */
+		snprintf(detail, sizeof(detail), "no canary: the version before it (%lld) is another tool's", (long long)stable);
+		return journal(st, &c, "canary_start", "skipped", detail, wall_ns);
+	}
 	if (strcmp(health, "healthy") || !stored) {
 		snprintf(detail, sizeof(detail), "no canary: the version before it (%lld) is %s%s", (long long)stable,
 			 health[0] ? health : "gone", stored ? "" : ", and the store holds no copy of it");

@@ -46,9 +46,10 @@ int dise_store_canary_of(dise_store *st, const char *tool, struct dise_canary *r
 /* The stats of version's runs started since since_wall_ns. */
 int dise_store_arm_stats(dise_store *st, int64_t version, int64_t since_wall_ns, struct dise_arm_stats *ret);
 /*
- * A crash of canary since since_wall_ns whose signature no crash of stable
- * ever had (a crash with no signature matches only such a crash of
- * stable): 1 with its run and signature, 0 when none, or -errno.
+ * A crash of canary since since_wall_ns that the process raised itself and
+ * whose signature (build and symbolic) no crash of stable ever had (one
+ * without a signature: whose signal no signature-less crash of stable
+ * had): 1 with its run and signature, 0 when none, or -errno.
  */
 int dise_store_canary_new_crash(dise_store *st, int64_t canary, int64_t stable, int64_t since_wall_ns, int64_t *ret_run,
 				char *sig, size_t sigsize);

@@ -163,11 +163,24 @@ int dise_store_arm_stats(dise_store *st, int64_t version, int64_t since_wall_ns,
 int dise_store_canary_new_crash(dise_store *st, int64_t canary, int64_t stable, int64_t since_wall_ns, int64_t *ret_run,
 				char *sig, size_t sigsize)
 {
+	/*
+	 * As a strike counts a crash (store-detect.c): raised by the process
+	 * itself (not re-raised, not sent from outside), with a build signature
+	 * and a symbolic one no crash of the stable had; without a signature,
+	 * a signal no signature-less crash of the stable had.
+	 */
 	static const char sql[] =
 		"SELECT r.id, COALESCE(c.signature, '') FROM runs r LEFT JOIN crashes c ON c.run_id = r.id "
-		"WHERE r.version_id = ?1 AND r.outcome = 'crash' AND r.start_wall_ns >= ?3 AND NOT EXISTS ("
-		"  SELECT 1 FROM runs q LEFT JOIN crashes s ON s.run_id = q.id WHERE q.version_id = ?2 "
-		"  AND q.outcome = 'crash' AND COALESCE(s.signature, '') = COALESCE(c.signature, '')) "
+		"WHERE r.version_id = ?1 AND r.outcome = 'crash' AND r.start_wall_ns >= ?3 "
+		"AND NOT EXISTS (SELECT 1 FROM crashes x WHERE x.run_id = r.id AND (x.reraised "
+		"  OR dise_sent(x.si_code, x.fault_addr, r.pid))) "
+		"AND (c.signature IS NULL OR NOT EXISTS (SELECT 1 FROM crashes s JOIN runs q ON q.id = s.run_id "
+		"  WHERE q.version_id = ?2 AND s.signature = c.signature)) "
+		"AND (c.sym_signature IS NULL OR NOT EXISTS (SELECT 1 FROM crashes s JOIN runs q ON q.id = s.run_id "
+		"  WHERE q.version_id = ?2 AND s.sym_signature = c.sym_signature)) "
+		"AND (c.signature IS NOT NULL OR NOT EXISTS (SELECT 1 FROM runs q WHERE q.version_id = ?2 "
+		"  AND q.outcome = 'crash' AND q.signal IS r.signal AND NOT EXISTS (SELECT 1 FROM crashes s "
+		"  WHERE s.run_id = q.id AND s.signature IS NOT NULL))) "
 		"ORDER BY r.id LIMIT 1";
 	sqlite3_stmt *q = dise__stmt(st, sql);
 	int r;
@@ -234,7 +247,9 @@ int dise_store_canary_routes(dise_store *st, struct dise_pruned_route **ret, siz
 		"  min(" DISE__RUN_PATH("c") "), k.weight "
 		"FROM canaries k JOIN versions p ON p.id = k.canary_id JOIN versions a ON a.id = k.stable_id "
 		"JOIN runs c ON c.version_id = p.id "
-		"WHERE ((k.state = 'running' AND k.weight BETWEEN 1 AND 99) OR (k.state = 'aborted' AND k.weight = 0)) AND p.health NOT IN ('pruned', 'failed') "
+		/* never a route to another tool's version */
+		"WHERE ((k.state = 'running' AND k.weight BETWEEN 1 AND 99) OR (k.state = 'aborted' AND k.weight = 0)) "
+		"  AND p.tool = k.tool AND a.tool = k.tool AND p.health NOT IN ('pruned', 'failed') "
 		"  AND a.health IN ('healthy', 'degraded') AND a.cas_path IS NOT NULL AND a.id != p.id "
 		"  AND c.exe_ino IS NOT NULL AND c.execfn IS NOT NULL "
 		"GROUP BY c.exe_dev, c.exe_ino, c.exe_size, c.exe_mtime_ns, a.id";
