@@ -156,7 +156,7 @@ static int abort_evidence(dise_store *st, const struct dise_canary *c, char *buf
 }
 
 /* One running rollout: 1 when it changed, 0, or -errno. */
-static int look_at(dise_store *st, const struct dise_config *cfg, struct dise_canary *c, int64_t wall_ns)
+static int look_at(dise_store *st, const struct dise_config *cfg, struct dise_canary *c, int64_t wall_ns, int analyse)
 {
 	struct dise_canary_policy def;
 	const struct dise_canary_policy *p = policy_of(cfg, c->tool, &def);
@@ -172,6 +172,8 @@ static int look_at(dise_store *st, const struct dise_config *cfg, struct dise_ca
 		snprintf(buf, sizeof(buf), "the stable %s is %s: no rollout against it", c->stable_label, health);
 		return end_rollout(st, c, "superseded", buf, 0, wall_ns);
 	}
+	if (!analyse)
+		return 0;
 	r = analysis(st, p, c, wall_ns, buf, sizeof(buf));
 	if (r > 0)
 		return next_step(st, p, c, buf, wall_ns);
@@ -193,14 +195,14 @@ int dise_canary_verdict(dise_store *st, const struct dise_config *cfg, const str
 	return analysis(st, policy_of(cfg, c->tool, &def), c, wall_ns, buf, size);
 }
 
-int dise_canary_pass(dise_store *st, const struct dise_config *cfg, int64_t wall_ns)
+int dise_canary_pass(dise_store *st, const struct dise_config *cfg, int64_t wall_ns, int analyse)
 {
 	struct dise_canary *c = NULL;
 	size_t n = 0, i;
 	int r = dise_store_canaries(st, 1, &c, &n), changed = 0;
 
 	for (i = 0; r >= 0 && i < n; i++) {
-		r = look_at(st, cfg, &c[i], wall_ns);
+		r = look_at(st, cfg, &c[i], wall_ns, analyse);
 		changed += r > 0;
 	}
 	dise_canaries_free(c, n);

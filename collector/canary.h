@@ -86,10 +86,12 @@ int dise_canary_on_deploy(dise_store *st, const struct dise_config *cfg, const c
  * prunes the canary as the three strikes would, journaled with the
  * evidence) on a crash whose signature the stable never had, or when the
  * canary was pruned or marked failed meanwhile; promotes to the next step
- * when the analysis allows. Returns how many rollouts changed, or -errno.
- * The caller runs dise_heal_pending() and publishes the routes when > 0.
+ * when the analysis allows (only with analyse: it counts the runs at the
+ * step, the aborts' evidence does not). Returns how many rollouts changed,
+ * or -errno. The caller runs dise_heal_pending() and publishes the routes
+ * when > 0.
  */
-int dise_canary_pass(dise_store *st, const struct dise_config *cfg, int64_t wall_ns);
+int dise_canary_pass(dise_store *st, const struct dise_config *cfg, int64_t wall_ns, int analyse);
 
 /* The verdict so far of c into buf (an ended one's: its last); 1 when its next step is due, 0, or -errno. */
 int dise_canary_verdict(dise_store *st, const struct dise_config *cfg, const struct dise_canary *c, int64_t wall_ns,

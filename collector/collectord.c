@@ -264,7 +264,7 @@ static void *resolver_main(void *p)
 	dise_store *st;
 	dise_resolver *rs;
 	int64_t seen_dv = -1, last_run = -1, pruned_ids = -1, canary_fp = 0;
-	uint64_t last_pass = 0, last_all = 0, seen_made = 0, last_wake = 0;
+	uint64_t last_pass = 0, last_all = 0, seen_made = 0, last_wake = 0, last_canary = 0;
 	int r, owed = 1;
 
 	if (dise_store_open(a->db, 0, &st) < 0)
@@ -385,10 +385,15 @@ static void *resolver_main(void *p)
 			}
 			/*
 			 * The canary rollouts, at every wake (at least once a second:
-			 * a step may be due by time alone): an abort or a step; an
-			 * abort's heal request is healed now.
+			 * a step may be due by time alone): an abort at once, a step
+			 * (its analysis counts the runs at the step) at most once a
+			 * second; an abort's heal request is healed now.
 			 */
-			if (dise_canary_pass(st, a->cfg, wall_ns()) > 0) {
+			int analyse = mono_ns() - last_canary >= 1000000000ull;
+
+			if (analyse)
+				last_canary = mono_ns();
+			if (dise_canary_pass(st, a->cfg, wall_ns(), analyse) > 0) {
 				dise_heal_pending(st, a->cfg);
 				atomic_store(&a->routes_changed, 1);
 				wake_ingest(a);
@@ -438,7 +443,7 @@ static void *notifier_main(void *p)
 	return NULL;
 }
 
-/* --once: give every stored run its version, then run the detectors, before exiting. */
+/* --once: give every stored run its version, then run the detectors and the canary rollouts, before exiting. */
 static void resolve_all(dise_store *st, const char *cas, const struct dise_config *cfg)
 {
 	dise_resolver *rs;
@@ -452,6 +457,8 @@ static void resolve_all(dise_store *st, const char *cas, const struct dise_confi
 	dise_resolver_free(rs);
 	if (dise_detect(st, &cfg->detect, cfg, wall_ns()) >= 0 && dise_heal_pending(st, cfg) >= 0 &&
 	    dise_heal_check_rules(st, cfg) > 0)
+		dise_heal_pending(st, cfg);
+	if (dise_canary_pass(st, cfg, wall_ns(), 1) > 0) /* the canary rollouts: an abort is healed now */
 		dise_heal_pending(st, cfg);
 }
 
