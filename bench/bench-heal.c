@@ -168,7 +168,7 @@ int main(int argc, char **argv)
 		{
 			long extra = 0;
 
-			while (dise_routes_lookup(routes, (uint32_t)geteuid(), &id, out, sizeof(out), &to, NULL, NULL) != 1) {
+			while (dise_routes_lookup(routes, (uint32_t)geteuid(), &id, out, sizeof(out), &to, NULL, NULL, NULL) != 1) {
 				if (now_ns() - t0 > 5000000000ull) {
 					fprintf(stderr, "bench-heal: round %d: no route after 5 s\n", i);
 					break;

@@ -95,6 +95,9 @@ int dise_cli_replace(const char *path, const char *data, size_t len, unsigned mo
  */
 int dise_cli_shim_selftest(const char *shim);
 int dise_cli_core(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_canary(int argc, char **argv, const struct dise_cli_cmd *cmd);
+/* Who runs this command, for the journal: "name (uid N)" (cmd-heal.c). */
+void dise_cli_who(char *buf, size_t size);
 
 struct dise_store;
 /*

@@ -52,7 +52,7 @@ static int open_version(const char **toolp, const char *ver, enum dise_pick othe
 }
 
 /* Who runs this command: the user name of the real uid (not $USER: unset for root under cron, sudo, su). */
-static void who_am_i(char *buf, size_t size)
+void dise_cli_who(char *buf, size_t size)
 {
 	struct passwd pw, *res = NULL;
 	char tmp[4096];
@@ -161,7 +161,7 @@ int dise_cli_reset(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	r = open_version(&tool, ver, DISE_PICK_RESETTABLE, "pruned version", &st, home, sizeof(home), &id);
 	if (r)
 		return r;
-	who_am_i(who, sizeof(who));
+	dise_cli_who(who, sizeof(who));
 	/* what the shim does now, before the reset: the route table it reads is the collector's last one */
 	placed = route_files(st, tool);
 	others = other_pruned(st, tool, id, others_buf, sizeof(others_buf));

@@ -122,6 +122,8 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 				json_object_set_new(o, "route_for", json_string(dise_cli_str(row, "route_for")));
 			if (dise_cli_str(row, "at_paths"))
 				json_object_set_new(o, "at_paths", json_string(dise_cli_str(row, "at_paths")));
+			if (dise_cli_str(row, "arm"))
+				json_object_set_new(o, "arm", json_string(dise_cli_str(row, "arm")));
 
 			if (label)
 				json_object_set_new(o, "label", json_string(label));
@@ -152,6 +154,8 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 				dise_cli_print(stdout, "   <- route: runs in place of %s", route_for ? route_for : "no pruned version");
 			if (at)
 				dise_cli_print(stdout, "   <- at %s", at);
+			if (dise_cli_str(row, "arm"))
+				dise_cli_print(stdout, "   <- canary rollout: %s", dise_cli_str(row, "arm"));
 			putchar('\n');
 			if (request)
 				dise_cli_print(stdout, "      heal request %s: %s\n", request, detection);

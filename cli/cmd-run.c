@@ -224,7 +224,7 @@ static int route_of(const char *path, char *target, size_t size)
 	struct dise_file_id id, to, to2;
 	int64_t ctime = 0;
 	struct stat st;
-	uint32_t owner = (uint32_t)geteuid();
+	uint32_t owner = (uint32_t)geteuid(), canary_pct = 0;
 
 	if (stat(path, &st) < 0 || !unwatchable(path, &st))
 		return 0;
@@ -234,11 +234,21 @@ static int route_of(const char *path, char *target, size_t size)
 	id.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 	if (dise_cli_ring_path(ring_path, sizeof(ring_path), 0) < 0 ||
 	    dise_routes_path(ring_path, rpath, sizeof(rpath)) < 0 ||
-	    dise_routes_lookup(rpath, owner, &id, target, size, &to, &ctime, NULL) != 1 ||
+	    dise_routes_lookup(rpath, owner, &id, target, size, &to, &ctime, NULL, &canary_pct) != 1 ||
 	    !dise_routes_target_ok(target, &to, ctime, owner))
 		return 0;
 	/* a route to a routed version: a loop, or a table gone wrong */
-	return dise_routes_lookup(rpath, owner, &to, again, sizeof(again), &to2, NULL, NULL) == 0;
+	if (dise_routes_lookup(rpath, owner, &to, again, sizeof(again), &to2, NULL, NULL, NULL) != 0)
+		return 0;
+	/* a canary's weighted route: this file (the canary) for canary_pct runs in a hundred, drawn per run */
+	if (canary_pct) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		if ((uint32_t)(((uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() * 2654435761u)) % 100) < canary_pct)
+			return 0;
+	}
+	return 1;
 }
 
 int dise_cli_run(int argc, char **argv, const struct dise_cli_cmd *cmd)

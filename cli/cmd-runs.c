@@ -93,6 +93,8 @@ int dise_cli_runs(int argc, char **argv, const struct dise_cli_cmd *cmd)
 				json_object_set(o, "exec_path", v);
 			if ((v = json_object_get(row, "crash_signature")))
 				json_object_set(o, "crash_signature", v);
+			if ((v = json_object_get(row, "arm")))
+				json_object_set(o, "arm", v);
 			json_array_append_new(arr, o);
 		} else {
 			dise_cli_print(stdout, "%-6lld %-8lld %-8s %s", (long long)dise_cli_num(row, "id"), (long long)dise_cli_num(row, "pid"), outcome,
@@ -103,6 +105,8 @@ int dise_cli_runs(int argc, char **argv, const struct dise_cli_cmd *cmd)
 				dise_cli_print(stdout, " signal %d", (int)dise_cli_num(row, "signal"));
 			if (json_object_get(row, "wall_ns"))
 				dise_cli_print(stdout, " %.3f ms", dise_cli_num(row, "wall_ns") / 1e6);
+			if (dise_cli_str(row, "arm"))
+				dise_cli_print(stdout, " [%s arm]", dise_cli_str(row, "arm"));
 			dise_cli_print(stdout, "\n");
 		}
 	}

@@ -183,6 +183,16 @@ static const struct dise_cli_cmd commands[] = {
 	  "  (for watched runs once the collector publishes the routes: start it if it is not running)\n"
 	  "  --version V   its label, or its id (v12 or 12); default: the newest pruned or failed\n"
 	  "  --why TEXT    the reason, journaled with who gave it\n" },
+	{ "canary", dise_cli_canary, "canary rollouts: each new version's share of runs, step by step",
+	  "usage: dise canary [--all] [--json]\n"
+	  "       dise canary promote|abort TOOL\n"
+	  "  the running canary rollouts (dise.json \"tools\": {T: {\"canary\": {\"on_deploy\": true}}}):\n"
+	  "  tool, stable and canary versions, step and weight, runs and failures of each arm\n"
+	  "  at this step, time at the step, and the verdict so far\n"
+	  "  --all     the ended rollouts too (promoted, aborted, superseded)\n"
+	  "  --json    a JSON array instead of text\n"
+	  "  promote   the next step now (the last: the canary is the plain version)\n"
+	  "  abort     weight 0 now: every run runs the stable version (nothing is pruned)\n" },
 	{ "tools", dise_cli_tools, "the tools: their paths, versions, health and route",
 	  "usage: dise tools [--json]\n"
 	  "  every tool (a lineage of versions): named by the path it is invoked at, or by its\n"

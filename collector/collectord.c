@@ -51,6 +51,7 @@
 
 #include "home.h"
 #include "config.h"
+#include "canary.h"
 #include "detect.h"
 #include "heal.h"
 #include "notify.h"
@@ -264,8 +265,8 @@ static void *resolver_main(void *p)
 	struct resolver_arg *a = p;
 	dise_store *st;
 	dise_resolver *rs;
-	int64_t seen_dv = -1, last_run = -1, pruned_ids = -1;
-	uint64_t last_pass = 0, last_all = 0, seen_made = 0, seen_bad = 0, last_wake = 0;
+	int64_t seen_dv = -1, last_run = -1, pruned_ids = -1, canary_fp = 0;
+	uint64_t last_pass = 0, last_all = 0, seen_made = 0, seen_bad = 0, last_wake = 0, last_canary = 0;
 	int r, owed = 1;
 
 	pthread_setname_np(pthread_self(), "dise-resolver"); /* what top -H and /proc/PID/task show */
@@ -286,8 +287,14 @@ static void *resolver_main(void *p)
 			 * identity (touch, a re-push with mv) get their route now, not
 			 * at the next heal.
 			 */
-			int64_t ids = -1;
+			int64_t ids = -1, cfp = 0;
 
+			/* a rollout started, or its canary at a new identity: its weighted route now */
+			if (dise_store_canary_fingerprint(st, &cfp) == 0 && cfp != canary_fp) {
+				canary_fp = cfp;
+				atomic_store(&a->routes_changed, 1);
+				wake_ingest(a);
+			}
 			if (dise_store_pruned_identities(st, &ids) == 0 && ids != pruned_ids) {
 				if (ids > pruned_ids) {
 					atomic_store(&a->routes_changed, 1);
@@ -385,6 +392,21 @@ static void *resolver_main(void *p)
 					wake_ingest(a);
 				}
 			}
+			/*
+			 * The canary rollouts, at every wake (at least once a second:
+			 * a step may be due by time alone): an abort at once, a step
+			 * (its analysis counts the runs at the step) at most once a
+			 * second; an abort's heal request is healed now.
+			 */
+			int analyse = mono_ns() - last_canary >= 1000000000ull;
+
+			if (analyse)
+				last_canary = mono_ns();
+			if (dise_canary_pass(st, a->cfg, wall_ns(), analyse) > 0) {
+				dise_heal_pending(st, a->cfg);
+				atomic_store(&a->routes_changed, 1);
+				wake_ingest(a);
+			}
 			struct timespec ts;
 
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -431,7 +453,7 @@ static void *notifier_main(void *p)
 	return NULL;
 }
 
-/* --once: give every stored run its version, then run the detectors, before exiting. */
+/* --once: give every stored run its version, then run the detectors and the canary rollouts, before exiting. */
 static void resolve_all(dise_store *st, const char *cas, const struct dise_config *cfg)
 {
 	dise_resolver *rs;
@@ -445,6 +467,8 @@ static void resolve_all(dise_store *st, const char *cas, const struct dise_confi
 	dise_resolver_free(rs);
 	if (dise_detect(st, &cfg->detect, cfg, wall_ns()) >= 0 && dise_heal_pending(st, cfg) >= 0 &&
 	    dise_heal_check_rules(st, cfg) > 0)
+		dise_heal_pending(st, cfg);
+	if (dise_canary_pass(st, cfg, wall_ns(), 1) > 0) /* the canary rollouts: an abort is healed now */
 		dise_heal_pending(st, cfg);
 }
 

@@ -103,6 +103,75 @@ static int resolve_scope(struct dise_tool_policy *p, const char *name, int scope
 	return 0;
 }
 
+void dise_canary_policy_default(struct dise_canary_policy *c)
+{
+	static const int steps[] = { 5, 50, 100 };
+
+	memset(c, 0, sizeof(*c));
+	memcpy(c->steps, steps, sizeof(steps));
+	c->nsteps = 3;
+	c->min_runs = 20;
+	c->min_seconds = 60;
+	c->failure_margin = 0.05;
+	c->max_slowdown = 1.5;
+}
+
+static int load_canary_steps(json_t *v, const char *name, struct dise_canary_policy *c, char *err, size_t errsize)
+{
+	size_t i;
+	json_t *x;
+
+	if (!json_is_array(v) || !json_array_size(v) || json_array_size(v) > DISE_CANARY_MAX_STEPS)
+		BAD("dise.json: 'tools.%s.canary.steps' must be an array of 1 to %d percents", name, DISE_CANARY_MAX_STEPS);
+	c->nsteps = 0;
+	json_array_foreach(v, i, x)
+	{
+		json_int_t w = json_is_integer(x) ? json_integer_value(x) : -1;
+
+		if (w < 1 || w > 100 || (i && w <= c->steps[i - 1]))
+			BAD("dise.json: 'tools.%s.canary.steps' must rise from 1 to 100 (percents of runs)", name);
+		c->steps[c->nsteps++] = (int)w;
+	}
+	if (c->steps[c->nsteps - 1] != 100)
+		BAD("dise.json: 'tools.%s.canary.steps' must end at 100 (the canary then is the plain version)", name);
+	return 0;
+}
+
+static int load_canary(json_t *o, const char *name, struct dise_canary_policy *c, char *err, size_t errsize)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(o))
+		BAD("dise.json: 'tools.%s.canary' must be an object", name);
+	json_object_foreach(o, k, v)
+	{
+		if (!strcmp(k, "on_deploy")) {
+			if (!json_is_boolean(v))
+				BAD("dise.json: 'tools.%s.canary.on_deploy' must be true or false", name);
+			c->on_deploy = json_is_true(v);
+		} else if (!strcmp(k, "steps")) {
+			if (load_canary_steps(v, name, c, err, errsize) < 0)
+				return -EINVAL;
+		} else if (!strcmp(k, "min_runs") || !strcmp(k, "min_seconds")) {
+			if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 100000000)
+				BAD("dise.json: 'tools.%s.canary.%s' must be an integer from 0 to 100000000", name, k);
+			*(k[4] == 'r' ? &c->min_runs : &c->min_seconds) = json_integer_value(v);
+		} else if (!strcmp(k, "failure_margin")) {
+			if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1)
+				BAD("dise.json: 'tools.%s.canary.failure_margin' must be a number from 0 to 1", name);
+			c->failure_margin = json_number_value(v);
+		} else if (!strcmp(k, "max_slowdown")) {
+			if (!json_is_number(v) || json_number_value(v) < 1 || json_number_value(v) > 1000)
+				BAD("dise.json: 'tools.%s.canary.max_slowdown' must be a number from 1 to 1000", name);
+			c->max_slowdown = json_number_value(v);
+		} else {
+			BAD("dise.json: unknown key 'tools.%s.canary.%s'", name, k);
+		}
+	}
+	return 0;
+}
+
 static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errsize)
 {
 	const char *name, *k;
@@ -121,6 +190,7 @@ static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errs
 		p->name = strdup(name);
 		p->test_timeout_s = 60;
 		p->rule_scope = DISE_SCOPE_DESCENDANTS;
+		dise_canary_policy_default(&p->canary);
 		if (!json_is_object(t))
 			BAD("dise.json: 'tools.%s' must be an object", name);
 		json_object_foreach(t, k, v)
@@ -157,6 +227,11 @@ static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errs
 				if (!json_is_boolean(v))
 					BAD("dise.json: 'tools.%s.replay' must be true or false", name);
 				p->replay = json_is_true(v);
+				continue;
+			}
+			if (!strcmp(k, "canary")) {
+				if (load_canary(v, name, &p->canary, err, errsize) < 0)
+					return -EINVAL;
 				continue;
 			}
 			if (!strcmp(k, "rule_scope")) {

@@ -25,6 +25,19 @@
 
 #define DISE_MAX_NORMAL_CODES 32
 
+#define DISE_CANARY_MAX_STEPS 8
+
+/* "canary": a new content of the tool earns its traffic step by step (collector/canary.c). */
+struct dise_canary_policy {
+	int on_deploy;		  /* "on_deploy": true: a new content at the tool's path starts as the canary */
+	int steps[DISE_CANARY_MAX_STEPS]; /* "steps": percents of runs, rising, the last 100 (default 5, 50, 100) */
+	int nsteps;
+	int64_t min_runs;	  /* "min_runs": canary runs at a step before it may be promoted (default 20) */
+	int64_t min_seconds;	  /* "min_seconds": at a step before it may be promoted (default 60) */
+	double failure_margin;	  /* "failure_margin": its failure rate may exceed the stable's by this (0.05) */
+	double max_slowdown;	  /* "max_slowdown": its median wall time at most this times the stable's (1.5) */
+};
+
 struct dise_tool_policy {
 	char *name; /* a group's name, a tool's path, or a file name (the policy of every tool of that name) */
 	char **paths; /* "paths": globs (fnmatch, FNM_PATHNAME) of the invoked paths that are this one tool */
@@ -39,6 +52,7 @@ struct dise_tool_policy {
 	enum dise_scope rule_scope; /* "rule_scope": what the rules learned from this tool cover: "descendants"
 				 * (default), "all_similar" (every version of the tool), "global" (every
 				 * version of every tool); "critical": true is "global" */
+	struct dise_canary_policy canary;
 };
 
 struct dise_config {
@@ -62,6 +76,8 @@ void dise_config_free(struct dise_config *cfg);
  * file name of the tool's path.
  */
 const struct dise_tool_policy *dise_config_tool(const struct dise_config *cfg, const char *tool);
+/* The canary policy's defaults (off; steps 5, 50, 100; 20 runs; 60 s; margin 0.05; slowdown 1.5). */
+void dise_canary_policy_default(struct dise_canary_policy *c);
 
 /* The group (a policy's name) whose "paths" match path, or NULL: path is its own tool. */
 const char *dise_config_group(const struct dise_config *cfg, const char *path);

@@ -15,7 +15,7 @@ const char *const dise_health_names[DISE_HEALTH_MAX] = { "healthy", "degraded", 
 const char *const dise_heal_state_names[DISE_HEAL_STATE_MAX] = { "queued",	"validating", "restoring", "done",
 								  "no_ancestor", "frozen",	"reset" };
 const char *const dise_detector_names[DISE_DETECTOR_MAX] = { "three_strikes", "error_rate", "slowdown", "rule",
-							     "manual", "no_baseline" };
+							     "manual", "no_baseline", "canary" };
 const char *const dise_scope_names[DISE_SCOPE_MAX] = { "descendants", "all_similar", "global" };
 const char *const dise_check_names[DISE_CHECK_MAX] = { "not_covered", "covered", "passed", "failed" };
 

@@ -43,6 +43,7 @@ enum dise_detector {
 	DISE_DETECT_RULE,
 	DISE_DETECT_MANUAL,
 	DISE_DETECT_NO_BASELINE, /* bad endings with no ancestor to compare to: marks the version failing, heals nothing */
+	DISE_DETECT_CANARY, /* a canary rollout aborted on its evidence (collector/canary.c) */
 	DISE_DETECTOR_MAX,
 };
 

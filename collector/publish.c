@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "beside.h"
+#include "canary.h"
 #include "home.h"
 #include "publish.h"
 
@@ -90,6 +91,27 @@ static void remove_stale(const struct dise_route_copy *old, size_t nold, char *c
 	}
 }
 
+/* The weighted routes after the plain ones in *rows (a read cut short: an error, never a shorter table). */
+static int append_canary_routes(dise_store *st, struct dise_pruned_route **rows, size_t *nrows)
+{
+	struct dise_pruned_route *c = NULL, *all;
+	size_t nc = 0;
+	int r = dise_store_canary_routes(st, &c, &nc);
+
+	if (r < 0 || nc == 0)
+		return r;
+	all = realloc(*rows, (*nrows + nc) * sizeof(*all));
+	if (!all) {
+		dise_pruned_routes_free(c, nc);
+		return -ENOMEM;
+	}
+	memcpy(all + *nrows, c, nc * sizeof(*c));
+	free(c); /* its strings now belong to all */
+	*rows = all;
+	*nrows += nc;
+	return 0;
+}
+
 int dise_publish_routes(dise_ring_reader *rd, const char *ring_path, dise_store *st, const char *cas_dir)
 {
 	struct dise_pruned_route *rows = NULL;
@@ -106,6 +128,12 @@ int dise_publish_routes(dise_ring_reader *rd, const char *ring_path, dise_store 
 	r = dise_store_pruned_routes(st, &rows, &nrows);
 	if (r < 0)
 		return r;
+	/* and the canary rollouts' weighted routes (collector/canary.c) */
+	r = append_canary_routes(st, &rows, &nrows);
+	if (r < 0) {
+		dise_pruned_routes_free(rows, nrows);
+		return r;
+	}
 	/* the placements, replaced in one transaction (a reader sees the old set or the new one) */
 	if (dise_store_begin(st) == 0)
 		began = 1;
@@ -157,6 +185,7 @@ int dise_publish_routes(dise_ring_reader *rd, const char *ring_path, dise_store 
 		e[n].to_ctime_ns = to.to_ctime_ns;
 		e[n].target = targets[n];
 		e[n].flags = flags;
+		e[n].canary_pct = (uint32_t)rows[i].canary_pct;
 		dise_store_route_published(st, rows[i].tool, rows[i].version, rows[i].path, targets[n], b,
 					   b < 0 ? why : NULL);
 		n++;

@@ -39,6 +39,7 @@
 #include "bounded.h"
 #include "config.h"
 #include "home.h"
+#include "canary.h"
 #include "resolve.h"
 #include "sha256.h"
 #include "toolpath.h"
@@ -300,6 +301,9 @@ static int64_t version_for(dise_resolver *rs, const char *tool, const char *sha,
 		if (!head && observed && (r = dise_store_tool_newest(rs->st, tool, id, &head)) < 0)
 			return r;
 		if (head && head != id && (r = dise_store_parent_add(rs->st, id, head)) < 0)
+			return r;
+		/* a new content where another ran: a canary of the tool when its policy says so */
+		if (head && head != id && (r = dise_canary_on_deploy(rs->st, rs->cfg, tool, head, id, wall_ns)) < 0)
 			return r;
 	}
 	r = dise_store_path_head_set(rs->st, path, id);

@@ -410,11 +410,39 @@ static const char schema_v16[] =
 	"CREATE INDEX IF NOT EXISTS versions_pruned ON versions(sha256) WHERE health = 'pruned';"
 	"CREATE INDEX IF NOT EXISTS crashes_run ON crashes(run_id);";
 
+/*
+ * v17: canary rollouts (collector/canary.c). One row per rollout of a
+ * tool: its stable and canary versions, the step it is at (index into the
+ * policy's steps) and the weight in effect, its state, and its verdict
+ * (the evidence of a promotion or an abort). At most one running per tool.
+ * failures is rebuilt with the detector 'canary' in its CHECK.
+ */
+static const char schema_v17[] =
+	"CREATE TABLE IF NOT EXISTS canaries("
+	"  id INTEGER PRIMARY KEY, tool TEXT NOT NULL, stable_id INTEGER NOT NULL, canary_id INTEGER NOT NULL,"
+	"  step INTEGER NOT NULL DEFAULT 0, weight INTEGER NOT NULL,"
+	"  state TEXT NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'promoted', 'aborted', 'superseded')),"
+	"  started_wall_ns INTEGER NOT NULL, step_wall_ns INTEGER NOT NULL, ended_wall_ns INTEGER, verdict TEXT);"
+	"CREATE UNIQUE INDEX IF NOT EXISTS canaries_running ON canaries(tool) WHERE state = 'running';";
+
+static int step_v17(sqlite3 *db)
+{
+	size_t i;
+	int r = exec_sql(db, schema_v17);
+
+	for (i = 0; r == 0 && i < sizeof(schema_v8) / sizeof(schema_v8[0]); i++)
+		if (!strcmp(schema_v8[i].table, "failures"))
+			r = rebuild(db, &schema_v8[i]);
+	return r;
+}
+
 static int step_sql(sqlite3 *db, int from)
 {
 	static const char *const step[] = { schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7 };
 
 	_Static_assert(sizeof(step) / sizeof(step[0]) == 6, "a step per schema version up to 7");
+	if (from == 16)
+		return step_v17(db);
 	if (from == 15)
 		return exec_sql(db, schema_v16);
 	if (from == 14)
@@ -474,7 +502,7 @@ int dise__schema_migrate(sqlite3 *db, int target)
 	sqlite3_stmt *q;
 	int r, version, created = 0;
 
-	_Static_assert(DISE_SCHEMA_VERSION == 16, "a step per schema version");
+	_Static_assert(DISE_SCHEMA_VERSION == 17, "a step per schema version");
 	r = exec_sql(db, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;

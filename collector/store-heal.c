@@ -502,7 +502,8 @@ int dise_store_notify_events(dise_store *st, int64_t after, struct dise_event *e
 	static const char sql[] =
 		"SELECT j.id, j.step, j.result, j.tool, j.version_id, j.detail, j.wall_ns, "
 		"(SELECT s.detail FROM journal s WHERE s.request_id = j.request_id AND s.step = 'start' ORDER BY s.id LIMIT 1) "
-		"FROM journal j WHERE j.id > ?1 AND (j.step IN ('route', 'freeze', 'rule_refused', 'rule_matched', 'failing') "
+		"FROM journal j WHERE j.id > ?1 AND (j.step IN ('route', 'freeze', 'rule_refused', 'rule_matched', 'failing', "
+		"  'canary_start', 'canary_step', 'canary_promote', 'canary_abort') "
 		"  OR (j.step IN ('route_publish', 'restore') AND j.result = 'failed')) "
 		"ORDER BY j.id LIMIT ?2";
 	sqlite3_stmt *q = dise__stmt(st, sql);

@@ -84,6 +84,16 @@ int dise__store_core_seen(dise_store *st, uint64_t epoch, const struct dise_reco
 /* store-reap.c: a REAP record's wait status ends the reaped child's run when nothing else did. */
 int dise__store_add_reap(dise_store *st, uint64_t epoch, const struct dise_record *rec);
 
+/* the absolute path run t ran at (SQL) */
+#define DISE__RUN_PATH(t) \
+	"COALESCE(" t ".path, CASE WHEN substr(" t ".execfn, 1, 1) = '/' THEN " t ".execfn ELSE " t ".cwd || '/' || " t ".execfn END)"
+
+/*
+ * The rows of a route query (store-route.c): identity (4 columns), version,
+ * tool, sha256, cas_path, path, and optionally the canary percent.
+ */
+int dise__route_rows(dise_store *st, const char *sql, struct dise_pruned_route **ret, size_t *ret_n);
+
 /* Registers dise_class(argv, cwd) (dise_store_run_class()) on db. Returns 0 or -errno. */
 int dise__register_class(sqlite3 *db);
 /* A strdup of column i of q's current row, NULL when NULL (or out of memory). */

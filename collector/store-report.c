@@ -33,7 +33,12 @@ static const char *const reports[DISE_REPORT_MAX] = {
 		"SELECT r.id, r.pid, r.ppid, r.tool, COALESCE(r.exe, r.execfn) AS exe, r.cwd, r.argv, r.start_wall_ns, r.outcome, "
 		"r.exit_status, r.signal, (r.end_ns - r.start_ns) AS wall_ns, r.user_ns, r.sys_ns, r.maxrss_kb, "
 		"r.forked, r.exec_parent, r.exec_path, "
-		"(SELECT signature FROM crashes c WHERE c.run_id = r.id ORDER BY c.id DESC LIMIT 1) AS crash_signature "
+		"(SELECT signature FROM crashes c WHERE c.run_id = r.id ORDER BY c.id DESC LIMIT 1) AS crash_signature, "
+		/* the arm of a canary rollout it took: the canary's file sent on to the stable copy took the stable */
+		"(SELECT CASE WHEN k.canary_id = r.version_id AND NOT COALESCE(" DISE__REDIRECTED("r") ", 0) THEN 'canary' ELSE 'stable' END "
+		" FROM canaries k WHERE k.tool = r.tool AND r.version_id IN (k.canary_id, k.stable_id) "
+		" AND r.start_wall_ns >= k.started_wall_ns AND (k.ended_wall_ns IS NULL OR r.start_wall_ns <= k.ended_wall_ns) "
+		" ORDER BY k.id DESC LIMIT 1) AS arm "
 		"FROM runs r WHERE ?1 IS NULL OR r.tool = ?1 ORDER BY r.start_wall_ns DESC, r.id DESC LIMIT ?2",
 	/* ?1: the tool */
 	[DISE_REPORT_LINEAGE] =
@@ -60,7 +65,10 @@ static const char *const reports[DISE_REPORT_MAX] = {
 		"(SELECT x.detector || ': ' || x.description FROM heal_requests h JOIN failures x "
 		" ON x.id = h.failure_id WHERE h.version_id = v.id ORDER BY h.id DESC LIMIT 1) AS detection, "
 		"(SELECT " DISE__WHY_NOT("h.id") " FROM heal_requests h WHERE h.version_id = v.id "
-		" ORDER BY h.id DESC LIMIT 1) AS went_wrong "
+		" ORDER BY h.id DESC LIMIT 1) AS went_wrong, "
+		/* its arm in the running canary rollout of its tool */
+		"(SELECT CASE WHEN k.canary_id = v.id THEN 'canary at ' || k.weight || '%' ELSE 'stable' END FROM canaries k "
+		" WHERE k.state = 'running' AND k.tool = v.tool AND v.id IN (k.canary_id, k.stable_id)) AS arm "
 		"FROM versions v WHERE v.tool = ?1 ORDER BY v.id",
 	[DISE_REPORT_CRASHES] =
 		"SELECT c.signature, count(*) AS count, min(r.start_wall_ns) AS first_seen_wall_ns, "

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "canary.h"
 #include "store-internal.h"
 
 int dise_store_pruned_routes(dise_store *st, struct dise_pruned_route **ret, size_t *ret_n)
@@ -26,12 +27,17 @@ int dise_store_pruned_routes(dise_store *st, struct dise_pruned_route **ret, siz
 		"SELECT c.exe_dev, c.exe_ino, c.exe_size, c.exe_mtime_ns, a.id, a.tool, a.sha256, a.cas_path, "
 		/* the path the run's identity is at: for an interpreter's run, its script's (runs.path), never
 		   the interpreter's execfn, beside which a copy of the script does not belong */
-		"  min(COALESCE(c.path, CASE WHEN substr(c.execfn, 1, 1) = '/' THEN c.execfn ELSE c.cwd || '/' || c.execfn END)) "
+		"  min(" DISE__RUN_PATH("c") ") "
 		"FROM versions p JOIN routes rt ON rt.tool = p.tool JOIN versions a ON a.id = rt.version_id "
 		"JOIN runs c ON c.version_id = p.id "
 		"WHERE p.health = 'pruned' AND a.cas_path IS NOT NULL AND a.id != p.id AND c.exe_ino IS NOT NULL "
 		"  AND c.execfn IS NOT NULL "
 		"GROUP BY c.exe_dev, c.exe_ino, c.exe_size, c.exe_mtime_ns, a.id";
+	return dise__route_rows(st, sql, ret, ret_n);
+}
+
+int dise__route_rows(dise_store *st, const char *sql, struct dise_pruned_route **ret, size_t *ret_n)
+{
 	sqlite3_stmt *q = dise__stmt(st, sql);
 	struct dise_pruned_route *e = NULL;
 	size_t n = 0, cap = 0;
@@ -52,6 +58,7 @@ int dise_store_pruned_routes(dise_store *st, struct dise_pruned_route **ret, siz
 		e[n].ino = sqlite3_column_int64(q, 1);
 		e[n].size = sqlite3_column_int64(q, 2);
 		e[n].mtime_ns = sqlite3_column_int64(q, 3);
+		e[n].canary_pct = sqlite3_column_count(q) > 9 ? sqlite3_column_int(q, 9) : 0;
 		e[n].version = sqlite3_column_int64(q, 4);
 		e[n].tool = strdup(tool ? tool : "");
 		e[n].cas_path = strdup(cas ? cas : "");
@@ -191,8 +198,11 @@ int dise_store_routes_fingerprint(dise_store *st, int64_t *ret)
 	/* changes whenever a route or a version's health changes */
 	static const char sql[] = "SELECT (SELECT COALESCE(sum(version_id * 7 + updated_wall_ns % 1000003), 0) FROM routes) + "
 				  "(SELECT count(*) FROM versions WHERE health = 'pruned')";
+	int64_t canary = 0;
 	int r = dise__int(st, sql, ret, "");
 
+	if (r >= 0 && (r = dise_store_canary_fingerprint(st, &canary)) >= 0)
+		*ret += canary; /* and whenever a rollout's weights change */
 	return r < 0 ? r : 0;
 }
 

@@ -27,7 +27,7 @@
 struct sqlite3;
 typedef struct dise_store dise_store;
 
-#define DISE_SCHEMA_VERSION 16
+#define DISE_SCHEMA_VERSION 17
 
 /*
  * Opens (creating and migrating) the database; readonly opens an existing
@@ -92,6 +92,7 @@ struct dise_pruned_route {
 	int64_t version;                  /* the version its tool is routed to */
 	char *tool, *cas_path;            /* of that version */
 	char sha256[65];
+	int canary_pct;                   /* 0: a plain route; else a canary rollout's weight (collector/canary.h) */
 };
 /*
  * The files that ran as a pruned version with the version to run instead:

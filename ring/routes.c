@@ -30,6 +30,11 @@ static uint64_t route_hash(const struct dise_file_id *id)
 	return h;
 }
 
+uint64_t dise_route_key(const struct dise_file_id *from)
+{
+	return route_hash(from);
+}
+
 static int same_id(const struct dise_file_id *a, const struct dise_file_id *b)
 {
 	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns;
@@ -89,7 +94,7 @@ int dise_routes_write(const char *path, const struct dise_route_in *e, size_t n)
 			uint64_t s = route_hash(&e[i].from);
 			size_t len = strlen(e[i].target);
 
-			if (e[i].target[0] != '/' || len == 0 || len >= 4096) {
+			if (e[i].target[0] != '/' || len == 0 || len >= 4096 || e[i].canary_pct > 99) {
 				free(b);
 				return -EINVAL;
 			}
@@ -104,6 +109,7 @@ int dise_routes_write(const char *path, const struct dise_route_in *e, size_t n)
 				x->target_off = off;
 				x->target_len = (uint32_t)len;
 				x->flags = e[i].flags;
+				x->canary_pct = e[i].canary_pct;
 				off += len + 1;
 				break;
 			}
@@ -157,7 +163,7 @@ static int pread_all(int fd, void *p, size_t n, uint64_t off)
 }
 
 int dise_routes_lookup(const char *path, uint32_t owner, const struct dise_file_id *id, char *out, size_t size,
-		       struct dise_file_id *ret_to, int64_t *ret_ctime_ns, uint32_t *ret_flags)
+		       struct dise_file_id *ret_to, int64_t *ret_ctime_ns, uint32_t *ret_flags, uint32_t *ret_canary_pct)
 {
 	struct dise_routes_header h;
 	struct dise_route_entry b[DISE_ROUTE_PROBE];
@@ -197,7 +203,7 @@ int dise_routes_lookup(const char *path, uint32_t owner, const struct dise_file_
 			break;
 		if (!same_id(&b[k].from, id))
 			continue;
-		if ((uint64_t)b[k].target_len + 1 > size || b[k].target_off > h.strings_len ||
+		if ((uint64_t)b[k].target_len + 1 > size || b[k].target_off > h.strings_len || b[k].canary_pct > 99 ||
 		    b[k].target_len + 1 > h.strings_len - b[k].target_off) {
 			r = -EBADMSG;
 			goto out;
@@ -212,6 +218,8 @@ int dise_routes_lookup(const char *path, uint32_t owner, const struct dise_file_
 			*ret_ctime_ns = b[k].to_ctime_ns;
 		if (ret_flags)
 			*ret_flags = b[k].flags;
+		if (ret_canary_pct)
+			*ret_canary_pct = b[k].canary_pct;
 		r = 1;
 		break;
 	}

@@ -6,6 +6,9 @@
 #     detection, three strikes, healing (the broken version pruned, a rule
 #     learned, the route set to the last healthy version), and the next run
 #     of the same path runs the healthy version instead.
+#  5. a tool deployed with a canary policy, then a bad build: 5% of runs reach
+#     it, its first crash aborts the rollout, and the count of runs that
+#     reached the bad build is said.
 # Everything lives in a temporary ring and DISE_HOME: nothing else is touched.
 set -eu
 cd "$(dirname "$0")/.."
@@ -97,6 +100,30 @@ sleep 1.5
 echo
 echo "\$ dise crashes              # the attached run, unwound like a preloaded one"
 ./build/bin/dise crashes | grep -A6 waiter || true
+echo
+echo "== 5. canary on deploy: a bad deploy caught at 5% (dise.json: \"canary\": {\"on_deploy\": true})"
+./build/bin/dise collector stop >/dev/null
+printf '{"tools": {"%s": {"canary": {"on_deploy": true}}}}\n' "$work/bin/cantool" > "$DISE_HOME/dise.json"
+./build/bin/dise collector start >/dev/null
+cp build/tests/progs/canaryprog-stable "$work/bin/cantool"
+LD_PRELOAD="$SHIM" "$work/bin/cantool" >/dev/null
+sleep 0.5   # the collector hashes the deployed content before the next deploy replaces it
+cp build/tests/progs/canaryprog-crashy "$work/bin/cantool.new" && mv "$work/bin/cantool.new" "$work/bin/cantool"
+LD_PRELOAD="$SHIM" "$work/bin/cantool" >/dev/null   # its first run reveals the deploy: the rollout starts at 5%
+sleep 0.5
+bad=0
+for i in $(seq 200); do
+  out=$(LD_PRELOAD="$SHIM" "$work/bin/cantool" boom 2>/dev/null) || true
+  [ "$out" = stable ] || bad=$((bad + 1))
+done
+echo "200 runs after the bad deploy (each crashes if it runs the new build): $bad reached it, $((200 - bad)) ran the stable version"
+sleep 1
+echo
+echo "\$ dise canary --all"
+./build/bin/dise canary --all
+echo
+echo "\$ dise journal --tool $work/bin/cantool"
+./build/bin/dise journal --tool "$work/bin/cantool"
 echo
 ./build/bin/dise collector stop
 echo

@@ -352,6 +352,36 @@ static int redirectable(const char *target)
 }
 
 /*
+ * The arm of a weighted route (a canary rollout) this process takes: 1 the
+ * canary (its own file), 0 the stable target. An exec chain keeps the arm
+ * its first process took, so a wrapper and its child never mix versions:
+ * DISE_ARM=<route key>:c|s, put in this process's environment, goes on to
+ * what it executes. A DISE_ARM naming another route is replaced.
+ */
+static int take_arm(const struct dise_file_id *from, uint32_t canary_pct)
+{
+	static char env[sizeof("DISE_ARM=") + 16 + 2];
+	static const char hex[] = "0123456789abcdef";
+	uint64_t key = dise_route_key(from);
+	const char *e = getenv("DISE_ARM");
+	char want[16];
+	int i, canary;
+
+	for (i = 0; i < 16; i++)
+		want[i] = hex[(key >> (60 - 4 * i)) & 15];
+	if (e && strlen(e) == 18 && memcmp(e, want, 16) == 0 && e[16] == ':' && (e[17] == 'c' || e[17] == 's'))
+		return e[17] == 'c';
+	canary = dise_route_arm(key, dise__shim.pid, dise__shim.run_start_ns, canary_pct);
+	memcpy(env, "DISE_ARM=", 9);
+	memcpy(env + 9, want, 16);
+	env[25] = ':';
+	env[26] = canary ? 'c' : 's';
+	env[27] = '\0';
+	putenv(env);
+	return canary;
+}
+
+/*
  * Finds the route of this executable (0: none, 1: target and *ret_to set);
  * init asks only when the ring says routes exist (one load).
  * A script whose interpreter can be handed the copy is redirected here
@@ -363,17 +393,19 @@ static int route_find(const char *ring_path, char *target, size_t size, struct d
 	struct dise_file_id tid2;
 	int64_t tctime = 0;
 	char rpath[DISE_PATH_MAX + 8], again[DISE_PATH_MAX];
-	uint32_t owner = (uint32_t)getauxval(AT_EUID);
+	uint32_t owner = (uint32_t)getauxval(AT_EUID), canary_pct = 0;
 
 	if (dise_routes_path(ring_path, rpath, sizeof(rpath)) < 0 ||
-	    dise_routes_lookup(rpath, owner, &S->script_id, target, size, ret_to, &tctime, NULL) != 1)
+	    dise_routes_lookup(rpath, owner, &S->script_id, target, size, ret_to, &tctime, NULL, &canary_pct) != 1)
 		return 0;
 	if (!safe_target(target, ret_to, tctime, owner)) {
 		dise__debug("route target refused", 0);
 		return 0;
 	}
-	if (dise_routes_lookup(rpath, owner, ret_to, again, sizeof(again), &tid2, NULL, NULL) != 0)
+	if (dise_routes_lookup(rpath, owner, ret_to, again, sizeof(again), &tid2, NULL, NULL, NULL) != 0)
 		return 0; /* a route to a routed version: a loop, or a table gone wrong */
+	if (canary_pct && take_arm(&S->script_id, canary_pct))
+		return 0; /* the canary arm: this file runs */
 	if (!S->argv || !S->argv[0] || (*ret_k = script_argv_index()) < 0)
 		return 0;
 	if (*ret_k > 0 && redirectable(target)) {

@@ -384,7 +384,7 @@ uint64_t dise_ring_reader_epoch(const dise_ring_reader *rd);
  * fits); an entry with target_len 0 is empty.
  */
 #define DISE_ROUTES_MAGIC UINT64_C(0x5345545554524444) /* "DDRTUTES" */
-#define DISE_ROUTES_VERSION 2u
+#define DISE_ROUTES_VERSION 3u /* 3: weighted routes (canary_pct); a reader of another version routes nothing */
 #define DISE_ROUTE_PROBE 8u
 #define DISE_ROUTES_MAX_BUCKETS (1u << 24)
 
@@ -404,6 +404,14 @@ struct dise_route_entry {
 	uint64_t target_off;      /* in the strings, after the buckets */
 	uint32_t target_len;      /* without the NUL; 0: an empty bucket */
 	uint32_t flags;           /* DISE_ROUTE_* */
+	/*
+	 * 0: a plain route, every run of `from` runs the target. 1-99: a
+	 * canary rollout, `from` is the canary and the target the stable
+	 * version: that percent of runs keep running `from`, the rest run the
+	 * target (dise_route_arm). A value above 99 is corrupt: no route.
+	 */
+	uint32_t canary_pct;
+	uint32_t reserved;
 };
 
 enum {
@@ -415,7 +423,29 @@ struct dise_route_in {
 	int64_t to_ctime_ns;
 	const char *target; /* absolute */
 	uint32_t flags;
+	uint32_t canary_pct; /* 0: plain; 1-99: see struct dise_route_entry */
 };
+
+/*
+ * The arm a process takes on a weighted route of canary_pct percent: 1 the
+ * canary (its own file), 0 the stable target. Uniform over runs: a mix of
+ * the process's pid and its start time (both known at start, no system
+ * call) and the route's key (so two tools' rollouts are independent).
+ */
+static inline int dise_route_arm(uint64_t key, uint32_t pid, uint64_t start_ns, uint32_t canary_pct)
+{
+	uint64_t z = key ^ ((uint64_t)pid << 32) ^ start_ns;
+
+	/* splitmix64's finaliser: every input bit reaches every output bit */
+	z += 0x9e3779b97f4a7c15ull;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	z ^= z >> 31;
+	return (uint32_t)(z % 100u) < canary_pct;
+}
+
+/* A route's key: a hash of its `from` identity (what DISE_ARM names, so that an exec chain keeps its arm). */
+uint64_t dise_route_key(const struct dise_file_id *from);
 
 /*
  * Whether the interpreter named base (a #! line's, without its directory)
@@ -438,19 +468,23 @@ static inline int dise_route_script_reader(const char *base)
 /* "<ring path>.routes". Returns 0 or -ENAMETOOLONG. Async-signal-safe. */
 int dise_routes_path(const char *ring_path, char *buf, size_t size);
 
-/* Writes a new route table of n entries at path (atomically: a temporary file renamed). Returns 0 or -errno. */
+/*
+ * Writes a new route table of n entries at path (atomically: a temporary
+ * file renamed). Returns 0 or -errno (-E2BIG: more than
+ * DISE_ROUTES_MAX_BUCKETS would be needed; -EINVAL: a bad target or weight).
+ */
 int dise_routes_write(const char *path, const struct dise_route_in *e, size_t n);
 
 /*
  * Looks id up in the route table at path, which must be a regular file
  * owned by owner (or root), not writable by group or others. Copies the
  * target into out (size bytes) and its published identity into *ret_to
- * (and its ctime into *ret_ctime_ns when not NULL).
- * Returns 1, 0 when there is no route (or no usable table), or -errno.
+ * (and its ctime into *ret_ctime_ns, its flags into *ret_flags, its
+ * canary percent into *ret_canary_pct when not NULL). Returns 1, 0 when there is no route (or no usable table), or -errno.
  * No allocation; a few system calls (open, fstat, pread, close).
  */
 int dise_routes_lookup(const char *path, uint32_t owner, const struct dise_file_id *id, char *out, size_t size,
-		       struct dise_file_id *ret_to, int64_t *ret_ctime_ns, uint32_t *ret_flags);
+		       struct dise_file_id *ret_to, int64_t *ret_ctime_ns, uint32_t *ret_flags, uint32_t *ret_canary_pct);
 
 /*
  * Whether a route's target may be executed in place of the routed file: a

@@ -141,7 +141,7 @@ int routed(struct fixture *f, const struct dise_file_id *id, char *out, size_t s
 {
 	char *rp = routes_file(f);
 	struct dise_file_id to;
-	int r = dise_routes_lookup(rp, (uint32_t)geteuid(), id, out, size, &to, NULL, NULL);
+	int r = dise_routes_lookup(rp, (uint32_t)geteuid(), id, out, size, &to, NULL, NULL, NULL);
 
 	free(rp);
 	return r == 1;

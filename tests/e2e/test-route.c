@@ -532,14 +532,14 @@ static void test_no_capacity_or_path_limit(void **state)
 	for (i = 0; i < N; i++) {
 		struct dise_file_id to;
 
-		assert_int_equal(dise_routes_lookup(rp, (uint32_t)geteuid(), &e[i].from, out, sizeof(out), &to, NULL, NULL), 1);
+		assert_int_equal(dise_routes_lookup(rp, (uint32_t)geteuid(), &e[i].from, out, sizeof(out), &to, NULL, NULL, NULL), 1);
 		assert_string_equal(out, t[i]);
 		assert_int_equal(to.ino, (uint64_t)i);
 	}
 	{
 		struct dise_file_id none = { 2, 3, 4, 5 }, to;
 
-		assert_int_equal(dise_routes_lookup(rp, (uint32_t)geteuid(), &none, out, sizeof(out), &to, NULL, NULL), 0);
+		assert_int_equal(dise_routes_lookup(rp, (uint32_t)geteuid(), &none, out, sizeof(out), &to, NULL, NULL, NULL), 0);
 	}
 	for (i = 0; i < N; i++)
 		free(t[i]);
