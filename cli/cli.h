@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* One subcommand: `dise NAME ...` calls fn(argc, argv, cmd) with argv[0] = NAME. */
@@ -48,6 +49,26 @@ int dise_cli_tools(int argc, char **argv, const struct dise_cli_cmd *cmd);
 struct dise_store;
 int dise_cli_tool_name(struct dise_store *st, const char *name, char *buf, size_t size);
 int dise_cli_attach(int argc, char **argv, const struct dise_cli_cmd *cmd);
+/* Regeneration (cmd-regenerate.c): `dise regenerate`, `dise proposals`, `dise approve`, `dise reject`. */
+int dise_cli_regenerate(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_proposals(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_approve(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_reject(int argc, char **argv, const struct dise_cli_cmd *cmd);
+/* One line on how tool heals forward: its latest mutation, or that it has none (rollback only). */
+void dise_cli_regen_line(const char *tool);
+/*
+ * Opens the store for writing and finds tool's version (ver, or the newest
+ * matching otherwise; none names what is missing), *toolp becoming the
+ * tool's name. Returns 0 with *st and *id, or the exit status after saying why.
+ */
+enum dise_pick;
+int dise_cli_open_version(const char **toolp, const char *ver, enum dise_pick otherwise, const char *none,
+			  struct dise_store **st, char *home, size_t hsize, int64_t *id);
+/* Who runs this command: "name (uid N)". */
+void dise_cli_who(char *buf, size_t size);
+struct dise_config;
+/* $DISE_HOME/dise.json of home into cfg: 0, or 1 after saying why. */
+int dise_cli_load_config(const char *home, struct dise_config *cfg);
 
 struct dise_store;
 /*

@@ -177,8 +177,7 @@ int dise_validate_test(const struct dise_tool_policy *p, const char *candidate, 
 	return 1;
 }
 
-/* argv from the JSON array a rule keeps; argv[0] stays the name the tool was run by */
-static char **argv_of(const char *js)
+char **dise_validate_argv(const char *js)
 {
 	json_error_t err;
 	json_t *a = json_loads(js, 0, &err);
@@ -200,6 +199,12 @@ out:
 	return v;
 }
 
+int dise_validate_fails_like(const struct dise_replay *t, int status)
+{
+	return (t->signal && WIFSIGNALED(status) && WTERMSIG(status) == t->signal) ||
+	       (t->exit_code >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == t->exit_code);
+}
+
 void dise_validate_argv_free(char **v)
 {
 	for (size_t i = 0; v && v[i]; i++)
@@ -217,7 +222,7 @@ int dise_validate_rules(dise_store *st, const char *tool, int64_t only_rule, con
 	/* read whole first: the replays run with no statement open */
 	r = dise_store_rules_replayable(st, tool, only_rule, &t, &n);
 	for (i = 0; r == 0 && i < n; i++) {
-		char **argv = argv_of(t[i].argv);
+		char **argv = dise_validate_argv(t[i].argv);
 		const char *cwd = t[i].cwd;
 		int status, s;
 
@@ -235,8 +240,7 @@ int dise_validate_rules(dise_store *st, const char *tool, int64_t only_rule, con
 			break;
 		}
 		replayed++;
-		if ((t[i].signal && WIFSIGNALED(status) && WTERMSIG(status) == t[i].signal) ||
-		    (t[i].exit_code >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == t[i].exit_code)) {
+		if (dise_validate_fails_like(&t[i], status)) {
 			snprintf(why, size, "fails like rule %lld: %s", (long long)t[i].rule,
 				 t[i].description ? t[i].description : "");
 			r = 1;

@@ -35,7 +35,11 @@ int dise_validate_test(const struct dise_tool_policy *p, const char *candidate, 
 int dise_validate_rules(dise_store *st, const char *tool, int64_t only_rule, const char *candidate, unsigned timeout_ms,
 			char *why, size_t size);
 
+/* argv from the JSON array a rule keeps (argv[0]: the name the tool was run by), NULL when it is none; to free. */
+char **dise_validate_argv(const char *json);
 void dise_validate_argv_free(char **argv);
+/* Whether wait status ended the way rule t describes (its signal, or its exit status). */
+int dise_validate_fails_like(const struct dise_replay *t, int status);
 
 /*
  * Restore in place: path gets the bytes of from (the healthy copy), through
