@@ -60,8 +60,11 @@ static void print_mutation(json_t *m, int diff)
 	if (json_is_real(fit))
 		dise_cli_print(stdout, "    fitness %.3f; %s\n", json_real_value(fit),
 			       dise_cli_str(m, "validation") ? dise_cli_str(m, "validation") : "");
-	if (diff && dise_cli_str(m, "diff"))
-		dise_cli_print(stdout, "%s", dise_cli_str(m, "diff"));
+	for (const char *d = diff ? dise_cli_str(m, "diff") : NULL, *e; d && *d; d = *e ? e + 1 : e) {
+		e = strchr(d, '\n'); /* line by line: each escaped for the terminal, its newline kept */
+		e = e ? e : d + strlen(d);
+		dise_cli_print(stdout, "    %.*s\n", (int)(e - d), d);
+	}
 }
 
 /* The mutations of tool (NULL: all), into *rows. 0, or the exit status after saying why. */

@@ -62,7 +62,7 @@ int dise_store_proposal_get(dise_store *st, int64_t id, struct dise_proposal *re
 int dise_store_mutation_refused(dise_store *st, const char *tool, const char *diff_sha256)
 {
 	static const char sql[] = "SELECT count(*) FROM mutations WHERE tool = ?1 AND diff_sha256 = ?2 "
-				  "AND verdict IN ('refused', 'failed', 'ratchet')";
+				  "AND verdict = 'refused'";
 	int64_t n = 0;
 	int r = dise__int(st, sql, &n, "ss", tool, diff_sha256);
 

@@ -42,7 +42,7 @@ struct dise_proposal {
 };
 void dise_proposal_free(struct dise_proposal *p);
 int dise_store_proposal_get(dise_store *st, int64_t id, struct dise_proposal *ret);
-/* 1 when tool had a mutation of diff_sha256 already refused, failed or below the ratchet, else 0. */
+/* 1 when an operator refused a mutation of tool with diff_sha256 already (dise reject), else 0. */
 int dise_store_mutation_refused(dise_store *st, const char *tool, const char *diff_sha256);
 
 /* The path version was first seen at into buf: 1, 0 (none), -errno. */

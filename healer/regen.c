@@ -42,8 +42,9 @@
 #include "validate.h"
 
 #define MAX_TEXT (4u << 20) /* a script larger than 4 MiB is not diffed */
-#define ROUNDS 5	    /* fitness: interleaved rounds of the checks, median */
-#define NOISE_NS 10000000   /* 10 ms: a difference below it is the machine's, not the candidate's */
+#define ROUNDS 5	    /* fitness: interleaved rounds of the checks, the fastest of each side compared */
+#define MAX_ROUNDS 15	    /* more while the candidate looks slower: a loaded machine's noise, or its own cost? */
+#define NOISE_NS 20000000   /* 20 ms: a difference below it is the machine's, not the candidate's */
 
 static int read_text(const char *path, char **ret, size_t *len)
 {
@@ -110,6 +111,23 @@ int dise__regen_write(struct rg *g, const char *text, size_t len)
 }
 
 /*
+ * A script's run is recorded as its interpreter's: [/bin/sh, (its option,)
+ * ./tool, args...]. The replay runs the candidate script itself, so its
+ * argv starts at the script (argv[0], unused) when one of the first
+ * three is the tool's file name; else as recorded.
+ */
+static char *const *script_argv(const struct rg *g, char **rv)
+{
+	for (int i = 1; i < 3 && rv[0] && rv[i]; i++) {
+		const char *b = strrchr(rv[i], '/');
+
+		if (!strcmp(b ? b + 1 : rv[i], g->file))
+			return rv + i;
+	}
+	return rv;
+}
+
+/*
  * The checks on the candidate at g->cand, in the sandbox: the test command,
  * then every rule's replay. 1 when all passed, 0 when one failed (why in
  * g->fail), -errno when one could not run. *wall_ns: their total time.
@@ -139,10 +157,10 @@ static int run_checks(struct rg *g, int64_t *wall_ns)
 
 		if (!rv)
 			continue;
-		r = dise_sandbox_run(g->scratch, g->cand, rv, g->rules[i].cwd, NULL, tmo, &st, &w);
+		r = dise_sandbox_run(g->scratch, g->cand, script_argv(g, rv), g->rules[i].cwd, NULL, tmo, &st, &w);
 		dise_validate_argv_free(rv);
 		*wall_ns += w;
-		if (r == -ETIMEDOUT || (r == 0 && dise_validate_fails_like(&g->rules[i], st))) {
+		if (r == -ETIMEDOUT || (r == 0 && dise_sandbox_ended_like(&g->rules[i], st))) {
 			snprintf(g->fail, sizeof(g->fail), "rule %lld %s", (long long)g->rules[i].rule,
 				 r ? "replay timed out" : "replay failed the same way");
 			return 0;
@@ -254,41 +272,48 @@ out:
 	return r == -ETIME ? 0 : r;
 }
 
-static int cmp64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
 /*
  * Fitness of the candidate (text) relative to A, measured the same way:
- * ROUNDS interleaved rounds of every check on each, the medians compared.
- * A's fitness is its pass ratio (1: it passed); the candidate's, its pass
- * ratio times min(1, (A's median + NOISE) / its median). 0 or -errno.
+ * interleaved rounds of every check on each, the fastest round of each
+ * compared (not the median: on a loaded machine the median of the same
+ * script's runs moved by 40% between sides, the fastest by a few ms; what
+ * the candidate costs is its best time, the rest is the machine's). A's
+ * fitness is its pass ratio (1: it passed); the candidate's, its pass ratio
+ * times min(1, (A's time + NOISE) / its time). ROUNDS rounds, and more up
+ * to MAX_ROUNDS while the candidate is below the ratchet's threshold (but
+ * 10 when its fastest run was slower than the ancestor's slowest): a
+ * candidate rejected for being slow was slow in each of them. 0 or -errno.
  */
-static int measure(struct rg *g, const char *text, size_t len, double *fitness, double *base, char *note, size_t size)
+static int measure(struct rg *g, const char *text, size_t len, double threshold, char *note, size_t size)
 {
-	int64_t ta[ROUNDS], tc[ROUNDS];
+	int64_t ta = INT64_MAX, tc = INT64_MAX, ta_max = 0, t;
 	int pa = 0, pc = 0, r = 0, k;
 
-	for (k = 0; r >= 0 && k < ROUNDS; k++) {
-		if ((r = dise__regen_write(g, g->atext, g->alen)) == 0 && (r = run_checks(g, &ta[k])) > 0)
+	for (k = 0; r >= 0 && k < MAX_ROUNDS; k++) {
+		if ((r = dise__regen_write(g, g->atext, g->alen)) == 0 && (r = run_checks(g, &t)) > 0) {
 			pa++;
-		if (r >= 0 && (r = dise__regen_write(g, text, len)) == 0 && (r = run_checks(g, &tc[k])) > 0)
+			ta = t < ta ? t : ta;
+			ta_max = t > ta_max ? t : ta_max;
+		}
+		if (r >= 0 && (r = dise__regen_write(g, text, len)) == 0 && (r = run_checks(g, &t)) > 0) {
 			pc++;
+			tc = t < tc ? t : tc;
+		}
+		g->base = (double)pa / (k + 1);
+		g->fitness = (double)pc / (k + 1);
+		if (pa && pc && tc > ta + NOISE_NS)
+			g->fitness *= (double)(ta + NOISE_NS) / (double)tc;
+		if (k + 1 >= ROUNDS && g->fitness >= threshold)
+			break;
+		/* slower in every one of 10 interleaved rounds than the ancestor in any: its own cost, not noise */
+		if (k + 1 >= 2 * ROUNDS && pa && pc && tc > ta_max + NOISE_NS)
+			break;
 	}
 	if (r < 0)
 		return r;
-	qsort(ta, ROUNDS, sizeof(ta[0]), cmp64);
-	qsort(tc, ROUNDS, sizeof(tc[0]), cmp64);
-	*base = (double)pa / ROUNDS;
-	*fitness = (double)pc / ROUNDS;
-	if (tc[ROUNDS / 2] > ta[ROUNDS / 2] + NOISE_NS)
-		*fitness *= (double)(ta[ROUNDS / 2] + NOISE_NS) / (double)tc[ROUNDS / 2];
-	snprintf(note, size, "checks: %zu (test command + %zu rule replay%s); median wall %.1f ms vs ancestor %.1f ms",
-		 g->nrules + 1, g->nrules, g->nrules == 1 ? "" : "s", (double)tc[ROUNDS / 2] / 1e6,
-		 (double)ta[ROUNDS / 2] / 1e6);
+	snprintf(note, size, "checks: %zu (test command + %zu rule replay%s) x %d rounds; fastest %.1f ms vs ancestor %.1f ms",
+		 g->nrules + 1, g->nrules, g->nrules == 1 ? "" : "s", k < MAX_ROUNDS ? k + 1 : k,
+		 pc ? (double)tc / 1e6 : -1.0, pa ? (double)ta / 1e6 : -1.0);
 	return 0;
 }
 
@@ -345,6 +370,16 @@ static int search(struct rg *g)
 		g->verdict = DISE_MUT_FAILED;
 		return 0;
 	}
+	/* the checks must tell the pruned version from a fixed one, or no candidate's pass means anything */
+	if ((r = probe(g, 0)) < 0 && r != -ETIME)
+		return r;
+	if (r != 0) {
+		snprintf(g->why, sizeof(g->why), "the pruned version itself passes the checks (%s): they cannot show a "
+						 "candidate avoids its failure",
+			 g->nrules ? "the rules' replays do not fail it" : "no rule keeps a failing invocation to replay");
+		g->verdict = DISE_MUT_SKIPPED;
+		return 0;
+	}
 	if ((r = ddmin(g, all, &g->revert)) < 0)
 		return r;
 	if (g->revert == all) {
@@ -362,13 +397,16 @@ static int search(struct rg *g)
 	if ((r = dise_store_mutation_refused(g->c.st, g->c.tool, g->diff_sha)) < 0)
 		return r;
 	if (r) {
-		snprintf(g->why, sizeof(g->why), "the same diff was refused or rejected before: not proposed again");
+		snprintf(g->why, sizeof(g->why), "the same diff was refused by an operator before: not proposed again");
 		g->verdict = DISE_MUT_SKIPPED;
 		return 0;
 	}
-	if ((r = measure(g, g->text, g->len, &g->fitness, &g->base, note, sizeof(note))) < 0)
+	/* the best: the best ever accepted, or the ancestor's (1: it passed) */
+	g->best = g->ratchet.best > 1.0 ? g->ratchet.best : 1.0;
+	if ((r = measure(g, g->text, g->len, g->pol.ratchet * g->best, note, sizeof(note))) < 0)
 		return r;
-	g->best = g->ratchet.best > g->base ? g->ratchet.best : g->base;
+	if (g->base < 1.0)
+		g->best = g->ratchet.best > g->base ? g->ratchet.best : g->base;
 	snprintf(g->validation, sizeof(g->validation), "%s; fitness %.3f, best %.3f, ratchet %.2f", note, g->fitness, g->best,
 		 g->pol.ratchet);
 	if (g->fitness < g->pol.ratchet * g->best) {
@@ -411,7 +449,17 @@ static int attempt(struct rg *g)
 	g->deadline_ns = g->t0 + (int64_t)g->pol.budget_s * 1000000000;
 	g->fitness = g->base = -1;
 	base = strrchr(g->c.tool, '/');
-	snprintf(g->name, sizeof(g->name), "%s", base && base[1] ? base + 1 : "candidate");
+	snprintf(g->name, sizeof(g->name), "%.200s", base && base[1] ? base + 1 : g->c.tool[0] ? g->c.tool : "candidate");
+	{
+		char path[PATH_MAX] = "";
+
+		/* the file name the pruned version ran as (a group's tool has its own name) */
+		if (dise_store_version_path(g->c.st, g->pruned, path, sizeof(path)) > 0 && (base = strrchr(path, '/')) &&
+		    base[1])
+			snprintf(g->file, sizeof(g->file), "%.200s", base + 1);
+		else
+			snprintf(g->file, sizeof(g->file), "%s", g->name);
+	}
 	if ((r = dise_store_ratchet_get(g->c.st, g->c.tool, &g->ratchet)) < 0)
 		return r;
 	if (g->ratchet.locked_until_ns > now) {

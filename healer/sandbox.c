@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "sandbox.h"
+#include "store.h"
 #include "validate.h"
 
 #define BWRAP "/usr/bin/bwrap"
@@ -99,4 +100,12 @@ int dise_sandbox_check(char *why, size_t size)
 	if (r < 0)
 		snprintf(why, size, "bwrap cannot make a sandbox here (user namespaces?): generated code is not run");
 	return r;
+}
+
+int dise_sandbox_ended_like(const struct dise_replay *t, int status)
+{
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+
+	/* both readings: a pass is never granted on an ambiguity */
+	return dise_validate_fails_like(t, status) || (code > 128 && code < 128 + 65 && dise_validate_fails_like(t, code - 128));
 }

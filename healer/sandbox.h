@@ -20,9 +20,14 @@ int dise_sandbox_check(char *why, size_t size);
  * the sandbox: cwd (NULL or gone: scratch), scratch writable, extra_env
  * ("K=V", may be NULL) added, killed at timeout_ms. Returns 0 with the
  * wait status in *status and the wall time in *wall_ns, -ETIMEDOUT, or
- * -errno (bwrap could not run).
+ * -errno (bwrap could not run). bwrap reports a child killed by signal N
+ * as exit 128 + N: dise_sandbox_ended_like() reads both.
  */
 int dise_sandbox_run(const char *scratch, const char *exe, char *const argv[], const char *cwd, const char *extra_env,
 		     unsigned timeout_ms, int *status, int64_t *wall_ns);
+
+/* Whether a sandboxed run's status ended like rule t: as is, or as the signal bwrap's 128 + N stands for. */
+struct dise_replay;
+int dise_sandbox_ended_like(const struct dise_replay *t, int status);
 
 #endif
