@@ -20,7 +20,7 @@ struct rg {
 	const struct dise_tool_policy *p;
 	struct dise_regen_policy pol;
 	int64_t pruned, ancestor, t0, deadline_ns;
-	char scratch[PATH_MAX], cand[PATH_MAX + 300], cas[PATH_MAX + 8], name[256], file[256];
+	char scratch[PATH_MAX], cand[PATH_MAX + 300], cas[PATH_MAX + 8], name[256];
 	char *atext, *ptext; /* A's and P's source */
 	size_t alen, plen;
 	struct dise_lines la, lp;

@@ -111,23 +111,6 @@ int dise__regen_write(struct rg *g, const char *text, size_t len)
 }
 
 /*
- * A script's run is recorded as its interpreter's: [/bin/sh, (its option,)
- * ./tool, args...]. The replay runs the candidate script itself, so its
- * argv starts at the script (argv[0], unused) when one of the first
- * three is the tool's file name; else as recorded.
- */
-static char *const *script_argv(const struct rg *g, char **rv)
-{
-	for (int i = 1; i < 3 && rv[0] && rv[i]; i++) {
-		const char *b = strrchr(rv[i], '/');
-
-		if (!strcmp(b ? b + 1 : rv[i], g->file))
-			return rv + i;
-	}
-	return rv;
-}
-
-/*
  * The checks on the candidate at g->cand, in the sandbox: the test command,
  * then every rule's replay. 1 when all passed, 0 when one failed (why in
  * g->fail), -errno when one could not run. *wall_ns: their total time.
@@ -157,7 +140,7 @@ static int run_checks(struct rg *g, int64_t *wall_ns)
 
 		if (!rv)
 			continue;
-		r = dise_sandbox_run(g->scratch, g->cand, script_argv(g, rv), g->rules[i].cwd, NULL, tmo, &st, &w);
+		r = dise_sandbox_run(g->scratch, g->cand, dise_validate_script_args(rv, g->cand), g->rules[i].cwd, NULL, tmo, &st, &w);
 		dise_validate_argv_free(rv);
 		*wall_ns += w;
 		if (r == -ETIMEDOUT || (r == 0 && dise_sandbox_ended_like(&g->rules[i], st))) {
@@ -450,21 +433,11 @@ static int attempt(struct rg *g)
 	g->fitness = g->base = -1;
 	base = strrchr(g->c.tool, '/');
 	snprintf(g->name, sizeof(g->name), "%.200s", base && base[1] ? base + 1 : g->c.tool[0] ? g->c.tool : "candidate");
-	{
-		char path[PATH_MAX] = "";
-
-		/* the file name the pruned version ran as (a group's tool has its own name) */
-		if (dise_store_version_path(g->c.st, g->pruned, path, sizeof(path)) > 0 && (base = strrchr(path, '/')) &&
-		    base[1])
-			snprintf(g->file, sizeof(g->file), "%.200s", base + 1);
-		else
-			snprintf(g->file, sizeof(g->file), "%s", g->name);
-	}
 	if ((r = dise_store_ratchet_get(g->c.st, g->c.tool, &g->ratchet)) < 0)
 		return r;
 	if (g->ratchet.locked_until_ns > now) {
-		snprintf(g->why, sizeof(g->why), "locked by the ratchet after %d rejections, for %.0f s more",
-			 g->ratchet.rejections, (double)(g->ratchet.locked_until_ns - now) / 1e9);
+		snprintf(g->why, sizeof(g->why), "locked by the ratchet after %d consecutive rejections, for %.0f s more",
+			 g->pol.lock_after, (double)(g->ratchet.locked_until_ns - now) / 1e9);
 		g->verdict = DISE_MUT_LOCKED;
 		return dise__regen_conclude(g);
 	}

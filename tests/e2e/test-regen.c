@@ -380,6 +380,50 @@ static void test_sandbox_contains(void **state)
 	free(path);
 }
 
+/*
+ * The rollback's own validation of a script (replay: true): a script's run
+ * is recorded as its interpreter's argv ([/bin/sh, /path/tool, greet,
+ * bob]); replayed against a candidate script as it was, the candidate got
+ * the script's path as its first argument and never failed the rule's way,
+ * so v2, which crashes exactly like the pruned v3, was routed to. It is
+ * replayed from the script's slot on: v2 is refused, v1 routed to.
+ */
+static void test_script_replay_refuses(void **state)
+{
+	struct fixture *f = *state;
+	static const char v3_text[] = "#!/bin/sh\n"
+				      "# a tool, v3\n"
+				      "case \"$1\" in\n"
+				      "greet)\n"
+				      "\techo \"hello $2\"\n"
+				      "\tkill -SEGV $$\n"
+				      "\t;;\n"
+				      "esac\n"
+				      "exit 0\n";
+	char *argv[] = { NULL, "greet", "bob", NULL }, *path;
+	struct run_result r;
+
+	write_config(f, "{\"tools\": {\"sr\": {\"replay\": true}}}");
+	assert_true(asprintf(&path, "%s/sr", f->dir) > 0);
+	write_file(path, 0755, v1_text);
+	tool_add(f, "sr", "v1", path, NULL);
+	write_file(path, 0755, v2_text);
+	tool_add(f, "sr", "v2", path, "v1");
+	write_file(path, 0755, v3_text);
+	tool_add(f, "sr", "v3", path, "v2");
+	argv[0] = path;
+	watched(f, argv, &r);
+	run_result_free(&r);
+	collect_once(f, &r);
+	run_result_free(&r);
+	heal(f, "sr", "v3");
+	assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE tool = 'sr' AND step = 'validate_rules' "
+				     "AND result = 'rejected' AND detail LIKE 'v2: fails like rule%'"),
+			 1);
+	assert_int_equal(routed_label_is(f, "sr", "v1"), 1);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -387,6 +431,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_suggest_approve_reject, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_ratchet, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_sandbox_contains, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_script_replay_refuses, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
