@@ -44,7 +44,14 @@
 #define MAX_TEXT (4u << 20) /* a script larger than 4 MiB is not diffed */
 #define ROUNDS 5	    /* fitness: interleaved rounds of the checks, the fastest of each side compared */
 #define MAX_ROUNDS 15	    /* more while the candidate looks slower: a loaded machine's noise, or its own cost? */
-#define NOISE_NS 20000000   /* 20 ms: a difference below it is the machine's, not the candidate's */
+/*
+ * What a difference of the fastest times must exceed to count: 20 ms plus a
+ * quarter of the ancestor's time. Measured on the loaded 2-core machine:
+ * the fastest of 15 sandboxed rounds of two equal scripts differed by 19%
+ * (213.7 vs 180.0 ms, most of it bwrap's own start); a candidate slower
+ * than that is slower, a sleep of 0.2 s in its hot path is far beyond.
+ */
+#define NOISE(t) (20000000 + (t) / 4)
 
 static int read_text(const char *path, char **ret, size_t *len)
 {
@@ -262,7 +269,7 @@ out:
  * script's runs moved by 40% between sides, the fastest by a few ms; what
  * the candidate costs is its best time, the rest is the machine's). A's
  * fitness is its pass ratio (1: it passed); the candidate's, its pass ratio
- * times min(1, (A's time + NOISE) / its time). ROUNDS rounds, and more up
+ * times min(1, (A's time + NOISE(A's time)) / its time). ROUNDS rounds, and more up
  * to MAX_ROUNDS while the candidate is below the ratchet's threshold (but
  * 10 when its fastest run was slower than the ancestor's slowest): a
  * candidate rejected for being slow was slow in each of them. 0 or -errno.
@@ -284,12 +291,12 @@ static int measure(struct rg *g, const char *text, size_t len, double threshold,
 		}
 		g->base = (double)pa / (k + 1);
 		g->fitness = (double)pc / (k + 1);
-		if (pa && pc && tc > ta + NOISE_NS)
-			g->fitness *= (double)(ta + NOISE_NS) / (double)tc;
+		if (pa && pc && tc > ta + NOISE(ta))
+			g->fitness *= (double)(ta + NOISE(ta)) / (double)tc;
 		if (k + 1 >= ROUNDS && g->fitness >= threshold)
 			break;
 		/* slower in every one of 10 interleaved rounds than the ancestor in any: its own cost, not noise */
-		if (k + 1 >= 2 * ROUNDS && pa && pc && tc > ta_max + NOISE_NS)
+		if (k + 1 >= 2 * ROUNDS && pa && pc && tc > ta_max + NOISE(ta))
 			break;
 	}
 	if (r < 0)

@@ -284,7 +284,7 @@ static void test_ratchet(void **state)
 				   "\tkill -SEGV $$\n"
 				   "\t;;\n"
 				   "version)\n"
-				   "\tsleep 0.2; echo 2\n"
+				   "\tsleep 0.4; echo 2\n"
 				   "\t;;\n"
 				   "esac\n"
 				   "exit 0\n";
