@@ -56,6 +56,8 @@ int dise_cli_approve(int argc, char **argv, const struct dise_cli_cmd *cmd);
 int dise_cli_reject(int argc, char **argv, const struct dise_cli_cmd *cmd);
 /* One line on how tool heals forward: its latest mutation, or that it has none (rollback only). */
 void dise_cli_regen_line(const char *tool);
+/* `dise health`'s lines on regeneration: per tool, its latest attempt, proposals waiting, the ratchet's lock. */
+void dise_cli_regen_say(json_t *rows);
 /*
  * Opens the store for writing and finds tool's version (ver, or the newest
  * matching otherwise; none names what is missing), *toolp becoming the

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "config.h"
@@ -196,4 +197,24 @@ void dise_cli_regen_line(const char *tool)
 		dise_cli_print(stdout, "regeneration: mutation %lld %s: %s\n", (long long)dise_cli_num(m, "id"),
 			       dise_cli_str(m, "verdict"), dise_cli_str(m, "reason") ? dise_cli_str(m, "reason") : "");
 	json_decref(rows);
+}
+
+void dise_cli_regen_say(json_t *rows)
+{
+	for (size_t i = 0; i < json_array_size(rows); i++) {
+		json_t *m = json_array_get(rows, i);
+		json_int_t locked = dise_cli_num(m, "locked_until_ns"), waiting = dise_cli_num(m, "proposals");
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		dise_cli_print(stdout, "regeneration: %s: mutation %lld %s: %s", dise_cli_str(m, "tool"),
+			       (long long)dise_cli_num(m, "mutation"), dise_cli_str(m, "verdict"),
+			       dise_cli_str(m, "reason") ? dise_cli_str(m, "reason") : "");
+		if (waiting)
+			dise_cli_print(stdout, "; %lld proposal%s waiting (dise proposals)", (long long)waiting, waiting == 1 ? "" : "s");
+		if (locked > (json_int_t)now.tv_sec * 1000000000 + now.tv_nsec)
+			dise_cli_print(stdout, "; LOCKED by the ratchet for %.0f s more",
+				       (double)(locked - ((json_int_t)now.tv_sec * 1000000000 + now.tv_nsec)) / 1e9);
+		dise_cli_print(stdout, "\n");
+	}
 }

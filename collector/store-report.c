@@ -148,6 +148,12 @@ static const char *const reports[DISE_REPORT_MAX] = {
 		"m.created_wall_ns FROM mutations m LEFT JOIN versions pv ON pv.id = m.pruned_id "
 		"LEFT JOIN versions av ON av.id = m.ancestor_id LEFT JOIN versions vv ON vv.id = m.version_id "
 		"WHERE ?1 IS NULL OR m.tool = ?1 ORDER BY m.id",
+	[DISE_REPORT_REGEN_STATE] =
+		"SELECT m.tool, m.id AS mutation, m.verdict, m.reason, "
+		"(SELECT count(*) FROM mutations p WHERE p.tool = m.tool AND p.verdict = 'proposed') AS proposals, "
+		"(SELECT r.locked_until_ns FROM ratchet r WHERE r.tool = m.tool AND r.locked_until_ns > 0) AS locked_until_ns, "
+		"(SELECT r.best FROM ratchet r WHERE r.tool = m.tool) AS best_fitness "
+		"FROM mutations m WHERE m.id IN (SELECT max(id) FROM mutations GROUP BY tool) ORDER BY m.tool",
 };
 
 int dise_store_report(dise_store *st, enum dise_report what, const char *arg, int64_t limit, json_t **ret)

@@ -311,6 +311,15 @@ static void test_ratchet(void **state)
 	assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1);
 	assert_non_null(strstr(r.out, "locked: locked by the ratchet"));
 	run_result_free(&r);
+	{
+		/* dise health shows the lock */
+		char *health[] = { (char *)bin_path("dise"), "health", NULL };
+
+		dise_cmd(f, health, &r);
+		assert_non_null(strstr(r.out, "regeneration: rt: mutation 4 locked"));
+		assert_non_null(strstr(r.out, "LOCKED by the ratchet for"));
+		run_result_free(&r);
+	}
 	/* the cool-down over (its end moved into the past, as time would): tried again, and rejected again */
 	{
 		char *dbp;
