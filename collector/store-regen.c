@@ -111,3 +111,11 @@ int dise_store_version_path(dise_store *st, int64_t version, char *buf, size_t s
 
 	return dise__text(st, sql, buf, size, "i", version);
 }
+
+int dise_store_mutation_accepted(dise_store *st, int64_t pruned, int64_t *ret_id)
+{
+	static const char sql[] = "SELECT max(id) FROM mutations WHERE pruned_id = ?1 AND verdict IN ('routed', 'proposed', "
+				  "'approved') HAVING max(id) IS NOT NULL";
+
+	return dise__int(st, sql, ret_id, "i", pruned);
+}

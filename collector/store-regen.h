@@ -45,6 +45,8 @@ int dise_store_proposal_get(dise_store *st, int64_t id, struct dise_proposal *re
 /* 1 when an operator refused a mutation of tool with diff_sha256 already (dise reject), else 0. */
 int dise_store_mutation_refused(dise_store *st, const char *tool, const char *diff_sha256);
 
+/* The latest mutation of pruned routed, proposed or approved into *ret_id: 1, 0 (none), -errno. */
+int dise_store_mutation_accepted(dise_store *st, int64_t pruned, int64_t *ret_id);
 /* The path version was first seen at into buf: 1, 0 (none), -errno. */
 int dise_store_version_path(dise_store *st, int64_t version, char *buf, size_t size);
 

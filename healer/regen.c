@@ -542,6 +542,13 @@ int dise_regen_after_heal(dise_store *st, const struct dise_config *cfg, int64_t
 		return r;
 	if (!r || !ancestor)
 		return 0;
+	{
+		int64_t done = 0;
+
+		/* healed forward already (by another healer on the same request) */
+		if ((r = dise_store_mutation_accepted(st, pruned, &done)) != 0)
+			return r < 0 ? r : 0;
+	}
 	r = run_attempt(st, cfg, request, tool, pruned, ancestor, NULL, 0);
 	return r < 0 ? r : 0;
 }

@@ -28,6 +28,7 @@
 
 #include "harness.h"
 #include "route-util.h"
+#include "config.h"
 #include "sandbox.h"
 
 static const char v1_text[] = "#!/bin/sh\n"
@@ -433,9 +434,47 @@ static void test_script_replay_refuses(void **state)
 	free(path);
 }
 
+/* The config: what is not built is refused in one line that says so; the defaults; a bad value named. */
+static void test_config(void **state)
+{
+	static const struct {
+		const char *json, *err;
+	} bad[] = {
+		{ "{\"tools\": {\"t\": {\"regenerate\": {\"strategy\": \"llm\"}}}}", "\"llm\" is not available in this build" },
+		{ "{\"tools\": {\"t\": {\"regenerate\": {\"strategy\": \"command\"}}}}", "\"command\" is not available" },
+		{ "{\"tools\": {\"t\": {\"regenerate\": {\"mode\": \"ask\"}}}}", "\"ask\" is not available" },
+		{ "{\"tools\": {\"t\": {\"regenerate\": {\"ratchet\": 2}}}}", "'tools.t.regenerate.ratchet' must be a number" },
+		{ "{\"tools\": {\"t\": {\"regenerate\": {\"nope\": 1}}}}", "unknown key 'tools.t.regenerate.nope'" },
+		{ "{\"tools\": {\"t\": {\"source\": {\"repo\": \"/src\"}}}}", "a #! script is its own source" },
+	};
+	struct dise_config cfg;
+	char err[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(dise_config_parse(bad[i].json, strlen(bad[i].json), &cfg, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, bad[i].err))
+			print_error("%s: got '%s'\n", bad[i].json, err);
+		assert_non_null(strstr(err, bad[i].err));
+	}
+	{
+		static const char ok[] = "{\"tools\": {\"t\": {\"regenerate\": {\"mode\": \"suggest\"}}, \"u\": {}}}";
+
+		assert_int_equal(dise_config_parse(ok, strlen(ok), &cfg, err, sizeof(err)), 0);
+		assert_true(dise_config_tool(&cfg, "t")->regen.enabled);
+		assert_int_equal(dise_config_tool(&cfg, "t")->regen.mode, DISE_REGEN_SUGGEST);
+		assert_int_equal(dise_config_tool(&cfg, "t")->regen.max_candidates, 64);
+		assert_false(dise_config_tool(&cfg, "u")->regen.enabled); /* off by default: rollback only */
+		dise_config_free(&cfg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config),
 		cmocka_unit_test_setup_teardown(test_revert_hunks_auto, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_suggest_approve_reject, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_ratchet, fixture_setup, fixture_teardown),
