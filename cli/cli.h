@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* One subcommand: `dise NAME ...` calls fn(argc, argv, cmd) with argv[0] = NAME. */
@@ -98,6 +99,26 @@ int dise_cli_core(int argc, char **argv, const struct dise_cli_cmd *cmd);
 int dise_cli_canary(int argc, char **argv, const struct dise_cli_cmd *cmd);
 /* Who runs this command, for the journal: "name (uid N)" (cmd-heal.c). */
 void dise_cli_who(char *buf, size_t size);
+/* Regeneration (cmd-regenerate.c): `dise regenerate`, `dise proposals`, `dise approve`, `dise reject`. */
+int dise_cli_regenerate(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_proposals(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_approve(int argc, char **argv, const struct dise_cli_cmd *cmd);
+int dise_cli_reject(int argc, char **argv, const struct dise_cli_cmd *cmd);
+/* One line on how tool heals forward: its latest mutation, or that it has none (rollback only). */
+void dise_cli_regen_line(const char *tool);
+/* `dise health`'s lines on regeneration: per tool, its latest attempt, proposals waiting, the ratchet's lock. */
+void dise_cli_regen_say(json_t *rows);
+/*
+ * Opens the store for writing and finds tool's version (ver, or the newest
+ * matching otherwise; none names what is missing), *toolp becoming the
+ * tool's name. Returns 0 with *st and *id, or the exit status after saying why.
+ */
+enum dise_pick;
+int dise_cli_open_version(const char **toolp, const char *ver, enum dise_pick otherwise, const char *none,
+			  struct dise_store **st, char *home, size_t hsize, int64_t *id);
+struct dise_config;
+/* $DISE_HOME/dise.json of home into cfg: 0, or 1 after saying why. */
+int dise_cli_load_config(const char *home, struct dise_config *cfg);
 
 struct dise_store;
 /*

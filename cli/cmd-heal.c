@@ -17,13 +17,9 @@
 #include "home.h"
 #include "store.h"
 
-/*
- * Opens the store for writing and finds tool's version (ver, or the newest
- * matching `otherwise`; `none` names what is missing). Returns 0 with *st
- * and *id, or the exit status after saying why.
- */
-static int open_version(const char **toolp, const char *ver, enum dise_pick otherwise, const char *none, dise_store **st,
-			char *home, size_t hsize, int64_t *id)
+/* cli.h: the version a command means, the store open for writing */
+int dise_cli_open_version(const char **toolp, const char *ver, enum dise_pick otherwise, const char *none, dise_store **st,
+			  char *home, size_t hsize, int64_t *id)
 {
 	static char name[4096];
 	const char *tool;
@@ -158,7 +154,7 @@ int dise_cli_reset(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		}
 	}
 	tool = dise_cli_operands(argc, argv, 1, 1, cmd)[0];
-	r = open_version(&tool, ver, DISE_PICK_RESETTABLE, "pruned version", &st, home, sizeof(home), &id);
+	r = dise_cli_open_version(&tool, ver, DISE_PICK_RESETTABLE, "pruned version", &st, home, sizeof(home), &id);
 	if (r)
 		return r;
 	dise_cli_who(who, sizeof(who));
@@ -193,7 +189,7 @@ int dise_cli_heal(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	enum { OPT_VERSION = DISE_CLI_OPT_FIRST };
 	static const struct option opts[] = { { "version", required_argument, NULL, OPT_VERSION }, DISE_CLI_OPT_END };
 	const char *tool = NULL, *ver = NULL;
-	char home[4096], conf[4096], err[512], health_buf[32];
+	char home[4096], health_buf[32];
 	const char *health = NULL;
 	struct dise_config cfg;
 	dise_store *st;
@@ -203,16 +199,10 @@ int dise_cli_heal(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	while (dise_cli_getopt(argc, argv, opts, DISE_CLI_PERMUTE, cmd) == OPT_VERSION)
 		ver = optarg;
 	tool = dise_cli_operands(argc, argv, 1, 1, cmd)[0];
-	r = open_version(&tool, ver, DISE_PICK_HEALABLE, "version to heal", &st, home, sizeof(home), &id);
+	r = dise_cli_open_version(&tool, ver, DISE_PICK_HEALABLE, "version to heal", &st, home, sizeof(home), &id);
 	if (r)
 		return r;
-	/* the same policy the collector heals by: $DISE_HOME/dise.json */
-	if (dise_path_join(conf, sizeof(conf), home, "dise.json") < 0)
-		r = -ENAMETOOLONG, snprintf(err, sizeof(err), "the state directory's path is too long");
-	else
-		r = dise_config_load(conf, &cfg, err, sizeof(err));
-	if (r < 0) {
-		dise_cli_print(stderr, "dise: %s\n", err);
+	if (dise_cli_load_config(home, &cfg)) {
 		dise_store_free(st);
 		return 1;
 	}
@@ -232,6 +222,23 @@ int dise_cli_heal(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		dise_cli_print(stdout, "%s v%lld not pruned: it is %s (no healthy ancestor to run instead); see 'dise lineage %s'\n", tool,
 		       (long long)id, health ? health : "unknown", tool);
 	dise_config_free(&cfg);
+	return 0;
+}
+
+int dise_cli_load_config(const char *home, struct dise_config *cfg)
+{
+	char conf[4096], err[512];
+	int r;
+
+	/* the same policy the collector heals by: $DISE_HOME/dise.json */
+	if (dise_path_join(conf, sizeof(conf), home, "dise.json") < 0)
+		r = -ENAMETOOLONG, snprintf(err, sizeof(err), "the state directory's path is too long");
+	else
+		r = dise_config_load(conf, cfg, err, sizeof(err));
+	if (r < 0) {
+		dise_cli_print(stderr, "dise: %s\n", err);
+		return 1;
+	}
 	return 0;
 }
 

@@ -122,7 +122,7 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	int json = dise_cli_parse_json(argc, argv, cmd), r;
 	dise_store *st;
 	struct dise_health_counts n = { 0 };
-	json_t *o = json_object(), *by = json_object(), *recent = NULL, *rows = NULL, *placements = NULL, *paths = NULL, *restores = NULL, *problems = NULL;
+	json_t *o = json_object(), *by = json_object(), *recent = NULL, *rows = NULL, *placements = NULL, *paths = NULL, *restores = NULL, *problems = NULL, *regen = NULL;
 	json_t *not_published = json_array(), *from_store = json_array(), *beside_impossible = json_array();
 	json_t *name_differs = json_array();
 	int64_t routed, lost, frozen, mean_ns;
@@ -154,10 +154,12 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		r = dise_store_report(st, DISE_REPORT_TOOL_PATHS, NULL, 0, &paths);
 	if (r == 0)
 		r = dise_store_report(st, DISE_REPORT_RESTORE_FAILURES, NULL, 0, &restores);
+	if (r == 0)
+		r = dise_store_report(st, DISE_REPORT_REGEN_STATE, NULL, 0, &regen);
 	dise_store_free(st);
 	if (r < 0) {
 		json_decref(o), json_decref(by), json_decref(recent), json_decref(rows);
-		json_decref(placements), json_decref(paths), json_decref(restores), json_decref(problems);
+		json_decref(placements), json_decref(paths), json_decref(restores), json_decref(problems), json_decref(regen);
 		json_decref(not_published), json_decref(from_store), json_decref(beside_impossible);
 		json_decref(name_differs);
 		return dise_cli_error(r, "reading the store");
@@ -223,6 +225,7 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	json_object_set_new(o, "route_name_differs", name_differs);
 	json_object_set_new(o, "restore_failures", restores);
 	json_object_set_new(o, "went_wrong", problems);
+	json_object_set(o, "regeneration", regen);
 	{
 		char msg[1100];
 		int64_t at;
@@ -320,9 +323,11 @@ int dise_cli_health(int argc, char **argv, const struct dise_cli_cmd *cmd)
 			       (long long)json_integer_value(json_object_get(p, "version")),
 			       json_string_value(json_object_get(p, "detail")));
 		}
+		dise_cli_regen_say(regen);
 		say_by_reason(beside_impossible, "would run from the store");
 		say_by_reason(name_differs, "$0 would not be the path run");
 	}
 	json_decref(o);
+	json_decref(regen);
 	return 0;
 }

@@ -177,6 +177,23 @@ static const struct dise_cli_cmd commands[] = {
 	  "  heal a version of TOOL now, by the policy in $DISE_HOME/dise.json: prune it, taint\n"
 	  "  what descends from it, learn a rule, route TOOL to a healthy ancestor\n"
 	  "  --version V   its label, or its id (v12 or 12); default: the newest not pruned\n" },
+	{ "regenerate", dise_cli_regenerate, "heal forward: a fixed version from the healthy ancestor",
+	  "usage: dise regenerate TOOL [--from V]\n"
+	  "  from the pruned version V (default: the newest pruned) and TOOL's healthy ancestor,\n"
+	  "  a version that keeps what V added but the smallest set of its changes (hunks) whose\n"
+	  "  revert passes, in a bubblewrap sandbox, the test_command and the replay of every\n"
+	  "  rule, and the ratchet; routed to (mode auto) or proposed (mode suggest).\n"
+	  "  #! scripts only: a compiled tool is rollback only. Exit 1 when nothing was made.\n" },
+	{ "proposals", dise_cli_proposals, "regenerated candidates waiting for approval",
+	  "usage: dise proposals [TOOL] [--all] [--json]\n"
+	  "  the regenerated candidates waiting for 'dise approve' (with --all: every\n"
+	  "  regeneration attempt, accepted or not), with their diff, validation and fitness\n" },
+	{ "approve", dise_cli_approve, "route to a proposed regenerated version",
+	  "usage: dise approve ID\n"
+	  "  proposal ID (dise proposals) becomes a regenerated version, and its tool is routed to it\n" },
+	{ "reject", dise_cli_reject, "refuse a proposed regenerated version",
+	  "usage: dise reject ID [--why TEXT]\n"
+	  "  proposal ID is refused (journaled, with who and why); its diff is never proposed again\n" },
 	{ "reset", dise_cli_reset, "un-prune a version, clear its strikes, drop the route",
 	  "usage: dise reset TOOL [--version V] [--why TEXT]\n"
 	  "  a version of TOOL healthy again: un-pruned, its strikes cleared, the route dropped\n"

@@ -172,6 +172,51 @@ static int load_canary(json_t *o, const char *name, struct dise_canary_policy *c
 	return 0;
 }
 
+/* "tools.NAME.regenerate" into p->regen */
+static int load_regen(json_t *o, struct dise_regen_policy *g, const char *name, char *err, size_t errsize)
+{
+	const char *k;
+	json_t *v;
+	char key[512];
+	int r = 0;
+
+	if (!json_is_object(o))
+		BAD("dise.json: 'tools.%s.regenerate' must be an object ({\"strategy\": \"revert-hunks\"})", name);
+	g->enabled = 1;
+	json_object_foreach(o, k, v)
+	{
+		const char *s = json_string_value(v);
+
+		snprintf(key, sizeof(key), "tools.%s.regenerate.%s", name, k);
+		if (!strcmp(k, "strategy")) {
+			if (s && (!strcmp(s, "llm") || !strcmp(s, "command")))
+				BAD("dise.json: '%s': \"%s\" is not available in this build: only \"revert-hunks\" is", key, s);
+			if (!s || strcmp(s, "revert-hunks"))
+				BAD("dise.json: '%s' must be \"revert-hunks\"", key);
+		} else if (!strcmp(k, "mode")) {
+			if (s && (!strcmp(s, "ask") || !strcmp(s, "confidence")))
+				BAD("dise.json: '%s': \"%s\" is not available in this build: \"auto\" or \"suggest\"", key, s);
+			if (!s || (strcmp(s, "auto") && strcmp(s, "suggest")))
+				BAD("dise.json: '%s' must be \"auto\" or \"suggest\"", key);
+			g->mode = !strcmp(s, "auto") ? DISE_REGEN_AUTO : DISE_REGEN_SUGGEST;
+		} else if (!strcmp(k, "max_candidates"))
+			r = get_int(v, key, 1, 10000, &g->max_candidates, err, errsize);
+		else if (!strcmp(k, "budget_seconds"))
+			r = get_int(v, key, 1, 86400, &g->budget_s, err, errsize);
+		else if (!strcmp(k, "ratchet"))
+			r = get_num(v, key, 0, 1, &g->ratchet, err, errsize);
+		else if (!strcmp(k, "lock_after"))
+			r = get_int(v, key, 1, 1000, &g->lock_after, err, errsize);
+		else if (!strcmp(k, "cooldown_seconds"))
+			r = get_int(v, key, 0, 30 * 86400, &g->cooldown_s, err, errsize);
+		else
+			BAD("dise.json: unknown key '%s'", key);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errsize)
 {
 	const char *name, *k;
@@ -191,6 +236,7 @@ static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errs
 		p->test_timeout_s = 60;
 		p->rule_scope = DISE_SCOPE_DESCENDANTS;
 		dise_canary_policy_default(&p->canary);
+		p->regen = (struct dise_regen_policy){ 0, DISE_REGEN_AUTO, 64, 300, 0.95, 3, 300 };
 		if (!json_is_object(t))
 			BAD("dise.json: 'tools.%s' must be an object", name);
 		json_object_foreach(t, k, v)
@@ -248,6 +294,15 @@ static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errs
 				critical = json_is_true(v);
 				continue;
 			}
+			if (!strcmp(k, "regenerate")) {
+				if (load_regen(v, &p->regen, name, err, errsize) < 0)
+					return -EINVAL;
+				continue;
+			}
+			if (!strcmp(k, "source"))
+				BAD("dise.json: 'tools.%s.source': regenerating a compiled tool from its source tree is not "
+				    "available in this build (a #! script is its own source)",
+				    name);
 			if (!strcmp(k, "paths")) {
 				if (!json_is_array(v) || !json_array_size(v) || json_array_size(v) > 1024)
 					BAD("dise.json: 'tools.%s.paths' must be an array of 1 to 1024 absolute paths or globs",

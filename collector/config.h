@@ -10,7 +10,11 @@
  *                 "grep": { "normal_exit_codes": [0, 1], "on_failure": "rollback",
  *                           "test_command": "$DISE_CANDIDATE -q x /dev/null; test $? = 1",
  *                           "test_timeout_seconds": 60, "replay": false,
- *                           "rule_scope": "descendants", "critical": false } },
+ *                           "rule_scope": "descendants", "critical": false,
+ *                           "regenerate": { "strategy": "revert-hunks", "mode": "auto",
+ *                                           "max_candidates": 64, "budget_seconds": 300,
+ *                                           "ratchet": 0.95, "lock_after": 3,
+ *                                           "cooldown_seconds": 300 } } },
  *     "cas":    { "max_bytes": 1073741824 },
  *     "notify": { "webhook": "https://hooks.example/dise", "timeout_ms": 2000 } }
  */
@@ -38,6 +42,21 @@ struct dise_canary_policy {
 	double max_slowdown;	  /* "max_slowdown": its median wall time at most this times the stable's (1.5) */
 };
 
+/* "regenerate": healing forward from the healthy ancestor (healer/regen.c) */
+enum dise_regen_mode {
+	DISE_REGEN_AUTO,    /* "auto": route every candidate that passed */
+	DISE_REGEN_SUGGEST, /* "suggest": store it as a proposal; `dise approve ID` routes it */
+};
+struct dise_regen_policy {
+	int enabled;		  /* "regenerate" given: off by default (rollback only) */
+	enum dise_regen_mode mode; /* "mode", default "auto" */
+	int max_candidates;	  /* "max_candidates": candidates ddmin may validate, default 64 */
+	int budget_s;		  /* "budget_seconds": wall time of one attempt, default 300 */
+	double ratchet;		  /* "ratchet": a candidate's fitness must be >= this x the best, default 0.95 */
+	int lock_after;		  /* "lock_after": consecutive rejections that lock, default 3 */
+	int cooldown_s;		  /* "cooldown_seconds": how long the lock holds, default 300 */
+};
+
 struct dise_tool_policy {
 	char *name; /* a group's name, a tool's path, or a file name (the policy of every tool of that name) */
 	char **paths; /* "paths": globs (fnmatch, FNM_PATHNAME) of the invoked paths that are this one tool */
@@ -53,6 +72,7 @@ struct dise_tool_policy {
 				 * (default), "all_similar" (every version of the tool), "global" (every
 				 * version of every tool); "critical": true is "global" */
 	struct dise_canary_policy canary;
+	struct dise_regen_policy regen;
 };
 
 struct dise_config {

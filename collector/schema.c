@@ -436,11 +436,31 @@ static int step_v17(sqlite3 *db)
 	return r;
 }
 
+/*
+ * v18: regeneration (healer/regen.c). A mutation is one attempt to heal a
+ * pruned version forward from its healthy ancestor: its strategy, the diff
+ * it kept, the candidates it tried, its validation and fitness, and its
+ * verdict (routed, proposed, approved, rejected, failed, ratchet, locked);
+ * version_id is the regenerated version it made, if any. The ratchet is
+ * per tool: the best fitness ever accepted (only moves up), the
+ * consecutive rejections, the end of the lock they led to.
+ */
+static const char schema_v18[] =
+	"CREATE TABLE IF NOT EXISTS mutations(id INTEGER PRIMARY KEY, tool TEXT NOT NULL, pruned_id INTEGER NOT NULL,"
+	"  ancestor_id INTEGER NOT NULL, version_id INTEGER, strategy TEXT NOT NULL, verdict TEXT NOT NULL, reason TEXT,"
+	"  diff TEXT, diff_sha256 TEXT, hunks INTEGER, reverted INTEGER, candidates INTEGER, fitness REAL, baseline REAL,"
+	"  validation TEXT, cas_path TEXT, duration_ns INTEGER, created_wall_ns INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS mutations_tool ON mutations(tool, id);"
+	"CREATE TABLE IF NOT EXISTS ratchet(tool TEXT PRIMARY KEY, best REAL NOT NULL DEFAULT 0,"
+	"  rejections INTEGER NOT NULL DEFAULT 0, locked_until_ns INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;";
+
 static int step_sql(sqlite3 *db, int from)
 {
 	static const char *const step[] = { schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7 };
 
 	_Static_assert(sizeof(step) / sizeof(step[0]) == 6, "a step per schema version up to 7");
+	if (from == 17)
+		return exec_sql(db, schema_v18);
 	if (from == 16)
 		return step_v17(db);
 	if (from == 15)
@@ -502,7 +522,7 @@ int dise__schema_migrate(sqlite3 *db, int target)
 	sqlite3_stmt *q;
 	int r, version, created = 0;
 
-	_Static_assert(DISE_SCHEMA_VERSION == 17, "a step per schema version");
+	_Static_assert(DISE_SCHEMA_VERSION == 18, "a step per schema version");
 	r = exec_sql(db, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;

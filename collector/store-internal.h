@@ -59,7 +59,7 @@ void dise__done(sqlite3_stmt *q);
 /*
  * Binds in order, one letter of types per parameter: 's' a string (NULL
  * binds NULL), 'i' an int64_t, 'd' an int, 'n' an int64_t that binds NULL
- * when it is negative (no value). Returns 0 or -EINVAL (a wrong count).
+ * when it is negative (no value), 'f' a double. Returns 0 or -EINVAL (a wrong count).
  */
 int dise__bind(sqlite3_stmt *q, const char *types, ...);
 

@@ -68,7 +68,9 @@ static const char *const reports[DISE_REPORT_MAX] = {
 		" ORDER BY h.id DESC LIMIT 1) AS went_wrong, "
 		/* its arm in the running canary rollout of its tool */
 		"(SELECT CASE WHEN k.canary_id = v.id THEN 'canary at ' || k.weight || '%' ELSE 'stable' END FROM canaries k "
-		" WHERE k.state = 'running' AND k.tool = v.tool AND v.id IN (k.canary_id, k.stable_id)) AS arm "
+		" WHERE k.state = 'running' AND k.tool = v.tool AND v.id IN (k.canary_id, k.stable_id)) AS arm, "
+		/* a regenerated version: the mutation that made it (regen.c) */
+		"(SELECT m.id FROM mutations m WHERE m.version_id = v.id) AS mutation "
 		"FROM versions v WHERE v.tool = ?1 ORDER BY v.id",
 	[DISE_REPORT_CRASHES] =
 		"SELECT c.signature, count(*) AS count, min(r.start_wall_ns) AS first_seen_wall_ns, "
@@ -146,6 +148,20 @@ static const char *const reports[DISE_REPORT_MAX] = {
 	[DISE_REPORT_HEAL_PROBLEMS] =
 		"SELECT j.id, j.wall_ns, j.tool, j.version_id AS version, j.step, j.result, j.detail FROM journal j "
 		"WHERE j.result IN (" DISE__PROBLEMS ") ORDER BY j.id DESC LIMIT 10",
+	/* ?1: a tool or NULL */
+	[DISE_REPORT_MUTATIONS] =
+		"SELECT m.id, m.tool, m.strategy, m.verdict, COALESCE(pv.label, 'v' || m.pruned_id) AS pruned, "
+		"COALESCE(av.label, 'v' || m.ancestor_id) AS ancestor, COALESCE(vv.label, 'v' || m.version_id) AS version, "
+		"m.reason, m.hunks, m.reverted, m.candidates, m.fitness, m.baseline, m.validation, m.diff, m.duration_ns, "
+		"m.created_wall_ns FROM mutations m LEFT JOIN versions pv ON pv.id = m.pruned_id "
+		"LEFT JOIN versions av ON av.id = m.ancestor_id LEFT JOIN versions vv ON vv.id = m.version_id "
+		"WHERE ?1 IS NULL OR m.tool = ?1 ORDER BY m.id",
+	[DISE_REPORT_REGEN_STATE] =
+		"SELECT m.tool, m.id AS mutation, m.verdict, m.reason, "
+		"(SELECT count(*) FROM mutations p WHERE p.tool = m.tool AND p.verdict = 'proposed') AS proposals, "
+		"(SELECT r.locked_until_ns FROM ratchet r WHERE r.tool = m.tool AND r.locked_until_ns > 0) AS locked_until_ns, "
+		"(SELECT r.best FROM ratchet r WHERE r.tool = m.tool) AS best_fitness "
+		"FROM mutations m WHERE m.id IN (SELECT max(id) FROM mutations GROUP BY tool) ORDER BY m.tool",
 };
 
 int dise_store_report(dise_store *st, enum dise_report what, const char *arg, int64_t limit, json_t **ret)
@@ -173,6 +189,7 @@ int dise_store_report(dise_store *st, enum dise_report what, const char *arg, in
 			switch (sqlite3_column_type(q, i)) {
 			case SQLITE_INTEGER: json_object_set_new(o, name, json_integer(sqlite3_column_int64(q, i))); break;
 			case SQLITE_NULL: break;
+			case SQLITE_FLOAT: json_object_set_new(o, name, json_real(sqlite3_column_double(q, i))); break;
 			/* the exact bytes, UTF-8 or not: the command escapes them for a terminal, encodes them for JSON */
 			default:
 				json_object_set_new(o, name, json_stringn_nocheck((const char *)sqlite3_column_text(q, i),

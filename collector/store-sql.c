@@ -85,6 +85,7 @@ static int bindv(sqlite3_stmt *q, const char *types, va_list ap)
 			break;
 		}
 		case 'd': sqlite3_bind_int(q, i + 1, va_arg(ap, int)); break;
+		case 'f': sqlite3_bind_double(q, i + 1, va_arg(ap, double)); break;
 		case 'n': {
 			int64_t v = va_arg(ap, int64_t);
 

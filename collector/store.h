@@ -27,7 +27,7 @@
 struct sqlite3;
 typedef struct dise_store dise_store;
 
-#define DISE_SCHEMA_VERSION 17
+#define DISE_SCHEMA_VERSION 18
 
 /*
  * Opens (creating and migrating) the database; readonly opens an existing
@@ -311,6 +311,8 @@ enum dise_report {
 	DISE_REPORT_RESTORE_FAILURES, /* on_failure "restore" that did not restore, newest first */
 	DISE_REPORT_JOURNAL,	   /* arg: a tool or NULL; limit: the newest rows, oldest first */
 	DISE_REPORT_HEAL_PROBLEMS, /* the latest steps that went wrong: rejections, no ancestor, failed restores */
+	DISE_REPORT_MUTATIONS,	   /* regeneration attempts (arg: a tool or NULL), oldest first */
+	DISE_REPORT_REGEN_STATE,   /* per tool: its latest regeneration attempt, proposals waiting, the ratchet's lock */
 	DISE_REPORT_MAX,
 };
 int dise_store_report(dise_store *st, enum dise_report what, const char *arg, int64_t limit, struct json_t **ret);

@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "heal-internal.h"
+#include "regen.h"
 #include "validate.h"
 
 int64_t dise__now_ns(clockid_t c)
@@ -382,7 +383,7 @@ static int finish_validating(dise_store *st, const struct dise_config *cfg, int6
 int dise_heal_pending(dise_store *st, const struct dise_config *cfg)
 {
 	struct dise_heal_request req[64];
-	int n, i, r = 0, done = 0;
+	int n, i, r = 0, done = 0, state;
 
 	n = dise_store_heal_requests_open(st, req, 64);
 	if (n < 0)
@@ -411,7 +412,12 @@ int dise_heal_pending(dise_store *st, const struct dise_config *cfg)
 		/* left 'restoring' by the step that routed it */
 		if ((r = dise_store_heal_state(st, req[i].id)) < 0 && r != -ENOENT)
 			return r;
+		state = r;
 		if (r == DISE_HEAL_RESTORING && (r = finish_restoring(st, req[i].id, req[i].version)) < 0)
+			return r;
+		/* routed back: heal forward when the policy says so (regen.c), outside any transaction */
+		if ((state == DISE_HEAL_DONE || state == DISE_HEAL_RESTORING) &&
+		    (r = dise_regen_after_heal(st, cfg, req[i].id, req[i].version)) < 0)
 			return r;
 		done++;
 	}

@@ -16,7 +16,8 @@
  * requests handled, or -errno. Then dise_heal_check_rules() (not in here:
  * the routes are published first, replays may take long).
  *
- * Not yet: regeneration from the ancestor (and its fitness ratchet).
+ * A request routed to an ancestor is then healed forward when the tool's
+ * policy has "regenerate" (regen.h), outside any transaction.
  */
 int dise_heal_pending(dise_store *st, const struct dise_config *cfg);
 

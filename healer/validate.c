@@ -177,8 +177,7 @@ int dise_validate_test(const struct dise_tool_policy *p, const char *candidate, 
 	return 1;
 }
 
-/* argv from the JSON array a rule keeps; argv[0] stays the name the tool was run by */
-static char **argv_of(const char *js)
+char **dise_validate_argv(const char *js)
 {
 	json_error_t err;
 	json_t *a = json_loads(js, 0, &err);
@@ -200,6 +199,55 @@ out:
 	return v;
 }
 
+/* The base name of path. */
+static const char *base_of(const char *path)
+{
+	const char *b = strrchr(path, '/');
+
+	return b ? b + 1 : path;
+}
+
+char *const *dise_validate_script_args(char *const *rv, const char *candidate)
+{
+	char line[512], *interp, *opt, *end;
+	size_t skip;
+	ssize_t n;
+	int fd;
+
+	if (!rv[0] || !rv[1] || (fd = open(candidate, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
+		return rv;
+	n = read(fd, line, sizeof(line) - 1);
+	close(fd);
+	if (n < 3 || line[0] != '#' || line[1] != '!')
+		return rv;
+	line[n] = '\0';
+	line[strcspn(line, "\n")] = '\0';
+	interp = line + 2 + strspn(line + 2, " \t");
+	end = interp + strcspn(interp, " \t");
+	opt = *end ? end + 1 + strspn(end + 1, " \t") : end;
+	*end = '\0';
+	for (end = opt + strlen(opt); end > opt && (end[-1] == ' ' || end[-1] == '\t');)
+		*--end = '\0';
+	/* #!/usr/bin/env NAME: what ran (and was recorded) is NAME's [NAME, script, args...] */
+	if (!strcmp(base_of(interp), "env") && *opt && strcmp(base_of(rv[0]), "env")) {
+		opt[strcspn(opt, " \t")] = '\0';
+		return !strcmp(base_of(rv[0]), base_of(opt)) ? rv + 1 : rv;
+	}
+	if (strcmp(rv[0], interp) && strcmp(base_of(rv[0]), base_of(interp)))
+		return rv; /* run some other way: as recorded */
+	skip = *opt ? 2 : 1; /* the kernel's [interp, (its one optional argument), script, args...] */
+	for (size_t i = 0; i < skip; i++)
+		if (!rv[i + 1])
+			return rv;
+	return rv + skip;
+}
+
+int dise_validate_fails_like(const struct dise_replay *t, int status)
+{
+	return (t->signal && WIFSIGNALED(status) && WTERMSIG(status) == t->signal) ||
+	       (t->exit_code >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == t->exit_code);
+}
+
 void dise_validate_argv_free(char **v)
 {
 	for (size_t i = 0; v && v[i]; i++)
@@ -217,7 +265,7 @@ int dise_validate_rules(dise_store *st, const char *tool, int64_t only_rule, con
 	/* read whole first: the replays run with no statement open */
 	r = dise_store_rules_replayable(st, tool, only_rule, &t, &n);
 	for (i = 0; r == 0 && i < n; i++) {
-		char **argv = argv_of(t[i].argv);
+		char **argv = dise_validate_argv(t[i].argv);
 		const char *cwd = t[i].cwd;
 		int status, s;
 
@@ -226,7 +274,8 @@ int dise_validate_rules(dise_store *st, const char *tool, int64_t only_rule, con
 		/* the rule's cwd may be gone: then the replay runs where the collector is */
 		if (cwd && access(cwd, X_OK) < 0)
 			cwd = NULL;
-		s = dise_validate_spawn(candidate, argv, cwd, NULL, timeout_ms, &status);
+		/* a script's run was recorded as its interpreter's: the replay runs the candidate script itself */
+		s = dise_validate_spawn(candidate, dise_validate_script_args(argv, candidate), cwd, NULL, timeout_ms, &status);
 		dise_validate_argv_free(argv);
 		if (s == -ETIMEDOUT)
 			continue; /* did not fail the same way: it did not end at all; the detectors will judge */
@@ -235,8 +284,7 @@ int dise_validate_rules(dise_store *st, const char *tool, int64_t only_rule, con
 			break;
 		}
 		replayed++;
-		if ((t[i].signal && WIFSIGNALED(status) && WTERMSIG(status) == t[i].signal) ||
-		    (t[i].exit_code >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == t[i].exit_code)) {
+		if (dise_validate_fails_like(&t[i], status)) {
 			snprintf(why, size, "fails like rule %lld: %s", (long long)t[i].rule,
 				 t[i].description ? t[i].description : "");
 			r = 1;

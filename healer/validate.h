@@ -35,7 +35,19 @@ int dise_validate_test(const struct dise_tool_policy *p, const char *candidate, 
 int dise_validate_rules(dise_store *st, const char *tool, int64_t only_rule, const char *candidate, unsigned timeout_ms,
 			char *why, size_t size);
 
+/* argv from the JSON array a rule keeps (argv[0]: the name the tool was run by), NULL when it is none; to free. */
+char **dise_validate_argv(const char *json);
 void dise_validate_argv_free(char **argv);
+/*
+ * A #! script's run is recorded as its interpreter's: [interp, (the #!
+ * line's optional argument,) script, args...], or for #!/usr/bin/env NAME,
+ * NAME's [NAME, script, args...]. For a candidate that is a #! script and
+ * an argv recorded so, the argv to run the candidate with: from the
+ * script's slot on (its argv[0], then the args); else rv as it is.
+ */
+char *const *dise_validate_script_args(char *const *rv, const char *candidate);
+/* Whether wait status ended the way rule t describes (its signal, or its exit status). */
+int dise_validate_fails_like(const struct dise_replay *t, int status);
 
 /*
  * Restore in place: path gets the bytes of from (the healthy copy), through

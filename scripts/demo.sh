@@ -5,10 +5,13 @@
 #  2. deploys a tool, replaces it by a broken build that crashes three times:
 #     detection, three strikes, healing (the broken version pruned, a rule
 #     learned, the route set to the last healthy version), and the next run
-#     of the same path runs the healthy version instead.
+#     of the same path runs the healthy version instead (3),
+#  4. attaches to a running process,
 #  5. a tool deployed with a canary policy, then a bad build: 5% of runs reach
 #     it, its first crash aborts the rollout, and the count of runs that
-#     reached the bad build is said.
+#     reached the bad build is said,
+#  6. heals a script forward: a regenerated version that keeps v2's features
+#     without its crash, routed (auto) or proposed and approved (suggest).
 # Everything lives in a temporary ring and DISE_HOME: nothing else is touched.
 set -eu
 cd "$(dirname "$0")/.."
@@ -127,5 +130,67 @@ echo "\$ dise journal --tool $work/bin/cantool"
 echo
 ./build/bin/dise collector stop
 echo
-echo "Not built yet: regeneration and the fitness ratchet."
+echo "== 6. heal forward: v2 of a script adds two features and a crash; after the rollback, a"
+echo "      regenerated v3 keeps the features (revert-hunks, validated in a bubblewrap sandbox)"
+cat > "$DISE_HOME/dise.json" <<'EOF'
+{ "tools": {
+    "greeter":  { "test_command": "$DISE_CANDIDATE version > /dev/null", "regenerate": { "mode": "auto" } },
+    "greeter2": { "test_command": "$DISE_CANDIDATE version > /dev/null", "regenerate": { "mode": "suggest" } } } }
+EOF
+greeter_v1='#!/bin/sh
+case "$1" in
+greet)
+	echo "hello $2"
+	;;
+version)
+	echo 1
+	;;
+esac
+'
+greeter_v2='#!/bin/sh
+case "$1" in
+shout)
+	echo "HELLO $2"
+	;;
+greet)
+	echo "hello $2"
+	kill -SEGV $$
+	;;
+version)
+	echo 2
+	;;
+count)
+	shift; echo "$#"
+	;;
+esac
+'
+for t in greeter greeter2; do
+  printf '%s' "$greeter_v1" > "$work/bin/$t.new" && chmod 755 "$work/bin/$t.new" && mv "$work/bin/$t.new" "$work/bin/$t"
+  ./build/bin/dise tool add $t --version v1 "$work/bin/$t"
+  printf '%s' "$greeter_v2" > "$work/bin/$t.new" && chmod 755 "$work/bin/$t.new" && mv "$work/bin/$t.new" "$work/bin/$t"
+  ./build/bin/dise tool add $t --version v2 --parent v1 "$work/bin/$t"
+  drun "$work/bin/$t" greet bob 2>/dev/null
+done
+sleep 1.5   # the crash stored, with its invocation: the rule replays it against every candidate
+echo "\$ dise heal greeter          # prune v2, route back to v1, then regenerate (mode auto)"
+./build/bin/dise heal greeter
+echo "\$ dise lineage greeter"
+./build/bin/dise lineage greeter
+echo "\$ dise proposals --all greeter"
+./build/bin/dise proposals --all greeter
+sleep 1.5   # the collector publishes the route to v3
+drun "$work/bin/greeter" greet bob
+drun "$work/bin/greeter" shout world
+drun "$work/bin/greeter" count a b c
+echo
+echo "\$ dise heal greeter2         # mode suggest: proposed, not routed"
+./build/bin/dise heal greeter2
+echo "\$ dise proposals"
+./build/bin/dise proposals
+id=$(./build/bin/dise proposals --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+echo "\$ dise approve $id"
+./build/bin/dise approve "$id"
+sleep 1.5   # published
+drun "$work/bin/greeter2" greet bob
+./build/bin/dise collector stop
 

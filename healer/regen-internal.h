@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/* What regen.c (the search) and regen-commit.c (its outcome, proposals) share: one attempt's state. */
+#ifndef DISE_REGEN_INTERNAL_H
+#define DISE_REGEN_INTERNAL_H
+
+#include <limits.h>
+#include <stdint.h>
+
+#include "heal-internal.h"
+#include "regen-diff.h"
+#include "store-regen.h"
+
+struct rg_probe {
+	uint64_t mask;
+	int ok;
+};
+
+struct rg {
+	struct dise__ctx c; /* c.version: the pruned version */
+	const struct dise_tool_policy *p;
+	struct dise_regen_policy pol;
+	int64_t pruned, ancestor, t0, deadline_ns;
+	char scratch[PATH_MAX], cand[PATH_MAX + 300], cas[PATH_MAX + 8], name[256];
+	char *atext, *ptext; /* A's and P's source */
+	size_t alen, plen;
+	struct dise_lines la, lp;
+	struct dise_hunk *h;
+	size_t nh;
+	struct dise_replay *rules;
+	size_t nrules;
+	struct rg_probe cache[512];
+	size_t ncache;
+	int tried;
+	char fail[512]; /* why the last failing candidate failed */
+	/* the outcome */
+	const char *verdict; /* DISE_MUT_* */
+	uint64_t revert;
+	char *text, *diff; /* the candidate, and the diff A -> it */
+	size_t len;
+	char diff_sha[65];
+	double fitness, base, best;
+	struct dise_ratchet ratchet;
+	char why[1024], validation[768];
+};
+
+/* text written as the candidate, executable, at g->cand. 0 or -errno. */
+int dise__regen_write(struct rg *g, const char *text, size_t len);
+
+/*
+ * Records g's outcome: the mutation, the journal row, the ratchet (a
+ * rejection counts, a lock after lock_after of them; an acceptance resets
+ * them and raises the best), and for an accepted candidate its version
+ * (parents A and P) routed to, or its proposal; one transaction.
+ * Returns 1 when routed or proposed, 0 otherwise, or -errno.
+ */
+int dise__regen_conclude(struct rg *g);
+
+#endif
