@@ -21,7 +21,7 @@ endif()
 file(RELATIVE_PATH DISE_SHIM_RELPATH /p/${CMAKE_INSTALL_BINDIR} /p/${DISE_SHIM_DIR}/libdise_shim.so)
 target_compile_definitions(dise PRIVATE DISE_SHIM_RELPATH="${DISE_SHIM_RELPATH}")
 
-install(TARGETS dise dise-collectord RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS dise dise-collectord dise-coredump RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS dise_shim LIBRARY DESTINATION ${DISE_SHIM_DIR})
 install(CODE "file(CREATE_LINK dise \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}/dise-run\" SYMBOLIC)")
 
@@ -53,7 +53,7 @@ endif()
 
 # Man pages: scdoc sources, built into gzip -9n pages (as Debian ships them).
 find_program(SCDOC scdoc)
-set(DISE_MAN_PAGES dise.1 dise-run.1 dise-collectord.8 dise.json.5)
+set(DISE_MAN_PAGES dise.1 dise-run.1 dise-collectord.8 dise-coredump.8 dise.json.5)
 if(SCDOC AND GZIP)
   set(pages "")
   foreach(page ${DISE_MAN_PAGES})

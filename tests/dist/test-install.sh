@@ -35,9 +35,9 @@ ok "Depends computed: every library dise and dise-collectord need (NEEDED), by i
 MULTIARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
 SHIM=usr/lib/$MULTIARCH/dise/libdise_shim.so
 dpkg-deb -c "$DEB" | awk '{print $6}' | sed 's|^\./||' >"$T/contents"
-for f in usr/bin/dise usr/bin/dise-run usr/bin/dise-collectord "$SHIM" \
+for f in usr/bin/dise usr/bin/dise-run usr/bin/dise-collectord usr/bin/dise-coredump "$SHIM" \
 	usr/lib/systemd/user/dise-collectord.service usr/lib/systemd/system/dise-collectord@.service \
-	usr/share/man/man1/dise.1.gz usr/share/man/man1/dise-run.1.gz usr/share/man/man8/dise-collectord.8.gz \
+	usr/share/man/man1/dise.1.gz usr/share/man/man1/dise-run.1.gz usr/share/man/man8/dise-collectord.8.gz usr/share/man/man8/dise-coredump.8.gz \
 	usr/share/man/man5/dise.json.5.gz usr/share/bash-completion/completions/dise usr/share/doc/dise/copyright; do
 	grep -qx "$f" "$T/contents" || fail "the package has no $f"
 done
