@@ -130,8 +130,9 @@ static int act(const char *what, const char *name)
 {
 	struct dise_config cfg;
 	char home[4096], tool[4096], who[128];
+	struct timespec pause = { 0, 50000000 };
 	dise_store *st;
-	int r = dise_cli_open_store(0, &st, home, sizeof(home));
+	int i, r = dise_cli_open_store(0, &st, home, sizeof(home));
 
 	if (r)
 		return r;
@@ -140,10 +141,16 @@ static int act(const char *what, const char *name)
 		return r;
 	}
 	dise_cli_who(who, sizeof(who));
-	if (!strcmp(what, "promote"))
-		r = dise_canary_promote(st, &cfg, tool, who, now_ns());
-	else
-		r = dise_canary_abort(st, tool, who, now_ns());
+	/* a collector storing a burst of runs holds the write lock a while: wait for it (up to 10 s) */
+	for (i = 0; i < 200; i++) {
+		if (!strcmp(what, "promote"))
+			r = dise_canary_promote(st, &cfg, tool, who, now_ns());
+		else
+			r = dise_canary_abort(st, tool, who, now_ns());
+		if (r != -EBUSY)
+			break;
+		nanosleep(&pause, NULL);
+	}
 	dise_store_free(st);
 	dise_config_free(&cfg);
 	if (r < 0)
