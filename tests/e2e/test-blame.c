@@ -482,7 +482,7 @@ static void load_cpu0(int n)
  * The same code (a new version) measured while five busy loops share its
  * CPU: six times the wall time, the same CPU time. Load, not the version:
  * no slowdown; nor a script waiting for such a command. A release doing
- * twice the CPU work is one.
+ * four times the CPU work is one.
  */
 static void test_slowdown_not_load(void **state)
 {
@@ -531,7 +531,11 @@ static void test_slowdown_not_load(void **state)
 	assert_untouched(f, s);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM failures WHERE detector = 'slowdown'"), 0);
 
-	/* twice the work: twice the CPU time, pruned with both times said */
+	/*
+	 * four times the work: four times the CPU time, pruned with both times
+	 * said (twice was not pruned once in CI on a loaded machine: CPU times
+	 * vary by half there, and the bar is 1.3 times)
+	 */
 	deploy("blamer-v1", h);
 	run_watched(f, h, "heavier", "30", NULL, 5);
 	collect(f);
