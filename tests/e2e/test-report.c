@@ -9,7 +9,8 @@
  * Graphviz's dot is installed (its labels escaped again by dot), else the
  * text tree. Then the real headless Chromium (Debian chromium) renders it:
  * a PNG screenshot of some size, the DOM with the lineage <svg>, and no
- * console error. DISE_REPORT_PNG=PATH keeps the screenshot (docs/report.png).
+ * console error. Without dot on PATH: the text tree, escaped. DISE_REPORT_PNG=PATH
+ * keeps the screenshot (docs/report.png).
  */
 #define _GNU_SOURCE
 #include <stddef.h>
@@ -214,6 +215,25 @@ static void test_report_after_heal(void **state)
 	free(t);
 }
 
+/* Without Graphviz (no dot on PATH): the lineage as the text tree, escaped, and no <svg>. */
+static void test_report_without_dot(void **state)
+{
+	struct fixture *f = *state;
+	char *t = heal(f), *path = strdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin"), *page;
+
+	assert_int_equal(setenv("PATH", f->dir, 1), 0);
+	page = write_report(f);
+	assert_int_equal(setenv("PATH", path, 1), 0);
+	assert_null(strstr(page, "<svg"));
+	assert_null(strcasestr(page, "<script"));
+	assert_non_null(strstr(page, "<div class=\"lineage\"><pre>v1  id 1  healthy  runs 3, failures 0   &lt;- route\n"
+				     "v2  id 2  pruned  runs 3, failures 3, parents v1\n</pre>"));
+	assert_non_null(strstr(page, "Graphviz's dot is not installed"));
+	free(page);
+	free(path);
+	free(t);
+}
+
 /* No --html: a usage error (exit 2), and no store: one line, exit 1. */
 static void test_report_usage(void **state)
 {
@@ -235,6 +255,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_report_after_heal, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_report_without_dot, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_report_usage, fixture_setup, fixture_teardown),
 	};
 
