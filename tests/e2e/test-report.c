@@ -24,6 +24,7 @@
 
 #include <setjmp.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "harness.h"
 
@@ -215,12 +216,23 @@ static void test_report_after_heal(void **state)
 	free(t);
 }
 
-/* Without Graphviz (no dot on PATH): the lineage as the text tree, escaped, and no <svg>. */
+/* Without Graphviz (no dot on PATH): the lineage as the text tree, escaped, and no <svg>; a running canary shown. */
 static void test_report_without_dot(void **state)
 {
 	struct fixture *f = *state;
 	char *t = heal(f), *path = strdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin"), *page;
 
+	char *db, sql[256];
+	sqlite3 *h;
+
+	/* a canary rollout of the tool running (v1 stable, v2 canary at 10%): its section appears */
+	assert_true(asprintf(&db, "%s/dise.db", f->home) > 0);
+	h = db_open(db);
+	snprintf(sql, sizeof(sql), "INSERT INTO canaries(tool, stable_id, canary_id, weight, started_wall_ns, step_wall_ns) "
+				   "SELECT tool, 1, 2, 10, 1, 1 FROM versions WHERE id = 1");
+	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	free(db);
 	assert_int_equal(setenv("PATH", f->dir, 1), 0);
 	page = write_report(f);
 	assert_int_equal(setenv("PATH", path, 1), 0);
@@ -229,6 +241,9 @@ static void test_report_without_dot(void **state)
 	assert_non_null(strstr(page, "<div class=\"lineage\"><pre>v1  id 1  healthy  runs 3, failures 0   &lt;- route\n"
 				     "v2  id 2  pruned  runs 3, failures 3, parents v1\n</pre>"));
 	assert_non_null(strstr(page, "Graphviz's dot is not installed"));
+	assert_non_null(strstr(page, "<h2 id=\"canaries\">Canary rollouts</h2>"));
+	assert_non_null(strstr(page, "<td>v1</td><td>v2</td><td>running</td><td>1</td><td>10</td>"));
+	assert_null(strstr(page, "id=\"proposals\"")); /* no regeneration attempt: no section */
 	free(page);
 	free(path);
 	free(t);
