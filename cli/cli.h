@@ -31,6 +31,15 @@ int dise_cli_crashes(int argc, char **argv, const struct dise_cli_cmd *cmd);
 int dise_cli_metrics(int argc, char **argv, const struct dise_cli_cmd *cmd);
 int dise_cli_collector(int argc, char **argv, const struct dise_cli_cmd *cmd);
 int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd);
+/* tool's lineage (rows: the store's LINEAGE report) as a Graphviz digraph on f, every label escaped for DOT. */
+void dise_cli_lineage_dot(FILE *f, const char *tool, json_t *rows);
+int dise_cli_report(int argc, char **argv, const struct dise_cli_cmd *cmd);
+/* A crash's frames (the store's JSON text) as its top frames, each with its source when sy finds it (cmd-crashes.c). */
+struct dise_symbols;
+struct dise_store;
+json_t *dise_cli_top_frames(struct dise_symbols *sy, const char *frames);
+/* The canary rollouts (all: the ended ones too) as `dise canary --json` prints them: 0, or the exit status after saying why. */
+int dise_cli_canaries_json(struct dise_store *st, const char *home, int all, json_t **ret);
 int dise_cli_run(int argc, char **argv, const struct dise_cli_cmd *cmd);
 int dise_cli_heal(int argc, char **argv, const struct dise_cli_cmd *cmd);
 int dise_cli_reset(int argc, char **argv, const struct dise_cli_cmd *cmd);

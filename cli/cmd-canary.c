@@ -83,23 +83,17 @@ static void print_rollout(json_t *o)
 	dise_cli_print(stdout, "  verdict: %s\n", dise_cli_str(o, "verdict"));
 }
 
-static int list(int all, int json)
+int dise_cli_canaries_json(dise_store *st, const char *home, int all, json_t **ret)
 {
 	struct dise_config cfg;
 	struct dise_canary *c = NULL;
-	char home[4096];
 	int64_t now = now_ns();
 	size_t n = 0, i;
-	dise_store *st;
 	json_t *arr;
-	int r = dise_cli_open_store(1, &st, home, sizeof(home));
+	int r;
 
-	if (r)
+	if ((r = load_policy(home, &cfg)) != 0)
 		return r;
-	if ((r = load_policy(home, &cfg)) != 0) {
-		dise_store_free(st);
-		return r;
-	}
 	arr = json_array();
 	r = dise_store_canaries(st, !all, &c, &n);
 	for (i = 0; r >= 0 && i < n; i++) {
@@ -110,12 +104,29 @@ static int list(int all, int json)
 		json_array_append_new(arr, o);
 	}
 	dise_canaries_free(c, n);
-	dise_store_free(st);
 	dise_config_free(&cfg);
 	if (r < 0) {
 		json_decref(arr);
 		return dise_cli_error(r, "reading the canary rollouts");
 	}
+	*ret = arr;
+	return 0;
+}
+
+static int list(int all, int json)
+{
+	char home[4096];
+	size_t i;
+	dise_store *st;
+	json_t *arr;
+	int r = dise_cli_open_store(1, &st, home, sizeof(home));
+
+	if (r)
+		return r;
+	r = dise_cli_canaries_json(st, home, all, &arr);
+	dise_store_free(st);
+	if (r)
+		return r;
 	if (json)
 		dise_cli_json_print(arr);
 	for (i = 0; !json && i < json_array_size(arr); i++)

@@ -96,6 +96,23 @@ static void print_source(json_t *src)
 	}
 }
 
+json_t *dise_cli_top_frames(dise_symbols *sy, const char *frames)
+{
+	json_error_t err;
+	json_t *fr = frames ? json_loads(frames, 0, &err) : NULL, *top = json_array();
+	size_t k;
+
+	for (k = 0; fr && k < json_array_size(fr) && json_array_size(top) < TOP_FRAMES; k++) {
+		json_t *f = json_deep_copy(json_array_get(fr, k)), *src = sy ? frame_source(sy, f, k) : NULL;
+
+		if (src)
+			json_object_set_new(f, "source", src);
+		json_array_append_new(top, f);
+	}
+	json_decref(fr);
+	return top;
+}
+
 int dise_cli_crashes(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
 	char home[4096];
@@ -124,18 +141,9 @@ int dise_cli_crashes(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		json_int_t count = json_integer_value(json_object_get(row, "count"));
 		json_int_t first = json_integer_value(json_object_get(row, "first_seen_wall_ns"));
 		json_int_t last = json_integer_value(json_object_get(row, "last_seen_wall_ns"));
-		json_error_t err;
-		json_t *fr = frames ? json_loads(frames, 0, &err) : NULL, *top = json_array();
+		json_t *top = dise_cli_top_frames(sy, frames);
 		size_t k;
 
-		for (k = 0; fr && k < json_array_size(fr) && json_array_size(top) < TOP_FRAMES; k++) {
-			json_t *f = json_deep_copy(json_array_get(fr, k)), *src = sy ? frame_source(sy, f, k) : NULL;
-
-			if (src)
-				json_object_set_new(f, "source", src);
-			json_array_append_new(top, f);
-		}
-		json_decref(fr);
 		if (json) {
 			json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:i,s:s,s:s,s:o}", "signature", sig, "count", count,
 					      "first_seen_wall_ns", first, "last_seen_wall_ns", last, "signal", signo,

@@ -18,13 +18,13 @@
 #include "store.h"
 
 /* s as the inside of a DOT double-quoted string */
-static void dot_str(const char *s)
+static void dot_str(FILE *f, const char *s)
 {
 	for (; s && *s; s++) {
 		if (*s == '"' || *s == '\\')
-			putchar('\\');
+			fputc('\\', f);
 		if ((unsigned char)*s >= 0x20)
-			putchar(*s);
+			fputc(*s, f);
 	}
 }
 
@@ -37,6 +37,41 @@ static const char *dot_colour(const char *health)
 	case DISE_FAILING: return "orange"; /* bad, nowhere to go: still run */
 	default: return "tomato"; /* failed */
 	}
+}
+
+void dise_cli_lineage_dot(FILE *f, const char *tool, json_t *rows)
+{
+	dise_cli_print(f, "digraph \"");
+	dot_str(f, tool);
+	dise_cli_print(f, "\" {\n  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", fontname=\"monospace\"];\n");
+	for (size_t ri = 0; ri < json_array_size(rows); ri++) {
+		json_t *row = json_array_get(rows, ri);
+		const char *sha = dise_cli_str(row, "sha256");
+		const char *label = dise_cli_str(row, "label");
+		const char *parents = dise_cli_str(row, "parents");
+		const char *health = dise_cli_str(row, "health");
+		const char *detection = dise_cli_str(row, "detection");
+		long long id = (long long)dise_cli_num(row, "id");
+		int route = (int)dise_cli_num(row, "route");
+
+		dise_cli_print(f, "  v%lld [label=\"v%lld%s", id, id, label ? " " : "");
+		dot_str(f, label);
+		dise_cli_print(f, "\\n%.12s\\n%s\\nruns %lld, failures %lld", sha, health, (long long)dise_cli_num(row, "runs"),
+		       (long long)dise_cli_num(row, "failures"));
+		if (detection) {
+			dise_cli_print(f, "\\n");
+			dot_str(f, detection);
+		}
+		if (dise_cli_num(row, "mutation"))
+			dise_cli_print(f, "\\nregenerated (mutation %lld)", (long long)dise_cli_num(row, "mutation"));
+		dise_cli_print(f, "\", fillcolor=%s%s];\n", dot_colour(health), route ? ", peripheries=2, xlabel=\"route\"" : "");
+		for (const char *p = parents; p && *p;) {
+			dise_cli_print(f, "  v%lld -> v%lld;\n", strtoll(p, NULL, 10), id);
+			p = strchr(p, ',');
+			p = p ? p + 1 : NULL;
+		}
+	}
+	fputs("}\n", f);
 }
 
 int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
@@ -77,9 +112,10 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		return dise_cli_error(r, "reading the versions of '%s'", tool);
 	}
 	if (dot) {
-		dise_cli_print(stdout, "digraph \"");
-		dot_str(tool);
-		dise_cli_print(stdout, "\" {\n  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", fontname=\"monospace\"];\n");
+		dise_cli_lineage_dot(stdout, tool, rows);
+		json_decref(rows);
+		json_decref(arr);
+		return 0;
 	}
 	for (size_t ri = 0; ri < json_array_size(rows); ri++) {
 		json_t *row = json_array_get(rows, ri);
@@ -98,22 +134,7 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 			p = p ? p + 1 : NULL;
 		}
 		n++;
-		if (dot) {
-			dise_cli_print(stdout, "  v%lld [label=\"v%lld%s", id, id, label ? " " : "");
-			dot_str(label);
-			dise_cli_print(stdout, "\\n%.12s\\n%s\\nruns %lld, failures %lld", sha, health, (long long)dise_cli_num(row, "runs"),
-			       (long long)dise_cli_num(row, "failures"));
-			if (detection) {
-				dise_cli_print(stdout, "\\n");
-				dot_str(detection);
-			}
-			if (dise_cli_num(row, "mutation"))
-				dise_cli_print(stdout, "\\nregenerated (mutation %lld)", (long long)dise_cli_num(row, "mutation"));
-			dise_cli_print(stdout, "\", fillcolor=%s%s];\n", dot_colour(health), route ? ", peripheries=2, xlabel=\"route\"" : "");
-			for (size_t k = 0; k < json_array_size(pj); k++)
-				dise_cli_print(stdout, "  v%lld -> v%lld;\n", (long long)json_integer_value(json_array_get(pj, k)), id);
-			json_decref(pj);
-		} else if (json) {
+		if (json) {
 			const char *path = dise_cli_str(row, "path");
 			json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:o,s:I,s:I,s:I}", "id", (json_int_t)id, "sha256", sha, "path",
 					      path ? path : "", "health", health, "parents", pj, "runs", dise_cli_num(row, "runs"),
@@ -172,9 +193,7 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		}
 	}
 	json_decref(rows);
-	if (dot) {
-		puts("}");
-	} else if (json) {
+	if (json) {
 		dise_cli_json_print(arr);
 	} else if (!n) {
 		dise_cli_print(stdout, "no versions of '%s' recorded\n", tool);

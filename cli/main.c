@@ -172,6 +172,13 @@ static const struct dise_cli_cmd commands[] = {
 	  "  --tool T    only the steps of T\n"
 	  "  --limit N   at most N steps (default 100)\n"
 	  "  --json      a JSON array instead of text\n" },
+	{ "report", dise_cli_report, "one self-contained HTML page: health, lineage drawn, crashes, journal",
+	  "usage: dise report --html FILE\n"
+	  "  writes FILE (atomically): health at a glance and the routes in effect, each\n"
+	  "  tool's lineage drawn (Graphviz dot to SVG when installed, else as text),\n"
+	  "  crashes with their top frames, rules, the journal as a timeline, regeneration\n"
+	  "  proposals and canary rollouts; inline CSS, no script, nothing fetched\n"
+	  "  --html FILE   the page to write (required: HTML is the only format)\n" },
 	{ "heal", dise_cli_heal, "prune a version now, taint, learn a rule, route to an ancestor",
 	  "usage: dise heal TOOL [--version V]\n"
 	  "  heal a version of TOOL now, by the policy in $DISE_HOME/dise.json: prune it, taint\n"

@@ -10,6 +10,7 @@
  *   heal_steps_total{step,result}         every step of the journal
  *   route_active{tool,version}            1 per route in effect
  *   versions{health}                      versions by health
+ *   canary_weight_percent{tool,stable,canary}  the weight of each running canary rollout
  *   ring_{written,dropped,torn,corrupt}_total, ring_pending_records, ring_slots
  *   ingest_lag_seconds                    age of the oldest record waiting in the ring
  *   store_size_bytes                      the database and its WAL
@@ -53,6 +54,9 @@ static const struct family families[DISE_METRIC_MAX] = {
 	[DISE_METRIC_ROUTED] = { "dise_route_active", "gauge", "1 for each tool routed to an ancestor version now.",
 				 { "tool", "version" } },
 	[DISE_METRIC_VERSIONS] = { "dise_versions", "gauge", "Versions by health.", { "health" } },
+	[DISE_METRIC_CANARY] = { "dise_canary_weight_percent", "gauge",
+				 "Percent of a tool's runs sent to the canary, per running rollout.",
+				 { "tool", "stable", "canary" } },
 };
 
 void dise_metrics_escape(FILE *f, const char *s)

@@ -27,6 +27,9 @@ static const char *const metric_sql[DISE_METRIC_MAX] = {
 	[DISE_METRIC_ROUTED] = "SELECT r.tool, COALESCE(v.label, 'v' || r.version_id), 1 FROM routes r "
 			       "LEFT JOIN versions v ON v.id = r.version_id ORDER BY 1",
 	[DISE_METRIC_VERSIONS] = "SELECT health, count(*) FROM versions GROUP BY 1 ORDER BY 1",
+	[DISE_METRIC_CANARY] = "SELECT c.tool, COALESCE(s.label, 'v' || c.stable_id), COALESCE(k.label, 'v' || c.canary_id), c.weight "
+			       "FROM canaries c LEFT JOIN versions s ON s.id = c.stable_id LEFT JOIN versions k ON k.id = c.canary_id "
+			       "WHERE c.state = 'running' ORDER BY 1",
 };
 
 int dise_store_metric(dise_store *st, enum dise_metric m, int (*fn)(void *arg, const char *const *labels, int nlabels, int64_t value),

@@ -467,6 +467,7 @@ enum dise_metric {
 	DISE_METRIC_HEAL_STEPS, /* step, result: every step of the journal */
 	DISE_METRIC_ROUTED,	/* tool, version: 1 per route in effect */
 	DISE_METRIC_VERSIONS,	/* health: versions */
+	DISE_METRIC_CANARY,	/* tool, stable, canary: the weight of each running rollout */
 	DISE_METRIC_MAX,
 };
 #define DISE_METRIC_LABELS_MAX 4

@@ -5,10 +5,11 @@
 # shipping, issue 13: scdoc builds the man pages, file and dpkg-dev let cpack compute the .deb's
 # Depends, lintian checks it, man-db renders the pages, systemd's systemd-analyze verifies the
 # units (no systemd needs to run), sudo is one of the programs of the whole-host smoke test;
-# libdw-dev, libdebuginfod-dev, elfutils for symbols; prometheus-node-exporter for the metrics test).
+# libdw-dev, libdebuginfod-dev, elfutils for symbols; prometheus-node-exporter for the metrics test;
+# graphviz draws the lineage in dise report --html, chromium renders that page headless in test-report).
 set -eu
 
-PKGS="cmake make gcc pkg-config binutils libunwind-dev libjansson-dev libcmocka-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev python3 git coreutils bubblewrap golang-go time dpkg-dev xz-utils scdoc file lintian man-db systemd sudo libdw-dev libdebuginfod-dev elfutils prometheus-node-exporter"
+PKGS="cmake make gcc pkg-config binutils libunwind-dev libjansson-dev libcmocka-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev python3 git coreutils bubblewrap golang-go time dpkg-dev xz-utils scdoc file lintian man-db systemd sudo libdw-dev libdebuginfod-dev elfutils prometheus-node-exporter graphviz chromium"
 
 missing=""
 for p in $PKGS; do

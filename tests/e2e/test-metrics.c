@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "harness.h"
 
@@ -157,6 +158,38 @@ static void assert_exposition(const char *text)
 	}
 }
 
+/*
+ * A running canary rollout of the hostile tool (its version the stable, a canary
+ * the store no longer has: labelled by id) at 25%, and an aborted one: only the
+ * running rollout has a weight, its tool escaped like every label.
+ */
+static void assert_canary_weight(struct fixture *f)
+{
+	char *db, sql[512], head[512], *text;
+	sqlite3 *h;
+	int64_t v = db_count(f, "SELECT max(id) FROM versions");
+
+	assert_true(asprintf(&db, "%s/dise.db", f->home) > 0);
+	h = db_open(db);
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO canaries(tool, stable_id, canary_id, step, weight, state, started_wall_ns, step_wall_ns) "
+		 "SELECT tool, id, 9999, 1, 25, 'running', 1, 1 FROM versions WHERE id = %lld;"
+		 "INSERT INTO canaries(tool, stable_id, canary_id, weight, state, started_wall_ns, step_wall_ns) "
+		 "VALUES ('aborted-tool', %lld, 9998, 0, 'aborted', 1, 1);",
+		 (long long)v, (long long)v);
+	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	free(db);
+	text = dise_metrics(f);
+	assert_exposition(text);
+	snprintf(head, sizeof(head), "dise_canary_weight_percent{tool=\"%s/%s,stable=\"v1\",canary=\"v9999\"}", f->dir,
+		 HOSTILE_ESCAPED);
+	if (sample(text, head) != 25)
+		fail_msg("no '%s 25' in:\n%s", head, text);
+	assert_null(strstr(text, "aborted-tool"));
+	free(text);
+}
+
 /* Runs, failures and crashes by a hostile tool name; the ring's backlog and lag, then none once stored. */
 static void test_metrics_hostile_tool(void **state)
 {
@@ -195,6 +228,7 @@ static void test_metrics_hostile_tool(void **state)
 		assert_non_null(strstr(c, head));
 	}
 	free(text);
+	assert_canary_weight(f);
 	free(path);
 }
 
