@@ -72,7 +72,22 @@ int dise_cli_open_store(int readonly, struct dise_store **st, char *home, size_t
 	}
 	if (access(db, readonly ? R_OK : R_OK | W_OK) != 0 && errno != ENOENT) /* SQLite would say "unable to open" */
 		return dise_cli_error(-errno, "cannot %s '%s'", readonly ? "read" : "write", db);
-	r = dise_store_open(db, readonly, st);
+	/*
+	 * A writer waits (up to 10 s) for a collector that holds the write lock
+	 * while it stores a burst of runs: each open waits SQLite's busy timeout
+	 * (2 s) already, a sanitized collector under a burst held it longer.
+	 */
+	{
+		struct timespec t0, t, pause = { 0, 100000000 };
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		while ((r = dise_store_open(db, readonly, st)) == -EBUSY && !readonly) {
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			if (t.tv_sec - t0.tv_sec >= 10)
+				break;
+			nanosleep(&pause, NULL);
+		}
+	}
 	if (r == -ENODATA) {
 		dise_cli_print(stderr, "dise: nothing recorded yet in '%s' (is dise-collectord running?)\n", home);
 		return 1;
