@@ -278,7 +278,12 @@ static void test_split_chain_restart(void **state)
 
 	/* a restart in the middle: the rollout resumes where it was */
 	collector_stop(f);
-	unlink(routes_file(f)); /* the restarted collector publishes it again from the store */
+	{
+		char *rp = routes_file(f);
+
+		unlink(rp); /* the restarted collector publishes it again from the store */
+		free(rp);
+	}
 	collector_start(f, "--foreground", NULL, NULL);
 	assert_true(wait_for(route_pct(f, path) == 50, WAIT_MS));
 	assert_int_equal(db_count(f, "SELECT step FROM canaries WHERE state = 'running'"), 1);
