@@ -17,32 +17,8 @@
 #include "cli.h"
 #include "config.h"
 #include "home.h"
+#include "record.h"
 #include "store.h"
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* $DISE_HOME/dise.json, the policy the collector decides by. 0, or the exit status after saying why. */
-static int load_policy(const char *home, struct dise_config *cfg)
-{
-	char conf[4096], err[512];
-	int r;
-
-	if (dise_path_join(conf, sizeof(conf), home, "dise.json") < 0)
-		r = -ENAMETOOLONG, snprintf(err, sizeof(err), "the state directory's path is too long");
-	else
-		r = dise_config_load(conf, cfg, err, sizeof(err));
-	if (r < 0) {
-		dise_cli_print(stderr, "dise: %s\n", err);
-		return 1;
-	}
-	return 0;
-}
 
 static json_t *arm_json(const struct dise_arm_stats *a)
 {
@@ -87,12 +63,12 @@ int dise_cli_canaries_json(dise_store *st, const char *home, int all, json_t **r
 {
 	struct dise_config cfg;
 	struct dise_canary *c = NULL;
-	int64_t now = now_ns();
+	int64_t now = (int64_t)dise_rec_clock_ns(CLOCK_REALTIME);
 	size_t n = 0, i;
 	json_t *arr;
 	int r;
 
-	if ((r = load_policy(home, &cfg)) != 0)
+	if ((r = dise_cli_load_config(home, &cfg)) != 0)
 		return r;
 	arr = json_array();
 	r = dise_store_canaries(st, !all, &c, &n);
@@ -147,7 +123,7 @@ static int act(const char *what, const char *name)
 
 	if (r)
 		return r;
-	if ((r = dise_cli_tool_name(st, name, tool, sizeof(tool))) != 0 || (r = load_policy(home, &cfg)) != 0) {
+	if ((r = dise_cli_tool_name(st, name, tool, sizeof(tool))) != 0 || (r = dise_cli_load_config(home, &cfg)) != 0) {
 		dise_store_free(st);
 		return r;
 	}
@@ -155,9 +131,9 @@ static int act(const char *what, const char *name)
 	/* a collector storing a burst of runs holds the write lock a while: wait for it (up to 10 s) */
 	for (i = 0; i < 200; i++) {
 		if (!strcmp(what, "promote"))
-			r = dise_canary_promote(st, &cfg, tool, who, now_ns());
+			r = dise_canary_promote(st, &cfg, tool, who, (int64_t)dise_rec_clock_ns(CLOCK_REALTIME));
 		else
-			r = dise_canary_abort(st, tool, who, now_ns());
+			r = dise_canary_abort(st, tool, who, (int64_t)dise_rec_clock_ns(CLOCK_REALTIME));
 		if (r != -EBUSY)
 			break;
 		nanosleep(&pause, NULL);

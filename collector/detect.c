@@ -267,8 +267,13 @@ static int check_version(dise_store *st, const struct dise_detect_policy *p, con
 	 */
 	if (!exact && (r = dise_store_version_strikes_seen(st, v, normal, now - p->window_ns, &strikes, &has_base)) < 0)
 		return r;
-	if (!exact && strikes >= p->strikes && (r = judged(st, v)) <= 0)
-		return r; /* not to be judged (another version ran at its path meanwhile): nothing to count for */
+	int asked = 0; /* judged() said yes already */
+
+	if (!exact && strikes >= p->strikes) {
+		if ((r = judged(st, v)) <= 0)
+			return r; /* not to be judged (another version ran at its path meanwhile): nothing to count for */
+		asked = 1;
+	}
 	if (exact || strikes >= p->strikes) {
 		int64_t seen = strikes;
 
@@ -280,7 +285,7 @@ static int check_version(dise_store *st, const struct dise_detect_policy *p, con
 			return r;
 	}
 	if (strikes >= p->strikes) {
-		if ((r = judged(st, v)) <= 0)
+		if (!asked && (r = judged(st, v)) <= 0)
 			return r;
 		if (!has_base) {
 			/* nothing ran before it: nothing to compare with, nowhere to go. Visible, notified, still run. */

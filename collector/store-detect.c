@@ -23,6 +23,35 @@ int dise_store_last_run_id(dise_store *st, int64_t *ret)
 	return r < 0 ? r : 0;
 }
 
+/*
+ * The rows (argv, cwd, class) of q, bound and not yet stepped, into *ret
+ * (*ret_n of them; free with dise_invocations_free). 0, or -errno with
+ * nothing kept.
+ */
+static int invocations_read(sqlite3_stmt *q, struct dise_invocation **ret, size_t *ret_n)
+{
+	struct dise_invocation *v = NULL;
+	size_t n = 0, cap = 0;
+	int r;
+
+	while ((r = dise__step(q)) > 0) {
+		if ((r = dise__grow((void **)&v, &cap, n, sizeof(*v))) < 0)
+			break;
+		v[n].argv = dise__col_strdup(q, 0);
+		v[n].cwd = dise__col_strdup(q, 1);
+		v[n].class = sqlite3_column_int64(q, 2);
+		n++;
+	}
+	dise__done(q);
+	if (r < 0) {
+		dise_invocations_free(v, n);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
 /* ref->classes: the classes of ref's touched runs that ended ok (at most 16). 0 or -errno. */
 static int touched_classes(dise_store *st, struct dise_version_ref *ref)
 {
@@ -30,20 +59,12 @@ static int touched_classes(dise_store *st, struct dise_version_ref *ref)
 				  "WHERE touched = 1 AND version_id = ?1 AND outcome = 'ok' AND class IS NOT NULL "
 				  "AND end_ns IS NOT NULL AND forked IS NOT 1 LIMIT 16";
 	sqlite3_stmt *q = dise__stmt(st, sql);
-	size_t cap = 0;
 	int r;
 
 	if (!q)
 		return -EIO;
 	dise__bind(q, "i", ref->id);
-	while ((r = dise__step(q)) > 0) {
-		if ((r = dise__grow((void **)&ref->classes, &cap, ref->nclasses, sizeof(*ref->classes))) < 0)
-			break;
-		ref->classes[ref->nclasses].argv = dise__col_strdup(q, 0);
-		ref->classes[ref->nclasses].cwd = dise__col_strdup(q, 1);
-		ref->classes[ref->nclasses++].class = sqlite3_column_int64(q, 2);
-	}
-	dise__done(q);
+	r = invocations_read(q, &ref->classes, &ref->nclasses);
 	ref->classes_known = r == 0;
 	return r;
 }
@@ -348,29 +369,11 @@ int dise_store_version_classes(dise_store *st, int64_t version, int min_ok, stru
 				  "AND start_wall_ns >= (SELECT reset_wall_ns FROM versions WHERE id = ?1) "
 				  "GROUP BY class, argv, cwd HAVING count(*) >= ?2 ORDER BY count(*) DESC LIMIT 16";
 	sqlite3_stmt *q = dise__stmt(st, sql);
-	struct dise_invocation *v = NULL;
-	size_t n = 0, cap = 0;
-	int r;
 
 	if (!q)
 		return -EIO;
 	dise__bind(q, "ii", version, min_ok);
-	while ((r = dise__step(q)) > 0) {
-		if ((r = dise__grow((void **)&v, &cap, n, sizeof(*v))) < 0)
-			break;
-		v[n].argv = dise__col_strdup(q, 0);
-		v[n].cwd = dise__col_strdup(q, 1);
-		v[n].class = sqlite3_column_int64(q, 2);
-		n++;
-	}
-	dise__done(q);
-	if (r < 0) {
-		dise_invocations_free(v, n);
-		return r;
-	}
-	*ret = v;
-	*ret_n = n;
-	return 0;
+	return invocations_read(q, ret, ret_n);
 }
 
 void dise_invocations_free(struct dise_invocation *v, size_t n)
