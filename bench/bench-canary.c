@@ -34,10 +34,7 @@ extern char **environ;
 
 static void sh(const char *cmd)
 {
-	if (system(cmd) != 0) {
-		fprintf(stderr, "bench-canary: failed: %s\n", cmd);
-		exit(1);
-	}
+	bench_sh("bench-canary", cmd);
 }
 
 /* argv[0] with env, its output to /dev/null; its wait status */

@@ -35,10 +35,7 @@ extern char **environ;
 
 static void sh(const char *cmd)
 {
-	if (system(cmd) != 0) {
-		fprintf(stderr, "bench-heal: failed: %s\n", cmd);
-		exit(1);
-	}
+	bench_sh("bench-heal", cmd);
 }
 
 static int run(char *const argv[], char **env)

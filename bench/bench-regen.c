@@ -24,10 +24,7 @@
 
 static void sh(const char *cmd)
 {
-	if (system(cmd) != 0) {
-		fprintf(stderr, "bench-regen: failed: %s\n", cmd);
-		exit(1);
-	}
+	bench_sh("bench-regen", cmd);
 }
 
 static void put(const char *path, const char *text)
