@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The tracer's state, shared by attach/tracer.c (ptrace events) and
+ * The tracer's state, shared by attach/tracer.c (attach, wait, detach),
+ * attach/events.c (what each ptrace stop means) and
  * attach/records.c (what the events become in the ring). All of it lives in
  * struct dise_tracer: no file-global state, no static buffers.
  */
@@ -94,5 +95,11 @@ void dise__proc_times(struct proc *p);
 int dise__capture(dise_tracer *t, const struct proc *p, pid_t tid, int sig, const siginfo_t *si);
 /* Writes a record to the ring (when one is open). */
 void dise__put(dise_tracer *t, const void *rec, uint32_t len);
+
+/* tracer.c: interrupts tid and waits for its next wait status; 1 with *st, or 0 (given up) */
+int dise__interrupt_and_wait(dise_tracer *t, pid_t tid, int *st);
+/* events.c: a wait status, then the ones queued while it was handled; an ended task's end */
+void dise__tracer_handle(dise_tracer *t, pid_t tid, int st);
+void dise__tracer_on_end(dise_tracer *t, pid_t tid, int st);
 
 #endif
