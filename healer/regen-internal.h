@@ -45,6 +45,7 @@ struct rg {
 	const char *strategy, *model; /* for the mutation; model: strategy llm's */
 	char prompt_sha[65];
 	int64_t tokens;
+	int tries; /* candidates the strategy made */
 	double confidence; /* < 0: not measured */
 };
 

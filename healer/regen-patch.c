@@ -54,7 +54,7 @@ static int check_path(const char *l, size_t n, const char *name, char *why, size
 
 	if (k > n)
 		k = n;
-	while (k && (l[k - 1] == ' ' || l[k - 1] == '\r'))
+	while (k && (l[k - 1] == ' ' || l[k - 1] == '\r' || l[k - 1] == '\n'))
 		k--;
 	if (k >= sizeof(path)) {
 		snprintf(why, size, "a path in the diff is too long");

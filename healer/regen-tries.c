@@ -176,6 +176,7 @@ int dise__regen_forward(struct rg *g)
 		}
 		r = one_try(g, &t);
 		g->tried++;
+		g->tries = k + 1;
 		g->tokens += t.tokens;
 		answered += t.text || t.diff;
 		if (r == 1) {
@@ -193,7 +194,6 @@ int dise__regen_forward(struct rg *g)
 	}
 	/* no answer at all (an endpoint down, a command that made nothing): nothing was rejected */
 	g->verdict = answered ? DISE_MUT_FAILED : DISE_MUT_SKIPPED;
-	snprintf(g->why, sizeof(g->why), "no candidate of %d tr%s passed (the last: %s)", g->tried,
-		 g->tried == 1 ? "y" : "ies", last);
+	snprintf(g->why, sizeof(g->why), "no candidate of %d tr%s passed (the last: %s)", k, k == 1 ? "y" : "ies", last);
 	return 0;
 }

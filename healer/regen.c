@@ -486,7 +486,7 @@ static int search(struct rg *g)
 		r = g->pol.strategy == DISE_REGEN_REVERT_HUNKS ? revert_hunks(g, all) : dise__regen_forward(g);
 	if (r > 0 && g->pol.strategy != DISE_REGEN_REVERT_HUNKS)
 		snprintf(g->why, sizeof(g->why), "%s: a candidate passed validation at try %d of %d", g->strategy,
-			 g->tried - 2, g->pol.max_attempts);
+			 g->tries, g->pol.max_attempts);
 	return r > 0 ? judge(g) : r;
 }
 
