@@ -6,11 +6,13 @@
  * It runs in the validation sandbox like a candidate: no network, the
  * system read-only, only the scratch tree writable; what it writes outside
  * never lands, and a candidate left as anything but a regular file (a
- * symlink out of the tree) is refused.
+ * symlink out of the tree) is refused. Whatever else it left in the tree
+ * is removed after it ran.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,28 @@
 #include "sandbox.h"
 
 #define SCRIPT "exec <\"$DISE_CONTEXT\" || exit 126; DISE_CANDIDATE=\"$1\"; export DISE_CANDIDATE; "
+
+static const char *keep; /* nftw has no user pointer: the candidate's path, while tidy() runs (one healer thread) */
+
+static int drop(const char *path, const struct stat *sb, int flag, struct FTW *f)
+{
+	(void)sb;
+	if (f->level == 0 || !strcmp(path, keep))
+		return 0;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+/* What the command left in the scratch tree besides the candidate, removed (symlinks not followed). */
+static void tidy(struct rg *g)
+{
+	keep = g->cand;
+	nftw(g->scratch, drop, 16, FTW_DEPTH | FTW_PHYS);
+	keep = NULL;
+}
 
 int dise__regen_command(struct rg *g, const json_t *ctx, char **text, size_t *len, char *why, size_t size)
 {
@@ -43,7 +67,7 @@ int dise__regen_command(struct rg *g, const json_t *ctx, char **text, size_t *le
 	r = dise_sandbox_run(g->scratch, "/bin/sh", argv, NULL, env, (unsigned)g->pol.timeout_s * 1000u, &st, &wall);
 	free(env);
 	free(script);
-	unlink(path);
+	tidy(g);
 	if (r == -ETIMEDOUT) {
 		snprintf(why, size, "the command did not finish within %d s", g->pol.timeout_s);
 		return 0;

@@ -23,6 +23,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <jansson.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -489,6 +490,15 @@ static void test_command_escape(void **state)
 	assert_int_equal(db_count(f, "SELECT count(*) FROM mutations WHERE tool = 'ce' AND verdict IN ('routed', 'proposed')"),
 			 0);
 	assert_int_equal(routed_to(f, "ce", "v1"), 1);
+	{
+		/* the scratch tree, junk and all, is gone */
+		glob_t gl;
+		char *pat;
+
+		assert_true(asprintf(&pat, "%s/regen-*", f->home) > 0);
+		assert_int_equal(glob(pat, 0, NULL, &gl), GLOB_NOMATCH);
+		free(pat);
+	}
 	free(out);
 	free(regen);
 	free(path);
