@@ -59,6 +59,28 @@ static int record_try(struct rg *g, struct try *t)
 	return r;
 }
 
+/* The answer's diff (in t->diff) made a candidate: 1 (t->text), 0 refused or tried before (t->why), -errno. */
+static int apply_answer(struct rg *g, struct try *t)
+{
+	size_t n = strlen(t->diff);
+	int r = dise__regen_sha(t->diff, n, t->sha);
+
+	if (r == 0)
+		r = dise_store_mutation_tried(g->c.st, g->c.tool, t->sha);
+	if (r > 0)
+		snprintf(t->why, sizeof(t->why), "the same diff as an earlier attempt that failed or was refused: not tried "
+						  "again");
+	if (r == 0) {
+		r = dise_patch_apply(g->ptext, g->plen, t->diff, n, g->name, &t->text, &t->len, t->why, sizeof(t->why));
+		r = r == 0 ? 1 : r == -ENOMEM ? r : 0; /* refused: a failed try, its why said */
+	} else if (r > 0) {
+		r = 0;
+	}
+	if (n > MAX_RECORDED_DIFF)
+		t->diff[MAX_RECORDED_DIFF] = '\0';
+	return r;
+}
+
 /* Strategy llm's candidate: 1 made (t->text), 0 not (t->why, t->diff: the answer's), -errno. */
 static int from_llm(struct rg *g, const json_t *ctx, struct try *t)
 {
@@ -66,32 +88,12 @@ static int from_llm(struct rg *g, const json_t *ctx, struct try *t)
 	char *dump = msgs ? json_dumps(msgs, JSON_COMPACT) : NULL, *answer = NULL;
 	int r = dump ? dise__regen_sha(dump, strlen(dump), t->psha) : -ENOMEM;
 
-	if (r == 0) {
+	if (r == 0)
 		r = dise_llm_ask(&g->pol, msgs, &answer, &t->tokens, t->why, sizeof(t->why));
-		if (r < 0 && r != -ENOMEM)
-			r = 0; /* the endpoint's failure: a failed try, said */
-		else if (r == 0 && !(t->diff = dise_patch_extract(answer)))
-			r = -ENOMEM;
-		else if (r == 0) {
-			size_t n = strlen(t->diff);
-
-			r = dise__regen_sha(t->diff, n, t->sha);
-			if (r == 0 && (r = dise_store_mutation_tried(g->c.st, g->c.tool, t->sha)) > 0)
-				snprintf(t->why, sizeof(t->why), "the same diff as an earlier attempt that failed or was "
-								  "refused: not tried again");
-			if (r == 0)
-				r = dise_patch_apply(g->ptext, g->plen, t->diff, n, g->name, &t->text, &t->len, t->why,
-						     sizeof(t->why));
-			if (r == -ENOMEM)
-				;
-			else if (r < 0 || r > 0)
-				r = 0;
-			else
-				r = 1;
-			if (n > MAX_RECORDED_DIFF)
-				t->diff[MAX_RECORDED_DIFF] = '\0';
-		}
-	}
+	if (r == 0)
+		r = (t->diff = dise_patch_extract(answer)) ? apply_answer(g, t) : -ENOMEM;
+	else if (r != -ENOMEM)
+		r = 0; /* the endpoint's failure: a failed try, said */
 	json_decref(msgs);
 	free(dump);
 	free(answer);
