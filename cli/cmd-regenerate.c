@@ -61,6 +61,12 @@ static void print_mutation(json_t *m, int diff)
 	if (json_is_real(fit))
 		dise_cli_print(stdout, "    fitness %.3f; %s\n", json_real_value(fit),
 			       dise_cli_str(m, "validation") ? dise_cli_str(m, "validation") : "");
+	if (json_is_number(json_object_get(m, "confidence")))
+		dise_cli_print(stdout, "    confidence %.2f\n", json_number_value(json_object_get(m, "confidence")));
+	if (dise_cli_str(m, "model"))
+		dise_cli_print(stdout, "    model %s, prompt sha256 %s, %lld tokens\n", dise_cli_str(m, "model"),
+			       dise_cli_str(m, "prompt_sha256") ? dise_cli_str(m, "prompt_sha256") : "(none sent)",
+			       (long long)dise_cli_num(m, "tokens"));
 	for (const char *d = diff ? dise_cli_str(m, "diff") : NULL, *e; d && *d; d = *e ? e + 1 : e) {
 		e = strchr(d, '\n'); /* line by line: each escaped for the terminal, its newline kept */
 		e = e ? e : d + strlen(d);

@@ -172,13 +172,60 @@ static int load_canary(json_t *o, const char *name, struct dise_canary_policy *c
 	return 0;
 }
 
+void dise_regen_policy_default(struct dise_regen_policy *g)
+{
+	*g = (struct dise_regen_policy){ .mode = DISE_REGEN_AUTO, .max_candidates = 64, .budget_s = 300, .ratchet = 0.95,
+					 .lock_after = 3, .cooldown_s = 300, .strategy = DISE_REGEN_REVERT_HUNKS,
+					 .confidence = 0.9, .max_attempts = 3, .timeout_s = 120 };
+}
+
+static void regen_policy_free(struct dise_regen_policy *g)
+{
+	free(g->endpoint);
+	free(g->model);
+	free(g->api_key_env);
+	free(g->command);
+	g->endpoint = g->model = g->api_key_env = g->command = NULL;
+}
+
+/* A non-empty string of at most 4095 bytes into *out (replacing it). 0 or -EINVAL. */
+static int get_str(json_t *v, const char *key, char **out, char *err, size_t errsize)
+{
+	if (!json_is_string(v) || !json_string_length(v) || json_string_length(v) > 4095)
+		BAD("dise.json: '%s' must be a non-empty string", key);
+	free(*out);
+	if (!(*out = strdup(json_string_value(v))))
+		BAD("dise.json: out of memory");
+	return 0;
+}
+
+/* The strategy's own keys present, and nothing of another's: 0, or -EINVAL naming what is missing. */
+static int regen_check(const struct dise_regen_policy *g, const char *name, char *err, size_t errsize)
+{
+	if (g->strategy == DISE_REGEN_LLM && (!g->endpoint || !g->model))
+		BAD("dise.json: 'tools.%s.regenerate': strategy \"llm\" needs \"endpoint\" and \"model\"", name);
+	if (g->strategy == DISE_REGEN_LLM && strncmp(g->endpoint, "http://", 7) && strncmp(g->endpoint, "https://", 8))
+		BAD("dise.json: 'tools.%s.regenerate.endpoint' must be an http:// or https:// URL", name);
+	if (g->strategy == DISE_REGEN_COMMAND && !g->command)
+		BAD("dise.json: 'tools.%s.regenerate': strategy \"command\" needs \"command\"", name);
+	if (g->strategy != DISE_REGEN_LLM && (g->endpoint || g->model || g->api_key_env))
+		BAD("dise.json: 'tools.%s.regenerate': \"endpoint\", \"model\" and \"api_key_env\" are for strategy "
+		    "\"llm\"",
+		    name);
+	if (g->strategy != DISE_REGEN_COMMAND && g->command)
+		BAD("dise.json: 'tools.%s.regenerate': \"command\" is for strategy \"command\"", name);
+	return 0;
+}
+
 /* "tools.NAME.regenerate" into p->regen */
 static int load_regen(json_t *o, struct dise_regen_policy *g, const char *name, char *err, size_t errsize)
 {
+	static const char *const modes[] = { "auto", "suggest", "ask", "confidence" };
+	static const char *const strategies[] = { "revert-hunks", "llm", "command" };
 	const char *k;
 	json_t *v;
 	char key[512];
-	int r = 0;
+	int r = 0, i;
 
 	if (!json_is_object(o))
 		BAD("dise.json: 'tools.%s.regenerate' must be an object ({\"strategy\": \"revert-hunks\"})", name);
@@ -189,16 +236,17 @@ static int load_regen(json_t *o, struct dise_regen_policy *g, const char *name, 
 
 		snprintf(key, sizeof(key), "tools.%s.regenerate.%s", name, k);
 		if (!strcmp(k, "strategy")) {
-			if (s && (!strcmp(s, "llm") || !strcmp(s, "command")))
-				BAD("dise.json: '%s': \"%s\" is not available in this build: only \"revert-hunks\" is", key, s);
-			if (!s || strcmp(s, "revert-hunks"))
-				BAD("dise.json: '%s' must be \"revert-hunks\"", key);
+			for (i = 0; s && i < 3 && strcmp(s, strategies[i]); i++)
+				;
+			if (!s || i == 3)
+				BAD("dise.json: '%s' must be \"revert-hunks\", \"llm\" or \"command\"", key);
+			g->strategy = (enum dise_regen_strategy)i;
 		} else if (!strcmp(k, "mode")) {
-			if (s && (!strcmp(s, "ask") || !strcmp(s, "confidence")))
-				BAD("dise.json: '%s': \"%s\" is not available in this build: \"auto\" or \"suggest\"", key, s);
-			if (!s || (strcmp(s, "auto") && strcmp(s, "suggest")))
-				BAD("dise.json: '%s' must be \"auto\" or \"suggest\"", key);
-			g->mode = !strcmp(s, "auto") ? DISE_REGEN_AUTO : DISE_REGEN_SUGGEST;
+			for (i = 0; s && i < 4 && strcmp(s, modes[i]); i++)
+				;
+			if (!s || i == 4)
+				BAD("dise.json: '%s' must be \"auto\", \"suggest\", \"ask\" or \"confidence\"", key);
+			g->mode = (enum dise_regen_mode)i;
 		} else if (!strcmp(k, "max_candidates"))
 			r = get_int(v, key, 1, 10000, &g->max_candidates, err, errsize);
 		else if (!strcmp(k, "budget_seconds"))
@@ -209,12 +257,30 @@ static int load_regen(json_t *o, struct dise_regen_policy *g, const char *name, 
 			r = get_int(v, key, 1, 1000, &g->lock_after, err, errsize);
 		else if (!strcmp(k, "cooldown_seconds"))
 			r = get_int(v, key, 0, 30 * 86400, &g->cooldown_s, err, errsize);
-		else
+		else if (!strcmp(k, "confidence_threshold"))
+			r = get_num(v, key, 0, 1, &g->confidence, err, errsize);
+		else if (!strcmp(k, "max_attempts"))
+			r = get_int(v, key, 1, 100, &g->max_attempts, err, errsize);
+		else if (!strcmp(k, "timeout_seconds"))
+			r = get_int(v, key, 1, 3600, &g->timeout_s, err, errsize);
+		else if (!strcmp(k, "endpoint"))
+			r = get_str(v, key, &g->endpoint, err, errsize);
+		else if (!strcmp(k, "model"))
+			r = get_str(v, key, &g->model, err, errsize);
+		else if (!strcmp(k, "command"))
+			r = get_str(v, key, &g->command, err, errsize);
+		else if (!strcmp(k, "api_key_env")) {
+			r = get_str(v, key, &g->api_key_env, err, errsize);
+			if (r == 0 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != strlen(s))
+				BAD("dise.json: '%s' must be the NAME of an environment variable (the key itself never goes in "
+				    "dise.json)",
+				    key);
+		} else
 			BAD("dise.json: unknown key '%s'", key);
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	return regen_check(g, name, err, errsize);
 }
 
 static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errsize)
@@ -236,7 +302,7 @@ static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errs
 		p->test_timeout_s = 60;
 		p->rule_scope = DISE_SCOPE_DESCENDANTS;
 		dise_canary_policy_default(&p->canary);
-		p->regen = (struct dise_regen_policy){ 0, DISE_REGEN_AUTO, 64, 300, 0.95, 3, 300 };
+		dise_regen_policy_default(&p->regen);
 		if (!json_is_object(t))
 			BAD("dise.json: 'tools.%s' must be an object", name);
 		json_object_foreach(t, k, v)
@@ -479,6 +545,7 @@ void dise_config_free(struct dise_config *cfg)
 	for (i = 0; i < cfg->ntools; i++) {
 		free(cfg->tools[i].name);
 		free(cfg->tools[i].test_command);
+		regen_policy_free(&cfg->tools[i].regen);
 		for (int j = 0; j < cfg->tools[i].npaths; j++)
 			free(cfg->tools[i].paths[j]);
 		free(cfg->tools[i].paths);

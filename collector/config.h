@@ -14,7 +14,10 @@
  *                           "regenerate": { "strategy": "revert-hunks", "mode": "auto",
  *                                           "max_candidates": 64, "budget_seconds": 300,
  *                                           "ratchet": 0.95, "lock_after": 3,
- *                                           "cooldown_seconds": 300 } } },
+ *                                           "cooldown_seconds": 300, "confidence_threshold": 0.9,
+ *                                           "endpoint": URL, "model": M, "api_key_env": VAR,
+ *                                           "timeout_seconds": 120, "max_attempts": 3,
+ *                                           "command": CMD } } },
  *     "cas":    { "max_bytes": 1073741824 },
  *     "notify": { "webhook": "https://hooks.example/dise", "timeout_ms": 2000 } }
  */
@@ -44,8 +47,15 @@ struct dise_canary_policy {
 
 /* "regenerate": healing forward from the healthy ancestor (healer/regen.c) */
 enum dise_regen_mode {
-	DISE_REGEN_AUTO,    /* "auto": route every candidate that passed */
-	DISE_REGEN_SUGGEST, /* "suggest": store it as a proposal; `dise approve ID` routes it */
+	DISE_REGEN_AUTO,	/* "auto": route every candidate that passed */
+	DISE_REGEN_SUGGEST,	/* "suggest": store it as a proposal; `dise approve ID` routes it */
+	DISE_REGEN_ASK,		/* "ask": as suggest; `dise reject ID --why` feeds the next attempt's context */
+	DISE_REGEN_CONFIDENCE,	/* "confidence": route when the confidence >= confidence_threshold, else ask */
+};
+enum dise_regen_strategy {
+	DISE_REGEN_REVERT_HUNKS, /* "revert-hunks": ddmin over the hunks A -> P (offline) */
+	DISE_REGEN_LLM,		 /* "llm": an OpenAI-compatible chat-completions endpoint proposes a diff */
+	DISE_REGEN_COMMAND,	 /* "command": an external program edits the scratch tree (JSON context on stdin) */
 };
 struct dise_regen_policy {
 	int enabled;		  /* "regenerate" given: off by default (rollback only) */
@@ -55,6 +65,14 @@ struct dise_regen_policy {
 	double ratchet;		  /* "ratchet": a candidate's fitness must be >= this x the best, default 0.95 */
 	int lock_after;		  /* "lock_after": consecutive rejections that lock, default 3 */
 	int cooldown_s;		  /* "cooldown_seconds": how long the lock holds, default 300 */
+	enum dise_regen_strategy strategy; /* "strategy", default "revert-hunks" */
+	double confidence;	  /* "confidence_threshold": mode confidence routes at >= this, default 0.9 */
+	int max_attempts;	  /* "max_attempts": llm/command candidates per attempt, default 3 */
+	int timeout_s;		  /* "timeout_seconds": one llm request / one command run, default 120 */
+	/* strategy llm: "endpoint" (.../v1/chat/completions), "model", "api_key_env" (the NAME of the
+	 * environment variable holding the key: the key itself is never in dise.json, the store or a log) */
+	char *endpoint, *model, *api_key_env;
+	char *command; /* strategy command: "command", run by sh -c in the sandbox, the context on stdin */
 };
 
 struct dise_tool_policy {
@@ -96,6 +114,8 @@ void dise_config_free(struct dise_config *cfg);
  * file name of the tool's path.
  */
 const struct dise_tool_policy *dise_config_tool(const struct dise_config *cfg, const char *tool);
+/* The regeneration policy's defaults (not enabled; revert-hunks, auto, 64, 300 s, 0.95, 3, 300 s; 0.9, 3, 120 s). */
+void dise_regen_policy_default(struct dise_regen_policy *g);
 /* The canary policy's defaults (off; steps 5, 50, 100; 20 runs; 60 s; margin 0.05; slowdown 1.5). */
 void dise_canary_policy_default(struct dise_canary_policy *c);
 

@@ -504,7 +504,8 @@ int dise_store_notify_events(dise_store *st, int64_t after, struct dise_event *e
 		"(SELECT s.detail FROM journal s WHERE s.request_id = j.request_id AND s.step = 'start' ORDER BY s.id LIMIT 1) "
 		"FROM journal j WHERE j.id > ?1 AND (j.step IN ('route', 'freeze', 'rule_refused', 'rule_matched', 'failing', "
 		"  'canary_start', 'canary_step', 'canary_promote', 'canary_abort') "
-		"  OR (j.step IN ('route_publish', 'restore') AND j.result = 'failed')) "
+		"  OR (j.step IN ('route_publish', 'restore') AND j.result = 'failed') "
+		"  OR (j.step = 'regenerate' AND j.result IN ('proposed', 'routed'))) "
 		"ORDER BY j.id LIMIT ?2";
 	sqlite3_stmt *q = dise__stmt(st, sql);
 	int n = 0, r = 0;

@@ -13,12 +13,15 @@ int dise_store_mutation_add(dise_store *st, const struct dise_mutation *m, int64
 {
 	static const char sql[] =
 		"INSERT INTO mutations(tool, pruned_id, ancestor_id, version_id, strategy, verdict, reason, diff, diff_sha256, "
-		"hunks, reverted, candidates, fitness, baseline, validation, cas_path, duration_ns, created_wall_ns) "
+		"hunks, reverted, candidates, fitness, baseline, validation, cas_path, duration_ns, created_wall_ns, model, "
+		"prompt_sha256, tokens, confidence) "
 		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, CASE WHEN ?13 < 0 THEN NULL ELSE ?13 END, "
-		"CASE WHEN ?14 < 0 THEN NULL ELSE ?14 END, ?15, ?16, ?17, ?18)";
-	int r = dise__exec(st, sql, "siinsssssdddffssii", m->tool, m->pruned, m->ancestor, m->version ? m->version : -1,
+		"CASE WHEN ?14 < 0 THEN NULL ELSE ?14 END, ?15, ?16, ?17, ?18, ?19, ?20, ?21, "
+		"CASE WHEN ?22 < 0 THEN NULL ELSE ?22 END)";
+	int r = dise__exec(st, sql, "siinsssssdddffssiissnf", m->tool, m->pruned, m->ancestor, m->version ? m->version : -1,
 			   m->strategy, m->verdict, m->reason, m->diff, m->diff_sha256, m->hunks, m->reverted,
-			   m->candidates, m->fitness, m->baseline, m->validation, m->cas_path, m->duration_ns, m->wall_ns);
+			   m->candidates, m->fitness, m->baseline, m->validation, m->cas_path, m->duration_ns, m->wall_ns,
+			   m->model, m->prompt_sha256, m->tokens > 0 ? m->tokens : (int64_t)-1, m->confidence);
 
 	if (r == 0 && ret_id)
 		*ret_id = sqlite3_last_insert_rowid(st->db);
@@ -118,4 +121,49 @@ int dise_store_mutation_accepted(dise_store *st, int64_t pruned, int64_t *ret_id
 				  "'approved') HAVING max(id) IS NOT NULL";
 
 	return dise__int(st, sql, ret_id, "i", pruned);
+}
+
+int dise_store_mutation_tried(dise_store *st, const char *tool, const char *diff_sha256)
+{
+	static const char sql[] = "SELECT count(*) FROM mutations WHERE tool = ?1 AND diff_sha256 = ?2 "
+				  "AND verdict IN ('failed', 'ratchet', 'refused')";
+	int64_t n = 0;
+	int r = dise__int(st, sql, &n, "ss", tool, diff_sha256);
+
+	return r < 0 ? r : n > 0;
+}
+
+int dise_store_mutations_earlier(dise_store *st, const char *tool, struct dise_earlier *ret, int max)
+{
+	static const char sql[] = "SELECT verdict, reason, diff FROM mutations WHERE tool = ?1 AND diff IS NOT NULL "
+				  "AND verdict IN ('failed', 'ratchet', 'refused') ORDER BY id DESC LIMIT ?2";
+	sqlite3_stmt *q = dise__stmt(st, sql);
+	int n = 0, r = 0;
+
+	if (!q)
+		return -EIO;
+	dise__bind(q, "si", tool, (int64_t)max);
+	while (n < max && (r = dise__step(q)) > 0) {
+		const char *v = (const char *)sqlite3_column_text(q, 0);
+
+		snprintf(ret[n].verdict, sizeof(ret[n].verdict), "%s", v ? v : "");
+		ret[n].reason = dise__col_strdup(q, 1);
+		ret[n].diff = dise__col_strdup(q, 2);
+		n++;
+	}
+	dise__done(q);
+	if (r < 0) {
+		dise_earlier_free(ret, n);
+		return r;
+	}
+	return n;
+}
+
+void dise_earlier_free(struct dise_earlier *e, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(e[i].reason);
+		free(e[i].diff);
+		e[i].reason = e[i].diff = NULL;
+	}
 }

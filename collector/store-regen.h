@@ -28,6 +28,10 @@ struct dise_mutation {
 	int hunks, reverted, candidates;
 	double fitness, baseline; /* < 0: not measured */
 	int64_t duration_ns, wall_ns;
+	/* strategy llm: the model, the sha256 of the prompt sent, the tokens the endpoint said it used (0: none) */
+	const char *model, *prompt_sha256;
+	int64_t tokens;
+	double confidence; /* from the validation, in [0, 1]; < 0: none */
 };
 
 int dise_store_mutation_add(dise_store *st, const struct dise_mutation *m, int64_t *ret_id);
@@ -44,6 +48,17 @@ void dise_proposal_free(struct dise_proposal *p);
 int dise_store_proposal_get(dise_store *st, int64_t id, struct dise_proposal *ret);
 /* 1 when an operator refused a mutation of tool with diff_sha256 already (dise reject), else 0. */
 int dise_store_mutation_refused(dise_store *st, const char *tool, const char *diff_sha256);
+
+/* 1 when a mutation of tool with diff_sha256 failed, fell below the ratchet or was refused: never tried twice. */
+int dise_store_mutation_tried(dise_store *st, const char *tool, const char *diff_sha256);
+/* An earlier attempt that did not make it, for the next attempt's context. */
+struct dise_earlier {
+	char verdict[16];
+	char *reason, *diff;
+};
+/* The latest max of them for tool, newest first: how many, or -errno. Free with dise_earlier_free. */
+int dise_store_mutations_earlier(dise_store *st, const char *tool, struct dise_earlier *ret, int max);
+void dise_earlier_free(struct dise_earlier *e, int n);
 
 /* The latest mutation of pruned routed, proposed or approved into *ret_id: 1, 0 (none), -errno. */
 int dise_store_mutation_accepted(dise_store *st, int64_t pruned, int64_t *ret_id);

@@ -153,7 +153,7 @@ static const char *const reports[DISE_REPORT_MAX] = {
 		"SELECT m.id, m.tool, m.strategy, m.verdict, COALESCE(pv.label, 'v' || m.pruned_id) AS pruned, "
 		"COALESCE(av.label, 'v' || m.ancestor_id) AS ancestor, COALESCE(vv.label, 'v' || m.version_id) AS version, "
 		"m.reason, m.hunks, m.reverted, m.candidates, m.fitness, m.baseline, m.validation, m.diff, m.duration_ns, "
-		"m.created_wall_ns FROM mutations m LEFT JOIN versions pv ON pv.id = m.pruned_id "
+		"m.created_wall_ns, m.model, m.prompt_sha256, m.tokens, m.confidence FROM mutations m LEFT JOIN versions pv ON pv.id = m.pruned_id "
 		"LEFT JOIN versions av ON av.id = m.ancestor_id LEFT JOIN versions vv ON vv.id = m.version_id "
 		"WHERE ?1 IS NULL OR m.tool = ?1 ORDER BY m.id",
 	[DISE_REPORT_REGEN_STATE] =

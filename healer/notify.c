@@ -8,7 +8,9 @@
  *
  *   {"event": "routed" | "no_ancestor" | "frozen" | "refused" | "matched" | "failing" | "not_published" (a route
  *    that could not be put in effect) | "restore_failed" | "canary_start" | "canary_step" | "canary_promote" |
- *    "canary_abort" (a canary rollout: collector/canary.c), "tool": "app",
+ *    "canary_abort" (a canary rollout: collector/canary.c) | "proposed" (a regenerated candidate waiting for
+ *    `dise approve`: modes suggest, ask, confidence below its threshold) | "regenerated" (one routed at once),
+ *    "tool": "app",
  *    "version": 12, "detail": "app -> v11 (...)", "reason": "three_strikes: ...",
  *    "wall_ns": ..., "journal_id": ...}
  */
@@ -91,6 +93,8 @@ int dise_notify_pending(dise_store *st, const char *url, long timeout_ms)
 				    : !strcmp(ev[i].step, "rule_matched")   ? "matched"
 				    : !strcmp(ev[i].step, "failing")	    ? "failing"
 				    : !strncmp(ev[i].step, "canary_", 7)    ? ev[i].step /* canary_start|step|promote|abort */
+				    : !strcmp(ev[i].step, "regenerate")     ? (!strcmp(ev[i].result, "proposed") ? "proposed"
+													   : "regenerated")
 				    : !strcmp(ev[i].result, "no_ancestor") ? "no_ancestor"
 									    : "routed";
 		json_t *o = json_pack("{s:s,s:s,s:I,s:s,s:I,s:I}", "event", event, "tool", ev[i].tool ? ev[i].tool : "",

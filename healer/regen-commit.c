@@ -118,10 +118,11 @@ int dise__regen_conclude(struct rg *g)
 			r = 0;
 		}
 	}
-	m = (struct dise_mutation){ 0, g->pruned, g->ancestor, version, g->c.tool, "revert-hunks", g->verdict, g->why,
+	m = (struct dise_mutation){ 0, g->pruned, g->ancestor, version, g->c.tool, g->strategy, g->verdict, g->why,
 				    g->diff, g->diff_sha[0] ? g->diff_sha : NULL, g->validation[0] ? g->validation : NULL,
 				    cas[0] ? cas : NULL, (int)g->nh, __builtin_popcountll(g->revert), g->tried, g->fitness,
-				    g->best > 0 ? g->best : -1, dise__now_ns(CLOCK_MONOTONIC) - g->t0, now };
+				    g->best > 0 ? g->best : -1, dise__now_ns(CLOCK_MONOTONIC) - g->t0, now, g->model,
+				    g->prompt_sha[0] ? g->prompt_sha : NULL, g->tokens, g->confidence };
 	if (r == 0)
 		r = dise_store_mutation_add(g->c.st, &m, &m.id);
 	if (r == 0)

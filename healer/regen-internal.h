@@ -41,7 +41,31 @@ struct rg {
 	double fitness, base, best;
 	struct dise_ratchet ratchet;
 	char why[1024], validation[768];
+	/* strategies llm and command (regen-tries.c) */
+	const char *strategy, *model; /* for the mutation; model: strategy llm's */
+	char prompt_sha[65];
+	int64_t tokens;
+	int tries; /* candidates the strategy made */
+	double confidence; /* < 0: not measured */
 };
+
+/* The checks on the candidate at g->cand in the sandbox: 1 all passed, 0 one failed (why in g->fail), -errno. */
+int dise__regen_checks(struct rg *g, int64_t *wall_ns);
+/* sha256 of s as hex. 0 or -ENOMEM. */
+int dise__regen_sha(const char *s, size_t len, char hex[65]);
+
+/*
+ * Strategies llm and command (regen-tries.c): up to max_attempts
+ * candidates, each from P's text in the scratch tree, validated by the
+ * checks; one that fails is a mutation of its own (verdict failed, with its
+ * diff: never proposed twice) the next try's context holds. 1: g->text,
+ * g->len, g->diff, g->diff_sha hold the one that passed; 0: none did
+ * (g->verdict, g->why); -errno.
+ */
+int dise__regen_forward(struct rg *g);
+
+/* path's bytes (a regular file, not followed if a symlink, at most 4 MiB) into *text (to free). 0 or -errno. */
+int dise__regen_read(const char *path, char **text, size_t *len);
 
 /* text written as the candidate, executable, at g->cand. 0 or -errno. */
 int dise__regen_write(struct rg *g, const char *text, size_t len);

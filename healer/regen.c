@@ -55,7 +55,7 @@
  */
 #define NOISE(t) (20000000 + (t) / 10)
 
-static int read_text(const char *path, char **ret, size_t *len)
+int dise__regen_read(const char *path, char **ret, size_t *len)
 {
 	struct stat sb;
 	char *s;
@@ -90,7 +90,7 @@ static int version_text(struct rg *g, int64_t v, char **text, size_t *len)
 	if (r == 0 && !copy)
 		r = -ENOENT;
 	if (r == 0)
-		r = read_text(copy, text, len);
+		r = dise__regen_read(copy, text, len);
 	if (r < 0)
 		snprintf(g->why, sizeof(g->why), "no readable copy of v%lld: %s", (long long)v,
 			 r == -E2BIG ? "larger than 4 MiB" : strerror(-r));
@@ -124,7 +124,7 @@ int dise__regen_write(struct rg *g, const char *text, size_t len)
  * then every rule's replay. 1 when all passed, 0 when one failed (why in
  * g->fail), -errno when one could not run. *wall_ns: their total time.
  */
-static int run_checks(struct rg *g, int64_t *wall_ns)
+int dise__regen_checks(struct rg *g, int64_t *wall_ns)
 {
 	char *argv[] = { "sh", "-c", g->p->test_command, NULL }, *env = NULL;
 	unsigned tmo = (unsigned)g->p->test_timeout_s * 1000u;
@@ -182,7 +182,7 @@ static int probe(struct rg *g, uint64_t mask)
 	r = dise__regen_write(g, text, len);
 	free(text);
 	if (r == 0)
-		r = run_checks(g, &wall);
+		r = dise__regen_checks(g, &wall);
 	if (r < 0)
 		return r;
 	g->tried++;
@@ -191,7 +191,7 @@ static int probe(struct rg *g, uint64_t mask)
 	return r;
 }
 
-static int sha_hex(const char *s, size_t len, char hex[65])
+int dise__regen_sha(const char *s, size_t len, char hex[65])
 {
 	struct dise_sha256 h;
 	uint8_t d[32];
@@ -285,7 +285,7 @@ static int side(struct rg *g, const char *text, size_t len, int64_t *t)
 {
 	int r = dise__regen_write(g, text, len);
 
-	return r < 0 ? r : run_checks(g, t);
+	return r < 0 ? r : dise__regen_checks(g, t);
 }
 
 /*
@@ -375,11 +375,9 @@ static int prepare(struct rg *g)
 	return dise_store_rules_replayable(g->c.st, g->c.tool, 0, &g->rules, &g->nrules) < 0 ? -EIO : 1;
 }
 
-/* The search: ddmin, then the ratchet's measure. Fills g's outcome. 0 or -errno. */
-static int search(struct rg *g)
+/* A must pass the checks and P must fail them, or no candidate's pass means anything: 1 both hold, 0 not (verdict), -errno. */
+static int bounds(struct rg *g, uint64_t all)
 {
-	uint64_t all = g->nh == 64 ? ~(uint64_t)0 : (((uint64_t)1 << g->nh) - 1);
-	char note[512];
 	int r = probe(g, all);
 
 	if (r == -ETIME)
@@ -391,7 +389,6 @@ static int search(struct rg *g)
 		g->verdict = DISE_MUT_FAILED;
 		return 0;
 	}
-	/* the checks must tell the pruned version from a fixed one, or no candidate's pass means anything */
 	if ((r = probe(g, 0)) < 0 && r != -ETIME)
 		return r;
 	if (r != 0) {
@@ -401,7 +398,15 @@ static int search(struct rg *g)
 		g->verdict = DISE_MUT_SKIPPED;
 		return 0;
 	}
-	if ((r = ddmin(g, all, &g->revert)) < 0)
+	return 1;
+}
+
+/* Strategy revert-hunks: ddmin's revert set, the candidate and its diff in g. 1 found, 0 not (verdict), -errno. */
+static int revert_hunks(struct rg *g, uint64_t all)
+{
+	int r = ddmin(g, all, &g->revert);
+
+	if (r < 0)
 		return r;
 	if (g->revert == all) {
 		snprintf(g->why, sizeof(g->why), "every one of the %zu hunks had to be reverted: nothing of the pruned version "
@@ -413,23 +418,48 @@ static int search(struct rg *g)
 	g->text = dise_diff_apply(&g->la, &g->lp, g->h, g->nh, g->revert, &g->len, g->name, &g->diff);
 	if (!g->text)
 		return -ENOMEM;
-	if ((r = sha_hex(g->diff, strlen(g->diff), g->diff_sha)) < 0)
+	if ((r = dise__regen_sha(g->diff, strlen(g->diff), g->diff_sha)) < 0)
 		return r;
-	if ((r = dise_store_mutation_refused(g->c.st, g->c.tool, g->diff_sha)) < 0)
+	snprintf(g->why, sizeof(g->why), "%zu of %zu hunks reverted, %zu kept; %d candidates", (size_t)popcount(g->revert),
+		 g->nh, g->nh - (size_t)popcount(g->revert), g->tried);
+	return 1;
+}
+
+/*
+ * The candidate's confidence, from its validation: the fitness relative to
+ * the best (its checks' pass ratio and speed), halved when no rule's replay
+ * vouched for it (only the test command did).
+ */
+static double confidence(const struct rg *g)
+{
+	double ratio = g->best > 0 ? g->fitness / g->best : 0;
+
+	return (ratio > 1 ? 1 : ratio < 0 ? 0 : ratio) * (g->nrules ? 1.0 : 0.5);
+}
+
+/* The verdict on the candidate in g: the operator's refusals, the ratchet's measure, the mode. 0 or -errno. */
+static int judge(struct rg *g)
+{
+	char note[512], found[900];
+	int r = dise_store_mutation_refused(g->c.st, g->c.tool, g->diff_sha);
+
+	if (r < 0)
 		return r;
 	if (r) {
 		snprintf(g->why, sizeof(g->why), "the same diff was refused by an operator before: not proposed again");
 		g->verdict = DISE_MUT_SKIPPED;
 		return 0;
 	}
+	snprintf(found, sizeof(found), "%.899s", g->why);
 	/* the best: the best ever accepted, or the ancestor's (1: it passed) */
 	g->best = g->ratchet.best > 1.0 ? g->ratchet.best : 1.0;
 	if ((r = measure(g, g->text, g->len, g->pol.ratchet * g->best, note, sizeof(note))) < 0)
 		return r;
 	if (g->base < 1.0)
 		g->best = g->ratchet.best > g->base ? g->ratchet.best : g->base;
-	snprintf(g->validation, sizeof(g->validation), "%s; fitness %.3f, best %.3f, ratchet %.2f", note, g->fitness, g->best,
-		 g->pol.ratchet);
+	g->confidence = confidence(g);
+	snprintf(g->validation, sizeof(g->validation), "%s; fitness %.3f, best %.3f, ratchet %.2f; confidence %.2f", note,
+		 g->fitness, g->best, g->pol.ratchet, g->confidence);
 	if (g->fitness < g->pol.ratchet * g->best) {
 		snprintf(g->why, sizeof(g->why), "below the ratchet: fitness %.3f < %.2f x best %.3f", g->fitness,
 			 g->pol.ratchet, g->best);
@@ -437,9 +467,27 @@ static int search(struct rg *g)
 		return 0;
 	}
 	g->verdict = g->pol.mode == DISE_REGEN_AUTO ? DISE_MUT_ROUTED : DISE_MUT_PROPOSED;
-	snprintf(g->why, sizeof(g->why), "%zu of %zu hunks reverted, %zu kept; %d candidates", (size_t)popcount(g->revert),
-		 g->nh, g->nh - (size_t)popcount(g->revert), g->tried);
+	if (g->pol.mode == DISE_REGEN_CONFIDENCE)
+		g->verdict = g->confidence >= g->pol.confidence ? DISE_MUT_ROUTED : DISE_MUT_PROPOSED;
+	snprintf(g->why, sizeof(g->why), "%.899s%s", found,
+		 g->pol.mode != DISE_REGEN_CONFIDENCE	   ? ""
+		 : !strcmp(g->verdict, DISE_MUT_ROUTED) ? "; confidence at or above the threshold: routed"
+							 : "; confidence below the threshold: proposed");
 	return 0;
+}
+
+/* The search: A and P bound the checks, a candidate by the tool's strategy, its verdict. 0 or -errno. */
+static int search(struct rg *g)
+{
+	uint64_t all = g->nh == 64 ? ~(uint64_t)0 : (((uint64_t)1 << g->nh) - 1);
+	int r = bounds(g, all);
+
+	if (r > 0)
+		r = g->pol.strategy == DISE_REGEN_REVERT_HUNKS ? revert_hunks(g, all) : dise__regen_forward(g);
+	if (r > 0 && g->pol.strategy != DISE_REGEN_REVERT_HUNKS)
+		snprintf(g->why, sizeof(g->why), "%s: a candidate passed validation at try %d of %d", g->strategy,
+			 g->tries, g->pol.max_attempts);
+	return r > 0 ? judge(g) : r;
 }
 
 static void rg_free(struct rg *g)
@@ -468,7 +516,9 @@ static int attempt(struct rg *g)
 
 	g->t0 = dise__now_ns(CLOCK_MONOTONIC);
 	g->deadline_ns = g->t0 + (int64_t)g->pol.budget_s * 1000000000;
-	g->fitness = g->base = -1;
+	g->fitness = g->base = g->confidence = -1;
+	g->strategy = g->pol.strategy == DISE_REGEN_LLM ? "llm" : g->pol.strategy == DISE_REGEN_COMMAND ? "command" : "revert-hunks";
+	g->model = g->pol.strategy == DISE_REGEN_LLM ? g->pol.model : NULL;
 	base = strrchr(g->c.tool, '/');
 	snprintf(g->name, sizeof(g->name), "%.200s", base && base[1] ? base + 1 : g->c.tool[0] ? g->c.tool : "candidate");
 	if ((r = dise_store_ratchet_get(g->c.st, g->c.tool, &g->ratchet)) < 0)
@@ -514,8 +564,10 @@ static int run_attempt(dise_store *st, const struct dise_config *cfg, int64_t re
 	g->c = (struct dise__ctx){ st, request, pruned, "", dise__now_ns(CLOCK_MONOTONIC) };
 	snprintf(g->c.tool, sizeof(g->c.tool), "%s", tool);
 	g->p = dise_config_tool(cfg, tool);
-	g->pol = g->p && g->p->regen.enabled ? g->p->regen
-				     : (struct dise_regen_policy){ 1, DISE_REGEN_AUTO, 64, 300, 0.95, 3, 300 };
+	if (g->p && g->p->regen.enabled)
+		g->pol = g->p->regen;
+	else
+		dise_regen_policy_default(&g->pol);
 	g->pruned = pruned;
 	g->ancestor = ancestor;
 	r = attempt(g);

@@ -440,9 +440,9 @@ static void test_config(void **state)
 	static const struct {
 		const char *json, *err;
 	} bad[] = {
-		{ "{\"tools\": {\"t\": {\"regenerate\": {\"strategy\": \"llm\"}}}}", "\"llm\" is not available in this build" },
-		{ "{\"tools\": {\"t\": {\"regenerate\": {\"strategy\": \"command\"}}}}", "\"command\" is not available" },
-		{ "{\"tools\": {\"t\": {\"regenerate\": {\"mode\": \"ask\"}}}}", "\"ask\" is not available" },
+		{ "{\"tools\": {\"t\": {\"regenerate\": {\"strategy\": \"llm\"}}}}", "strategy \"llm\" needs \"endpoint\"" },
+		{ "{\"tools\": {\"t\": {\"regenerate\": {\"strategy\": \"command\"}}}}", "strategy \"command\" needs" },
+		{ "{\"tools\": {\"t\": {\"regenerate\": {\"mode\": \"always\"}}}}", "must be \"auto\", \"suggest\", \"ask\"" },
 		{ "{\"tools\": {\"t\": {\"regenerate\": {\"ratchet\": 2}}}}", "'tools.t.regenerate.ratchet' must be a number" },
 		{ "{\"tools\": {\"t\": {\"regenerate\": {\"nope\": 1}}}}", "unknown key 'tools.t.regenerate.nope'" },
 		{ "{\"tools\": {\"t\": {\"source\": {\"repo\": \"/src\"}}}}", "a #! script is its own source" },
