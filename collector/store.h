@@ -27,7 +27,7 @@
 struct sqlite3;
 typedef struct dise_store dise_store;
 
-#define DISE_SCHEMA_VERSION 18
+#define DISE_SCHEMA_VERSION 19
 
 /*
  * Opens (creating and migrating) the database; readonly opens an existing
