@@ -199,7 +199,7 @@ static char *story(struct fixture *f, const char *repo, const char *rev1, const 
 
 static void show_mutations(struct fixture *f)
 {
-	db_print(f, "SELECT id, verdict, reason, hunks, reverted, candidates FROM mutations");
+	db_print(f, "SELECT id, verdict, reason, hunks, reverted, candidates, duration_ns / 1000000 FROM mutations");
 }
 
 static void assert_out(struct fixture *f, const char *path, const char *a1, const char *a2, const char *want)
