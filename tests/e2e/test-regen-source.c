@@ -311,6 +311,16 @@ static void test_bad_rev(void **state)
 	config(f, repo, "cc -O1 -o tool tool.c", "tool", NULL);
 	path = story(f, repo, "v1", "deadbeef");
 	assert_refused(f, "skipped", "rollback only: v2''s revision ''deadbeef'' is not a commit of %");
+	{
+		/* a name that could be an option to git is refused at once */
+		char *add[] = { (char *)bin_path("dise"), "tool", "add", "ct", "--version", "v9", path, "--rev=--all", NULL };
+		struct run_result r;
+
+		dise_cmd(f, add, &r);
+		assert_false(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+		assert_non_null(strstr(r.err, "--rev '--all' is not a git revision name"));
+		run_result_free(&r);
+	}
 	free(path);
 	free(repo);
 }
