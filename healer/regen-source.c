@@ -418,8 +418,9 @@ static int build(struct rg *g, char **text, size_t *len)
 	if (r == -ETIMEDOUT || (r == 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))) {
 		snprintf(g->fail, sizeof(g->fail), "the build %s", r ? "timed out" : "failed");
 		if (!r)
-			snprintf(g->fail + strlen(g->fail), sizeof(g->fail) - strlen(g->fail), " (exit %d)",
-				 WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+			snprintf(g->fail + strlen(g->fail), sizeof(g->fail) - strlen(g->fail), " (exit %d%s%s)",
+				 WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), dise_sandbox_last_limit() ? ": " : "",
+				 dise_sandbox_last_limit() ? dise_sandbox_last_limit() : "");
 		return 0;
 	}
 	if (r < 0)

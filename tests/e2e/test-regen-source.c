@@ -287,6 +287,25 @@ static void test_build_fails(void **state)
 	free(repo);
 }
 
+/* A build that fork-bombs (bounded at 2000) stops at the process limit: rejected, with that reason. */
+static void test_build_fork_bomb(void **state)
+{
+	struct fixture *f = *state;
+	char *repo, *path;
+
+	need_sandbox();
+	if (!dise_sandbox_has_pids_limit()) {
+		print_message("skipped: no writable pids cgroup here, and uid 0 is exempt from RLIMIT_NPROC\n");
+		skip();
+	}
+	repo = make_repo(f);
+	config(f, repo, "n=0; while [ $n -lt 2000 ]; do sleep 30 & n=$((n+1)); done; cc -O1 -o tool tool.c", "tool", NULL);
+	path = story(f, repo, "v1", "v2");
+	assert_refused(f, "failed", "%(the build failed (exit 2: the process limit (512 tasks) was reached))");
+	free(path);
+	free(repo);
+}
+
 static void test_no_artifact(void **state)
 {
 	struct fixture *f = *state;
@@ -463,6 +482,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_compiled_auto, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_build_fails, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_build_fork_bomb, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_no_artifact, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_rev, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_rev_command_garbage, fixture_setup, fixture_teardown),
