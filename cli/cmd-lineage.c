@@ -10,12 +10,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "home.h"
+#include "regen-source.h"
 #include "resolve.h"
 #include "store.h"
+#include "store-regen.h"
 
 /* s as the inside of a DOT double-quoted string */
 static void dot_str(FILE *f, const char *s)
@@ -206,10 +209,11 @@ int dise_cli_lineage(int argc, char **argv, const struct dise_cli_cmd *cmd)
 
 int dise_cli_tool(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
-	enum { OPT_VERSION = DISE_CLI_OPT_FIRST, OPT_PARENT };
+	enum { OPT_VERSION = DISE_CLI_OPT_FIRST, OPT_PARENT, OPT_REV };
 	static const struct option opts[] = { { "version", required_argument, NULL, OPT_VERSION },
-					      { "parent", required_argument, NULL, OPT_PARENT }, DISE_CLI_OPT_END };
-	const char *name = NULL, *label = NULL, *path = NULL;
+					      { "parent", required_argument, NULL, OPT_PARENT },
+					      { "rev", required_argument, NULL, OPT_REV }, DISE_CLI_OPT_END };
+	const char *name = NULL, *label = NULL, *path = NULL, *rev = NULL;
 	char home[4096], cas[4200], **operands;
 	char **parents = calloc((size_t)argc, sizeof(char *));
 	int np = 0, c, r;
@@ -223,6 +227,7 @@ int dise_cli_tool(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		switch (c) {
 		case OPT_VERSION: label = optarg; break;
 		case OPT_PARENT: parents[np++] = optarg; break;
+		case OPT_REV: rev = optarg; break;
 		}
 	}
 	operands = dise_cli_operands(argc, argv, 1, 3, cmd);
@@ -233,6 +238,10 @@ int dise_cli_tool(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	path = operands[2];
 	if (!label)
 		dise_cli_usage_error(cmd, "--version V is required");
+	if (rev && !dise_rev_name_ok(rev))
+		dise_cli_usage_error(cmd, "--rev '%s' is not a git revision name (letters, digits, '._/-', not starting "
+					  "with '-')",
+				     rev);
 	r = dise_cli_open_store(0, &st, home, sizeof(home));
 	if (r) {
 		free(parents);
@@ -244,6 +253,12 @@ int dise_cli_tool(int argc, char **argv, const struct dise_cli_cmd *cmd)
 		return dise_cli_error(r, "content store");
 	}
 	r = dise_resolver_register(rs, name, label, path, parents, np, &id);
+	if (r == 0 && rev) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		r = dise_store_version_rev_set(st, id, rev, "cli", (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+	}
 	dise_resolver_free(rs);
 	dise_store_free(st);
 	free(parents);

@@ -205,7 +205,9 @@ static const struct dise_cli_cmd commands[] = {
 	  "  a version that keeps what V added but the smallest set of its changes (hunks) whose\n"
 	  "  revert passes, in a bubblewrap sandbox, the test_command and the replay of every\n"
 	  "  rule, and the ratchet; routed to (mode auto) or proposed (mode suggest).\n"
-	  "  #! scripts only: a compiled tool is rollback only. Exit 1 when nothing was made.\n" },
+	  "  A #! script is its own source; a compiled tool needs dise.json \"source\" (a git\n"
+	  "  tree, its build, its artifact) and each version's revision (dise tool add --rev,\n"
+	  "  or source.rev_command), else it is rollback only. Exit 1 when nothing was made.\n" },
 	{ "proposals", dise_cli_proposals, "regenerated candidates waiting for approval",
 	  "usage: dise proposals [TOOL] [--all] [--json]\n"
 	  "  the regenerated candidates waiting for 'dise approve' (with --all: every\n"
@@ -239,10 +241,12 @@ static const struct dise_cli_cmd commands[] = {
 	  "  with its paths, versions by health, and the version its runs are routed to\n"
 	  "  --json   a JSON array\n" },
 	{ "tool", dise_cli_tool, "register a version of a tool by hand",
-	  "usage: dise tool add NAME --version V PATH [--parent V0 ...]\n"
+	  "usage: dise tool add NAME --version V PATH [--parent V0 ...] [--rev REV]\n"
 	  "  register the program at PATH as version V of tool NAME, and its runs as NAME's\n"
 	  "  --version V    its label (required)\n"
-	  "  --parent V0    a parent, by label; several: a merge\n" },
+	  "  --parent V0    a parent, by label; several: a merge\n"
+	  "  --rev REV      the git revision of the tool's source it was built from (dise.json\n"
+	  "                 \"source\": regeneration builds candidates from the diff between revisions)\n" },
 	{ "collector", dise_cli_collector, "the collector daemon of this DISE_HOME",
 	  "usage: dise collector start|stop|status\n"
 	  "  the collector daemon (dise-collectord) of this DISE_HOME\n"

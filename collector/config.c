@@ -188,10 +188,11 @@ static void regen_policy_free(struct dise_regen_policy *g)
 	g->endpoint = g->model = g->api_key_env = g->command = NULL;
 }
 
-/* A non-empty string of at most 4095 bytes into *out (replacing it). 0 or -EINVAL. */
+/* A non-empty string of at most 4095 bytes, with no NUL inside, into *out (replacing it). 0 or -EINVAL. */
 static int get_str(json_t *v, const char *key, char **out, char *err, size_t errsize)
 {
-	if (!json_is_string(v) || !json_string_length(v) || json_string_length(v) > 4095)
+	if (!json_is_string(v) || !json_string_length(v) || json_string_length(v) > 4095 ||
+	    strlen(json_string_value(v)) != json_string_length(v))
 		BAD("dise.json: '%s' must be a non-empty string", key);
 	free(*out);
 	if (!(*out = strdup(json_string_value(v))))
@@ -283,6 +284,60 @@ static int load_regen(json_t *o, struct dise_regen_policy *g, const char *name, 
 	return regen_check(g, name, err, errsize);
 }
 
+int dise_relpath_inside(const char *s)
+{
+	const char *c = s;
+
+	if (*s == '/' || !*s)
+		return 0;
+	while (*c) {
+		size_t n = strcspn(c, "/");
+
+		if (n == 0 || (n == 2 && !strncmp(c, "..", 2)))
+			return 0;
+		c += n + (c[n] == '/');
+	}
+	return c[-1] != '/';
+}
+
+/* "tools.NAME.source" into *s: repo, build and artifact required. */
+static int load_source(json_t *o, struct dise_source_policy *s, const char *name, char *err, size_t errsize)
+{
+	const char *k;
+	json_t *v;
+	char key[512];
+	int r = 0;
+
+	if (!json_is_object(o))
+		BAD("dise.json: 'tools.%s.source' must be an object ({\"repo\": DIR, \"build\": CMD, \"artifact\": PATH})",
+		    name);
+	json_object_foreach(o, k, v)
+	{
+		snprintf(key, sizeof(key), "tools.%s.source.%s", name, k);
+		if (!strcmp(k, "repo"))
+			r = get_str(v, key, &s->repo, err, errsize);
+		else if (!strcmp(k, "build"))
+			r = get_str(v, key, &s->build, err, errsize);
+		else if (!strcmp(k, "artifact"))
+			r = get_str(v, key, &s->artifact, err, errsize);
+		else if (!strcmp(k, "rev_command"))
+			r = get_str(v, key, &s->rev_command, err, errsize);
+		else if (!strcmp(k, "build_timeout_seconds"))
+			r = get_int(v, key, 1, 86400, &s->build_timeout_s, err, errsize);
+		else
+			BAD("dise.json: unknown key '%s'", key);
+		if (r < 0)
+			return r;
+	}
+	if (!s->repo || !s->build || !s->artifact)
+		BAD("dise.json: 'tools.%s.source' needs \"repo\", \"build\" and \"artifact\"", name);
+	if (s->repo[0] != '/')
+		BAD("dise.json: 'tools.%s.source.repo' must be an absolute path (a git work tree)", name);
+	if (!dise_relpath_inside(s->artifact))
+		BAD("dise.json: 'tools.%s.source.artifact' must be a path inside the tree (relative, no \"..\")", name);
+	return 0;
+}
+
 static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errsize)
 {
 	const char *name, *k;
@@ -303,6 +358,7 @@ static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errs
 		p->rule_scope = DISE_SCOPE_DESCENDANTS;
 		dise_canary_policy_default(&p->canary);
 		dise_regen_policy_default(&p->regen);
+		p->source.build_timeout_s = 300;
 		if (!json_is_object(t))
 			BAD("dise.json: 'tools.%s' must be an object", name);
 		json_object_foreach(t, k, v)
@@ -365,10 +421,11 @@ static int load_tools(json_t *o, struct dise_config *cfg, char *err, size_t errs
 					return -EINVAL;
 				continue;
 			}
-			if (!strcmp(k, "source"))
-				BAD("dise.json: 'tools.%s.source': regenerating a compiled tool from its source tree is not "
-				    "available in this build (a #! script is its own source)",
-				    name);
+			if (!strcmp(k, "source")) {
+				if (load_source(v, &p->source, name, err, errsize) < 0)
+					return -EINVAL;
+				continue;
+			}
 			if (!strcmp(k, "paths")) {
 				if (!json_is_array(v) || !json_array_size(v) || json_array_size(v) > 1024)
 					BAD("dise.json: 'tools.%s.paths' must be an array of 1 to 1024 absolute paths or globs",
@@ -546,6 +603,10 @@ void dise_config_free(struct dise_config *cfg)
 		free(cfg->tools[i].name);
 		free(cfg->tools[i].test_command);
 		regen_policy_free(&cfg->tools[i].regen);
+		free(cfg->tools[i].source.repo);
+		free(cfg->tools[i].source.build);
+		free(cfg->tools[i].source.artifact);
+		free(cfg->tools[i].source.rev_command);
 		for (int j = 0; j < cfg->tools[i].npaths; j++)
 			free(cfg->tools[i].paths[j]);
 		free(cfg->tools[i].paths);

@@ -75,6 +75,15 @@ struct dise_regen_policy {
 	char *command; /* strategy command: "command", run by sh -c in the sandbox, the context on stdin */
 };
 
+/* "source": where a compiled tool's source is (healer/regen-source.c); repo NULL: none known */
+struct dise_source_policy {
+	char *repo;	   /* "repo": an absolute path to a git work tree (read only: builds run in a scratch copy) */
+	char *build;	   /* "build": sh -c in the scratch copy's top, inside the sandbox */
+	char *artifact;	   /* "artifact": the built program, relative to the tree's top (no "..") */
+	char *rev_command; /* "rev_command": sh -c with DISE_BINARY=<a version's copy>, prints its revision; NULL: none */
+	int build_timeout_s; /* "build_timeout_seconds", default 300 */
+};
+
 struct dise_tool_policy {
 	char *name; /* a group's name, a tool's path, or a file name (the policy of every tool of that name) */
 	char **paths; /* "paths": globs (fnmatch, FNM_PATHNAME) of the invoked paths that are this one tool */
@@ -91,6 +100,7 @@ struct dise_tool_policy {
 				 * version of every tool); "critical": true is "global" */
 	struct dise_canary_policy canary;
 	struct dise_regen_policy regen;
+	struct dise_source_policy source;
 };
 
 struct dise_config {
@@ -101,6 +111,9 @@ struct dise_config {
 	char *webhook;		/* "notify": { "webhook": URL }: a JSON POST per healing event; NULL: none */
 	long webhook_timeout_ms; /* "notify": { "timeout_ms" }, default 2000 */
 };
+
+/* Whether a relative path stays inside its top: not absolute, no ".." and no empty component. */
+int dise_relpath_inside(const char *s);
 
 /* Loads path into *cfg (defaults first). Returns 0, or -EINVAL with a one-line reason in err. */
 int dise_config_load(const char *path, struct dise_config *cfg, char *err, size_t errsize);

@@ -465,11 +465,23 @@ static const char schema_v19[] = "ALTER TABLE mutations ADD COLUMN model TEXT;"
 				 "ALTER TABLE mutations ADD COLUMN tokens INTEGER;"
 				 "ALTER TABLE mutations ADD COLUMN confidence REAL;";
 
+/*
+ * v20: the source revision of a version of a compiled tool
+ * (healer/regen-source.c): given by `dise tool add --rev`, or printed by
+ * the tool's source.rev_command (origin says which); regeneration builds
+ * candidates from the diff between the ancestor's and the pruned version's.
+ */
+static const char schema_v20[] =
+	"CREATE TABLE IF NOT EXISTS version_revs(version_id INTEGER PRIMARY KEY, rev TEXT NOT NULL,"
+	"  origin TEXT NOT NULL, created_wall_ns INTEGER NOT NULL);";
+
 static int step_sql(sqlite3 *db, int from)
 {
 	static const char *const step[] = { schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7 };
 
 	_Static_assert(sizeof(step) / sizeof(step[0]) == 6, "a step per schema version up to 7");
+	if (from == 19)
+		return exec_sql(db, schema_v20);
 	if (from == 18)
 		return exec_sql(db, schema_v19);
 	if (from == 17)
@@ -535,7 +547,7 @@ int dise__schema_migrate(sqlite3 *db, int target)
 	sqlite3_stmt *q;
 	int r, version, created = 0;
 
-	_Static_assert(DISE_SCHEMA_VERSION == 19, "a step per schema version");
+	_Static_assert(DISE_SCHEMA_VERSION == 20, "a step per schema version");
 	r = exec_sql(db, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;

@@ -115,6 +115,22 @@ int dise_store_version_path(dise_store *st, int64_t version, char *buf, size_t s
 	return dise__text(st, sql, buf, size, "i", version);
 }
 
+int dise_store_version_rev(dise_store *st, int64_t version, char *buf, size_t size)
+{
+	static const char sql[] = "SELECT rev FROM version_revs WHERE version_id = ?1";
+
+	return dise__text(st, sql, buf, size, "i", version);
+}
+
+int dise_store_version_rev_set(dise_store *st, int64_t version, const char *rev, const char *origin, int64_t now_ns)
+{
+	static const char sql[] = "INSERT INTO version_revs(version_id, rev, origin, created_wall_ns) VALUES (?1, ?2, ?3, ?4) "
+				  "ON CONFLICT(version_id) DO UPDATE SET rev = excluded.rev, origin = excluded.origin, "
+				  "created_wall_ns = excluded.created_wall_ns";
+
+	return dise__exec(st, sql, "issi", version, rev, origin, now_ns);
+}
+
 int dise_store_mutation_accepted(dise_store *st, int64_t pruned, int64_t *ret_id)
 {
 	static const char sql[] = "SELECT max(id) FROM mutations WHERE pruned_id = ?1 AND verdict IN ('routed', 'proposed', "

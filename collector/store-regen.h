@@ -64,6 +64,10 @@ void dise_earlier_free(struct dise_earlier *e, int n);
 int dise_store_mutation_accepted(dise_store *st, int64_t pruned, int64_t *ret_id);
 /* The path version was first seen at into buf: 1, 0 (none), -errno. */
 int dise_store_version_path(dise_store *st, int64_t version, char *buf, size_t size);
+/* The source revision of version (v19) into buf: 1, 0 (none known), -errno. */
+int dise_store_version_rev(dise_store *st, int64_t version, char *buf, size_t size);
+/* Records rev as version's source revision; origin "cli" (tool add --rev) or "rev_command". 0 or -errno. */
+int dise_store_version_rev_set(dise_store *st, int64_t version, const char *rev, const char *origin, int64_t now_ns);
 
 struct dise_ratchet {
 	double best;		/* best fitness ever accepted, 0: none yet */

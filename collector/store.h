@@ -27,7 +27,7 @@
 struct sqlite3;
 typedef struct dise_store dise_store;
 
-#define DISE_SCHEMA_VERSION 19
+#define DISE_SCHEMA_VERSION 20
 
 /*
  * Opens (creating and migrating) the database; readonly opens an existing

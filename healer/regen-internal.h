@@ -15,8 +15,11 @@ struct rg_probe {
 	int ok;
 };
 
+struct rg_src; /* regen-source.c: a compiled tool's source trees */
+
 struct rg {
 	struct dise__ctx c; /* c.version: the pruned version */
+	struct rg_src *src; /* NULL: a #! script, its own source */
 	const struct dise_tool_policy *p;
 	struct dise_regen_policy pol;
 	int64_t pruned, ancestor, t0, deadline_ns;
@@ -69,6 +72,21 @@ int dise__regen_read(const char *path, char **text, size_t *len);
 
 /* text written as the candidate, executable, at g->cand. 0 or -errno. */
 int dise__regen_write(struct rg *g, const char *text, size_t len);
+
+/*
+ * A compiled tool (regen-source.c): its "source", both versions' revisions
+ * and the hunks of the diff between them into g (g->nh, g->src). 1 ready, 0
+ * rollback only or nothing to keep (g->why), -errno.
+ */
+int dise__regen_source_prepare(struct rg *g);
+/*
+ * The candidate with the hunks of mask reverted, built in the sandbox: its
+ * artifact's bytes into *text, *len (to free); with diff, the unified diff
+ * from A's tree to it (to free). 1 built, 0 it fails (g->fail: the build
+ * failed, timed out, or left no artifact), -errno.
+ */
+int dise__regen_source_candidate(struct rg *g, uint64_t mask, char **text, size_t *len, char **diff);
+void dise__regen_source_free(struct rg *g);
 
 /*
  * Records g's outcome: the mutation, the journal row, the ratchet (a

@@ -139,7 +139,10 @@ int dise__regen_checks(struct rg *g, int64_t *wall_ns)
 	free(env);
 	*wall_ns += w;
 	if (r == -ETIMEDOUT || (r == 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))) {
-		snprintf(g->fail, sizeof(g->fail), "test command %s", r ? "timed out" : WIFSIGNALED(st) ? "killed" : "failed");
+		const char *lim = dise_sandbox_last_limit();
+
+		snprintf(g->fail, sizeof(g->fail), "test command %s%s%s", r ? "timed out" : WIFSIGNALED(st) ? "killed" : "failed",
+			 lim ? ": " : "", lim ? lim : "");
 		return 0;
 	}
 	if (r < 0)
@@ -176,13 +179,16 @@ static int probe(struct rg *g, uint64_t mask)
 			return g->cache[i].ok;
 	if (g->tried >= g->pol.max_candidates || dise__now_ns(CLOCK_MONOTONIC) >= g->deadline_ns)
 		return -ETIME;
-	text = dise_diff_apply(&g->la, &g->lp, g->h, g->nh, mask, &len, NULL, NULL);
-	if (!text)
-		return -ENOMEM;
-	r = dise__regen_write(g, text, len);
-	free(text);
-	if (r == 0)
-		r = dise__regen_checks(g, &wall);
+	if (g->src) /* a compiled tool: built from its source tree */
+		r = dise__regen_source_candidate(g, mask, &text, &len, NULL);
+	else
+		r = (text = dise_diff_apply(&g->la, &g->lp, g->h, g->nh, mask, &len, NULL, NULL)) ? 1 : -ENOMEM;
+	if (r == 1) {
+		r = dise__regen_write(g, text, len);
+		free(text);
+		if (r == 0)
+			r = dise__regen_checks(g, &wall);
+	}
 	if (r < 0)
 		return r;
 	g->tried++;
@@ -338,6 +344,28 @@ static int measure(struct rg *g, const char *text, size_t len, double threshold,
 	return 0;
 }
 
+/* A #! script's hunks: the line diff of A's text to P's; 1, 0 (g->why), -errno. */
+static int text_hunks(struct rg *g)
+{
+	int r;
+
+	if ((r = dise_lines_split(g->atext, g->alen, &g->la)) < 0 || (r = dise_lines_split(g->ptext, g->plen, &g->lp)) < 0)
+		return r;
+	r = dise_diff_hunks(&g->la, &g->lp, &g->h, &g->nh);
+	if (r == -E2BIG) {
+		snprintf(g->why, sizeof(g->why), "the diff is too large to search (more than %d hunks, or 16 M line pairs)",
+			 DISE_DIFF_MAX_HUNKS);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (!g->nh) {
+		snprintf(g->why, sizeof(g->why), "the pruned version's text is its ancestor's: nothing to keep");
+		return 0;
+	}
+	return 1;
+}
+
 /* The source of A and P, and their hunks; 1 ready, 0 nothing to regenerate from (g->why), -errno. */
 static int prepare(struct rg *g)
 {
@@ -352,23 +380,10 @@ static int prepare(struct rg *g)
 		return r == -ENOMEM ? r : 0;
 	g->ptext = pt;
 	if (strncmp(g->atext, "#!", 2) || strncmp(g->ptext, "#!", 2)) {
-		snprintf(g->why, sizeof(g->why), "rollback only: a compiled tool, and no source known for it (a #! script is "
-						 "its own source)");
-		return 0;
-	}
-	if ((r = dise_lines_split(g->atext, g->alen, &g->la)) < 0 || (r = dise_lines_split(g->ptext, g->plen, &g->lp)) < 0)
+		if ((r = dise__regen_source_prepare(g)) <= 0)
+			return r;
+	} else if ((r = text_hunks(g)) <= 0) {
 		return r;
-	r = dise_diff_hunks(&g->la, &g->lp, &g->h, &g->nh);
-	if (r == -E2BIG) {
-		snprintf(g->why, sizeof(g->why), "the diff is too large to search (more than %d hunks, or 16 M line pairs)",
-			 DISE_DIFF_MAX_HUNKS);
-		return 0;
-	}
-	if (r < 0)
-		return r;
-	if (!g->nh) {
-		snprintf(g->why, sizeof(g->why), "the pruned version's text is its ancestor's: nothing to keep");
-		return 0;
 	}
 	if ((r = dise_sandbox_check(g->why, sizeof(g->why))) < 0)
 		return 0;
@@ -415,9 +430,17 @@ static int revert_hunks(struct rg *g, uint64_t all)
 		g->verdict = DISE_MUT_FAILED;
 		return 0;
 	}
-	g->text = dise_diff_apply(&g->la, &g->lp, g->h, g->nh, g->revert, &g->len, g->name, &g->diff);
-	if (!g->text)
+	if (g->src) {
+		if ((r = dise__regen_source_candidate(g, g->revert, &g->text, &g->len, &g->diff)) < 0)
+			return r;
+		if (r == 0) { /* it built a moment ago */
+			snprintf(g->why, sizeof(g->why), "the chosen candidate did not build again (%s)", g->fail);
+			g->verdict = DISE_MUT_FAILED;
+			return 0;
+		}
+	} else if (!(g->text = dise_diff_apply(&g->la, &g->lp, g->h, g->nh, g->revert, &g->len, g->name, &g->diff))) {
 		return -ENOMEM;
+	}
 	if ((r = dise__regen_sha(g->diff, strlen(g->diff), g->diff_sha)) < 0)
 		return r;
 	snprintf(g->why, sizeof(g->why), "%zu of %zu hunks reverted, %zu kept; %d candidates", (size_t)popcount(g->revert),
@@ -492,6 +515,7 @@ static int search(struct rg *g)
 
 static void rg_free(struct rg *g)
 {
+	dise__regen_source_free(g);
 	if (g->scratch[0]) {
 		unlink(g->cand);
 		rmdir(g->scratch);

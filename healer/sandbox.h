@@ -26,6 +26,15 @@ int dise_sandbox_check(char *why, size_t size);
 int dise_sandbox_run(const char *scratch, const char *exe, char *const argv[], const char *cwd, const char *extra_env,
 		     unsigned timeout_ms, int *status, int64_t *wall_ns);
 
+/* Whether a pids cgroup (the process-count limit) can be made for a run here: 1 or 0. */
+int dise_sandbox_has_pids_limit(void);
+
+/*
+ * The limit the calling thread's last dise_sandbox_run() reached, in words
+ * ("the process limit (512 tasks) was reached"), or NULL: none seen.
+ */
+const char *dise_sandbox_last_limit(void);
+
 /* Whether a sandboxed run's status ended like rule t: as is, or as the signal bwrap's 128 + N stands for. */
 struct dise_replay;
 int dise_sandbox_ended_like(const struct dise_replay *t, int status);

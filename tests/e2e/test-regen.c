@@ -445,7 +445,7 @@ static void test_config(void **state)
 		{ "{\"tools\": {\"t\": {\"regenerate\": {\"mode\": \"always\"}}}}", "must be \"auto\", \"suggest\", \"ask\"" },
 		{ "{\"tools\": {\"t\": {\"regenerate\": {\"ratchet\": 2}}}}", "'tools.t.regenerate.ratchet' must be a number" },
 		{ "{\"tools\": {\"t\": {\"regenerate\": {\"nope\": 1}}}}", "unknown key 'tools.t.regenerate.nope'" },
-		{ "{\"tools\": {\"t\": {\"source\": {\"repo\": \"/src\"}}}}", "a #! script is its own source" },
+		{ "{\"tools\": {\"t\": {\"source\": {\"repo\": \"/src\"}}}}", "needs \"repo\", \"build\" and \"artifact\"" },
 	};
 	struct dise_config cfg;
 	char err[512];
