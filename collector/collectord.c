@@ -168,6 +168,8 @@ struct resolver_arg {
 	int pending;
 	atomic_int routes_changed; /* the healer ran: publish the routes */
 	atomic_int failure_seen;   /* ingest stored a run's bad end: the detectors look at once */
+	atomic_int unresolved;     /* ingest stored a START without its version: the resolver's step has work */
+	dise_known *given;         /* the versions the resolver gave, by path: ingest gives them (known.h) */
 	dise_ring wake;            /* a mapping of the ring, to wake the ingest loop when it sleeps */
 	pthread_mutex_t wake_lock; /* the main thread maps wake anew when the ring file is replaced */
 };
@@ -278,9 +280,17 @@ static void *resolver_main(void *p)
 	}
 	dise_resolver_set_cas_cap(rs, a->cfg->cas_max_bytes);
 	dise_resolver_set_config(rs, a->cfg);
+	dise_resolver_set_known(rs, a->given);
 	dise_store_pruned_identities(st, &pruned_ids); /* what the publication at start covered */
+	r = 1; /* the runs an earlier collector left without a version */
 	while (!stop) {
-		r = dise_resolver_step(rs, 256);
+		/*
+		 * A step only when a run waits for its version: after one that did
+		 * work (256 at a time), one that failed, or ingest's word. The runs
+		 * of known contents got theirs at ingest (known.h).
+		 */
+		if (r != 0 || atomic_exchange(&a->unresolved, 0))
+			r = dise_resolver_step(rs, 256);
 		if (r > 0) {
 			/*
 			 * Routes follow content: a pruned version's bytes at a new
@@ -728,8 +738,8 @@ int main(int argc, char **argv)
 	unsigned long metrics_s = 60; /* 0.22 s of CPU over 200,000 runs: 0.4% of a core at 60 s */
 	dise_metrics_writer *mw = NULL;
 	struct dise_config cfg;
-	struct resolver_arg ra = { db, cas, &cfg, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, { 0 },
-				   PTHREAD_MUTEX_INITIALIZER };
+	struct resolver_arg ra = { db, cas, &cfg, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, NULL,
+				   { 0 }, PTHREAD_MUTEX_INITIALIZER };
 	pthread_t resolver, notifier;
 	int resolver_on = 0, notifier_on = 0;
 	struct dise_ingest_stats stats = { 0 };
@@ -848,6 +858,8 @@ int main(int argc, char **argv)
 		cfg.webhook = NULL;
 	}
 	signal_ready(lockfd); /* the database is open and migrated, the ring mapped; before any thread starts */
+	if (!once && (ra.given = dise_known_new()))
+		dise_store_set_known(st, ra.given); /* ingest gives the versions the resolver gave */
 	if (!once) {
 		resolver_on = pthread_create(&resolver, NULL, resolver_main, &ra) == 0;
 		notifier_on = cfg.webhook && pthread_create(&notifier, NULL, notifier_main, &ra) == 0;
@@ -855,7 +867,7 @@ int main(int argc, char **argv)
 	if (strcmp(metrics, "off") != 0 && (r = dise_metrics_writer_start(db, ring, metrics, (unsigned)metrics_s * 1000, &mw)) < 0)
 		fprintf(stderr, "dise-collectord: cannot start writing the metrics: %s\n", strerror(-r));
 	while (!stop) {
-		uint64_t failures = stats.failures;
+		uint64_t failures = stats.failures, unresolved = dise_store_unresolved_starts(st);
 
 		r = dise_ingest_batch(in, batch, &stats);
 		if (r < 0) {
@@ -875,6 +887,8 @@ int main(int argc, char **argv)
 		if (r > 0) {
 			if (stats.failures != failures)
 				atomic_store(&ra.failure_seen, 1);
+			if (dise_store_unresolved_starts(st) != unresolved)
+				atomic_store(&ra.unresolved, 1);
 			if (resolver_on)
 				resolver_kick(&ra);
 			if ((size_t)r < batch && !once)
@@ -912,6 +926,8 @@ int main(int argc, char **argv)
 	}
 	if (notifier_on)
 		pthread_join(notifier, NULL);
+	dise_store_set_known(st, NULL);
+	dise_known_free(ra.given);
 	if (once && !failed) {
 		resolve_all(st, cas, &cfg);
 		publish_routes(in, st, cas);
