@@ -239,28 +239,15 @@ static void resolver_gather(struct resolver_arg *a, uint64_t last_wake)
 
 /*
  * Ingest's cadence under load: records that keep coming (a build, a shell
- * loop: five records a run) are stored a few milliseconds' worth per
- * transaction, not one wakeup's worth. A batch that follows the one before
- * by less than this waits for the rest of it first; the first record after
- * a quiet moment is stored at once (the idle latency stays what it was),
- * and a full batch goes on at once (a backlog drains at full speed).
+ * loop: five records a run) are stored a gather's worth per transaction,
+ * not one wakeup's worth (a commit costs about what its rows do). Read
+ * ahead into memory, the ring looked at every slice: a bad end read or
+ * routes to publish store at once, after at most a slice (the heal
+ * latency); the first record after a quiet moment is stored at once, and a
+ * full batch goes on at once (ingest.h).
  */
-#define INGEST_GATHER_NS 2000000ull
-
-static void ingest_gather(uint64_t *last_batch, atomic_int *routes_changed)
-{
-	uint64_t now = mono_ns();
-
-	/* routes to publish (the healer ran: wake_ingest) end the wait */
-	if (!stop && now - *last_batch < INGEST_GATHER_NS && !atomic_load(routes_changed)) {
-		uint64_t left = INGEST_GATHER_NS - (now - *last_batch);
-		struct timespec ts = { (time_t)(left / 1000000000), (long)(left % 1000000000) };
-
-		syscall(SYS_futex, routes_changed, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
-		now = mono_ns();
-	}
-	*last_batch = now;
-}
+#define INGEST_GATHER_NS 20000000ull
+#define INGEST_SLICE_NS 2000000ull
 
 static void *resolver_main(void *p)
 {
@@ -289,9 +276,12 @@ static void *resolver_main(void *p)
 		 * work (256 at a time), one that failed, or ingest's word. The runs
 		 * of known contents got theirs at ingest (known.h).
 		 */
-		if (r != 0 || atomic_exchange(&a->unresolved, 0))
+		int stepped = r != 0 || atomic_exchange(&a->unresolved, 0);
+
+		if (stepped)
 			r = dise_resolver_step(rs, 256);
-		if (r > 0) {
+		/* once a wake, as when every wake stepped over new runs: `dise canary start`, `dise heal` by hand */
+		if (r > 0 || !stepped) {
 			/*
 			 * Routes follow content: a pruned version's bytes at a new
 			 * identity (touch, a re-push with mv) get their route now, not
@@ -844,10 +834,12 @@ int main(int argc, char **argv)
 		dise_store_free(st);
 		return 1;
 	}
-	uint64_t last_vanish = 0, last_batch = 0;
+	uint64_t last_vanish = 0;
 	int64_t routes_fp = routes_fingerprint(st);
 
 	dise_ingest_set_stop(in, &stop);
+	if (!once)
+		dise_ingest_set_gather(in, INGEST_GATHER_NS, INGEST_SLICE_NS, &ra.routes_changed);
 
 	publish_routes(in, st, cas); /* what an earlier run of the collector decided */
 	dise_ring_map(ring, DISE_RING_WRITE, 0, 0, &ra.wake);
@@ -891,8 +883,6 @@ int main(int argc, char **argv)
 				atomic_store(&ra.unresolved, 1);
 			if (resolver_on)
 				resolver_kick(&ra);
-			if ((size_t)r < batch && !once)
-				ingest_gather(&last_batch, &ra.routes_changed);
 			continue;
 		}
 		/* drained: is the ring still the file at its path, and sound? */
