@@ -25,6 +25,8 @@
 #include "publish.h"
 
 #define CHECKPOINT_COMMITS 512
+/* a batch's records held in memory at most (plus one record): then stored, whatever the gather */
+#define GATHER_BYTES_MAX (4u << 20)
 
 struct dise_ingest {
 	char *path;
@@ -217,7 +219,9 @@ static int gather_more(dise_ingest *in, uint64_t start, int bad_end, size_t n, s
  * Reads up to max slots into the arena (the cursors staged): the records
  * to store, counted into *b. 0 or -errno. Bounded by construction: every
  * slot looked at, good or malformed, counts toward max (the reader never
- * looks past one lap before its release).
+ * looks past one lap before its release), and the records kept toward
+ * GATHER_BYTES_MAX (a producer writing the largest records cannot make
+ * the collector hold 4096 of them).
  */
 static int gather(dise_ingest *in, size_t max, size_t *ret_n, struct dise_ingest_stats *b)
 {
@@ -226,7 +230,7 @@ static int gather(dise_ingest *in, size_t max, size_t *ret_n, struct dise_ingest
 	int r, bad_end = 0;
 
 	in->used = 0;
-	while (n < max && !(in->stop && *in->stop)) {
+	while (n < max && in->used < GATHER_BYTES_MAX && !(in->stop && *in->stop)) {
 		struct dise_record rec;
 		size_t len;
 		uint64_t id, pos;
