@@ -194,7 +194,7 @@ static int keep(dise_ingest *in, size_t len)
  * is a slice (the ring is looked at again after it), and no transaction is
  * open meanwhile: the resolver's writes never wait for a gather.
  */
-static int gather_more(dise_ingest *in, uint64_t start, int bad_end, size_t n, size_t max)
+static int gather_more(dise_ingest *in, uint64_t start, int bad_end, size_t n, size_t max, int quiet)
 {
 	uint64_t now = mono_ns(), left;
 	struct timespec ts;
@@ -204,6 +204,16 @@ static int gather_more(dise_ingest *in, uint64_t start, int bad_end, size_t n, s
 	if (start - in->last_commit >= in->gather_ns || now - start >= in->gather_ns)
 		return 0;
 	left = in->gather_ns - (now - start);
+	if (quiet) {
+		/*
+		 * Nothing came since the last look (a sparse stream): woken by the
+		 * next record, which may be a bad end (the heal latency); a steady
+		 * stream sleeps a slice instead, and its producers make no wake-up
+		 * call for it.
+		 */
+		dise_ring_reader_wait(in->rd, (unsigned)((left + 999999) / 1000000));
+		return 1;
+	}
 	if (left > in->slice_ns)
 		left = in->slice_ns;
 	ts = (struct timespec){ (time_t)(left / 1000000000), (long)(left % 1000000000) };
@@ -226,7 +236,7 @@ static int gather_more(dise_ingest *in, uint64_t start, int bad_end, size_t n, s
 static int gather(dise_ingest *in, size_t max, size_t *ret_n, struct dise_ingest_stats *b)
 {
 	uint64_t start = mono_ns();
-	size_t n = 0;
+	size_t n = 0, seen = 0; /* seen: n at the last wait */
 	int r, bad_end = 0;
 
 	in->used = 0;
@@ -245,8 +255,10 @@ static int gather(dise_ingest *in, size_t max, size_t *ret_n, struct dise_ingest
 		if (r < 0)
 			return r;
 		if (r == 0) {
-			if (gather_more(in, start, bad_end, n, max))
+			if (gather_more(in, start, bad_end, n, max, n == seen)) {
+				seen = n;
 				continue;
+			}
 			break;
 		}
 		n++;
