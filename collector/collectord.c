@@ -168,6 +168,8 @@ struct resolver_arg {
 	int pending;
 	atomic_int routes_changed; /* the healer ran: publish the routes */
 	atomic_int failure_seen;   /* ingest stored a run's bad end: the detectors look at once */
+	atomic_int unresolved;     /* ingest stored a START without its version: the resolver's step has work */
+	dise_known *given;         /* the versions the resolver gave, by path: ingest gives them (known.h) */
 	dise_ring wake;            /* a mapping of the ring, to wake the ingest loop when it sleeps */
 	pthread_mutex_t wake_lock; /* the main thread maps wake anew when the ring file is replaced */
 };
@@ -237,28 +239,15 @@ static void resolver_gather(struct resolver_arg *a, uint64_t last_wake)
 
 /*
  * Ingest's cadence under load: records that keep coming (a build, a shell
- * loop: five records a run) are stored a few milliseconds' worth per
- * transaction, not one wakeup's worth. A batch that follows the one before
- * by less than this waits for the rest of it first; the first record after
- * a quiet moment is stored at once (the idle latency stays what it was),
- * and a full batch goes on at once (a backlog drains at full speed).
+ * loop: five records a run) are stored a gather's worth per transaction,
+ * not one wakeup's worth (a commit costs about what its rows do). Read
+ * ahead into memory, the ring looked at every slice: a bad end read or
+ * routes to publish store at once, after at most a slice (the heal
+ * latency); the first record after a quiet moment is stored at once, and a
+ * full batch goes on at once (ingest.h).
  */
-#define INGEST_GATHER_NS 2000000ull
-
-static void ingest_gather(uint64_t *last_batch, atomic_int *routes_changed)
-{
-	uint64_t now = mono_ns();
-
-	/* routes to publish (the healer ran: wake_ingest) end the wait */
-	if (!stop && now - *last_batch < INGEST_GATHER_NS && !atomic_load(routes_changed)) {
-		uint64_t left = INGEST_GATHER_NS - (now - *last_batch);
-		struct timespec ts = { (time_t)(left / 1000000000), (long)(left % 1000000000) };
-
-		syscall(SYS_futex, routes_changed, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
-		now = mono_ns();
-	}
-	*last_batch = now;
-}
+#define INGEST_GATHER_NS 20000000ull
+#define INGEST_SLICE_NS 2000000ull
 
 static void *resolver_main(void *p)
 {
@@ -278,10 +267,21 @@ static void *resolver_main(void *p)
 	}
 	dise_resolver_set_cas_cap(rs, a->cfg->cas_max_bytes);
 	dise_resolver_set_config(rs, a->cfg);
+	dise_resolver_set_known(rs, a->given);
 	dise_store_pruned_identities(st, &pruned_ids); /* what the publication at start covered */
+	r = 1; /* the runs an earlier collector left without a version */
 	while (!stop) {
-		r = dise_resolver_step(rs, 256);
-		if (r > 0) {
+		/*
+		 * A step only when a run waits for its version: after one that did
+		 * work (256 at a time), one that failed, or ingest's word. The runs
+		 * of known contents got theirs at ingest (known.h).
+		 */
+		int stepped = r != 0 || atomic_exchange(&a->unresolved, 0);
+
+		if (stepped)
+			r = dise_resolver_step(rs, 256);
+		/* once a wake, as when every wake stepped over new runs: `dise canary start`, `dise heal` by hand */
+		if (r > 0 || !stepped) {
 			/*
 			 * Routes follow content: a pruned version's bytes at a new
 			 * identity (touch, a re-push with mv) get their route now, not
@@ -728,8 +728,8 @@ int main(int argc, char **argv)
 	unsigned long metrics_s = 60; /* 0.22 s of CPU over 200,000 runs: 0.4% of a core at 60 s */
 	dise_metrics_writer *mw = NULL;
 	struct dise_config cfg;
-	struct resolver_arg ra = { db, cas, &cfg, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, { 0 },
-				   PTHREAD_MUTEX_INITIALIZER };
+	struct resolver_arg ra = { db, cas, &cfg, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, NULL,
+				   { 0 }, PTHREAD_MUTEX_INITIALIZER };
 	pthread_t resolver, notifier;
 	int resolver_on = 0, notifier_on = 0;
 	struct dise_ingest_stats stats = { 0 };
@@ -834,10 +834,12 @@ int main(int argc, char **argv)
 		dise_store_free(st);
 		return 1;
 	}
-	uint64_t last_vanish = 0, last_batch = 0;
+	uint64_t last_vanish = 0;
 	int64_t routes_fp = routes_fingerprint(st);
 
 	dise_ingest_set_stop(in, &stop);
+	if (!once)
+		dise_ingest_set_gather(in, INGEST_GATHER_NS, INGEST_SLICE_NS, &ra.routes_changed);
 
 	publish_routes(in, st, cas); /* what an earlier run of the collector decided */
 	dise_ring_map(ring, DISE_RING_WRITE, 0, 0, &ra.wake);
@@ -848,6 +850,8 @@ int main(int argc, char **argv)
 		cfg.webhook = NULL;
 	}
 	signal_ready(lockfd); /* the database is open and migrated, the ring mapped; before any thread starts */
+	if (!once && (ra.given = dise_known_new()))
+		dise_store_set_known(st, ra.given); /* ingest gives the versions the resolver gave */
 	if (!once) {
 		resolver_on = pthread_create(&resolver, NULL, resolver_main, &ra) == 0;
 		notifier_on = cfg.webhook && pthread_create(&notifier, NULL, notifier_main, &ra) == 0;
@@ -855,7 +859,7 @@ int main(int argc, char **argv)
 	if (strcmp(metrics, "off") != 0 && (r = dise_metrics_writer_start(db, ring, metrics, (unsigned)metrics_s * 1000, &mw)) < 0)
 		fprintf(stderr, "dise-collectord: cannot start writing the metrics: %s\n", strerror(-r));
 	while (!stop) {
-		uint64_t failures = stats.failures;
+		uint64_t failures = stats.failures, unresolved = dise_store_unresolved_starts(st);
 
 		r = dise_ingest_batch(in, batch, &stats);
 		if (r < 0) {
@@ -875,10 +879,10 @@ int main(int argc, char **argv)
 		if (r > 0) {
 			if (stats.failures != failures)
 				atomic_store(&ra.failure_seen, 1);
+			if (dise_store_unresolved_starts(st) != unresolved)
+				atomic_store(&ra.unresolved, 1);
 			if (resolver_on)
 				resolver_kick(&ra);
-			if ((size_t)r < batch && !once)
-				ingest_gather(&last_batch, &ra.routes_changed);
 			continue;
 		}
 		/* drained: is the ring still the file at its path, and sound? */
@@ -912,6 +916,8 @@ int main(int argc, char **argv)
 	}
 	if (notifier_on)
 		pthread_join(notifier, NULL);
+	dise_store_set_known(st, NULL);
+	dise_known_free(ra.given);
 	if (once && !failed) {
 		resolve_all(st, cas, &cfg);
 		publish_routes(in, st, cas);

@@ -15,13 +15,18 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <linux/futex.h>
+#include <time.h>
 
 #include "ingest.h"
 #include "outcome.h"
 #include "publish.h"
 
 #define CHECKPOINT_COMMITS 512
+/* a batch's records held in memory at most (plus one record): then stored, whatever the gather */
+#define GATHER_BYTES_MAX (4u << 20)
 
 struct dise_ingest {
 	char *path;
@@ -36,6 +41,11 @@ struct dise_ingest {
 	int kill_after_commit; /* test-only fault switch: DISE_TEST_KILL_AFTER_COMMIT */
 	uint64_t since_checkpoint; /* commits not yet checkpointed */
 	const volatile sig_atomic_t *stop; /* set: end the batch in hand early (commit what was read) */
+	/* the gather (dise_ingest_set_gather): records read, not stored yet */
+	uint64_t gather_ns, slice_ns, last_commit;
+	atomic_int *urgent;
+	unsigned char *arena; /* records as read: a size_t length, then the bytes, aligned */
+	size_t used, cap;
 };
 
 /*
@@ -109,6 +119,7 @@ dise_ingest *dise_ingest_free(dise_ingest *in)
 	dise_ring_reader_free(in->rd);
 	free(in->path);
 	free(in->buf);
+	free(in->arena);
 	free(in);
 	return NULL;
 }
@@ -138,41 +149,118 @@ static void stats_add(struct dise_ingest_stats *to, const struct dise_ingest_sta
 	to->failures += b->failures;
 }
 
-int dise_ingest_batch(dise_ingest *in, size_t max, struct dise_ingest_stats *stats)
+void dise_ingest_set_gather(dise_ingest *in, uint64_t gather_ns, uint64_t slice_ns, atomic_int *urgent)
 {
-	/* what this batch did: counted in *stats only once it committed (a rolled-back batch is read again) */
-	struct dise_ingest_stats b = { 0 };
-	size_t n = 0;
-	uint32_t k;
-	int r, tx = 0;
+	in->gather_ns = gather_ns;
+	in->slice_ns = slice_ns ? slice_ns : 1;
+	in->urgent = urgent;
+}
 
-	if (!in->rd && (r = open_reader(in)) < 0)
-		return r;
-	/*
-	 * The transaction begins with the first record to store: a look at a
-	 * ring with nothing new (after every batch that drained it) takes no
-	 * write lock, writes no WAL frame.
-	 */
-	/*
-	 * Bounded by construction: every slot looked at, good or malformed,
-	 * counts toward max (the reader never looks past one lap before its
-	 * release), and a stop request ends the batch: what was read commits.
-	 */
-	while (n < max && !(in->stop && *in->stop)) {
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Keeps a record read (len bytes in in->buf) until the batch stores it. -ENOMEM when there is no room. */
+static int keep(dise_ingest *in, size_t len)
+{
+	size_t need = in->used + sizeof(size_t) + ((len + 7) & ~(size_t)7);
+
+	if (need > in->cap) {
+		size_t cap = in->cap ? in->cap : 1 << 16;
+		unsigned char *a;
+
+		while (cap < need)
+			cap *= 2;
+		if (!(a = realloc(in->arena, cap)))
+			return -ENOMEM;
+		in->arena = a, in->cap = cap;
+	}
+	memcpy(in->arena + in->used, &len, sizeof(len));
+	memcpy(in->arena + in->used + sizeof(size_t), in->buf, len);
+	in->used = need;
+	return 0;
+}
+
+/*
+ * Whether the batch waits for more records before it stores what it read:
+ * only under a steady stream (the batch before it committed less than a
+ * gather ago: the first record after a quiet moment is stored at once),
+ * until the gather's end, and never with a bad end read (the heal
+ * latency), routes to publish (*urgent), a stop, or a full batch. The wait
+ * is a slice (the ring is looked at again after it), and no transaction is
+ * open meanwhile: the resolver's writes never wait for a gather.
+ */
+static int gather_more(dise_ingest *in, uint64_t start, int bad_end, size_t n, size_t max, int quiet)
+{
+	uint64_t now = mono_ns(), left;
+	struct timespec ts;
+
+	if (!in->gather_ns || bad_end || n >= max || (in->stop && *in->stop) || (in->urgent && atomic_load(in->urgent)))
+		return 0;
+	if (start - in->last_commit >= in->gather_ns || now - start >= in->gather_ns)
+		return 0;
+	left = in->gather_ns - (now - start);
+	if (quiet) {
+		/*
+		 * Nothing came since the last look (a sparse stream): woken by the
+		 * next record, which may be a bad end (the heal latency); a steady
+		 * stream sleeps a slice instead, and its producers make no wake-up
+		 * call for it.
+		 */
+		dise_ring_reader_wait(in->rd, (unsigned)((left + 999999) / 1000000));
+		return 1;
+	}
+	if (left > in->slice_ns)
+		left = in->slice_ns;
+	ts = (struct timespec){ (time_t)(left / 1000000000), (long)(left % 1000000000) };
+	/* routes to publish (the resolver's wake_ingest) end the wait at once */
+	if (in->urgent)
+		syscall(SYS_futex, in->urgent, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
+	else
+		nanosleep(&ts, NULL);
+	return 1;
+}
+
+/*
+ * Reads up to max slots into the arena (the cursors staged): the records
+ * to store, counted into *b. 0 or -errno. Bounded by construction: every
+ * slot looked at, good or malformed, counts toward max (the reader never
+ * looks past one lap before its release), and the records kept toward
+ * GATHER_BYTES_MAX (a producer writing the largest records cannot make
+ * the collector hold 4096 of them).
+ */
+static int gather(dise_ingest *in, size_t max, size_t *ret_n, struct dise_ingest_stats *b)
+{
+	uint64_t start = mono_ns();
+	size_t n = 0, seen = 0; /* seen: n at the last wait */
+	int r, bad_end = 0;
+
+	in->used = 0;
+	while (n < max && in->used < GATHER_BYTES_MAX && !(in->stop && *in->stop)) {
 		struct dise_record rec;
 		size_t len;
 		uint64_t id, pos;
+		uint32_t k;
 
 		r = dise_ring_read(in->rd, in->buf, DISE_RECORD_MAX, &len, &id);
 		if (r == -EBADMSG) { /* already counted by the reader */
-			b.bad++;
+			b->bad++;
 			n++;
 			continue;
 		}
 		if (r < 0)
-			goto fail;
-		if (r == 0)
+			return r;
+		if (r == 0) {
+			if (gather_more(in, start, bad_end, n, max, n == seen)) {
+				seen = n;
+				continue;
+			}
 			break;
+		}
 		n++;
 		k = (uint32_t)(id >> 56);
 		pos = id & ((UINT64_C(1) << 56) - 1);
@@ -187,46 +275,93 @@ int dise_ingest_batch(dise_ingest *in, size_t max, struct dise_ingest_stats *sta
 		 * would be skipped in silence.
 		 */
 		if (pos < in->staged[k] && pos + in->lap >= in->staged[k]) {
-			b.skipped++;
+			b->skipped++;
 			continue;
 		}
 		in->staged[k] = pos + (len + DISE_SLOT_DATA - 1) / DISE_SLOT_DATA;
 		if (dise_record_decode(in->buf, len, &rec, NULL) < 0) {
 			dise_ring_count_corrupt(in->rd);
-			b.bad++;
+			b->bad++;
 			continue;
 		}
-		if (!tx && (r = dise_store_begin(in->st)) < 0)
-			goto fail;
-		tx = 1;
-		r = dise_store_add_record(in->st, in->epoch, &rec);
-		if (r < 0)
-			goto fail;
-		b.stored++;
 		/* a run that may have ended badly (the tool's policy and the comparison decide): the detectors look at once */
 		{
 			int o = dise_outcome_of_record(&rec);
 
 			if (o == DISE_OUTCOME_CRASH || o == DISE_OUTCOME_FAIL)
-				b.failures++;
+				b->failures++, bad_end = 1;
 		}
+		if ((r = keep(in, len)) < 0)
+			return r;
+	}
+	*ret_n = n;
+	return 0;
+}
+
+/* Stores the records gathered and the cursors, in one transaction (none when nothing changed). */
+static int store_gathered(dise_ingest *in, struct dise_ingest_stats *b)
+{
+	size_t off = 0;
+	uint32_t k;
+	int r, tx = 0;
+
+	/*
+	 * The transaction begins with the first record to store: a look at a
+	 * ring with nothing new (after every batch that drained it) takes no
+	 * write lock, writes no WAL frame.
+	 */
+	while (off < in->used) {
+		struct dise_record rec;
+		size_t len;
+
+		memcpy(&len, in->arena + off, sizeof(len));
+		memcpy(in->buf, in->arena + off + sizeof(size_t), len); /* decoded records point into in->buf */
+		off += sizeof(size_t) + ((len + 7) & ~(size_t)7);
+		if (dise_record_decode(in->buf, len, &rec, NULL) < 0)
+			return -EIO; /* it decoded when it was read */
+		if (!tx && (r = dise_store_begin(in->st)) < 0)
+			return r;
+		tx = 1;
+		if ((r = dise_store_add_record(in->st, in->epoch, &rec)) < 0)
+			return r;
+		b->stored++;
 	}
 	for (k = 0; k < in->nshards; k++) {
 		if (in->staged[k] == in->next[k])
 			continue;
 		if (!tx && (r = dise_store_begin(in->st)) < 0)
-			goto fail;
+			return r;
 		tx = 1;
 		if ((r = dise_store_cursor_set(in->st, in->epoch, k, in->staged[k])) < 0)
-			goto fail;
+			return r;
 	}
 	if (tx && (r = dise_store_commit(in->st)) < 0)
+		return r;
+	return tx;
+}
+
+int dise_ingest_batch(dise_ingest *in, size_t max, struct dise_ingest_stats *stats)
+{
+	/* what this batch did: counted in *stats only once it committed (a rolled-back batch is read again) */
+	struct dise_ingest_stats b = { 0 };
+	size_t n = 0;
+	uint32_t k;
+	int r, tx;
+
+	if (!in->rd && (r = open_reader(in)) < 0)
+		return r;
+	/* read first, then stored: a crash meanwhile loses nothing, the ring's slots are released after the commit */
+	if ((r = gather(in, max, &n, &b)) < 0 || (r = store_gathered(in, &b)) < 0)
 		goto fail;
+	tx = r;
 	for (k = 0; k < in->nshards; k++)
 		in->next[k] = in->staged[k];
 	stats_add(stats, &b);
-	if (tx && ++in->since_checkpoint >= 16 * CHECKPOINT_COMMITS && dise_store_checkpoint(in->st) == 0)
-		in->since_checkpoint = 0; /* a load that never lets the ring drain must not grow the WAL forever */
+	if (tx) {
+		in->last_commit = mono_ns();
+		if (++in->since_checkpoint >= 16 * CHECKPOINT_COMMITS && dise_store_checkpoint(in->st) == 0)
+			in->since_checkpoint = 0; /* a load that never lets the ring drain must not grow the WAL forever */
+	}
 	if (in->kill_after_commit && n > 0)
 		raise(SIGKILL); /* the worst moment: stored, not yet released */
 	/* durable: now the ring may reuse the slots */

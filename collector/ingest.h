@@ -4,6 +4,7 @@
 #define DISE_INGEST_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,16 @@ int dise_ingest_batch(dise_ingest *in, size_t max, struct dise_ingest_stats *sta
 
 /* Ends a batch early (what was read commits) once *stop is set (a signal handler's flag). */
 void dise_ingest_set_stop(dise_ingest *in, const volatile sig_atomic_t *stop);
+
+/*
+ * Under a steady stream (the batch before committed less than gather_ns
+ * ago), a batch reads for up to gather_ns before it stores what it read,
+ * in one transaction, looking at the ring every slice_ns; a bad end read,
+ * *urgent set (a futex word: its FUTEX_WAKE ends a wait), a stop or a full
+ * batch store at once. 0: every batch stores what the ring holds now (the
+ * default).
+ */
+void dise_ingest_set_gather(dise_ingest *in, uint64_t gather_ns, uint64_t slice_ns, atomic_int *urgent);
 
 enum { DISE_INGEST_REOPENED = 1, DISE_INGEST_REPAIRED = 2 };
 

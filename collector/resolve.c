@@ -59,7 +59,10 @@ struct dise_resolver {
 	struct dise_unversioned *p;
 	char (*sha)[65];
 	int *known; /* 1: sha valid, 0: unresolvable, -1: did not answer in time */
+	int64_t *vid; /* the version a step gave each run (0: none) */
 	int space;
+	dise_known *given; /* the versions given, by path, for ingest (known.h), or NULL */
+	int evicted;	   /* a step's enforce_cap() evicted copies */
 	/* contents known to have their copy in the store (stored()): asked for every run of a known content */
 	char copied[64][65];
 };
@@ -77,6 +80,11 @@ uint64_t dise_resolver_bad_resolved(const dise_resolver *rs)
 void dise_resolver_set_config(dise_resolver *rs, const struct dise_config *cfg)
 {
 	rs->cfg = cfg;
+}
+
+void dise_resolver_set_known(dise_resolver *rs, dise_known *k)
+{
+	rs->given = k;
 }
 
 void dise_resolver_set_cas_cap(dise_resolver *rs, uint64_t max_bytes)
@@ -243,6 +251,7 @@ dise_resolver *dise_resolver_free(dise_resolver *rs)
 		free(rs->p);
 		free(rs->sha);
 		free(rs->known);
+		free(rs->vid);
 	}
 	free(rs);
 	return NULL;
@@ -390,9 +399,37 @@ static int enforce_cap(dise_resolver *rs)
 		if (r == 0 && (unlink(c[i].path) == 0 || errno == ENOENT))
 			total -= c[i].size;
 		memset(rs->copied, 0, sizeof(rs->copied)); /* evicted: asked of the file system again */
+		rs->evicted = 1;
 	}
 	dise_cas_copies_free(c, n);
 	return r;
+}
+
+/*
+ * Whether ingest may give run u's version to the next runs of its path and
+ * identity (known.h): only when this step would give it again without
+ * hashing, i.e. the content has its copy or wants none (the loop in
+ * dise_resolver_step: a content hashed without a copy that is now wanted
+ * is hashed again, and copied).
+ */
+static int given_ok(dise_resolver *rs, const struct dise_unversioned *u, const char *tool, const char *sha)
+{
+	size_t n = strlen(rs->cas);
+
+	if (!rs->given)
+		return 0;
+	return stored(rs, sha) || (!strncmp(u->path, rs->cas, n) && u->path[n] == '/') || dise_is_build_probe(tool);
+}
+
+/* After a step's commit: the versions it gave, for ingest to give the next runs of those paths. */
+static void give(dise_resolver *rs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct dise_known_id id = { rs->p[i].dev, rs->p[i].ino, rs->p[i].size, rs->p[i].mtime_ns };
+
+		if (rs->vid[i] > 0)
+			dise_known_put(rs->given, rs->p[i].path, &id, rs->vid[i], rs->p[i].tool);
+	}
 }
 
 int dise_resolver_step(dise_resolver *rs, int max)
@@ -403,11 +440,12 @@ int dise_resolver_step(dise_resolver *rs, int max)
 	int n, i, r = 0;
 
 	if (max > rs->space) {
-		free(rs->p), free(rs->sha), free(rs->known);
+		free(rs->p), free(rs->sha), free(rs->known), free(rs->vid);
 		rs->p = malloc((size_t)max * sizeof(*rs->p));
 		rs->sha = malloc((size_t)max * sizeof(*rs->sha));
 		rs->known = malloc((size_t)max * sizeof(*rs->known));
-		rs->space = rs->p && rs->sha && rs->known ? max : 0;
+		rs->vid = malloc((size_t)max * sizeof(*rs->vid));
+		rs->space = rs->p && rs->sha && rs->known && rs->vid ? max : 0;
 		if (!rs->space)
 			return -ENOMEM;
 	}
@@ -416,6 +454,7 @@ int dise_resolver_step(dise_resolver *rs, int max)
 	if (n <= 0)
 		return n;
 	memset(known, 0, (size_t)n * sizeof(*known));
+	memset(rs->vid, 0, (size_t)n * sizeof(*rs->vid));
 	memset(sha, 0, (size_t)n * sizeof(*sha));
 	/* its bad end came first (from another shard): the detectors must look once it has its version */
 	for (i = 0; i < n; i++)
@@ -475,17 +514,26 @@ int dise_resolver_step(dise_resolver *rs, int max)
 				break;
 			v = version_for(rs, tool, sha[i], p[i].path, p[i].size, p[i].wall_ns, NULL, 1);
 			r = v < 0 ? (int)v : 0;
+			if (v > 0 && given_ok(rs, &p[i], tool, sha[i])) {
+				rs->vid[i] = v; /* for ingest, once committed */
+				snprintf(p[i].tool, sizeof(p[i].tool), "%s", tool);
+			}
 		}
 		/* version 0: the file was gone or changed before it could be hashed */
 		if (r == 0)
 			r = dise_store_run_set_version(rs->st, p[i].run_id, v);
 	}
+	rs->evicted = 0;
 	if (r == 0)
 		r = enforce_cap(rs);
 	if (r == 0)
 		r = dise_store_commit(rs->st);
 	if (r < 0)
 		dise_store_rollback(rs->st);
+	if (rs->evicted) /* those versions' runs hash again when their copy is wanted (the loop above) */
+		dise_known_clear(rs->given);
+	else if (r == 0)
+		give(rs, n);
 	if (r == 0)
 		r = n;
 	return r;

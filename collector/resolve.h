@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "known.h"
 #include "store.h"
 
 typedef struct dise_resolver dise_resolver;
@@ -20,6 +21,8 @@ dise_resolver *dise_resolver_free(dise_resolver *rs);
  * healthy version (and, once the healer exists, never a route's).
  */
 void dise_resolver_set_cas_cap(dise_resolver *rs, uint64_t max_bytes);
+/* Where the resolver leaves the versions it gave, by path, for ingest (known.h; NULL: nowhere, the default). */
+void dise_resolver_set_known(dise_resolver *rs, dise_known *k);
 /* The groups of dise.json (cfg outlives the resolver; NULL: none): a path they match is their tool's. */
 struct dise_config;
 void dise_resolver_set_config(dise_resolver *rs, const struct dise_config *cfg);

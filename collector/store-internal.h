@@ -28,6 +28,8 @@ struct dise_store {
 	} cache[DISE__CACHE_MAX];
 	int prepared; /* statements prepared since open: the cache's own count, for tests and benchmarks */
 	struct dise__profile *profile; /* DISE_SQL_PROFILE: time per statement (store-profile.c), or NULL */
+	struct dise_known *known;      /* ingest: the versions the resolver gave, by path (known.h), or NULL */
+	uint64_t unresolved;	       /* STARTs stored without their version (the resolver's to do) */
 };
 
 /*
@@ -43,6 +45,14 @@ int dise__errno(int rc);
  * `while ((r = dise__step(q)) > 0)` must look at r < 0 after it.
  */
 int dise__step(sqlite3_stmt *q);
+struct dise_known_id;
+/*
+ * The version a START of the file at path with identity id gets at ingest
+ * (known.h): 1 with it and its tool, when the resolver gave it to that path
+ * and identity and it is still the path's head; 0: the resolver's to do.
+ */
+int dise__start_version(dise_store *st, const char *path, const struct dise_known_id *id, int64_t *version,
+			char *tool, size_t size);
 /*
  * Makes room for element n of a growing array *arr of capacity *cap
  * (elements of size bytes; doubling from 8). Returns 0 or -ENOMEM, with

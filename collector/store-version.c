@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "known.h"
 #include "store-internal.h"
 
 int dise_store_runs_unversioned(dise_store *st, struct dise_unversioned *p, int max)
@@ -239,4 +240,33 @@ int dise_store_version_label(dise_store *st, int64_t version, char *buf, size_t 
 	if (r <= 0 || !buf[0])
 		snprintf(buf, size, "v%lld", (long long)version);
 	return r < 0 ? r : 0;
+}
+
+void dise_store_set_known(dise_store *st, struct dise_known *k)
+{
+	st->known = k;
+}
+
+uint64_t dise_store_unresolved_starts(const dise_store *st)
+{
+	return st->unresolved;
+}
+
+int dise__start_version(dise_store *st, const char *path, const struct dise_known_id *id, int64_t *version,
+			char *tool, size_t size)
+{
+	/* the path's head is read in the transaction storing the run: what the resolver would find now */
+	static const char sql[] = "SELECT 1 FROM path_heads WHERE path = ?1 AND version_id = ?2";
+	int64_t v = 0, head = 0;
+	int r;
+
+	if (!st->known || !dise_known_get(st->known, path, id, &v, tool, size))
+		return 0;
+	r = dise__int(st, sql, &head, "si", path, v);
+	if (r < 0)
+		return r;
+	if (!head)
+		return 0;
+	*version = v;
+	return 1;
 }

@@ -32,6 +32,7 @@
 #include "outcome.h"
 #include "record-json.h"
 #include "schema.h"
+#include "known.h"
 #include "store-internal.h"
 #include "toolpath.h"
 #include "store.h"
@@ -61,14 +62,17 @@ static const char *const queries[Q_MAX] = {
 	[Q_CURSOR_SET] = "INSERT INTO ingest_cursor(epoch, shard, next_pos) VALUES (?1, ?2, ?3) "
 			 "ON CONFLICT(epoch, shard) DO UPDATE SET next_pos = excluded.next_pos",
 	[Q_START] = "INSERT INTO runs(epoch, pid, start_ns, ppid, uid, start_wall_ns, execfn, exe, cwd, argv, argc, "
-		    "exe_dev, exe_ino, exe_size, exe_mtime_ns, forked, exec_parent, tool, path) "
-		    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18) "
-		    "ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET ppid = excluded.ppid, uid = excluded.uid, tool = excluded.tool, "
+		    "exe_dev, exe_ino, exe_size, exe_mtime_ns, forked, exec_parent, tool, path, version_id, class) "
+		    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, COALESCE(?20, ?18), ?18, ?19, "
+		    "CASE WHEN ?19 IS NOT NULL THEN dise_class(?10, ?9) END) "
+		    /* its end came first (another shard): the resolver gives its version, as it did (bad_resolved) */
+		    "ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET ppid = excluded.ppid, uid = excluded.uid, tool = excluded.path, "
 		    "path = excluded.path, "
 		    "start_wall_ns = excluded.start_wall_ns, execfn = excluded.execfn, exe = excluded.exe, "
 		    "cwd = excluded.cwd, argv = excluded.argv, argc = excluded.argc, exe_dev = excluded.exe_dev, "
 		    "exe_ino = excluded.exe_ino, exe_size = excluded.exe_size, exe_mtime_ns = excluded.exe_mtime_ns, "
-		    "forked = excluded.forked, exec_parent = excluded.exec_parent",
+		    "forked = excluded.forked, exec_parent = excluded.exec_parent "
+		    "RETURNING version_id IS NULL AND exe_ino IS NOT NULL",
 	/*
 	 * The ends. An EXIT never overrides a CRASH of the same run (a crash in
 	 * an atexit handler). A run that has its version already (a long run:
@@ -523,13 +527,32 @@ static int pid_since(dise_store *st, uint64_t epoch, uint32_t pid, uint64_t sinc
 	return run(q, ret_id);
 }
 
+/* Binds the version (?19) and tool (?20) a START at path gets at ingest, when it is known (known.h). */
+static int start_version(dise_store *st, sqlite3_stmt *q, const char *path, const struct stat *script,
+			 const struct dise_file_id *exe, char *tool, size_t size)
+{
+	struct dise_known_id id = { (int64_t)exe->dev, (int64_t)exe->ino, (int64_t)exe->size, exe->mtime_ns };
+	int64_t v = 0;
+	int r;
+
+	if (script)
+		id = (struct dise_known_id){ (int64_t)script->st_dev, (int64_t)script->st_ino, (int64_t)script->st_size,
+					     (int64_t)script->st_mtim.tv_sec * 1000000000 + script->st_mtim.tv_nsec };
+	r = dise__start_version(st, path, &id, &v, tool, size);
+	if (r > 0) {
+		sqlite3_bind_int64(q, 19, v);
+		sqlite3_bind_text(q, 20, tool, -1, SQLITE_STATIC);
+	}
+	return r < 0 ? r : 0;
+}
+
 static int add_start(dise_store *st, uint64_t epoch, const struct dise_record *rec)
 {
 	const struct dise_rec_start *s = &rec->u.start;
 	sqlite3_stmt *q = st->q[Q_START];
 	const char *invoked = rec->exe[0] ? rec->exe : rec->execfn;
-	int64_t parent = 0;
-	char *argv, path[4096];
+	int64_t parent = 0, unresolved = 0;
+	char *argv, path[4096], tool[4096];
 	struct stat script;
 	int r, interpreted;
 
@@ -582,11 +605,18 @@ static int add_start(dise_store *st, uint64_t epoch, const struct dise_record *r
 	sqlite3_bind_int(q, 16, !!(s->flags & DISE_START_FORK));
 	if (parent)
 		sqlite3_bind_int64(q, 17, parent);
-	if (interpreted || dise_path_absolute(invoked, rec->cwd, path, sizeof(path)) == 0)
+	if (interpreted || dise_path_absolute(invoked, rec->cwd, path, sizeof(path)) == 0) {
 		sqlite3_bind_text(q, 18, path, -1, SQLITE_STATIC);
-	else /* no usable path: its name, as it came */
+		/* a content the resolver gave this path its version for: that version now (known.h) */
+		if ((interpreted || !(s->flags & DISE_START_NO_EXE)) &&
+		    (r = start_version(st, q, path, interpreted ? &script : NULL, &s->exe, tool, sizeof(tool))) < 0)
+			goto out;
+	} else { /* no usable path: its name, as it came */
 		sqlite3_bind_text(q, 18, invoked, -1, SQLITE_STATIC);
-	r = run(q, NULL);
+	}
+	r = run(q, &unresolved);
+	if (r == 0 && unresolved)
+		st->unresolved++;
 out:
 	free(argv);
 	return r;

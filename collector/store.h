@@ -158,6 +158,14 @@ int dise_store_path_head(dise_store *st, const char *path, int64_t *ret_id);
 /* The newest version of tool other than except (0: none). */
 int dise_store_tool_newest(dise_store *st, const char *tool, int64_t except, int64_t *ret_id);
 int dise_store_path_head_set(dise_store *st, const char *path, int64_t version);
+struct dise_known;
+/*
+ * Ingest gives a START its version when the resolver gave it to that path
+ * and file identity already and it is still the path's head (known.h);
+ * NULL: never (the default). How many STARTs were stored without one.
+ */
+void dise_store_set_known(dise_store *st, struct dise_known *k);
+uint64_t dise_store_unresolved_starts(const dise_store *st);
 int dise_store_run_set_version(dise_store *st, int64_t run, int64_t version);
 /* The tool a run belongs to, once known to be a group's (dise tool add, dise.json "paths"). */
 int dise_store_run_set_tool(dise_store *st, int64_t run, const char *tool);
