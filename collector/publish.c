@@ -16,6 +16,9 @@
  * runs the store's copy (cas/run/<version>/<name>) and the route is
  * flagged: `dise health` says so.
  *
+ * A regenerated version rolled out over a route (collector/canary.c) gets
+ * its copy the same way, as the entry's canary target.
+ *
  * A copy no route uses any more (the route was reset, moved to another
  * version, the tool went away) is removed once the new route table is in
  * place, if it is provably the copy dise made (beside.c); a copy that is

@@ -497,7 +497,7 @@ static void patch32(const char *path, off_t off, uint32_t v)
 
 /*
  * The route table's format is versioned: a reader of another version (an
- * older shim reading v3, a newer table) routes nothing, never a wrong
+ * older shim reading v4, a newer table) routes nothing, never a wrong
  * route; a weight out of range is refused by the writer and by the reader.
  */
 static void test_route_format_versions(void **state)
