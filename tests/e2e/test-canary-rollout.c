@@ -300,9 +300,70 @@ static void test_third_content_ends_rollout(void **state)
 	free(path);
 }
 
+/*
+ * Route table v4's canary target: written and read back with its own
+ * identity; refused by the writer without a weight; an entry that has
+ * one without a weight (corrupt) is no route for the reader.
+ */
+static void test_route_canary_target(void **state)
+{
+	struct fixture *f = *state;
+	struct dise_route_in e = { 0 };
+	struct dise_file_id to;
+	char *rp = routes_file(f), *stable, *canary, out[4096];
+	int64_t ctime_ns = 0;
+	uint32_t pct = 0;
+
+	assert_true(asprintf(&stable, "%s/.dise-stable", f->dir) > 0);
+	assert_true(asprintf(&canary, "%s/.dise-canary", f->dir) > 0);
+	sh("cp '%s' '%s' && cp '%s' '%s' && chmod 0555 '%s' '%s'", prog_path("canaryprog-stable"), stable,
+	   prog_path("canaryprog-canary"), canary, stable, canary);
+	file_id_of(prog_path("canaryprog-crashy"), &e.from);
+	target_of(stable, &e);
+	e.target = stable;
+	e.canary_target = canary;
+	file_id_of(canary, &e.canary_to);
+	e.canary_ctime_ns = 42;
+	assert_int_equal(dise_routes_write(rp, &e, 1), -EINVAL); /* a canary target needs a weight */
+	e.canary_pct = 5;
+	assert_int_equal(dise_routes_write(rp, &e, 1), 0);
+	assert_int_equal(dise_routes_lookup(rp, (uint32_t)geteuid(), &e.from, out, sizeof(out), &to, NULL, NULL, &pct), 1);
+	assert_string_equal(out, stable);
+	assert_int_equal(pct, 5);
+	assert_int_equal(dise_routes_canary(rp, (uint32_t)geteuid(), &e.from, out, sizeof(out), &to, &ctime_ns), 1);
+	assert_string_equal(out, canary);
+	assert_int_equal(to.ino, e.canary_to.ino);
+	assert_int_equal(ctime_ns, 42);
+	/* the weight zeroed in the file: a canary target without a weight is corrupt, no route */
+	{
+		struct dise_routes_header h;
+		struct dise_route_entry b;
+		FILE *fp = fopen(rp, "r+b");
+		uint32_t i;
+
+		assert_non_null(fp);
+		assert_int_equal(fread(&h, sizeof(h), 1, fp), 1);
+		for (i = 0; i < h.nbuckets; i++) {
+			assert_int_equal(fseek(fp, (long)(sizeof(h) + i * sizeof(b)), SEEK_SET), 0);
+			assert_int_equal(fread(&b, sizeof(b), 1, fp), 1);
+			if (!b.target_len)
+				continue;
+			b.canary_pct = 0;
+			assert_int_equal(fseek(fp, (long)(sizeof(h) + i * sizeof(b)), SEEK_SET), 0);
+			assert_int_equal(fwrite(&b, sizeof(b), 1, fp), 1);
+		}
+		fclose(fp);
+	}
+	assert_true(dise_routes_lookup(rp, (uint32_t)geteuid(), &e.from, out, sizeof(out), &to, NULL, NULL, &pct) != 1);
+	free(stable);
+	free(canary);
+	free(rp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_route_canary_target, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_environment_untouched, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_arm_table_untrusted, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_by_hand_ends_rollout, fixture_setup, fixture_teardown),
