@@ -49,7 +49,7 @@ static const char v2_text[] = "#!/bin/sh\n"
 			      "exit 0\n";
 
 /* dise.json: tool "rg" regenerated in mode auto, with a canary policy; v1, v2 over it, healed by hand: *path */
-static void story(struct fixture *f, const char *canary, char **path)
+static void story(struct fixture *f, const char *mode, const char *canary, char **path)
 {
 	char *conf, *json, *argv[] = { NULL, "greet", "bob", NULL };
 
@@ -57,8 +57,8 @@ static void story(struct fixture *f, const char *canary, char **path)
 	assert_true(asprintf(&conf, "%s/dise.json", f->home) > 0);
 	assert_true(asprintf(&json,
 			     "{\"tools\": {\"rg\": {\"test_command\": \"$DISE_CANDIDATE version > /dev/null\", "
-			     "\"test_timeout_seconds\": 20, \"regenerate\": {\"mode\": \"auto\"}, \"canary\": %s}}}",
-			     canary) > 0);
+			     "\"test_timeout_seconds\": 20, \"regenerate\": {\"mode\": \"%s\"}, \"canary\": %s}}}",
+			     mode, canary) > 0);
 	write_file(conf, 0644, json);
 	free(json);
 	free(conf);
@@ -120,7 +120,7 @@ static void test_regenerated_promoted(void **state)
 	int i, st, seen[2] = { 0, 0 };
 
 	need_sandbox();
-	story(f, "{\"steps\": [5, 50, 100], \"min_runs\": 5, \"min_seconds\": 0, \"max_slowdown\": 1000}", &path);
+	story(f, "auto", "{\"steps\": [5, 50, 100], \"min_runs\": 5, \"min_seconds\": 0, \"max_slowdown\": 1000}", &path);
 	assert_rollout_started(f, path, &canary);
 	/* `version`: 1 on the stable arm, 2 on the regenerated one (it keeps v2's version string) */
 	for (i = 0; i < 5000 && !db_try_count(f, "SELECT count(*) FROM canaries WHERE state = 'promoted'"); i++) {
@@ -156,7 +156,7 @@ static void test_regenerated_aborted(void **state)
 	int i, st = 0;
 
 	need_sandbox();
-	story(f, "{\"min_runs\": 100000000}", &path);
+	story(f, "auto", "{\"min_runs\": 100000000}", &path);
 	assert_rollout_started(f, path, &canary);
 	for (i = 0; i < 5000; i++) { /* until a run takes the canary arm: v3 crashes on shout boom, v1 has no shout */
 		out = run2(f, path, "shout", "boom", &st);
@@ -197,11 +197,33 @@ static void test_regenerated_aborted(void **state)
 	free(path);
 }
 
+/* mode suggest: `dise approve` rolls the regenerated version out through the canary too */
+static void test_approved_rolls_out(void **state)
+{
+	struct fixture *f = *state;
+	struct dise_file_id canary;
+	char *path, *ap[] = { (char *)bin_path("dise"), "approve", "1", NULL };
+	struct run_result r;
+
+	need_sandbox();
+	story(f, "suggest", "{\"min_runs\": 100000000}", &path);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM canaries"), 0);
+	dise_cmd(f, ap, &r);
+	if (r.status)
+		print_error("approve: %s%s\n", r.out, r.err);
+	assert_int_equal(r.status, 0);
+	run_result_free(&r);
+	assert_rollout_started(f, path, &canary);
+	collector_stop(f);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_regenerated_promoted, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_regenerated_aborted, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_approved_rolls_out, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
