@@ -6,8 +6,9 @@
  *     same tool with no route table at all (the ring says none), in the
  *     same run, interleaved in blocks: the canary arm (the lookup and the
  *     arm's choice, then the file runs) and the stable arm (the same, then
- *     the exec of the stable copy). The arm is pinned with DISE_ARM (what
- *     an exec chain inherits), so each block measures one arm only.
+ *     the exec of the stable copy). The arm is pinned through the ring's
+ *     arm table, as a parent leaves it for what it spawns (ring.h), so each
+ *     block measures one arm only.
  *  2. The time from the reaping of the canary's first crash (a signature
  *     the stable never had) to weight 0 in effect in the route table the
  *     shim reads, with a running dise-collectord (p50/p99, like bench-heal).
@@ -68,12 +69,6 @@ static void file_id(const char *path, struct dise_file_id *id, int64_t *ctime_ns
 		*ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
 }
 
-/* "DISE_ARM=<key>:<arm>" for the route from id */
-static void arm_env(char *buf, size_t size, const struct dise_file_id *id, char arm)
-{
-	snprintf(buf, size, "DISE_ARM=%016llx:%c", (unsigned long long)dise_route_key(id), arm);
-}
-
 /* the median of n */
 static double median_us(uint64_t *v, int n)
 {
@@ -84,7 +79,7 @@ static double median_us(uint64_t *v, int n)
 /* Figure 1: the start cost, three conditions interleaved in blocks of 50 runs. */
 static void start_cost(const char *build, const char *dir, char **env, int runs)
 {
-	char tool[300], stable[300], ring[300], routes[320], canary_env[64], stable_env[64], cmd[4096];
+	char tool[300], stable[300], ring[300], routes[320], cmd[4096];
 	struct dise_route_in e = { 0 };
 	uint64_t *t[3];
 	char *envs[3][6];
@@ -106,15 +101,12 @@ static void start_cost(const char *build, const char *dir, char **env, int runs)
 		fprintf(stderr, "bench-canary: cannot make the route table or the ring\n");
 		exit(1);
 	}
-	arm_env(canary_env, sizeof(canary_env), &e.from, 'c');
-	arm_env(stable_env, sizeof(stable_env), &e.from, 's');
 	for (c = 0; c < 3; c++) {
 		char rv[320];
 
 		snprintf(rv, sizeof(rv), "DISE_RING=%s", ring);
 		envs[c][0] = env[0], envs[c][1] = strdup(rv), envs[c][2] = env[2];
-		envs[c][3] = c == 1 ? canary_env : c == 2 ? stable_env : NULL;
-		envs[c][4] = NULL;
+		envs[c][3] = NULL;
 		t[c] = calloc((size_t)runs, sizeof(uint64_t));
 	}
 	{
@@ -125,6 +117,11 @@ static void start_cost(const char *build, const char *dir, char **env, int runs)
 			for (c = 0; c < 3; c++) {
 				/* no route table: the ring's hint says none, as with no route published */
 				atomic_store(&r.hdr->nroutes, c == 0 ? 0u : 1u);
+				/* the arm, left for our children as a parent of the rollout leaves it */
+				if (c == 0)
+					dise_arm_clear(&r, (uint32_t)getpid());
+				else
+					dise_arm_put(&r, (uint32_t)getpid(), dise_route_key(&e.from), c == 1);
 				for (i = n; i < n + 50 && i < runs; i++) {
 					uint64_t t0 = now_ns();
 
@@ -192,10 +189,11 @@ static int route_pct(const char *routes, const struct dise_file_id *id)
 /* Figure 2: the canary's first unknown crash -> weight 0 in effect. */
 static int abort_latency(const char *build, const char *dir, char **env, int rounds)
 {
-	char ring[300], home[300], routes[320], cmd[4096], conf[400], tool[300], arm[64];
+	char ring[300], home[300], routes[320], cmd[4096], conf[400], tool[300];
 	uint64_t *lat = calloc((size_t)rounds, sizeof(uint64_t));
 	pid_t collector;
 	FILE *fp;
+	dise_ring pinned = { 0 };
 	int i, ok = 0;
 
 	snprintf(ring, sizeof(ring), "%s/ring", dir);
@@ -225,8 +223,9 @@ static int abort_latency(const char *build, const char *dir, char **env, int rou
 	}
 	for (i = 0; i < rounds; i++) {
 		struct dise_file_id id;
-		char *a[] = { tool, NULL, NULL }, *envb[5];
+		char *a[] = { tool, NULL, NULL };
 		uint64_t t0;
+		int st;
 
 		snprintf(tool, sizeof(tool), "%s/tool%d", dir, i);
 		snprintf(cmd, sizeof(cmd), "cp %s/tests/progs/canaryprog-stable %s", build, tool);
@@ -244,11 +243,14 @@ static int abort_latency(const char *build, const char *dir, char **env, int rou
 			usleep(1000);
 		if (route_pct(routes, &id) != 5)
 			break;
-		/* the canary arm, pinned, crashes */
-		arm_env(arm, sizeof(arm), &id, 'c');
-		envb[0] = env[0], envb[1] = env[1], envb[2] = env[2], envb[3] = arm, envb[4] = NULL;
+		/* the canary arm, pinned (left for our child in the ring's arm table), crashes */
+		if (!pinned.hdr && dise_ring_map(ring, DISE_RING_WRITE, 0, 0, &pinned) < 0)
+			break;
+		dise_arm_put(&pinned, (uint32_t)getpid(), dise_route_key(&id), 1);
 		a[1] = "boom";
-		if (!WIFSIGNALED(run(a, envb)))
+		st = run(a, env);
+		dise_arm_clear(&pinned, (uint32_t)getpid());
+		if (!WIFSIGNALED(st))
 			break;
 		t0 = now_ns();
 		while (route_pct(routes, &id) != 0 && now_ns() - t0 < 10000000000ull)
@@ -257,6 +259,8 @@ static int abort_latency(const char *build, const char *dir, char **env, int rou
 			break;
 		lat[ok++] = now_ns() - t0;
 	}
+	if (pinned.hdr)
+		dise_ring_unmap(&pinned);
 	kill(collector, SIGTERM);
 	waitpid(collector, NULL, 0);
 	if (ok < rounds) {

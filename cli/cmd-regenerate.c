@@ -137,6 +137,7 @@ int dise_cli_approve(int argc, char **argv, const struct dise_cli_cmd *cmd)
 {
 	static const struct option opts[] = { DISE_CLI_OPT_END };
 	char home[4096], who[128], why[600] = "";
+	struct dise_config cfg;
 	dise_store *st;
 	int64_t id;
 	int r;
@@ -146,9 +147,14 @@ int dise_cli_approve(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	id = mutation_id(argc, argv, cmd);
 	if ((r = dise_cli_open_store(0, &st, home, sizeof(home))))
 		return r;
+	if (dise_cli_load_config(home, &cfg)) { /* its canary policy: a regenerated version may roll out */
+		dise_store_free(st);
+		return 1;
+	}
 	dise_cli_who(who, sizeof(who));
-	r = dise_regen_approve(st, id, who, why, sizeof(why));
+	r = dise_regen_approve(st, &cfg, id, who, why, sizeof(why));
 	dise_store_free(st);
+	dise_config_free(&cfg);
 	if (r == -ENOENT && !why[0]) {
 		dise_cli_print(stderr, "dise: no proposal %lld waiting (dise proposals)\n", (long long)id);
 		return 1;

@@ -21,6 +21,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,9 @@ static int end_rollout(dise_store *st, struct dise_canary *c, const char *state,
 	if (r < 0)
 		return r;
 	r = dise_store_canary_set(st, c->id, c->step, promoted ? 100 : 0, state, verdict, wall_ns);
+	/* a regenerated canary promoted is the tool's route: every run of a pruned version runs it */
+	if (r == 0 && promoted && c->regenerated)
+		r = dise_store_route_set(st, c->tool, c->canary, wall_ns);
 	if (r == 0)
 		r = journal(st, c, promoted ? "canary_promote" : "canary_abort", promoted ? "ok" : state, verdict, wall_ns);
 	if (r == 0 && prune)
@@ -250,6 +254,69 @@ int dise_canary_on_deploy(dise_store *st, const struct dise_config *cfg, const c
 		return r;
 	snprintf(detail, sizeof(detail), "version %lld is the canary at %d%% of runs, version %lld the stable",
 		 (long long)canary, tp->canary.steps[0], (long long)stable);
+	r = journal(st, &c, "canary_start", "ok", detail, wall_ns);
+	return r < 0 ? r : 1;
+}
+
+int dise_canary_path_moved(dise_store *st, const char *tool, const char *path, int64_t version, int64_t wall_ns)
+{
+	struct dise_canary c;
+	char detail[PATH_MAX + 256], label[64] = "";
+	int64_t head = 0;
+	int r = dise_store_path_head(st, path, &head);
+
+	if (r < 0 || !head || head == version || (r = dise_store_canary_of(st, tool, &c)) <= 0)
+		return r < 0 ? r : 0;
+	if (c.canary != head) { /* the canary never was at this path (or another content is replaced) */
+		dise_canary_clear(&c);
+		return 0;
+	}
+	dise_store_version_label(st, version, label, sizeof(label));
+	if (version == c.stable)
+		snprintf(detail, sizeof(detail),
+			 "abandoned: %s holds the stable %s again (a rollback by hand); the canary %s left the path",
+			 path, c.stable_label, c.canary_label);
+	else
+		snprintf(detail, sizeof(detail), "superseded: %s now holds %s; the canary %s left the path", path,
+			 label[0] ? label : "another version", c.canary_label);
+	r = end_rollout(st, &c, "superseded", detail, 0, wall_ns);
+	dise_canary_clear(&c);
+	return r;
+}
+
+int dise_canary_regenerated(dise_store *st, const struct dise_canary_policy *p, const char *tool, int64_t stable,
+			     int64_t canary, int64_t wall_ns)
+{
+	struct dise_canary c = { 0 };
+	char health[32], detail[512];
+	int64_t route = 0;
+	int stored, r;
+
+	if (!p || !p->on_regenerate || p->steps[0] >= 100)
+		return 0;
+	c.tool = (char *)tool;
+	c.canary = canary;
+	/* the stable is what the route runs now: the healthy ancestor, with its copy */
+	if ((r = dise_store_route_get(st, tool, &route)) < 0 ||
+	    (r = dise_store_version_state(st, stable, health, sizeof(health), &stored)) < 0)
+		return r;
+	if (route != stable || strcmp(health, "healthy") || !stored) {
+		snprintf(detail, sizeof(detail),
+			 "no canary for regenerated version %lld: the route runs %lld, not the healthy ancestor %lld with "
+			 "its copy; routed directly", (long long)canary, (long long)route, (long long)stable);
+		r = journal(st, &c, "canary_start", "skipped", detail, wall_ns);
+		return r < 0 ? r : 0;
+	}
+	r = dise_store_canary_start(st, tool, stable, canary, p->steps[0], wall_ns);
+	if (r <= 0) { /* another rollout of the tool runs: routed directly, as without a canary */
+		snprintf(detail, sizeof(detail), "no canary for regenerated version %lld: a rollout of %s runs; routed directly",
+			 (long long)canary, tool);
+		return r < 0 ? r : journal(st, &c, "canary_start", "skipped", detail, wall_ns);
+	}
+	snprintf(detail, sizeof(detail),
+		 "regenerated version %lld is the canary at %d%% of the runs routed to version %lld, the healthy "
+		 "ancestor, which stays the stable",
+		 (long long)canary, p->steps[0], (long long)stable);
 	r = journal(st, &c, "canary_start", "ok", detail, wall_ns);
 	return r < 0 ? r : 1;
 }

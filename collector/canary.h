@@ -20,6 +20,7 @@ struct dise_canary {
 	char state[16];		     /* running, promoted, aborted, superseded */
 	int64_t started_wall_ns, step_wall_ns, ended_wall_ns;
 	char *verdict;		     /* the evidence of the last decision; NULL while none */
+	int regenerated;	     /* the canary is a regenerated version, rolled out over the tool's route */
 };
 
 /* One arm's runs (ended, not an exec) at a step: how many, how many failed, the median wall time. */
@@ -96,6 +97,29 @@ int dise_canary_pass(dise_store *st, const struct dise_config *cfg, int64_t wall
 /* The verdict so far of c into buf (an ended one's: its last); 1 when its next step is due, 0, or -errno. */
 int dise_canary_verdict(dise_store *st, const struct dise_config *cfg, const struct dise_canary *c, int64_t wall_ns,
 			char *buf, size_t size);
+
+/*
+ * The file at path is now version, where the path's last version ran
+ * before: when that was the canary of tool's running rollout, the canary
+ * left the path (a rollback by hand to the stable, or a third content), so
+ * the rollout ends (state superseded, weight 0, journaled with why: the
+ * rollback is said "abandoned"). A new content's own rollout is
+ * dise_canary_on_deploy's. Call before the path's head moves. 1 ended, 0,
+ * or -errno.
+ */
+int dise_canary_path_moved(dise_store *st, const char *tool, const char *path, int64_t version, int64_t wall_ns);
+
+/*
+ * A regenerated version canary of tool (healer/regen-commit.c) in place of
+ * routing to it directly: when policy p says on_regenerate and the route
+ * runs stable (the healthy ancestor, with a stored copy), a rollout starts
+ * over the route at the first step (the runs of every pruned version of
+ * tool split between stable and canary); promoted to 100% the canary is
+ * the tool's route, aborted it is pruned. 1 started, 0 when the caller
+ * routes directly (journaled why when a canary was asked for), or -errno.
+ */
+int dise_canary_regenerated(dise_store *st, const struct dise_canary_policy *p, const char *tool, int64_t stable,
+			     int64_t canary, int64_t wall_ns);
 
 /* `dise canary promote|abort TOOL`: by hand, journaled with who. 1 done, 0 no rollout of tool runs, or -errno. */
 int dise_canary_promote(dise_store *st, const struct dise_config *cfg, const char *tool, const char *who,

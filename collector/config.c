@@ -144,12 +144,13 @@ static int load_canary(json_t *o, const char *name, struct dise_canary_policy *c
 
 	if (!json_is_object(o))
 		BAD("dise.json: 'tools.%s.canary' must be an object", name);
+	c->on_regenerate = 1; /* a tool with a canary policy rolls its regenerated versions out through it */
 	json_object_foreach(o, k, v)
 	{
-		if (!strcmp(k, "on_deploy")) {
+		if (!strcmp(k, "on_deploy") || !strcmp(k, "on_regenerate")) {
 			if (!json_is_boolean(v))
-				BAD("dise.json: 'tools.%s.canary.on_deploy' must be true or false", name);
-			c->on_deploy = json_is_true(v);
+				BAD("dise.json: 'tools.%s.canary.%s' must be true or false", name, k);
+			*(k[3] == 'd' ? &c->on_deploy : &c->on_regenerate) = json_is_true(v);
 		} else if (!strcmp(k, "steps")) {
 			if (load_canary_steps(v, name, c, err, errsize) < 0)
 				return -EINVAL;

@@ -37,6 +37,7 @@
 /* "canary": a new content of the tool earns its traffic step by step (collector/canary.c). */
 struct dise_canary_policy {
 	int on_deploy;		  /* "on_deploy": true: a new content at the tool's path starts as the canary */
+	int on_regenerate;	  /* "on_regenerate" (default true with a "canary" object): a regenerated version too */
 	int steps[DISE_CANARY_MAX_STEPS]; /* "steps": percents of runs, rising, the last 100 (default 5, 50, 100) */
 	int nsteps;
 	int64_t min_runs;	  /* "min_runs": canary runs at a step before it may be promoted (default 20) */

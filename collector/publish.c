@@ -16,6 +16,9 @@
  * runs the store's copy (cas/run/<version>/<name>) and the route is
  * flagged: `dise health` says so.
  *
+ * A regenerated version rolled out over a route (collector/canary.c) gets
+ * its copy the same way, as the entry's canary target.
+ *
  * A copy no route uses any more (the route was reset, moved to another
  * version, the tool went away) is removed once the new route table is in
  * place, if it is provably the copy dise made (beside.c); a copy that is
@@ -77,18 +80,85 @@ static int store_copy(const char *cas_dir, const struct dise_pruned_route *p, ch
  * The copies beside originals that no route uses any more, removed when
  * provably ours (beside.c). After the new route table is in place: a
  * process that read the old one finds no target and runs its own file,
- * which is what the dropped route means.
+ * which is what the dropped route means. targets: n paths, NULL ones skipped.
  */
 static void remove_stale(const struct dise_route_copy *old, size_t nold, char *const *targets, size_t n)
 {
 	size_t i, k;
 
 	for (i = 0; i < nold; i++) {
-		for (k = 0; k < n && strcmp(old[i].path, targets[k]); k++)
+		for (k = 0; k < n && (!targets[k] || strcmp(old[i].path, targets[k])); k++)
 			;
 		if (k == n)
 			dise_beside_remove(old[i].path, old[i].sha256);
 	}
+}
+
+/*
+ * Where p's version runs from for the file at p->path: a copy beside it,
+ * else the store's copy (flagged, and said why); into buf, its identity
+ * into *ret, the flags into *ret_flags, the placement recorded. 0, or
+ * -errno when neither could be had (recorded and journaled).
+ */
+static int place(dise_store *st, const char *cas_dir, const struct dise_pruned_route *p, char *buf, size_t size,
+		 struct dise_route_in *ret, uint32_t *ret_flags)
+{
+	char cas_file[PATH_MAX + 80], why[PATH_MAX + 128] = "";
+	int b;
+
+	*ret_flags = DISE_ROUTE_BESIDE;
+	snprintf(cas_file, sizeof(cas_file), "%s/%s", cas_dir, p->sha256);
+	b = dise_beside_allowed(p->path, geteuid(), why, sizeof(why));
+	if (b == 0) {
+		b = dise_beside_copy(p->path, p->sha256, cas_file, buf, size, ret);
+		if (b < 0)
+			snprintf(why, sizeof(why), "no copy beside it: %s", strerror(-b));
+	}
+	if (b < 0) {
+		*ret_flags = 0;
+		if (store_copy(cas_dir, p, buf, size, ret) < 0) {
+			dise_store_route_published(st, p->tool, p->version, p->path, NULL, b,
+						   "neither beside the file nor from the store");
+			dise_store_route_unpublished(st, p->tool, p->version, p->path,
+						     "neither beside the file nor from the store");
+			return b;
+		}
+		snprintf(why + strlen(why), sizeof(why) - strlen(why), "; runs from the store");
+	}
+	/* a routed run is a run of the original's tool, whatever the copy's name */
+	dise_store_path_tool_set(st, buf, p->tool);
+	dise_store_route_published(st, p->tool, p->version, p->path, buf, b, b < 0 ? why : NULL);
+	return 0;
+}
+
+/*
+ * The canary target of row p (a regenerated version rolled out over its
+ * route) into e, its path into *ret (free it); none when p has none or its
+ * copy cannot be had: then every run goes to the stable (weight 0).
+ */
+static int place_canary(dise_store *st, const char *cas_dir, const struct dise_pruned_route *p, struct dise_route_in *e,
+			char **ret)
+{
+	struct dise_pruned_route c = *p;
+	struct dise_route_in to = { 0 };
+	char buf[PATH_MAX + 128];
+	uint32_t flags;
+
+	*ret = NULL;
+	if (!p->canary_version)
+		return 0;
+	c.version = p->canary_version;
+	memcpy(c.sha256, p->canary_sha256, sizeof(c.sha256));
+	if (place(st, cas_dir, &c, buf, sizeof(buf), &to, &flags) < 0) {
+		e->canary_pct = 0;
+		return 0;
+	}
+	if (!(*ret = strdup(buf)))
+		return -ENOMEM;
+	e->canary_target = *ret;
+	e->canary_to = to.to;
+	e->canary_ctime_ns = to.to_ctime_ns;
+	return 0;
 }
 
 /* The weighted routes after the plain ones in *rows (a read cut short: an error, never a shorter table). */
@@ -141,39 +211,19 @@ int dise_publish_routes(dise_ring_reader *rd, const char *ring_path, dise_store 
 		old = NULL, nold = 0; /* not read: none removed this time */
 	dise_store_route_placements_clear(st);
 	e = calloc(nrows ? nrows : 1, sizeof(*e));
-	targets = calloc(nrows ? nrows : 1, sizeof(*targets));
+	targets = calloc(2 * nrows + 1, sizeof(*targets)); /* each entry's target, then its canary's (or NULL) */
 	if (!e || !targets) {
 		r = -ENOMEM;
 		goto out;
 	}
 	for (i = 0; i < nrows; i++) {
-		char buf[PATH_MAX + 128], cas_file[PATH_MAX + 80], why[PATH_MAX + 128] = "";
+		char buf[PATH_MAX + 128];
 		struct dise_route_in to = { 0 };
-		uint32_t flags = DISE_ROUTE_BESIDE;
-		int b;
+		uint32_t flags;
 
-		snprintf(cas_file, sizeof(cas_file), "%s/%s", cas_dir, rows[i].sha256);
-		b = dise_beside_allowed(rows[i].path, geteuid(), why, sizeof(why));
-		if (b == 0) {
-			b = dise_beside_copy(rows[i].path, rows[i].sha256, cas_file, buf, sizeof(buf), &to);
-			if (b < 0)
-				snprintf(why, sizeof(why), "no copy beside it: %s", strerror(-b));
-		}
-		if (b < 0) {
-			flags = 0;
-			if (store_copy(cas_dir, &rows[i], buf, sizeof(buf), &to) < 0) {
-				dise_store_route_published(st, rows[i].tool, rows[i].version, rows[i].path, NULL, b,
-							   "neither beside the file nor from the store");
-				dise_store_route_unpublished(st, rows[i].tool, rows[i].version, rows[i].path,
-							     "neither beside the file nor from the store");
-				continue;
-			}
-			snprintf(why + strlen(why), sizeof(why) - strlen(why), "; runs from the store");
-		}
-		/* a routed run is a run of the original's tool, whatever the copy's name */
-		dise_store_path_tool_set(st, buf, rows[i].tool);
-		targets[n] = strdup(buf);
-		if (!targets[n]) {
+		if (place(st, cas_dir, &rows[i], buf, sizeof(buf), &to, &flags) < 0)
+			continue;
+		if (!(targets[2 * n] = strdup(buf))) {
 			r = -ENOMEM;
 			goto out;
 		}
@@ -183,18 +233,18 @@ int dise_publish_routes(dise_ring_reader *rd, const char *ring_path, dise_store 
 		e[n].from.mtime_ns = rows[i].mtime_ns;
 		e[n].to = to.to;
 		e[n].to_ctime_ns = to.to_ctime_ns;
-		e[n].target = targets[n];
+		e[n].target = targets[2 * n];
 		e[n].flags = flags;
 		e[n].canary_pct = (uint32_t)rows[i].canary_pct;
-		dise_store_route_published(st, rows[i].tool, rows[i].version, rows[i].path, targets[n], b,
-					   b < 0 ? why : NULL);
+		if ((r = place_canary(st, cas_dir, &rows[i], &e[n], &targets[2 * n + 1])) < 0)
+			goto out;
 		n++;
 	}
 	r = dise_routes_write(rpath, e, n);
 	if (r == 0 && rd)
 		r = dise_ring_routes_announce(rd, (uint32_t)(n < UINT32_MAX ? n : UINT32_MAX));
 	if (r == 0)
-		remove_stale(old, nold, targets, n);
+		remove_stale(old, nold, targets, 2 * n);
 	if (r < 0)
 		for (i = 0; i < nrows; i++) {
 			dise_store_route_published(st, rows[i].tool, rows[i].version, rows[i].path, NULL, r,
@@ -206,7 +256,7 @@ out:
 	if (began && dise_store_commit(st) < 0)
 		dise_store_rollback(st);
 	if (targets)
-		for (i = 0; i < n; i++)
+		for (i = 0; i < 2 * nrows + 1; i++)
 			free(targets[i]);
 	free(targets);
 	free(e);

@@ -315,6 +315,9 @@ static int64_t version_for(dise_resolver *rs, const char *tool, const char *sha,
 		if (head && head != id && (r = dise_canary_on_deploy(rs->st, rs->cfg, tool, head, id, wall_ns)) < 0)
 			return r;
 	}
+	/* a rollout whose canary left this path (a rollback by hand, another content) ends */
+	if ((r = dise_canary_path_moved(rs->st, tool, path, id, wall_ns)) < 0)
+		return r;
 	r = dise_store_path_head_set(rs->st, path, id);
 	return r < 0 ? r : id;
 }

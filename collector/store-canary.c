@@ -46,7 +46,8 @@ int dise_store_canary_start(dise_store *st, const char *tool, int64_t stable, in
 
 #define CANARY_COLUMNS                                                                                              \
 	"k.id, k.tool, k.stable_id, k.canary_id, k.step, k.weight, k.state, k.started_wall_ns, k.step_wall_ns, "  \
-	"k.ended_wall_ns, k.verdict, COALESCE(s.label, 'v' || k.stable_id), COALESCE(c.label, 'v' || k.canary_id) " \
+	"k.ended_wall_ns, k.verdict, COALESCE(s.label, 'v' || k.stable_id), COALESCE(c.label, 'v' || k.canary_id), " \
+	"EXISTS (SELECT 1 FROM mutations m WHERE m.version_id = k.canary_id) "                                      \
 	"FROM canaries k LEFT JOIN versions s ON s.id = k.stable_id LEFT JOIN versions c ON c.id = k.canary_id "
 
 static int canary_rows(sqlite3_stmt *q, struct dise_canary **ret, size_t *ret_n)
@@ -77,6 +78,7 @@ static int canary_rows(sqlite3_stmt *q, struct dise_canary **ret, size_t *ret_n)
 		x->verdict = dise__col_strdup(q, 10);
 		x->stable_label = dise__col_strdup(q, 11);
 		x->canary_label = dise__col_strdup(q, 12);
+		x->regenerated = sqlite3_column_int(q, 13);
 		if (!x->tool || !x->stable_label || !x->canary_label) {
 			r = -ENOMEM;
 			break;
@@ -252,6 +254,8 @@ int dise_store_canary_routes(dise_store *st, struct dise_pruned_route **ret, siz
 		"  AND p.tool = k.tool AND a.tool = k.tool AND p.health NOT IN ('pruned', 'failed') "
 		"  AND a.health IN ('healthy', 'degraded') AND a.cas_path IS NOT NULL AND a.id != p.id "
 		"  AND c.exe_ino IS NOT NULL AND c.execfn IS NOT NULL "
+		/* a regenerated canary runs from its copies, never at the tool's path: its route is the plain one's */
+		"  AND NOT EXISTS (SELECT 1 FROM mutations m WHERE m.version_id = k.canary_id) "
 		"GROUP BY c.exe_dev, c.exe_ino, c.exe_size, c.exe_mtime_ns, a.id";
 
 	return dise__route_rows(st, sql, ret, ret_n);

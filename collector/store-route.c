@@ -27,9 +27,14 @@ int dise_store_pruned_routes(dise_store *st, struct dise_pruned_route **ret, siz
 		"SELECT c.exe_dev, c.exe_ino, c.exe_size, c.exe_mtime_ns, a.id, a.tool, a.sha256, a.cas_path, "
 		/* the path the run's identity is at: for an interpreter's run, its script's (runs.path), never
 		   the interpreter's execfn, beside which a copy of the script does not belong */
-		"  min(" DISE__RUN_PATH("c") ") "
+		"  min(" DISE__RUN_PATH("c") "), CASE WHEN g.id IS NULL THEN 0 ELSE k.weight END, g.id, g.sha256 "
 		"FROM versions p JOIN routes rt ON rt.tool = p.tool JOIN versions a ON a.id = rt.version_id "
 		"JOIN runs c ON c.version_id = p.id "
+		/* a regenerated version rolled out over the route (collector/canary.c): the canary arm runs it */
+		"LEFT JOIN canaries k ON k.tool = p.tool AND k.state = 'running' AND k.stable_id = a.id "
+		"  AND k.weight BETWEEN 1 AND 99 AND EXISTS (SELECT 1 FROM mutations m WHERE m.version_id = k.canary_id) "
+		"LEFT JOIN versions g ON g.id = k.canary_id AND g.tool = p.tool AND g.health NOT IN ('pruned', 'failed') "
+		"  AND g.cas_path IS NOT NULL AND g.id != p.id "
 		"WHERE p.health = 'pruned' AND a.cas_path IS NOT NULL AND a.id != p.id AND c.exe_ino IS NOT NULL "
 		"  AND c.execfn IS NOT NULL "
 		"GROUP BY c.exe_dev, c.exe_ino, c.exe_size, c.exe_mtime_ns, a.id";
@@ -59,6 +64,12 @@ int dise__route_rows(dise_store *st, const char *sql, struct dise_pruned_route *
 		e[n].size = sqlite3_column_int64(q, 2);
 		e[n].mtime_ns = sqlite3_column_int64(q, 3);
 		e[n].canary_pct = sqlite3_column_count(q) > 9 ? sqlite3_column_int(q, 9) : 0;
+		if (sqlite3_column_count(q) > 11 && sqlite3_column_type(q, 10) != SQLITE_NULL) {
+			const char *csha = (const char *)sqlite3_column_text(q, 11);
+
+			e[n].canary_version = sqlite3_column_int64(q, 10);
+			snprintf(e[n].canary_sha256, sizeof(e[n].canary_sha256), "%s", csha ? csha : "");
+		}
 		e[n].version = sqlite3_column_int64(q, 4);
 		e[n].tool = strdup(tool ? tool : "");
 		e[n].cas_path = strdup(cas ? cas : "");

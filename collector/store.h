@@ -93,6 +93,9 @@ struct dise_pruned_route {
 	char *tool, *cas_path;            /* of that version */
 	char sha256[65];
 	int canary_pct;                   /* 0: a plain route; else a canary rollout's weight (collector/canary.h) */
+	/* a regenerated version rolled out over this plain route: its canary arm runs that version (else 0) */
+	int64_t canary_version;
+	char canary_sha256[65];
 };
 /*
  * The files that ran as a pruned version with the version to run instead:

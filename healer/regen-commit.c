@@ -18,6 +18,7 @@
 
 #include "regen-internal.h"
 #include "regen.h"
+#include "canary.h"
 #include "resolve.h"
 
 /*
@@ -44,6 +45,20 @@ static int new_version(dise_store *st, const char *tool, const char *sha, const 
 	if (r == 0)
 		r = dise_store_parent_add(st, *ret, pruned);
 	return r;
+}
+
+/*
+ * Routes tool's runs to the regenerated version (the place it happens):
+ * through a canary rollout when the tool's canary policy asks for one
+ * (stable: the healthy ancestor the route runs now), else at once.
+ * 0 or -errno. In a transaction.
+ */
+static int route_regenerated(dise_store *st, const struct dise_tool_policy *p, const char *tool, int64_t ancestor,
+			     int64_t version, int64_t wall_ns)
+{
+	int r = dise_canary_regenerated(st, p ? &p->canary : NULL, tool, ancestor, version, wall_ns);
+
+	return r != 0 ? (r < 0 ? r : 0) : dise_store_route_set(st, tool, version, wall_ns);
 }
 
 /* The candidate at g->cand into the CAS: its sha and copy's path. 0 or -errno. */
@@ -110,7 +125,7 @@ int dise__regen_conclude(struct rg *g)
 	if (r == 0 && accepted && !strcmp(g->verdict, DISE_MUT_ROUTED)) {
 		r = new_version(g->c.st, g->c.tool, sha, cas, g->ancestor, g->pruned, (int64_t)g->len, &version);
 		if (r == 0)
-			r = dise_store_route_set(g->c.st, g->c.tool, version, now);
+			r = route_regenerated(g->c.st, g->p, g->c.tool, g->ancestor, version, now);
 		if (r == -EEXIST) {
 			snprintf(g->why, sizeof(g->why), "the candidate's content is a version of the tool already: not routed");
 			g->verdict = DISE_MUT_SKIPPED;
@@ -145,7 +160,8 @@ int dise__regen_conclude(struct rg *g)
 	return r < 0 ? r : accepted;
 }
 
-int dise_regen_approve(dise_store *st, int64_t id, const char *who, char *why, size_t size)
+int dise_regen_approve(dise_store *st, const struct dise_config *cfg, int64_t id, const char *who, char *why,
+		       size_t size)
 {
 	struct dise_proposal p;
 	struct dise__ctx c = { st, 0, 0, "", dise__now_ns(CLOCK_MONOTONIC) };
@@ -163,7 +179,7 @@ int dise_regen_approve(dise_store *st, int64_t id, const char *who, char *why, s
 	if (r == 0 && (r = dise_store_begin(st)) == 0) {
 		r = new_version(st, p.tool, sha, p.cas_path, p.ancestor, p.pruned, 0, &version);
 		if (r == 0)
-			r = dise_store_route_set(st, p.tool, version, now);
+			r = route_regenerated(st, cfg ? dise_config_tool(cfg, p.tool) : NULL, p.tool, p.ancestor, version, now);
 		if (r == 0)
 			r = dise_store_mutation_verdict(st, id, DISE_MUT_APPROVED, version, who);
 		if (r == 0)

@@ -33,8 +33,13 @@ int dise_regen_after_heal(dise_store *st, const struct dise_config *cfg, int64_t
 int dise_regenerate(dise_store *st, const struct dise_config *cfg, const char *tool, int64_t pruned, char *why,
 		    size_t size);
 
-/* `dise approve ID`: the proposal becomes a regenerated version, routed to. 0, -ENOENT (no such proposal), -errno. */
-int dise_regen_approve(dise_store *st, int64_t id, const char *who, char *why, size_t size);
+/*
+ * `dise approve ID`: the proposal becomes a regenerated version, routed to
+ * (through a canary rollout when cfg's policy of the tool has one). 0,
+ * -ENOENT (no such proposal), -errno.
+ */
+int dise_regen_approve(dise_store *st, const struct dise_config *cfg, int64_t id, const char *who, char *why,
+		       size_t size);
 /* `dise reject ID --why W`: the proposal refused; its diff is never proposed again. 0, -ENOENT, -errno. */
 int dise_regen_reject(dise_store *st, int64_t id, const char *who, const char *reason);
 

@@ -35,6 +35,103 @@ uint64_t dise_route_key(const struct dise_file_id *from)
 	return route_hash(from);
 }
 
+/* An entry's check word: nonzero, bit 0 the arm, the rest a mix of key and pid (a torn entry fails it). */
+static uint32_t arm_word(uint64_t key, uint32_t pid, int arm)
+{
+	uint64_t z = key ^ ((uint64_t)pid << 17) ^ 0x61726d7461626c65ull; /* "armtable" */
+	uint32_t w;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	z ^= z >> 31;
+	w = ((uint32_t)(z >> 32) & ~1u) | (arm ? 1u : 0u);
+	return (w & ~1u) ? w : w | 2u;
+}
+
+static struct dise_arm_entry *arm_table(const dise_ring *r)
+{
+	return (struct dise_arm_entry *)((char *)r->hdr + sizeof(struct dise_ring_header));
+}
+
+/* pid's entry (1, its key and arm), or 0: read as a seqlock reads, the check word before and after */
+static int arm_read(struct dise_arm_entry *e, uint32_t pid, uint64_t *ret_key, int *ret_arm)
+{
+	uint32_t w = atomic_load_explicit(&e->word, memory_order_acquire), p;
+	uint64_t key;
+
+	if (!w)
+		return 0;
+	key = atomic_load_explicit(&e->key, memory_order_relaxed);
+	p = atomic_load_explicit(&e->pid, memory_order_relaxed);
+	atomic_thread_fence(memory_order_acquire);
+	if (atomic_load_explicit(&e->word, memory_order_relaxed) != w || p != pid || !key ||
+	    w != arm_word(key, p, (int)(w & 1)))
+		return 0;
+	*ret_key = key;
+	*ret_arm = (int)(w & 1);
+	return 1;
+}
+
+int dise_arm_get(const dise_ring *r, uint32_t pid, uint64_t *ret_key, int *ret_arm)
+{
+	struct dise_arm_entry *t;
+	uint32_t k;
+
+	if (!r->hdr || !pid)
+		return 0;
+	t = arm_table(r);
+	for (k = 0; k < DISE_ARM_PROBE; k++)
+		if (arm_read(&t[(pid + k) % DISE_ARMS], pid, ret_key, ret_arm))
+			return 1;
+	return 0;
+}
+
+void dise_arm_put(const dise_ring *r, uint32_t pid, uint64_t key, int arm)
+{
+	struct dise_arm_entry *t, *e = NULL;
+	uint32_t k;
+
+	if (!r->hdr || !r->writable || !pid || !key)
+		return;
+	t = arm_table(r);
+	/* pid's own entry, else the first empty one, else its home (overwritten: that process draws again) */
+	for (k = 0; k < DISE_ARM_PROBE; k++) {
+		struct dise_arm_entry *x = &t[(pid + k) % DISE_ARMS];
+
+		if (atomic_load_explicit(&x->pid, memory_order_relaxed) == pid) {
+			e = x;
+			break;
+		}
+		if (!e && !atomic_load_explicit(&x->word, memory_order_relaxed))
+			e = x;
+	}
+	if (!e)
+		e = &t[pid % DISE_ARMS];
+	atomic_store_explicit(&e->word, 0, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&e->key, key, memory_order_relaxed);
+	atomic_store_explicit(&e->pid, pid, memory_order_relaxed);
+	atomic_store_explicit(&e->word, arm_word(key, pid, arm), memory_order_release);
+}
+
+void dise_arm_clear(const dise_ring *r, uint32_t pid)
+{
+	struct dise_arm_entry *t;
+	uint32_t k;
+
+	if (!r->hdr || !r->writable || !pid)
+		return;
+	t = arm_table(r);
+	for (k = 0; k < DISE_ARM_PROBE; k++) {
+		struct dise_arm_entry *x = &t[(pid + k) % DISE_ARMS];
+		uint32_t w = atomic_load_explicit(&x->word, memory_order_relaxed);
+
+		/* only an entry still ours: a CAS, so that another pid's entry written meanwhile stays */
+		if (w && atomic_load_explicit(&x->pid, memory_order_relaxed) == pid)
+			atomic_compare_exchange_strong(&x->word, &w, 0);
+	}
+}
+
 static int same_id(const struct dise_file_id *a, const struct dise_file_id *b)
 {
 	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns;
@@ -94,7 +191,10 @@ int dise_routes_write(const char *path, const struct dise_route_in *e, size_t n)
 			uint64_t s = route_hash(&e[i].from);
 			size_t len = strlen(e[i].target);
 
-			if (e[i].target[0] != '/' || len == 0 || len >= 4096 || e[i].canary_pct > 99) {
+			size_t clen = e[i].canary_target ? strlen(e[i].canary_target) : 0;
+
+			if (e[i].target[0] != '/' || len == 0 || len >= 4096 || e[i].canary_pct > 99 ||
+			    (e[i].canary_target && (e[i].canary_target[0] != '/' || clen >= 4096 || !e[i].canary_pct))) {
 				free(b);
 				return -EINVAL;
 			}
@@ -111,6 +211,13 @@ int dise_routes_write(const char *path, const struct dise_route_in *e, size_t n)
 				x->flags = e[i].flags;
 				x->canary_pct = e[i].canary_pct;
 				off += len + 1;
+				if (clen) {
+					x->canary_len = (uint32_t)clen;
+					x->canary_to = e[i].canary_to;
+					x->canary_ctime_ns = e[i].canary_ctime_ns;
+					x->canary_off = off;
+					off += clen + 1;
+				}
 				break;
 			}
 			if (k == DISE_ROUTE_PROBE)
@@ -138,8 +245,11 @@ int dise_routes_write(const char *path, const struct dise_route_in *e, size_t n)
 	r = write_all(fd, &h, sizeof(h));
 	if (r == 0)
 		r = write_all(fd, b, (size_t)nb * sizeof(*b));
-	for (i = 0; r == 0 && i < n; i++)
+	for (i = 0; r == 0 && i < n; i++) {
 		r = write_all(fd, e[i].target, strlen(e[i].target) + 1);
+		if (r == 0 && e[i].canary_target)
+			r = write_all(fd, e[i].canary_target, strlen(e[i].canary_target) + 1);
+	}
 	free(b);
 	if (r == 0 && fchmod(fd, 0600) < 0)
 		r = -errno;
@@ -162,70 +272,108 @@ static int pread_all(int fd, void *p, size_t n, uint64_t off)
 	return r == (ssize_t)n ? 0 : -EBADMSG;
 }
 
-int dise_routes_lookup(const char *path, uint32_t owner, const struct dise_file_id *id, char *out, size_t size,
-		       struct dise_file_id *ret_to, int64_t *ret_ctime_ns, uint32_t *ret_flags, uint32_t *ret_canary_pct)
+/* One path of the strings into out: len bytes at off, NUL-terminated, absolute, no NUL inside. 0 or -EBADMSG. */
+static int read_target(int fd, uint64_t strings, uint64_t strings_len, uint64_t off, uint32_t len, char *out,
+		       size_t size)
 {
-	struct dise_routes_header h;
+	if ((uint64_t)len + 1 > size || off > strings_len || len + 1 > strings_len - off ||
+	    pread_all(fd, out, (size_t)len + 1, strings + off) < 0 || out[len] != '\0' || out[0] != '/' ||
+	    memchr(out, '\0', len))
+		return -EBADMSG;
+	return 0;
+}
+
+/*
+ * id's entry of the table at path (1, the open table in *ret_fd to close,
+ * its header and the entry), 0 when none, or -errno. Every value bounded.
+ */
+static int find_entry(const char *path, uint32_t owner, const struct dise_file_id *id, int *ret_fd,
+		      struct dise_routes_header *h, struct dise_route_entry *ret)
+{
 	struct dise_route_entry b[DISE_ROUTE_PROBE];
 	struct stat st;
-	uint64_t s, strings;
+	uint64_t s, first;
 	uint32_t k;
-	int fd, r = 0;
+	int fd;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_uid != owner && st.st_uid != 0) ||
 	    (st.st_mode & 022)) {
-		r = -EPERM;
-		goto out;
+		close(fd);
+		return -EPERM;
 	}
-	if (pread_all(fd, &h, sizeof(h), 0) < 0 || h.magic != DISE_ROUTES_MAGIC || h.version != DISE_ROUTES_VERSION ||
-	    h.nbuckets < DISE_ROUTE_PROBE || h.nbuckets > DISE_ROUTES_MAX_BUCKETS || (h.nbuckets & (h.nbuckets - 1))) {
-		r = -EBADMSG;
-		goto out;
-	}
-	strings = sizeof(h) + (uint64_t)h.nbuckets * sizeof(struct dise_route_entry);
-	s = route_hash(id) & (h.nbuckets - 1);
+	if (pread_all(fd, h, sizeof(*h), 0) < 0 || h->magic != DISE_ROUTES_MAGIC || h->version != DISE_ROUTES_VERSION ||
+	    h->nbuckets < DISE_ROUTE_PROBE || h->nbuckets > DISE_ROUTES_MAX_BUCKETS || (h->nbuckets & (h->nbuckets - 1)))
+		goto bad;
+	s = route_hash(id) & (h->nbuckets - 1);
 	/* the probe window, possibly wrapping: read it in up to two pieces */
-	{
-		uint64_t first = h.nbuckets - s < DISE_ROUTE_PROBE ? h.nbuckets - s : DISE_ROUTE_PROBE;
-
-		if (pread_all(fd, b, first * sizeof(b[0]), sizeof(h) + s * sizeof(b[0])) < 0 ||
-		    (first < DISE_ROUTE_PROBE &&
-		     pread_all(fd, b + first, (DISE_ROUTE_PROBE - first) * sizeof(b[0]), sizeof(h)) < 0)) {
-			r = -EBADMSG;
-			goto out;
-		}
-	}
-	for (k = 0; k < DISE_ROUTE_PROBE; k++) {
-		if (!b[k].target_len)
-			break;
+	first = h->nbuckets - s < DISE_ROUTE_PROBE ? h->nbuckets - s : DISE_ROUTE_PROBE;
+	if (pread_all(fd, b, first * sizeof(b[0]), sizeof(*h) + s * sizeof(b[0])) < 0 ||
+	    (first < DISE_ROUTE_PROBE && pread_all(fd, b + first, (DISE_ROUTE_PROBE - first) * sizeof(b[0]), sizeof(*h)) < 0))
+		goto bad;
+	for (k = 0; k < DISE_ROUTE_PROBE && b[k].target_len; k++) {
 		if (!same_id(&b[k].from, id))
 			continue;
-		if ((uint64_t)b[k].target_len + 1 > size || b[k].target_off > h.strings_len || b[k].canary_pct > 99 ||
-		    b[k].target_len + 1 > h.strings_len - b[k].target_off) {
-			r = -EBADMSG;
-			goto out;
-		}
-		if (pread_all(fd, out, (size_t)b[k].target_len + 1, strings + b[k].target_off) < 0 ||
-		    out[b[k].target_len] != '\0' || out[0] != '/' || memchr(out, '\0', b[k].target_len)) {
-			r = -EBADMSG;
-			goto out;
-		}
-		*ret_to = b[k].to;
-		if (ret_ctime_ns)
-			*ret_ctime_ns = b[k].to_ctime_ns;
-		if (ret_flags)
-			*ret_flags = b[k].flags;
-		if (ret_canary_pct)
-			*ret_canary_pct = b[k].canary_pct;
-		r = 1;
-		break;
+		if (b[k].canary_pct > 99 || (b[k].canary_len && !b[k].canary_pct))
+			goto bad;
+		*ret = b[k];
+		*ret_fd = fd;
+		return 1;
 	}
-out:
 	close(fd);
-	return r;
+	return 0;
+bad:
+	close(fd);
+	return -EBADMSG;
+}
+
+int dise_routes_lookup(const char *path, uint32_t owner, const struct dise_file_id *id, char *out, size_t size,
+		       struct dise_file_id *ret_to, int64_t *ret_ctime_ns, uint32_t *ret_flags, uint32_t *ret_canary_pct)
+{
+	struct dise_routes_header h;
+	struct dise_route_entry e;
+	int fd, r = find_entry(path, owner, id, &fd, &h, &e);
+
+	if (r <= 0)
+		return r;
+	r = read_target(fd, sizeof(h) + (uint64_t)h.nbuckets * sizeof(e), h.strings_len, e.target_off, e.target_len, out,
+			size);
+	close(fd);
+	if (r < 0)
+		return r;
+	*ret_to = e.to;
+	if (ret_ctime_ns)
+		*ret_ctime_ns = e.to_ctime_ns;
+	if (ret_flags)
+		*ret_flags = e.flags;
+	if (ret_canary_pct)
+		*ret_canary_pct = e.canary_pct;
+	return 1;
+}
+
+int dise_routes_canary(const char *path, uint32_t owner, const struct dise_file_id *id, char *out, size_t size,
+		       struct dise_file_id *ret_to, int64_t *ret_ctime_ns)
+{
+	struct dise_routes_header h;
+	struct dise_route_entry e;
+	int fd, r = find_entry(path, owner, id, &fd, &h, &e);
+
+	if (r <= 0)
+		return r;
+	if (!e.canary_len) {
+		close(fd);
+		return 0;
+	}
+	r = read_target(fd, sizeof(h) + (uint64_t)h.nbuckets * sizeof(e), h.strings_len, e.canary_off, e.canary_len, out,
+			size);
+	close(fd);
+	if (r < 0)
+		return r;
+	*ret_to = e.canary_to;
+	*ret_ctime_ns = e.canary_ctime_ns;
+	return 1;
 }
 
 int dise_routes_target_ok(const char *path, const struct dise_file_id *want, int64_t want_ctime, uint32_t owner)

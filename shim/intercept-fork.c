@@ -31,6 +31,8 @@ static void child(void)
 	S->start_wall_ns = dise__clock_ns(CLOCK_REALTIME);
 	atomic_store(&S->exited, 0);
 	atomic_store(&S->threaded, 0); /* a fork child has one thread */
+	if (S->arm_key) /* the arm of a canary rollout: for what this child executes or spawns */
+		dise_arm_put(&S->ring, S->pid, S->arm_key, S->arm);
 	dise__signals_after_fork();
 	dise__record_start(DISE_START_FORK); /* leaves errno alone (rawsys.h): no errno page touched */
 }

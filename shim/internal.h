@@ -49,6 +49,8 @@ struct dise_shim {
 	const char *ring_env; /* the "DISE_RING=..." entry of the initial environment, if any */
 	char **envp0;         /* the environment the process started with (child-env.c compares with it) */
 	atomic_int script_redirect; /* a routed script: opens of its path open the copy (intercept-open.c) */
+	uint64_t arm_key;     /* the route whose canary arm this process (or what it came from) took; 0: none */
+	int arm;              /* 1 the canary, 0 the stable: the arm table keeps it for what it executes and spawns */
 	/*
 	 * Last: the ring's path at init, then the cwd START records (init and
 	 * a fork child's handler: one thread each). Only the bytes written are

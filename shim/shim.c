@@ -219,6 +219,8 @@ void dise__record_exit(int status, unsigned how)
 	}
 	if (dise_ring_put(&dise__shim.ring, &e, sizeof(e)) == 0)
 		dise_ring_notify(&dise__shim.ring);
+	if (dise__shim.arm_key) /* its arm ends with it (an exec keeps it: no EXIT there) */
+		dise_arm_clear(&dise__shim.ring, dise__shim.pid);
 }
 
 /* The absolute path of this library, for LD_PRELOAD in children. */
@@ -355,30 +357,75 @@ static int redirectable(const char *target)
  * The arm of a weighted route (a canary rollout) this process takes: 1 the
  * canary (its own file), 0 the stable target. An exec chain keeps the arm
  * its first process took, so a wrapper and its child never mix versions:
- * DISE_ARM=<route key>:c|s, put in this process's environment, goes on to
- * what it executes. A DISE_ARM naming another route is replaced.
+ * the arm goes with the shim's state to a fork child, and through the
+ * ring's arm table (ring.h) to what this process executes (its own pid)
+ * and spawns (whose parent it is), never through the environment, which
+ * the program sees. An arm of another route is replaced.
  */
 static int take_arm(const struct dise_file_id *from, uint32_t canary_pct)
 {
-	static char env[sizeof("DISE_ARM=") + 16 + 2];
-	static const char hex[] = "0123456789abcdef";
+	struct dise_shim *S = &dise__shim;
 	uint64_t key = dise_route_key(from);
-	const char *e = getenv("DISE_ARM");
-	char want[16];
-	int i, canary;
 
-	for (i = 0; i < 16; i++)
-		want[i] = hex[(key >> (60 - 4 * i)) & 15];
-	if (e && strlen(e) == 18 && memcmp(e, want, 16) == 0 && e[16] == ':' && (e[17] == 'c' || e[17] == 's'))
-		return e[17] == 'c';
-	canary = dise_route_arm(key, dise__shim.pid, dise__shim.run_start_ns, canary_pct);
-	memcpy(env, "DISE_ARM=", 9);
-	memcpy(env + 9, want, 16);
-	env[25] = ':';
-	env[26] = canary ? 'c' : 's';
-	env[27] = '\0';
-	putenv(env);
-	return canary;
+	if (S->arm_key == key)
+		return S->arm;
+	S->arm_key = key;
+	S->arm = dise_route_arm(key, S->pid, S->run_start_ns, canary_pct);
+	dise_arm_put(&S->ring, S->pid, key, S->arm);
+	return S->arm;
+}
+
+/*
+ * At start, while routes exist: the arm this process inherits, left in the
+ * arm table by its own pid's previous image (an exec) or by its parent (a
+ * posix_spawn, a vfork: no shim state of the parent came along). One from
+ * the parent is left under our pid too, for what we execute and spawn.
+ * The parent's pid is the one START records (asked here instead).
+ */
+static void inherit_arm(void)
+{
+	struct dise_shim *S = &dise__shim;
+	uint64_t key;
+	int arm;
+
+	if (dise_arm_get(&S->ring, S->pid, &key, &arm)) {
+		S->arm_key = key;
+		S->arm = arm;
+		return;
+	}
+	if (!S->ppid)
+		S->ppid = (uint32_t)dise_sys0(SYS_getppid);
+	if (dise_arm_get(&S->ring, S->ppid, &key, &arm)) {
+		S->arm_key = key;
+		S->arm = arm;
+		dise_arm_put(&S->ring, S->pid, key, arm);
+	}
+}
+
+/*
+ * The canary arm of a route whose canary is another file (a regenerated
+ * version rolled out over a pruned one's route): 1 with that file in
+ * target and *to when it may run, checked as the stable target is (a
+ * refused one: the stable target runs, the other version the route
+ * allows); 0 when the canary is this file itself.
+ */
+static int canary_target(const char *rpath, uint32_t owner, char *target, size_t size, struct dise_file_id *to)
+{
+	char canary[DISE_PATH_MAX];
+	struct dise_file_id cid, again;
+	int64_t cctime = 0;
+
+	if (dise_routes_canary(rpath, owner, &dise__shim.script_id, canary, sizeof(canary), &cid, &cctime) != 1)
+		return 0;
+	if (strlen(canary) < size && safe_target(canary, &cid, cctime, owner) &&
+	    /* size 0: only whether the canary is routed itself (one hop at most) */
+	    dise_routes_lookup(rpath, owner, &cid, target, 0, &again, NULL, NULL, NULL) == 0) {
+		memcpy(target, canary, strlen(canary) + 1);
+		*to = cid;
+	} else {
+		dise__debug("canary target refused: the stable target runs", 0);
+	}
+	return 1;
 }
 
 /*
@@ -404,7 +451,7 @@ static int route_find(const char *ring_path, char *target, size_t size, struct d
 	}
 	if (dise_routes_lookup(rpath, owner, ret_to, again, sizeof(again), &tid2, NULL, NULL, NULL) != 0)
 		return 0; /* a route to a routed version: a loop, or a table gone wrong */
-	if (canary_pct && take_arm(&S->script_id, canary_pct))
+	if (canary_pct && take_arm(&S->script_id, canary_pct) && !canary_target(rpath, owner, target, size, ret_to))
 		return 0; /* the canary arm: this file runs */
 	if (!S->argv || !S->argv[0] || (*ret_k = script_argv_index()) < 0)
 		return 0;
@@ -508,11 +555,15 @@ static void init(int argc, char **argv)
 		S->start_flags |= DISE_START_NO_SCRIPT | DISE_START_NO_EXE;
 	}
 
-	if (!(S->start_flags & DISE_START_NO_SCRIPT) &&
-	    atomic_load_explicit(&S->ring.hdr->nroutes, memory_order_acquire))
-		start_routed(path);
-	else
+	if (atomic_load_explicit(&S->ring.hdr->nroutes, memory_order_acquire)) {
+		inherit_arm();
+		if (!(S->start_flags & DISE_START_NO_SCRIPT))
+			start_routed(path);
+		else
+			dise__record_start(0);
+	} else {
 		dise__record_start(0);
+	}
 	dise__signals_init();
 	dise__fork_init();
 	dise__threads_init();

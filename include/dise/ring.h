@@ -55,7 +55,7 @@
 #include "event.h"
 
 #define DISE_RING_MAGIC UINT64_C(0x474e495245534944) /* "DISERING" */
-#define DISE_RING_LAYOUT_VERSION 4u /* 4: the route table left the ring for its own file */
+#define DISE_RING_LAYOUT_VERSION 5u /* 5: the arm table after the header (dise_arm_put); 4: the route table left the ring */
 #define DISE_RING_HEADER_SIZE 4096u
 #define DISE_SLOT_SIZE 128u
 #define DISE_SLOT_HDR 16u
@@ -114,6 +114,32 @@ _Static_assert(sizeof(struct dise_ring_shard) == 128, "ring shard layout");
 _Static_assert(sizeof(struct dise_ring_header) == 128 + 128 * DISE_RING_MAX_SHARDS, "ring header layout");
 _Static_assert(sizeof(struct dise_ring_header) <= DISE_RING_HEADER_SIZE, "ring header fits its page");
 _Static_assert(sizeof(struct dise_slot) == DISE_SLOT_SIZE, "slot layout");
+
+/*
+ * The arm table: in the header page after the header, where a process of a
+ * canary rollout leaves the arm it took (the route's key and 0 stable / 1
+ * canary) under its pid, so that what it executes (the same pid) and what
+ * it spawns (whose parent it is) take the same arm: a wrapper and the tool
+ * it runs never mix versions. Nothing in the program's environment.
+ *
+ * Untrusted like the rest of the ring: an entry names no file, only which
+ * of the two arms of a route whose key it holds; the route itself (both
+ * targets) comes from the route file. A torn or forged entry either fails
+ * its check word (ignored: the arm is drawn) or picks one of the two arms
+ * the route allows. An entry stays until its process exits (cleared) or is
+ * overwritten: a process killed by SIGKILL leaves its entry, which a later
+ * process of the same pid (or its child) may take: one of the two arms
+ * again. Lock-free; no system call. ring/routes.c.
+ */
+#define DISE_ARMS 112u       /* entries */
+#define DISE_ARM_PROBE 8u    /* an entry lives at pid % DISE_ARMS or one of the 7 after it */
+struct dise_arm_entry {
+	_Atomic uint64_t key;  /* dise_route_key() of the route */
+	_Atomic uint32_t pid;
+	_Atomic uint32_t word; /* 0: empty; else dise_arm_word(): a check of key and pid, bit 0 the arm */
+};
+_Static_assert(sizeof(struct dise_ring_header) + DISE_ARMS * sizeof(struct dise_arm_entry) <= DISE_RING_HEADER_SIZE,
+	       "the arm table fits the header page");
 
 /* A mapping of the ring. Geometry fields are private copies, never re-read. */
 typedef struct dise_ring {
@@ -384,7 +410,7 @@ uint64_t dise_ring_reader_epoch(const dise_ring_reader *rd);
  * fits); an entry with target_len 0 is empty.
  */
 #define DISE_ROUTES_MAGIC UINT64_C(0x5345545554524444) /* "DDRTUTES" */
-#define DISE_ROUTES_VERSION 3u /* 3: weighted routes (canary_pct); a reader of another version routes nothing */
+#define DISE_ROUTES_VERSION 4u /* 4: a canary target (regenerated versions); 3: weighted routes; another version routes nothing */
 #define DISE_ROUTE_PROBE 8u
 #define DISE_ROUTES_MAX_BUCKETS (1u << 24)
 
@@ -411,7 +437,16 @@ struct dise_route_entry {
 	 * target (dise_route_arm). A value above 99 is corrupt: no route.
 	 */
 	uint32_t canary_pct;
-	uint32_t reserved;
+	/*
+	 * canary_len 0: the canary arm runs `from` itself (a deploy's canary).
+	 * Else the canary arm runs this target instead (a regenerated version
+	 * rolled out over the route of a pruned one: neither arm runs `from`),
+	 * checked as the stable target is, with its own identity and ctime.
+	 */
+	uint32_t canary_len;
+	struct dise_file_id canary_to;
+	int64_t canary_ctime_ns;
+	uint64_t canary_off; /* in the strings */
 };
 
 enum {
@@ -424,6 +459,9 @@ struct dise_route_in {
 	const char *target; /* absolute */
 	uint32_t flags;
 	uint32_t canary_pct; /* 0: plain; 1-99: see struct dise_route_entry */
+	const char *canary_target; /* NULL: the canary arm runs `from`; else absolute, with its identity: */
+	struct dise_file_id canary_to;
+	int64_t canary_ctime_ns;
 };
 
 /*
@@ -444,8 +482,18 @@ static inline int dise_route_arm(uint64_t key, uint32_t pid, uint64_t start_ns, 
 	return (uint32_t)(z % 100u) < canary_pct;
 }
 
-/* A route's key: a hash of its `from` identity (what DISE_ARM names, so that an exec chain keeps its arm). */
+/* A route's key: a hash of its `from` identity (what the arm table names, so that an exec chain keeps its arm). */
 uint64_t dise_route_key(const struct dise_file_id *from);
+
+/*
+ * The arm table (above): dise_arm_put leaves (key, arm) under pid (key 0:
+ * nothing); dise_arm_get finds pid's entry (1 with *ret_key and *ret_arm,
+ * 0 when none passes its check); dise_arm_clear empties pid's entry. On a
+ * writable mapping (put, clear); async-signal-safe, no system call.
+ */
+void dise_arm_put(const dise_ring *r, uint32_t pid, uint64_t key, int arm);
+int dise_arm_get(const dise_ring *r, uint32_t pid, uint64_t *ret_key, int *ret_arm);
+void dise_arm_clear(const dise_ring *r, uint32_t pid);
 
 /*
  * Whether the interpreter named base (a #! line's, without its directory)
@@ -485,6 +533,15 @@ int dise_routes_write(const char *path, const struct dise_route_in *e, size_t n)
  */
 int dise_routes_lookup(const char *path, uint32_t owner, const struct dise_file_id *id, char *out, size_t size,
 		       struct dise_file_id *ret_to, int64_t *ret_ctime_ns, uint32_t *ret_flags, uint32_t *ret_canary_pct);
+
+/*
+ * The canary target of id's weighted route (table at path, checked as
+ * dise_routes_lookup checks it): 1 with the target in out and its
+ * published identity and ctime, 0 when the canary arm runs id's file
+ * itself (or there is no such route), or -errno.
+ */
+int dise_routes_canary(const char *path, uint32_t owner, const struct dise_file_id *id, char *out, size_t size,
+		       struct dise_file_id *ret_to, int64_t *ret_ctime_ns);
 
 /*
  * Whether a route's target may be executed in place of the routed file: a

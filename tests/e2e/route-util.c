@@ -19,6 +19,7 @@
 
 #include "dise/ring.h"
 #include "route-util.h"
+#include "sandbox.h"
 
 void sh(const char *fmt, ...)
 {
@@ -147,3 +148,65 @@ int routed(struct fixture *f, const struct dise_file_id *id, char *out, size_t s
 	return r == 1;
 }
 
+
+int route_pct_of(struct fixture *f, const char *path)
+{
+	struct dise_file_id id, to;
+	char *rp = routes_file(f), out[4096];
+	uint32_t pct = 0;
+	int r;
+
+	file_id_of(path, &id);
+	r = dise_routes_lookup(rp, (uint32_t)geteuid(), &id, out, sizeof(out), &to, NULL, NULL, &pct);
+	free(rp);
+	return r == 1 ? (int)pct : -1;
+}
+
+char *watched_out(struct fixture *f, char *const argv[], int *status)
+{
+	struct run_result r;
+	char *out;
+
+	watched(f, argv, &r);
+	out = strdup(r.out ? r.out : "");
+	assert_non_null(out);
+	if (status)
+		*status = r.status;
+	run_result_free(&r);
+	return out;
+}
+
+void assert_prints(struct fixture *f, char *const argv[], int n, const char *want)
+{
+	struct run_result r;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		watched(f, argv, &r);
+		if (!r.out || strcmp(r.out, want))
+			fail_msg("run %d of %s printed '%s', not '%s'", i, argv[0], r.out ? r.out : "", want);
+		run_result_free(&r);
+	}
+}
+
+const char regen_v1_text[] = "#!/bin/sh\n"
+			     "# a tool\n"
+			     "case \"$1\" in\n"
+			     "greet)\n"
+			     "\techo \"hello $2\"\n"
+			     "\t;;\n"
+			     "version)\n"
+			     "\techo 1\n"
+			     "\t;;\n"
+			     "esac\n"
+			     "exit 0\n";
+
+void need_sandbox(void)
+{
+	char why[256];
+
+	if (dise_sandbox_check(why, sizeof(why)) < 0) {
+		print_message("skipped: %s\n", why);
+		skip();
+	}
+}

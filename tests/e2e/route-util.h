@@ -28,5 +28,15 @@ void deploy_and_heal(struct fixture *f, const char *tool, const char *path, cons
 char *routes_file(struct fixture *f);
 /* Is identity id routed in f's route file? The target into out. */
 int routed(struct fixture *f, const struct dise_file_id *id, char *out, size_t size);
+/* The route of the file now at path: -1 none, else its canary percent (0: every run to the target). */
+int route_pct_of(struct fixture *f, const char *path);
+/* argv run under the shim: its stdout (to free, "" when none); its wait status into *status when not NULL */
+char *watched_out(struct fixture *f, char *const argv[], int *status);
+/* argv run n times under the shim, each printing exactly want */
+void assert_prints(struct fixture *f, char *const argv[], int n, const char *want);
+/* The regeneration tests' v1: a #! script with greet and version (test-regen.c, test-canary-regen.c) */
+extern const char regen_v1_text[];
+/* Skips the test, with the reason, when bubblewrap cannot make a sandbox here. */
+void need_sandbox(void);
 
 #endif

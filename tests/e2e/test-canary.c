@@ -90,20 +90,6 @@ static void webhook_server(struct fixture *f, const char *posts, char **port)
 	free(portf);
 }
 
-/* The route of the file now at path: -1 none, else its canary percent (0: every run to the target). */
-static int route_pct(struct fixture *f, const char *path)
-{
-	struct dise_file_id id, to;
-	char *rp = routes_file(f), out[4096];
-	uint32_t pct = 0;
-	int r;
-
-	file_id_of(path, &id);
-	r = dise_routes_lookup(rp, (uint32_t)geteuid(), &id, out, sizeof(out), &to, NULL, NULL, &pct);
-	free(rp);
-	return r == 1 ? (int)pct : -1;
-}
-
 /* path's file run once under the shim: its stdout into out (empty when it crashed) */
 static void run_tool(struct fixture *f, const char *path, const char *arg, char *out, size_t size)
 {
@@ -249,11 +235,11 @@ static void test_split_chain_restart(void **state)
 	/* no promotion by analysis here: the steps are the CLI's */
 	start_with_policy(f, path, "{\"on_deploy\": true, \"steps\": [5, 50, 100], \"min_runs\": 100000000}");
 	deploy(f, path, "canaryprog-canary");
-	assert_true(wait_for(route_pct(f, path) == 5, WAIT_MS));
+	assert_true(wait_for(route_pct_of(f, path) == 5, WAIT_MS));
 	assert_split(f, path, 5);
 
 	canary_cli(f, "promote", path);
-	assert_true(wait_for(route_pct(f, path) == 50, WAIT_MS));
+	assert_true(wait_for(route_pct_of(f, path) == 50, WAIT_MS));
 	assert_split(f, path, 50);
 
 	/* the exec chain: a wrapper and the run it executes take the same arm (both arms are seen) */
@@ -285,11 +271,11 @@ static void test_split_chain_restart(void **state)
 		free(rp);
 	}
 	collector_start(f, "--foreground", NULL, NULL);
-	assert_true(wait_for(route_pct(f, path) == 50, WAIT_MS));
+	assert_true(wait_for(route_pct_of(f, path) == 50, WAIT_MS));
 	assert_int_equal(db_count(f, "SELECT step FROM canaries WHERE state = 'running'"), 1);
 
 	canary_cli(f, "promote", path);
-	assert_true(wait_for(route_pct(f, path) == -1, WAIT_MS));
+	assert_true(wait_for(route_pct_of(f, path) == -1, WAIT_MS));
 	assert_int_equal(db_count(f, "SELECT count(*) FROM canaries WHERE state = 'promoted' AND weight = 100"), 1);
 	assert_int_equal(split(f, path, "canary\n", 20), 20);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE step = 'canary_step'"), 1);
@@ -311,9 +297,9 @@ static void test_promoted_through_steps(void **state)
 			  "{\"on_deploy\": true, \"steps\": [5, 50, 100], \"min_runs\": 5, \"min_seconds\": 0, "
 			  "\"max_slowdown\": 1000}");
 	deploy(f, path, "canaryprog-canary");
-	assert_true(wait_for(route_pct(f, path) == 5, WAIT_MS));
+	assert_true(wait_for(route_pct_of(f, path) == 5, WAIT_MS));
 	/* runs until the analysis promoted it twice: a bounded number (5 canary runs at 5% then at 50%) */
-	for (i = 0; i < 5000 && route_pct(f, path) != -1; i++)
+	for (i = 0; i < 5000 && route_pct_of(f, path) != -1; i++)
 		run_tool(f, path, NULL, out, sizeof(out));
 	if (!wait_for(db_try_count(f, "SELECT count(*) FROM canaries WHERE state = 'promoted'") == 1, WAIT_MS)) {
 		char *c[] = { (char *)bin_path("dise"), "canary", "--all", NULL };
@@ -324,7 +310,7 @@ static void test_promoted_through_steps(void **state)
 		run_result_free(&r);
 		fail();
 	}
-	assert_true(wait_for(route_pct(f, path) == -1, WAIT_MS));
+	assert_true(wait_for(route_pct_of(f, path) == -1, WAIT_MS));
 	assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE step = 'canary_step'"), 1);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE step = 'canary_promote'"), 1);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE health = 'pruned'"), 0);
@@ -351,13 +337,13 @@ static void test_abort_on_first_unknown_crash(void **state)
 			     port) > 0);
 	start_with(f, path, "{\"on_deploy\": true, \"min_runs\": 100000000}", hook);
 	deploy(f, path, "canaryprog-crashy");
-	assert_true(wait_for(route_pct(f, path) == 5, WAIT_MS));
+	assert_true(wait_for(route_pct_of(f, path) == 5, WAIT_MS));
 	/* boom until a run takes the canary arm and crashes: the first crash of the canary */
 	do
 		run_tool(f, path, "boom", out, sizeof(out));
 	while (!strcmp(out, "stable\n"));
 	assert_string_equal(out, "");
-	assert_true(wait_for(route_pct(f, path) == 0, WAIT_MS));
+	assert_true(wait_for(route_pct_of(f, path) == 0, WAIT_MS));
 	assert_true(wait_for(db_try_count(f, "SELECT count(*) FROM versions WHERE health = 'pruned'") == 1, WAIT_MS));
 	assert_int_equal(db_count(f, "SELECT count(*) FROM canaries WHERE state = 'aborted' AND weight = 0 "
 				     "AND verdict LIKE '%crashed with signature%'"), 1);
@@ -465,15 +451,15 @@ static void test_parallel_runs_never_run_pruned(void **state)
 	assert_true(asprintf(&stop, "%s/stop", f->dir) > 0);
 	start_with_policy(f, path, "{\"on_deploy\": true, \"min_runs\": 100000000}");
 	deploy(f, path, "canaryprog-crashy");
-	assert_true(wait_for(route_pct(f, path) == 5, WAIT_MS));
+	assert_true(wait_for(route_pct_of(f, path) == 5, WAIT_MS));
 	spawn_runners(f, path, stop, kids, 20);
 	canary_cli(f, "promote", path);
-	assert_true(wait_for(route_pct(f, path) == 50, WAIT_MS));
+	assert_true(wait_for(route_pct_of(f, path) == 50, WAIT_MS));
 	do
 		run_tool(f, path, "boom", out, sizeof(out));
 	while (!strcmp(out, "stable\n"));
 	/* a longer deadline: a sanitized collector stores the runners' backlog first */
-	assert_true(wait_for(route_pct(f, path) == 0, 4 * WAIT_MS));
+	assert_true(wait_for(route_pct_of(f, path) == 0, 4 * WAIT_MS));
 	t_abort = wall_now();
 	sh("touch '%s'", stop);
 	reap_runners(kids);
@@ -511,7 +497,7 @@ static void patch32(const char *path, off_t off, uint32_t v)
 
 /*
  * The route table's format is versioned: a reader of another version (an
- * older shim reading v3, a newer table) routes nothing, never a wrong
+ * older shim reading v4, a newer table) routes nothing, never a wrong
  * route; a weight out of range is refused by the writer and by the reader.
  */
 static void test_route_format_versions(void **state)

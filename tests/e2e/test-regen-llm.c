@@ -77,16 +77,6 @@ static const char v2_text[] = "#!/bin/sh\n"
 static const char good_diff[] = "Here is the fix:\n```diff\n--- a/%s\n+++ b/%s\n@@ -7,4 +7,3 @@\n greet)\n"
 				" \techo \"hello $2\"\n-\tkill -SEGV $$\n \t;;\n```\n";
 
-static void need_sandbox(void)
-{
-	char why[256];
-
-	if (dise_sandbox_check(why, sizeof(why)) < 0) {
-		print_message("skipped: %s\n", why);
-		skip();
-	}
-}
-
 static void write_text(const char *path, const char *text)
 {
 	FILE *fp = fopen(path, "w");

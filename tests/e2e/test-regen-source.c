@@ -94,16 +94,6 @@ static const char v2_c[] = "#include <stdio.h>\n"
 
 #define GIT "git -c user.name=t -c user.email=t@t -c init.defaultBranch=main -C '%s' "
 
-static void need_sandbox(void)
-{
-	char why[256];
-
-	if (dise_sandbox_check(why, sizeof(why)) < 0) {
-		print_message("skipped: %s\n", why);
-		skip();
-	}
-}
-
 static void write_text(const char *path, const char *text)
 {
 	FILE *fp = fopen(path, "w");

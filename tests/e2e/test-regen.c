@@ -31,18 +31,6 @@
 #include "config.h"
 #include "sandbox.h"
 
-static const char v1_text[] = "#!/bin/sh\n"
-			      "# a tool\n"
-			      "case \"$1\" in\n"
-			      "greet)\n"
-			      "\techo \"hello $2\"\n"
-			      "\t;;\n"
-			      "version)\n"
-			      "\techo 1\n"
-			      "\t;;\n"
-			      "esac\n"
-			      "exit 0\n";
-
 /* v2: a feature (shout), a crash in greet, a new version string, a second feature (count) */
 static const char v2_text[] = "#!/bin/sh\n"
 			      "# a tool\n"
@@ -62,17 +50,6 @@ static const char v2_text[] = "#!/bin/sh\n"
 			      "\t;;\n"
 			      "esac\n"
 			      "exit 0\n";
-
-/* Skips the test, with the reason, when bubblewrap cannot make a sandbox here. */
-static void need_sandbox(void)
-{
-	char why[256];
-
-	if (dise_sandbox_check(why, sizeof(why)) < 0) {
-		print_message("skipped: %s\n", why);
-		skip();
-	}
-}
 
 static void write_config(struct fixture *f, const char *json)
 {
@@ -118,7 +95,7 @@ static void story(struct fixture *f, const char *tool, const char *v2, char **pa
 	char *argv[] = { NULL, "greet", "bob", NULL };
 
 	assert_true(asprintf(path, "%s/%s", f->dir, tool) > 0);
-	write_file(*path, 0755, v1_text);
+	write_file(*path, 0755, regen_v1_text);
 	argv[0] = *path;
 	deploy_and_heal(f, tool, *path, v2, 0755, argv);
 }
@@ -415,7 +392,7 @@ static void test_script_replay_refuses(void **state)
 
 	write_config(f, "{\"tools\": {\"sr\": {\"replay\": true}}}");
 	assert_true(asprintf(&path, "%s/sr", f->dir) > 0);
-	write_file(path, 0755, v1_text);
+	write_file(path, 0755, regen_v1_text);
 	tool_add(f, "sr", "v1", path, NULL);
 	write_file(path, 0755, v2_text);
 	tool_add(f, "sr", "v2", path, "v1");
