@@ -287,6 +287,30 @@ void read_ring(const char *path, struct rec_list *l)
 	dise_ring_reader_free(rd);
 }
 
+/*
+ * Maps a new ring of one shard at path into *ret, whose first slot a
+ * producer killed between reserve and commit left reserved for good (a
+ * hole: what a SIGKILLed child writing its START leaves).
+ */
+void ring_with_hole(const char *path, dise_ring *ret)
+{
+	pid_t pid;
+	int st;
+
+	assert_int_equal(dise_ring_map(path, DISE_RING_WRITE | DISE_RING_CREATE, 0, 1, ret), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dise_ring_resv v;
+
+		if (dise_ring_reserve(ret, 64, &v) == 0)
+			raise(SIGKILL);
+		_exit(1);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+}
+
 void rec_list_free(struct rec_list *l)
 {
 	size_t i;

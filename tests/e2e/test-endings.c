@@ -21,7 +21,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "dise/ring.h"
 #include "harness.h"
 
 /* Runs `sh -c script` with the shim preloaded (sh is the watched parent that reaps); returns its wait status. */
@@ -227,21 +226,8 @@ static void test_once_past_hole(void **state)
 	struct fixture *f = *state;
 	uint8_t rec[512];
 	dise_ring ring;
-	pid_t pid;
-	int st;
 
-	assert_int_equal(dise_ring_map(f->ring, DISE_RING_WRITE | DISE_RING_CREATE, 0, 1, &ring), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dise_ring_resv v;
-
-		if (dise_ring_reserve(&ring, 64, &v) == 0)
-			raise(SIGKILL);
-		_exit(1);
-	}
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	ring_with_hole(f->ring, &ring);
 	assert_int_equal(dise_ring_put(&ring, rec, (uint32_t)make_start(rec, 4242, 1000)), 0);
 	assert_int_equal(dise_ring_put(&ring, rec, (uint32_t)make_exit(rec, 4242, 1000, 0)), 0);
 	dise_ring_unmap(&ring);
