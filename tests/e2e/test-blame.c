@@ -537,8 +537,14 @@ static void test_slowdown_not_load(void **state)
 	load_cpu0(0);
 	collect(f);
 	v1 = version_id(f, t, 1), v2 = version_id(f, t, 2);
-	/* the load did make it look slower: what the wall time alone called a slowdown */
-	assert_true(median5(f, v2, "r.end_ns - r.start_ns") > 2 * median5(f, v1, "r.end_ns - r.start_ns"));
+	/*
+	 * The load did make it look slower: what the wall time alone calls a
+	 * slowdown (over the detector's 1.3 times). Not "twice": the suite's
+	 * other tests share CPU 0 with v1's runs too, and at load 25 five more
+	 * loops did not make v2 twice as slow (test_slowdown_not_load failed
+	 * here, plain and ASan, in one parallel suite run).
+	 */
+	assert_true(10 * median5(f, v2, "r.end_ns - r.start_ns") > 13 * median5(f, v1, "r.end_ns - r.start_ns"));
 	assert_untouched(f, t);
 
 	/*
@@ -556,7 +562,7 @@ static void test_slowdown_not_load(void **state)
 	load_cpu0(0);
 	collect(f);
 	v1 = version_id(f, s, 1), v2 = version_id(f, s, 2);
-	assert_true(median5(f, v2, "r.end_ns - r.start_ns") > 2 * median5(f, v1, "r.end_ns - r.start_ns"));
+	assert_true(10 * median5(f, v2, "r.end_ns - r.start_ns") > 13 * median5(f, v1, "r.end_ns - r.start_ns"));
 	{ /* its wait grew by more than 5 times its own CPU time: only the watched child says it is load */
 		const char *wait = "r.end_ns - r.start_ns - r.user_ns - r.sys_ns", *cpu = "r.user_ns + r.sys_ns";
 		int64_t more = median5(f, v2, wait) - median5(f, v1, wait);
