@@ -149,6 +149,24 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * --once, with nothing ready to read: done, unless slots are still reserved
+ * and not committed (a producer in flight, or one killed while it wrote: a
+ * hole). The reader goes past a hole only at its torn deadline (1 s); a
+ * --once that ended at it left what lies behind it for the next --once,
+ * which stopped there again: that run was never stored (a pool's worker
+ * SIGTERMed while it wrote its EXIT; test-endings). So it waits, for at
+ * most 3 s from the first such look (*until, 0 before it). Returns 1 when done.
+ */
+static int once_drained(const dise_ring *ring, uint64_t *until)
+{
+	if (ring_empty(ring))
+		return 1;
+	if (!*until)
+		*until = mono_ns() + 3000000000ull;
+	return mono_ns() >= *until;
+}
+
 static void nap(unsigned ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
@@ -834,7 +852,7 @@ int main(int argc, char **argv)
 		dise_store_free(st);
 		return 1;
 	}
-	uint64_t last_vanish = 0;
+	uint64_t last_vanish = 0, once_until = 0;
 	int64_t routes_fp = routes_fingerprint(st);
 
 	dise_ingest_set_stop(in, &stop);
@@ -904,8 +922,12 @@ int main(int argc, char **argv)
 				routes_fp = fp;
 			last_vanish = mono_ns();
 		}
-		if (once)
+		if (once && once_drained(&ra.wake, &once_until))
 			break;
+		if (once) {
+			dise_ingest_wait(in, 100); /* until it commits, or the reader's torn deadline passes */
+			continue;
+		}
 		/* nothing to read: sleep until a producer says it committed something (or a second passed) */
 		dise_ingest_wait(in, 1000);
 	}

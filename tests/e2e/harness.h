@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "decode.h"
+#include "dise/ring.h"
 
 struct run_result {
 	int status; /* as from waitpid */
@@ -38,6 +39,8 @@ struct rec_list {
 /* Reads and decodes every record of the ring at path (consuming), asserting none is malformed. */
 void read_ring(const char *path, struct rec_list *ret);
 void rec_list_free(struct rec_list *l);
+/* A new one-shard ring at path, mapped into *ret, with a hole (a slot reserved by a producer killed before its commit). */
+void ring_with_hole(const char *path, dise_ring *ret);
 /* Records of one pid, of one type (0: any type). */
 size_t count_recs(const struct rec_list *l, pid_t pid, unsigned type);
 const struct dise_record *find_rec(const struct rec_list *l, pid_t pid, unsigned type);

@@ -9,6 +9,7 @@
  * each run belongs to the content it ran.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <jansson.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -66,6 +67,40 @@ static int run_watched(struct fixture *f, const char *path, const char *a1, cons
 	}
 	free(pre);
 	return st;
+}
+
+/*
+ * Runs `path a1 a2` n times at once under the shim (each must exit 0): a
+ * sleeping program's n runs take the time of one, so that its sleeps can be
+ * long against what a loaded machine adds.
+ */
+static void run_watched_together(struct fixture *f, const char *path, const char *a1, const char *a2, int n)
+{
+	char *pre;
+	const char *env[3];
+	pid_t pids[16];
+	int i, st;
+
+	assert_true(n <= 16);
+	assert_true(asprintf(&pre, "LD_PRELOAD=%s", shim_path()) > 0);
+	env[0] = pre, env[1] = f->env_ring, env[2] = NULL;
+	for (i = 0; i < n; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			int null = open("/dev/null", O_RDWR);
+
+			dup2(null, 0), dup2(null, 1), dup2(null, 2);
+			execle(path, path, a1, a2, (char *)NULL, env);
+			_exit(127);
+		}
+		track_child(pids[i]);
+	}
+	for (i = 0; i < n; i++) {
+		assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	free(pre);
 }
 
 /* Starts `path wait` under the shim, waits until it says it runs, sends sig; returns its wait status. */
@@ -502,8 +537,14 @@ static void test_slowdown_not_load(void **state)
 	load_cpu0(0);
 	collect(f);
 	v1 = version_id(f, t, 1), v2 = version_id(f, t, 2);
-	/* the load did make it look slower: what the wall time alone called a slowdown */
-	assert_true(median5(f, v2, "r.end_ns - r.start_ns") > 2 * median5(f, v1, "r.end_ns - r.start_ns"));
+	/*
+	 * The load did make it look slower: what the wall time alone calls a
+	 * slowdown (over the detector's 1.3 times). Not "twice": the suite's
+	 * other tests share CPU 0 with v1's runs too, and at load 25 five more
+	 * loops did not make v2 twice as slow (test_slowdown_not_load failed
+	 * here, plain and ASan, in one parallel suite run).
+	 */
+	assert_true(10 * median5(f, v2, "r.end_ns - r.start_ns") > 13 * median5(f, v1, "r.end_ns - r.start_ns"));
 	assert_untouched(f, t);
 
 	/*
@@ -521,7 +562,7 @@ static void test_slowdown_not_load(void **state)
 	load_cpu0(0);
 	collect(f);
 	v1 = version_id(f, s, 1), v2 = version_id(f, s, 2);
-	assert_true(median5(f, v2, "r.end_ns - r.start_ns") > 2 * median5(f, v1, "r.end_ns - r.start_ns"));
+	assert_true(10 * median5(f, v2, "r.end_ns - r.start_ns") > 13 * median5(f, v1, "r.end_ns - r.start_ns"));
 	{ /* its wait grew by more than 5 times its own CPU time: only the watched child says it is load */
 		const char *wait = "r.end_ns - r.start_ns - r.user_ns - r.sys_ns", *cpu = "r.user_ns + r.sys_ns";
 		int64_t more = median5(f, v2, wait) - median5(f, v1, wait);
@@ -560,12 +601,19 @@ static void test_slowdown_vs_parent(void **state)
 	struct fixture *f = *state;
 	char *t = tool_path(f, "slow"), *g = tool_path(f, "grows");
 
-	/* long enough that a loaded machine's jitter (tens of ms) neither makes nor hides a 2x slowdown */
+	/*
+	 * Long enough that a loaded machine's jitter neither makes nor hides a
+	 * 2x slowdown, and that the wait's growth (500 ms) is over 10 times a
+	 * run's CPU time (the "longer waits" bar): a fresh process's start
+	 * under the shim measured 21-28 ms of CPU at load 14 (310 page faults),
+	 * over the 100 ms this test grew by before (it failed under ASan on a
+	 * loaded machine: no slowdown). The 5 runs of each side run at once.
+	 */
 	deploy("blamer-v1", t);
-	run_watched(f, t, "slower", "100", NULL, 5);
+	run_watched_together(f, t, "slower", "500", 5);
 	collect(f);
 	deploy("blamer-v2", t);
-	run_watched(f, t, "slower", "100", NULL, 5);
+	run_watched_together(f, t, "slower", "500", 5);
 	collect(f);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM failures WHERE detector = 'slowdown'"), 1);
 	assert_int_equal(versions_at(f, t, "health = 'pruned'"), 1);
@@ -573,11 +621,11 @@ static void test_slowdown_vs_parent(void **state)
 
 	/* one release, bigger inputs: 200 ms, then 300 ms; and its successor as fast as it on each */
 	deploy("blamer-v1", g);
-	run_watched(f, g, "slow", "200", NULL, 6);
-	run_watched(f, g, "slow", "300", NULL, 6);
+	run_watched_together(f, g, "slow", "200", 6);
+	run_watched_together(f, g, "slow", "300", 6);
 	collect(f);
 	deploy_same_code("blamer-v1", g);
-	run_watched(f, g, "slow", "300", NULL, 6);
+	run_watched_together(f, g, "slow", "300", 6);
 	collect(f);
 	assert_int_equal(runs_of(f, version_id(f, g, 2), "outcome = 'ok'"), 6);
 	assert_untouched(f, g);

@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -213,6 +214,27 @@ static void test_python_pool(void **state)
 	free(script);
 }
 
+/*
+ * A process killed between reserve and commit (a pool's worker SIGTERMed as
+ * it wrote a record) leaves a hole in its shard. dise-collectord --once
+ * stopped at it, and every --once after it too: the runs behind it were
+ * never stored (test_python_pool once counted 7 ok runs of 8). It goes past
+ * the hole at the reader's torn deadline, as the running collector does.
+ */
+static void test_once_past_hole(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t rec[512];
+	dise_ring ring;
+
+	ring_with_hole(f->ring, &ring);
+	assert_int_equal(dise_ring_put(&ring, rec, (uint32_t)make_start(rec, 4242, 1000)), 0);
+	assert_int_equal(dise_ring_put(&ring, rec, (uint32_t)make_exit(rec, 4242, 1000, 0)), 0);
+	dise_ring_unmap(&ring);
+	collect(f);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM runs WHERE pid = 4242 AND outcome = 'ok'"), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -220,6 +242,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_go_exit_status, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_reraise, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_python_pool, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_once_past_hole, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -779,6 +779,29 @@ static void test_setuid(void **state)
 	free(cmd);
 }
 
+/*
+ * A producer killed between reserve and commit (a child SIGKILLed at once,
+ * as reaper's) leaves a hole in its shard: read_ring goes on past it, as the
+ * collector does, and returns the records behind it (it stopped at the hole
+ * once, and test_wait_calls saw 1 REAP record of 11).
+ */
+static void test_read_ring_past_hole(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t rec[512];
+	struct rec_list l;
+	dise_ring ring;
+
+	ring_with_hole(f->ring, &ring);
+	assert_int_equal(dise_ring_put(&ring, rec, (uint32_t)make_start(rec, 4242, 1)), 0);
+	dise_ring_unmap(&ring);
+	read_ring(f->ring, &l);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.recs[0].type, DISE_REC_START);
+	assert_int_equal(l.recs[0].hdr.pid, 4242);
+	rec_list_free(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -799,6 +822,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ring_dump_json, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_setuid, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_wait_calls, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_read_ring_past_hole, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
