@@ -11,7 +11,7 @@
 #     it, its first crash aborts the rollout, and the count of runs that
 #     reached the bad build is said,
 #  6. heals a script forward: a regenerated version that keeps v2's features
-#     without its crash, routed (auto) or proposed and approved (suggest).
+#     without its crash, routed (auto) or proposed and approved (ask).
 # Everything lives in a temporary ring and DISE_HOME: nothing else is touched.
 set -eu
 cd "$(dirname "$0")/.."
@@ -135,7 +135,7 @@ echo "      regenerated v3 keeps the features (revert-hunks, validated in a bubb
 cat > "$DISE_HOME/dise.json" <<'EOF'
 { "tools": {
     "greeter":  { "test_command": "$DISE_CANDIDATE version > /dev/null", "regenerate": { "mode": "auto" } },
-    "greeter2": { "test_command": "$DISE_CANDIDATE version > /dev/null", "regenerate": { "mode": "suggest" } } } }
+    "greeter2": { "test_command": "$DISE_CANDIDATE version > /dev/null", "regenerate": { "mode": "ask" } } } }
 EOF
 greeter_v1='#!/bin/sh
 case "$1" in
@@ -183,7 +183,7 @@ drun "$work/bin/greeter" greet bob
 drun "$work/bin/greeter" shout world
 drun "$work/bin/greeter" count a b c
 echo
-echo "\$ dise heal greeter2         # mode suggest: proposed, not routed"
+echo "\$ dise heal greeter2         # mode ask: proposed, not routed, until approved"
 ./build/bin/dise heal greeter2
 echo "\$ dise proposals"
 ./build/bin/dise proposals

@@ -8,7 +8,7 @@
  *     writes ../../.bashrc is refused and a good one routed; the prompt
  *     keeps hostile argv and source text inside its delimited, bounded data
  *     blocks; the key reaches the endpoint and nothing else;
- *   - llm's refusals: an absolute path, a symlink, a binary patch, a 500,
+ *   - llm's refusals: an absolute path, a symlink, a binary patch, a 500, a 429,
  *     garbage JSON, a diff that does not apply, one whose replay still
  *     fails (and the same one again: not tried twice): each a failed try
  *     with its reason, nothing routed; an endpoint that never answers is
@@ -329,7 +329,7 @@ static void test_llm_refuses(void **state)
 	static const struct {
 		const char *reason;
 	} want[] = {
-		{ "%absolute path%" }, { "%old mode%" }, { "%GIT binary patch%" }, { "%HTTP status 500%" },
+		{ "%absolute path%" }, { "%old mode%" }, { "%GIT binary patch%" }, { "%HTTP status 500%" }, { "%HTTP status 429%" },
 		{ "%not a chat completion%" }, { "%hunk 1 of the diff does not apply%" },
 		{ "%did not pass validation%rule%replay failed the same way%" }, { "%not tried again%" },
 	};
@@ -339,16 +339,16 @@ static void test_llm_refuses(void **state)
 	need_sandbox();
 	port = server_start(
 		f,
-		json_pack("[{s:s},{s:s},{s:s},{s:i},{s:s},{s:s},{s:s},{s:s}]", "content",
+		json_pack("[{s:s},{s:s},{s:s},{s:i},{s:i},{s:s},{s:s},{s:s},{s:s}]", "content",
 			  "--- /etc/passwd\n+++ /etc/passwd\n@@ -1 +1 @@\n-root\n+toor\n", "content",
 			  "diff --git a/lr b/lr\nold mode 100755\nnew mode 120000\n--- a/lr\n+++ b/lr\n@@ -1 +1 @@\n-#!/bin/sh\n+/etc/passwd\n",
-			  "content", "diff --git a/lr b/lr\nGIT binary patch\nliteral 4\nLcmZ?d00001\n", "status", 500, "raw",
+			  "content", "diff --git a/lr b/lr\nGIT binary patch\nliteral 4\nLcmZ?d00001\n", "status", 500, "status", 429, "raw",
 			  "{\"choices\": [ garbage", "content",
 			  "--- a/lr\n+++ b/lr\n@@ -3,2 +3,2 @@\n not a line of it\n-nor this\n+but this\n", "content",
 			  replay_fails, "content", replay_fails),
 		"llm", &log);
 	assert_true(asprintf(&regen, "{\"strategy\": \"llm\", \"endpoint\": \"http://127.0.0.1:%d/v1/chat/completions\", "
-				     "\"model\": \"m\", \"timeout_seconds\": 30, \"max_attempts\": 8}",
+				     "\"model\": \"m\", \"timeout_seconds\": 30, \"max_attempts\": 9}",
 			     port) > 0);
 	config(f, "lr", regen, NULL);
 	story(f, "lr", &path);
@@ -361,10 +361,10 @@ static void test_llm_refuses(void **state)
 			print_error("try %zu: want %s\n", i + 1, want[i].reason);
 		assert_int_equal(db_count(f, sql), 1);
 	}
-	assert_int_equal(db_count(f, "SELECT count(*) FROM mutations WHERE tool = 'lr' AND id = 9 AND verdict = 'failed' "
-				     "AND reason LIKE 'no candidate of 8 tries passed%'"),
+	assert_int_equal(db_count(f, "SELECT count(*) FROM mutations WHERE tool = 'lr' AND id = 10 AND verdict = 'failed' "
+				     "AND reason LIKE 'no candidate of 9 tries passed%'"),
 			 1);
-	assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE step = 'regenerate_try' AND result = 'rejected'"), 8);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE step = 'regenerate_try' AND result = 'rejected'"), 9);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM journal WHERE step = 'regenerate' AND result = 'failed'"), 1);
 	assert_int_equal(routed_to(f, "lr", "v1"), 1);
 	free(regen);

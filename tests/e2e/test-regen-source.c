@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -446,6 +448,46 @@ static void test_file_limit(void **state)
 	free(scratch);
 }
 
+/*
+ * No network: a candidate connecting to a port that listens on the host's
+ * loopback fails inside the sandbox (exit 7: python ran, its connect
+ * failed), and nothing reached the listener; the same command outside the
+ * sandbox connects (exit 0), so the check can fail.
+ */
+static void test_network_contained(void **state)
+{
+	struct fixture *f = *state;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	char *scratch, *script;
+	int st = -1, lfd, c;
+
+	need_sandbox();
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(lfd, 8), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
+	assert_true(asprintf(&script,
+			     "python3 -c 'import socket, sys\n"
+			     "try:\n    socket.create_connection((\"127.0.0.1\", %d), 5)\n"
+			     "except OSError:\n    sys.exit(7)'",
+			     ntohs(a.sin_port)) > 0);
+	assert_int_equal(boxed(f, script, &st, &scratch), 0);
+	print_message("connect from the sandbox: status 0x%x\n", st);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 7);
+	c = accept(lfd, NULL, NULL);
+	assert_true(c < 0 && errno == EAGAIN);
+	/* outside: it connects */
+	sh("%s", script);
+	c = accept(lfd, NULL, NULL);
+	assert_true(c >= 0);
+	close(c);
+	close(lfd);
+	free(script);
+	free(scratch);
+}
+
 /* A 4 GiB map stops at the memory limit (2 GiB of address space); 1 GiB is allowed. */
 static void test_memory_limit(void **state)
 {
@@ -480,6 +522,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fork_limit, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_file_limit, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_memory_limit, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_network_contained, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
