@@ -189,7 +189,7 @@ int dise_cli_heal(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	enum { OPT_VERSION = DISE_CLI_OPT_FIRST };
 	static const struct option opts[] = { { "version", required_argument, NULL, OPT_VERSION }, DISE_CLI_OPT_END };
 	const char *tool = NULL, *ver = NULL;
-	char home[4096], health_buf[32];
+	char home[4096], health_buf[32], label[96];
 	const char *health = NULL;
 	struct dise_config cfg;
 	dise_store *st;
@@ -209,18 +209,28 @@ int dise_cli_heal(int argc, char **argv, const struct dise_cli_cmd *cmd)
 	r = dise_heal_now(st, &cfg, id);
 	if (r == 0)
 		health = version_health(st, tool, id, health_buf, sizeof(health_buf));
+	/* said by its label, as dise lineage shows it (v2), with the id the other commands also take */
+	{
+		char byid[24];
+
+		snprintf(byid, sizeof(byid), "v%lld", (long long)id);
+		if (dise_store_version_label(st, id, label, sizeof(label)) < 0 || !label[0])
+			snprintf(label, sizeof(label), "%s", byid);
+		else if (strcmp(label, byid))
+			snprintf(label + strlen(label), sizeof(label) - strlen(label), " (version %lld)", (long long)id);
+	}
 	dise_store_free(st);
 	if (r < 0) {
 		dise_config_free(&cfg);
 		return dise_cli_error(r, "healing %s v%lld", tool, (long long)id);
 	}
 	if (dise_config_freezes(&cfg, tool))
-		dise_cli_print(stdout, "%s v%lld marked failed; its policy freezes: nothing pruned or routed\n", tool, (long long)id);
+		dise_cli_print(stdout, "%s %s marked failed; its policy freezes: nothing pruned or routed\n", tool, label);
 	else if (health && !strcmp(health, "pruned"))
-		dise_cli_print(stdout, "%s v%lld pruned; see 'dise lineage %s'\n", tool, (long long)id, tool);
+		dise_cli_print(stdout, "%s %s pruned; see 'dise lineage %s'\n", tool, label, tool);
 	else /* no healthy ancestor: nothing pruned (policy.c) */
-		dise_cli_print(stdout, "%s v%lld not pruned: it is %s (no healthy ancestor to run instead); see 'dise lineage %s'\n", tool,
-		       (long long)id, health ? health : "unknown", tool);
+		dise_cli_print(stdout, "%s %s not pruned: it is %s (no healthy ancestor to run instead); see 'dise lineage %s'\n",
+			       tool, label, health ? health : "unknown", tool);
 	dise_config_free(&cfg);
 	return 0;
 }
