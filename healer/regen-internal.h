@@ -69,6 +69,14 @@ int dise__regen_forward(struct rg *g);
 
 /* path's bytes (a regular file, not followed if a symlink, at most 4 MiB) into *text (to free). 0 or -errno. */
 int dise__regen_read(const char *path, char **text, size_t *len);
+/*
+ * The fitness of the candidate text against A (regen-fitness.c) into
+ * g->fitness and g->base, with what was measured in note; more rounds while
+ * it is below threshold. 0 or -errno.
+ */
+int dise__regen_measure(struct rg *g, const char *text, size_t len, double threshold, char *note, size_t size);
+/* The file at path, at most max bytes, into *text (NUL-ended, to free), *len. 0, -E2BIG, or -errno. */
+int dise__regen_read_max(const char *path, size_t max, char **text, size_t *len);
 
 /* text written as the candidate, executable, at g->cand. 0 or -errno. */
 int dise__regen_write(struct rg *g, const char *text, size_t len);

@@ -78,39 +78,12 @@ static int sh(const char *script, unsigned tmo_ms, const char *a1, const char *a
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
 }
 
-/* The file at path (at most max bytes) into *ret (NUL-ended, to free), *len. 0, -E2BIG, -errno. */
-static int slurp(const char *path, size_t max, char **ret, size_t *len)
-{
-	struct stat sb;
-	int fd = dise_open_regular(path, 1, &sb);
-	ssize_t n;
-	char *s;
-
-	if (fd < 0)
-		return fd;
-	if ((size_t)sb.st_size > max) {
-		close(fd);
-		return -E2BIG;
-	}
-	s = malloc((size_t)sb.st_size + 1);
-	n = s ? read(fd, s, (size_t)sb.st_size) : -1;
-	close(fd);
-	if (n != sb.st_size) {
-		free(s);
-		return s ? -EIO : -ENOMEM;
-	}
-	s[n] = '\0';
-	*ret = s;
-	*len = (size_t)n;
-	return 0;
-}
-
 /* The output file's first line, trimmed, into buf; 0, or -errno. */
 static int out_line(struct rg_src *s, char *buf, size_t size)
 {
 	size_t len, n;
 	char *t;
-	int r = slurp(s->out, 4096, &t, &len);
+	int r = dise__regen_read_max(s->out, 4096, &t, &len);
 
 	if (r < 0)
 		return r;
@@ -230,7 +203,7 @@ static int blob(struct rg *g, const char *rev, const char *path, char **text, si
 		*len = 0;
 		return *text ? 0 : -ENOMEM;
 	}
-	r = slurp(s->out, MAX_FILE, text, len);
+	r = dise__regen_read_max(s->out, MAX_FILE, text, len);
 	if (r == -E2BIG || (r == 0 && memchr(*text, '\0', *len))) {
 		snprintf(g->why, sizeof(g->why), "rollback only: %.200s changed and is %s: revert-hunks cuts text only", path,
 			 r ? "larger than 4 MiB" : "binary");
@@ -275,7 +248,7 @@ static int files(struct rg *g)
 	       s->sp->repo, s->rev_a, s->rev_p, s->out);
 	if (r > 0)
 		snprintf(g->why, sizeof(g->why), "git diff between the two revisions failed in %.200s", s->sp->repo);
-	if (r != 0 || (r = slurp(s->out, MAX_FILE, &list, &len)) < 0)
+	if (r != 0 || (r = dise__regen_read_max(s->out, MAX_FILE, &list, &len)) < 0)
 		return r;
 	for (i = 0; i < len; i++)
 		n += list[i] == '\0';
@@ -428,7 +401,7 @@ static int build(struct rg *g, char **text, size_t *len)
 	snprintf(path, sizeof(path), "%s/%s", s->tree, s->sp->artifact);
 	/* made in the sandbox: it may be a link to anything; only a file inside the tree is read */
 	n = realpath(s->tree, top) ? strlen(top) : 0;
-	r = n && realpath(path, real) && !strncmp(real, top, n) && real[n] == '/' ? slurp(real, MAX_ARTIFACT, text, len)
+	r = n && realpath(path, real) && !strncmp(real, top, n) && real[n] == '/' ? dise__regen_read_max(real, MAX_ARTIFACT, text, len)
 										  : -ENOENT;
 	if (r == -ENOENT || r == -E2BIG || r == -ELOOP || r == -EINVAL || (r == 0 && !*len)) {
 		snprintf(g->fail, sizeof(g->fail), "the build left no artifact at %.200s%s", s->sp->artifact,

@@ -10,7 +10,7 @@
  *   3. ddmin over the hunks finds a 1-minimal revert set whose candidate
  *      passes, within max_candidates and budget_seconds (out of budget: the
  *      smallest passing set found so far, which passed like every other);
- *   4. fitness, in the same sandbox, on A and on the candidate: the pass
+ *   4. fitness (regen-fitness.c), in the same sandbox, on A and on the candidate: the pass
  *      ratio of the checks times the speed factor (medians of interleaved
  *      rounds); the ratchet wants >= ratchet x the best ever accepted;
  *   5. the candidate becomes a version (parents A and P, a mutation record)
@@ -42,20 +42,8 @@
 #include "validate.h"
 
 #define MAX_TEXT (4u << 20) /* a script larger than 4 MiB is not diffed */
-#define ROUNDS 5	    /* fitness: interleaved rounds of the checks, the fastest of each side compared */
-#define MAX_ROUNDS 15	    /* more while the candidate looks slower: a loaded machine's noise, or its own cost? */
-/*
- * What the candidate's extra time must exceed to count: 20 ms plus a tenth
- * of the ancestor's time. The extra time is the median, over rounds, of
- * the candidate's time minus the ancestor's in the same round (the two run
- * back to back, in alternating order): a load that lasts seconds slows
- * both alike. Comparing the fastest of each side instead rejected a
- * candidate equal to its ancestor on the loaded 2-core machine (bwrap's
- * own start, most of each run, took 95 to 155 ms there).
- */
-#define NOISE(t) (20000000 + (t) / 10)
 
-int dise__regen_read(const char *path, char **ret, size_t *len)
+int dise__regen_read_max(const char *path, size_t max, char **ret, size_t *len)
 {
 	struct stat sb;
 	char *s;
@@ -64,7 +52,7 @@ int dise__regen_read(const char *path, char **ret, size_t *len)
 
 	if (fd < 0)
 		return fd;
-	if ((size_t)sb.st_size > MAX_TEXT) {
+	if ((size_t)sb.st_size > max) {
 		close(fd);
 		return -E2BIG;
 	}
@@ -73,12 +61,17 @@ int dise__regen_read(const char *path, char **ret, size_t *len)
 	close(fd);
 	if (n != sb.st_size) {
 		free(s);
-		return -EIO;
+		return s ? -EIO : -ENOMEM;
 	}
 	s[n] = '\0';
 	*ret = s;
 	*len = (size_t)n;
 	return 0;
+}
+
+int dise__regen_read(const char *path, char **ret, size_t *len)
+{
+	return dise__regen_read_max(path, MAX_TEXT, ret, len);
 }
 
 /* The text of version v (its CAS copy) into *text. 0, or -errno with why. */
@@ -270,80 +263,6 @@ out:
 	return r == -ETIME ? 0 : r;
 }
 
-static int cmp64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-static int64_t median(const int64_t *v, int n)
-{
-	int64_t t[MAX_ROUNDS];
-
-	memcpy(t, v, (size_t)n * sizeof(*t));
-	qsort(t, (size_t)n, sizeof(*t), cmp64);
-	return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
-}
-
-/* One side of a round: text as the candidate, its checks; 1 passed (time in *t), 0 failed, -errno. */
-static int side(struct rg *g, const char *text, size_t len, int64_t *t)
-{
-	int r = dise__regen_write(g, text, len);
-
-	return r < 0 ? r : dise__regen_checks(g, t);
-}
-
-/*
- * Fitness of the candidate (text) relative to A, measured the same way:
- * rounds of every check on A and on the candidate back to back (the order
- * alternating). A's fitness is its pass ratio (1: it passed); the
- * candidate's, its pass ratio times min(1, (A's median + NOISE) / (A's
- * median + the median extra time)). ROUNDS rounds, and more up to
- * MAX_ROUNDS while the candidate is below the ratchet's threshold: one
- * rejected for being slow was slow in most of them. 0 or -errno.
- */
-static int measure(struct rg *g, const char *text, size_t len, double threshold, char *note, size_t size)
-{
-	int64_t ta[MAX_ROUNDS], extra[MAX_ROUNDS], a = 0, x = 0, t1 = 0, t2 = 0;
-	int pa = 0, pc = 0, n = 0, r = 0, k;
-
-	for (k = 0; k < MAX_ROUNDS; k++) {
-		int first = k % 2 == 0, ra, rc;
-
-		ra = first ? side(g, g->atext, g->alen, &t1) : 0;
-		rc = ra >= 0 ? side(g, text, len, &t2) : 0;
-		if (!first && rc >= 0)
-			ra = side(g, g->atext, g->alen, &t1);
-		if (ra < 0 || rc < 0) {
-			r = ra < 0 ? ra : rc;
-			break;
-		}
-		pa += ra, pc += rc;
-		if (ra && rc) {
-			ta[n] = t1;
-			extra[n++] = t2 - t1;
-		}
-		g->base = (double)pa / (k + 1);
-		g->fitness = (double)pc / (k + 1);
-		if (n) {
-			a = median(ta, n);
-			x = median(extra, n);
-			if (x > NOISE(a))
-				g->fitness *= (double)(a + NOISE(a)) / (double)(a + x);
-		}
-		if (k + 1 >= ROUNDS && g->fitness >= threshold)
-			break;
-	}
-	if (r < 0)
-		return r;
-	snprintf(note, size, "checks: %zu (test command + %zu rule replay%s) x %d rounds; ancestor %.1f ms, candidate %+.1f ms "
-			     "(medians)",
-		 g->nrules + 1, g->nrules, g->nrules == 1 ? "" : "s", k < MAX_ROUNDS ? k + 1 : k, (double)a / 1e6,
-		 (double)x / 1e6);
-	return 0;
-}
-
 /* A #! script's hunks: the line diff of A's text to P's; 1, 0 (g->why), -errno. */
 static int text_hunks(struct rg *g)
 {
@@ -476,7 +395,7 @@ static int judge(struct rg *g)
 	snprintf(found, sizeof(found), "%.899s", g->why);
 	/* the best: the best ever accepted, or the ancestor's (1: it passed) */
 	g->best = g->ratchet.best > 1.0 ? g->ratchet.best : 1.0;
-	if ((r = measure(g, g->text, g->len, g->pol.ratchet * g->best, note, sizeof(note))) < 0)
+	if ((r = dise__regen_measure(g, g->text, g->len, g->pol.ratchet * g->best, note, sizeof(note))) < 0)
 		return r;
 	if (g->base < 1.0)
 		g->best = g->ratchet.best > g->base ? g->ratchet.best : g->base;
