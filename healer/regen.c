@@ -41,7 +41,8 @@
 #include "store-regen.h"
 #include "validate.h"
 
-#define MAX_TEXT (4u << 20) /* a script larger than 4 MiB is not diffed */
+#define MAX_TEXT (4u << 20)	 /* a script larger than 4 MiB is not diffed */
+#define MAX_VERSION (64u << 20) /* a version's copy held to run it (a compiled tool's): the sandbox's file-size limit */
 
 int dise__regen_read_max(const char *path, size_t max, char **ret, size_t *len)
 {
@@ -83,10 +84,10 @@ static int version_text(struct rg *g, int64_t v, char **text, size_t *len)
 	if (r == 0 && !copy)
 		r = -ENOENT;
 	if (r == 0)
-		r = dise__regen_read(copy, text, len);
+		r = dise__regen_read_max(copy, MAX_VERSION, text, len);
 	if (r < 0)
 		snprintf(g->why, sizeof(g->why), "no readable copy of v%lld: %s", (long long)v,
-			 r == -E2BIG ? "larger than 4 MiB" : strerror(-r));
+			 r == -E2BIG ? "larger than 64 MiB" : strerror(-r));
 	free(copy);
 	return r;
 }
@@ -268,6 +269,10 @@ static int text_hunks(struct rg *g)
 {
 	int r;
 
+	if (g->alen > MAX_TEXT || g->plen > MAX_TEXT) {
+		snprintf(g->why, sizeof(g->why), "a script larger than 4 MiB is not diffed: rollback only");
+		return 0;
+	}
 	if ((r = dise_lines_split(g->atext, g->alen, &g->la)) < 0 || (r = dise_lines_split(g->ptext, g->plen, &g->lp)) < 0)
 		return r;
 	r = dise_diff_hunks(&g->la, &g->lp, &g->h, &g->nh);

@@ -122,11 +122,15 @@ static char *make_repo(struct fixture *f)
 	return repo;
 }
 
+/* Bytes appended to every binary built (release, and the build command of test_compiled_large): 0 none */
+#define PAD_BYTES "5242880"
+static int pad;
+
 /* The tool at tag rev of repo, built outside (as a release would be, with -DREV), renamed into place at path. */
 static void release(const char *repo, const char *rev, const char *path)
 {
-	sh("git -C '%s' show '%s:tool.c' > '%s.c' && cc -O1 -DREV='\"%s\"' -o '%s.new' '%s.c' && mv '%s.new' '%s'", repo, rev,
-	   path, rev, path, path, path, path);
+	sh("git -C '%s' show '%s:tool.c' > '%s.c' && cc -O1 -DREV='\"%s\"' -o '%s.new' '%s.c' %s '%s.new' && mv '%s.new' '%s'",
+	   repo, rev, path, rev, path, path, pad ? "&& head -c " PAD_BYTES " /dev/zero >>" : "&& test -f", path, path, path);
 }
 
 /* `dise tool add tool --version label path [--parent parent] [--rev rev]` */
@@ -244,6 +248,36 @@ static void test_compiled_auto(void **state)
 	free(sql);
 	/* and no scratch directory is left in DISE_HOME */
 	sh("! ls -d '%s'/regen-* 2>/dev/null", f->home);
+	free(path);
+	free(repo);
+}
+
+/*
+ * A compiled tool of 5 MiB (zeros after its ELF image, which the loader
+ * never reads): its versions are read to run them, up to the sandbox's
+ * 64 MiB file-size limit (a 4 MiB cap on every version's copy made every
+ * compiled tool of that size rollback only).
+ */
+static void test_compiled_large(void **state)
+{
+	struct fixture *f = *state;
+	char *repo, *path;
+	struct run_result r;
+
+	need_sandbox();
+	pad = 1;
+	repo = make_repo(f);
+	config(f, repo, "cc -O1 -o tool tool.c && head -c " PAD_BYTES " /dev/zero >> tool", "tool", "\\\"$DISE_BINARY\\\" rev");
+	path = story(f, repo, NULL, "v2");
+	pad = 0;
+	show_mutations(f);
+	assert_int_equal(db_count(f, "SELECT count(*) FROM mutations WHERE tool = 'ct' AND verdict = 'routed' AND hunks = 2 "
+				     "AND reverted = 1"),
+			 1);
+	collect_once(f, &r);
+	run_result_free(&r);
+	assert_out(f, path, "greet", "bob", "hello bob\n");
+	assert_out(f, path, "shout", "x", "HELLO x\n");
 	free(path);
 	free(repo);
 }
@@ -513,6 +547,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_compiled_auto, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_compiled_large, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_build_fails, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_build_fork_bomb, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_no_artifact, fixture_setup, fixture_teardown),
