@@ -383,7 +383,8 @@ static int finish_validating(dise_store *st, const struct dise_config *cfg, int6
 int dise_heal_pending(dise_store *st, const struct dise_config *cfg)
 {
 	struct dise_heal_request req[64];
-	int n, i, r = 0, done = 0, state;
+	int n, i, r = 0, done = 0, state, nregen = 0;
+	int regen[64]; /* the requests routed back, healed forward once every request is routed */
 
 	n = dise_store_heal_requests_open(st, req, 64);
 	if (n < 0)
@@ -415,12 +416,19 @@ int dise_heal_pending(dise_store *st, const struct dise_config *cfg)
 		state = r;
 		if (r == DISE_HEAL_RESTORING && (r = finish_restoring(st, req[i].id, req[i].version)) < 0)
 			return r;
-		/* routed back: heal forward when the policy says so (regen.c), outside any transaction */
-		if ((state == DISE_HEAL_DONE || state == DISE_HEAL_RESTORING) &&
-		    (r = dise_regen_after_heal(st, cfg, req[i].id, req[i].version)) < 0)
-			return r;
+		if (state == DISE_HEAL_DONE || state == DISE_HEAL_RESTORING)
+			regen[nregen++] = i;
 		done++;
 	}
+	/*
+	 * Routed back: heal forward when the policy says so (regen.c), outside
+	 * any transaction, and only after every request of this pass is
+	 * routed: an attempt takes seconds (an llm's up to its timeouts), and
+	 * another tool's route must not wait for it.
+	 */
+	for (i = 0; i < nregen; i++)
+		if ((r = dise_regen_after_heal(st, cfg, req[regen[i]].id, req[regen[i]].version)) < 0)
+			return r;
 	return done;
 }
 
