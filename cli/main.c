@@ -73,9 +73,11 @@ int dise_cli_open_store(int readonly, struct dise_store **st, char *home, size_t
 	if (access(db, readonly ? R_OK : R_OK | W_OK) != 0 && errno != ENOENT) /* SQLite would say "unable to open" */
 		return dise_cli_error(-errno, "cannot %s '%s'", readonly ? "read" : "write", db);
 	/*
-	 * A writer waits (up to 10 s) for a collector that holds the write lock
+	 * A writer waits (up to 30 s) for a collector that holds the write lock
 	 * while it stores a burst of runs: each open waits SQLite's busy timeout
-	 * (2 s) already, a sanitized collector under a burst held it longer.
+	 * (2 s) already, a sanitized collector under a burst held it longer, and
+	 * 10 s were not enough for one starved by two busy loops beside four
+	 * tests on two cores (test-canary's promote during 50 parallel runs).
 	 */
 	{
 		struct timespec t0, t, pause = { 0, 100000000 };
@@ -83,7 +85,7 @@ int dise_cli_open_store(int readonly, struct dise_store **st, char *home, size_t
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		while ((r = dise_store_open(db, readonly, st)) == -EBUSY && !readonly) {
 			clock_gettime(CLOCK_MONOTONIC, &t);
-			if (t.tv_sec - t0.tv_sec >= 10)
+			if (t.tv_sec - t0.tv_sec >= 30)
 				break;
 			nanosleep(&pause, NULL);
 		}
