@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The tracer's state, shared by attach/tracer.c (attach, wait, detach),
- * attach/events.c (what each ptrace stop means) and
+ * The tracer's state, shared by attach/tracer.c (attach, follow, detach),
+ * attach/events.c (what each ptrace stop means), attach/wait.c (waiting) and
  * attach/records.c (what the events become in the ring). All of it lives in
  * struct dise_tracer: no file-global state, no static buffers.
  */
@@ -96,8 +96,14 @@ int dise__capture(dise_tracer *t, const struct proc *p, pid_t tid, int sig, cons
 /* Writes a record to the ring (when one is open). */
 void dise__put(dise_tracer *t, const void *rec, uint32_t len);
 
-/* tracer.c: interrupts tid and waits for its next wait status; 1 with *st, or 0 (given up) */
+/* wait.c: interrupts tid and waits for its next wait status; 1 with *st, or 0 (given up) */
 int dise__interrupt_and_wait(dise_tracer *t, pid_t tid, int *st);
+/* wait.c: the signals of the set blocked and read from t->sigfd (0 or -errno); back as they were */
+int dise__signals_on(dise_tracer *t);
+void dise__signals_off(dise_tracer *t);
+/* wait.c: sleeps until a signal of the set arrives or timeout_ms pass; notes a request to stop */
+void dise__sleep_signals(dise_tracer *t, int timeout_ms);
+uint64_t dise__mono_ms(void);
 /* events.c: a wait status, then the ones queued while it was handled; an ended task's end */
 void dise__tracer_handle(dise_tracer *t, pid_t tid, int st);
 void dise__tracer_on_end(dise_tracer *t, pid_t tid, int st);

@@ -31,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
-#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -39,95 +38,6 @@
 
 #include "internal.h"
 #include "proc.h"
-
-/* How long an interrupted task may take to stop before it is given up (a zombie leader never stops). */
-#define INTERRUPT_WAIT_MS 1000
-
-static uint64_t mono_ms(void)
-{
-	return dise_rec_clock_ns(CLOCK_MONOTONIC) / 1000000u;
-}
-
-
-/* ---- signals, read through the signalfd ---- */
-
-static int signals_on(dise_tracer *t)
-{
-	sigset_t set;
-
-	if (t->sigfd >= 0)
-		return 0;
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	if (pthread_sigmask(SIG_BLOCK, &set, &t->old_mask) != 0)
-		return -EINVAL;
-	t->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (t->sigfd < 0) {
-		int err = -errno;
-
-		pthread_sigmask(SIG_SETMASK, &t->old_mask, NULL);
-		return err;
-	}
-	return 0;
-}
-
-static void signals_off(dise_tracer *t)
-{
-	if (t->sigfd < 0)
-		return;
-	close(t->sigfd);
-	t->sigfd = -1;
-	pthread_sigmask(SIG_SETMASK, &t->old_mask, NULL); /* a stop signal still pending acts now, as it would have */
-}
-
-/* Sleeps until a signal of the set arrives or timeout_ms pass; notes a request to stop. */
-static void sleep_signals(dise_tracer *t, int timeout_ms)
-{
-	struct pollfd pf = {t->sigfd, POLLIN, 0};
-	struct signalfd_siginfo si;
-
-	if (poll(&pf, 1, timeout_ms) <= 0)
-		return;
-	while (read(t->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-		if (si.ssi_signo != SIGCHLD)
-			t->stop_asked = 1;
-}
-
-/*
- * Interrupts tid and waits for its next wait status (the interrupt stop, or
- * whatever stop or end came first). A task that cannot stop — a zombie
- * thread-group leader whose other threads still run, a task already gone —
- * is given up after INTERRUPT_WAIT_MS instead of hanging: the kernel
- * detaches what is left when the tracer exits. Returns 1 with *st, or 0.
- */
-int dise__interrupt_and_wait(dise_tracer *t, pid_t tid, int *st)
-{
-	uint64_t deadline = mono_ms() + INTERRUPT_WAIT_MS;
-
-	if (signals_on(t) < 0)
-		return 0;
-	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0 && errno == ESRCH)
-		return 0;
-	for (;;) {
-		pid_t w = waitpid(tid, st, __WALL | WNOHANG);
-		struct dise_proc_stat ps;
-		uint64_t now;
-
-		if (w == tid)
-			return 1;
-		if (w < 0 && errno != EINTR)
-			return 0;
-		if (dise_proc_stat(tid, &ps) < 0 || ps.state == 'Z' || ps.state == 'X')
-			return 0; /* dead, and its status comes only when the whole group is */
-		now = mono_ms();
-		if (now >= deadline)
-			return 0;
-		sleep_signals(t, deadline - now < 100 ? (int)(deadline - now) : 100);
-	}
-}
 
 /* ---- attach, follow, detach ---- */
 
@@ -207,7 +117,7 @@ dise_tracer *dise_tracer_free(dise_tracer *t)
 		return NULL;
 	if (t->nt)
 		detach_all(t);
-	signals_off(t);
+	dise__signals_off(t);
 	if (t->pidfd >= 0)
 		close(t->pidfd);
 	if (t->have_ring)
@@ -245,7 +155,7 @@ int dise_tracer_seize(dise_tracer *t, int follow)
 					  PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT
 				    : 0;
 	char path[64];
-	int grew = 1, r = signals_on(t);
+	int grew = 1, r = dise__signals_on(t);
 
 	if (r < 0)
 		return r;
@@ -304,7 +214,7 @@ int dise_tracer_open_ring(dise_tracer *t, const char *ring_path)
 	if (r < 0)
 		return r;
 	t->have_ring = 1;
-	if ((r = signals_on(t)) < 0) /* on since the seize; here for a caller that opens the ring first */
+	if ((r = dise__signals_on(t)) < 0) /* on since the seize; here for a caller that opens the ring first */
 		return r;
 	if ((p = dise__proc_find(t, t->pid)))
 		dise__record_start(t, p, DISE_START_ATTACHED, t->start_wall_ns);
@@ -313,10 +223,10 @@ int dise_tracer_open_ring(dise_tracer *t, const char *ring_path)
 
 int dise_tracer_run(dise_tracer *t, unsigned detach_after_ms, struct dise_tracer_end *ret)
 {
-	uint64_t deadline = detach_after_ms ? mono_ms() + detach_after_ms : 0;
+	uint64_t deadline = detach_after_ms ? dise__mono_ms() + detach_after_ms : 0;
 	int r, timed_out = 0;
 
-	if ((r = signals_on(t)) < 0)
+	if ((r = dise__signals_on(t)) < 0)
 		return r;
 	while (t->np && !t->stop_asked) {
 		int st, timeout = -1;
@@ -329,7 +239,7 @@ int dise_tracer_run(dise_tracer *t, unsigned detach_after_ms, struct dise_tracer
 		if (tid < 0 && errno != EINTR)
 			break; /* ECHILD: nothing traced is left */
 		if (deadline) {
-			uint64_t now = mono_ms();
+			uint64_t now = dise__mono_ms();
 
 			if (now >= deadline) {
 				timed_out = 1;
@@ -338,7 +248,7 @@ int dise_tracer_run(dise_tracer *t, unsigned detach_after_ms, struct dise_tracer
 			timeout = deadline - now > 60000 ? 60000 : (int)(deadline - now);
 		}
 		if (tid == 0)
-			sleep_signals(t, timeout);
+			dise__sleep_signals(t, timeout);
 	}
 	if (t->np && (t->stop_asked || timed_out)) {
 		detach_all(t);
