@@ -259,7 +259,7 @@ int dise_patch_apply(const char *text, size_t len, const char *diff, size_t dlen
 		for (d = 0; at == SIZE_MAX && d <= tl.n + 1; d++) {
 			if (want + d >= cur && want + d <= tl.n && matches(&tl, &dl, h, want + d))
 				at = want + d;
-			else if (d && want >= d && want - d >= cur && matches(&tl, &dl, h, want - d))
+			else if (d && want >= d && want - d >= cur && want - d <= tl.n && matches(&tl, &dl, h, want - d))
 				at = want - d;
 		}
 		if (at == SIZE_MAX) {

@@ -56,6 +56,8 @@ static void test_refuses(void **state)
 		{ "Binary files a/t.sh and b/t.sh differ\n", "Binary files", -EPERM },
 		{ "--- a/t.sh\n+++ b/t.sh\n@@ -1,2 +1,2 @@\n one\n-not there\n+x\n", "does not apply", -EINVAL },
 		{ "--- a/t.sh\n+++ b/t.sh\n@@ -1,3 +1,3 @@\n one\n-two\n", "does not hold the lines", -EINVAL },
+		/* an insertion far past the end (fuzz-patch: it was applied at a line past the text, read out of bounds) */
+		{ "--- a/t.sh\n+++ b/t.sh\n@@ -40,0 +41,1 @@\n+x\n", "does not apply", -EINVAL },
 		{ "I would rather not.\n", "no hunk", -EINVAL },
 	};
 	char why[256], *out = NULL;
