@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,19 @@ int dise__regen_command(struct rg *g, const json_t *ctx, char **text, size_t *le
 		return -ENOMEM;
 	}
 	argv[2] = script;
-	r = dise_sandbox_run(g->scratch, "/bin/sh", argv, NULL, env, (unsigned)g->pol.timeout_s * 1000u, &st, &wall);
+	{
+		/* a command given by absolute path is read from its directory, even one under /tmp */
+		char dir[PATH_MAX] = "";
+		size_t n = strcspn(g->pol.command, " \t");
+
+		if (g->pol.command[0] == '/' && n < sizeof(dir)) {
+			memcpy(dir, g->pol.command, n);
+			dir[n] = '\0';
+			*strrchr(dir, '/') = '\0';
+		}
+		r = dise_sandbox_run_ro(g->scratch, dir[0] ? dir : NULL, "/bin/sh", argv, NULL, env,
+					(unsigned)g->pol.timeout_s * 1000u, &st, &wall);
+	}
 	free(env);
 	free(script);
 	tidy(g);

@@ -182,6 +182,12 @@ int dise_sandbox_has_pids_limit(void)
 int dise_sandbox_run(const char *scratch, const char *exe, char *const argv[], const char *cwd, const char *extra_env,
 		     unsigned timeout_ms, int *status, int64_t *wall_ns)
 {
+	return dise_sandbox_run_ro(scratch, NULL, exe, argv, cwd, extra_env, timeout_ms, status, wall_ns);
+}
+
+int dise_sandbox_run_ro(const char *scratch, const char *ro, const char *exe, char *const argv[], const char *cwd,
+			const char *extra_env, unsigned timeout_ms, int *status, int64_t *wall_ns)
+{
 	const char *head[] = { "bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/", "/",
 			       "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp" };
 	size_t nh = sizeof(head) / sizeof(head[0]), na = 0, k = 5, i;
@@ -202,6 +208,11 @@ int dise_sandbox_run(const char *scratch, const char *exe, char *const argv[], c
 		v[k++] = "--ro-bind";
 		v[k++] = (char *)cwd;
 		v[k++] = (char *)cwd;
+	}
+	if (ro && access(ro, F_OK) == 0) { /* a directory the run reads from, maybe under /tmp: bound back, read-only */
+		v[k++] = "--ro-bind";
+		v[k++] = (char *)ro;
+		v[k++] = (char *)ro;
 	}
 	v[k++] = "--bind";
 	v[k++] = (char *)scratch;

@@ -25,6 +25,9 @@ int dise_sandbox_check(char *why, size_t size);
  */
 int dise_sandbox_run(const char *scratch, const char *exe, char *const argv[], const char *cwd, const char *extra_env,
 		     unsigned timeout_ms, int *status, int64_t *wall_ns);
+/* The same, with directory ro (NULL: none) bound read-only too: the private /tmp would hide one under it. */
+int dise_sandbox_run_ro(const char *scratch, const char *ro, const char *exe, char *const argv[], const char *cwd,
+			const char *extra_env, unsigned timeout_ms, int *status, int64_t *wall_ns);
 
 /* Whether a pids cgroup (the process-count limit) can be made for a run here: 1 or 0. */
 int dise_sandbox_has_pids_limit(void);
