@@ -210,3 +210,14 @@ void need_sandbox(void)
 		skip();
 	}
 }
+
+/* Every attempt, said (for a failing test's log). */
+void show_mutations(struct fixture *f)
+{
+	char *all[] = { (char *)bin_path("dise"), "proposals", "--all", NULL };
+	struct run_result r;
+
+	dise_cmd(f, all, &r);
+	print_message("%s%s", r.out, r.err);
+	run_result_free(&r);
+}

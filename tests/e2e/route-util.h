@@ -38,5 +38,7 @@ void assert_prints(struct fixture *f, char *const argv[], int n, const char *wan
 extern const char regen_v1_text[];
 /* Skips the test, with the reason, when bubblewrap cannot make a sandbox here. */
 void need_sandbox(void);
+/* Every regeneration attempt (dise proposals --all), said for a failing test's log. */
+void show_mutations(struct fixture *f);
 
 #endif

@@ -168,16 +168,6 @@ static void story(struct fixture *f, const char *tool, char **path)
 	deploy_and_heal(f, tool, *path, v2_text, 0755, argv);
 }
 
-static void show(struct fixture *f)
-{
-	char *all[] = { (char *)bin_path("dise"), "proposals", "--all", NULL };
-	struct run_result r;
-
-	dise_cmd(f, all, &r);
-	print_message("%s%s", r.out, r.err);
-	run_result_free(&r);
-}
-
 static int64_t routed_to(struct fixture *f, const char *tool, const char *label)
 {
 	char *sql;
@@ -268,7 +258,7 @@ static void test_llm_routes(void **state)
 			     port) > 0);
 	config(f, "lt", regen, NULL);
 	story(f, "lt", &path);
-	show(f);
+	show_mutations(f);
 	/* the escape: refused, its reason said, nothing written out of the tree */
 	assert_int_equal(db_count(f, "SELECT count(*) FROM mutations WHERE tool = 'lt' AND strategy = 'llm' AND verdict = "
 				     "'failed' AND reason LIKE '%out of the scratch tree%' AND model = 'fake-coder'"),
@@ -352,7 +342,7 @@ static void test_llm_refuses(void **state)
 			     port) > 0);
 	config(f, "lr", regen, NULL);
 	story(f, "lr", &path);
-	show(f);
+	show_mutations(f);
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		snprintf(sql, sizeof(sql), "SELECT count(*) FROM mutations WHERE tool = 'lr' AND verdict = 'failed' AND id = %zu "
 					   "AND reason LIKE '%s'",
@@ -386,7 +376,7 @@ static void test_llm_timeout(void **state)
 			     port) > 0);
 	config(f, "lh", regen, NULL);
 	story(f, "lh", &path); /* returns: each request was cut at 1 s */
-	show(f);
+	show_mutations(f);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM mutations WHERE tool = 'lh' AND verdict = 'failed' "
 				     "AND reason = 'the endpoint did not answer within 1 s'"),
 			 2);
@@ -419,7 +409,7 @@ static void test_command_ask(void **state)
 	config(f, "ca", "{\"strategy\": \"command\", \"command\": \"" DISE_TEST_SCRIPTS "/fix-demo.sh\", \"mode\": \"ask\"}",
 	       NULL);
 	story(f, "ca", &path);
-	show(f);
+	show_mutations(f);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM mutations WHERE id = 1 AND strategy = 'command' AND verdict = "
 				     "'proposed' AND diff LIKE '%+shout)%' AND diff NOT LIKE '%kill -SEGV%' AND confidence > 0"),
 			 1);
@@ -443,7 +433,7 @@ static void test_command_ask(void **state)
 		cli_ok(f, again, &r);
 		run_result_free(&r);
 	}
-	show(f);
+	show_mutations(f);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM mutations WHERE id = 2 AND verdict = 'proposed' "
 				     "AND diff LIKE '%kill removed after a refusal%'"),
 			 1);
@@ -471,7 +461,7 @@ static void test_command_escape(void **state)
 			     DISE_TEST_SCRIPTS, out) > 0);
 	config(f, "ce", regen, NULL);
 	story(f, "ce", &path);
-	show(f);
+	show_mutations(f);
 	assert_int_equal(stat(out, &sb), -1);
 	assert_int_equal(errno, ENOENT);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM mutations WHERE tool = 'ce' AND verdict = 'failed' "
@@ -522,7 +512,7 @@ static void test_confidence_webhook(void **state)
 	write_text(cfgpath, json);
 	story(f, "ch", &pa);
 	story(f, "cl", &pb);
-	show(f);
+	show_mutations(f);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM mutations WHERE tool = 'ch' AND verdict = 'routed' "
 				     "AND confidence >= 0.5 AND reason LIKE '%at or above the threshold: routed'"),
 			 1);

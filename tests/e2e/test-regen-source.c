@@ -193,7 +193,7 @@ static char *story(struct fixture *f, const char *repo, const char *rev1, const 
 	return path;
 }
 
-static void show_mutations(struct fixture *f)
+static void show_mutation_rows(struct fixture *f)
 {
 	db_print(f, "SELECT id, verdict, reason, hunks, reverted, candidates, duration_ns / 1000000 FROM mutations");
 }
@@ -226,7 +226,7 @@ static void test_compiled_auto(void **state)
 	repo = make_repo(f);
 	config(f, repo, "cc -O1 -o tool tool.c", "tool", "\\\"$DISE_BINARY\\\" rev");
 	path = story(f, repo, NULL, "v2");
-	show_mutations(f);
+	show_mutation_rows(f);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM versions WHERE tool = 'ct' AND label = 'v2' AND health = 'pruned'"), 1);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM mutations WHERE tool = 'ct' AND verdict = 'routed' AND hunks = 2 "
 				     "AND reverted = 1 AND diff LIKE '%shout%' AND diff NOT LIKE '%volatile%'"),
@@ -270,7 +270,7 @@ static void test_compiled_large(void **state)
 	config(f, repo, "cc -O1 -o tool tool.c && head -c " PAD_BYTES " /dev/zero >> tool", "tool", "\\\"$DISE_BINARY\\\" rev");
 	path = story(f, repo, NULL, "v2");
 	pad = 0;
-	show_mutations(f);
+	show_mutation_rows(f);
 	assert_int_equal(db_count(f, "SELECT count(*) FROM mutations WHERE tool = 'ct' AND verdict = 'routed' AND hunks = 2 "
 				     "AND reverted = 1"),
 			 1);
@@ -287,7 +287,7 @@ static void assert_refused(struct fixture *f, const char *verdict, const char *r
 {
 	char *sql;
 
-	show_mutations(f);
+	show_mutation_rows(f);
 	assert_true(asprintf(&sql, "SELECT count(*) FROM mutations WHERE tool = 'ct' AND verdict = '%s' AND reason LIKE '%s' "
 				   "AND version_id IS NULL AND instr(reason, char(10)) = 0",
 			     verdict, reason_like) > 0);

@@ -65,17 +65,6 @@ static void write_config(struct fixture *f, const char *json)
 	free(path);
 }
 
-/* Every attempt, said (for a failing test's log). */
-static void show_mutations(struct fixture *f)
-{
-	char *all[] = { (char *)bin_path("dise"), "proposals", "--all", NULL };
-	struct run_result r;
-
-	dise_cmd(f, all, &r);
-	print_message("%s%s", r.out, r.err);
-	run_result_free(&r);
-}
-
 /* dise.json for tool with test_command and "regenerate": {regen} */
 static void config_for(struct fixture *f, const char *tool, const char *regen)
 {
