@@ -22,7 +22,8 @@
 # /usr/bin/time); with the collector, plus the collector's CPU from
 # /proc/PID/stat between the workload's start and the moment the collector is
 # idle again (it has caught up with the ring), read before it is stopped.
-# Each mode of each round has its own private DISE_HOME and ring (the collector
+# Each round starts one mode later than the one before (plain, A, A + collector
+# first, ...). Each mode of each round has its own private DISE_HOME and ring (the collector
 # sees the workloads one after the other, as in a user's day; the shim-only runs
 # write to a ring the collector made and nobody reads any more, as with the
 # collector stopped); nothing of the user's dise state is read or written, and
@@ -169,8 +170,14 @@ MODES=(plain)
 for b in "${BUILDS[@]}"; do MODES+=("shim:$b" "coll:$b"); done
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$(date +%s)
+# each round starts one mode later than the last (plain first, then A's shim
+# first, ...), so that no mode always runs right after the same one: what a
+# mode leaves behind (page cache, a collector's last checkpoint, a hot CPU)
+# falls on each of the others in turn
+NM=${#MODES[@]}
 for round in $(seq "$ROUNDS"); do
-  for mode in "${MODES[@]}"; do
+  for i in $(seq 0 $((NM - 1))); do
+    mode=${MODES[$(( (i + round - 1) % NM ))]}
     echo "== round $round: ${mode%%:*} ${mode#*:}" >&2
     one_mode "$mode" "$round"
   done
