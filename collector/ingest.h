@@ -17,6 +17,7 @@ struct dise_ingest_stats {
 	uint64_t bad;     /* records that failed to decode (counted in the ring too) */
 	uint64_t vanished; /* runs marked vanished */
 	uint64_t failures; /* records that end a run badly (a CRASH, an EXIT not 0): the detectors look at once */
+	uint64_t merged;   /* runs whose START and end were written as one row (dise_store_add_run) */
 };
 
 typedef struct dise_ingest dise_ingest;

@@ -41,6 +41,7 @@ enum {
 	Q_CURSOR_GET,
 	Q_CURSOR_SET,
 	Q_START,
+	Q_START_END,
 	Q_EXIT,
 	Q_EXEC,
 	Q_CRASH_RUN,
@@ -73,6 +74,21 @@ static const char *const queries[Q_MAX] = {
 		    "exe_ino = excluded.exe_ino, exe_size = excluded.exe_size, exe_mtime_ns = excluded.exe_mtime_ns, "
 		    "forked = excluded.forked, exec_parent = excluded.exec_parent "
 		    "RETURNING version_id IS NULL AND exe_ino IS NOT NULL",
+	/*
+	 * A START and its end (an EXIT, an EXEC) read in the same batch with no
+	 * record of that pid between them (ingest.c): the row as Q_START then
+	 * Q_EXIT or Q_EXEC would leave it, written once, touched when it has
+	 * its version (TOUCH). A row already there (its end or a crash came
+	 * first): nothing, no row returned, and the two are stored one by one.
+	 */
+	[Q_START_END] = "INSERT INTO runs(epoch, pid, start_ns, ppid, uid, start_wall_ns, execfn, exe, cwd, argv, argc, "
+			"exe_dev, exe_ino, exe_size, exe_mtime_ns, forked, exec_parent, tool, path, version_id, class, "
+			"end_ns, outcome, exit_status, user_ns, sys_ns, maxrss_kb, exec_path, touched) "
+			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, COALESCE(?20, ?18), ?18, ?19, "
+			"CASE WHEN ?19 IS NOT NULL THEN dise_class(?10, ?9) END, ?21, ?22, ?23, ?24, ?25, ?26, ?27, "
+			"CASE WHEN ?19 IS NOT NULL THEN 1 END) "
+			"ON CONFLICT(epoch, pid, start_ns) DO NOTHING "
+			"RETURNING version_id IS NULL AND exe_ino IS NOT NULL",
 	/*
 	 * The ends. An EXIT never overrides a CRASH of the same run (a crash in
 	 * an atexit handler). A run that has its version already (a long run:
@@ -546,12 +562,35 @@ static int start_version(dise_store *st, sqlite3_stmt *q, const char *path, cons
 	return r < 0 ? r : 0;
 }
 
-static int add_start(dise_store *st, uint64_t epoch, const struct dise_record *rec)
+/* Binds an end that Q_START_END writes with its START: ?21 end_ns, ?22 outcome, ?23-?26 the exit's, ?27 exec_path. */
+static void bind_end(sqlite3_stmt *q, const struct dise_record *end)
+{
+	const struct dise_rec_exit *e = &end->u.exit;
+
+	sqlite3_bind_int64(q, 21, (int64_t)end->hdr.mono_ns);
+	if (end->type == DISE_REC_EXEC) {
+		sqlite3_bind_text(q, 22, "exec", -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 27, end->path, -1, SQLITE_STATIC);
+		return;
+	}
+	sqlite3_bind_text(q, 22, dise_outcome_name(dise_outcome_of_record(end)), -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 23, e->status & 0xff);
+	sqlite3_bind_int64(q, 24, (int64_t)e->user_ns);
+	sqlite3_bind_int64(q, 25, (int64_t)e->sys_ns);
+	sqlite3_bind_int64(q, 26, (int64_t)e->maxrss_kb);
+}
+
+/*
+ * A START (end NULL), or a START with its end in one row (Q_START_END).
+ * Returns 0, 1 when the row was there already and nothing was written
+ * (only with an end), or -errno.
+ */
+static int start_row(dise_store *st, uint64_t epoch, const struct dise_record *rec, const struct dise_record *end)
 {
 	const struct dise_rec_start *s = &rec->u.start;
-	sqlite3_stmt *q = st->q[Q_START];
+	sqlite3_stmt *q = st->q[end ? Q_START_END : Q_START];
 	const char *invoked = rec->exe[0] ? rec->exe : rec->execfn;
-	int64_t parent = 0, unresolved = 0;
+	int64_t parent = 0, unresolved = -1;
 	char *argv, path[4096], tool[4096];
 	struct stat script;
 	int r, interpreted;
@@ -614,12 +653,21 @@ static int add_start(dise_store *st, uint64_t epoch, const struct dise_record *r
 	} else { /* no usable path: its name, as it came */
 		sqlite3_bind_text(q, 18, invoked, -1, SQLITE_STATIC);
 	}
+	if (end)
+		bind_end(q, end);
 	r = run(q, &unresolved);
-	if (r == 0 && unresolved)
+	if (r == 0 && unresolved > 0)
 		st->unresolved++;
+	if (r == 0 && unresolved < 0 && end)
+		r = 1; /* a row was there: DO NOTHING returned none */
 out:
 	free(argv);
 	return r;
+}
+
+static int add_start(dise_store *st, uint64_t epoch, const struct dise_record *rec)
+{
+	return start_row(st, epoch, rec, NULL);
 }
 
 /* dise run's wait4: the true end of the latest run of that pid since the spawn. */
@@ -757,6 +805,28 @@ int dise_store_mark_vanished(dise_store *st, uint64_t now_mono_ns,
 	}
 	free(gone);
 	return r < 0 ? r : (int)n;
+}
+
+int dise_store_run_mergeable(const struct dise_record *start, const struct dise_record *end)
+{
+	return start->type == DISE_REC_START && !(start->u.start.flags & (DISE_START_WRAPPED | DISE_START_CORE)) &&
+	       (end->type == DISE_REC_EXEC ||
+		(end->type == DISE_REC_EXIT && end->u.exit.how != DISE_EXIT_TRACED && end->u.exit.how != DISE_EXIT_DETACHED)) &&
+	       end->hdr.pid == start->hdr.pid && end->hdr.run_start_ns == start->hdr.run_start_ns;
+}
+
+int dise_store_add_run(dise_store *st, uint64_t epoch, const struct dise_record *start, const struct dise_record *end)
+{
+	int r;
+
+	if (!dise_store_run_mergeable(start, end))
+		return -EINVAL;
+	r = start_row(st, epoch, start, end);
+	if (r != 1)
+		return r < 0 ? r : 1;
+	/* the run's row was there (its end, or a crash, came first): one by one, as they came */
+	r = add_start(st, epoch, start);
+	return r < 0 ? r : dise_store_add_record(st, epoch, end);
 }
 
 int dise_store_add_record(dise_store *st, uint64_t epoch, const struct dise_record *rec)
