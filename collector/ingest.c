@@ -55,6 +55,7 @@ struct dise_ingest {
 	struct dise_record *recs;
 	int32_t *mate;
 	size_t nrecs_cap;
+	size_t recent[PAIR_WINDOW], nrecent; /* the arena offsets of the last records gathered */
 };
 
 /*
@@ -201,7 +202,7 @@ static int keep(dise_ingest *in, size_t len)
  * Whether the batch waits for more records before it stores what it read:
  * only under a steady stream (the batch before it committed less than a
  * gather ago: the first record after a quiet moment is stored at once),
- * until the gather's end, and never with a bad end read (the heal
+ * until the gather's end, and never with a bad end read that may be a strike (the heal
  * latency), routes to publish (*urgent), a stop, or a full batch. The wait
  * is a slice (the ring is looked at again after it), and no transaction is
  * open meanwhile: the resolver's writes never wait for a gather.
@@ -237,6 +238,39 @@ static int gather_more(dise_ingest *in, uint64_t start, int bad_end, size_t n, s
 	return 1;
 }
 
+/* Whether rec reads or writes a run of process pid: its own records, a REAP of it. */
+static int concerns(const struct dise_record *rec, uint32_t pid)
+{
+	return rec->hdr.pid == pid || (rec->type == DISE_REC_REAP && rec->u.reap.child_pid == pid);
+}
+
+/*
+ * Whether a bad end just read (end) ends the gather at once: unless the
+ * store can tell it cannot be a strike (dise_store_end_may_strike: a failing
+ * exit of a version with no baseline), given its START, the record of that
+ * process before it in this gather; a REAP right after the child's own EXIT
+ * ends nothing (the run has its end). It is stored with the gather all the
+ * same, at most a gather later.
+ */
+static int urgent_end(dise_ingest *in, const struct dise_record *end)
+{
+	uint32_t pid = end->type == DISE_REC_REAP ? end->u.reap.child_pid : end->hdr.pid;
+	size_t i;
+
+	for (i = 1; i <= in->nrecent && i <= PAIR_WINDOW; i++) {
+		size_t off = in->recent[(in->nrecent - i) % PAIR_WINDOW], len;
+		struct dise_record s;
+
+		memcpy(&len, in->arena + off, sizeof(len));
+		if (dise_record_decode(in->arena + off + ARENA_HDR, len, &s, NULL) < 0 || !concerns(&s, pid))
+			continue;
+		if (end->type == DISE_REC_REAP) /* after the child's own EXIT (which said whether it was urgent), it ends nothing */
+			return !(s.type == DISE_REC_EXIT && s.hdr.pid == pid);
+		return dise_store_end_may_strike(in->st, &s, end) != 0;
+	}
+	return 1;
+}
+
 /*
  * Reads up to max slots into the arena (the cursors staged): the records
  * to store, counted into *b. 0 or -errno. Bounded by construction: every
@@ -251,12 +285,13 @@ static int gather(dise_ingest *in, size_t max, size_t *ret_n, struct dise_ingest
 	size_t n = 0, seen = 0; /* seen: n at the last wait */
 	int r, bad_end = 0;
 
-	in->used = 0;
+	in->used = in->nrecent = 0;
 	while (n < max && in->used < GATHER_BYTES_MAX && !(in->stop && *in->stop)) {
 		struct dise_record rec;
 		size_t len;
 		uint64_t id, pos;
 		uint32_t k;
+		size_t at;
 
 		r = dise_ring_read(in->rd, in->buf, DISE_RECORD_MAX, &len, &id);
 		if (r == -EBADMSG) { /* already counted by the reader */
@@ -300,20 +335,18 @@ static int gather(dise_ingest *in, size_t max, size_t *ret_n, struct dise_ingest
 		{
 			int o = dise_outcome_of_record(&rec);
 
-			if (o == DISE_OUTCOME_CRASH || o == DISE_OUTCOME_FAIL)
-				b->failures++, bad_end = 1;
+			if (o == DISE_OUTCOME_CRASH || o == DISE_OUTCOME_FAIL) {
+				b->failures++;
+				bad_end = bad_end || urgent_end(in, &rec);
+			}
 		}
+		at = in->used;
 		if ((r = keep(in, len)) < 0)
 			return r;
+		in->recent[in->nrecent++ % PAIR_WINDOW] = at;
 	}
 	*ret_n = n;
 	return 0;
-}
-
-/* Whether rec reads or writes a run of process pid: its own records, a REAP of it. */
-static int concerns(const struct dise_record *rec, uint32_t pid)
-{
-	return rec->hdr.pid == pid || (rec->type == DISE_REC_REAP && rec->u.reap.child_pid == pid);
 }
 
 /*

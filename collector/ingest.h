@@ -41,7 +41,7 @@ void dise_ingest_set_stop(dise_ingest *in, const volatile sig_atomic_t *stop);
 /*
  * Under a steady stream (the batch before committed less than gather_ns
  * ago), a batch reads for up to gather_ns before it stores what it read,
- * in one transaction, looking at the ring every slice_ns; a bad end read,
+ * in one transaction, looking at the ring every slice_ns; a bad end read that may be a strike (dise_store_end_may_strike),
  * *urgent set (a futex word: its FUTEX_WAKE ends a wait), a stop or a full
  * batch store at once. 0: every batch stores what the ring holds now (the
  * default).

@@ -543,23 +543,31 @@ static int pid_since(dise_store *st, uint64_t epoch, uint32_t pid, uint64_t sinc
 	return run(q, ret_id);
 }
 
-/* Binds the version (?19) and tool (?20) a START at path gets at ingest, when it is known (known.h). */
-static int start_version(dise_store *st, sqlite3_stmt *q, const char *path, const struct stat *script,
-			 const struct dise_file_id *exe, char *tool, size_t size)
+/* The version a START at path gets at ingest, when it is known (known.h): 1 with it and its tool, 0, or -errno. */
+static int start_version(dise_store *st, const char *path, const struct stat *script, const struct dise_file_id *exe,
+			 int64_t *v, char *tool, size_t size)
 {
 	struct dise_known_id id = { (int64_t)exe->dev, (int64_t)exe->ino, (int64_t)exe->size, exe->mtime_ns };
-	int64_t v = 0;
-	int r;
 
 	if (script)
 		id = (struct dise_known_id){ (int64_t)script->st_dev, (int64_t)script->st_ino, (int64_t)script->st_size,
 					     (int64_t)script->st_mtim.tv_sec * 1000000000 + script->st_mtim.tv_nsec };
-	r = dise__start_version(st, path, &id, &v, tool, size);
-	if (r > 0) {
-		sqlite3_bind_int64(q, 19, v);
-		sqlite3_bind_text(q, 20, tool, -1, SQLITE_STATIC);
-	}
-	return r < 0 ? r : 0;
+	return dise__start_version(st, path, &id, v, tool, size);
+}
+
+/*
+ * The path a START's run goes by, into path: 1 the script an interpreter
+ * runs (its stat in *script: its identity), 0 the executable's path made
+ * absolute, -1 none usable (then its name, as it came). The tool's path
+ * (toolpath.h).
+ */
+static int run_path(const struct dise_record *rec, char *path, size_t size, struct stat *script)
+{
+	const char *invoked = rec->exe[0] ? rec->exe : rec->execfn;
+
+	if (dise_interpreter_script(invoked, rec->argv, rec->argv_count, rec->cwd, path, size, script))
+		return 1;
+	return dise_path_absolute(invoked, rec->cwd, path, size) == 0 ? 0 : -1;
 }
 
 /* Binds an end that Q_START_END writes with its START: ?21 end_ns, ?22 outcome, ?23-?26 the exit's, ?27 exec_path. */
@@ -593,7 +601,7 @@ static int start_row(dise_store *st, uint64_t epoch, const struct dise_record *r
 	int64_t parent = 0, unresolved = -1;
 	char *argv, path[4096], tool[4096];
 	struct stat script;
-	int r, interpreted;
+	int r, kind, interpreted;
 
 	if (s->flags & DISE_START_WRAPPED) {
 		/* dise run's stand-in: only when the shim did not record this process itself */
@@ -629,7 +637,8 @@ static int start_row(dise_store *st, uint64_t epoch, const struct dise_record *r
 	 * that path was /proc or /dev/fd); an interpreter given a script file
 	 * runs the script, whose file is then the run's identity (toolpath.h).
 	 */
-	interpreted = dise_interpreter_script(invoked, rec->argv, rec->argv_count, rec->cwd, path, sizeof(path), &script);
+	kind = run_path(rec, path, sizeof(path), &script);
+	interpreted = kind == 1;
 	if (interpreted) {
 		sqlite3_bind_int64(q, 12, (int64_t)script.st_dev);
 		sqlite3_bind_int64(q, 13, (int64_t)script.st_ino);
@@ -644,12 +653,18 @@ static int start_row(dise_store *st, uint64_t epoch, const struct dise_record *r
 	sqlite3_bind_int(q, 16, !!(s->flags & DISE_START_FORK));
 	if (parent)
 		sqlite3_bind_int64(q, 17, parent);
-	if (interpreted || dise_path_absolute(invoked, rec->cwd, path, sizeof(path)) == 0) {
+	if (kind >= 0) {
+		int64_t v = 0;
+
 		sqlite3_bind_text(q, 18, path, -1, SQLITE_STATIC);
 		/* a content the resolver gave this path its version for: that version now (known.h) */
 		if ((interpreted || !(s->flags & DISE_START_NO_EXE)) &&
-		    (r = start_version(st, q, path, interpreted ? &script : NULL, &s->exe, tool, sizeof(tool))) < 0)
+		    (r = start_version(st, path, interpreted ? &script : NULL, &s->exe, &v, tool, sizeof(tool))) < 0)
 			goto out;
+		if (v > 0) {
+			sqlite3_bind_int64(q, 19, v);
+			sqlite3_bind_text(q, 20, tool, -1, SQLITE_STATIC);
+		}
 	} else { /* no usable path: its name, as it came */
 		sqlite3_bind_text(q, 18, invoked, -1, SQLITE_STATIC);
 	}
@@ -813,6 +828,27 @@ int dise_store_run_mergeable(const struct dise_record *start, const struct dise_
 	       (end->type == DISE_REC_EXEC ||
 		(end->type == DISE_REC_EXIT && end->u.exit.how != DISE_EXIT_TRACED && end->u.exit.how != DISE_EXIT_DETACHED)) &&
 	       end->hdr.pid == start->hdr.pid && end->hdr.run_start_ns == start->hdr.run_start_ns;
+}
+
+int dise_store_end_may_strike(dise_store *st, const struct dise_record *start, const struct dise_record *end)
+{
+	static const char parents[] = "SELECT EXISTS (SELECT 1 FROM version_parents WHERE version_id = ?1)";
+	char path[4096], tool[4096];
+	struct stat script;
+	int64_t v = 0, has_parent = 1;
+	int kind;
+
+	/* a crash may be a strike with no baseline (then the version is marked failing) */
+	if (end->type != DISE_REC_EXIT || dise_outcome_of_record(end) != DISE_OUTCOME_FAIL || !start ||
+	    !dise_store_run_mergeable(start, end))
+		return 1;
+	kind = run_path(start, path, sizeof(path), &script);
+	if (kind < 0 || (kind == 0 && (start->u.start.flags & DISE_START_NO_EXE)) ||
+	    start_version(st, path, kind ? &script : NULL, &start->u.start.exe, &v, tool, sizeof(tool)) <= 0 ||
+	    dise__int(st, parents, &has_parent, "i", v) < 0)
+		return 1;
+	/* a failing exit is a strike only against a baseline (store-detect.c's STRIKE): a version with no parent has none */
+	return has_parent != 0;
 }
 
 int dise_store_add_run(dise_store *st, uint64_t epoch, const struct dise_record *start, const struct dise_record *end)

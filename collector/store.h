@@ -75,6 +75,16 @@ int dise_store_run_mergeable(const struct dise_record *start, const struct dise_
  * (dise_store_run_mergeable), or -errno.
  */
 int dise_store_add_run(dise_store *st, uint64_t epoch, const struct dise_record *start, const struct dise_record *end);
+/*
+ * Whether a bad end may be a strike that the detectors must see at once
+ * (ingest commits at once for it): 0 only for an EXIT that failed, of the
+ * run that start begins, whose version is known at ingest (known.h) and
+ * has no parent, no baseline to be a strike against (store-detect.c's
+ * STRIKE: a crash can be one without a baseline); 1 for anything else or
+ * any doubt. Latency only: the end is stored with the gather either way.
+ * Reads the store outside a transaction.
+ */
+int dise_store_end_may_strike(dise_store *st, const struct dise_record *start, const struct dise_record *end);
 
 /*
  * Marks as `vanished` every run that has no end yet and whose process is

@@ -28,6 +28,7 @@
 #include "dise/ring.h"
 #include "harness.h"
 #include "ingest.h"
+#include "known.h"
 #include "record.h"
 #include "resolve.h"
 #include "sha256.h"
@@ -361,6 +362,57 @@ static void test_ingest_pairs_runs(void **state)
 	dise_ring_unmap(&ring);
 	dise_ingest_free(in);
 	dise_store_free(st);
+	free(db);
+}
+
+/*
+ * Which bad ends make ingest commit at once (issue 11): a failing exit of a
+ * version known at ingest with no parent cannot be a strike (no baseline),
+ * so it waits for the gather; a crash, a version with a parent, a version
+ * not known, an end without its START: at once.
+ */
+static void test_end_may_strike(void **state)
+{
+	struct fixture *f = *state;
+	struct dise_known_id id = { 0, 0, 0, 0 }; /* make_start's identity */
+	struct dise_record start, fail, ok, crash;
+	uint8_t b[4][512];
+	dise_known *k = dise_known_new();
+	dise_store *st;
+	char *db;
+
+	assert_non_null(k);
+	assert_true(asprintf(&db, "%s/x.db", f->dir) > 0);
+	assert_int_equal(dise_store_open(db, 0, &st), 0);
+	dise_store_set_known(st, k);
+	assert_int_equal(sqlite3_exec(dise_store_db(st),
+				      "INSERT INTO versions(id, tool, sha256) VALUES (4, '/usr/bin/loadgen', 'a'), "
+				      "(5, '/usr/bin/loadgen', 'b'); INSERT INTO path_heads(path, version_id) VALUES "
+				      "('/usr/bin/loadgen', 5);",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(dise_record_decode(b[0], make_start(b[0], 7, 100), &start, NULL), 0);
+	assert_int_equal(dise_record_decode(b[1], make_exit(b[1], 7, 100, 1), &fail, NULL), 0);
+	assert_int_equal(dise_record_decode(b[2], make_exit(b[2], 7, 100, 0), &ok, NULL), 0);
+	assert_int_equal(dise_record_decode(b[3], make_exit(b[3], 7, 100, 0), &crash, NULL), 0);
+	crash.type = DISE_REC_CRASH;
+	assert_int_equal(dise_store_end_may_strike(st, &start, &fail), 1); /* the version is not known yet */
+	dise_known_put(k, "/usr/bin/loadgen", &id, 5, "/usr/bin/loadgen");
+	assert_int_equal(dise_store_end_may_strike(st, &start, &fail), 0); /* no parent: no baseline */
+	assert_int_equal(dise_store_end_may_strike(st, NULL, &fail), 1);
+	assert_int_equal(dise_store_end_may_strike(st, &start, &ok), 1);
+	assert_int_equal(dise_store_end_may_strike(st, &start, &crash), 1); /* a crash may strike without one */
+	assert_int_equal(sqlite3_exec(dise_store_db(st), "INSERT INTO version_parents(version_id, parent_id) VALUES (5, 4);",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(dise_store_end_may_strike(st, &start, &fail), 1); /* a baseline: may be a strike */
+	assert_int_equal(sqlite3_exec(dise_store_db(st), "DELETE FROM version_parents; UPDATE path_heads SET version_id = 4;",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(dise_store_end_may_strike(st, &start, &fail), 1); /* another content at the path: the resolver's */
+	dise_store_set_known(st, NULL);
+	dise_store_free(st);
+	dise_known_free(k);
 	free(db);
 }
 
@@ -2434,6 +2486,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_out_of_order, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_start_end_one_row, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_ingest_pairs_runs, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_end_may_strike, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_lock_and_sigterm, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_sigkill_exactly_once, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_collector_cli, fixture_setup, fixture_teardown),
