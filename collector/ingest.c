@@ -337,7 +337,7 @@ static int gather(dise_ingest *in, size_t max, size_t *ret_n, struct dise_ingest
 
 			if (o == DISE_OUTCOME_CRASH || o == DISE_OUTCOME_FAIL) {
 				b->failures++;
-				bad_end = bad_end || urgent_end(in, &rec);
+				bad_end = bad_end || !in->gather_ns || urgent_end(in, &rec); /* no gather: nothing to decide */
 			}
 		}
 		at = in->used;
