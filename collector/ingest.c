@@ -27,6 +27,11 @@
 #define CHECKPOINT_COMMITS 512
 /* a batch's records held in memory at most (plus one record): then stored, whatever the gather */
 #define GATHER_BYTES_MAX (4u << 20)
+/* a record's place in the arena: its length, then its bytes, each 16-aligned (as malloc aligns in->buf) */
+#define ARENA_HDR 16u
+#define ARENA_LEN(len) (((len) + 15) & ~(size_t)15)
+/* records looked at after a START for its end (the same process's next record) */
+#define PAIR_WINDOW 64
 
 struct dise_ingest {
 	char *path;
@@ -46,6 +51,11 @@ struct dise_ingest {
 	atomic_int *urgent;
 	unsigned char *arena; /* records as read: a size_t length, then the bytes, aligned */
 	size_t used, cap;
+	/* the batch's records decoded (they point into the arena), and which START each end is written with */
+	struct dise_record *recs;
+	int32_t *mate;
+	size_t nrecs_cap;
+	size_t recent[PAIR_WINDOW], nrecent; /* the arena offsets of the last records gathered */
 };
 
 /*
@@ -120,6 +130,8 @@ dise_ingest *dise_ingest_free(dise_ingest *in)
 	free(in->path);
 	free(in->buf);
 	free(in->arena);
+	free(in->recs);
+	free(in->mate);
 	free(in);
 	return NULL;
 }
@@ -147,6 +159,7 @@ static void stats_add(struct dise_ingest_stats *to, const struct dise_ingest_sta
 	to->skipped += b->skipped;
 	to->bad += b->bad;
 	to->failures += b->failures;
+	to->merged += b->merged;
 }
 
 void dise_ingest_set_gather(dise_ingest *in, uint64_t gather_ns, uint64_t slice_ns, atomic_int *urgent)
@@ -167,7 +180,7 @@ static uint64_t mono_ns(void)
 /* Keeps a record read (len bytes in in->buf) until the batch stores it. -ENOMEM when there is no room. */
 static int keep(dise_ingest *in, size_t len)
 {
-	size_t need = in->used + sizeof(size_t) + ((len + 7) & ~(size_t)7);
+	size_t need = in->used + ARENA_HDR + ARENA_LEN(len);
 
 	if (need > in->cap) {
 		size_t cap = in->cap ? in->cap : 1 << 16;
@@ -180,7 +193,7 @@ static int keep(dise_ingest *in, size_t len)
 		in->arena = a, in->cap = cap;
 	}
 	memcpy(in->arena + in->used, &len, sizeof(len));
-	memcpy(in->arena + in->used + sizeof(size_t), in->buf, len);
+	memcpy(in->arena + in->used + ARENA_HDR, in->buf, len);
 	in->used = need;
 	return 0;
 }
@@ -189,7 +202,7 @@ static int keep(dise_ingest *in, size_t len)
  * Whether the batch waits for more records before it stores what it read:
  * only under a steady stream (the batch before it committed less than a
  * gather ago: the first record after a quiet moment is stored at once),
- * until the gather's end, and never with a bad end read (the heal
+ * until the gather's end, and never with a bad end read that may be a strike (the heal
  * latency), routes to publish (*urgent), a stop, or a full batch. The wait
  * is a slice (the ring is looked at again after it), and no transaction is
  * open meanwhile: the resolver's writes never wait for a gather.
@@ -225,6 +238,39 @@ static int gather_more(dise_ingest *in, uint64_t start, int bad_end, size_t n, s
 	return 1;
 }
 
+/* Whether rec reads or writes a run of process pid: its own records, a REAP of it. */
+static int concerns(const struct dise_record *rec, uint32_t pid)
+{
+	return rec->hdr.pid == pid || (rec->type == DISE_REC_REAP && rec->u.reap.child_pid == pid);
+}
+
+/*
+ * Whether a bad end just read (end) ends the gather at once: unless the
+ * store can tell it cannot be a strike (dise_store_end_may_strike: a failing
+ * exit of a version with no baseline), given its START, the record of that
+ * process before it in this gather; a REAP right after the child's own EXIT
+ * ends nothing (the run has its end). It is stored with the gather all the
+ * same, at most a gather later.
+ */
+static int urgent_end(dise_ingest *in, const struct dise_record *end)
+{
+	uint32_t pid = end->type == DISE_REC_REAP ? end->u.reap.child_pid : end->hdr.pid;
+	size_t i;
+
+	for (i = 1; i <= in->nrecent && i <= PAIR_WINDOW; i++) {
+		size_t off = in->recent[(in->nrecent - i) % PAIR_WINDOW], len;
+		struct dise_record s;
+
+		memcpy(&len, in->arena + off, sizeof(len));
+		if (dise_record_decode(in->arena + off + ARENA_HDR, len, &s, NULL) < 0 || !concerns(&s, pid))
+			continue;
+		if (end->type == DISE_REC_REAP) /* after the child's own EXIT (which said whether it was urgent), it ends nothing */
+			return !(s.type == DISE_REC_EXIT && s.hdr.pid == pid);
+		return dise_store_end_may_strike(in->st, &s, end) != 0;
+	}
+	return 1;
+}
+
 /*
  * Reads up to max slots into the arena (the cursors staged): the records
  * to store, counted into *b. 0 or -errno. Bounded by construction: every
@@ -239,12 +285,13 @@ static int gather(dise_ingest *in, size_t max, size_t *ret_n, struct dise_ingest
 	size_t n = 0, seen = 0; /* seen: n at the last wait */
 	int r, bad_end = 0;
 
-	in->used = 0;
+	in->used = in->nrecent = 0;
 	while (n < max && in->used < GATHER_BYTES_MAX && !(in->stop && *in->stop)) {
 		struct dise_record rec;
 		size_t len;
 		uint64_t id, pos;
 		uint32_t k;
+		size_t at;
 
 		r = dise_ring_read(in->rd, in->buf, DISE_RECORD_MAX, &len, &id);
 		if (r == -EBADMSG) { /* already counted by the reader */
@@ -288,11 +335,63 @@ static int gather(dise_ingest *in, size_t max, size_t *ret_n, struct dise_ingest
 		{
 			int o = dise_outcome_of_record(&rec);
 
-			if (o == DISE_OUTCOME_CRASH || o == DISE_OUTCOME_FAIL)
-				b->failures++, bad_end = 1;
+			if (o == DISE_OUTCOME_CRASH || o == DISE_OUTCOME_FAIL) {
+				b->failures++;
+				bad_end = bad_end || !in->gather_ns || urgent_end(in, &rec); /* no gather: nothing to decide */
+			}
 		}
+		at = in->used;
 		if ((r = keep(in, len)) < 0)
 			return r;
+		in->recent[in->nrecent++ % PAIR_WINDOW] = at;
+	}
+	*ret_n = n;
+	return 0;
+}
+
+/*
+ * Decodes the records gathered (in place: they point into the arena) into
+ * in->recs, *ret_n of them, and pairs each START with its end when that is
+ * the next record of its process, within PAIR_WINDOW: in->mate[i] = j (> i)
+ * for the START, i (< j) for its end, -1 for the others. No record between
+ * the two reads or writes a run of that process (the exec parent, a reap,
+ * a stand-in's look for the shim's own run all look by pid), so the row
+ * written once at the START's place is the row the two statements made.
+ */
+static int decode_and_pair(dise_ingest *in, size_t *ret_n)
+{
+	size_t n = 0, off = 0, i, j;
+
+	while (off < in->used) {
+		size_t len;
+
+		if (n == in->nrecs_cap) {
+			size_t cap = in->nrecs_cap ? 2 * in->nrecs_cap : 256;
+			struct dise_record *r = realloc(in->recs, cap * sizeof(*r));
+			int32_t *m = r ? realloc(in->mate, cap * sizeof(*m)) : NULL;
+
+			if (r)
+				in->recs = r;
+			if (!r || !m)
+				return -ENOMEM;
+			in->mate = m, in->nrecs_cap = cap;
+		}
+		memcpy(&len, in->arena + off, sizeof(len));
+		if (dise_record_decode(in->arena + off + ARENA_HDR, len, &in->recs[n], NULL) < 0)
+			return -EIO; /* it decoded when it was read */
+		in->mate[n++] = -1;
+		off += ARENA_HDR + ARENA_LEN(len);
+	}
+	for (i = 0; i < n; i++) {
+		if (in->mate[i] != -1 || in->recs[i].type != DISE_REC_START)
+			continue;
+		for (j = i + 1; j < n && j <= i + PAIR_WINDOW; j++) {
+			if (!concerns(&in->recs[j], in->recs[i].hdr.pid))
+				continue;
+			if (in->mate[j] == -1 && dise_store_run_mergeable(&in->recs[i], &in->recs[j]))
+				in->mate[i] = (int32_t)j, in->mate[j] = (int32_t)i;
+			break;
+		}
 	}
 	*ret_n = n;
 	return 0;
@@ -301,30 +400,35 @@ static int gather(dise_ingest *in, size_t max, size_t *ret_n, struct dise_ingest
 /* Stores the records gathered and the cursors, in one transaction (none when nothing changed). */
 static int store_gathered(dise_ingest *in, struct dise_ingest_stats *b)
 {
-	size_t off = 0;
+	size_t n, i;
 	uint32_t k;
 	int r, tx = 0;
 
+	if ((r = decode_and_pair(in, &n)) < 0)
+		return r;
 	/*
 	 * The transaction begins with the first record to store: a look at a
 	 * ring with nothing new (after every batch that drained it) takes no
 	 * write lock, writes no WAL frame.
 	 */
-	while (off < in->used) {
-		struct dise_record rec;
-		size_t len;
+	for (i = 0; i < n; i++) {
+		int32_t m = in->mate[i];
 
-		memcpy(&len, in->arena + off, sizeof(len));
-		memcpy(in->buf, in->arena + off + sizeof(size_t), len); /* decoded records point into in->buf */
-		off += sizeof(size_t) + ((len + 7) & ~(size_t)7);
-		if (dise_record_decode(in->buf, len, &rec, NULL) < 0)
-			return -EIO; /* it decoded when it was read */
+		if (m >= 0 && (size_t)m < i)
+			continue; /* written with its START */
 		if (!tx && (r = dise_store_begin(in->st)) < 0)
 			return r;
 		tx = 1;
-		if ((r = dise_store_add_record(in->st, in->epoch, &rec)) < 0)
+		if (m < 0) {
+			if ((r = dise_store_add_record(in->st, in->epoch, &in->recs[i])) < 0)
+				return r;
+			b->stored++;
+			continue;
+		}
+		if ((r = dise_store_add_run(in->st, in->epoch, &in->recs[i], &in->recs[m])) < 0)
 			return r;
-		b->stored++;
+		b->stored += 2;
+		b->merged += (uint64_t)r;
 	}
 	for (k = 0; k < in->nshards; k++) {
 		if (in->staged[k] == in->next[k])

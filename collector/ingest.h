@@ -17,6 +17,7 @@ struct dise_ingest_stats {
 	uint64_t bad;     /* records that failed to decode (counted in the ring too) */
 	uint64_t vanished; /* runs marked vanished */
 	uint64_t failures; /* records that end a run badly (a CRASH, an EXIT not 0): the detectors look at once */
+	uint64_t merged;   /* runs whose START and end were written as one row (dise_store_add_run) */
 };
 
 typedef struct dise_ingest dise_ingest;
@@ -40,7 +41,7 @@ void dise_ingest_set_stop(dise_ingest *in, const volatile sig_atomic_t *stop);
 /*
  * Under a steady stream (the batch before committed less than gather_ns
  * ago), a batch reads for up to gather_ns before it stores what it read,
- * in one transaction, looking at the ring every slice_ns; a bad end read,
+ * in one transaction, looking at the ring every slice_ns; a bad end read that may be a strike (dise_store_end_may_strike),
  * *urgent set (a futex word: its FUTEX_WAKE ends a wait), a stop or a full
  * batch store at once. 0: every batch stores what the ring holds now (the
  * default).

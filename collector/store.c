@@ -41,6 +41,7 @@ enum {
 	Q_CURSOR_GET,
 	Q_CURSOR_SET,
 	Q_START,
+	Q_START_END,
 	Q_EXIT,
 	Q_EXEC,
 	Q_CRASH_RUN,
@@ -73,6 +74,21 @@ static const char *const queries[Q_MAX] = {
 		    "exe_ino = excluded.exe_ino, exe_size = excluded.exe_size, exe_mtime_ns = excluded.exe_mtime_ns, "
 		    "forked = excluded.forked, exec_parent = excluded.exec_parent "
 		    "RETURNING version_id IS NULL AND exe_ino IS NOT NULL",
+	/*
+	 * A START and its end (an EXIT, an EXEC) read in the same batch with no
+	 * record of that pid between them (ingest.c): the row as Q_START then
+	 * Q_EXIT or Q_EXEC would leave it, written once, touched when it has
+	 * its version (TOUCH). A row already there (its end or a crash came
+	 * first): nothing, no row returned, and the two are stored one by one.
+	 */
+	[Q_START_END] = "INSERT INTO runs(epoch, pid, start_ns, ppid, uid, start_wall_ns, execfn, exe, cwd, argv, argc, "
+			"exe_dev, exe_ino, exe_size, exe_mtime_ns, forked, exec_parent, tool, path, version_id, class, "
+			"end_ns, outcome, exit_status, user_ns, sys_ns, maxrss_kb, exec_path, touched) "
+			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, COALESCE(?20, ?18), ?18, ?19, "
+			"CASE WHEN ?19 IS NOT NULL THEN dise_class(?10, ?9) END, ?21, ?22, ?23, ?24, ?25, ?26, ?27, "
+			"CASE WHEN ?19 IS NOT NULL THEN 1 END) "
+			"ON CONFLICT(epoch, pid, start_ns) DO NOTHING "
+			"RETURNING version_id IS NULL AND exe_ino IS NOT NULL",
 	/*
 	 * The ends. An EXIT never overrides a CRASH of the same run (a crash in
 	 * an atexit handler). A run that has its version already (a long run:
@@ -527,34 +543,65 @@ static int pid_since(dise_store *st, uint64_t epoch, uint32_t pid, uint64_t sinc
 	return run(q, ret_id);
 }
 
-/* Binds the version (?19) and tool (?20) a START at path gets at ingest, when it is known (known.h). */
-static int start_version(dise_store *st, sqlite3_stmt *q, const char *path, const struct stat *script,
-			 const struct dise_file_id *exe, char *tool, size_t size)
+/* The version a START at path gets at ingest, when it is known (known.h): 1 with it and its tool, 0, or -errno. */
+static int start_version(dise_store *st, const char *path, const struct stat *script, const struct dise_file_id *exe,
+			 int64_t *v, char *tool, size_t size)
 {
 	struct dise_known_id id = { (int64_t)exe->dev, (int64_t)exe->ino, (int64_t)exe->size, exe->mtime_ns };
-	int64_t v = 0;
-	int r;
 
 	if (script)
 		id = (struct dise_known_id){ (int64_t)script->st_dev, (int64_t)script->st_ino, (int64_t)script->st_size,
 					     (int64_t)script->st_mtim.tv_sec * 1000000000 + script->st_mtim.tv_nsec };
-	r = dise__start_version(st, path, &id, &v, tool, size);
-	if (r > 0) {
-		sqlite3_bind_int64(q, 19, v);
-		sqlite3_bind_text(q, 20, tool, -1, SQLITE_STATIC);
-	}
-	return r < 0 ? r : 0;
+	return dise__start_version(st, path, &id, v, tool, size);
 }
 
-static int add_start(dise_store *st, uint64_t epoch, const struct dise_record *rec)
+/*
+ * The path a START's run goes by, into path: 1 the script an interpreter
+ * runs (its stat in *script: its identity), 0 the executable's path made
+ * absolute, -1 none usable (then its name, as it came). The tool's path
+ * (toolpath.h).
+ */
+static int run_path(const struct dise_record *rec, char *path, size_t size, struct stat *script)
+{
+	const char *invoked = rec->exe[0] ? rec->exe : rec->execfn;
+
+	if (dise_interpreter_script(invoked, rec->argv, rec->argv_count, rec->cwd, path, size, script))
+		return 1;
+	return dise_path_absolute(invoked, rec->cwd, path, size) == 0 ? 0 : -1;
+}
+
+/* Binds an end that Q_START_END writes with its START: ?21 end_ns, ?22 outcome, ?23-?26 the exit's, ?27 exec_path. */
+static void bind_end(sqlite3_stmt *q, const struct dise_record *end)
+{
+	const struct dise_rec_exit *e = &end->u.exit;
+
+	sqlite3_bind_int64(q, 21, (int64_t)end->hdr.mono_ns);
+	if (end->type == DISE_REC_EXEC) {
+		sqlite3_bind_text(q, 22, "exec", -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 27, end->path, -1, SQLITE_STATIC);
+		return;
+	}
+	sqlite3_bind_text(q, 22, dise_outcome_name(dise_outcome_of_record(end)), -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 23, e->status & 0xff);
+	sqlite3_bind_int64(q, 24, (int64_t)e->user_ns);
+	sqlite3_bind_int64(q, 25, (int64_t)e->sys_ns);
+	sqlite3_bind_int64(q, 26, (int64_t)e->maxrss_kb);
+}
+
+/*
+ * A START (end NULL), or a START with its end in one row (Q_START_END).
+ * Returns 0, 1 when the row was there already and nothing was written
+ * (only with an end), or -errno.
+ */
+static int start_row(dise_store *st, uint64_t epoch, const struct dise_record *rec, const struct dise_record *end)
 {
 	const struct dise_rec_start *s = &rec->u.start;
-	sqlite3_stmt *q = st->q[Q_START];
+	sqlite3_stmt *q = st->q[end ? Q_START_END : Q_START];
 	const char *invoked = rec->exe[0] ? rec->exe : rec->execfn;
-	int64_t parent = 0, unresolved = 0;
+	int64_t parent = 0, unresolved = -1;
 	char *argv, path[4096], tool[4096];
 	struct stat script;
-	int r, interpreted;
+	int r, kind, interpreted;
 
 	if (s->flags & DISE_START_WRAPPED) {
 		/* dise run's stand-in: only when the shim did not record this process itself */
@@ -590,7 +637,8 @@ static int add_start(dise_store *st, uint64_t epoch, const struct dise_record *r
 	 * that path was /proc or /dev/fd); an interpreter given a script file
 	 * runs the script, whose file is then the run's identity (toolpath.h).
 	 */
-	interpreted = dise_interpreter_script(invoked, rec->argv, rec->argv_count, rec->cwd, path, sizeof(path), &script);
+	kind = run_path(rec, path, sizeof(path), &script);
+	interpreted = kind == 1;
 	if (interpreted) {
 		sqlite3_bind_int64(q, 12, (int64_t)script.st_dev);
 		sqlite3_bind_int64(q, 13, (int64_t)script.st_ino);
@@ -605,21 +653,36 @@ static int add_start(dise_store *st, uint64_t epoch, const struct dise_record *r
 	sqlite3_bind_int(q, 16, !!(s->flags & DISE_START_FORK));
 	if (parent)
 		sqlite3_bind_int64(q, 17, parent);
-	if (interpreted || dise_path_absolute(invoked, rec->cwd, path, sizeof(path)) == 0) {
+	if (kind >= 0) {
+		int64_t v = 0;
+
 		sqlite3_bind_text(q, 18, path, -1, SQLITE_STATIC);
 		/* a content the resolver gave this path its version for: that version now (known.h) */
 		if ((interpreted || !(s->flags & DISE_START_NO_EXE)) &&
-		    (r = start_version(st, q, path, interpreted ? &script : NULL, &s->exe, tool, sizeof(tool))) < 0)
+		    (r = start_version(st, path, interpreted ? &script : NULL, &s->exe, &v, tool, sizeof(tool))) < 0)
 			goto out;
+		if (v > 0) {
+			sqlite3_bind_int64(q, 19, v);
+			sqlite3_bind_text(q, 20, tool, -1, SQLITE_STATIC);
+		}
 	} else { /* no usable path: its name, as it came */
 		sqlite3_bind_text(q, 18, invoked, -1, SQLITE_STATIC);
 	}
+	if (end)
+		bind_end(q, end);
 	r = run(q, &unresolved);
-	if (r == 0 && unresolved)
+	if (r == 0 && unresolved > 0)
 		st->unresolved++;
+	if (r == 0 && unresolved < 0 && end)
+		r = 1; /* a row was there: DO NOTHING returned none */
 out:
 	free(argv);
 	return r;
+}
+
+static int add_start(dise_store *st, uint64_t epoch, const struct dise_record *rec)
+{
+	return start_row(st, epoch, rec, NULL);
 }
 
 /* dise run's wait4: the true end of the latest run of that pid since the spawn. */
@@ -757,6 +820,49 @@ int dise_store_mark_vanished(dise_store *st, uint64_t now_mono_ns,
 	}
 	free(gone);
 	return r < 0 ? r : (int)n;
+}
+
+int dise_store_run_mergeable(const struct dise_record *start, const struct dise_record *end)
+{
+	return start->type == DISE_REC_START && !(start->u.start.flags & (DISE_START_WRAPPED | DISE_START_CORE)) &&
+	       (end->type == DISE_REC_EXEC ||
+		(end->type == DISE_REC_EXIT && end->u.exit.how != DISE_EXIT_TRACED && end->u.exit.how != DISE_EXIT_DETACHED)) &&
+	       end->hdr.pid == start->hdr.pid && end->hdr.run_start_ns == start->hdr.run_start_ns;
+}
+
+int dise_store_end_may_strike(dise_store *st, const struct dise_record *start, const struct dise_record *end)
+{
+	static const char parents[] = "SELECT EXISTS (SELECT 1 FROM version_parents WHERE version_id = ?1)";
+	char path[4096], tool[4096];
+	struct stat script;
+	int64_t v = 0, has_parent = 1;
+	int kind;
+
+	/* a crash may be a strike with no baseline (then the version is marked failing) */
+	if (end->type != DISE_REC_EXIT || dise_outcome_of_record(end) != DISE_OUTCOME_FAIL || !start ||
+	    !dise_store_run_mergeable(start, end))
+		return 1;
+	kind = run_path(start, path, sizeof(path), &script);
+	if (kind < 0 || (kind == 0 && (start->u.start.flags & DISE_START_NO_EXE)) ||
+	    start_version(st, path, kind ? &script : NULL, &start->u.start.exe, &v, tool, sizeof(tool)) <= 0 ||
+	    dise__int(st, parents, &has_parent, "i", v) < 0)
+		return 1;
+	/* a failing exit is a strike only against a baseline (store-detect.c's STRIKE): a version with no parent has none */
+	return has_parent != 0;
+}
+
+int dise_store_add_run(dise_store *st, uint64_t epoch, const struct dise_record *start, const struct dise_record *end)
+{
+	int r;
+
+	if (!dise_store_run_mergeable(start, end))
+		return -EINVAL;
+	r = start_row(st, epoch, start, end);
+	if (r != 1)
+		return r < 0 ? r : 1;
+	/* the run's row was there (its end, or a crash, came first): one by one, as they came */
+	r = add_start(st, epoch, start);
+	return r < 0 ? r : dise_store_add_record(st, epoch, end);
 }
 
 int dise_store_add_record(dise_store *st, uint64_t epoch, const struct dise_record *rec)

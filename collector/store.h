@@ -60,6 +60,31 @@ int dise_store_cursor_set(dise_store *st, uint64_t epoch, uint32_t shard, uint64
  * so records of one run may arrive in any order (they can, across shards).
  */
 int dise_store_add_record(dise_store *st, uint64_t epoch, const struct dise_record *rec);
+/*
+ * Whether end (an EXIT the run wrote itself, or an EXEC) ends the run that
+ * START start begins (same pid and start), so that dise_store_add_run can
+ * write them as one row (a START of `dise run` or dise-coredump: never).
+ */
+int dise_store_run_mergeable(const struct dise_record *start, const struct dise_record *end);
+/*
+ * A START and its end in one row: the row dise_store_add_record of one then
+ * the other leaves, in one INSERT. The caller makes sure nothing stored
+ * between them would have read or written a run of that pid (ingest.c).
+ * Returns 1 when written as one row, 0 when the run's row was there already
+ * (then the two were stored one by one), -EINVAL when they are not a pair
+ * (dise_store_run_mergeable), or -errno.
+ */
+int dise_store_add_run(dise_store *st, uint64_t epoch, const struct dise_record *start, const struct dise_record *end);
+/*
+ * Whether a bad end may be a strike that the detectors must see at once
+ * (ingest commits at once for it): 0 only for an EXIT that failed, of the
+ * run that start begins, whose version is known at ingest (known.h) and
+ * has no parent, no baseline to be a strike against (store-detect.c's
+ * STRIKE: a crash can be one without a baseline); 1 for anything else or
+ * any doubt. Latency only: the end is stored with the gather either way.
+ * Reads the store outside a transaction.
+ */
+int dise_store_end_may_strike(dise_store *st, const struct dise_record *start, const struct dise_record *end);
 
 /*
  * Marks as `vanished` every run that has no end yet and whose process is

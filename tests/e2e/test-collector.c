@@ -27,6 +27,9 @@
 
 #include "dise/ring.h"
 #include "harness.h"
+#include "ingest.h"
+#include "known.h"
+#include "record.h"
 #include "resolve.h"
 #include "sha256.h"
 #include "store.h"
@@ -205,6 +208,211 @@ static void test_out_of_order(void **state)
 	assert_string_equal((const char *)sqlite3_column_text(q, 2), "/usr/bin/loadgen");
 	sqlite3_finalize(q);
 	dise_store_free(st);
+	free(db);
+}
+
+/* Every column of every run of st, as text (NULL and types told apart), in a string to compare. */
+static char *runs_dump(dise_store *st)
+{
+	sqlite3_stmt *q;
+	size_t len = 0;
+	char *out = NULL;
+	FILE *m = open_memstream(&out, &len);
+
+	assert_non_null(m);
+	assert_int_equal(sqlite3_prepare_v2(dise_store_db(st), "SELECT * FROM runs ORDER BY id", -1, &q, NULL), SQLITE_OK);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		for (int i = 0; i < sqlite3_column_count(q); i++)
+			fprintf(m, "%s=%d:%s|", sqlite3_column_name(q, i), sqlite3_column_type(q, i),
+				sqlite3_column_type(q, i) == SQLITE_NULL ? "" : (const char *)sqlite3_column_text(q, i));
+		fputc('\n', m);
+	}
+	sqlite3_finalize(q);
+	fclose(m);
+	return out;
+}
+
+/* An EXEC of run (pid, start) to path, written as the shim writes it. */
+static size_t make_exec(uint8_t *b, size_t size, uint32_t pid, uint64_t start, const char *path)
+{
+	char *argv[] = { (char *)path, NULL };
+	struct dise_rec_who who = { start, pid, pid };
+	struct dise_rec_argv a = { argv, NULL, 0 };
+	struct dise_rec_buf rb;
+	int n;
+
+	dise_rec_buf_init(&rb, b, (uint32_t)size);
+	n = dise_rec_exec_write(&who, DISE_EXEC_EXECVE, path, &a, &rb.sink);
+	assert_true(n > 0);
+	return (size_t)n;
+}
+
+/*
+ * A START and its end written as one row (dise_store_add_run, issue 11):
+ * the very row the two statements leave, every column, for an EXIT and an
+ * EXEC; a row already there (a crash came first) keeps what it had, as
+ * one by one.
+ */
+static void test_start_end_one_row(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t b[6][512];
+	struct dise_record start, ex, start2, exec, start3, crash;
+	dise_store *one, *merged;
+	char *db1, *db2, *d1, *d2;
+
+	assert_true(asprintf(&db1, "%s/one.db", f->dir) > 0);
+	assert_true(asprintf(&db2, "%s/merged.db", f->dir) > 0);
+	assert_int_equal(dise_store_open(db1, 0, &one), 0);
+	assert_int_equal(dise_store_open(db2, 0, &merged), 0);
+	assert_int_equal(dise_record_decode(b[0], make_start(b[0], 7, 100), &start, NULL), 0);
+	assert_int_equal(dise_record_decode(b[1], make_exit(b[1], 7, 100, 3), &ex, NULL), 0);
+	assert_int_equal(dise_record_decode(b[2], make_start(b[2], 8, 200), &start2, NULL), 0);
+	assert_int_equal(dise_record_decode(b[3], make_exec(b[3], sizeof(b[3]), 8, 200, "/bin/true"), &exec, NULL), 0);
+	assert_int_equal(dise_record_decode(b[4], make_start(b[4], 9, 300), &start3, NULL), 0);
+	assert_int_equal(dise_record_decode(b[5], make_exit(b[5], 9, 300, 0), &crash, NULL), 0);
+	crash.type = DISE_REC_CRASH; /* only its key and time are read: the run's crash, stored before its START */
+	memset(&crash.u, 0, sizeof(crash.u));
+	crash.u.crash.signo = SIGSEGV;
+	assert_true(dise_store_run_mergeable(&start, &ex));
+	assert_true(dise_store_run_mergeable(&start2, &exec));
+	assert_false(dise_store_run_mergeable(&start, &exec)); /* another run's */
+	assert_false(dise_store_run_mergeable(&ex, &start));
+	for (int k = 0; k < 2; k++) {
+		dise_store *st = k ? merged : one;
+
+		assert_int_equal(dise_store_begin(st), 0);
+		assert_int_equal(dise_store_add_record(st, 1, &crash), 0);
+		if (k) {
+			assert_int_equal(dise_store_add_run(st, 1, &start, &ex), 1);
+			assert_int_equal(dise_store_add_run(st, 1, &start2, &exec), 1);
+			assert_int_equal(dise_store_add_run(st, 1, &start3, &ex), -EINVAL);
+			crash.type = DISE_REC_EXIT; /* now an exit of 0 after the crash: stored one by one, the crash stays */
+			assert_int_equal(dise_store_add_run(st, 1, &start3, &crash), 0);
+		} else {
+			assert_int_equal(dise_store_add_record(st, 1, &start), 0);
+			assert_int_equal(dise_store_add_record(st, 1, &ex), 0);
+			assert_int_equal(dise_store_add_record(st, 1, &start2), 0);
+			assert_int_equal(dise_store_add_record(st, 1, &exec), 0);
+			crash.type = DISE_REC_EXIT;
+			assert_int_equal(dise_store_add_record(st, 1, &start3), 0);
+			assert_int_equal(dise_store_add_record(st, 1, &crash), 0);
+		}
+		crash.type = DISE_REC_CRASH;
+		assert_int_equal(dise_store_commit(st), 0);
+	}
+	d1 = runs_dump(one);
+	d2 = runs_dump(merged);
+	assert_string_equal(d1, d2);
+	assert_non_null(strstr(d1, "outcome=3:fail|exit_status=1:3|"));
+	assert_non_null(strstr(d1, "outcome=3:exec|"));
+	assert_non_null(strstr(d1, "outcome=3:crash|"));
+	free(d1);
+	free(d2);
+	dise_store_free(one);
+	dise_store_free(merged);
+	free(db1);
+	free(db2);
+}
+
+/*
+ * Ingest writes a START with its end as one row only when no record
+ * between them is about that process: a REAP of the child read between
+ * its START and its EXIT ends the run first (reaped), then the EXIT, as
+ * they came.
+ */
+static void test_ingest_pairs_runs(void **state)
+{
+	struct fixture *f = *state;
+	struct dise_ingest_stats stats = { 0 };
+	struct dise_rec_who parent = { 50, 4000, 4000 };
+	struct dise_rec_reap w;
+	struct dise_rec_start s;
+	dise_ingest *in;
+	dise_store *st;
+	dise_ring ring;
+	uint8_t b[512];
+	char *db, *d;
+	size_t n;
+
+	assert_true(asprintf(&db, "%s/x.db", f->dir) > 0);
+	assert_int_equal(dise_store_open(db, 0, &st), 0);
+	assert_int_equal(dise_ingest_new(f->ring, st, &in), 0);
+	assert_int_equal(dise_ring_map(f->ring, DISE_RING_WRITE, 0, 0, &ring), 0);
+	/* the child 4001: START, the parent's REAP (exit 3), its own EXIT (0) */
+	n = make_start(b, 4001, 100);
+	memcpy(&s, b, sizeof(s));
+	s.ppid = parent.pid;
+	memcpy(b, &s, sizeof(s));
+	assert_int_equal(dise_ring_put(&ring, b, (uint32_t)n), 0);
+	dise_rec_reap_init(&w, &parent, 4001, 3 << 8);
+	assert_int_equal(dise_ring_put(&ring, &w, sizeof(w)), 0);
+	assert_int_equal(dise_ring_put(&ring, b, (uint32_t)make_exit(b, 4001, 100, 0)), 0);
+	/* the child 4002: START and EXIT, nothing between: one row */
+	assert_int_equal(dise_ring_put(&ring, b, (uint32_t)make_start(b, 4002, 200)), 0);
+	assert_int_equal(dise_ring_put(&ring, b, (uint32_t)make_exit(b, 4002, 200, 0)), 0);
+	assert_int_equal(dise_ingest_batch(in, 4096, &stats), 5);
+	assert_int_equal(stats.stored, 5);
+	assert_int_equal(stats.merged, 1);
+	d = runs_dump(st);
+	assert_non_null(strstr(d, "pid=1:4001|"));
+	assert_non_null(strstr(d, "outcome=3:ok|exit_status=1:0|"));
+	assert_non_null(strstr(d, "reaped=1:1|")); /* the REAP ended it first */
+	free(d);
+	dise_ring_unmap(&ring);
+	dise_ingest_free(in);
+	dise_store_free(st);
+	free(db);
+}
+
+/*
+ * Which bad ends make ingest commit at once (issue 11): a failing exit of a
+ * version known at ingest with no parent cannot be a strike (no baseline),
+ * so it waits for the gather; a crash, a version with a parent, a version
+ * not known, an end without its START: at once.
+ */
+static void test_end_may_strike(void **state)
+{
+	struct fixture *f = *state;
+	struct dise_known_id id = { 0, 0, 0, 0 }; /* make_start's identity */
+	struct dise_record start, fail, ok, crash;
+	uint8_t b[4][512];
+	dise_known *k = dise_known_new();
+	dise_store *st;
+	char *db;
+
+	assert_non_null(k);
+	assert_true(asprintf(&db, "%s/x.db", f->dir) > 0);
+	assert_int_equal(dise_store_open(db, 0, &st), 0);
+	dise_store_set_known(st, k);
+	assert_int_equal(sqlite3_exec(dise_store_db(st),
+				      "INSERT INTO versions(id, tool, sha256) VALUES (4, '/usr/bin/loadgen', 'a'), "
+				      "(5, '/usr/bin/loadgen', 'b'); INSERT INTO path_heads(path, version_id) VALUES "
+				      "('/usr/bin/loadgen', 5);",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(dise_record_decode(b[0], make_start(b[0], 7, 100), &start, NULL), 0);
+	assert_int_equal(dise_record_decode(b[1], make_exit(b[1], 7, 100, 1), &fail, NULL), 0);
+	assert_int_equal(dise_record_decode(b[2], make_exit(b[2], 7, 100, 0), &ok, NULL), 0);
+	assert_int_equal(dise_record_decode(b[3], make_exit(b[3], 7, 100, 0), &crash, NULL), 0);
+	crash.type = DISE_REC_CRASH;
+	assert_int_equal(dise_store_end_may_strike(st, &start, &fail), 1); /* the version is not known yet */
+	dise_known_put(k, "/usr/bin/loadgen", &id, 5, "/usr/bin/loadgen");
+	assert_int_equal(dise_store_end_may_strike(st, &start, &fail), 0); /* no parent: no baseline */
+	assert_int_equal(dise_store_end_may_strike(st, NULL, &fail), 1);
+	assert_int_equal(dise_store_end_may_strike(st, &start, &ok), 1);
+	assert_int_equal(dise_store_end_may_strike(st, &start, &crash), 1); /* a crash may strike without one */
+	assert_int_equal(sqlite3_exec(dise_store_db(st), "INSERT INTO version_parents(version_id, parent_id) VALUES (5, 4);",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(dise_store_end_may_strike(st, &start, &fail), 1); /* a baseline: may be a strike */
+	assert_int_equal(sqlite3_exec(dise_store_db(st), "DELETE FROM version_parents; UPDATE path_heads SET version_id = 4;",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(dise_store_end_may_strike(st, &start, &fail), 1); /* another content at the path: the resolver's */
+	dise_store_set_known(st, NULL);
+	dise_store_free(st);
+	dise_known_free(k);
 	free(db);
 }
 
@@ -2276,6 +2484,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_end_to_end, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_crash_groups_and_vanished, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_order, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_start_end_one_row, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_ingest_pairs_runs, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_end_may_strike, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_lock_and_sigterm, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_sigkill_exactly_once, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_collector_cli, fixture_setup, fixture_teardown),
