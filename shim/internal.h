@@ -37,6 +37,7 @@ struct dise_shim {
 	uint32_t pid;         /* pid this state belongs to (a vfork child differs) */
 	uint32_t ppid;        /* the parent's pid when known without asking (a fork child: the forker), else 0 */
 	uint32_t uid;         /* AT_UID, for START */
+	int tid_at_tp;        /* glibc keeps the thread's tid at DISE_TID_AT_TP from the thread pointer (checked at init) */
 	uint64_t run_start_ns;
 	uint64_t start_wall_ns;
 	int argc;
@@ -66,6 +67,18 @@ struct dise_shim {
  */
 
 extern struct dise_shim dise__shim;
+
+/*
+ * Where glibc keeps a thread's tid, from the thread pointer (struct
+ * pthread's tid, x86-64 glibc 2.36: the place glibc's fork has the kernel
+ * write a fork child's pid). Not glibc's interface: init checks that our
+ * pid is there before anything relies on it (intercept-fork.c). 0: not used.
+ */
+#if defined(__x86_64__) && defined(__GLIBC__)
+#define DISE_TID_AT_TP 0x2d0
+#else
+#define DISE_TID_AT_TP 0
+#endif
 
 /* glibc's own sigaction under its exported internal name: no dlsym needed. */
 extern int __sigaction(int, const struct sigaction *, struct sigaction *);

@@ -524,6 +524,10 @@ static void init(int argc, char **argv)
 	}
 
 	S->pid = (uint32_t)dise_sys0(SYS_getpid);
+#if DISE_TID_AT_TP
+	/* the main thread's tid is our pid: there, glibc keeps it where fork children find their pid (intercept-fork.c) */
+	S->tid_at_tp = *(volatile uint32_t *)((char *)__builtin_thread_pointer() + DISE_TID_AT_TP) == S->pid;
+#endif
 	S->ppid = 0; /* asked at START */
 	S->uid = (uint32_t)getauxval(AT_UID);
 	S->argc = argc;
