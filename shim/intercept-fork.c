@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <pty.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -82,9 +83,45 @@ static void child(void)
 	dise__record_start(DISE_START_FORK); /* leaves errno alone (rawsys.h): no errno page touched */
 }
 
-void dise__fork_init(void)
+/*
+ * The child handler is registered before a process's first fork, not at
+ * init: registering costs ~30 us of a process's start (the binding of
+ * glibc's __register_atfork and the pages it touches; docs/shim-cost.md),
+ * and most processes never fork. Every fork that runs atfork handlers
+ * comes through here first: fork() below, and the two forks glibc makes
+ * itself, daemon() and forkpty(), interposed for this alone. (_Fork and
+ * vfork run no atfork handlers, registered or not.) Once per process,
+ * whichever thread forks first; a fork child inherits the registration.
+ * Keeps errno.
+ */
+static pthread_once_t child_once = PTHREAD_ONCE_INIT;
+
+static void register_child(void)
 {
 	pthread_atfork(NULL, NULL, child);
+}
+
+static void forks_ready(void)
+{
+	int saved;
+
+	if (!dise__shim.ring.hdr || dise__shim.disabled)
+		return;
+	saved = errno;
+	pthread_once(&child_once, register_child);
+	errno = saved;
+}
+
+DISE_EXPORT int daemon(int nochdir, int noclose)
+{
+	forks_ready();
+	return DISE_REAL(daemon)(nochdir, noclose);
+}
+
+DISE_EXPORT pid_t forkpty(int *amaster, char *name, const struct termios *termp, const struct winsize *winp)
+{
+	forks_ready();
+	return DISE_REAL(forkpty)(amaster, name, termp, winp);
 }
 
 extern pid_t __fork(void);
@@ -106,6 +143,7 @@ DISE_EXPORT pid_t fork(void)
 
 	if (!dise__shim.ring.hdr || dise__shim.disabled)
 		return __fork();
+	forks_ready();
 	if (!dise__real.execvpe) {
 		int saved = errno;
 

@@ -12,7 +12,9 @@
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/types.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <ucontext.h>
 
@@ -94,6 +96,8 @@ struct dise_real {
 	int (*pthread_create)(void *, const void *, void *(*)(void *), void *);
 	pid_t (*wait4)(pid_t, int *, int, struct rusage *);
 	int (*waitid)(idtype_t, id_t, siginfo_t *, int);
+	int (*daemon)(int, int);
+	pid_t (*forkpty)(int *, char *, const struct termios *, const struct winsize *);
 };
 int dise__sigaltstack(const stack_t *ss, stack_t *old); /* the system call, not our interposer */
 extern struct dise_real dise__real;
@@ -180,8 +184,7 @@ int dise__altstack_is_ours(void *sp);
 /* intercept-wait.c: the fatal signal of the last child this process reaped (0: it exited) */
 int dise__reaped_signal(void);
 
-/* intercept-fork.c, intercept-thread.c */
-void dise__fork_init(void);
+/* intercept-thread.c */
 void dise__threads_init(void);
 
 #endif

@@ -569,7 +569,6 @@ static void init(int argc, char **argv)
 		dise__record_start(0);
 	}
 	dise__signals_init();
-	dise__fork_init();
 	dise__threads_init();
 }
 

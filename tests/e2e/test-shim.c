@@ -435,10 +435,9 @@ static void test_fork(void **state)
  * (daemon(), in a fork child of ours) does not pass there: the grandchild
  * reads its own clocks, never the stamp its parent inherited.
  */
-static void test_fork_daemon(void **state)
+static void check_daemon(struct fixture *f, const char *mode)
 {
-	struct fixture *f = *state;
-	char *argv[] = { (char *)prog_path("forker"), "daemon", NULL };
+	char *argv[] = { (char *)prog_path("forker"), (char *)mode, NULL };
 	const struct dise_record *c = NULL, *g = NULL, *e;
 	struct run_result r;
 	struct rec_list l;
@@ -446,9 +445,8 @@ static void test_fork_daemon(void **state)
 
 	assert_transparent(argv, f->ring, NULL, &r);
 	read_ring(f->ring, &l);
-	for (i = 0; i < l.n; i++)
-		if (l.recs[i].type == DISE_REC_START && (l.recs[i].u.start.flags & DISE_START_FORK) &&
-		    l.recs[i].u.start.ppid == (uint32_t)r.pid)
+	for (i = 0; i < l.n; i++) /* the child: forked ("daemon") or spawned ("daemon-first") */
+		if (l.recs[i].type == DISE_REC_START && l.recs[i].u.start.ppid == (uint32_t)r.pid)
 			c = &l.recs[i];
 	if (!c)
 		fail_msg("no fork child's START");
@@ -470,6 +468,22 @@ static void test_fork_daemon(void **state)
 	assert_int_equal(e->hdr.run_start_ns, g->hdr.run_start_ns);
 	rec_list_free(&l);
 	run_result_free(&r);
+}
+
+static void test_fork_daemon(void **state)
+{
+	check_daemon(*state, "daemon");
+}
+
+/*
+ * The child handler is registered at a process's first fork, not at
+ * start: daemon() or forkpty() as the first fork of a process (forks
+ * inside glibc) still gives its child a START of its own.
+ */
+static void test_daemon_first_fork(void **state)
+{
+	check_daemon(*state, "daemon-first");
+	check_daemon(*state, "forkpty-first");
 }
 
 /*
@@ -859,6 +873,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_big_environment, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_fork, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_fork_daemon, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_daemon_first_fork, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_spawn, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_closefds_threads, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_rings, fixture_setup, fixture_teardown),
