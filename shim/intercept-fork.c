@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <pty.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -94,22 +95,28 @@ static void child(void)
  * whichever thread forks first; a fork child inherits the registration.
  * Keeps errno.
  */
-static pthread_once_t child_once = PTHREAD_ONCE_INIT;
-
-static void register_child(void)
-{
-	pthread_atfork(NULL, NULL, child);
-}
+static atomic_int child_registered; /* 0 not yet, 1 being registered, 2 registered */
 
 static void forks_ready(void)
 {
-	int saved;
+	int expect = 0, saved;
 
-	if (!dise__shim.ring.hdr || dise__shim.disabled)
+	if (!dise__shim.ring.hdr || dise__shim.disabled ||
+	    atomic_load_explicit(&child_registered, memory_order_acquire) == 2)
+		return;
+	/*
+	 * Never waits: a fork from a signal handler that interrupted the
+	 * registration would wait for itself. A fork while another thread
+	 * (or the interrupted code) is registering it may run without the
+	 * handler: that child's records are dropped (its state names its
+	 * parent's pid: dise__active_tid), never written under the parent's.
+	 */
+	if (!atomic_compare_exchange_strong(&child_registered, &expect, 1))
 		return;
 	saved = errno;
-	pthread_once(&child_once, register_child);
+	pthread_atfork(NULL, NULL, child);
 	errno = saved;
+	atomic_store_explicit(&child_registered, 2, memory_order_release);
 }
 
 DISE_EXPORT int daemon(int nochdir, int noclose)
