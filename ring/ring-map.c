@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dise/rawsys.h"
 #include "dise/ring.h"
 
 #ifndef MADV_POPULATE_WRITE
@@ -222,13 +223,31 @@ void dise_ring_populate_next(const dise_ring *r, uint32_t nslots)
 	(void)syscall(SYS_madvise, (void *)a, (size_t)(b - a), MADV_POPULATE_WRITE);
 }
 
-static int fstat_sys(int fd, struct stat *st)
+/*
+ * The system calls of mapping the ring, inline (dise/rawsys.h): they run
+ * at the start of every watched process, and libc's open, fstat, mmap and
+ * close are code most programs do not run that early or at all: each page
+ * of libc code a process touches is a page fault (docs/shim-cost.md).
+ * Each returns -errno on failure.
+ */
+static long fstat_sys(int fd, struct stat *st)
 {
 #if defined(SYS_fstat) && defined(__x86_64__)
-	return (int)syscall(SYS_fstat, fd, st); /* glibc's struct stat is the kernel's here */
+	return dise_sys3(SYS_fstat, fd, (long)st, 0); /* glibc's struct stat is the kernel's here */
 #else
-	return fstat(fd, st);
+	return fstat(fd, st) == 0 ? 0 : -errno;
 #endif
+}
+
+static void *mmap_sys(size_t len, int prot, int flags, int fd, off_t off, int *err)
+{
+	long r = dise_sys6(SYS_mmap, 0, (long)len, prot, flags, fd, (long)off);
+
+	if (r < 0 && r > -4096) {
+		*err = (int)-r;
+		return MAP_FAILED;
+	}
+	return (void *)r;
 }
 
 static int validate(int fd, dise_ring *out, int flags)
@@ -240,6 +259,7 @@ static int validate(int fd, dise_ring *out, int flags)
 	int prot = PROT_READ | ((flags & DISE_RING_WRITE) ? PROT_WRITE : 0);
 	uint64_t nslots;
 	uint32_t nshards;
+	int err = 0;
 
 	/*
 	 * The fstat system call, not glibc's fstat: that is fstatat(fd, "",
@@ -247,8 +267,8 @@ static int validate(int fd, dise_ring *out, int flags)
 	 * data is a page fault in most processes (perf record -e page-faults:
 	 * __get_user_1 under vfs_fstatat), one of the few the shim adds.
 	 */
-	if (fstat_sys(fd, &st) < 0)
-		return -errno;
+	if ((err = (int)fstat_sys(fd, &st)) < 0)
+		return err;
 	if (!S_ISREG(st.st_mode))
 		return -EPERM;
 	if (st.st_uid != euid() || (st.st_mode & 077))
@@ -262,19 +282,28 @@ static int validate(int fd, dise_ring *out, int flags)
 	 * the same exposure every later write to the ring has.
 	 */
 	map_len = (flags & DISE_RING_SPLIT) ? DISE_RING_HEADER_SIZE : (size_t)st.st_size;
-	map = mmap(NULL, map_len, prot, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED)
-		return -errno;
 	/*
 	 * A writer maps the header page in at once: reading it first would be
 	 * a read fault, which also maps the 15 pages around it (fault-around),
 	 * the dearest way into a page on this project's VM kind (measured,
-	 * issue 11: ~63 000 cycles, against ~8 000 for this call and ~15 000
-	 * for the first touch after it). A kernel without it says EINVAL:
-	 * then the read faults, as before. By syscall(), which the shim has
-	 * bound already: not one more libc function bound in every process.
+	 * issue 11: ~63 000 cycles, against ~8 000 for populating it and
+	 * ~15 000 for the first touch after it). The header's own mapping
+	 * (DISE_RING_SPLIT: one page) is populated by the mmap itself, one
+	 * system call less in every process: a shared mapping of a tmpfs file
+	 * needs no write notification, so the page comes in writable and the
+	 * first write does not fault (perf stat -e page-faults: the same
+	 * count as with MADV_POPULATE_WRITE). A whole-file mapping is
+	 * populated by madvise, the header's page only; a kernel without it
+	 * says EINVAL: then the read faults, as before. By syscall(), which
+	 * the shim has bound already: not one more libc function bound in
+	 * every process.
 	 */
-	if (flags & DISE_RING_WRITE)
+	map = mmap_sys(map_len, prot,
+		       MAP_SHARED | ((flags & DISE_RING_SPLIT) && (flags & DISE_RING_WRITE) ? MAP_POPULATE : 0), fd, 0,
+		       &err);
+	if (map == MAP_FAILED)
+		return -err;
+	if ((flags & DISE_RING_WRITE) && !(flags & DISE_RING_SPLIT))
 		(void)syscall(SYS_madvise, map, (size_t)DISE_RING_HEADER_SIZE, MADV_POPULATE_WRITE);
 	h = map;
 	nslots = h->shard_slots;
@@ -292,13 +321,11 @@ static int validate(int fd, dise_ring *out, int flags)
 	}
 	if (flags & DISE_RING_SPLIT) {
 		/* the slots on their own, below the header's page (ring.h: DISE_RING_SPLIT says why) */
-		slots = mmap(NULL, (size_t)st.st_size - DISE_RING_HEADER_SIZE, prot, MAP_SHARED, fd,
-			     DISE_RING_HEADER_SIZE);
+		slots = mmap_sys((size_t)st.st_size - DISE_RING_HEADER_SIZE, prot, MAP_SHARED, fd,
+				 DISE_RING_HEADER_SIZE, &err);
 		if (slots == MAP_FAILED) {
-			int e = -errno;
-
 			munmap(map, map_len);
-			return e;
+			return -err;
 		}
 	} else {
 		slots = (char *)map + DISE_RING_HEADER_SIZE;
@@ -389,17 +416,19 @@ int dise_ring_map(const char *path, int flags, uint32_t nslots, uint32_t nshards
 
 	for (tries = 0; tries < 2; tries++) {
 		/* O_NONBLOCK: a FIFO at the path opens at once (and is then refused), never waits for a writer */
-		fd = open(path, ((flags & DISE_RING_WRITE) ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		fd = (int)dise_sys6(SYS_openat, AT_FDCWD, (long)path,
+				    ((flags & DISE_RING_WRITE) ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0, 0,
+				    0);
 		if (fd >= 0)
 			break;
-		if (errno != ENOENT || !(flags & DISE_RING_CREATE) || tries)
-			return -errno;
+		if (fd != -ENOENT || !(flags & DISE_RING_CREATE) || tries)
+			return fd;
 		r = create(path, nslots, nshards);
 		if (r < 0)
 			return r;
 	}
 	r = validate(fd, &ring, flags);
-	close(fd);
+	(void)dise_sys3(SYS_close, fd, 0, 0);
 	if (r < 0)
 		return r;
 	*ret = ring;

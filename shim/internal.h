@@ -12,7 +12,9 @@
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/types.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <ucontext.h>
 
@@ -37,6 +39,7 @@ struct dise_shim {
 	uint32_t pid;         /* pid this state belongs to (a vfork child differs) */
 	uint32_t ppid;        /* the parent's pid when known without asking (a fork child: the forker), else 0 */
 	uint32_t uid;         /* AT_UID, for START */
+	int tid_at_tp;        /* glibc keeps the thread's tid at DISE_TID_AT_TP from the thread pointer (checked at init) */
 	uint64_t run_start_ns;
 	uint64_t start_wall_ns;
 	int argc;
@@ -67,6 +70,18 @@ struct dise_shim {
 
 extern struct dise_shim dise__shim;
 
+/*
+ * Where glibc keeps a thread's tid, from the thread pointer (struct
+ * pthread's tid, x86-64 glibc 2.36: the place glibc's fork has the kernel
+ * write a fork child's pid). Not glibc's interface: init checks that our
+ * pid is there before anything relies on it (intercept-fork.c). 0: not used.
+ */
+#if defined(__x86_64__) && defined(__GLIBC__)
+#define DISE_TID_AT_TP 0x2d0
+#else
+#define DISE_TID_AT_TP 0
+#endif
+
 /* glibc's own sigaction under its exported internal name: no dlsym needed. */
 extern int __sigaction(int, const struct sigaction *, struct sigaction *);
 
@@ -81,6 +96,8 @@ struct dise_real {
 	int (*pthread_create)(void *, const void *, void *(*)(void *), void *);
 	pid_t (*wait4)(pid_t, int *, int, struct rusage *);
 	int (*waitid)(idtype_t, id_t, siginfo_t *, int);
+	int (*daemon)(int, int);
+	pid_t (*forkpty)(int *, char *, const struct termios *, const struct winsize *);
 };
 int dise__sigaltstack(const stack_t *ss, stack_t *old); /* the system call, not our interposer */
 extern struct dise_real dise__real;
@@ -167,8 +184,7 @@ int dise__altstack_is_ours(void *sp);
 /* intercept-wait.c: the fatal signal of the last child this process reaped (0: it exited) */
 int dise__reaped_signal(void);
 
-/* intercept-fork.c, intercept-thread.c */
-void dise__fork_init(void);
+/* intercept-thread.c */
 void dise__threads_init(void);
 
 #endif

@@ -488,6 +488,16 @@ static __attribute__((noinline)) void start_routed(const char *ring_path)
 		route_exec(target, k);
 }
 
+/* stat, inline where glibc's struct stat is the kernel's (libc's stat is one more page of code: rawsys.h) */
+static int stat_sys(const char *path, struct stat *st)
+{
+#if defined(SYS_newfstatat) && defined(__x86_64__)
+	return dise_sys6(SYS_newfstatat, AT_FDCWD, (long)path, (long)st, 0, 0, 0) == 0 ? 0 : -1;
+#else
+	return stat(path, st);
+#endif
+}
+
 static void init(int argc, char **argv)
 {
 	struct dise_shim *S = &dise__shim;
@@ -524,6 +534,10 @@ static void init(int argc, char **argv)
 	}
 
 	S->pid = (uint32_t)dise_sys0(SYS_getpid);
+#if DISE_TID_AT_TP
+	/* the main thread's tid is our pid: there, glibc keeps it where fork children find their pid (intercept-fork.c) */
+	S->tid_at_tp = *(volatile uint32_t *)((char *)__builtin_thread_pointer() + DISE_TID_AT_TP) == S->pid;
+#endif
 	S->ppid = 0; /* asked at START */
 	S->uid = (uint32_t)getauxval(AT_UID);
 	S->argc = argc;
@@ -548,7 +562,7 @@ static void init(int argc, char **argv)
 	 * interpreter is named by its first line.
 	 */
 	S->execfn = (const char *)getauxval(AT_EXECFN);
-	if (S->execfn && stat(S->execfn, &st) == 0) {
+	if (S->execfn && stat_sys(S->execfn, &st) == 0) {
 		file_id(&st, &S->script_id);
 		S->exe_id = S->script_id;
 	} else {
@@ -565,7 +579,6 @@ static void init(int argc, char **argv)
 		dise__record_start(0);
 	}
 	dise__signals_init();
-	dise__fork_init();
 	dise__threads_init();
 }
 

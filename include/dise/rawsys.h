@@ -23,12 +23,37 @@ static inline long dise_sys3(long n, long a, long b, long c)
 	__asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
 	return r;
 }
+
+static inline long dise_sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long r;
+
+	__asm__ volatile("syscall"
+			 : "=a"(r)
+			 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return r;
+}
 #else
 #include <errno.h>
 static inline long dise_sys3(long n, long a, long b, long c)
 {
 	int saved = errno;
 	long r = syscall(n, a, b, c);
+
+	if (r == -1)
+		r = -errno;
+	errno = saved;
+	return r;
+}
+
+static inline long dise_sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+	int saved = errno;
+	long r = syscall(n, a, b, c, d, e, f);
 
 	if (r == -1)
 		r = -errno;

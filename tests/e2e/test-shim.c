@@ -430,6 +430,63 @@ static void test_fork(void **state)
 }
 
 /*
+ * A fork child's run starts from the clocks its parent's fork() read (one
+ * per thread, tagged with the forker's pid). A fork glibc makes itself
+ * (daemon(), in a fork child of ours) does not pass there: the grandchild
+ * reads its own clocks, never the stamp its parent inherited.
+ */
+static void check_daemon(struct fixture *f, const char *mode)
+{
+	char *argv[] = { (char *)prog_path("forker"), (char *)mode, NULL };
+	const struct dise_record *c = NULL, *g = NULL, *e;
+	struct run_result r;
+	struct rec_list l;
+	size_t i;
+
+	assert_transparent(argv, f->ring, NULL, &r);
+	read_ring(f->ring, &l);
+	for (i = 0; i < l.n; i++) /* the child: forked ("daemon") or spawned ("daemon-first") */
+		if (l.recs[i].type == DISE_REC_START && l.recs[i].u.start.ppid == (uint32_t)r.pid)
+			c = &l.recs[i];
+	if (!c)
+		fail_msg("no fork child's START");
+	for (i = 0; i < l.n; i++)
+		if (l.recs[i].type == DISE_REC_START && (l.recs[i].u.start.flags & DISE_START_FORK) &&
+		    l.recs[i].u.start.ppid == c->hdr.pid)
+			g = &l.recs[i];
+	if (!g)
+		fail_msg("no START of the daemon() grandchild");
+	e = find_rec(&l, r.pid, DISE_REC_START);
+	if (!e)
+		fail_msg("no START of forker");
+	assert_true(c->hdr.run_start_ns > e->hdr.run_start_ns);
+	assert_true(g->hdr.run_start_ns > c->hdr.run_start_ns); /* not the stamp of the child's own fork */
+	assert_true(g->u.start.wall_ns != c->u.start.wall_ns); /* the wall clock may step: only not the stamp */
+	e = find_rec(&l, (pid_t)g->hdr.pid, DISE_REC_EXIT);
+	if (!e)
+		fail_msg("no EXIT of the daemon() grandchild");
+	assert_int_equal(e->hdr.run_start_ns, g->hdr.run_start_ns);
+	rec_list_free(&l);
+	run_result_free(&r);
+}
+
+static void test_fork_daemon(void **state)
+{
+	check_daemon(*state, "daemon");
+}
+
+/*
+ * The child handler is registered at a process's first fork, not at
+ * start: daemon() or forkpty() as the first fork of a process (forks
+ * inside glibc) still gives its child a START of its own.
+ */
+static void test_daemon_first_fork(void **state)
+{
+	check_daemon(*state, "daemon-first");
+	check_daemon(*state, "forkpty-first");
+}
+
+/*
  * The wait family, interposed: every call returns, fills and fails exactly
  * as without the shim (reaper prints each result), and each child reaped
  * is one REAP record of the reaper with the child's wait status; no record
@@ -815,6 +872,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_exec_chain, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_big_environment, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_fork, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_fork_daemon, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_daemon_first_fork, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_spawn, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_closefds_threads, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_rings, fixture_setup, fixture_teardown),
