@@ -53,6 +53,9 @@ void dise__resolver_kick(struct resolver_arg *a)
  */
 #define RESOLVE_GATHER_NS 20000000ull
 
+/* How often a wake with no new version looks whether routes must be published again (canaries, pruned contents). */
+#define RESOLVE_ROUTES_LOOK_NS 200000000ull
+
 static void resolver_gather(struct resolver_arg *a, uint64_t last_wake)
 {
 	uint64_t now = mono_ns(), left;
@@ -78,7 +81,7 @@ void *dise__resolver_main(void *p)
 	dise_store *st;
 	dise_resolver *rs;
 	int64_t seen_dv = -1, last_run = -1, pruned_ids = -1, canary_fp = 0;
-	uint64_t last_pass = 0, last_all = 0, seen_made = 0, seen_bad = 0, last_wake = 0, last_canary = 0;
+	uint64_t last_pass = 0, last_all = 0, seen_made = 0, seen_bad = 0, last_wake = 0, last_canary = 0, last_routes_look = 0;
 	int r, owed = 1;
 
 	pthread_setname_np(pthread_self(), "dise-resolver"); /* what top -H and /proc/PID/task show */
@@ -103,14 +106,22 @@ void *dise__resolver_main(void *p)
 
 		if (stepped)
 			r = dise_resolver_step(rs, 256);
-		/* once a wake, as when every wake stepped over new runs: `dise canary start`, `dise heal` by hand */
-		if (r > 0 || !stepped) {
+		/*
+		 * After a step that gave versions (new identities), and otherwise
+		 * at most every 200 ms (`dise canary start`, `dise heal` by hand:
+		 * an idle collector wakes no more often than that anyway; under a
+		 * stream of bad ends, a look at each wake was a tenth of the
+		 * resolver's CPU).
+		 */
+		if (r > 0 || (!stepped && mono_ns() - last_routes_look >= RESOLVE_ROUTES_LOOK_NS)) {
 			/*
 			 * Routes follow content: a pruned version's bytes at a new
 			 * identity (touch, a re-push with mv) get their route now, not
 			 * at the next heal.
 			 */
 			int64_t ids = -1, cfp = 0;
+
+			last_routes_look = mono_ns();
 
 			/* a rollout started, or its canary at a new identity: its weighted route now */
 			if (dise_store_canary_fingerprint(st, &cfp) == 0 && cfp != canary_fp) {
@@ -208,8 +219,9 @@ void *dise__resolver_main(void *p)
 				 * load that fails often, a pass per bad end over all of
 				 * them was most of the collector's CPU.
 				 */
+				/* the healer when this pass queued a request (the pass owed looks for any other) */
 				if (dise_detect_since(st, &a->cfg->detect, a->cfg, wall_ns(), last_run, NULL,
-						      DISE_DETECT_BAD_ENDS_ONLY) >= 0 &&
+						      DISE_DETECT_BAD_ENDS_ONLY) > 0 &&
 				    dise_heal_pending(st, a->cfg) > 0) {
 					atomic_store(&a->routes_changed, 1);
 					wake_ingest(a);

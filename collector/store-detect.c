@@ -52,21 +52,47 @@ static int invocations_read(sqlite3_stmt *q, struct dise_invocation **ret, size_
 	return 0;
 }
 
-/* ref->classes: the classes of ref's touched runs that ended ok (at most 16). 0 or -errno. */
-static int touched_classes(dise_store *st, struct dise_version_ref *ref)
+/*
+ * ref->classes: the classes of ref's runs touched in (seen, upto] that ended
+ * ok (at most 16). 0 or -errno.
+ */
+static int touched_classes(dise_store *st, struct dise_version_ref *ref, int64_t seen, int64_t upto)
 {
 	static const char sql[] = "SELECT DISTINCT argv, cwd, class FROM runs INDEXED BY runs_touched "
-				  "WHERE touched = 1 AND version_id = ?1 AND outcome = 'ok' AND class IS NOT NULL "
+				  "WHERE touched > ?2 AND touched <= ?3 AND version_id = ?1 AND outcome = 'ok' AND class IS NOT NULL "
 				  "AND end_ns IS NOT NULL AND forked IS NOT 1 LIMIT 16";
 	sqlite3_stmt *q = dise__stmt(st, sql);
 	int r;
 
 	if (!q)
 		return -EIO;
-	dise__bind(q, "i", ref->id);
+	dise__bind(q, "iii", ref->id, seen, upto);
 	r = invocations_read(q, &ref->classes, &ref->nclasses);
 	ref->classes_known = r == 0;
 	return r;
+}
+
+/*
+ * *ret_seen: the largest touched sequence number the detectors looked at
+ * (detect_state, schema v21), *ret_upto: the largest there is. 0 or -errno.
+ */
+static int touched_range(dise_store *st, int64_t *ret_seen, int64_t *ret_upto)
+{
+	static const char seen[] = "SELECT touched_seen FROM detect_state WHERE id = 1";
+	static const char upto[] = "SELECT COALESCE(max(touched), 0) FROM runs WHERE touched IS NOT NULL";
+	int r;
+
+	*ret_seen = 0;
+	if ((r = dise__int(st, seen, ret_seen, "")) < 0 || (r = dise__int(st, upto, ret_upto, "")) < 0)
+		return r;
+	return 0;
+}
+
+int dise_store_touched_seen_set(dise_store *st, int64_t upto)
+{
+	static const char sql[] = "UPDATE detect_state SET touched_seen = ?1 WHERE id = 1 AND touched_seen < ?1";
+
+	return upto < 0 ? 0 : dise__exec(st, sql, "i", upto);
 }
 
 void dise_version_refs_free(struct dise_version_ref *v, size_t n)
@@ -78,7 +104,7 @@ void dise_version_refs_free(struct dise_version_ref *v, size_t n)
 }
 
 int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t after_run, int failed_only,
-				 struct dise_version_ref **ret, size_t *ret_n)
+				 struct dise_version_ref **ret, size_t *ret_n, int64_t *ret_touched)
 {
 	/* every version with runs in the window, with no queued heal request */
 	static const char window[] = "SELECT v.id, v.tool, 1 FROM versions v WHERE v.health NOT IN ('pruned', 'failed', 'failing') AND "
@@ -87,10 +113,11 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 				     "WHERE h.version_id = v.id AND h.state = 'queued')";
 	/*
 	 * the versions of the runs stored after a run id, or of the runs that
-	 * ended or got their version since they were last looked at (touched:
-	 * set by the statement that wrote the second of the two, store.c and
-	 * store-version.c, so a long run's end, an old row, is there; found by
-	 * the partial index runs_touched), with no queued heal request: what
+	 * ended or got their version since they were last looked at (touched
+	 * in (?2, ?3]: the sequence number set by the statement that wrote the
+	 * second of the two, store.c and store-version.c, so a long run's end,
+	 * an old row, is there; found by the partial index runs_touched), with
+	 * no queued heal request: what
 	 * changed, whatever the history (NOT INDEXED: the new runs by their
 	 * rowid, never a scan of a version index over every run); and whether
 	 * one of those runs is a failure (crash or fail: what dise_failed can
@@ -99,7 +126,7 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 	 */
 	static const char since[] = "WITH changed(id, failed) AS (SELECT version_id, max(outcome IN ('crash', 'fail')) FROM "
 				    "(SELECT version_id, outcome FROM runs NOT INDEXED WHERE id > ?1 AND version_id IS NOT NULL "
-				    "UNION ALL SELECT version_id, outcome FROM runs INDEXED BY runs_touched WHERE touched = 1) "
+				    "UNION ALL SELECT version_id, outcome FROM runs INDEXED BY runs_touched WHERE touched > ?2 AND touched <= ?3) "
 				    "GROUP BY version_id) "
 				    "SELECT v.id, v.tool, changed.failed FROM changed CROSS JOIN versions v ON v.id = changed.id "
 				    "WHERE v.health NOT IN ('pruned', 'failed', 'failing') "
@@ -116,24 +143,24 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 				       "WHERE v.health NOT IN ('pruned', 'failed', 'failing') "
 				       "AND NOT EXISTS (SELECT 1 FROM heal_requests h "
 				       "WHERE h.version_id = v.id AND h.state = 'queued')";
-	/* through runs_touched (the touched runs by version), never through a version's every run */
-	static const char seen[] = "UPDATE runs INDEXED BY runs_touched SET touched = NULL WHERE touched = 1 AND version_id = ?1";
-	/* a judged version is never looked at again: what touched it is forgotten, not kept for ever */
-	static const char judged[] = "UPDATE runs INDEXED BY runs_touched SET touched = NULL WHERE touched = 1 AND version_id IN "
-				     "(SELECT id FROM versions WHERE health IN ('pruned', 'failed', 'failing'))";
-	/* nor are its failures judged one by one */
+	/* a judged version's failures are not judged one by one */
 	static const char settled[] = "UPDATE runs INDEXED BY runs_unjudged SET strike = 0 WHERE strike IS NULL "
 				      "AND outcome IN ('crash', 'fail') AND version_id IN "
 				      "(SELECT id FROM versions WHERE health IN ('pruned', 'failed', 'failing'))";
 	sqlite3_stmt *q = dise__stmt(st, failed_only ? unjudged : after_run < 0 ? window : since);
 	struct dise_version_ref *v = NULL;
 	size_t n = 0, cap = 0;
-	int r;
+	int64_t seen = 0, upto = -1;
+	int r = failed_only || after_run < 0 ? 0 : touched_range(st, &seen, &upto);
 
+	if (r < 0)
+		return r;
 	if (!q)
 		return -EIO;
-	if (!failed_only)
-		dise__bind(q, "i", after_run < 0 ? since_wall_ns : after_run);
+	if (after_run >= 0 && !failed_only)
+		dise__bind(q, "iii", after_run, seen, upto);
+	else if (!failed_only)
+		dise__bind(q, "i", since_wall_ns);
 	while ((r = dise__step(q)) > 0) {
 		if ((r = dise__grow((void **)&v, &cap, n, sizeof(*v))) < 0)
 			break;
@@ -148,25 +175,21 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 	 * A pass for the bad ends only looks at strikes: what else the touched
 	 * runs say (the failure rate, a slowdown) waits for the next pass.
 	 * Otherwise, what changed: the classes of the runs that ended ok since
-	 * the version was looked at (the only slowdowns that can be new), then
-	 * looked at from now: no longer touched (a run ending meanwhile touches
-	 * it again). A failure here only means they are looked at once more.
+	 * the version was looked at (the only slowdowns that can be new). The
+	 * caller records upto as looked at in the pass's transaction
+	 * (dise_store_touched_seen_set): a pass rolled back is made again.
 	 */
-	for (size_t i = 0; r >= 0 && !failed_only && i < n; i++) {
-		if (after_run >= 0 && (r = touched_classes(st, &v[i])) < 0)
-			break;
-		dise__exec(st, seen, "i", v[i].id);
-	}
-	if (r >= 0 && !failed_only) {
-		dise__exec(st, judged, "");
+	for (size_t i = 0; r >= 0 && !failed_only && after_run >= 0 && i < n; i++)
+		r = touched_classes(st, &v[i], seen, upto);
+	if (r >= 0 && !failed_only)
 		dise__exec(st, settled, "");
-	}
 	if (r < 0) {
 		dise_version_refs_free(v, n);
 		return r;
 	}
 	*ret = v;
 	*ret_n = n;
+	*ret_touched = upto;
 	return 0;
 }
 

@@ -208,6 +208,75 @@ static void test_out_of_order(void **state)
 	free(db);
 }
 
+/* How many versions an incremental pass after run id after_run would look at (*ret_upto: the touched it looked up to). */
+static size_t versions_changed(dise_store *st, int64_t after_run, int64_t *ret_upto)
+{
+	struct dise_version_ref *v = NULL;
+	size_t n = 0;
+
+	assert_int_equal(dise_store_versions_to_check(st, 0, after_run, 0, &v, &n, ret_upto), 0);
+	dise_version_refs_free(v, n);
+	return n;
+}
+
+/* One record (START or EXIT of pid, start) stored in its own transaction. */
+static void store_one(dise_store *st, int start, uint32_t pid)
+{
+	uint8_t b[512];
+	struct dise_record r;
+
+	assert_int_equal(dise_record_decode(b, start ? make_start(b, pid, 100) : make_exit(b, pid, 100, 0), &r, NULL), 0);
+	assert_int_equal(dise_store_begin(st), 0);
+	assert_int_equal(dise_store_add_record(st, 1, &r), 0);
+	assert_int_equal(dise_store_commit(st), 0);
+}
+
+/*
+ * A long run's end (a row older than the detectors' last look) is found by
+ * the next incremental pass through its touched sequence number, also after
+ * a restart when no pass recorded it as looked at (schema v21: nothing kept
+ * in memory alone), and no longer once one did.
+ */
+static void test_touched_until_looked_at(void **state)
+{
+	static const char sha[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	struct fixture *f = *state;
+	int64_t ver, run, upto = -1, upto2 = -1;
+	dise_store *st;
+	char *db;
+
+	assert_true(asprintf(&db, "%s/touched.db", f->dir) > 0);
+	assert_int_equal(dise_store_open(db, 0, &st), 0);
+	assert_int_equal(dise_store_content_add(st, 1, 2, 3, 4, sha), 0);
+	assert_int_equal(dise_store_version_add(st, "loadgen", sha, NULL, "/usr/bin/loadgen", 3, 1, NULL, &ver), 0);
+	store_one(st, 1, 7);
+	assert_int_equal(dise_store_last_run_id(st, &run), 0);
+	assert_int_equal(dise_store_run_set_version(st, run, ver), 0);
+	assert_int_equal(versions_changed(st, run, &upto), 0); /* not ended: nothing to look at */
+	store_one(st, 0, 7);                                    /* its end: an old row, touched */
+	assert_int_equal(versions_changed(st, run, &upto), 1);
+	assert_true(upto > 0);
+	/* a pass that did not commit (killed, busy): the next collector looks at it again */
+	dise_store_free(st);
+	assert_int_equal(dise_store_open(db, 0, &st), 0);
+	assert_int_equal(versions_changed(st, run, &upto2), 1);
+	assert_int_equal(upto2, upto);
+	assert_int_equal(dise_store_touched_seen_set(st, upto), 0);
+	dise_store_free(st);
+	assert_int_equal(dise_store_open(db, 0, &st), 0);
+	assert_int_equal(versions_changed(st, run, &upto2), 0);
+	/* given its version after its end (the resolver, after a restart): touched again, above */
+	store_one(st, 0, 8);
+	store_one(st, 1, 8);
+	assert_int_equal(dise_store_last_run_id(st, &run), 0);
+	assert_int_equal(versions_changed(st, run, &upto2), 0);
+	assert_int_equal(dise_store_run_set_version(st, run, ver), 0);
+	assert_int_equal(versions_changed(st, run, &upto2), 1);
+	assert_true(upto2 > upto);
+	dise_store_free(st);
+	free(db);
+}
+
 /* A collector without waiting for it to be ready: one that kills itself may die before we could see it. */
 static pid_t spawn_collector_env(struct fixture *f, const char *arg, const char *fault)
 {
@@ -2276,6 +2345,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_end_to_end, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_crash_groups_and_vanished, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_order, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_touched_until_looked_at, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_lock_and_sigterm, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_sigkill_exactly_once, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_collector_cli, fixture_setup, fixture_teardown),
