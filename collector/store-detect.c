@@ -52,24 +52,66 @@ static int invocations_read(sqlite3_stmt *q, struct dise_invocation **ret, size_
 	return 0;
 }
 
-/*
- * ref->classes: the classes of ref's runs touched in (seen, upto] that ended
- * ok (at most 16). 0 or -errno.
- */
-static int touched_classes(dise_store *st, struct dise_version_ref *ref, int64_t seen, int64_t upto)
+static int ref_cmp(const void *a, const void *b)
 {
-	static const char sql[] = "SELECT DISTINCT argv, cwd, class FROM runs INDEXED BY runs_touched "
-				  "WHERE touched > ?2 AND touched <= ?3 AND version_id = ?1 AND outcome = 'ok' AND class IS NOT NULL "
-				  "AND end_ns IS NOT NULL AND forked IS NOT 1 LIMIT 16";
-	sqlite3_stmt *q = dise__stmt(st, sql);
-	int r;
+	int64_t x = (*(struct dise_version_ref *const *)a)->id, y = (*(struct dise_version_ref *const *)b)->id;
 
-	if (!q)
+	return x < y ? -1 : x > y;
+}
+
+/* The one of by[0..n) (sorted by id) with this id, or NULL. */
+static struct dise_version_ref *ref_find(struct dise_version_ref **by, size_t n, int64_t id)
+{
+	struct dise_version_ref key = { .id = id }, *k = &key, **f = bsearch(&k, by, n, sizeof(*by), ref_cmp);
+
+	return f ? *f : NULL;
+}
+
+/*
+ * Each v[i].classes: the classes of its runs touched in (seen, upto] that
+ * ended ok (at most 16 a version), in one look at the touched runs for
+ * every version (never a version's every run). 0 or -errno.
+ */
+static int touched_classes(dise_store *st, struct dise_version_ref *v, size_t n, int64_t seen, int64_t upto)
+{
+	static const char sql[] = "SELECT DISTINCT version_id, argv, cwd, class FROM runs INDEXED BY runs_touched "
+				  "WHERE touched > ?1 AND touched <= ?2 AND outcome = 'ok' AND class IS NOT NULL "
+				  "AND end_ns IS NOT NULL AND forked IS NOT 1 AND version_id IS NOT NULL";
+	struct dise_version_ref **by = n ? calloc(n, sizeof(*by)) : NULL, *ref;
+	sqlite3_stmt *q;
+	size_t i, *cap = n ? calloc(n, sizeof(*cap)) : NULL;
+	int r = 0;
+
+	if (n && (!by || !cap)) {
+		free(by);
+		free(cap);
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++)
+		by[i] = &v[i];
+	qsort(by, n, sizeof(*by), ref_cmp);
+	if (!(q = dise__stmt(st, sql))) {
+		free(by);
+		free(cap);
 		return -EIO;
-	dise__bind(q, "iii", ref->id, seen, upto);
-	r = invocations_read(q, &ref->classes, &ref->nclasses);
-	ref->classes_known = r == 0;
-	return r;
+	}
+	dise__bind(q, "ii", seen, upto);
+	while (n && (r = dise__step(q)) > 0) {
+		if (!(ref = ref_find(by, n, sqlite3_column_int64(q, 0))) || ref->nclasses >= 16)
+			continue; /* not looked at (a queued heal request, pruned), or enough */
+		i = (size_t)(ref - v);
+		if ((r = dise__grow((void **)&ref->classes, &cap[i], ref->nclasses, sizeof(*ref->classes))) < 0)
+			break;
+		ref->classes[ref->nclasses].argv = dise__col_strdup(q, 1);
+		ref->classes[ref->nclasses].cwd = dise__col_strdup(q, 2);
+		ref->classes[ref->nclasses++].class = sqlite3_column_int64(q, 3);
+	}
+	dise__done(q);
+	for (i = 0; r >= 0 && i < n; i++)
+		v[i].classes_known = 1;
+	free(by);
+	free(cap);
+	return r < 0 ? r : 0;
 }
 
 /*
@@ -112,21 +154,18 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 				     "AND r.start_wall_ns >= ?1) AND NOT EXISTS (SELECT 1 FROM heal_requests h "
 				     "WHERE h.version_id = v.id AND h.state = 'queued')";
 	/*
-	 * the versions of the runs stored after a run id, or of the runs that
-	 * ended or got their version since they were last looked at (touched
-	 * in (?2, ?3]: the sequence number set by the statement that wrote the
-	 * second of the two, store.c and store-version.c, so a long run's end,
-	 * an old row, is there; found by the partial index runs_touched), with
-	 * no queued heal request: what
-	 * changed, whatever the history (NOT INDEXED: the new runs by their
-	 * rowid, never a scan of a version index over every run); and whether
-	 * one of those runs is a failure (crash or fail: what dise_failed can
-	 * call one): a version with none new has no new strike, and no higher
-	 * failure rate, to look for
+	 * the versions of the runs that ended or got their version since they
+	 * were last looked at (touched in (?1, ?2]: the sequence number set by
+	 * the statement that wrote the second of the two, store.c and
+	 * store-version.c, so a long run's end, an old row, is there; found by
+	 * the partial index runs_touched; a run stored since that has not ended
+	 * has nothing to look at yet), with no queued heal request: what
+	 * changed, whatever the history; and whether one of those runs is a
+	 * failure (crash or fail: what dise_failed can call one): a version with
+	 * none new has no new strike, and no higher failure rate, to look for
 	 */
 	static const char since[] = "WITH changed(id, failed) AS (SELECT version_id, max(outcome IN ('crash', 'fail')) FROM "
-				    "(SELECT version_id, outcome FROM runs NOT INDEXED WHERE id > ?1 AND version_id IS NOT NULL "
-				    "UNION ALL SELECT version_id, outcome FROM runs INDEXED BY runs_touched WHERE touched > ?2 AND touched <= ?3) "
+				    "runs INDEXED BY runs_touched WHERE touched > ?1 AND touched <= ?2 AND version_id IS NOT NULL "
 				    "GROUP BY version_id) "
 				    "SELECT v.id, v.tool, changed.failed FROM changed CROSS JOIN versions v ON v.id = changed.id "
 				    "WHERE v.health NOT IN ('pruned', 'failed', 'failing') "
@@ -144,9 +183,9 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 				       "AND NOT EXISTS (SELECT 1 FROM heal_requests h "
 				       "WHERE h.version_id = v.id AND h.state = 'queued')";
 	/* a judged version's failures are not judged one by one */
-	static const char settled[] = "UPDATE runs INDEXED BY runs_unjudged SET strike = 0 WHERE strike IS NULL "
-				      "AND outcome IN ('crash', 'fail') AND version_id IN "
-				      "(SELECT id FROM versions WHERE health IN ('pruned', 'failed', 'failing'))";
+	static const char settled[] = "UPDATE runs SET strike = 0 WHERE id IN (SELECT r.id FROM runs r INDEXED BY runs_unjudged "
+				      "CROSS JOIN versions v ON v.id = r.version_id WHERE r.strike IS NULL "
+				      "AND r.outcome IN ('crash', 'fail') AND v.health IN ('pruned', 'failed', 'failing'))";
 	sqlite3_stmt *q = dise__stmt(st, failed_only ? unjudged : after_run < 0 ? window : since);
 	struct dise_version_ref *v = NULL;
 	size_t n = 0, cap = 0;
@@ -158,7 +197,7 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 	if (!q)
 		return -EIO;
 	if (after_run >= 0 && !failed_only)
-		dise__bind(q, "iii", after_run, seen, upto);
+		dise__bind(q, "ii", seen, upto);
 	else if (!failed_only)
 		dise__bind(q, "i", since_wall_ns);
 	while ((r = dise__step(q)) > 0) {
@@ -179,8 +218,8 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 	 * caller records upto as looked at in the pass's transaction
 	 * (dise_store_touched_seen_set): a pass rolled back is made again.
 	 */
-	for (size_t i = 0; r >= 0 && !failed_only && after_run >= 0 && i < n; i++)
-		r = touched_classes(st, &v[i], seen, upto);
+	if (r >= 0 && !failed_only && after_run >= 0)
+		r = touched_classes(st, v, n, seen, upto);
 	if (r >= 0 && !failed_only)
 		dise__exec(st, settled, "");
 	if (r < 0) {

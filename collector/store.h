@@ -211,8 +211,9 @@ struct dise_version_ref {
 /*
  * The versions to look at, to free: not pruned or failed, with no queued
  * heal request, and with runs started since since_wall_ns (after_run < 0)
- * or runs stored after run id after_run or touched since the detectors last
- * looked (detect_state); *ret_touched: the touched sequence number they
+ * or (after_run >= 0) runs that ended or got their version since the
+ * detectors last looked (touched, detect_state: the runs stored since that
+ * have not ended have nothing to look at); *ret_touched: the touched sequence number they
  * looked up to, for dise_store_touched_seen_set (-1: none, a pass over the
  * window or failed_only); failed_only: those with a failure not judged yet
  * (runs.strike), the touched runs left for the next call (which looks at
