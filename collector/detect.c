@@ -362,6 +362,17 @@ int dise_detect_since(dise_store *st, const struct dise_detect_policy *p, const 
 		return r;
 	if (!n)
 		r = dise_store_touched_seen_set(st, touched);
+	/*
+	 * Bad ends only: a version whose strikes cannot reach the threshold
+	 * now, counting every failure not judged yet as one, has nothing to
+	 * decide at once; its failures are judged by the pass owed (within 200
+	 * ms), with the others of its version in one statement.
+	 */
+	for (i = 0; only && i < n;) /* (no classes to free in such a pass) */
+		if (v[i].strikes_possible < p->strikes)
+			v[i] = v[--n];
+		else
+			i++;
 	if (n) {
 		r = dise_store_begin(st);
 		for (i = 0; r == 0 && i < n; i++) {

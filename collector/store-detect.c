@@ -174,11 +174,20 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 	/*
 	 * the versions with a failure not judged yet (runs_unjudged): what a
 	 * pass for the bad ends looks at, whatever else is new since the last
-	 * full pass
+	 * full pass; with the most strikes each can have in the window (since
+	 * ?1 and its reset): its strikes judged, and its failures not judged
+	 * yet that can be one (an upper bound: normal exit codes included; a
+	 * non-zero exit is one only against a baseline, so only when the
+	 * version has a parent: STRIKE)
 	 */
 	static const char unjudged[] = "WITH changed(id) AS (SELECT DISTINCT version_id FROM runs INDEXED BY runs_unjudged "
 				       "WHERE strike IS NULL AND outcome IN ('crash', 'fail') AND version_id IS NOT NULL) "
-				       "SELECT v.id, v.tool, 1 FROM changed CROSS JOIN versions v ON v.id = changed.id "
+				       "SELECT v.id, v.tool, 1, (SELECT count(*) FROM runs s INDEXED BY runs_strike WHERE s.version_id = v.id "
+				       "AND s.strike = 1 AND s.start_wall_ns >= max(?1, v.reset_wall_ns)) + "
+				       "(SELECT count(*) FROM runs u INDEXED BY runs_unjudged WHERE u.version_id = v.id AND u.strike IS NULL "
+				       "AND u.outcome IN ('crash', 'fail') AND u.start_wall_ns >= max(?1, v.reset_wall_ns) AND (u.outcome = 'crash' "
+				       "OR EXISTS (SELECT 1 FROM version_parents p WHERE p.version_id = v.id))) "
+				       "FROM changed CROSS JOIN versions v ON v.id = changed.id "
 				       "WHERE v.health NOT IN ('pruned', 'failed', 'failing') "
 				       "AND NOT EXISTS (SELECT 1 FROM heal_requests h "
 				       "WHERE h.version_id = v.id AND h.state = 'queued')";
@@ -198,7 +207,7 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 		return -EIO;
 	if (after_run >= 0 && !failed_only)
 		dise__bind(q, "ii", seen, upto);
-	else if (!failed_only)
+	else
 		dise__bind(q, "i", since_wall_ns);
 	while ((r = dise__step(q)) > 0) {
 		if ((r = dise__grow((void **)&v, &cap, n, sizeof(*v))) < 0)
@@ -207,6 +216,7 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 		snprintf(v[n].tool, sizeof(v[n].tool), "%s", (const char *)sqlite3_column_text(q, 1));
 		v[n].failed = sqlite3_column_int(q, 2);
 		v[n].classes = NULL, v[n].nclasses = 0, v[n].classes_known = 0;
+		v[n].strikes_possible = failed_only ? sqlite3_column_int64(q, 3) : -1;
 		n += !failed_only || v[n].failed;
 	}
 	dise__done(q);

@@ -207,6 +207,12 @@ struct dise_version_ref {
 	int classes_known;
 	struct dise_invocation *classes;
 	size_t nclasses;
+	/*
+	 * failed_only: the most strikes it can have in the window now (those
+	 * judged strikes, and every failure not judged yet): below the
+	 * threshold, the bad ends wait for the pass owed (nothing to decide at once).
+	 */
+	int64_t strikes_possible;
 };
 /*
  * The versions to look at, to free: not pruned or failed, with no queued
