@@ -87,7 +87,7 @@ static const char *const queries[Q_MAX] = {
 		   "WHERE runs.outcome IS NULL OR runs.outcome NOT IN ('crash')",
 	[Q_EXEC] = "INSERT INTO runs(epoch, pid, start_ns, end_ns, outcome, exec_path) VALUES (?1, ?2, ?3, ?4, 'exec', ?5) "
 		   "ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET end_ns = excluded.end_ns, outcome = 'exec', "
-		   "exec_path = excluded.exec_path, " TOUCH("runs") " WHERE runs.outcome IS NULL",
+		   "exec_path = excluded.exec_path WHERE runs.outcome IS NULL", /* not touched: an exec is no outcome to judge */
 	[Q_CRASH_RUN] = "INSERT INTO runs(epoch, pid, start_ns, end_ns, outcome, signal) VALUES (?1, ?2, ?3, ?4, 'crash', ?5) "
 			"ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET end_ns = excluded.end_ns, outcome = 'crash', "
 			"signal = excluded.signal, " TOUCH("runs") " RETURNING id",
