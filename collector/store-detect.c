@@ -77,12 +77,15 @@ static int touched_classes(dise_store *st, struct dise_version_ref *v, size_t n,
 	static const char sql[] = "SELECT DISTINCT version_id, argv, cwd, class FROM runs INDEXED BY runs_touched "
 				  "WHERE touched > ?1 AND touched <= ?2 AND outcome = 'ok' AND class IS NOT NULL "
 				  "AND end_ns IS NOT NULL AND forked IS NOT 1 AND version_id IS NOT NULL";
-	struct dise_version_ref **by = n ? calloc(n, sizeof(*by)) : NULL, *ref;
+	struct dise_version_ref **by, *ref;
 	sqlite3_stmt *q;
-	size_t i, *cap = n ? calloc(n, sizeof(*cap)) : NULL;
+	size_t i, *cap;
 	int r = 0;
 
-	if (n && (!by || !cap)) {
+	if (!n)
+		return 0;
+	by = calloc(n, sizeof(*by)), cap = calloc(n, sizeof(*cap));
+	if (!by || !cap) {
 		free(by);
 		free(cap);
 		return -ENOMEM;
@@ -96,7 +99,7 @@ static int touched_classes(dise_store *st, struct dise_version_ref *v, size_t n,
 		return -EIO;
 	}
 	dise__bind(q, "ii", seen, upto);
-	while (n && (r = dise__step(q)) > 0) {
+	while ((r = dise__step(q)) > 0) {
 		if (!(ref = ref_find(by, n, sqlite3_column_int64(q, 0))) || ref->nclasses >= 16)
 			continue; /* not looked at (a queued heal request, pruned), or enough */
 		i = (size_t)(ref - v);
