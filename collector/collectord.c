@@ -59,6 +59,7 @@
 #include "metrics.h"
 #include "proc.h"
 #include "resolve.h"
+#include "resolver-loop.h"
 #include "status.h"
 #include "store.h"
 
@@ -141,14 +142,6 @@ static void routes_reannounce(dise_ring *ring)
 		atomic_store(&ring->hdr->nroutes, (uint32_t)routes_announced);
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * --once, with nothing ready to read: done, unless slots are still reserved
  * and not committed (a producer in flight, or one killed while it wrote: a
@@ -167,94 +160,6 @@ static int once_drained(const dise_ring *ring, uint64_t *until)
 	return mono_ns() >= *until;
 }
 
-static void nap(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/*
- * The resolver thread: versions for new runs, on its own connection, so
- * that hashing a large binary never holds up ingest.
- */
-struct resolver_arg {
-	const char *db, *cas;
-	const struct dise_config *cfg;
-	pthread_mutex_t lock;
-	pthread_cond_t more; /* ingest stored something: the file may be replaced soon, hash now */
-	int pending;
-	atomic_int routes_changed; /* the healer ran: publish the routes */
-	atomic_int failure_seen;   /* ingest stored a run's bad end: the detectors look at once */
-	atomic_int unresolved;     /* ingest stored a START without its version: the resolver's step has work */
-	dise_known *given;         /* the versions the resolver gave, by path: ingest gives them (known.h) */
-	dise_ring wake;            /* a mapping of the ring, to wake the ingest loop when it sleeps */
-	pthread_mutex_t wake_lock; /* the main thread maps wake anew when the ring file is replaced */
-};
-
-/* Wakes the ingest loop (it sleeps on the ring's futex, or gathers: ingest_gather). */
-static void wake_ingest(struct resolver_arg *a)
-{
-	pthread_mutex_lock(&a->wake_lock);
-	dise_ring_notify(&a->wake);
-	pthread_mutex_unlock(&a->wake_lock);
-	syscall(SYS_futex, &a->routes_changed, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-}
-
-/* The ring file was replaced: the wake mapping follows it (the ingest reader already did). */
-static void wake_remap(struct resolver_arg *a, const char *ring)
-{
-	pthread_mutex_lock(&a->wake_lock);
-	dise_ring_unmap(&a->wake);
-	dise_ring_map(ring, DISE_RING_WRITE, 0, 0, &a->wake);
-	pthread_mutex_unlock(&a->wake_lock);
-}
-
-static void resolver_kick(struct resolver_arg *a)
-{
-	pthread_mutex_lock(&a->lock);
-	a->pending = 1;
-	pthread_cond_signal(&a->more);
-	pthread_mutex_unlock(&a->lock);
-}
-
-static int64_t wall_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/*
- * The resolver's cadence under load: a wake that comes sooner than this
- * after the last one waits for the rest of it, so that the runs stored
- * meanwhile get their versions in one step and one detection pass (each of
- * them a transaction, and every other connection's commit empties SQLite's
- * page cache: the cost is per wake, not per run). A bad end waits nothing
- * (the heal latency), nor does an idle collector's first wake.
- */
-#define RESOLVE_GATHER_NS 20000000ull
-
-static void resolver_gather(struct resolver_arg *a, uint64_t last_wake)
-{
-	uint64_t now = mono_ns(), left;
-	struct timespec ts;
-
-	if (now - last_wake >= RESOLVE_GATHER_NS)
-		return;
-	left = RESOLVE_GATHER_NS - (now - last_wake);
-	clock_gettime(CLOCK_REALTIME, &ts); /* the condition variable's clock */
-	ts.tv_sec += (time_t)((uint64_t)ts.tv_nsec + left) / 1000000000;
-	ts.tv_nsec = (long)(((uint64_t)ts.tv_nsec + left) % 1000000000);
-	/* a bad end stored meanwhile (its kick) ends the wait */
-	pthread_mutex_lock(&a->lock);
-	while (!stop && !atomic_load(&a->failure_seen) && pthread_cond_timedwait(&a->more, &a->lock, &ts) == 0)
-		;
-	a->pending = 0;
-	pthread_mutex_unlock(&a->lock);
-}
-
 /*
  * Ingest's cadence under load: records that keep coming (a build, a shell
  * loop: five records a run) are stored a gather's worth per transaction,
@@ -266,188 +171,6 @@ static void resolver_gather(struct resolver_arg *a, uint64_t last_wake)
  */
 #define INGEST_GATHER_NS 20000000ull
 #define INGEST_SLICE_NS 2000000ull
-
-static void *resolver_main(void *p)
-{
-	struct resolver_arg *a = p;
-	dise_store *st;
-	dise_resolver *rs;
-	int64_t seen_dv = -1, last_run = -1, pruned_ids = -1, canary_fp = 0;
-	uint64_t last_pass = 0, last_all = 0, seen_made = 0, seen_bad = 0, last_wake = 0, last_canary = 0;
-	int r, owed = 1;
-
-	pthread_setname_np(pthread_self(), "dise-resolver"); /* what top -H and /proc/PID/task show */
-	if (dise_store_open(a->db, 0, &st) < 0)
-		return NULL;
-	if (dise_resolver_new(st, a->cas, &rs) < 0) {
-		dise_store_free(st);
-		return NULL;
-	}
-	dise_resolver_set_cas_cap(rs, a->cfg->cas_max_bytes);
-	dise_resolver_set_config(rs, a->cfg);
-	dise_resolver_set_known(rs, a->given);
-	dise_store_pruned_identities(st, &pruned_ids); /* what the publication at start covered */
-	r = 1; /* the runs an earlier collector left without a version */
-	while (!stop) {
-		/*
-		 * A step only when a run waits for its version: after one that did
-		 * work (256 at a time), one that failed, or ingest's word. The runs
-		 * of known contents got theirs at ingest (known.h).
-		 */
-		int stepped = r != 0 || atomic_exchange(&a->unresolved, 0);
-
-		if (stepped)
-			r = dise_resolver_step(rs, 256);
-		/* once a wake, as when every wake stepped over new runs: `dise canary start`, `dise heal` by hand */
-		if (r > 0 || !stepped) {
-			/*
-			 * Routes follow content: a pruned version's bytes at a new
-			 * identity (touch, a re-push with mv) get their route now, not
-			 * at the next heal.
-			 */
-			int64_t ids = -1, cfp = 0;
-
-			/* a rollout started, or its canary at a new identity: its weighted route now */
-			if (dise_store_canary_fingerprint(st, &cfp) == 0 && cfp != canary_fp) {
-				canary_fp = cfp;
-				atomic_store(&a->routes_changed, 1);
-				wake_ingest(a);
-			}
-			if (dise_store_pruned_identities(st, &ids) == 0 && ids != pruned_ids) {
-				if (ids > pruned_ids) {
-					atomic_store(&a->routes_changed, 1);
-					wake_ingest(a);
-				}
-				pruned_ids = ids;
-			}
-		}
-		if (r < 0) {
-			nap(200);
-		} else if (r == 0) {
-			/*
-			 * All runs have versions. A detection can only follow a change:
-			 * new outcomes or `dise heal|reset|tool add` (other connections:
-			 * PRAGMA data_version), new versions (ours). Time alone only ages
-			 * failures out of the window. So a change leaves a pass owed:
-			 *  - at once, every detector over the versions that changed (the
-			 *    versions of the runs stored since, and those whose runs
-			 *    ended or got their version since they were looked at:
-			 *    runs marked touched by the statements writing them, so a long run's
-			 *    end, an old row, is there too), when a version appeared;
-			 *    when ingest stored a run's bad end, or a run got its
-			 *    version after its bad end (the records of a run may cross
-			 *    shards), at once the strikes of the versions with a new bad
-			 *    end only - the heal latency, whatever the history;
-			 *  - otherwise the same every 200 ms, and once a minute every
-			 *    detector over every version, as a net for what nothing
-			 *    announced (not in the pass a bad end asked for: over a
-			 *    large history it holds the write lock for a while).
-			 * The debt is settled by that last kind of pass when it changed
-			 * nothing (rules are checked 256 pairs at a time: again until
-			 * then). An idle collector over a large history costs nothing, a
-			 * busy one what its new runs' versions cost.
-			 */
-			/* PRAGMA data_version changes when another connection commits */
-			int64_t dv = -1;
-			uint64_t made, now;
-			int urgent, bad_end;
-
-			dise_store_data_version(st, &dv);
-			/*
-			 * A run that got its version after its bad end is a bad end
-			 * like any other (strikes at once, the rest at the pass owed);
-			 * a new version is looked at whole at once.
-			 */
-			made = dise_resolver_versions_made(rs);
-			now = mono_ns();
-			bad_end = atomic_exchange(&a->failure_seen, 0) | (dise_resolver_bad_resolved(rs) != seen_bad);
-			seen_bad = dise_resolver_bad_resolved(rs);
-			urgent = made != seen_made || !last_all;
-
-			if (dv != seen_dv || urgent || bad_end)
-				owed = 1;
-			seen_dv = dv;
-			seen_made = made;
-			if (owed && (urgent || now - last_pass >= 200000000ull)) {
-				/*
-				 * A bad end is looked at at once, over the versions that
-				 * changed only (touched runs, new runs): its cost does not
-				 * grow with history. The pass over every version is the net.
-				 */
-				int all = !last_all || (!urgent && now - last_all >= 60000000000ull);
-				int64_t tc = dise_store_total_changes(st);
-
-				if (dise_detect_since(st, &a->cfg->detect, a->cfg, wall_ns(), all ? -1 : last_run,
-						      &last_run, 1) >= 0 &&
-				    dise_heal_pending(st, a->cfg) > 0) {
-					/* the healer consumed what the detectors queued: publish the routes now */
-					atomic_store(&a->routes_changed, 1);
-					wake_ingest(a);
-				}
-				/* then what the rules say about versions new and old (replays may take a while) */
-				if (dise_heal_check_rules(st, a->cfg) > 0) {
-					dise_heal_pending(st, a->cfg); /* what a rule matched is healed now */
-					atomic_store(&a->routes_changed, 1);
-					wake_ingest(a);
-				}
-				last_pass = now;
-				if (all) {
-					last_all = now;
-					owed = dise_store_total_changes(st) != tc;
-				}
-			} else if (bad_end) {
-				/*
-				 * A bad end between passes: at once, the versions that had
-				 * one (strikes, failure rate; what a heal needs), not every
-				 * version with new runs (the pass owed does those): under a
-				 * load that fails often, a pass per bad end over all of
-				 * them was most of the collector's CPU.
-				 */
-				if (dise_detect_since(st, &a->cfg->detect, a->cfg, wall_ns(), last_run, NULL,
-						      DISE_DETECT_BAD_ENDS_ONLY) >= 0 &&
-				    dise_heal_pending(st, a->cfg) > 0) {
-					atomic_store(&a->routes_changed, 1);
-					wake_ingest(a);
-				}
-			}
-			/*
-			 * The canary rollouts, at every wake (at least once a second:
-			 * a step may be due by time alone): an abort at once, a step
-			 * (its analysis counts the runs at the step) at most once a
-			 * second; an abort's heal request is healed now.
-			 */
-			int analyse = mono_ns() - last_canary >= 1000000000ull;
-
-			if (analyse)
-				last_canary = mono_ns();
-			if (dise_canary_pass(st, a->cfg, wall_ns(), analyse) > 0) {
-				dise_heal_pending(st, a->cfg);
-				atomic_store(&a->routes_changed, 1);
-				wake_ingest(a);
-			}
-			struct timespec ts;
-
-			clock_gettime(CLOCK_REALTIME, &ts);
-			if (owed) { /* back within 200 ms to pay it */
-				ts.tv_nsec += 200000000;
-				if (ts.tv_nsec >= 1000000000)
-					ts.tv_sec++, ts.tv_nsec -= 1000000000;
-			} else {
-				ts.tv_sec += 1;
-			}
-			pthread_mutex_lock(&a->lock);
-			while (!a->pending && !stop && pthread_cond_timedwait(&a->more, &a->lock, &ts) == 0)
-				;
-			a->pending = 0;
-			pthread_mutex_unlock(&a->lock);
-			resolver_gather(a, last_wake);
-			last_wake = mono_ns();
-		}
-	}
-	dise_resolver_free(rs);
-	dise_store_free(st);
-	return NULL;
-}
 
 /*
  * The webhook, in a thread of its own: a slow or dead endpoint never holds
@@ -514,7 +237,7 @@ static int ring_check(dise_ingest *in, dise_store *st, struct resolver_arg *ra, 
 	if (r == 0)
 		return 0;
 	if (r == DISE_INGEST_REOPENED)
-		wake_remap(ra, ring);
+		dise__resolver_remap(ra, ring);
 	/* a writer that keeps scribbling gets one line a minute, not one per wakeup */
 	if (r == DISE_INGEST_REPAIRED && last_said && mono_ns() - last_said < 60000000000ull) {
 		unsaid++;
@@ -747,7 +470,7 @@ int main(int argc, char **argv)
 	dise_metrics_writer *mw = NULL;
 	struct dise_config cfg;
 	struct resolver_arg ra = { db, cas, &cfg, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, NULL,
-				   { 0 }, PTHREAD_MUTEX_INITIALIZER };
+				   { 0 }, PTHREAD_MUTEX_INITIALIZER, &stop };
 	pthread_t resolver, notifier;
 	int resolver_on = 0, notifier_on = 0;
 	struct dise_ingest_stats stats = { 0 };
@@ -871,7 +594,7 @@ int main(int argc, char **argv)
 	if (!once && (ra.given = dise_known_new()))
 		dise_store_set_known(st, ra.given); /* ingest gives the versions the resolver gave */
 	if (!once) {
-		resolver_on = pthread_create(&resolver, NULL, resolver_main, &ra) == 0;
+		resolver_on = pthread_create(&resolver, NULL, dise__resolver_main, &ra) == 0;
 		notifier_on = cfg.webhook && pthread_create(&notifier, NULL, notifier_main, &ra) == 0;
 	}
 	if (strcmp(metrics, "off") != 0 && (r = dise_metrics_writer_start(db, ring, metrics, (unsigned)metrics_s * 1000, &mw)) < 0)
@@ -900,7 +623,7 @@ int main(int argc, char **argv)
 			if (dise_store_unresolved_starts(st) != unresolved)
 				atomic_store(&ra.unresolved, 1);
 			if (resolver_on)
-				resolver_kick(&ra);
+				dise__resolver_kick(&ra);
 			continue;
 		}
 		/* drained: is the ring still the file at its path, and sound? */
@@ -915,7 +638,7 @@ int main(int argc, char **argv)
 				stats.vanished += (uint64_t)v;
 				atomic_store(&ra.failure_seen, 1);
 				if (resolver_on)
-					resolver_kick(&ra);
+					dise__resolver_kick(&ra);
 			}
 			/* `dise heal` by hand, or another change: publish (again next time when it could not) */
 			if (fp != routes_fp && publish_routes(in, st, cas) >= 0)
@@ -933,7 +656,7 @@ int main(int argc, char **argv)
 	}
 	if (resolver_on) {
 		stop = 1;
-		resolver_kick(&ra);
+		dise__resolver_kick(&ra);
 		pthread_join(resolver, NULL);
 	}
 	if (notifier_on)

@@ -192,15 +192,18 @@ static int check_slowdown(dise_store *st, const struct dise_detect_policy *p, co
 		n = ref->nclasses;
 
 	for (i = 0; r == 0 && i < n; i++) {
-		int a = dise_store_class_ok_durations(st, v, 0, &cl[i], mine, MAX), b;
+		/* the baseline's first: without enough of it (a first version), the version's own are not read */
+		int b = dise_store_class_ok_durations(st, v, 1, &cl[i], theirs, MAX), a = 0;
 		int64_t wall, cpu, base_wall, base_cpu;
 		const char *why;
 
-		if (a < 0 || (b = dise_store_class_ok_durations(st, v, 1, &cl[i], theirs, MAX)) < 0) {
-			r = a < 0 ? a : b;
+		if (b >= 0 && b < p->slow_min_history)
+			continue;
+		if (b < 0 || (a = dise_store_class_ok_durations(st, v, 0, &cl[i], mine, MAX)) < 0) {
+			r = b < 0 ? b : a;
 			break;
 		}
-		if (a < p->slow_recent || b < p->slow_min_history)
+		if (a < p->slow_recent)
 			continue;
 		medians(mine, a, tmp, &wall, &cpu);
 		medians(theirs, b, tmp, &base_wall, &base_cpu);
@@ -340,6 +343,7 @@ int dise_detect_since(dise_store *st, const struct dise_detect_policy *p, const 
 {
 	struct dise_version_ref *v = NULL;
 	size_t n = 0, i;
+	int64_t touched = -1;
 	int r = 0, added = 0;
 
 	int only = failures == DISE_DETECT_BAD_ENDS_ONLY;
@@ -351,10 +355,24 @@ int dise_detect_since(dise_store *st, const struct dise_detect_policy *p, const 
 	 * with runs in the window, or only those of the runs stored after
 	 * after_run (the rowid: new rows, short runs whose START and end came
 	 * together; a long run's end updates an older row and waits for the
-	 * next full pass). Read whole before the transaction.
+	 * next full pass). Read whole before the transaction; what they were
+	 * chosen from (the touched runs) is recorded as looked at in it.
 	 */
-	if ((r = dise_store_versions_to_check(st, now - p->window_ns, after_run, only, &v, &n)) < 0)
+	if ((r = dise_store_versions_to_check(st, now - p->window_ns, after_run, only, &v, &n, &touched)) < 0)
 		return r;
+	if (!n)
+		r = dise_store_touched_seen_set(st, touched);
+	/*
+	 * Bad ends only: a version whose strikes cannot reach the threshold
+	 * now, counting every failure not judged yet as one, has nothing to
+	 * decide at once; its failures are judged by the pass owed (within 200
+	 * ms), with the others of its version in one statement.
+	 */
+	for (i = 0; only && i < n;) /* (no classes to free in such a pass) */
+		if (v[i].strikes_possible < p->strikes)
+			v[i] = v[--n];
+		else
+			i++;
 	if (n) {
 		r = dise_store_begin(st);
 		for (i = 0; r == 0 && i < n; i++) {
@@ -367,7 +385,7 @@ int dise_detect_since(dise_store *st, const struct dise_detect_policy *p, const 
 			else
 				added += k;
 		}
-		if (r == 0)
+		if (r == 0 && (r = dise_store_touched_seen_set(st, touched)) == 0)
 			r = dise_store_commit(st);
 		if (r < 0)
 			dise_store_rollback(st);

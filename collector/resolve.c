@@ -303,7 +303,8 @@ static int64_t version_for(dise_resolver *rs, const char *tool, const char *sha,
 		r = dise_store_version_add(rs->st, tool, sha, label, path, size, wall_ns, stored(rs, sha) ? cas : NULL, &id);
 		if (r < 0)
 			return r;
-		rs->made++;
+		/* a build probe (configure's conftest) is recorded, never judged: no pass at once for it */
+		rs->made += !dise_is_build_probe(tool);
 		if ((r = dise_store_path_head(rs->st, path, &head)) < 0)
 			return r;
 		/* a new path of a tool that has versions (a group's next release directory): after its newest */

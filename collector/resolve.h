@@ -34,7 +34,11 @@ void dise_resolver_set_config(dise_resolver *rs, const struct dise_config *cfg);
  */
 int dise_resolver_step(dise_resolver *rs, int max);
 
-/* How many versions this resolver has made (a new one: rules to check against it). */
+/*
+ * How many versions this resolver has made that the detectors judge (a new
+ * one: a detection pass and rules to check at once); a build probe's
+ * (toolpath.h) are not counted: they wait for the pass their runs owe.
+ */
 uint64_t dise_resolver_versions_made(const dise_resolver *rs);
 /* How many runs it gave a version to after their bad end (crash, fail, vanished) was stored. */
 uint64_t dise_resolver_bad_resolved(const dise_resolver *rs);

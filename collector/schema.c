@@ -475,11 +475,29 @@ static const char schema_v20[] =
 	"CREATE TABLE IF NOT EXISTS version_revs(version_id INTEGER PRIMARY KEY, rev TEXT NOT NULL,"
 	"  origin TEXT NOT NULL, created_wall_ns INTEGER NOT NULL);";
 
+/*
+ * v21: runs.touched is no longer a mark set at a run's end and cleared by
+ * the detectors' next pass (a second rewrite of every row, and of its index
+ * entry): it is the end's sequence number, the largest there is plus one
+ * (TOUCH in store-internal.h), never cleared; detect_state.touched_seen is
+ * the largest the detectors' passes have looked at (written in the pass's
+ * transaction, so a restart goes on from there and a pass rolled back
+ * leaves it). runs_touched indexes the sequence. A run touched before is
+ * 1: above the 0 the detectors start from, looked at by the next pass.
+ */
+static const char schema_v21[] =
+	"CREATE TABLE IF NOT EXISTS detect_state(id INTEGER PRIMARY KEY CHECK (id = 1), touched_seen INTEGER NOT NULL);"
+	"INSERT OR IGNORE INTO detect_state(id, touched_seen) VALUES (1, 0);"
+	"DROP INDEX IF EXISTS runs_touched;"
+	"CREATE INDEX IF NOT EXISTS runs_touched ON runs(touched) WHERE touched IS NOT NULL;";
+
 static int step_sql(sqlite3 *db, int from)
 {
 	static const char *const step[] = { schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7 };
 
 	_Static_assert(sizeof(step) / sizeof(step[0]) == 6, "a step per schema version up to 7");
+	if (from == 20)
+		return exec_sql(db, schema_v21);
 	if (from == 19)
 		return exec_sql(db, schema_v20);
 	if (from == 18)
@@ -547,7 +565,7 @@ int dise__schema_migrate(sqlite3 *db, int target)
 	sqlite3_stmt *q;
 	int r, version, created = 0;
 
-	_Static_assert(DISE_SCHEMA_VERSION == 20, "a step per schema version");
+	_Static_assert(DISE_SCHEMA_VERSION == 21, "a step per schema version");
 	r = exec_sql(db, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;

@@ -52,21 +52,92 @@ static int invocations_read(sqlite3_stmt *q, struct dise_invocation **ret, size_
 	return 0;
 }
 
-/* ref->classes: the classes of ref's touched runs that ended ok (at most 16). 0 or -errno. */
-static int touched_classes(dise_store *st, struct dise_version_ref *ref)
+static int ref_cmp(const void *a, const void *b)
 {
-	static const char sql[] = "SELECT DISTINCT argv, cwd, class FROM runs INDEXED BY runs_touched "
-				  "WHERE touched = 1 AND version_id = ?1 AND outcome = 'ok' AND class IS NOT NULL "
-				  "AND end_ns IS NOT NULL AND forked IS NOT 1 LIMIT 16";
-	sqlite3_stmt *q = dise__stmt(st, sql);
+	int64_t x = (*(struct dise_version_ref *const *)a)->id, y = (*(struct dise_version_ref *const *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The one of by[0..n) (sorted by id) with this id, or NULL. */
+static struct dise_version_ref *ref_find(struct dise_version_ref **by, size_t n, int64_t id)
+{
+	struct dise_version_ref key = { .id = id }, *k = &key, **f = bsearch(&k, by, n, sizeof(*by), ref_cmp);
+
+	return f ? *f : NULL;
+}
+
+/*
+ * Each v[i].classes: the classes of its runs touched in (seen, upto] that
+ * ended ok (at most 16 a version), in one look at the touched runs for
+ * every version (never a version's every run). 0 or -errno.
+ */
+static int touched_classes(dise_store *st, struct dise_version_ref *v, size_t n, int64_t seen, int64_t upto)
+{
+	static const char sql[] = "SELECT DISTINCT version_id, argv, cwd, class FROM runs INDEXED BY runs_touched "
+				  "WHERE touched > ?1 AND touched <= ?2 AND outcome = 'ok' AND class IS NOT NULL "
+				  "AND end_ns IS NOT NULL AND forked IS NOT 1 AND version_id IS NOT NULL";
+	struct dise_version_ref **by, *ref;
+	sqlite3_stmt *q;
+	size_t i, *cap;
+	int r = 0;
+
+	if (!n)
+		return 0;
+	by = calloc(n, sizeof(*by)), cap = calloc(n, sizeof(*cap));
+	if (!by || !cap) {
+		free(by);
+		free(cap);
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++)
+		by[i] = &v[i];
+	qsort(by, n, sizeof(*by), ref_cmp);
+	if (!(q = dise__stmt(st, sql))) {
+		free(by);
+		free(cap);
+		return -EIO;
+	}
+	dise__bind(q, "ii", seen, upto);
+	while ((r = dise__step(q)) > 0) {
+		if (!(ref = ref_find(by, n, sqlite3_column_int64(q, 0))) || ref->nclasses >= 16)
+			continue; /* not looked at (a queued heal request, pruned), or enough */
+		i = (size_t)(ref - v);
+		if ((r = dise__grow((void **)&ref->classes, &cap[i], ref->nclasses, sizeof(*ref->classes))) < 0)
+			break;
+		ref->classes[ref->nclasses].argv = dise__col_strdup(q, 1);
+		ref->classes[ref->nclasses].cwd = dise__col_strdup(q, 2);
+		ref->classes[ref->nclasses++].class = sqlite3_column_int64(q, 3);
+	}
+	dise__done(q);
+	for (i = 0; r >= 0 && i < n; i++)
+		v[i].classes_known = 1;
+	free(by);
+	free(cap);
+	return r < 0 ? r : 0;
+}
+
+/*
+ * *ret_seen: the largest touched sequence number the detectors looked at
+ * (detect_state, schema v21), *ret_upto: the largest there is. 0 or -errno.
+ */
+static int touched_range(dise_store *st, int64_t *ret_seen, int64_t *ret_upto)
+{
+	static const char seen[] = "SELECT touched_seen FROM detect_state WHERE id = 1";
+	static const char upto[] = "SELECT COALESCE(max(touched), 0) FROM runs WHERE touched IS NOT NULL";
 	int r;
 
-	if (!q)
-		return -EIO;
-	dise__bind(q, "i", ref->id);
-	r = invocations_read(q, &ref->classes, &ref->nclasses);
-	ref->classes_known = r == 0;
-	return r;
+	*ret_seen = 0;
+	if ((r = dise__int(st, seen, ret_seen, "")) < 0 || (r = dise__int(st, upto, ret_upto, "")) < 0)
+		return r;
+	return 0;
+}
+
+int dise_store_touched_seen_set(dise_store *st, int64_t upto)
+{
+	static const char sql[] = "UPDATE detect_state SET touched_seen = ?1 WHERE id = 1 AND touched_seen < ?1";
+
+	return upto < 0 ? 0 : dise__exec(st, sql, "i", upto);
 }
 
 void dise_version_refs_free(struct dise_version_ref *v, size_t n)
@@ -78,7 +149,7 @@ void dise_version_refs_free(struct dise_version_ref *v, size_t n)
 }
 
 int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t after_run, int failed_only,
-				 struct dise_version_ref **ret, size_t *ret_n)
+				 struct dise_version_ref **ret, size_t *ret_n, int64_t *ret_touched)
 {
 	/* every version with runs in the window, with no queued heal request */
 	static const char window[] = "SELECT v.id, v.tool, 1 FROM versions v WHERE v.health NOT IN ('pruned', 'failed', 'failing') AND "
@@ -86,20 +157,18 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 				     "AND r.start_wall_ns >= ?1) AND NOT EXISTS (SELECT 1 FROM heal_requests h "
 				     "WHERE h.version_id = v.id AND h.state = 'queued')";
 	/*
-	 * the versions of the runs stored after a run id, or of the runs that
-	 * ended or got their version since they were last looked at (touched:
-	 * set by the statement that wrote the second of the two, store.c and
+	 * the versions of the runs that ended or got their version since they
+	 * were last looked at (touched in (?1, ?2]: the sequence number set by
+	 * the statement that wrote the second of the two, store.c and
 	 * store-version.c, so a long run's end, an old row, is there; found by
-	 * the partial index runs_touched), with no queued heal request: what
-	 * changed, whatever the history (NOT INDEXED: the new runs by their
-	 * rowid, never a scan of a version index over every run); and whether
-	 * one of those runs is a failure (crash or fail: what dise_failed can
-	 * call one): a version with none new has no new strike, and no higher
-	 * failure rate, to look for
+	 * the partial index runs_touched; a run stored since that has not ended
+	 * has nothing to look at yet), with no queued heal request: what
+	 * changed, whatever the history; and whether one of those runs is a
+	 * failure (crash or fail: what dise_failed can call one): a version with
+	 * none new has no new strike, and no higher failure rate, to look for
 	 */
 	static const char since[] = "WITH changed(id, failed) AS (SELECT version_id, max(outcome IN ('crash', 'fail')) FROM "
-				    "(SELECT version_id, outcome FROM runs NOT INDEXED WHERE id > ?1 AND version_id IS NOT NULL "
-				    "UNION ALL SELECT version_id, outcome FROM runs INDEXED BY runs_touched WHERE touched = 1) "
+				    "runs INDEXED BY runs_touched WHERE touched > ?1 AND touched <= ?2 AND version_id IS NOT NULL "
 				    "GROUP BY version_id) "
 				    "SELECT v.id, v.tool, changed.failed FROM changed CROSS JOIN versions v ON v.id = changed.id "
 				    "WHERE v.health NOT IN ('pruned', 'failed', 'failing') "
@@ -108,32 +177,41 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 	/*
 	 * the versions with a failure not judged yet (runs_unjudged): what a
 	 * pass for the bad ends looks at, whatever else is new since the last
-	 * full pass
+	 * full pass; with the most strikes each can have in the window (since
+	 * ?1 and its reset): its strikes judged, and its failures not judged
+	 * yet that can be one (an upper bound: normal exit codes included; a
+	 * non-zero exit is one only against a baseline, so only when the
+	 * version has a parent: STRIKE)
 	 */
 	static const char unjudged[] = "WITH changed(id) AS (SELECT DISTINCT version_id FROM runs INDEXED BY runs_unjudged "
 				       "WHERE strike IS NULL AND outcome IN ('crash', 'fail') AND version_id IS NOT NULL) "
-				       "SELECT v.id, v.tool, 1 FROM changed CROSS JOIN versions v ON v.id = changed.id "
+				       "SELECT v.id, v.tool, 1, (SELECT count(*) FROM runs s INDEXED BY runs_strike WHERE s.version_id = v.id "
+				       "AND s.strike = 1 AND s.start_wall_ns >= max(?1, v.reset_wall_ns)) + "
+				       "(SELECT count(*) FROM runs u INDEXED BY runs_unjudged WHERE u.version_id = v.id AND u.strike IS NULL "
+				       "AND u.outcome IN ('crash', 'fail') AND u.start_wall_ns >= max(?1, v.reset_wall_ns) AND (u.outcome = 'crash' "
+				       "OR EXISTS (SELECT 1 FROM version_parents p WHERE p.version_id = v.id))) "
+				       "FROM changed CROSS JOIN versions v ON v.id = changed.id "
 				       "WHERE v.health NOT IN ('pruned', 'failed', 'failing') "
 				       "AND NOT EXISTS (SELECT 1 FROM heal_requests h "
 				       "WHERE h.version_id = v.id AND h.state = 'queued')";
-	/* through runs_touched (the touched runs by version), never through a version's every run */
-	static const char seen[] = "UPDATE runs INDEXED BY runs_touched SET touched = NULL WHERE touched = 1 AND version_id = ?1";
-	/* a judged version is never looked at again: what touched it is forgotten, not kept for ever */
-	static const char judged[] = "UPDATE runs INDEXED BY runs_touched SET touched = NULL WHERE touched = 1 AND version_id IN "
-				     "(SELECT id FROM versions WHERE health IN ('pruned', 'failed', 'failing'))";
-	/* nor are its failures judged one by one */
-	static const char settled[] = "UPDATE runs INDEXED BY runs_unjudged SET strike = 0 WHERE strike IS NULL "
-				      "AND outcome IN ('crash', 'fail') AND version_id IN "
-				      "(SELECT id FROM versions WHERE health IN ('pruned', 'failed', 'failing'))";
+	/* a judged version's failures are not judged one by one */
+	static const char settled[] = "UPDATE runs SET strike = 0 WHERE id IN (SELECT r.id FROM runs r INDEXED BY runs_unjudged "
+				      "CROSS JOIN versions v ON v.id = r.version_id WHERE r.strike IS NULL "
+				      "AND r.outcome IN ('crash', 'fail') AND v.health IN ('pruned', 'failed', 'failing'))";
 	sqlite3_stmt *q = dise__stmt(st, failed_only ? unjudged : after_run < 0 ? window : since);
 	struct dise_version_ref *v = NULL;
 	size_t n = 0, cap = 0;
-	int r;
+	int64_t seen = 0, upto = -1;
+	int r = failed_only || after_run < 0 ? 0 : touched_range(st, &seen, &upto);
 
+	if (r < 0)
+		return r;
 	if (!q)
 		return -EIO;
-	if (!failed_only)
-		dise__bind(q, "i", after_run < 0 ? since_wall_ns : after_run);
+	if (after_run >= 0 && !failed_only)
+		dise__bind(q, "ii", seen, upto);
+	else
+		dise__bind(q, "i", since_wall_ns);
 	while ((r = dise__step(q)) > 0) {
 		if ((r = dise__grow((void **)&v, &cap, n, sizeof(*v))) < 0)
 			break;
@@ -141,6 +219,7 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 		snprintf(v[n].tool, sizeof(v[n].tool), "%s", (const char *)sqlite3_column_text(q, 1));
 		v[n].failed = sqlite3_column_int(q, 2);
 		v[n].classes = NULL, v[n].nclasses = 0, v[n].classes_known = 0;
+		v[n].strikes_possible = failed_only ? sqlite3_column_int64(q, 3) : -1;
 		n += !failed_only || v[n].failed;
 	}
 	dise__done(q);
@@ -148,25 +227,21 @@ int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t 
 	 * A pass for the bad ends only looks at strikes: what else the touched
 	 * runs say (the failure rate, a slowdown) waits for the next pass.
 	 * Otherwise, what changed: the classes of the runs that ended ok since
-	 * the version was looked at (the only slowdowns that can be new), then
-	 * looked at from now: no longer touched (a run ending meanwhile touches
-	 * it again). A failure here only means they are looked at once more.
+	 * the version was looked at (the only slowdowns that can be new). The
+	 * caller records upto as looked at in the pass's transaction
+	 * (dise_store_touched_seen_set): a pass rolled back is made again.
 	 */
-	for (size_t i = 0; r >= 0 && !failed_only && i < n; i++) {
-		if (after_run >= 0 && (r = touched_classes(st, &v[i])) < 0)
-			break;
-		dise__exec(st, seen, "i", v[i].id);
-	}
-	if (r >= 0 && !failed_only) {
-		dise__exec(st, judged, "");
+	if (r >= 0 && !failed_only && after_run >= 0)
+		r = touched_classes(st, v, n, seen, upto);
+	if (r >= 0 && !failed_only)
 		dise__exec(st, settled, "");
-	}
 	if (r < 0) {
 		dise_version_refs_free(v, n);
 		return r;
 	}
 	*ret = v;
 	*ret_n = n;
+	*ret_touched = upto;
 	return 0;
 }
 

@@ -85,8 +85,15 @@ int dise__int(dise_store *st, const char *sql, int64_t *ret, const char *types, 
 /* The same for a text column, copied into buf (cut at size - 1; "" when NULL). */
 int dise__text(dise_store *st, const char *sql, char *buf, size_t size, const char *types, ...);
 
-/* a run of table t whose end is written when it has its version: touched (store-detect.c's versions to check) */
-#define TOUCH(t) "touched = CASE WHEN " t ".version_id IS NULL THEN " t ".touched ELSE 1 END"
+/*
+ * A run's end written when it has its version, or its version given when it
+ * has ended, is touched: the next sequence number, above every one there is
+ * (schema v21; writes are serialised, so one committed later is always
+ * larger). The detectors look at the versions of the runs touched above
+ * what they looked at last (store-detect.c); nothing is ever cleared.
+ */
+#define DISE__TOUCH_NEXT "(SELECT COALESCE(max(touched), 0) + 1 FROM runs WHERE touched IS NOT NULL)"
+#define TOUCH(t) "touched = CASE WHEN " t ".version_id IS NULL THEN " t ".touched ELSE " DISE__TOUCH_NEXT " END"
 
 /* store-core.c: 1 when a dise-coredump START or CRASH (flag CORE) is of a crash recorded otherwise: drop it; 0, or -errno. */
 int dise__store_core_seen(dise_store *st, uint64_t epoch, const struct dise_record *rec);

@@ -162,7 +162,7 @@ int dise_store_run_set_version(dise_store *st, int64_t run, int64_t version)
 	 */
 	static const char sql[] = "UPDATE runs SET version_id = ?1, class = dise_class(argv, cwd), "
 				  "tool = COALESCE((SELECT tool FROM versions WHERE id = ?1), tool), "
-				  "touched = CASE WHEN outcome IS NULL THEN touched ELSE 1 END WHERE id = ?2";
+				  "touched = CASE WHEN outcome IS NULL THEN touched ELSE " DISE__TOUCH_NEXT " END WHERE id = ?2";
 
 	return dise__exec(st, sql, "ii", version, run);
 }

@@ -77,8 +77,9 @@ static const char *const queries[Q_MAX] = {
 	/*
 	 * A START and its end (an EXIT, an EXEC) read in the same batch with no
 	 * record of that pid between them (ingest.c): the row as Q_START then
-	 * Q_EXIT or Q_EXEC would leave it, written once, touched when it has
-	 * its version (TOUCH). A row already there (its end or a crash came
+	 * Q_EXIT or Q_EXEC would leave it, written once, touched (the next
+	 * touched number, as TOUCH) when it has its version and did not end
+	 * by exec (an exec is no outcome to judge: Q_EXEC does not touch). A row already there (its end or a crash came
 	 * first): nothing, no row returned, and the two are stored one by one.
 	 */
 	[Q_START_END] = "INSERT INTO runs(epoch, pid, start_ns, ppid, uid, start_wall_ns, execfn, exe, cwd, argv, argc, "
@@ -86,7 +87,7 @@ static const char *const queries[Q_MAX] = {
 			"end_ns, outcome, exit_status, user_ns, sys_ns, maxrss_kb, exec_path, touched) "
 			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, COALESCE(?20, ?18), ?18, ?19, "
 			"CASE WHEN ?19 IS NOT NULL THEN dise_class(?10, ?9) END, ?21, ?22, ?23, ?24, ?25, ?26, ?27, "
-			"CASE WHEN ?19 IS NOT NULL THEN 1 END) "
+			"CASE WHEN ?19 IS NOT NULL AND ?22 <> 'exec' THEN " DISE__TOUCH_NEXT " END) "
 			"ON CONFLICT(epoch, pid, start_ns) DO NOTHING "
 			"RETURNING version_id IS NULL AND exe_ino IS NOT NULL",
 	/*
@@ -103,7 +104,7 @@ static const char *const queries[Q_MAX] = {
 		   "WHERE runs.outcome IS NULL OR runs.outcome NOT IN ('crash')",
 	[Q_EXEC] = "INSERT INTO runs(epoch, pid, start_ns, end_ns, outcome, exec_path) VALUES (?1, ?2, ?3, ?4, 'exec', ?5) "
 		   "ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET end_ns = excluded.end_ns, outcome = 'exec', "
-		   "exec_path = excluded.exec_path, " TOUCH("runs") " WHERE runs.outcome IS NULL",
+		   "exec_path = excluded.exec_path WHERE runs.outcome IS NULL", /* not touched: an exec is no outcome to judge */
 	[Q_CRASH_RUN] = "INSERT INTO runs(epoch, pid, start_ns, end_ns, outcome, signal) VALUES (?1, ?2, ?3, ?4, 'crash', ?5) "
 			"ON CONFLICT(epoch, pid, start_ns) DO UPDATE SET end_ns = excluded.end_ns, outcome = 'crash', "
 			"signal = excluded.signal, " TOUCH("runs") " RETURNING id",

@@ -27,7 +27,7 @@
 struct sqlite3;
 typedef struct dise_store dise_store;
 
-#define DISE_SCHEMA_VERSION 20
+#define DISE_SCHEMA_VERSION 21
 
 /*
  * Opens (creating and migrating) the database; readonly opens an existing
@@ -232,17 +232,29 @@ struct dise_version_ref {
 	int classes_known;
 	struct dise_invocation *classes;
 	size_t nclasses;
+	/*
+	 * failed_only: the most strikes it can have in the window now (those
+	 * judged strikes, and every failure not judged yet): below the
+	 * threshold, the bad ends wait for the pass owed (nothing to decide at once).
+	 */
+	int64_t strikes_possible;
 };
 /*
  * The versions to look at, to free: not pruned or failed, with no queued
  * heal request, and with runs started since since_wall_ns (after_run < 0)
- * or runs stored after run id after_run (or touched since looked at);
- * failed_only: those with a failure not judged yet (runs.strike), every touched run
- * kept touched for the next call (which looks at everything else: the
- * failure rate, the slowdown). Free with dise_version_refs_free.
+ * or (after_run >= 0) runs that ended or got their version since the
+ * detectors last looked (touched, detect_state: the runs stored since that
+ * have not ended have nothing to look at); *ret_touched: the touched sequence number they
+ * looked up to, for dise_store_touched_seen_set (-1: none, a pass over the
+ * window or failed_only); failed_only: those with a failure not judged yet
+ * (runs.strike), the touched runs left for the next call (which looks at
+ * everything else: the failure rate, the slowdown). Free with
+ * dise_version_refs_free.
  */
 int dise_store_versions_to_check(dise_store *st, int64_t since_wall_ns, int64_t after_run, int failed_only,
-				 struct dise_version_ref **ret, size_t *ret_n);
+				 struct dise_version_ref **ret, size_t *ret_n, int64_t *ret_touched);
+/* The runs touched up to upto (versions_to_check's *ret_touched) were looked at. 0 or -errno. */
+int dise_store_touched_seen_set(dise_store *st, int64_t upto);
 void dise_version_refs_free(struct dise_version_ref *v, size_t n);
 /*
  * Strikes of version since since_wall_ns (and its last reset): failures

@@ -416,6 +416,135 @@ static void test_end_may_strike(void **state)
 	free(db);
 }
 
+/* How many versions an incremental pass after run id after_run would look at (*ret_upto: the touched it looked up to). */
+static size_t versions_changed(dise_store *st, int64_t after_run, int64_t *ret_upto)
+{
+	struct dise_version_ref *v = NULL;
+	size_t n = 0;
+
+	assert_int_equal(dise_store_versions_to_check(st, 0, after_run, 0, &v, &n, ret_upto), 0);
+	dise_version_refs_free(v, n);
+	return n;
+}
+
+/* One record (START or EXIT of pid, start) stored in its own transaction. */
+static void store_one(dise_store *st, int start, uint32_t pid)
+{
+	uint8_t b[512];
+	struct dise_record r;
+
+	assert_int_equal(dise_record_decode(b, start ? make_start(b, pid, 100) : make_exit(b, pid, 100, 0), &r, NULL), 0);
+	assert_int_equal(dise_store_begin(st), 0);
+	assert_int_equal(dise_store_add_record(st, 1, &r), 0);
+	assert_int_equal(dise_store_commit(st), 0);
+}
+
+/* START and end of (pid, 100) written as one row (dise_store_add_run) in their own transaction. */
+static void store_run(dise_store *st, uint32_t pid, int exec)
+{
+	uint8_t b[2][512];
+	struct dise_record s, e;
+
+	assert_int_equal(dise_record_decode(b[0], make_start(b[0], pid, 100), &s, NULL), 0);
+	assert_int_equal(dise_record_decode(b[1], exec ? make_exec(b[1], sizeof(b[1]), pid, 100, "/bin/true")
+						       : make_exit(b[1], pid, 100, 0),
+					    &e, NULL),
+			 0);
+	assert_int_equal(dise_store_begin(st), 0);
+	assert_int_equal(dise_store_add_run(st, 1, &s, &e), 1);
+	assert_int_equal(dise_store_commit(st), 0);
+}
+
+/*
+ * A run written as one row with its version known at ingest is touched
+ * above what the detectors have looked at, as its end alone would be: a
+ * fixed mark (the first merge of the ingest and resolver work wrote 1)
+ * sits under the watermark, and the run, a strike perhaps, was never
+ * looked at. An exec end touches nothing, as Q_EXEC.
+ */
+static void test_merged_run_touched(void **state)
+{
+	struct fixture *f = *state;
+	struct dise_known_id id = { 0, 0, 0, 0 }; /* make_start's identity */
+	dise_known *k = dise_known_new();
+	int64_t run, upto = -1;
+	dise_store *st;
+	char *db;
+
+	assert_non_null(k);
+	assert_true(asprintf(&db, "%s/merged-touched.db", f->dir) > 0);
+	assert_int_equal(dise_store_open(db, 0, &st), 0);
+	dise_store_set_known(st, k);
+	assert_int_equal(sqlite3_exec(dise_store_db(st),
+				      "INSERT INTO versions(id, tool, sha256) VALUES (5, '/usr/bin/loadgen', 'b'); "
+				      "INSERT INTO path_heads(path, version_id) VALUES ('/usr/bin/loadgen', 5);",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	dise_known_put(k, "/usr/bin/loadgen", &id, 5, "/usr/bin/loadgen");
+	store_run(st, 7, 0);
+	store_run(st, 6, 0);
+	assert_int_equal(dise_store_last_run_id(st, &run), 0);
+	assert_int_equal(versions_changed(st, run, &upto), 1);
+	assert_int_equal(dise_store_touched_seen_set(st, upto), 0); /* a pass looked at both */
+	assert_int_equal(versions_changed(st, run, &upto), 0);
+	store_run(st, 8, 1);
+	assert_int_equal(dise_store_last_run_id(st, &run), 0);
+	assert_int_equal(versions_changed(st, run, &upto), 0); /* an exec is no outcome to judge */
+	store_run(st, 9, 0);
+	assert_int_equal(dise_store_last_run_id(st, &run), 0);
+	assert_int_equal(versions_changed(st, run, &upto), 1);
+	dise_store_set_known(st, NULL);
+	dise_store_free(st);
+	dise_known_free(k);
+	free(db);
+}
+
+/*
+ * A long run's end (a row older than the detectors' last look) is found by
+ * the next incremental pass through its touched sequence number, also after
+ * a restart when no pass recorded it as looked at (schema v21: nothing kept
+ * in memory alone), and no longer once one did.
+ */
+static void test_touched_until_looked_at(void **state)
+{
+	static const char sha[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	struct fixture *f = *state;
+	int64_t ver, run, upto = -1, upto2 = -1;
+	dise_store *st;
+	char *db;
+
+	assert_true(asprintf(&db, "%s/touched.db", f->dir) > 0);
+	assert_int_equal(dise_store_open(db, 0, &st), 0);
+	assert_int_equal(dise_store_content_add(st, 1, 2, 3, 4, sha), 0);
+	assert_int_equal(dise_store_version_add(st, "loadgen", sha, NULL, "/usr/bin/loadgen", 3, 1, NULL, &ver), 0);
+	store_one(st, 1, 7);
+	assert_int_equal(dise_store_last_run_id(st, &run), 0);
+	assert_int_equal(dise_store_run_set_version(st, run, ver), 0);
+	assert_int_equal(versions_changed(st, run, &upto), 0); /* not ended: nothing to look at */
+	store_one(st, 0, 7);                                    /* its end: an old row, touched */
+	assert_int_equal(versions_changed(st, run, &upto), 1);
+	assert_true(upto > 0);
+	/* a pass that did not commit (killed, busy): the next collector looks at it again */
+	dise_store_free(st);
+	assert_int_equal(dise_store_open(db, 0, &st), 0);
+	assert_int_equal(versions_changed(st, run, &upto2), 1);
+	assert_int_equal(upto2, upto);
+	assert_int_equal(dise_store_touched_seen_set(st, upto), 0);
+	dise_store_free(st);
+	assert_int_equal(dise_store_open(db, 0, &st), 0);
+	assert_int_equal(versions_changed(st, run, &upto2), 0);
+	/* given its version after its end (the resolver, after a restart): touched again, above */
+	store_one(st, 0, 8);
+	store_one(st, 1, 8);
+	assert_int_equal(dise_store_last_run_id(st, &run), 0);
+	assert_int_equal(versions_changed(st, run, &upto2), 0);
+	assert_int_equal(dise_store_run_set_version(st, run, ver), 0);
+	assert_int_equal(versions_changed(st, run, &upto2), 1);
+	assert_true(upto2 > upto);
+	dise_store_free(st);
+	free(db);
+}
+
 /* A collector without waiting for it to be ready: one that kills itself may die before we could see it. */
 static pid_t spawn_collector_env(struct fixture *f, const char *arg, const char *fault)
 {
@@ -2487,6 +2616,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_start_end_one_row, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_ingest_pairs_runs, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_end_may_strike, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_touched_until_looked_at, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_merged_run_touched, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_lock_and_sigterm, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_sigkill_exactly_once, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_collector_cli, fixture_setup, fixture_teardown),
