@@ -8,21 +8,17 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "dise/clock.h"
+
 static inline uint64_t now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return dise_clock_ns(CLOCK_MONOTONIC);
 }
 
 /* CPU time of the whole process (user and system) */
 static inline uint64_t cpu_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return dise_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 static inline int cmp_u64(const void *a, const void *b)

@@ -20,6 +20,7 @@
 #include <linux/futex.h>
 #include <time.h>
 
+#include "dise/clock.h"
 #include "ingest.h"
 #include "outcome.h"
 #include "publish.h"
@@ -171,10 +172,7 @@ void dise_ingest_set_gather(dise_ingest *in, uint64_t gather_ns, uint64_t slice_
 
 static uint64_t mono_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return dise_clock_ns(CLOCK_MONOTONIC);
 }
 
 /* Keeps a record read (len bytes in in->buf) until the batch stores it. -ENOMEM when there is no room. */

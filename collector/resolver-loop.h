@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <dise/clock.h>
 #include <dise/ring.h>
 
 #include "config.h"
@@ -50,18 +51,12 @@ void dise__resolver_remap(struct resolver_arg *a, const char *ring);
 
 static inline uint64_t mono_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return dise_clock_ns(CLOCK_MONOTONIC);
 }
 
 static inline int64_t wall_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return (int64_t)dise_clock_ns(CLOCK_REALTIME);
 }
 
 static inline void nap(unsigned ms)

@@ -365,6 +365,20 @@ static void test_ingest_pairs_runs(void **state)
 	free(db);
 }
 
+/* A store at f->dir/name whose ingest knows k (new), with the rows of sql. */
+static dise_store *known_store(struct fixture *f, const char *name, const char *sql, dise_known **k, char **db)
+{
+	dise_store *st;
+
+	*k = dise_known_new();
+	assert_non_null(*k);
+	assert_true(asprintf(db, "%s/%s", f->dir, name) > 0);
+	assert_int_equal(dise_store_open(*db, 0, &st), 0);
+	dise_store_set_known(st, *k);
+	assert_int_equal(sqlite3_exec(dise_store_db(st), sql, NULL, NULL, NULL), SQLITE_OK);
+	return st;
+}
+
 /*
  * Which bad ends make ingest commit at once (issue 11): a failing exit of a
  * version known at ingest with no parent cannot be a strike (no baseline),
@@ -377,20 +391,14 @@ static void test_end_may_strike(void **state)
 	struct dise_known_id id = { 0, 0, 0, 0 }; /* make_start's identity */
 	struct dise_record start, fail, ok, crash;
 	uint8_t b[4][512];
-	dise_known *k = dise_known_new();
-	dise_store *st;
+	dise_known *k;
 	char *db;
+	dise_store *st = known_store(f, "x.db",
+				     "INSERT INTO versions(id, tool, sha256) VALUES (4, '/usr/bin/loadgen', 'a'), "
+				     "(5, '/usr/bin/loadgen', 'b'); INSERT INTO path_heads(path, version_id) VALUES "
+				     "('/usr/bin/loadgen', 5);",
+				     &k, &db);
 
-	assert_non_null(k);
-	assert_true(asprintf(&db, "%s/x.db", f->dir) > 0);
-	assert_int_equal(dise_store_open(db, 0, &st), 0);
-	dise_store_set_known(st, k);
-	assert_int_equal(sqlite3_exec(dise_store_db(st),
-				      "INSERT INTO versions(id, tool, sha256) VALUES (4, '/usr/bin/loadgen', 'a'), "
-				      "(5, '/usr/bin/loadgen', 'b'); INSERT INTO path_heads(path, version_id) VALUES "
-				      "('/usr/bin/loadgen', 5);",
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
 	assert_int_equal(dise_record_decode(b[0], make_start(b[0], 7, 100), &start, NULL), 0);
 	assert_int_equal(dise_record_decode(b[1], make_exit(b[1], 7, 100, 1), &fail, NULL), 0);
 	assert_int_equal(dise_record_decode(b[2], make_exit(b[2], 7, 100, 0), &ok, NULL), 0);
@@ -466,20 +474,14 @@ static void test_merged_run_touched(void **state)
 {
 	struct fixture *f = *state;
 	struct dise_known_id id = { 0, 0, 0, 0 }; /* make_start's identity */
-	dise_known *k = dise_known_new();
 	int64_t run, upto = -1;
-	dise_store *st;
+	dise_known *k;
 	char *db;
+	dise_store *st = known_store(f, "merged-touched.db",
+				     "INSERT INTO versions(id, tool, sha256) VALUES (5, '/usr/bin/loadgen', 'b'); "
+				     "INSERT INTO path_heads(path, version_id) VALUES ('/usr/bin/loadgen', 5);",
+				     &k, &db);
 
-	assert_non_null(k);
-	assert_true(asprintf(&db, "%s/merged-touched.db", f->dir) > 0);
-	assert_int_equal(dise_store_open(db, 0, &st), 0);
-	dise_store_set_known(st, k);
-	assert_int_equal(sqlite3_exec(dise_store_db(st),
-				      "INSERT INTO versions(id, tool, sha256) VALUES (5, '/usr/bin/loadgen', 'b'); "
-				      "INSERT INTO path_heads(path, version_id) VALUES ('/usr/bin/loadgen', 5);",
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
 	dise_known_put(k, "/usr/bin/loadgen", &id, 5, "/usr/bin/loadgen");
 	store_run(st, 7, 0);
 	store_run(st, 6, 0);
