@@ -16,6 +16,10 @@
 #include "store-internal.h"
 #include "toolpath.h"
 
+/* a version as people read it: its label with its id ("v2 (version 6)", as dise heal and lineage say), else v<id> */
+#define DISE__VERSION_NAME(v) \
+	"CASE WHEN " v ".label IS NOT NULL THEN " v ".label || ' (version ' || " v ".id || ')' ELSE 'v' || " v ".id END"
+
 /* The journal's results that mean a healing step went wrong, for operators to see. */
 #define DISE__PROBLEMS "'rejected', 'failed', 'no_ancestor'"
 /* A heal request's steps that went wrong, one line ("step: detail; ..."), for the request h.id. */
@@ -78,10 +82,10 @@ static const char *const reports[DISE_REPORT_MAX] = {
 		"group_concat(DISTINCT COALESCE(r.exe, r.execfn)) AS tools, "
 		"(SELECT c2.frames FROM crashes c2 WHERE c2.signature = c.signature ORDER BY c2.id DESC LIMIT 1) AS frames, "
 		/* strikes per version with this signature, and the versions a detection on it condemned */
-		"(SELECT group_concat(s, ', ') FROM (SELECT v.tool || ' v' || v.id || ' x' || count(*) AS s FROM crashes c3 "
+		"(SELECT group_concat(s, ', ') FROM (SELECT v.tool || ' ' || " DISE__VERSION_NAME("v") " || ' x' || count(*) AS s FROM crashes c3 "
 		" JOIN runs r3 ON r3.id = c3.run_id JOIN versions v ON v.id = r3.version_id WHERE c3.signature = c.signature "
 		" GROUP BY v.id ORDER BY v.id)) AS strikes_by_version, "
-		"(SELECT group_concat(s, ', ') FROM (SELECT DISTINCT v.tool || ' v' || v.id || ' (' || v.health || ')' AS s "
+		"(SELECT group_concat(s, ', ') FROM (SELECT DISTINCT v.tool || ' ' || " DISE__VERSION_NAME("v") " || ' (' || v.health || ')' AS s "
 		" FROM failures x JOIN heal_requests h ON h.failure_id = x.id JOIN versions v ON v.id = x.version_id "
 		" WHERE x.signature = c.signature)) AS condemned "
 		"FROM crashes c JOIN runs r ON r.id = c.run_id GROUP BY c.signature ORDER BY max(r.start_wall_ns) DESC",

@@ -2296,6 +2296,9 @@ static void test_done_when(void **state)
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(j, 0), "count")), 3);
 	/* the signature's strikes, per version; no version condemned (nothing was healed) */
 	assert_non_null(strstr(json_string_value(json_object_get(json_array_get(j, 0), "strikes_by_version")), " x3"));
+	/* named as dise lineage names it, its label with its id (the id alone read as another label: "v6" for v2) */
+	assert_non_null(
+		strstr(json_string_value(json_object_get(json_array_get(j, 0), "strikes_by_version")), " v1 (version "));
 	assert_null(json_object_get(json_array_get(j, 0), "condemned"));
 	for (i = 0; i < json_array_size(json_object_get(json_array_get(j, 0), "top_frames")); i++) {
 		const char *fn = json_string_value(
