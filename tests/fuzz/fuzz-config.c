@@ -21,15 +21,8 @@
 
 #include "config.h"
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-
-static uint32_t next(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint32_t)rng;
-}
+#define FUZZ_SEED 0x9e3779b97f4a7c15ull
+#include "fuzz-rng.h"
 
 struct buf {
 	char *p;

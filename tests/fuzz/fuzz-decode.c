@@ -54,15 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef DISE_FUZZ_STANDALONE
-static uint64_t rng = 88172645463325252ull;
-
-static uint32_t next(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint32_t)rng;
-}
+#define FUZZ_SEED 88172645463325252ull
+#include "fuzz-rng.h"
 
 static size_t mutate(uint8_t *b, size_t n, size_t cap)
 {

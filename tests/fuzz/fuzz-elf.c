@@ -31,15 +31,8 @@
 #include "symbols.h"
 #include "unwind.h"
 
-static uint64_t rng = 0x2545f4914f6cdd1dull;
-
-static uint32_t next(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint32_t)rng;
-}
+#define FUZZ_SEED 0x2545f4914f6cdd1dull
+#include "fuzz-rng.h"
 
 struct seed {
 	uint8_t *p;

@@ -21,15 +21,8 @@
 
 #include "regen-patch.h"
 
-static uint64_t rng = 0x2545f4914f6cdd1dull;
-
-static uint32_t next(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint32_t)rng;
-}
+#define FUZZ_SEED 0x2545f4914f6cdd1dull
+#include "fuzz-rng.h"
 
 static const char base[] = "#!/bin/sh\n"
 			   "case \"$1\" in\n"
