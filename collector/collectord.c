@@ -577,6 +577,7 @@ int main(int argc, char **argv)
 	}
 	uint64_t last_vanish = 0, once_until = 0;
 	int64_t routes_fp = routes_fingerprint(st);
+	int publish_again = 0;
 
 	dise_ingest_set_stop(in, &stop);
 	if (!once)
@@ -614,8 +615,12 @@ int main(int argc, char **argv)
 		if (backoff)
 			dise_status_clear(home); /* storing works again */
 		backoff = 0;
-		if (atomic_exchange(&ra.routes_changed, 0) && publish_routes(in, st, cas) < 0)
-			atomic_store(&ra.routes_changed, 1); /* not read whole (busy): the next pass publishes */
+		/*
+		 * Not read whole (busy): again after the next wait, not at once (the
+		 * flag set again would end every wait: a spin while the lock is held).
+		 */
+		if (atomic_exchange(&ra.routes_changed, 0) || publish_again)
+			publish_again = publish_routes(in, st, cas) < 0;
 		routes_reannounce(&ra.wake); /* a load, a store only when someone changed it */
 		if (r > 0) {
 			if (stats.failures != failures)

@@ -514,8 +514,8 @@ void dise_ingest_wait(dise_ingest *in, unsigned timeout_ms)
 	 */
 	if (in->since_checkpoint >= CHECKPOINT_COMMITS && dise_store_checkpoint(in->st) == 0)
 		in->since_checkpoint = 0;
-	if (in->rd)
-		dise_ring_reader_wait(in->rd, timeout_ms);
+	if (in->rd) /* routes to publish (*urgent, set before the resolver's notify) end the sleep too */
+		dise_ring_reader_wait_unless(in->rd, timeout_ms, in->urgent);
 }
 
 int dise_ingest_publish_routes(dise_ingest *in, dise_store *st, const char *cas_dir)

@@ -447,8 +447,16 @@ static int pending(dise_ring_reader *rd, unsigned *ret_ms)
 	return 0;
 }
 
-/* Says we sleep, then sleeps unless something is to read. 0 or -errno. */
-static int sleep_on(dise_ring_reader *rd, unsigned timeout_ms)
+/*
+ * Says we sleep, then sleeps unless something is to read or *unless is set.
+ * 0 or -errno. The flag is looked at after wake = 1 is stored, with a full
+ * fence between (as a producer's commit and its load of wake): a thread that
+ * sets it, then calls dise_ring_notify, either finds wake set and wakes us,
+ * or we find its flag. Looked at before the store, the flag could be set and
+ * notified in between: a lost wakeup (up to the whole timeout, a second in
+ * the collector: the heal latency's rare 1 s).
+ */
+static int sleep_on(dise_ring_reader *rd, unsigned timeout_ms, atomic_int *unless)
 {
 	_Atomic uint32_t *w = &rd->ring.hdr->wake;
 	struct timespec ts;
@@ -456,7 +464,7 @@ static int sleep_on(dise_ring_reader *rd, unsigned timeout_ms)
 
 	atomic_store_explicit(w, 1, memory_order_seq_cst);
 	atomic_thread_fence(memory_order_seq_cst);
-	if (!pending(rd, &timeout_ms)) {
+	if (!(unless && atomic_load_explicit(unless, memory_order_seq_cst)) && !pending(rd, &timeout_ms)) {
 		ts.tv_sec = timeout_ms / 1000;
 		ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
 		if (syscall(SYS_futex, w, FUTEX_WAIT, 1, &ts, NULL, 0) != 0 && errno != EAGAIN && errno != ETIMEDOUT &&
@@ -469,6 +477,11 @@ static int sleep_on(dise_ring_reader *rd, unsigned timeout_ms)
 
 int dise_ring_reader_wait(dise_ring_reader *rd, unsigned timeout_ms)
 {
+	return dise_ring_reader_wait_unless(rd, timeout_ms, NULL);
+}
+
+int dise_ring_reader_wait_unless(dise_ring_reader *rd, unsigned timeout_ms, atomic_int *unless)
+{
 	volatile unsigned ms = timeout_ms; /* across sigsetjmp */
 	sigjmp_buf jb;
 	int r;
@@ -480,7 +493,7 @@ int dise_ring_reader_wait(dise_ring_reader *rd, unsigned timeout_ms)
 		return -EIO;
 	}
 	bus_guard = &jb;
-	r = sleep_on(rd, ms);
+	r = sleep_on(rd, ms, unless);
 	bus_guard = NULL;
 	return r;
 }

@@ -356,6 +356,14 @@ int dise_ring_routes_announce(dise_ring_reader *rd, uint32_t n);
 int dise_ring_reader_wait(dise_ring_reader *rd, unsigned timeout_ms);
 
 /*
+ * The same, but returns at once while *unless is nonzero: another thread of
+ * the reader's process that sets it, then calls dise_ring_notify on its own
+ * mapping of the ring, is never missed (the collector's resolver asking the
+ * ingest thread to publish routes). NULL: dise_ring_reader_wait.
+ */
+int dise_ring_reader_wait_unless(dise_ring_reader *rd, unsigned timeout_ms, atomic_int *unless);
+
+/*
  * Puts back what a stray store into the ring broke (the consumer is the
  * only party that knows where the lap is): a shard's head outside
  * [tail, tail + nslots] is moved to the end of the lap (what the lap holds is

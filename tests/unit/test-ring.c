@@ -299,6 +299,53 @@ static void test_torn_slot(void **state)
 	dise_ring_unmap(&r);
 }
 
+static volatile sig_atomic_t alarmed;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarmed = 1;
+}
+
+/*
+ * Another thread of the reader's process sets a flag, then notifies: the
+ * wait never misses it. With the flag already set the wait must not sleep
+ * at all (the collector's resolver asking its ingest thread to publish
+ * routes: looked at before the wait said it sleeps, that wakeup was lost
+ * for up to a second, the heal latency's rare 1 s). An alarm ends a wait
+ * that slept, and fails the test; a record ends a wait whatever the flag.
+ */
+static void test_wait_unless(void **state)
+{
+	dise_ring r;
+	dise_ring_reader *rd;
+	atomic_int flag = 1;
+	struct sigaction sa, old;
+
+	(void)state;
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 64, 0, &r), 0);
+	assert_int_equal(dise_ring_reader_new(ring_path, 0, 50, &rd), 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm; /* no SA_RESTART: the futex returns EINTR */
+	assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
+	alarmed = 0;
+	alarm(10);
+	assert_int_equal(dise_ring_reader_wait_unless(rd, 60000, &flag), 0);
+	alarm(0);
+	if (alarmed)
+		fail_msg("the wait slept with the flag set (ended by the alarm)");
+	atomic_store(&flag, 0);
+	assert_int_equal(put_test(&r, 1, 1, 64), 0);
+	alarm(10);
+	assert_int_equal(dise_ring_reader_wait_unless(rd, 60000, &flag), 0);
+	alarm(0);
+	if (alarmed)
+		fail_msg("the wait slept with a record waiting (ended by the alarm)");
+	assert_int_equal(sigaction(SIGALRM, &old, NULL), 0);
+	dise_ring_reader_free(rd);
+	dise_ring_unmap(&r);
+}
+
 /* A producer that resumes after its slot was declared torn loses cleanly: no stall, no corruption. */
 static void test_late_producer(void **state)
 {
@@ -862,6 +909,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_full_drops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_slot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_late_producer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_unless, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_producers_no_loss, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_producers_drop_accounting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_threads_one_process, setup, teardown),
