@@ -80,7 +80,8 @@ int main(int argc, char **argv)
 	const char *build = "build";
 	int rounds = 30, i, k, storm = 0, pos = 0;
 	long history = 0, extra_total = 0, extra_max = 0;
-	char dir[128], cmd[1024], ring[256], home[256], pre[512], rv[300], hv[300], tool[256];
+	char dir[128], cmd[3200], ring[256], home[256], pre[512], rv[300], hv[300], tool[256];
+	char exitcode[1024], crasher[1024];
 	char *env[8];
 	uint64_t *lat;
 	dise_ring r;
@@ -98,6 +99,8 @@ int main(int argc, char **argv)
 	}
 	if (rounds < 1)
 		rounds = 1;
+	bench_prog("bench-heal", build, "exitcode", exitcode, sizeof(exitcode));
+	bench_prog("bench-heal", build, "crasher", crasher, sizeof(crasher));
 	lat = calloc((size_t)rounds, sizeof(uint64_t));
 	snprintf(dir, sizeof(dir), "/tmp/dise-bench-heal-%d", (int)getpid());
 	snprintf(ring, sizeof(ring), "%s/ring", dir);
@@ -136,7 +139,7 @@ int main(int argc, char **argv)
 		uint64_t t0;
 
 		snprintf(tool, sizeof(tool), "%s/tool%d", dir, i);
-		snprintf(cmd, sizeof(cmd), "cp %s/tests/progs/exitcode %s", build, tool);
+		snprintf(cmd, sizeof(cmd), "cp %s %s", exitcode, tool);
 		sh(cmd);
 		{
 			char *a[] = { tool, "0", NULL };
@@ -150,7 +153,7 @@ int main(int argc, char **argv)
 			waitpid(collector, NULL, 0);
 			return 1;
 		}
-		snprintf(cmd, sizeof(cmd), "cp %s/tests/progs/crasher %s.new && mv %s.new %s", build, tool, tool, tool);
+		snprintf(cmd, sizeof(cmd), "cp %s %s.new && mv %s.new %s", crasher, tool, tool, tool);
 		sh(cmd);
 		stat(tool, &st);
 		id.dev = st.st_dev, id.ino = st.st_ino, id.size = (uint64_t)st.st_size;
