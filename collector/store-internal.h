@@ -33,6 +33,38 @@ struct dise_store {
 };
 
 /*
+ * Ingest's statements, prepared at open (writers only) into st->q: the SQL
+ * of store.c's in its own array, of the write path's in dise__runs_queries
+ * (store-runs.c; NULL for store.c's).
+ */
+enum dise__q {
+	/* store.c's: the cursors, the open runs, the transaction */
+	Q_CURSOR_GET,
+	Q_CURSOR_SET,
+	Q_OPEN_RUNS,
+	Q_VANISH,
+	Q_BEGIN,
+	Q_COMMIT,
+	Q_ROLLBACK,
+	/* store-runs.c's: the records -> runs write path */
+	Q_START,
+	Q_START_END,
+	Q_EXIT,
+	Q_EXEC,
+	Q_CRASH_RUN,
+	Q_CRASH_ADD,
+	Q_EXEC_PARENT,
+	Q_PID_SINCE,
+	Q_TRACED,
+	Q_DETACH,
+	Q_MAX,
+};
+extern const char *const dise__runs_queries[Q_MAX];
+
+/* Runs a prepared statement to completion (*ret_first: the first column of the first row, when given); resets it. 0 or -errno. */
+int dise__run(sqlite3_stmt *q, int64_t *ret_first);
+
+/*
  * SQLite's result code as 0 or -errno: SQLITE_BUSY/LOCKED -> -EBUSY,
  * SQLITE_FULL -> -ENOSPC, SQLITE_NOMEM -> -ENOMEM, SQLITE_READONLY/PERM ->
  * -EACCES, SQLITE_CANTOPEN -> -ENOENT, anything else -> -EIO.
