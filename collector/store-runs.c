@@ -42,14 +42,17 @@ const char *const dise__runs_queries[Q_MAX] = {
 	 * record of that pid between them (ingest.c): the row as Q_START then
 	 * Q_EXIT or Q_EXEC would leave it, written once, touched (the next
 	 * touched number, as TOUCH) when it has its version and did not end
-	 * by exec (an exec is no outcome to judge: Q_EXEC does not touch). A row already there (its end or a crash came
-	 * first): nothing, no row returned, and the two are stored one by one.
+	 * by exec (an exec is no outcome to judge: Q_EXEC does not touch). A run that ended by exec gets no class
+	 * either: every reader of runs.class looks at runs that ended ok or failed (store-detect.c), never at
+	 * an exec's (a shell's fork child: one index entry fewer, runs_version_class, and no dise_class()).
+	 * A row already there (its end or a crash came first): nothing, no row returned, and the two are
+	 * stored one by one.
 	 */
 	[Q_START_END] = "INSERT INTO runs(epoch, pid, start_ns, ppid, uid, start_wall_ns, execfn, exe, cwd, argv, argc, "
 			"exe_dev, exe_ino, exe_size, exe_mtime_ns, forked, exec_parent, tool, path, version_id, class, "
 			"end_ns, outcome, exit_status, user_ns, sys_ns, maxrss_kb, exec_path, touched) "
 			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, COALESCE(?20, ?18), ?18, ?19, "
-			"CASE WHEN ?19 IS NOT NULL THEN dise_class(?10, ?9) END, ?21, ?22, ?23, ?24, ?25, ?26, ?27, "
+			"CASE WHEN ?19 IS NOT NULL AND ?22 <> 'exec' THEN dise_class(?10, ?9) END, ?21, ?22, ?23, ?24, ?25, ?26, ?27, "
 			"CASE WHEN ?19 IS NOT NULL AND ?22 <> 'exec' THEN " DISE__TOUCH_NEXT " END) "
 			"ON CONFLICT(epoch, pid, start_ns) DO NOTHING "
 			"RETURNING version_id IS NULL AND exe_ino IS NOT NULL",

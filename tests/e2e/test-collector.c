@@ -501,6 +501,50 @@ static void test_merged_run_touched(void **state)
 	free(db);
 }
 
+/* runs.class of the run of pid (1 when it has one, 0 when NULL, -1 no such run). */
+static int run_has_class(dise_store *st, uint32_t pid)
+{
+	sqlite3_stmt *q;
+	int r = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(dise_store_db(st), "SELECT class IS NOT NULL FROM runs WHERE pid = ?1", -1, &q,
+					    NULL),
+			 SQLITE_OK);
+	sqlite3_bind_int64(q, 1, pid);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		r = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	return r;
+}
+
+/*
+ * A run of a known version written with its end has its invocation class,
+ * unless it ended by exec (a shell's fork child): every reader of the class
+ * looks at runs that ended ok or failed, so an exec's is one index entry
+ * (runs_version_class) and one dise_class() for nothing.
+ */
+static void test_exec_end_no_class(void **state)
+{
+	struct fixture *f = *state;
+	struct dise_known_id id = { 0, 0, 0, 0 }; /* make_start's identity */
+	dise_known *k;
+	char *db;
+	dise_store *st = known_store(f, "exec-class.db",
+				     "INSERT INTO versions(id, tool, sha256) VALUES (5, '/usr/bin/loadgen', 'b'); "
+				     "INSERT INTO path_heads(path, version_id) VALUES ('/usr/bin/loadgen', 5);",
+				     &k, &db);
+
+	dise_known_put(k, "/usr/bin/loadgen", &id, 5, "/usr/bin/loadgen");
+	store_run(st, 7, 0);
+	store_run(st, 8, 1);
+	assert_int_equal(run_has_class(st, 7), 1); /* ended ok: compared by class */
+	assert_int_equal(run_has_class(st, 8), 0); /* ended by exec: never */
+	dise_store_set_known(st, NULL);
+	dise_store_free(st);
+	dise_known_free(k);
+	free(db);
+}
+
 /*
  * A long run's end (a row older than the detectors' last look) is found by
  * the next incremental pass through its touched sequence number, also after
@@ -2623,6 +2667,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_end_may_strike, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_touched_until_looked_at, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_merged_run_touched, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_exec_end_no_class, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_lock_and_sigterm, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_sigkill_exactly_once, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_collector_cli, fixture_setup, fixture_teardown),
