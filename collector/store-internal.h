@@ -16,6 +16,8 @@
 #include "store.h"
 
 #define DISE__CACHE_MAX 128
+#define DISE__HEADS_MAX 16
+#define DISE__HEAD_PATH_MAX 256
 
 struct dise_store {
 	sqlite3 *db;
@@ -30,6 +32,17 @@ struct dise_store {
 	struct dise__profile *profile; /* DISE_SQL_PROFILE: time per statement (store-profile.c), or NULL */
 	struct dise_known *known;      /* ingest: the versions the resolver gave, by path (known.h), or NULL */
 	uint64_t unresolved;	       /* STARTs stored without their version (the resolver's to do) */
+	/*
+	 * Ingest: the paths whose head (path_heads) was read as a version in
+	 * the write transaction open (BEGIN IMMEDIATE: no other connection
+	 * writes until it ends, and ingest writes no head), so read once a
+	 * transaction (store-runs.c); emptied by dise_store_begin().
+	 */
+	struct {
+		int64_t version;
+		char path[DISE__HEAD_PATH_MAX];
+	} heads[DISE__HEADS_MAX];
+	unsigned nheads;
 };
 
 /*

@@ -202,16 +202,42 @@ static int pid_since(dise_store *st, uint64_t epoch, uint32_t pid, uint64_t sinc
 	return dise__run(q, ret_id);
 }
 
-/* The version a START at path gets at ingest, when it is known (known.h): 1 with it and its tool, 0, or -errno. */
+/* The index of path's head read as version v in the transaction open (st->heads), or -1. */
+static int head_read(const dise_store *st, const char *path, int64_t v)
+{
+	for (unsigned i = 0; st->in_tx && i < st->nheads; i++)
+		if (st->heads[i].version == v && !strcmp(st->heads[i].path, path))
+			return (int)i;
+	return -1;
+}
+
+/*
+ * The version a START at path gets at ingest, when it is known (known.h): 1
+ * with it and its tool, 0, or -errno. The path's head is read once per
+ * write transaction (a gather's STARTs are mostly of a few paths): no other
+ * connection can change it before the transaction ends.
+ */
 static int start_version(dise_store *st, const char *path, const struct stat *script, const struct dise_file_id *exe,
 			 int64_t *v, char *tool, size_t size)
 {
 	struct dise_known_id id = { (int64_t)exe->dev, (int64_t)exe->ino, (int64_t)exe->size, exe->mtime_ns };
+	int64_t known = 0;
+	int r;
 
 	if (script)
 		id = (struct dise_known_id){ (int64_t)script->st_dev, (int64_t)script->st_ino, (int64_t)script->st_size,
 					     (int64_t)script->st_mtim.tv_sec * 1000000000 + script->st_mtim.tv_nsec };
-	return dise__start_version(st, path, &id, v, tool, size);
+	if (st->in_tx && st->known && dise_known_get(st->known, path, &id, &known, tool, size) &&
+	    head_read(st, path, known) >= 0) {
+		*v = known;
+		return 1;
+	}
+	r = dise__start_version(st, path, &id, v, tool, size);
+	if (r == 1 && st->in_tx && st->nheads < DISE__HEADS_MAX && strlen(path) < DISE__HEAD_PATH_MAX) {
+		st->heads[st->nheads].version = *v;
+		strcpy(st->heads[st->nheads++].path, path);
+	}
+	return r;
 }
 
 /*

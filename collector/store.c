@@ -308,6 +308,7 @@ int dise_store_begin(dise_store *st)
 	int r = dise__run(st->q[Q_BEGIN], NULL);
 
 	st->in_tx = r == 0;
+	st->nheads = 0; /* the heads read in a transaction before this one may have changed since */
 	return r;
 }
 

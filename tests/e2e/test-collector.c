@@ -545,6 +545,56 @@ static void test_exec_end_no_class(void **state)
 	free(db);
 }
 
+/* runs.version_id of the run of pid (0 when NULL or no such run). */
+static int64_t run_version(dise_store *st, uint32_t pid)
+{
+	sqlite3_stmt *q;
+	int64_t v = 0;
+
+	assert_int_equal(sqlite3_prepare_v2(dise_store_db(st), "SELECT version_id FROM runs WHERE pid = ?1", -1, &q, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_int64(q, 1, pid);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return v;
+}
+
+/*
+ * Ingest reads a path's head once per write transaction (store-runs.c):
+ * never in the next one, where another connection (the resolver, `dise
+ * tool add`) may have made the head another version: that START is the
+ * resolver's again.
+ */
+static void test_head_read_per_transaction(void **state)
+{
+	struct fixture *f = *state;
+	struct dise_known_id id = { 0, 0, 0, 0 }; /* make_start's identity */
+	dise_known *k;
+	char *db;
+	dise_store *other, *st = known_store(f, "heads.db",
+					     "INSERT INTO versions(id, tool, sha256) VALUES (5, '/usr/bin/loadgen', 'b'), "
+					     "(6, '/usr/bin/loadgen', 'c'); "
+					     "INSERT INTO path_heads(path, version_id) VALUES ('/usr/bin/loadgen', 5);",
+					     &k, &db);
+
+	dise_known_put(k, "/usr/bin/loadgen", &id, 5, "/usr/bin/loadgen");
+	store_run(st, 7, 0);
+	store_run(st, 8, 0);
+	assert_int_equal(run_version(st, 7), 5);
+	assert_int_equal(run_version(st, 8), 5);
+	assert_int_equal(dise_store_open(db, 0, &other), 0);
+	assert_int_equal(sqlite3_exec(dise_store_db(other), "UPDATE path_heads SET version_id = 6", NULL, NULL, NULL),
+			 SQLITE_OK);
+	dise_store_free(other);
+	store_run(st, 9, 0);
+	assert_int_equal(run_version(st, 9), 0); /* the head is another version now: the resolver's to do */
+	dise_store_set_known(st, NULL);
+	dise_store_free(st);
+	dise_known_free(k);
+	free(db);
+}
+
 /*
  * A long run's end (a row older than the detectors' last look) is found by
  * the next incremental pass through its touched sequence number, also after
@@ -2668,6 +2718,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_touched_until_looked_at, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_merged_run_touched, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_exec_end_no_class, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_head_read_per_transaction, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_lock_and_sigterm, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_sigkill_exactly_once, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_collector_cli, fixture_setup, fixture_teardown),
