@@ -45,8 +45,8 @@ const char *const dise__runs_queries[Q_MAX] = {
 	 * by exec (an exec is no outcome to judge: Q_EXEC does not touch). A run that ended by exec gets no class
 	 * either: every reader of runs.class looks at runs that ended ok or failed (store-detect.c), never at
 	 * an exec's (a shell's fork child: one index entry fewer, runs_version_class, and no dise_class()).
-	 * A row already there (its end or a crash came first): nothing, no row returned, and the two are
-	 * stored one by one.
+	 * A row already there (its end or a crash came first): nothing (no change), and the two are stored
+	 * one by one.
 	 */
 	[Q_START_END] = "INSERT INTO runs(epoch, pid, start_ns, ppid, uid, start_wall_ns, execfn, exe, cwd, argv, argc, "
 			"exe_dev, exe_ino, exe_size, exe_mtime_ns, forked, exec_parent, tool, path, version_id, class, "
@@ -54,8 +54,7 @@ const char *const dise__runs_queries[Q_MAX] = {
 			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, COALESCE(?20, ?18), ?18, ?19, "
 			"CASE WHEN ?19 IS NOT NULL AND ?22 <> 'exec' THEN dise_class(?10, ?9) END, ?21, ?22, ?23, ?24, ?25, ?26, ?27, "
 			"CASE WHEN ?19 IS NOT NULL AND ?22 <> 'exec' THEN " DISE__TOUCH_NEXT " END) "
-			"ON CONFLICT(epoch, pid, start_ns) DO NOTHING "
-			"RETURNING version_id IS NULL AND exe_ino IS NOT NULL",
+			"ON CONFLICT(epoch, pid, start_ns) DO NOTHING", /* no RETURNING (its rows buffered in a table of their own): the bindings say */
 	/*
 	 * The ends. An EXIT never overrides a CRASH of the same run (a crash in
 	 * an atexit handler). A run that has its version already (a long run:
@@ -283,7 +282,7 @@ static int start_row(dise_store *st, uint64_t epoch, const struct dise_record *r
 	const struct dise_rec_start *s = &rec->u.start;
 	sqlite3_stmt *q = st->q[end ? Q_START_END : Q_START];
 	const char *invoked = rec->exe[0] ? rec->exe : rec->execfn;
-	int64_t parent = 0, unresolved = -1;
+	int64_t parent = 0, unresolved = -1, v = 0;
 	char *argv, path[4096], tool[4096];
 	struct stat script;
 	int r, kind, interpreted;
@@ -339,8 +338,6 @@ static int start_row(dise_store *st, uint64_t epoch, const struct dise_record *r
 	if (parent)
 		sqlite3_bind_int64(q, 17, parent);
 	if (kind >= 0) {
-		int64_t v = 0;
-
 		sqlite3_bind_text(q, 18, path, -1, SQLITE_STATIC);
 		/* a content the resolver gave this path its version for: that version now (known.h) */
 		if ((interpreted || !(s->flags & DISE_START_NO_EXE)) &&
@@ -355,11 +352,15 @@ static int start_row(dise_store *st, uint64_t epoch, const struct dise_record *r
 	}
 	if (end)
 		bind_end(q, end);
-	r = dise__run(q, &unresolved);
+	r = dise__run(q, end ? NULL : &unresolved);
+	if (r == 0 && end) {
+		if (!sqlite3_changes(st->db))
+			r = 1; /* a row was there: DO NOTHING */
+		else /* written with no version and with its file's identity: the resolver's to do */
+			unresolved = v <= 0 && (interpreted || !(s->flags & DISE_START_NO_EXE));
+	}
 	if (r == 0 && unresolved > 0)
 		st->unresolved++;
-	if (r == 0 && unresolved < 0 && end)
-		r = 1; /* a row was there: DO NOTHING returned none */
 out:
 	free(argv);
 	return r;
