@@ -351,13 +351,24 @@ static void test_ingest_pairs_runs(void **state)
 	/* the child 4002: START and EXIT, nothing between: one row */
 	assert_int_equal(dise_ring_put(&ring, b, (uint32_t)make_start(b, 4002, 200)), 0);
 	assert_int_equal(dise_ring_put(&ring, b, (uint32_t)make_exit(b, 4002, 200, 0)), 0);
-	assert_int_equal(dise_ingest_batch(in, 4096, &stats), 5);
-	assert_int_equal(stats.stored, 5);
-	assert_int_equal(stats.merged, 1);
+	/* the child 4003: START, its own EXIT (1), the parent's REAP (exit 3): the REAP changes nothing */
+	n = make_start(b, 4003, 300);
+	memcpy(&s, b, sizeof(s));
+	s.ppid = parent.pid;
+	memcpy(b, &s, sizeof(s));
+	assert_int_equal(dise_ring_put(&ring, b, (uint32_t)n), 0);
+	assert_int_equal(dise_ring_put(&ring, b, (uint32_t)make_exit(b, 4003, 300, 1)), 0);
+	dise_rec_reap_init(&w, &parent, 4003, 3 << 8);
+	assert_int_equal(dise_ring_put(&ring, &w, sizeof(w)), 0);
+	assert_int_equal(dise_ingest_batch(in, 4096, &stats), 8);
+	assert_int_equal(stats.stored, 8);
+	assert_int_equal(stats.merged, 2);
 	d = runs_dump(st);
 	assert_non_null(strstr(d, "pid=1:4001|"));
 	assert_non_null(strstr(d, "outcome=3:ok|exit_status=1:0|"));
 	assert_non_null(strstr(d, "reaped=1:1|")); /* the REAP ended it first */
+	assert_non_null(strstr(d, "outcome=3:fail|exit_status=1:1|")); /* 4003's own, not the REAP's 3 */
+	assert_null(strstr(d, "exit_status=1:3|"));
 	free(d);
 	dise_ring_unmap(&ring);
 	dise_ingest_free(in);
