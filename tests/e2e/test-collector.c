@@ -512,20 +512,40 @@ static void test_merged_run_touched(void **state)
 	free(db);
 }
 
-/* runs.class of the run of pid (1 when it has one, 0 when NULL, -1 no such run). */
-static int run_has_class(dise_store *st, uint32_t pid)
+/* The first column of sql's row for the run of pid (?1): -1 when there is no row, 0 when NULL. */
+static int64_t run_int(dise_store *st, const char *sql, uint32_t pid)
 {
 	sqlite3_stmt *q;
-	int r = -1;
+	int64_t v = -1;
 
-	assert_int_equal(sqlite3_prepare_v2(dise_store_db(st), "SELECT class IS NOT NULL FROM runs WHERE pid = ?1", -1, &q,
-					    NULL),
-			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(dise_store_db(st), sql, -1, &q, NULL), SQLITE_OK);
 	sqlite3_bind_int64(q, 1, pid);
 	if (sqlite3_step(q) == SQLITE_ROW)
-		r = sqlite3_column_int(q, 0);
+		v = sqlite3_column_int64(q, 0);
 	sqlite3_finalize(q);
-	return r;
+	return v;
+}
+
+/* A store at f->dir/name whose ingest knows /usr/bin/loadgen at make_start's identity as version 5, its head (6: another). */
+static dise_store *loadgen_store(struct fixture *f, const char *name, dise_known **k, char **db)
+{
+	struct dise_known_id id = { 0, 0, 0, 0 }; /* make_start's identity */
+	dise_store *st = known_store(f, name,
+				     "INSERT INTO versions(id, tool, sha256) VALUES (5, '/usr/bin/loadgen', 'b'), "
+				     "(6, '/usr/bin/loadgen', 'c'); "
+				     "INSERT INTO path_heads(path, version_id) VALUES ('/usr/bin/loadgen', 5);",
+				     k, db);
+
+	dise_known_put(*k, "/usr/bin/loadgen", &id, 5, "/usr/bin/loadgen");
+	return st;
+}
+
+static void loadgen_store_free(dise_store *st, dise_known *k, char *db)
+{
+	dise_store_set_known(st, NULL);
+	dise_store_free(st);
+	dise_known_free(k);
+	free(db);
 }
 
 /*
@@ -536,39 +556,16 @@ static int run_has_class(dise_store *st, uint32_t pid)
  */
 static void test_exec_end_no_class(void **state)
 {
-	struct fixture *f = *state;
-	struct dise_known_id id = { 0, 0, 0, 0 }; /* make_start's identity */
+	static const char has_class[] = "SELECT class IS NOT NULL FROM runs WHERE pid = ?1";
 	dise_known *k;
 	char *db;
-	dise_store *st = known_store(f, "exec-class.db",
-				     "INSERT INTO versions(id, tool, sha256) VALUES (5, '/usr/bin/loadgen', 'b'); "
-				     "INSERT INTO path_heads(path, version_id) VALUES ('/usr/bin/loadgen', 5);",
-				     &k, &db);
+	dise_store *st = loadgen_store(*state, "exec-class.db", &k, &db);
 
-	dise_known_put(k, "/usr/bin/loadgen", &id, 5, "/usr/bin/loadgen");
 	store_run(st, 7, 0);
 	store_run(st, 8, 1);
-	assert_int_equal(run_has_class(st, 7), 1); /* ended ok: compared by class */
-	assert_int_equal(run_has_class(st, 8), 0); /* ended by exec: never */
-	dise_store_set_known(st, NULL);
-	dise_store_free(st);
-	dise_known_free(k);
-	free(db);
-}
-
-/* runs.version_id of the run of pid (0 when NULL or no such run). */
-static int64_t run_version(dise_store *st, uint32_t pid)
-{
-	sqlite3_stmt *q;
-	int64_t v = 0;
-
-	assert_int_equal(sqlite3_prepare_v2(dise_store_db(st), "SELECT version_id FROM runs WHERE pid = ?1", -1, &q, NULL),
-			 SQLITE_OK);
-	sqlite3_bind_int64(q, 1, pid);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		v = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	return v;
+	assert_int_equal(run_int(st, has_class, 7), 1); /* ended ok: compared by class */
+	assert_int_equal(run_int(st, has_class, 8), 0); /* ended by exec: never */
+	loadgen_store_free(st, k, db);
 }
 
 /*
@@ -579,31 +576,22 @@ static int64_t run_version(dise_store *st, uint32_t pid)
  */
 static void test_head_read_per_transaction(void **state)
 {
-	struct fixture *f = *state;
-	struct dise_known_id id = { 0, 0, 0, 0 }; /* make_start's identity */
+	static const char version[] = "SELECT version_id FROM runs WHERE pid = ?1";
 	dise_known *k;
 	char *db;
-	dise_store *other, *st = known_store(f, "heads.db",
-					     "INSERT INTO versions(id, tool, sha256) VALUES (5, '/usr/bin/loadgen', 'b'), "
-					     "(6, '/usr/bin/loadgen', 'c'); "
-					     "INSERT INTO path_heads(path, version_id) VALUES ('/usr/bin/loadgen', 5);",
-					     &k, &db);
+	dise_store *other, *st = loadgen_store(*state, "heads.db", &k, &db);
 
-	dise_known_put(k, "/usr/bin/loadgen", &id, 5, "/usr/bin/loadgen");
 	store_run(st, 7, 0);
 	store_run(st, 8, 0);
-	assert_int_equal(run_version(st, 7), 5);
-	assert_int_equal(run_version(st, 8), 5);
+	assert_int_equal(run_int(st, version, 7), 5);
+	assert_int_equal(run_int(st, version, 8), 5);
 	assert_int_equal(dise_store_open(db, 0, &other), 0);
 	assert_int_equal(sqlite3_exec(dise_store_db(other), "UPDATE path_heads SET version_id = 6", NULL, NULL, NULL),
 			 SQLITE_OK);
 	dise_store_free(other);
 	store_run(st, 9, 0);
-	assert_int_equal(run_version(st, 9), 0); /* the head is another version now: the resolver's to do */
-	dise_store_set_known(st, NULL);
-	dise_store_free(st);
-	dise_known_free(k);
-	free(db);
+	assert_int_equal(run_int(st, version, 9), 0); /* the head is another version now: the resolver's to do */
+	loadgen_store_free(st, k, db);
 }
 
 /*
