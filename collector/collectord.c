@@ -604,6 +604,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dise-collectord: cannot start writing the metrics: %s\n", strerror(-r));
 	while (!stop) {
 		uint64_t failures = stats.failures, unresolved = dise_store_unresolved_starts(st);
+		int publish_failed = 0;
 
 		r = dise_ingest_batch(in, batch, &stats);
 		if (r < 0) {
@@ -617,7 +618,7 @@ int main(int argc, char **argv)
 		if (backoff)
 			dise_status_clear(home); /* storing works again */
 		backoff = 0;
-		if (atomic_exchange(&ra.routes_changed, 0) && publish_routes(in, st, cas) < 0)
+		if (atomic_exchange(&ra.routes_changed, 0) && (publish_failed = publish_routes(in, st, cas) < 0))
 			atomic_store(&ra.routes_changed, 1); /* not read whole (busy): the next pass publishes */
 		routes_reannounce(&ra.wake); /* a load, a store only when someone changed it */
 		if (r > 0) {
@@ -654,6 +655,17 @@ int main(int argc, char **argv)
 			dise_ingest_wait(in, 100); /* until it commits, or the reader's torn deadline passes */
 			continue;
 		}
+		/*
+		 * Routes the resolver decided since the look after the batch: its
+		 * wake (the ring's notify) finds no sleeper before the wait below
+		 * begins and is lost, and the route would wait for this second.
+		 * Looked at again here, the window is the few instructions
+		 * before the wait, no longer the ring check and vanish pass above.
+		 * Not when publishing them failed just now (a busy database): that
+		 * waits as before, never a loop.
+		 */
+		if (!publish_failed && atomic_load(&ra.routes_changed))
+			continue;
 		/* nothing to read: sleep until a producer says it committed something (or a second passed) */
 		dise_ingest_wait(in, 1000);
 	}
