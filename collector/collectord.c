@@ -163,13 +163,16 @@ static int once_drained(const dise_ring *ring, uint64_t *until)
 /*
  * Ingest's cadence under load: records that keep coming (a build, a shell
  * loop: five records a run) are stored a gather's worth per transaction,
- * not one wakeup's worth (a commit costs about what its rows do). Read
+ * not one wakeup's worth (a commit costs about what its rows do: the WAL
+ * frames of each index's pages it touched, about the same for 20 runs or
+ * 100; 100 ms: 48 µs of ingest CPU a run at 1 000 runs/s where 20 ms took
+ * 76, bench-collector-cpu, README). Read
  * ahead into memory, the ring looked at every slice: a bad end read or
  * routes to publish store at once, after at most a slice (the heal
  * latency); the first record after a quiet moment is stored at once, and a
  * full batch goes on at once (ingest.h).
  */
-#define INGEST_GATHER_NS 20000000ull
+#define INGEST_GATHER_NS 100000000ull
 #define INGEST_SLICE_NS 2000000ull
 
 /*

@@ -395,6 +395,30 @@ static int decode_and_pair(dise_ingest *in, size_t *ret_n)
 	return 0;
 }
 
+/*
+ * Whether the REAP at in->recs[i] changes nothing: the record before it
+ * about the reaped pid (within PAIR_WINDOW) is that child's own EXIT, stored
+ * before it in this transaction. A REAP ends only the latest run of the
+ * pid when that has no ending (store-reap.c); an EXIT gives its run one
+ * (ok or fail, or leaves a crash), no run of the pid can begin after it
+ * before the reap (the zombie keeps its pid), and an exec'd image ends by
+ * EXEC, not EXIT. (urgent_end() reads a REAP so too.)
+ */
+static int reap_after_own_exit(const dise_ingest *in, size_t i)
+{
+	uint32_t pid = in->recs[i].u.reap.child_pid;
+
+	for (size_t j = i; j-- > 0 && i - j <= PAIR_WINDOW;) {
+		const struct dise_record *e = &in->recs[j];
+
+		if (!concerns(e, pid))
+			continue;
+		return e->type == DISE_REC_EXIT && e->hdr.pid == pid && e->u.exit.how != DISE_EXIT_TRACED &&
+		       e->u.exit.how != DISE_EXIT_DETACHED;
+	}
+	return 0;
+}
+
 /* Stores the records gathered and the cursors, in one transaction (none when nothing changed). */
 static int store_gathered(dise_ingest *in, struct dise_ingest_stats *b)
 {
@@ -418,7 +442,9 @@ static int store_gathered(dise_ingest *in, struct dise_ingest_stats *b)
 			return r;
 		tx = 1;
 		if (m < 0) {
-			if ((r = dise_store_add_record(in->st, in->epoch, &in->recs[i])) < 0)
+			/* a shell's REAP of a child that wrote its own EXIT: an UPDATE of no row, not run */
+			if (!(in->recs[i].type == DISE_REC_REAP && reap_after_own_exit(in, i)) &&
+			    (r = dise_store_add_record(in->st, in->epoch, &in->recs[i])) < 0)
 				return r;
 			b->stored++;
 			continue;

@@ -16,6 +16,8 @@
 #include "store.h"
 
 #define DISE__CACHE_MAX 128
+#define DISE__HEADS_MAX 16
+#define DISE__HEAD_PATH_MAX 256
 
 struct dise_store {
 	sqlite3 *db;
@@ -30,7 +32,50 @@ struct dise_store {
 	struct dise__profile *profile; /* DISE_SQL_PROFILE: time per statement (store-profile.c), or NULL */
 	struct dise_known *known;      /* ingest: the versions the resolver gave, by path (known.h), or NULL */
 	uint64_t unresolved;	       /* STARTs stored without their version (the resolver's to do) */
+	/*
+	 * Ingest: the paths whose head (path_heads) was read as a version in
+	 * the write transaction open (BEGIN IMMEDIATE: no other connection
+	 * writes until it ends, and ingest writes no head), so read once a
+	 * transaction (store-runs.c); emptied by dise_store_begin().
+	 */
+	struct {
+		int64_t version;
+		char path[DISE__HEAD_PATH_MAX];
+	} heads[DISE__HEADS_MAX];
+	unsigned nheads;
 };
+
+/*
+ * Ingest's statements, prepared at open (writers only) into st->q: the SQL
+ * of store.c's in its own array, of the write path's in dise__runs_queries
+ * (store-runs.c; NULL for store.c's).
+ */
+enum dise__q {
+	/* store.c's: the cursors, the open runs, the transaction */
+	Q_CURSOR_GET,
+	Q_CURSOR_SET,
+	Q_OPEN_RUNS,
+	Q_VANISH,
+	Q_BEGIN,
+	Q_COMMIT,
+	Q_ROLLBACK,
+	/* store-runs.c's: the records -> runs write path */
+	Q_START,
+	Q_START_END,
+	Q_EXIT,
+	Q_EXEC,
+	Q_CRASH_RUN,
+	Q_CRASH_ADD,
+	Q_EXEC_PARENT,
+	Q_PID_SINCE,
+	Q_TRACED,
+	Q_DETACH,
+	Q_MAX,
+};
+extern const char *const dise__runs_queries[Q_MAX];
+
+/* Runs a prepared statement to completion (*ret_first: the first column of the first row, when given); resets it. 0 or -errno. */
+int dise__run(sqlite3_stmt *q, int64_t *ret_first);
 
 /*
  * SQLite's result code as 0 or -errno: SQLITE_BUSY/LOCKED -> -EBUSY,

@@ -351,13 +351,24 @@ static void test_ingest_pairs_runs(void **state)
 	/* the child 4002: START and EXIT, nothing between: one row */
 	assert_int_equal(dise_ring_put(&ring, b, (uint32_t)make_start(b, 4002, 200)), 0);
 	assert_int_equal(dise_ring_put(&ring, b, (uint32_t)make_exit(b, 4002, 200, 0)), 0);
-	assert_int_equal(dise_ingest_batch(in, 4096, &stats), 5);
-	assert_int_equal(stats.stored, 5);
-	assert_int_equal(stats.merged, 1);
+	/* the child 4003: START, its own EXIT (1), the parent's REAP (exit 3): the REAP changes nothing */
+	n = make_start(b, 4003, 300);
+	memcpy(&s, b, sizeof(s));
+	s.ppid = parent.pid;
+	memcpy(b, &s, sizeof(s));
+	assert_int_equal(dise_ring_put(&ring, b, (uint32_t)n), 0);
+	assert_int_equal(dise_ring_put(&ring, b, (uint32_t)make_exit(b, 4003, 300, 1)), 0);
+	dise_rec_reap_init(&w, &parent, 4003, 3 << 8);
+	assert_int_equal(dise_ring_put(&ring, &w, sizeof(w)), 0);
+	assert_int_equal(dise_ingest_batch(in, 4096, &stats), 8);
+	assert_int_equal(stats.stored, 8);
+	assert_int_equal(stats.merged, 2);
 	d = runs_dump(st);
 	assert_non_null(strstr(d, "pid=1:4001|"));
 	assert_non_null(strstr(d, "outcome=3:ok|exit_status=1:0|"));
 	assert_non_null(strstr(d, "reaped=1:1|")); /* the REAP ended it first */
+	assert_non_null(strstr(d, "outcome=3:fail|exit_status=1:1|")); /* 4003's own, not the REAP's 3 */
+	assert_null(strstr(d, "exit_status=1:3|"));
 	free(d);
 	dise_ring_unmap(&ring);
 	dise_ingest_free(in);
@@ -499,6 +510,88 @@ static void test_merged_run_touched(void **state)
 	dise_store_free(st);
 	dise_known_free(k);
 	free(db);
+}
+
+/* The first column of sql's row for the run of pid (?1): -1 when there is no row, 0 when NULL. */
+static int64_t run_int(dise_store *st, const char *sql, uint32_t pid)
+{
+	sqlite3_stmt *q;
+	int64_t v = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(dise_store_db(st), sql, -1, &q, NULL), SQLITE_OK);
+	sqlite3_bind_int64(q, 1, pid);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return v;
+}
+
+/* A store at f->dir/name whose ingest knows /usr/bin/loadgen at make_start's identity as version 5, its head (6: another). */
+static dise_store *loadgen_store(struct fixture *f, const char *name, dise_known **k, char **db)
+{
+	struct dise_known_id id = { 0, 0, 0, 0 }; /* make_start's identity */
+	dise_store *st = known_store(f, name,
+				     "INSERT INTO versions(id, tool, sha256) VALUES (5, '/usr/bin/loadgen', 'b'), "
+				     "(6, '/usr/bin/loadgen', 'c'); "
+				     "INSERT INTO path_heads(path, version_id) VALUES ('/usr/bin/loadgen', 5);",
+				     k, db);
+
+	dise_known_put(*k, "/usr/bin/loadgen", &id, 5, "/usr/bin/loadgen");
+	return st;
+}
+
+static void loadgen_store_free(dise_store *st, dise_known *k, char *db)
+{
+	dise_store_set_known(st, NULL);
+	dise_store_free(st);
+	dise_known_free(k);
+	free(db);
+}
+
+/*
+ * A run of a known version written with its end has its invocation class,
+ * unless it ended by exec (a shell's fork child): every reader of the class
+ * looks at runs that ended ok or failed, so an exec's is one index entry
+ * (runs_version_class) and one dise_class() for nothing.
+ */
+static void test_exec_end_no_class(void **state)
+{
+	static const char has_class[] = "SELECT class IS NOT NULL FROM runs WHERE pid = ?1";
+	dise_known *k;
+	char *db;
+	dise_store *st = loadgen_store(*state, "exec-class.db", &k, &db);
+
+	store_run(st, 7, 0);
+	store_run(st, 8, 1);
+	assert_int_equal(run_int(st, has_class, 7), 1); /* ended ok: compared by class */
+	assert_int_equal(run_int(st, has_class, 8), 0); /* ended by exec: never */
+	loadgen_store_free(st, k, db);
+}
+
+/*
+ * Ingest reads a path's head once per write transaction (store-runs.c):
+ * never in the next one, where another connection (the resolver, `dise
+ * tool add`) may have made the head another version: that START is the
+ * resolver's again.
+ */
+static void test_head_read_per_transaction(void **state)
+{
+	static const char version[] = "SELECT version_id FROM runs WHERE pid = ?1";
+	dise_known *k;
+	char *db;
+	dise_store *other, *st = loadgen_store(*state, "heads.db", &k, &db);
+
+	store_run(st, 7, 0);
+	store_run(st, 8, 0);
+	assert_int_equal(run_int(st, version, 7), 5);
+	assert_int_equal(run_int(st, version, 8), 5);
+	assert_int_equal(dise_store_open(db, 0, &other), 0);
+	assert_int_equal(sqlite3_exec(dise_store_db(other), "UPDATE path_heads SET version_id = 6", NULL, NULL, NULL),
+			 SQLITE_OK);
+	dise_store_free(other);
+	store_run(st, 9, 0);
+	assert_int_equal(run_int(st, version, 9), 0); /* the head is another version now: the resolver's to do */
+	loadgen_store_free(st, k, db);
 }
 
 /*
@@ -2623,6 +2716,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_end_may_strike, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_touched_until_looked_at, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_merged_run_touched, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_exec_end_no_class, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_head_read_per_transaction, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_lock_and_sigterm, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_sigkill_exactly_once, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_collector_cli, fixture_setup, fixture_teardown),
