@@ -212,7 +212,8 @@ void *dise__resolver_main(void *p)
 			 *    version after its bad end (the records of a run may cross
 			 *    shards), at once the strikes of the versions with a new bad
 			 *    end only - the heal latency, whatever the history;
-			 *  - otherwise the same every 200 ms, and once a minute every
+			 *  - otherwise the same every 200 ms (every second under a
+			 *    steady stream: pass_gap), and once a minute every
 			 *    detector over every version, as a net for what nothing
 			 *    announced (not in the pass a bad end asked for: over a
 			 *    large history it holds the write lock for a while).
