@@ -6,6 +6,12 @@
 # DISE_HOME and ring. Then: runs and versions stored, versions of build
 # probes (conftest), files and bytes in $DISE_HOME/cas, and the database's
 # size. Counts and sizes, not times: they do not depend on the machine's load.
+# Then the collector's CPU over the N configures (utime + stime of each of
+# its threads from /proc/PID/task, read once it has caught up: every run
+# stored and given its version), per configure and per run: the ingest
+# thread (dise-collectord), the resolver (dise-resolver) and the rest. That
+# one depends on the load: alternate builds (BUILD_A BUILD_B 1, again) to
+# compare them.
 #
 #   bench/store-growth.sh BUILD_DIR [N]            N default 10
 #   bench/store-growth.sh BUILD_A BUILD_B [N]      both, one after the other
@@ -33,6 +39,42 @@ for b in "${BUILDS[@]}"; do
   fi
 done
 command -v sqlite3 >/dev/null || { echo "store-growth: sqlite3 is missing (apt-get install sqlite3)" >&2; exit 1; }
+TCK=$(getconf CLK_TCK)
+
+# thread_ticks PID: "NAME TICKS" per thread of PID (utime + stime, fields 14 and 15 of its stat)
+thread_ticks() {
+  local t s c
+  for t in /proc/"$1"/task/*; do
+    s=$(cat "$t/stat" 2>/dev/null) || continue
+    c=$(cat "$t/comm" 2>/dev/null)
+    s=${s##*) }
+    # shellcheck disable=SC2086
+    set -- $s
+    echo "$c $(( ${12} + ${13} ))"
+  done
+}
+# collector_cpu PID DB N: once the collector is idle (its CPU grew by at most a
+# tick over 0.3 s, twice; 30 s at most), its CPU by thread name, per configure and per run
+collector_cpu() {
+  local pid=$1 db=$2 n=$3 a b quiet=0 i runs
+  a=$(thread_ticks "$pid" | awk '{ s += $2 } END { print s + 0 }')
+  for i in $(seq 100); do
+    sleep 0.3
+    b=$(thread_ticks "$pid" | awk '{ s += $2 } END { print s + 0 }')
+    if [ $((b - a)) -le 1 ]; then quiet=$((quiet + 1)); [ $quiet -ge 2 ] && break; else quiet=0; fi
+    a=$b
+  done
+  runs=$(sqlite3 "$db" 'SELECT count(*) FROM runs' 2>/dev/null)
+  [ "${runs:-0}" -gt 0 ] || runs=1
+  thread_ticks "$pid" | awk -v hz="$TCK" -v runs="$runs" -v n="$n" '
+    { t[$1] += $2; s += $2 }
+    END {
+      printf "  collector CPU: %.2f s per configure, %.0f us per run (", s / hz / n, s / hz / runs * 1e6
+      sep = ""
+      for (k in t) { printf "%s%s %.2f s", sep, k, t[k] / hz / n; sep = ", " }
+      printf " per configure)\n"
+    }'
+}
 
 W=$(mktemp -d /tmp/dise-store-growth.XXXXXX) || exit 1
 COLL_BUILD=""
@@ -57,8 +99,9 @@ for b in "${BUILDS[@]}"; do
       echo "store-growth: configure $i failed ($b):" >&2; tail -5 "$W/configure.log" >&2; exit 1
     fi
   done
-  stop_collector # drains the ring and resolves what is left before it ends
   db=$W/home/dise.db
+  cpu=$(collector_cpu "$(cat "$W/home/collector.lock" 2>/dev/null)" "$db" "$N")
+  stop_collector # drains the ring and resolves what is left before it ends
   runs=$(sqlite3 "$db" 'SELECT count(*) FROM runs')
   versions=$(sqlite3 "$db" 'SELECT count(*) FROM versions')
   probes=$(sqlite3 "$db" "SELECT count(*) FROM versions WHERE tool GLOB '*conftest*'")
@@ -66,6 +109,7 @@ for b in "${BUILDS[@]}"; do
   bytes=$(du -sb "$W/home/cas" 2>/dev/null | cut -f1)
   dbb=$(du -cb "$db"* 2>/dev/null | tail -1 | cut -f1)
   printf '%-40s %6s %8s %9s %10s %10s %10s\n' "$b" "$runs" "$versions" "$probes" "$files" "${bytes:-0}" "$dbb"
+  echo "$cpu (load $(cut -d' ' -f1 /proc/loadavg))"
 done
 echo "($N configures of $(basename "$SRC") each, a fresh copy of the source every time)"
 exit 0

@@ -366,7 +366,8 @@ int dise_detect_since(dise_store *st, const struct dise_detect_policy *p, const 
 	 * Bad ends only: a version whose strikes cannot reach the threshold
 	 * now, counting every failure not judged yet as one, has nothing to
 	 * decide at once; its failures are judged by the pass owed (within 200
-	 * ms), with the others of its version in one statement.
+	 * ms, a second under a steady stream: resolver-loop.c), with the others
+	 * of its version in one statement.
 	 */
 	for (i = 0; only && i < n;) /* (no classes to free in such a pass) */
 		if (v[i].strikes_possible < p->strikes)

@@ -79,14 +79,38 @@ static void resolver_gather(struct resolver_arg *a, uint64_t last_wake)
 #define RESOLVE_PASS_NS 200000000ull
 
 /*
+ * ... and at most once a second while passes keep coming (a pass owed
+ * again within RESOLVE_STREAM_NS of the one before it: a steady stream of
+ * runs, as in a ./configure). Each pass pays a fixed cost, whatever it
+ * finds: SQLite's page cache emptied by ingest's commits read again, a
+ * dozen statements (routes, rules, heal requests, canaries): at five a
+ * second it was most of the resolver's CPU in a configure. What a pass
+ * looks at is the same (the touched runs since the last one); only the
+ * slowdown's and the failure rate's verdicts come up to a second after the
+ * runs that make them, not 200 ms (the pass owed stays owed until the
+ * minute's pass over every version settles it: passes keep coming until
+ * then). A bad end's strikes are still judged at once (the heal latency),
+ * a new version still looked at at once, and a pass owed after more than
+ * RESOLVE_STREAM_NS without one comes within 200 ms as before.
+ */
+#define RESOLVE_PASS_STREAM_NS 1000000000ull
+#define RESOLVE_STREAM_NS 1200000000ull
+
+/* The least time from the last pass to the next pass owed, given the one before it (prev_pass). */
+static uint64_t pass_gap(uint64_t last_pass, uint64_t prev_pass)
+{
+	return prev_pass && last_pass - prev_pass < RESOLVE_STREAM_NS ? RESOLVE_PASS_STREAM_NS : RESOLVE_PASS_NS;
+}
+
+/*
  * Sleeps until due (CLOCK_MONOTONIC), or until ingest stores something
  * urgent: a START without its version (hashed now, before the file can be
  * replaced) or a bad end (the heal latency). Anything else it stored only
- * owes a pass, which waits for its time (RESOLVE_PASS_NS after last_pass):
+ * owes a pass, which waits for its time (next_pass: pass_gap()):
  * a wake per ingest commit, each paying for SQLite's page cache emptied by
  * that commit, was a third of the resolver's CPU with no failures.
  */
-static void resolver_wait(struct resolver_arg *a, uint64_t due, uint64_t last_pass)
+static void resolver_wait(struct resolver_arg *a, uint64_t due, uint64_t next_pass)
 {
 	struct timespec ts;
 	uint64_t now;
@@ -103,7 +127,7 @@ static void resolver_wait(struct resolver_arg *a, uint64_t due, uint64_t last_pa
 		a->pending = 0;
 		if (atomic_load(&a->unresolved) || atomic_load(&a->failure_seen))
 			break;
-		due = last_pass + RESOLVE_PASS_NS; /* something stored: the pass owed, at its time */
+		due = next_pass; /* something stored: the pass owed, at its time */
 	}
 	a->pending = 0;
 	pthread_mutex_unlock(&a->lock);
@@ -115,7 +139,7 @@ void *dise__resolver_main(void *p)
 	dise_store *st;
 	dise_resolver *rs;
 	int64_t seen_dv = -1, last_run = -1, pruned_ids = -1, canary_fp = 0;
-	uint64_t last_pass = 0, last_all = 0, seen_made = 0, seen_bad = 0, last_wake = 0, last_canary = 0, last_routes_look = 0;
+	uint64_t last_pass = 0, prev_pass = 0, last_all = 0, seen_made = 0, seen_bad = 0, last_wake = 0, last_canary = 0, last_routes_look = 0;
 	int r, owed = 1;
 
 	pthread_setname_np(pthread_self(), "dise-resolver"); /* what top -H and /proc/PID/task show */
@@ -188,7 +212,8 @@ void *dise__resolver_main(void *p)
 			 *    version after its bad end (the records of a run may cross
 			 *    shards), at once the strikes of the versions with a new bad
 			 *    end only - the heal latency, whatever the history;
-			 *  - otherwise the same every 200 ms, and once a minute every
+			 *  - otherwise the same every 200 ms (every second under a
+			 *    steady stream: pass_gap), and once a minute every
 			 *    detector over every version, as a net for what nothing
 			 *    announced (not in the pass a bad end asked for: over a
 			 *    large history it holds the write lock for a while).
@@ -218,7 +243,7 @@ void *dise__resolver_main(void *p)
 				owed = 1;
 			seen_dv = dv;
 			seen_made = made;
-			if (owed && (urgent || now - last_pass >= RESOLVE_PASS_NS)) {
+			if (owed && (urgent || now - last_pass >= pass_gap(last_pass, prev_pass))) {
 				/*
 				 * A bad end is looked at at once, over the versions that
 				 * changed only (touched runs, new runs): its cost does not
@@ -234,12 +259,20 @@ void *dise__resolver_main(void *p)
 					atomic_store(&a->routes_changed, 1);
 					wake_ingest(a);
 				}
-				/* then what the rules say about versions new and old (replays may take a while) */
-				if (dise_heal_check_rules(st, a->cfg) > 0) {
+				/*
+				 * then what the rules say about versions new and old (replays
+				 * may take a while); with no rule stored there is nothing to
+				 * check (its 2 MiB work space was an mmap and munmap at every
+				 * pass: a sixth of the resolver's CPU in a configure)
+				 */
+				int64_t rules = 1;
+
+				if ((dise_store_rules_any(st, &rules) < 0 || rules) && dise_heal_check_rules(st, a->cfg) > 0) {
 					dise_heal_pending(st, a->cfg); /* what a rule matched is healed now */
 					atomic_store(&a->routes_changed, 1);
 					wake_ingest(a);
 				}
+				prev_pass = last_pass;
 				last_pass = now;
 				if (all) {
 					last_all = now;
@@ -276,7 +309,8 @@ void *dise__resolver_main(void *p)
 				atomic_store(&a->routes_changed, 1);
 				wake_ingest(a);
 			}
-			resolver_wait(a, owed ? last_pass + RESOLVE_PASS_NS : mono_ns() + 1000000000ull, last_pass);
+			resolver_wait(a, owed ? last_pass + pass_gap(last_pass, prev_pass) : mono_ns() + 1000000000ull,
+				      last_pass + pass_gap(last_pass, prev_pass));
 			resolver_gather(a, last_wake);
 			last_wake = mono_ns();
 		}

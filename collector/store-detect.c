@@ -23,6 +23,14 @@ int dise_store_last_run_id(dise_store *st, int64_t *ret)
 	return r < 0 ? r : 0;
 }
 
+int dise_store_rules_any(dise_store *st, int64_t *ret)
+{
+	static const char sql[] = "SELECT EXISTS (SELECT 1 FROM rules)";
+	int r = dise__int(st, sql, ret, "");
+
+	return r < 0 ? r : 0;
+}
+
 /*
  * The rows (argv, cwd, class) of q, bound and not yet stepped, into *ret
  * (*ret_n of them; free with dise_invocations_free). 0, or -errno with

@@ -215,6 +215,8 @@ int dise_store_cas_forget(dise_store *st, const char *cas_path);
  * 0 (or a count) or -errno.
  */
 int dise_store_last_run_id(dise_store *st, int64_t *ret);
+/* Whether any rule (`dise rule add`, healer/rules.c) is stored: *ret 1 or 0. */
+int dise_store_rules_any(dise_store *st, int64_t *ret);
 struct dise_invocation {
 	char *argv, *cwd;
 	int64_t class; /* their hash (runs.class): what the index finds */
