@@ -604,7 +604,7 @@ int main(int argc, char **argv)
 	if (strcmp(metrics, "off") != 0 && (r = dise_metrics_writer_start(db, ring, metrics, (unsigned)metrics_s * 1000, &mw)) < 0)
 		fprintf(stderr, "dise-collectord: cannot start writing the metrics: %s\n", strerror(-r));
 	while (!stop) {
-		uint64_t failures = stats.failures, unresolved = dise_store_unresolved_starts(st);
+		uint64_t may_strike = stats.may_strike, unresolved = dise_store_unresolved_starts(st);
 
 		r = dise_ingest_batch(in, batch, &stats);
 		if (r < 0) {
@@ -626,7 +626,14 @@ int main(int argc, char **argv)
 			publish_again = publish_routes(in, st, cas) < 0;
 		routes_reannounce(&ra.wake); /* a load, a store only when someone changed it */
 		if (r > 0) {
-			if (stats.failures != failures)
+			/*
+			 * A bad end that may be a strike: the detectors look at once (the
+			 * heal latency). A failing exit that cannot be one (a version
+			 * with no baseline: configure's failing probes, a first
+			 * version's grep that found nothing) waits for the pass owed,
+			 * not a wake of its own.
+			 */
+			if (stats.may_strike != may_strike)
 				atomic_store(&ra.failure_seen, 1);
 			if (dise_store_unresolved_starts(st) != unresolved)
 				atomic_store(&ra.unresolved, 1);

@@ -160,6 +160,7 @@ static void stats_add(struct dise_ingest_stats *to, const struct dise_ingest_sta
 	to->skipped += b->skipped;
 	to->bad += b->bad;
 	to->failures += b->failures;
+	to->may_strike += b->may_strike;
 	to->merged += b->merged;
 }
 
@@ -334,8 +335,11 @@ static int gather(dise_ingest *in, size_t max, size_t *ret_n, struct dise_ingest
 			int o = dise_outcome_of_record(&rec);
 
 			if (o == DISE_OUTCOME_CRASH || o == DISE_OUTCOME_FAIL) {
+				int urgent = !in->gather_ns || urgent_end(in, &rec); /* no gather: nothing to decide */
+
 				b->failures++;
-				bad_end = bad_end || !in->gather_ns || urgent_end(in, &rec); /* no gather: nothing to decide */
+				b->may_strike += (uint64_t)urgent;
+				bad_end = bad_end || urgent;
 			}
 		}
 		at = in->used;
