@@ -252,8 +252,11 @@ const char *dise__preload_env(void)
 
 	/* dladdr takes the loader lock: only on the first exec or spawn, never in init */
 	if (!atomic_load(&done)) {
+		int saved = errno; /* callers keep errno without saving it (child-env.c) */
+
 		find_self();
 		atomic_store(&done, 1);
+		errno = saved;
 	}
 	return preload_buf[0] ? preload_buf : NULL;
 }
