@@ -208,8 +208,8 @@ void dise_ring_populate_next(const dise_ring *r, uint32_t nslots)
 	uint64_t head, first, last;
 	uint32_t shard;
 
-	if (!r->hdr || !r->writable || !nslots)
-		return;
+	if (!r->hdr || !r->writable || !nslots || r->win)
+		return; /* a window was populated by its mmap */
 	if (!page || (page & (page - 1)))
 		page = 4096;
 	shard = dise_ring_shard_here(r);
@@ -248,6 +248,64 @@ static void *mmap_sys(size_t len, int prot, int flags, int fd, off_t off, int *e
 		return MAP_FAILED;
 	}
 	return (void *)r;
+}
+
+/*
+ * DISE_RING_WINDOW: maps the pages of the next DISE_RING_WINDOW_SLOTS slots
+ * of this CPU's shard (to the shard's end at most), populated, and sets
+ * out's window; 0, or -errno (then the slots are mapped whole). The head is
+ * read from the header, which anyone of the user can write: any value only
+ * moves the window within the shard (masked), and a record the window does
+ * not hold maps the whole file (dise_ring_unwindow).
+ */
+static int map_window(int fd, const struct dise_ring_header *h, dise_ring *out, int prot)
+{
+	uint64_t page = (uint64_t)getauxval(AT_PAGESZ), head, first, last, a, b, shard0;
+	uint32_t shard;
+	void *win;
+	int err = 0;
+
+	if (!page || (page & (page - 1)) || page > DISE_RING_HEADER_SIZE)
+		return -EINVAL; /* the slots' file offset must be a page boundary */
+	shard = dise_ring_shard_here(out);
+	head = atomic_load_explicit(&((struct dise_ring_header *)h)->shards[shard].head, memory_order_relaxed);
+	first = head & out->mask;
+	last = first + DISE_RING_WINDOW_SLOTS;
+	if (last > out->nslots)
+		last = out->nslots;
+	shard0 = (uint64_t)shard * out->nslots * DISE_SLOT_SIZE; /* the shard's first byte in the slots */
+	a = (shard0 + first * DISE_SLOT_SIZE) & ~(page - 1);
+	b = (shard0 + last * DISE_SLOT_SIZE + page - 1) & ~(page - 1);
+	if (a < shard0 || b > shard0 + out->nslots * DISE_SLOT_SIZE)
+		return -EINVAL; /* a shard that does not start and end on a page (a page size beyond 8 KiB) */
+	win = mmap_sys((size_t)(b - a), prot, MAP_SHARED | MAP_POPULATE, fd, (off_t)(DISE_RING_HEADER_SIZE + a), &err);
+	if (win == MAP_FAILED)
+		return -err;
+	out->win = win;
+	out->win_len = (size_t)(b - a);
+	out->win_shard = shard;
+	out->win_lo = (a - shard0) / DISE_SLOT_SIZE;
+	out->win_hi = (b - shard0) / DISE_SLOT_SIZE;
+	/* slots[i] is in the window for the window's slots only: never dereferenced for another (ring-producer.c) */
+	out->win_base = (struct dise_slot *)((uintptr_t)win - (uintptr_t)a);
+	return 0;
+}
+
+int dise_ring_unwindow(dise_ring *r)
+{
+	struct dise_slot *expect = r->win_base;
+	long full;
+
+	if (!dise_ring_windowed(r))
+		return 0;
+	/* a second mapping of the whole file from the header's page: mremap of a shared mapping, old size 0 */
+	full = dise_sys6(SYS_mremap, (long)r->hdr, 0, (long)r->map_len, MREMAP_MAYMOVE, 0, 0);
+	if (full < 0 && full > -4096)
+		return (int)full;
+	if (!__atomic_compare_exchange_n(&r->slots, &expect, (struct dise_slot *)(full + DISE_RING_HEADER_SIZE), 0,
+					 __ATOMIC_RELEASE, __ATOMIC_ACQUIRE))
+		(void)dise_sys3(SYS_munmap, full, (long)r->map_len, 0); /* another thread's is there first */
+	return 0;
 }
 
 static int validate(int fd, dise_ring *out, int flags)
@@ -319,7 +377,13 @@ static int validate(int fd, dise_ring *out, int flags)
 		munmap(map, map_len);
 		return -EBADMSG;
 	}
-	if (flags & DISE_RING_SPLIT) {
+	out->nshards = nshards;
+	out->nslots = nslots;
+	out->mask = nslots - 1;
+	if ((flags & DISE_RING_WINDOW) && (flags & DISE_RING_SPLIT) && (flags & DISE_RING_WRITE) &&
+	    map_window(fd, h, out, prot) == 0) {
+		slots = out->win_base;
+	} else if (flags & DISE_RING_SPLIT) {
 		/* the slots on their own, below the header's page (ring.h: DISE_RING_SPLIT says why) */
 		slots = mmap_sys((size_t)st.st_size - DISE_RING_HEADER_SIZE, prot, MAP_SHARED, fd,
 				 DISE_RING_HEADER_SIZE, &err);
@@ -332,9 +396,6 @@ static int validate(int fd, dise_ring *out, int flags)
 	}
 	out->hdr = map;
 	out->slots = slots;
-	out->nshards = nshards;
-	out->nslots = nslots;
-	out->mask = nslots - 1;
 	out->epoch = h->epoch;
 	out->map_len = (size_t)st.st_size;
 	out->writable = !!(flags & DISE_RING_WRITE);
@@ -471,26 +532,38 @@ void dise_ring_stats(const dise_ring *r, struct dise_ring_stats *ret)
 	ret->epoch = r->epoch;
 }
 
-int dise_ring_regions(const dise_ring *r, void *ret_p[2], size_t ret_n[2])
+int dise_ring_regions(const dise_ring *r, void *ret_p[DISE_RING_MAX_REGIONS], size_t ret_n[DISE_RING_MAX_REGIONS])
 {
+	struct dise_slot *slots;
+	int k = 1;
+
 	if (!r->hdr)
 		return 0;
-	if ((char *)r->slots == (char *)r->hdr + DISE_RING_HEADER_SIZE) {
-		ret_p[0] = r->hdr;
+	slots = __atomic_load_n(&r->slots, __ATOMIC_ACQUIRE);
+	ret_p[0] = r->hdr;
+	if (slots == (struct dise_slot *)((char *)r->hdr + DISE_RING_HEADER_SIZE)) {
 		ret_n[0] = r->map_len;
 		return 1;
 	}
-	ret_p[0] = r->hdr;
 	ret_n[0] = DISE_RING_HEADER_SIZE;
-	ret_p[1] = r->slots;
-	ret_n[1] = r->map_len - DISE_RING_HEADER_SIZE;
-	return 2;
+	if (r->win) {
+		ret_p[k] = r->win;
+		ret_n[k++] = r->win_len;
+		if (slots != r->win_base) { /* the whole file, mapped since (dise_ring_unwindow) */
+			ret_p[k] = (char *)slots - DISE_RING_HEADER_SIZE;
+			ret_n[k++] = r->map_len;
+		}
+		return k;
+	}
+	ret_p[k] = slots;
+	ret_n[k++] = r->map_len - DISE_RING_HEADER_SIZE;
+	return k;
 }
 
 void dise_ring_unmap(dise_ring *r)
 {
-	void *p[2];
-	size_t n[2];
+	void *p[DISE_RING_MAX_REGIONS];
+	size_t n[DISE_RING_MAX_REGIONS];
 	int i, k;
 
 	if (!r)

@@ -3,7 +3,8 @@
  * Producer half of the ring (protocol in include/dise/ring.h).
  *
  * Everything here runs inside other people's processes, in signal handlers
- * too: no locks, no allocation, no system calls, no errno. A producer that
+ * too: no locks, no allocation, no system calls (but one, once: a windowed
+ * ring's first record outside its window maps the whole file), no errno. A producer that
  * finds the ring full counts a drop and returns; a producer that loses too
  * many CAS races in a row (only possible under a hostile writer, since
  * every failed CAS means another producer made progress) drops as well, so
@@ -69,6 +70,18 @@ uint32_t dise_ring_shard_here(const dise_ring *r)
 	return cpu > 0 ? (uint32_t)cpu % r->nshards : 0;
 }
 
+/*
+ * A windowed ring (ring.h: DISE_RING_WINDOW) holds only the slots
+ * [win_lo, win_hi) of one shard: whether the n slots from pos are all
+ * there (no wrap). Else the whole file is mapped first.
+ */
+static int in_window(const dise_ring *r, uint64_t pos, uint64_t n)
+{
+	uint64_t first = pos & r->mask;
+
+	return first >= r->win_lo && first + n <= r->win_hi;
+}
+
 int dise_ring_reserve(dise_ring *r, uint32_t len, dise_ring_resv *ret)
 {
 	struct dise_ring_shard *h;
@@ -78,7 +91,8 @@ int dise_ring_reserve(dise_ring *r, uint32_t len, dise_ring_resv *ret)
 
 	if (!r->hdr || !r->writable)
 		return -ENODEV;
-	shard = dise_ring_shard_here(r);
+	/* a window holds one shard's slots: a short process's records go there whatever its CPU (a shard is a hint) */
+	shard = dise_ring_windowed(r) ? r->win_shard : dise_ring_shard_here(r);
 	h = &r->hdr->shards[shard];
 	n = (len + DISE_SLOT_DATA - 1) / DISE_SLOT_DATA;
 	if (len == 0 || len > DISE_RECORD_MAX || n > r->nslots / 2) {
@@ -90,6 +104,9 @@ int dise_ring_reserve(dise_ring *r, uint32_t len, dise_ring_resv *ret)
 	pos = atomic_load_explicit(&h->head, memory_order_relaxed);
 	for (tries = 0; tries < RESERVE_TRIES; tries++) {
 		last = pos + n - 1;
+		/* never a slot the window does not hold (its address would be anything's) */
+		if (dise_ring_windowed(r) && !in_window(r, pos, n) && dise_ring_unwindow(r) < 0)
+			break; /* the whole file could not be mapped: a drop */
 		seq = atomic_load_explicit(&dise_ring_slot(r, shard, last)->seq, memory_order_acquire);
 		if (seq != free_seq(r, last)) {
 			uint64_t now = atomic_load_explicit(&h->head, memory_order_relaxed);

@@ -22,7 +22,7 @@
  * sees at that moment is what the child's loader will see.
  *
  * Runs in vfork children and before exec: no heap, stack buffers only, errno
- * kept.
+ * kept (set by nothing on the usual path: inline system calls, loops).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "dise/rawsys.h"
 
 #define PRELOAD_KEY "LD_PRELOAD="
 #define PRELOAD_KEY_LEN (sizeof(PRELOAD_KEY) - 1)
@@ -77,16 +78,30 @@ static int names_shim(const char *tok, size_t len)
 	return 0;
 }
 
-/* faccessat(AT_EACCESS) as glibc makes it, by syscall(), which every process has bound already. */
+/* strlen without a call into libc (see has_char) */
+static size_t len_of(const char *s)
+{
+	return dise_strnlen(s, (size_t)-1);
+}
+
+/*
+ * faccessat(AT_EACCESS) as glibc makes it, by an inline system call (no
+ * page of libc's syscall() in a fork child, errno untouched: rawsys.h);
+ * glibc's faccessat where the kernel has no faccessat2.
+ */
 static int can_read(const char *path)
 {
+	int saved, ok;
 #ifdef SYS_faccessat2
-	long r = syscall(SYS_faccessat2, AT_FDCWD, path, R_OK, AT_EACCESS);
+	long r = dise_sys6(SYS_faccessat2, AT_FDCWD, (long)path, R_OK, AT_EACCESS, 0, 0);
 
-	if (r == 0 || errno != ENOSYS)
+	if (r != -ENOSYS)
 		return r == 0;
 #endif
-	return faccessat(AT_FDCWD, path, R_OK, AT_EACCESS) == 0;
+	saved = errno;
+	ok = faccessat(AT_FDCWD, path, R_OK, AT_EACCESS) == 0;
+	errno = saved;
+	return ok;
 }
 
 /* Whether the loader of a child executed now could open the library at tok (a path, or a name it searches). */
@@ -96,6 +111,8 @@ static int loadable(const char *tok, size_t len)
 
 	if (!has_char(tok, len, '/') || has_char(tok, len, '$') || len >= sizeof(path))
 		return 1; /* searched in the library path, or expanded by ld.so: not ours to judge */
+	if (!tok[len])
+		return can_read(tok); /* the value's last token (LD_PRELOAD=<shim> alone): no copy */
 	memcpy(path, tok, len);
 	path[len] = '\0';
 	return can_read(path);
@@ -122,7 +139,7 @@ static int has_unloadable_shim(const char *value)
 
 static int names_shim_anywhere(const char *value)
 {
-	return names_shim(value, strlen(value));
+	return names_shim(value, len_of(value));
 }
 
 /* Whether envp[0..n) is equal to entry somewhere, looking from *at on (copies keep their order). */
@@ -190,7 +207,7 @@ static int plan(char *const envp[], struct dise__env_plan *p)
 		theirs = envp[p->preload] + PRELOAD_KEY_LEN;
 	if (theirs && names_shim_anywhere(theirs)) {
 		if (has_unloadable_shim(theirs)) {
-			p->vlen = strlen(envp[p->preload]) + 1; /* rewritten without it: never longer */
+			p->vlen = len_of(envp[p->preload]) + 1; /* rewritten without it: never longer */
 			return p->vlen <= DISE_ENV_VALUE_MAX;
 		}
 		p->add_ring = !disable && !ring && dise__shim.ring_env && derived(envp, n);
@@ -200,21 +217,23 @@ static int plan(char *const envp[], struct dise__env_plan *p)
 	if (disable || !derived(envp, n) || !(pre = dise__preload_env()))
 		return 0;
 	self = pre + PRELOAD_KEY_LEN;
-	if (!loadable(self, strlen(self)))
+	if (!loadable(self, len_of(self)))
 		return 0;
-	p->vlen = (theirs ? strlen(envp[p->preload]) + 1 : PRELOAD_KEY_LEN) + strlen(self) + 1;
+	p->vlen = (theirs ? len_of(envp[p->preload]) + 1 : PRELOAD_KEY_LEN) + len_of(self) + 1;
 	if (p->vlen > DISE_ENV_VALUE_MAX)
 		return 0;
 	p->add_ring = !ring && dise__shim.ring_env;
 	return 1;
 }
 
+/*
+ * errno is not saved here: nothing on these paths sets it but glibc's
+ * faccessat and the shim's path lookup, which keep it themselves (a save
+ * here was a page of libc, __errno_location, in every watched fork child).
+ */
 int dise__env_plan(char *const envp[], struct dise__env_plan *ret)
 {
-	int saved = errno, r = plan(envp, ret);
-
-	errno = saved;
-	return r;
+	return plan(envp, ret);
 }
 
 /* "LD_PRELOAD=" and the tokens of value that are not an unloadable shim, into val; 0 when none is left. */
@@ -245,7 +264,7 @@ static size_t strip_shim(const char *value, char *val)
 
 void dise__env_build(char *const envp[], const struct dise__env_plan *p, char **copy, char *val)
 {
-	int saved = errno, drop = 0;
+	int drop = 0;
 	long i, k = 0;
 
 	if (p->vlen && p->preload >= 0 && names_shim_anywhere(envp[p->preload]))
@@ -264,5 +283,4 @@ void dise__env_build(char *const envp[], const struct dise__env_plan *p, char **
 	if (p->add_ring)
 		copy[k++] = (char *)dise__shim.ring_env;
 	copy[k] = NULL;
-	errno = saved;
 }

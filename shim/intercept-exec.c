@@ -60,22 +60,26 @@ void dise__record_exec(unsigned call, const char *path, char *const argv[])
 		}                                                                      \
 	} while (0)
 
+/*
+ * No errno saved around EXEC and the environment's plan: both leave it
+ * alone (inline system calls, the ring, loops: rawsys.h, child-env.c), and
+ * a save is a call into libc (__errno_location), a page of libc a watched
+ * shell's fork child does not touch otherwise (bench/bench-syscalls.sh).
+ */
 static int do_execve(unsigned call, const char *path, char *const argv[], char *const envp[])
 {
-	int saved = errno, r;
+	int r;
 
 	dise__record_exec(call, path, argv);
-	errno = saved;
 	WITH_ENV(envp, env, r = DISE_REAL(execve)(path, argv, env));
 	return r;
 }
 
 static int do_execvpe(unsigned call, const char *file, char *const argv[], char *const envp[])
 {
-	int saved = errno, r;
+	int r;
 
 	dise__record_exec(call, file, argv);
-	errno = saved;
 	WITH_ENV(envp, env, r = DISE_REAL(execvpe)(file, argv, env));
 	return r;
 }

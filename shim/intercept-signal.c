@@ -110,13 +110,13 @@ static int ring_fault(int sig, const siginfo_t *si)
 {
 	dise_ring *r = &dise__shim.ring;
 	uintptr_t a = (uintptr_t)si->si_addr;
-	void *p[2];
-	size_t n[2];
+	void *p[DISE_RING_MAX_REGIONS];
+	size_t n[DISE_RING_MAX_REGIONS];
 	int i, k, ours = 0;
 
 	if (sig != SIGBUS)
 		return 0;
-	k = dise_ring_regions(r, p, n); /* the header's page and the slots may be two mappings */
+	k = dise_ring_regions(r, p, n); /* the header's page, the slots' window, the whole file */
 	for (i = 0; i < k; i++)
 		ours |= a >= (uintptr_t)p[i] && a - (uintptr_t)p[i] < n[i];
 	if (!ours)

@@ -56,8 +56,16 @@ static void reaped(pid_t pid, int status, const struct rusage *ru)
 {
 	struct dise_rec_reap w;
 	struct dise_rec_who who;
+	int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 
-	atomic_store_explicit(&last_reaped_sig, WIFSIGNALED(status) ? WTERMSIG(status) : 0, memory_order_relaxed);
+	/*
+	 * Stored only when it changes: a shell reaps after each fork, and the
+	 * page is shared with the child until one of them writes it, so a
+	 * store of the same 0 was a copy-on-write fault in the shell at every
+	 * spawn (bench/bench-syscalls.sh, page faults per spawn).
+	 */
+	if (atomic_load_explicit(&last_reaped_sig, memory_order_relaxed) != sig)
+		atomic_store_explicit(&last_reaped_sig, sig, memory_order_relaxed);
 	/*
 	 * Not dise__active(): its getpid() would be a second system call per
 	 * reap. A fork child's state is its own (the atfork handler); a child

@@ -252,8 +252,11 @@ const char *dise__preload_env(void)
 
 	/* dladdr takes the loader lock: only on the first exec or spawn, never in init */
 	if (!atomic_load(&done)) {
+		int saved = errno; /* callers keep errno without saving it (child-env.c) */
+
 		find_self();
 		atomic_store(&done, 1);
+		errno = saved;
 	}
 	return preload_buf[0] ? preload_buf : NULL;
 }
@@ -547,14 +550,15 @@ static void init(int argc, char **argv)
 
 	/* the default ring, or the per-user fallback when someone else holds the default path (ring.h) */
 	env = getenv("DISE_RING_SLOTS");
-	r = dise_ring_map_default(DISE_RING_WRITE | DISE_RING_CREATE | DISE_RING_SPLIT, env ? (uint32_t)strtoul(env, NULL, 0) : 0, 0,
-				  &S->ring, path, sizeof(S->scratch));
+	/* the slots as a window of the next few, next to the header's page (ring.h: DISE_RING_WINDOW) */
+	r = dise_ring_map_default(DISE_RING_WRITE | DISE_RING_CREATE | DISE_RING_SPLIT | DISE_RING_WINDOW,
+				  env ? (uint32_t)strtoul(env, NULL, 0) : 0, 0, &S->ring, path, sizeof(S->scratch));
 	if (r < 0) {
 		dise__debug("no usable ring, recording nothing", -r);
 		return;
 	}
 	/* START and EXIT go to the next few slots: their page mapped in now, not by a read fault (ring.h) */
-	dise_ring_populate_next(&S->ring, DISE_START_EXIT_SLOTS);
+	dise_ring_populate_next(&S->ring, DISE_START_EXIT_SLOTS); /* nothing to do for a window */
 
 	/*
 	 * One stat: of what was executed. For an ELF that is the executable

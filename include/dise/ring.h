@@ -151,6 +151,20 @@ typedef struct dise_ring {
 	uint64_t epoch;
 	size_t map_len;
 	int writable;
+	/*
+	 * DISE_RING_WINDOW: until a record falls outside it, only a window of
+	 * one shard's slots is mapped (win, win_len bytes: slots [win_lo,
+	 * win_hi) of shard win_shard) and slots is win_base, an address valid
+	 * for those slots only (the producer checks, ring-producer.c). The
+	 * first record outside it maps the whole file (dise_ring_unwindow) and
+	 * slots moves there, once and for good; the window stays mapped (a
+	 * thread may still be writing through it). NULL win: not windowed.
+	 */
+	struct dise_slot *win_base;
+	void *win;
+	size_t win_len;
+	uint64_t win_lo, win_hi;
+	uint32_t win_shard;
 } dise_ring;
 
 typedef struct dise_ring_resv {
@@ -167,7 +181,14 @@ static inline size_t dise_ring_file_size(uint32_t nshards, uint64_t nslots)
 
 static inline struct dise_slot *dise_ring_slot(const dise_ring *r, uint32_t shard, uint64_t pos)
 {
-	return &r->slots[(uint64_t)shard * r->nslots + (pos & r->mask)];
+	/* a relaxed load: a windowed ring's slots may move to the whole mapping (another thread) */
+	return &__atomic_load_n(&r->slots, __ATOMIC_RELAXED)[(uint64_t)shard * r->nslots + (pos & r->mask)];
+}
+
+/* Whether r is a window still (every slot access is checked against it first: ring-producer.c). */
+static inline int dise_ring_windowed(const dise_ring *r)
+{
+	return r->win_base && __atomic_load_n(&r->slots, __ATOMIC_ACQUIRE) == r->win_base;
 }
 
 /* A record's id: unique for the life of the ring file (with its epoch). */
@@ -201,7 +222,22 @@ enum {
 	 * data are copied, so there too the header's fault finds its table.
 	 */
 	DISE_RING_SPLIT = 1 << 2,
+	/*
+	 * With DISE_RING_SPLIT and DISE_RING_WRITE (the shim): of the slots,
+	 * map only a window of the pages of the current CPU's shard's next
+	 * DISE_RING_WINDOW_SLOTS slots, populated by the mmap, below the
+	 * header's page: the page a short process's START and EXIT go to then
+	 * shares the header's (and the libraries') page table. The 8 MiB of
+	 * slots as one mapping put that page anywhere in 8 MiB, in a 2 MiB
+	 * stretch of its own: a page table allocated in every process, the
+	 * dearest part of the shim's start on this project's VM kind
+	 * (docs/shim-cost.md, fourth pass). A record outside the window maps
+	 * the whole file then (dise_ring_unwindow: no file descriptor kept).
+	 */
+	DISE_RING_WINDOW = 1 << 3,
 };
+#define DISE_RING_WINDOW_SLOTS 16u /* a short process's START and EXIT, with room (1 or 2 pages) */
+#define DISE_RING_MAX_REGIONS 3
 
 /*
  * Writes the ring path ($DISE_RING, else /dev/shm/dise-<uid>) into buf.
@@ -259,8 +295,21 @@ int dise_ring_map(const char *path, int flags, uint32_t nslots, uint32_t nshards
  */
 void dise_ring_populate_next(const dise_ring *r, uint32_t nslots);
 
-/* The mapped regions of r (one, or two when mapped with DISE_RING_SPLIT): their count. */
-int dise_ring_regions(const dise_ring *r, void *ret_p[2], size_t ret_n[2]);
+/*
+ * The mapped regions of r: one, two when mapped with DISE_RING_SPLIT, up to
+ * DISE_RING_MAX_REGIONS with DISE_RING_WINDOW (the header's page, the
+ * window, the whole file once mapped); their count. Async-signal-safe.
+ */
+int dise_ring_regions(const dise_ring *r, void *ret_p[DISE_RING_MAX_REGIONS], size_t ret_n[DISE_RING_MAX_REGIONS]);
+
+/*
+ * A windowed ring's way out of its window: maps the whole file (a second
+ * mapping of the header's pages, mremap with old size 0: the file
+ * descriptor is long closed) and moves slots there, once. 0, or -errno
+ * (the record is then dropped and counted). Async-signal-safe (one
+ * system call, and one munmap for the loser of a race between threads).
+ */
+int dise_ring_unwindow(dise_ring *r);
 
 /* Unmaps; accepts a ring that was never mapped. */
 void dise_ring_unmap(dise_ring *r);

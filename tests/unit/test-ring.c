@@ -114,8 +114,8 @@ static void test_split_mapping(void **state)
 	static uint8_t buf[DISE_RECORD_MAX];
 	dise_ring r;
 	dise_ring_reader *rd;
-	void *p[2];
-	size_t n[2], len;
+	void *p[DISE_RING_MAX_REGIONS];
+	size_t n[DISE_RING_MAX_REGIONS], len;
 	uint64_t seq, id;
 	unsigned char vec;
 	int k, i;
@@ -147,6 +147,94 @@ static void test_split_mapping(void **state)
 	dise_ring_unmap(&r);
 	for (i = 0; i < k; i++) /* both gone */
 		assert_int_equal(mincore(p[i], 4096, &vec), -1);
+}
+
+/*
+ * The shim's mapping (DISE_RING_WINDOW): only the pages of the next slots
+ * of one shard, next to the header's page, after `head` records written
+ * and read (UINT64_MAX: wild heads); records go there whatever the CPU,
+ * and the first one the window does not hold maps the whole file (three
+ * regions then). Records go
+ * round intact across the switch; unmap frees all three.
+ */
+static void window_at(uint64_t head)
+{
+	static uint8_t buf[DISE_RECORD_MAX];
+	dise_ring r, w;
+	dise_ring_reader *rd;
+	void *p[DISE_RING_MAX_REGIONS];
+	size_t n[DISE_RING_MAX_REGIONS], len;
+	uint64_t seq, id, got, first, in_win = 0;
+	unsigned char vec;
+	uint32_t pr, s;
+	int k, i;
+
+	unlink(ring_path);
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 4 * 256, 4, &r), 0);
+	if (head == UINT64_MAX) { /* a hostile writer's heads */
+		for (s = 0; s < 4; s++)
+			atomic_store(&r.hdr->shards[s].head, UINT64_C(0xfffffffffffffff0) + s);
+	} else { /* the window's head: where earlier producers left it, their records read */
+		assert_int_equal(dise_ring_reader_new(ring_path, 0, 50, &rd), 0);
+		for (seq = 0; seq < head; seq++) {
+			assert_int_equal(put_test(&r, 2, seq, 48), 0);
+			assert_int_equal(dise_ring_read(rd, buf, sizeof(buf), &len, &id), 1);
+			assert_int_equal(dise_ring_release(rd), 0);
+		}
+		dise_ring_reader_free(rd);
+	}
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_SPLIT | DISE_RING_WINDOW, 0, 0, &w), 0);
+	assert_true(dise_ring_windowed(&w));
+	assert_int_equal(dise_ring_regions(&w, p, n), 2);
+	assert_ptr_equal(p[0], w.hdr);
+	assert_ptr_equal(p[1], w.win);
+	assert_true(w.win_len == 4096 || w.win_len == 8192);
+	first = atomic_load(&w.hdr->shards[w.win_shard].head) & w.mask;
+	assert_true(w.win_lo <= first);
+	assert_true(w.win_hi >= (first + DISE_RING_WINDOW_SLOTS < w.nslots ? first + DISE_RING_WINDOW_SLOTS : w.nslots));
+	assert_true(w.win_hi - w.win_lo == w.win_len / DISE_SLOT_SIZE);
+	assert_true((uintptr_t)w.win + w.win_len == (uintptr_t)w.hdr); /* right below the header's page */
+	if (head == UINT64_MAX) { /* a wild head: the slots there are not free, a drop, nothing written out of place */
+		assert_int_not_equal(put_test(&w, 1, 0, 48), 0);
+		assert_int_equal(dise_ring_stats_of(&w).dropped, 1);
+		dise_ring_unmap(&w);
+		dise_ring_unmap(&r);
+		return;
+	}
+	assert_int_equal(dise_ring_reader_new(ring_path, 0, 50, &rd), 0);
+	for (seq = 0; seq < 700; seq++) { /* 1-3 slots each: out of the window, then laps of every shard */
+		assert_int_equal(put_test(&w, 1, seq, 48 + (uint32_t)(seq % 3) * DISE_SLOT_DATA), 0);
+		assert_int_equal(dise_ring_read(rd, buf, sizeof(buf), &len, &id), 1);
+		check_test(buf, len, &pr, &got);
+		assert_int_equal(got, seq);
+		assert_int_equal(dise_ring_release(rd), 0);
+		if (dise_ring_windowed(&w)) { /* the window's records all go to its shard */
+			assert_int_equal(id >> 56, w.win_shard);
+			in_win++;
+		}
+	}
+	assert_true(in_win >= 1 && in_win < 700);
+	assert_false(dise_ring_windowed(&w));
+	k = dise_ring_regions(&w, p, n);
+	assert_int_equal(k, 3);
+	assert_ptr_equal((char *)p[2] + DISE_RING_HEADER_SIZE, (char *)w.slots);
+	assert_int_equal(n[2], dise_ring_file_size(4, 256));
+	assert_int_equal(dise_ring_unwindow(&w), 0); /* once only */
+	assert_ptr_equal((char *)p[2] + DISE_RING_HEADER_SIZE, (char *)w.slots);
+	dise_ring_reader_free(rd);
+	dise_ring_unmap(&w);
+	for (i = 0; i < k; i++) /* all gone */
+		assert_int_equal(mincore(p[i], 4096, &vec), -1);
+	dise_ring_unmap(&r);
+}
+
+static void test_window_mapping(void **state)
+{
+	(void)state;
+	window_at(0);
+	window_at(250); /* on one CPU: near the shard's end, the window ends there */
+	window_at(1000);
+	window_at(UINT64_MAX); /* wild heads: masked into the shard */
 }
 
 /* Many laps of a 64-slot ring with records of 1..5 slots, read back intact and in order. */
@@ -412,6 +500,8 @@ static void *producer_main(void *p)
  * process instead, so that ThreadSanitizer can see both sides (it cannot see
  * the happens-before edges that go through another process).
  */
+static int race_window; /* the producers' ring mapped as the shim maps it (DISE_RING_WINDOW) */
+
 static void race(uint32_t slots, uint32_t shards, uint64_t per_thread, int retry, int in_process)
 {
 	dise_ring r;
@@ -428,6 +518,11 @@ static void race(uint32_t slots, uint32_t shards, uint64_t per_thread, int retry
 
 	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, slots, shards, &r), 0);
 	assert_int_equal(r.nshards, shards);
+	if (race_window) {
+		dise_ring_unmap(&r);
+		assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_SPLIT | DISE_RING_WINDOW, 0, 0, &r), 0);
+		assert_true(dise_ring_windowed(&r));
+	}
 	assert_int_equal(dise_ring_reader_new(ring_path, 0, 2000, &rd), 0);
 	next = calloc(PROCS * THREADS, sizeof(*next));
 	if (in_process) {
@@ -571,6 +666,22 @@ static void test_many_threads_one_process(void **state)
 	race(2048, 2, 20000, 1, 1);
 	unlink(ring_path);
 	race(128, 1, 20000, 0, 1);
+}
+
+/*
+ * Windowed rings under threads (all leaving the window at once: one maps
+ * the whole file, the others use it) and fork children (each inherits the
+ * window and leaves it on its own): no record lost or doubled.
+ */
+static void test_window_threads(void **state)
+{
+	(void)state;
+	CROSS_PROCESS_SKIP();
+	race_window = 1;
+	race(2048, 2, 20000, 1, 1);
+	unlink(ring_path);
+	race(512, 1, 20000, 1, 0);
+	race_window = 0;
 }
 
 /* A consumer that dies before release re-reads the same records (same ids) after restart. */
@@ -905,6 +1016,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_create_and_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_mapping, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_window_mapping, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_window_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrap_around, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_drops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_slot, setup, teardown),
