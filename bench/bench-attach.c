@@ -35,7 +35,7 @@ static uint64_t one(const char *cmd, int attach, uint64_t *wall)
 	FILE *fo, *fe = NULL;
 	uint64_t t0;
 
-	snprintf(waiter, sizeof(waiter), "%s/tests/progs/waiter", build);
+	bench_prog("bench-attach", build, "waiter", waiter, sizeof(waiter));
 	snprintf(dise, sizeof(dise), "%s/bin/dise", build);
 	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
 		exit(1);

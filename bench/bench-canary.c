@@ -79,7 +79,7 @@ static double median_us(uint64_t *v, int n)
 /* Figure 1: the start cost, three conditions interleaved in blocks of 50 runs. */
 static void start_cost(const char *build, const char *dir, char **env, int runs)
 {
-	char tool[300], stable[300], ring[300], routes[320], cmd[4096];
+	char tool[300], stable[300], ring[300], routes[320], cmd[4096], pcanary[1024], pstable[1024];
 	struct dise_route_in e = { 0 };
 	uint64_t *t[3];
 	char *envs[3][6];
@@ -88,8 +88,9 @@ static void start_cost(const char *build, const char *dir, char **env, int runs)
 
 	snprintf(tool, sizeof(tool), "%s/cost-tool", dir);
 	snprintf(stable, sizeof(stable), "%s/.dise-cost-stable", dir);
-	snprintf(cmd, sizeof(cmd), "cp %s/tests/progs/canaryprog-canary %s && cp %s/tests/progs/canaryprog-stable %s && "
-		 "chmod 0555 %s", build, tool, build, stable, stable);
+	bench_prog("bench-canary", build, "canaryprog-canary", pcanary, sizeof(pcanary));
+	bench_prog("bench-canary", build, "canaryprog-stable", pstable, sizeof(pstable));
+	snprintf(cmd, sizeof(cmd), "cp %s %s && cp %s %s && chmod 0555 %s", pcanary, tool, pstable, stable, stable);
 	sh(cmd);
 	snprintf(ring, sizeof(ring), "%s/cost-ring", dir);
 	dise_routes_path(ring, routes, sizeof(routes));
@@ -189,13 +190,15 @@ static int route_pct(const char *routes, const struct dise_file_id *id)
 /* Figure 2: the canary's first unknown crash -> weight 0 in effect. */
 static int abort_latency(const char *build, const char *dir, char **env, int rounds)
 {
-	char ring[300], home[300], routes[320], cmd[4096], conf[400], tool[300];
+	char ring[300], home[300], routes[320], cmd[4096], conf[400], tool[300], pstable[1024], pcrashy[1024];
 	uint64_t *lat = calloc((size_t)rounds, sizeof(uint64_t));
 	pid_t collector;
 	FILE *fp;
 	dise_ring pinned = { 0 };
 	int i, ok = 0;
 
+	bench_prog("bench-canary", build, "canaryprog-stable", pstable, sizeof(pstable));
+	bench_prog("bench-canary", build, "canaryprog-crashy", pcrashy, sizeof(pcrashy));
 	snprintf(ring, sizeof(ring), "%s/ring", dir);
 	snprintf(home, sizeof(home), "%s/home", dir);
 	dise_routes_path(ring, routes, sizeof(routes));
@@ -228,13 +231,12 @@ static int abort_latency(const char *build, const char *dir, char **env, int rou
 		int st;
 
 		snprintf(tool, sizeof(tool), "%s/tool%d", dir, i);
-		snprintf(cmd, sizeof(cmd), "cp %s/tests/progs/canaryprog-stable %s", build, tool);
+		snprintf(cmd, sizeof(cmd), "cp %s %s", pstable, tool);
 		sh(cmd);
 		run(a, env);
 		if (!wait_sql(home, "SELECT 1 FROM versions WHERE path = ?1 AND cas_path IS NOT NULL", tool))
 			break;
-		snprintf(cmd, sizeof(cmd), "cp %s/tests/progs/canaryprog-crashy %s.new && mv %s.new %s", build, tool, tool,
-			 tool);
+		snprintf(cmd, sizeof(cmd), "cp %s %s.new && mv %s.new %s", pcrashy, tool, tool, tool);
 		sh(cmd);
 		file_id(tool, &id, NULL);
 		run(a, env); /* reveals the deploy: the rollout starts at 5% */

@@ -111,7 +111,7 @@ int main(int argc, char **argv)
 	uint64_t *plain, *with;
 	unsigned recs, wrong = 0;
 
-	snprintf(prog, sizeof(prog), "%s/tests/progs/masscrash", build);
+	bench_prog("bench-masscrash", build, "masscrash", prog, sizeof(prog));
 	snprintf(shim, sizeof(shim), "%s/lib/libdise_shim.so", build);
 	if (rounds < 1 || access(prog, X_OK) || access(shim, R_OK)) {
 		fprintf(stderr, "bench-masscrash: build first (%s, %s); usage: bench-masscrash [BUILD [THREADS [ROUNDS]]]\n",
