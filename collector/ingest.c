@@ -159,7 +159,6 @@ static void stats_add(struct dise_ingest_stats *to, const struct dise_ingest_sta
 	to->stored += b->stored;
 	to->skipped += b->skipped;
 	to->bad += b->bad;
-	to->failures += b->failures;
 	to->may_strike += b->may_strike;
 	to->merged += b->merged;
 }
@@ -330,14 +329,13 @@ static int gather(dise_ingest *in, size_t max, size_t *ret_n, struct dise_ingest
 			b->bad++;
 			continue;
 		}
-		/* a run that may have ended badly (the tool's policy and the comparison decide): the detectors look at once */
+		/* a run that may have ended badly (the tool's policy and the comparison decide): one that may be a strike is stored and looked at once */
 		{
 			int o = dise_outcome_of_record(&rec);
 
 			if (o == DISE_OUTCOME_CRASH || o == DISE_OUTCOME_FAIL) {
 				int urgent = !in->gather_ns || urgent_end(in, &rec); /* no gather: nothing to decide */
 
-				b->failures++;
 				b->may_strike += (uint64_t)urgent;
 				bad_end = bad_end || urgent;
 			}

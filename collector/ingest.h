@@ -16,8 +16,7 @@ struct dise_ingest_stats {
 	uint64_t skipped; /* records read again after a restart, already stored */
 	uint64_t bad;     /* records that failed to decode (counted in the ring too) */
 	uint64_t vanished; /* runs marked vanished */
-	uint64_t failures; /* records that end a run badly (a CRASH, an EXIT not 0) */
-	uint64_t may_strike; /* of those, the ones that may be strikes (urgent_end): the detectors look at once */
+	uint64_t may_strike; /* records that end a run badly and may be strikes (urgent_end): the detectors look at once */
 	uint64_t merged;   /* runs whose START and end were written as one row (dise_store_add_run) */
 };
 
