@@ -239,9 +239,9 @@ static long fstat_sys(int fd, struct stat *st)
 #endif
 }
 
-static void *mmap_sys(size_t len, int prot, int flags, int fd, off_t off, int *err)
+static void *mmap_sys(void *hint, size_t len, int prot, int flags, int fd, off_t off, int *err)
 {
-	long r = dise_sys6(SYS_mmap, 0, (long)len, prot, flags, fd, (long)off);
+	long r = dise_sys6(SYS_mmap, (long)hint, (long)len, prot, flags, fd, (long)off);
 
 	if (r < 0 && r > -4096) {
 		*err = (int)-r;
@@ -278,7 +278,16 @@ static int map_window(int fd, const struct dise_ring_header *h, dise_ring *out, 
 	b = (shard0 + last * DISE_SLOT_SIZE + page - 1) & ~(page - 1);
 	if (a < shard0 || b > shard0 + out->nslots * DISE_SLOT_SIZE)
 		return -EINVAL; /* a shard that does not start and end on a page (a page size beyond 8 KiB) */
-	win = mmap_sys((size_t)(b - a), prot, MAP_SHARED | MAP_POPULATE, fd, (off_t)(DISE_RING_HEADER_SIZE + a), &err);
+	/*
+	 * Below the header's page by a hint, not by MAP_FIXED (which would
+	 * replace whatever is there): the kernel takes a free range it is
+	 * given, else places the window anywhere, which costs a page table and
+	 * nothing else. Without the hint the window lands there only by the
+	 * kernel's top-down order, which a hole above the header or another
+	 * thread's mapping in between breaks.
+	 */
+	win = mmap_sys((char *)h - (b - a), (size_t)(b - a), prot, MAP_SHARED | MAP_POPULATE, fd,
+		       (off_t)(DISE_RING_HEADER_SIZE + a), &err);
 	if (win == MAP_FAILED)
 		return -err;
 	out->win = win;
@@ -356,7 +365,7 @@ static int validate(int fd, dise_ring *out, int flags)
 	 * the shim has bound already: not one more libc function bound in
 	 * every process.
 	 */
-	map = mmap_sys(map_len, prot,
+	map = mmap_sys(NULL, map_len, prot,
 		       MAP_SHARED | ((flags & DISE_RING_SPLIT) && (flags & DISE_RING_WRITE) ? MAP_POPULATE : 0), fd, 0,
 		       &err);
 	if (map == MAP_FAILED)
@@ -385,7 +394,7 @@ static int validate(int fd, dise_ring *out, int flags)
 		slots = out->win_base;
 	} else if (flags & DISE_RING_SPLIT) {
 		/* the slots on their own, below the header's page (ring.h: DISE_RING_SPLIT says why) */
-		slots = mmap_sys((size_t)st.st_size - DISE_RING_HEADER_SIZE, prot, MAP_SHARED, fd,
+		slots = mmap_sys(NULL, (size_t)st.st_size - DISE_RING_HEADER_SIZE, prot, MAP_SHARED, fd,
 				 DISE_RING_HEADER_SIZE, &err);
 		if (slots == MAP_FAILED) {
 			munmap(map, map_len);
