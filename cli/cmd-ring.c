@@ -23,7 +23,7 @@ static const char *open_hint(int r)
 {
 	switch (r) {
 	case -ENOENT: return "no ring yet (it is created by the first program run under the shim)";
-	case -EPROTO: return "not a dise ring of this layout version (run 'dise ring reset')";
+	case -EPROTO: return "not a dise ring of this layout version (an older dise's? the collector moves it aside when it starts; or 'dise ring reset')";
 	case -EBADMSG: return "corrupt ring header (run 'dise ring reset')";
 	case -EPERM: return "not owned by you or accessible to others: refusing it";
 	case -EBUSY: return "another consumer (the collector?) holds the ring";

@@ -459,6 +459,40 @@ static int daemonize(int can_chdir)
 	return 0;
 }
 
+/*
+ * The ring at the path has another layout than this build's (-EPROTO from
+ * dise_ingest_new): after an upgrade, an older dise's. Moves it aside
+ * (dise_ring_retire_older) and consumes a fresh one; else says, in one
+ * line, why not (then -EPROTO: said; or another -errno, said by the caller).
+ */
+static int retire_older_ring(const char *ring, dise_store *st, dise_ingest **in)
+{
+	struct dise_ring_retired old;
+	int r = dise_ring_retire_older(ring, &old);
+
+	if (r == 1) {
+		fprintf(stderr,
+			"dise-collectord: the ring '%s' had layout %u, an older dise's: moved to '%s' (this version "
+			"cannot read its records) and replaced by a new ring\n",
+			ring, old.layout, old.aside);
+		return dise_ingest_new(ring, st, in);
+	}
+	if (r == -EBUSY)
+		startup_error("the ring '%s' has layout %u, an older dise's, and its collector still consumes it: stop "
+			      "that collector, then start this one (it moves the old ring aside)",
+			      ring, old.layout);
+	else if (r < 0)
+		startup_error("the ring '%s' has layout %u, an older dise's, and cannot be moved aside: %s", ring,
+			      old.layout, strerror(-r));
+	else if (old.layout > DISE_RING_LAYOUT_VERSION)
+		startup_error("the ring '%s' has layout %u, a newer dise's than this collector (layout %u): refusing it",
+			      ring, old.layout, DISE_RING_LAYOUT_VERSION);
+	else
+		startup_error("cannot consume the ring '%s': not a dise ring of layout %u (remove it, or 'dise ring reset')",
+			      ring, DISE_RING_LAYOUT_VERSION);
+	return -EPROTO;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -573,8 +607,12 @@ int main(int argc, char **argv)
 	}
 	dise_status_clear(home); /* an error of a collector before this one no longer stands */
 	r = dise_ingest_new(ring, st, &in);
+	if (r == -EPROTO)
+		r = retire_older_ring(ring, st, &in);
 	if (r < 0) {
-		startup_error("cannot consume the ring '%s': %s", ring, r == -EBUSY ? "another consumer holds it" : strerror(-r));
+		if (r != -EPROTO)
+			startup_error("cannot consume the ring '%s': %s", ring,
+				      r == -EBUSY ? "another consumer holds it" : strerror(-r));
 		dise_store_free(st);
 		return 1;
 	}

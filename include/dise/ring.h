@@ -285,6 +285,24 @@ int dise_ring_map_default(int flags, uint32_t nslots, uint32_t nshards, dise_rin
 int dise_ring_map(const char *path, int flags, uint32_t nslots, uint32_t nshards, dise_ring *ret);
 
 /*
+ * After an upgrade: when the file at path is a ring of ours (the user's,
+ * the magic) with an OLDER layout version than this build's, and no
+ * consumer holds it, renames it to "<path>.layout<N>" (into out->aside), so
+ * that the next DISE_RING_CREATE makes a fresh ring; processes still
+ * running the older shim keep writing into the file moved aside. Returns 1
+ * when moved; 0 when there is nothing to move (not a ring of ours, this
+ * layout, or a NEWER one: never moved, a newer collector may consume it;
+ * out->layout says which, 0 when not a ring); -EBUSY when its consumer
+ * (an older collector) still runs; else -errno (-ENOENT: no file).
+ * The consumer's side only (not in the shim's objects).
+ */
+struct dise_ring_retired {
+	uint32_t layout;
+	char aside[DISE_PATH_MAX + 32];
+};
+int dise_ring_retire_older(const char *path, struct dise_ring_retired *out);
+
+/*
  * Maps in, writable, the page(s) of the next nslots slots of the current
  * CPU's shard (MADV_POPULATE_WRITE): a short process's records go there,
  * and its first touch of them would otherwise be a read fault that also
