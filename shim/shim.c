@@ -152,10 +152,10 @@ static const char *exe_path(char *buf)
 }
 
 /*
- * The cwd by syscall(), which every process has bound already (each libc
- * function the shim calls first is a lazy binding and often a page of libc
- * of its own); glibc's getcwd for what the system call cannot answer (a cwd
- * not reachable from our root, a path too long).
+ * The cwd by the system call, inline (each libc function the shim calls
+ * is often a page of libc a short program never touches: libc-lite.c);
+ * glibc's getcwd for what the system call cannot answer (a cwd not
+ * reachable from our root, a path too long).
  */
 static const char *cwd_now(char *buf, size_t size)
 {
