@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "dise/rawsys.h"
 
 #define ALTSTACK_SIZE (64 * 1024)
 
@@ -63,8 +64,78 @@ static char main_altstack[ALTSTACK_SIZE] __attribute__((aligned(64)));
 
 int dise__sigaltstack(const stack_t *ss, stack_t *old)
 {
-	return (int)syscall(SYS_sigaltstack, ss, old);
+	return (int)dise_sys3(SYS_sigaltstack, (long)ss, (long)old, 0);
 }
+
+#if defined(__x86_64__)
+/*
+ * The crash handlers are installed by the rt_sigaction system call, not by
+ * glibc's sigaction: that is a page of libc's code most short programs
+ * never touch, a page fault in every process (docs/shim-cost.md, "Fifth
+ * pass"). The kernel's struct (x86-64), and a signal return of our own
+ * with the bytes of glibc's __restore_rt, which debuggers and unwinders
+ * recognise as a signal frame; the nop before it is there for the same
+ * reason as glibc's (an unwinder looks up the return address minus one).
+ */
+#ifndef SA_RESTORER
+#define SA_RESTORER 0x04000000 /* the kernel's, not in glibc's public headers */
+#endif
+struct ksigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	uint64_t mask;
+};
+void dise__restore_rt(void);
+__asm__(".text\n"
+	"\tnop\n"
+	".globl dise__restore_rt\n"
+	".hidden dise__restore_rt\n"
+	".type dise__restore_rt,@function\n"
+	"dise__restore_rt:\n"
+	"\tmovq $15, %rax\n" /* __NR_rt_sigreturn */
+	"\tsyscall\n"
+	".size dise__restore_rt, .-dise__restore_rt\n");
+
+/*
+ * 0 or -errno; errno untouched. A disposition handed back as the kernel
+ * gave it (SIG_IGN, another library's handler) goes back unchanged; a
+ * handler without a restorer of its own gets ours.
+ */
+static int sigaction_sys(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	struct ksigaction k, ko;
+	long r;
+
+	if (act) {
+		k.handler = (void *)act->sa_handler;
+		k.flags = (unsigned long)(unsigned int)act->sa_flags;
+		k.restorer = (void *)act->sa_restorer;
+		memcpy(&k.mask, &act->sa_mask, sizeof(k.mask));
+		if (act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN && !(k.flags & SA_RESTORER)) {
+			k.flags |= SA_RESTORER;
+			k.restorer = (void *)dise__restore_rt;
+		}
+	}
+	r = dise_sys6(SYS_rt_sigaction, sig, act ? (long)&k : 0, old ? (long)&ko : 0, sizeof(k.mask), 0, 0);
+	if (r == 0 && old) {
+		memset(old, 0, sizeof(*old));
+		old->sa_handler = (__sighandler_t)ko.handler;
+		old->sa_flags = (int)ko.flags;
+		old->sa_restorer = (void (*)(void))ko.restorer;
+		memcpy(&old->sa_mask, &ko.mask, sizeof(ko.mask));
+	}
+	return (int)r;
+}
+#else
+static int sigaction_sys(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	int saved = errno, r = __sigaction(sig, act, old) == 0 ? 0 : -errno;
+
+	errno = saved;
+	return r;
+}
+#endif
 
 /* The alternate stack the shim gave this thread, hidden from sigaltstack(). */
 static __thread void *our_altstack;
@@ -213,7 +284,7 @@ static void crash_handler(int sig, siginfo_t *si, void *ucv)
 
 	memset(&dfl, 0, sizeof(dfl)); /* the mask empty too */
 	dfl.sa_handler = SIG_DFL;
-	__sigaction(sig, &dfl, NULL);
+	sigaction_sys(sig, &dfl, NULL);
 	atomic_store(&slot(sig)->ours, 0);
 	if (!refaults(sig, si)) {
 		/* Pending until we return (sig is blocked in here), then fatal. */
@@ -230,7 +301,7 @@ static int install_ours(int sig, struct sigaction *ret_old)
 	memset(&sa, 0, sizeof(sa)); /* the mask empty too: no sigemptyset to bind in every process */
 	sa.sa_sigaction = crash_handler;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
-	return __sigaction(sig, &sa, ret_old);
+	return sigaction_sys(sig, &sa, ret_old);
 }
 
 static int is_default(const struct sigaction *sa)
@@ -265,8 +336,10 @@ DISE_EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
 	int r;
 
 	r = dise__sigaltstack(ss, &cur);
-	if (r != 0)
-		return r;
+	if (r != 0) {
+		errno = -r;
+		return -1;
+	}
 	if (old) {
 		*old = cur;
 		if (dise__altstack_is_ours(cur.ss_sp) && !(cur.ss_flags & SS_ONSTACK)) {
@@ -293,7 +366,7 @@ void dise__signals_init(void)
 			continue;
 		if (!is_default(&old)) {
 			/* Someone (a preloaded library's constructor) got there first: theirs stays. */
-			__sigaction(sig, &old, NULL);
+			sigaction_sys(sig, &old, NULL);
 			continue;
 		}
 		slot(sig)->prog = old;

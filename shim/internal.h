@@ -78,6 +78,14 @@ extern struct dise_shim dise__shim;
  */
 #if defined(__x86_64__) && defined(__GLIBC__)
 #define DISE_TID_AT_TP 0x2d0
+/*
+ * __rseq_offset (glibc 2.35+: struct pthread's rseq_area, which follows
+ * the tid) in the layout where the tid is at DISE_TID_AT_TP: x86-64 glibc
+ * 2.35-2.36. Where glibc says this offset, init takes its pid from there
+ * without a getpid; any other layout moves rseq_area too, and init asks
+ * the kernel (and checks the place) as before.
+ */
+#define DISE_TID_AT_TP_RSEQ 0x920
 #else
 #define DISE_TID_AT_TP 0
 #endif
@@ -99,7 +107,7 @@ struct dise_real {
 	int (*daemon)(int, int);
 	pid_t (*forkpty)(int *, char *, const struct termios *, const struct winsize *);
 };
-int dise__sigaltstack(const stack_t *ss, stack_t *old); /* the system call, not our interposer */
+int dise__sigaltstack(const stack_t *ss, stack_t *old); /* the system call, not our interposer: 0 or -errno, errno untouched */
 extern struct dise_real dise__real;
 /* Resolves one real function on first use (dlsym(RTLD_NEXT)): most processes need few of them. */
 void *dise__resolve(void **slot, const char *name);
@@ -128,6 +136,8 @@ static inline uint64_t dise__now_ns(void)
 	return dise_rec_clock_ns(CLOCK_MONOTONIC);
 }
 void dise__debug(const char *msg, int err);
+/* libc-lite.c: the auxiliary vector after the initial environment, for the shim's own getauxval */
+void dise__auxv_init(char **envp0);
 /* Routes every read-only open of the path string from (naming from_id) to the copy to (to_id): intercept-open.c. */
 void dise__script_redirect_arm(const char *from, const struct dise_file_id *from_id, const char *to,
 			       const struct dise_file_id *to_id);

@@ -18,6 +18,10 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/resource.h>
+#if defined(__GLIBC__) && __has_include(<sys/rseq.h>)
+#include <sys/rseq.h> /* __rseq_offset: glibc 2.35+ */
+#define DISE_HAVE_RSEQ_OFFSET 1
+#endif
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -148,10 +152,10 @@ static const char *exe_path(char *buf)
 }
 
 /*
- * The cwd by syscall(), which every process has bound already (each libc
- * function the shim calls first is a lazy binding and often a page of libc
- * of its own); glibc's getcwd for what the system call cannot answer (a cwd
- * not reachable from our root, a path too long).
+ * The cwd by the system call, inline (each libc function the shim calls
+ * is often a page of libc a short program never touches: libc-lite.c);
+ * glibc's getcwd for what the system call cannot answer (a cwd not
+ * reachable from our root, a path too long).
  */
 static const char *cwd_now(char *buf, size_t size)
 {
@@ -212,7 +216,7 @@ void dise__record_exit(int status, unsigned how)
 	 * CLOCK_PROCESS_CPUTIME_ID alike) against ~0.5 us for RUSAGE_THREAD.
 	 * While the process never had a second thread the two are the same.
 	 */
-	if (syscall(SYS_getrusage, atomic_load(&dise__shim.threaded) ? RUSAGE_SELF : RUSAGE_THREAD, &ru) == 0) {
+	if (dise_sys3(SYS_getrusage, atomic_load(&dise__shim.threaded) ? RUSAGE_SELF : RUSAGE_THREAD, (long)&ru, 0) == 0) {
 		e.user_ns = (uint64_t)ru.ru_utime.tv_sec * 1000000000u + (uint64_t)ru.ru_utime.tv_usec * 1000u;
 		e.sys_ns = (uint64_t)ru.ru_stime.tv_sec * 1000000000u + (uint64_t)ru.ru_stime.tv_usec * 1000u;
 		e.maxrss_kb = (uint64_t)ru.ru_maxrss;
@@ -501,6 +505,35 @@ static int stat_sys(const char *path, struct stat *st)
 #endif
 }
 
+/*
+ * Our pid. The main thread's tid is the pid, and glibc keeps it in the
+ * thread's descriptor (set_tid_address at its start), where fork children
+ * find their pid too (intercept-fork.c): read from there without a system
+ * call where glibc's rseq offset says the layout is the known one, else
+ * asked (and the place checked against the answer). *ret_at_tp: the place
+ * holds our tid.
+ */
+static uint32_t pid_at_start(int *ret_at_tp)
+{
+	uint32_t pid;
+#if DISE_TID_AT_TP
+	uint32_t at_tp = *(volatile uint32_t *)((char *)__builtin_thread_pointer() + DISE_TID_AT_TP);
+
+#ifdef DISE_HAVE_RSEQ_OFFSET
+	if (__rseq_offset == DISE_TID_AT_TP_RSEQ && at_tp) {
+		*ret_at_tp = 1;
+		return at_tp;
+	}
+#endif
+	pid = (uint32_t)dise_sys0(SYS_getpid);
+	*ret_at_tp = at_tp == pid;
+#else
+	pid = (uint32_t)dise_sys0(SYS_getpid);
+	*ret_at_tp = 0;
+#endif
+	return pid;
+}
+
 static void init(int argc, char **argv)
 {
 	struct dise_shim *S = &dise__shim;
@@ -536,11 +569,7 @@ static void init(int argc, char **argv)
 			prctl(PR_SET_PTRACER, who, 0, 0, 0);
 	}
 
-	S->pid = (uint32_t)dise_sys0(SYS_getpid);
-#if DISE_TID_AT_TP
-	/* the main thread's tid is our pid: there, glibc keeps it where fork children find their pid (intercept-fork.c) */
-	S->tid_at_tp = *(volatile uint32_t *)((char *)__builtin_thread_pointer() + DISE_TID_AT_TP) == S->pid;
-#endif
+	S->pid = pid_at_start(&S->tid_at_tp);
 	S->ppid = 0; /* asked at START */
 	S->uid = (uint32_t)getauxval(AT_UID);
 	S->argc = argc;
@@ -612,6 +641,7 @@ __attribute__((constructor)) static void dise_shim_init(int argc, char **argv, c
 	int saved = errno;
 
 	dise__shim.envp0 = envp;
+	dise__auxv_init(envp); /* getauxval without libc's (libc-lite.c) */
 	init(argc, argv);
 	if (dise__shim.ring.hdr)
 		on_exit(on_exit_handler, NULL);

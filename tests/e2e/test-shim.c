@@ -169,6 +169,59 @@ static void test_python(void **state)
 	run_result_free(&r);
 }
 
+/*
+ * A crash signal the parent ignores stays ignored under the shim (the
+ * shim installs its handler, sees SIG_IGN in the old disposition and puts
+ * it back, by the system call: intercept-signal.c), and the program's view
+ * of the others is SIG_DFL: the same output, status and no CRASH.
+ */
+static void test_inherited_ignore(void **state)
+{
+	struct fixture *f = *state;
+	char *py[] = { "/usr/bin/python3", "-c",
+		       "import os, signal as s\n"
+		       "print([s.getsignal(x) for x in (s.SIGABRT, s.SIGTRAP, s.SIGSEGV, s.SIGBUS)])\n"
+		       "os.kill(os.getpid(), s.SIGABRT); os.kill(os.getpid(), s.SIGTRAP); print('alive')",
+		       NULL };
+	struct sigaction ign, old_abrt, old_trap;
+	struct run_result d, r;
+	struct rec_list l;
+	char *pre, *rv;
+	const char *env[3];
+	int rd, rw;
+
+	if (access(py[0], X_OK) != 0)
+		skip();
+	assert_true(asprintf(&pre, "LD_PRELOAD=%s", shim_path()) > 0);
+	assert_true(asprintf(&rv, "DISE_RING=%s", f->ring) > 0);
+	env[0] = pre;
+	env[1] = rv;
+	env[2] = NULL;
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigaction(SIGABRT, &ign, &old_abrt);
+	sigaction(SIGTRAP, &ign, &old_trap);
+	rd = run_cmd(py, NULL, NULL, &d);
+	rw = run_cmd(py, env, NULL, &r);
+	sigaction(SIGABRT, &old_abrt, NULL); /* before any assertion: the other tests run in this process */
+	sigaction(SIGTRAP, &old_trap, NULL);
+	free(pre);
+	free(rv);
+	assert_int_equal(rd, 0);
+	assert_int_equal(rw, 0);
+	assert_int_equal(r.status, d.status);
+	assert_string_equal(r.out, d.out);
+	assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+	assert_non_null(strstr(r.out, "[<Handlers.SIG_IGN: 1>, <Handlers.SIG_IGN: 1>, <Handlers.SIG_DFL: 0>, "
+				      "<Handlers.SIG_DFL: 0>]\nalive\n"));
+	read_ring(f->ring, &l);
+	assert_non_null(find_rec(&l, r.pid, DISE_REC_START));
+	assert_null(find_rec(&l, r.pid, DISE_REC_CRASH));
+	rec_list_free(&l);
+	run_result_free(&d);
+	run_result_free(&r);
+}
+
 static void test_git(void **state)
 {
 	struct fixture *f = *state;
@@ -867,6 +920,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_script, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_python, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_git, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_inherited_ignore, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_crashes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_exit_codes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_exec_chain, fixture_setup, fixture_teardown),
