@@ -252,6 +252,11 @@ uint64_t dise_store_unresolved_starts(const dise_store *st)
 	return st->unresolved;
 }
 
+uint64_t dise_store_head_reads(const dise_store *st)
+{
+	return st->head_reads;
+}
+
 int dise__start_version(dise_store *st, const char *path, const struct dise_known_id *id, int64_t *version,
 			char *tool, size_t size)
 {
@@ -262,6 +267,7 @@ int dise__start_version(dise_store *st, const char *path, const struct dise_know
 
 	if (!st->known || !dise_known_get(st->known, path, id, &v, tool, size))
 		return 0;
+	st->head_reads++;
 	r = dise__int(st, sql, &head, "si", path, v);
 	if (r < 0)
 		return r;

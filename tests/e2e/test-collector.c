@@ -595,6 +595,35 @@ static void test_head_read_per_transaction(void **state)
 }
 
 /*
+ * The heads ingest read stay current across its transactions while no
+ * other connection commits (PRAGMA data_version): the path's head is not
+ * read again for the next gather; a commit by another connection (the
+ * resolver's, here an unrelated one) makes ingest read it again.
+ */
+static void test_head_kept_while_no_commit(void **state)
+{
+	static const char version[] = "SELECT version_id FROM runs WHERE pid = ?1";
+	dise_known *k;
+	char *db;
+	dise_store *other, *st = loadgen_store(*state, "heads-kept.db", &k, &db);
+
+	store_run(st, 7, 0);
+	assert_int_equal(dise_store_head_reads(st), 1);
+	store_run(st, 8, 0);
+	assert_int_equal(dise_store_head_reads(st), 1); /* nobody else committed: not read again */
+	assert_int_equal(run_int(st, version, 8), 5);
+	assert_int_equal(dise_store_open(db, 0, &other), 0);
+	assert_int_equal(sqlite3_exec(dise_store_db(other), "INSERT INTO versions(id, tool, sha256) VALUES (9, '/x', 'd')",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	dise_store_free(other);
+	store_run(st, 9, 0);
+	assert_int_equal(dise_store_head_reads(st), 2); /* another connection committed: read again */
+	assert_int_equal(run_int(st, version, 9), 5);
+	loadgen_store_free(st, k, db);
+}
+
+/*
  * A long run's end (a row older than the detectors' last look) is found by
  * the next incremental pass through its touched sequence number, also after
  * a restart when no pass recorded it as looked at (schema v21: nothing kept
@@ -2718,6 +2747,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_merged_run_touched, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_exec_end_no_class, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_head_read_per_transaction, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_head_kept_while_no_commit, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_lock_and_sigterm, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_sigkill_exactly_once, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_collector_cli, fixture_setup, fixture_teardown),
