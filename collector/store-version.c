@@ -149,6 +149,7 @@ int dise_store_path_head_set(dise_store *st, const char *path, int64_t version)
 	static const char sql[] = "INSERT INTO path_heads(path, version_id) VALUES (?1, ?2) "
 				  "ON CONFLICT(path) DO UPDATE SET version_id = excluded.version_id";
 
+	st->nheads = 0; /* the heads this connection read (ingest's, store-runs.c): PRAGMA data_version omits its own writes */
 	return dise__exec(st, sql, "si", path, version);
 }
 

@@ -623,6 +623,60 @@ static void test_head_kept_while_no_commit(void **state)
 	loadgen_store_free(st, k, db);
 }
 
+/* test_runs_metric_as_group_by: each row given, "tool|outcome|n\n", appended to a buffer */
+static int metric_row(void *arg, const char *const *labels, int nlabels, int64_t value)
+{
+	char *buf = arg;
+	size_t len = strlen(buf);
+
+	assert_int_equal(nlabels, 2);
+	snprintf(buf + len, 65536 - len, "%s|%s|%lld\n", labels[0], labels[1], (long long)value);
+	return 0;
+}
+
+/*
+ * The runs metric, counted by the store in a hash table (no GROUP BY of
+ * every run: store-metrics.c), gives the rows and the order SQLite's
+ * "GROUP BY 1, 2 ORDER BY 1, 2" gives: many groups (the table grows),
+ * tools that are prefixes of others, upper case before lower, non-ASCII,
+ * no tool (''), runs not ended (not counted).
+ */
+static void test_runs_metric_as_group_by(void **state)
+{
+	static const char sql[] = "SELECT COALESCE(tool, ''), outcome, count(*) FROM runs WHERE outcome IS NOT NULL "
+				  "GROUP BY 1, 2 ORDER BY 1, 2";
+	struct fixture *f = *state;
+	static char got[65536], want[65536];
+	sqlite3_stmt *q;
+	dise_store *st;
+	char *db;
+
+	assert_true(asprintf(&db, "%s/metric.db", f->dir) > 0);
+	assert_int_equal(dise_store_open(db, 0, &st), 0);
+	assert_int_equal(sqlite3_exec(dise_store_db(st),
+				      "WITH RECURSIVE t(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM t WHERE i < 1999) "
+				      "INSERT INTO runs(epoch, pid, start_ns, tool, outcome) SELECT 1, i, i, "
+				      "CASE i % 7 WHEN 0 THEN NULL WHEN 1 THEN '/usr/bin/t' || (i % 150) WHEN 2 THEN '/usr/bin/T' "
+				      "WHEN 3 THEN '/opt/é' || (i % 3) WHEN 4 THEN '/usr/bin/t' ELSE '/usr/bin/t1' || (i % 90) END, "
+				      "CASE i % 5 WHEN 0 THEN 'ok' WHEN 1 THEN 'fail' WHEN 2 THEN 'crash' WHEN 3 THEN 'exec' "
+				      "ELSE NULL END FROM t",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	got[0] = want[0] = '\0';
+	assert_int_equal(dise_store_metric(st, DISE_METRIC_RUNS, metric_row, got), 0);
+	assert_int_equal(sqlite3_prepare_v2(dise_store_db(st), sql, -1, &q, NULL), SQLITE_OK);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const char *labels[2] = { (const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1) };
+
+		metric_row(want, labels, 2, sqlite3_column_int64(q, 2));
+	}
+	sqlite3_finalize(q);
+	assert_true(strlen(want) > 2000); /* hundreds of groups */
+	assert_string_equal(got, want);
+	dise_store_free(st);
+	free(db);
+}
+
 /*
  * A long run's end (a row older than the detectors' last look) is found by
  * the next incremental pass through its touched sequence number, also after
@@ -2748,6 +2802,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_exec_end_no_class, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_head_read_per_transaction, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_head_kept_while_no_commit, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_runs_metric_as_group_by, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_lock_and_sigterm, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_sigkill_exactly_once, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_collector_cli, fixture_setup, fixture_teardown),
