@@ -42,6 +42,7 @@ struct dise_store {
 	 */
 	struct {
 		int64_t version;
+		int parent; /* whether the version has a parent (version_parents): 1, 0, -1 not read yet */
 		char path[DISE__HEAD_PATH_MAX];
 	} heads[DISE__HEADS_MAX];
 	unsigned nheads;

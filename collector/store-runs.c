@@ -262,6 +262,7 @@ static int start_version(dise_store *st, const char *path, const struct stat *sc
 	r = dise__start_version(st, path, &id, v, tool, size);
 	if (r == 1 && st->in_tx && st->nheads < DISE__HEADS_MAX && strlen(path) < DISE__HEAD_PATH_MAX) {
 		st->heads[st->nheads].version = *v;
+		st->heads[st->nheads].parent = -1;
 		strcpy(st->heads[st->nheads++].path, path);
 	}
 	return r;
@@ -509,7 +510,7 @@ int dise_store_end_may_strike(dise_store *st, const struct dise_record *start, c
 	char path[4096], tool[4096];
 	struct stat script;
 	int64_t v = 0, has_parent = 1;
-	int kind;
+	int kind, i;
 
 	/* a crash may be a strike with no baseline (then the version is marked failing) */
 	if (end->type != DISE_REC_EXIT || dise_outcome_of_record(end) != DISE_OUTCOME_FAIL || !start ||
@@ -517,9 +518,16 @@ int dise_store_end_may_strike(dise_store *st, const struct dise_record *start, c
 		return 1;
 	kind = run_path(start, path, sizeof(path), &script);
 	if (kind < 0 || (kind == 0 && (start->u.start.flags & DISE_START_NO_EXE)) ||
-	    start_version(st, path, kind ? &script : NULL, &start->u.start.exe, 1, &v, tool, sizeof(tool)) <= 0 ||
-	    dise__int(st, parents, &has_parent, "i", v) < 0)
+	    start_version(st, path, kind ? &script : NULL, &start->u.start.exe, 1, &v, tool, sizeof(tool)) <= 0)
 		return 1;
+	/* whether it has a parent: kept with its head, as current as it (a read outside a transaction: 33 us) */
+	i = head_read(st, path, v);
+	if (i >= 0 && st->heads[i].parent >= 0)
+		has_parent = st->heads[i].parent;
+	else if (dise__int(st, parents, &has_parent, "i", v) < 0)
+		return 1;
+	else if (i >= 0)
+		st->heads[i].parent = has_parent != 0;
 	/* a failing exit is a strike only against a baseline (store-detect.c's STRIKE): a version with no parent has none */
 	return has_parent != 0;
 }

@@ -623,6 +623,37 @@ static void test_head_kept_while_no_commit(void **state)
 	loadgen_store_free(st, k, db);
 }
 
+/*
+ * The strike hint of a failing exit during a gather (outside any
+ * transaction) takes the head and whether its version has a parent as the
+ * last transaction found them, read once; the next transaction after
+ * another connection's commit reads them again.
+ */
+static void test_strike_hint_kept(void **state)
+{
+	struct dise_record start, fail;
+	uint8_t b[2][512];
+	dise_known *k;
+	char *db;
+	dise_store *other, *st = loadgen_store(*state, "hint.db", &k, &db);
+
+	assert_int_equal(dise_record_decode(b[0], make_start(b[0], 7, 100), &start, NULL), 0);
+	assert_int_equal(dise_record_decode(b[1], make_exit(b[1], 7, 100, 1), &fail, NULL), 0);
+	store_run(st, 6, 0); /* a transaction that read the head */
+	assert_int_equal(dise_store_end_may_strike(st, &start, &fail), 0); /* no parent: no baseline */
+	assert_int_equal(dise_store_open(db, 0, &other), 0);
+	assert_int_equal(sqlite3_exec(dise_store_db(other), "INSERT INTO version_parents(version_id, parent_id) VALUES (5, 6)",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	dise_store_free(other);
+	assert_int_equal(dise_store_end_may_strike(st, &start, &fail), 0); /* as last found: not read again */
+	assert_int_equal(dise_store_head_reads(st), 1);
+	store_run(st, 8, 0); /* another connection committed: read again */
+	assert_int_equal(dise_store_head_reads(st), 2);
+	assert_int_equal(dise_store_end_may_strike(st, &start, &fail), 1); /* a baseline now: may be a strike */
+	loadgen_store_free(st, k, db);
+}
+
 /* test_runs_metric_as_group_by: each row given, "tool|outcome|n\n", appended to a buffer */
 static int metric_row(void *arg, const char *const *labels, int nlabels, int64_t value)
 {
@@ -2803,6 +2834,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_head_read_per_transaction, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_head_kept_while_no_commit, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_runs_metric_as_group_by, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_strike_hint_kept, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_lock_and_sigterm, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_sigkill_exactly_once, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_collector_cli, fixture_setup, fixture_teardown),
