@@ -12,7 +12,7 @@
  * every run has its version, divided by the runs.
  *
  *   bench-collector-cpu [BUILD] [--rate R] [--seconds S] [--history N] [--fail-every F] [--schema V]
- *                       [--probe-every K]
+ *                       [--probe-every K] [--rule]
  *
  * --fail-every F: one run in F exits 1 (default 10; 0: none fails).
  * --schema V: the history made at schema version V (a collector built
@@ -22,6 +22,11 @@
  * new `conftest` in a build tree (new content each time), deleted and made
  * again for the next probe. The content store's growth (files, bytes) is
  * printed: what the probes cost it.
+ *
+ * --rule: a rule stored first, as every deployment has after its first
+ * heal (an exit-status rule learned from a history tool's version, with
+ * its invocation): the rules' checks run at each pass of the resolver.
+ * It matches none of the runs fed, so no decision changes.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -248,6 +253,23 @@ static long unversioned(const char *home)
 	return n;
 }
 
+/* --rule: a rule learned from the first history version (tool hist0), exit status 1 of argv ["x"] in /. */
+static void store_rule(const char *home)
+{
+	static const char sql[] = "INSERT INTO rules(tool, source_version, description, exit_code, argv, cwd, reason, scope, "
+				  "created_wall_ns) VALUES ('hist0', 1000000, 'bench: exits 1', 1, '[\"x\"]', '/', "
+				  "'bench-collector-cpu --rule', 'descendants', 1)";
+	char db[300];
+	sqlite3 *h = NULL;
+
+	snprintf(db, sizeof(db), "%s/dise.db", home);
+	if (sqlite3_open(db, &h) != SQLITE_OK || sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		fprintf(stderr, "bench-collector-cpu: cannot store the rule: %s\n", h ? sqlite3_errmsg(h) : "no memory");
+		exit(1);
+	}
+	sqlite3_close(h);
+}
+
 /* Waits until the collector's CPU stands still for 300 ms (its start, its first pass over the history). */
 static void wait_idle(pid_t pid)
 {
@@ -280,7 +302,7 @@ int main(int argc, char **argv)
 	char tname0[8][32], tname1[8][32];
 	uint64_t tcpu0[8], tcpu1[8];
 	int nthreads0 = 0, nthreads1 = 0;
-	int pos = 0;
+	int pos = 0, rule = 0;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--history") && i + 1 < argc)
@@ -295,6 +317,8 @@ int main(int argc, char **argv)
 			fail_every = atol(argv[++i]);
 		else if (!strcmp(argv[i], "--probe-every") && i + 1 < argc)
 			probe_every = atol(argv[++i]);
+		else if (!strcmp(argv[i], "--rule"))
+			rule = 1;
 		else if (pos++ == 0)
 			build = argv[i];
 	}
@@ -320,6 +344,8 @@ int main(int argc, char **argv)
 		make_history_at(home, history, (int)schema);
 	else
 		mkdir(home, 0700);
+	if (rule && history > 0)
+		store_rule(home);
 	{
 		char *cargv[] = { NULL, "--foreground", NULL };
 		char path[300];
@@ -336,6 +362,8 @@ int main(int argc, char **argv)
 	       rate, seconds, runs, history, fail_every);
 	if (probe_every)
 		printf("  every %ld-th run a new conftest\n", probe_every);
+	if (rule && history > 0)
+		printf("  a rule stored (exit status 1 of hist0's [\"x\"])\n");
 
 	shell.pid = shell.tid = 3000000;
 	shell.run_start_ns = now_ns();

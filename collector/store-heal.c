@@ -361,7 +361,7 @@ int dise_store_rule_description(dise_store *st, int64_t rule, char *buf, size_t 
 	return dise__text(st, sql, buf, size, "i", rule);
 }
 
-int dise_store_rule_pairs(dise_store *st, struct dise_rule_pair *t, int max)
+int dise_store_rule_pairs(dise_store *st, struct dise_rule_pair **ret, size_t *cap, int max)
 {
 	/* the pairs (rule, version it may cover) not looked at yet; versions already failed or pruned wait */
 	static const char sql[] =
@@ -378,6 +378,11 @@ int dise_store_rule_pairs(dise_store *st, struct dise_rule_pair *t, int max)
 		return -EIO;
 	dise__bind(q, "d", max);
 	while (n < max && (r = dise__step(q)) > 0) {
+		struct dise_rule_pair *t;
+
+		if ((r = dise__grow((void **)ret, cap, (size_t)n, sizeof(**ret))) < 0)
+			break;
+		t = *ret;
 		t[n].rule = sqlite3_column_int64(q, 0);
 		t[n].version = sqlite3_column_int64(q, 1);
 		t[n].source = sqlite3_column_int64(q, 2);

@@ -34,15 +34,21 @@ struct dise_store {
 	uint64_t unresolved;	       /* STARTs stored without their version (the resolver's to do) */
 	/*
 	 * Ingest: the paths whose head (path_heads) was read as a version in
-	 * the write transaction open (BEGIN IMMEDIATE: no other connection
-	 * writes until it ends, and ingest writes no head), so read once a
-	 * transaction (store-runs.c); emptied by dise_store_begin().
+	 * a write transaction (BEGIN IMMEDIATE: no other connection writes
+	 * until it ends, and ingest writes no head). Kept across transactions
+	 * while no other connection commits (the resolver, `dise tool add`):
+	 * PRAGMA data_version, read once in each write transaction that looks
+	 * at a head, is still heads_dv; otherwise emptied (store-runs.c).
 	 */
 	struct {
 		int64_t version;
+		int parent; /* whether the version has a parent (version_parents): 1, 0, -1 not read yet */
 		char path[DISE__HEAD_PATH_MAX];
 	} heads[DISE__HEADS_MAX];
 	unsigned nheads;
+	int heads_checked;    /* heads_dv read in the write transaction open */
+	int64_t heads_dv;     /* PRAGMA data_version when heads[] was last found current (-1: never) */
+	uint64_t head_reads;  /* path_heads read by ingest (for tests and benchmarks) */
 };
 
 /*

@@ -201,10 +201,33 @@ static int pid_since(dise_store *st, uint64_t epoch, uint32_t pid, uint64_t sinc
 	return dise__run(q, ret_id);
 }
 
-/* The index of path's head read as version v in the transaction open (st->heads), or -1. */
+/*
+ * Whether the heads read before (st->heads) are still current, in the write
+ * transaction open: yes while no other connection committed since they
+ * were found current (PRAGMA data_version, read once a transaction: the
+ * resolver's commits, `dise tool add` from another process); otherwise they
+ * are emptied. Ingest writes no head. 0 or -errno.
+ */
+static int heads_check(dise_store *st)
+{
+	int64_t dv = -1;
+	int r;
+
+	if (!st->in_tx || st->heads_checked)
+		return 0;
+	if ((r = dise_store_data_version(st, &dv)) < 0)
+		return r;
+	if (dv != st->heads_dv)
+		st->nheads = 0;
+	st->heads_dv = dv;
+	st->heads_checked = 1;
+	return 0;
+}
+
+/* The index of path's head read as version v (st->heads), or -1. */
 static int head_read(const dise_store *st, const char *path, int64_t v)
 {
-	for (unsigned i = 0; st->in_tx && i < st->nheads; i++)
+	for (unsigned i = 0; i < st->nheads; i++)
 		if (st->heads[i].version == v && !strcmp(st->heads[i].path, path))
 			return (int)i;
 	return -1;
@@ -212,21 +235,26 @@ static int head_read(const dise_store *st, const char *path, int64_t v)
 
 /*
  * The version a START at path gets at ingest, when it is known (known.h): 1
- * with it and its tool, 0, or -errno. The path's head is read once per
- * write transaction (a gather's STARTs are mostly of a few paths): no other
- * connection can change it before the transaction ends.
+ * with it and its tool, 0, or -errno. The path's head is read once while no
+ * other connection commits (a gather's STARTs are mostly of a few paths),
+ * in a write transaction: none can change it before that ends. A hint (a
+ * look outside any transaction, dise_store_end_may_strike) takes the heads
+ * as the last transaction found them: it decides only when a bad end is
+ * committed, never a run's version.
  */
 static int start_version(dise_store *st, const char *path, const struct stat *script, const struct dise_file_id *exe,
-			 int64_t *v, char *tool, size_t size)
+			 int hint, int64_t *v, char *tool, size_t size)
 {
 	struct dise_known_id id = { (int64_t)exe->dev, (int64_t)exe->ino, (int64_t)exe->size, exe->mtime_ns };
 	int64_t known = 0;
-	int r;
+	int r, cached = st->in_tx || hint;
 
 	if (script)
 		id = (struct dise_known_id){ (int64_t)script->st_dev, (int64_t)script->st_ino, (int64_t)script->st_size,
 					     (int64_t)script->st_mtim.tv_sec * 1000000000 + script->st_mtim.tv_nsec };
-	if (st->in_tx && st->known && dise_known_get(st->known, path, &id, &known, tool, size) &&
+	if ((r = heads_check(st)) < 0)
+		return r;
+	if (cached && st->known && dise_known_get(st->known, path, &id, &known, tool, size) &&
 	    head_read(st, path, known) >= 0) {
 		*v = known;
 		return 1;
@@ -234,6 +262,7 @@ static int start_version(dise_store *st, const char *path, const struct stat *sc
 	r = dise__start_version(st, path, &id, v, tool, size);
 	if (r == 1 && st->in_tx && st->nheads < DISE__HEADS_MAX && strlen(path) < DISE__HEAD_PATH_MAX) {
 		st->heads[st->nheads].version = *v;
+		st->heads[st->nheads].parent = -1;
 		strcpy(st->heads[st->nheads++].path, path);
 	}
 	return r;
@@ -341,7 +370,7 @@ static int start_row(dise_store *st, uint64_t epoch, const struct dise_record *r
 		sqlite3_bind_text(q, 18, path, -1, SQLITE_STATIC);
 		/* a content the resolver gave this path its version for: that version now (known.h) */
 		if ((interpreted || !(s->flags & DISE_START_NO_EXE)) &&
-		    (r = start_version(st, path, interpreted ? &script : NULL, &s->exe, &v, tool, sizeof(tool))) < 0)
+		    (r = start_version(st, path, interpreted ? &script : NULL, &s->exe, 0, &v, tool, sizeof(tool))) < 0)
 			goto out;
 		if (v > 0) {
 			sqlite3_bind_int64(q, 19, v);
@@ -481,7 +510,7 @@ int dise_store_end_may_strike(dise_store *st, const struct dise_record *start, c
 	char path[4096], tool[4096];
 	struct stat script;
 	int64_t v = 0, has_parent = 1;
-	int kind;
+	int kind, i;
 
 	/* a crash may be a strike with no baseline (then the version is marked failing) */
 	if (end->type != DISE_REC_EXIT || dise_outcome_of_record(end) != DISE_OUTCOME_FAIL || !start ||
@@ -489,9 +518,16 @@ int dise_store_end_may_strike(dise_store *st, const struct dise_record *start, c
 		return 1;
 	kind = run_path(start, path, sizeof(path), &script);
 	if (kind < 0 || (kind == 0 && (start->u.start.flags & DISE_START_NO_EXE)) ||
-	    start_version(st, path, kind ? &script : NULL, &start->u.start.exe, &v, tool, sizeof(tool)) <= 0 ||
-	    dise__int(st, parents, &has_parent, "i", v) < 0)
+	    start_version(st, path, kind ? &script : NULL, &start->u.start.exe, 1, &v, tool, sizeof(tool)) <= 0)
 		return 1;
+	/* whether it has a parent: kept with its head, as current as it (a read outside a transaction: 33 us) */
+	i = head_read(st, path, v);
+	if (i >= 0 && st->heads[i].parent >= 0)
+		has_parent = st->heads[i].parent;
+	else if (dise__int(st, parents, &has_parent, "i", v) < 0)
+		return 1;
+	else if (i >= 0)
+		st->heads[i].parent = has_parent != 0;
 	/* a failing exit is a strike only against a baseline (store-detect.c's STRIKE): a version with no parent has none */
 	return has_parent != 0;
 }

@@ -149,6 +149,7 @@ int dise_store_path_head_set(dise_store *st, const char *path, int64_t version)
 	static const char sql[] = "INSERT INTO path_heads(path, version_id) VALUES (?1, ?2) "
 				  "ON CONFLICT(path) DO UPDATE SET version_id = excluded.version_id";
 
+	st->nheads = 0; /* the heads this connection read (ingest's, store-runs.c): PRAGMA data_version omits its own writes */
 	return dise__exec(st, sql, "si", path, version);
 }
 
@@ -252,6 +253,11 @@ uint64_t dise_store_unresolved_starts(const dise_store *st)
 	return st->unresolved;
 }
 
+uint64_t dise_store_head_reads(const dise_store *st)
+{
+	return st->head_reads;
+}
+
 int dise__start_version(dise_store *st, const char *path, const struct dise_known_id *id, int64_t *version,
 			char *tool, size_t size)
 {
@@ -262,6 +268,7 @@ int dise__start_version(dise_store *st, const char *path, const struct dise_know
 
 	if (!st->known || !dise_known_get(st->known, path, id, &v, tool, size))
 		return 0;
+	st->head_reads++;
 	r = dise__int(st, sql, &head, "si", path, v);
 	if (r < 0)
 		return r;

@@ -193,6 +193,7 @@ int dise_store_open(const char *path, int readonly, dise_store **ret)
 	open_errmsg[0] = '\0';
 	if (!st)
 		return -ENOMEM;
+	st->heads_dv = -1; /* no head read yet */
 	if (!readonly && strcmp(path, ":memory:")) {
 		/* SQLite would open a database it cannot write read-only, and fail at the first write */
 		if (access(path, W_OK) < 0 && errno != ENOENT) {
@@ -308,7 +309,7 @@ int dise_store_begin(dise_store *st)
 	int r = dise__run(st->q[Q_BEGIN], NULL);
 
 	st->in_tx = r == 0;
-	st->nheads = 0; /* the heads read in a transaction before this one may have changed since */
+	st->heads_checked = 0; /* the heads read before: current while no other connection committed (store-runs.c) */
 	return r;
 }
 

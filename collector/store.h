@@ -194,6 +194,8 @@ struct dise_known;
  */
 void dise_store_set_known(dise_store *st, struct dise_known *k);
 uint64_t dise_store_unresolved_starts(const dise_store *st);
+/* How many times ingest read a path's head (path_heads) to give a START its version at ingest: for tests and benchmarks. */
+uint64_t dise_store_head_reads(const dise_store *st);
 int dise_store_run_set_version(dise_store *st, int64_t run, int64_t version);
 /* The tool a run belongs to, once known to be a group's (dise tool add, dise.json "paths"). */
 int dise_store_run_set_tool(dise_store *st, int64_t run, const char *tool);
@@ -470,8 +472,12 @@ struct dise_rule_pair {
 	enum dise_scope scope;
 	char tool[PATH_MAX], vtool[PATH_MAX]; /* tools are paths */
 };
-/* The (rule, version it may cover) pairs not checked yet, at most max; how many. */
-int dise_store_rule_pairs(dise_store *st, struct dise_rule_pair *t, int max);
+/*
+ * The (rule, version it may cover) pairs not checked yet, at most max, into
+ * the array *ret of capacity *cap, grown as needed (nothing allocated when
+ * there is none: 8 KiB a pair); how many, or -errno.
+ */
+int dise_store_rule_pairs(dise_store *st, struct dise_rule_pair **ret, size_t *cap, int max);
 
 struct dise_heal_request {
 	int64_t id, version, failure;

@@ -211,12 +211,12 @@ static int match_observed(dise_store *st, int64_t since_wall_ns)
 
 int dise_heal_check_rules(dise_store *st, const struct dise_config *cfg)
 {
-	struct dise_rule_pair *t = calloc(256, sizeof(*t));
+	/* grown by the pairs there are: most passes find none (256 pairs of two paths were 2 MiB, an mmap a pass) */
+	struct dise_rule_pair *t = NULL;
+	size_t cap = 0;
 	int n, i, r = 0, refused = 0, in_tx = 0;
 
-	if (!t)
-		return -ENOMEM;
-	n = dise_store_rule_pairs(st, t, 256);
+	n = dise_store_rule_pairs(st, &t, &cap, 256);
 	if (n < 0)
 		r = n;
 	for (i = 0; r == 0 && i < n; i++) {
@@ -241,7 +241,7 @@ int dise_heal_check_rules(dise_store *st, const struct dise_config *cfg)
 			continue;
 		}
 		if (strcmp(t[i].tool, t[i].vtool)) {
-			snprintf(why, sizeof(why), "not replayed: the invocation is of tool %s; its crash signature is watched",
+			snprintf(why, sizeof(why), "not replayed: the invocation is of tool %.900s; its crash signature is watched",
 				 t[i].tool);
 			r = rule_check(st, t[i].rule, t[i].version, DISE_CHECK_COVERED, why);
 			continue;

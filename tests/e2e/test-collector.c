@@ -595,6 +595,120 @@ static void test_head_read_per_transaction(void **state)
 }
 
 /*
+ * The heads ingest read stay current across its transactions while no
+ * other connection commits (PRAGMA data_version): the path's head is not
+ * read again for the next gather; a commit by another connection (the
+ * resolver's, here an unrelated one) makes ingest read it again.
+ */
+static void test_head_kept_while_no_commit(void **state)
+{
+	static const char version[] = "SELECT version_id FROM runs WHERE pid = ?1";
+	dise_known *k;
+	char *db;
+	dise_store *other, *st = loadgen_store(*state, "heads-kept.db", &k, &db);
+
+	store_run(st, 7, 0);
+	assert_int_equal(dise_store_head_reads(st), 1);
+	store_run(st, 8, 0);
+	assert_int_equal(dise_store_head_reads(st), 1); /* nobody else committed: not read again */
+	assert_int_equal(run_int(st, version, 8), 5);
+	assert_int_equal(dise_store_open(db, 0, &other), 0);
+	assert_int_equal(sqlite3_exec(dise_store_db(other), "INSERT INTO versions(id, tool, sha256) VALUES (9, '/x', 'd')",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	dise_store_free(other);
+	store_run(st, 9, 0);
+	assert_int_equal(dise_store_head_reads(st), 2); /* another connection committed: read again */
+	assert_int_equal(run_int(st, version, 9), 5);
+	loadgen_store_free(st, k, db);
+}
+
+/*
+ * The strike hint of a failing exit during a gather (outside any
+ * transaction) takes the head and whether its version has a parent as the
+ * last transaction found them, read once; the next transaction after
+ * another connection's commit reads them again.
+ */
+static void test_strike_hint_kept(void **state)
+{
+	struct dise_record start, fail;
+	uint8_t b[2][512];
+	dise_known *k;
+	char *db;
+	dise_store *other, *st = loadgen_store(*state, "hint.db", &k, &db);
+
+	assert_int_equal(dise_record_decode(b[0], make_start(b[0], 7, 100), &start, NULL), 0);
+	assert_int_equal(dise_record_decode(b[1], make_exit(b[1], 7, 100, 1), &fail, NULL), 0);
+	store_run(st, 6, 0); /* a transaction that read the head */
+	assert_int_equal(dise_store_end_may_strike(st, &start, &fail), 0); /* no parent: no baseline */
+	assert_int_equal(dise_store_open(db, 0, &other), 0);
+	assert_int_equal(sqlite3_exec(dise_store_db(other), "INSERT INTO version_parents(version_id, parent_id) VALUES (5, 6)",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	dise_store_free(other);
+	assert_int_equal(dise_store_end_may_strike(st, &start, &fail), 0); /* as last found: not read again */
+	assert_int_equal(dise_store_head_reads(st), 1);
+	store_run(st, 8, 0); /* another connection committed: read again */
+	assert_int_equal(dise_store_head_reads(st), 2);
+	assert_int_equal(dise_store_end_may_strike(st, &start, &fail), 1); /* a baseline now: may be a strike */
+	loadgen_store_free(st, k, db);
+}
+
+/* test_runs_metric_as_group_by: each row given, "tool|outcome|n\n", appended to a buffer */
+static int metric_row(void *arg, const char *const *labels, int nlabels, int64_t value)
+{
+	char *buf = arg;
+	size_t len = strlen(buf);
+
+	assert_int_equal(nlabels, 2);
+	snprintf(buf + len, 65536 - len, "%s|%s|%lld\n", labels[0], labels[1], (long long)value);
+	return 0;
+}
+
+/*
+ * The runs metric, counted by the store in a hash table (no GROUP BY of
+ * every run: store-metrics.c), gives the rows and the order SQLite's
+ * "GROUP BY 1, 2 ORDER BY 1, 2" gives: many groups (the table grows),
+ * tools that are prefixes of others, upper case before lower, non-ASCII,
+ * no tool (''), runs not ended (not counted).
+ */
+static void test_runs_metric_as_group_by(void **state)
+{
+	static const char sql[] = "SELECT COALESCE(tool, ''), outcome, count(*) FROM runs WHERE outcome IS NOT NULL "
+				  "GROUP BY 1, 2 ORDER BY 1, 2";
+	struct fixture *f = *state;
+	static char got[65536], want[65536];
+	sqlite3_stmt *q;
+	dise_store *st;
+	char *db;
+
+	assert_true(asprintf(&db, "%s/metric.db", f->dir) > 0);
+	assert_int_equal(dise_store_open(db, 0, &st), 0);
+	assert_int_equal(sqlite3_exec(dise_store_db(st),
+				      "WITH RECURSIVE t(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM t WHERE i < 1999) "
+				      "INSERT INTO runs(epoch, pid, start_ns, tool, outcome) SELECT 1, i, i, "
+				      "CASE i % 7 WHEN 0 THEN NULL WHEN 1 THEN '/usr/bin/t' || (i % 150) WHEN 2 THEN '/usr/bin/T' "
+				      "WHEN 3 THEN '/opt/é' || (i % 3) WHEN 4 THEN '/usr/bin/t' ELSE '/usr/bin/t1' || (i % 90) END, "
+				      "CASE i % 5 WHEN 0 THEN 'ok' WHEN 1 THEN 'fail' WHEN 2 THEN 'crash' WHEN 3 THEN 'exec' "
+				      "ELSE NULL END FROM t",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	got[0] = want[0] = '\0';
+	assert_int_equal(dise_store_metric(st, DISE_METRIC_RUNS, metric_row, got), 0);
+	assert_int_equal(sqlite3_prepare_v2(dise_store_db(st), sql, -1, &q, NULL), SQLITE_OK);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const char *labels[2] = { (const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1) };
+
+		metric_row(want, labels, 2, sqlite3_column_int64(q, 2));
+	}
+	sqlite3_finalize(q);
+	assert_true(strlen(want) > 2000); /* hundreds of groups */
+	assert_string_equal(got, want);
+	dise_store_free(st);
+	free(db);
+}
+
+/*
  * A long run's end (a row older than the detectors' last look) is found by
  * the next incremental pass through its touched sequence number, also after
  * a restart when no pass recorded it as looked at (schema v21: nothing kept
@@ -2718,6 +2832,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_merged_run_touched, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_exec_end_no_class, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_head_read_per_transaction, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_head_kept_while_no_commit, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_runs_metric_as_group_by, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_strike_hint_kept, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_lock_and_sigterm, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_sigkill_exactly_once, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_collector_cli, fixture_setup, fixture_teardown),
