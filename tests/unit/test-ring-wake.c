@@ -5,7 +5,9 @@
  * woken (or not) by a producer process, the way the collector sleeps:
  * idle for any record, gathering a stream for one that may be a strike.
  * Each sleeper is woken by what the test's producer does, never by a timer:
- * a sleep that is not woken ends by an alarm, and fails the test.
+ * a sleep that is not woken ends by an alarm, and fails the test. The
+ * lost-wakeup window of both waits (a record or the flag before the wait
+ * said it sleeps) is test-ring's test_wait_unless.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,27 +29,9 @@
 
 #include "dise/ring.h"
 #include "harness.h" /* wait_for() */
+#include "ring-fixture.h"
 
 #define ALARM_S 20 /* a sleeper nothing woke: ended by the alarm, a failure */
-
-static char ring_path[256];
-
-static int setup(void **state)
-{
-	static int k;
-
-	(void)state;
-	snprintf(ring_path, sizeof(ring_path), "/dev/shm/dise-test-ring-wake-%d-%d", (int)getpid(), k++);
-	unlink(ring_path);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	unlink(ring_path);
-	return 0;
-}
 
 /* A record of the kind the shim writes: EXIT or REAP with a status, else a bare header (START, EXEC...). */
 static int put_rec(dise_ring *r, uint16_t type, int32_t status)
@@ -190,14 +174,6 @@ static int asleep(const dise_ring *r, pid_t consumer, uint32_t want)
 	return word(r) == want && proc_state(consumer) == 'S';
 }
 
-static volatile sig_atomic_t alarmed;
-
-static void on_alarm(int sig)
-{
-	(void)sig;
-	alarmed = 1;
-}
-
 /* What a producer process does once the consumer sleeps; its exit status is the child's verdict (0: fine). */
 typedef int (*producer_fn)(dise_ring *r);
 
@@ -210,13 +186,9 @@ typedef int (*producer_fn)(dise_ring *r);
 static void sleep_until_woken(dise_ring *r, dise_ring_reader *rd, uint32_t want, producer_fn fn, int records,
 			      const char *what)
 {
-	struct sigaction sa, old;
 	pid_t parent = getpid(), pid;
-	int st, ret;
+	int st, ret, woke_by_alarm;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_alarm; /* no SA_RESTART: the futex returns EINTR */
-	assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -225,16 +197,13 @@ static void sleep_until_woken(dise_ring *r, dise_ring_reader *rd, uint32_t want,
 			_exit(90); /* it never slept */
 		_exit(fn(r));
 	}
-	alarmed = 0;
-	alarm(ALARM_S);
+	alarm_on(ALARM_S);
 	ret = want == DISE_WAKE_URGENT ? dise_ring_reader_wait_urgent(rd, 600000, NULL)
 				       : dise_ring_reader_wait_unless(rd, 600000, NULL);
-	alarm(0);
-	if (alarmed)
+	if ((woke_by_alarm = alarm_off()))
 		kill(pid, SIGKILL);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_int_equal(sigaction(SIGALRM, &old, NULL), 0);
-	if (alarmed)
+	if (woke_by_alarm)
 		fail_msg("%s: the consumer slept on (ended by the alarm)", what);
 	assert_int_equal(ret, 0);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
@@ -312,46 +281,6 @@ static void test_sleeper_woken(void **state)
 }
 
 /*
- * The lost-wakeup window: a record committed before the consumer said it
- * gathers (the producer found it awake and woke nobody) is seen by the
- * consumer's look after it stores the word, whatever the record (its kind
- * is not known before it is read); so is the unless flag. Neither wait may
- * sleep.
- */
-static void test_urgent_wait_window(void **state)
-{
-	dise_ring r;
-	dise_ring_reader *rd;
-	atomic_int flag = 1;
-	struct sigaction sa, old;
-
-	(void)state;
-	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 64, 1, &r), 0);
-	assert_int_equal(dise_ring_reader_new(ring_path, 0, 50, &rd), 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_alarm;
-	assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
-	alarmed = 0;
-	alarm(ALARM_S);
-	assert_int_equal(dise_ring_reader_wait_urgent(rd, 600000, &flag), 0);
-	alarm(0);
-	if (alarmed)
-		fail_msg("the gathering wait slept with the flag set (ended by the alarm)");
-	atomic_store(&flag, 0);
-	produce(&r, DISE_REC_START, 0); /* the consumer is awake (word 0): no wake-up call */
-	alarm(ALARM_S);
-	assert_int_equal(dise_ring_reader_wait_urgent(rd, 600000, &flag), 0);
-	alarm(0);
-	if (alarmed)
-		fail_msg("the gathering wait slept with a record waiting (ended by the alarm)");
-	assert_int_equal(word(&r), DISE_WAKE_NONE); /* awake again */
-	assert_int_equal(drain(rd), 1);
-	assert_int_equal(sigaction(SIGALRM, &old, NULL), 0);
-	dise_ring_reader_free(rd);
-	dise_ring_unmap(&r);
-}
-
-/*
  * A hostile process of the user turns an idle consumer's word into
  * DISE_WAKE_URGENT: an ok record then does not wake it (as a hostile 0
  * never could be helped either), but the sleep ends by its timeout and the
@@ -392,7 +321,6 @@ int main(void)
 		cmocka_unit_test(test_urgent_records),
 		cmocka_unit_test_setup_teardown(test_notify_words, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sleeper_woken, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_urgent_wait_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_word, setup, teardown),
 	};
 
