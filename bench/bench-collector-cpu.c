@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,14 +123,22 @@ static int thread_cpu(pid_t pid, char names[][32], uint64_t *ns, int max)
 	return n;
 }
 
-/* As the shim writes: each record committed, then the collector woken if it sleeps. */
+/* As the shim writes: each record committed, then the collector woken if it sleeps for it (an end that may be a strike: any). */
 static void put(dise_ring *r, const void *rec, size_t len)
 {
+	struct dise_rec_hdr h;
+	int32_t status = 0;
+
+	memcpy(&h, rec, sizeof(h)); /* rec may be a byte buffer */
+	if (h.type == DISE_REC_EXIT)
+		memcpy(&status, (const char *)rec + offsetof(struct dise_rec_exit, status), sizeof(status));
+	else if (h.type == DISE_REC_REAP)
+		memcpy(&status, (const char *)rec + offsetof(struct dise_rec_reap, status), sizeof(status));
 	if (dise_ring_put(r, rec, len) < 0) {
 		fprintf(stderr, "bench-collector-cpu: the ring is full: the collector does not keep up\n");
 		exit(1);
 	}
-	dise_ring_notify(r);
+	dise_ring_notify_record(r, dise_ring_urgent(h.type, status));
 }
 
 static void put_start(dise_ring *r, const struct dise_rec_who *who, uint32_t ppid, uint32_t flags, const struct exe *e,

@@ -166,14 +166,13 @@ static int once_drained(const dise_ring *ring, uint64_t *until)
  * not one wakeup's worth (a commit costs about what its rows do: the WAL
  * frames of each index's pages it touched, about the same for 20 runs or
  * 100; 100 ms: 48 µs of ingest CPU a run at 1 000 runs/s where 20 ms took
- * 76, bench-collector-cpu, README). Read
- * ahead into memory, the ring looked at every slice: a bad end read or
- * routes to publish store at once, after at most a slice (the heal
- * latency); the first record after a quiet moment is stored at once, and a
- * full batch goes on at once (ingest.h).
+ * 76, bench-collector-cpu, README). Read ahead into memory, asleep on the
+ * ring meanwhile until a record that may be a strike (its producer wakes
+ * the gather: ring.h, DISE_WAKE_URGENT) or routes to publish store at once
+ * (the heal latency); the first record after a quiet moment is stored at
+ * once, and a full batch goes on at once (ingest.h).
  */
 #define INGEST_GATHER_NS 100000000ull
-#define INGEST_SLICE_NS 2000000ull
 
 /*
  * The webhook, in a thread of its own: a slow or dead endpoint never holds
@@ -622,7 +621,7 @@ int main(int argc, char **argv)
 
 	dise_ingest_set_stop(in, &stop);
 	if (!once)
-		dise_ingest_set_gather(in, INGEST_GATHER_NS, INGEST_SLICE_NS, &ra.routes_changed);
+		dise_ingest_set_gather(in, INGEST_GATHER_NS, &ra.routes_changed);
 
 	publish_routes(in, st, cas); /* what an earlier run of the collector decided */
 	dise_ring_map(ring, DISE_RING_WRITE, 0, 0, &ra.wake);

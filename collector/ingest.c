@@ -15,9 +15,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
-#include <linux/futex.h>
 #include <time.h>
 
 #include "dise/clock.h"
@@ -48,7 +46,7 @@ struct dise_ingest {
 	uint64_t since_checkpoint; /* commits not yet checkpointed */
 	const volatile sig_atomic_t *stop; /* set: end the batch in hand early (commit what was read) */
 	/* the gather (dise_ingest_set_gather): records read, not stored yet */
-	uint64_t gather_ns, slice_ns, last_commit;
+	uint64_t gather_ns, last_commit;
 	atomic_int *urgent;
 	unsigned char *arena; /* records as read: a size_t length, then the bytes, aligned */
 	size_t used, cap;
@@ -163,10 +161,9 @@ static void stats_add(struct dise_ingest_stats *to, const struct dise_ingest_sta
 	to->merged += b->merged;
 }
 
-void dise_ingest_set_gather(dise_ingest *in, uint64_t gather_ns, uint64_t slice_ns, atomic_int *urgent)
+void dise_ingest_set_gather(dise_ingest *in, uint64_t gather_ns, atomic_int *urgent)
 {
 	in->gather_ns = gather_ns;
-	in->slice_ns = slice_ns ? slice_ns : 1;
 	in->urgent = urgent;
 }
 
@@ -196,43 +193,42 @@ static int keep(dise_ingest *in, size_t len)
 	return 0;
 }
 
+/* Whether a shard holds 1/DISE_WAKE_FILL of its slots read and not released: what wakes a gather (ring.h), and ends it. */
+static int gather_filling(const dise_ingest *in)
+{
+	uint32_t k;
+
+	for (k = 0; k < in->nshards; k++)
+		if (in->staged[k] - in->next[k] >= in->lap / DISE_WAKE_FILL)
+			return 1;
+	return 0;
+}
+
 /*
  * Whether the batch waits for more records before it stores what it read:
  * only under a steady stream (the batch before it committed less than a
  * gather ago: the first record after a quiet moment is stored at once),
  * until the gather's end, and never with a bad end read that may be a strike (the heal
- * latency), routes to publish (*urgent), a stop, or a full batch. The wait
- * is a slice (the ring is looked at again after it), and no transaction is
- * open meanwhile: the resolver's writes never wait for a gather.
+ * latency), routes to publish (*urgent), a stop, or a full batch (n
+ * records, or a shard's slots: gather_filling). The wait is the gather's
+ * rest, on the ring, woken only by what ends the gather: a record that may
+ * be a strike (the producer says so: dise_ring_notify_record), a shard
+ * filling, routes to publish (the resolver's wake_ingest); the records that
+ * came meanwhile are read when it ends, and their producers made no wake-up
+ * call for them. No transaction is open meanwhile: the resolver's writes
+ * never wait for a gather.
  */
-static int gather_more(dise_ingest *in, uint64_t start, int bad_end, size_t n, size_t max, int quiet)
+static int gather_more(dise_ingest *in, uint64_t start, int bad_end, size_t n, size_t max)
 {
 	uint64_t now = mono_ns(), left;
-	struct timespec ts;
 
-	if (!in->gather_ns || bad_end || n >= max || (in->stop && *in->stop) || (in->urgent && atomic_load(in->urgent)))
+	if (!in->gather_ns || bad_end || n >= max || gather_filling(in) || (in->stop && *in->stop) ||
+	    (in->urgent && atomic_load(in->urgent)))
 		return 0;
 	if (start - in->last_commit >= in->gather_ns || now - start >= in->gather_ns)
 		return 0;
 	left = in->gather_ns - (now - start);
-	if (quiet) {
-		/*
-		 * Nothing came since the last look (a sparse stream): woken by the
-		 * next record, which may be a bad end (the heal latency); a steady
-		 * stream sleeps a slice instead, and its producers make no wake-up
-		 * call for it.
-		 */
-		dise_ring_reader_wait(in->rd, (unsigned)((left + 999999) / 1000000));
-		return 1;
-	}
-	if (left > in->slice_ns)
-		left = in->slice_ns;
-	ts = (struct timespec){ (time_t)(left / 1000000000), (long)(left % 1000000000) };
-	/* routes to publish (the resolver's wake_ingest) end the wait at once */
-	if (in->urgent)
-		syscall(SYS_futex, in->urgent, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
-	else
-		nanosleep(&ts, NULL);
+	dise_ring_reader_wait_urgent(in->rd, (unsigned)((left + 999999) / 1000000), in->urgent);
 	return 1;
 }
 
@@ -280,7 +276,7 @@ static int urgent_end(dise_ingest *in, const struct dise_record *end)
 static int gather(dise_ingest *in, size_t max, size_t *ret_n, struct dise_ingest_stats *b)
 {
 	uint64_t start = mono_ns();
-	size_t n = 0, seen = 0; /* seen: n at the last wait */
+	size_t n = 0;
 	int r, bad_end = 0;
 
 	in->used = in->nrecent = 0;
@@ -300,10 +296,8 @@ static int gather(dise_ingest *in, size_t max, size_t *ret_n, struct dise_ingest
 		if (r < 0)
 			return r;
 		if (r == 0) {
-			if (gather_more(in, start, bad_end, n, max, n == seen)) {
-				seen = n;
+			if (gather_more(in, start, bad_end, n, max))
 				continue;
-			}
 			break;
 		}
 		n++;

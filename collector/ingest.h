@@ -41,12 +41,13 @@ void dise_ingest_set_stop(dise_ingest *in, const volatile sig_atomic_t *stop);
 /*
  * Under a steady stream (the batch before committed less than gather_ns
  * ago), a batch reads for up to gather_ns before it stores what it read,
- * in one transaction, looking at the ring every slice_ns; a bad end read that may be a strike (dise_store_end_may_strike),
- * *urgent set (a futex word: its FUTEX_WAKE ends a wait), a stop or a full
- * batch store at once. 0: every batch stores what the ring holds now (the
- * default).
+ * in one transaction, asleep on the ring meanwhile until a record that may
+ * be a strike comes (dise_ring_reader_wait_urgent); a bad end read that may be a strike (dise_store_end_may_strike),
+ * *urgent set (then dise_ring_notify on the ring: it ends the wait), a stop
+ * or a full batch store at once. 0: every batch stores what the ring holds
+ * now (the default).
  */
-void dise_ingest_set_gather(dise_ingest *in, uint64_t gather_ns, uint64_t slice_ns, atomic_int *urgent);
+void dise_ingest_set_gather(dise_ingest *in, uint64_t gather_ns, atomic_int *urgent);
 
 enum { DISE_INGEST_REOPENED = 1, DISE_INGEST_REPAIRED = 2 };
 

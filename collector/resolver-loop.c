@@ -7,8 +7,6 @@
  * must be published again.
  */
 #define _GNU_SOURCE
-#include <linux/futex.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "canary.h"
@@ -18,13 +16,15 @@
 #include "resolver-loop.h"
 #include "store.h"
 
-/* Wakes the ingest loop (it sleeps on the ring's futex, or gathers: ingest_gather). */
+/*
+ * Wakes the ingest loop: idle or gathering, it sleeps on the ring's futex,
+ * and dise_ring_notify wakes it whatever it waits for (DISE_WAKE_*).
+ */
 static void wake_ingest(struct resolver_arg *a)
 {
 	pthread_mutex_lock(&a->wake_lock);
 	dise_ring_notify(&a->wake);
 	pthread_mutex_unlock(&a->wake_lock);
-	syscall(SYS_futex, &a->routes_changed, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 void dise__resolver_remap(struct resolver_arg *a, const char *ring)

@@ -448,39 +448,37 @@ static int pending(dise_ring_reader *rd, unsigned *ret_ms)
 }
 
 /*
- * Says we sleep, then sleeps unless something is to read or *unless is set.
- * 0 or -errno. The flag is looked at after wake = 1 is stored, with a full
- * fence between (as a producer's commit and its load of wake): a thread that
- * sets it, then calls dise_ring_notify, either finds wake set and wakes us,
- * or we find its flag. Looked at before the store, the flag could be set and
- * notified in between: a lost wakeup (up to the whole timeout, a second in
- * the collector: the heal latency's rare 1 s).
+ * Says we sleep and what for (want: DISE_WAKE_ANY or DISE_WAKE_URGENT),
+ * then sleeps unless something is to read or *unless is set. 0 or -errno.
+ * What is to read is looked at after wake is stored, with a full fence
+ * between (ring-producer.c: a producer that committed before it loaded
+ * wake, and saw no sleeper, left a record we find here, whatever it is).
+ * The flag likewise: a thread that sets it, then calls dise_ring_notify,
+ * either finds wake set and wakes us, or we find its flag. Looked at before
+ * the store, the flag could be set and notified in between: a lost wakeup
+ * (up to the whole timeout, a second in the collector: the heal latency's
+ * rare 1 s).
  */
-static int sleep_on(dise_ring_reader *rd, unsigned timeout_ms, atomic_int *unless)
+static int sleep_on(dise_ring_reader *rd, unsigned timeout_ms, atomic_int *unless, uint32_t want)
 {
 	_Atomic uint32_t *w = &rd->ring.hdr->wake;
 	struct timespec ts;
 	int r = 0;
 
-	atomic_store_explicit(w, 1, memory_order_seq_cst);
+	atomic_store_explicit(w, want, memory_order_seq_cst);
 	atomic_thread_fence(memory_order_seq_cst);
 	if (!(unless && atomic_load_explicit(unless, memory_order_seq_cst)) && !pending(rd, &timeout_ms)) {
 		ts.tv_sec = timeout_ms / 1000;
 		ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
-		if (syscall(SYS_futex, w, FUTEX_WAIT, 1, &ts, NULL, 0) != 0 && errno != EAGAIN && errno != ETIMEDOUT &&
-		    errno != EINTR)
+		if (syscall(SYS_futex, w, FUTEX_WAIT, want, &ts, NULL, 0) != 0 && errno != EAGAIN &&
+		    errno != ETIMEDOUT && errno != EINTR)
 			r = -errno;
 	}
-	atomic_store_explicit(w, 0, memory_order_relaxed);
+	atomic_store_explicit(w, DISE_WAKE_NONE, memory_order_relaxed);
 	return r;
 }
 
-int dise_ring_reader_wait(dise_ring_reader *rd, unsigned timeout_ms)
-{
-	return dise_ring_reader_wait_unless(rd, timeout_ms, NULL);
-}
-
-int dise_ring_reader_wait_unless(dise_ring_reader *rd, unsigned timeout_ms, atomic_int *unless)
+static int wait_for_word(dise_ring_reader *rd, unsigned timeout_ms, atomic_int *unless, uint32_t want)
 {
 	volatile unsigned ms = timeout_ms; /* across sigsetjmp */
 	sigjmp_buf jb;
@@ -493,9 +491,24 @@ int dise_ring_reader_wait_unless(dise_ring_reader *rd, unsigned timeout_ms, atom
 		return -EIO;
 	}
 	bus_guard = &jb;
-	r = sleep_on(rd, ms, unless);
+	r = sleep_on(rd, ms, unless, want);
 	bus_guard = NULL;
 	return r;
+}
+
+int dise_ring_reader_wait(dise_ring_reader *rd, unsigned timeout_ms)
+{
+	return wait_for_word(rd, timeout_ms, NULL, DISE_WAKE_ANY);
+}
+
+int dise_ring_reader_wait_unless(dise_ring_reader *rd, unsigned timeout_ms, atomic_int *unless)
+{
+	return wait_for_word(rd, timeout_ms, unless, DISE_WAKE_ANY);
+}
+
+int dise_ring_reader_wait_urgent(dise_ring_reader *rd, unsigned timeout_ms, atomic_int *unless)
+{
+	return wait_for_word(rd, timeout_ms, unless, DISE_WAKE_URGENT);
 }
 
 /* Shard k's head, if it lies outside the only lap a producer can reserve in: moved to its end. */

@@ -70,6 +70,12 @@ uint32_t dise_ring_shard_here(const dise_ring *r)
 	return cpu > 0 ? (uint32_t)cpu % r->nshards : 0;
 }
 
+/* The shard this producer writes to: a window holds one shard's slots, a short process's records go there whatever its CPU (a shard is a hint). */
+static uint32_t shard_mine(const dise_ring *r)
+{
+	return dise_ring_windowed(r) ? r->win_shard : dise_ring_shard_here(r);
+}
+
 /*
  * A windowed ring (ring.h: DISE_RING_WINDOW) holds only the slots
  * [win_lo, win_hi) of one shard: whether the n slots from pos are all
@@ -91,8 +97,7 @@ int dise_ring_reserve(dise_ring *r, uint32_t len, dise_ring_resv *ret)
 
 	if (!r->hdr || !r->writable)
 		return -ENODEV;
-	/* a window holds one shard's slots: a short process's records go there whatever its CPU (a shard is a hint) */
-	shard = dise_ring_windowed(r) ? r->win_shard : dise_ring_shard_here(r);
+	shard = shard_mine(r);
 	h = &r->hdr->shards[shard];
 	n = (len + DISE_SLOT_DATA - 1) / DISE_SLOT_DATA;
 	if (len == 0 || len > DISE_RECORD_MAX || n > r->nslots / 2) {
@@ -195,21 +200,52 @@ int dise_ring_put(dise_ring *r, const void *rec, uint32_t len)
 }
 
 /*
- * The consumer stores wake = 1, then looks for records, then sleeps while
- * wake is still 1; a producer commits, then loads wake. With a full fence
- * between each side's store and load, one of them sees the other: either
- * the consumer finds the record, or the producer finds wake set and wakes
- * it (a futex on shared memory, so across processes).
+ * Whether this producer's shard holds 1/DISE_WAKE_FILL of its slots not
+ * released yet: a gathering consumer is woken then, whatever the record, so
+ * that a fast stream never fills the ring while the consumer sleeps out its
+ * gather (it reads and stores at once once awake). A head or tail a hostile
+ * process wrote only makes a wake-up more or less.
  */
-void dise_ring_notify(dise_ring *r)
+static int shard_filling(const dise_ring *r)
+{
+	const struct dise_ring_shard *h = &r->hdr->shards[shard_mine(r)];
+	uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
+	uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
+
+	return head - tail >= r->nslots / DISE_WAKE_FILL;
+}
+
+/*
+ * The consumer stores what it waits for into wake (DISE_WAKE_*), then
+ * looks for records, then sleeps while wake still holds it; a producer
+ * commits, then loads wake. With a full fence between each side's store and
+ * load, one of them sees the other: either the consumer finds the record,
+ * or the producer finds wake set and, when the consumer waits for this
+ * record (any record, or an urgent one: dise_ring_urgent, or any once the
+ * shard fills), takes it back to 0 and wakes it (a futex on shared memory,
+ * so across processes). A record the consumer does not wait for (it
+ * gathers a stream: DISE_WAKE_URGENT) leaves it asleep; it reads that
+ * record when its gather's time is up, or when an urgent one wakes it. The
+ * word is exchanged only by a producer that wakes: one wake-up per sleep.
+ * An old producer (any nonzero wakes) can only wake too often.
+ */
+void dise_ring_notify_record(dise_ring *r, int urgent)
 {
 	_Atomic uint32_t *w;
+	uint32_t want;
 
 	if (!r->hdr)
 		return;
 	w = &r->hdr->wake;
 	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(w, memory_order_relaxed) && atomic_exchange_explicit(w, 0, memory_order_seq_cst))
+	want = atomic_load_explicit(w, memory_order_relaxed);
+	if (want == DISE_WAKE_NONE || (want == DISE_WAKE_URGENT && !urgent && !shard_filling(r)))
+		return;
+	if (atomic_exchange_explicit(w, DISE_WAKE_NONE, memory_order_seq_cst))
 		dise_sys3(SYS_futex, (long)w, FUTEX_WAKE, 1); /* inline: no libc page (dise/rawsys.h) */
 }
 
+void dise_ring_notify(dise_ring *r)
+{
+	dise_ring_notify_record(r, 1);
+}

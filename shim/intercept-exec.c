@@ -35,7 +35,7 @@ void dise__record_exec(unsigned call, const char *path, char *const argv[])
 	who = dise__who(tid);
 	dise__ring_sink_init(&rs);
 	if (dise_rec_exec_write(&who, call, path, &a, &rs.sink) >= 0)
-		dise__ring_sink_commit(&rs);
+		dise__ring_sink_commit(&rs, 0);
 }
 
 /*

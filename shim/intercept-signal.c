@@ -236,7 +236,7 @@ static void capture_crash(int sig, const siginfo_t *si, const ucontext_t *uc, in
 	in.mem = dise_rec_mem_self;
 	dise__ring_sink_init(&rs);
 	if (dise_rec_crash_write(&in, &rs.sink) >= 0)
-		dise__ring_sink_commit(&rs);
+		dise__ring_sink_commit(&rs, 1);
 }
 
 /*

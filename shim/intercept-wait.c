@@ -83,7 +83,7 @@ static void reaped(pid_t pid, int status, const struct rusage *ru)
 		w.maxrss_kb = (uint64_t)ru->ru_maxrss;
 	}
 	if (dise_ring_put(&dise__shim.ring, &w, sizeof(w)) == 0)
-		dise_ring_notify(&dise__shim.ring);
+		dise_ring_notify_record(&dise__shim.ring, dise_ring_urgent(DISE_REC_REAP, w.status));
 }
 
 /* After a wait-status call that returned r: records when it reaped an ended child. Keeps errno. */

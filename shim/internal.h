@@ -152,13 +152,13 @@ static inline struct dise_rec_who dise__who(uint32_t tid)
 	return w;
 }
 
-/* A record/ sink into a reservation of the shim's ring; commit publishes it and wakes the collector. */
+/* A record/ sink into a reservation of the shim's ring; commit publishes it and wakes the collector (urgent: dise_ring_urgent). */
 struct dise__ring_sink {
 	struct dise_rec_sink sink;
 	dise_ring_resv v;
 };
 void dise__ring_sink_init(struct dise__ring_sink *rs);
-void dise__ring_sink_commit(struct dise__ring_sink *rs);
+void dise__ring_sink_commit(struct dise__ring_sink *rs, int urgent);
 
 /* Writes START (init, a fork child): uses dise__shim.scratch. */
 void dise__record_start(uint32_t extra_flags);

@@ -116,10 +116,10 @@ void dise__ring_sink_init(struct dise__ring_sink *rs)
 	rs->sink.write = ring_write;
 }
 
-void dise__ring_sink_commit(struct dise__ring_sink *rs)
+void dise__ring_sink_commit(struct dise__ring_sink *rs, int urgent)
 {
 	dise_ring_commit(&dise__shim.ring, &rs->v);
-	dise_ring_notify(&dise__shim.ring);
+	dise_ring_notify_record(&dise__shim.ring, urgent);
 }
 
 static void file_id(const struct stat *st, struct dise_file_id *id)
@@ -194,7 +194,7 @@ void dise__record_start(uint32_t extra_flags)
 	in.mono_ns = S->run_start_ns; /* read a moment ago: the header's time too */
 	dise__ring_sink_init(&rs);
 	if (dise_rec_start_write(&in, &rs.sink) >= 0)
-		dise__ring_sink_commit(&rs);
+		dise__ring_sink_commit(&rs, 0);
 }
 
 void dise__record_exit(int status, unsigned how)
@@ -222,7 +222,7 @@ void dise__record_exit(int status, unsigned how)
 		e.maxrss_kb = (uint64_t)ru.ru_maxrss;
 	}
 	if (dise_ring_put(&dise__shim.ring, &e, sizeof(e)) == 0)
-		dise_ring_notify(&dise__shim.ring);
+		dise_ring_notify_record(&dise__shim.ring, dise_ring_urgent(DISE_REC_EXIT, e.status));
 	if (dise__shim.arm_key) /* its arm ends with it (an exec keeps it: no EXIT there) */
 		dise_arm_clear(&dise__shim.ring, dise__shim.pid);
 }

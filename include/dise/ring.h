@@ -95,7 +95,7 @@ struct dise_ring_header {
 	/* The consumer's line. */
 	_Atomic uint64_t corrupt; /* records the consumer rejected as malformed */
 	_Atomic uint32_t consumer_pid;
-	_Atomic uint32_t wake;   /* futex word a consumer may sleep on */
+	_Atomic uint32_t wake;   /* futex word a consumer may sleep on: DISE_WAKE_* */
 	_Atomic uint32_t nroutes; /* routes published in the route file: 0 lets every process skip the lookup (a hint only, see below) */
 	uint8_t pad1[64 - 20];
 
@@ -370,11 +370,42 @@ void dise_ring_discard(dise_ring *r, const dise_ring_resv *v);
 int dise_ring_put(dise_ring *r, const void *rec, uint32_t len);
 
 /*
- * Wakes the consumer if it sleeps (it says so in the header's wake word):
- * a system call only then, so a busy consumer costs producers nothing but a
- * fence and a load. Call after committing records someone waits for.
+ * The header's wake word, what the consumer waits for:
+ *  - DISE_WAKE_NONE: it is awake (it looks at the ring before it sleeps);
+ *  - DISE_WAKE_ANY: it sleeps until any record (idle: the first record
+ *    after a quiet moment is stored at once);
+ *  - DISE_WAKE_URGENT: it gathers a stream and sleeps the gather's rest
+ *    unless a record that may be a strike comes (dise_ring_urgent), its
+ *    producer's shard fills (DISE_WAKE_FILL), or its own process asks
+ *    (dise_ring_notify). Every other value is read as DISE_WAKE_ANY, and
+ *    a producer built before DISE_WAKE_URGENT wakes the consumer for any
+ *    nonzero value: at worst a wake-up too many, never one too few.
+ */
+enum { DISE_WAKE_NONE = 0, DISE_WAKE_ANY = 1, DISE_WAKE_URGENT = 2 };
+/* a consumer waiting for DISE_WAKE_URGENT is woken anyway once a shard holds 1/DISE_WAKE_FILL of its slots unreleased */
+#define DISE_WAKE_FILL 4u
+
+/*
+ * Whether a record must wake a consumer that gathers (DISE_WAKE_URGENT): an
+ * end that may be a strike. Coarser than the collector's own judgement
+ * (collector/outcome.c, never finer): a CRASH, an EXIT or a REAP whose status is
+ * not 0 (an exit code, or a wait status: a nonzero exit, any signal).
+ */
+static inline int dise_ring_urgent(uint32_t type, int32_t status)
+{
+	return type == DISE_REC_CRASH || ((type == DISE_REC_EXIT || type == DISE_REC_REAP) && status != 0);
+}
+
+/*
+ * After committing a record: wakes the consumer if it sleeps waiting for
+ * it (it says so in the header's wake word, DISE_WAKE_*): a system call
+ * only then, so a busy or gathering consumer costs producers nothing but a
+ * fence and a load or three. urgent: dise_ring_urgent() of the record.
  * Async-signal-safe.
  */
+void dise_ring_notify_record(dise_ring *r, int urgent);
+
+/* The same, urgent: wakes the consumer whatever it waits for (a record of any kind, a word to the collector from its own threads). */
 void dise_ring_notify(dise_ring *r);
 
 /* ---- consumer (ring/ring-consumer.c): one consumer per ring, not
@@ -429,6 +460,16 @@ int dise_ring_reader_wait(dise_ring_reader *rd, unsigned timeout_ms);
  * ingest thread to publish routes). NULL: dise_ring_reader_wait.
  */
 int dise_ring_reader_wait_unless(dise_ring_reader *rd, unsigned timeout_ms, atomic_int *unless);
+
+/*
+ * The same, but a committed record ends the sleep only when it may be a
+ * strike (its producer's dise_ring_notify_record said urgent), when its
+ * producer's shard is filling (DISE_WAKE_FILL), or from dise_ring_notify:
+ * a consumer gathering a stream, which reads the rest when the sleep ends.
+ * Records already waiting when it is called end it at once, whatever they
+ * are (their kind is not known until they are read).
+ */
+int dise_ring_reader_wait_urgent(dise_ring_reader *rd, unsigned timeout_ms, atomic_int *unless);
 
 /*
  * Puts back what a stray store into the ring broke (the consumer is the

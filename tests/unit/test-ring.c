@@ -28,26 +28,7 @@
 
 #include "dise/ring.h"
 #include "harness.h" /* wait_for() */
-
-
-static char ring_path[256];
-
-static int setup(void **state)
-{
-	static int k;
-
-	(void)state;
-	snprintf(ring_path, sizeof(ring_path), "/dev/shm/dise-test-ring-%d-%d", (int)getpid(), k++);
-	unlink(ring_path);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	unlink(ring_path);
-	return 0;
-}
+#include "ring-fixture.h"
 
 /* A test record: header + producer id + sequence + filler that encodes both. */
 struct trec {
@@ -397,14 +378,6 @@ static void test_torn_slot(void **state)
 	dise_ring_unmap(&r);
 }
 
-static volatile sig_atomic_t alarmed;
-
-static void on_alarm(int sig)
-{
-	(void)sig;
-	alarmed = 1;
-}
-
 /*
  * Another thread of the reader's process sets a flag, then notifies: the
  * wait never misses it. With the flag already set the wait must not sleep
@@ -412,34 +385,43 @@ static void on_alarm(int sig)
  * routes: looked at before the wait said it sleeps, that wakeup was lost
  * for up to a second, the heal latency's rare 1 s). An alarm ends a wait
  * that slept, and fails the test; a record ends a wait whatever the flag.
+ * The same for the wait of a gathering consumer (dise_ring_reader_wait_urgent):
+ * a record committed before it said it sleeps (its producer found it awake
+ * and woke nobody) ends it, whatever the record (its kind is not known
+ * before it is read); the wake word says awake again after either.
  */
 static void test_wait_unless(void **state)
 {
+	static const struct {
+		int (*wait)(dise_ring_reader *rd, unsigned timeout_ms, atomic_int *unless);
+		const char *what;
+	} waits[] = { { dise_ring_reader_wait_unless, "the wait" }, { dise_ring_reader_wait_urgent, "the gathering wait" } };
+	static uint8_t buf[DISE_RECORD_MAX];
 	dise_ring r;
 	dise_ring_reader *rd;
-	atomic_int flag = 1;
-	struct sigaction sa, old;
+	atomic_int flag;
+	size_t i, len;
+	uint64_t id;
 
 	(void)state;
 	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 64, 0, &r), 0);
 	assert_int_equal(dise_ring_reader_new(ring_path, 0, 50, &rd), 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_alarm; /* no SA_RESTART: the futex returns EINTR */
-	assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
-	alarmed = 0;
-	alarm(10);
-	assert_int_equal(dise_ring_reader_wait_unless(rd, 60000, &flag), 0);
-	alarm(0);
-	if (alarmed)
-		fail_msg("the wait slept with the flag set (ended by the alarm)");
-	atomic_store(&flag, 0);
-	assert_int_equal(put_test(&r, 1, 1, 64), 0);
-	alarm(10);
-	assert_int_equal(dise_ring_reader_wait_unless(rd, 60000, &flag), 0);
-	alarm(0);
-	if (alarmed)
-		fail_msg("the wait slept with a record waiting (ended by the alarm)");
-	assert_int_equal(sigaction(SIGALRM, &old, NULL), 0);
+	for (i = 0; i < sizeof(waits) / sizeof(waits[0]); i++) {
+		atomic_store(&flag, 1);
+		alarm_on(10);
+		assert_int_equal(waits[i].wait(rd, 60000, &flag), 0);
+		if (alarm_off())
+			fail_msg("%s slept with the flag set (ended by the alarm)", waits[i].what);
+		atomic_store(&flag, 0);
+		assert_int_equal(put_test(&r, 1, i, 64), 0);
+		alarm_on(10);
+		assert_int_equal(waits[i].wait(rd, 60000, &flag), 0);
+		if (alarm_off())
+			fail_msg("%s slept with a record waiting (ended by the alarm)", waits[i].what);
+		assert_int_equal(atomic_load(&r.hdr->wake), DISE_WAKE_NONE);
+		assert_int_equal(dise_ring_read(rd, buf, sizeof(buf), &len, &id), 1);
+		assert_int_equal(dise_ring_release(rd), 0);
+	}
 	dise_ring_reader_free(rd);
 	dise_ring_unmap(&r);
 }
