@@ -166,6 +166,10 @@ int dise__route_rows(dise_store *st, const char *sql, struct dise_pruned_route *
 int dise__register_class(sqlite3 *db);
 /* A strdup of column i of q's current row, NULL when NULL (or out of memory). */
 char *dise__col_strdup(sqlite3_stmt *q, int i);
+/* FNV-1a (64 bit) of the text p, from h (DISE__FNV_BASIS to start): runs' classes, the runs metric's groups */
+#define DISE__FNV_BASIS 14695981039346656037ull
+#define DISE__FNV_PRIME 1099511628211ull
+uint64_t dise__fnv1a(uint64_t h, const char *p);
 
 /* store-profile.c: DISE_SQL_PROFILE=1 times every statement, printed to stderr at close. */
 void dise__profile_start(dise_store *st);

@@ -44,14 +44,7 @@ struct group {
 /* FNV-1a of the two labels (a 0 between them) */
 static uint64_t labels_hash(const char *a, const char *b)
 {
-	uint64_t h = 14695981039346656037ull;
-
-	for (const unsigned char *p = (const unsigned char *)a; *p; p++)
-		h = (h ^ *p) * 1099511628211ull;
-	h *= 1099511628211ull;
-	for (const unsigned char *p = (const unsigned char *)b; *p; p++)
-		h = (h ^ *p) * 1099511628211ull;
-	return h;
+	return dise__fnv1a(dise__fnv1a(DISE__FNV_BASIS, a) * DISE__FNV_PRIME, b);
 }
 
 /* The slot of (tool, outcome) in the open-addressed table t of capacity cap (a power of 2): its group, or an empty one. */

@@ -171,22 +171,22 @@ char *dise__col_strdup(sqlite3_stmt *q, int i)
 	return t ? strdup(t) : NULL;
 }
 
-static uint64_t fnv1a(uint64_t h, const char *p)
+uint64_t dise__fnv1a(uint64_t h, const char *p)
 {
 	for (; *p; p++) {
 		h ^= (unsigned char)*p;
-		h *= 1099511628211ull;
+		h *= DISE__FNV_PRIME;
 	}
 	return h;
 }
 
 int64_t dise_store_run_class(const char *argv, const char *cwd)
 {
-	uint64_t h = fnv1a(14695981039346656037ull, argv ? argv : "");
+	uint64_t h = dise__fnv1a(DISE__FNV_BASIS, argv ? argv : "");
 
 	/* a separator no text holds, then the cwd; a NULL cwd is a byte no text holds either */
-	h = (h ^ 0xffu) * 1099511628211ull;
-	h = cwd ? fnv1a(h, cwd) : (h ^ 0xfeu) * 1099511628211ull;
+	h = (h ^ 0xffu) * DISE__FNV_PRIME;
+	h = cwd ? dise__fnv1a(h, cwd) : (h ^ 0xfeu) * DISE__FNV_PRIME;
 	return (int64_t)h;
 }
 

@@ -361,9 +361,9 @@ static int validate(int fd, dise_ring *out, int flags)
 	 * first write does not fault (perf stat -e page-faults: the same
 	 * count as with MADV_POPULATE_WRITE). A whole-file mapping is
 	 * populated by madvise, the header's page only; a kernel without it
-	 * says EINVAL: then the read faults, as before. By syscall(), which
-	 * the shim has bound already: not one more libc function bound in
-	 * every process.
+	 * says EINVAL: then the read faults, as before. That is the
+	 * collector's and the commands' case, never the shim's (it maps
+	 * DISE_RING_SPLIT), so libc's syscall() does.
 	 */
 	map = mmap_sys(NULL, map_len, prot,
 		       MAP_SHARED | ((flags & DISE_RING_SPLIT) && (flags & DISE_RING_WRITE) ? MAP_POPULATE : 0), fd, 0,
