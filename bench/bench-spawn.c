@@ -6,6 +6,10 @@
  *   plain          no preload
  *   empty preload  LD_PRELOAD of an empty library (the floor for any preload)
  *   dise shim      LD_PRELOAD=libdise_shim.so writing START and EXIT to a ring
+ *   floor          LD_PRELOAD=libdise_bench_floor.so (bench/floor.c): only the
+ *                  system calls and pages the shim's design cannot do without
+ *                  (open, check and map the ring, stat the executable, the
+ *                  crash handlers): the shim over it is the shim's own work
  *   base shim      the same from another build (BASE_BUILD_DIR, optional):
  *                  the code before a change, measured side by side
  * bench-spawn [BUILD_DIR] [RUNS] [PROGRAM] [BASE_BUILD_DIR]
@@ -89,26 +93,31 @@ int main(int argc, char **argv)
 	int runs = argc > 2 ? atoi(argv[2]) : 2000;
 	char *prog[] = { argc > 3 ? argv[3] : "/bin/true", NULL };
 	const char *base = argc > 4 ? argv[4] : NULL;
-	char shim[4096], empty[4096], baseshim[4096], ring[128], ringenv[160];
-	char **env[4];
-	uint64_t *t[4], *c[4], med[4], cmed[4], consumed = 0, scratch;
-	static const char *names[] = { "plain", "empty preload", "dise shim", "base shim" };
+	char shim[4096], empty[4096], floorlib[4096], baseshim[4096], ring[128], ringenv[160];
+	enum { PLAIN, EMPTY, SHIM, FLOOR, BASE, NVARIANTS };
+	char **env[NVARIANTS];
+	uint64_t *t[NVARIANTS], *c[NVARIANTS], med[NVARIANTS], cmed[NVARIANTS], consumed = 0, scratch;
+	static const char *names[] = { "plain", "empty preload", "dise shim", "floor", "base shim" };
 	uint64_t dropped = 0;
-	int i, v, nv = base ? 4 : 3;
+	int i, v, nv = base ? NVARIANTS : BASE;
 
 	snprintf(shim, sizeof(shim), "LD_PRELOAD=%s/lib/libdise_shim.so", build);
 	snprintf(empty, sizeof(empty), "LD_PRELOAD=%s/lib/libdise_bench_empty.so", build);
+	snprintf(floorlib, sizeof(floorlib), "LD_PRELOAD=%s/lib/libdise_bench_floor.so", build);
 	snprintf(baseshim, sizeof(baseshim), "LD_PRELOAD=%s/lib/libdise_shim.so", base ? base : build);
-	if (access(shim + 11, R_OK) || access(empty + 11, R_OK) || access(baseshim + 11, R_OK)) {
-		fprintf(stderr, "bench-spawn: build first (%s, %s, %s)\n", shim + 11, empty + 11, baseshim + 11);
+	if (access(shim + 11, R_OK) || access(empty + 11, R_OK) || access(floorlib + 11, R_OK) ||
+	    access(baseshim + 11, R_OK)) {
+		fprintf(stderr, "bench-spawn: build first (%s, %s, %s, %s)\n", shim + 11, empty + 11, floorlib + 11,
+			baseshim + 11);
 		return 1;
 	}
 	snprintf(ring, sizeof(ring), "/dev/shm/dise-bench-spawn-%d", (int)getpid());
 	snprintf(ringenv, sizeof(ringenv), "DISE_RING=%s", ring);
-	env[0] = make_env(NULL, NULL);
-	env[1] = make_env(empty, NULL);
-	env[2] = make_env(shim, ringenv);
-	env[3] = make_env(baseshim, ringenv);
+	env[PLAIN] = make_env(NULL, NULL);
+	env[EMPTY] = make_env(empty, NULL);
+	env[SHIM] = make_env(shim, ringenv);
+	env[FLOOR] = make_env(floorlib, ringenv); /* maps the ring the shim made (the warm-up's first runs) */
+	env[BASE] = make_env(baseshim, ringenv);
 	for (v = 0; v < nv; v++) {
 		t[v] = calloc((size_t)runs, sizeof(uint64_t));
 		c[v] = calloc((size_t)runs, sizeof(uint64_t));
@@ -148,20 +157,25 @@ int main(int argc, char **argv)
 	}
 	for (v = 0; v < nv; v++)
 		printf("  %-14s median %7.1f us   p90 %7.1f us   ratio to plain %.3f\n", names[v], med[v] / 1e3,
-		       t[v][runs * 9 / 10] / 1e3, (double)med[v] / (double)med[0]);
+		       t[v][runs * 9 / 10] / 1e3, (double)med[v] / (double)med[PLAIN]);
 	printf("  shim cost per process: %.1f us over plain, %.1f us over an empty preload; %llu records consumed, "
 	       "%llu dropped\n",
-	       ((double)med[2] - (double)med[0]) / 1e3, ((double)med[2] - (double)med[1]) / 1e3,
+	       ((double)med[SHIM] - (double)med[PLAIN]) / 1e3, ((double)med[SHIM] - (double)med[EMPTY]) / 1e3,
 	       (unsigned long long)consumed, (unsigned long long)dropped);
 	/* CPU time (wait4): not inflated by waiting for a core; the kernel accounts it in ticks' proportions, so quote medians of many runs */
 	printf("  child CPU (user+sys) median: plain %.1f us, empty preload %.1f us, shim %.1f us; shim/empty %.3f, "
 	       "shim - empty %.1f us\n",
-	       cmed[0] / 1e3, cmed[1] / 1e3, cmed[2] / 1e3, cmed[1] ? (double)cmed[2] / (double)cmed[1] : 0.0,
-	       ((double)cmed[2] - (double)cmed[1]) / 1e3);
+	       cmed[PLAIN] / 1e3, cmed[EMPTY] / 1e3, cmed[SHIM] / 1e3, cmed[EMPTY] ? (double)cmed[SHIM] / (double)cmed[EMPTY] : 0.0,
+	       ((double)cmed[SHIM] - (double)cmed[EMPTY]) / 1e3);
+	printf("  floor (bench/floor.c: open, fstat, two mmaps and close of the ring, stat of the executable, "
+	       "sigaltstack, 7 sigaction): %.1f us over an empty preload (wall), child CPU %.1f us over it; "
+	       "dise shim over the floor: wall %+.1f us, child CPU %+.1f us\n",
+	       ((double)med[FLOOR] - (double)med[EMPTY]) / 1e3, ((double)cmed[FLOOR] - (double)cmed[EMPTY]) / 1e3,
+	       ((double)med[SHIM] - (double)med[FLOOR]) / 1e3, ((double)cmed[SHIM] - (double)cmed[FLOOR]) / 1e3);
 	if (base)
 		printf("  base shim (%s): %.1f us over an empty preload (wall), child CPU %.1f us over it; "
 		       "dise shim - base shim: wall %+.1f us, child CPU %+.1f us\n",
-		       base, ((double)med[3] - (double)med[1]) / 1e3, ((double)cmed[3] - (double)cmed[1]) / 1e3,
-		       ((double)med[2] - (double)med[3]) / 1e3, ((double)cmed[2] - (double)cmed[3]) / 1e3);
+		       base, ((double)med[BASE] - (double)med[EMPTY]) / 1e3, ((double)cmed[BASE] - (double)cmed[EMPTY]) / 1e3,
+		       ((double)med[SHIM] - (double)med[BASE]) / 1e3, ((double)cmed[SHIM] - (double)cmed[BASE]) / 1e3);
 	return 0;
 }
