@@ -418,12 +418,14 @@ void dise_ring_notify(dise_ring *r);
  * A shell's failing child woke the gather twice (its EXIT, then the
  * shell's REAP). The word must name the child's pid and be at most
  * DISE_ENDED_MS older than the REAP (a pid used again by an unwatched
- * child that fails needs the wake); a REAP of a child that wrote no end (a
+ * child that fails needs the wake: 10 s is far less than a machine takes
+ * to go through its pids, and far more than a parent takes to reap a child
+ * it waits for); a REAP of a child that wrote no end (a
  * SIGKILL, an unwatched program) stays urgent. A hostile word only makes a
  * REAP wait for the gather's end (late, never lost), as a hostile 0 in the
  * wake word always could.
  */
-#define DISE_ENDED_MS 1000u
+#define DISE_ENDED_MS 10000u
 
 /*
  * dise_ring_put of a record laid out by record/ (a struct dise_rec_hdr
