@@ -26,7 +26,9 @@ command -v perf >/dev/null || { echo "wake-count: perf is not installed (apt-get
 perf stat -e syscalls:sys_enter_futex true >/dev/null 2>&1 ||
   { echo "wake-count: perf cannot count syscalls:sys_enter_futex here (tracefs, root)" >&2; exit 1; }
 for b in "${BUILDS[@]}"; do
-  [ -x "$b/bin/dise-collectord" ] && [ -f "$b/lib/libdise_shim.so" ] || { echo "wake-count: no build in $b" >&2; exit 1; }
+  if [ ! -x "$b/bin/dise-collectord" ] || [ ! -f "$b/lib/libdise_shim.so" ]; then
+    echo "wake-count: no build in $b" >&2; exit 1
+  fi
 done
 
 W=$(mktemp -d /tmp/dise-wake-count.XXXXXX) || exit 1
@@ -52,6 +54,7 @@ one() { # BUILD WORKLOAD
   perf stat -e syscalls:sys_enter_futex,context-switches -p "$COLL" -o "$W/coll.perf" &
   PERF=$!
   sleep 0.3 # perf attached (a count, not a time: the collector is idle meanwhile)
+  # shellcheck disable=SC2016 # the loops' $(seq) and $1 are the inner bash's
   case $w in
   run)
     perf stat -e syscalls:sys_enter_futex,context-switches -o "$W/prod.perf" \
@@ -62,7 +65,7 @@ one() { # BUILD WORKLOAD
     t=$!
     perf stat -e syscalls:sys_enter_futex,context-switches -o "$W/prod.perf" "$b/bin/dise" attach "$t" 2>/dev/null &
     local a=$!
-    while ! grep -q TracerPid:.[1-9] "/proc/$t/status" 2>/dev/null; do sleep 0.05; done
+    while ! grep -q 'TracerPid:.[1-9]'  "/proc/$t/status" 2>/dev/null; do sleep 0.05; done
     echo go > "$W/fifo"
     wait "$a" ;;
   false)
