@@ -30,8 +30,8 @@
 
 void dise__put(dise_tracer *t, const void *rec, uint32_t len)
 {
-	if (t->have_ring && dise_ring_put(&t->ring, rec, len) == 0)
-		dise_ring_notify(&t->ring);
+	if (t->have_ring) /* wakes a gathering collector only for an end that may be a strike, as the shim does */
+		dise_ring_put_record(&t->ring, rec, len);
 }
 
 static struct dise_rec_who who_of(const struct proc *p, pid_t tid)

@@ -185,8 +185,7 @@ static void record(pid_t pid, const char *path, const char *target, char **argv,
 	e.user_ns = (uint64_t)ru->ru_utime.tv_sec * 1000000000u + (uint64_t)ru->ru_utime.tv_usec * 1000u;
 	e.sys_ns = (uint64_t)ru->ru_stime.tv_sec * 1000000000u + (uint64_t)ru->ru_stime.tv_usec * 1000u;
 	e.maxrss_kb = (uint64_t)ru->ru_maxrss;
-	dise_ring_put(&ring, &e, sizeof(e));
-	dise_ring_notify(&ring);
+	dise_ring_put_record(&ring, &e, sizeof(e)); /* wakes a gathering collector only for an end that may be a strike */
 	dise_ring_unmap(&ring);
 }
 

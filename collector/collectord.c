@@ -174,6 +174,30 @@ static int once_drained(const dise_ring *ring, uint64_t *until)
  */
 #define INGEST_GATHER_NS 100000000ull
 
+/* INGEST_GATHER_NS, or $DISE_TEST_GATHER_MS (tests: a gather that only what should end it ends) */
+static uint64_t gather_ns(void)
+{
+	const char *t = getenv("DISE_TEST_GATHER_MS");
+
+	return t && atoi(t) > 0 ? (uint64_t)atoi(t) * 1000000u : INGEST_GATHER_NS;
+}
+
+/*
+ * The stop signals go to the ingest thread, whose sleep on the ring they end
+ * (EINTR; a stop handled just before it is seen by the ring's wait:
+ * dise_ring_reader_set_stop): the threads started here block them. Blocked
+ * (block 1) around their creation, which they inherit; 0 unblocks.
+ */
+static void stop_signals(int block)
+{
+	sigset_t s;
+
+	sigemptyset(&s);
+	sigaddset(&s, SIGTERM);
+	sigaddset(&s, SIGINT);
+	pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &s, NULL);
+}
+
 /*
  * The webhook, in a thread of its own: a slow or dead endpoint never holds
  * up ingest or healing. It looks at the journal about once a second.
@@ -621,7 +645,7 @@ int main(int argc, char **argv)
 
 	dise_ingest_set_stop(in, &stop);
 	if (!once)
-		dise_ingest_set_gather(in, INGEST_GATHER_NS, &ra.routes_changed);
+		dise_ingest_set_gather(in, gather_ns(), &ra.routes_changed);
 
 	publish_routes(in, st, cas); /* what an earlier run of the collector decided */
 	dise_ring_map(ring, DISE_RING_WRITE, 0, 0, &ra.wake);
@@ -634,12 +658,14 @@ int main(int argc, char **argv)
 	signal_ready(lockfd); /* the database is open and migrated, the ring mapped; before any thread starts */
 	if (!once && (ra.given = dise_known_new()))
 		dise_store_set_known(st, ra.given); /* ingest gives the versions the resolver gave */
+	stop_signals(1);
 	if (!once) {
 		resolver_on = pthread_create(&resolver, NULL, dise__resolver_main, &ra) == 0;
 		notifier_on = cfg.webhook && pthread_create(&notifier, NULL, notifier_main, &ra) == 0;
 	}
 	if (strcmp(metrics, "off") != 0 && (r = dise_metrics_writer_start(db, ring, metrics, (unsigned)metrics_s * 1000, &mw)) < 0)
 		fprintf(stderr, "dise-collectord: cannot start writing the metrics: %s\n", strerror(-r));
+	stop_signals(0);
 	while (!stop) {
 		uint64_t may_strike = stats.may_strike, unresolved = dise_store_unresolved_starts(st);
 

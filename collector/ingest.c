@@ -43,6 +43,7 @@ struct dise_ingest {
 	uint64_t staged[DISE_RING_MAX_SHARDS]; /* cursor within the open batch */
 	void *buf;
 	int kill_after_commit; /* test-only fault switch: DISE_TEST_KILL_AFTER_COMMIT */
+	int stop_in_gather; /* test-only: DISE_TEST_STOP_IN_GATHER, a stop signal right before a gather's sleep */
 	uint64_t since_checkpoint; /* commits not yet checkpointed */
 	const volatile sig_atomic_t *stop; /* set: end the batch in hand early (commit what was read) */
 	/* the gather (dise_ingest_set_gather): records read, not stored yet */
@@ -89,6 +90,7 @@ static int open_reader(dise_ingest *in)
 	}
 	dise_ring_reader_free(in->rd);
 	in->rd = rd;
+	dise_ring_reader_set_stop(rd, in->stop);
 	in->epoch = s.epoch;
 	in->nshards = s.nshards;
 	in->lap = s.nslots / s.nshards;
@@ -106,6 +108,7 @@ int dise_ingest_new(const char *ring_path, dise_store *st, dise_ingest **ret)
 		return -ENOMEM;
 	in->st = st;
 	in->kill_after_commit = getenv("DISE_TEST_KILL_AFTER_COMMIT") != NULL;
+	in->stop_in_gather = getenv("DISE_TEST_STOP_IN_GATHER") != NULL;
 	in->path = strdup(ring_path);
 	in->buf = malloc(DISE_RECORD_MAX);
 	if (!in->path || !in->buf) {
@@ -150,6 +153,8 @@ static void reset(dise_ingest *in)
 void dise_ingest_set_stop(dise_ingest *in, const volatile sig_atomic_t *stop)
 {
 	in->stop = stop;
+	if (in->rd) /* its waits end at once while *stop is set, a stop handled just before them too */
+		dise_ring_reader_set_stop(in->rd, stop);
 }
 
 static void stats_add(struct dise_ingest_stats *to, const struct dise_ingest_stats *b)
@@ -216,7 +221,9 @@ static int gather_filling(const dise_ingest *in)
  * filling, routes to publish (the resolver's wake_ingest); the records that
  * came meanwhile are read when it ends, and their producers made no wake-up
  * call for them. No transaction is open meanwhile: the resolver's writes
- * never wait for a gather.
+ * never wait for a gather. A stop ends the sleep at once (the signal, or the
+ * reader's look at the flag after it says it sleeps: a stop handled between
+ * the look here and the sleep), and the batch stores what it gathered.
  */
 static int gather_more(dise_ingest *in, uint64_t start, int bad_end, size_t n, size_t max)
 {
@@ -228,6 +235,8 @@ static int gather_more(dise_ingest *in, uint64_t start, int bad_end, size_t n, s
 	if (start - in->last_commit >= in->gather_ns || now - start >= in->gather_ns)
 		return 0;
 	left = in->gather_ns - (now - start);
+	if (in->stop_in_gather && n > 0)
+		raise(SIGTERM); /* the worst moment for a stop: looked at above, not slept on yet */
 	dise_ring_reader_wait_urgent(in->rd, (unsigned)((left + 999999) / 1000000), in->urgent);
 	return 1;
 }

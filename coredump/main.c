@@ -287,9 +287,8 @@ static int record(dise_core *core, const struct dise_core_args *a, const struct 
 	dise_rec_buf_init(&b, rec, sizeof(rec));
 	len = dise_rec_crash_write(&c, &b.sink);
 	free(maps);
-	if (len < 0 || (r = dise_ring_put(ring, rec, (uint32_t)len)) < 0)
+	if (len < 0 || (r = dise_ring_put_record(ring, rec, (uint32_t)len)) < 0) /* a CRASH: wakes the collector */
 		return len < 0 ? len : r;
-	dise_ring_notify(ring);
 	return 0;
 }
 

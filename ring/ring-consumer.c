@@ -55,6 +55,8 @@ struct dise_ring_reader {
 	int flags;
 	uint64_t torn_ns;
 	int looked; /* the first dise_ring_repair looks for a wedge whatever the drop counters say */
+	const volatile sig_atomic_t *stop; /* dise_ring_reader_set_stop */
+	uint64_t ended, ended_said; /* the last failing EXIT read (the header's ended word), and what the header was told */
 	struct shard_state sh[DISE_RING_MAX_SHARDS];
 };
 
@@ -330,6 +332,23 @@ static int fill(dise_ring_reader *rd, uint32_t k)
 	return r == 2 ? 0 : r;
 }
 
+/*
+ * A failing EXIT handed out: its pid and time, for the header's ended word
+ * (ring.h, DISE_ENDED_MS), stored when we next sleep (sleep_on). The bytes
+ * are the producer's: a forged EXIT only makes a REAP of that pid wait for
+ * the gather's end.
+ */
+static void note_end(dise_ring_reader *rd, const void *rec, size_t len)
+{
+	struct dise_rec_exit e;
+
+	if (len < sizeof(e))
+		return;
+	memcpy(&e, rec, sizeof(e));
+	if (e.h.type == DISE_REC_EXIT && dise_ring_urgent(DISE_REC_EXIT, e.status))
+		rd->ended = (uint64_t)e.h.pid << 32 | (uint32_t)(e.h.mono_ns / 1000000u);
+}
+
 int dise_ring_read(dise_ring_reader *rd, void *buf, size_t size, size_t *ret_len, uint64_t *ret_id)
 {
 	sigjmp_buf jb;
@@ -358,6 +377,7 @@ int dise_ring_read(dise_ring_reader *rd, void *buf, size_t size, size_t *ret_len
 	if (st->staged_len > size)
 		return -ENOBUFS;
 	memcpy(buf, st->buf, st->staged_len);
+	note_end(rd, buf, st->staged_len);
 	*ret_len = st->staged_len;
 	*ret_id = dise_ring_id((uint32_t)best, st->staged_pos);
 	st->staged = 0;
@@ -457,7 +477,9 @@ static int pending(dise_ring_reader *rd, unsigned *ret_ms)
  * either finds wake set and wakes us, or we find its flag. Looked at before
  * the store, the flag could be set and notified in between: a lost wakeup
  * (up to the whole timeout, a second in the collector: the heal latency's
- * rare 1 s).
+ * rare 1 s). The stop flag likewise (dise_ring_reader_set_stop): a stop
+ * signal handled between the caller's last look and the store is seen
+ * here, not slept through (a whole gather, or the idle second).
  */
 static int sleep_on(dise_ring_reader *rd, unsigned timeout_ms, atomic_int *unless, uint32_t want)
 {
@@ -465,9 +487,12 @@ static int sleep_on(dise_ring_reader *rd, unsigned timeout_ms, atomic_int *unles
 	struct timespec ts;
 	int r = 0;
 
+	if (rd->ended != rd->ended_said) /* before the word: a producer that sees the word sees this too */
+		atomic_store_explicit(&rd->ring.hdr->ended, rd->ended_said = rd->ended, memory_order_relaxed);
 	atomic_store_explicit(w, want, memory_order_seq_cst);
 	atomic_thread_fence(memory_order_seq_cst);
-	if (!(unless && atomic_load_explicit(unless, memory_order_seq_cst)) && !pending(rd, &timeout_ms)) {
+	if (!(unless && atomic_load_explicit(unless, memory_order_seq_cst)) && !(rd->stop && *rd->stop) &&
+	    !pending(rd, &timeout_ms)) {
 		ts.tv_sec = timeout_ms / 1000;
 		ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
 		if (syscall(SYS_futex, w, FUTEX_WAIT, want, &ts, NULL, 0) != 0 && errno != EAGAIN &&
@@ -494,6 +519,11 @@ static int wait_for_word(dise_ring_reader *rd, unsigned timeout_ms, atomic_int *
 	r = sleep_on(rd, ms, unless, want);
 	bus_guard = NULL;
 	return r;
+}
+
+void dise_ring_reader_set_stop(dise_ring_reader *rd, const volatile sig_atomic_t *stop)
+{
+	rd->stop = stop;
 }
 
 int dise_ring_reader_wait(dise_ring_reader *rd, unsigned timeout_ms)

@@ -216,6 +216,21 @@ static int shard_filling(const dise_ring *r)
 }
 
 /*
+ * Whether the consumer read reaped's own failing EXIT (the header's ended
+ * word, ring.h) at most DISE_ENDED_MS before at_ns, the REAP's time: both
+ * are CLOCK_MONOTONIC, the EXIT's as its producer stamped it.
+ */
+static int end_read(const dise_ring *r, uint32_t reaped, uint64_t at_ns)
+{
+	uint64_t e;
+
+	if (!reaped)
+		return 0;
+	e = atomic_load_explicit(&r->hdr->ended, memory_order_relaxed);
+	return (uint32_t)(e >> 32) == reaped && (uint32_t)(at_ns / 1000000u) - (uint32_t)e < DISE_ENDED_MS;
+}
+
+/*
  * The consumer stores what it waits for into wake (DISE_WAKE_*), then
  * looks for records, then sleeps while wake still holds it; a producer
  * commits, then loads wake. With a full fence between each side's store and
@@ -228,8 +243,14 @@ static int shard_filling(const dise_ring *r)
  * record when its gather's time is up, or when an urgent one wakes it. The
  * word is exchanged only by a producer that wakes: one wake-up per sleep.
  * An old producer (any nonzero wakes) can only wake too often.
+ *
+ * A REAP (reaped: its child's pid, at_ns its time) of a child whose failing
+ * EXIT the consumer read is not urgent: the consumer stores ended before
+ * it stores DISE_WAKE_URGENT, so a producer that loads that word (after
+ * it) loads the ended word of that sleep or a later one. Any race leaves
+ * the REAP urgent: a wake-up too many, never one too few.
  */
-void dise_ring_notify_record(dise_ring *r, int urgent)
+static void notify(dise_ring *r, int urgent, uint32_t reaped, uint64_t at_ns)
 {
 	_Atomic uint32_t *w;
 	uint32_t want;
@@ -239,13 +260,40 @@ void dise_ring_notify_record(dise_ring *r, int urgent)
 	w = &r->hdr->wake;
 	atomic_thread_fence(memory_order_seq_cst);
 	want = atomic_load_explicit(w, memory_order_relaxed);
-	if (want == DISE_WAKE_NONE || (want == DISE_WAKE_URGENT && !urgent && !shard_filling(r)))
+	if (want == DISE_WAKE_NONE ||
+	    (want == DISE_WAKE_URGENT && (!urgent || end_read(r, reaped, at_ns)) && !shard_filling(r)))
 		return;
 	if (atomic_exchange_explicit(w, DISE_WAKE_NONE, memory_order_seq_cst))
 		dise_sys3(SYS_futex, (long)w, FUTEX_WAKE, 1); /* inline: no libc page (dise/rawsys.h) */
 }
 
+void dise_ring_notify_record(dise_ring *r, int urgent)
+{
+	notify(r, urgent, 0, 0);
+}
+
 void dise_ring_notify(dise_ring *r)
 {
-	dise_ring_notify_record(r, 1);
+	notify(r, 1, 0, 0);
+}
+
+int dise_ring_put_record(dise_ring *r, const void *rec, uint32_t len)
+{
+	const unsigned char *b = rec;
+	struct dise_rec_hdr h;
+	uint32_t reaped = 0;
+	int32_t status = 0;
+	int ret = dise_ring_put(r, rec, len);
+
+	if (ret < 0 || len < sizeof(h))
+		return ret;
+	__builtin_memcpy(&h, b, sizeof(h));
+	if (h.type == DISE_REC_EXIT && len >= sizeof(struct dise_rec_exit)) {
+		__builtin_memcpy(&status, b + offsetof(struct dise_rec_exit, status), sizeof(status));
+	} else if (h.type == DISE_REC_REAP && len >= sizeof(struct dise_rec_reap)) {
+		__builtin_memcpy(&status, b + offsetof(struct dise_rec_reap, status), sizeof(status));
+		__builtin_memcpy(&reaped, b + offsetof(struct dise_rec_reap, child_pid), sizeof(reaped));
+	}
+	notify(r, dise_ring_urgent(h.type, status), reaped, h.mono_ns);
+	return 0;
 }

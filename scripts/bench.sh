@@ -11,6 +11,9 @@ bench/bench-syscalls.sh build "${SYSCALL_SPAWNS:-200}"
 ./build/bin/bench-ingest "${INGEST_RUNS:-300000}"
 ./build/bin/bench-latency "${LATENCY_RECORDS:-2000}"
 ./build/bin/bench-heal build "${HEAL_ROUNDS:-30}"
+./build/bin/bench-stop build "${STOP_ROUNDS:-20}"
+# the ring's wake-ups counted (perf stat: futex calls, context switches), when perf can count them here
+if command -v perf >/dev/null; then bench/wake-count.sh build "${WAKE_SPAWNS:-300}"; fi
 ./build/bin/bench-collector-cpu build --seconds "${COLLECTOR_SECONDS:-10}"
 ./build/bin/bench-collector-cpu build --seconds "${COLLECTOR_SECONDS:-10}" --probe-every 50
 ./build/bin/bench-attach build "${ATTACH_ROUNDS:-7}"

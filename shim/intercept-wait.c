@@ -82,8 +82,7 @@ static void reaped(pid_t pid, int status, const struct rusage *ru)
 		w.sys_ns = (uint64_t)ru->ru_stime.tv_sec * 1000000000u + (uint64_t)ru->ru_stime.tv_usec * 1000u;
 		w.maxrss_kb = (uint64_t)ru->ru_maxrss;
 	}
-	if (dise_ring_put(&dise__shim.ring, &w, sizeof(w)) == 0)
-		dise_ring_notify_record(&dise__shim.ring, dise_ring_urgent(DISE_REC_REAP, w.status));
+	dise_ring_put_record(&dise__shim.ring, &w, sizeof(w)); /* not urgent after the child's own failing EXIT: ring.h */
 }
 
 /* After a wait-status call that returned r: records when it reaped an ended child. Keeps errno. */

@@ -47,6 +47,7 @@
 #ifndef DISE_RING_H
 #define DISE_RING_H
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -97,7 +98,9 @@ struct dise_ring_header {
 	_Atomic uint32_t consumer_pid;
 	_Atomic uint32_t wake;   /* futex word a consumer may sleep on: DISE_WAKE_* */
 	_Atomic uint32_t nroutes; /* routes published in the route file: 0 lets every process skip the lookup (a hint only, see below) */
-	uint8_t pad1[64 - 20];
+	uint32_t pad2;
+	_Atomic uint64_t ended; /* the last failing EXIT the consumer read: pid << 32 | its CLOCK_MONOTONIC ms (DISE_ENDED_MS) */
+	uint8_t pad1[64 - 32];
 
 	struct dise_ring_shard shards[DISE_RING_MAX_SHARDS];
 };
@@ -408,6 +411,31 @@ void dise_ring_notify_record(dise_ring *r, int urgent);
 /* The same, urgent: wakes the consumer whatever it waits for (a record of any kind, a word to the collector from its own threads). */
 void dise_ring_notify(dise_ring *r);
 
+/*
+ * A REAP whose child's own failing EXIT the consumer already read (the
+ * header's ended word: it stores it before it sleeps) says nothing a
+ * gathering consumer waits for: the run has its end, the EXIT woke it.
+ * A shell's failing child woke the gather twice (its EXIT, then the
+ * shell's REAP). The word must name the child's pid and be at most
+ * DISE_ENDED_MS older than the REAP (a pid used again by an unwatched
+ * child that fails needs the wake: 10 s is far less than a machine takes
+ * to go through its pids, and far more than a parent takes to reap a child
+ * it waits for); a REAP of a child that wrote no end (a
+ * SIGKILL, an unwatched program) stays urgent. A hostile word only makes a
+ * REAP wait for the gather's end (late, never lost), as a hostile 0 in the
+ * wake word always could.
+ */
+#define DISE_ENDED_MS 10000u
+
+/*
+ * dise_ring_put of a record laid out by record/ (a struct dise_rec_hdr
+ * first), then the notify that record asks for: dise_ring_urgent of its type
+ * and status, and for a REAP not when the consumer read its child's own
+ * failing end (DISE_ENDED_MS). Returns 0 or -errno (nothing notified).
+ * Async-signal-safe.
+ */
+int dise_ring_put_record(dise_ring *r, const void *rec, uint32_t len);
+
 /* ---- consumer (ring/ring-consumer.c): one consumer per ring, not
  *      thread-safe, not async-signal-safe ---- */
 
@@ -470,6 +498,16 @@ int dise_ring_reader_wait_unless(dise_ring_reader *rd, unsigned timeout_ms, atom
  * are (their kind is not known until they are read).
  */
 int dise_ring_reader_wait_urgent(dise_ring_reader *rd, unsigned timeout_ms, atomic_int *unless);
+
+/*
+ * Every wait of rd returns at once while *stop is nonzero (NULL: none): a
+ * stop flag a signal handler sets. Looked at after the wait says it sleeps,
+ * so a stop that came between the caller's last look and the sleep is not
+ * slept through; the signal itself ends a sleep that began before it
+ * (EINTR), when it is delivered to the waiting thread (keep the others from
+ * taking it: pthread_sigmask).
+ */
+void dise_ring_reader_set_stop(dise_ring_reader *rd, const volatile sig_atomic_t *stop);
 
 /*
  * Puts back what a stray store into the ring broke (the consumer is the

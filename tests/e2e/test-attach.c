@@ -362,6 +362,32 @@ static void test_attach_endings(void **state)
 }
 
 /*
+ * The tracer's records wake a gathering collector only for an end that may
+ * be a strike, as the shim's do (ring.h, DISE_WAKE_URGENT): the test holds
+ * the ring's consumer lock (no collector consumes it) and says it gathers;
+ * a producer that woke it took the word back to 0. An ok end leaves it.
+ */
+static void test_attach_wakes_for_ends(void **state)
+{
+	struct fixture *f = *state;
+	dise_ring_reader *rd;
+	dise_ring r;
+	int st;
+
+	assert_int_equal(dise_ring_map(f->ring, DISE_RING_WRITE | DISE_RING_CREATE, 0, 0, &r), 0);
+	assert_int_equal(dise_ring_reader_new(f->ring, 0, 0, &rd), 0);
+	atomic_store(&r.hdr->wake, DISE_WAKE_URGENT);
+	st = waiter_attached(f, "exit 0", NULL, NULL);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(atomic_load(&r.hdr->wake), DISE_WAKE_URGENT);
+	st = waiter_attached(f, "exit 3", NULL, NULL);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+	assert_int_equal(atomic_load(&r.hdr->wake), DISE_WAKE_NONE);
+	dise_ring_reader_free(rd);
+	dise_ring_unmap(&r);
+}
+
+/*
  * A child forked after attaching is a run of its own (its exit, its crash);
  * an exec starts a new run linked to the old one.
  */
@@ -1116,6 +1142,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_attach_thread_crash, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_endings, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_attach_wakes_for_ends, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_fork_and_exec, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_spawns, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_short_children, fixture_setup, fixture_teardown),

@@ -8,6 +8,8 @@
  *   exit N           exit with status N
  *   fork-exit N      fork a child that exits with N; wait for it; exit 0
  *   fork-segv        fork a child that crashes in waiter_crash_thread(); wait for it; exit 0
+ *   fork-hold N      fork a child that _exits with N (N < 0: killed by signal -N); print "child PID";
+ *                    reap it once stdin closes; exit 0
  *   exec PATH ARG    execv(PATH, {PATH, ARG})
  *   handled          SIGSEGV with a handler of its own that exits 42
  *   spin N           N rounds of arithmetic, no system call; prints the sum, exits 0
@@ -145,6 +147,21 @@ int main(void)
 			_exit(atoi(arg));
 		waitpid(c, &st, 0);
 		printf("child %d status %d\n", (int)c, st);
+		return 0;
+	} else if (!strcmp(line, "fork-hold") && arg) {
+		int st, n = atoi(arg);
+		pid_t c = fork();
+
+		if (c == 0) {
+			if (n < 0)
+				raise(-n);
+			_exit(n);
+		}
+		printf("child %d\n", (int)c);
+		fflush(stdout);
+		while (fgets(line, sizeof(line), stdin))
+			;
+		waitpid(c, &st, 0);
 		return 0;
 	} else if (!strcmp(line, "fork-segv")) {
 		int st;

@@ -151,6 +151,82 @@ static void test_notify_words(void **state)
 	dise_ring_unmap(&r);
 }
 
+/* An EXIT of pid or a REAP of child pid, at ms (CLOCK_MONOTONIC), by dise_ring_put_record (its notify as the record asks). */
+static void put_end(dise_ring *r, uint16_t type, uint32_t pid, int32_t status, uint64_t ms)
+{
+	union {
+		struct dise_rec_exit e;
+		struct dise_rec_reap w;
+	} u;
+	uint32_t len = type == DISE_REC_EXIT ? sizeof(u.e) : sizeof(u.w);
+
+	memset(&u, 0, sizeof(u));
+	u.e.h.size = len;
+	u.e.h.type = type;
+	u.e.h.hdr_size = sizeof(u.e.h);
+	u.e.h.mono_ns = ms * 1000000u + 999999u;
+	u.e.h.pid = u.e.h.tid = type == DISE_REC_EXIT ? pid : 1;
+	if (type == DISE_REC_EXIT)
+		u.e.status = status;
+	else
+		u.w.child_pid = pid, u.w.status = status;
+	assert_int_equal(dise_ring_put_record(r, &u, len), 0);
+}
+
+/* The consumer reads what waits, then says it gathers (its sleep, of no time, tells the producers what it read). */
+static void read_then_gather(dise_ring *r, dise_ring_reader *rd)
+{
+	drain(rd);
+	assert_int_equal(dise_ring_reader_wait_urgent(rd, 0, NULL), 0);
+	atomic_store(&r->hdr->wake, DISE_WAKE_URGENT);
+}
+
+/*
+ * A REAP after its child's own failing EXIT, read by the consumer, leaves a
+ * gathering consumer asleep (the EXIT woke it; the run has its end): a
+ * shell's failing child woke the gather twice. Any other failing REAP wakes
+ * it: a child with no end read (SIGKILL, unwatched), a pid whose end is
+ * older than DISE_ENDED_MS (the pid used again), an end read as ok; and an
+ * idle consumer wakes for any record. put_record's urgency is the shim's
+ * (dise_ring_urgent) for the other records.
+ */
+static void test_reap_after_end_read(void **state)
+{
+	const uint64_t t = 5000000; /* ms */
+	dise_ring r;
+	dise_ring_reader *rd;
+
+	(void)state;
+	assert_int_equal(dise_ring_map(ring_path, DISE_RING_WRITE | DISE_RING_CREATE, 256, 1, &r), 0);
+	assert_int_equal(dise_ring_reader_new(ring_path, 0, 0, &rd), 0);
+	atomic_store(&r.hdr->wake, DISE_WAKE_URGENT);
+	put_end(&r, DISE_REC_EXIT, 4242, 3, t);
+	assert_int_equal(word(&r), DISE_WAKE_NONE); /* the failing EXIT wakes it */
+	read_then_gather(&r, rd);
+	put_end(&r, DISE_REC_REAP, 4242, 3 << 8, t + 2);
+	assert_int_equal(word(&r), DISE_WAKE_URGENT); /* its REAP: nothing new */
+	put_end(&r, DISE_REC_REAP, 4242, SIGKILL, t + DISE_ENDED_MS - 1);
+	assert_int_equal(word(&r), DISE_WAKE_URGENT);
+
+	put_end(&r, DISE_REC_REAP, 4343, 3 << 8, t + 2); /* no end of 4343 read: unwatched, or killed */
+	assert_int_equal(word(&r), DISE_WAKE_NONE);
+	atomic_store(&r.hdr->wake, DISE_WAKE_URGENT);
+	put_end(&r, DISE_REC_REAP, 4242, 3 << 8, t + DISE_ENDED_MS); /* too late: 4242 may be another process now */
+	assert_int_equal(word(&r), DISE_WAKE_NONE);
+	atomic_store(&r.hdr->wake, DISE_WAKE_ANY);
+	put_end(&r, DISE_REC_REAP, 4242, 3 << 8, t + 2); /* idle: any record */
+	assert_int_equal(word(&r), DISE_WAKE_NONE);
+
+	put_end(&r, DISE_REC_EXIT, 4444, 0, t); /* an ok end, then a failing REAP (killed after its EXIT) */
+	read_then_gather(&r, rd);
+	put_end(&r, DISE_REC_EXIT, 4545, 0, t);
+	assert_int_equal(word(&r), DISE_WAKE_URGENT);
+	put_end(&r, DISE_REC_REAP, 4444, SIGKILL, t + 2);
+	assert_int_equal(word(&r), DISE_WAKE_NONE);
+	dise_ring_reader_free(rd);
+	dise_ring_unmap(&r);
+}
+
 /* State of process pid (/proc/PID/stat), '?' when unknown. */
 static char proc_state(pid_t pid)
 {
@@ -322,6 +398,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_notify_words, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sleeper_woken, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_word, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reap_after_end_read, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
