@@ -269,16 +269,44 @@ static int start_version(dise_store *st, const char *path, const struct stat *sc
 }
 
 /*
+ * Whether path is a script (dise_script_file, its stat into *script):
+ * looked at once in a write transaction (st->scripts, emptied at each
+ * begin: every record it stores was written before it began, so the first
+ * look is as late as any), each time outside one.
+ */
+static int script_file(dise_store *st, const char *path, struct stat *script)
+{
+	struct dise__script *c;
+	unsigned i;
+
+	for (i = 0; st->in_tx && i < st->nscripts; i++) {
+		if (!strcmp(st->scripts[i].path, path)) {
+			*script = st->scripts[i].st;
+			return st->scripts[i].is_script;
+		}
+	}
+	st->script_reads++;
+	if (!st->in_tx || st->nscripts >= DISE__SCRIPTS_MAX || strlen(path) >= DISE__HEAD_PATH_MAX)
+		return dise_script_file(path, script);
+	c = &st->scripts[st->nscripts++];
+	strcpy(c->path, path);
+	c->is_script = dise_script_file(path, &c->st);
+	*script = c->st;
+	return c->is_script;
+}
+
+/*
  * The path a START's run goes by, into path: 1 the script an interpreter
  * runs (its stat in *script: its identity), 0 the executable's path made
  * absolute, -1 none usable (then its name, as it came). The tool's path
  * (toolpath.h).
  */
-static int run_path(const struct dise_record *rec, char *path, size_t size, struct stat *script)
+static int run_path(dise_store *st, const struct dise_record *rec, char *path, size_t size, struct stat *script)
 {
 	const char *invoked = rec->exe[0] ? rec->exe : rec->execfn;
 
-	if (dise_interpreter_script(invoked, rec->argv, rec->argv_count, rec->cwd, path, size, script))
+	if (dise_interpreter_operand(invoked, rec->argv, rec->argv_count, rec->cwd, path, size) &&
+	    script_file(st, path, script))
 		return 1;
 	return dise_path_absolute(invoked, rec->cwd, path, size) == 0 ? 0 : -1;
 }
@@ -350,7 +378,7 @@ static int start_row(dise_store *st, uint64_t epoch, const struct dise_record *r
 	 * that path was /proc or /dev/fd); an interpreter given a script file
 	 * runs the script, whose file is then the run's identity (toolpath.h).
 	 */
-	kind = run_path(rec, path, sizeof(path), &script);
+	kind = run_path(st, rec, path, sizeof(path), &script);
 	interpreted = kind == 1;
 	if (interpreted) {
 		sqlite3_bind_int64(q, 12, (int64_t)script.st_dev);
@@ -516,7 +544,7 @@ int dise_store_end_may_strike(dise_store *st, const struct dise_record *start, c
 	if (end->type != DISE_REC_EXIT || dise_outcome_of_record(end) != DISE_OUTCOME_FAIL || !start ||
 	    !dise_store_run_mergeable(start, end))
 		return 1;
-	kind = run_path(start, path, sizeof(path), &script);
+	kind = run_path(st, start, path, sizeof(path), &script);
 	if (kind < 0 || (kind == 0 && (start->u.start.flags & DISE_START_NO_EXE)) ||
 	    start_version(st, path, kind ? &script : NULL, &start->u.start.exe, 1, &v, tool, sizeof(tool)) <= 0)
 		return 1;

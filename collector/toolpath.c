@@ -180,8 +180,8 @@ static int is_elf(const char *path)
 	return elf;
 }
 
-int dise_interpreter_script(const char *interp, const char *argv, unsigned count, const char *cwd, char *out,
-			    size_t size, struct stat *st)
+int dise_interpreter_operand(const char *interp, const char *argv, unsigned count, const char *cwd, char *out,
+			     size_t size)
 {
 	enum family f = interp ? family_of(interp) : NONE;
 	const char *a = argv;
@@ -216,7 +216,16 @@ int dise_interpreter_script(const char *interp, const char *argv, unsigned count
 	}
 	if (i >= count)
 		return 0;
-	if (dise_path_absolute(a, cwd, out, size) < 0 || stat(out, st) < 0 || !S_ISREG(st->st_mode))
-		return 0;
-	return !is_elf(out);
+	return dise_path_absolute(a, cwd, out, size) == 0;
+}
+
+int dise_script_file(const char *path, struct stat *st)
+{
+	return stat(path, st) == 0 && S_ISREG(st->st_mode) && !is_elf(path);
+}
+
+int dise_interpreter_script(const char *interp, const char *argv, unsigned count, const char *cwd, char *out,
+			    size_t size, struct stat *st)
+{
+	return dise_interpreter_operand(interp, argv, count, cwd, out, size) && dise_script_file(out, st);
 }

@@ -43,4 +43,15 @@ int dise_is_build_probe(const char *path);
 int dise_interpreter_script(const char *interp, const char *argv, unsigned count, const char *cwd, char *out,
 			    size_t size, struct stat *st);
 
+/*
+ * dise_interpreter_script() in its two parts: the operand that would be the
+ * script, made absolute into out (1, or 0 with none: no file looked at),
+ * and whether the file at path is one (an existing regular file, not ELF:
+ * 1 with its stat into st, else 0). The second makes system calls (stat,
+ * open, read, close): a caller may keep its answer for a moment.
+ */
+int dise_interpreter_operand(const char *interp, const char *argv, unsigned count, const char *cwd, char *out,
+			     size_t size);
+int dise_script_file(const char *path, struct stat *st);
+
 #endif

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What ingest's row writing asks of the kernel and of SQLite per run
+ * (issue 11, goal 2), with every row as it was: the script a watched
+ * shell's fork children name, looked at once a write transaction.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "record.h"
+#include "store.h"
+
+/* A START of `sh loop.sh` in dir (a fork child when fork), decoded into *rec (its bytes in b). */
+static void sh_start(uint8_t *b, size_t size, struct dise_record *rec, const char *dir, uint32_t pid, int fork)
+{
+	char *argv[] = { "sh", "loop.sh", NULL };
+	struct dise_rec_start_in in = { 0 };
+	struct dise_rec_buf rb;
+	struct stat sh;
+	int n;
+
+	assert_int_equal(stat("/bin/sh", &sh), 0);
+	in.who = (struct dise_rec_who){ 1000 + pid, pid, pid };
+	in.mono_ns = 1000 + pid;
+	in.wall_ns = 1;
+	in.ppid = 1, in.flags = fork ? DISE_START_FORK : 0;
+	in.exe_id.dev = sh.st_dev, in.exe_id.ino = sh.st_ino, in.exe_id.size = (uint64_t)sh.st_size;
+	in.exe_id.mtime_ns = (int64_t)sh.st_mtim.tv_sec * 1000000000 + sh.st_mtim.tv_nsec;
+	in.script_id = in.exe_id;
+	in.execfn = "/bin/sh";
+	in.cwd = dir;
+	in.argv.v = argv;
+	dise_rec_buf_init(&rb, b, (uint32_t)size);
+	assert_true((n = dise_rec_start_write(&in, &rb.sink)) > 0);
+	assert_int_equal(dise_record_decode(b, (size_t)n, rec, NULL), 0);
+}
+
+/* A new file at path (made beside it, then renamed: another inode than the one it replaces). */
+static void write_script(const char *path, const char *text)
+{
+	char tmp[4096];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	assert_non_null(f = fopen(tmp, "w"));
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(rename(tmp, path), 0);
+}
+
+static int64_t row_int(dise_store *st, const char *sql, uint32_t pid)
+{
+	sqlite3_stmt *q;
+	int64_t v = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(dise_store_db(st), sql, -1, &q, NULL), SQLITE_OK);
+	sqlite3_bind_int64(q, 1, pid);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return v;
+}
+
+/*
+ * The script a watched shell runs (`sh loop.sh`) is named again by each of
+ * its fork children's STARTs: looked at (stat, open, read, close) once a
+ * write transaction, every row with the script's identity as before; the
+ * next transaction looks again (a script written anew between two gathers
+ * is the new one's).
+ */
+static void test_script_read_once_per_transaction(void **state)
+{
+	static const char ino[] = "SELECT exe_ino FROM runs WHERE pid = ?1";
+	static const char script_path[] = "SELECT path = tool AND path LIKE '%/loop.sh' FROM runs WHERE pid = ?1";
+	struct fixture *f = *state;
+	struct dise_record rec;
+	uint8_t b[1024];
+	struct stat s1, s2;
+	char *db, *script;
+	dise_store *st;
+
+	assert_true(asprintf(&db, "%s/rows.db", f->dir) > 0);
+	assert_true(asprintf(&script, "%s/loop.sh", f->dir) > 0);
+	write_script(script, "#!/bin/sh\ntrue\n");
+	assert_int_equal(stat(script, &s1), 0);
+	assert_int_equal(dise_store_open(db, 0, &st), 0);
+	assert_int_equal(dise_store_begin(st), 0);
+	for (uint32_t pid = 10; pid < 14; pid++) {
+		sh_start(b, sizeof(b), &rec, f->dir, pid, pid != 10);
+		assert_int_equal(dise_store_add_record(st, 1, &rec), 0);
+	}
+	assert_int_equal(dise_store_commit(st), 0);
+	assert_int_equal(dise_store_script_reads(st), 1); /* four STARTs naming it, one look */
+	for (uint32_t pid = 10; pid < 14; pid++) {
+		assert_int_equal(row_int(st, ino, pid), (int64_t)s1.st_ino);
+		assert_int_equal(row_int(st, script_path, pid), 1);
+	}
+	/* written anew (another file) before the next gather: that transaction's rows are the new file's */
+	write_script(script, "#!/bin/sh\nfalse\n");
+	assert_int_equal(stat(script, &s2), 0);
+	assert_int_not_equal(s1.st_ino, s2.st_ino);
+	assert_int_equal(dise_store_begin(st), 0);
+	sh_start(b, sizeof(b), &rec, f->dir, 20, 1);
+	assert_int_equal(dise_store_add_record(st, 1, &rec), 0);
+	assert_int_equal(dise_store_commit(st), 0);
+	assert_int_equal(dise_store_script_reads(st), 2);
+	assert_int_equal(row_int(st, ino, 20), (int64_t)s2.st_ino);
+	/* not a script (gone): the interpreter's own row, as before */
+	unlink(script);
+	assert_int_equal(dise_store_begin(st), 0);
+	sh_start(b, sizeof(b), &rec, f->dir, 21, 1);
+	assert_int_equal(dise_store_add_record(st, 1, &rec), 0);
+	sh_start(b, sizeof(b), &rec, f->dir, 22, 1);
+	assert_int_equal(dise_store_add_record(st, 1, &rec), 0);
+	assert_int_equal(dise_store_commit(st), 0);
+	assert_int_equal(dise_store_script_reads(st), 3);
+	assert_int_equal(row_int(st, "SELECT path = '/bin/sh' AND exe_ino IS NOT NULL FROM runs WHERE pid = ?1", 22), 1);
+	dise_store_free(st);
+	free(script);
+	free(db);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_script_read_once_per_transaction, fixture_setup, fixture_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
