@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
-#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -25,19 +24,24 @@
 int dise_path_absolute(const char *path, const char *cwd, char *out, size_t size)
 {
 	char buf[8192];
-	size_t n = 0;
+	size_t n = 0, lc = 0, lp;
 	const char *p;
 
 	if (!path || !path[0])
 		return -EINVAL;
-	if (path[0] != '/') {
-		if (!cwd || cwd[0] != '/')
-			return -EINVAL;
-		if (snprintf(buf, sizeof(buf), "%s/%s", cwd, path) >= (int)sizeof(buf))
-			return -ENAMETOOLONG;
-	} else if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+	if (path[0] != '/' && (!cwd || cwd[0] != '/'))
+		return -EINVAL;
+	/* cwd "/" path, or path: joined by hand (snprintf was ~6% of start_row()'s samples) */
+	if (path[0] != '/')
+		lc = strlen(cwd) + 1;
+	lp = strlen(path);
+	if (lc + lp >= sizeof(buf))
 		return -ENAMETOOLONG;
+	if (lc) {
+		memcpy(buf, cwd, lc - 1);
+		buf[lc - 1] = '/';
 	}
+	memcpy(buf + lc, path, lp + 1);
 	if (size < 2)
 		return -ENAMETOOLONG;
 	/* components one by one: "" and "." dropped, ".." takes the last one back */

@@ -5,6 +5,7 @@
  * shell's fork children name, looked at once a write transaction.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <setjmp.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -21,6 +22,7 @@
 #include "harness.h"
 #include "record.h"
 #include "store.h"
+#include "toolpath.h"
 
 /* A START of `sh loop.sh` in dir (a fork child when fork), decoded into *rec (its bytes in b). */
 static void sh_start(uint8_t *b, size_t size, struct dise_record *rec, const char *dir, uint32_t pid, int fork)
@@ -132,10 +134,39 @@ static void test_script_read_once_per_transaction(void **state)
 	free(db);
 }
 
+/* Paths made absolute as before the join by hand (toolpath.c): relative, absolute, "." and "..", the limits. */
+static void test_path_absolute(void **state)
+{
+	static char lng[8200];
+	char out[4096];
+
+	(void)state;
+	assert_int_equal(dise_path_absolute("loop.sh", "/tmp/x", out, sizeof(out)), 0);
+	assert_string_equal(out, "/tmp/x/loop.sh");
+	assert_int_equal(dise_path_absolute("../a/./b//c", "/tmp/x/", out, sizeof(out)), 0);
+	assert_string_equal(out, "/tmp/a/b/c");
+	assert_int_equal(dise_path_absolute("/usr/bin/../bin/true", "relative", out, sizeof(out)), 0);
+	assert_string_equal(out, "/usr/bin/true");
+	assert_int_equal(dise_path_absolute("..", "/", out, sizeof(out)), 0);
+	assert_string_equal(out, "/");
+	assert_int_equal(dise_path_absolute("a", "relative", out, sizeof(out)), -EINVAL);
+	assert_int_equal(dise_path_absolute("a", NULL, out, sizeof(out)), -EINVAL);
+	assert_int_equal(dise_path_absolute("", "/", out, sizeof(out)), -EINVAL);
+	/* cwd "/" path of 8191 characters fits the join, of 8192 not */
+	memset(lng, 'a', 8189);
+	lng[8189] = 0;
+	assert_int_equal(dise_path_absolute(lng, "/", out, sizeof(out)), -ENAMETOOLONG); /* joined, too long for out */
+	lng[8190] = 0, lng[8189] = 'a';
+	assert_int_equal(dise_path_absolute(lng, "/", out, sizeof(out)), -ENAMETOOLONG);
+	lng[0] = '/', lng[1] = 0;
+	assert_int_equal(dise_path_absolute(lng, "/x", out, 1), -ENAMETOOLONG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_script_read_once_per_transaction, fixture_setup, fixture_teardown),
+		cmocka_unit_test(test_path_absolute),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
