@@ -67,6 +67,19 @@ struct dise_store {
 	} scripts[DISE__SCRIPTS_MAX];
 	unsigned nscripts;
 	uint64_t script_reads; /* scripts looked at by ingest (for tests and benchmarks) */
+	/*
+	 * Ingest: the run ended by exec that the record stored last wrote as a
+	 * new row (a fork child's START and EXEC, one row: id 0 otherwise), and
+	 * the one the record before it wrote (exec_prev): the image that
+	 * process became, stored next, has it as its exec parent without a
+	 * look (store-runs.c). Forgotten at each begin.
+	 */
+	struct dise__exec_row {
+		int64_t id;
+		uint64_t epoch, start_ns;
+		uint32_t pid;
+	} exec_last, exec_prev;
+	uint64_t exec_parent_reads; /* exec parents looked up by ingest (for tests and benchmarks) */
 };
 
 /*

@@ -296,6 +296,22 @@ static int script_file(dise_store *st, const char *path, struct stat *script)
 }
 
 /*
+ * The exec parent of the image whose START is h, without a look: the row
+ * the record stored just before it wrote, a new row of the same process
+ * ended by exec that began before it (the fork child's START and EXEC, one
+ * row, then the image's START: the process's next record, none of its pid
+ * between). What Q_EXEC_PARENT finds then: the latest run of the pid that
+ * ended by exec before the image began (no other run of the pid began
+ * between the two: one process, whose next record this is). 0: look it up.
+ */
+static int64_t exec_parent_written(const dise_store *st, uint64_t epoch, const struct dise_rec_hdr *h)
+{
+	const struct dise__exec_row *e = &st->exec_prev;
+
+	return st->in_tx && e->id > 0 && e->epoch == epoch && e->pid == h->pid && e->start_ns < h->run_start_ns ? e->id : 0;
+}
+
+/*
  * The path a START's run goes by, into path: 1 the script an interpreter
  * runs (its stat in *script: its identity), 0 the executable's path made
  * absolute, -1 none usable (then its name, as it came). The tool's path
@@ -355,9 +371,11 @@ static int start_row(dise_store *st, uint64_t epoch, const struct dise_record *r
 	if ((s->flags & DISE_START_CORE) && (r = dise__store_core_seen(st, epoch, rec)) != 0)
 		return r < 0 ? r : 0; /* the shim (or a tracer) recorded this crash */
 	argv = argv_json(rec->argv, rec->argv_count);
-	if (!(s->flags & DISE_START_FORK) && !(s->flags & DISE_START_ATTACHED)) {
+	if (!(s->flags & DISE_START_FORK) && !(s->flags & DISE_START_ATTACHED) &&
+	    !(parent = exec_parent_written(st, epoch, &rec->hdr))) {
 		sqlite3_stmt *p = st->q[Q_EXEC_PARENT];
 
+		st->exec_parent_reads++;
 		bind_key(p, epoch, &rec->hdr);
 		r = dise__run(p, &parent);
 		if (r < 0)
@@ -411,10 +429,14 @@ static int start_row(dise_store *st, uint64_t epoch, const struct dise_record *r
 		bind_end(q, end);
 	r = dise__run(q, end ? NULL : &unresolved);
 	if (r == 0 && end) {
-		if (!sqlite3_changes(st->db))
+		if (!sqlite3_changes(st->db)) {
 			r = 1; /* a row was there: DO NOTHING */
-		else /* written with no version and with its file's identity: the resolver's to do */
+		} else { /* written with no version and with its file's identity: the resolver's to do */
 			unresolved = v <= 0 && (interpreted || !(s->flags & DISE_START_NO_EXE));
+			if (end->type == DISE_REC_EXEC && st->in_tx)
+				st->exec_last = (struct dise__exec_row){ sqlite3_last_insert_rowid(st->db), epoch,
+									 rec->hdr.run_start_ns, rec->hdr.pid };
+		}
 	}
 	if (r == 0 && unresolved > 0)
 		st->unresolved++;
@@ -560,12 +582,20 @@ int dise_store_end_may_strike(dise_store *st, const struct dise_record *start, c
 	return has_parent != 0;
 }
 
+/* A record (or a START with its end) about to be stored: the exec row the one before it wrote, and none yet of its own. */
+static void exec_row_next(dise_store *st)
+{
+	st->exec_prev = st->exec_last;
+	st->exec_last.id = 0;
+}
+
 int dise_store_add_run(dise_store *st, uint64_t epoch, const struct dise_record *start, const struct dise_record *end)
 {
 	int r;
 
 	if (!dise_store_run_mergeable(start, end))
 		return -EINVAL;
+	exec_row_next(st);
 	r = start_row(st, epoch, start, end);
 	if (r != 1)
 		return r < 0 ? r : 1;
@@ -576,6 +606,7 @@ int dise_store_add_run(dise_store *st, uint64_t epoch, const struct dise_record 
 
 int dise_store_add_record(dise_store *st, uint64_t epoch, const struct dise_record *rec)
 {
+	exec_row_next(st);
 	switch (rec->type) {
 	case DISE_REC_START: return add_start(st, epoch, rec);
 	case DISE_REC_EXIT: return add_exit(st, epoch, rec);

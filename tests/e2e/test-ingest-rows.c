@@ -134,6 +134,99 @@ static void test_script_read_once_per_transaction(void **state)
 	free(db);
 }
 
+/* A record of pid (started at start): a START (a fork child's when fork), an EXEC, an EXIT 0; decoded into *rec. */
+static void rec_of(uint8_t *b, size_t size, struct dise_record *rec, int type, uint32_t pid, uint64_t start, int fork)
+{
+	size_t n;
+
+	if (type == DISE_REC_START) {
+		struct dise_rec_start s;
+
+		n = make_start(b, pid, start);
+		memcpy(&s, b, sizeof(s));
+		s.flags |= fork ? DISE_START_FORK : 0;
+		memcpy(b, &s, sizeof(s));
+	} else if (type == DISE_REC_EXEC) {
+		char *argv[] = { "/bin/true", NULL };
+		struct dise_rec_who who = { start, pid, pid };
+		struct dise_rec_argv a = { argv, NULL, 0 };
+		struct dise_rec_buf rb;
+		int k;
+
+		dise_rec_buf_init(&rb, b, (uint32_t)size);
+		assert_true((k = dise_rec_exec_write(&who, DISE_EXEC_EXECVE, "/bin/true", &a, &rb.sink)) > 0);
+		n = (size_t)k;
+	} else {
+		n = make_exit(b, pid, start, 0);
+	}
+	assert_int_equal(dise_record_decode(b, n, rec, NULL), 0);
+}
+
+/* A shell's child pid: its fork child's START and EXEC at start (one row), then, unless image is 0, the image's START and EXIT. */
+static void spawn(dise_store *st, uint32_t pid, uint64_t start, int image)
+{
+	uint8_t b[2][1024];
+	struct dise_record s, e;
+
+	rec_of(b[0], sizeof(b[0]), &s, DISE_REC_START, pid, start, 1);
+	rec_of(b[1], sizeof(b[1]), &e, DISE_REC_EXEC, pid, start, 0);
+	assert_int_equal(dise_store_add_run(st, 1, &s, &e), 1);
+	if (!image)
+		return;
+	rec_of(b[0], sizeof(b[0]), &s, DISE_REC_START, pid, start + 50, 0);
+	rec_of(b[1], sizeof(b[1]), &e, DISE_REC_EXIT, pid, start + 50, 0);
+	assert_int_equal(dise_store_add_run(st, 1, &s, &e), 1);
+}
+
+/*
+ * An image's exec parent (the run of its pid that ended by exec, the
+ * fork child) is the row the record before it wrote, without a look when
+ * that record is the fork child's EXEC stored in the same transaction; the
+ * same row a look finds (Q_EXEC_PARENT), which is still made when another
+ * record came between or the transaction is another.
+ */
+static void test_exec_parent_from_batch(void **state)
+{
+	static const char parent_ok[] = "SELECT i.exec_parent = c.id AND c.outcome = 'exec' FROM runs i JOIN runs c "
+					"ON c.pid = i.pid AND c.start_ns < i.start_ns WHERE i.pid = ?1 AND i.outcome = 'ok'";
+	struct fixture *f = *state;
+	uint8_t b[2][1024];
+	struct dise_record s, e;
+	dise_store *st;
+	char *db;
+
+	assert_true(asprintf(&db, "%s/parents.db", f->dir) > 0);
+	assert_int_equal(dise_store_open(db, 0, &st), 0);
+	assert_int_equal(dise_store_begin(st), 0);
+	spawn(st, 7, 100, 1);
+	spawn(st, 8, 200, 1);
+	assert_int_equal(dise_store_exec_parent_reads(st), 0); /* each image right after its fork child's EXEC */
+	/* another record between the fork child's EXEC and the image's START: looked up */
+	spawn(st, 9, 300, 0);
+	rec_of(b[0], sizeof(b[0]), &s, DISE_REC_START, 10, 310, 0);
+	rec_of(b[1], sizeof(b[1]), &e, DISE_REC_EXIT, 10, 310, 0);
+	assert_int_equal(dise_store_add_run(st, 1, &s, &e), 1);
+	assert_int_equal(dise_store_exec_parent_reads(st), 1); /* pid 10's own START, not a fork child's */
+	rec_of(b[0], sizeof(b[0]), &s, DISE_REC_START, 9, 350, 0);
+	rec_of(b[1], sizeof(b[1]), &e, DISE_REC_EXIT, 9, 350, 0);
+	assert_int_equal(dise_store_add_run(st, 1, &s, &e), 1);
+	assert_int_equal(dise_store_exec_parent_reads(st), 2);
+	/* the fork child in one transaction, the image in the next: looked up */
+	spawn(st, 11, 400, 0);
+	assert_int_equal(dise_store_commit(st), 0);
+	assert_int_equal(dise_store_begin(st), 0);
+	rec_of(b[0], sizeof(b[0]), &s, DISE_REC_START, 11, 450, 0);
+	rec_of(b[1], sizeof(b[1]), &e, DISE_REC_EXIT, 11, 450, 0);
+	assert_int_equal(dise_store_add_run(st, 1, &s, &e), 1);
+	assert_int_equal(dise_store_exec_parent_reads(st), 3);
+	assert_int_equal(dise_store_commit(st), 0);
+	for (uint32_t pid = 7; pid <= 11; pid++)
+		if (pid != 10)
+			assert_int_equal(row_int(st, parent_ok, pid), 1);
+	dise_store_free(st);
+	free(db);
+}
+
 /* Paths made absolute as before the join by hand (toolpath.c): relative, absolute, "." and "..", the limits. */
 static void test_path_absolute(void **state)
 {
@@ -167,6 +260,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_script_read_once_per_transaction, fixture_setup, fixture_teardown),
 		cmocka_unit_test(test_path_absolute),
+		cmocka_unit_test_setup_teardown(test_exec_parent_from_batch, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
