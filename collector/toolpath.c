@@ -228,8 +228,3 @@ int dise_script_file(const char *path, struct stat *st)
 	return stat(path, st) == 0 && S_ISREG(st->st_mode) && !is_elf(path);
 }
 
-int dise_interpreter_script(const char *interp, const char *argv, unsigned count, const char *cwd, char *out,
-			    size_t size, struct stat *st)
-{
-	return dise_interpreter_operand(interp, argv, count, cwd, out, size) && dise_script_file(out, st);
-}
