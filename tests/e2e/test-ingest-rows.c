@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What ingest's row writing asks of the kernel and of SQLite per run
- * (issue 11, goal 2), with every row as it was: the script a watched
- * shell's fork children name, looked at once a write transaction.
+ * What the collector asks of the kernel and of SQLite per run (issue 11,
+ * goal 2), with every row and every answer as it was: the script a
+ * watched shell's fork children name, looked at once a write transaction;
+ * an image's exec parent from the row written before it; a rule's matches
+ * read from failures only.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -227,6 +229,51 @@ static void test_exec_parent_from_batch(void **state)
 	free(db);
 }
 
+/*
+ * An exit-status rule's matches (dise_store_rule_matches), read from the
+ * failures of the versions its checks found covered or passed (the
+ * seventh pass: no longer every run of the window of every version
+ * checked): the same pairs, with their latest run, whatever else the
+ * window holds. Versions 2 (covered: two failures that match, an ok run
+ * with the same status and argv, one of another argv), 3 (not covered),
+ * 4 (passed: its match before the window), 5 (covered, failed since),
+ * 6 (passed: a queued heal request), 7 (passed, a match).
+ */
+static void test_rule_matches_failures_only(void **state)
+{
+	static const char sql[] =
+		"INSERT INTO versions(id, tool, sha256, health) VALUES (1, '/t', 'a', 'healthy'), (2, '/t', 'b', 'healthy'), "
+		"(3, '/t', 'c', 'healthy'), (4, '/t', 'd', 'healthy'), (5, '/t', 'e', 'failed'), (6, '/t', 'f', 'healthy'), "
+		"(7, '/t', 'g', 'degraded');"
+		"INSERT INTO rules(id, tool, source_version, description, exit_code, argv, cwd, scope, created_wall_ns) "
+		"VALUES (1, '/t', 1, 'exits 4', 4, '[\"x\"]', '/', 'descendants', 1);"
+		"INSERT INTO rule_checks(rule_id, version_id, result, wall_ns) VALUES (1, 2, 'covered', 1), (1, 3, 'not_covered', 1), "
+		"(1, 4, 'passed', 1), (1, 5, 'covered', 1), (1, 6, 'passed', 1), (1, 7, 'passed', 1);"
+		"INSERT INTO heal_requests(version_id, failure_id, state, created_wall_ns) VALUES (6, 1, 'queued', 1);"
+		"INSERT INTO runs(id, epoch, pid, start_ns, start_wall_ns, version_id, outcome, exit_status, argv) VALUES "
+		"(10, 1, 10, 1, 500, 2, 'fail', 4, '[\"x\"]'), (11, 1, 11, 1, 600, 2, 'fail', 4, '[\"x\"]'), "
+		"(12, 1, 12, 1, 700, 2, 'ok', 4, '[\"x\"]'), (13, 1, 13, 1, 800, 2, 'fail', 4, '[\"y\"]'), "
+		"(14, 1, 14, 1, 500, 3, 'fail', 4, '[\"x\"]'), (15, 1, 15, 1, 50, 4, 'fail', 4, '[\"x\"]'), "
+		"(16, 1, 16, 1, 500, 5, 'fail', 4, '[\"x\"]'), (17, 1, 17, 1, 500, 6, 'fail', 4, '[\"x\"]'), "
+		"(18, 1, 18, 1, 500, 7, 'fail', 4, '[\"x\"]'), (19, 1, 19, 1, 500, 7, 'fail', 3, '[\"x\"]'), "
+		"(20, 1, 20, 1, 900, 7, 'crash', 4, '[\"x\"]');";
+	struct fixture *f = *state;
+	int64_t m[8][3];
+	dise_store *st;
+	char *db;
+
+	assert_true(asprintf(&db, "%s/rules.db", f->dir) > 0);
+	assert_int_equal(dise_store_open(db, 0, &st), 0);
+	assert_int_equal(sqlite3_exec(dise_store_db(st), sql, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(dise_store_rule_matches(st, 100, m, 8), 2);
+	assert_int_equal(m[0][0], 1), assert_int_equal(m[0][1], 2), assert_int_equal(m[0][2], 11);
+	assert_int_equal(m[1][0], 1), assert_int_equal(m[1][1], 7), assert_int_equal(m[1][2], 18);
+	assert_int_equal(dise_store_rule_matches(st, 10, m, 8), 3); /* version 4's match, in the window now */
+	assert_int_equal(m[1][1], 4), assert_int_equal(m[1][2], 15);
+	dise_store_free(st);
+	free(db);
+}
+
 /* Paths made absolute as before the join by hand (toolpath.c): relative, absolute, "." and "..", the limits. */
 static void test_path_absolute(void **state)
 {
@@ -261,6 +308,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_script_read_once_per_transaction, fixture_setup, fixture_teardown),
 		cmocka_unit_test(test_path_absolute),
 		cmocka_unit_test_setup_teardown(test_exec_parent_from_batch, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_rule_matches_failures_only, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
