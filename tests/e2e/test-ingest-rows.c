@@ -274,6 +274,48 @@ static void test_rule_matches_failures_only(void **state)
 	free(db);
 }
 
+/*
+ * The rules' pairs not checked yet (dise_store_rule_pairs): a rule of one
+ * tool with that tool's versions, a global rule with every version, never
+ * the rule's own source, a version failed or pruned, or a pair checked;
+ * in (rule, version) order, at most max.
+ */
+static void test_rule_pairs(void **state)
+{
+	static const char sql[] =
+		"INSERT INTO versions(id, tool, sha256, health) VALUES (1, '/t', 'a', 'healthy'), (2, '/t', 'b', 'healthy'), "
+		"(3, '/t', 'c', 'failed'), (4, '/u', 'd', 'healthy'), (5, '/u', 'e', 'healthy'), (6, '/t', 'f', 'degraded'), "
+		"(7, '/u', 'g', 'pruned');"
+		"INSERT INTO rules(id, tool, source_version, description, exit_code, argv, cwd, scope, created_wall_ns) "
+		"VALUES (1, '/t', 1, 'exits 4', 4, '[\"x\"]', '/', 'descendants', 1), "
+		"(2, '/u', 5, 'exits 5', 5, NULL, '/', 'global', 1), (3, '/u', 4, 'exits 6', 6, '[]', '/', 'all_similar', 1);"
+		"INSERT INTO rule_checks(rule_id, version_id, result, wall_ns) VALUES (1, 2, 'covered', 1), (2, 4, 'passed', 1);";
+	static const int64_t want[][2] = { { 1, 6 }, { 2, 1 }, { 2, 2 }, { 2, 6 }, { 3, 5 } };
+	struct fixture *f = *state;
+	struct dise_rule_pair *p = NULL;
+	size_t cap = 0;
+	dise_store *st;
+	char *db;
+
+	assert_true(asprintf(&db, "%s/pairs.db", f->dir) > 0);
+	assert_int_equal(dise_store_open(db, 0, &st), 0);
+	assert_int_equal(sqlite3_exec(dise_store_db(st), sql, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(dise_store_rule_pairs(st, &p, &cap, 64), 5);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(p[i].rule, want[i][0]);
+		assert_int_equal(p[i].version, want[i][1]);
+	}
+	assert_int_equal(p[1].scope, DISE_SCOPE_GLOBAL);
+	assert_int_equal(p[1].replayable, 0); /* no argv */
+	assert_int_equal(p[0].replayable, 1);
+	assert_string_equal(p[1].vtool, "/t");
+	assert_int_equal(dise_store_rule_pairs(st, &p, &cap, 2), 2);
+	assert_int_equal(p[1].rule, 2), assert_int_equal(p[1].version, 1);
+	free(p);
+	dise_store_free(st);
+	free(db);
+}
+
 /* Paths made absolute as before the join by hand (toolpath.c): relative, absolute, "." and "..", the limits. */
 static void test_path_absolute(void **state)
 {
@@ -309,6 +351,7 @@ int main(void)
 		cmocka_unit_test(test_path_absolute),
 		cmocka_unit_test_setup_teardown(test_exec_parent_from_batch, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_rule_matches_failures_only, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_rule_pairs, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
