@@ -12,12 +12,14 @@
 
 #include <sqlite3.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "store.h"
 
 #define DISE__CACHE_MAX 128
 #define DISE__HEADS_MAX 16
 #define DISE__HEAD_PATH_MAX 256
+#define DISE__SCRIPTS_MAX 8
 
 struct dise_store {
 	sqlite3 *db;
@@ -49,6 +51,35 @@ struct dise_store {
 	int heads_checked;    /* heads_dv read in the write transaction open */
 	int64_t heads_dv;     /* PRAGMA data_version when heads[] was last found current (-1: never) */
 	uint64_t head_reads;  /* path_heads read by ingest (for tests and benchmarks) */
+	/*
+	 * Ingest: the scripts interpreters' STARTs named in the write
+	 * transaction open (a watched `sh loop.sh` forks a child for each
+	 * command: each START names loop.sh again), whether each is one and
+	 * its stat, looked at once a transaction (dise_script_file: stat,
+	 * open, read, close): the transaction stores records that were all
+	 * written before it began, so a look at its start is as late as one at
+	 * any of them. Emptied at each begin (store-runs.c).
+	 */
+	struct dise__script {
+		int is_script;
+		struct stat st;
+		char path[DISE__HEAD_PATH_MAX];
+	} scripts[DISE__SCRIPTS_MAX];
+	unsigned nscripts;
+	uint64_t script_reads; /* scripts looked at by ingest (for tests and benchmarks) */
+	/*
+	 * Ingest: the run ended by exec that the record stored last wrote as a
+	 * new row (a fork child's START and EXEC, one row: id 0 otherwise), and
+	 * the one the record before it wrote (exec_prev): the image that
+	 * process became, stored next, has it as its exec parent without a
+	 * look (store-runs.c). Forgotten at each begin.
+	 */
+	struct dise__exec_row {
+		int64_t id;
+		uint64_t epoch, start_ns;
+		uint32_t pid;
+	} exec_last, exec_prev;
+	uint64_t exec_parent_reads; /* exec parents looked up by ingest (for tests and benchmarks) */
 };
 
 /*

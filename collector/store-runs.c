@@ -269,16 +269,60 @@ static int start_version(dise_store *st, const char *path, const struct stat *sc
 }
 
 /*
+ * Whether path is a script (dise_script_file, its stat into *script):
+ * looked at once in a write transaction (st->scripts, emptied at each
+ * begin: every record it stores was written before it began, so the first
+ * look is as late as any), each time outside one.
+ */
+static int script_file(dise_store *st, const char *path, struct stat *script)
+{
+	struct dise__script *c;
+	unsigned i;
+
+	for (i = 0; st->in_tx && i < st->nscripts; i++) {
+		if (!strcmp(st->scripts[i].path, path)) {
+			*script = st->scripts[i].st;
+			return st->scripts[i].is_script;
+		}
+	}
+	st->script_reads++;
+	if (!st->in_tx || st->nscripts >= DISE__SCRIPTS_MAX || strlen(path) >= DISE__HEAD_PATH_MAX)
+		return dise_script_file(path, script);
+	c = &st->scripts[st->nscripts++];
+	strcpy(c->path, path);
+	c->is_script = dise_script_file(path, &c->st);
+	*script = c->st;
+	return c->is_script;
+}
+
+/*
+ * The exec parent of the image whose START is h, without a look: the row
+ * the record stored just before it wrote, a new row of the same process
+ * ended by exec that began before it (the fork child's START and EXEC, one
+ * row, then the image's START: the process's next record, none of its pid
+ * between). What Q_EXEC_PARENT finds then: the latest run of the pid that
+ * ended by exec before the image began (no other run of the pid began
+ * between the two: one process, whose next record this is). 0: look it up.
+ */
+static int64_t exec_parent_written(const dise_store *st, uint64_t epoch, const struct dise_rec_hdr *h)
+{
+	const struct dise__exec_row *e = &st->exec_prev;
+
+	return st->in_tx && e->id > 0 && e->epoch == epoch && e->pid == h->pid && e->start_ns < h->run_start_ns ? e->id : 0;
+}
+
+/*
  * The path a START's run goes by, into path: 1 the script an interpreter
  * runs (its stat in *script: its identity), 0 the executable's path made
  * absolute, -1 none usable (then its name, as it came). The tool's path
  * (toolpath.h).
  */
-static int run_path(const struct dise_record *rec, char *path, size_t size, struct stat *script)
+static int run_path(dise_store *st, const struct dise_record *rec, char *path, size_t size, struct stat *script)
 {
 	const char *invoked = rec->exe[0] ? rec->exe : rec->execfn;
 
-	if (dise_interpreter_script(invoked, rec->argv, rec->argv_count, rec->cwd, path, size, script))
+	if (dise_interpreter_operand(invoked, rec->argv, rec->argv_count, rec->cwd, path, size) &&
+	    script_file(st, path, script))
 		return 1;
 	return dise_path_absolute(invoked, rec->cwd, path, size) == 0 ? 0 : -1;
 }
@@ -327,9 +371,11 @@ static int start_row(dise_store *st, uint64_t epoch, const struct dise_record *r
 	if ((s->flags & DISE_START_CORE) && (r = dise__store_core_seen(st, epoch, rec)) != 0)
 		return r < 0 ? r : 0; /* the shim (or a tracer) recorded this crash */
 	argv = argv_json(rec->argv, rec->argv_count);
-	if (!(s->flags & DISE_START_FORK) && !(s->flags & DISE_START_ATTACHED)) {
+	if (!(s->flags & DISE_START_FORK) && !(s->flags & DISE_START_ATTACHED) &&
+	    !(parent = exec_parent_written(st, epoch, &rec->hdr))) {
 		sqlite3_stmt *p = st->q[Q_EXEC_PARENT];
 
+		st->exec_parent_reads++;
 		bind_key(p, epoch, &rec->hdr);
 		r = dise__run(p, &parent);
 		if (r < 0)
@@ -350,7 +396,7 @@ static int start_row(dise_store *st, uint64_t epoch, const struct dise_record *r
 	 * that path was /proc or /dev/fd); an interpreter given a script file
 	 * runs the script, whose file is then the run's identity (toolpath.h).
 	 */
-	kind = run_path(rec, path, sizeof(path), &script);
+	kind = run_path(st, rec, path, sizeof(path), &script);
 	interpreted = kind == 1;
 	if (interpreted) {
 		sqlite3_bind_int64(q, 12, (int64_t)script.st_dev);
@@ -383,10 +429,14 @@ static int start_row(dise_store *st, uint64_t epoch, const struct dise_record *r
 		bind_end(q, end);
 	r = dise__run(q, end ? NULL : &unresolved);
 	if (r == 0 && end) {
-		if (!sqlite3_changes(st->db))
+		if (!sqlite3_changes(st->db)) {
 			r = 1; /* a row was there: DO NOTHING */
-		else /* written with no version and with its file's identity: the resolver's to do */
+		} else { /* written with no version and with its file's identity: the resolver's to do */
 			unresolved = v <= 0 && (interpreted || !(s->flags & DISE_START_NO_EXE));
+			if (end->type == DISE_REC_EXEC && st->in_tx)
+				st->exec_last = (struct dise__exec_row){ sqlite3_last_insert_rowid(st->db), epoch,
+									 rec->hdr.run_start_ns, rec->hdr.pid };
+		}
 	}
 	if (r == 0 && unresolved > 0)
 		st->unresolved++;
@@ -516,7 +566,7 @@ int dise_store_end_may_strike(dise_store *st, const struct dise_record *start, c
 	if (end->type != DISE_REC_EXIT || dise_outcome_of_record(end) != DISE_OUTCOME_FAIL || !start ||
 	    !dise_store_run_mergeable(start, end))
 		return 1;
-	kind = run_path(start, path, sizeof(path), &script);
+	kind = run_path(st, start, path, sizeof(path), &script);
 	if (kind < 0 || (kind == 0 && (start->u.start.flags & DISE_START_NO_EXE)) ||
 	    start_version(st, path, kind ? &script : NULL, &start->u.start.exe, 1, &v, tool, sizeof(tool)) <= 0)
 		return 1;
@@ -532,12 +582,20 @@ int dise_store_end_may_strike(dise_store *st, const struct dise_record *start, c
 	return has_parent != 0;
 }
 
+/* A record (or a START with its end) about to be stored: the exec row the one before it wrote, and none yet of its own. */
+static void exec_row_next(dise_store *st)
+{
+	st->exec_prev = st->exec_last;
+	st->exec_last.id = 0;
+}
+
 int dise_store_add_run(dise_store *st, uint64_t epoch, const struct dise_record *start, const struct dise_record *end)
 {
 	int r;
 
 	if (!dise_store_run_mergeable(start, end))
 		return -EINVAL;
+	exec_row_next(st);
 	r = start_row(st, epoch, start, end);
 	if (r != 1)
 		return r < 0 ? r : 1;
@@ -548,6 +606,7 @@ int dise_store_add_run(dise_store *st, uint64_t epoch, const struct dise_record 
 
 int dise_store_add_record(dise_store *st, uint64_t epoch, const struct dise_record *rec)
 {
+	exec_row_next(st);
 	switch (rec->type) {
 	case DISE_REC_START: return add_start(st, epoch, rec);
 	case DISE_REC_EXIT: return add_exit(st, epoch, rec);

@@ -258,6 +258,16 @@ uint64_t dise_store_head_reads(const dise_store *st)
 	return st->head_reads;
 }
 
+uint64_t dise_store_script_reads(const dise_store *st)
+{
+	return st->script_reads;
+}
+
+uint64_t dise_store_exec_parent_reads(const dise_store *st)
+{
+	return st->exec_parent_reads;
+}
+
 int dise__start_version(dise_store *st, const char *path, const struct dise_known_id *id, int64_t *version,
 			char *tool, size_t size)
 {

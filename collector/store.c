@@ -310,6 +310,8 @@ int dise_store_begin(dise_store *st)
 
 	st->in_tx = r == 0;
 	st->heads_checked = 0; /* the heads read before: current while no other connection committed (store-runs.c) */
+	st->nscripts = 0;      /* the scripts looked at: once a transaction (store-runs.c) */
+	st->exec_last.id = 0;  /* a row of a transaction rolled back is no parent */
 	return r;
 }
 

@@ -196,6 +196,10 @@ void dise_store_set_known(dise_store *st, struct dise_known *k);
 uint64_t dise_store_unresolved_starts(const dise_store *st);
 /* How many times ingest read a path's head (path_heads) to give a START its version at ingest: for tests and benchmarks. */
 uint64_t dise_store_head_reads(const dise_store *st);
+/* How many times ingest looked at the script an interpreter's START names (stat, open, read): for tests and benchmarks. */
+uint64_t dise_store_script_reads(const dise_store *st);
+/* How many times ingest looked up an image's exec parent (the run of its pid that ended by exec): for tests and benchmarks. */
+uint64_t dise_store_exec_parent_reads(const dise_store *st);
 int dise_store_run_set_version(dise_store *st, int64_t run, int64_t version);
 /* The tool a run belongs to, once known to be a group's (dise tool add, dise.json "paths"). */
 int dise_store_run_set_tool(dise_store *st, int64_t run, const char *tool);

@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
-#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -25,19 +24,24 @@
 int dise_path_absolute(const char *path, const char *cwd, char *out, size_t size)
 {
 	char buf[8192];
-	size_t n = 0;
+	size_t n = 0, lc = 0, lp;
 	const char *p;
 
 	if (!path || !path[0])
 		return -EINVAL;
-	if (path[0] != '/') {
-		if (!cwd || cwd[0] != '/')
-			return -EINVAL;
-		if (snprintf(buf, sizeof(buf), "%s/%s", cwd, path) >= (int)sizeof(buf))
-			return -ENAMETOOLONG;
-	} else if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+	if (path[0] != '/' && (!cwd || cwd[0] != '/'))
+		return -EINVAL;
+	/* cwd "/" path, or path: joined by hand (snprintf was ~6% of start_row()'s samples) */
+	if (path[0] != '/')
+		lc = strlen(cwd) + 1;
+	lp = strlen(path);
+	if (lc + lp >= sizeof(buf))
 		return -ENAMETOOLONG;
+	if (lc) {
+		memcpy(buf, cwd, lc - 1);
+		buf[lc - 1] = '/';
 	}
+	memcpy(buf + lc, path, lp + 1);
 	if (size < 2)
 		return -ENAMETOOLONG;
 	/* components one by one: "" and "." dropped, ".." takes the last one back */
@@ -180,8 +184,8 @@ static int is_elf(const char *path)
 	return elf;
 }
 
-int dise_interpreter_script(const char *interp, const char *argv, unsigned count, const char *cwd, char *out,
-			    size_t size, struct stat *st)
+int dise_interpreter_operand(const char *interp, const char *argv, unsigned count, const char *cwd, char *out,
+			     size_t size)
 {
 	enum family f = interp ? family_of(interp) : NONE;
 	const char *a = argv;
@@ -216,7 +220,11 @@ int dise_interpreter_script(const char *interp, const char *argv, unsigned count
 	}
 	if (i >= count)
 		return 0;
-	if (dise_path_absolute(a, cwd, out, size) < 0 || stat(out, st) < 0 || !S_ISREG(st->st_mode))
-		return 0;
-	return !is_elf(out);
+	return dise_path_absolute(a, cwd, out, size) == 0;
 }
+
+int dise_script_file(const char *path, struct stat *st)
+{
+	return stat(path, st) == 0 && S_ISREG(st->st_mode) && !is_elf(path);
+}
+

@@ -32,15 +32,19 @@ int dise_is_interpreter(const char *name);
 int dise_is_build_probe(const char *path);
 
 /*
- * The script an interpreter run executes: for interp (its path) and its
- * argv (count strings packed, as in a record), the first non-option operand
- * when it is an existing regular file (made absolute against cwd into out,
- * its stat into st). None when an option gives the program inline (-c, -e,
- * -E, python's -m) or reads it from stdin ("-"), and when the file is an
- * ELF executable (no script: `sh /usr/bin/ls`). Returns 1 with a script,
- * 0 without.
+ * The script an interpreter run executes, in two parts. The operand: for
+ * interp (its path) and its argv (count strings packed, as in a record),
+ * the first non-option operand, made absolute against cwd into out;
+ * returns 1, or 0 with none (an option gives the program inline: -c, -e,
+ * -E, python's -m; or it reads it from stdin, "-"). No file is looked at.
+ * Then whether the file at path is a script: an existing regular file,
+ * not an ELF executable (`sh /usr/bin/ls` runs no script); 1 with its stat
+ * into st, else 0. The second makes system calls (stat, open, read,
+ * close): a caller may keep its answer for a moment (store-runs.c keeps it
+ * for a write transaction).
  */
-int dise_interpreter_script(const char *interp, const char *argv, unsigned count, const char *cwd, char *out,
-			    size_t size, struct stat *st);
+int dise_interpreter_operand(const char *interp, const char *argv, unsigned count, const char *cwd, char *out,
+			     size_t size);
+int dise_script_file(const char *path, struct stat *st);
 
 #endif
