@@ -575,6 +575,19 @@ void collector_stop(struct fixture *f)
 	run_result_free(&r);
 }
 
+int64_t db_int(sqlite3 *db, const char *sql, int64_t arg)
+{
+	sqlite3_stmt *q;
+	int64_t v = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	sqlite3_bind_int64(q, 1, arg);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return v;
+}
+
 sqlite3 *db_open(const char *path)
 {
 	sqlite3 *h = NULL;

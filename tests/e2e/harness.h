@@ -106,6 +106,8 @@ pid_t collector_start(struct fixture *f, const char *arg, const char *const env[
 void collector_stop(struct fixture *f);
 /* Opens a database read-write with a busy timeout (a collector may hold the lock a moment); asserts it opened. */
 struct sqlite3 *db_open(const char *path);
+/* The first column of sql's first row over db, ?1 bound to arg (asserted to prepare): -1 when there is no row, 0 when NULL. */
+int64_t db_int(struct sqlite3 *db, const char *sql, int64_t arg);
 /* dise-collectord --once with f's ring and home; asserts it succeeded. */
 void collect_once(struct fixture *f, struct run_result *r);
 /* Runs a dise command that prints JSON; asserts success, returns the parsed output (json_decref it). */

@@ -512,20 +512,6 @@ static void test_merged_run_touched(void **state)
 	free(db);
 }
 
-/* The first column of sql's row for the run of pid (?1): -1 when there is no row, 0 when NULL. */
-static int64_t run_int(dise_store *st, const char *sql, uint32_t pid)
-{
-	sqlite3_stmt *q;
-	int64_t v = -1;
-
-	assert_int_equal(sqlite3_prepare_v2(dise_store_db(st), sql, -1, &q, NULL), SQLITE_OK);
-	sqlite3_bind_int64(q, 1, pid);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		v = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	return v;
-}
-
 /* A store at f->dir/name whose ingest knows /usr/bin/loadgen at make_start's identity as version 5, its head (6: another). */
 static dise_store *loadgen_store(struct fixture *f, const char *name, dise_known **k, char **db)
 {
@@ -563,8 +549,8 @@ static void test_exec_end_no_class(void **state)
 
 	store_run(st, 7, 0);
 	store_run(st, 8, 1);
-	assert_int_equal(run_int(st, has_class, 7), 1); /* ended ok: compared by class */
-	assert_int_equal(run_int(st, has_class, 8), 0); /* ended by exec: never */
+	assert_int_equal(db_int(dise_store_db(st), has_class, 7), 1); /* ended ok: compared by class */
+	assert_int_equal(db_int(dise_store_db(st), has_class, 8), 0); /* ended by exec: never */
 	loadgen_store_free(st, k, db);
 }
 
@@ -583,14 +569,14 @@ static void test_head_read_per_transaction(void **state)
 
 	store_run(st, 7, 0);
 	store_run(st, 8, 0);
-	assert_int_equal(run_int(st, version, 7), 5);
-	assert_int_equal(run_int(st, version, 8), 5);
+	assert_int_equal(db_int(dise_store_db(st), version, 7), 5);
+	assert_int_equal(db_int(dise_store_db(st), version, 8), 5);
 	assert_int_equal(dise_store_open(db, 0, &other), 0);
 	assert_int_equal(sqlite3_exec(dise_store_db(other), "UPDATE path_heads SET version_id = 6", NULL, NULL, NULL),
 			 SQLITE_OK);
 	dise_store_free(other);
 	store_run(st, 9, 0);
-	assert_int_equal(run_int(st, version, 9), 0); /* the head is another version now: the resolver's to do */
+	assert_int_equal(db_int(dise_store_db(st), version, 9), 0); /* the head is another version now: the resolver's to do */
 	loadgen_store_free(st, k, db);
 }
 
@@ -611,7 +597,7 @@ static void test_head_kept_while_no_commit(void **state)
 	assert_int_equal(dise_store_head_reads(st), 1);
 	store_run(st, 8, 0);
 	assert_int_equal(dise_store_head_reads(st), 1); /* nobody else committed: not read again */
-	assert_int_equal(run_int(st, version, 8), 5);
+	assert_int_equal(db_int(dise_store_db(st), version, 8), 5);
 	assert_int_equal(dise_store_open(db, 0, &other), 0);
 	assert_int_equal(sqlite3_exec(dise_store_db(other), "INSERT INTO versions(id, tool, sha256) VALUES (9, '/x', 'd')",
 				      NULL, NULL, NULL),
@@ -619,7 +605,7 @@ static void test_head_kept_while_no_commit(void **state)
 	dise_store_free(other);
 	store_run(st, 9, 0);
 	assert_int_equal(dise_store_head_reads(st), 2); /* another connection committed: read again */
-	assert_int_equal(run_int(st, version, 9), 5);
+	assert_int_equal(db_int(dise_store_db(st), version, 9), 5);
 	loadgen_store_free(st, k, db);
 }
 

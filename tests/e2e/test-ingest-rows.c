@@ -64,19 +64,6 @@ static void write_script(const char *path, const char *text)
 	assert_int_equal(rename(tmp, path), 0);
 }
 
-static int64_t row_int(dise_store *st, const char *sql, uint32_t pid)
-{
-	sqlite3_stmt *q;
-	int64_t v = -1;
-
-	assert_int_equal(sqlite3_prepare_v2(dise_store_db(st), sql, -1, &q, NULL), SQLITE_OK);
-	sqlite3_bind_int64(q, 1, pid);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		v = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	return v;
-}
-
 /*
  * The script a watched shell runs (`sh loop.sh`) is named again by each of
  * its fork children's STARTs: looked at (stat, open, read, close) once a
@@ -108,8 +95,8 @@ static void test_script_read_once_per_transaction(void **state)
 	assert_int_equal(dise_store_commit(st), 0);
 	assert_int_equal(dise_store_script_reads(st), 1); /* four STARTs naming it, one look */
 	for (uint32_t pid = 10; pid < 14; pid++) {
-		assert_int_equal(row_int(st, ino, pid), (int64_t)s1.st_ino);
-		assert_int_equal(row_int(st, script_path, pid), 1);
+		assert_int_equal(db_int(dise_store_db(st), ino, pid), (int64_t)s1.st_ino);
+		assert_int_equal(db_int(dise_store_db(st), script_path, pid), 1);
 	}
 	/* written anew (another file) before the next gather: that transaction's rows are the new file's */
 	write_script(script, "#!/bin/sh\nfalse\n");
@@ -120,7 +107,7 @@ static void test_script_read_once_per_transaction(void **state)
 	assert_int_equal(dise_store_add_record(st, 1, &rec), 0);
 	assert_int_equal(dise_store_commit(st), 0);
 	assert_int_equal(dise_store_script_reads(st), 2);
-	assert_int_equal(row_int(st, ino, 20), (int64_t)s2.st_ino);
+	assert_int_equal(db_int(dise_store_db(st), ino, 20), (int64_t)s2.st_ino);
 	/* not a script (gone): the interpreter's own row, as before */
 	unlink(script);
 	assert_int_equal(dise_store_begin(st), 0);
@@ -130,7 +117,7 @@ static void test_script_read_once_per_transaction(void **state)
 	assert_int_equal(dise_store_add_record(st, 1, &rec), 0);
 	assert_int_equal(dise_store_commit(st), 0);
 	assert_int_equal(dise_store_script_reads(st), 3);
-	assert_int_equal(row_int(st, "SELECT path = '/bin/sh' AND exe_ino IS NOT NULL FROM runs WHERE pid = ?1", 22), 1);
+	assert_int_equal(db_int(dise_store_db(st), "SELECT path = '/bin/sh' AND exe_ino IS NOT NULL FROM runs WHERE pid = ?1", 22), 1);
 	dise_store_free(st);
 	free(script);
 	free(db);
@@ -224,7 +211,7 @@ static void test_exec_parent_from_batch(void **state)
 	assert_int_equal(dise_store_commit(st), 0);
 	for (uint32_t pid = 7; pid <= 11; pid++)
 		if (pid != 10)
-			assert_int_equal(row_int(st, parent_ok, pid), 1);
+			assert_int_equal(db_int(dise_store_db(st), parent_ok, pid), 1);
 	dise_store_free(st);
 	free(db);
 }
