@@ -221,8 +221,7 @@ void dise__record_exit(int status, unsigned how)
 		e.sys_ns = (uint64_t)ru.ru_stime.tv_sec * 1000000000u + (uint64_t)ru.ru_stime.tv_usec * 1000u;
 		e.maxrss_kb = (uint64_t)ru.ru_maxrss;
 	}
-	if (dise_ring_put(&dise__shim.ring, &e, sizeof(e)) == 0)
-		dise_ring_notify_record(&dise__shim.ring, dise_ring_urgent(DISE_REC_EXIT, e.status));
+	dise_ring_put_record(&dise__shim.ring, &e, sizeof(e)); /* urgent when the status may be a strike (ring.h) */
 	if (dise__shim.arm_key) /* its arm ends with it (an exec keeps it: no EXIT there) */
 		dise_arm_clear(&dise__shim.ring, dise__shim.pid);
 }
